@@ -1,0 +1,22 @@
+from marketing.models.audit import AuditEvent
+from marketing.models.consent import ConsentRecord, LawfulBasis, Purpose
+from marketing.models.customers import Customer, CustomerIdentity, ProfileField
+from marketing.models.jobs import Job
+from marketing.models.offers import Interaction, Offer
+from marketing.models.segments import Segment
+from marketing.models.uploads import Upload
+
+__all__ = [
+    "AuditEvent",
+    "ConsentRecord",
+    "Customer",
+    "CustomerIdentity",
+    "Interaction",
+    "Job",
+    "LawfulBasis",
+    "Offer",
+    "ProfileField",
+    "Purpose",
+    "Segment",
+    "Upload",
+]

@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """Who did what to which data. Written by services, never edited."""
+
+    class Action(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        IMPORT = "import", "Import"
+        CONSENT_CHANGE = "consent_change", "Consent change"
+        PII_VIEW = "pii_view", "PII viewed"
+        EXPORT = "export", "Export"
+        ERASURE = "erasure", "Erasure"
+        SEGMENT_CHANGE = "segment_change", "Segment change"
+        JOB = "job", "Job"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # What was touched, e.g. "customer", "upload", "segment"; the ref survives erasure because
+    # it is a pseudonym or an id, never a personal identifier.
+    target_type = models.CharField(max_length=40)
+    target_ref = models.CharField(max_length=128, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type}"

@@ -1,0 +1,89 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class Purpose(models.TextChoices):
+    EMAIL_MARKETING = "email_marketing", "Email marketing"
+    AD_TARGETING = "ad_targeting", "Ad targeting"
+    AD_USER_DATA = "ad_user_data", "Ad user data (Google EEA)"
+    AD_PERSONALIZATION = "ad_personalization", "Ad personalisation (Google EEA)"
+    MODEL_TRAINING = "model_training", "Model training"
+    PROFILING = "profiling", "Profiling"
+
+
+class LawfulBasis(models.TextChoices):
+    CONSENT = "a", "6(1)(a) consent"
+    CONTRACT = "b", "6(1)(b) contract"
+    LEGAL_OBLIGATION = "c", "6(1)(c) legal obligation"
+    VITAL_INTERESTS = "d", "6(1)(d) vital interests"
+    PUBLIC_TASK = "e", "6(1)(e) public task"
+    LEGITIMATE_INTERESTS = "f", "6(1)(f) legitimate interests"
+
+
+class ConsentRecord(models.Model):
+    """One event in a customer's consent history for one purpose.
+
+    Records are appended, never changed: withdrawing is a new record with status
+    ``withdrawn``. The latest record per (customer, purpose) by ``effective_at`` is the
+    current state; ``marketing.selectors.consent`` is the one place that reads it.
+    """
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        DENIED = "denied", "Denied"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Source(models.TextChoices):
+        FORM = "form", "Web form"
+        CSV_IMPORT = "csv_import", "CSV import"
+        API = "api", "API"
+        ADMIN = "admin", "Admin console"
+        DEMO = "demo", "Demo data"
+
+    customer = models.ForeignKey(
+        "marketing.Customer", on_delete=models.CASCADE, related_name="consents"
+    )
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    lawful_basis = models.CharField(
+        max_length=1, choices=LawfulBasis.choices, default=LawfulBasis.CONSENT
+    )
+    # When the grant, denial or withdrawal took effect (given_at / withdrawn_at).
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    notice_version = models.CharField(max_length=32, blank=True)
+    note = models.CharField(max_length=255, blank=True, help_text="How it was given/withdrawn")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["customer_id", "purpose", "-effective_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["customer", "purpose", "-effective_at", "-id"], name="consent_latest_idx"
+            ),
+            models.Index(fields=["purpose", "status"], name="consent_purpose_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.status} @ {self.effective_at:%Y-%m-%d}"
+
+    @property
+    def given_at(self):
+        return self.effective_at if self.status == self.Status.GRANTED else None
+
+    @property
+    def withdrawn_at(self):
+        return self.effective_at if self.status == self.Status.WITHDRAWN else None
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Consent records are append-only; add a new record instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Consent records are history and cannot be deleted one by one.")

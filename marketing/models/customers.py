@@ -1,0 +1,73 @@
+from django.db import models
+
+
+class Customer(models.Model):
+    """A person in the team's customer base, known by the source system's id.
+
+    ``attributes`` holds the typed profile (numbers stay numbers); identifying data lives
+    apart in ``CustomerIdentity`` so that most of the product never touches it.
+    """
+
+    external_id = models.CharField(max_length=128, unique=True)
+    # Keyed HMAC-SHA256 of the external id: the stable internal handle used in models,
+    # exports of scores and audit trails.
+    pseudonym = models.CharField(max_length=64, unique=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        permissions = [
+            ("view_pii", "Can read personal identifiers (email, phone, name, address)"),
+            ("erase_customer", "Can erase a customer and all their data"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Customer {self.pseudonym[:12]}"
+
+
+class CustomerIdentity(models.Model):
+    """Personal identifiers, readable only with the ``view_pii`` permission."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="identity")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    postal_code = models.CharField(max_length=20, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    PII_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code")
+
+    class Meta:
+        verbose_name_plural = "customer identities"
+
+    def __str__(self) -> str:
+        return f"Identity of {self.customer}"
+
+
+class ProfileField(models.Model):
+    """The catalogue of profile attributes seen in uploads, with their type.
+
+    Segments and the model read it to know how to compare and serialise a field.
+    """
+
+    class DataType(models.TextChoices):
+        NUMBER = "number", "Number"
+        TEXT = "text", "Text"
+        BOOLEAN = "boolean", "Yes/No"
+        DATE = "date", "Date"
+
+    name = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    data_type = models.CharField(max_length=10, choices=DataType.choices)
+    # A few observed values for text fields, to offer in the segment builder.
+    sample_values = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.label or self.name

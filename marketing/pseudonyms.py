@@ -1,0 +1,26 @@
+import hashlib
+import hmac
+
+from django.conf import settings
+
+
+def pseudonym_for(external_id: str, *, key: str | None = None) -> str:
+    """Keyed HMAC-SHA256 of a customer's external id (hex).
+
+    Plain hashes of identifiers can be reversed by dictionary; the key lives outside the
+    database (PSEUDONYM_KEY), so a leaked table cannot be linked back on its own.
+    """
+    secret = (key if key is not None else settings.PSEUDONYM_KEY).encode()
+    return hmac.new(secret, external_id.encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonymiser(*, key: str | None = None):
+    """A fast pseudonym function for bulk imports (the HMAC key is prepared once)."""
+    base = hmac.new((key if key is not None else settings.PSEUDONYM_KEY).encode(), digestmod="sha256")
+
+    def make(external_id: str) -> str:
+        h = base.copy()
+        h.update(external_id.encode())
+        return h.hexdigest()
+
+    return make

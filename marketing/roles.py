@@ -1,0 +1,51 @@
+"""The three roles of the product and what each may do.
+
+Roles are Django groups (created by a data migration). A superuser holds every role.
+"""
+
+from collections.abc import Iterable
+
+MARKETER = "marketer"
+DATA_STEWARD = "data_steward"
+VIEWER = "viewer"
+ALL_ROLES = (MARKETER, DATA_STEWARD, VIEWER)
+
+# Model permissions each group gets; the role checks in views and the API use the group
+# itself, these make the Django admin console behave the same way.
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    MARKETER: [
+        "view_customer", "view_offer", "add_offer", "change_offer", "view_interaction",
+        "view_segment", "add_segment", "change_segment", "delete_segment", "view_upload",
+        "add_upload", "view_job", "view_profilefield", "view_consentrecord",
+    ],
+    DATA_STEWARD: [
+        "view_customer", "change_customer", "view_customeridentity", "change_customeridentity",
+        "view_pii", "erase_customer", "view_consentrecord", "add_consentrecord",
+        "view_offer", "view_interaction", "view_segment", "view_upload", "add_upload",
+        "view_job", "view_auditevent", "view_profilefield",
+    ],
+    VIEWER: [
+        "view_customer", "view_offer", "view_interaction", "view_segment", "view_job",
+        "view_profilefield",
+    ],
+}
+
+
+def user_roles(user) -> set[str]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    if user.is_superuser:
+        return set(ALL_ROLES)
+    cached = getattr(user, "_role_cache", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        user._role_cache = cached
+    return cached
+
+
+def has_role(user, roles: Iterable[str]) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def can_view_pii(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.has_perm("marketing.view_pii")

@@ -1,0 +1,71 @@
+"""The one place that answers "who may be used for purpose P now".
+
+The current state of a (customer, purpose) pair is its latest consent record by
+``effective_at`` (ties broken by id). A customer may be used when that record is ``granted``
+and has not expired. Every feature that trains on, scores for, or exports a person asks here.
+"""
+
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from marketing.models import ConsentRecord, Customer
+
+
+def _latest_record_id(purpose: str, at: datetime):
+    return Subquery(
+        ConsentRecord.objects.filter(
+            customer=OuterRef("customer_id"), purpose=purpose, effective_at__lte=at
+        )
+        .order_by("-effective_at", "-id")
+        .values("id")[:1]
+    )
+
+
+def valid_consent_records(purpose: str, *, at: datetime | None = None) -> QuerySet[ConsentRecord]:
+    """Records that make their customer usable for ``purpose`` at ``at`` (default: now)."""
+    at = at or timezone.now()
+    return ConsentRecord.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=at),
+        purpose=purpose,
+        status=ConsentRecord.Status.GRANTED,
+        effective_at__lte=at,
+        id=_latest_record_id(purpose, at),
+    )
+
+
+def customers_with_consent(
+    purpose: str, *, at: datetime | None = None, queryset: QuerySet[Customer] | None = None
+) -> QuerySet[Customer]:
+    """Customers who may be used for ``purpose`` at ``at``, optionally within ``queryset``."""
+    base = queryset if queryset is not None else Customer.objects.all()
+    return base.filter(consent_q(purpose, at=at))
+
+
+def consent_q(purpose: str, *, at: datetime | None = None) -> Q:
+    """The consent condition as a Q on Customer, for composing with other filters."""
+    records = valid_consent_records(purpose, at=at).filter(customer=OuterRef("pk"))
+    return Q(Exists(records))
+
+
+def has_consent(customer: Customer, purpose: str, *, at: datetime | None = None) -> bool:
+    return customers_with_consent(purpose, at=at).filter(pk=customer.pk).exists()
+
+
+def current_consents(customer: Customer, *, at: datetime | None = None) -> dict[str, ConsentRecord]:
+    """The latest record per purpose for one customer (for pages and the access export)."""
+    at = at or timezone.now()
+    latest: dict[str, ConsentRecord] = {}
+    for record in customer.consents.filter(effective_at__lte=at).order_by(
+        "purpose", "-effective_at", "-id"
+    ):
+        latest.setdefault(record.purpose, record)
+    return latest
+
+
+def is_record_valid(record: ConsentRecord, *, at: datetime | None = None) -> bool:
+    at = at or timezone.now()
+    return record.status == ConsentRecord.Status.GRANTED and (
+        record.expires_at is None or record.expires_at > at
+    )

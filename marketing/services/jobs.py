@@ -1,0 +1,154 @@
+"""Jobs: create, enqueue, run with progress, cancel.
+
+A job runner is a plain function ``runner(job, progress)`` registered for a job kind. It
+reports progress through ``progress(percent, message)``, which also raises ``JobCancelled``
+once a user asked to cancel. Status changes are conditional UPDATEs so that a job is run at
+most once even when a broker redelivers it.
+"""
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from marketing.models import Job
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+Runner = Callable[[Job, Progress], dict[str, Any] | None]
+
+_RUNNERS: dict[str, Runner] = {}
+# Queue per kind when a GPU worker exists (training and scoring want the accelerator).
+GPU_KINDS = {Job.Kind.TRAIN, Job.Kind.SCORE, Job.Kind.EXPLAIN}
+
+
+class JobCancelled(Exception):
+    """Raised inside a runner when the user cancelled the job."""
+
+
+def register_runner(kind: str) -> Callable[[Runner], Runner]:
+    def decorator(func: Runner) -> Runner:
+        _RUNNERS[kind] = func
+        return func
+
+    return decorator
+
+
+def job_create(*, kind: str, title: str, params: dict[str, Any], by) -> Job:
+    """Create a job and enqueue it once the surrounding transaction commits."""
+    job = Job.objects.create(
+        kind=kind,
+        title=title,
+        params=params,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+        message="Waiting for a worker",
+    )
+    transaction.on_commit(lambda: enqueue(job))
+    return job
+
+
+def queue_for(kind: str) -> str:
+    return "gpu" if settings.USE_GPU and kind in GPU_KINDS else settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _in_process_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-worker")
+        return _executor
+
+
+def _run_in_thread(job_id: int) -> None:
+    try:
+        run_job(job_id)
+    finally:
+        close_old_connections()
+
+
+def enqueue(job: Job) -> None:
+    mode = settings.JOB_QUEUE
+    if mode == "celery":
+        from marketing.tasks import run_job_task
+
+        run_job_task.apply_async(args=[job.pk], queue=queue_for(job.kind))
+    elif mode == "thread":
+        _in_process_executor().submit(_run_in_thread, job.pk)
+    elif mode == "inline":
+        run_job(job.pk)
+    else:
+        raise ValueError(f"JOB_QUEUE must be celery, thread or inline, not {mode!r}")
+
+
+def _claim(job_id: int) -> bool:
+    return bool(
+        Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+            status=Job.Status.RUNNING, started_at=timezone.now(), message="Started"
+        )
+    )
+
+
+def _finish(job_id: int, **fields: Any) -> None:
+    Job.objects.filter(pk=job_id).update(finished_at=timezone.now(), **fields)
+
+
+def make_progress(job_id: int) -> Progress:
+    def progress(percent: float, message: str = "") -> None:
+        pct = max(0, min(100, int(percent)))
+        updated = Job.objects.filter(
+            pk=job_id, status=Job.Status.RUNNING, cancel_requested=False
+        ).update(progress=pct, message=message[:255])
+        if not updated:
+            raise JobCancelled()
+
+    return progress
+
+
+def run_job(job_id: int) -> Job | None:
+    """Run one job to its end; returns the finished row (None when another worker has it)."""
+    if not _claim(job_id):
+        logger.info("job %s not claimed: already taken or not queued", job_id)
+        return None
+    job = Job.objects.get(pk=job_id)
+    runner = _RUNNERS.get(job.kind)
+    try:
+        if runner is None:
+            raise LookupError(f"No runner registered for job kind {job.kind!r}")
+        result = runner(job, make_progress(job_id)) or {}
+    except JobCancelled:
+        _finish(job_id, status=Job.Status.CANCELLED, message="Cancelled")
+    except Exception as exc:  # the job row must record any failure, whatever it is
+        logger.exception("job %s failed", job_id)
+        _finish(
+            job_id,
+            status=Job.Status.FAILED,
+            message=str(exc)[:255],
+            error="".join(traceback.format_exception(exc))[-20000:],
+        )
+    else:
+        _finish(job_id, status=Job.Status.SUCCEEDED, progress=100, message="Done", result=result)
+    return Job.objects.get(pk=job_id)
+
+
+def job_cancel(*, job: Job, by) -> Job:
+    """Ask a job to stop. A queued job stops at once; a running one at its next progress call."""
+    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(),
+        message="Cancelled before it started",
+    )
+    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        cancel_requested=True, message="Cancelling"
+    )
+    job.refresh_from_db()
+    return job
