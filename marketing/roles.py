@@ -49,3 +49,21 @@ def has_role(user, roles: Iterable[str]) -> bool:
 
 def can_view_pii(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and user.has_perm("marketing.view_pii")
+
+
+def sync_role_groups(group_model=None, permission_model=None) -> None:
+    """Create the role groups with their permissions (idempotent).
+
+    The migration passes its historical models; tests that flush the database call it plain.
+    """
+    if group_model is None or permission_model is None:
+        from django.contrib.auth.models import Group, Permission
+
+        group_model, permission_model = Group, Permission
+    for role, codenames in GROUP_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set(
+            permission_model.objects.filter(
+                content_type__app_label="marketing", codename__in=codenames
+            )
+        )

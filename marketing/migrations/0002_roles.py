@@ -4,7 +4,7 @@ from django.db import migrations
 def create_roles(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
-    from marketing.roles import GROUP_PERMISSIONS
+    from marketing.roles import sync_role_groups
 
     # Permissions are normally created after migrate; the groups need them now.
     for app_config in apps.get_app_configs():
@@ -12,14 +12,7 @@ def create_roles(apps, schema_editor):
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
 
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        perms = Permission.objects.filter(
-            content_type__app_label="marketing", codename__in=codenames
-        )
-        group.permissions.set(perms)
+    sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 def remove_roles(apps, schema_editor):
