@@ -1,0 +1,401 @@
+"""Segment rules: a tree of conditions compiled to one ``Q`` on ``Customer``.
+
+A rules tree is a group ``{"op": "and"|"or", "rules": [<rule or group>, ...]}``; a rule is
+``{"field": ..., "operator": ..., "value": ...}``. Fields:
+
+- ``attr:<name>``: a profile attribute from ``Customer.attributes``, typed by ``ProfileField``
+  (number, text, boolean, date); ``is_set`` / ``is_not_set`` work on every type.
+- ``consent:<purpose>``: ``has_consent`` / ``no_consent``, built only on the consent selector.
+- ``interactions:<kind>``: how many impressions, clicks or conversions a customer has
+  (``gte``, ``lte``, ``eq``), optionally for one offer (``"offer": <external id>``) and within
+  the last ``"within_days"`` days.
+- ``identity:country`` (``eq``, ``in``), ``identity:has_email`` and ``identity:has_phone``
+  (``is_true``, ``is_false``): these reveal no personal identifier.
+
+Everything is evaluated in the database. Comparisons match only customers whose value is set
+and well-typed; ``ne`` and ``not_in`` are the exact complement of ``eq`` and ``in`` (they also
+match customers without the value), so ``x eq v OR x ne v`` is everyone. An empty root group
+matches every customer.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Expression,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Substr
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    IContains,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+    Regex,
+)
+from django.utils import timezone
+
+from marketing.models import CustomerIdentity, Interaction, Offer, ProfileField
+from marketing.models.consent import Purpose
+from marketing.selectors.consent import consent_q
+
+MAX_DEPTH = 5
+MAX_WITHIN_DAYS = 3660
+
+NUMBER, TEXT, BOOLEAN, DATE = (t.value for t in ProfileField.DataType)
+CONSENT, COUNT = "consent", "count"
+ANY_OPERATORS = ["is_set", "is_not_set"]
+OPERATORS: dict[str, list[str]] = {
+    NUMBER: ["eq", "ne", "gt", "gte", "lt", "lte", "between", *ANY_OPERATORS],
+    TEXT: ["eq", "ne", "in", "not_in", "contains", *ANY_OPERATORS],
+    BOOLEAN: ["is_true", "is_false", *ANY_OPERATORS],
+    DATE: ["before", "after", "between", *ANY_OPERATORS],
+    CONSENT: ["has_consent", "no_consent"],
+    COUNT: ["gte", "lte", "eq"],
+}
+COUNTRY_OPERATORS = ["eq", "in"]
+FLAG_OPERATORS = ["is_true", "is_false"]
+OPERATOR_LABELS = {
+    "eq": "is", "ne": "is not", "gt": "more than", "gte": "at least", "lt": "less than",
+    "lte": "at most", "between": "between", "in": "is one of", "not_in": "is none of",
+    "contains": "contains", "is_true": "is yes", "is_false": "is no", "before": "before",
+    "after": "after", "is_set": "is known", "is_not_set": "is unknown",
+    "has_consent": "has consent", "no_consent": "has no consent",
+}
+# A number or an ISO date as stored text; anything else in the JSON counts as "not set", so a
+# stray value cannot break a cast on PostgreSQL.
+NUMBER_PATTERN = r"^\s*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\s*$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+class SegmentRuleError(ValueError):
+    """A rule that cannot be compiled; the message names where it is and why."""
+
+    def __init__(self, path: str, field: str | None, reason: str) -> None:
+        self.path, self.field, self.reason = path, field, reason
+        where = f"{path} ({field})" if field else path
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    path: str
+    field: str
+    operator: str
+    value: Any
+    raw: dict[str, Any]
+
+    def error(self, reason: str) -> SegmentRuleError:
+        return SegmentRuleError(self.path, self.field, reason)
+
+
+def compile_rules(rules: dict[str, Any] | None) -> Q:
+    """The rules tree as one ``Q`` on ``Customer``; raises ``SegmentRuleError``."""
+    if not rules:
+        return Q()
+    return _Compiler().group(rules, "rules", depth=1, root=True)
+
+
+def available_fields() -> list[dict[str, Any]]:
+    """What the segment builder offers: every field with its type, operators and values."""
+    fields: list[dict[str, Any]] = [
+        {
+            "field": f"attr:{pf.name}",
+            "label": pf.label or pf.name,
+            "group": "Profile",
+            "type": pf.data_type,
+            "operators": OPERATORS[pf.data_type],
+            "values": list(pf.sample_values) if pf.data_type == TEXT else [],
+        }
+        for pf in ProfileField.objects.all()
+    ]
+    fields += [
+        {
+            "field": f"consent:{value}",
+            "label": f"Consent: {label}",
+            "group": "Consent",
+            "type": CONSENT,
+            "operators": OPERATORS[CONSENT],
+            "values": [],
+        }
+        for value, label in Purpose.choices
+    ]
+    fields += [
+        {
+            "field": f"interactions:{value}",
+            "label": f"Number of {label.lower()}s",
+            "group": "Responses",
+            "type": COUNT,
+            "operators": OPERATORS[COUNT],
+            "values": [],
+            "options": ["offer", "within_days"],
+        }
+        for value, label in Interaction.Kind.choices
+    ]
+    fields += [
+        {"field": "identity:country", "label": "Country", "group": "Contact", "type": TEXT,
+         "operators": COUNTRY_OPERATORS, "values": []},
+        {"field": "identity:has_email", "label": "Has an email address", "group": "Contact",
+         "type": BOOLEAN, "operators": FLAG_OPERATORS, "values": []},
+        {"field": "identity:has_phone", "label": "Has a phone number", "group": "Contact",
+         "type": BOOLEAN, "operators": FLAG_OPERATORS, "values": []},
+    ]
+    return fields
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self._types: dict[str, str] | None = None
+
+    def attribute_type(self, name: str) -> str | None:
+        if self._types is None:
+            self._types = dict(ProfileField.objects.values_list("name", "data_type"))
+        return self._types.get(name)
+
+    def group(self, node: Any, path: str, *, depth: int, root: bool = False) -> Q:
+        if depth > MAX_DEPTH:
+            raise SegmentRuleError(path, None, f"groups may be nested at most {MAX_DEPTH} deep")
+        if not isinstance(node, dict) or set(node) - {"op", "rules"}:
+            raise SegmentRuleError(path, None, 'a group needs exactly "op" and "rules"')
+        op, children = node.get("op", "and"), node.get("rules")
+        if op not in ("and", "or"):
+            raise SegmentRuleError(path, None, f'"op" must be "and" or "or", not {op!r}')
+        if not isinstance(children, list):
+            raise SegmentRuleError(path, None, '"rules" must be a list')
+        if not children:
+            if root:
+                return Q()
+            raise SegmentRuleError(path, None, "this group has no rules")
+        combined = Q()
+        for i, child in enumerate(children):
+            child_path = f"{path}[{i}]"
+            if isinstance(child, dict) and "rules" in child:
+                q = self.group(child, f"{child_path}.rules", depth=depth + 1)
+            else:
+                q = self.rule(child, child_path)
+            combined = (combined & q) if op == "and" else (combined | q)
+        return combined
+
+    def rule(self, node: Any, path: str) -> Q:
+        if not isinstance(node, dict):
+            raise SegmentRuleError(path, None, "a rule must be an object with field and operator")
+        field, operator = node.get("field"), node.get("operator")
+        if not isinstance(field, str) or not field:
+            raise SegmentRuleError(path, None, 'the rule has no "field"')
+        rule = _Rule(path, field, operator, node.get("value"), node)
+        if not isinstance(operator, str) or not operator:
+            raise rule.error('the rule has no "operator"')
+        source, _, name = field.partition(":")
+        handler = _SOURCES.get(source)
+        if handler is None or not name:
+            raise rule.error("unknown field")
+        return handler(self, rule, name)
+
+    def attribute(self, rule: _Rule, name: str) -> Q:
+        data_type = self.attribute_type(name)
+        if data_type is None:
+            raise rule.error(f"unknown field: no profile attribute called {name!r}")
+        _check_operator(rule, OPERATORS[data_type], data_type)
+        raw = KeyTextTransform(name, "attributes")
+        if rule.operator in ANY_OPERATORS:
+            is_set = Q(IsNull(raw, False)) & ~Q(Exact(Cast(raw, TextField()), ""))
+            return is_set if rule.operator == "is_set" else ~is_set
+        return _TYPED[data_type](rule, raw)
+
+    def consent(self, rule: _Rule, purpose: str) -> Q:
+        if purpose not in Purpose.values:
+            raise rule.error(f"unknown consent purpose {purpose!r}")
+        _check_operator(rule, OPERATORS[CONSENT], CONSENT)
+        q = consent_q(purpose)
+        return q if rule.operator == "has_consent" else ~q
+
+    def interactions(self, rule: _Rule, kind: str) -> Q:
+        if kind not in Interaction.Kind.values:
+            raise rule.error(f"unknown interaction kind {kind!r}")
+        _check_operator(rule, OPERATORS[COUNT], COUNT)
+        unknown = set(rule.raw) - {"field", "operator", "value", "offer", "within_days"}
+        if unknown:
+            raise rule.error(f"unexpected keys {sorted(unknown)}")
+        n = _whole_number(rule, rule.value, "the count", minimum=0)
+        events = Interaction.objects.filter(customer=OuterRef("pk"), kind=kind)
+        offer_ref = rule.raw.get("offer")
+        if offer_ref not in (None, ""):
+            offer_id = Offer.objects.filter(external_id=str(offer_ref)).values_list("pk", flat=True)
+            if not offer_id:
+                raise rule.error(f"no offer with external id {offer_ref!r}")
+            events = events.filter(offer_id=offer_id[0])
+        days = rule.raw.get("within_days")
+        if days not in (None, ""):
+            days = _whole_number(rule, days, "within_days", minimum=1, maximum=MAX_WITHIN_DAYS)
+            events = events.filter(occurred_at__gte=timezone.now() - timedelta(days=days))
+        counts = events.order_by().values("customer").annotate(n=Count("pk")).values("n")
+        count = Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+        lookup = {"gte": GreaterThanOrEqual, "lte": LessThanOrEqual, "eq": Exact}[rule.operator]
+        return Q(lookup(count, n))
+
+    def identity(self, rule: _Rule, name: str) -> Q:
+        identities = CustomerIdentity.objects.filter(customer=OuterRef("pk"))
+        if name == "country":
+            _check_operator(rule, COUNTRY_OPERATORS, "country")
+            codes = _text_values(rule) if rule.operator == "in" else [_text_value(rule)]
+            return Q(Exists(identities.filter(country__in=[c.strip().upper() for c in codes])))
+        if name in ("has_email", "has_phone"):
+            _check_operator(rule, FLAG_OPERATORS, "yes/no")
+            column = name.removeprefix("has_")
+            q = Q(Exists(identities.exclude(**{column: ""})))
+            return q if rule.operator == "is_true" else ~q
+        raise rule.error("unknown field")
+
+
+_SOURCES: dict[str, Callable[[_Compiler, _Rule, str], Q]] = {
+    "attr": _Compiler.attribute,
+    "consent": _Compiler.consent,
+    "interactions": _Compiler.interactions,
+    "identity": _Compiler.identity,
+}
+
+
+def _check_operator(rule: _Rule, allowed: list[str], type_name: str) -> None:
+    if rule.operator not in allowed:
+        raise rule.error(
+            f"operator {rule.operator!r} is not valid for a {type_name} field "
+            f"(use one of {', '.join(allowed)})"
+        )
+
+
+def _guarded(raw: Expression, pattern: str, then: Expression) -> Case:
+    """``then`` where the stored text matches ``pattern``, else NULL."""
+    return Case(
+        When(Q(Regex(Cast(raw, TextField()), pattern)), then=then),
+        default=Value(None),
+        output_field=then.output_field,
+    )
+
+
+def _number_rule(rule: _Rule, raw: Expression) -> Q:
+    number = _guarded(raw, NUMBER_PATTERN, Cast(raw, FloatField()))
+    if rule.operator == "between":
+        low, high = _pair(rule, _number_value)
+        return Q(GreaterThanOrEqual(number, low)) & Q(LessThanOrEqual(number, high))
+    value = _number_value(rule, rule.value)
+    return _compare(rule.operator, number, value)
+
+
+def _text_rule(rule: _Rule, raw: Expression) -> Q:
+    text = Cast(raw, TextField())
+    if rule.operator in ("in", "not_in"):
+        q = Q(In(text, _text_values(rule)))
+        return q if rule.operator == "in" else Q(IsNull(raw, True)) | ~q
+    value = _text_value(rule)
+    if rule.operator == "contains":
+        return Q(IContains(text, value))
+    return _compare(rule.operator, text, value)
+
+
+def _boolean_rule(rule: _Rule, raw: Expression) -> Q:
+    # KeyTextTransform reads a JSON boolean as 'true'/'false' on both SQLite and PostgreSQL.
+    return Q(Exact(Cast(raw, TextField()), "true" if rule.operator == "is_true" else "false"))
+
+
+def _date_rule(rule: _Rule, raw: Expression) -> Q:
+    # ISO dates compare correctly as text; the time part of a datetime is ignored.
+    day = _guarded(raw, DATE_PATTERN, Substr(Cast(raw, TextField()), 1, 10))
+    if rule.operator == "between":
+        start, end = _pair(rule, _date_value)
+        return Q(GreaterThanOrEqual(day, start)) & Q(LessThanOrEqual(day, end))
+    value = _date_value(rule, rule.value)
+    return Q(LessThan(day, value)) if rule.operator == "before" else Q(GreaterThan(day, value))
+
+
+_TYPED: dict[str, Callable[[_Rule, Expression], Q]] = {
+    NUMBER: _number_rule,
+    TEXT: _text_rule,
+    BOOLEAN: _boolean_rule,
+    DATE: _date_rule,
+}
+
+
+def _compare(operator: str, lhs: Expression, value: Any) -> Q:
+    if operator == "ne":
+        # The complement of eq, so customers without a (valid) value are included.
+        return Q(IsNull(lhs, True)) | ~Q(Exact(lhs, value))
+    lookup = {
+        "eq": Exact, "gt": GreaterThan, "gte": GreaterThanOrEqual, "lt": LessThan,
+        "lte": LessThanOrEqual,
+    }[operator]
+    return Q(lookup(lhs, value))
+
+
+def _number_value(rule: _Rule, value: Any) -> float:
+    if isinstance(value, bool) or value is None or value == "":
+        raise rule.error(f"the value must be a number, not {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise rule.error(f"the value must be a number, not {value!r}") from None
+
+
+def _date_value(rule: _Rule, value: Any) -> str:
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise rule.error(f"the value must be a date as YYYY-MM-DD, not {value!r}") from None
+
+
+def _text_value(rule: _Rule) -> str:
+    value = rule.value
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        raise rule.error(f"the value must be a non-empty text, not {value!r}")
+    return str(value)
+
+
+def _text_values(rule: _Rule) -> list[str]:
+    values = rule.value
+    if not isinstance(values, list) or not values:
+        raise rule.error("the value must be a non-empty list")
+    if any(isinstance(v, bool) or not isinstance(v, str | int | float) for v in values):
+        raise rule.error("every value in the list must be a text")
+    return [str(v) for v in values]
+
+
+def _pair(rule: _Rule, convert: Callable[[_Rule, Any], Any]) -> tuple[Any, Any]:
+    if not isinstance(rule.value, list) or len(rule.value) != 2:
+        raise rule.error("between needs a list of two values [from, to]")
+    low, high = convert(rule, rule.value[0]), convert(rule, rule.value[1])
+    if low > high:
+        raise rule.error("between needs the smaller value first")
+    return low, high
+
+
+def _whole_number(
+    rule: _Rule, value: Any, what: str, *, minimum: int, maximum: int | None = None
+) -> int:
+    if isinstance(value, bool):
+        value = None
+    try:
+        number = int(value)
+        if number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise rule.error(f"{what} must be a whole number, not {value!r}") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        limit = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise rule.error(f"{what} must be {limit}, not {number}")
+    return number

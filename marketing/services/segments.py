@@ -1,0 +1,49 @@
+"""Writing segments: every change is validated against the rule engine and audit-logged."""
+
+from typing import Any
+
+from django.db import transaction
+
+from marketing.models import AuditEvent, Segment
+from marketing.segments import compile_rules
+from marketing.services.audit import audit_log
+
+
+def _log(segment: Segment, change: str, by) -> None:
+    audit_log(
+        actor=by,
+        action=AuditEvent.Action.SEGMENT_CHANGE,
+        target_type="segment",
+        target_ref=segment.pk,
+        details={"change": change, "name": segment.name, "rules": segment.rules},
+    )
+
+
+@transaction.atomic
+def segment_create(*, name: str, rules: dict[str, Any], description: str = "", by) -> Segment:
+    compile_rules(rules)
+    segment = Segment.objects.create(
+        name=name,
+        description=description,
+        rules=rules,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    _log(segment, "created", by)
+    return segment
+
+
+@transaction.atomic
+def segment_update(
+    *, segment: Segment, name: str, rules: dict[str, Any], description: str, by
+) -> Segment:
+    compile_rules(rules)
+    segment.name, segment.rules, segment.description = name, rules, description
+    segment.save(update_fields=["name", "rules", "description", "updated_at"])
+    _log(segment, "updated", by)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment, by) -> None:
+    _log(segment, "deleted", by)
+    segment.delete()
