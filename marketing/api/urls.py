@@ -1,11 +1,22 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from marketing.api import views
+
 router = DefaultRouter()
+router.register("customers", views.CustomerViewSet)
+router.register("offers", views.OfferViewSet)
+router.register("interactions", views.InteractionViewSet)
+router.register("consents", views.ConsentRecordViewSet)
+router.register("segments", views.SegmentViewSet)
+router.register("jobs", views.JobViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),
+    # Exchanges a username and password for an API token (then: "Authorization: Token <key>").
+    path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,356 @@
+"""The Django admin as the console for data and consent.
+
+Personal identifiers are masked for everyone without ``marketing.view_pii`` (in lists, change
+pages and search); consent history is read-only and grows only by appending; deleting a
+customer is an erasure; jobs, uploads and the audit log are read-only.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from marketing.models import (
+    AuditEvent,
+    ConsentRecord,
+    Customer,
+    CustomerIdentity,
+    Interaction,
+    Job,
+    Offer,
+    ProfileField,
+    Segment,
+    Upload,
+)
+from marketing.pii import identity_of, log_pii_view, masked_values
+from marketing.roles import can_view_pii
+from marketing.segments import SegmentRuleError, compile_rules
+from marketing.selectors.segments import segment_count_preview
+from marketing.services.consent import consent_record_append
+from marketing.services.erasure import customer_erase
+from marketing.services.segments import segment_create, segment_delete, segment_update
+
+PII_SEARCH_FIELDS = ("identity__email", "identity__phone", "identity__last_name")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the product itself: they may be looked at, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _masked(name: str, label: str):
+    @admin.display(description=label)
+    def show(self, identity: CustomerIdentity) -> str:
+        return masked_values(identity)[name]
+
+    return show
+
+
+class CustomerIdentityInline(admin.StackedInline):
+    """Identifiers: editable with the PII permission, masked and read-only without it."""
+
+    model = CustomerIdentity
+    can_delete = False
+    extra = 0
+    max_num = 1
+    masked_fields = ("masked_email", "masked_phone", "masked_first_name", "masked_last_name",
+                     "country", "masked_postal_code")
+    masked_email = _masked("email", "Email")
+    masked_phone = _masked("phone", "Phone")
+    masked_first_name = _masked("first_name", "First name")
+    masked_last_name = _masked("last_name", "Last name")
+    masked_postal_code = _masked("postal_code", "Postal code")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if can_view_pii(request.user):
+            return list(CustomerIdentity.PII_FIELDS)
+        return list(self.masked_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if can_view_pii(request.user):
+            return []
+        return list(self.masked_fields)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("marketing.view_customer")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_view_pii(request.user) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_view_pii(request.user) and super().has_change_permission(request, obj)
+
+
+class ConsentHistoryInline(admin.TabularInline):
+    """The customer's consent history, read-only (new records go through Consent records)."""
+
+    model = ConsentRecord
+    fk_name = "customer"
+    fields = ("purpose", "status", "lawful_basis", "effective_at", "expires_at", "source",
+              "notice_version", "note", "recorded_at", "recorded_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("purpose", "-effective_at", "-id")
+    verbose_name_plural = "consent history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display_masked = ("short_pseudonym", "external_id", "masked_email", "country",
+                           "created_at")
+    list_display_pii = ("short_pseudonym", "external_id", "email", "full_name", "country",
+                        "created_at")
+    list_select_related = ("identity",)
+    search_fields = ("external_id", "^pseudonym")
+    readonly_fields = ("external_id", "pseudonym", "created_at", "updated_at")
+    fields = ("external_id", "pseudonym", "attributes", "created_at", "updated_at")
+    inlines = [CustomerIdentityInline, ConsentHistoryInline]
+
+    def get_list_display(self, request: HttpRequest):
+        return self.list_display_pii if can_view_pii(request.user) else self.list_display_masked
+
+    def get_search_fields(self, request: HttpRequest):
+        # Searching by an identifier would reveal it to someone who may not see it.
+        if can_view_pii(request.user):
+            return self.search_fields + PII_SEARCH_FIELDS
+        return self.search_fields
+
+    @admin.display(description="Pseudonym", ordering="pseudonym")
+    def short_pseudonym(self, customer: Customer) -> str:
+        return customer.pseudonym[:12]
+
+    @admin.display(description="Email")
+    def masked_email(self, customer: Customer) -> str:
+        return masked_values(identity_of(customer))["email"]
+
+    @admin.display(description="Email")
+    def email(self, customer: Customer) -> str:
+        identity = identity_of(customer)
+        return identity.email if identity else ""
+
+    @admin.display(description="Name")
+    def full_name(self, customer: Customer) -> str:
+        identity = identity_of(customer)
+        return f"{identity.first_name} {identity.last_name}".strip() if identity else ""
+
+    @admin.display(description="Country")
+    def country(self, customer: Customer) -> str:
+        identity = identity_of(customer)
+        return identity.country if identity else ""
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and can_view_pii(request.user):
+            shown = [c for c in changelist.result_list if identity_of(c) is not None]
+            log_pii_view(user=request.user, customers=shown, where="admin customer list")
+        return response
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context=None) -> HttpResponse:
+        if request.method == "GET" and can_view_pii(request.user):
+            customer = self.get_object(request, unquote(object_id))
+            if customer is not None and identity_of(customer) is not None:
+                log_pii_view(user=request.user, customers=customer, where="admin customer detail")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # Deleting a customer here is an erasure: everything about them goes, with an audit event.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("marketing.erase_customer")
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The erase permission covers the customer's identity, interactions and consents.
+        return deleted, model_count, set(), protected
+
+    def delete_model(self, request: HttpRequest, obj: Customer) -> None:
+        customer_erase(customer=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        for customer in queryset:
+            customer_erase(customer=customer, by=request.user)
+
+
+class ConsentRecordForm(forms.ModelForm):
+    class Meta:
+        model = ConsentRecord
+        fields = ("customer", "purpose", "status", "lawful_basis", "effective_at", "expires_at",
+                  "notice_version", "note")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        effective_at, expires_at = data.get("effective_at"), data.get("expires_at")
+        if effective_at and expires_at and expires_at <= effective_at:
+            self.add_error("expires_at", "The expiry must be later than the time it takes effect.")
+        return data
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin):
+    """Append-only: records can be added (a grant, a denial, a withdrawal), never changed."""
+
+    form = ConsentRecordForm
+    list_display = ("customer", "purpose", "status", "lawful_basis", "effective_at",
+                    "expires_at", "source", "recorded_by")
+    list_filter = ("purpose", "status", "source", "lawful_basis")
+    list_select_related = ("customer", "recorded_by")
+    search_fields = ("=customer__external_id", "^customer__pseudonym")
+    raw_id_fields = ("customer",)
+    view_fields = ("customer", "purpose", "status", "lawful_basis", "effective_at",
+                   "expires_at", "source", "notice_version", "note", "recorded_at",
+                   "recorded_by")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        return self.view_fields if obj is not None else ConsentRecordForm.Meta.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        return self.view_fields if obj is not None else ()
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        return {"effective_at": timezone.now(), **initial}
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ConsentRecord, form, change: bool) -> None:
+        record = consent_record_append(
+            customer=obj.customer,
+            purpose=obj.purpose,
+            status=obj.status,
+            lawful_basis=obj.lawful_basis,
+            source=ConsentRecord.Source.ADMIN,
+            notice_version=obj.notice_version,
+            effective_at=obj.effective_at,
+            expires_at=obj.expires_at,
+            note=obj.note,
+            by=request.user,
+        )
+        # The admin logs and redirects with the object it built; point it at the real row.
+        obj.pk, obj.source, obj.recorded_at = record.pk, record.source, record.recorded_at
+
+
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ("name", "description", "rules")
+
+    def clean_rules(self) -> dict[str, Any]:
+        rules = self.cleaned_data["rules"]
+        try:
+            compile_rules(rules)
+        except SegmentRuleError as error:
+            raise forms.ValidationError(str(error)) from None
+        return rules
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ("name", "created_by", "updated_at")
+    search_fields = ("name", "description")
+    readonly_fields = ("size", "created_by", "created_at", "updated_at")
+    fields = ("name", "description", "rules", "size", "created_by", "created_at", "updated_at")
+
+    @admin.display(description="Customers now")
+    def size(self, segment: Segment) -> str:
+        if segment.pk is None:
+            return "-"
+        try:
+            return segment_count_preview(segment.rules)["display"]
+        except SegmentRuleError as error:
+            return f"Rules no longer valid: {error}"
+
+    def save_model(self, request: HttpRequest, obj: Segment, form, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            segment_update(segment=obj, name=data["name"], rules=data["rules"],
+                           description=data["description"], by=request.user)
+        else:
+            created = segment_create(name=data["name"], rules=data["rules"],
+                                     description=data["description"], by=request.user)
+            obj.pk, obj.created_at = created.pk, created.created_at
+
+    def delete_model(self, request: HttpRequest, obj: Segment) -> None:
+        segment_delete(segment=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
+        for segment in queryset:
+            segment_delete(segment=segment, by=request.user)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ("title", "external_id", "category", "price", "unit_cost", "active")
+    list_filter = ("active", "category")
+    search_fields = ("external_id", "title", "category")
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "kind", "offer", "customer", "value", "campaign")
+    list_filter = ("kind",)
+    list_select_related = ("offer", "customer")
+    search_fields = ("=customer__external_id", "=offer__external_id", "campaign")
+    raw_id_fields = ("customer", "offer")
+
+
+@admin.register(ProfileField)
+class ProfileFieldAdmin(admin.ModelAdmin):
+    list_display = ("name", "label", "data_type")
+    list_filter = ("data_type",)
+    search_fields = ("name", "label")
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "title", "status", "progress", "created_by", "created_at",
+                    "finished_at")
+    list_filter = ("kind", "status")
+    list_select_related = ("created_by",)
+    search_fields = ("title",)
+
+
+@admin.register(Upload)
+class UploadAdmin(ReadOnlyAdmin):
+    list_display = ("original_name", "kind", "status", "row_count", "created_by", "created_at")
+    list_filter = ("kind", "status")
+    list_select_related = ("created_by",)
+    search_fields = ("original_name",)
+    # The stored files hold raw rows (possibly identifiers); they are not offered here.
+    fields = ("kind", "original_name", "size_bytes", "encoding", "delimiter", "headers",
+              "mapping", "mode", "status", "row_count", "summary", "job", "created_by",
+              "created_at")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor", "action", "target_type", "target_ref")
+    list_filter = ("action", "target_type")
+    list_select_related = ("actor",)
+    search_fields = ("target_ref",)

@@ -1,0 +1,137 @@
+"""Serializers: shape and validate; writes go through the services."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment
+from marketing.pii import identity_of, masked_identity
+from marketing.segments import SegmentRuleError, compile_rules
+
+
+class IdentitySerializer(serializers.Serializer):
+    """Personal identifiers: real values with the PII permission, masked otherwise."""
+
+    masked = serializers.BooleanField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    country = serializers.CharField()
+    postal_code = serializers.CharField()
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    identity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = ["id", "external_id", "pseudonym", "attributes", "identity", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(IdentitySerializer)
+    def get_identity(self, customer: Customer) -> dict[str, Any]:
+        return masked_identity(identity_of(customer), self.context["request"].user)
+
+
+class ErasureSerializer(serializers.Serializer):
+    erased = serializers.CharField(help_text="The pseudonym of the erased customer")
+    identity = serializers.IntegerField()
+    interactions = serializers.IntegerField()
+    consent_records = serializers.IntegerField()
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Offer
+        fields = ["id", "external_id", "title", "category", "description", "price", "unit_cost",
+                  "active", "created_at", "updated_at"]
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Interaction
+        fields = ["id", "customer", "offer", "kind", "value", "occurred_at", "campaign"]
+        read_only_fields = fields
+
+
+class ConsentRecordSerializer(serializers.ModelSerializer):
+    source = serializers.ChoiceField(
+        choices=ConsentRecord.Source.choices, default=ConsentRecord.Source.API
+    )
+    effective_at = serializers.DateTimeField(
+        required=False, help_text="When it takes effect; now when left out"
+    )
+    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    given_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    withdrawn_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["id", "customer", "purpose", "status", "lawful_basis", "effective_at",
+                  "expires_at", "source", "notice_version", "note", "given_at", "withdrawn_at",
+                  "recorded_at", "recorded_by"]
+        read_only_fields = ["recorded_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        effective_at, expires_at = attrs.get("effective_at"), attrs.get("expires_at")
+        if expires_at and effective_at and expires_at <= effective_at:
+            raise serializers.ValidationError(
+                {"expires_at": "The expiry must be later than the time it takes effect."}
+            )
+        return attrs
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Segment
+        fields = ["id", "name", "description", "rules", "created_by", "created_at", "updated_at"]
+
+    def validate_rules(self, rules: Any) -> dict[str, Any]:
+        if not isinstance(rules, dict):
+            raise serializers.ValidationError('Rules must be a group {"op": ..., "rules": [...]}.')
+        try:
+            compile_rules(rules)
+        except SegmentRuleError as error:
+            raise serializers.ValidationError(str(error)) from None
+        return rules
+
+
+class RulesSerializer(serializers.Serializer):
+    rules = serializers.JSONField(help_text='A rules tree {"op": "and"|"or", "rules": [...]}')
+
+
+class CountPreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField(allow_null=True, help_text="Null when suppressed")
+    display = serializers.CharField()
+    suppressed = serializers.BooleanField(help_text="True below the minimum group size")
+
+
+class SegmentFieldSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    label = serializers.CharField()
+    group = serializers.CharField()
+    type = serializers.CharField()
+    operators = serializers.ListField(child=serializers.CharField())
+    values = serializers.ListField(child=serializers.JSONField())
+    options = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_finished = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "title", "status", "progress", "message", "params", "result",
+                  "error", "cancel_requested", "is_finished", "created_by", "created_at",
+                  "started_at", "finished_at"]
+        read_only_fields = fields

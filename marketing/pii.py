@@ -1,0 +1,100 @@
+"""Masking personal identifiers for everyone without the ``view_pii`` permission.
+
+Pages, the API and the admin console all show identities through ``masked_identity`` so that
+the rule is the same everywhere. Country stays visible: it is coarse and segments may use it.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from marketing.models import AuditEvent, Customer, CustomerIdentity
+from marketing.roles import can_view_pii
+from marketing.services.audit import audit_log
+
+HIDDEN = "***"
+
+
+def mask_email(email: str) -> str:
+    """``jane.doe@example.com`` -> ``j***@e***.com``."""
+    if not email:
+        return ""
+    local, _, domain = email.partition("@")
+    name, dot, tld = domain.rpartition(".")
+    masked_domain = f"{name[:1]}{HIDDEN}{dot}{tld}" if name else f"{domain[:1]}{HIDDEN}"
+    return f"{local[:1]}{HIDDEN}@{masked_domain}"
+
+
+def mask_phone(phone: str) -> str:
+    """``+44 20 7946 0958`` -> ``***58``; short numbers keep no digits at all."""
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    if not digits:
+        return ""
+    return f"{HIDDEN}{digits[-2:]}" if len(digits) >= 6 else HIDDEN
+
+
+def mask_name(name: str) -> str:
+    """``Jane`` -> ``J***``."""
+    return f"{name.strip()[:1]}{HIDDEN}" if name and name.strip() else ""
+
+
+def mask_postal_code(code: str) -> str:
+    return f"{code.strip()[:2]}{HIDDEN}" if code and code.strip() else ""
+
+
+_MASKS = {
+    "email": mask_email,
+    "phone": mask_phone,
+    "first_name": mask_name,
+    "last_name": mask_name,
+    "postal_code": mask_postal_code,
+}
+
+
+def identity_of(customer: Customer) -> CustomerIdentity | None:
+    try:
+        return customer.identity
+    except CustomerIdentity.DoesNotExist:
+        return None
+
+
+def masked_values(identity: CustomerIdentity | None) -> dict[str, str]:
+    """The identity's fields, always masked (country stays as it is)."""
+    values = {}
+    for name in CustomerIdentity.PII_FIELDS:
+        value = getattr(identity, name, "") if identity is not None else ""
+        mask = _MASKS.get(name)
+        values[name] = mask(value) if mask else value
+    return values
+
+
+def masked_identity(identity: CustomerIdentity | None, user) -> dict[str, Any]:
+    """The identity's fields as ``user`` may see them, plus ``"masked"``.
+
+    Real values with the PII permission, masked otherwise; a missing identity gives blanks.
+    """
+    if not can_view_pii(user):
+        return {"masked": True, **masked_values(identity)}
+    return {
+        "masked": False,
+        **{
+            name: getattr(identity, name, "") if identity is not None else ""
+            for name in CustomerIdentity.PII_FIELDS
+        },
+    }
+
+
+def log_pii_view(*, user, customers: Customer | Iterable[Customer], where: str) -> None:
+    """One audit event per page or response that showed real identifiers (not per row)."""
+    if isinstance(customers, Customer):
+        ref, pseudonyms = customers.pseudonym, [customers.pseudonym]
+    else:
+        ref, pseudonyms = "", [c.pseudonym for c in customers]
+    if not pseudonyms:
+        return
+    audit_log(
+        actor=user,
+        action=AuditEvent.Action.PII_VIEW,
+        target_type="customer",
+        target_ref=ref,
+        details={"where": where, "customers": pseudonyms},
+    )

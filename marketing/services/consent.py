@@ -1,0 +1,86 @@
+"""Appending to a customer's consent history (never editing it), with an audit trail."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from marketing.models import AuditEvent, ConsentRecord, Customer, LawfulBasis, Purpose
+from marketing.selectors.consent import current_consents
+from marketing.services.audit import audit_log
+
+
+def _check_choice(name: str, value: str, choices: list[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+@transaction.atomic
+def consent_record_append(
+    *,
+    customer: Customer,
+    purpose: str,
+    status: str,
+    lawful_basis: str,
+    source: str,
+    notice_version: str,
+    effective_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    note: str = "",
+    by,
+) -> ConsentRecord:
+    """Add one event to the history; the latest by ``effective_at`` is the current state."""
+    _check_choice("purpose", purpose, Purpose.values)
+    _check_choice("status", status, ConsentRecord.Status.values)
+    _check_choice("lawful_basis", lawful_basis, LawfulBasis.values)
+    _check_choice("source", source, ConsentRecord.Source.values)
+    effective_at = effective_at or timezone.now()
+    if expires_at is not None and expires_at <= effective_at:
+        raise ValueError("The expiry must be later than the time the consent takes effect.")
+    record = ConsentRecord.objects.create(
+        customer=customer,
+        purpose=purpose,
+        status=status,
+        lawful_basis=lawful_basis,
+        source=source,
+        notice_version=notice_version,
+        effective_at=effective_at,
+        expires_at=expires_at,
+        note=note,
+        recorded_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    audit_log(
+        actor=by,
+        action=AuditEvent.Action.CONSENT_CHANGE,
+        target_type="customer",
+        target_ref=customer.pseudonym,
+        details={
+            "record": record.pk,
+            "purpose": purpose,
+            "status": status,
+            "lawful_basis": lawful_basis,
+            "source": source,
+            "notice_version": notice_version,
+            "effective_at": effective_at.isoformat(),
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return record
+
+
+def consent_withdraw(
+    *, customer: Customer, purpose: str, by, note: str = "",
+    source: str = ConsentRecord.Source.ADMIN,
+) -> ConsentRecord:
+    """Withdraw now: as easy as granting, and recorded as a new event in the history."""
+    current = current_consents(customer).get(purpose)
+    return consent_record_append(
+        customer=customer,
+        purpose=purpose,
+        status=ConsentRecord.Status.WITHDRAWN,
+        lawful_basis=current.lawful_basis if current else LawfulBasis.CONSENT,
+        source=source,
+        notice_version=current.notice_version if current else "",
+        note=note,
+        by=by,
+    )
