@@ -205,7 +205,10 @@ CASES = {
         lambda p: balance(p) is not None and balance(p) > 1000.25,
     ),
     "dates": (
-        all_of(rule("attr:joined", "after", "2020-06-01"), rule("attr:joined", "before", "2021-01-01")),
+        all_of(
+            rule("attr:joined", "after", "2020-06-01"),
+            rule("attr:joined", "before", "2021-01-01"),
+        ),
         lambda p: "2020-06-01" < p.attributes["joined"] < "2021-01-01",
     ),
     "date between": (
