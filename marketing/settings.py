@@ -173,6 +173,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind" and a "status"; each choice set gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "InteractionKindEnum": "marketing.models.offers.Interaction.Kind",
+        "JobKindEnum": "marketing.models.jobs.Job.Kind",
+        "UploadKindEnum": "marketing.models.uploads.Upload.Kind",
+        "JobStatusEnum": "marketing.models.jobs.Job.Status",
+        "UploadStatusEnum": "marketing.models.uploads.Upload.Status",
+        "ConsentStatusEnum": "marketing.models.consent.ConsentRecord.Status",
+    },
     # Swagger UI is served from the app itself (no CDN).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import views
+from marketing.api import uploads, views
 
 router = DefaultRouter()
 router.register("customers", views.CustomerViewSet)
@@ -11,6 +11,7 @@ router.register("offers", views.OfferViewSet)
 router.register("interactions", views.InteractionViewSet)
 router.register("consents", views.ConsentRecordViewSet)
 router.register("segments", views.SegmentViewSet)
+router.register("uploads", uploads.UploadViewSet)
 router.register("jobs", views.JobViewSet)
 
 urlpatterns = [
