@@ -44,7 +44,8 @@ class UploadSerializer(serializers.ModelSerializer):
 
 class UploadCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Upload.Kind.choices)
-    file = serializers.FileField()
+    # Empty files reach the ingest service, which explains the problem in its own words.
+    file = serializers.FileField(allow_empty_file=True)
     encoding = serializers.CharField(
         required=False, allow_blank=True, help_text="e.g. utf-8, latin-1; detected when empty"
     )
