@@ -8,6 +8,7 @@ so each training step only runs (and back-propagates through) the top layers.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -21,11 +22,18 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
+from transformers import AutoTokenizer
 
-from recengine.config import config_to_dict, pick_device, seed_everything
+from recengine.config import (
+    config_from_dict,
+    config_to_dict,
+    json_ready,
+    pick_device,
+    seed_everything,
+)
 from recengine.data import pos_weight
 from recengine.models_base import DEFAULT_BASE_MODEL, load_encoder, load_tokenizer
-from recengine.serialize import TextSerializer
+from recengine.serialize import SerializeConfig, TextSerializer
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -440,6 +448,63 @@ class ClickModel:
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         return TrainState(**state["run"])
+
+    # ---- saving ---------------------------------------------------------------------------
+    def save(self, folder: Path | str) -> Path:
+        """Weights (full: whole network; lora: adapter + head; frozen: head), tokenizer, config."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.tokenizer_.save_pretrained(folder / "tokenizer")
+        state = self.network_.state_dict()
+        if self.config.mode == "full":
+            save_file({k: v.contiguous() for k, v in state.items()}, folder / "network.safetensors")
+        else:
+            head = {k: v.contiguous() for k, v in state.items() if not k.startswith("encoder.")}
+            save_file(head, folder / "head.safetensors")
+        if self.config.mode == "lora":
+            self.network_.encoder.save_pretrained(folder / "adapter")
+        meta = {
+            "train_config": config_to_dict(self.config),
+            "serialize_config": config_to_dict(self.serializer.config),
+            "serializer_state": json_ready(self.serializer.state()),
+            "logit_offset": self.logit_offset_,
+            "history": self.history_,
+            "best_val_auc": self.best_val_auc_,
+        }
+        (folder / "model.json").write_text(json.dumps(meta, indent=1))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path | str, device: str = "cpu") -> ClickModel:
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        meta = json.loads((folder / "model.json").read_text())
+        config = config_from_dict(TrainConfig, meta["train_config"])
+        serializer = TextSerializer.from_state(
+            config_from_dict(SerializeConfig, meta["serialize_config"]), meta["serializer_state"]
+        )
+        model = cls(config, serializer)
+        model.device_ = pick_device(device)
+        encoder = load_encoder(config.base_model, config.num_layers)
+        if config.mode == "lora":
+            from peft import PeftModel
+
+            encoder = PeftModel.from_pretrained(encoder, folder / "adapter")
+        model.network_ = ClickNetwork(
+            encoder, serializer.n_numeric, config.numeric_hidden, config.head_dropout
+        )
+        weights = "network.safetensors" if config.mode == "full" else "head.safetensors"
+        model.network_.load_state_dict(load_file(folder / weights), strict=config.mode == "full")
+        model.network_.to(model.device_).eval()
+        model.tokenizer_ = AutoTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+        model.frozen_layers_ = 0
+        model.logit_offset_ = meta["logit_offset"]
+        model.history_ = meta["history"]
+        model.best_val_auc_ = meta["best_val_auc"]
+        return model
 
     # ---- scoring --------------------------------------------------------------------------
     def predict_logits(self, frame: pd.DataFrame) -> np.ndarray:

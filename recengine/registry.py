@@ -1,0 +1,97 @@
+"""A model registry on disk: one folder per trained model, enough to reproduce and audit it.
+
+<root>/<model_id>/
+    model/          weights or adapter, tokenizer, model.json (ClickModel) or model.pkl
+    manifest.json   kind, name, created, config, metrics, data fingerprint, consent snapshot
+    customers.txt   pseudonyms of the customers whose rows trained it, one per line, sorted
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recengine.config import json_ready
+from recengine.score import Scorer
+from recengine.train import ClickModel
+
+CUSTOMERS_FILE = "customers.txt"
+
+
+@dataclass
+class ModelRecord:
+    model_id: str
+    folder: Path
+    manifest: dict[str, Any]
+
+
+class ModelRegistry:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def save(
+        self, model: Any, *, name: str, fingerprint: str, pseudonyms: list[str],
+        consent_snapshot: dict[str, Any], metrics: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> str:
+        """Store a fitted ClickModel (or any picklable scorer) and return its id."""
+        model_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+        folder = self.root / model_id
+        tmp = self.root / f".{model_id}.tmp"
+        (tmp / "model").mkdir(parents=True)
+        if isinstance(model, ClickModel):
+            model.save(tmp / "model")
+            kind = "click_model"
+        else:
+            (tmp / "model" / "model.pkl").write_bytes(pickle.dumps(model))
+            kind = "pickle"
+        manifest = {
+            "model_id": model_id, "name": name, "kind": kind,
+            "created": datetime.now(UTC).isoformat(), "fingerprint": fingerprint,
+            "n_customers": len(set(pseudonyms)), "consent_snapshot": consent_snapshot,
+            "metrics": metrics or {}, "config": config or {},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(json_ready(manifest), indent=1))
+        (tmp / CUSTOMERS_FILE).write_text("".join(f"{p}\n" for p in sorted(set(pseudonyms))))
+        tmp.rename(folder)  # a half-written model never appears under its id
+        return model_id
+
+    def record(self, model_id: str) -> ModelRecord:
+        folder = self._folder(model_id)
+        return ModelRecord(model_id, folder, json.loads((folder / "manifest.json").read_text()))
+
+    def load(self, model_id: str, device: str = "cpu") -> Scorer:
+        record = self.record(model_id)
+        if record.manifest["kind"] == "click_model":
+            return ClickModel.load(record.folder / "model", device=device)
+        # Only files this registry wrote itself are unpickled.
+        return pickle.loads((record.folder / "model" / "model.pkl").read_bytes())
+
+    def model_ids(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "manifest.json").exists())
+
+    def find_models_using(self, pseudonym: str) -> list[str]:
+        """Ids of the models trained on this customer's data (e.g. after an erasure request)."""
+        found = []
+        for model_id in self.model_ids():
+            with open(self.root / model_id / CUSTOMERS_FILE) as lines:
+                if any(line.rstrip("\n") == pseudonym for line in lines):
+                    found.append(model_id)
+        return found
+
+    def delete(self, model_id: str) -> None:
+        shutil.rmtree(self._folder(model_id))
+
+    def _folder(self, model_id: str) -> Path:
+        folder = (self.root / model_id).resolve()
+        if folder.parent != self.root.resolve() or not (folder / "manifest.json").exists():
+            raise KeyError(f"No model {model_id!r} in {self.root}")
+        return folder

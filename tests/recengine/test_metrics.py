@@ -1,0 +1,26 @@
+import math
+
+import numpy as np
+import pytest
+
+from recengine.metrics import click_metrics, lift_and_gains
+
+
+def test_it_computes_ranking_and_probability_metrics_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    m = click_metrics(y, p, n_bins=2)
+    assert m.roc_auc == pytest.approx(0.75)  # 3 of 4 (click, non-click) pairs ranked right
+    assert m.pr_auc == pytest.approx((1 + 2 / 3) / 2)
+    expected_loss = -(math.log(0.9) + math.log(0.6) + math.log(0.35) + math.log(0.8)) / 4
+    assert m.log_loss == pytest.approx(expected_loss)
+    assert m.brier == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
+    assert m.base_rate == 0.5
+
+
+def test_it_computes_lift_and_gains_in_the_top_shares():
+    y = np.array([1] * 2 + [0] * 18)
+    p = np.linspace(1, 0, 20)  # both clicks ranked first
+    lift, gains = lift_and_gains(y, p, shares=(0.05, 0.10, 0.20))
+    assert lift == {"5%": 10.0, "10%": 10.0, "20%": 5.0}
+    assert gains == {"5%": 0.5, "10%": 1.0, "20%": 1.0}

@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from recengine.baseline import BaselineConfig, TabularBaseline
+from recengine.data import fingerprint
+from recengine.registry import ModelRegistry
+from recengine.train import ClickModel
+
+
+def test_it_round_trips_a_click_model_with_its_lineage(customers, serializer, tiny_config, tmp_path):
+    tiny_config.mode, tiny_config.epochs = "lora", 1
+    frame, y = customers
+    model = ClickModel(tiny_config, serializer).fit(frame, y)
+    registry = ModelRegistry(tmp_path)
+    model_id = registry.save(
+        model, name="students", fingerprint=fingerprint(frame), pseudonyms=["p2", "p1", "p1"],
+        consent_snapshot={"purpose": "model_training", "excluded": 3}, metrics={"roc_auc": 0.7},
+    )
+    manifest = registry.record(model_id).manifest
+    assert manifest["n_customers"] == 2 and manifest["consent_snapshot"]["excluded"] == 3
+    assert manifest["fingerprint"] == fingerprint(frame)
+    np.testing.assert_allclose(
+        registry.load(model_id).predict_proba(frame), model.predict_proba(frame), atol=1e-6
+    )
+
+
+def test_it_finds_the_models_trained_on_a_customer(customers, tmp_path):
+    frame, y = customers
+    baseline = TabularBaseline(BaselineConfig(kind="logistic")).fit(frame, y)
+    registry = ModelRegistry(tmp_path)
+    first = registry.save(baseline, name="a", fingerprint="f", pseudonyms=["p1", "p2"],
+                          consent_snapshot={})
+    registry.save(baseline, name="b", fingerprint="f", pseudonyms=["p3"], consent_snapshot={})
+    assert registry.find_models_using("p2") == [first]
+    assert registry.find_models_using("p9") == []
+    np.testing.assert_allclose(registry.load(first).predict_proba(frame),
+                               baseline.predict_proba(frame))
+
+
+def test_it_refuses_an_unknown_model_id(tmp_path):
+    with pytest.raises(KeyError):
+        ModelRegistry(tmp_path).load("../etc")

@@ -1,0 +1,70 @@
+import numpy as np
+import pandas as pd
+
+from recengine.serialize import SerializeConfig, TextSerializer
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "age": [41, 25, 60, np.nan], "job": ["technician", "admin.", None, "student"],
+        "marital": ["married", "single", "married", "single"], "click": [1, 0, 0, 1],
+    })
+
+
+def test_it_writes_marketer_field_names_in_the_configured_order():
+    config = SerializeConfig(fields=["job", "age"], numeric_text="round")
+    texts = TextSerializer(config).fit(_frame()).texts(_frame())
+    assert texts[0] == "job technician | age 41"
+
+
+def test_it_skips_missing_values_and_excluded_columns():
+    config = SerializeConfig(exclude=["click"], numeric_text="round")
+    texts = TextSerializer(config).fit(_frame()).texts(_frame())
+    assert texts[2] == "age 60 | marital married"
+    assert texts[3] == "job student | marital single"
+
+
+def test_it_shows_a_value_alone_when_its_label_is_empty():
+    config = SerializeConfig(fields=["marital", "job"], labels={"marital": "", "job": "work"})
+    texts = TextSerializer(config).fit(_frame()).texts(_frame())
+    assert texts[0] == "married | work technician"
+
+
+def test_it_bins_numbers_into_quantile_words():
+    frame = pd.DataFrame({"age": np.arange(100)})
+    serializer = TextSerializer(SerializeConfig(n_bins=5)).fit(frame)
+    assert serializer.texts(frame.iloc[[0, 50, 99]]) == ["age lowest", "age mid", "age highest"]
+
+
+def test_it_rounds_numbers_to_significant_digits_without_exponents():
+    frame = pd.DataFrame({"euribor": [4.857], "employed": [5191.0], "calls": [3]})
+    texts = TextSerializer(SerializeConfig(numeric_text="round")).fit(frame).texts(frame)
+    assert texts == ["euribor 4.9 | employed 5200 | calls 3"]
+
+
+def test_it_leaves_omitted_numbers_to_the_standardised_numeric_tower():
+    serializer = TextSerializer(SerializeConfig(exclude=["click"], numeric_text="omit"))
+    serializer.fit(_frame())
+    assert serializer.texts(_frame())[0] == "job technician | marital married"
+    matrix = serializer.numeric_matrix(_frame())
+    assert matrix.shape == (4, 1) and matrix.dtype == np.float32
+    assert abs(matrix[:3, 0].mean()) < 0.5 and matrix[3, 0] == 0.0  # missing -> mean
+
+
+def test_it_appends_the_offer_and_recent_interactions():
+    frame = pd.DataFrame({
+        "job": ["student"], "title": ["Toy Story"], "genres": ["animation comedy"],
+        "recent": [["Heat", "Fargo", "Alien", "Up"]],
+    })
+    config = SerializeConfig(
+        fields=["job"], offer_fields=["title", "genres"], history_field="recent", history_items=2,
+        labels={"title": "movie"},
+    )
+    text = TextSerializer(config).fit(frame).texts(frame)[0]
+    assert text == "job student | recent Alien, Up || movie Toy Story | genres animation comedy"
+
+
+def test_it_restores_a_fitted_serializer_from_its_state():
+    serializer = TextSerializer(SerializeConfig(exclude=["click"])).fit(_frame())
+    restored = TextSerializer.from_state(serializer.config, serializer.state())
+    assert restored.texts(_frame()) == serializer.texts(_frame())

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+
+from recengine.train import ClickModel, TrainProgress
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _split(customers):
+    frame, y = customers
+    return frame.iloc[:240], y[:240], frame.iloc[240:], y[240:]
+
+
+def _mean_loss(history, epoch):
+    return np.mean([h["loss"] for h in history if h["epoch"] == epoch])
+
+
+def test_it_lowers_the_training_loss(customers, serializer, tiny_config):
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    assert _mean_loss(model.history_, 2) < _mean_loss(model.history_, 0)
+    assert model.best_val_auc_ > 0.6
+
+
+@pytest.mark.parametrize("mode,frozen_layers", [("lora", 0), ("lora", 1), ("frozen", 0)])
+def test_it_trains_adapters_or_a_head_on_cached_layers(
+    customers, serializer, tiny_config, mode, frozen_layers
+):
+    tiny_config.mode, tiny_config.frozen_layers = mode, frozen_layers
+    tiny_config.learning_rate = 1e-2
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    assert _mean_loss(model.history_, 2) < _mean_loss(model.history_, 0)
+
+
+def test_it_stops_early_when_validation_auc_stops_improving(customers, serializer, tiny_config):
+    tiny_config.learning_rate = tiny_config.head_learning_rate = 0.0
+    tiny_config.eval_every, tiny_config.patience = 2, 1
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    assert model.stopped_early_
+    assert model.steps_ == 6  # first validation sets the best, two more without improvement
+
+
+def test_it_resumes_from_a_checkpoint_at_the_step_it_stopped(
+    customers, serializer, tiny_config, tmp_path
+):
+    whole = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    tiny_config.checkpoint_dir, tiny_config.progress_every = str(tmp_path), 1
+
+    def cancel_at_step_7(progress: TrainProgress) -> None:
+        if progress.step == 7:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        ClickModel(tiny_config, serializer).fit(*_split(customers), progress=cancel_at_step_7)
+    steps = []
+    resumed = ClickModel(tiny_config, serializer).fit(
+        *_split(customers), progress=lambda p: steps.append(p.step)
+    )
+    assert steps[0] == 8
+    assert resumed.steps_ == whole.steps_ == 45
+    frame = customers[0]
+    np.testing.assert_allclose(resumed.predict_proba(frame), whole.predict_proba(frame), atol=1e-5)
+
+
+def test_it_reports_progress_with_validation_auc(customers, serializer, tiny_config):
+    seen: list[TrainProgress] = []
+    ClickModel(tiny_config, serializer).fit(*_split(customers), progress=seen.append)
+    with_auc = [p for p in seen if p.val_auc is not None]
+    assert [p.epoch for p in with_auc] == [0, 1, 2]
+    assert seen[-1].total_steps == 45
+
+
+def test_it_reloads_saved_lora_adapters_with_identical_scores(
+    customers, serializer, tiny_config, tmp_path
+):
+    tiny_config.mode, tiny_config.epochs = "lora", 1
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    model.save(tmp_path / "model")
+    assert (tmp_path / "model" / "adapter" / "adapter_config.json").exists()
+    reloaded = ClickModel.load(tmp_path / "model")
+    frame = customers[0]
+    np.testing.assert_allclose(reloaded.predict_proba(frame), model.predict_proba(frame), atol=1e-6)
+
+
+def test_it_scores_with_its_own_layer_loop_like_the_encoder(customers, serializer, tiny_config):
+    model = ClickModel(tiny_config, serializer)
+    model.device_ = "cpu"
+    model._build()
+    ids, mask = model._pad(model.encode(customers[0].iloc[:8]).ids)
+    with torch.inference_mode():
+        expected = model.network_.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = model.network_.hidden_after(ids, mask, model.network_.n_layers)
+    torch.testing.assert_close(got * mask[..., None], expected * mask[..., None])
