@@ -12,7 +12,9 @@ class RoleRequiredMixin:
     write_roles: Iterable[str] = (MARKETER,)
 
     def dispatch(self, request, *args, **kwargs):
-        roles = self.read_roles if request.method in ("GET", "HEAD", "OPTIONS") else self.write_roles
+        roles = (
+            self.read_roles if request.method in ("GET", "HEAD", "OPTIONS") else self.write_roles
+        )
         if not has_role(request.user, roles):
             raise PermissionDenied("Your role does not allow this page.")
         return super().dispatch(request, *args, **kwargs)

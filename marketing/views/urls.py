@@ -1,7 +1,23 @@
 from django.urls import path
 
-from marketing.views.overview import OverviewView
+from marketing.views import customers, jobs, overview, segments, uploads
 
 urlpatterns = [
-    path("", OverviewView.as_view(), name="overview"),
+    path("", overview.OverviewView.as_view(), name="overview"),
+    path("uploads/", uploads.UploadListView.as_view(), name="upload-list"),
+    path("uploads/new/", uploads.UploadCreateView.as_view(), name="upload-create"),
+    path("uploads/<int:pk>/", uploads.UploadDetailView.as_view(), name="upload-detail"),
+    path("uploads/<int:pk>/mapping/", uploads.UploadMappingView.as_view(), name="upload-mapping"),
+    path("uploads/<int:pk>/preview/", uploads.UploadPreviewView.as_view(), name="upload-preview"),
+    path(
+        "uploads/<int:pk>/errors.csv", uploads.UploadErrorFileView.as_view(), name="upload-errors"
+    ),
+    path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
+    path("customers/<int:pk>/", customers.CustomerDetailView.as_view(), name="customer-detail"),
+    path("segments/", segments.SegmentListView.as_view(), name="segment-list"),
+    path("segments/new/", segments.SegmentBuilderView.as_view(), name="segment-create"),
+    path("segments/<int:pk>/", segments.SegmentDetailView.as_view(), name="segment-detail"),
+    path("segments/<int:pk>/edit/", segments.SegmentBuilderView.as_view(), name="segment-edit"),
+    path("jobs/", jobs.JobListView.as_view(), name="job-list"),
+    path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job-detail"),
 ]

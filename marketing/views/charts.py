@@ -1,0 +1,57 @@
+"""Plotly figures for the pages, built on the server and drawn by plotly.js in the browser."""
+
+import json
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+PRIMARY = "#4263eb"
+MUTED = "#c5cddd"
+FONT = '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+
+
+def figure_data(fig: go.Figure) -> dict:
+    """The figure as plain JSON data, ready for ``json_script`` and ``Plotly.newPlot``."""
+    return json.loads(fig.to_json())
+
+
+def _layout(fig: go.Figure, *, height: int) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 8, "r": 24, "t": 8, "b": 8},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"family": FONT, "size": 12, "color": "#1c2434"},
+        showlegend=False,
+        bargap=0.35,
+        hoverlabel={"font": {"family": FONT}},
+    )
+    fig.update_xaxes(gridcolor="#eef1f5", zeroline=False, fixedrange=True)
+    fig.update_yaxes(automargin=True, fixedrange=True, ticksuffix="  ")
+    return fig
+
+
+def horizontal_bars(
+    labels: Sequence[str],
+    values: Sequence[int],
+    texts: Sequence[str],
+    *,
+    percent_axis: bool = False,
+) -> dict:
+    """Bars read top to bottom in the given order; ``texts`` label each bar."""
+    fig = go.Figure(
+        go.Bar(
+            x=list(values)[::-1],
+            y=list(labels)[::-1],
+            orientation="h",
+            text=list(texts)[::-1],
+            textposition="outside",
+            cliponaxis=False,
+            marker={"color": PRIMARY, "cornerradius": 4},
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )
+    )
+    _layout(fig, height=max(180, 44 * len(labels) + 30))
+    if percent_axis:
+        fig.update_xaxes(range=[0, 100], ticksuffix="%")
+    return figure_data(fig)

@@ -1,0 +1,132 @@
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.generic import ListView, TemplateView
+
+from marketing.models import Customer, ProfileField, Purpose
+from marketing.pii import identity_of, log_pii_view, masked_identity
+from marketing.roles import can_view_pii
+from marketing.selectors.consent import current_consents, customers_with_consent, is_record_valid
+from marketing.views.mixins import RoleRequiredMixin
+
+LIST_COLUMNS = 6
+# Short names for consent badges in dense tables; the full label is the badge's title.
+PURPOSE_SHORT = {
+    Purpose.EMAIL_MARKETING: "Email",
+    Purpose.AD_TARGETING: "Ads",
+    Purpose.AD_USER_DATA: "Ad data",
+    Purpose.AD_PERSONALIZATION: "Ad pers.",
+    Purpose.MODEL_TRAINING: "Training",
+    Purpose.PROFILING: "Profiling",
+}
+
+
+class CustomerListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/customers/list.html"
+    context_object_name = "customers"
+    paginate_by = 25
+
+    def get_queryset(self):
+        customers = Customer.objects.select_related("identity").order_by("id")
+        q = self.request.GET.get("q", "").strip()
+        if q:
+            customers = customers.filter(Q(external_id__icontains=q) | Q(pseudonym__istartswith=q))
+        purpose = self.request.GET.get("consent", "")
+        if purpose in Purpose.values:
+            customers = customers_with_consent(purpose, queryset=customers)
+        return customers
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        page = list(ctx["customers"])
+        columns = list(ProfileField.objects.all()[:LIST_COLUMNS])
+        consented = self._consented_purposes([c.pk for c in page])
+        user = self.request.user
+        if can_view_pii(user):
+            log_pii_view(user=user, customers=page, where="customer list")
+        ctx["rows"] = [
+            {
+                "customer": c,
+                "values": [
+                    (
+                        _display(c.attributes.get(f.name)),
+                        f.data_type == ProfileField.DataType.NUMBER,
+                    )
+                    for f in columns
+                ],
+                "identity": masked_identity(identity_of(c), user),
+                "consents": [
+                    (PURPOSE_SHORT[p], p.label) for p in Purpose if c.pk in consented[p.value]
+                ],
+            }
+            for c in page
+        ]
+        ctx["columns"] = columns
+        ctx["q"] = self.request.GET.get("q", "")
+        ctx["consent"] = self.request.GET.get("consent", "")
+        ctx["purposes"] = Purpose.choices
+        params = [f"{k}={v}" for k, v in (("q", ctx["q"]), ("consent", ctx["consent"])) if v]
+        ctx["query_prefix"] = "".join(f"{p}&" for p in params)
+        ctx["filtered"] = bool(params)
+        ctx["has_customers"] = bool(page) or Customer.objects.exists()
+        return ctx
+
+    @staticmethod
+    def _consented_purposes(ids: list[int]) -> dict[str, set[int]]:
+        page = Customer.objects.filter(pk__in=ids)
+        return {
+            purpose: set(
+                customers_with_consent(purpose, queryset=page).values_list("pk", flat=True)
+            )
+            for purpose in Purpose.values
+        }
+
+
+class CustomerDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/customers/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        customer = get_object_or_404(Customer.objects.select_related("identity"), pk=kwargs["pk"])
+        labels = {f.name: f.label or f.name for f in ProfileField.objects.all()}
+        if can_view_pii(self.request.user):
+            log_pii_view(user=self.request.user, customers=customer, where="customer page")
+        now = timezone.now()
+        current = current_consents(customer, at=now)
+        ctx.update(
+            customer=customer,
+            attributes=[
+                (labels.get(name, name), _display(value))
+                for name, value in sorted(customer.attributes.items())
+            ],
+            identity=masked_identity(identity_of(customer), self.request.user),
+            consent_state=[
+                _consent_state(purpose, current.get(purpose.value), now) for purpose in Purpose
+            ],
+            consent_history=customer.consents.order_by("-effective_at", "-id"),
+            interactions=customer.interactions.select_related("offer")[:50],
+            interaction_count=customer.interactions.count(),
+        )
+        return ctx
+
+
+def _consent_state(purpose: Purpose, record, now) -> dict:
+    if record is None:
+        state, label = "none", "No record"
+    elif is_record_valid(record, at=now):
+        state, label = "granted", "Granted"
+    elif record.status == record.Status.GRANTED:
+        state, label = "expired", "Expired"
+    else:
+        state, label = record.status, record.get_status_display()
+    return {"purpose": purpose.label, "state": state, "label": label, "record": record}
+
+
+def _display(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,213 @@
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.functional import cached_property
+from django.views.generic import FormView, ListView, TemplateView
+
+from marketing.models import ProfileField, Purpose, Segment
+from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields
+from marketing.selectors.consent import customers_with_consent
+from marketing.selectors.segments import segment_customers, suppressed_count
+from marketing.services.segments import segment_create, segment_update
+from marketing.views.mixins import RoleRequiredMixin
+
+SAMPLE_SIZE = 20
+SAMPLE_COLUMNS = 4
+
+
+class SegmentForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    rules = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, segment: Segment | None = None, **kwargs):
+        self.segment = segment
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = Segment.objects.filter(name__iexact=name)
+        if self.segment is not None:
+            others = others.exclude(pk=self.segment.pk)
+        if others.exists():
+            raise forms.ValidationError("A segment with this name exists already.")
+        return name
+
+    def clean_rules(self) -> dict[str, Any]:
+        raw = self.cleaned_data.get("rules") or ""
+        try:
+            rules = json.loads(raw) if raw else {"op": "and", "rules": []}
+        except ValueError:
+            raise forms.ValidationError(
+                "The rules could not be read; please rebuild them."
+            ) from None
+        if not isinstance(rules, dict):
+            raise forms.ValidationError("The rules could not be read; please rebuild them.")
+        return rules
+
+
+def _count(rules: dict) -> dict[str, Any]:
+    try:
+        return suppressed_count(segment_customers(rules).count()) | {"error": ""}
+    except SegmentRuleError as exc:
+        return {"count": None, "display": "—", "suppressed": False, "error": str(exc)}
+
+
+class SegmentListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/segments/list.html"
+    context_object_name = "segments"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return Segment.objects.select_related("created_by")
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        describe = RuleDescriber()
+        ctx["rows"] = [
+            {"segment": s, "count": _count(s.rules), "summary": describe(s.rules)}
+            for s in ctx["segments"]
+        ]
+        return ctx
+
+
+class SegmentBuilderView(RoleRequiredMixin, FormView):
+    """Create a segment (no ``pk``) or change one; the rules come from the builder script."""
+
+    template_name = "marketing/segments/builder.html"
+    form_class = SegmentForm
+    read_roles = RoleRequiredMixin.write_roles
+
+    @cached_property
+    def segment(self) -> Segment | None:
+        pk = self.kwargs.get("pk")
+        return get_object_or_404(Segment, pk=pk) if pk else None
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["segment"] = self.segment
+        return kwargs
+
+    def get_initial(self):
+        if self.segment is None:
+            return {}
+        return {"name": self.segment.name, "description": self.segment.description}
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        form = ctx["form"]
+        if form.is_bound:
+            rules = form.cleaned_data.get("rules") if hasattr(form, "cleaned_data") else None
+        else:
+            rules = self.segment.rules if self.segment else None
+        ctx["segment"] = self.segment
+        ctx["initial_rules"] = rules or {"op": "and", "rules": []}
+        ctx["operator_labels"] = OPERATOR_LABELS
+        ctx["has_profile_fields"] = ProfileField.objects.exists()
+        return ctx
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            if self.segment is None:
+                segment = segment_create(
+                    name=data["name"],
+                    rules=data["rules"],
+                    description=data["description"],
+                    by=self.request.user,
+                )
+                messages.success(self.request, f"Segment “{segment.name}” saved.")
+            else:
+                segment = segment_update(
+                    segment=self.segment,
+                    name=data["name"],
+                    rules=data["rules"],
+                    description=data["description"],
+                    by=self.request.user,
+                )
+                messages.success(self.request, f"Segment “{segment.name}” updated.")
+        except SegmentRuleError as exc:
+            form.add_error(None, f"A rule needs fixing: {exc}")
+            return self.form_invalid(form)
+        return redirect("segment-detail", pk=segment.pk)
+
+
+class SegmentDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/segments/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        segment = get_object_or_404(Segment.objects.select_related("created_by"), pk=kwargs["pk"])
+        count = _count(segment.rules)
+        ctx.update(segment=segment, count=count, summary=RuleDescriber()(segment.rules))
+        if count["error"] or count["suppressed"]:
+            return ctx
+        members = segment_customers(segment.rules)
+        columns = list(ProfileField.objects.all()[:SAMPLE_COLUMNS])
+        ctx["columns"] = columns
+        ctx["sample"] = [
+            (c.pseudonym, [c.attributes.get(f.name, "—") for f in columns])
+            for c in members.order_by("pseudonym")[:SAMPLE_SIZE]
+        ]
+        ctx["reachable"] = [
+            _reach(purpose, customers_with_consent(purpose.value, queryset=members).count(), count)
+            for purpose in Purpose
+        ]
+        return ctx
+
+
+def _reach(purpose: Purpose, reached: int, segment_count: dict) -> dict[str, Any]:
+    shown = suppressed_count(reached)
+    total = segment_count["count"]
+    percent = None if shown["suppressed"] or not total else 100 * reached / total
+    return {"label": purpose.label, "display": shown["display"], "percent": percent}
+
+
+class RuleDescriber:
+    """A rules tree in words, e.g. ``Age at least 30 and (Job is admin. or Has consent: …)``."""
+
+    def __init__(self) -> None:
+        self._labels: dict[str, str] | None = None
+
+    def __call__(self, rules: dict | None) -> str:
+        if not rules or not rules.get("rules"):
+            return "Everyone"
+        return self._group(rules, top=True)
+
+    def _label(self, field: str) -> str:
+        if self._labels is None:
+            self._labels = {f["field"]: f["label"] for f in available_fields()}
+        return self._labels.get(field, field)
+
+    def _group(self, node: dict, top: bool = False) -> str:
+        joiner = " or " if node.get("op") == "or" else " and "
+        parts = [
+            self._group(child)
+            if isinstance(child, dict) and "rules" in child
+            else self._rule(child)
+            for child in node.get("rules", [])
+        ]
+        text = joiner.join(parts)
+        return text if top or len(parts) < 2 else f"({text})"
+
+    def _rule(self, rule: Any) -> str:
+        if not isinstance(rule, dict):
+            return "?"
+        words = [
+            self._label(str(rule.get("field", "?"))),
+            OPERATOR_LABELS.get(str(rule.get("operator")), str(rule.get("operator", "?"))),
+        ]
+        value = rule.get("value")
+        if isinstance(value, list):
+            sep = " and " if rule.get("operator") == "between" else ", "
+            words.append(sep.join(str(v) for v in value))
+        elif value not in (None, ""):
+            words.append(str(value))
+        if rule.get("within_days"):
+            words.append(f"in the last {rule['within_days']} days")
+        if rule.get("offer"):
+            words.append(f"for offer {rule['offer']}")
+        return " ".join(words)

@@ -1,0 +1,329 @@
+"""The upload wizard: choose a file, map its columns, check a dry run, import as a job."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.views import View
+from django.views.generic import FormView, ListView, TemplateView
+
+from marketing.ingest.csvfile import DELIMITER_NAMES
+from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
+from marketing.models import Upload
+from marketing.roles import DATA_STEWARD, MARKETER
+from marketing.services.ingest import (
+    TARGET_FIELDS,
+    IngestError,
+    upload_create,
+    upload_import,
+    upload_preview,
+    upload_set_mapping,
+)
+from marketing.views.jobs import result_items
+from marketing.views.mixins import RoleRequiredMixin
+
+UPLOADERS = (MARKETER, DATA_STEWARD)
+SKIP = ""
+KEEP_AS_ATTRIBUTE = "__attribute__"
+ENCODINGS = [
+    ("", "UTF-8 (most files)"),
+    ("latin-1", "Latin-1 (ISO 8859-1)"),
+    ("cp1252", "Windows-1252 (older Excel)"),
+    ("utf-16", "UTF-16"),
+]
+
+KIND_HELP = {
+    Upload.Kind.CUSTOMERS: "One row per customer: profile columns, optional contact details and "
+    "consent columns. Re-uploading updates customers by their id.",
+    Upload.Kind.OFFERS: "What you can recommend: products, plans or deals with a title, "
+    "category and price.",
+    Upload.Kind.INTERACTIONS: "Responses to offers: which customer saw, clicked or bought which "
+    "offer, and when.",
+}
+
+
+class UploaderMixin(RoleRequiredMixin):
+    """Wizard steps are for the roles that may upload; viewers see the list and results only."""
+
+    read_roles = UPLOADERS
+    write_roles = UPLOADERS
+
+
+def wizard_steps(current: int) -> list[dict]:
+    names = ["Choose file", "Map columns", "Check", "Import"]
+    return [
+        {
+            "number": i,
+            "name": name,
+            "state": "done" if i < current else "current" if i == current else "",
+        }
+        for i, name in enumerate(names, start=1)
+    ]
+
+
+# ---------------------------------------------------------------- list and detail
+
+
+class UploadListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/uploads/list.html"
+    context_object_name = "uploads"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return Upload.objects.select_related("job", "created_by")
+
+
+class UploadDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/uploads/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        upload = get_object_or_404(
+            Upload.objects.select_related("job", "created_by"), pk=kwargs["pk"]
+        )
+        ctx["upload"] = upload
+        ctx["job"] = upload.job
+        ctx["result_items"] = result_items(upload.job.result) if upload.job else []
+        ctx["row_errors"] = upload.summary.get("errors") or []
+        ctx["invalid_rows"] = upload.summary.get("invalid", 0)
+        ctx["mapping_rows"] = [
+            (_target_label(upload.kind, target), source)
+            for target, source in upload.mapping.items()
+            if source
+        ]
+        done = upload.job is not None and upload.job.status == upload.job.Status.SUCCEEDED
+        ctx["steps"] = wizard_steps(5 if done else 4 if upload.job else 3)
+        ctx["next_step_url"] = _next_step_url(upload)
+        return ctx
+
+
+class UploadErrorFileView(RoleRequiredMixin, View):
+    """The rows an import refused, as CSV. Rows may hold contact data: uploaders only."""
+
+    read_roles = UPLOADERS
+
+    def get(self, request, pk: int):
+        upload = get_object_or_404(Upload, pk=pk)
+        if not upload.error_file:
+            raise Http404("This upload has no error file.")
+        name = f"{upload.original_name.rsplit('.', 1)[0]}-errors.csv"
+        return FileResponse(upload.error_file.open("rb"), as_attachment=True, filename=name)
+
+
+# ---------------------------------------------------------------- step 1: the file
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=Upload.Kind.choices, initial=Upload.Kind.CUSTOMERS)
+    file = forms.FileField(label="CSV file")
+    encoding = forms.ChoiceField(choices=ENCODINGS, required=False)
+
+
+class UploadCreateView(UploaderMixin, FormView):
+    template_name = "marketing/uploads/create.html"
+    form_class = UploadForm
+
+    def get_initial(self):
+        kind = self.request.GET.get("kind", "")
+        return {"kind": kind} if kind in Upload.Kind.values else {}
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        form = ctx["form"]
+        chosen = form["kind"].value() or Upload.Kind.CUSTOMERS
+        ctx["kinds"] = [
+            {
+                "value": value,
+                "label": label,
+                "help": KIND_HELP[value],
+                "checked": value == chosen,
+                "fields": TARGET_FIELDS[value],
+            }
+            for value, label in Upload.Kind.choices
+        ]
+        ctx["steps"] = wizard_steps(1)
+        ctx["max_upload_bytes"] = settings.MAX_UPLOAD_BYTES
+        return ctx
+
+    def form_valid(self, form):
+        try:
+            upload = upload_create(
+                kind=form.cleaned_data["kind"],
+                file=form.cleaned_data["file"],
+                encoding=form.cleaned_data["encoding"] or None,
+                by=self.request.user,
+            )
+        except IngestError as exc:
+            form.add_error("file", str(exc))
+            return self.form_invalid(form)
+        return redirect("upload-mapping", pk=upload.pk)
+
+
+# ---------------------------------------------------------------- step 2: the mapping
+
+
+def _target_label(kind: str, target: str) -> str:
+    if target.startswith(ATTRIBUTE_PREFIX):
+        return f"Profile attribute “{target.removeprefix(ATTRIBUTE_PREFIX)}”"
+    for spec in TARGET_FIELDS.get(kind, []):
+        if spec.name == target:
+            return spec.label
+    return target
+
+
+class UploadStepMixin(UploaderMixin):
+    """Loads the upload and sends the user to the right step when this one is already done."""
+
+    allowed_statuses = (Upload.Status.UPLOADED, Upload.Status.MAPPED)
+
+    @cached_property
+    def upload(self) -> Upload:
+        return get_object_or_404(Upload, pk=self.kwargs["pk"])
+
+    def get(self, request, *args, **kwargs):
+        if self.upload.status not in self.allowed_statuses:
+            return redirect(_next_step_url(self.upload))
+        return super().get(request, *args, **kwargs)
+
+
+def _next_step_url(upload: Upload) -> str:
+    if upload.status == Upload.Status.UPLOADED:
+        return reverse("upload-mapping", args=[upload.pk])
+    if upload.status == Upload.Status.MAPPED and upload.job_id is None:
+        return reverse("upload-preview", args=[upload.pk])
+    return reverse("upload-detail", args=[upload.pk])
+
+
+class UploadMappingView(UploadStepMixin, TemplateView):
+    template_name = "marketing/uploads/mapping.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        upload = self.upload
+        chosen = kwargs.get("chosen") or self._chosen_from_mapping(upload.mapping)
+        targets = TARGET_FIELDS[upload.kind]
+        ctx.update(
+            upload=upload,
+            steps=wizard_steps(2),
+            delimiter_label=DELIMITER_NAMES.get(upload.delimiter, f"“{upload.delimiter}”"),
+            targets=targets,
+            allow_attributes=upload.kind == Upload.Kind.CUSTOMERS,
+            keep_value=KEEP_AS_ATTRIBUTE,
+            rows=[
+                {
+                    "index": i,
+                    "header": header,
+                    "chosen": chosen.get(header, SKIP),
+                    "type": upload.summary.get("column_types", {}).get(header, ""),
+                }
+                for i, header in enumerate(upload.headers)
+            ],
+            required=[spec for spec in targets if spec.required],
+            mode=kwargs.get("mode") or upload.mode,
+            modes=Upload.Mode.choices,
+            error=kwargs.get("error", ""),
+        )
+        return ctx
+
+    @staticmethod
+    def _chosen_from_mapping(mapping: dict[str, str]) -> dict[str, str]:
+        """The stored mapping (target -> header) as the choice per header."""
+        chosen = {}
+        for target, header in mapping.items():
+            if header:
+                chosen[header] = (
+                    KEEP_AS_ATTRIBUTE if target.startswith(ATTRIBUTE_PREFIX) else target
+                )
+        return chosen
+
+    def _attribute_names(self) -> dict[str, str]:
+        """Header -> the profile attribute name the stored mapping gives it."""
+        return {
+            header: target.removeprefix(ATTRIBUTE_PREFIX)
+            for target, header in self.upload.mapping.items()
+            if header and target.startswith(ATTRIBUTE_PREFIX)
+        }
+
+    def post(self, request, *args, **kwargs):
+        upload = self.upload
+        names = self._attribute_names()
+        targets = {spec.name for spec in TARGET_FIELDS[upload.kind]}
+        chosen: dict[str, str] = {}
+        mapping: dict[str, str] = {name: "" for name in targets}
+        used: dict[str, str] = {}
+        problems = []
+        for i, header in enumerate(upload.headers):
+            choice = request.POST.get(f"col-{i}", SKIP)
+            chosen[header] = choice
+            if choice == SKIP:
+                continue
+            if choice == KEEP_AS_ATTRIBUTE and upload.kind == Upload.Kind.CUSTOMERS:
+                name = names.get(header) or attribute_name(header) or f"column_{i + 1}"
+                target = ATTRIBUTE_PREFIX + name
+            elif choice in targets:
+                target = choice
+            else:
+                problems.append(f"Column “{header}” has an unknown target.")
+                continue
+            if target in used:
+                problems.append(
+                    f"“{_target_label(upload.kind, target)}” is chosen for two columns: "
+                    f"“{used[target]}” and “{header}”. Choose it once."
+                )
+                continue
+            used[target] = header
+            mapping[target] = header
+        mode = request.POST.get("mode", "")
+        if mode not in Upload.Mode.values:
+            problems.append("Choose how to handle invalid rows.")
+        if not problems:
+            try:
+                upload_set_mapping(upload=upload, mapping=mapping, mode=mode, by=request.user)
+            except IngestError as exc:
+                problems.append(str(exc))
+        if problems:
+            ctx = self.get_context_data(chosen=chosen, mode=mode, error=" ".join(problems))
+            return self.render_to_response(ctx, status=400)
+        return redirect("upload-preview", pk=upload.pk)
+
+
+# ---------------------------------------------------------------- step 3: the dry run
+
+
+class UploadPreviewView(UploadStepMixin, TemplateView):
+    template_name = "marketing/uploads/preview.html"
+    allowed_statuses = (Upload.Status.MAPPED,)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        upload = self.upload
+        ctx.update(upload=upload, steps=wizard_steps(3), error=kwargs.get("error", ""))
+        try:
+            preview = upload_preview(upload=upload)
+        except IngestError as exc:
+            ctx["error"] = str(exc)
+            return ctx
+        sample = preview.get("sample") or []
+        columns = list(sample[0].keys()) if sample else []
+        all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
+        ctx.update(
+            preview=preview,
+            sample_columns=[_target_label(upload.kind, c) for c in columns],
+            sample_rows=[[row.get(c, "") for c in columns] for row in sample],
+            blocked=all_or_nothing and preview["invalid"] > 0,
+            importable=preview["invalid"] == 0 or not all_or_nothing,
+        )
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        if self.upload.status != Upload.Status.MAPPED:
+            return redirect(_next_step_url(self.upload))
+        try:
+            job = upload_import(upload=self.upload, by=request.user)
+        except IngestError as exc:
+            return self.render_to_response(self.get_context_data(error=str(exc)), status=400)
+        messages.info(request, f"Import started as job #{job.pk}.")
+        return redirect("upload-detail", pk=self.upload.pk)

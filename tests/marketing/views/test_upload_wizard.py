@@ -1,0 +1,183 @@
+"""The upload wizard through the pages: file -> mapping -> dry run -> import job -> result."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from marketing.models import ConsentRecord, Customer, Job, Upload
+
+pytestmark = pytest.mark.django_db
+
+GOOD = (
+    "Customer ID,E-mail,Age,Job,email_marketing_consent\n"
+    "C1,ann@example.com,34,admin,granted\n"
+    "C2,bob@example.com,51,retired,denied\n"
+    "C3,,29,student,\n"
+)
+ONE_BAD_EMAIL = GOOD + "C4,dan-at-example,40,admin,granted\n"
+
+
+def csv_file(text: str, name: str = "people.csv", encoding: str = "utf-8") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode(encoding), content_type="text/csv")
+
+
+def upload(client, text: str, kind: str = "customers", **extra):
+    return client.post(reverse("upload-create"), {"kind": kind, "file": csv_file(text), **extra})
+
+
+def mapping_form(response) -> dict[str, str]:
+    """What the mapping page's form would post unchanged: each column's pre-selected choice."""
+    data = {f"col-{row['index']}": row["chosen"] for row in response.context["rows"]}
+    data["mode"] = response.context["mode"]
+    return data
+
+
+def test_it_walks_through_the_wizard_and_imports_the_file(
+    marketer_client, django_capture_on_commit_callbacks
+):
+    response = upload(marketer_client, GOOD)
+    created = Upload.objects.get()
+    assert response["Location"] == reverse("upload-mapping", args=[created.pk])
+
+    page = marketer_client.get(response["Location"])
+    chosen = {row["header"]: row["chosen"] for row in page.context["rows"]}
+    assert chosen["Customer ID"] == "external_id"
+    assert chosen["E-mail"] == "email"
+    assert chosen["Age"] == "__attribute__"
+    assert chosen["email_marketing_consent"] == "consent_email_marketing"
+
+    response = marketer_client.post(page.request["PATH_INFO"], mapping_form(page))
+    assert response["Location"] == reverse("upload-preview", args=[created.pk])
+
+    preview = marketer_client.get(response["Location"])
+    assert {k: preview.context["preview"][k] for k in ("rows", "valid", "invalid", "new")} == {
+        "rows": 3,
+        "valid": 3,
+        "invalid": 0,
+        "new": 3,
+    }
+    assert preview.context["importable"]
+    assert not Customer.objects.exists(), "the dry run must not write"
+
+    with django_capture_on_commit_callbacks(execute=True):  # the job starts on commit
+        response = marketer_client.post(reverse("upload-preview", args=[created.pk]))
+    assert response["Location"] == reverse("upload-detail", args=[created.pk])
+
+    detail = marketer_client.get(response["Location"])
+    created.refresh_from_db()
+    assert created.status == Upload.Status.IMPORTED
+    assert created.job.status == Job.Status.SUCCEEDED
+    assert ("Created", "3") in detail.context["result_items"]
+    assert b'data-testid="import-finished"' in detail.content
+    assert Customer.objects.get(external_id="C2").attributes == {"age": 51, "job": "retired"}
+    assert ConsentRecord.objects.filter(purpose="email_marketing").count() == 2
+
+
+def test_it_shows_an_ingest_error_on_the_form_and_stores_nothing(marketer_client, settings):
+    settings.MAX_UPLOAD_BYTES = 20
+    response = upload(marketer_client, GOOD)
+    assert response.status_code == 200
+    assert "over the upload limit" in response.content.decode()
+    assert not Upload.objects.exists()
+
+
+def test_it_refuses_an_empty_file(marketer_client):
+    response = upload(marketer_client, "")
+    assert "file is empty" in response.content.decode()
+    assert not Upload.objects.exists()
+
+
+def test_it_names_a_missing_required_column(marketer_client):
+    upload(marketer_client, "Age,Job\n34,admin\n")
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+
+    response = marketer_client.post(
+        reverse("upload-mapping", args=[created.pk]), mapping_form(page)
+    )
+
+    assert response.status_code == 400
+    assert "Customer ID (external_id) is required" in response.content.decode()
+    created.refresh_from_db()
+    assert created.status == Upload.Status.UPLOADED
+
+
+def test_it_refuses_one_target_for_two_columns(marketer_client):
+    upload(marketer_client, GOOD)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    data = mapping_form(page)
+    data["col-1"] = "external_id"
+
+    response = marketer_client.post(reverse("upload-mapping", args=[created.pk]), data)
+
+    assert response.status_code == 400
+    assert "chosen for two columns" in response.content.decode()
+    assert response.context["rows"][1]["chosen"] == "external_id", "the user's choices stay"
+
+
+def test_it_lists_row_problems_and_blocks_all_or_nothing(marketer_client):
+    upload(marketer_client, ONE_BAD_EMAIL)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(
+        reverse("upload-mapping", args=[created.pk]),
+        {**mapping_form(page), "mode": "all_or_nothing"},
+    )
+
+    preview = marketer_client.get(reverse("upload-preview", args=[created.pk]))
+
+    assert preview.context["preview"]["invalid"] == 1
+    [error] = preview.context["preview"]["errors"]
+    assert (error["row"], error["column"]) == (4, "E-mail")
+    assert preview.context["blocked"]
+    assert b"would change nothing" in preview.content
+
+
+def test_it_imports_the_valid_rows_and_offers_the_error_file(
+    marketer_client, django_capture_on_commit_callbacks
+):
+    upload(marketer_client, ONE_BAD_EMAIL)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(
+        reverse("upload-mapping", args=[created.pk]), {**mapping_form(page), "mode": "valid_rows"}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("upload-preview", args=[created.pk]))
+
+    detail = marketer_client.get(reverse("upload-detail", args=[created.pk]))
+    errors = marketer_client.get(reverse("upload-errors", args=[created.pk]))
+
+    assert Customer.objects.count() == 3
+    assert b'data-testid="error-file-link"' in detail.content
+    assert errors["Content-Disposition"].startswith("attachment")
+    body = b"".join(errors.streaming_content).decode()
+    assert "dan-at-example" in body
+
+
+def test_it_reads_the_encoding_the_user_chose(marketer_client):
+    text = "external_id,city\nC1,Málaga\n"
+    marketer_client.post(
+        reverse("upload-create"),
+        {"kind": "customers", "file": csv_file(text, encoding="latin-1"), "encoding": "latin-1"},
+    )
+    assert Upload.objects.get().encoding in ("latin-1", "iso8859-1")
+
+
+def test_it_sends_a_finished_upload_from_the_wizard_steps_to_its_result(marketer_client):
+    upload(marketer_client, GOOD)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(reverse("upload-mapping", args=[created.pk]), mapping_form(page))
+    marketer_client.post(reverse("upload-preview", args=[created.pk]))
+
+    for step in ("upload-mapping", "upload-preview"):
+        response = marketer_client.get(reverse(step, args=[created.pk]))
+        assert response["Location"] == reverse("upload-detail", args=[created.pk])
+
+
+def test_it_lets_a_data_steward_upload(steward_client):
+    response = upload(steward_client, GOOD)
+    assert response.status_code == 302
+    assert Upload.objects.count() == 1
