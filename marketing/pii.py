@@ -48,6 +48,14 @@ _MASKS = {
     "last_name": mask_name,
     "postal_code": mask_postal_code,
 }
+# The identity fields that are masked (country is not).
+MASKED_FIELDS = frozenset(_MASKS)
+
+
+def mask_value(field: str, value: str) -> str:
+    """``value`` masked as the identity field ``field``; other fields pass unchanged."""
+    mask = _MASKS.get(field)
+    return mask(value) if mask and value else value
 
 
 def identity_of(customer: Customer) -> CustomerIdentity | None:

@@ -89,10 +89,51 @@ def test_it_downloads_the_error_file(marketer_client, django_capture_on_commit_c
     response = marketer_client.get(f"/api/uploads/{upload_id}/errors/")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
     assert [row["row"] for row in rows] == ["2"]
     assert Customer.objects.count() == 2
 
 
 def test_it_lets_a_steward_upload_too(steward):
     assert upload(logged_in(steward)).status_code == 201
+
+
+WITH_PII = (b"customer_id,email,first_name\nC1,anna.real@example.com,Annabel\n"
+            b"C2,bad@@example.com,Bertrand\n")
+MAPPING = {"mapping": {"external_id": "customer_id", "email": "email", "first_name": "first_name"},
+           "mode": "valid_rows"}
+
+
+def mapped_upload(client) -> int:
+    upload_id = upload(client, WITH_PII).json()["id"]
+    client.post(f"/api/uploads/{upload_id}/mapping/", MAPPING, content_type="application/json")
+    return upload_id
+
+
+def test_it_masks_identifiers_in_the_preview_without_the_pii_permission(marketer, steward):
+    upload_id = mapped_upload(logged_in(steward))
+    masked = logged_in(marketer).get(f"/api/uploads/{upload_id}/preview/")
+    real = logged_in(steward).get(f"/api/uploads/{upload_id}/preview/")
+    for raw in (b"anna.real@example.com", b"Annabel", b"bad@@example.com"):
+        assert raw not in masked.content
+        assert raw in real.content
+    assert masked.json()["sample"][0]["email"] == "a***@e***.com"
+    assert masked.json()["sample"][0]["external_id"] == "C1"
+
+
+def test_it_masks_identifiers_in_the_error_file_without_the_pii_permission(
+    marketer, steward, django_capture_on_commit_callbacks
+):
+    steward_client = logged_in(steward)
+    upload_id = mapped_upload(steward_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        steward_client.post(f"/api/uploads/{upload_id}/import/")
+    masked = logged_in(marketer).get(f"/api/uploads/{upload_id}/errors/")
+    real = steward_client.get(f"/api/uploads/{upload_id}/errors/")
+    masked_text = b"".join(masked.streaming_content).decode("utf-8-sig")
+    real_text = b"".join(real.streaming_content).decode("utf-8-sig")
+    assert "bad@@example.com" in real_text
+    assert "bad@@example.com" not in masked_text
+    [row] = csv.DictReader(io.StringIO(masked_text))
+    assert (row["column"], row["value"]) == ("email", "b***@@***.com")
