@@ -1,0 +1,206 @@
+"""Reading uploaded CSV files: encoding, delimiter, header and shape checks, then a
+streaming row reader that knows each row's number and line."""
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO
+
+from marketing.ingest import IngestError
+
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe (|)"}
+# Rows kept from the start of the file to guess column types and show a sample.
+SAMPLE_ROWS = 1000
+_SNIFF_BYTES = 64 * 1024
+_RAGGED_SHOWN = 3
+
+csv.field_size_limit(10 * 1024 * 1024)
+
+
+@dataclass
+class FileShape:
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    row_count: int
+    sample: list[list[str]] = field(default_factory=list)
+
+    def column(self, header: str) -> list[str]:
+        index = self.headers.index(header)
+        return [row[index] for row in self.sample]
+
+
+def clean_encoding(encoding: str | None) -> str:
+    """The canonical codec name for an encoding the user chose (default UTF-8)."""
+    if not encoding:
+        return "utf-8"
+    try:
+        return codecs.lookup(encoding.strip()).name
+    except LookupError:
+        raise IngestError(
+            f"'{encoding}' is not an encoding we know; try utf-8, latin-1 or cp1252."
+        ) from None
+
+
+def _python_codec(encoding: str) -> str:
+    # A UTF-8 byte order mark (Excel's "CSV UTF-8") is not part of the first header.
+    return "utf-8-sig" if encoding == "utf-8" else encoding
+
+
+@contextmanager
+def text_stream(binary: IO[bytes], encoding: str) -> Iterator[IO[str]]:
+    """A text view of an open binary file that leaves the file open afterwards."""
+    binary.seek(0)
+    text = io.TextIOWrapper(binary, encoding=_python_codec(encoding), newline="")
+    try:
+        yield text
+    finally:
+        text.detach()
+
+
+def inspect_file(binary: IO[bytes], *, encoding: str) -> FileShape:
+    """Check a whole file before it is accepted; raises IngestError naming the problem."""
+    binary.seek(0)
+    head = binary.read(_SNIFF_BYTES)
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and not encoding.startswith("utf-16"):
+        raise IngestError(
+            "The file is saved as UTF-16 (Excel's 'Unicode text'). Save it as 'CSV UTF-8' "
+            "or choose the encoding utf-16 when uploading."
+        )
+    if not head.removeprefix(codecs.BOM_UTF8).strip():
+        raise IngestError("The file is empty.")
+    delimiter = detect_delimiter(head.decode(_python_codec(encoding), errors="replace"))
+    try:
+        return _read_shape(binary, encoding=encoding, delimiter=delimiter)
+    except UnicodeDecodeError as exc:
+        raise IngestError(_decode_error_message(binary, encoding, exc)) from None
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter among , ; tab | that splits the first lines into the most columns
+    consistently (a comma wins ties, so a one-column file reads as comma separated)."""
+    lines = sample.splitlines(keepends=True)
+    if len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut off by the sample size
+    best, best_score = ",", (False, 1)
+    for delimiter in DELIMITERS:
+        try:
+            rows = [row for row in csv.reader(lines[:50], delimiter=delimiter) if row]
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        consistent = all(len(row) == width for row in rows)
+        score = (consistent and width > 1, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str) -> FileShape:
+    with text_stream(binary, encoding) as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        headers = _read_header(reader)
+        width = len(headers)
+        rows = 0
+        sample: list[list[str]] = []
+        ragged: list[str] = []
+        ragged_count = 0
+        try:
+            line = reader.line_num + 1
+            for row_no, record in enumerate(reader, start=1):
+                if record:
+                    rows += 1
+                    if len(record) != width:
+                        ragged_count += 1
+                        if len(ragged) < _RAGGED_SHOWN:
+                            ragged.append(
+                                f"row {row_no} (line {line}) has {len(record)} fields"
+                            )
+                    elif len(sample) < SAMPLE_ROWS:
+                        sample.append(record)
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise IngestError(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
+    if rows == 0:
+        raise IngestError("The file has a header row but no data rows.")
+    if ragged:
+        more = f" (and {ragged_count - len(ragged)} more)" if ragged_count > len(ragged) else ""
+        raise IngestError(
+            f"Some rows do not have the {width} fields of the header: {'; '.join(ragged)}{more}. "
+            f"The file is read as {DELIMITER_NAMES[delimiter]} separated; check for a missing "
+            "or extra delimiter, or a quote that is not closed."
+        )
+    return FileShape(encoding=encoding, delimiter=delimiter, headers=headers, row_count=rows,
+                     sample=sample)
+
+
+def _read_header(reader) -> list[str]:
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise IngestError(f"The header row cannot be read as CSV: {exc}.") from None
+    if header is None:
+        raise IngestError("The file is empty.")
+    if not header:
+        raise IngestError("The first line of the file is blank; put the header on line 1.")
+    headers = [name.strip() for name in header]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(headers, start=1):
+        if not name:
+            raise IngestError(
+                f"Column {position} of the header has no name. Give every column a name "
+                "(a trailing delimiter at the end of the header also makes an empty column)."
+            )
+        key = name.casefold()
+        if key in seen:
+            raise IngestError(
+                f"The header names column '{name}' twice (columns {seen[key]} and {position}). "
+                "Column names must be unique."
+            )
+        seen[key] = position
+    return headers
+
+
+def _decode_error_message(binary: IO[bytes], encoding: str, exc: UnicodeDecodeError) -> str:
+    binary.seek(0)
+    codec = _python_codec(encoding)
+    for line_no, raw in enumerate(binary, start=1):
+        try:
+            raw.decode(codec)
+        except UnicodeDecodeError as line_exc:
+            bad = raw[line_exc.start:line_exc.end].hex(" ").upper()
+            where = f"line {line_no}, byte 0x{bad} at position {line_exc.start + 1}"
+            break
+    else:
+        where = f"byte {exc.start + 1}"
+    return (
+        f"The file is not valid {encoding.upper()} text ({where}). Save it as 'CSV UTF-8', or "
+        "choose the encoding it was saved in (for example latin-1 or cp1252) when uploading."
+    )
+
+
+Record = tuple[int, int, list[str]]
+
+
+def iter_records(binary: IO[bytes], *, encoding: str, delimiter: str) -> Iterator[Record]:
+    """(row number, line number, fields) for every non-blank data row, streaming."""
+    with text_stream(binary, encoding) as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        next(reader)
+        line = reader.line_num + 1
+        for row_no, record in enumerate(reader, start=1):
+            if record:
+                yield row_no, line, record
+            line = reader.line_num + 1
+
+
+def guess_foreign_delimiter(header: str) -> str | None:
+    """A character that probably separates the columns of a header we could not split."""
+    counts = {ch: header.count(ch) for ch in ":~^#/ " if header.count(ch)}
+    return max(counts, key=counts.__getitem__) if counts else None

@@ -1,0 +1,383 @@
+"""Checking the rows of an upload: each row becomes a record for a writer, or RowErrors.
+
+A checker is built from the file's headers and the column mapping. ``check`` looks at one
+row on its own (types, required values, duplicates within the file); ``check_chunk`` looks
+at a batch of checked rows against the database (e.g. unknown customers).
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from marketing.ingest.fields import ATTRIBUTE_PREFIX, CONSENT_PREFIX, TARGET_FIELDS
+from marketing.ingest.values import (
+    DATE,
+    NULL_TOKENS,
+    PROFILE_PARSERS,
+    TEXT,
+    BadValue,
+    cached,
+    max_length,
+    to_consent_status,
+    to_country,
+    to_date,
+    to_datetime,
+    to_email,
+    to_money,
+    to_phone,
+    to_signed_money,
+)
+from marketing.ingest.writers import (
+    IDENTITY_FIELDS,
+    ConsentStatement,
+    CustomerRecord,
+    InteractionRecord,
+    OfferRecord,
+)
+from marketing.models import Customer, Interaction, Offer
+
+_SHOWN_VALUE = 200
+_within_32 = max_length(32)
+# Consent dates may be a little ahead of the server clock (time zones), not more.
+_FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # data row, the header not counted
+    line: int  # line of the file where the row starts (the header is line 1)
+    column: str  # the file's header, "" for the whole row
+    value: str
+    reason: str  # completes "'<value>' ..." ("is not a number"), or stands alone
+
+    @property
+    def message(self) -> str:
+        where = f"Row {self.row} (line {self.line})"
+        if self.column:
+            where += f", column '{self.column}'"
+        what = f"'{self.value}' {self.reason}" if self.value else self.reason
+        return f"{where}: {what}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "message": self.message}
+
+
+def _error(row: int, line: int, column: str, value: str, reason: str) -> RowError:
+    if len(value) > _SHOWN_VALUE:
+        value = value[:_SHOWN_VALUE] + "…"
+    return RowError(row, line, column, value, reason)
+
+
+Checked = list[tuple[int, int, Any]]  # (row, line, record)
+
+
+class RowChecker:
+    """Common parts: column positions, the field-count check and duplicate detection."""
+
+    kind = ""
+
+    def __init__(self, headers: list[str], mapping: dict[str, str], *,
+                 attribute_types: dict[str, str] | None = None,
+                 now: datetime | None = None) -> None:
+        self.headers = headers
+        self.width = len(headers)
+        self.mapping = mapping
+        self._index = {header: i for i, header in enumerate(headers)}
+        self._labels = {spec.name: spec.label for spec in TARGET_FIELDS[self.kind]}
+        # key -> (row << 32 | line) of its first row, packed to keep a million keys small.
+        self._first_seen: dict[Any, int] = {}
+
+    def column(self, target: str) -> tuple[int, str] | None:
+        header = self.mapping.get(target, "")
+        return (self._index[header], header) if header else None
+
+    def check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
+        if len(fields) != self.width:
+            return [_error(row, line, "", "",
+                           f"has {len(fields)} fields but the header has {self.width}")]
+        return self._check(row, line, fields)
+
+    def _check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
+        raise NotImplementedError
+
+    def check_chunk(self, checked: Checked) -> tuple[Checked, list[RowError]]:
+        return checked, []
+
+    def count_existing(self, records: list[Any]) -> int:
+        raise NotImplementedError
+
+    def _required(self, target: str, fields: list[str], row: int, line: int,
+                  errors: list[RowError], limit: int = 128) -> str:
+        index, header = self.column(target)  # type: ignore[misc]  (required: always mapped)
+        text = fields[index].strip()
+        if not text:
+            errors.append(_error(row, line, header, "",
+                                 f"is empty, but {self._labels[target]} is required"))
+        elif len(text) > limit:
+            errors.append(_error(row, line, header, text, f"is longer than {limit} characters"))
+        return text
+
+    def _once(self, key: Any, row: int, line: int, header: str, value: str, what: str,
+              errors: list[RowError]) -> None:
+        first = self._first_seen.setdefault(key, row << 32 | line)
+        if first != row << 32 | line:
+            errors.append(_error(
+                row, line, header, value,
+                f"repeats {what} of row {first >> 32} (line {first & 0xFFFFFFFF})",
+            ))
+
+    def _optional(self, target: str, parse: Callable[[str], Any], fields: list[str], row: int,
+                  line: int, errors: list[RowError], default: Any = "") -> Any:
+        value = self._cell(self.column(target), parse, fields, row, line, errors)
+        return default if value is None else value
+
+    @staticmethod
+    def _cell(column: tuple[int, str] | None, parse: Callable[[str], Any], fields: list[str],
+              row: int, line: int, errors: list[RowError]) -> Any:
+        """The parsed value of an optional column; None when unmapped, blank or invalid."""
+        if column is None:
+            return None
+        text = fields[column[0]].strip()
+        if not text:
+            return None
+        try:
+            return parse(text)
+        except BadValue as bad:
+            errors.append(_error(row, line, column[1], text, str(bad)))
+            return None
+
+
+_within_254 = max_length(254)
+
+
+def _to_email(text: str) -> str:
+    return to_email(_within_254(text))
+
+
+class CustomerRows(RowChecker):
+    kind = "customers"
+    _IDENTITY_PARSERS: dict[str, Callable[[str], str]] = {
+        "email": _to_email,
+        "phone": to_phone,
+        "first_name": max_length(100),
+        "last_name": max_length(100),
+        "country": to_country,
+        "postal_code": max_length(20),
+    }
+
+    def __init__(self, headers: list[str], mapping: dict[str, str], *,
+                 attribute_types: dict[str, str] | None = None,
+                 now: datetime | None = None) -> None:
+        super().__init__(headers, mapping)
+        self.now = now or timezone.now()
+        types = attribute_types or {}
+        # (attribute, column index, header, parser or None for text)
+        self.attributes = []
+        for target, header in mapping.items():
+            if target.startswith(ATTRIBUTE_PREFIX) and header:
+                name = target[len(ATTRIBUTE_PREFIX):]
+                data_type = types.get(name, TEXT)
+                parse = None if data_type == TEXT else PROFILE_PARSERS[data_type]
+                if data_type == DATE:
+                    parse = cached(to_date)
+                self.attributes.append((name, self._index[header], header, parse))
+        self.identity = [
+            (slot, *column, self._IDENTITY_PARSERS[name])
+            for slot, name in enumerate(IDENTITY_FIELDS)
+            if (column := self.column(name)) is not None
+        ]
+        self.consents = [
+            (spec.name[len(CONSENT_PREFIX):], *column)
+            for spec in TARGET_FIELDS[self.kind]
+            if spec.data_type == "consent" and (column := self.column(spec.name)) is not None
+        ]
+        self.consent_date = self.column("consent_date")
+        self.consent_expires = self.column("consent_expires")
+        self.notice_version = self.column("notice_version")
+        # Consent dates repeat across rows; parse each distinct one once.
+        self._to_datetime = cached(to_datetime)
+
+    def _check(self, row, line, fields):
+        errors: list[RowError] = []
+        external_id = self._required("external_id", fields, row, line, errors)
+        if external_id:
+            self._once(external_id, row, line, self.mapping["external_id"], external_id,
+                       "the customer ID", errors)
+
+        attributes: dict[str, Any] = {}
+        for name, index, header, parse in self.attributes:
+            text = fields[index].strip()
+            if not text:
+                continue
+            if parse is None:
+                attributes[name] = text
+                continue
+            try:
+                attributes[name] = parse(text)
+            except BadValue as bad:
+                if text.lower() not in NULL_TOKENS:
+                    errors.append(_error(row, line, header, text, str(bad)))
+
+        identity = None
+        if self.identity:
+            values = ["", "", "", "", "", ""]
+            for slot, index, header, parse in self.identity:
+                text = fields[index].strip()
+                if text:
+                    try:
+                        values[slot] = parse(text)
+                    except BadValue as bad:
+                        errors.append(_error(row, line, header, text, str(bad)))
+            if any(values):
+                identity = tuple(values)
+
+        consents = self._consents(fields, row, line, errors) if self.consents else []
+        if errors:
+            return errors
+        return CustomerRecord(external_id, attributes, identity, consents)  # type: ignore[arg-type]
+
+    def _consents(self, fields, row, line, errors) -> list[ConsentStatement]:
+        statements = []
+        for purpose, index, header in self.consents:
+            text = fields[index].strip()
+            if text:
+                try:
+                    statements.append(ConsentStatement(purpose, to_consent_status(text)))
+                except BadValue as bad:
+                    errors.append(_error(row, line, header, text, str(bad)))
+        if not statements:
+            return statements
+        given = self._cell(self.consent_date, self._to_datetime, fields, row, line, errors)
+        expires = self._cell(self.consent_expires, self._to_datetime, fields, row, line, errors)
+        notice = self._cell(self.notice_version, _within_32, fields, row, line, errors) or ""
+        if given is not None and given > self.now + _FUTURE_SLACK:
+            errors.append(_error(row, line, self.consent_date[1],  # type: ignore[index]
+                                 fields[self.consent_date[0]].strip(),  # type: ignore[index]
+                                 "is in the future"))
+        if expires is not None and expires <= (given or self.now):
+            errors.append(_error(row, line, self.consent_expires[1],  # type: ignore[index]
+                                 fields[self.consent_expires[0]].strip(),  # type: ignore[index]
+                                 "is not after the consent date"))
+        for statement in statements:
+            statement.effective_at, statement.expires_at = given, expires
+            statement.notice_version = notice
+        return statements
+
+    def count_existing(self, records: list[CustomerRecord]) -> int:
+        return Customer.objects.filter(external_id__in=[r.external_id for r in records]).count()
+
+
+class OfferRows(RowChecker):
+    kind = "offers"
+
+    def _check(self, row, line, fields):
+        errors: list[RowError] = []
+        external_id = self._required("external_id", fields, row, line, errors)
+        if external_id:
+            self._once(external_id, row, line, self.mapping["external_id"], external_id,
+                       "the offer ID", errors)
+        title = self._required("title", fields, row, line, errors, limit=255)
+        record = OfferRecord(
+            external_id,
+            title,
+            category=self._optional("category", max_length(100), fields, row, line, errors),
+            description=self._optional("description", str, fields, row, line, errors),
+            price=self._optional("price", to_money, fields, row, line, errors, None),
+            unit_cost=self._optional("unit_cost", to_money, fields, row, line, errors, None),
+        )
+        return errors or record
+
+    def count_existing(self, records: list[OfferRecord]) -> int:
+        return Offer.objects.filter(external_id__in=[r.external_id for r in records]).count()
+
+
+INTERACTION_KINDS = {kind.value: kind.value for kind in Interaction.Kind} | {
+    "view": Interaction.Kind.IMPRESSION.value,
+    "impressions": Interaction.Kind.IMPRESSION.value,
+    "clicks": Interaction.Kind.CLICK.value,
+    "purchase": Interaction.Kind.CONVERSION.value,
+    "conversions": Interaction.Kind.CONVERSION.value,
+}
+
+
+def _to_interaction_kind(text: str) -> str:
+    try:
+        return INTERACTION_KINDS[text.lower()]
+    except KeyError:
+        raise BadValue("is not a kind of interaction (impression, click or conversion)") from None
+
+
+class InteractionRows(RowChecker):
+    kind = "interactions"
+
+    def _check(self, row, line, fields):
+        errors: list[RowError] = []
+        customer = self._required("customer_external_id", fields, row, line, errors)
+        offer = self._required("offer_external_id", fields, row, line, errors)
+        kind = self._parse_required("kind", _to_interaction_kind, fields, row, line, errors)
+        occurred_at = self._parse_required("occurred_at", to_datetime, fields, row, line, errors)
+        value = self._optional("value", to_signed_money, fields, row, line, errors, None)
+        campaign = self._optional("campaign", max_length(100), fields, row, line, errors)
+        if errors:
+            return errors
+        self._once((customer, offer, kind, occurred_at), row, line, self.mapping["kind"], kind,
+                   "the same customer, offer, kind and time", errors)
+        return errors or InteractionRecord(customer, offer, kind, occurred_at, value, campaign)
+
+    def _parse_required(self, target, parse, fields, row, line, errors):
+        text = self._required(target, fields, row, line, errors)
+        if not text:
+            return None
+        try:
+            return parse(text)
+        except BadValue as bad:
+            errors.append(_error(row, line, self.mapping[target], text, str(bad)))
+            return None
+
+    def check_chunk(self, checked: Checked) -> tuple[Checked, list[RowError]]:
+        customers = _known(Customer, (r.customer_external_id for _, _, r in checked))
+        offers = _known(Offer, (r.offer_external_id for _, _, r in checked))
+        kept: Checked = []
+        errors: list[RowError] = []
+        for row, line, record in checked:
+            bad = False
+            if record.customer_external_id not in customers:
+                errors.append(_error(row, line, self.mapping["customer_external_id"],
+                                     record.customer_external_id,
+                                     "is not a known customer (import the customers first)"))
+                bad = True
+            if record.offer_external_id not in offers:
+                errors.append(_error(row, line, self.mapping["offer_external_id"],
+                                     record.offer_external_id,
+                                     "is not a known offer (import the offers first)"))
+                bad = True
+            if not bad:
+                kept.append((row, line, record))
+        return kept, errors
+
+    def count_existing(self, records: list[InteractionRecord]) -> int:
+        keys = {(r.customer_external_id, r.offer_external_id, r.kind, r.occurred_at)
+                for r in records}
+        stored = Interaction.objects.filter(
+            customer__external_id__in={k[0] for k in keys},
+            offer__external_id__in={k[1] for k in keys},
+        ).values_list("customer__external_id", "offer__external_id", "kind", "occurred_at")
+        return len(keys & set(stored))
+
+
+def _known(model, external_ids: Iterable[str]) -> set[str]:
+    return set(
+        model.objects.filter(external_id__in=set(external_ids)).values_list(
+            "external_id", flat=True
+        )
+    )
+
+
+CHECKERS: dict[str, type[RowChecker]] = {
+    "customers": CustomerRows,
+    "offers": OfferRows,
+    "interactions": InteractionRows,
+}

@@ -1,0 +1,517 @@
+"""CSV ingest: upload a file, map its columns, preview, then import it as a Job.
+
+``upload_create`` refuses files that cannot be read at all (too large, empty, not in the
+chosen encoding, a header that cannot be split, duplicate or blank column names, rows with
+the wrong number of fields) before anything is stored. The import checks every row, stages
+the valid ones in a temporary table and writes them in one transaction: in "all or nothing"
+mode any invalid row means nothing is written; in "valid rows" mode the valid rows are
+written and the others reported. Every row problem goes to the upload's error file.
+
+Row numbers count data rows from 1 without the header; "line" is the file's line where the
+row starts, the header being line 1 (what a spreadsheet shows as the row number).
+"""
+
+import csv
+import os
+import queue
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import IO, Any, TypeVar
+
+from django.conf import settings
+from django.core.files import File
+from django.db import connection, transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from marketing.ingest import IngestError
+from marketing.ingest.csvfile import (
+    clean_encoding,
+    guess_foreign_delimiter,
+    inspect_file,
+    iter_records,
+)
+from marketing.ingest.fields import (
+    ATTRIBUTE_PREFIX,
+    TARGET_FIELDS,
+    FieldSpec,
+    clean_mapping,
+    guess_mapping,
+    required_fields,
+)
+from marketing.ingest.rows import CHECKERS, RowChecker, RowError
+from marketing.ingest.values import TEXT, common_values, guess_type
+from marketing.ingest.writers import (
+    AttributeSpec,
+    CustomerRecord,
+    CustomerWriter,
+    InteractionWriter,
+    OfferWriter,
+    Prepared,
+    catalogue_attributes,
+)
+from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
+from marketing.services.audit import audit_log
+from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
+
+__all__ = [
+    "TARGET_FIELDS",
+    "FieldSpec",
+    "IngestError",
+    "upload_create",
+    "upload_import",
+    "upload_preview",
+    "upload_set_mapping",
+]
+
+# Rows checked and staged per step; progress is reported after each.
+CHUNK_ROWS = 10_000
+# Row problems kept in messages, previews and job results (the error file has them all).
+ERRORS_SHOWN = 50
+ERROR_FILE_COLUMNS = ("row", "line", "column", "value", "reason")
+
+T = TypeVar("T")
+
+
+def upload_create(*, kind: str, file: File, by, encoding: str | None = None) -> Upload:
+    """Check and store an uploaded CSV, with a guessed column mapping."""
+    if kind not in TARGET_FIELDS:
+        raise IngestError(f"'{kind}' is not a kind of upload; choose {', '.join(TARGET_FIELDS)}.")
+    _check_size(file.size)
+    encoding = clean_encoding(encoding)
+    shape = inspect_file(file, encoding=encoding)
+    mapping = guess_mapping(kind, shape.headers)
+    _check_header_split(kind, shape.headers, mapping)
+    upload = Upload(
+        kind=kind,
+        original_name=os.path.basename(file.name or "upload.csv")[:255],
+        size_bytes=file.size,
+        encoding=encoding,
+        delimiter=shape.delimiter,
+        headers=shape.headers,
+        mapping=mapping,
+        row_count=shape.row_count,
+        summary={
+            "column_types": {h: guess_type(shape.column(h)) for h in shape.headers},
+            "missing_required": [
+                spec.name for spec in required_fields(kind) if not mapping[spec.name]
+            ],
+        },
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    file.seek(0)
+    upload.file.save(upload.original_name, file, save=False)
+    upload.save()
+    audit_log(
+        actor=by, action=AuditEvent.Action.UPLOAD, target_type="upload", target_ref=upload.pk,
+        details={"kind": kind, "file": upload.original_name, "bytes": upload.size_bytes,
+                 "rows": upload.row_count},
+    )
+    return upload
+
+
+def _check_size(size: int) -> None:
+    limit = settings.MAX_UPLOAD_BYTES
+    if size == 0:
+        raise IngestError("The file is empty.")
+    if size > limit:
+        raise IngestError(
+            f"The file is {_size(size)} ({size:,} bytes), over the upload limit of "
+            f"{_size(limit)} ({limit:,} bytes). Split it into smaller files."
+        )
+
+
+def _size(n: int) -> str:
+    return filesizeformat(n).replace("\xa0", " ")
+
+
+_SEPARATOR_NAMES = {":": "colons", " ": "spaces", "/": "slashes", "~": "tildes", "^": "carets",
+                    "#": "hashes"}
+
+
+def _check_header_split(kind: str, headers: list[str], mapping: dict[str, str]) -> None:
+    """One column where the kind needs several means the delimiter was not recognised."""
+    required = required_fields(kind)
+    if len(headers) > 1 or (len(required) == 1 and mapping[required[0].name]):
+        return
+    separator = guess_foreign_delimiter(headers[0])
+    hint = f" It seems to separate them with {_SEPARATOR_NAMES[separator]}." if separator else ""
+    needed = ", ".join(spec.name for spec in required)
+    raise IngestError(
+        f"The header could not be split into the columns a {kind} file needs ({needed}): we "
+        f"read a single column '{headers[0][:80]}'.{hint} Separate the columns with a comma, "
+        "semicolon, tab or | and upload the file again."
+    )
+
+
+def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], mode: str, by) -> Upload:
+    """Set the column mapping (target field -> header, "" = unmapped) and the import mode."""
+    _check_not_imported(upload)
+    if mode not in Upload.Mode.values:
+        choices = " or ".join(Upload.Mode.values)
+        raise IngestError(f"'{mode}' is not an import mode; choose {choices}.")
+    upload.mapping = clean_mapping(upload.kind, mapping, upload.headers)
+    upload.mode = mode
+    upload.status = Upload.Status.MAPPED
+    upload.summary = {**upload.summary, "missing_required": []}
+    upload.save(update_fields=["mapping", "mode", "status", "summary"])
+    return upload
+
+
+def _check_not_imported(upload: Upload) -> None:
+    if upload.status in (Upload.Status.IMPORTING, Upload.Status.IMPORTED):
+        raise IngestError(
+            f"This upload is already {upload.get_status_display().lower()}; upload the file "
+            "again to import it again."
+        )
+
+
+def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
+    """A dry run over the whole file with the current mapping; writes nothing."""
+    mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
+    checker = _checker(upload, mapping, _attribute_specs(upload, mapping), timezone.now())
+    columns = {target: checker.column(target) for target, header in mapping.items() if header}
+    sample: list[dict[str, Any]] = []
+    rows = valid = existing = 0
+    errors = ErrorLog(keep_file=False)
+    with upload.file.open("rb") as binary:
+        for chunk in _checked_chunks(binary, upload, checker):
+            checked, problems = checker.check_chunk(chunk.checked)
+            errors.add(chunk.errors + problems)
+            rows += chunk.rows
+            valid += len(checked)
+            existing += checker.count_existing([record for _, _, record in checked])
+            wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
+            sample += [
+                {target: fields[index] for target, (index, _) in columns.items()}  # type: ignore[misc]
+                for row, _, fields in chunk.raw
+                if row in wanted
+            ]
+    return {
+        "rows": rows,
+        "valid": valid,
+        "invalid": rows - valid,
+        "errors": errors.shown,
+        "sample": sample,
+        "new": valid - existing,
+        "updates": existing,
+    }
+
+
+def upload_import(*, upload: Upload, by) -> Job:
+    """Start the import Job for an upload (its result: counts and the first errors)."""
+    _check_not_imported(upload)
+    clean_mapping(upload.kind, upload.mapping, upload.headers)
+    with transaction.atomic():
+        claimed = Upload.objects.filter(pk=upload.pk).exclude(
+            status__in=(Upload.Status.IMPORTING, Upload.Status.IMPORTED)
+        ).update(status=Upload.Status.IMPORTING)
+        if not claimed:
+            raise IngestError("This upload is already being imported.")
+        job = job_create(
+            kind=Job.Kind.IMPORT,
+            title=f"Import {upload.get_kind_display().lower()}: {upload.original_name}"[:200],
+            params={"upload_id": upload.pk, "mode": upload.mode},
+            by=by,
+        )
+        Upload.objects.filter(pk=upload.pk).update(job=job)
+    upload.refresh_from_db()
+    job.refresh_from_db()
+    return job
+
+
+@register_runner(Job.Kind.IMPORT)
+def run_import(job: Job, progress: Progress) -> dict[str, Any]:
+    upload = Upload.objects.get(pk=job.params["upload_id"])
+    try:
+        return _import(upload, job, progress)
+    except Exception as exc:
+        reason = "Cancelled" if isinstance(exc, JobCancelled) else str(exc)
+        Upload.objects.filter(pk=upload.pk).update(
+            status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
+        )
+        audit_log(
+            actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
+            target_ref=upload.pk,
+            details={"kind": upload.kind, "job": job.pk, "outcome": "failed",
+                     "reason": reason[:500]},
+        )
+        raise
+
+
+def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
+    now = timezone.now()
+    mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
+    attributes = _attribute_specs(upload, mapping)
+    checker = _checker(upload, mapping, attributes, now)
+    writer = _writer(upload.kind, by=job.created_by, now=now)
+    all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
+    total = upload.row_count or 0
+    rows = valid = 0
+    summary: dict[str, Any] = dict(upload.summary)
+    # Rows that need the database to be checked (interactions) are prepared on this thread.
+    prepare_ahead = None if upload.kind == "interactions" else writer.prepare
+
+    with ErrorLog(keep_file=True) as errors, _visible_progress(progress) as report:
+        report(1, "Reading the file")
+        try:
+            with writer, transaction.atomic(), upload.file.open("rb") as binary:
+                for chunk in _in_background(_checked_chunks(binary, upload, checker,
+                                                            prepare_ahead)):
+                    checked, problems = checker.check_chunk(chunk.checked)
+                    errors.add(chunk.errors + problems)
+                    rows += chunk.rows
+                    valid += len(checked)
+                    if attributes and not writer.counts:
+                        attributes = _with_samples(attributes, [r for _, _, r in checked])
+                    # All or nothing: after the first problem, only check the rest.
+                    if checked and not (all_or_nothing and errors.count):
+                        prepared = None if problems else chunk.prepared
+                        writer.write(prepared or writer.prepare([r for _, _, r in checked]))
+                    report(2 + 93 * rows / max(total, 1),
+                           f"{'Checked' if all_or_nothing and errors.count else 'Imported'} "
+                           f"{rows:,} of {total:,} rows ({rows - valid:,} with problems)")
+                summary.update(rows=rows, valid=valid, invalid=rows - valid,
+                               errors=errors.shown)
+                if valid < rows and all_or_nothing:
+                    raise IngestError(_nothing_imported(rows, valid, errors))
+                if valid == 0:
+                    raise IngestError(f"None of the {rows:,} rows could be imported. "
+                                      + _first(errors))
+                if attributes:
+                    catalogue_attributes(attributes)
+                counts = dict(writer.counts)
+                summary.update(counts)
+                Upload.objects.filter(pk=upload.pk).update(
+                    status=Upload.Status.IMPORTED, summary=summary, row_count=rows
+                )
+                audit_log(
+                    actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
+                    target_ref=upload.pk,
+                    details={"kind": upload.kind, "job": job.pk, "outcome": "imported",
+                             "mode": upload.mode, "rows": rows, "invalid": rows - valid,
+                             **counts},
+                )
+        except IngestError:
+            Upload.objects.filter(pk=upload.pk).update(summary=summary)
+            raise
+        finally:
+            errors.save_to(upload)
+    return {
+        "upload_id": upload.pk,
+        "kind": upload.kind,
+        "mode": upload.mode,
+        "rows": rows,
+        "valid": valid,
+        "invalid": rows - valid,
+        **counts,
+        "errors": errors.shown,
+        "error_file": upload.error_file.name or "",
+    }
+
+
+def _nothing_imported(rows: int, valid: int, errors: "ErrorLog") -> str:
+    return (
+        f"{rows - valid:,} of {rows:,} rows have problems, so nothing was imported "
+        "(all or nothing). " + _first(errors)
+        + " The error file lists every problem; fix them, or import only the valid rows."
+    )
+
+
+def _first(errors: "ErrorLog", shown: int = 3) -> str:
+    messages = [e["message"] for e in errors.shown[:shown]]
+    more = f"; and {errors.count - shown:,} more" if errors.count > shown else ""
+    return "; ".join(messages) + more + "."
+
+
+def _checker(upload: Upload, mapping: dict[str, str], attributes: list[AttributeSpec],
+             now: datetime) -> RowChecker:
+    types = {spec.name: spec.data_type for spec in attributes}
+    return CHECKERS[upload.kind](upload.headers, mapping, attribute_types=types, now=now)
+
+
+def _attribute_specs(upload: Upload, mapping: dict[str, str]) -> list[AttributeSpec]:
+    """Profile attributes of a customers upload; a type already in the catalogue wins over
+    the type guessed from this file."""
+    columns = {
+        target[len(ATTRIBUTE_PREFIX):]: header
+        for target, header in mapping.items()
+        if target.startswith(ATTRIBUTE_PREFIX) and header
+    }
+    if not columns:
+        return []
+    stored = dict(
+        ProfileField.objects.filter(name__in=columns).values_list("name", "data_type")
+    )
+    guessed = upload.summary.get("column_types", {})
+    return [
+        AttributeSpec(name, header, stored.get(name) or guessed.get(header, TEXT))
+        for name, header in columns.items()
+    ]
+
+
+def _with_samples(specs: list[AttributeSpec], records: list[CustomerRecord]) -> list[AttributeSpec]:
+    return [
+        AttributeSpec(
+            spec.name, spec.label, spec.data_type,
+            tuple(common_values(r.attributes[spec.name] for r in records
+                                if spec.name in r.attributes))
+            if spec.data_type == TEXT else (),
+        )
+        for spec in specs
+    ]
+
+
+def _writer(kind: str, *, by, now: datetime) -> CustomerWriter | OfferWriter | InteractionWriter:
+    if kind == "customers":
+        return CustomerWriter(source=ConsentRecord.Source.CSV_IMPORT, by=by, now=now)
+    if kind == "offers":
+        return OfferWriter(now=now)
+    return InteractionWriter()
+
+
+class ErrorLog:
+    """Row problems: all of them in a CSV file for download, the first few for messages."""
+
+    def __init__(self, *, keep_file: bool) -> None:
+        self.count = 0
+        self.shown: list[dict[str, Any]] = []
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+        if keep_file:
+            # utf-8-sig: spreadsheets open the file with the right encoding.
+            self._file = tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(ERROR_FILE_COLUMNS)
+
+    def __enter__(self) -> "ErrorLog":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def add(self, errors: list[RowError]) -> None:
+        self.count += len(errors)
+        for error in errors[: ERRORS_SHOWN - len(self.shown)]:
+            self.shown.append(error.as_dict())
+        if self._writer is not None:
+            self._writer.writerows(
+                (e.row, e.line, e.column, _spreadsheet_safe(e.value), e.reason) for e in errors
+            )
+
+    def save_to(self, upload: Upload) -> None:
+        if self._file is None or not self.count:
+            return
+        self._file.flush()
+        self._file.seek(0)
+        stem = os.path.splitext(upload.original_name)[0]
+        upload.error_file.save(f"{stem}-errors.csv", File(self._file.buffer), save=False)
+        Upload.objects.filter(pk=upload.pk).update(error_file=upload.error_file.name)
+
+
+def _spreadsheet_safe(value: str) -> str:
+    # A cell starting with = + - @ runs as a formula when the error file is opened.
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@dataclass
+class Chunk:
+    rows: int
+    raw: list[tuple[int, int, list[str]]]
+    checked: list[tuple[int, int, Any]]
+    errors: list[RowError]
+    # The checked records encoded for the writer, when prepared ahead on the reading thread.
+    prepared: Prepared | None = None
+
+
+def _checked_chunks(binary: IO[bytes], upload: Upload, checker: RowChecker,
+                    prepare: Callable[[list[Any]], Prepared] | None = None) -> Iterator[Chunk]:
+    """The file's rows in chunks, each row checked on its own (no database involved)."""
+    records = iter_records(binary, encoding=upload.encoding, delimiter=upload.delimiter)
+    while raw := list(islice(records, CHUNK_ROWS)):
+        checked = []
+        errors: list[RowError] = []
+        for row, line, fields in raw:
+            result = checker.check(row, line, fields)
+            if type(result) is list:
+                errors += result
+            else:
+                checked.append((row, line, result))
+        prepared = prepare([r for _, _, r in checked]) if prepare and checked else None
+        yield Chunk(len(raw), raw, checked, errors, prepared)
+
+
+_END = object()
+
+
+def _in_background(items: Iterator[T], ahead: int = 2) -> Iterator[T]:
+    """Iterate ``items`` on another thread, up to ``ahead`` items in advance.
+
+    Reading and checking rows is Python work and writing them is database work; overlapping
+    the two keeps both CPU cores busy. Exceptions reach the consumer; stopping early stops
+    the producer.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+
+    producer = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    producer.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
+@contextmanager
+def _visible_progress(progress: Progress) -> Iterator[Progress]:
+    """Progress reports that others can read while the import's transaction is open.
+
+    On PostgreSQL they go through a thread of their own, and so its own connection. SQLite
+    has one writer at a time, and inside a caller's transaction another connection cannot
+    see the job, so there the reports stay on this connection (seen at commit).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield progress
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-progress") as reporter:
+
+        def report(percent: float, message: str = "") -> None:
+            reporter.submit(progress, percent, message).result()
+
+        try:
+            yield report
+        finally:
+            reporter.submit(_close_connection).result()
+
+
+def _close_connection() -> None:
+    connection.close()
