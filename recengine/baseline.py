@@ -50,7 +50,9 @@ class TabularBaseline:
         self.columns_ = cfg.columns or list(frame.columns)
         x = frame[self.columns_]
         self.categorical_ = [c for c in self.columns_ if not pd.api.types.is_numeric_dtype(x[c])]
-        self.categories_ = {c: sorted(x[c].dropna().astype(str).unique()) for c in self.categorical_}
+        self.categories_ = {
+            c: sorted(x[c].dropna().astype(str).unique()) for c in self.categorical_
+        }
         if cfg.kind == "logistic":
             self.model_ = self._logistic().fit(x, y)
             return self

@@ -76,7 +76,9 @@ def load_movielens(
     a sampled unrated movie a non-click. Columns: user, item, time, profile, offer, click."""
     folder = Path(folder)
     if not (folder / "u.data").exists():
-        raise DatasetMissing(f"MovieLens 100K not found at {folder} (research use only, not shipped)")
+        raise DatasetMissing(
+            f"MovieLens 100K not found at {folder} (research use only, never shipped)"
+        )
     ratings = pd.read_csv(folder / "u.data", sep="\t", names=["user", "item", "rating", "time"])
     users = pd.read_csv(folder / "u.user", sep="|", names=["user", "age", "gender", "occupation",
                                                              "zip"]).drop(columns=["zip"])

@@ -6,7 +6,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+    roc_curve,
+)
 
 TOP_SHARES = (0.05, 0.10, 0.20)
 

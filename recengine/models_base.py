@@ -27,7 +27,8 @@ def resolve_base_model(name: str = DEFAULT_BASE_MODEL) -> str:
     if name.startswith(PACKAGED_PREFIX):
         key = name.removeprefix(PACKAGED_PREFIX)
         if key not in PACKAGED_MODELS:
-            raise BaseModelError(f"Unknown packaged model {key!r}; known: {sorted(PACKAGED_MODELS)}")
+            known = sorted(PACKAGED_MODELS)
+            raise BaseModelError(f"Unknown packaged model {key!r}; known: {known}")
         spec = importlib.util.find_spec(PACKAGED_MODELS[key])
         if spec is None or spec.origin is None:
             raise BaseModelError(

@@ -499,7 +499,9 @@ class ClickModel:
         weights = "network.safetensors" if config.mode == "full" else "head.safetensors"
         model.network_.load_state_dict(load_file(folder / weights), strict=config.mode == "full")
         model.network_.to(model.device_).eval()
-        model.tokenizer_ = AutoTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+        model.tokenizer_ = AutoTokenizer.from_pretrained(
+            folder / "tokenizer", local_files_only=True
+        )
         model.frozen_layers_ = 0
         model.logit_offset_ = meta["logit_offset"]
         model.history_ = meta["history"]

@@ -7,7 +7,9 @@ from recengine.registry import ModelRegistry
 from recengine.train import ClickModel
 
 
-def test_it_round_trips_a_click_model_with_its_lineage(customers, serializer, tiny_config, tmp_path):
+def test_it_round_trips_a_click_model_with_its_lineage(
+    customers, serializer, tiny_config, tmp_path
+):
     tiny_config.mode, tiny_config.epochs = "lora", 1
     frame, y = customers
     model = ClickModel(tiny_config, serializer).fit(frame, y)
