@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
 from django.views.generic import FormView, ListView, TemplateView
 
-from marketing.models import ProfileField, Purpose, Segment
+from marketing.models import Customer, ProfileField, Purpose, Segment
 from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields
 from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.segments import segment_customers, suppressed_count
@@ -107,6 +107,7 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
         ctx["initial_rules"] = rules or {"op": "and", "rules": []}
         ctx["operator_labels"] = OPERATOR_LABELS
         ctx["has_profile_fields"] = ProfileField.objects.exists()
+        ctx["customer_total"] = Customer.objects.count()
         return ctx
 
     def form_valid(self, form):

@@ -1,5 +1,8 @@
 """The upload wizard: choose a file, map its columns, check a dry run, import as a job."""
 
+from types import SimpleNamespace
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -12,7 +15,8 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
-from marketing.models import Upload
+from marketing.models import CustomerIdentity, Upload
+from marketing.pii import masked_identity
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.services.ingest import (
     TARGET_FIELDS,
@@ -86,7 +90,12 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         )
         ctx["upload"] = upload
         ctx["job"] = upload.job
-        ctx["result_items"] = result_items(upload.job.result) if upload.job else []
+        # The mode is on the file card already.
+        ctx["result_items"] = [
+            item
+            for item in result_items(upload.job.result if upload.job else {})
+            if item[0] != "Mode"
+        ]
         ctx["row_errors"] = upload.summary.get("errors") or []
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
@@ -163,6 +172,24 @@ class UploadCreateView(UploaderMixin, FormView):
 
 
 # ---------------------------------------------------------------- step 2: the mapping
+
+
+def _column_label(kind: str, target: str) -> str:
+    """Short column titles for the sample table: attributes by their name."""
+    return (
+        target.removeprefix(ATTRIBUTE_PREFIX)
+        if target.startswith(ATTRIBUTE_PREFIX)
+        else (_target_label(kind, target))
+    )
+
+
+def _masked_row(row: dict[str, Any], user) -> dict[str, Any]:
+    """A sample row with personal identifiers masked like everywhere else in the product."""
+    pii = {name: row[name] for name in CustomerIdentity.PII_FIELDS if name in row}
+    if not pii:
+        return row
+    shown = masked_identity(SimpleNamespace(**pii), user)
+    return {key: shown[key] if key in pii else value for key, value in row.items()}
 
 
 def _target_label(kind: str, target: str) -> str:
@@ -306,12 +333,12 @@ class UploadPreviewView(UploadStepMixin, TemplateView):
         except IngestError as exc:
             ctx["error"] = str(exc)
             return ctx
-        sample = preview.get("sample") or []
+        sample = [_masked_row(row, self.request.user) for row in preview.get("sample") or []]
         columns = list(sample[0].keys()) if sample else []
         all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
         ctx.update(
             preview=preview,
-            sample_columns=[_target_label(upload.kind, c) for c in columns],
+            sample_columns=[_column_label(upload.kind, c) for c in columns],
             sample_rows=[[row.get(c, "") for c in columns] for row in sample],
             blocked=all_or_nothing and preview["invalid"] > 0,
             importable=preview["invalid"] == 0 or not all_or_nothing,

@@ -16,6 +16,7 @@
   var countBox = document.getElementById("live-count");
   var countValue = countBox.querySelector(".live-count-value");
   var countNote = countBox.querySelector(".live-count-note");
+  var share = countBox.querySelector(".live-count-share");
   var defaultNote = countNote.textContent;
   var api = window.CampaignStudio.api;
 
@@ -415,6 +416,7 @@
       }
       countValue.textContent = res.data.display;
       countBox.classList.toggle("is-suppressed", !!res.data.suppressed);
+      showShare(res.data.suppressed ? 0 : res.data.count);
       countNote.textContent = incomplete
         ? incomplete + " unfinished condition" + (incomplete > 1 ? "s" : "") + " not counted yet."
         : defaultNote;
@@ -425,6 +427,13 @@
       countValue.textContent = "Offline";
       countNote.textContent = "The server could not be reached; the count will update on the next change.";
     });
+  }
+
+  function showShare(count) {
+    if (!share) return;
+    var total = Number(share.getAttribute("data-total")) || 0;
+    var pct = total && count ? Math.min(100, (100 * count) / total) : 0;
+    share.querySelector(".progress-bar").style.width = pct + "%";
   }
 
   function errorText(data) {
