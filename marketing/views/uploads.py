@@ -96,7 +96,9 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
             for item in result_items(upload.job.result if upload.job else {})
             if item[0] != "Mode"
         ]
-        ctx["row_errors"] = upload.summary.get("errors") or []
+        ctx["row_errors"] = masked_errors(
+            upload, upload.summary.get("errors") or [], self.request.user
+        )
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
             (_target_label(upload.kind, target), source)
@@ -190,6 +192,19 @@ def _masked_row(row: dict[str, Any], user) -> dict[str, Any]:
         return row
     shown = masked_identity(SimpleNamespace(**pii), user)
     return {key: shown[key] if key in pii else value for key, value in row.items()}
+
+
+def masked_errors(upload: Upload, errors: list[dict], user) -> list[dict]:
+    """Row problems with the values of personal-identifier columns masked."""
+    targets = {header: target for target, header in upload.mapping.items() if header}
+    masked = []
+    for error in errors:
+        target = targets.get(error.get("column", ""))
+        if target in CustomerIdentity.PII_FIELDS and error.get("value"):
+            shown = masked_identity(SimpleNamespace(**{target: error["value"]}), user)[target]
+            error = {**error, "value": shown}
+        masked.append(error)
+    return masked
 
 
 def _target_label(kind: str, target: str) -> str:
@@ -336,6 +351,7 @@ class UploadPreviewView(UploadStepMixin, TemplateView):
         sample = [_masked_row(row, self.request.user) for row in preview.get("sample") or []]
         columns = list(sample[0].keys()) if sample else []
         all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
+        preview["errors"] = masked_errors(upload, preview["errors"], self.request.user)
         ctx.update(
             preview=preview,
             sample_columns=[_column_label(upload.kind, c) for c in columns],

@@ -140,6 +140,7 @@
             return;
           }
           jobElements(jobId).forEach(function (el) { renderJob(el, res.data); });
+          if (FINISHED.indexOf(res.data.status) !== -1) button.hidden = true;
           poll(jobId);
         });
       });

@@ -104,3 +104,11 @@ def test_it_shows_write_buttons_only_to_writers(client, viewer, marketer, object
     assert reverse("segment-create").encode() not in client.get(reverse("segment-list")).content
     client.force_login(marketer)
     assert reverse("segment-create").encode() in client.get(reverse("segment-list")).content
+
+
+def test_it_renders_a_missing_page_inside_the_layout(viewer_client, settings):
+    settings.DEBUG = False
+    response = viewer_client.get("/segments/999999/")
+    assert response.status_code == 404
+    assert b"This page does not exist" in response.content
+    assert b'class="sidebar"' in response.content

@@ -181,3 +181,24 @@ def test_it_lets_a_data_steward_upload(steward_client):
     response = upload(steward_client, GOOD)
     assert response.status_code == 302
     assert Upload.objects.count() == 1
+
+
+def _preview(client, text: str):
+    upload(client, text)
+    created = Upload.objects.get()
+    page = client.get(reverse("upload-mapping", args=[created.pk]))
+    client.post(reverse("upload-mapping", args=[created.pk]), mapping_form(page))
+    return client.get(reverse("upload-preview", args=[created.pk]))
+
+
+def test_it_masks_identifiers_in_the_dry_run_without_the_pii_permission(marketer_client):
+    content = _preview(marketer_client, ONE_BAD_EMAIL).content.decode()
+    assert "ann@example.com" not in content
+    assert "a***@e***.com" in content
+    assert "dan-at-example" not in content
+
+
+def test_it_shows_identifiers_in_the_dry_run_to_a_steward(steward_client):
+    content = _preview(steward_client, ONE_BAD_EMAIL).content.decode()
+    assert "ann@example.com" in content
+    assert "dan-at-example" in content
