@@ -233,6 +233,7 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
         return _import(upload, job, progress)
     except Exception as exc:
         reason = "Cancelled" if isinstance(exc, JobCancelled) else str(exc)
+        upload.refresh_from_db(fields=["summary"])
         Upload.objects.filter(pk=upload.pk).update(
             status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
         )

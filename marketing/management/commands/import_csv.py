@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
 
 from marketing.ingest.fields import KINDS
 from marketing.models import Job, Upload
@@ -34,16 +35,17 @@ class Command(BaseCommand):
     def handle(self, *args, kind: str, path: Path, mode: str, encoding: str | None,
                user: str | None, background: bool, **options) -> None:
         by = get_user_model().objects.get(username=user) if user else None
-        if not background:
-            settings.JOB_QUEUE = "inline"
+        queue = settings.JOB_QUEUE if background else "inline"
         try:
             with path.open("rb") as handle:
                 upload = upload_create(kind=kind, file=File(handle, name=path.name), by=by,
                                        encoding=encoding)
             upload_set_mapping(upload=upload, mapping=upload.mapping, mode=mode, by=by)
-            job = upload_import(upload=upload, by=by)
+            with override_settings(JOB_QUEUE=queue):
+                job = upload_import(upload=upload, by=by)
         except (IngestError, OSError) as exc:
             raise CommandError(str(exc)) from exc
+        job.refresh_from_db()
         if background:
             self.stdout.write(f"Import queued as job {job.pk}.")
             return

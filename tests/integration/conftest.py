@@ -1,0 +1,122 @@
+"""A real Celery worker on the real Redis broker and the pytest PostgreSQL database.
+
+``celery_worker`` (session) starts ``celery -A marketing worker`` in a subprocess that uses
+the test database pytest-django created; ``celery_jobs`` (per test) makes this process
+enqueue jobs to it. Tests that use them need ``transactional_db`` so the worker sees their
+rows. Set INTEGRATION_BROKER_URL to use another Redis database (default 13).
+"""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER_URL = os.environ.get("INTEGRATION_BROKER_URL", "redis://127.0.0.1:6379/13")
+READY_TIMEOUT_S = 120
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    broker_url: str
+    media_root: Path
+    log_path: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def _worker_database_url(settings_db: dict) -> str:
+    """The URL of the database pytest-django created (its name is set after setup)."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path=f"/{settings_db['NAME']}"))
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, tmp_path_factory):
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "needs PostgreSQL: the Celery worker is another process and cannot open pytest's "
+            "SQLite test database (run with DATABASE_URL=postgres://...)"
+        )
+    import redis
+
+    from marketing.celery import app
+
+    redis.Redis.from_url(BROKER_URL).flushdb()  # no jobs left over from an earlier run
+    data_dir = tmp_path_factory.mktemp("worker")
+    log_path = data_dir / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "marketing.settings",
+        "DATABASE_URL": _worker_database_url(settings.DATABASES["default"]),
+        "CELERY_BROKER_URL": BROKER_URL,
+        "JOB_QUEUE": "celery",
+        "DATA_DIR": str(data_dir),
+        "PSEUDONYM_KEY": settings.PSEUDONYM_KEY,
+        "PYTHONUNBUFFERED": "1",
+    }
+    celery = Path(sys.executable).parent / "celery"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(celery), "-A", "marketing", "worker", "-Q", "default", "--pool", "solo",
+             "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-n", f"pytest-{os.getpid()}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    worker = Worker(process, BROKER_URL, data_dir / "media", log_path)
+    previous_broker = app.conf.broker_url
+    app.conf.broker_url = BROKER_URL
+    try:
+        _wait_until_ready(worker)
+        yield worker
+    finally:
+        app.conf.broker_url = previous_broker
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(worker: Worker) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.process.poll() is not None:
+            pytest.fail(f"the Celery worker exited ({worker.process.returncode}):\n"
+                        f"{worker.log_tail()}")
+        if " ready." in worker.log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the Celery worker was not ready after {READY_TIMEOUT_S} s:\n{worker.log_tail()}")
+
+
+@pytest.fixture
+def celery_jobs(celery_worker, settings):
+    """Jobs created in this test go to the real worker through Redis."""
+    settings.JOB_QUEUE = "celery"
+    settings.CELERY_BROKER_URL = celery_worker.broker_url
+    settings.MEDIA_ROOT = celery_worker.media_root  # the worker reads uploads from here
+    return celery_worker
+
+
+def wait_for_job(job, worker: Worker, timeout: float = 60):
+    """Poll the Job row until it finishes; fail with the worker's log if it does not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_finished:
+            return job
+        time.sleep(0.25)
+    pytest.fail(f"job {job.pk} still {job.status} after {timeout} s; worker log:\n"
+                f"{worker.log_tail()}")
