@@ -124,7 +124,8 @@ class ClickNetwork(nn.Module):
         self.numeric = (
             nn.Sequential(nn.Linear(n_numeric, numeric_hidden), nn.GELU()) if n_numeric else None
         )
-        width = hidden + (numeric_hidden if n_numeric else 0)
+        # The raw numbers also reach the head directly (a wide, linear path beside the tower).
+        width = hidden + (numeric_hidden + n_numeric if n_numeric else 0)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
 
     @property
@@ -152,7 +153,7 @@ class ClickNetwork(nn.Module):
 
     def logits_from_pooled(self, pooled: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         if self.numeric is not None:
-            pooled = torch.cat([pooled, self.numeric(numeric)], dim=-1)
+            pooled = torch.cat([pooled, self.numeric(numeric), numeric], dim=-1)
         return self.head(pooled).squeeze(-1)
 
     def logits_from_hidden(
