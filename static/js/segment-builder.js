@@ -200,7 +200,7 @@
     var field = fieldOf(rule);
     var row = el("div", { className: "builder-rule" });
 
-    var fieldSelect = el("select", { className: "select", "aria-label": "Field", "data-role": "field" });
+    var fieldSelect = el("select", { className: "select rule-field", "aria-label": "Field", "data-role": "field" });
     fieldSelect.appendChild(el("option", { value: "", text: "Choose a field…" }));
     var groups = {};
     fields.forEach(function (f) {
@@ -225,7 +225,7 @@
     });
     row.appendChild(fieldSelect);
 
-    var opSelect = el("select", { className: "select", "aria-label": "Condition", "data-role": "operator" });
+    var opSelect = el("select", { className: "select rule-operator", "aria-label": "Condition", "data-role": "operator" });
     if (field) {
       field.operators.forEach(function (op) {
         var option = el("option", { value: op, text: operatorLabels[op] || op });
@@ -249,7 +249,8 @@
     });
     row.appendChild(opSelect);
 
-    row.appendChild(field ? valueEditor(rule, field) : el("span"));
+    var value = el("div", { className: "rule-value" }, [field ? valueEditor(rule, field) : null]);
+    row.appendChild(value);
 
     row.appendChild(el("button", {
       type: "button",
@@ -275,7 +276,7 @@
   }
 
   function valueEditor(rule, field) {
-    if (!needsValue(rule)) return el("span", { className: "muted small", text: "" });
+    if (!needsValue(rule)) return null;
     var type = field.type;
     if (rule.operator === "between") {
       var pair = Array.isArray(rule.value) ? rule.value : ["", ""];
