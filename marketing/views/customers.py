@@ -9,7 +9,8 @@ from marketing.roles import can_view_pii
 from marketing.selectors.consent import current_consents, customers_with_consent, is_record_valid
 from marketing.views.mixins import RoleRequiredMixin
 
-LIST_COLUMNS = 6
+LIST_COLUMNS = 5
+COLUMNS_SESSION_KEY = "customer_list_columns"
 # Short names for consent badges in dense tables; the full label is the badge's title.
 PURPOSE_SHORT = {
     Purpose.EMAIL_MARKETING: "Email",
@@ -39,7 +40,8 @@ class CustomerListView(RoleRequiredMixin, ListView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         page = list(ctx["customers"])
-        columns = list(ProfileField.objects.all()[:LIST_COLUMNS])
+        fields = list(ProfileField.objects.order_by("id"))
+        columns = self._columns(fields)
         consented = self._consented_purposes([c.pk for c in page])
         user = self.request.user
         if can_view_pii(user):
@@ -62,6 +64,8 @@ class CustomerListView(RoleRequiredMixin, ListView):
             for c in page
         ]
         ctx["columns"] = columns
+        ctx["all_fields"] = fields
+        ctx["shown_names"] = {f.name for f in columns}
         ctx["q"] = self.request.GET.get("q", "")
         ctx["consent"] = self.request.GET.get("consent", "")
         ctx["purposes"] = Purpose.choices
@@ -70,6 +74,16 @@ class CustomerListView(RoleRequiredMixin, ListView):
         ctx["filtered"] = bool(params)
         ctx["has_customers"] = bool(page) or Customer.objects.exists()
         return ctx
+
+    def _columns(self, fields: list[ProfileField]) -> list[ProfileField]:
+        """The attribute columns the user picked (kept in the session), else the file's first."""
+        session = self.request.session
+        if "cols" in self.request.GET:
+            session[COLUMNS_SESSION_KEY] = self.request.GET.getlist("cols")
+        picked = session.get(COLUMNS_SESSION_KEY)
+        if picked is None:
+            return fields[:LIST_COLUMNS]
+        return [f for f in fields if f.name in picked]
 
     @staticmethod
     def _consented_purposes(ids: list[int]) -> dict[str, set[int]]:
@@ -88,7 +102,9 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         customer = get_object_or_404(Customer.objects.select_related("identity"), pk=kwargs["pk"])
-        labels = {f.name: f.label or f.name for f in ProfileField.objects.all()}
+        # Catalogue order is the order of the columns in the uploaded file.
+        labels = {f.name: f.label or f.name for f in ProfileField.objects.order_by("id")}
+        order = {name: i for i, name in enumerate(labels)}
         if can_view_pii(self.request.user):
             log_pii_view(user=self.request.user, customers=customer, where="customer page")
         now = timezone.now()
@@ -97,7 +113,10 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             customer=customer,
             attributes=[
                 (labels.get(name, name), _display(value))
-                for name, value in sorted(customer.attributes.items())
+                for name, value in sorted(
+                    customer.attributes.items(),
+                    key=lambda item: (order.get(item[0], len(order)), item[0]),
+                )
             ],
             identity=masked_identity(identity_of(customer), self.request.user),
             consent_state=[

@@ -1,10 +1,16 @@
+from django.contrib import messages
 from django.db.models import Count
 from django.db.models.fields.json import KT
+from django.shortcuts import redirect
+from django.views import View
 from django.views.generic import TemplateView
 
-from marketing.models import Customer, Job, ProfileField, Purpose, Upload
+from marketing.ingest.demo import load_demo_data
+from marketing.models import AuditEvent, Customer, Job, ProfileField, Purpose, Upload
+from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.segments import suppressed_count
+from marketing.services.audit import audit_log
 from marketing.views import charts
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -106,3 +112,24 @@ def _value_label(value) -> str:
     if value in (None, ""):
         return "(not set)"
     return {"true": "Yes", "false": "No"}.get(str(value).lower(), str(value))
+
+
+class DemoDataView(RoleRequiredMixin, View):
+    """The empty state's "load the demo data" button (a few seconds for 41,188 customers)."""
+
+    read_roles = write_roles = (MARKETER, DATA_STEWARD)
+
+    def post(self, request):
+        if Customer.objects.exists():
+            messages.info(request, "The demo data only goes into an empty customer base.")
+            return redirect("overview")
+        counts = load_demo_data()
+        audit_log(
+            actor=request.user, action=AuditEvent.Action.IMPORT, target_type="demo", details=counts
+        )
+        messages.success(
+            request,
+            f"Demo data loaded: {counts['customers']:,} customers with their consent history "
+            f"and {counts['interactions']:,} responses.",
+        )
+        return redirect("overview")

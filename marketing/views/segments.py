@@ -147,7 +147,7 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
         if count["error"] or count["suppressed"]:
             return ctx
         members = segment_customers(segment.rules)
-        columns = list(ProfileField.objects.all()[:SAMPLE_COLUMNS])
+        columns = list(ProfileField.objects.order_by("id")[:SAMPLE_COLUMNS])
         ctx["columns"] = columns
         ctx["sample"] = [
             (c.pseudonym, [c.attributes.get(f.name, "—") for f in columns])

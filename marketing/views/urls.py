@@ -4,6 +4,7 @@ from marketing.views import customers, jobs, overview, segments, uploads
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
+    path("demo-data/", overview.DemoDataView.as_view(), name="overview-demo"),
     path("uploads/", uploads.UploadListView.as_view(), name="upload-list"),
     path("uploads/new/", uploads.UploadCreateView.as_view(), name="upload-create"),
     path("uploads/<int:pk>/", uploads.UploadDetailView.as_view(), name="upload-detail"),

@@ -54,7 +54,7 @@ def write_pages(o) -> list[str]:
 
 def test_it_sends_anonymous_users_to_the_login_page(client, objects):
     urls = read_pages(objects) + write_pages(objects)
-    urls.append(reverse("upload-errors", args=[objects["upload"].pk]))
+    urls += [reverse("upload-errors", args=[objects["upload"].pk]), reverse("overview-demo")]
     for url in urls:
         response = client.get(url)
         assert response.status_code == 302, url

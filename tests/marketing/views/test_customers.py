@@ -98,3 +98,16 @@ def test_it_lists_the_customers_responses(viewer_client):
     content = viewer_client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
     assert "Term deposit" in content
     assert "Click" in content
+
+
+def test_it_shows_the_columns_the_user_picks_across_pages(viewer_client):
+    for name in ("age", "job", "city"):
+        ProfileField.objects.create(name=name, data_type="text")
+    make_customer(age=30, job="admin", city="Porto")
+
+    picked = viewer_client.get(reverse("customer-list"), {"cols": ["city", "age"]})
+    later = viewer_client.get(reverse("customer-list"), {"page": 1})
+
+    assert [f.name for f in picked.context["columns"]] == ["age", "city"]
+    assert [f.name for f in later.context["columns"]] == ["age", "city"]
+    assert later.context["rows"][0]["values"] == [("30", False), ("Porto", False)]

@@ -1,7 +1,11 @@
+from functools import partial
+
 import pytest
 from django.urls import reverse
 
-from marketing.models import ConsentRecord, Job, ProfileField, Purpose
+from marketing.ingest.demo import load_demo_data
+from marketing.models import AuditEvent, ConsentRecord, Customer, Job, ProfileField, Purpose
+from marketing.views import overview
 from tests.factories import make_customer, record_consent
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +64,28 @@ def test_it_lists_recent_jobs_with_a_live_progress_bar(marketer_client, marketer
     assert 'data-status="running"' in content
     assert "width: 40%" in content
     assert "Row 4,000 of 10,000" in content
+
+
+@pytest.fixture
+def small_demo(monkeypatch):
+    """The real demo loader on the first rows of the bundled file, to stay fast."""
+    monkeypatch.setattr(overview, "load_demo_data", partial(load_demo_data, limit=40))
+
+
+def test_it_loads_the_demo_data_into_an_empty_base(marketer_client, small_demo):
+    response = marketer_client.post(reverse("overview-demo"))
+    assert response["Location"] == reverse("overview")
+    assert Customer.objects.count() == 40
+    assert ConsentRecord.objects.exists()
+    assert AuditEvent.objects.filter(target_type="demo").exists()
+
+
+def test_it_does_not_load_the_demo_data_over_real_customers(marketer_client, small_demo):
+    make_customer("REAL-1")
+    marketer_client.post(reverse("overview-demo"))
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["REAL-1"]
+
+
+def test_it_refuses_the_demo_data_to_a_viewer(viewer_client, small_demo):
+    assert viewer_client.post(reverse("overview-demo")).status_code == 403
+    assert not Customer.objects.exists()
