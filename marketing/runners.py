@@ -1,2 +1,6 @@
 """Imports every module that registers a job runner, so workers know all job kinds."""
-from marketing.services import ingest  # noqa: F401  (CSV import)
+from marketing.services import (  # noqa: F401  (imported for their runners)
+    ingest,  # CSV import
+    scoring,  # click model scores
+    training,  # click model training
+)

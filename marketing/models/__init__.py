@@ -4,6 +4,7 @@ from marketing.models.customers import Customer, CustomerIdentity, ProfileField
 from marketing.models.jobs import Job
 from marketing.models.offers import Interaction, Offer
 from marketing.models.segments import Segment
+from marketing.models.training import CustomerScore, ScoringRun, TrainingRun
 from marketing.models.uploads import Upload
 
 __all__ = [
@@ -11,12 +12,15 @@ __all__ = [
     "ConsentRecord",
     "Customer",
     "CustomerIdentity",
+    "CustomerScore",
     "Interaction",
     "Job",
     "LawfulBasis",
     "Offer",
     "ProfileField",
     "Purpose",
+    "ScoringRun",
     "Segment",
+    "TrainingRun",
     "Upload",
 ]

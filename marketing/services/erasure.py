@@ -4,6 +4,7 @@ from django.db import transaction
 
 from marketing.models import AuditEvent, Customer, CustomerIdentity
 from marketing.services.audit import audit_log
+from marketing.services.training import training_runs_flag_erasure
 
 
 @transaction.atomic
@@ -18,6 +19,8 @@ def customer_erase(*, customer: Customer, by) -> dict[str, int]:
         "consent_records": customer.consents.count(),
     }
     pseudonym = customer.pseudonym
+    # A trained model cannot forget the person: its run is flagged for retraining without them.
+    models_flagged = training_runs_flag_erasure(pseudonym=pseudonym)
     # A queryset delete cascades in SQL; ConsentRecord.delete() (which refuses single
     # deletions to protect the history) is deliberately not involved.
     Customer.objects.filter(pk=customer.pk).delete()
@@ -26,6 +29,6 @@ def customer_erase(*, customer: Customer, by) -> dict[str, int]:
         action=AuditEvent.Action.ERASURE,
         target_type="customer",
         target_ref=pseudonym,
-        details=counts,
+        details={**counts, "models_flagged": models_flagged},
     )
     return counts

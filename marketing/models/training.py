@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.db import models
+
+
+class TrainingRun(models.Model):
+    """One training of a click model: what it learned from, how, and how well it did.
+
+    The work runs as a Job (kind "train"); this row keeps what outlives the job: the
+    configuration, the consent lineage of the rows, the metrics beside the baseline, the
+    training curves and the id of the model in the registry.
+    """
+
+    class Target(models.TextChoices):
+        CONVERSION = "conversion", "Conversion"
+        CLICK = "click", "Click (or conversion)"
+
+    class Mode(models.TextChoices):
+        LORA = "lora", "LoRA adapters"
+        FULL = "full", "Full fine-tuning"
+        FROZEN = "frozen", "Frozen encoder + head"
+
+    job = models.OneToOneField(
+        "marketing.Job", on_delete=models.PROTECT, related_name="training_run"
+    )
+    name = models.CharField(max_length=200)
+    # Empty: every customer.
+    segment = models.ForeignKey(
+        "marketing.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set: a single-offer campaign (one example per customer). Empty: every offer, with the
+    # offer's fields in the model's input.
+    offer = models.ForeignKey(
+        "marketing.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target = models.CharField(max_length=12, choices=Target.choices, default=Target.CONVERSION)
+    base_model = models.CharField(max_length=300)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LORA)
+    # epochs, batch_size, learning_rate, max_length, frozen_layers, max_rows, time_budget_s.
+    params = models.JSONField(default=dict, blank=True)
+
+    # Filled while and after the job runs.
+    # {"loss": [[step, loss], ...], "val_auc": [[step, auc], ...], "total_steps", "epochs"}
+    curves = models.JSONField(default=dict, blank=True)
+    # {"bert": {...}, "baseline": {...}}: recengine.metrics.ClickMetrics on the same test rows.
+    metrics = models.JSONField(default=dict, blank=True)
+    model_id = models.CharField(max_length=64, blank=True)
+    # Examples found and used: {"examples", "positives", "train", "val", "test"}.
+    rows = models.JSONField(default=dict, blank=True)
+    # One training row as the model reads it (pseudonymous profile values, never identifiers).
+    example_text = models.TextField(blank=True)
+    customers_used = models.PositiveIntegerField(null=True, blank=True)
+    # Customers with responses left out for lack of a valid model_training consent, by reason:
+    # no_record, denied, withdrawn, expired.
+    customers_excluded = models.JSONField(default=dict, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    consent_snapshot = models.JSONField(default=dict, blank=True)
+    # A customer whose data trained this model was erased afterwards: retrain without them.
+    flagged_erasure = models.BooleanField(default=False)
+    erased_customers = models.PositiveIntegerField(default=0)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> str:
+        return self.job.status
+
+
+class ScoringRun(models.Model):
+    """Scores of one trained model for the consented customers of a segment (a Job "score")."""
+
+    job = models.OneToOneField(
+        "marketing.Job", on_delete=models.PROTECT, related_name="scoring_run"
+    )
+    training_run = models.ForeignKey(
+        TrainingRun, on_delete=models.CASCADE, related_name="scoring_runs"
+    )
+    # Empty: every customer.
+    segment = models.ForeignKey(
+        "marketing.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rows_scored = models.PositiveIntegerField(default=0)
+    customers_scored = models.PositiveIntegerField(default=0)
+    # Customers of the segment left out for lack of a valid profiling consent, by reason.
+    customers_excluded = models.JSONField(default=dict, blank=True)
+    # {"edges": [...], "counts": [...], "mean": ..., "quantiles": {...}}
+    distribution = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Scores of {self.training_run} #{self.pk}"
+
+    @property
+    def status(self) -> str:
+        return self.job.status
+
+
+class CustomerScore(models.Model):
+    """P(response) of one customer (for one offer) from one scoring run."""
+
+    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores")
+    customer = models.ForeignKey(
+        "marketing.Customer", on_delete=models.CASCADE, related_name="scores"
+    )
+    offer = models.ForeignKey(
+        "marketing.Offer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    score = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["scoring_run", "-score"], name="score_run_rank")]
+
+    def __str__(self) -> str:
+        return f"{self.score:.3f} for {self.customer_id}"

@@ -1,0 +1,113 @@
+"""Reading training runs, scoring runs and scores; why customers were left out of them."""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from marketing.models import ConsentRecord, Customer, CustomerScore, Job, ScoringRun, TrainingRun
+from marketing.selectors.consent import consent_q
+
+# Why a customer may not be used for a purpose, in the order pages show them.
+EXCLUSION_REASONS = {
+    "no_record": "No consent record",
+    "denied": "Consent denied",
+    "withdrawn": "Consent withdrawn",
+    "expired": "Consent expired",
+}
+
+
+def consent_exclusions(
+    purpose: str, *, queryset: QuerySet[Customer], at: datetime
+) -> dict[str, int]:
+    """How many customers of ``queryset`` may not be used for ``purpose`` at ``at``, by reason.
+
+    The reason is the status of the customer's latest record (the same record the consent
+    selector decides by): none, denied, withdrawn, or granted but expired.
+    """
+    latest_status = Subquery(
+        ConsentRecord.objects.filter(customer=OuterRef("pk"), purpose=purpose, effective_at__lte=at)
+        .order_by("-effective_at", "-id")
+        .values("status")[:1]
+    )
+    groups = (
+        queryset.exclude(consent_q(purpose, at=at))
+        .annotate(latest_status=latest_status)
+        .order_by()
+        .values("latest_status")
+        .annotate(n=Count("id"))
+    )
+    reason_of = {
+        None: "no_record",
+        ConsentRecord.Status.DENIED: "denied",
+        ConsentRecord.Status.WITHDRAWN: "withdrawn",
+        ConsentRecord.Status.GRANTED: "expired",
+    }
+    counts = dict.fromkeys(EXCLUSION_REASONS, 0)
+    for group in groups:
+        counts[reason_of[group["latest_status"]]] += group["n"]
+    return counts
+
+
+def training_runs() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.select_related("job", "segment", "offer", "created_by")
+
+
+def scoring_runs() -> QuerySet[ScoringRun]:
+    return ScoringRun.objects.select_related(
+        "job", "segment", "training_run", "training_run__offer", "created_by"
+    )
+
+
+def finished_training_runs() -> QuerySet[TrainingRun]:
+    """Runs whose model can score (trained and saved in the registry)."""
+    return training_runs().filter(job__status=Job.Status.SUCCEEDED).exclude(model_id="")
+
+
+def top_scores(scoring_run: ScoringRun, limit: int = 20) -> list[dict[str, Any]]:
+    """The highest scores of a run, by pseudonym (the ``(scoring_run, -score)`` index)."""
+    return list(
+        scoring_run.scores.order_by("-score", "customer_id")
+        .values("customer_id", "customer__pseudonym", "offer__title", "score")[:limit]
+    )
+
+
+def export_rows(scoring_run: ScoringRun, chunk_size: int = 5000) -> Iterator[tuple]:
+    """(pseudonym, offer external id or None, score) by descending score, streamed."""
+    return (
+        scoring_run.scores.order_by("-score", "customer_id")
+        .values_list("customer__pseudonym", "offer__external_id", "score")
+        .iterator(chunk_size=chunk_size)
+    )
+
+
+def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str, Any]]:
+    """The customer's latest score per model and offer, with the share of customers of that
+    scoring run who scored higher (their rank as a "top x %")."""
+    scores = (
+        CustomerScore.objects.filter(
+            customer=customer, scoring_run__job__status=Job.Status.SUCCEEDED
+        )
+        .select_related("scoring_run__training_run", "offer")
+        .order_by("-scoring_run__created_at", "-scoring_run_id")
+    )
+    latest: dict[tuple[int, int | None], CustomerScore] = {}
+    for score in scores[: limit * 10]:
+        key = (score.scoring_run.training_run_id, score.offer_id)
+        latest.setdefault(key, score)
+    rows = []
+    for score in list(latest.values())[:limit]:
+        run = score.scoring_run
+        above = CustomerScore.objects.filter(
+            scoring_run=run, offer_id=score.offer_id, score__gt=score.score
+        ).count()
+        total = run.customers_scored or 1  # each offer scores every customer once
+        rows.append({
+            "score": score.score,
+            "offer": score.offer,
+            "training_run": run.training_run,
+            "scoring_run": run,
+            "top_percent": max(1, round(100 * (above + 1) / total)),
+        })
+    return rows

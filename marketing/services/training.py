@@ -1,0 +1,585 @@
+"""Training a click model as a Job ("train").
+
+The runner is the one place that maps ORM rows to `recengine` inputs: one example per
+(customer, offer) pair the customer was shown or responded to, labelled 1 when a conversion
+(or, for the click target, a click or conversion) exists; only customers with a valid
+``model_training`` consent when the run starts (the others are counted by reason). Then a
+stratified split, the LightGBM baseline and the BERT model on the same rows, both evaluated
+on the same test rows, and the model saved in the registry with its data fingerprint, the
+customers' pseudonyms and the consent snapshot.
+
+`recengine` (torch, transformers, LightGBM) is imported inside the runner only, so that web
+processes that never train start fast.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, QuerySet, When
+from django.utils import timezone
+
+from marketing.models import (
+    AuditEvent,
+    Customer,
+    Interaction,
+    Job,
+    Offer,
+    Purpose,
+    Segment,
+    TrainingRun,
+)
+from marketing.selectors.consent import customers_with_consent, valid_consent_records
+from marketing.selectors.segments import segment_customers
+from marketing.selectors.training import consent_exclusions
+from marketing.services.audit import audit_log
+from marketing.services.jobs import Progress, job_create, register_runner
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from recengine.train import TrainProgress
+
+
+class TrainingSetupError(ValueError):
+    """The requested training cannot start; the message says what to change."""
+
+
+class TrainingDataError(ValueError):
+    """The data cannot train a model (e.g. an offer nobody responded to)."""
+
+
+@dataclass
+class TrainParams:
+    """Hyper-parameters a marketer may change.
+
+    The defaults are the fast ones: LoRA adapters on the top layers of the packaged MiniLM,
+    one epoch over at most 6,000 rows, so a run on the 41,188 demo customers ends in a few
+    minutes on a 2-core CPU. More rows and epochs give a better model and take longer.
+    """
+
+    # Passes over the training rows (early stopping on validation AUC may end sooner).
+    epochs: int = 1
+    # Rows per optimisation step.
+    batch_size: int = 32
+    # Learning rate of the encoder or its adapters; None = the usual rate for the mode.
+    learning_rate: float | None = None
+    # Longest input text in tokens; a compact customer text is about 30-50.
+    max_length: int = 64
+    # Lowest encoder layers kept frozen and computed once (much faster; full and LoRA).
+    frozen_layers: int = 3
+    # Training rows at most (a stratified sample when there are more).
+    max_rows: int = 6000
+    # Test rows scored for the metrics at most.
+    max_test_rows: int = 5000
+    # Training stops after this many seconds and keeps the best model so far.
+    time_budget_s: int = 1200
+    # Training stops after this many validations (4 an epoch) without a better validation AUC.
+    patience: int = 4
+    # Seed of the split, the samples and the training.
+    seed: int = 0
+    # CPU threads for torch and LightGBM (None = the libraries' default).
+    threads: int | None = None
+
+
+# (lowest, highest) accepted value per parameter.
+PARAM_LIMITS: dict[str, tuple[float, float]] = {
+    "epochs": (1, 50),
+    "batch_size": (2, 1024),
+    "learning_rate": (1e-7, 0.1),
+    "max_length": (8, 512),
+    "frozen_layers": (0, 48),
+    "max_rows": (50, 10_000_000),
+    "max_test_rows": (50, 10_000_000),
+    "time_budget_s": (10, 7 * 24 * 3600),
+    "patience": (1, 10_000),
+    "seed": (0, 2**31 - 1),
+    "threads": (1, 256),
+}
+DEFAULT_LEARNING_RATES = {
+    TrainingRun.Mode.FULL: 1e-4,
+    TrainingRun.Mode.LORA: 1e-3,
+    TrainingRun.Mode.FROZEN: 1e-3,
+}
+# Validations per epoch: the page shows a validation AUC while training, and early stopping
+# can end a long epoch.
+EVALS_PER_EPOCH = 4
+# Fewer examples of either class than this cannot give a meaningful test AUC.
+MIN_CLASS_EXAMPLES = 10
+VALIDATION_SHARE = 0.1
+TEST_SHARE = 0.2
+# Seconds between writes of the live training curve.
+CURVE_FLUSH_S = 3.0
+CURVE_POINTS = 300
+# Progress bar: share of the bar per phase (data and baseline, BERT training, evaluation).
+TRAIN_START, TRAIN_END, EVAL_END = 10.0, 85.0, 96.0
+# Offer columns of multi-offer examples; an empty label shows the title alone.
+OFFER_LABELS = {"offer_title": "", "offer_category": "category", "offer_price": "price"}
+
+
+def train_params(data: dict[str, Any] | None) -> TrainParams:
+    """Checked hyper-parameters from form or API data (missing keys get the defaults)."""
+    data = {k: v for k, v in (data or {}).items() if v is not None and v != ""}
+    known = {f.name: f for f in fields(TrainParams)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise TrainingSetupError(f"Unknown training parameter(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        cast = float if name == "learning_rate" else int
+        try:
+            number = cast(value)
+        except (TypeError, ValueError):
+            raise TrainingSetupError(f"{name} must be a number, not {value!r}") from None
+        if cast is int and number != float(value):
+            raise TrainingSetupError(f"{name} must be a whole number, not {value!r}")
+        low, high = PARAM_LIMITS[name]
+        if not low <= number <= high:
+            raise TrainingSetupError(f"{name} must be between {low:g} and {high:g}")
+        values[name] = number
+    return TrainParams(**values)
+
+
+def base_model_choices() -> list[str]:
+    """Base models a run may use: the configured default, CLICK_MODEL_CHOICES and the packaged
+    ones. Only these, so nobody can point the server at an arbitrary path."""
+    from recengine.models_base import PACKAGED_MODELS, PACKAGED_PREFIX
+
+    choices = [
+        settings.CLICK_MODEL_BASE,
+        *getattr(settings, "CLICK_MODEL_CHOICES", []),
+        *(PACKAGED_PREFIX + name for name in PACKAGED_MODELS),
+    ]
+    return list(dict.fromkeys(choices))
+
+
+def training_run_create(
+    *,
+    name: str,
+    segment: Segment | None,
+    offer: Offer | None,
+    target: str,
+    base_model: str,
+    mode: str,
+    params: dict[str, Any] | None,
+    by,
+) -> TrainingRun:
+    """Check the request, then create the run and its Job (enqueued once committed)."""
+    if target not in TrainingRun.Target.values:
+        raise TrainingSetupError(f"Unknown target {target!r}")
+    if mode not in TrainingRun.Mode.values:
+        raise TrainingSetupError(f"Unknown training mode {mode!r}")
+    base_model = base_model or settings.CLICK_MODEL_BASE
+    if base_model not in base_model_choices():
+        raise TrainingSetupError(
+            f"Unknown base model {base_model!r}; choose one of {', '.join(base_model_choices())}"
+        )
+    hyper = train_params(params)
+    name = name.strip() or f"{offer.title if offer else 'All offers'} · {target}"
+    creator = by if getattr(by, "is_authenticated", False) else None
+    with transaction.atomic():
+        job = job_create(
+            kind=Job.Kind.TRAIN,
+            title=f"Train “{name}”",
+            params={
+                "segment": segment.pk if segment else None,
+                "offer": offer.pk if offer else None,
+                "target": target, "base_model": base_model, "mode": mode, **asdict(hyper),
+            },
+            by=by,
+        )
+        run = TrainingRun.objects.create(
+            job=job, name=name, segment=segment, offer=offer, target=target,
+            base_model=base_model, mode=mode, params=asdict(hyper), created_by=creator,
+        )
+        audit_log(
+            actor=by, action=AuditEvent.Action.JOB, target_type="training_run",
+            target_ref=run.pk, details={"job": job.pk, "purpose": Purpose.MODEL_TRAINING},
+        )
+    return TrainingRun.objects.select_related("job").get(pk=run.pk)
+
+
+def training_runs_flag_erasure(*, pseudonym: str) -> int:
+    """Flag the runs whose model learned from this customer (call before erasing them)."""
+    trained = TrainingRun.objects.exclude(model_id="")
+    if not trained.exists() or not settings.MODEL_REGISTRY_DIR.exists():
+        return 0
+    from recengine.registry import ModelRegistry
+
+    model_ids = ModelRegistry(settings.MODEL_REGISTRY_DIR).find_models_using(pseudonym)
+    return trained.filter(model_id__in=model_ids).update(
+        flagged_erasure=True, erased_customers=F("erased_customers") + 1
+    )
+
+
+# ---- the runner -------------------------------------------------------------------------------
+@register_runner(Job.Kind.TRAIN)
+def run_training(job: Job, progress: Progress) -> dict[str, Any]:
+    run = TrainingRun.objects.select_related("segment", "offer").get(job=job)
+    return _Training(run, progress).execute()
+
+
+@dataclass
+class Examples:
+    """Training examples as recengine takes them."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    # Per row: the customer's pseudonym (for the registry and the fingerprint).
+    pseudonyms: list[str]
+    customer_fields: list[str]
+    offer_fields: list[str]
+
+
+def offer_columns(offer: Offer) -> dict[str, Any]:
+    """An offer's fields as model input columns (multi-offer models)."""
+    return {
+        "offer_title": offer.title,
+        "offer_category": offer.category or None,
+        "offer_price": float(offer.price) if offer.price is not None else None,
+    }
+
+
+def population(segment: Segment | None) -> QuerySet[Customer]:
+    return segment_customers(segment.rules) if segment is not None else Customer.objects.all()
+
+
+class _Training:
+    def __init__(self, run: TrainingRun, progress: Progress):
+        self.run = run
+        self.progress = progress
+        self.params = train_params(run.params)
+        # Consent is read once, at this instant; the snapshot records it.
+        self.at = timezone.now()
+        self.curves: dict[str, Any] = {"loss": [], "val_auc": []}
+        self.last_flush = 0.0
+        self.last_val_auc: float | None = None
+
+    def execute(self) -> dict[str, Any]:
+        import numpy as np
+
+        from recengine.data import fingerprint
+
+        run = self.run
+        self.progress(1, "Reading the responses of customers with training consent")
+        examples = self.examples()
+        parts = self.split(examples.y)
+        used = np.sort(np.concatenate([parts["train"], parts["val"], parts["test"]]))
+        pseudonyms = [examples.pseudonyms[i] for i in used]
+        TrainingRun.objects.filter(pk=run.pk).update(
+            rows={
+                "examples": len(examples.y), "positives": int(examples.y.sum()),
+                **{k: len(v) for k, v in parts.items()},
+            },
+            customers_used=len(set(pseudonyms)),
+            fingerprint=fingerprint(
+                examples.frame.assign(_label=examples.y, _customer=examples.pseudonyms)
+            ),
+        )
+        baseline, baseline_seconds = self.train_baseline(examples, parts)
+        model, serializer_config = self.train_bert(examples, parts)
+        metrics = self.evaluate(examples, parts["test"], model, baseline)
+        metrics["baseline"]["fit_seconds"] = baseline_seconds
+        self.progress(EVAL_END, "Saving the model in the registry")
+        return self.save(model, serializer_config, metrics, pseudonyms)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def examples(self) -> Examples:
+        import numpy as np
+        import pandas as pd
+
+        run = self.run
+        responses = (
+            Interaction.objects.filter(offer=run.offer) if run.offer else Interaction.objects.all()
+        )
+        candidates = population(run.segment).filter(
+            Exists(responses.filter(customer=OuterRef("pk")))
+        )
+        consented = customers_with_consent(Purpose.MODEL_TRAINING, at=self.at, queryset=candidates)
+        excluded = consent_exclusions(Purpose.MODEL_TRAINING, queryset=candidates, at=self.at)
+        positive_kinds = (
+            [Interaction.Kind.CONVERSION]
+            if run.target == TrainingRun.Target.CONVERSION
+            else [Interaction.Kind.CLICK, Interaction.Kind.CONVERSION]
+        )
+        pairs = list(
+            responses.filter(customer__in=consented.values("pk"))
+            .values("customer_id", "offer_id")
+            .annotate(label=Max(Case(
+                When(kind__in=positive_kinds, then=1), default=0, output_field=IntegerField()
+            )))
+            .order_by()
+            .values_list("customer_id", "offer_id", "label")
+        )
+        customers = {
+            pk: (pseudonym, attributes or {})
+            for pk, pseudonym, attributes in consented.values_list(
+                "pk", "pseudonym", "attributes"
+            ).iterator(chunk_size=5000)
+        }
+        offers = {} if run.offer else {
+            o.pk: offer_columns(o) for o in Offer.objects.filter(pk__in={p[1] for p in pairs})
+        }
+        # A stable order (by pseudonym) makes the split and the fingerprint reproducible.
+        pairs = [p for p in pairs if p[0] in customers]
+        pairs.sort(key=lambda p: (customers[p[0]][0], p[1]))
+        records = [
+            {**customers[customer_id][1], **offers.get(offer_id, {})}
+            for customer_id, offer_id, _ in pairs
+        ]
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        y = np.fromiter((label for _, _, label in pairs), dtype=np.int64, count=len(pairs))
+        self.record_consent(consented, excluded, len(customers))
+        self.check_classes(y)
+        offer_fields = [c for c in OFFER_LABELS if c in frame.columns]
+        customer_fields = [c for c in frame.columns if c not in OFFER_LABELS]
+        if not customer_fields:
+            raise TrainingDataError("The customers have no profile attributes to learn from.")
+        return Examples(
+            frame, y, [customers[c][0] for c, _, _ in pairs], customer_fields, offer_fields
+        )
+
+    def record_consent(
+        self, consented: QuerySet[Customer], excluded: dict[str, int], n_consented: int
+    ) -> None:
+        records = valid_consent_records(Purpose.MODEL_TRAINING, at=self.at).filter(
+            customer__in=consented.values("pk")
+        )
+
+        def counts(field: str) -> dict[str, int]:
+            groups = records.order_by().values(field).annotate(n=Count("id"))
+            return {str(g[field] or "—"): g["n"] for g in groups}
+
+        TrainingRun.objects.filter(pk=self.run.pk).update(
+            customers_excluded=excluded,
+            consent_snapshot={
+                "purpose": Purpose.MODEL_TRAINING.value,
+                "at": self.at.isoformat(),
+                "consented_customers": n_consented,
+                "excluded": excluded,
+                "notice_versions": counts("notice_version"),
+                "lawful_bases": counts("lawful_basis"),
+                "sources": counts("source"),
+            },
+        )
+
+    def check_classes(self, y: np.ndarray) -> None:
+        run = self.run
+        what = f"“{run.offer.title}”" if run.offer else "the offers"
+        if not len(y):
+            where = f" in segment “{run.segment.name}”" if run.segment else ""
+            raise TrainingDataError(
+                f"No customer{where} with a valid model-training consent was shown or "
+                f"responded to {what}."
+            )
+        positives = int(y.sum())
+        negatives = len(y) - positives
+        if min(positives, negatives) < MIN_CLASS_EXAMPLES:
+            label = "with" if positives < MIN_CLASS_EXAMPLES else "without"
+            raise TrainingDataError(
+                f"Only {min(positives, negatives)} of {len(y):,} examples of {what} are "
+                f"{label} a {run.target}; a model needs at least {MIN_CLASS_EXAMPLES} customers "
+                f"who responded and {MIN_CLASS_EXAMPLES} who did not."
+            )
+
+    def split(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        from recengine.data import SplitConfig, split_rows
+
+        p = self.params
+        split = split_rows(
+            y, SplitConfig(test_size=TEST_SHARE, val_size=VALIDATION_SHARE, seed=p.seed)
+        )
+        return {
+            "train": _stratified_sample(split.train, y, p.max_rows, p.seed),
+            "val": _stratified_sample(split.val, y, max(500, p.max_rows // 4), p.seed),
+            "test": _stratified_sample(split.test, y, p.max_test_rows, p.seed),
+        }
+
+    # ---- models -------------------------------------------------------------------------------
+    def train_baseline(self, examples: Examples, parts: dict[str, np.ndarray]):
+        from recengine.baseline import BaselineConfig, TabularBaseline
+
+        p, frame, y = self.params, examples.frame, examples.y
+        train, val = parts["train"], parts["val"]
+        self.progress(5, f"Training the LightGBM baseline on {len(train):,} rows")
+        started = time.perf_counter()
+        baseline = TabularBaseline(BaselineConfig(kind="lightgbm", threads=p.threads, seed=p.seed))
+        baseline.fit(frame.iloc[train], y[train], frame.iloc[val], y[val])
+        return baseline, time.perf_counter() - started
+
+    def train_bert(self, examples: Examples, parts: dict[str, np.ndarray]):
+        from recengine.serialize import SerializeConfig, TextSerializer
+        from recengine.train import ClickModel, TrainConfig
+
+        run, p, frame, y = self.run, self.params, examples.frame, examples.y
+        train, val = parts["train"], parts["val"]
+        serializer = TextSerializer(SerializeConfig(
+            fields=examples.customer_fields, offer_fields=examples.offer_fields,
+            labels={k: v for k, v in OFFER_LABELS.items() if k in examples.offer_fields},
+            # Numbers go through the numeric tower; text tokens are spent on words.
+            numeric_text="omit",
+        )).fit(frame.iloc[train])
+        steps_per_epoch = math.ceil(len(train) / p.batch_size)
+        total_steps = steps_per_epoch * p.epochs
+        config = TrainConfig(
+            base_model=run.base_model, mode=run.mode,
+            frozen_layers=0 if run.mode == TrainingRun.Mode.FROZEN else p.frozen_layers,
+            max_length=p.max_length, batch_size=p.batch_size, epochs=p.epochs,
+            learning_rate=p.learning_rate or DEFAULT_LEARNING_RATES[TrainingRun.Mode(run.mode)],
+            eval_every=max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH)),
+            patience=p.patience, time_budget_s=p.time_budget_s, threads=p.threads, seed=p.seed,
+            progress_every=max(1, min(10, total_steps // 50)),
+        )
+        self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+        TrainingRun.objects.filter(pk=run.pk).update(
+            example_text=serializer.texts(frame.iloc[train[:1]])[0]
+        )
+        self.progress(
+            TRAIN_START,
+            f"Preparing {run.get_mode_display()} of {run.base_model} on {len(train):,} rows",
+        )
+        model = ClickModel(config, serializer).fit(
+            frame.iloc[train], y[train], frame.iloc[val], y[val], progress=self.on_step
+        )
+        self.curves.update(
+            self.final_curves(model.history_), steps=model.steps_,
+            stopped_early=model.stopped_early_,
+        )
+        TrainingRun.objects.filter(pk=run.pk).update(curves=self.curves)
+        return model, serializer.config
+
+    def on_step(self, step: TrainProgress) -> None:
+        """recengine's progress -> the job's progress bar, message and live curve."""
+        self.curves["loss"].append([step.step, round(step.loss, 5)])
+        if step.val_auc is not None:
+            self.curves["val_auc"].append([step.step, round(step.val_auc, 5)])
+            self.last_val_auc = step.val_auc
+        now = time.monotonic()
+        if step.val_auc is not None or now - self.last_flush > CURVE_FLUSH_S:
+            TrainingRun.objects.filter(pk=self.run.pk).update(curves=self.curves)
+            self.last_flush = now
+        message = (
+            f"Epoch {step.epoch + 1}/{self.params.epochs} · step {step.step}/{step.total_steps}"
+            f" · loss {step.loss:.3f}"
+        )
+        if self.last_val_auc is not None:
+            message += f" · val AUC {self.last_val_auc:.3f}"
+        share = step.step / max(step.total_steps, 1)
+        # Raises JobCancelled when the user cancelled: it unwinds out of the training loop.
+        self.progress(TRAIN_START + (TRAIN_END - TRAIN_START) * share, message)
+
+    @staticmethod
+    def final_curves(history: list[dict[str, Any]]) -> dict[str, list]:
+        """Loss averaged over windows (at most CURVE_POINTS points) and every validation."""
+        window = max(1, math.ceil(len(history) / CURVE_POINTS))
+        loss = [
+            [chunk[-1]["step"], round(sum(h["loss"] for h in chunk) / len(chunk), 5)]
+            for chunk in (history[i : i + window] for i in range(0, len(history), window))
+        ]
+        val_auc = [[h["step"], round(h["val_auc"], 5)] for h in history if "val_auc" in h]
+        return {"loss": loss, "val_auc": val_auc}
+
+    def evaluate(self, examples: Examples, test: np.ndarray, model, baseline) -> dict[str, Any]:
+        import numpy as np
+
+        from recengine.metrics import click_metrics
+        from recengine.score import ScoreConfig, score_in_chunks
+
+        y_test = examples.y[test]
+        chunk = 1000
+        started = time.perf_counter()
+        scores = []
+        for part in score_in_chunks(
+            model, [examples.frame.iloc[test]], ScoreConfig(chunk_size=chunk)
+        ):
+            scores.append(part)
+            done = sum(len(s) for s in scores)
+            self.progress(
+                TRAIN_END + (EVAL_END - TRAIN_END) * done / len(test),
+                f"Scoring the test rows: {done:,} of {len(test):,}",
+            )
+        bert_seconds = time.perf_counter() - started
+        bert = click_metrics(y_test, np.concatenate(scores)).as_dict()
+        bert.update(
+            fit_seconds=model.fit_seconds_, train_rows_per_s=model.train_rows_per_s_,
+            scoring_rows_per_s=len(test) / bert_seconds, best_val_auc=model.best_val_auc_,
+            steps=model.steps_, stopped_early=model.stopped_early_,
+        )
+        base = click_metrics(y_test, baseline.predict_proba(examples.frame.iloc[test])).as_dict()
+        return {"bert": bert, "baseline": base}
+
+    def save(
+        self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str]
+    ) -> dict[str, Any]:
+        from recengine.config import config_to_dict
+        from recengine.registry import ModelRegistry
+
+        p = self.params
+        run = TrainingRun.objects.select_related("segment", "offer").get(pk=self.run.pk)
+        metrics = json_safe(metrics)
+        model_id = ModelRegistry(settings.MODEL_REGISTRY_DIR).save(
+            model, name=run.name, fingerprint=run.fingerprint, pseudonyms=pseudonyms,
+            consent_snapshot=run.consent_snapshot, metrics=metrics,
+            config={
+                "training_run": run.pk,
+                "target": run.target,
+                "offer": run.offer.external_id if run.offer else None,
+                "segment": {"name": run.segment.name, "rules": run.segment.rules}
+                if run.segment else None,
+                "params": asdict(p),
+                "train": config_to_dict(model.config),
+                "serialize": config_to_dict(serializer_config),
+                "split": {"test_size": TEST_SHARE, "val_size": VALIDATION_SHARE,
+                          "seed": p.seed, "method": "stratified"},
+                "rows": run.rows,
+            },
+        )
+        erased = erased_since(self.at, set(pseudonyms))
+        TrainingRun.objects.filter(pk=run.pk).update(
+            metrics=metrics, model_id=model_id,
+            flagged_erasure=bool(erased), erased_customers=len(erased),
+        )
+        return {
+            "training_run": run.pk,
+            "model_id": model_id,
+            "training_rows": run.rows.get("train"),
+            "test_auc_bert": round(metrics["bert"]["roc_auc"], 4),
+            "test_auc_baseline": round(metrics["baseline"]["roc_auc"], 4),
+        }
+
+
+def erased_since(at: datetime, pseudonyms: set[str]) -> set[str]:
+    """Which of these customers were erased after ``at`` (while a run was reading them)."""
+    refs = AuditEvent.objects.filter(
+        action=AuditEvent.Action.ERASURE, target_type="customer", at__gte=at
+    ).values_list("target_ref", flat=True)
+    return pseudonyms.intersection(refs)
+
+
+def _stratified_sample(positions: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    if len(positions) <= n:
+        return positions
+    kept, _ = train_test_split(positions, train_size=n, stratify=y[positions], random_state=seed)
+    return np.sort(kept)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities become None (PostgreSQL's jsonb refuses them)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

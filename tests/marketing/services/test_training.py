@@ -1,0 +1,207 @@
+# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from marketing.models import Customer, Interaction, Job, Purpose, TrainingRun
+from marketing.services import jobs
+from marketing.services.erasure import customer_erase
+from marketing.services.training import TrainingSetupError, training_run_create
+from tests.factories import make_offer, record_consent
+from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+    FAST_PARAMS,
+    add_consent,
+    click_customers,
+    make_click_customers,
+    term_deposit,
+    tiny_bert,
+    tiny_bert_path,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def train(capture, by, offer, *, mode="full", params=None, segment=None, **kwargs) -> TrainingRun:
+    with capture(execute=True):
+        run = training_run_create(
+            name=kwargs.pop("name", "Test run"), segment=segment, offer=offer,
+            target=kwargs.pop("target", "conversion"), base_model=kwargs.pop("base_model", ""),
+            mode=mode, params={**FAST_PARAMS, **(params or {})}, by=by,
+        )
+    run.refresh_from_db()
+    run.job.refresh_from_db()
+    return run
+
+
+def registry_folder(settings, run: TrainingRun) -> Path:
+    return Path(settings.MODEL_REGISTRY_DIR) / run.model_id
+
+
+def test_it_trains_bert_beside_the_baseline_and_records_everything(
+    marketer, tiny_bert, term_deposit, click_customers, settings,
+    django_capture_on_commit_callbacks,
+):
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit,
+                params={"epochs": 3, "patience": 100})
+
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    assert run.job.progress == 100
+    assert run.job.result["training_run"] == run.pk
+    for model in ("bert", "baseline"):
+        metrics = run.metrics[model]
+        assert 0 <= metrics["roc_auc"] <= 1 and metrics["log_loss"] > 0
+        assert {"pr_auc", "brier", "calibration", "lift", "gains", "roc"} <= set(metrics)
+    assert run.metrics["bert"]["roc_auc"] > 0.6
+    per_epoch = run.curves["steps_per_epoch"]
+    first = [loss for step, loss in run.curves["loss"] if step <= per_epoch]
+    last = [loss for step, loss in run.curves["loss"] if step > 2 * per_epoch]
+    assert sum(last) / len(last) < sum(first) / len(first)  # the loss went down
+    assert run.curves["val_auc"] and run.curves["total_steps"] == run.curves["steps"]
+    assert run.rows["train"] + run.rows["val"] + run.rows["test"] == run.rows["examples"] == 240
+    assert run.customers_used == 240 and len(run.fingerprint) == 64
+    assert run.example_text.startswith("job ")
+    manifest = json.loads((registry_folder(settings, run) / "manifest.json").read_text())
+    assert manifest["fingerprint"] == run.fingerprint
+    assert manifest["config"]["training_run"] == run.pk
+    assert manifest["consent_snapshot"]["consented_customers"] == 240
+    assert manifest["consent_snapshot"]["notice_versions"] == {"v1": 240}
+
+
+def test_it_trains_only_on_customers_with_a_valid_training_consent(
+    marketer, tiny_bert, term_deposit, click_customers, settings,
+    django_capture_on_commit_callbacks,
+):
+    left_out = make_click_customers(14, term_deposit, purposes=(), prefix="X", seed=3)
+    no_record = left_out[:4]
+    add_consent(no_record, Purpose.PROFILING)  # another purpose does not count
+    add_consent(left_out[4:7], Purpose.MODEL_TRAINING, status="denied")
+    add_consent(left_out[7:12], Purpose.MODEL_TRAINING, days_ago=60)
+    for customer in left_out[7:12]:
+        record_consent(customer, Purpose.MODEL_TRAINING, "withdrawn", days_ago=5)
+    add_consent(left_out[12:], Purpose.MODEL_TRAINING,
+                expires_at=timezone.now() - timedelta(days=1))
+
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
+
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    assert run.customers_excluded == {"no_record": 4, "denied": 3, "withdrawn": 5, "expired": 2}
+    assert run.customers_used == 240 and run.rows["examples"] == 240
+    used = set((registry_folder(settings, run) / "customers.txt").read_text().split())
+    assert used == {c.pseudonym for c in click_customers}
+    assert run.consent_snapshot["excluded"] == run.customers_excluded
+
+
+def test_it_learns_from_every_offer_with_the_offer_in_the_text(
+    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks
+):
+    loan = make_offer("LOAN", title="Car loan", category="credit")
+    make_click_customers(120, loan, prefix="L", seed=5)
+
+    run = train(django_capture_on_commit_callbacks, marketer, None, params={"epochs": 1},
+                target="click")
+
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    assert run.rows["examples"] == 360
+    assert run.example_text.split(" || ")[1].split(" | ")[0] in {"Term deposit", "Car loan"}
+
+
+def test_it_stops_cleanly_when_cancelled_during_training(
+    marketer, tiny_bert, term_deposit, click_customers, settings, monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    real = jobs.make_progress
+
+    def cancel_once_training(job_id):
+        progress = real(job_id)
+
+        def wrapped(percent, message=""):
+            if message.startswith("Epoch"):
+                Job.objects.filter(pk=job_id).update(cancel_requested=True)
+            progress(percent, message)
+
+        return wrapped
+
+    monkeypatch.setattr(jobs, "make_progress", cancel_once_training)
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit,
+                params={"epochs": 5})
+
+    assert run.job.status == Job.Status.CANCELLED
+    assert run.model_id == "" and run.metrics == {}
+    assert len(run.curves["loss"]) < run.curves["total_steps"]
+    assert not Path(settings.MODEL_REGISTRY_DIR).exists() or not any(
+        Path(settings.MODEL_REGISTRY_DIR).iterdir()
+    )
+
+
+def test_it_fails_with_a_clear_message_when_nobody_converted(
+    marketer, tiny_bert, django_capture_on_commit_callbacks
+):
+    quiet = make_offer("QUIET", title="Quiet offer")
+    customers = make_click_customers(60, quiet, prefix="Q")
+    Interaction.objects.filter(kind="conversion").delete()
+
+    run = train(django_capture_on_commit_callbacks, marketer, quiet)
+
+    assert run.job.status == Job.Status.FAILED
+    assert "Only 0 of 60 examples of “Quiet offer” are with a conversion" in run.job.message
+    assert "TrainingDataError" in run.job.error
+    assert run.customers_excluded == {"no_record": 0, "denied": 0, "withdrawn": 0, "expired": 0}
+    assert len(customers) == 60
+
+
+def test_it_fails_with_the_error_when_the_base_model_is_missing(
+    marketer, term_deposit, click_customers, settings, tmp_path,
+    django_capture_on_commit_callbacks,
+):
+    settings.CLICK_MODEL_BASE = str(tmp_path / "no-such-model")
+
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit)
+
+    assert run.job.status == Job.Status.FAILED
+    assert "no-such-model" in run.job.error
+    assert run.model_id == ""
+
+
+def test_it_refuses_unknown_settings_before_creating_a_job(marketer, term_deposit, tiny_bert):
+    common = {"name": "x", "segment": None, "offer": term_deposit, "target": "conversion",
+              "mode": "lora", "by": marketer}
+    with pytest.raises(TrainingSetupError, match="Unknown base model"):
+        training_run_create(base_model="/etc", params={}, **common)
+    with pytest.raises(TrainingSetupError, match="epochs must be between"):
+        training_run_create(base_model="", params={"epochs": 0}, **common)
+    with pytest.raises(TrainingSetupError, match="Unknown training parameter"):
+        training_run_create(base_model="", params={"dropout": 0.5}, **common)
+    assert not Job.objects.exists()
+
+
+def test_it_sends_training_to_the_gpu_queue_when_a_gpu_worker_exists(
+    marketer, term_deposit, tiny_bert, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from marketing import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.run_job_task, "apply_async",
+                        lambda args, queue: sent.append((args, queue)))
+    settings.JOB_QUEUE = "celery"
+    for use_gpu in (True, False):
+        settings.USE_GPU = use_gpu
+        run = train(django_capture_on_commit_callbacks, marketer, term_deposit)
+        assert run.job.status == Job.Status.QUEUED
+    assert [queue for _, queue in sent] == ["gpu", "default"]
+
+
+def test_it_flags_the_run_when_a_customer_it_learned_from_is_erased(
+    marketer, steward, tiny_bert, term_deposit, click_customers,
+    django_capture_on_commit_callbacks,
+):
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
+    stranger = Customer.objects.create(external_id="NEW", pseudonym="p-new")
+
+    customer_erase(customer=click_customers[0], by=steward)
+    customer_erase(customer=stranger, by=steward)
+
+    run.refresh_from_db()
+    assert (run.flagged_erasure, run.erased_customers) == (True, 1)
