@@ -14,6 +14,7 @@ from marketing.models import (
     Interaction,
     Job,
     Offer,
+    ProfileField,
     Purpose,
     ScoringRun,
     TrainingRun,
@@ -58,6 +59,8 @@ def make_click_customers(
             interactions.append(Interaction(customer=customer, offer=offer, kind="conversion",
                                             occurred_at=shown_at + timedelta(hours=1)))
     Interaction.objects.bulk_create(interactions)
+    for name, data_type in (("age", "number"), ("job", "text"), ("balance", "number")):
+        ProfileField.objects.get_or_create(name=name, defaults={"data_type": data_type})
     return customers
 
 
