@@ -7,6 +7,7 @@ from marketing.models import Customer, ProfileField, Purpose
 from marketing.pii import identity_of, log_pii_view, masked_identity
 from marketing.roles import can_view_pii
 from marketing.selectors.consent import current_consents, customers_with_consent, is_record_valid
+from marketing.selectors.training import customer_latest_scores
 from marketing.views.mixins import RoleRequiredMixin
 
 LIST_COLUMNS = 5
@@ -125,6 +126,7 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             consent_history=customer.consents.order_by("-effective_at", "-id"),
             interactions=customer.interactions.select_related("offer")[:50],
             interaction_count=customer.interactions.count(),
+            scores=customer_latest_scores(customer),
         )
         return ctx
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketing.views import customers, jobs, overview, segments, uploads
+from marketing.views import customers, jobs, models, overview, segments, uploads
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
@@ -19,6 +19,15 @@ urlpatterns = [
     path("segments/new/", segments.SegmentBuilderView.as_view(), name="segment-create"),
     path("segments/<int:pk>/", segments.SegmentDetailView.as_view(), name="segment-detail"),
     path("segments/<int:pk>/edit/", segments.SegmentBuilderView.as_view(), name="segment-edit"),
+    path("models/", models.ModelListView.as_view(), name="model-list"),
+    path("models/new/", models.TrainingRunCreateView.as_view(), name="model-create"),
+    path("models/<int:pk>/", models.TrainingRunDetailView.as_view(), name="model-detail"),
+    path("models/<int:pk>/score/", models.ScoringRunCreateView.as_view(), name="model-score"),
+    path(
+        "models/scores/<int:pk>/",
+        models.ScoringRunDetailView.as_view(),
+        name="model-scoring-detail",
+    ),
     path("jobs/", jobs.JobListView.as_view(), name="job-list"),
     path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job-detail"),
 ]

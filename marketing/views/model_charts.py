@@ -1,0 +1,144 @@
+"""Plotly figures of a click model's training and test results (BERT beside the baseline)."""
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from marketing.views.charts import FONT, PRIMARY, figure_data
+
+BASELINE = "#f08c00"
+GUIDE = "#adb5c7"
+MODEL_NAMES = {"bert": "BERT", "baseline": "LightGBM baseline"}
+COLORS = {"bert": PRIMARY, "baseline": BASELINE}
+
+
+def _layout(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 8, "r": 16, "t": 8, "b": 8},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"family": FONT, "size": 12, "color": "#1c2434"},
+        showlegend=legend,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        hoverlabel={"font": {"family": FONT}},
+        hovermode="closest",
+    )
+    fig.update_xaxes(gridcolor="#eef1f5", zeroline=False, automargin=True)
+    fig.update_yaxes(gridcolor="#eef1f5", zeroline=False, automargin=True)
+    return fig
+
+
+def _diagonal(fig: go.Figure, name: str, top: float = 1.0) -> None:
+    fig.add_trace(go.Scatter(
+        x=[0, top], y=[0, top], mode="lines", name=name, hoverinfo="skip",
+        line={"color": GUIDE, "dash": "dot", "width": 1},
+    ))
+
+
+def training_curves(curves: dict[str, Any]) -> dict | None:
+    """Training loss per step and validation AUC (right axis)."""
+    loss, val_auc = curves.get("loss") or [], curves.get("val_auc") or []
+    if not loss:
+        return None
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[s for s, _ in loss], y=[v for _, v in loss], mode="lines", name="Training loss",
+        line={"color": PRIMARY, "width": 2},
+        hovertemplate="step %{x}: loss %{y:.3f}<extra></extra>",
+    ))
+    if val_auc:
+        fig.add_trace(go.Scatter(
+            x=[s for s, _ in val_auc], y=[v for _, v in val_auc], mode="lines+markers",
+            name="Validation AUC", yaxis="y2", line={"color": BASELINE, "width": 2},
+            hovertemplate="step %{x}: validation AUC %{y:.3f}<extra></extra>",
+        ))
+    _layout(fig)
+    fig.update_layout(
+        xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
+        yaxis={"title": {"text": "Loss"}},
+        yaxis2={"title": {"text": "Validation AUC"}, "overlaying": "y", "side": "right",
+                "showgrid": False},
+    )
+    return figure_data(fig)
+
+
+def roc_curves(metrics: dict[str, Any]) -> dict:
+    fig = go.Figure()
+    for key in ("bert", "baseline"):
+        roc = metrics[key]["roc"]
+        fig.add_trace(go.Scatter(
+            x=roc["fpr"], y=roc["tpr"], mode="lines",
+            name=f"{MODEL_NAMES[key]} (AUC {metrics[key]['roc_auc']:.3f})",
+            line={"color": COLORS[key], "width": 2},
+            hovertemplate="false positives %{x:.0%}, true positives %{y:.0%}<extra></extra>",
+        ))
+    _diagonal(fig, "Random")
+    _layout(fig)
+    fig.update_xaxes(title={"text": "False positive rate"}, range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(title={"text": "True positive rate"}, range=[0, 1.02], tickformat=".0%")
+    return figure_data(fig)
+
+
+def calibration(metrics: dict[str, Any]) -> dict:
+    """Mean predicted probability against the observed rate, per score bin."""
+    fig = go.Figure()
+    top = 0.0
+    for key in ("bert", "baseline"):
+        cal = metrics[key]["calibration"]
+        top = max(top, *cal["predicted"], *cal["observed"])
+        fig.add_trace(go.Scatter(
+            x=cal["predicted"], y=cal["observed"], mode="lines+markers", name=MODEL_NAMES[key],
+            line={"color": COLORS[key], "width": 2},
+            hovertemplate="predicted %{x:.1%}, observed %{y:.1%}<extra></extra>",
+        ))
+    top = min(1.0, top * 1.05 or 1.0)
+    _diagonal(fig, "Perfectly calibrated", top)
+    _layout(fig)
+    fig.update_xaxes(title={"text": "Predicted probability"}, range=[0, top], tickformat=".0%")
+    fig.update_yaxes(title={"text": "Observed rate"}, range=[0, top], tickformat=".0%")
+    return figure_data(fig)
+
+
+def cumulative_gains(metrics: dict[str, Any]) -> dict:
+    """Share of all responders reached when contacting the top x % by score."""
+    fig = go.Figure()
+    for key in ("bert", "baseline"):
+        gains = metrics[key]["gains"]
+        shares = sorted(gains, key=lambda k: float(k.rstrip("%")))
+        x = [0.0, *(float(k.rstrip("%")) / 100 for k in shares), 1.0]
+        y = [0.0, *(gains[k] or 0.0 for k in shares), 1.0]
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=MODEL_NAMES[key],
+            line={"color": COLORS[key], "width": 2},
+            hovertemplate="top %{x:.0%} reaches %{y:.0%} of responders<extra></extra>",
+        ))
+    _diagonal(fig, "Random order")
+    _layout(fig)
+    fig.update_xaxes(title={"text": "Customers contacted (by score)"}, range=[0, 1],
+                     tickformat=".0%")
+    fig.update_yaxes(title={"text": "Responders reached"}, range=[0, 1.02], tickformat=".0%")
+    return figure_data(fig)
+
+
+def score_histogram(distribution: dict[str, Any], min_group: int) -> dict | None:
+    """Customers per score band; bands with fewer than ``min_group`` customers are hidden."""
+    edges, counts = distribution.get("edges"), distribution.get("counts")
+    if not edges or not counts:
+        return None
+    shown = [n if n >= min_group else 0 for n in counts]
+    labels = [f"{lo:.0%}–{hi:.0%}" if hi >= 0.1 else f"{lo:.1%}–{hi:.1%}"
+              for lo, hi in zip(edges, edges[1:], strict=False)]
+    texts = [f"{n:,} customers" if n >= min_group else f"fewer than {min_group}" for n in counts]
+    fig = go.Figure(go.Bar(
+        x=[(lo + hi) / 2 for lo, hi in zip(edges, edges[1:], strict=False)], y=shown,
+        width=[(hi - lo) * 0.92 for lo, hi in zip(edges, edges[1:], strict=False)],
+        marker={"color": PRIMARY, "cornerradius": 3}, customdata=list(zip(labels, texts,
+                                                                           strict=True)),
+        hovertemplate="score %{customdata[0]}: %{customdata[1]}<extra></extra>",
+    ))
+    _layout(fig, height=260, legend=False)
+    fig.update_xaxes(title={"text": "Score (predicted probability)"}, tickformat=".0%",
+                     range=[edges[0], edges[-1]])
+    fig.update_yaxes(title={"text": "Customers"})
+    return figure_data(fig)

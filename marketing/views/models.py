@@ -1,0 +1,291 @@
+"""Click model pages: runs list, train form, run detail with charts, scoring of segments."""
+
+from dataclasses import asdict
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
+from django.views.generic import FormView, ListView, TemplateView, View
+
+from marketing.models import Job, Offer, Segment, TrainingRun
+from marketing.selectors.segments import suppressed_count
+from marketing.selectors.training import (
+    EXCLUSION_REASONS,
+    scoring_runs,
+    top_scores,
+    training_runs,
+)
+from marketing.services.scoring import ScoringSetupError, scoring_run_create
+from marketing.services.training import (
+    TrainingSetupError,
+    TrainParams,
+    base_model_choices,
+    training_run_create,
+)
+from marketing.views import model_charts
+from marketing.views.jobs import can_cancel, duration_text
+from marketing.views.mixins import RoleRequiredMixin
+
+DEFAULTS = TrainParams()
+PARAM_LABELS = {
+    "epochs": "Epochs", "batch_size": "Batch size", "learning_rate": "Learning rate",
+    "max_rows": "Training rows at most", "max_test_rows": "Test rows at most",
+    "max_length": "Longest text (tokens)", "frozen_layers": "Frozen layers",
+    "time_budget_s": "Time budget (s)", "patience": "Patience (validations)", "seed": "Seed",
+    "threads": "CPU threads",
+}
+
+
+class TrainForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False,
+        help_text="Leave empty to name it after the offer and target.",
+    )
+    segment = forms.ModelChoiceField(
+        Segment.objects.all(), required=False, empty_label="All customers",
+        help_text="Customers to learn from. Only those with a valid model-training consent "
+        "are used; the others are counted by reason.",
+    )
+    offer = forms.ModelChoiceField(
+        Offer.objects.all(), required=False, empty_label="Every offer (multi-offer model)",
+        help_text="One offer: a model for that campaign. Every offer: the offer's title, "
+        "category and price become part of the input.",
+    )
+    target = forms.ChoiceField(
+        choices=TrainingRun.Target.choices, initial=TrainingRun.Target.CONVERSION,
+        widget=forms.RadioSelect,
+    )
+    base_model = forms.ChoiceField(
+        choices=(), help_text="The pretrained encoder that reads the customer text.",
+    )
+    mode = forms.ChoiceField(
+        choices=TrainingRun.Mode.choices, initial=TrainingRun.Mode.LORA, widget=forms.RadioSelect,
+    )
+    epochs = forms.IntegerField(
+        min_value=1, max_value=50, initial=DEFAULTS.epochs,
+        help_text="Passes over the training rows; training stops early when the validation "
+        "AUC stops improving.",
+    )
+    batch_size = forms.IntegerField(
+        min_value=2, max_value=1024, initial=DEFAULTS.batch_size, help_text="Rows per step.",
+    )
+    learning_rate = forms.FloatField(
+        required=False, min_value=1e-7, max_value=0.1,
+        help_text="Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning.",
+    )
+    max_rows = forms.IntegerField(
+        min_value=50, max_value=10_000_000, initial=DEFAULTS.max_rows,
+        label="Training rows at most",
+        help_text="A stratified sample when there are more. More rows: better and slower.",
+    )
+    max_length = forms.IntegerField(
+        min_value=8, max_value=512, initial=DEFAULTS.max_length,
+        label="Longest text (tokens)", help_text="A customer's text is usually 30–50 tokens.",
+    )
+    frozen_layers = forms.IntegerField(
+        min_value=0, max_value=48, initial=DEFAULTS.frozen_layers,
+        help_text="Lowest encoder layers left as they are and computed once: much faster.",
+    )
+    time_budget_minutes = forms.IntegerField(
+        min_value=1, max_value=7 * 24 * 60, initial=DEFAULTS.time_budget_s // 60,
+        label="Time budget (minutes)",
+        help_text="Training stops after this and keeps the best model so far.",
+    )
+
+    PARAMS = ("epochs", "batch_size", "learning_rate", "max_rows", "max_length", "frozen_layers")
+    ADVANCED = ("max_length", "frozen_layers", "time_budget_minutes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = base_model_choices()
+        self.fields["base_model"].choices = [(c, c.removeprefix("packaged:")) for c in choices]
+        self.fields["base_model"].initial = settings.CLICK_MODEL_BASE
+        offers = list(Offer.objects.all()[:2])
+        if len(offers) == 1:
+            self.fields["offer"].initial = offers[0].pk
+
+    def params(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            **{name: data[name] for name in self.PARAMS},
+            "time_budget_s": data["time_budget_minutes"] * 60,
+        }
+
+    def main_fields(self):
+        return [f for f in self if f.name not in (*self.PARAMS, *self.ADVANCED)]
+
+    def param_fields(self):
+        return [self[name] for name in self.PARAMS if name not in self.ADVANCED]
+
+    def advanced_fields(self):
+        return [self[name] for name in self.ADVANCED]
+
+
+class ScoreForm(forms.Form):
+    segment = forms.ModelChoiceField(
+        Segment.objects.all(), required=False, empty_label="All customers"
+    )
+
+
+class ModelListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/models/list.html"
+    context_object_name = "runs"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return training_runs()
+
+
+class TrainingRunCreateView(RoleRequiredMixin, FormView):
+    template_name = "marketing/models/train.html"
+    form_class = TrainForm
+    read_roles = RoleRequiredMixin.write_roles
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["defaults"] = asdict(DEFAULTS)
+        ctx["has_offers"] = Offer.objects.exists()
+        return ctx
+
+    def form_valid(self, form: TrainForm):
+        data = form.cleaned_data
+        try:
+            run = training_run_create(
+                name=data["name"], segment=data["segment"], offer=data["offer"],
+                target=data["target"], base_model=data["base_model"], mode=data["mode"],
+                params=form.params(), by=self.request.user,
+            )
+        except TrainingSetupError as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, f"Training of “{run.name}” started.")
+        return redirect("model-detail", pk=run.pk)
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """BERT and baseline side by side, the better value of each metric marked."""
+    bert, base = metrics["bert"], metrics["baseline"]
+    rows = [
+        ("Test ROC-AUC", "How well scores rank responders above the rest (0.5 = chance)",
+         bert["roc_auc"], base["roc_auc"], True, "{:.3f}"),
+        ("PR-AUC", "Precision across recall levels; base rate = chance",
+         bert["pr_auc"], base["pr_auc"], True, "{:.3f}"),
+        ("Log loss", "Quality of the probabilities; lower is better",
+         bert["log_loss"], base["log_loss"], False, "{:.4f}"),
+        ("Brier score", "Squared error of the probabilities; lower is better",
+         bert["brier"], base["brier"], False, "{:.4f}"),
+    ]
+    for share in ("5%", "10%", "20%"):
+        if share in bert["lift"]:
+            rows.append((f"Lift in the top {share}", "Response rate there ÷ overall rate",
+                         bert["lift"][share], base["lift"][share], True, "{:.2f}×"))
+    if "20%" in bert["gains"]:
+        rows.append(("Responders in the top 20%", "Share of all responders reached",
+                     bert["gains"]["20%"], base["gains"]["20%"], True, "{:.0%}"))
+    out = []
+    for label, hint, ours, theirs, higher, fmt in rows:
+        better = None
+        if ours is not None and theirs is not None and ours != theirs:
+            better = "bert" if (ours > theirs) == higher else "baseline"
+        out.append({
+            "label": label, "hint": hint, "better": better,
+            "bert": "—" if ours is None else fmt.format(ours),
+            "baseline": "—" if theirs is None else fmt.format(theirs),
+        })
+    return out
+
+
+def exclusion_rows(excluded: dict[str, int]) -> list[dict[str, str]]:
+    return [
+        {"label": label, "display": suppressed_count(excluded.get(key, 0))["display"]
+         if excluded.get(key, 0) else "0"}
+        for key, label in EXCLUSION_REASONS.items()
+    ]
+
+
+class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/models/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        run = get_object_or_404(training_runs(), pk=kwargs["pk"])
+        job = run.job
+        ctx.update(
+            run=run, job=job, can_cancel=can_cancel(job, self.request.user),
+            duration=duration_text(job),
+            param_items=[(PARAM_LABELS.get(k, k), v) for k, v in run.params.items()],
+            consent_at=parse_datetime(run.consent_snapshot.get("at") or ""),
+            exclusions=exclusion_rows(run.customers_excluded),
+            excluded_total=sum(run.customers_excluded.values()),
+            curves_chart=model_charts.training_curves(run.curves),
+            scorings=list(scoring_runs().filter(training_run=run)[:10]),
+            score_form=ScoreForm(),
+            can_score=job.status == Job.Status.SUCCEEDED and bool(run.model_id),
+        )
+        if run.metrics.get("bert") and run.metrics.get("baseline"):
+            ctx.update(
+                metric_rows=metric_rows(run.metrics),
+                roc_chart=model_charts.roc_curves(run.metrics),
+                calibration_chart=model_charts.calibration(run.metrics),
+                gains_chart=model_charts.cumulative_gains(run.metrics),
+                auc_gap=run.metrics["bert"]["roc_auc"] - run.metrics["baseline"]["roc_auc"],
+            )
+        latest = next((s for s in ctx["scorings"] if s.job.status == Job.Status.SUCCEEDED), None)
+        if latest is not None:
+            ctx["latest_scoring"] = latest
+            ctx["histogram"] = model_charts.score_histogram(
+                latest.distribution, settings.MIN_GROUP_SIZE
+            )
+        return ctx
+
+
+class ScoringRunCreateView(RoleRequiredMixin, View):
+    """POST only: score a segment with a finished run's model, then show the scoring."""
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        form = ScoreForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a segment to score.")
+            return redirect("model-detail", pk=run.pk)
+        try:
+            scoring = scoring_run_create(
+                training_run=run, segment=form.cleaned_data["segment"], by=request.user
+            )
+        except ScoringSetupError as exc:
+            messages.error(request, str(exc))
+            return redirect("model-detail", pk=run.pk)
+        messages.success(request, "Scoring started.")
+        return redirect("model-scoring-detail", pk=scoring.pk)
+
+
+class ScoringRunDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/models/scoring.html"
+
+    @cached_property
+    def scoring(self):
+        return get_object_or_404(scoring_runs(), pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        scoring = self.scoring
+        finished = scoring.job.status == Job.Status.SUCCEEDED
+        ctx.update(
+            scoring=scoring, run=scoring.training_run, job=scoring.job,
+            can_cancel=can_cancel(scoring.job, self.request.user),
+            duration=duration_text(scoring.job),
+            exclusions=exclusion_rows(scoring.customers_excluded),
+            excluded_total=sum(scoring.customers_excluded.values()),
+            histogram=model_charts.score_histogram(scoring.distribution, settings.MIN_GROUP_SIZE)
+            if finished else None,
+            top=top_scores(scoring) if finished else [],
+        )
+        return ctx

@@ -1,0 +1,152 @@
+# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
+import pytest
+from django.urls import reverse
+
+from marketing.models import Job, ScoringRun, Segment, TrainingRun
+from tests.factories import make_customer
+from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+    click_customers,
+    finished_run,
+    finished_scoring,
+    term_deposit,
+    tiny_bert,
+    tiny_bert_path,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(term_deposit, marketer) -> TrainingRun:
+    return finished_run(term_deposit, by=marketer)
+
+
+def test_it_lists_runs_with_both_aucs_for_a_viewer(viewer_client, run):
+    running = finished_run(None, name="Still training")
+    Job.objects.filter(pk=running.job_id).update(status="running", progress=40,
+                                                 message="Epoch 1/1 · step 12/40")
+
+    body = viewer_client.get(reverse("model-list")).content.decode()
+
+    assert run.name in body and "Still training" in body
+    assert f"{run.metrics['bert']['roc_auc']:.3f}" in body
+    assert f'data-job-id="{running.job_id}"' in body  # live progress bar while running
+    assert "Train a model" not in body  # viewers cannot train
+
+
+def test_it_shows_metrics_side_by_side_with_charts_and_consent(viewer_client, run):
+    response = viewer_client.get(reverse("model-detail", args=[run.pk]))
+    body = response.content.decode()
+
+    assert response.status_code == 200
+    rows = {row["label"]: row for row in response.context["metric_rows"]}
+    assert rows["Test ROC-AUC"]["bert"] == f"{run.metrics['bert']['roc_auc']:.3f}"
+    assert rows["Test ROC-AUC"]["baseline"] == f"{run.metrics['baseline']['roc_auc']:.3f}"
+    for chart in ("curves-chart-data", "roc-chart-data", "calibration-chart-data",
+                  "gains-chart-data"):
+        assert f'data-plotly="{chart}"' in body and f'id="{chart}"' in body
+    assert "vendor/plotly/plotly.min.js" in body and "cdn" not in body.lower()
+    assert "Consent withdrawn" in body and run.model_id in body
+    assert "Score a segment" not in body  # viewers read only
+
+
+def test_it_shows_live_progress_and_cancel_while_training(marketer_client, term_deposit):
+    run = finished_run(term_deposit, metrics={}, model_id="")
+    Job.objects.filter(pk=run.job_id).update(
+        status="running", progress=42, message="Epoch 1/1 · step 120/400 · val AUC 0.771"
+    )
+
+    body = marketer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+
+    assert "Epoch 1/1 · step 120/400 · val AUC 0.771" in body
+    assert 'data-refresh="model-page"' in body and f'data-cancel-job="{run.job_id}"' in body
+    assert 'id="model-page"' in body
+
+
+def test_it_shows_why_a_run_failed(viewer_client, term_deposit):
+    run = finished_run(term_deposit, metrics={}, model_id="")
+    Job.objects.filter(pk=run.job_id).update(status="failed", message="Only 0 of 60 examples")
+
+    body = viewer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+
+    assert "Only 0 of 60 examples" in body and "alert-error" in body
+
+
+def test_it_starts_training_from_the_form(
+    marketer_client, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks
+):
+    form = marketer_client.get(reverse("model-create"))
+    assert form.status_code == 200
+    assert form.context["form"]["offer"].value() == term_deposit.pk  # the only offer
+    assert form.context["form"]["max_rows"].value() == 6000
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("model-create"), {
+            "name": "", "segment": "", "offer": term_deposit.pk, "target": "conversion",
+            "base_model": tiny_bert, "mode": "lora", "epochs": 1, "batch_size": 16,
+            "learning_rate": "", "max_rows": 6000, "max_length": 32, "frozen_layers": 0,
+            "time_budget_minutes": 5,
+        })
+
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("model-detail", args=[run.pk])
+    assert run.name == "Term deposit · conversion" and run.params["frozen_layers"] == 0
+    assert run.params["time_budget_s"] == 300 and run.params["learning_rate"] is None
+    run.job.refresh_from_db()
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    body = marketer_client.get(response["Location"]).content.decode()
+    assert "BERT beside the baseline" in body and "Score a segment" in body
+
+
+def test_it_keeps_the_form_with_a_message_for_bad_settings(marketer_client, term_deposit):
+    response = marketer_client.post(reverse("model-create"), {
+        "offer": term_deposit.pk, "target": "conversion", "base_model": "/etc",
+        "mode": "lora", "epochs": 0, "batch_size": 16, "max_rows": 6000, "max_length": 32,
+        "frozen_layers": 0, "time_budget_minutes": 5,
+    })
+    assert response.status_code == 200
+    assert response.context["form"].errors.keys() >= {"base_model", "epochs"}
+    assert not TrainingRun.objects.exists()
+
+
+def test_it_refuses_a_viewers_posts(viewer_client, run, term_deposit):
+    assert viewer_client.get(reverse("model-create")).status_code == 403
+    assert viewer_client.post(reverse("model-create"), {"offer": term_deposit.pk}).status_code \
+        == 403
+    assert viewer_client.post(reverse("model-score", args=[run.pk])).status_code == 403
+    assert not ScoringRun.objects.exists()
+
+
+def test_it_starts_scoring_a_segment_from_the_run_page(marketer_client, marketer, run):
+    segment = Segment.objects.create(name="Everyone", rules={"op": "and", "rules": []})
+    Job.objects.update(status="succeeded")
+    response = marketer_client.post(reverse("model-score", args=[run.pk]),
+                                    {"segment": segment.pk})
+    scoring = ScoringRun.objects.get()
+    assert response["Location"] == reverse("model-scoring-detail", args=[scoring.pk])
+    assert (scoring.training_run, scoring.segment, scoring.created_by) == (run, segment, marketer)
+
+
+def test_it_shows_the_score_distribution_and_top_pseudonyms(viewer_client, run):
+    customers = [make_customer(age=30 + i) for i in range(12)]
+    scoring = finished_scoring(run, customers)
+
+    response = viewer_client.get(reverse("model-scoring-detail", args=[scoring.pk]))
+    body = response.content.decode()
+
+    assert response.status_code == 200
+    assert 'data-plotly="histogram-chart-data"' in body
+    assert customers[-1].pseudonym[:16] in body and customers[-1].external_id not in body
+    assert f"/api/scoring-runs/{scoring.pk}/scores/?format=csv" in body
+    run_page = viewer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+    assert "Score distribution" in run_page
+
+
+def test_it_shows_a_customers_latest_scores(viewer_client, run):
+    customers = [make_customer(age=30 + i) for i in range(10)]
+    finished_scoring(run, customers)
+
+    body = viewer_client.get(reverse("customer-detail", args=[customers[-1].pk])).content.decode()
+
+    assert "Scores" in body and run.name in body and "0.900" in body and "top 10%" in body
