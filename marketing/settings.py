@@ -181,6 +181,9 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "marketing.models.jobs.Job.Status",
         "UploadStatusEnum": "marketing.models.uploads.Upload.Status",
         "ConsentStatusEnum": "marketing.models.consent.ConsentRecord.Status",
+        "TrainingModeEnum": "marketing.models.training.TrainingRun.Mode",
+        "UploadModeEnum": "marketing.models.uploads.Upload.Mode",
+        "TrainingTargetEnum": "marketing.models.training.TrainingRun.Target",
     },
     # Swagger UI is served from the app itself (no CDN).
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import uploads, views
+from marketing.api import training, uploads, views
 
 router = DefaultRouter()
 router.register("customers", views.CustomerViewSet)
@@ -13,6 +13,8 @@ router.register("consents", views.ConsentRecordViewSet)
 router.register("segments", views.SegmentViewSet)
 router.register("uploads", uploads.UploadViewSet)
 router.register("jobs", views.JobViewSet)
+router.register("training-runs", training.TrainingRunViewSet)
+router.register("scoring-runs", training.ScoringRunViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -1,0 +1,293 @@
+"""API for click models: training runs, scoring runs and the scores, streamed as CSV or JSON."""
+
+import csv
+import json
+from collections.abc import Iterator
+
+from django.http import StreamingHttpResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import mixins, renderers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from marketing.models import AuditEvent, Job, Offer, ScoringRun, Segment, TrainingRun
+from marketing.roles import ALL_ROLES, MARKETER
+from marketing.selectors.training import export_rows, scoring_runs, training_runs
+from marketing.services.audit import audit_log
+from marketing.services.jobs import job_cancel
+from marketing.services.scoring import ScoringSetupError, scoring_run_create
+from marketing.services.training import TrainingSetupError, TrainParams, training_run_create
+
+# ---- serializers ------------------------------------------------------------------------------
+
+
+class _RunSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(source="job.status", choices=Job.Status.choices,
+                                     read_only=True)
+    progress = serializers.IntegerField(source="job.progress", read_only=True)
+    message = serializers.CharField(source="job.message", read_only=True)
+    error = serializers.CharField(source="job.error", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+
+class TestAucSerializer(serializers.Serializer):
+    bert = serializers.FloatField(allow_null=True)
+    baseline = serializers.FloatField(allow_null=True)
+
+
+class TrainingRunSerializer(_RunSerializer):
+    test_auc = serializers.SerializerMethodField(
+        help_text="Test ROC-AUC of the BERT model and the baseline (null until finished)"
+    )
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id", "name", "job", "status", "progress", "message", "error", "segment", "offer",
+            "target", "base_model", "mode", "params", "test_auc", "model_id", "rows",
+            "customers_used", "customers_excluded", "flagged_erasure", "erased_customers",
+            "created_by", "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TestAucSerializer)
+    def get_test_auc(self, run: TrainingRun) -> dict[str, float | None]:
+        metrics = run.metrics or {}
+        return {key: (metrics.get(key) or {}).get("roc_auc") for key in ("bert", "baseline")}
+
+
+class TrainingRunDetailSerializer(TrainingRunSerializer):
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [*TrainingRunSerializer.Meta.fields, "metrics", "curves", "consent_snapshot",
+                  "fingerprint", "example_text"]
+        read_only_fields = fields
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    segment = serializers.PrimaryKeyRelatedField(
+        queryset=Segment.objects.all(), required=False, allow_null=True, default=None,
+        help_text="Customers to learn from; null = all customers",
+    )
+    offer = serializers.PrimaryKeyRelatedField(
+        queryset=Offer.objects.all(), required=False, allow_null=True, default=None,
+        help_text="One offer (a campaign model); null = every offer (multi-offer model)",
+    )
+    target = serializers.ChoiceField(choices=TrainingRun.Target.choices,
+                                     default=TrainingRun.Target.CONVERSION)
+    base_model = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, default="",
+        help_text="One of the configured base models; empty = CLICK_MODEL_BASE",
+    )
+    mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices,
+                                   default=TrainingRun.Mode.LORA)
+    epochs = serializers.IntegerField(required=False, min_value=1)
+    batch_size = serializers.IntegerField(required=False, min_value=2)
+    learning_rate = serializers.FloatField(required=False, allow_null=True)
+    max_length = serializers.IntegerField(required=False, min_value=8)
+    frozen_layers = serializers.IntegerField(required=False, min_value=0)
+    max_rows = serializers.IntegerField(required=False, min_value=50)
+    max_test_rows = serializers.IntegerField(required=False, min_value=50)
+    time_budget_s = serializers.IntegerField(required=False, min_value=10)
+    patience = serializers.IntegerField(required=False, min_value=1)
+    seed = serializers.IntegerField(required=False, min_value=0)
+
+    PARAMS = [f for f in TrainParams.__dataclass_fields__ if f != "threads"]
+
+
+class ScoringRunSerializer(_RunSerializer):
+    class Meta:
+        model = ScoringRun
+        fields = [
+            "id", "job", "status", "progress", "message", "error", "training_run", "segment",
+            "rows_scored", "customers_scored", "customers_excluded", "distribution",
+            "created_by", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ScoringRunCreateSerializer(serializers.Serializer):
+    training_run = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all())
+    segment = serializers.PrimaryKeyRelatedField(
+        queryset=Segment.objects.all(), required=False, allow_null=True, default=None,
+        help_text="Customers to score; null = all customers",
+    )
+
+
+class ScoreSerializer(serializers.Serializer):
+    pseudonym = serializers.CharField()
+    offer = serializers.CharField(allow_null=True, help_text="The offer's external id")
+    score = serializers.FloatField(help_text="Predicted probability of the response")
+
+
+# ---- filters ----------------------------------------------------------------------------------
+
+
+class TrainingRunFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(field_name="job__status", choices=Job.Status.choices)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["segment", "offer", "target", "mode", "flagged_erasure"]
+
+
+class ScoringRunFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(field_name="job__status", choices=Job.Status.choices)
+
+    class Meta:
+        model = ScoringRun
+        fields = ["training_run", "segment"]
+
+
+# ---- views ------------------------------------------------------------------------------------
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets ``?format=csv`` through content negotiation; the view streams the body itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return b"" if data is None else json.dumps(data).encode()
+
+
+class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Click model training runs; creating one starts a training Job."""
+
+    queryset = training_runs()
+    filterset_class = TrainingRunFilter
+    search_fields = ["name"]
+    ordering_fields = ["created_at", "id"]
+    read_roles = ALL_ROLES
+    write_roles = (MARKETER,)
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return TrainingRunCreateSerializer
+        if self.action == "list":
+            return TrainingRunSerializer
+        return TrainingRunDetailSerializer
+
+    @extend_schema(
+        request=TrainingRunCreateSerializer,
+        responses={201: TrainingRunDetailSerializer, 400: OpenApiResponse(
+            description="Unknown base model or a setting out of range")},
+    )
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        data = TrainingRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            run = training_run_create(
+                name=values["name"], segment=values["segment"], offer=values["offer"],
+                target=values["target"], base_model=values["base_model"], mode=values["mode"],
+                params={k: values[k] for k in TrainingRunCreateSerializer.PARAMS if k in values},
+                by=request.user,
+            )
+        except TrainingSetupError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(TrainingRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=TrainingRunDetailSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Stop the training: a queued run at once, a running one at its next step."""
+        run = self.get_object()
+        job_cancel(job=run.job, by=request.user)
+        run.job.refresh_from_db()
+        return Response(TrainingRunDetailSerializer(run).data)
+
+
+class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Scores of a trained model for a segment; creating one starts a scoring Job."""
+
+    queryset = scoring_runs()
+    serializer_class = ScoringRunSerializer
+    filterset_class = ScoringRunFilter
+    ordering_fields = ["created_at", "id"]
+    read_roles = ALL_ROLES
+    write_roles = (MARKETER,)
+
+    def get_serializer_class(self):
+        return ScoringRunCreateSerializer if self.action == "create" else ScoringRunSerializer
+
+    @extend_schema(
+        request=ScoringRunCreateSerializer,
+        responses={201: ScoringRunSerializer, 400: OpenApiResponse(
+            description="The training run has no finished model")},
+    )
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        data = ScoringRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            scoring = scoring_run_create(**data.validated_data, by=request.user)
+        except ScoringSetupError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(ScoringRunSerializer(scoring).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["csv", "json"],
+                                     description="csv (default) or json")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR,
+                                               description="pseudonym,offer,score rows"),
+            (200, "application/json"): ScoreSerializer(many=True),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None,
+            renderer_classes=[CSVRenderer, renderers.JSONRenderer])
+    def scores(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """Every score of the run, highest first, by pseudonym (never personal identifiers).
+        Streamed, so it works for millions of customers."""
+        scoring = self.get_object()
+        as_json = request.accepted_renderer.format == "json"
+        audit_log(
+            actor=request.user, action=AuditEvent.Action.EXPORT, target_type="scoring_run",
+            target_ref=scoring.pk,
+            details={"format": "json" if as_json else "csv", "rows": scoring.rows_scored},
+        )
+        body = _json_lines(scoring) if as_json else _csv_lines(scoring)
+        response = StreamingHttpResponse(
+            body, content_type="application/json" if as_json else "text/csv; charset=utf-8"
+        )
+        extension = "json" if as_json else "csv"
+        response["Content-Disposition"] = (
+            f'attachment; filename="scores-{scoring.pk}.{extension}"'
+        )
+        return response
+
+
+class _Line:
+    """A file-like object whose write returns the text, for csv.writer in a generator."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def _csv_lines(scoring: ScoringRun) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(["pseudonym", "offer", "score"])
+    for pseudonym, offer, score in export_rows(scoring):
+        yield writer.writerow([pseudonym, offer or "", f"{score:.6f}"])
+
+
+def _json_lines(scoring: ScoringRun) -> Iterator[str]:
+    yield "["
+    separator = ""
+    for pseudonym, offer, score in export_rows(scoring):
+        yield separator + json.dumps(
+            {"pseudonym": pseudonym, "offer": offer, "score": round(score, 6)}
+        )
+        separator = ",\n"
+    yield "]\n"
