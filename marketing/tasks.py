@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from marketing.services.jobs import run_job
 
@@ -10,6 +11,9 @@ from marketing.services.jobs import run_job
     # Jobs are idempotent by their conditional claim; a redelivered one is a no-op.
     autoretry_for=(),
     max_retries=0,
+    # Training can take hours; the soft limit fails the job with a message before the kill.
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
 )
 def run_job_task(job_id: int) -> str:
     job = run_job(job_id)

@@ -1,0 +1,41 @@
+# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
+"""A training Job and a scoring Job through a real Celery worker, Redis and PostgreSQL."""
+
+import pytest
+
+from marketing.models import CustomerScore, Job
+from marketing.services.scoring import scoring_run_create
+from marketing.services.training import training_run_create
+from tests.factories import make_offer
+from tests.integration.conftest import wait_for_job
+from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+    FAST_PARAMS,
+    make_click_customers,
+    tiny_bert,
+    tiny_bert_path,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_it_trains_and_scores_through_a_real_celery_worker(celery_jobs, marketer, tiny_bert):
+    offer = make_offer("TERM-DEPOSIT", title="Term deposit")
+    customers = make_click_customers(200, offer)
+
+    run = training_run_create(
+        name="Through Celery", segment=None, offer=offer, target="conversion", base_model="",
+        mode="lora", params={**FAST_PARAMS, "epochs": 1}, by=marketer,
+    )
+    assert run.job.status == Job.Status.QUEUED  # handed to the broker, not run here
+
+    job = wait_for_job(run.job, celery_jobs, timeout=300)
+    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{celery_jobs.log_tail()}"
+    run.refresh_from_db()
+    assert run.model_id and run.metrics["bert"]["roc_auc"] > 0
+    assert run.curves["loss"] and run.customers_used == 200
+
+    scoring = scoring_run_create(training_run=run, segment=None, by=marketer)
+    job = wait_for_job(scoring.job, celery_jobs, timeout=120)
+    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{celery_jobs.log_tail()}"
+    assert CustomerScore.objects.filter(scoring_run=scoring).count() == len(customers)
+    assert "marketing.run_job" in celery_jobs.log_tail(20000)
