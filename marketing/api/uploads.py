@@ -5,12 +5,7 @@ Preview samples and error values from columns mapped to personal identifiers are
 users without the PII permission, like everywhere else.
 """
 
-import csv
-import io
-from collections.abc import Iterator
-from typing import IO, Any
 
-from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -22,8 +17,8 @@ from rest_framework.response import Response
 from marketing import filters
 from marketing.api.serializers import DetailSerializer, JobSerializer
 from marketing.models import Upload
-from marketing.pii import MASKED_FIELDS, mask_value
-from marketing.roles import DATA_STEWARD, MARKETER, can_view_pii
+from marketing.roles import DATA_STEWARD, MARKETER
+from marketing.selectors.uploads import error_file_response, preview_for_user
 from marketing.services.ingest import (
     IngestError,
     upload_create,
@@ -97,48 +92,6 @@ class CSVFileRenderer(BaseRenderer):
         return str(data.get("detail", "") if isinstance(data, dict) else data).encode()
 
 
-def _identifier_columns(upload: Upload) -> dict[str, str]:
-    """Header -> identity field, for the columns mapped to personal identifiers."""
-    return {header: target for target, header in upload.mapping.items()
-            if header and target in MASKED_FIELDS}
-
-
-def _masked_preview(preview: dict[str, Any], upload: Upload) -> dict[str, Any]:
-    columns = _identifier_columns(upload)
-    errors = []
-    for error in preview["errors"]:
-        target = columns.get(error["column"])
-        if target and error["value"]:
-            masked = mask_value(target, error["value"])
-            error = {**error, "value": masked,
-                     "message": error["message"].replace(error["value"], masked)}
-        errors.append(error)
-    sample = [{field: mask_value(field, value) for field, value in row.items()}
-              for row in preview["sample"]]
-    return {**preview, "errors": errors, "sample": sample}
-
-
-def _masked_error_rows(raw: IO[bytes], columns: dict[str, str]) -> Iterator[str]:
-    """The error file with the values of identifier columns masked, streamed in chunks."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    with raw:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
-        header = next(reader, [])
-        writer.writerow(header)
-        column_at, value_at = header.index("column"), header.index("value")
-        for row in reader:
-            target = columns.get(row[column_at])
-            if target:
-                row[value_at] = mask_value(target, row[value_at])
-            writer.writerow(row)
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue()
-
-
 def _bad_request(error: IngestError) -> Response:
     return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
 
@@ -197,8 +150,7 @@ class UploadViewSet(
             preview = upload_preview(upload=upload)
         except IngestError as error:
             return _bad_request(error)
-        if not can_view_pii(request.user):
-            preview = _masked_preview(preview, upload)
+        preview = preview_for_user(preview, upload, request.user)
         return Response(UploadPreviewSerializer(preview).data)
 
     @extend_schema(request=None, responses={202: JobSerializer, 400: DetailSerializer})
@@ -225,11 +177,6 @@ class UploadViewSet(
         if not upload.error_file:
             return Response({"detail": "This upload has no error file."},
                             status=status.HTTP_404_NOT_FOUND)
-        filename = f"upload-{upload.pk}-errors.csv"
-        if can_view_pii(request.user) or not _identifier_columns(upload):
-            return FileResponse(upload.error_file.open("rb"), as_attachment=True,
-                                filename=filename, content_type="text/csv")
-        rows = _masked_error_rows(upload.error_file.open("rb"), _identifier_columns(upload))
-        response = StreamingHttpResponse(rows, content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return error_file_response(
+            upload, request.user, filename=f"upload-{upload.pk}-errors.csv"
+        )

@@ -1,12 +1,10 @@
 """The upload wizard: choose a file, map its columns, check a dry run, import as a job."""
 
-from types import SimpleNamespace
-from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -15,9 +13,9 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
-from marketing.models import CustomerIdentity, Upload
-from marketing.pii import masked_identity
+from marketing.models import Upload
 from marketing.roles import DATA_STEWARD, MARKETER
+from marketing.selectors.uploads import error_file_response, errors_for_user, preview_for_user
 from marketing.services.ingest import (
     TARGET_FIELDS,
     IngestError,
@@ -96,8 +94,8 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
             for item in result_items(upload.job.result if upload.job else {})
             if item[0] != "Mode"
         ]
-        ctx["row_errors"] = masked_errors(
-            upload, upload.summary.get("errors") or [], self.request.user
+        ctx["row_errors"] = errors_for_user(
+            upload.summary.get("errors") or [], upload, self.request.user
         )
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
@@ -121,7 +119,7 @@ class UploadErrorFileView(RoleRequiredMixin, View):
         if not upload.error_file:
             raise Http404("This upload has no error file.")
         name = f"{upload.original_name.rsplit('.', 1)[0]}-errors.csv"
-        return FileResponse(upload.error_file.open("rb"), as_attachment=True, filename=name)
+        return error_file_response(upload, request.user, filename=name)
 
 
 # ---------------------------------------------------------------- step 1: the file
@@ -183,28 +181,6 @@ def _column_label(kind: str, target: str) -> str:
         if target.startswith(ATTRIBUTE_PREFIX)
         else (_target_label(kind, target))
     )
-
-
-def _masked_row(row: dict[str, Any], user) -> dict[str, Any]:
-    """A sample row with personal identifiers masked like everywhere else in the product."""
-    pii = {name: row[name] for name in CustomerIdentity.PII_FIELDS if name in row}
-    if not pii:
-        return row
-    shown = masked_identity(SimpleNamespace(**pii), user)
-    return {key: shown[key] if key in pii else value for key, value in row.items()}
-
-
-def masked_errors(upload: Upload, errors: list[dict], user) -> list[dict]:
-    """Row problems with the values of personal-identifier columns masked."""
-    targets = {header: target for target, header in upload.mapping.items() if header}
-    masked = []
-    for error in errors:
-        target = targets.get(error.get("column", ""))
-        if target in CustomerIdentity.PII_FIELDS and error.get("value"):
-            shown = masked_identity(SimpleNamespace(**{target: error["value"]}), user)[target]
-            error = {**error, "value": shown}
-        masked.append(error)
-    return masked
 
 
 def _target_label(kind: str, target: str) -> str:
@@ -348,10 +324,10 @@ class UploadPreviewView(UploadStepMixin, TemplateView):
         except IngestError as exc:
             ctx["error"] = str(exc)
             return ctx
-        sample = [_masked_row(row, self.request.user) for row in preview.get("sample") or []]
+        preview = preview_for_user(preview, upload, self.request.user)
+        sample = preview.get("sample") or []
         columns = list(sample[0].keys()) if sample else []
         all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
-        preview["errors"] = masked_errors(upload, preview["errors"], self.request.user)
         ctx.update(
             preview=preview,
             sample_columns=[_column_label(upload.kind, c) for c in columns],

@@ -1,0 +1,89 @@
+"""What an upload shows to a user: previews and error files with identifiers masked.
+
+Uploaded rows may hold contact data. Pages and the API both read previews and error files
+through here, so a user without the ``view_pii`` permission never sees a raw identifier.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import IO, Any
+
+from django.http import FileResponse, StreamingHttpResponse
+
+from marketing.models import Upload
+from marketing.pii import MASKED_FIELDS, mask_value
+from marketing.roles import can_view_pii
+
+
+def identifier_columns(upload: Upload) -> dict[str, str]:
+    """Source header -> identity field, for the columns mapped to personal identifiers."""
+    return {
+        header: target
+        for target, header in upload.mapping.items()
+        if header and target in MASKED_FIELDS
+    }
+
+
+def errors_for_user(errors: list[dict[str, Any]], upload: Upload, user) -> list[dict[str, Any]]:
+    """Row problems with identifier values masked unless ``user`` may see PII."""
+    if can_view_pii(user):
+        return errors
+    columns = identifier_columns(upload)
+    shown = []
+    for error in errors:
+        target = columns.get(error.get("column", ""))
+        raw = error.get("value", "")
+        if target and raw:
+            masked = mask_value(target, raw)
+            error = {**error, "value": masked}
+            if "message" in error:
+                error["message"] = error["message"].replace(raw, masked)
+        shown.append(error)
+    return shown
+
+
+def preview_for_user(preview: dict[str, Any], upload: Upload, user) -> dict[str, Any]:
+    """The dry-run preview with identifier values masked unless ``user`` may see PII."""
+    if can_view_pii(user):
+        return preview
+    sample = [
+        {field: mask_value(field, value) for field, value in row.items()}
+        for row in preview["sample"]
+    ]
+    return {**preview, "errors": errors_for_user(preview["errors"], upload, user), "sample": sample}
+
+
+def _masked_error_rows(raw: IO[bytes], columns: dict[str, str]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    with raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        header = next(reader, [])
+        writer.writerow(header)
+        column_at, value_at = header.index("column"), header.index("value")
+        for row in reader:
+            target = columns.get(row[column_at])
+            if target:
+                row[value_at] = mask_value(target, row[value_at])
+            writer.writerow(row)
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+    yield buffer.getvalue()
+
+
+def error_file_response(upload: Upload, user, *, filename: str):
+    """The upload's error CSV as a download, identifier values masked for non-PII users."""
+    columns = identifier_columns(upload)
+    if can_view_pii(user) or not columns:
+        return FileResponse(
+            upload.error_file.open("rb"), as_attachment=True, filename=filename,
+            content_type="text/csv",
+        )
+    response = StreamingHttpResponse(
+        _masked_error_rows(upload.error_file.open("rb"), columns), content_type="text/csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
