@@ -16,7 +16,9 @@ def pseudonym_for(external_id: str, *, key: str | None = None) -> str:
 
 def pseudonymiser(*, key: str | None = None):
     """A fast pseudonym function for bulk imports (the HMAC key is prepared once)."""
-    base = hmac.new((key if key is not None else settings.PSEUDONYM_KEY).encode(), digestmod="sha256")
+    base = hmac.new(
+        (key if key is not None else settings.PSEUDONYM_KEY).encode(), digestmod="sha256"
+    )
 
     def make(external_id: str) -> str:
         h = base.copy()

@@ -11,7 +11,9 @@ from marketing.pseudonyms import pseudonym_for
 _seq = itertools.count(1)
 
 
-def make_customer(external_id: str | None = None, *, identity: dict | None = None, **attributes) -> Customer:
+def make_customer(
+    external_id: str | None = None, *, identity: dict | None = None, **attributes
+) -> Customer:
     external_id = external_id or f"C{next(_seq):06d}"
     customer = Customer.objects.create(
         external_id=external_id, pseudonym=pseudonym_for(external_id), attributes=attributes

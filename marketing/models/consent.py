@@ -72,14 +72,6 @@ class ConsentRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.purpose} {self.status} @ {self.effective_at:%Y-%m-%d}"
 
-    @property
-    def given_at(self):
-        return self.effective_at if self.status == self.Status.GRANTED else None
-
-    @property
-    def withdrawn_at(self):
-        return self.effective_at if self.status == self.Status.WITHDRAWN else None
-
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValidationError("Consent records are append-only; add a new record instead.")
@@ -87,3 +79,11 @@ class ConsentRecord(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Consent records are history and cannot be deleted one by one.")
+
+    @property
+    def given_at(self):
+        return self.effective_at if self.status == self.Status.GRANTED else None
+
+    @property
+    def withdrawn_at(self):
+        return self.effective_at if self.status == self.Status.WITHDRAWN else None

@@ -4,7 +4,12 @@ from marketing.models import AuditEvent
 
 
 def audit_log(
-    *, actor, action: str, target_type: str, target_ref: str = "", details: dict[str, Any] | None = None
+    *,
+    actor,
+    action: str,
+    target_type: str,
+    target_ref: str = "",
+    details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
