@@ -1,3 +1,10 @@
+from marketing.models.audiences import (
+    Audience,
+    AudienceMember,
+    Export,
+    ExportMember,
+    Suppression,
+)
 from marketing.models.audit import AuditEvent
 from marketing.models.consent import ConsentRecord, LawfulBasis, Purpose
 from marketing.models.customers import Customer, CustomerIdentity, ProfileField
@@ -8,11 +15,15 @@ from marketing.models.training import CustomerScore, ScoringRun, TrainingRun
 from marketing.models.uploads import Upload
 
 __all__ = [
+    "Audience",
+    "AudienceMember",
     "AuditEvent",
     "ConsentRecord",
     "Customer",
     "CustomerIdentity",
     "CustomerScore",
+    "Export",
+    "ExportMember",
     "Interaction",
     "Job",
     "LawfulBasis",
@@ -21,6 +32,7 @@ __all__ = [
     "Purpose",
     "ScoringRun",
     "Segment",
+    "Suppression",
     "TrainingRun",
     "Upload",
 ]

@@ -1,0 +1,63 @@
+"""What every exporter reads and returns."""
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
+
+from marketing.exporters.normalise import sha256_hex
+
+
+class Member(NamedTuple):
+    """One audience member as the exporters see it: the pseudonym, the frozen score and the
+    raw identifiers (None where the customer has no identity row)."""
+
+    pseudonym: str
+    score: float | None = None
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    country: str | None = None
+    postal_code: str | None = None
+
+
+@dataclass
+class WriteResult:
+    rows: int = 0
+    # Pseudonyms of members left out of the file because nothing in it could be matched.
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Which identifiers of one member survive the platform's normalisation; None: the
+    platform does not match on that kind of identifier."""
+
+    email: bool | None
+    phone: bool | None
+    address: bool | None
+
+    @property
+    def matchable(self) -> bool:
+        return bool(self.email or self.phone or self.address)
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def cached_hasher(normalise: Callable[[K], str], limit: int = 100_000) -> Callable[[K], str]:
+    """``sha256_hex(normalise(key))`` remembered per key, for fields with few distinct values
+    (names, countries, postcodes). Made per export and dropped with it, so no digest outlives
+    the file it was made for.
+    """
+    cache: dict[K, str] = {}
+
+    def hashed(key: K) -> str:
+        digest = cache.get(key)
+        if digest is None:
+            if len(cache) >= limit:
+                cache.clear()
+            digest = cache[key] = sha256_hex(normalise(key))
+        return digest
+
+    return hashed

@@ -1,0 +1,81 @@
+"""The export formats on offer, one entry per file a platform accepts."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TextIO
+
+from marketing.exporters import generic, google, meta, tiktok
+from marketing.exporters.base import Member, Readiness, WriteResult
+
+Writer = Callable[[Iterable[Member], TextIO], WriteResult]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    key: str
+    label: str
+    platform: str
+    description: str
+    extension: str
+    content_type: str
+    write: Writer
+    # None: the format carries no identifier to match on (pseudonym and score only).
+    readiness: Callable[[Member], Readiness] | None
+    # Whether Google's EU user consent policy applies (ad_user_data + ad_personalization).
+    needs_google_consents: bool = False
+    # Header row of a CSV, or the schema of a payload.
+    columns: tuple[str, ...] = ()
+
+
+GOOGLE_CUSTOMER_MATCH = "google_customer_match"
+META_CUSTOM_AUDIENCE = "meta_custom_audience"
+META_CUSTOM_AUDIENCE_CSV = "meta_custom_audience_csv"
+TIKTOK_CUSTOMER_FILE = "tiktok_customer_file"
+GENERIC_CSV = "generic_csv"
+GENERIC_JSON = "generic_json"
+
+FORMATS: dict[str, ExportFormat] = {
+    f.key: f
+    for f in (
+        ExportFormat(
+            key=GOOGLE_CUSTOMER_MATCH, label="Google Customer Match (CSV)", platform="Google Ads",
+            description="Hashed email, phone and names with plain country and zip; customers "
+                        "in the EEA, UK and Switzerland need ad_user_data and "
+                        "ad_personalization consent.",
+            extension="csv", content_type="text/csv", write=google.write,
+            readiness=google.readiness, needs_google_consents=True,
+            columns=tuple(google.HEADERS),
+        ),
+        ExportFormat(
+            key=META_CUSTOM_AUDIENCE, label="Meta Custom Audience (API payload)", platform="Meta",
+            description="JSON Lines: one {schema, data} request body of at most 10,000 rows per "
+                        "line; EXTERN_ID is the pseudonym, everything else hashed.",
+            extension="jsonl", content_type="application/x-ndjson", write=meta.write_payload,
+            readiness=meta.readiness, columns=tuple(meta.SCHEMA),
+        ),
+        ExportFormat(
+            key=META_CUSTOM_AUDIENCE_CSV, label="Meta Custom Audience (CSV)", platform="Meta",
+            description="The Ads Manager customer list with hashed identifiers.",
+            extension="csv", content_type="text/csv", write=meta.write_csv,
+            readiness=meta.readiness, columns=tuple(meta.CSV_HEADERS),
+        ),
+        ExportFormat(
+            key=TIKTOK_CUSTOMER_FILE, label="TikTok customer file (CSV)", platform="TikTok",
+            description="SHA-256 of email and phone, one column each.",
+            extension="csv", content_type="text/csv", write=tiktok.write,
+            readiness=tiktok.readiness, columns=tuple(tiktok.HEADERS),
+        ),
+        ExportFormat(
+            key=GENERIC_CSV, label="Pseudonyms and scores (CSV)", platform="Other systems",
+            description="Pseudonym and frozen score; no personal identifiers.",
+            extension="csv", content_type="text/csv", write=generic.write_csv, readiness=None,
+            columns=tuple(generic.CSV_HEADERS),
+        ),
+        ExportFormat(
+            key=GENERIC_JSON, label="Pseudonyms and scores (JSON)", platform="Other systems",
+            description="A JSON array of {pseudonym, score}; no personal identifiers.",
+            extension="json", content_type="application/json", write=generic.write_json,
+            readiness=None, columns=tuple(generic.CSV_HEADERS),
+        ),
+    )
+}

@@ -1,0 +1,37 @@
+"""Pseudonym and score, for any other system: no personal identifier leaves in these files."""
+
+import json
+from collections.abc import Iterable
+from typing import TextIO
+
+from marketing.exporters.base import Member, WriteResult
+from marketing.exporters.csvsafe import SafeCSVWriter
+
+CSV_HEADERS = ["pseudonym", "score"]
+
+
+def _score(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
+
+
+def write_csv(members: Iterable[Member], out: TextIO) -> WriteResult:
+    writer = SafeCSVWriter(out)
+    writer.writerow(CSV_HEADERS)
+    result = WriteResult()
+    for member in members:
+        score = _score(member.score)
+        writer.writerow([member.pseudonym, "" if score is None else f"{score:.6f}"])
+        result.rows += 1
+    return result
+
+
+def write_json(members: Iterable[Member], out: TextIO) -> WriteResult:
+    """A JSON array of ``{"pseudonym", "score"}``, written one member at a time."""
+    result = WriteResult()
+    out.write("[")
+    for member in members:
+        out.write(",\n" if result.rows else "\n")
+        out.write(json.dumps({"pseudonym": member.pseudonym, "score": _score(member.score)}))
+        result.rows += 1
+    out.write("\n]\n")
+    return result

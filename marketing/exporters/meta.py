@@ -1,0 +1,123 @@
+"""Meta (Facebook) Custom Audiences: the Marketing API payload and the Ads Manager CSV.
+
+The payload is ``{"schema": [...], "data": [[...], ...]}`` with at most 10,000 rows per
+request; the file holds one payload per line (JSON Lines), each ready to send as is.
+Everything is SHA-256 hex of the normalised value except ``EXTERN_ID``, which is the
+customer's pseudonym (never the source system's id) and is sent plain.
+"""
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from marketing.exporters.base import Member, Readiness, WriteResult, cached_hasher
+from marketing.exporters.csvsafe import SafeCSVWriter
+from marketing.exporters.normalise import (
+    country_code,
+    email_basic,
+    letters_only,
+    phone_international,
+    sha256_hex,
+    us_zip,
+)
+
+SCHEMA = ["EXTERN_ID", "EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"]
+CSV_HEADERS = ["email", "phone", "fn", "ln", "zip", "country"]
+MAX_BATCH_ROWS = 10_000
+
+
+def normalise_email(raw: str | None) -> str:
+    """Trimmed and lowercase."""
+    return email_basic(raw)
+
+
+def normalise_phone(raw: str | None, country: str | None) -> str:
+    """Digits only with the country code and no ``+`` or trunk zero:
+    ``+44 07123 456789`` -> ``447123456789``."""
+    return phone_international(raw, country)
+
+
+def normalise_name(raw: str | None) -> str:
+    """Lowercase letters only, no punctuation or spaces (``O'Brien`` -> ``obrien``)."""
+    return letters_only(raw)
+
+
+def normalise_zip(raw: str | None, country: str | None) -> str:
+    """Lowercase without spaces; US: the first five digits."""
+    if not raw:
+        return ""
+    if country_code(country) == "US":
+        return us_zip(raw)
+    return "".join(raw.split()).lower()
+
+
+def normalise_country(raw: str | None) -> str:
+    """ISO 3166-1 alpha-2 in lowercase."""
+    return country_code(raw).lower()
+
+
+def readiness(member: Member) -> Readiness:
+    address = (
+        normalise_name(member.first_name) and normalise_name(member.last_name)
+        and normalise_zip(member.postal_code, member.country)
+        and normalise_country(member.country)
+    )
+    return Readiness(
+        email=bool(normalise_email(member.email)),
+        phone=bool(normalise_phone(member.phone, member.country)),
+        address=bool(address),
+    )
+
+
+def _hashed_rows(members: Iterable[Member], result: WriteResult) -> Iterator[list[str]]:
+    """``[EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP, COUNTRY]`` per matchable member."""
+    hash_name = cached_hasher(normalise_name)
+    hash_zip = cached_hasher(lambda key: normalise_zip(*key))
+    hash_country = cached_hasher(normalise_country)
+    for pseudonym, _score, email, phone, first, last, country, postal in members:
+        email_hash = sha256_hex(email_basic(email))
+        phone_hash = sha256_hex(phone_international(phone, country))
+        first_hash, last_hash = hash_name(first), hash_name(last)
+        zip_hash, country_hash = hash_zip((postal, country)), hash_country(country)
+        has_address = first_hash and last_hash and zip_hash and country_hash
+        if not (email_hash or phone_hash or has_address):
+            result.skipped.append(pseudonym)
+            continue
+        result.rows += 1
+        yield [pseudonym, email_hash, phone_hash, first_hash, last_hash, zip_hash, country_hash]
+
+
+def payload_batches(
+    members: Iterable[Member], result: WriteResult, batch_rows: int = MAX_BATCH_ROWS
+) -> Iterator[dict[str, Any]]:
+    """API request bodies of at most ``batch_rows`` (<= 10,000) rows each."""
+    if not 1 <= batch_rows <= MAX_BATCH_ROWS:
+        raise ValueError(f"A Meta request holds 1 to {MAX_BATCH_ROWS:,} rows.")
+    batch: list[list[str]] = []
+    for row in _hashed_rows(members, result):
+        batch.append(row)
+        if len(batch) == batch_rows:
+            yield {"schema": SCHEMA, "data": batch}
+            batch = []
+    if batch:
+        yield {"schema": SCHEMA, "data": batch}
+
+
+def write_payload(
+    members: Iterable[Member], out: TextIO, batch_rows: int = MAX_BATCH_ROWS
+) -> WriteResult:
+    """One payload per line (JSON Lines)."""
+    result = WriteResult()
+    for payload in payload_batches(members, result, batch_rows):
+        out.write(json.dumps(payload, separators=(",", ":")))
+        out.write("\n")
+    return result
+
+
+def write_csv(members: Iterable[Member], out: TextIO) -> WriteResult:
+    """The Ads Manager customer list (hashed; no EXTERN_ID, which only the API takes)."""
+    result = WriteResult()
+    writer = SafeCSVWriter(out)
+    writer.writerow(CSV_HEADERS)
+    writer.writerows(row[1:] for row in _hashed_rows(members, result))
+    return result

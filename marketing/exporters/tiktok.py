@@ -1,0 +1,48 @@
+"""TikTok customer file: SHA-256 of email and phone, one column per identifier type."""
+
+from collections.abc import Iterable
+from typing import TextIO
+
+from marketing.exporters.base import Member, Readiness, WriteResult
+from marketing.exporters.csvsafe import SafeCSVWriter
+from marketing.exporters.normalise import (
+    drop_plus_suffix,
+    email_basic,
+    phone_international,
+    sha256_hex,
+)
+
+HEADERS = ["Email_SHA256", "Phone_SHA256"]
+
+
+def normalise_email(raw: str | None) -> str:
+    """Lowercase, without a ``+suffix`` before the ``@`` (every domain)."""
+    return drop_plus_suffix(email_basic(raw))
+
+
+def normalise_phone(raw: str | None, country: str | None) -> str:
+    """Digits with the country code, no ``+``: ``(657)777-0000`` in the US -> ``16577770000``."""
+    return phone_international(raw, country)
+
+
+def readiness(member: Member) -> Readiness:
+    return Readiness(
+        email=bool(normalise_email(member.email)),
+        phone=bool(normalise_phone(member.phone, member.country)),
+        address=None,
+    )
+
+
+def write(members: Iterable[Member], out: TextIO) -> WriteResult:
+    writer = SafeCSVWriter(out)
+    writer.writerow(HEADERS)
+    result = WriteResult()
+    for member in members:
+        email = sha256_hex(normalise_email(member.email))
+        phone = sha256_hex(normalise_phone(member.phone, member.country))
+        if not (email or phone):
+            result.skipped.append(member.pseudonym)
+            continue
+        writer.writerow([email, phone])
+        result.rows += 1
+    return result

@@ -1,0 +1,165 @@
+from django.conf import settings
+from django.db import models
+
+from marketing.exporters.formats import FORMATS
+
+
+class Audience(models.Model):
+    """A segment, optionally cut by model score, frozen into a list of members.
+
+    Building an audience is a draft (segment, scores and cut); freezing it writes who was in
+    it at that moment and why (``AudienceMember``), its size and a consent snapshot. Exports
+    are made only from frozen audiences, and each export applies the consent gate again.
+    """
+
+    class Cut(models.TextChoices):
+        ALL = "all", "Everyone in the segment"
+        TOP_N = "top_n", "Top N by score"
+        TOP_PERCENT = "top_percent", "Top % by score"
+        THRESHOLD = "threshold", "Score at least"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        FROZEN = "frozen", "Frozen"
+
+    name = models.CharField(max_length=200)
+    # The segment may change or go later; its name and rules as frozen are kept below.
+    segment = models.ForeignKey(
+        "marketing.Segment", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="audiences",
+    )
+    segment_name = models.CharField(max_length=120, blank=True)
+    segment_rules = models.JSONField(default=dict, blank=True)
+    # Scores that rank the members; empty: no score cut.
+    scoring_run = models.ForeignKey(
+        "marketing.ScoringRun", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="audiences",
+    )
+    # The offer whose score ranks a multi-offer scoring run; empty: each customer's best offer.
+    offer = models.ForeignKey(
+        "marketing.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cut = models.CharField(max_length=12, choices=Cut.choices, default=Cut.ALL)
+    # N for top N, a percentage for top %, the lowest score kept for a threshold.
+    cut_value = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    size = models.PositiveIntegerField(default=0)
+    # At freezing: who in the audience could then be used for ad targeting, by reason.
+    consent_snapshot = models.JSONField(default=dict, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status == self.Status.FROZEN
+
+
+class AudienceMember(models.Model):
+    """One customer in a frozen audience, with the score and rank that put them there."""
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
+    customer = models.ForeignKey(
+        "marketing.Customer", on_delete=models.CASCADE, related_name="audience_memberships"
+    )
+    score = models.FloatField(null=True, blank=True)
+    # 1 = highest score; empty without a scoring run.
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    # Why the customer is in the audience, in words (the segment and the cut).
+    why = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "customer"], name="audience_member_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.audience_id}"
+
+
+class Suppression(models.Model):
+    """A customer never to be sent to an ad platform, whatever their consent says (an
+    objection, a complaint, an opt-out of sharing)."""
+
+    customer = models.OneToOneField(
+        "marketing.Customer", on_delete=models.CASCADE, related_name="suppression"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Suppressed {self.customer}"
+
+
+class Export(models.Model):
+    """One audience file for one platform, made by a Job (kind "export").
+
+    Records who made it, when, from which audience, how many rows went out and how many
+    members were left out by reason, the consent snapshot, and the file's SHA-256.
+    """
+
+    job = models.OneToOneField("marketing.Job", on_delete=models.PROTECT, related_name="export")
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="exports")
+    platform = models.CharField(
+        max_length=32, choices=[(key, fmt.label) for key, fmt in FORMATS.items()]
+    )
+    row_count = models.PositiveIntegerField(default=0)
+    # Members left out, by reason (see ``marketing.services.exports.LEFT_OUT_REASONS``).
+    left_out = models.JSONField(default=dict, blank=True)
+    # Relative to MEDIA_ROOT.
+    file_path = models.CharField(max_length=300, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the file, hex")
+    consent_snapshot = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} export #{self.pk}"
+
+    @property
+    def status(self) -> str:
+        return self.job.status
+
+
+class ExportMember(models.Model):
+    """A customer whose row is in an export's file.
+
+    The pseudonym stays when the customer is erased, so an erasure or a withdrawal can still
+    tell which files sent to which platforms held the person.
+    """
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="members")
+    customer = models.ForeignKey(
+        "marketing.Customer", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="export_memberships",
+    )
+    pseudonym = models.CharField(max_length=64, db_index=True)
+    score = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.pseudonym[:12]} in export {self.export_id}"
