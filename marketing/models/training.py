@@ -73,6 +73,11 @@ class TrainingRun(models.Model):
     def status(self) -> str:
         return self.job.status
 
+    @property
+    def base_model_label(self) -> str:
+        """The base model's short name ("all-MiniLM-L6-v2" for the packaged one or a path)."""
+        return self.base_model.removeprefix("packaged:").rstrip("/").rsplit("/", 1)[-1]
+
 
 class ScoringRun(models.Model):
     """Scores of one trained model for the consented customers of a segment (a Job "score")."""

@@ -71,6 +71,7 @@ def scoring_run_create(*, training_run: TrainingRun, segment: Segment | None, by
 def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     import numpy as np
 
+    from recengine.config import pick_device
     from recengine.registry import ModelRegistry
     from recengine.score import ScoreConfig, score_in_chunks
 
@@ -85,7 +86,8 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     total = n_customers * len(offers)
     ScoringRun.objects.filter(pk=scoring.pk).update(customers_excluded=excluded)
     progress(2, f"Loading model {training.model_id}")
-    model = ModelRegistry(settings.MODEL_REGISTRY_DIR).load(training.model_id)
+    # On a GPU worker ("gpu" queue) the model scores on the accelerator.
+    model = ModelRegistry(settings.MODEL_REGISTRY_DIR).load(training.model_id, device=pick_device())
 
     # Keys of the rows handed to the scorer, in order; score_in_chunks reads exactly one chunk
     # of rows before it yields that chunk's scores.

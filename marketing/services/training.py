@@ -118,7 +118,7 @@ VALIDATION_SHARE = 0.1
 TEST_SHARE = 0.2
 # Seconds between writes of the live training curve.
 CURVE_FLUSH_S = 3.0
-CURVE_POINTS = 300
+CURVE_POINTS = 200
 # Progress bar: share of the bar per phase (data and baseline, BERT training, evaluation).
 TRAIN_START, TRAIN_END, EVAL_END = 10.0, 85.0, 96.0
 # Offer columns of multi-offer examples; an empty label shows the title alone.
@@ -262,6 +262,7 @@ class _Training:
         self.curves: dict[str, Any] = {"loss": [], "val_auc": []}
         self.last_flush = 0.0
         self.last_val_auc: float | None = None
+        self.loss_average: float | None = None
 
     def execute(self) -> dict[str, Any]:
         import numpy as np
@@ -444,7 +445,8 @@ class _Training:
         )
         self.progress(
             TRAIN_START,
-            f"Preparing {run.get_mode_display()} of {run.base_model} on {len(train):,} rows",
+            f"Preparing {run.get_mode_display()} on {run.base_model_label}: reading "
+            f"{len(train):,} training and {len(val):,} validation rows",
         )
         model = ClickModel(config, serializer).fit(
             frame.iloc[train], y[train], frame.iloc[val], y[val], progress=self.on_step
@@ -466,9 +468,13 @@ class _Training:
         if step.val_auc is not None or now - self.last_flush > CURVE_FLUSH_S:
             TrainingRun.objects.filter(pk=self.run.pk).update(curves=self.curves)
             self.last_flush = now
+        # One batch's loss jumps around; the message shows a moving average.
+        self.loss_average = (
+            step.loss if self.loss_average is None else 0.8 * self.loss_average + 0.2 * step.loss
+        )
         message = (
             f"Epoch {step.epoch + 1}/{self.params.epochs} · step {step.step}/{step.total_steps}"
-            f" · loss {step.loss:.3f}"
+            f" · loss {self.loss_average:.3f}"
         )
         if self.last_val_auc is not None:
             message += f" · val AUC {self.last_val_auc:.3f}"
@@ -478,12 +484,16 @@ class _Training:
 
     @staticmethod
     def final_curves(history: list[dict[str, Any]]) -> dict[str, list]:
-        """Loss averaged over windows (at most CURVE_POINTS points) and every validation."""
-        window = max(1, math.ceil(len(history) / CURVE_POINTS))
+        """The loss as a trailing mean over a tenth of the steps (at most 50; one batch's
+        loss is noisy), at most CURVE_POINTS points of it, and every validation AUC."""
+        span = max(1, min(50, len(history) // 10))
+        stride = max(1, math.ceil(len(history) / CURVE_POINTS))
+        losses = [h["loss"] for h in history]
         loss = [
-            [chunk[-1]["step"], round(sum(h["loss"] for h in chunk) / len(chunk), 5)]
-            for chunk in (history[i : i + window] for i in range(0, len(history), window))
-        ]
+            [history[i]["step"], round(sum(losses[max(0, i + 1 - span) : i + 1])
+                                       / min(span, i + 1), 5)]
+            for i in range(len(history) - 1, -1, -stride)
+        ][::-1]
         val_auc = [[h["step"], round(h["val_auc"], 5)] for h in history if "val_auc" in h]
         return {"loss": loss, "val_auc": val_auc}
 

@@ -56,9 +56,9 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
     _layout(fig)
     fig.update_layout(
         xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
-        yaxis={"title": {"text": "Loss"}},
+        yaxis={"title": {"text": "Training loss (smoothed)"}, "tickformat": ".2f"},
         yaxis2={"title": {"text": "Validation AUC"}, "overlaying": "y", "side": "right",
-                "showgrid": False},
+                "showgrid": False, "tickformat": ".3f"},
     )
     return figure_data(fig)
 

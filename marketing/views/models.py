@@ -76,6 +76,7 @@ class TrainForm(forms.Form):
     )
     learning_rate = forms.FloatField(
         required=False, min_value=1e-7, max_value=0.1,
+        widget=forms.NumberInput(attrs={"placeholder": "auto"}),
         help_text="Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning.",
     )
     max_rows = forms.IntegerField(
