@@ -2,12 +2,19 @@
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from marketing.exporters import generic, google, meta, tiktok
 from marketing.exporters.base import Member, Readiness, WriteResult
 
-Writer = Callable[[Iterable[Member], TextIO], WriteResult]
+
+class Writer(Protocol):
+    def __call__(
+        self, members: Iterable[Member], out: TextIO, *, result: WriteResult | None = None
+    ) -> WriteResult: ...
+
+# Kinds of identifier a platform matches on (see ``Readiness``).
+MATCH_KEYS = ("email", "phone", "address")
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,8 @@ class ExportFormat:
     write: Writer
     # None: the format carries no identifier to match on (pseudonym and score only).
     readiness: Callable[[Member], Readiness] | None
+    # The MATCH_KEYS the platform matches on.
+    match_keys: tuple[str, ...] = ()
     # Whether Google's EU user consent policy applies (ad_user_data + ad_personalization).
     needs_google_consents: bool = False
     # Header row of a CSV, or the schema of a payload.
@@ -43,7 +52,7 @@ FORMATS: dict[str, ExportFormat] = {
                         "in the EEA, UK and Switzerland need ad_user_data and "
                         "ad_personalization consent.",
             extension="csv", content_type="text/csv", write=google.write,
-            readiness=google.readiness, needs_google_consents=True,
+            readiness=google.readiness, match_keys=MATCH_KEYS, needs_google_consents=True,
             columns=tuple(google.HEADERS),
         ),
         ExportFormat(
@@ -51,19 +60,20 @@ FORMATS: dict[str, ExportFormat] = {
             description="JSON Lines: one {schema, data} request body of at most 10,000 rows per "
                         "line; EXTERN_ID is the pseudonym, everything else hashed.",
             extension="jsonl", content_type="application/x-ndjson", write=meta.write_payload,
-            readiness=meta.readiness, columns=tuple(meta.SCHEMA),
+            readiness=meta.readiness, match_keys=MATCH_KEYS, columns=tuple(meta.SCHEMA),
         ),
         ExportFormat(
             key=META_CUSTOM_AUDIENCE_CSV, label="Meta Custom Audience (CSV)", platform="Meta",
             description="The Ads Manager customer list with hashed identifiers.",
             extension="csv", content_type="text/csv", write=meta.write_csv,
-            readiness=meta.readiness, columns=tuple(meta.CSV_HEADERS),
+            readiness=meta.readiness, match_keys=MATCH_KEYS, columns=tuple(meta.CSV_HEADERS),
         ),
         ExportFormat(
             key=TIKTOK_CUSTOMER_FILE, label="TikTok customer file (CSV)", platform="TikTok",
             description="SHA-256 of email and phone, one column each.",
             extension="csv", content_type="text/csv", write=tiktok.write,
-            readiness=tiktok.readiness, columns=tuple(tiktok.HEADERS),
+            readiness=tiktok.readiness, match_keys=("email", "phone"),
+            columns=tuple(tiktok.HEADERS),
         ),
         ExportFormat(
             key=GENERIC_CSV, label="Pseudonyms and scores (CSV)", platform="Other systems",

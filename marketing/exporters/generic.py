@@ -14,10 +14,12 @@ def _score(score: float | None) -> float | None:
     return None if score is None else round(score, 6)
 
 
-def write_csv(members: Iterable[Member], out: TextIO) -> WriteResult:
+def write_csv(
+    members: Iterable[Member], out: TextIO, *, result: WriteResult | None = None
+) -> WriteResult:
+    result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(CSV_HEADERS)
-    result = WriteResult()
     for member in members:
         score = _score(member.score)
         writer.writerow([member.pseudonym, "" if score is None else f"{score:.6f}"])
@@ -25,12 +27,14 @@ def write_csv(members: Iterable[Member], out: TextIO) -> WriteResult:
     return result
 
 
-def write_json(members: Iterable[Member], out: TextIO) -> WriteResult:
+def write_json(
+    members: Iterable[Member], out: TextIO, *, result: WriteResult | None = None
+) -> WriteResult:
     """A JSON array of ``{"pseudonym", "score"}``, written one member at a time."""
-    result = WriteResult()
+    result = result if result is not None else WriteResult()
     out.write("[")
-    for member in members:
-        out.write(",\n" if result.rows else "\n")
+    for written, member in enumerate(members):
+        out.write(",\n" if written else "\n")
         out.write(json.dumps({"pseudonym": member.pseudonym, "score": _score(member.score)}))
         result.rows += 1
     out.write("\n]\n")

@@ -104,19 +104,25 @@ def payload_batches(
 
 
 def write_payload(
-    members: Iterable[Member], out: TextIO, batch_rows: int = MAX_BATCH_ROWS
+    members: Iterable[Member],
+    out: TextIO,
+    *,
+    batch_rows: int = MAX_BATCH_ROWS,
+    result: WriteResult | None = None,
 ) -> WriteResult:
     """One payload per line (JSON Lines)."""
-    result = WriteResult()
+    result = result if result is not None else WriteResult()
     for payload in payload_batches(members, result, batch_rows):
         out.write(json.dumps(payload, separators=(",", ":")))
         out.write("\n")
     return result
 
 
-def write_csv(members: Iterable[Member], out: TextIO) -> WriteResult:
+def write_csv(
+    members: Iterable[Member], out: TextIO, *, result: WriteResult | None = None
+) -> WriteResult:
     """The Ads Manager customer list (hashed; no EXTERN_ID, which only the API takes)."""
-    result = WriteResult()
+    result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(CSV_HEADERS)
     writer.writerows(row[1:] for row in _hashed_rows(members, result))

@@ -33,10 +33,12 @@ def readiness(member: Member) -> Readiness:
     )
 
 
-def write(members: Iterable[Member], out: TextIO) -> WriteResult:
+def write(
+    members: Iterable[Member], out: TextIO, *, result: WriteResult | None = None
+) -> WriteResult:
+    result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(HEADERS)
-    result = WriteResult()
     for member in members:
         email = sha256_hex(normalise_email(member.email))
         phone = sha256_hex(normalise_phone(member.phone, member.country))

@@ -1,0 +1,328 @@
+"""Reading audiences: who a definition selects, who of them may go to a platform now, and how
+many of those the platform can match.
+
+Who may be exported is decided in the database, on the consent selector alone: a member needs
+a valid ``ad_targeting`` consent at export time and must not be on the suppression list; for
+Google, members in the EEA, the UK or Switzerland (or of unknown country) also need
+``ad_user_data`` and ``ad_personalization``. The left-out counts come from the same
+conditions, so they cannot disagree with what is exported.
+"""
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Cast, RowNumber, Upper
+from django.utils import timezone
+
+from marketing.exporters.base import Member
+from marketing.exporters.countries import GOOGLE_CONSENT_COUNTRIES
+from marketing.exporters.formats import FORMATS, MATCH_KEYS, ExportFormat
+from marketing.models import (
+    Audience,
+    AudienceMember,
+    Customer,
+    CustomerIdentity,
+    CustomerScore,
+    Export,
+    Offer,
+    Purpose,
+    ScoringRun,
+    Suppression,
+)
+from marketing.segments import compile_rules
+from marketing.selectors.consent import consent_q
+from marketing.selectors.segments import suppressed_count
+from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
+
+# Why a member was left out of an export, in the order they are checked and shown. The
+# first four are the state of the member's latest ad_targeting consent record.
+LEFT_OUT_REASONS = {
+    **{key: f"Ad targeting: {label.lower()}" for key, label in EXCLUSION_REASONS.items()},
+    "suppressed": "On the suppression list",
+    "google_consent": "EEA, UK, Swiss or unknown country without ad_user_data and "
+                      "ad_personalization consent (Google only)",
+    "no_identifier": "Nothing the platform can match (no valid email, phone or address)",
+}
+# Members whose identifiers are read for a readiness preview; larger audiences are sampled.
+READINESS_SAMPLE = 20_000
+# Identity columns in the order of ``Member`` after pseudonym and score.
+IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code")
+
+
+class AudienceDefinitionError(ValueError):
+    """The audience cannot be built as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class AudienceCut:
+    """How the scores cut the segment: everyone, the top N, the top %, or a minimum score."""
+
+    kind: str = Audience.Cut.ALL
+    value: float | None = None
+
+    def check(self, scoring_run: ScoringRun | None) -> None:
+        kind, value = self.kind, self.value
+        if kind not in Audience.Cut.values:
+            raise AudienceDefinitionError(f"Unknown cut {kind!r}.")
+        if kind == Audience.Cut.ALL:
+            return
+        if scoring_run is None:
+            raise AudienceDefinitionError("A cut by score needs a scoring run.")
+        if value is None or not math.isfinite(value):
+            raise AudienceDefinitionError("The cut needs a value.")
+        if kind == Audience.Cut.TOP_N and (value < 1 or value != int(value)):
+            raise AudienceDefinitionError("Top N needs a whole number of at least 1.")
+        if kind == Audience.Cut.TOP_PERCENT and not 0 < value <= 100:
+            raise AudienceDefinitionError("Top % needs a percentage above 0 and at most 100.")
+        if kind == Audience.Cut.THRESHOLD and not 0 <= value <= 1:
+            raise AudienceDefinitionError("The minimum score is between 0 and 1.")
+
+    def describe(self, scoring_run: ScoringRun | None) -> str:
+        model = f"“{scoring_run.training_run.name}”" if scoring_run else ""
+        match self.kind:
+            case Audience.Cut.TOP_N:
+                return f"top {int(self.value or 0):,} by score of {model}"
+            case Audience.Cut.TOP_PERCENT:
+                return f"top {self.value:g}% by score of {model}"
+            case Audience.Cut.THRESHOLD:
+                return f"score of {model} at least {self.value:g}"
+        return ""
+
+
+EVERYONE = AudienceCut()
+
+
+def audience_candidates(
+    *,
+    rules: dict[str, Any] | None,
+    scoring_run: ScoringRun | None = None,
+    offer: Offer | None = None,
+    cut: AudienceCut = EVERYONE,
+) -> QuerySet[Customer]:
+    """The customers a definition selects now, annotated with ``audience_score`` and
+    ``audience_rank`` (1 = highest score; both None without a scoring run).
+
+    Without a score cut every segment member is in, scored or not; a cut keeps only scored
+    members. Raises ``SegmentRuleError`` for bad rules, ``AudienceDefinitionError`` for a
+    bad cut.
+    """
+    cut.check(scoring_run)
+    members = Customer.objects.filter(compile_rules(rules)).order_by()
+    if scoring_run is None:
+        # Typed NULLs, so that the rows can be inserted as they are on PostgreSQL.
+        return members.annotate(
+            audience_score=Cast(Value(None), FloatField()),
+            audience_rank=Cast(Value(None), IntegerField()),
+        )
+    scores = CustomerScore.objects.filter(scoring_run=scoring_run, customer=OuterRef("pk"))
+    if offer is not None:
+        scores = scores.filter(offer=offer)
+    best = scores.order_by().values("customer").annotate(best=Max("score")).values("best")
+    ranked = members.annotate(audience_score=Subquery(best, output_field=FloatField()))
+    if cut.kind != Audience.Cut.ALL:
+        ranked = ranked.filter(audience_score__isnull=False)
+    if cut.kind == Audience.Cut.THRESHOLD:
+        ranked = ranked.filter(audience_score__gte=cut.value)
+    ranked = ranked.annotate(
+        audience_rank=Window(
+            RowNumber(), order_by=[F("audience_score").desc(nulls_last=True), F("pk").asc()]
+        )
+    )
+    if cut.kind == Audience.Cut.TOP_N:
+        return ranked.order_by("audience_rank")[: int(cut.value or 0)]
+    if cut.kind == Audience.Cut.TOP_PERCENT:
+        keep = math.ceil(ranked.count() * (cut.value or 0) / 100)
+        return ranked.order_by("audience_rank")[:keep]
+    return ranked
+
+
+def audience_customers(audience: Audience) -> QuerySet[Customer]:
+    """The frozen members of an audience."""
+    return Customer.objects.filter(
+        Exists(AudienceMember.objects.filter(audience=audience, customer=OuterRef("pk")))
+    )
+
+
+# ---- the export gate --------------------------------------------------------------------------
+
+
+def suppressed_q() -> Q:
+    return Q(Exists(Suppression.objects.filter(customer=OuterRef("pk"))))
+
+
+def google_consent_q(*, at: datetime) -> Q:
+    """Google's EU user consent policy, as a Q on Customer: a customer known to live outside
+    the EEA, the UK and Switzerland, or one with both Google consents."""
+    outside = (
+        CustomerIdentity.objects.filter(customer=OuterRef("pk"))
+        .annotate(code=Upper("country"))
+        .exclude(code="")
+        .exclude(code__in=GOOGLE_CONSENT_COUNTRIES)
+    )
+    return Q(Exists(outside)) | (
+        consent_q(Purpose.AD_USER_DATA, at=at) & consent_q(Purpose.AD_PERSONALIZATION, at=at)
+    )
+
+
+def export_gate_q(fmt: ExportFormat, *, at: datetime) -> Q:
+    """Who may be in an export in ``fmt`` at ``at``, as a Q on Customer."""
+    gate = consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()
+    if fmt.needs_google_consents:
+        gate &= google_consent_q(at=at)
+    return gate
+
+
+def left_out_counts(
+    members: QuerySet[Customer], *, fmt: ExportFormat | None, at: datetime
+) -> dict[str, int]:
+    """How many of ``members`` the gate refuses, by the first reason that applies (see
+    ``LEFT_OUT_REASONS``); ``fmt`` None: the reasons every platform shares."""
+    counts = consent_exclusions(Purpose.AD_TARGETING, queryset=members, at=at)
+    consented = members.filter(consent_q(Purpose.AD_TARGETING, at=at))
+    counts["suppressed"] = consented.filter(suppressed_q()).count()
+    if fmt is not None and fmt.needs_google_consents:
+        counts["google_consent"] = google_refused_count(members, at=at)
+    return counts
+
+
+def google_refused_count(members: QuerySet[Customer], *, at: datetime) -> int:
+    """Members who pass every other check but not Google's EU user consent policy."""
+    return (
+        members.filter(consent_q(Purpose.AD_TARGETING, at=at))
+        .exclude(suppressed_q())
+        .exclude(google_consent_q(at=at))
+        .count()
+    )
+
+
+# ---- identifiers and match readiness ----------------------------------------------------------
+
+
+def member_rows(customers: QuerySet[Customer], chunk_size: int = 5000) -> Iterator[Member]:
+    """(pseudonym, None, identifiers...) per customer, streamed."""
+    rows = customers.order_by("pk").values_list(
+        "pseudonym", *(f"identity__{name}" for name in IDENTITY_FIELDS)
+    )
+    for pseudonym, *identity in rows.iterator(chunk_size=chunk_size):
+        yield Member(pseudonym, None, *identity)
+
+
+def audience_preview(
+    *, members: QuerySet[Customer], formats: list[str] | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """Size, consent and match readiness of an audience for each format.
+
+    For each format: how many members the consent gate lets through (``exportable``), how many
+    it leaves out by reason, and how many of the exportable have an email, a phone and a full
+    address that survive the platform's normalisation (``matchable``: at least one of them).
+    Above ``READINESS_SAMPLE`` exportable members the identifier counts are estimated from a
+    random sample. Below the minimum group size every count is hidden.
+    """
+    at = at or timezone.now()
+    size = members.count()
+    shown = suppressed_count(size)
+    keys = formats or list(FORMATS)
+    preview: dict[str, Any] = {**shown, "size": shown["count"], "at": at, "formats": []}
+    del preview["count"]
+    if shown["suppressed"]:
+        preview["formats"] = [_hidden(FORMATS[key]) for key in keys]
+        return preview
+    base = left_out_counts(members, fmt=None, at=at)
+    needs_google = any(FORMATS[key].needs_google_consents for key in keys)
+    google_refused = google_refused_count(members, at=at) if needs_google else 0
+    passed = members.filter(
+        consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()
+    ).annotate(google_ok=ExpressionWrapper(google_consent_q(at=at), output_field=BooleanField()))
+    exportable_base = size - sum(base.values())
+    tallies, sampled = _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
+    for key in keys:
+        fmt = FORMATS[key]
+        left_out = dict(base)
+        if fmt.needs_google_consents:
+            left_out["google_consent"] = google_refused
+        exportable = size - sum(left_out.values())
+        tally = tallies[key]
+        scale = exportable / tally["seen"] if sampled and tally["seen"] else 1
+
+        preview["formats"].append({
+            "format": key, "label": fmt.label, "platform": fmt.platform,
+            "exportable": exportable, "left_out": left_out,
+            **{
+                name: round(tally[name] * scale) if name in fmt.match_keys else None
+                for name in MATCH_KEYS
+            },
+            "matchable": round(tally["matchable"] * scale) if fmt.match_keys else exportable,
+            "estimated": sampled,
+        })
+    return preview
+
+
+def _hidden(fmt: ExportFormat) -> dict[str, Any]:
+    return {
+        "format": fmt.key, "label": fmt.label, "platform": fmt.platform, "exportable": None,
+        "left_out": {}, **dict.fromkeys(MATCH_KEYS), "matchable": None, "estimated": False,
+    }
+
+
+def _readiness_tallies(
+    passed: QuerySet[Customer], formats: list[ExportFormat], exportable: int
+) -> tuple[dict[str, Counter], bool]:
+    sampled = exportable > READINESS_SAMPLE
+    rows = passed.order_by("?")[:READINESS_SAMPLE] if sampled else passed.order_by("pk")
+    tallies: dict[str, Counter] = {fmt.key: Counter() for fmt in formats}
+    values = rows.values_list(
+        "pseudonym", "google_ok", *(f"identity__{name}" for name in IDENTITY_FIELDS)
+    )
+    for pseudonym, google_ok, *identity in values.iterator(chunk_size=5000):
+        member = Member(pseudonym, None, *identity)
+        for fmt in formats:
+            if fmt.needs_google_consents and not google_ok:
+                continue
+            tally = tallies[fmt.key]
+            tally["seen"] += 1
+            if fmt.readiness is None:
+                continue
+            ready = fmt.readiness(member)
+            tally["email"] += bool(ready.email)
+            tally["phone"] += bool(ready.phone)
+            tally["address"] += bool(ready.address)
+            tally["matchable"] += ready.matchable
+    return tallies, sampled
+
+
+# ---- lists ------------------------------------------------------------------------------------
+
+
+def audiences() -> QuerySet[Audience]:
+    return Audience.objects.select_related(
+        "segment", "scoring_run__training_run", "offer", "created_by", "frozen_by"
+    ).annotate(export_count=Count("exports", distinct=True))
+
+
+def exports() -> QuerySet[Export]:
+    return Export.objects.select_related("job", "audience", "created_by")
+
+
+def exports_holding(pseudonym: str) -> QuerySet[Export]:
+    """Exports whose file held the customer with this pseudonym, even after erasure."""
+    return exports().filter(members__pseudonym=pseudonym).distinct()

@@ -1,0 +1,160 @@
+"""Building audiences: a draft from a segment and a score cut, then frozen into members.
+
+Freezing copies the members in one ``INSERT ... SELECT`` so that a million-member audience
+never passes through Python, and records the consent state of the members at that moment.
+"""
+
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from marketing.models import (
+    Audience,
+    AudienceMember,
+    AuditEvent,
+    Job,
+    Offer,
+    ScoringRun,
+    Segment,
+)
+from marketing.segments import compile_rules
+from marketing.selectors.audiences import (
+    EVERYONE,
+    AudienceCut,
+    AudienceDefinitionError,
+    audience_candidates,
+    audience_customers,
+    left_out_counts,
+)
+from marketing.services.audit import audit_log
+
+
+def insert_select(
+    model: type[models.Model],
+    columns: list[str],
+    source: models.QuerySet,
+    constants: dict[str, Any] | None = None,
+) -> int:
+    """Insert the rows ``source`` selects into ``model`` in one statement; returns the count.
+
+    ``source`` is a ``values_list`` whose columns match ``columns`` in order; ``constants``
+    (field name -> value) fill the same value into every row.
+    """
+    constants = constants or {}
+    quote = connection.ops.quote_name
+    names = [*constants, *columns]
+    target = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    select, params = source.query.sql_with_params()
+    placeholders = "".join("%s, " for _ in constants)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({target}) "
+        f"SELECT {placeholders}source.* FROM ({select}) source"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constants.values(), *params])
+        return cursor.rowcount
+
+
+def _check_scores(scoring_run: ScoringRun | None, offer: Offer | None) -> None:
+    if scoring_run is None:
+        if offer is not None:
+            raise AudienceDefinitionError("An offer only chooses among a scoring run's scores.")
+        return
+    if scoring_run.job.status != Job.Status.SUCCEEDED:
+        raise AudienceDefinitionError("Only a finished scoring run can rank an audience.")
+    trained_for = scoring_run.training_run.offer_id
+    if offer is not None and trained_for is not None and offer.pk != trained_for:
+        raise AudienceDefinitionError("This scoring run has no scores for that offer.")
+
+
+def _log(audience: Audience, change: str, by, **details: Any) -> None:
+    audit_log(
+        actor=by, action=AuditEvent.Action.SEGMENT_CHANGE, target_type="audience",
+        target_ref=audience.pk, details={"change": change, "name": audience.name, **details},
+    )
+
+
+@transaction.atomic
+def audience_create(
+    *,
+    name: str,
+    segment: Segment,
+    scoring_run: ScoringRun | None = None,
+    cut: AudienceCut = EVERYONE,
+    offer: Offer | None = None,
+    by,
+) -> Audience:
+    """A draft audience; raises ``AudienceDefinitionError`` or ``SegmentRuleError``."""
+    if segment is None:
+        raise AudienceDefinitionError("An audience starts from a segment.")
+    _check_scores(scoring_run, offer)
+    cut.check(scoring_run)
+    compile_rules(segment.rules)
+    audience = Audience.objects.create(
+        name=name.strip() or segment.name,
+        segment=segment,
+        segment_name=segment.name,
+        segment_rules=segment.rules,
+        scoring_run=scoring_run,
+        offer=offer,
+        cut=cut.kind,
+        cut_value=cut.value if cut.kind != Audience.Cut.ALL else None,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    _log(audience, "created", by, segment=segment.pk,
+         scoring_run=scoring_run.pk if scoring_run else None, cut=cut.kind, value=cut.value)
+    return audience
+
+
+def audience_why(audience: Audience) -> str:
+    """Why every member of the audience is in it, in words."""
+    cut = AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run)
+    segment = f"In segment “{audience.segment_name}”"
+    offer = f" for “{audience.offer.title}”" if audience.offer else ""
+    return f"{segment}, {cut}{offer}"[:255] if cut else segment[:255]
+
+
+@transaction.atomic
+def audience_freeze(*, audience: Audience, by) -> Audience:
+    """Write the members as the definition selects them now, with the consent snapshot."""
+    locked = (
+        Audience.objects.select_for_update(of=("self",))
+        .select_related("segment", "scoring_run__training_run", "offer")
+        .get(pk=audience.pk)
+    )
+    if locked.is_frozen:
+        raise AudienceDefinitionError("This audience is frozen already.")
+    if locked.segment is not None:
+        locked.segment_name, locked.segment_rules = locked.segment.name, locked.segment.rules
+    candidates = audience_candidates(
+        rules=locked.segment_rules,
+        scoring_run=locked.scoring_run,
+        offer=locked.offer,
+        cut=AudienceCut(locked.cut, locked.cut_value),
+    )
+    size = insert_select(
+        AudienceMember,
+        ["customer", "score", "rank"],
+        candidates.values_list("pk", "audience_score", "audience_rank"),
+        constants={"audience": locked.pk, "why": audience_why(locked)},
+    )
+    at = timezone.now()
+    left_out = left_out_counts(audience_customers(locked), fmt=None, at=at)
+    locked.consent_snapshot = {
+        "at": at.isoformat(),
+        "purpose": "ad_targeting",
+        "members": size,
+        "may_be_exported": size - sum(left_out.values()),
+        "left_out": left_out,
+    }
+    locked.size = size
+    locked.status = Audience.Status.FROZEN
+    locked.frozen_at = at
+    locked.frozen_by = by if getattr(by, "is_authenticated", False) else None
+    locked.save(update_fields=[
+        "segment_name", "segment_rules", "consent_snapshot", "size", "status", "frozen_at",
+        "frozen_by",
+    ])
+    _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
+    return locked
