@@ -184,6 +184,7 @@ SPECTACULAR_SETTINGS = {
         "TrainingModeEnum": "marketing.models.training.TrainingRun.Mode",
         "UploadModeEnum": "marketing.models.uploads.Upload.Mode",
         "TrainingTargetEnum": "marketing.models.training.TrainingRun.Target",
+        "ExportPlatformEnum": "marketing.exporters.formats.PLATFORM_CHOICES",
     },
     # Swagger UI is served from the app itself (no CDN).
     "SWAGGER_UI_DIST": "SIDECAR",

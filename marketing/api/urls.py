@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import training, uploads, views
+from marketing.api import audiences, training, uploads, views
 
 router = DefaultRouter()
 router.register("customers", views.CustomerViewSet)
@@ -15,6 +15,9 @@ router.register("uploads", uploads.UploadViewSet)
 router.register("jobs", views.JobViewSet)
 router.register("training-runs", training.TrainingRunViewSet)
 router.register("scoring-runs", training.ScoringRunViewSet)
+router.register("audiences", audiences.AudienceViewSet)
+router.register("exports", audiences.ExportViewSet)
+router.register("suppressions", audiences.SuppressionViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -89,3 +89,4 @@ FORMATS: dict[str, ExportFormat] = {
         ),
     )
 }
+PLATFORM_CHOICES = [(key, fmt.label) for key, fmt in FORMATS.items()]

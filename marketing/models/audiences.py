@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from marketing.exporters.formats import FORMATS
+from marketing.exporters.formats import PLATFORM_CHOICES
 
 
 class Audience(models.Model):
@@ -119,9 +119,7 @@ class Export(models.Model):
 
     job = models.OneToOneField("marketing.Job", on_delete=models.PROTECT, related_name="export")
     audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="exports")
-    platform = models.CharField(
-        max_length=32, choices=[(key, fmt.label) for key, fmt in FORMATS.items()]
-    )
+    platform = models.CharField(max_length=32, choices=PLATFORM_CHOICES)
     row_count = models.PositiveIntegerField(default=0)
     # Members left out, by reason (see ``marketing.services.exports.LEFT_OUT_REASONS``).
     left_out = models.JSONField(default=dict, blank=True)

@@ -239,6 +239,8 @@ def audience_preview(
     random sample. Below the minimum group size every count is hidden.
     """
     at = at or timezone.now()
+    if members.query.is_sliced:  # a top-N cut: filter on its members instead
+        members = Customer.objects.filter(pk__in=members.values("pk"))
     size = members.count()
     shown = suppressed_count(size)
     keys = formats or list(FORMATS)

@@ -13,10 +13,12 @@ from marketing.models import (
     Audience,
     AudienceMember,
     AuditEvent,
+    Customer,
     Job,
     Offer,
     ScoringRun,
     Segment,
+    Suppression,
 )
 from marketing.segments import compile_rules
 from marketing.selectors.audiences import (
@@ -158,3 +160,30 @@ def audience_freeze(*, audience: Audience, by) -> Audience:
     ])
     _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
     return locked
+
+
+@transaction.atomic
+def suppression_add(*, customer: Customer, reason: str = "", by) -> Suppression:
+    """Put a customer on the suppression list (no export will hold them from now on)."""
+    suppression, created = Suppression.objects.get_or_create(
+        customer=customer,
+        defaults={
+            "reason": reason,
+            "created_by": by if getattr(by, "is_authenticated", False) else None,
+        },
+    )
+    if created:
+        audit_log(
+            actor=by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="customer",
+            target_ref=customer.pseudonym, details={"change": "suppressed", "reason": reason},
+        )
+    return suppression
+
+
+@transaction.atomic
+def suppression_remove(*, suppression: Suppression, by) -> None:
+    audit_log(
+        actor=by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="customer",
+        target_ref=suppression.customer.pseudonym, details={"change": "unsuppressed"},
+    )
+    suppression.delete()
