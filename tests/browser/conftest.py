@@ -1,11 +1,6 @@
-import os
 from pathlib import Path
 
 import pytest
-
-# Playwright's sync API runs an event loop in the test thread; Django would then refuse
-# database access from that thread as "async-unsafe" although no coroutine touches it.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -18,6 +13,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def _allow_sync_db_access_beside_playwright(monkeypatch):
+    """Playwright's sync API runs an event loop in the test thread; Django would then refuse
+    database access from that thread as "async-unsafe" although no coroutine touches it.
+    Only the browser tests get this, and only while they run."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture

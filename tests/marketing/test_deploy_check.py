@@ -13,7 +13,9 @@ pytestmark = pytest.mark.slow
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "marketing.settings_production", **env}
+    # A production process starts without the test run's escape hatches.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    environment = {**inherited, "DJANGO_SETTINGS_MODULE": "marketing.settings_production", **env}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300,
