@@ -9,7 +9,8 @@ from marketing.exporters.normalise import sha256_hex
 
 class Member(NamedTuple):
     """One audience member as the exporters see it: the pseudonym, the frozen score and the
-    raw identifiers (None where the customer has no identity row)."""
+    raw identifiers (None where the customer has no identity row). Writers unpack members by
+    position, so a plain tuple in this order will do."""
 
     pseudonym: str
     score: float | None = None
@@ -45,7 +46,7 @@ class Readiness:
 K = TypeVar("K", bound=Hashable)
 
 
-def cached_hasher(normalise: Callable[[K], str], limit: int = 100_000) -> Callable[[K], str]:
+def cached_hasher(normalise: Callable[[K], str], limit: int = 10_000) -> Callable[[K], str]:
     """``sha256_hex(normalise(key))`` remembered per key, for fields with few distinct values
     (names, countries, postcodes). Made per export and dropped with it, so no digest outlives
     the file it was made for.

@@ -20,9 +20,9 @@ def write_csv(
     result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(CSV_HEADERS)
-    for member in members:
-        score = _score(member.score)
-        writer.writerow([member.pseudonym, "" if score is None else f"{score:.6f}"])
+    for pseudonym, score, *_identity in members:
+        score = _score(score)
+        writer.writerow([pseudonym, "" if score is None else f"{score:.6f}"])
         result.rows += 1
     return result
 
@@ -33,9 +33,9 @@ def write_json(
     """A JSON array of ``{"pseudonym", "score"}``, written one member at a time."""
     result = result if result is not None else WriteResult()
     out.write("[")
-    for written, member in enumerate(members):
+    for written, (pseudonym, score, *_identity) in enumerate(members):
         out.write(",\n" if written else "\n")
-        out.write(json.dumps({"pseudonym": member.pseudonym, "score": _score(member.score)}))
+        out.write(json.dumps({"pseudonym": pseudonym, "score": _score(score)}))
         result.rows += 1
     out.write("\n]\n")
     return result

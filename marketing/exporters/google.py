@@ -14,6 +14,7 @@ from marketing.exporters.normalise import (
     collapse_whitespace,
     country_code,
     email_basic,
+    is_us,
     phone_international,
     sha256_hex,
     us_zip,
@@ -66,7 +67,7 @@ def normalise_zip(raw: str | None, country: str | None) -> str:
     """US: the five-digit ZIP; elsewhere the postcode as written, in capitals."""
     if not raw:
         return ""
-    if country_code(country) == "US":
+    if is_us(country):
         return us_zip(raw)
     return collapse_whitespace(raw).upper()
 
@@ -97,19 +98,17 @@ def write(
     writer.writerow(HEADERS)
     hash_name = cached_hasher(normalise_name)
     for member in members:
-        email = sha256_hex(normalise_email(member.email))
-        phone = sha256_hex(normalise_phone(member.phone, member.country))
-        address = _address(member)
+        pseudonym, _score, email, phone, first, last, country, _postal = member
+        email = sha256_hex(normalise_email(email))
+        phone = sha256_hex(normalise_phone(phone, country))
+        address = _address(Member._make(member))
         if not (email or phone or address):
-            result.skipped.append(member.pseudonym)
+            result.skipped.append(pseudonym)
             continue
         if address is None:
             names_and_place = ["", "", "", ""]
         else:
-            names_and_place = [
-                hash_name(member.first_name), hash_name(member.last_name), address[2],
-                address[3],
-            ]
+            names_and_place = [hash_name(first), hash_name(last), address[2], address[3]]
         writer.writerow([email, phone, *names_and_place])
         result.rows += 1
     return result

@@ -7,6 +7,7 @@ customer's pseudonym (never the source system's id) and is sent plain.
 """
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
@@ -15,6 +16,7 @@ from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
     country_code,
     email_basic,
+    is_us,
     letters_only,
     phone_international,
     sha256_hex,
@@ -24,6 +26,8 @@ from marketing.exporters.normalise import (
 SCHEMA = ["EXTERN_ID", "EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"]
 CSV_HEADERS = ["email", "phone", "fn", "ln", "zip", "country"]
 MAX_BATCH_ROWS = 10_000
+# Text that JSON takes as it is between quotes.
+_JSON_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
 
 
 def normalise_email(raw: str | None) -> str:
@@ -46,7 +50,7 @@ def normalise_zip(raw: str | None, country: str | None) -> str:
     """Lowercase without spaces; US: the first five digits."""
     if not raw:
         return ""
-    if country_code(country) == "US":
+    if is_us(country):
         return us_zip(raw)
     return "".join(raw.split()).lower()
 
@@ -71,14 +75,15 @@ def readiness(member: Member) -> Readiness:
 
 def _hashed_rows(members: Iterable[Member], result: WriteResult) -> Iterator[list[str]]:
     """``[EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP, COUNTRY]`` per matchable member."""
+    # Names and countries repeat a lot; postcodes, emails and phones hardly.
     hash_name = cached_hasher(normalise_name)
-    hash_zip = cached_hasher(lambda key: normalise_zip(*key))
     hash_country = cached_hasher(normalise_country)
     for pseudonym, _score, email, phone, first, last, country, postal in members:
         email_hash = sha256_hex(email_basic(email))
         phone_hash = sha256_hex(phone_international(phone, country))
         first_hash, last_hash = hash_name(first), hash_name(last)
-        zip_hash, country_hash = hash_zip((postal, country)), hash_country(country)
+        zip_hash = sha256_hex(normalise_zip(postal, country))
+        country_hash = hash_country(country)
         has_address = first_hash and last_hash and zip_hash and country_hash
         if not (email_hash or phone_hash or has_address):
             result.skipped.append(pseudonym)
@@ -112,10 +117,20 @@ def write_payload(
 ) -> WriteResult:
     """One payload per line (JSON Lines)."""
     result = result if result is not None else WriteResult()
+    head = '{"schema":' + json.dumps(SCHEMA, separators=(",", ":")) + ',"data":['
     for payload in payload_batches(members, result, batch_rows):
-        out.write(json.dumps(payload, separators=(",", ":")))
-        out.write("\n")
+        out.write(head)
+        out.write(",".join(map(_row_json, payload["data"])))
+        out.write("]}\n")
     return result
+
+
+def _row_json(row: list[str]) -> str:
+    """A row as JSON. Digests are hex and need no escaping, so only the pseudonym is checked
+    (it is hex too, unless the product's pseudonyms change)."""
+    if _JSON_PLAIN.fullmatch(row[0]):
+        return '["' + '","'.join(row) + '"]'
+    return json.dumps(row, separators=(",", ":"))
 
 
 def write_csv(

@@ -13,7 +13,6 @@ from marketing.exporters.countries import KEEP_LEADING_ZERO, calling_code, split
 
 _NON_DIGITS = re.compile(r"\D")
 _WHITESPACE = re.compile(r"\s+")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 # E.164: a country code and a national number of at most 15 digits together.
 _MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 8, 15
 _sha256 = hashlib.sha256
@@ -29,7 +28,14 @@ def email_basic(raw: str | None) -> str:
     if not raw:
         return ""
     email = "".join(raw.split()).lower()
-    return email if _EMAIL.fullmatch(email) else ""
+    return email if _looks_like_email(email) else ""
+
+
+def _looks_like_email(email: str) -> bool:
+    """One ``@`` with something before it and a dotted domain after it (``a@b.c``)."""
+    local, at, domain = email.partition("@")
+    dot = domain.find(".")
+    return bool(local) and dot > 0 and "@" not in domain and not domain.endswith(".")
 
 
 def drop_plus_suffix(email: str) -> str:
@@ -78,6 +84,10 @@ def country_code(raw: str | None) -> str:
     """ISO 3166-1 alpha-2 in capitals, or ``""``."""
     code = (raw or "").strip().upper()
     return code if len(code) == 2 and code.isalpha() and code.isascii() else ""
+
+
+def is_us(country: str | None) -> bool:
+    return country == "US" or (bool(country) and country.strip().upper() == "US")
 
 
 def letters_only(raw: str | None) -> str:

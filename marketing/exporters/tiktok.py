@@ -39,11 +39,11 @@ def write(
     result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(HEADERS)
-    for member in members:
-        email = sha256_hex(normalise_email(member.email))
-        phone = sha256_hex(normalise_phone(member.phone, member.country))
+    for pseudonym, _score, email, phone, _first, _last, country, _postal in members:
+        email = sha256_hex(normalise_email(email))
+        phone = sha256_hex(normalise_phone(phone, country))
         if not (email or phone):
-            result.skipped.append(member.pseudonym)
+            result.skipped.append(pseudonym)
             continue
         writer.writerow([email, phone])
         result.rows += 1

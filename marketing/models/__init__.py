@@ -2,7 +2,7 @@ from marketing.models.audiences import (
     Audience,
     AudienceMember,
     Export,
-    ExportMember,
+    ExportExclusion,
     Suppression,
 )
 from marketing.models.audit import AuditEvent
@@ -23,7 +23,7 @@ __all__ = [
     "CustomerIdentity",
     "CustomerScore",
     "Export",
-    "ExportMember",
+    "ExportExclusion",
     "Interaction",
     "Job",
     "LawfulBasis",

@@ -68,12 +68,19 @@ class Audience(models.Model):
 
 
 class AudienceMember(models.Model):
-    """One customer in a frozen audience, with the score and rank that put them there."""
+    """One customer in a frozen audience, with the score and rank that put them there.
+
+    The frozen members are also the record of who every export of the audience held (minus
+    its ``ExportExclusion`` rows). So the row outlives an erasure of the customer, keeping
+    only the pseudonym: an erasure can still be traced to the files that held the person.
+    """
 
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
     customer = models.ForeignKey(
-        "marketing.Customer", on_delete=models.CASCADE, related_name="audience_memberships"
+        "marketing.Customer", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="audience_memberships",
     )
+    pseudonym = models.CharField(max_length=64)
     score = models.FloatField(null=True, blank=True)
     # 1 = highest score; empty without a scoring run.
     rank = models.PositiveIntegerField(null=True, blank=True)
@@ -86,7 +93,7 @@ class AudienceMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id} in {self.audience_id}"
+        return f"{self.pseudonym[:12]} in {self.audience_id}"
 
 
 class Suppression(models.Model):
@@ -144,20 +151,21 @@ class Export(models.Model):
         return self.job.status
 
 
-class ExportMember(models.Model):
-    """A customer whose row is in an export's file.
+class ExportExclusion(models.Model):
+    """A member of the exported audience whose row is not in the export's file: refused by
+    the consent gate or the suppression list, or with nothing the platform can match (the
+    export's ``left_out`` counts say how many for each reason).
 
-    The pseudonym stays when the customer is erased, so an erasure or a withdrawal can still
-    tell which files sent to which platforms held the person.
+    Who an export held is its audience's frozen members without these rows, so an export of a
+    million members writes only the few it leaves out.
     """
 
-    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="members")
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="exclusions")
     customer = models.ForeignKey(
         "marketing.Customer", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="export_memberships",
+        related_name="export_exclusions",
     )
-    pseudonym = models.CharField(max_length=64, db_index=True)
-    score = models.FloatField(null=True, blank=True)
+    pseudonym = models.CharField(max_length=64)
 
     def __str__(self) -> str:
-        return f"{self.pseudonym[:12]} in export {self.export_id}"
+        return f"{self.pseudonym[:12]} left out of export {self.export_id}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Count,
@@ -24,6 +25,7 @@ from django.db.models import (
     FloatField,
     IntegerField,
     Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -40,10 +42,12 @@ from marketing.exporters.formats import FORMATS, MATCH_KEYS, ExportFormat
 from marketing.models import (
     Audience,
     AudienceMember,
+    AuditEvent,
     Customer,
     CustomerIdentity,
     CustomerScore,
     Export,
+    Job,
     Offer,
     Purpose,
     ScoringRun,
@@ -215,6 +219,51 @@ def google_refused_count(members: QuerySet[Customer], *, at: datetime) -> int:
     )
 
 
+def export_rows(
+    audience: Audience, fmt: ExportFormat, *, at: datetime, chunk_size: int = 10_000
+) -> Iterator[list[tuple]]:
+    """Every member of a frozen audience, streamed in one pass in chunks of rows
+    ``(customer id, passes, pseudonym, score, email, phone, first name, last name, country,
+    postal code)``.
+
+    ``passes`` is the export gate, evaluated in the database; identifiers are read only for
+    members who pass it (None for the others).
+    """
+    members = (
+        Customer.objects.filter(audience_memberships__audience=audience)
+        .annotate(passes=ExpressionWrapper(export_gate_q(fmt, at=at), output_field=BooleanField()))
+        .order_by()
+        .values_list("pk", "passes", "pseudonym", "audience_memberships__score")
+    )
+    inner, params = members.query.sql_with_params()
+    quote = connection.ops.quote_name
+    identity = CustomerIdentity._meta
+    columns = ", ".join(f"i.{quote(identity.get_field(f).column)}" for f in IDENTITY_FIELDS)
+    # The fence keeps the database from copying the gate into the join condition, where it
+    # would be evaluated a second time. No ORDER BY: sorting a million wide rows costs more
+    # than it is worth, so the order of the rows in a file is not defined.
+    fence = "OFFSET 0" if connection.vendor == "postgresql" else "LIMIT -1 OFFSET 0"
+    sql = (
+        f"SELECT m.*, {columns} FROM ({inner} {fence}) m "
+        f"LEFT JOIN {quote(identity.db_table)} i "
+        f"ON i.{quote(identity.get_field('customer').column)} = m.{quote('pk')} "
+        f"AND m.{quote('passes')}"
+    )
+    postgres = connection.vendor == "postgresql"
+    if postgres:  # every row will be read: plan for all of them, not the first 10%
+        with connection.cursor() as setting:
+            setting.execute("SET cursor_tuple_fraction = 1.0")
+    try:
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(chunk_size):
+                yield rows
+    finally:
+        if postgres:
+            with connection.cursor() as setting:
+                setting.execute("RESET cursor_tuple_fraction")
+
+
 # ---- identifiers and match readiness ----------------------------------------------------------
 
 
@@ -325,6 +374,27 @@ def exports() -> QuerySet[Export]:
     return Export.objects.select_related("job", "audience", "created_by")
 
 
+def customer_exports(customer: Customer) -> QuerySet[Export]:
+    """Finished exports whose file held this customer: exports of audiences the customer is
+    a member of that did not leave them out."""
+    return (
+        exports()
+        .filter(job__status=Job.Status.SUCCEEDED, audience__members__customer=customer)
+        .exclude(exclusions__customer=customer)
+        .distinct()
+    )
+
+
 def exports_holding(pseudonym: str) -> QuerySet[Export]:
-    """Exports whose file held the customer with this pseudonym, even after erasure."""
-    return exports().filter(members__pseudonym=pseudonym).distinct()
+    """Finished exports whose file held the customer with this pseudonym, also after the
+    customer was erased (only exports made before the erasure can have held them)."""
+    held = (
+        exports()
+        .filter(job__status=Job.Status.SUCCEEDED, audience__members__pseudonym=pseudonym)
+        .exclude(exclusions__pseudonym=pseudonym)
+        .distinct()
+    )
+    erased_at = AuditEvent.objects.filter(
+        action=AuditEvent.Action.ERASURE, target_type="customer", target_ref=pseudonym
+    ).aggregate(at=Min("at"))["at"]
+    return held if erased_at is None else held.filter(job__started_at__lt=erased_at)

@@ -137,8 +137,8 @@ def audience_freeze(*, audience: Audience, by) -> Audience:
     )
     size = insert_select(
         AudienceMember,
-        ["customer", "score", "rank"],
-        candidates.values_list("pk", "audience_score", "audience_rank"),
+        ["customer", "pseudonym", "score", "rank"],
+        candidates.values_list("pk", "pseudonym", "audience_score", "audience_rank"),
         constants={"audience": locked.pk, "why": audience_why(locked)},
     )
     at = timezone.now()

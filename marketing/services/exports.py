@@ -1,22 +1,25 @@
 """Exporting a frozen audience to an ad platform's file format, as a Job ("export").
 
-At export time the consent gate is applied again in the database: the members who may be
-exported are copied into ``ExportMember`` in one ``INSERT ... SELECT`` and the others are
-counted by reason. The file is then written streaming from those rows (identifiers are read
-in chunks, normalised, hashed and written), hashed with SHA-256 as it is written, and moved
-into place only when complete.
+One pass over the audience's members: the database evaluates the consent gate for each
+member (``marketing.selectors.audiences.export_gate_q``) and hands over identifiers only for
+those who pass; they are normalised, hashed and written in chunks, so memory stays flat
+however large the audience. The members left out are recorded (``ExportExclusion``) and
+counted by reason. The file is hashed with SHA-256 as it is written and moved into place only
+when complete.
 """
 
 import hashlib
 import io
 import os
-from collections.abc import Iterator
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from marketing.exporters.base import Member, WriteResult
@@ -27,24 +30,20 @@ from marketing.models import (
     AuditEvent,
     Customer,
     Export,
-    ExportMember,
+    ExportExclusion,
     Job,
     Purpose,
     Suppression,
 )
-from marketing.selectors.audiences import (
-    IDENTITY_FIELDS,
-    audience_customers,
-    export_gate_q,
-    left_out_counts,
-)
-from marketing.services.audiences import insert_select
+from marketing.selectors.audiences import export_rows, left_out_counts
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 
+T = TypeVar("T")
 EXPORT_DIR = "exports"
 CHUNK_ROWS = 10_000
-_DELETE_BATCH = 1000
+# Each progress report is a committed UPDATE: often enough for the page, not per chunk.
+PROGRESS_EVERY_S = 1.0
 
 
 class ExportError(ValueError):
@@ -112,31 +111,28 @@ class _ExportWriter:
         self.progress = progress
         self.at = timezone.now()
         self.result = WriteResult()
+        self.members_seen = 0
         self.skipped = 0
+        # Left-out members not recorded yet: (customer id, pseudonym).
+        self.excluded: list[tuple[int, str]] = []
         self.relative = f"{EXPORT_DIR}/export-{export.pk}-{self.fmt.key}.{self.fmt.extension}"
         self.path = Path(settings.MEDIA_ROOT) / self.relative
         self.partial = self.path.with_name(self.path.name + ".part")
 
     def run(self) -> dict[str, Any]:
         export = self.export
-        self.progress(1, "Checking consent")
-        members = audience_customers(export.audience)
-        left_out = left_out_counts(members, fmt=self.fmt, at=self.at)
+        self.progress(1, "Checking consent and writing the file")
         try:
-            eligible = self.snapshot_members()
-            members_now = eligible + sum(left_out.values())
-            self.progress(5, f"Writing {eligible:,} rows")
-            size, checksum = self.write_file(eligible)
+            size, checksum = self.write_file()
+            left_out = self.left_out()
         except BaseException:
-            # A cancelled or failed export leaves neither a half file nor members behind.
+            # A cancelled or failed export leaves neither a half file nor records behind.
             self.partial.unlink(missing_ok=True)
-            ExportMember.objects.filter(export=export).delete()
+            ExportExclusion.objects.filter(export=export).delete()
             raise
-        left_out["no_identifier"] = self.skipped
-        snapshot = self.consent_snapshot(left_out, members_now)
         Export.objects.filter(pk=export.pk).update(
             row_count=self.result.rows, left_out=left_out, file_path=self.relative,
-            file_size=size, checksum=checksum, consent_snapshot=snapshot,
+            file_size=size, checksum=checksum, consent_snapshot=self.consent_snapshot(left_out),
         )
         audit_log(
             actor=export.created_by, action=AuditEvent.Action.EXPORT, target_type="export",
@@ -148,65 +144,67 @@ class _ExportWriter:
         return {"export": export.pk, "rows": self.result.rows, "left_out": left_out,
                 "sha256": checksum, "bytes": size}
 
-    def snapshot_members(self) -> int:
-        """Copy the members who pass the gate now into ExportMember, best rank first."""
-        source = (
-            Customer.objects.filter(audience_memberships__audience=self.export.audience_id)
-            .filter(export_gate_q(self.fmt, at=self.at))
-            .order_by(F("audience_memberships__rank").asc(nulls_last=True), "pk")
-            .values_list("pk", "pseudonym", "audience_memberships__score")
-        )
-        return insert_select(
-            ExportMember, ["customer", "pseudonym", "score"], source,
-            constants={"export": self.export.pk},
-        )
-
-    def rows(self, total: int) -> Iterator[Member]:
-        identity = [f"customer__identity__{name}" for name in IDENTITY_FIELDS]
-        rows = (
-            ExportMember.objects.filter(export=self.export)
-            .order_by("pk")
-            .values_list("pseudonym", "score", *identity)
-            .iterator(chunk_size=CHUNK_ROWS)
-        )
-        done = 0
-        make = Member._make
-        for row in rows:
-            yield make(row)
-            done += 1
-            if done % CHUNK_ROWS == 0:
-                self.forget_skipped()
-                self.progress(5 + 94 * done / max(total, 1), f"Wrote {done:,} of {total:,} rows")
-        self.forget_skipped()
-
-    def forget_skipped(self) -> None:
-        """Members without anything to match on are not in the file: not members either."""
-        skipped = self.result.skipped
-        for start in range(0, len(skipped), _DELETE_BATCH):
-            ExportMember.objects.filter(
-                export=self.export, pseudonym__in=skipped[start:start + _DELETE_BATCH]
-            ).delete()
-        self.skipped += len(skipped)
-        skipped.clear()
-
-    def write_file(self, total: int) -> tuple[int, str]:
+    def write_file(self) -> tuple[int, str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.partial, "wb") as file:
             sink = _HashingSink(file)
             buffered = io.BufferedWriter(sink, buffer_size=1 << 20)
             text = io.TextIOWrapper(buffered, encoding="utf-8", newline="")
-            self.fmt.write(self.rows(total), text, result=self.result)
+            self.fmt.write(self.members(), text, result=self.result)
             text.flush()
             buffered.flush()
         os.replace(self.partial, self.path)
         return sink.size, sink.digest.hexdigest()
 
-    def consent_snapshot(self, left_out: dict[str, int], members: int) -> dict[str, Any]:
+    def members(self) -> Iterator[Member]:
+        """The members who pass the gate, as plain tuples in Member's field order (the
+        writers unpack them by position); the others are recorded as left out."""
+        total = self.export.audience.size or 1
+        reported = time.monotonic()
+        chunks = read_ahead(
+            lambda: export_rows(self.export.audience, self.fmt, at=self.at,
+                                chunk_size=CHUNK_ROWS)
+        )
+        for chunk in chunks:
+            yield from [row[2:] for row in chunk if row[1]]  # type: ignore[misc]
+            self.leave_out(chunk)
+            self.members_seen += len(chunk)
+            if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                reported = time.monotonic()
+                self.progress(1 + 98 * min(self.members_seen / total, 1),
+                              f"{self.members_seen:,} of {total:,} members")
+        self.record_exclusions()
+
+    def leave_out(self, chunk: list[tuple]) -> None:
+        """Note the chunk's members that are not in the file, once the writer has seen the
+        whole chunk: refused by the gate, or skipped by the writer (nothing to match on)."""
+        skipped = set(self.result.skipped)
+        self.skipped += len(skipped)
+        self.result.skipped.clear()
+        self.excluded += [(row[0], row[2]) for row in chunk if not row[1] or row[2] in skipped]
+        if len(self.excluded) >= CHUNK_ROWS:
+            self.record_exclusions()
+
+    def record_exclusions(self) -> None:
+        ExportExclusion.objects.bulk_create(
+            ExportExclusion(export=self.export, customer_id=customer_id, pseudonym=pseudonym)
+            for customer_id, pseudonym in self.excluded
+        )
+        self.excluded = []
+
+    def left_out(self) -> dict[str, int]:
+        """Why members were left out, counted on the recorded exclusions only."""
+        left = Customer.objects.filter(export_exclusions__export=self.export)
+        counts = left_out_counts(left, fmt=self.fmt, at=self.at)
+        counts["no_identifier"] = self.skipped
+        return counts
+
+    def consent_snapshot(self, left_out: dict[str, int]) -> dict[str, Any]:
         snapshot: dict[str, Any] = {
             "at": self.at.isoformat(),
             "required": [Purpose.AD_TARGETING.value],
             "suppression_list_size": Suppression.objects.count(),
-            "members": members,
+            "members": self.members_seen,
             "exported": self.result.rows,
             "left_out": left_out,
         }
@@ -217,6 +215,56 @@ class _ExportWriter:
                 "unknown_country": "required",
             }
         return snapshot
+
+
+def read_ahead(make_chunks: Callable[[], Iterator[T]], depth: int = 2) -> Iterator[T]:
+    """The chunks of ``make_chunks()``, read on a second thread with its own database
+    connection, so that PostgreSQL produces the next chunks while this thread hashes the
+    current one (the two together take about as long as the slower of them). At most
+    ``depth`` chunks wait in memory.
+
+    Inside a transaction (tests) or on SQLite, a second connection would not see the same
+    data, so the chunks are read here instead.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield from make_chunks()
+        return
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        chunks = make_chunks()
+        try:
+            for chunk in chunks:
+                if not hand_over(chunk):
+                    return
+            hand_over(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand_over(exc)
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+            connections.close_all()  # this thread's connection
+
+    reader = threading.Thread(target=produce, name="export-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := waiting.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        reader.join()
 
 
 def export_file(export: Export) -> Path:
