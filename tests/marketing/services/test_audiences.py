@@ -1,0 +1,229 @@
+import pytest
+
+from marketing.models import Audience, AuditEvent, Job, ProfileField, Suppression
+from marketing.segments import SegmentRuleError
+from marketing.selectors import audiences as audience_selectors
+from marketing.selectors.audiences import (
+    AudienceCut,
+    AudienceDefinitionError,
+    audience_candidates,
+    audience_customers,
+    audience_preview,
+)
+from marketing.services.audiences import (
+    audience_create,
+    audience_freeze,
+    suppression_add,
+    suppression_remove,
+)
+from tests.factories import make_offer
+from tests.marketing.services.audience_helpers import (
+    GOOGLE_PURPOSES,
+    everyone_segment,
+    frozen_audience,
+    make_people,
+)
+from tests.marketing.training_helpers import finished_run, finished_scoring
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scored(marketer):
+    """20 customers scored 0.045, 0.09, ... 0.9 (in the order they were made)."""
+    people = make_people(20)
+    run = finished_run(make_offer(), by=marketer)
+    return people, finished_scoring(run, people, by=marketer)
+
+
+def members_of(audience: Audience) -> list[int]:
+    return list(audience.members.order_by("rank", "customer_id").values_list("customer_id",
+                                                                             flat=True))
+
+
+def test_it_freezes_the_segment_members_with_why_and_a_consent_snapshot(marketer):
+    consented = make_people(12, attributes={"plan": "gold"})
+    withdrawn = make_people(3, withdrawn=True, attributes={"plan": "gold"})
+    make_people(4, attributes={"plan": "basic"})
+    segment = everyone_segment("Gold")
+    segment.rules = {"op": "and", "rules": [
+        {"field": "attr:plan", "operator": "eq", "value": "gold"}]}
+    segment.save()
+    ProfileField.objects.create(name="plan", data_type="text")
+
+    audience = audience_create(name="Gold members", segment=segment, by=marketer)
+    assert audience.status == Audience.Status.DRAFT and not audience.members.exists()
+    frozen = audience_freeze(audience=audience, by=marketer)
+
+    assert frozen.is_frozen and frozen.size == 15 and frozen.frozen_by == marketer
+    assert set(members_of(frozen)) == {c.pk for c in consented + withdrawn}
+    member = frozen.members.first()
+    assert member.why == "In segment “Gold”" and member.score is None and member.rank is None
+    assert member.pseudonym == member.customer.pseudonym
+    assert frozen.consent_snapshot["members"] == 15
+    assert frozen.consent_snapshot["may_be_exported"] == 12
+    assert frozen.consent_snapshot["left_out"]["withdrawn"] == 3
+    assert frozen.segment_rules == segment.rules
+    changes = AuditEvent.objects.filter(target_type="audience", target_ref=str(frozen.pk))
+    assert sorted(e.details["change"] for e in changes) == ["created", "frozen"]
+
+
+def test_it_keeps_the_frozen_members_when_the_segment_changes_later(marketer):
+    people = make_people(11)
+    audience = frozen_audience(marketer)
+    audience.segment.rules = {"op": "and", "rules": [
+        {"field": "identity:country", "operator": "eq", "value": "FR"}]}
+    audience.segment.save()
+
+    assert set(members_of(audience)) == {c.pk for c in people}
+    with pytest.raises(AudienceDefinitionError, match="frozen already"):
+        audience_freeze(audience=audience, by=marketer)
+
+
+def test_it_cuts_the_top_n_by_score_with_ranks(marketer, scored):
+    people, scoring = scored
+
+    audience = frozen_audience(marketer, scoring_run=scoring, cut=AudienceCut("top_n", 5))
+
+    assert members_of(audience) == [c.pk for c in reversed(people[-5:])]
+    assert list(audience.members.order_by("rank").values_list("rank", flat=True)) == [1, 2, 3,
+                                                                                       4, 5]
+    top = audience.members.get(rank=1)
+    assert top.score == 0.9
+    assert top.why == "In segment “Everyone”, top 5 by score of “Term deposit · conversion”"
+
+
+def test_it_cuts_the_top_percent_rounding_up(marketer, scored):
+    people, scoring = scored
+
+    audience = frozen_audience(marketer, scoring_run=scoring,
+                               cut=AudienceCut("top_percent", 12))  # 12% of 20 = 2.4
+
+    assert members_of(audience) == [people[-1].pk, people[-2].pk, people[-3].pk]
+
+
+def test_it_cuts_at_a_score_threshold(marketer, scored):
+    people, scoring = scored
+
+    audience = frozen_audience(marketer, scoring_run=scoring, cut=AudienceCut("threshold", 0.8))
+
+    assert set(members_of(audience)) == {c.pk for c in people[-3:]}  # 0.81, 0.855, 0.9
+    assert min(audience.members.values_list("score", flat=True)) >= 0.8
+
+
+def test_it_keeps_unscored_members_when_there_is_no_cut(marketer, scored):
+    people, scoring = scored
+    unscored = make_people(2)
+
+    audience = frozen_audience(marketer, scoring_run=scoring)
+
+    assert audience.size == 22
+    assert audience.members.get(customer=unscored[0]).score is None
+    assert audience.members.get(customer=people[-1]).rank == 1
+
+
+@pytest.mark.parametrize(("cut", "message"), [
+    (AudienceCut("top_n", 0), "whole number"),
+    (AudienceCut("top_n", 2.5), "whole number"),
+    (AudienceCut("top_percent", 150), "percentage"),
+    (AudienceCut("threshold", 1.5), "between 0 and 1"),
+    (AudienceCut("threshold", None), "needs a value"),
+    (AudienceCut("sideways", 1), "Unknown cut"),
+])
+def test_it_refuses_cuts_that_make_no_sense(marketer, scored, cut, message):
+    _, scoring = scored
+    with pytest.raises(AudienceDefinitionError, match=message):
+        audience_create(name="x", segment=everyone_segment(), scoring_run=scoring, cut=cut,
+                        by=marketer)
+    assert not Audience.objects.exists()
+
+
+def test_it_needs_a_finished_scoring_run_for_a_score_cut(marketer, scored):
+    _, scoring = scored
+    segment = everyone_segment()
+    with pytest.raises(AudienceDefinitionError, match="needs a scoring run"):
+        audience_create(name="x", segment=segment, cut=AudienceCut("top_n", 3), by=marketer)
+    Job.objects.filter(pk=scoring.job_id).update(status=Job.Status.RUNNING)
+    scoring.job.refresh_from_db()
+    with pytest.raises(AudienceDefinitionError, match="finished scoring run"):
+        audience_create(name="x", segment=segment, scoring_run=scoring, by=marketer)
+
+
+def test_it_refuses_a_segment_whose_rules_no_longer_compile(marketer):
+    segment = everyone_segment()
+    segment.rules = {"op": "and", "rules": [{"field": "attr:gone", "operator": "eq",
+                                             "value": 1}]}
+    with pytest.raises(SegmentRuleError):
+        audience_create(name="x", segment=segment, by=marketer)
+
+
+def test_it_previews_consent_and_match_readiness_for_each_platform(marketer):
+    make_people(10, country="US")  # email, phone and full address
+    make_people(4, country="DE", purposes=GOOGLE_PURPOSES)  # no phone (helper: US only)
+    make_people(3, country="FR")  # no Google consents
+    make_people(2, withdrawn=True)
+    make_people(1, suppressed=True)
+    make_people(2, identity=False)  # nothing to match on
+
+    preview = audience_preview(members=audience_candidates(rules={}))
+
+    assert preview["size"] == 22 and not preview["suppressed"]
+    by_format = {row["format"]: row for row in preview["formats"]}
+    google = by_format["google_customer_match"]
+    assert google["exportable"] == 22 - 2 - 1 - 5
+    assert google["left_out"] == {"no_record": 0, "denied": 0, "withdrawn": 2, "expired": 0,
+                                  "suppressed": 1, "google_consent": 3 + 2}
+    assert (google["email"], google["phone"], google["address"], google["matchable"]) == (
+        14, 10, 14, 14)
+    tiktok = by_format["tiktok_customer_file"]
+    assert tiktok["exportable"] == 19 and tiktok["address"] is None
+    assert (tiktok["email"], tiktok["phone"], tiktok["matchable"]) == (17, 10, 17)
+    generic = by_format["generic_csv"]
+    assert generic["email"] is None and generic["matchable"] == generic["exportable"] == 19
+    assert not any(row["estimated"] for row in preview["formats"])
+
+
+def test_it_estimates_readiness_from_a_sample_of_large_audiences(marketer, monkeypatch):
+    make_people(30)
+    monkeypatch.setattr(audience_selectors, "READINESS_SAMPLE", 10)
+
+    preview = audience_preview(members=audience_candidates(rules={}),
+                               formats=["meta_custom_audience"])
+
+    row = preview["formats"][0]
+    assert row["estimated"] and row["email"] == row["matchable"] == 30
+
+
+def test_it_hides_every_count_of_a_small_audience(marketer, settings):
+    settings.MIN_GROUP_SIZE = 10
+    make_people(4)
+
+    preview = audience_preview(members=audience_candidates(rules={}))
+
+    assert preview["suppressed"] and preview["size"] is None
+    assert all(row["exportable"] is None and row["email"] is None
+               for row in preview["formats"])
+
+
+def test_it_previews_the_frozen_members_not_the_current_segment(marketer):
+    make_people(10)
+    audience = frozen_audience(marketer)
+    make_people(5)
+
+    preview = audience_preview(members=audience_customers(audience), formats=["generic_csv"])
+
+    assert preview["size"] == 10
+
+
+def test_it_keeps_a_suppression_list_with_an_audit_trail(steward):
+    customer = make_people(1)[0]
+
+    suppression = suppression_add(customer=customer, reason="complaint", by=steward)
+    again = suppression_add(customer=customer, reason="twice", by=steward)
+    assert again.pk == suppression.pk and again.reason == "complaint"
+    suppression_remove(suppression=suppression, by=steward)
+
+    assert not Suppression.objects.exists()
+    changes = AuditEvent.objects.filter(target_ref=customer.pseudonym,
+                                        action=AuditEvent.Action.CONSENT_CHANGE)
+    assert sorted(e.details["change"] for e in changes) == ["suppressed", "unsuppressed"]
