@@ -23,6 +23,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.validators import UniqueValidator
 
 from marketing.api.serializers import DetailSerializer
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
@@ -201,7 +202,11 @@ class LeftOutReasonSerializer(serializers.Serializer):
 
 
 class SuppressionSerializer(serializers.ModelSerializer):
-    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    customer = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.all(),
+        validators=[UniqueValidator(Suppression.objects.all(),
+                                    message="This customer is on the suppression list already.")],
+    )
     pseudonym = serializers.CharField(source="customer.pseudonym", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 

@@ -367,7 +367,7 @@ def _readiness_tallies(
 def audiences() -> QuerySet[Audience]:
     return Audience.objects.select_related(
         "segment", "scoring_run__training_run", "offer", "created_by", "frozen_by"
-    ).annotate(export_count=Count("exports", distinct=True))
+    ).annotate(export_count=Count("exports", distinct=True)).order_by("-created_at", "-id")
 
 
 def exports() -> QuerySet[Export]:
