@@ -64,13 +64,26 @@ from marketing.services.exports import (
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 THROTTLED = OpenApiResponse(DetailSerializer, description="Too many export requests; retry later")
+INVALID = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='What is wrong: {"detail": message} or {field: [messages, ...]}',
+    examples=[
+        OpenApiExample("Definition", value={"detail": "A cut by score needs a scoring run."}),
+        OpenApiExample("Field", value={"segment": ['Invalid pk "99" - object does not exist.']}),
+    ],
+)
 
 # ---- serializers ------------------------------------------------------------------------------
 
 
+def _username() -> serializers.SlugRelatedField:
+    """Who did it (null once the user is deleted)."""
+    return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+
 class AudienceSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    frozen_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = _username()
+    frozen_by = _username()
     export_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -156,7 +169,7 @@ class ExportSerializer(serializers.ModelSerializer):
                                             allow_null=True)
     audience_name = serializers.CharField(source="audience.name", read_only=True)
     platform_label = serializers.CharField(source="get_platform_display", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = _username()
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -208,7 +221,7 @@ class SuppressionSerializer(serializers.ModelSerializer):
                                     message="This customer is on the suppression list already.")],
     )
     pseudonym = serializers.CharField(source="customer.pseudonym", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = _username()
 
     class Meta:
         model = Suppression
@@ -286,7 +299,7 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=AudienceCreateSerializer,
-        responses={201: AudienceSerializer, 400: DetailSerializer},
+        responses={201: AudienceSerializer, 400: INVALID},
         examples=[CREATE_EXAMPLE],
     )
     def create(self, request: Request, *args, **kwargs) -> Response:
@@ -301,7 +314,7 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             raise ValidationError({"detail": str(exc)}) from None
         return Response(self._one(audience.pk), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: AudienceSerializer, 400: DetailSerializer})
+    @extend_schema(request=None, responses={200: AudienceSerializer, 400: INVALID})
     @action(detail=True, methods=["post"], filter_backends=[])
     def freeze(self, request: Request, pk: str | None = None) -> Response:
         """Write who is in the audience now (and why), with the consent snapshot."""
@@ -313,7 +326,7 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=AudiencePreviewRequestSerializer,
-        responses={200: AudiencePreviewSerializer, 400: DetailSerializer},
+        responses={200: AudiencePreviewSerializer, 400: INVALID},
         examples=[PREVIEW_EXAMPLE],
     )
     @action(detail=False, methods=["post"], write_roles=ALL_ROLES, filter_backends=[],
@@ -398,7 +411,7 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=ExportCreateSerializer,
-        responses={202: ExportSerializer, 400: DetailSerializer, 429: THROTTLED},
+        responses={202: ExportSerializer, 400: INVALID, 429: THROTTLED},
         examples=[
             OpenApiExample("Meta payload", value={"audience": 5,
                                                   "platform": "meta_custom_audience"},
