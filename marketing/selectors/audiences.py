@@ -364,6 +364,12 @@ def _readiness_tallies(
 # ---- lists ------------------------------------------------------------------------------------
 
 
+def left_out_in_words(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Non-zero left-out counts in the order and words of ``LEFT_OUT_REASONS``."""
+    return [{"key": key, "label": label, "count": counts[key]}
+            for key, label in LEFT_OUT_REASONS.items() if counts.get(key)]
+
+
 def audiences() -> QuerySet[Audience]:
     return Audience.objects.select_related(
         "segment", "scoring_run__training_run", "offer", "created_by", "frozen_by"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketing.views import customers, jobs, models, overview, segments, uploads
+from marketing.views import audiences, customers, jobs, models, overview, segments, uploads
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
@@ -28,6 +28,16 @@ urlpatterns = [
         models.ScoringRunDetailView.as_view(),
         name="model-scoring-detail",
     ),
+    path("audiences/", audiences.AudienceListView.as_view(), name="audience-list"),
+    path("audiences/new/", audiences.AudienceBuilderView.as_view(), name="audience-create"),
+    path("audiences/<int:pk>/", audiences.AudienceDetailView.as_view(), name="audience-detail"),
+    path("audiences/<int:pk>/freeze/", audiences.AudienceFreezeView.as_view(),
+         name="audience-freeze"),
+    path("audiences/<int:pk>/export/", audiences.AudienceExportView.as_view(),
+         name="audience-export"),
+    path("exports/", audiences.ExportListView.as_view(), name="export-list"),
+    path("exports/<int:pk>/download/", audiences.ExportDownloadView.as_view(),
+         name="export-download"),
     path("jobs/", jobs.JobListView.as_view(), name="job-list"),
     path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job-detail"),
 ]

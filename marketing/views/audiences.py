@@ -1,0 +1,224 @@
+"""Audience pages: the builder with a live size and match-readiness preview, the audience with
+one export button per platform, the export history and the download of a file."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, ListView, TemplateView, View
+
+from marketing.exporters.formats import FORMATS
+from marketing.models import Audience, Export, Offer, ScoringRun, Segment
+from marketing.roles import DATA_STEWARD, MARKETER, has_role
+from marketing.segments import SegmentRuleError
+from marketing.selectors.audiences import (
+    AudienceCut,
+    AudienceDefinitionError,
+    audience_candidates,
+    audience_customers,
+    audience_preview,
+    audiences,
+    exports,
+    left_out_in_words,
+)
+from marketing.selectors.training import scoring_runs
+from marketing.services.audiences import audience_create, audience_freeze
+from marketing.services.exports import (
+    ExportError,
+    ExportFileMissing,
+    export_create,
+    export_download,
+)
+from marketing.views.mixins import RoleRequiredMixin
+
+DOWNLOADERS = (MARKETER, DATA_STEWARD)
+CUT_HELP = {
+    Audience.Cut.ALL: "Everyone in the segment.",
+    Audience.Cut.TOP_N: "The N customers with the highest scores.",
+    Audience.Cut.TOP_PERCENT: "The given share of scored customers, highest first.",
+    Audience.Cut.THRESHOLD: "Everyone scored at least this high (0 to 1).",
+}
+
+
+def can_download(user) -> bool:
+    return has_role(user, DOWNLOADERS)
+
+
+class ScoringRunChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ScoringRun) -> str:
+        where = obj.segment.name if obj.segment else "all customers"
+        return f"{obj.training_run.name} · {where} · {obj.created_at:%d %b %Y %H:%M}"
+
+
+class AudienceForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Leave empty to name it after the segment."
+    )
+    segment = forms.ModelChoiceField(Segment.objects.all(), empty_label=None)
+    scoring_run = ScoringRunChoice(
+        scoring_runs().filter(job__status="succeeded"), required=False,
+        empty_label="No scores: everyone in the segment",
+        help_text="Scores of a click model rank the members; a cut keeps the best of them.",
+    )
+    offer = forms.ModelChoiceField(
+        Offer.objects.all(), required=False, empty_label="Each customer's best offer",
+        help_text="For a model of every offer: whose score ranks the members.",
+    )
+    cut = forms.ChoiceField(choices=Audience.Cut.choices, initial=Audience.Cut.ALL,
+                            widget=forms.RadioSelect)
+    cut_value = forms.FloatField(required=False, label="Cut value")
+
+    def definition(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "segment": data["segment"], "scoring_run": data["scoring_run"],
+            "offer": data["offer"], "cut": AudienceCut(data["cut"], data["cut_value"]),
+        }
+
+
+class AudienceListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/audiences/list.html"
+    context_object_name = "audiences"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return audiences()
+
+
+class AudienceBuilderView(RoleRequiredMixin, FormView):
+    """Build an audience and freeze it; the preview panel asks the API as the form changes."""
+
+    template_name = "marketing/audiences/builder.html"
+    form_class = AudienceForm
+    read_roles = RoleRequiredMixin.write_roles
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"segment": self.request.GET.get("segment"),
+                "scoring_run": self.request.GET.get("scoring_run")}
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["has_segments"] = Segment.objects.exists()
+        ctx["cut_help"] = CUT_HELP
+        ctx["formats"] = list(FORMATS.values())
+        return ctx
+
+    def form_valid(self, form: AudienceForm):
+        data = form.cleaned_data
+        try:
+            audience = audience_create(name=data["name"], **form.definition(),
+                                       by=self.request.user)
+            audience = audience_freeze(audience=audience, by=self.request.user)
+        except (AudienceDefinitionError, SegmentRuleError) as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, f"Audience “{audience.name}” frozen with "
+                                       f"{audience.size:,} members.")
+        return redirect("audience-detail", pk=audience.pk)
+
+
+class AudienceDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/audiences/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        audience = get_object_or_404(audiences(), pk=kwargs["pk"])
+        if audience.is_frozen:
+            members = audience_customers(audience)
+        else:
+            members = audience_candidates(
+                rules=audience.segment.rules if audience.segment else audience.segment_rules,
+                scoring_run=audience.scoring_run, offer=audience.offer,
+                cut=AudienceCut(audience.cut, audience.cut_value),
+            )
+        try:
+            preview = audience_preview(members=members)
+        except (AudienceDefinitionError, SegmentRuleError) as exc:
+            preview, ctx["preview_error"] = None, str(exc)
+        for row in preview["formats"] if preview else []:
+            row["reasons"] = left_out_in_words(row["left_out"])
+            row["left_out_total"] = sum(row["left_out"].values())
+        ctx.update(
+            audience=audience,
+            preview=preview,
+            snapshot_left_out=left_out_in_words(audience.consent_snapshot.get("left_out", {})),
+            exports=list(exports().filter(audience=audience)[:50]),
+            can_download=can_download(self.request.user),
+            cut_text=AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run),
+            sample=audience.members.select_related("customer").order_by("rank", "id")[:10]
+            if audience.is_frozen and preview and not preview["suppressed"] else [],
+        )
+        return ctx
+
+
+class AudienceFreezeView(RoleRequiredMixin, View):
+    def post(self, request, pk: int):
+        audience = get_object_or_404(Audience, pk=pk)
+        try:
+            audience = audience_freeze(audience=audience, by=request.user)
+        except (AudienceDefinitionError, SegmentRuleError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Frozen with {audience.size:,} members.")
+        return redirect("audience-detail", pk=pk)
+
+
+class AudienceExportView(RoleRequiredMixin, View):
+    """Start an export of the audience for one platform; progress shows on the audience."""
+
+    def post(self, request, pk: int):
+        audience = get_object_or_404(Audience, pk=pk)
+        try:
+            export = export_create(audience=audience, platform=request.POST.get("platform", ""),
+                                   by=request.user)
+        except ExportError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Export #{export.pk} started: "
+                                      f"{export.get_platform_display()}.")
+        return redirect(reverse("audience-detail", args=[audience.pk]) + "#exports")
+
+
+class ExportListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/audiences/exports.html"
+    context_object_name = "exports"
+    paginate_by = 25
+
+    def get_queryset(self):
+        rows = exports()
+        platform = self.request.GET.get("platform", "")
+        if platform in FORMATS:
+            rows = rows.filter(platform=platform)
+        return rows
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        platform = self.request.GET.get("platform", "")
+        ctx.update(
+            can_download=can_download(self.request.user),
+            formats=list(FORMATS.values()),
+            platform=platform,
+            query_prefix=f"platform={platform}&" if platform in FORMATS else "",
+        )
+        return ctx
+
+
+class ExportDownloadView(RoleRequiredMixin, View):
+    """The export's file, streamed; marketers and data stewards only, every download logged."""
+
+    read_roles = DOWNLOADERS
+
+    def get(self, request, pk: int):
+        export = get_object_or_404(Export.objects.select_related("job"), pk=pk)
+        try:
+            file, name = export_download(export=export, by=request.user)
+        except ExportFileMissing as exc:
+            raise Http404(str(exc)) from None
+        response = FileResponse(file, as_attachment=True, filename=name,
+                                content_type=FORMATS[export.platform].content_type)
+        response["X-Checksum-SHA256"] = export.checksum
+        return response
+

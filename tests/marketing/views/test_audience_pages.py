@@ -1,0 +1,126 @@
+import hashlib
+
+import pytest
+from django.urls import reverse
+
+from marketing.models import Audience, AuditEvent, Export, Job
+from tests.marketing.api.helpers import logged_in
+from tests.marketing.services.audience_helpers import (
+    everyone_segment,
+    exported,
+    frozen_audience,
+    make_people,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_builds_and_freezes_an_audience_from_the_form(marketer_client):
+    make_people(11)
+    segment = everyone_segment("Everyone here")
+
+    page = marketer_client.get(reverse("audience-create"))
+    response = marketer_client.post(reverse("audience-create"),
+                                    {"segment": segment.pk, "cut": "all", "name": ""})
+
+    assert page.status_code == 200
+    assert b'data-preview-url="/api/audiences/preview/"' in page.content
+    audience = Audience.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("audience-detail", args=[audience.pk])
+    assert audience.name == "Everyone here" and audience.is_frozen and audience.size == 11
+
+
+def test_it_shows_what_is_wrong_with_a_cut(marketer_client):
+    segment = everyone_segment()
+
+    response = marketer_client.post(reverse("audience-create"),
+                                    {"segment": segment.pk, "cut": "top_n", "cut_value": "5"})
+
+    assert response.status_code == 200
+    assert "A cut by score needs a scoring run." in response.content.decode()
+    assert not Audience.objects.exists()
+
+
+def test_it_keeps_the_builder_for_marketers(viewer):
+    assert logged_in(viewer).get(reverse("audience-create")).status_code == 403
+
+
+def test_it_shows_readiness_and_export_buttons_on_the_audience_page(marketer_client, marketer):
+    make_people(12)
+    make_people(3, withdrawn=True)
+    audience = frozen_audience(marketer, name="Spring")
+
+    page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
+
+    assert "Spring" in page and 'data-testid="audience-size">15<' in page
+    assert page.count('name="platform"') == 6
+    assert "Google Customer Match (CSV)" in page and "3 left out" in page
+
+
+def test_it_starts_an_export_from_the_page_and_lists_it_with_its_progress(
+    marketer_client, marketer, django_capture_on_commit_callbacks
+):
+    make_people(12)
+    audience = frozen_audience(marketer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("audience-export", args=[audience.pk]),
+                                        {"platform": "tiktok_customer_file"})
+
+    export = Export.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith("#exports")
+    assert export.job.status == Job.Status.SUCCEEDED and export.row_count == 12
+    page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
+    assert reverse("export-download", args=[export.pk]) in page
+    assert export.checksum[:12] in page
+
+
+def test_it_shows_a_progress_bar_while_an_export_runs(marketer_client, marketer):
+    make_people(12)
+    audience = frozen_audience(marketer)
+    export = exported(audience, "generic_csv", marketer)
+    Job.objects.filter(pk=export.job_id).update(status=Job.Status.RUNNING, progress=40)
+
+    page = marketer_client.get(reverse("export-list")).content.decode()
+
+    assert f'data-job-id="{export.job_id}"' in page and 'data-refresh="export-table"' in page
+
+
+def test_it_lets_only_marketers_and_stewards_download_from_the_history(marketer, steward,
+                                                                        viewer):
+    make_people(12)
+    export = exported(frozen_audience(marketer), "google_customer_match", marketer)
+    url = reverse("export-download", args=[export.pk])
+
+    assert url not in logged_in(viewer).get(reverse("export-list")).content.decode()
+    assert logged_in(viewer).get(url).status_code == 403
+    assert url in logged_in(steward).get(reverse("export-list")).content.decode()
+    download = logged_in(steward).get(url)
+
+    assert download.status_code == 200
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == export.checksum
+    assert AuditEvent.objects.filter(details__event="downloaded", actor=steward).count() == 1
+
+
+def test_it_lists_the_exports_that_included_a_customer_on_their_page(marketer_client, marketer):
+    included = make_people(11)[0]
+    refused = make_people(1, withdrawn=True)[0]
+    export = exported(frozen_audience(marketer, name="Spring"), "meta_custom_audience",
+                      marketer)
+
+    held = marketer_client.get(reverse("customer-detail", args=[included.pk])).content.decode()
+    left = marketer_client.get(reverse("customer-detail", args=[refused.pk])).content.decode()
+
+    assert "Exports that included this customer" in held and f"#{export.pk}" in held
+    assert "Exports that included this customer" not in left
+
+
+def test_it_lists_audiences_with_a_link_in_the_sidebar(viewer, marketer):
+    make_people(10)
+    frozen_audience(marketer, name="Spring")
+
+    page = logged_in(viewer).get(reverse("audience-list")).content.decode()
+
+    assert "Spring" in page and "Audiences &amp; exports" in page
+    assert reverse("audience-create") not in page.split("</aside>", 1)[1]  # viewers do not build
