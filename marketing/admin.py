@@ -15,21 +15,25 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from marketing.models import (
+    Audience,
     AuditEvent,
     ConsentRecord,
     Customer,
     CustomerIdentity,
+    Export,
     Interaction,
     Job,
     Offer,
     ProfileField,
     Segment,
+    Suppression,
     Upload,
 )
 from marketing.pii import identity_of, log_pii_view, masked_values
 from marketing.roles import can_view_pii
 from marketing.segments import SegmentRuleError, compile_rules
 from marketing.selectors.segments import segment_count_preview
+from marketing.services.audiences import suppression_add, suppression_remove
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
 from marketing.services.segments import segment_create, segment_delete, segment_update
@@ -354,3 +358,49 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ("action", "target_type")
     list_select_related = ("actor",)
     search_fields = ("target_ref",)
+
+
+# ---- audiences and exports --------------------------------------------------------------------
+
+
+@admin.register(Audience)
+class AudienceAdmin(ReadOnlyAdmin):
+    list_display = ("name", "status", "segment_name", "cut", "cut_value", "size", "frozen_at",
+                    "created_by")
+    list_filter = ("status", "cut")
+    list_select_related = ("created_by",)
+    search_fields = ("name", "segment_name")
+
+
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdmin):
+    list_display = ("id", "audience", "platform", "row_count", "checksum", "created_by",
+                    "created_at")
+    list_filter = ("platform",)
+    list_select_related = ("audience", "created_by")
+    # The file is downloaded from the product (role-checked, audit-logged), not from here.
+    exclude = ("file_path",)
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Adding and removing go through the services, so each is in the audit log."""
+
+    list_display = ("customer", "reason", "created_by", "created_at")
+    list_select_related = ("customer", "created_by")
+    search_fields = ("=customer__external_id", "=customer__pseudonym", "reason")
+    raw_id_fields = ("customer",)
+    fields = ("customer", "reason")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            obj.pk = suppression_add(customer=obj.customer, reason=obj.reason, by=request.user).pk
+
+    def delete_model(self, request, obj) -> None:
+        suppression_remove(suppression=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for suppression in queryset.select_related("customer"):
+            suppression_remove(suppression=suppression, by=request.user)

@@ -1,9 +1,10 @@
 import hashlib
 
 import pytest
+from django.contrib.auth.models import User
 from django.urls import reverse
 
-from marketing.models import Audience, AuditEvent, Export, Job
+from marketing.models import Audience, AuditEvent, Export, Job, Suppression
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import (
     everyone_segment,
@@ -124,3 +125,22 @@ def test_it_lists_audiences_with_a_link_in_the_sidebar(viewer, marketer):
 
     assert "Spring" in page and "Audiences &amp; exports" in page
     assert reverse("audience-create") not in page.split("</aside>", 1)[1]  # viewers do not build
+
+
+def test_it_keeps_the_suppression_list_in_the_admin_console_with_an_audit_trail(client):
+    admin = User.objects.create_superuser("root", password="pw-for-tests-only-123")
+    client.force_login(admin)
+    customer = make_people(1)[0]
+
+    added = client.post(reverse("admin:marketing_suppression_add"),
+                        {"customer": customer.pk, "reason": "complaint"})
+    suppression = Suppression.objects.get()
+    removed = client.post(reverse("admin:marketing_suppression_delete", args=[suppression.pk]),
+                          {"post": "yes"})
+
+    assert added.status_code == 302 and removed.status_code == 302
+    assert not Suppression.objects.exists()
+    changes = AuditEvent.objects.filter(target_ref=customer.pseudonym)
+    assert sorted(e.details["change"] for e in changes) == ["suppressed", "unsuppressed"]
+    assert client.get(reverse("admin:marketing_export_changelist")).status_code == 200
+    assert client.get(reverse("admin:marketing_audience_changelist")).status_code == 200
