@@ -36,7 +36,7 @@ from marketing.views.mixins import RoleRequiredMixin
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 CUT_HELP = {
-    Audience.Cut.ALL: "Everyone in the segment.",
+    Audience.Cut.ALL: "No cut: the whole segment, scored or not.",
     Audience.Cut.TOP_N: "The N customers with the highest scores.",
     Audience.Cut.TOP_PERCENT: "The given share of scored customers, highest first.",
     Audience.Cut.THRESHOLD: "Everyone scored at least this high (0 to 1).",
