@@ -11,15 +11,13 @@ when complete.
 import hashlib
 import io
 import os
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from marketing.exporters.base import Member, WriteResult
@@ -39,7 +37,6 @@ from marketing.selectors.audiences import export_rows, left_out_counts
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 
-T = TypeVar("T")
 EXPORT_DIR = "exports"
 CHUNK_ROWS = 10_000
 # Each progress report is a committed UPDATE: often enough for the page, not per chunk.
@@ -161,11 +158,8 @@ class _ExportWriter:
         writers unpack them by position); the others are recorded as left out."""
         total = self.export.audience.size or 1
         reported = time.monotonic()
-        chunks = read_ahead(
-            lambda: export_rows(self.export.audience, self.fmt, at=self.at,
-                                chunk_size=CHUNK_ROWS)
-        )
-        for chunk in chunks:
+        for chunk in export_rows(self.export.audience, self.fmt, at=self.at,
+                                 chunk_size=CHUNK_ROWS):
             yield from [row[2:] for row in chunk if row[1]]  # type: ignore[misc]
             self.leave_out(chunk)
             self.members_seen += len(chunk)
@@ -215,56 +209,6 @@ class _ExportWriter:
                 "unknown_country": "required",
             }
         return snapshot
-
-
-def read_ahead(make_chunks: Callable[[], Iterator[T]], depth: int = 2) -> Iterator[T]:
-    """The chunks of ``make_chunks()``, read on a second thread with its own database
-    connection, so that PostgreSQL produces the next chunks while this thread hashes the
-    current one (the two together take about as long as the slower of them). At most
-    ``depth`` chunks wait in memory.
-
-    Inside a transaction (tests) or on SQLite, a second connection would not see the same
-    data, so the chunks are read here instead.
-    """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield from make_chunks()
-        return
-    waiting: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def hand_over(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        chunks = make_chunks()
-        try:
-            for chunk in chunks:
-                if not hand_over(chunk):
-                    return
-            hand_over(done)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            hand_over(exc)
-        finally:
-            chunks.close()  # type: ignore[attr-defined]
-            connections.close_all()  # this thread's connection
-
-    reader = threading.Thread(target=produce, name="export-read-ahead", daemon=True)
-    reader.start()
-    try:
-        while (item := waiting.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        reader.join()
 
 
 def export_file(export: Export) -> Path:

@@ -300,7 +300,7 @@ def test_it_never_exports_a_customer_the_consent_selector_refuses(marketer, peop
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_exports_outside_a_transaction_reading_ahead_on_a_second_connection(marketer):
+def test_it_exports_outside_a_transaction_as_a_worker_does(marketer):
     people = make_people(25)
     make_people(5, withdrawn=True)
     audience = frozen_audience(marketer)
@@ -310,16 +310,3 @@ def test_it_exports_outside_a_transaction_reading_ahead_on_a_second_connection(m
     assert export.job.status == Job.Status.SUCCEEDED, export.job.error
     assert keys_in_file(export) == {c.pseudonym for c in people}
     assert export.left_out["withdrawn"] == 5
-
-
-@pytest.mark.django_db(transaction=True)
-def test_it_hands_on_errors_from_the_reading_thread():
-    def chunks():
-        yield [1]
-        raise RuntimeError("the database went away")
-
-    read = export_service.read_ahead(chunks)
-
-    assert next(read) == [1]
-    with pytest.raises(RuntimeError, match="went away"):
-        next(read)
