@@ -17,16 +17,22 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_customer", "view_offer", "add_offer", "change_offer", "view_interaction",
         "view_segment", "add_segment", "change_segment", "delete_segment", "view_upload",
         "add_upload", "view_job", "view_profilefield", "view_consentrecord",
+        "view_trainingrun", "add_trainingrun", "view_scoringrun", "add_scoringrun",
+        "view_customerscore", "view_audience", "add_audience", "change_audience",
+        "view_audiencemember", "view_export", "add_export", "view_suppression",
     ],
     DATA_STEWARD: [
         "view_customer", "change_customer", "view_customeridentity", "change_customeridentity",
         "view_pii", "erase_customer", "view_consentrecord", "add_consentrecord",
         "view_offer", "view_interaction", "view_segment", "view_upload", "add_upload",
-        "view_job", "view_auditevent", "view_profilefield",
+        "view_job", "view_auditevent", "view_profilefield", "view_trainingrun",
+        "view_scoringrun", "view_audience", "view_audiencemember", "view_export",
+        "view_exportmember", "view_suppression", "add_suppression", "change_suppression",
+        "delete_suppression",
     ],
     VIEWER: [
         "view_customer", "view_offer", "view_interaction", "view_segment", "view_job",
-        "view_profilefield",
+        "view_profilefield", "view_trainingrun", "view_scoringrun", "view_audience",
     ],
 }
 
