@@ -11,7 +11,8 @@ import re
 
 from marketing.exporters.countries import KEEP_LEADING_ZERO, calling_code, split_calling_code
 
-_NON_DIGITS = re.compile(r"\D")
+# ASCII characters other than digits, deleted by str.translate (faster than a regex here).
+_NON_DIGITS = {code: None for code in range(128) if not chr(code).isdigit()}
 _WHITESPACE = re.compile(r"\s+")
 # E.164: a country code and a national number of at most 15 digits together.
 _MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 8, 15
@@ -23,19 +24,22 @@ def sha256_hex(value: str) -> str:
     return _sha256(value.encode()).hexdigest() if value else ""
 
 
+def _digits(text: str) -> str:
+    """The digits of ``text`` as ASCII digits (other scripts' digits are converted)."""
+    digits = text.translate(_NON_DIGITS)
+    return digits if digits.isascii() else "".join(str(int(c)) for c in digits if c.isdecimal())
+
+
 def email_basic(raw: str | None) -> str:
     """Lowercased, every whitespace character removed; ``""`` unless it looks like an email."""
     if not raw:
         return ""
     email = "".join(raw.split()).lower()
-    return email if _looks_like_email(email) else ""
-
-
-def _looks_like_email(email: str) -> bool:
-    """One ``@`` with something before it and a dotted domain after it (``a@b.c``)."""
-    local, at, domain = email.partition("@")
-    dot = domain.find(".")
-    return bool(local) and dot > 0 and "@" not in domain and not domain.endswith(".")
+    # One "@" with something before it and a dotted domain after it ("a@b.c").
+    at = email.find("@")
+    if at < 1 or email.count("@") != 1 or email.endswith("."):
+        return ""
+    return email if email.find(".", at + 2) > 0 else ""
 
 
 def drop_plus_suffix(email: str) -> str:
@@ -55,7 +59,7 @@ def phone_international(raw: str | None, country: str | None) -> str:
     if not raw:
         return ""
     text = raw.strip()
-    digits = _NON_DIGITS.sub("", text)
+    digits = _digits(text)
     if text.startswith("+"):
         international = digits
     elif digits.startswith("00"):
@@ -100,7 +104,7 @@ def letters_only(raw: str | None) -> str:
 
 def us_zip(raw: str) -> str:
     """The first five digits of a US ZIP (``"02139-4307"`` -> ``"02139"``); ``""`` if fewer."""
-    digits = _NON_DIGITS.sub("", raw)
+    digits = _digits(raw)
     return digits[:5] if len(digits) >= 5 else ""
 
 

@@ -29,6 +29,11 @@ def test_it_keeps_an_empty_value_empty_instead_of_hashing_it():
     ("te st@example.com", "test@example.com"),
     ("not-an-email", ""),
     ("a@b", ""),
+    ("a@b.c", "a@b.c"),
+    ("@b.c", ""),
+    ("a@b@c.d", ""),
+    ("a@.com", ""),
+    ("a@b.", ""),
     (None, ""),
 ])
 def test_it_trims_lowercases_and_checks_emails(raw, expected):
@@ -48,6 +53,8 @@ def test_it_trims_lowercases_and_checks_emails(raw, expected):
     ("0151 2345678", "", ""),  # a national number of unknown country cannot be dialled
     ("0151 2345678", "XX", ""),
     ("12", "US", ""),
+    ("+٤٤ 7123 456789", None, "447123456789"),  # digits of other scripts count too
+    ("+44 ٠7123 456789", None, "447123456789"),
     ("+44 0", None, ""),
     ("", "US", ""),
 ])
