@@ -86,13 +86,15 @@ class RowChecker:
         self.width = len(headers)
         self.mapping = mapping
         self._index = {header: i for i, header in enumerate(headers)}
+        self._columns = {target: (self._index[header], header)
+                         for target, header in mapping.items() if header}
         self._labels = {spec.name: spec.label for spec in TARGET_FIELDS[self.kind]}
         # key -> (row << 32 | line) of its first row, packed to keep a million keys small.
         self._first_seen: dict[Any, int] = {}
 
     def column(self, target: str) -> tuple[int, str] | None:
-        header = self.mapping.get(target, "")
-        return (self._index[header], header) if header else None
+        """(position, header) of the column mapped to ``target``; None when unmapped."""
+        return self._columns.get(target)
 
     def check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
         if len(fields) != self.width:
@@ -368,12 +370,16 @@ class InteractionRows(RowChecker):
         return len(keys & set(stored))
 
 
-def _known(model, external_ids: Iterable[str]) -> set[str]:
-    return set(
-        model.objects.filter(external_id__in=set(external_ids)).values_list(
-            "external_id", flat=True
+def _known(model, external_ids: Iterable[str], batch: int = 5000) -> set[str]:
+    wanted = list(set(external_ids))
+    known: set[str] = set()
+    for start in range(0, len(wanted), batch):  # SQLite limits the parameters of a query
+        known.update(
+            model.objects.filter(external_id__in=wanted[start:start + batch]).values_list(
+                "external_id", flat=True
+            )
         )
-    )
+    return known
 
 
 CHECKERS: dict[str, type[RowChecker]] = {

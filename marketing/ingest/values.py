@@ -40,10 +40,8 @@ def to_number(text: str) -> int | float:
     # int() and float() also accept "1_000", "nan" and "inf"; a spreadsheet means none of them.
     if "_" in text:
         raise BadValue("is not a number")
-    try:
+    if text.isdecimal() or (text[0] == "-" and text[1:].isdecimal()):
         return int(text)
-    except ValueError:
-        pass
     try:
         number = float(text)
     except ValueError:

@@ -77,6 +77,9 @@ class InteractionRecord:
     campaign: str = ""
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -86,18 +89,24 @@ class StageTable:
     """A temporary table private to this database connection."""
 
     name: str
-    # (column, PostgreSQL type). Text columns hold "" for blanks, never NULL.
+    # (column, PostgreSQL type) loaded from records. Text columns hold "" for blanks.
     columns: tuple[tuple[str, str], ...]
+    # Filled in by the merge (see ``fill_ids``): the stored row's id, and whether this
+    # import created that row.
+    id_columns: tuple[str, ...] = ()
 
     def create(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
             if connection.vendor == "postgresql":
-                cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+                cols = [f"{name} {kind}" for name, kind in self.columns]
+                cols += [f"{name} bigint" for name in self.id_columns]
+                cols.append("created boolean")
             else:
                 # Untyped columns keep values exactly as given (JSON text, timestamps).
-                cols = ", ".join(name for name, _ in self.columns)
-            cursor.execute(f"CREATE TEMPORARY TABLE {self.name} ({cols})")
+                cols = [name for name, _ in self.columns] + list(self.id_columns)
+                cols.append("created")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.name} ({', '.join(cols)})")
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -129,7 +138,28 @@ class StageTable:
                 )
             else:
                 placeholders = ", ".join(["%s"] * len(names))
-                cursor.executemany(f"INSERT INTO {self.name} VALUES ({placeholders})", payload)
+                cursor.executemany(
+                    f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({placeholders})",
+                    payload,
+                )
+
+    def fill_ids(self, id_column: str, model, key: str, *,
+                 created_at: datetime | None = None) -> None:
+        """Look up the stored row's id for every staged row by external id; with
+        ``created_at`` (the import's time), also whether the import created that row.
+
+        A scalar subquery per row is an index lookup; a join could scan the whole table
+        again for every chunk.
+        """
+        table = f"{_table(model)} t WHERE t.external_id = {self.name}.{key}"
+        if created_at is None:
+            _execute(f"UPDATE {self.name} SET {id_column} = (SELECT t.id FROM {table})")
+        else:
+            _execute(
+                f"UPDATE {self.name} SET ({id_column}, created) = "
+                f"(SELECT t.id, t.created_at = %s FROM {table})",
+                [created_at],
+            )
 
     def clear(self) -> None:
         with connection.cursor() as cursor:
@@ -150,14 +180,6 @@ def _scalar(sql: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _existing(stage: StageTable, model) -> int:
-    """How many staged rows already have a stored row with the same external id."""
-    return _scalar(
-        f"SELECT COUNT(*) FROM {stage.name} s "
-        f"JOIN {_table(model)} t ON t.external_id = s.external_id"
-    )
-
-
 @dataclass
 class Prepared:
     """A chunk of records encoded for the stage tables (see ``Writer.prepare``)."""
@@ -176,6 +198,8 @@ class Writer:
     """
 
     stage_tables: tuple[StageTable, ...] = ()
+    # Tables the merge writes to and looks rows up in.
+    merged_models: tuple[type, ...] = ()
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -203,11 +227,28 @@ class Writer:
     def write(self, prepared: Prepared) -> None:
         if not connection.in_atomic_block:
             raise RuntimeError("write() must run inside transaction.atomic()")
+        first_chunk = not self.counts
+        if first_chunk and self._postgres:
+            # Compiling these short per-chunk statements (JIT) takes longer than running them.
+            _execute("SET LOCAL jit = off")
         for table, payload in zip(self.stage_tables, prepared.payloads, strict=True):
             table.load(payload)
+        if first_chunk:
+            self._refresh_statistics()
         self.counts.update(self._merge(prepared.rows))
+        if first_chunk:
+            self._refresh_statistics()
         for table in self.stage_tables:
             table.clear()
+
+    def _refresh_statistics(self) -> None:
+        """The merges look stored rows up one by one through indexes. Without statistics
+        (a new table, or rows written since the last ANALYZE) the planner may scan a whole
+        table, or a worse index, for every staged row. ANALYZE inside the transaction also
+        samples the rows this import has written so far; once at the start and once after
+        the first chunk is enough, as the estimates then grow with the table."""
+        if self._postgres:
+            _execute(f"ANALYZE {', '.join(_table(model) for model in self.merged_models)}")
 
     def _stage_rows(self, records: Sequence[Any]) -> list[list[tuple]]:
         raise NotImplementedError
@@ -224,25 +265,19 @@ CUSTOMER_STAGE = StageTable(
         ("attributes", "jsonb"),
         ("has_identity", "boolean"),
         *((name, "text") for name in IDENTITY_FIELDS),
+        # [[purpose, status, effective_at, expires_at, notice_version], ...] or NULL: kept
+        # with the customer so that one id lookup serves both.
+        ("consents", "jsonb"),
     ),
-)
-CONSENT_STAGE = StageTable(
-    "ingest_stage_consent",
-    (
-        ("external_id", "text"),
-        ("purpose", "text"),
-        ("status", "text"),
-        ("effective_at", "timestamptz"),
-        ("expires_at", "timestamptz"),
-        ("notice_version", "text"),
-    ),
+    id_columns=("customer_id",),
 )
 
 
 class CustomerWriter(Writer):
     """Customers with their identities and consent statements."""
 
-    stage_tables = (CUSTOMER_STAGE, CONSENT_STAGE)
+    stage_tables = (CUSTOMER_STAGE,)
+    merged_models = (Customer, CustomerIdentity, ConsentRecord)
 
     def __init__(self, *, source: str, by=None, now: datetime | None = None) -> None:
         super().__init__()
@@ -252,31 +287,37 @@ class CustomerWriter(Writer):
         self._pseudonym = pseudonymiser()
 
     def _stage_rows(self, records: Sequence[CustomerRecord]) -> list[list[tuple]]:
-        pseudonym, dumps = self._pseudonym, json.dumps
+        pseudonym, dumps = self._pseudonym, _compact_json
+        # Times in the consents JSON: ISO for PostgreSQL, the stored text form for SQLite.
+        when = _iso if self._postgres else self._ops.adapt_datetimefield_value
         customers: list[tuple] = []
-        consents: list[tuple] = []
         for record in records:
             external_id = record.external_id
             identity = record.identity
+            consents = None
+            if record.consents:
+                consents = dumps([
+                    [c.purpose, c.status, c.effective_at and when(c.effective_at),
+                     c.expires_at and when(c.expires_at), c.notice_version]
+                    for c in record.consents
+                ])
             customers.append(
                 (
                     external_id,
                     pseudonym(external_id),
-                    dumps(record.attributes, separators=(",", ":")),
+                    dumps(record.attributes),
                     identity is not None,
                     *(identity or NO_IDENTITY),
+                    consents,
                 )
             )
-            for c in record.consents:
-                consents.append(
-                    (external_id, c.purpose, c.status, c.effective_at, c.expires_at,
-                     c.notice_version)
-                )
-        return [customers, consents]
+        return [customers]
 
     def _merge(self, rows: int) -> dict[str, int]:
-        existing = _existing(CUSTOMER_STAGE, Customer)
         self._merge_customers()
+        # Created by this import (in this chunk or an earlier one): stamped with its time.
+        CUSTOMER_STAGE.fill_ids("customer_id", Customer, "external_id", created_at=self.now)
+        existing = _scalar(f"SELECT COUNT(*) FROM {CUSTOMER_STAGE.name} WHERE created = false")
         return {
             "created": rows - existing,
             "updated": existing,
@@ -312,8 +353,8 @@ class CustomerWriter(Writer):
         return _execute(
             f"""
             INSERT INTO {identity} (customer_id, {", ".join(IDENTITY_FIELDS)}, updated_at)
-            SELECT c.id, {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, %s
-            FROM {CUSTOMER_STAGE.name} s JOIN {_table(Customer)} c ON c.external_id = s.external_id
+            SELECT s.customer_id, {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, %s
+            FROM {CUSTOMER_STAGE.name} s
             WHERE s.has_identity
             ON CONFLICT (customer_id) DO UPDATE SET {keep_stored}, updated_at = excluded.updated_at
             """,
@@ -322,30 +363,66 @@ class CustomerWriter(Writer):
 
     def _merge_consents(self) -> int:
         # Consent history is append-only: a statement is added unless it repeats what is
-        # stored. A dated statement repeats a record with the same status and date anywhere
-        # in the history; an undated one (it takes effect now) repeats the current, latest
+        # stored. A dated statement repeats a record of the same date and status anywhere in
+        # the history; an undated one (it takes effect now) repeats the current, latest
         # record when that has the same status. Notice version and expiry count when given.
+        # Customers this import created have no history to repeat. Each check is a scalar
+        # subquery on the (customer, purpose, date) index: an index lookup per staged row.
         record = _table(ConsentRecord)
-        return _execute(
-            f"""
+        same_terms = """r.status = s.status
+            AND (s.notice_version = '' OR r.notice_version = s.notice_version)
+            AND (s.expires_at IS NULL OR r.expires_at = s.expires_at)"""
+        insert = f"""
             INSERT INTO {record} (customer_id, purpose, status, lawful_basis, effective_at,
                 expires_at, source, notice_version, note, recorded_at, recorded_by_id)
-            SELECT c.id, s.purpose, s.status, %s, COALESCE(s.effective_at, %s), s.expires_at, %s,
-                s.notice_version, '', %s, %s
-            FROM {CONSENT_STAGE.name} s JOIN {_table(Customer)} c ON c.external_id = s.external_id
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {record} r
-                WHERE r.customer_id = c.id AND r.purpose = s.purpose AND r.status = s.status
-                  AND (s.notice_version = '' OR r.notice_version = s.notice_version)
-                  AND (s.expires_at IS NULL OR r.expires_at = s.expires_at)
-                  AND (r.effective_at = s.effective_at OR (s.effective_at IS NULL AND r.id = (
-                      SELECT l.id FROM {record} l
-                      WHERE l.customer_id = c.id AND l.purpose = s.purpose
-                      ORDER BY l.effective_at DESC, l.id DESC LIMIT 1)))
-            )
-            """,
-            [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id],
+            SELECT s.customer_id, s.purpose, s.status, %s, COALESCE(s.effective_at, %s),
+                s.expires_at, %s, s.notice_version, '', %s, %s
+            FROM ({_staged_consents()}) s"""
+        params = [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id]
+        dated = _execute(
+            f"""{insert}
+            WHERE s.effective_at IS NOT NULL AND (s.created OR (
+                SELECT r.id FROM {record} r
+                WHERE r.customer_id = s.customer_id AND r.purpose = s.purpose
+                  AND r.effective_at = s.effective_at AND {same_terms}
+                LIMIT 1
+            ) IS NULL)""",
+            params,
         )
+        undated = _execute(
+            f"""{insert}
+            WHERE s.effective_at IS NULL AND (s.created OR (
+                SELECT r.id FROM {record} r
+                WHERE r.id = (
+                    SELECT l.id FROM {record} l
+                    WHERE l.customer_id = s.customer_id AND l.purpose = s.purpose
+                    ORDER BY l.effective_at DESC, l.id DESC LIMIT 1
+                ) AND {same_terms}
+            ) IS NULL)""",
+            params,
+        )
+        return dated + undated
+
+
+def _staged_consents() -> str:
+    """The staged consent statements as rows (customer_id, created, purpose, status,
+    effective_at, expires_at, notice_version)."""
+    stage = CUSTOMER_STAGE.name
+    if connection.vendor == "postgresql":
+        return f"""SELECT s.customer_id, s.created, e->>0 AS purpose, e->>1 AS status,
+            (e->>2)::timestamptz AS effective_at, (e->>3)::timestamptz AS expires_at,
+            e->>4 AS notice_version
+            FROM {stage} s CROSS JOIN LATERAL jsonb_array_elements(s.consents) AS e
+            WHERE s.consents IS NOT NULL"""
+    item = "json_extract(e.value, '$[{}]')".format
+    return f"""SELECT s.customer_id, s.created, {item(0)} AS purpose, {item(1)} AS status,
+        {item(2)} AS effective_at, {item(3)} AS expires_at, {item(4)} AS notice_version
+        FROM {stage} s, json_each(s.consents) AS e
+        WHERE s.consents IS NOT NULL"""
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
 
 
 OFFER_STAGE = StageTable(
@@ -358,11 +435,13 @@ OFFER_STAGE = StageTable(
         ("price", "numeric"),
         ("unit_cost", "numeric"),
     ),
+    id_columns=("offer_id",),
 )
 
 
 class OfferWriter(Writer):
     stage_tables = (OFFER_STAGE,)
+    merged_models = (Offer,)
 
     def __init__(self, *, now: datetime | None = None) -> None:
         super().__init__()
@@ -376,7 +455,6 @@ class OfferWriter(Writer):
 
     def _merge(self, rows: int) -> dict[str, int]:
         offer = _table(Offer)
-        existing = _existing(OFFER_STAGE, Offer)
         _execute(
             f"""
             INSERT INTO {offer} (external_id, title, category, description, price, unit_cost,
@@ -393,6 +471,8 @@ class OfferWriter(Writer):
             """,
             [self.now, self.now],
         )
+        OFFER_STAGE.fill_ids("offer_id", Offer, "external_id", created_at=self.now)
+        existing = _scalar(f"SELECT COUNT(*) FROM {OFFER_STAGE.name} WHERE created = false")
         return {"created": rows - existing, "updated": existing}
 
 
@@ -406,11 +486,13 @@ INTERACTION_STAGE = StageTable(
         ("value", "numeric"),
         ("campaign", "text"),
     ),
+    id_columns=("customer_id", "offer_id"),
 )
 
 
 class InteractionWriter(Writer):
     stage_tables = (INTERACTION_STAGE,)
+    merged_models = (Interaction,)
 
     def _stage_rows(self, records: Sequence[InteractionRecord]) -> list[list[tuple]]:
         return [[
@@ -420,20 +502,20 @@ class InteractionWriter(Writer):
         ]]
 
     def _merge(self, rows: int) -> dict[str, int]:
-        interaction = _table(Interaction)
-        customer, offer = _table(Customer), _table(Offer)
-        join = f"""FROM {INTERACTION_STAGE.name} s
-            JOIN {customer} c ON c.external_id = s.customer_external_id
-            JOIN {offer} o ON o.external_id = s.offer_external_id"""
+        interaction, stage = _table(Interaction), INTERACTION_STAGE.name
+        INTERACTION_STAGE.fill_ids("customer_id", Customer, "customer_external_id")
+        INTERACTION_STAGE.fill_ids("offer_id", Offer, "offer_external_id")
         existing = _scalar(
-            f"""SELECT COUNT(*) {join} JOIN {interaction} i ON i.customer_id = c.id
-            AND i.offer_id = o.id AND i.kind = s.kind AND i.occurred_at = s.occurred_at"""
+            f"""SELECT COUNT(*) FROM {stage} s WHERE (
+                SELECT i.id FROM {interaction} i WHERE i.customer_id = s.customer_id
+                AND i.offer_id = s.offer_id AND i.kind = s.kind AND i.occurred_at = s.occurred_at
+            ) IS NOT NULL"""
         )
         _execute(
             f"""
             INSERT INTO {interaction} (customer_id, offer_id, kind, occurred_at, value, campaign)
-            SELECT c.id, o.id, s.kind, s.occurred_at, s.value, s.campaign {join}
-            WHERE true
+            SELECT customer_id, offer_id, kind, occurred_at, value, campaign FROM {stage}
+            WHERE customer_id IS NOT NULL AND offer_id IS NOT NULL
             ON CONFLICT (customer_id, offer_id, kind, occurred_at) DO UPDATE SET
                 value = COALESCE(excluded.value, {interaction}.value),
                 campaign = COALESCE(NULLIF(excluded.campaign, ''), {interaction}.campaign)

@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 # Rows checked and staged per step; progress is reported after each.
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 20_000
 # Row problems kept in messages, previews and job results (the error file has them all).
 ERRORS_SHOWN = 50
 ERROR_FILE_COLUMNS = ("row", "line", "column", "value", "reason")
