@@ -73,7 +73,7 @@ def readiness(member: Member) -> Readiness:
     )
 
 
-def _hashed_rows(members: Iterable[Member], result: WriteResult) -> Iterator[list[str]]:
+def _hashed_rows(members: Iterable[Member], result: WriteResult) -> Iterator[tuple[str, ...]]:
     """``[EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP, COUNTRY]`` per matchable member."""
     # Names and countries repeat a lot; postcodes, emails and phones hardly.
     hash_name = cached_hasher(normalise_name)
@@ -89,7 +89,8 @@ def _hashed_rows(members: Iterable[Member], result: WriteResult) -> Iterator[lis
             result.skipped.append(pseudonym)
             continue
         result.rows += 1
-        yield [pseudonym, email_hash, phone_hash, first_hash, last_hash, zip_hash, country_hash]
+        # A tuple, not a list: the garbage collector stops tracking tuples of strings.
+        yield (pseudonym, email_hash, phone_hash, first_hash, last_hash, zip_hash, country_hash)
 
 
 def payload_batches(
@@ -98,7 +99,7 @@ def payload_batches(
     """API request bodies of at most ``batch_rows`` (<= 10,000) rows each."""
     if not 1 <= batch_rows <= MAX_BATCH_ROWS:
         raise ValueError(f"A Meta request holds 1 to {MAX_BATCH_ROWS:,} rows.")
-    batch: list[list[str]] = []
+    batch: list[tuple[str, ...]] = []
     for row in _hashed_rows(members, result):
         batch.append(row)
         if len(batch) == batch_rows:
@@ -125,7 +126,7 @@ def write_payload(
     return result
 
 
-def _row_json(row: list[str]) -> str:
+def _row_json(row: tuple[str, ...]) -> str:
     """A row as JSON. Digests are hex and need no escaping, so only the pseudonym is checked
     (it is hex too, unless the product's pseudonyms change)."""
     if _JSON_PLAIN.fullmatch(row[0]):
