@@ -102,6 +102,8 @@ class _HashingSink(io.RawIOBase):
 
 
 class _ExportWriter:
+    """One export run: a single pass over the audience, the file, then the record."""
+
     def __init__(self, export: Export, progress: Progress) -> None:
         self.export = export
         self.fmt: ExportFormat = FORMATS[export.platform]
