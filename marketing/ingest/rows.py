@@ -199,15 +199,19 @@ class CustomerRows(RowChecker):
         self.consent_date = self.column("consent_date")
         self.consent_expires = self.column("consent_expires")
         self.notice_version = self.column("notice_version")
+        self._latest_consent_date = self.now + _FUTURE_SLACK
         # Consent dates repeat across rows; parse each distinct one once.
         self._to_datetime = cached(to_datetime)
+        self._id_index, self._id_header = self._columns["external_id"]
 
     def _check(self, row, line, fields):
         errors: list[RowError] = []
-        external_id = self._required("external_id", fields, row, line, errors)
-        if external_id:
-            self._once(external_id, row, line, self.mapping["external_id"], external_id,
+        external_id = fields[self._id_index].strip()
+        if external_id and len(external_id) <= 128:
+            self._once(external_id, row, line, self._id_header, external_id,
                        "the customer ID", errors)
+        else:
+            self._required("external_id", fields, row, line, errors)
 
         attributes: dict[str, Any] = {}
         for name, index, header, parse in self.attributes:
@@ -242,20 +246,20 @@ class CustomerRows(RowChecker):
         return CustomerRecord(external_id, attributes, identity, consents)  # type: ignore[arg-type]
 
     def _consents(self, fields, row, line, errors) -> list[ConsentStatement]:
-        statements = []
+        stated = []
         for purpose, index, header in self.consents:
             text = fields[index].strip()
             if text:
                 try:
-                    statements.append(ConsentStatement(purpose, to_consent_status(text)))
+                    stated.append((purpose, to_consent_status(text)))
                 except BadValue as bad:
                     errors.append(_error(row, line, header, text, str(bad)))
-        if not statements:
-            return statements
+        if not stated:
+            return []
         given = self._cell(self.consent_date, self._to_datetime, fields, row, line, errors)
         expires = self._cell(self.consent_expires, self._to_datetime, fields, row, line, errors)
         notice = self._cell(self.notice_version, _within_32, fields, row, line, errors) or ""
-        if given is not None and given > self.now + _FUTURE_SLACK:
+        if given is not None and given > self._latest_consent_date:
             errors.append(_error(row, line, self.consent_date[1],  # type: ignore[index]
                                  fields[self.consent_date[0]].strip(),  # type: ignore[index]
                                  "is in the future"))
@@ -263,10 +267,8 @@ class CustomerRows(RowChecker):
             errors.append(_error(row, line, self.consent_expires[1],  # type: ignore[index]
                                  fields[self.consent_expires[0]].strip(),  # type: ignore[index]
                                  "is not after the consent date"))
-        for statement in statements:
-            statement.effective_at, statement.expires_at = given, expires
-            statement.notice_version = notice
-        return statements
+        return [ConsentStatement(purpose, status, given, expires, notice)
+                for purpose, status in stated]
 
     def count_existing(self, records: list[CustomerRecord]) -> int:
         return Customer.objects.filter(external_id__in=[r.external_id for r in records]).count()
