@@ -11,11 +11,13 @@ conditions, so they cannot disagree with what is exported.
 import math
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     BooleanField,
     Count,
@@ -249,19 +251,34 @@ def export_rows(
         f"ON i.{quote(identity.get_field('customer').column)} = m.{quote('pk')} "
         f"AND m.{quote('passes')}"
     )
-    postgres = connection.vendor == "postgresql"
-    if postgres:  # every row will be read: plan for all of them, not the first 10%
-        with connection.cursor() as setting:
-            setting.execute("SET cursor_tuple_fraction = 1.0")
+    with _streaming_connection() as reader, reader.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield rows
+
+
+@contextmanager
+def _streaming_connection() -> Iterator[BaseDatabaseWrapper]:
+    """A connection whose server-side cursor streams a large result.
+
+    Outside a transaction, PostgreSQL's server-side cursors are WITH HOLD: the whole result
+    is computed and stored before the first row comes back. So on PostgreSQL the rows are
+    read over a connection of their own, inside a transaction (which writes nothing), and the
+    planner is told that every row will be read. Inside a transaction (tests) the current
+    connection streams already, and only it sees the transaction's data.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield connection
+        return
+    reader = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(chunk_size):
-                yield rows
+        reader.set_autocommit(False)
+        with reader.cursor() as cursor:
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        yield reader
     finally:
-        if postgres:
-            with connection.cursor() as setting:
-                setting.execute("RESET cursor_tuple_fraction")
+        reader.rollback()
+        reader.close()
 
 
 # ---- identifiers and match readiness ----------------------------------------------------------
