@@ -27,7 +27,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_offer", "view_interaction", "view_segment", "view_upload", "add_upload",
         "view_job", "view_auditevent", "view_profilefield", "view_trainingrun",
         "view_scoringrun", "view_audience", "view_audiencemember", "view_export",
-        "view_exportmember", "view_suppression", "add_suppression", "change_suppression",
+        "view_exportexclusion", "view_suppression", "add_suppression", "change_suppression",
         "delete_suppression",
     ],
     VIEWER: [
