@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -113,12 +114,12 @@ class StageTable:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
 
     def encode(self, rows: list[tuple], *, postgres: bool, ops) -> Any:
-        """Rows ready for ``load``: CSV text for COPY, or adapted tuples. Uses no database
+        """Rows ready for ``load``: CSV bytes for COPY, or adapted tuples. Uses no database
         connection, so it may run on another thread."""
         if postgres:
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="\n").writerows(rows)
-            return buffer.getvalue()
+            return buffer.getvalue().encode()
         if any(kind == "timestamptz" for _, kind in self.columns):
             adapt = ops.adapt_datetimefield_value
             return [tuple(adapt(v) if isinstance(v, datetime) else v for v in row) for row in rows]
@@ -134,7 +135,8 @@ class StageTable:
                 cursor.copy_expert(
                     f"COPY {self.name} ({', '.join(names)}) FROM STDIN WITH "
                     f"(FORMAT csv, FORCE_NOT_NULL ({text_columns}))",
-                    io.StringIO(payload),
+                    io.BytesIO(payload),
+                    len(payload),  # one read: each read waits for the reading thread's GIL
                 )
             else:
                 placeholders = ", ".join(["%s"] * len(names))
@@ -205,6 +207,7 @@ class Writer:
         self.counts: Counter[str] = Counter()
         self._postgres = connection.vendor == "postgresql"
         self._ops = connection.ops
+        self._checks_immediate = False
 
     def __enter__(self):
         for table in self.stage_tables:
@@ -212,6 +215,9 @@ class Writer:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        if self._checks_immediate and connection.in_atomic_block:
+            # Still inside a caller's transaction: give its foreign keys their deferral back.
+            _execute("SET CONSTRAINTS ALL DEFERRED")
         for table in self.stage_tables:
             table.drop()
 
@@ -229,8 +235,12 @@ class Writer:
             raise RuntimeError("write() must run inside transaction.atomic()")
         first_chunk = not self.counts
         if first_chunk and self._postgres:
-            # Compiling these short per-chunk statements (JIT) takes longer than running them.
+            # Compiling these short per-chunk statements (JIT) takes longer than running
+            # them. Foreign keys are checked as each chunk is written, while the next one is
+            # read, rather than all at once at commit.
             _execute("SET LOCAL jit = off")
+            _execute("SET CONSTRAINTS ALL IMMEDIATE")
+            self._checks_immediate = True
         for table, payload in zip(self.stage_tables, prepared.payloads, strict=True):
             table.load(payload)
         if first_chunk:
@@ -289,7 +299,10 @@ class CustomerWriter(Writer):
     def _stage_rows(self, records: Sequence[CustomerRecord]) -> list[list[tuple]]:
         pseudonym, dumps = self._pseudonym, _compact_json
         # Times in the consents JSON: ISO for PostgreSQL, the stored text form for SQLite.
-        when = _iso if self._postgres else self._ops.adapt_datetimefield_value
+        # Rows share their consent dates, so each distinct one is formatted once.
+        when = lru_cache(maxsize=4096)(
+            _iso if self._postgres else self._ops.adapt_datetimefield_value
+        )
         customers: list[tuple] = []
         for record in records:
             external_id = record.external_id
@@ -378,30 +391,23 @@ class CustomerWriter(Writer):
             SELECT s.customer_id, s.purpose, s.status, %s, COALESCE(s.effective_at, %s),
                 s.expires_at, %s, s.notice_version, '', %s, %s
             FROM ({_staged_consents()}) s"""
-        params = [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id]
-        dated = _execute(
+        return _execute(
             f"""{insert}
-            WHERE s.effective_at IS NOT NULL AND (s.created OR (
+            WHERE s.created OR (CASE WHEN s.effective_at IS NOT NULL THEN (
                 SELECT r.id FROM {record} r
                 WHERE r.customer_id = s.customer_id AND r.purpose = s.purpose
                   AND r.effective_at = s.effective_at AND {same_terms}
                 LIMIT 1
-            ) IS NULL)""",
-            params,
-        )
-        undated = _execute(
-            f"""{insert}
-            WHERE s.effective_at IS NULL AND (s.created OR (
+            ) ELSE (
                 SELECT r.id FROM {record} r
                 WHERE r.id = (
                     SELECT l.id FROM {record} l
                     WHERE l.customer_id = s.customer_id AND l.purpose = s.purpose
                     ORDER BY l.effective_at DESC, l.id DESC LIMIT 1
                 ) AND {same_terms}
-            ) IS NULL)""",
-            params,
+            ) END) IS NULL""",
+            [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id],
         )
-        return dated + undated
 
 
 def _staged_consents() -> str:

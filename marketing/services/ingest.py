@@ -181,7 +181,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     rows = valid = existing = 0
     errors = ErrorLog(keep_file=False)
     with upload.file.open("rb") as binary:
-        for chunk in _checked_chunks(binary, upload, checker):
+        for chunk in _checked_chunks(binary, upload, checker, keep_raw=True):
             checked, problems = checker.check_chunk(chunk.checked)
             errors.add(chunk.errors + problems)
             rows += chunk.rows
@@ -190,7 +190,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
             wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
             sample += [
                 {target: fields[index] for target, (index, _) in columns.items()}  # type: ignore[misc]
-                for row, _, fields in chunk.raw
+                for row, _, fields in chunk.raw or ()
                 if row in wanted
             ]
     return {
@@ -255,6 +255,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
     total = upload.row_count or 0
     rows = valid = 0
+    sampled = False  # text attributes get sample values from the first valid rows
     summary: dict[str, Any] = dict(upload.summary)
     # Rows that need the database to be checked (interactions) are prepared on this thread.
     prepare_ahead = None if upload.kind == "interactions" else writer.prepare
@@ -269,8 +270,9 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
                     errors.add(chunk.errors + problems)
                     rows += chunk.rows
                     valid += len(checked)
-                    if attributes and not writer.counts:
+                    if attributes and checked and not sampled:
                         attributes = _with_samples(attributes, [r for _, _, r in checked])
+                        sampled = True
                     # All or nothing: after the first problem, only check the rest.
                     if checked and not (all_or_nothing and errors.count):
                         prepared = None if problems else chunk.prepared
@@ -425,15 +427,17 @@ def _spreadsheet_safe(value: str) -> str:
 @dataclass
 class Chunk:
     rows: int
-    raw: list[tuple[int, int, list[str]]]
     checked: list[tuple[int, int, Any]]
     errors: list[RowError]
     # The checked records encoded for the writer, when prepared ahead on the reading thread.
     prepared: Prepared | None = None
+    # The cells as read, kept only for a preview's sample.
+    raw: list[tuple[int, int, list[str]]] | None = None
 
 
 def _checked_chunks(binary: IO[bytes], upload: Upload, checker: RowChecker,
-                    prepare: Callable[[list[Any]], Prepared] | None = None) -> Iterator[Chunk]:
+                    prepare: Callable[[list[Any]], Prepared] | None = None, *,
+                    keep_raw: bool = False) -> Iterator[Chunk]:
     """The file's rows in chunks, each row checked on its own (no database involved)."""
     records = iter_records(binary, encoding=upload.encoding, delimiter=upload.delimiter)
     while raw := list(islice(records, CHUNK_ROWS)):
@@ -446,13 +450,13 @@ def _checked_chunks(binary: IO[bytes], upload: Upload, checker: RowChecker,
             else:
                 checked.append((row, line, result))
         prepared = prepare([r for _, _, r in checked]) if prepare and checked else None
-        yield Chunk(len(raw), raw, checked, errors, prepared)
+        yield Chunk(len(raw), checked, errors, prepared, raw if keep_raw else None)
 
 
 _END = object()
 
 
-def _in_background(items: Iterator[T], ahead: int = 2) -> Iterator[T]:
+def _in_background(items: Iterator[T], ahead: int = 1) -> Iterator[T]:
     """Iterate ``items`` on another thread, up to ``ahead`` items in advance.
 
     Reading and checking rows is Python work and writing them is database work; overlapping
