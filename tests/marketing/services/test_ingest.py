@@ -26,6 +26,7 @@ from marketing.services.ingest import (
     upload_preview,
     upload_set_mapping,
 )
+from marketing.services.jobs import job_cancel
 from tests.factories import make_customer, record_consent
 from tests.marketing.services.ingest_helpers import (
     csv_file,
@@ -297,3 +298,20 @@ def test_the_command_imports_a_file(marketer, tmp_path, capsys):
     assert "Imported 3 of 4 rows: 3 new, 0 updated." in out
     assert "Rows with problems: 1" in out
     assert Customer.objects.count() == 3
+
+
+def test_it_writes_nothing_when_the_job_is_cancelled_midway(
+    marketer, existing, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 10)
+    original = Writer.write
+
+    def cancel_after_first_chunk(self, prepared):
+        original(self, prepared)
+        job_cancel(job=Job.objects.get(kind=Job.Kind.IMPORT), by=marketer)
+
+    monkeypatch.setattr(Writer, "write", cancel_after_first_chunk)
+    job = import_text(django_capture_on_commit_callbacks, customers_csv(30), by=marketer)
+    assert job.status == Job.Status.CANCELLED
+    assert stored() == existing
+    assert Upload.objects.get(job=job).summary["error"] == "Cancelled"
