@@ -1,0 +1,662 @@
+"""Campaign profit planning: what contacting the top of a model's ranking is expected to earn.
+
+Before spending: `plan_campaign(scores, CampaignEconomics(...))` turns one score per customer
+into expected conversions, revenue, cost, profit and ROI at every targeting depth (customers
+sorted by score, best first), with the profit-maximising depth, the depth the budget pays
+for, and random targeting as the reference. After the campaign: `realised_roi` puts the
+actual responses of the targeted customers beside the forecast. Where the data holds a
+treatment and a control group, `UpliftModel` estimates the effect of the contact itself
+(two response models, uplift = p(treated) - p(control)) and the planner can rank by it.
+
+Scores are used as given. A response score is read as the calibrated probability that the
+customer converts when contacted; an uplift score as the calibrated change in that probability
+that the contact causes. Nothing here re-calibrates them: a model whose probabilities run high
+or low moves every money figure by the same factor, which is why `realised_roi` reports the
+forecast against the actual outcome decile by decile.
+
+Depth is given both as a count of contacts and as a percentage of the scored customers.
+Depth 0 means the campaign is not run: no contact cost and no fixed cost.
+All public functions return JSON-ready dicts (floats, ints, lists, None for undefined ROI).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from recengine.baseline import BaselineConfig, TabularBaseline
+
+ScoreKind = Literal["probability", "uplift"]
+TABLE_DEPTHS_PCT = (5, 10, 20, 30, 50, 100)
+CALIBRATION_NOTE = (
+    "Scores are used as calibrated probabilities (uplift: calibrated changes in probability); "
+    "expected conversions are their sums, so miscalibrated scores shift every money figure."
+)
+
+
+# ---- campaign economics ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignEconomics:
+    # Cost of contacting one customer (call time, postage, voucher), in the campaign currency.
+    cost_per_contact: float
+    # Margin (or value) one conversion earns, before the contact costs; must be above 0.
+    value_per_conversion: float
+    # Cost paid once when the campaign runs at all (creative, set-up, platform fee).
+    fixed_cost: float = 0.0
+    # Most the whole campaign may cost, fixed cost included; None = no limit.
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cost_per_contact", "value_per_conversion", "fixed_cost", "budget"):
+            value = getattr(self, name)
+            if value is None and name == "budget":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise ValueError(f"{name} must be a number, got {value!r}.")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}.")
+            if value < 0:
+                raise ValueError(f"{name} cannot be negative, got {value!r}.")
+        if self.value_per_conversion == 0:
+            raise ValueError(
+                "value_per_conversion must be above 0: a conversion that earns nothing "
+                "cannot pay for any contact."
+            )
+
+    def campaign_cost(self, contacts: int | np.ndarray) -> Any:
+        """Total cost of contacting `contacts` customers (0 when nobody is contacted)."""
+        contacts = np.asarray(contacts)
+        cost = np.where(contacts > 0, self.fixed_cost + self.cost_per_contact * contacts, 0.0)
+        return float(cost) if cost.ndim == 0 else cost
+
+    def affordable_contacts(self, customers: int) -> int:
+        """The most contacts the budget pays for, fixed cost included (at most `customers`)."""
+        if self.budget is None:
+            return customers
+        left = self.budget - self.fixed_cost
+        if left < 0:
+            return 0
+        if self.cost_per_contact == 0:
+            return customers
+        # The small tolerance keeps 0.3 / 0.1 from flooring to 2.
+        return min(customers, int(math.floor(left / self.cost_per_contact + 1e-9)))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- the profit curve -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProfitCurve:
+    """Expected results of contacting the k best-scored customers; index k = 0..n contacts."""
+
+    economics: CampaignEconomics
+    # Expected conversions among the top k (incremental conversions for uplift scores).
+    conversions: np.ndarray
+    # Expected conversions of k customers picked at random: k * base_rate.
+    random_conversions: np.ndarray
+    # Expected conversion rate (or uplift) of a customer picked at random.
+    base_rate: float
+    # "probability" (response scores) or "uplift".
+    kind: ScoreKind = "probability"
+
+    @property
+    def customers(self) -> int:
+        return len(self.conversions) - 1
+
+    @property
+    def contacts(self) -> np.ndarray:
+        return np.arange(len(self.conversions))
+
+    @property
+    def revenue(self) -> np.ndarray:
+        return self.economics.value_per_conversion * self.conversions
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.economics.campaign_cost(self.contacts)
+
+    @property
+    def profit(self) -> np.ndarray:
+        return self.revenue - self.cost
+
+    @property
+    def random_profit(self) -> np.ndarray:
+        return self.economics.value_per_conversion * self.random_conversions - self.cost
+
+    def best_contacts(self, limit: int | None = None, random: bool = False) -> int:
+        """Contacts (1..limit) with the highest profit; the fewest contacts among ties."""
+        limit = self.customers if limit is None else min(limit, self.customers)
+        if limit < 1:
+            return 0
+        profit = self.random_profit if random else self.profit
+        return 1 + int(np.argmax(profit[1 : limit + 1]))
+
+    def at(self, contacts: int, random: bool = False) -> dict:
+        """Every figure at one depth, JSON-ready; `random=True` gives random targeting's."""
+        if not 0 <= contacts <= self.customers:
+            raise ValueError(f"contacts must be between 0 and {self.customers}, got {contacts}.")
+        conversions = float((self.random_conversions if random else self.conversions)[contacts])
+        cost = float(self.cost[contacts])
+        profit = self.economics.value_per_conversion * conversions - cost
+        row = {
+            "contacts": int(contacts),
+            "depth_pct": 100.0 * contacts / self.customers,
+            "expected_conversions": conversions,
+            "revenue": self.economics.value_per_conversion * conversions,
+            "cost": cost,
+            "profit": profit,
+            "roi": profit / cost if cost > 0 else None,
+        }
+        if random:
+            return row
+        random_conversions = float(self.random_conversions[contacts])
+        random_profit = float(self.random_profit[contacts])
+        return {
+            **row,
+            "random_conversions": random_conversions,
+            "random_profit": random_profit,
+            "profit_over_random": profit - random_profit,
+            "lift": conversions / random_conversions if random_conversions > 0 else None,
+        }
+
+
+def profit_curve(
+    scores: Sequence[float] | np.ndarray,
+    economics: CampaignEconomics,
+    *,
+    kind: ScoreKind = "probability",
+    base_rate: float | None = None,
+) -> ProfitCurve:
+    """The expected profit curve of ranking customers by `scores` (best first).
+
+    `base_rate` is the expected rate of a random customer for the random reference; by
+    default the mean score, which is what the same calibrated model expects of a random pick.
+    """
+    s = checked_scores(scores, kind)
+    lowest = -1.0 if kind == "uplift" else 0.0
+    if base_rate is None:
+        base_rate = float(s.mean())
+    elif not (math.isfinite(base_rate) and lowest <= base_rate <= 1):
+        raise ValueError(f"base_rate must be a {kind} rate ({lowest:g}..1), got {base_rate!r}.")
+    ranked = np.sort(s)[::-1]
+    conversions = np.concatenate([[0.0], np.cumsum(ranked)])
+    random_conversions = np.arange(len(s) + 1) * base_rate
+    return ProfitCurve(economics, conversions, random_conversions, float(base_rate), kind)
+
+
+def contacts_at_pct(customers: int, depth_pct: float) -> int:
+    """Contacts at a depth given in percent of the customers (at least 1 above 0 %)."""
+    if not 0 <= depth_pct <= 100:
+        raise ValueError(f"depth_pct must be between 0 and 100, got {depth_pct!r}.")
+    if depth_pct == 0:
+        return 0
+    return max(1, int(round(customers * depth_pct / 100)))
+
+
+def plan_campaign(
+    scores: Sequence[float] | np.ndarray,
+    economics: CampaignEconomics,
+    *,
+    kind: ScoreKind = "probability",
+    base_rate: float | None = None,
+    table_depths_pct: Sequence[float] = TABLE_DEPTHS_PCT,
+) -> dict:
+    """The JSON-ready campaign plan for one score per customer.
+
+    Keys: `curve` (arrays at every whole percent 1..100 for charts: depth_pct, contacts,
+    expected_conversions, revenue, cost, profit, roi, random_profit, random_conversions,
+    lift), `table` (rows at `table_depths_pct`), `best` (profit-maximising depth over every
+    contact count), `budget` (the most contacts the budget pays for and the best depth
+    within it) and `random` (the same two depths for random targeting).
+    """
+    curve = profit_curve(scores, economics, kind=kind, base_rate=base_rate)
+    n = curve.customers
+    depths = list(range(1, 101))
+    rows = [curve.at(contacts_at_pct(n, pct)) for pct in depths]
+    chart = {key: [row[key] for row in rows] for key in (
+        "contacts", "expected_conversions", "revenue", "cost", "profit", "roi",
+        "random_conversions", "random_profit", "lift",
+    )}
+    chart = {"depth_pct": [float(p) for p in depths], **chart}
+    affordable = economics.affordable_contacts(n)
+    best = curve.best_contacts()
+    random_best = curve.best_contacts(random=True)
+    return {
+        "kind": kind,
+        "customers": n,
+        "base_rate": curve.base_rate,
+        "economics": economics.as_dict(),
+        "note": CALIBRATION_NOTE,
+        "curve": chart,
+        "table": [curve.at(contacts_at_pct(n, pct)) for pct in table_depths_pct],
+        "best": _decision(curve, best),
+        "budget": _budget_section(curve, affordable, random=False),
+        "random": {
+            "best": _decision(curve, random_best, random=True),
+            "budget": _budget_section(curve, affordable, random=True),
+        },
+    }
+
+
+def _decision(curve: ProfitCurve, contacts: int, random: bool = False) -> dict:
+    row = curve.at(contacts, random=random)
+    return {**row, "worth_running": contacts > 0 and row["profit"] > 0}
+
+
+def _budget_section(curve: ProfitCurve, affordable: int, random: bool) -> dict:
+    economics = curve.economics
+    reason = None
+    if economics.budget is None:
+        reason = "No budget given: every customer is affordable."
+    elif affordable == 0:
+        reason = (
+            "The budget does not cover the fixed cost."
+            if economics.budget < economics.fixed_cost
+            else "The budget left after the fixed cost does not pay for one contact."
+        )
+    best = curve.best_contacts(affordable, random=random)
+    return {
+        "limit": economics.budget,
+        "max_contacts": affordable,
+        "max_depth_pct": 100.0 * affordable / curve.customers,
+        "at_max_contacts": curve.at(affordable, random=random),
+        "best_within_budget": _decision(curve, best, random=random),
+        "reason": reason,
+    }
+
+
+def backtest(
+    scores: Sequence[float] | np.ndarray,
+    converted: Sequence[Any] | np.ndarray,
+    economics: CampaignEconomics,
+    *,
+    kind: ScoreKind = "probability",
+) -> dict:
+    """The profit curve measured on known outcomes (e.g. a held-out test set).
+
+    Unlike `plan_campaign`, which a model's own probabilities always show above random,
+    this counts the actual conversions among the top k and compares with k times the actual
+    conversion rate, so it tells whether the ranking really beats random targeting.
+    Arrays at every whole percent 1..100: depth_pct, contacts, actual_conversions,
+    actual_profit, random_profit, profit_over_random.
+    """
+    s = checked_scores(scores, kind)
+    y = checked_binary(converted, "converted")
+    _same_length(s, y, "scores", "converted")
+    order = np.argsort(-s, kind="stable")
+    actual = np.concatenate([[0.0], np.cumsum(y[order])])
+    curve = ProfitCurve(economics, actual, np.arange(len(s) + 1) * float(y.mean()),
+                        float(y.mean()), kind)
+    contacts = [contacts_at_pct(len(s), pct) for pct in range(1, 101)]
+    profit = [float(curve.profit[k]) for k in contacts]
+    random_profit = [float(curve.random_profit[k]) for k in contacts]
+    return {
+        "customers": len(s),
+        "actual_rate": float(y.mean()),
+        "depth_pct": [float(p) for p in range(1, 101)],
+        "contacts": contacts,
+        "actual_conversions": [float(actual[k]) for k in contacts],
+        "actual_profit": profit,
+        "random_profit": random_profit,
+        "profit_over_random": [a - b for a, b in zip(profit, random_profit, strict=True)],
+        "best": curve.at(curve.best_contacts()),
+    }
+
+
+# ---- after the campaign ---------------------------------------------------------------------
+def realised_roi(
+    forecast: Sequence[float] | np.ndarray,
+    converted: Sequence[Any] | np.ndarray,
+    economics: CampaignEconomics,
+    *,
+    values: Sequence[float] | np.ndarray | None = None,
+    n_bins: int = 10,
+) -> dict:
+    """The targeted customers' actual results beside the forecast that chose them.
+
+    `forecast`: each contacted customer's probability when the campaign was planned;
+    `converted`: whether they converted (0/1, bool or yes/no); `values`: optionally what each
+    conversion actually earned (rows that did not convert must hold 0 or nothing). Without
+    values, every conversion earns `economics.value_per_conversion`.
+    Returns forecast, actual and difference (conversions, revenue, cost, profit, roi,
+    conversion_rate), the 95 % range of conversions the forecast allows for, and per-decile
+    (by forecast, highest first) forecast vs actual conversion rates.
+    """
+    p = checked_scores(forecast, "probability", column="forecast")
+    y = checked_binary(converted, "converted")
+    _same_length(p, y, "forecast", "converted")
+    earned = y * economics.value_per_conversion
+    if values is not None:
+        earned = _checked_values(values, y)
+    cost = economics.campaign_cost(len(p))
+    forecast_part = _results(float(p.sum()), economics.value_per_conversion * float(p.sum()),
+                             cost, len(p))
+    actual_part = _results(float(y.sum()), float(earned.sum()), cost, len(p))
+    spread = math.sqrt(float((p * (1 - p)).sum()))
+    low, high = p.sum() - 1.96 * spread, p.sum() + 1.96 * spread
+    return {
+        "contacts": len(p),
+        "economics": economics.as_dict(),
+        "forecast": forecast_part,
+        "actual": actual_part,
+        "difference": {
+            k: (None if actual_part[k] is None or forecast_part[k] is None
+                else actual_part[k] - forecast_part[k])
+            for k in forecast_part
+        },
+        "expected_conversions_range": [float(max(low, 0.0)), float(high)],
+        "within_expected_range": bool(low <= y.sum() <= high),
+        "deciles": _forecast_deciles(p, y, n_bins),
+    }
+
+
+def _results(conversions: float, revenue: float, cost: float, contacts: int) -> dict:
+    profit = revenue - cost
+    return {
+        "conversions": conversions,
+        "conversion_rate": conversions / contacts,
+        "revenue": revenue,
+        "cost": cost,
+        "profit": profit,
+        "roi": profit / cost if cost > 0 else None,
+    }
+
+
+def _forecast_deciles(p: np.ndarray, y: np.ndarray, n_bins: int) -> list[dict]:
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
+    order = np.argsort(-p, kind="stable")
+    out = []
+    for number, rows in enumerate(np.array_split(order, min(n_bins, len(p))), start=1):
+        out.append({
+            "decile": number,
+            "customers": len(rows),
+            "forecast_rate": float(p[rows].mean()),
+            "actual_rate": float(y[rows].mean()),
+            "forecast_conversions": float(p[rows].sum()),
+            "actual_conversions": int(y[rows].sum()),
+        })
+    return out
+
+
+def _checked_values(values: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
+    v = _floats(values, "value")
+    _same_length(v, y, "value", "converted")
+    for i in range(len(v)):
+        if y[i] == 1 and not (math.isfinite(v[i]) and v[i] >= 0):
+            raise ValueError(
+                f"Row {i}, column 'value': {v[i]!r} is not a value a conversion can earn "
+                "(a number of 0 or more)."
+            )
+        if y[i] == 0 and not (math.isnan(v[i]) or v[i] == 0):
+            raise ValueError(
+                f"Row {i}, column 'value': {v[i]!r} on a customer who did not convert "
+                "(leave it empty or 0)."
+            )
+    return np.where(y == 1, v, 0.0)
+
+
+# ---- uplift: treatment vs control -----------------------------------------------------------
+@dataclass
+class UpliftConfig:
+    # Learner of each of the two response models: "lightgbm" or "logistic".
+    kind: Literal["lightgbm", "logistic"] = "lightgbm"
+    # Profile columns the models use; None = every column but the treatment and outcome.
+    columns: list[str] | None = None
+    # Fewest rows each group (treatment, control) needs before uplift is estimated.
+    min_rows_per_group: int = 200
+    # Fewest conversions, and fewest non-conversions, each group needs.
+    min_conversions_per_group: int = 20
+    # LightGBM trees per model; fixed, because small groups cannot spare validation rows.
+    n_estimators: int = 200
+    # LightGBM shrinkage per tree.
+    learning_rate: float = 0.05
+    # LightGBM leaves per tree; small trees keep two noisy models from inventing uplift.
+    num_leaves: int = 7
+    # LightGBM fewest rows per leaf.
+    min_child_samples: int = 40
+    # Logistic regression: inverse regularisation strength.
+    C: float = 1.0
+    # Seed for LightGBM's sampling.
+    seed: int = 0
+    # Threads (None = library default).
+    threads: int | None = None
+
+
+@dataclass
+class UpliftReadiness:
+    """Whether the data can support an uplift estimate, and if not, why."""
+
+    ok: bool
+    # One sentence per problem found (empty when ok).
+    reasons: list[str]
+    treated_rows: int
+    control_rows: int
+    treated_conversions: int
+    control_conversions: int
+
+    def as_dict(self) -> dict:
+        return {"status": "ok" if self.ok else "insufficient_data", **asdict(self)}
+
+
+class InsufficientData(ValueError):
+    """The data cannot support the estimate; `readiness` says why (for the page or API)."""
+
+    def __init__(self, readiness: UpliftReadiness):
+        super().__init__("Insufficient data for an uplift estimate: " + " ".join(readiness.reasons))
+        self.readiness = readiness
+
+
+def uplift_readiness(
+    treated: Sequence[Any] | np.ndarray,
+    converted: Sequence[Any] | np.ndarray,
+    config: UpliftConfig | None = None,
+) -> UpliftReadiness:
+    """Counts per group and every reason the data is insufficient (none means ok)."""
+    config = config or UpliftConfig()
+    t = checked_binary(treated, "treated")
+    y = checked_binary(converted, "converted")
+    _same_length(t, y, "treated", "converted")
+    reasons = []
+    groups = {"treatment": t == 1, "control": t == 0}
+    if not groups["control"].any():
+        reasons.append("No control group: every row is marked as treated, so there is nobody "
+                       "to compare with; keep a random share of customers uncontacted.")
+    if not groups["treatment"].any():
+        reasons.append("No treatment group: no row is marked as treated.")
+    for name, rows in groups.items():
+        if not rows.any():
+            continue
+        count, wins = int(rows.sum()), int(y[rows].sum())
+        need_rows, need_wins = config.min_rows_per_group, config.min_conversions_per_group
+        if count < need_rows:
+            reasons.append(f"Too few {name} rows: {count} (at least {need_rows} needed).")
+        if wins < need_wins:
+            reasons.append(f"Too few conversions in the {name} group: {wins} "
+                           f"(at least {need_wins} needed).")
+        if count - wins < need_wins:
+            reasons.append(f"Too few non-conversions in the {name} group: {count - wins} "
+                           f"(at least {need_wins} needed).")
+    return UpliftReadiness(
+        ok=not reasons, reasons=reasons,
+        treated_rows=int(t.sum()), control_rows=int(len(t) - t.sum()),
+        treated_conversions=int(y[t == 1].sum()), control_conversions=int(y[t == 0].sum()),
+    )
+
+
+@dataclass
+class UpliftModel:
+    """Two-model uplift: one response model on treated rows, one on control rows."""
+
+    config: UpliftConfig = field(default_factory=UpliftConfig)
+
+    def fit(
+        self,
+        frame: pd.DataFrame,
+        treated: str | Sequence[Any] | np.ndarray,
+        converted: str | Sequence[Any] | np.ndarray,
+    ) -> UpliftModel:
+        """`treated` / `converted`: column names of `frame` or one value per row.
+
+        Raises InsufficientData (with the reasons) instead of fitting on too little data.
+        """
+        t = checked_binary(frame[treated] if isinstance(treated, str) else treated,
+                           treated if isinstance(treated, str) else "treated")
+        y = checked_binary(frame[converted] if isinstance(converted, str) else converted,
+                           converted if isinstance(converted, str) else "converted")
+        _same_length(t, y, "treated", "converted")
+        if len(t) != len(frame):
+            raise ValueError(f"frame has {len(frame)} rows but treated has {len(t)}.")
+        readiness = uplift_readiness(t, y, self.config)
+        if not readiness.ok:
+            raise InsufficientData(readiness)
+        outcome_columns = {c for c in (treated, converted) if isinstance(c, str)}
+        self.columns_ = self.config.columns or [c for c in frame.columns
+                                                if c not in outcome_columns]
+        self.readiness_ = readiness
+        self.treated_model_ = TabularBaseline(self._baseline()).fit(frame[t == 1], y[t == 1])
+        self.control_model_ = TabularBaseline(self._baseline()).fit(frame[t == 0], y[t == 0])
+        return self
+
+    def _baseline(self) -> BaselineConfig:
+        cfg = self.config
+        return BaselineConfig(
+            kind=cfg.kind, columns=self.columns_, n_estimators=cfg.n_estimators,
+            learning_rate=cfg.learning_rate, num_leaves=cfg.num_leaves, C=cfg.C, seed=cfg.seed,
+            threads=cfg.threads, extra={"min_child_samples": cfg.min_child_samples},
+        )
+
+    def predict_treated(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(convert) if contacted."""
+        return self.treated_model_.predict_proba(frame)
+
+    def predict_control(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(convert) if left alone."""
+        return self.control_model_.predict_proba(frame)
+
+    def predict_uplift(self, frame: pd.DataFrame) -> np.ndarray:
+        """The change in P(convert) the contact causes (-1..1); rank and plan by this."""
+        return self.predict_treated(frame) - self.predict_control(frame)
+
+
+def uplift_evaluation(
+    uplift: Sequence[float] | np.ndarray,
+    treated: Sequence[Any] | np.ndarray,
+    converted: Sequence[Any] | np.ndarray,
+    *,
+    n_bins: int = 10,
+) -> dict:
+    """Qini curve and observed uplift by decile of predicted uplift (best decile first).
+
+    Use rows the uplift models did not learn from. The Qini value at depth k is the
+    incremental conversions among the top k: treated conversions minus control conversions
+    scaled to the treated count. `qini_coefficient` is the mean gap between that curve and
+    the random line over depths 1..100 %, per customer (0 = no better than random).
+    """
+    u = checked_scores(uplift, "uplift", column="uplift")
+    t = checked_binary(treated, "treated")
+    y = checked_binary(converted, "converted")
+    _same_length(u, t, "uplift", "treated")
+    _same_length(u, y, "uplift", "converted")
+    readiness = uplift_readiness(t, y, UpliftConfig(min_rows_per_group=1,
+                                                    min_conversions_per_group=0))
+    if not readiness.ok:
+        raise InsufficientData(readiness)
+    order = np.argsort(-u, kind="stable")
+    t_sorted, y_sorted = t[order], y[order]
+    n_t, n_c = np.cumsum(t_sorted), np.cumsum(1 - t_sorted)
+    y_t, y_c = np.cumsum(y_sorted * t_sorted), np.cumsum(y_sorted * (1 - t_sorted))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qini = np.where(n_c > 0, y_t - y_c * n_t / np.maximum(n_c, 1), y_t)
+    contacts = [contacts_at_pct(len(u), pct) for pct in range(1, 101)]
+    model_curve = np.array([qini[k - 1] for k in contacts])
+    random_curve = qini[-1] * np.array(contacts) / len(u)
+    deciles = []
+    for number, rows in enumerate(np.array_split(order, min(n_bins, len(u))), start=1):
+        in_t, in_c = rows[t[rows] == 1], rows[t[rows] == 0]
+        observed = (float(y[in_t].mean() - y[in_c].mean())
+                    if len(in_t) and len(in_c) else None)
+        deciles.append({
+            "decile": number, "customers": len(rows), "treated": len(in_t),
+            "control": len(in_c), "predicted_uplift": float(u[rows].mean()),
+            "observed_uplift": observed,
+        })
+    return {
+        "customers": len(u),
+        "depth_pct": [float(p) for p in range(1, 101)],
+        "contacts": contacts,
+        "qini": model_curve.tolist(),
+        "qini_random": random_curve.tolist(),
+        "qini_coefficient": float((model_curve - random_curve).mean() / len(u)),
+        "deciles": deciles,
+    }
+
+
+# ---- input checks ---------------------------------------------------------------------------
+def checked_scores(
+    scores: Sequence[float] | np.ndarray, kind: ScoreKind = "probability", column: str = "score"
+) -> np.ndarray:
+    """Scores as floats; a clear error naming the first bad row otherwise."""
+    if kind not in ("probability", "uplift"):
+        raise ValueError(f"kind must be 'probability' or 'uplift', got {kind!r}.")
+    s = _floats(scores, column)
+    if len(s) == 0:
+        raise ValueError(f"No customers: column '{column}' is empty.")
+    low = -1.0 if kind == "uplift" else 0.0
+    bad = np.flatnonzero(~np.isfinite(s) | (s < low) | (s > 1))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"Row {i}, column '{column}': {s[i]!r} is not a {kind} "
+            f"(between {low:g} and 1); {bad.size} row(s) out of range."
+        )
+    return s
+
+
+def checked_binary(values: Sequence[Any] | np.ndarray | pd.Series, column: str) -> np.ndarray:
+    """0/1 per row from 0/1, booleans or yes/no/true/false text; errors name the bad row."""
+    raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+    if raw.ndim != 1:
+        raise ValueError(f"Column '{column}' must hold one value per row, got shape {raw.shape}.")
+    if raw.dtype.kind in "biuf" and np.isin(raw, (0, 1)).all():
+        return raw.astype(np.int64)
+    words = {"1": 1, "0": 0, "yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0}
+    out = np.empty(len(raw), dtype=np.int64)
+    for i, value in enumerate(raw):
+        if isinstance(value, str) and value.strip().lower() in words:
+            out[i] = words[value.strip().lower()]
+        elif isinstance(value, bool | np.bool_ | int | np.integer | float | np.floating) and (
+            value in (0, 1)
+        ):
+            out[i] = int(value)
+        else:
+            raise ValueError(f"Row {i}, column '{column}': {value!r} is not 0/1 (or yes/no).")
+    return out
+
+
+def _floats(values: Sequence[float] | np.ndarray, column: str) -> np.ndarray:
+    raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+    if raw.ndim != 1:
+        raise ValueError(f"Column '{column}' must hold one number per row, got shape {raw.shape}.")
+    if raw.dtype.kind in "iuf":
+        return raw.astype(float)
+    out = np.empty(len(raw), dtype=float)
+    for i, value in enumerate(raw):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+            if value is None:
+                out[i] = math.nan
+                continue
+            raise ValueError(f"Row {i}, column '{column}': {value!r} is not a number.")
+        out[i] = float(value)
+    return out
+
+
+def _same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"'{name_a}' has {len(a)} rows but '{name_b}' has {len(b)}.")
