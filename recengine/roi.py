@@ -134,8 +134,10 @@ class ProfitCurve:
         limit = self.customers if limit is None else min(limit, self.customers)
         if limit < 1:
             return 0
-        profit = self.random_profit if random else self.profit
-        return 1 + int(np.argmax(profit[1 : limit + 1]))
+        profit = (self.random_profit if random else self.profit)[1 : limit + 1]
+        # Sums of floats make exact ties differ in the last digits; treat those as ties.
+        best = profit.max()
+        return 1 + int(np.argmax(profit >= best - 1e-9 * max(1.0, abs(best))))
 
     def at(self, contacts: int, random: bool = False) -> dict:
         """Every figure at one depth, JSON-ready; `random=True` gives random targeting's."""
@@ -391,12 +393,12 @@ def _checked_values(values: Sequence[float] | np.ndarray, y: np.ndarray) -> np.n
     for i in range(len(v)):
         if y[i] == 1 and not (math.isfinite(v[i]) and v[i] >= 0):
             raise ValueError(
-                f"Row {i}, column 'value': {v[i]!r} is not a value a conversion can earn "
+                f"Row {i}, column 'value': {float(v[i])!r} is not a value a conversion can earn "
                 "(a number of 0 or more)."
             )
         if y[i] == 0 and not (math.isnan(v[i]) or v[i] == 0):
             raise ValueError(
-                f"Row {i}, column 'value': {v[i]!r} on a customer who did not convert "
+                f"Row {i}, column 'value': {float(v[i])!r} on a customer who did not convert "
                 "(leave it empty or 0)."
             )
     return np.where(y == 1, v, 0.0)
@@ -613,7 +615,7 @@ def checked_scores(
     if bad.size:
         i = int(bad[0])
         raise ValueError(
-            f"Row {i}, column '{column}': {s[i]!r} is not a {kind} "
+            f"Row {i}, column '{column}': {float(s[i])!r} is not a {kind} "
             f"(between {low:g} and 1); {bad.size} row(s) out of range."
         )
     return s
@@ -621,9 +623,7 @@ def checked_scores(
 
 def checked_binary(values: Sequence[Any] | np.ndarray | pd.Series, column: str) -> np.ndarray:
     """0/1 per row from 0/1, booleans or yes/no/true/false text; errors name the bad row."""
-    raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
-    if raw.ndim != 1:
-        raise ValueError(f"Column '{column}' must hold one value per row, got shape {raw.shape}.")
+    raw = _one_per_row(values, column)
     if raw.dtype.kind in "biuf" and np.isin(raw, (0, 1)).all():
         return raw.astype(np.int64)
     words = {"1": 1, "0": 0, "yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0}
@@ -636,14 +636,14 @@ def checked_binary(values: Sequence[Any] | np.ndarray | pd.Series, column: str) 
         ):
             out[i] = int(value)
         else:
-            raise ValueError(f"Row {i}, column '{column}': {value!r} is not 0/1 (or yes/no).")
+            raise ValueError(
+                f"Row {i}, column '{column}': {_plain(value)!r} is not 0/1 (or yes/no)."
+            )
     return out
 
 
 def _floats(values: Sequence[float] | np.ndarray, column: str) -> np.ndarray:
-    raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
-    if raw.ndim != 1:
-        raise ValueError(f"Column '{column}' must hold one number per row, got shape {raw.shape}.")
+    raw = _one_per_row(values, column)
     if raw.dtype.kind in "iuf":
         return raw.astype(float)
     out = np.empty(len(raw), dtype=float)
@@ -652,9 +652,25 @@ def _floats(values: Sequence[float] | np.ndarray, column: str) -> np.ndarray:
             if value is None:
                 out[i] = math.nan
                 continue
-            raise ValueError(f"Row {i}, column '{column}': {value!r} is not a number.")
+            raise ValueError(f"Row {i}, column '{column}': {_plain(value)!r} is not a number.")
         out[i] = float(value)
     return out
+
+
+def _one_per_row(values: Any, column: str) -> np.ndarray:
+    """A 1-D array; mixed input stays as objects so text never swallows the numbers."""
+    raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+    if raw.dtype.kind in "USO":
+        raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values,
+                         dtype=object)
+    if raw.ndim != 1:
+        raise ValueError(f"Column '{column}' must hold one value per row, got shape {raw.shape}.")
+    return raw
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, for readable error messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
