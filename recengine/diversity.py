@@ -1,0 +1,954 @@
+"""Offer lists per customer, diversity-aware re-ranking, list metrics and audience diversity.
+
+Multi-offer campaigns. The click model scores customer x offer pairs; `ScoreMatrix` holds
+those scores (NaN = the offer is not a candidate for that customer, e.g. already taken).
+`recommend` turns them into each customer's list of k offers:
+
+- `mmr_lambda = 0` and no cap: the k best-scored offers (`top_k`).
+- `mmr_lambda > 0`: maximal marginal relevance. Offers are picked one at a time, each time
+  the one with the highest  (1 - lambda) * relevance - lambda * max similarity to the offers
+  already in the list, so near-duplicates of what is listed lose ground. Similarity comes
+  from `OfferSimilarity` (Jaccard over category sets such as genres, or cosine over
+  embeddings).
+- `offer_cap`: no offer goes to more than that many customers. Slots are filled round by
+  round (everyone's first offer, then everyone's second...); when more customers want an
+  offer than it has places left, the customers who value it most get it and the others
+  take their next choice.
+
+`evaluate` measures lists against held-out clicks (precision, recall, NDCG at k) and for
+variety (intra-list diversity, catalogue coverage, Gini of exposure, novelty);
+`diversity_curve` does it for a range of lambdas, and `DiversityCurve.tradeoff` says how
+much diversity is bought for how much NDCG.
+
+Single-offer campaigns. `audience_diversity` compares the top-N customers by score with the
+whole base, attribute by attribute (numbers binned into quantiles of the base), and lists
+the groups that are under-represented or left out.
+
+Every result has `to_dict()` (JSON-ready, for the API and plotly charts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from recengine.config import config_to_dict, json_ready
+
+# Offers up to which the whole offer x offer similarity matrix is kept (4096^2 float32 = 64 MiB);
+# above it similarities are computed from the features on demand.
+FULL_MATRIX_OFFERS = 4096
+# Elements (rows x candidates x feature width) computed at once when there is no full matrix.
+CHUNK_ELEMENTS = 1 << 22
+DEFAULT_LAMBDAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
+
+
+# --- Scores -------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreMatrix:
+    """Scores of every customer (row) for every offer (column); NaN = not a candidate."""
+
+    # Float array (customers x offers); higher = more likely to click.
+    values: np.ndarray
+    # Customer id of each row.
+    customers: np.ndarray
+    # Offer id of each column.
+    offers: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        self.customers = np.asarray(self.customers)
+        self.offers = np.asarray(self.offers)
+        if self.values.ndim != 2:
+            raise ValueError(f"Scores must be a 2-D array, got shape {self.values.shape}.")
+        if self.values.shape != (len(self.customers), len(self.offers)):
+            raise ValueError(
+                f"Scores have shape {self.values.shape} but there are {len(self.customers)} "
+                f"customer ids and {len(self.offers)} offer ids."
+            )
+        for name, ids in (("customer", self.customers), ("offer", self.offers)):
+            duplicated = pd.Index(ids).duplicated()
+            if duplicated.any():
+                at = int(np.flatnonzero(duplicated)[0])
+                raise ValueError(f"{name} id {_shown(ids[at])} appears twice (position {at}).")
+        infinite = np.isinf(self.values)
+        if infinite.any():
+            row, col = np.argwhere(infinite)[0]
+            raise ValueError(
+                f"Score at row {row} (customer {_shown(self.customers[row])}), column {col} "
+                f"(offer {_shown(self.offers[col])}) is infinite; use NaN for 'not a candidate'."
+            )
+
+    @classmethod
+    def from_array(
+        cls, values: np.ndarray, customers: Sequence | None = None,
+        offers: Sequence | None = None,
+    ) -> ScoreMatrix:
+        """Scores as an array; ids default to row and column positions."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError(f"Scores must be a 2-D array, got shape {values.shape}.")
+        return cls(
+            values,
+            np.arange(values.shape[0]) if customers is None else np.asarray(customers),
+            np.arange(values.shape[1]) if offers is None else np.asarray(offers),
+        )
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, customer: str = "customer", offer: str = "offer",
+        score: str = "score",
+    ) -> ScoreMatrix:
+        """Scores from a long frame, one row per (customer, offer) candidate pair."""
+        _require_columns(frame, [customer, offer, score])
+        values = _numeric_column(frame, score)
+        pairs = frame[[customer, offer]]
+        duplicated = pairs.duplicated()
+        if duplicated.any():
+            label = frame.index[int(np.flatnonzero(duplicated.to_numpy())[0])]
+            raise ValueError(
+                f"Row {_shown(label)}: customer {_shown(frame.at[label, customer])} and offer "
+                f"{_shown(frame.at[label, offer])} (columns {customer!r}, {offer!r}) appear "
+                "twice."
+            )
+        rows, customers = pd.factorize(frame[customer], sort=True)
+        cols, offers = pd.factorize(frame[offer], sort=True)
+        matrix = np.full((len(customers), len(offers)), np.nan)
+        matrix[rows, cols] = values
+        return cls(matrix, np.asarray(customers), np.asarray(offers))
+
+    @property
+    def n_customers(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_offers(self) -> int:
+        return self.values.shape[1]
+
+
+def click_matrix(
+    frame: pd.DataFrame, customers: Sequence, offers: Sequence, customer: str = "customer",
+    offer: str = "offer",
+) -> np.ndarray:
+    """Boolean (customers x offers) matrix of the pairs listed in `frame`, e.g. held-out
+    clicks, aligned with a `ScoreMatrix`'s ids."""
+    _require_columns(frame, [customer, offer])
+    positions = []
+    for column, ids, what in ((customer, customers, "customer"), (offer, offers, "offer")):
+        found = pd.Index(ids).get_indexer(frame[column])
+        if (found < 0).any():
+            label = frame.index[int(np.flatnonzero(found < 0)[0])]
+            raise ValueError(
+                f"Row {_shown(label)}, column {column!r}: {what} "
+                f"{_shown(frame.at[label, column])} is not among the scored {what}s."
+            )
+        positions.append(found)
+    matrix = np.zeros((len(customers), len(offers)), dtype=bool)
+    matrix[positions[0], positions[1]] = True
+    return matrix
+
+
+# --- Offer similarity ---------------------------------------------------------------------
+
+
+@dataclass
+class OfferSimilarity:
+    """Similarity of offers: Jaccard over category sets or cosine over embeddings.
+
+    Build it with `from_categories` or `from_embeddings`; rows follow the score matrix's
+    offer columns.
+    """
+
+    # One row per offer: 0/1 category indicators ("jaccard") or an embedding ("cosine").
+    features: np.ndarray
+    # "jaccard": shared categories / categories of either; "cosine": angle of embeddings.
+    kind: Literal["jaccard", "cosine"]
+    # Category name of each feature column (Jaccard only; for display).
+    categories: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        features = np.asarray(self.features, dtype=np.float32)
+        if features.ndim != 2:
+            raise ValueError(f"Offer features must be 2-D, got shape {features.shape}.")
+        if self.kind == "cosine":
+            norms = np.linalg.norm(features, axis=1)
+            if (norms == 0).any() or not np.isfinite(norms).all():
+                row = int(np.flatnonzero((norms == 0) | ~np.isfinite(norms))[0])
+                raise ValueError(f"Offer embedding at row {row} is zero or not finite.")
+            features = features / norms[:, None]
+        elif self.kind == "jaccard":
+            if not np.isin(features, (0.0, 1.0)).all():
+                row, col = np.argwhere(~np.isin(features, (0.0, 1.0)))[0]
+                raise ValueError(f"Category indicator at row {row}, column {col} is not 0 or 1.")
+        else:
+            raise ValueError(f"Unknown similarity kind {self.kind!r} (jaccard or cosine).")
+        self.features = features
+        self._sizes = features.sum(axis=1)
+        self._matrix = (
+            self._from_dot(features @ features.T, self._sizes[:, None], self._sizes[None, :])
+            if len(features) <= FULL_MATRIX_OFFERS else None
+        )
+
+    @classmethod
+    def from_categories(
+        cls, categories: Sequence[str | Iterable[str] | None], sep: str | None = None
+    ) -> OfferSimilarity:
+        """Jaccard similarity over each offer's category set. An entry is an iterable of
+        names or one string split on `sep` (None = whitespace); None/NaN = no category."""
+        sets = [_category_set(entry, sep) for entry in categories]
+        names = sorted(set().union(*sets)) if sets else []
+        column = {name: i for i, name in enumerate(names)}
+        features = np.zeros((len(sets), len(names)), dtype=np.float32)
+        for row, entry in enumerate(sets):
+            features[row, [column[name] for name in entry]] = 1.0
+        return cls(features, "jaccard", names)
+
+    @classmethod
+    def from_embeddings(cls, embeddings: np.ndarray) -> OfferSimilarity:
+        """Cosine similarity over one embedding row per offer."""
+        return cls(np.asarray(embeddings), "cosine")
+
+    @property
+    def n_offers(self) -> int:
+        return len(self.features)
+
+    def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Similarity of offers `a` and `b` (position arrays, broadcast against each other)."""
+        a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+        if self._matrix is not None:
+            return self._matrix[a, b]
+        return self._pairs(a, b)
+
+    def to_many(self, offers: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Similarity of offer `offers[i]` to each of `candidates[i, :]`, in memory-bounded
+        chunks of rows."""
+        if self._matrix is not None:
+            return self._matrix[offers[:, None], candidates]
+        out = np.empty(candidates.shape, dtype=np.float32)
+        step = max(1, CHUNK_ELEMENTS // max(1, candidates.shape[1] * self.features.shape[1]))
+        for start in range(0, len(offers), step):
+            rows = slice(start, start + step)
+            out[rows] = self._pairs(offers[rows, None], candidates[rows])
+        return out
+
+    def matrix(self) -> np.ndarray:
+        """The full offer x offer similarity matrix (mind the size for large catalogues)."""
+        if self._matrix is not None:
+            return self._matrix
+        every = np.arange(self.n_offers)
+        return self.between(every[:, None], every[None, :])
+
+    def _pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.broadcast_arrays(a, b)
+        dot = np.einsum("...d,...d->...", self.features[a], self.features[b])
+        return self._from_dot(dot, self._sizes[a], self._sizes[b])
+
+    def _from_dot(self, dot: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+        if self.kind == "cosine":
+            return dot
+        union = size_a + size_b - dot
+        # Two offers without any category share nothing we know of: similarity 0.
+        return np.divide(dot, union, out=np.zeros_like(dot), where=union > 0)
+
+
+def _category_set(entry: Any, sep: str | None) -> set[str]:
+    if entry is None or (isinstance(entry, float) and np.isnan(entry)):
+        return set()
+    if isinstance(entry, str):
+        return {part.strip() for part in entry.split(sep) if part.strip()}
+    return {str(part) for part in entry}
+
+
+# --- Re-ranking ---------------------------------------------------------------------------
+
+
+@dataclass
+class RerankConfig:
+    # Offers per customer list.
+    k: int = 10
+    # Diversity weight in [0, 1]: 0 = pure relevance, larger = more variety within a list.
+    mmr_lambda: float = 0.0
+    # Best-scored offers per customer that the re-ranking chooses from (None = every
+    # candidate); a pool keeps low-relevance offers out however diverse they are.
+    pool_size: int | None = 100
+    # Most customers one offer may be recommended to (None = no cap).
+    offer_cap: int | None = None
+    # Min-max scale each customer's pool scores to [0, 1] before mixing with similarity, so
+    # lambda means the same for customers with high and low scores.
+    rescale: bool = True
+
+    def validate(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}.")
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ValueError(f"mmr_lambda must be in [0, 1], got {self.mmr_lambda}.")
+        if self.pool_size is not None and self.pool_size < self.k:
+            raise ValueError(f"pool_size ({self.pool_size}) must be at least k ({self.k}).")
+        if self.offer_cap is not None and self.offer_cap < 1:
+            raise ValueError(f"offer_cap must be at least 1, got {self.offer_cap}.")
+
+
+@dataclass
+class Recommendations:
+    """Each customer's offer list, best first."""
+
+    # Offer positions (columns of the score matrix), customers x k; -1 = empty slot (the
+    # customer ran out of candidates, e.g. because of caps). Empty slots only trail a list.
+    positions: np.ndarray
+    # The click model's score of each listed offer (NaN for an empty slot).
+    scores: np.ndarray
+    # Customer id of each row.
+    customers: np.ndarray
+    # Offer id of each score-matrix column (the catalogue).
+    offers: np.ndarray
+    # Settings that produced the lists.
+    config: RerankConfig
+
+    @property
+    def k(self) -> int:
+        return self.positions.shape[1]
+
+    def exposure(self) -> np.ndarray:
+        """Customers each catalogue offer is recommended to."""
+        listed = self.positions[self.positions >= 0]
+        return np.bincount(listed, minlength=len(self.offers))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long frame: customer, rank (1 = first), offer, score; empty slots left out."""
+        rows, ranks = np.nonzero(self.positions >= 0)
+        return pd.DataFrame({
+            "customer": self.customers[rows],
+            "rank": ranks + 1,
+            "offer": self.offers[self.positions[rows, ranks]],
+            "score": self.scores[rows, ranks],
+        })
+
+    def to_dict(self) -> dict[str, Any]:
+        lists = []
+        for row, customer in enumerate(self.customers):
+            filled = self.positions[row] >= 0
+            lists.append({
+                "customer": customer,
+                "offers": self.offers[self.positions[row, filled]].tolist(),
+                "scores": self.scores[row, filled].tolist(),
+            })
+        counts = self.exposure()
+        return json_ready({
+            "config": config_to_dict(self.config),
+            "k": self.k,
+            "lists": lists,
+            "exposure": {
+                "offers": self.offers[counts > 0].tolist(),
+                "customers": counts[counts > 0].tolist(),
+            },
+        })
+
+
+def top_k(scores: ScoreMatrix, k: int) -> np.ndarray:
+    """Positions of each customer's k best-scored offers, best first (ties: lower column
+    first); -1 where a customer has fewer than k candidates."""
+    pool, valid = _ranked_pool(scores.values, k)
+    return np.where(valid, pool, -1)
+
+
+def recommend(
+    scores: ScoreMatrix, config: RerankConfig | None = None,
+    similarity: OfferSimilarity | None = None,
+) -> Recommendations:
+    """Each customer's list of `config.k` offers: top-k, MMR re-ranked, and/or capped per
+    offer (see the module docstring). `similarity` is needed when `mmr_lambda` > 0."""
+    config = config or RerankConfig()
+    config.validate()
+    if config.mmr_lambda > 0 and similarity is None:
+        raise ValueError("mmr_lambda > 0 needs an OfferSimilarity to measure variety.")
+    if similarity is not None and similarity.n_offers != scores.n_offers:
+        raise ValueError(
+            f"The similarity has {similarity.n_offers} offers, the scores {scores.n_offers}."
+        )
+    k = min(config.k, scores.n_offers)
+    if config.mmr_lambda == 0 and config.offer_cap is None:
+        positions = top_k(scores, k)
+    else:
+        positions = _greedy_lists(scores.values, k, config, similarity)
+    rows = np.arange(scores.n_customers)[:, None]
+    listed = np.where(positions >= 0, scores.values[rows, np.maximum(positions, 0)], np.nan)
+    return Recommendations(positions, listed, scores.customers, scores.offers, config)
+
+
+def _ranked_pool(values: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `size` best columns, best first (ties: lower column first), and whether
+    each is a candidate (score not NaN)."""
+    n_rows, n_cols = values.shape
+    size = n_cols if size is None else min(size, n_cols)
+    filled = np.where(np.isnan(values), -np.inf, values)
+    if size < n_cols:
+        # The `size`-th best score of each row; ties with it are taken lowest column first,
+        # so the pool (and hence every list) does not depend on partitioning order.
+        cut = -np.partition(-filled, size - 1, axis=1)[:, size - 1 : size]
+        above = filled > cut
+        at_cut = filled == cut
+        room = size - above.sum(axis=1, keepdims=True)
+        chosen = above | (at_cut & (np.cumsum(at_cut, axis=1) <= room))
+        pool = np.nonzero(chosen)[1].reshape(n_rows, size)  # column order within a row
+    else:
+        pool = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols)).copy()
+    order = np.argsort(-np.take_along_axis(filled, pool, axis=1), axis=1, kind="stable")
+    pool = np.take_along_axis(pool, order, axis=1)
+    return pool, np.isfinite(np.take_along_axis(filled, pool, axis=1))
+
+
+def _greedy_lists(
+    values: np.ndarray, k: int, config: RerankConfig, similarity: OfferSimilarity | None
+) -> np.ndarray:
+    """MMR and/or capped lists, filled slot by slot for all customers at once."""
+    n_customers, n_offers = values.shape
+    pool, valid = _ranked_pool(values, config.pool_size)
+    relevance = np.take_along_axis(values, pool, axis=1)
+    if config.rescale:
+        relevance = _rescale_rows(relevance, valid)
+    lam = config.mmr_lambda
+    # Value of each pool offer before the similarity penalty; -inf = not available.
+    base = np.where(valid, (1.0 - lam) * np.nan_to_num(relevance), -np.inf)
+    closest = np.zeros(pool.shape)  # max similarity of each pool offer to the list so far
+    places = np.full(n_offers, config.offer_cap if config.offer_cap else n_customers * k)
+    positions = np.full((n_customers, k), -1, dtype=np.int64)
+    for slot in range(k):
+        waiting = np.ones(n_customers, dtype=bool)
+        while waiting.any():
+            who = np.flatnonzero(waiting)
+            value = base[who] - lam * closest[who] if lam > 0 else base[who].copy()
+            if config.offer_cap is not None:
+                value[places[pool[who]] <= 0] = -np.inf
+            pick = value.argmax(axis=1)
+            best = value[np.arange(len(who)), pick]
+            out_of_candidates = ~np.isfinite(best)
+            waiting[who[out_of_candidates]] = False
+            who, pick, best = who[~out_of_candidates], pick[~out_of_candidates], best[
+                ~out_of_candidates]
+            offer = pool[who, pick]
+            if config.offer_cap is not None:
+                granted = _within_places(offer, best, places)
+                who, pick, offer = who[granted], pick[granted], offer[granted]
+                places -= np.bincount(offer, minlength=n_offers)
+            positions[who, slot] = offer
+            base[who, pick] = -np.inf
+            waiting[who] = False
+            if lam > 0 and len(who):
+                closest[who] = np.maximum(closest[who], similarity.to_many(offer, pool[who]))
+    return positions
+
+
+def _rescale_rows(relevance: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    low = np.where(valid, relevance, np.inf).min(axis=1, keepdims=True)
+    high = np.where(valid, relevance, -np.inf).max(axis=1, keepdims=True)
+    span = high - low
+    usable = valid & np.isfinite(span) & (span > 0)
+    scaled = np.zeros_like(relevance)
+    np.divide(relevance - np.where(np.isfinite(low), low, 0.0),
+              np.where(usable, span, 1.0), out=scaled, where=usable)
+    return scaled
+
+
+def _within_places(offer: np.ndarray, value: np.ndarray, places: np.ndarray) -> np.ndarray:
+    """Which requests to grant: per offer, the highest-valued requests up to its places."""
+    order = np.lexsort((-value, offer))
+    ranked = offer[order]
+    starts = np.r_[True, ranked[1:] != ranked[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(ranked)), 0))
+    granted = np.empty(len(offer), dtype=bool)
+    granted[order] = (np.arange(len(ranked)) - first) < places[ranked]
+    return granted
+
+
+# --- List metrics -------------------------------------------------------------------------
+
+
+@dataclass
+class ListMetrics:
+    # List length the metrics are "at".
+    k: int
+    # Share of listed slots (k per customer) that were clicked in the held-out data.
+    precision: float
+    # Share of each customer's held-out clicks that made the list.
+    recall: float
+    # Normalised discounted cumulative gain of the list (binary click relevance).
+    ndcg: float
+    # Customers with at least one held-out click (the ones precision/recall/NDCG average).
+    customers_evaluated: int
+    # Mean pairwise dissimilarity (1 - similarity) within a list, averaged over lists.
+    intra_list_diversity: float | None
+    # Share of the catalogue recommended to at least one customer.
+    coverage: float
+    # Gini coefficient of recommendations per offer (0 = even, near 1 = a few offers get all).
+    gini: float
+    # Mean -log2 popularity of listed offers (higher = less obvious offers).
+    novelty: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready(dataclasses.asdict(self))
+
+
+def evaluate(
+    recs: Recommendations, clicks: np.ndarray, similarity: OfferSimilarity | None = None,
+    popularity: np.ndarray | None = None,
+) -> ListMetrics:
+    """Accuracy of the lists against held-out clicks (boolean customers x offers, e.g. from
+    `click_matrix`) and their variety; ILD needs `similarity`, novelty `popularity`."""
+    clicks = np.asarray(clicks, dtype=bool)
+    if clicks.shape != (len(recs.customers), len(recs.offers)):
+        raise ValueError(
+            f"Clicks have shape {clicks.shape}, the lists cover "
+            f"{(len(recs.customers), len(recs.offers))} customers x offers."
+        )
+    accuracy = ranking_metrics(recs.positions, clicks)
+    return ListMetrics(
+        k=recs.k,
+        precision=accuracy["precision"],
+        recall=accuracy["recall"],
+        ndcg=accuracy["ndcg"],
+        customers_evaluated=int(accuracy["customers_evaluated"]),
+        intra_list_diversity=(
+            None if similarity is None else intra_list_diversity(recs.positions, similarity)
+        ),
+        coverage=catalogue_coverage(recs.positions, len(recs.offers)),
+        gini=gini(recs.exposure()),
+        novelty=None if popularity is None else novelty(recs.positions, popularity),
+    )
+
+
+def ranking_metrics(positions: np.ndarray, clicks: np.ndarray) -> dict[str, float]:
+    """Precision, recall and NDCG at k (k = list width) averaged over customers with at
+    least one held-out click; an empty slot counts as a miss."""
+    n_customers, k = positions.shape
+    filled = positions >= 0
+    hits = np.zeros(positions.shape, dtype=bool)
+    rows = np.broadcast_to(np.arange(n_customers)[:, None], positions.shape)
+    hits[filled] = clicks[rows[filled], positions[filled]]
+    relevant = clicks.sum(axis=1)
+    judged = relevant > 0
+    if not judged.any():
+        raise ValueError("No customer has a held-out click; accuracy cannot be measured.")
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)[np.minimum(relevant[judged], k) - 1]
+    found = hits[judged].sum(axis=1)
+    return {
+        "precision": float((found / k).mean()),
+        "recall": float((found / relevant[judged]).mean()),
+        "ndcg": float(((hits[judged] @ discount) / ideal).mean()),
+        "customers_evaluated": int(judged.sum()),
+    }
+
+
+def intra_list_diversity(positions: np.ndarray, similarity: OfferSimilarity) -> float:
+    """Mean over lists (with 2+ offers) of the mean pairwise dissimilarity 1 - similarity."""
+    n_customers, k = positions.shape
+    safe = np.maximum(positions, 0)
+    filled = positions >= 0
+    pairs = np.zeros((n_customers, k, k), dtype=np.float64)
+    for slot in range(k):
+        pairs[:, slot, :] = 1.0 - similarity.to_many(safe[:, slot], safe)
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    counted = filled[:, :, None] & filled[:, None, :] & upper
+    n_pairs = counted.sum(axis=(1, 2))
+    scored = n_pairs > 0
+    if not scored.any():
+        raise ValueError("No list has two offers; intra-list diversity is undefined.")
+    per_list = (pairs * counted).sum(axis=(1, 2))[scored] / n_pairs[scored]
+    return float(per_list.mean())
+
+
+def catalogue_coverage(positions: np.ndarray, n_offers: int) -> float:
+    """Share of the catalogue's offers that appear in at least one list."""
+    return float(len(np.unique(positions[positions >= 0])) / n_offers)
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative amounts (0 = all equal, (n-1)/n = one holds all)."""
+    amounts = np.sort(np.asarray(values, dtype=np.float64))
+    if (amounts < 0).any():
+        raise ValueError("Gini needs non-negative amounts.")
+    total = amounts.sum()
+    if len(amounts) == 0 or total == 0:
+        return 0.0
+    n = len(amounts)
+    weights = 2 * np.arange(1, n + 1) - n - 1
+    return float((weights * amounts).sum() / (n * total))
+
+
+def offer_popularity(interactions: np.ndarray) -> np.ndarray:
+    """Share of customers who interacted with each offer (boolean customers x offers), with
+    one pseudo-customer who took every offer, so never-taken offers get a finite novelty."""
+    interactions = np.asarray(interactions, dtype=bool)
+    return (interactions.sum(axis=0) + 1.0) / (interactions.shape[0] + 1.0)
+
+
+def novelty(positions: np.ndarray, popularity: np.ndarray) -> float:
+    """Mean -log2 popularity of the listed offers (popularity per offer in (0, 1])."""
+    popularity = np.asarray(popularity, dtype=np.float64)
+    if ((popularity <= 0) | (popularity > 1)).any():
+        at = int(np.flatnonzero((popularity <= 0) | (popularity > 1))[0])
+        raise ValueError(f"Popularity of offer at column {at} is {popularity[at]}, not in (0, 1].")
+    listed = positions[positions >= 0]
+    if len(listed) == 0:
+        raise ValueError("The lists are empty; novelty is undefined.")
+    return float(-np.log2(popularity[listed]).mean())
+
+
+# --- Accuracy versus diversity ------------------------------------------------------------
+
+
+@dataclass
+class CurvePoint:
+    # Diversity weight of this point.
+    mmr_lambda: float
+    # Metrics of the lists at this lambda.
+    metrics: ListMetrics
+    # Seconds the re-ranking took.
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mmr_lambda": self.mmr_lambda, **self.metrics.to_dict(),
+                "seconds": self.seconds}
+
+
+@dataclass
+class TradeOff:
+    # Relative intra-list diversity gain asked for (0.2 = 20 % above lambda 0).
+    min_diversity_gain: float
+    # Relative NDCG loss allowed (0.05 = at most 5 % below lambda 0).
+    max_ndcg_loss: float
+    # Metrics at lambda 0 (pure relevance), the baseline of the comparison.
+    baseline: dict[str, Any]
+    # Per lambda: relative ILD gain and NDCG loss against the baseline.
+    changes: list[dict[str, float]]
+    # ILD at every lambda > 0 is above the baseline's.
+    diversity_rises: bool
+    # ILD never falls as lambda grows.
+    diversity_monotone: bool
+    # Some lambda reaches the gain within the allowed loss.
+    meets_target: bool
+    # Of the lambdas meeting the target, the one with the largest ILD gain (None if none).
+    best_lambda: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready(dataclasses.asdict(self))
+
+
+@dataclass
+class DiversityCurve:
+    """Metrics per lambda, lambda 0 (pure relevance) first."""
+
+    # One point per lambda, in increasing lambda.
+    points: list[CurvePoint]
+    # Re-ranking settings shared by every point (its mmr_lambda is the one varied).
+    config: RerankConfig
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([point.to_dict() for point in self.points])
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready({
+            "config": config_to_dict(self.config),
+            "points": [point.to_dict() for point in self.points],
+        })
+
+    def tradeoff(self, min_diversity_gain: float = 0.2, max_ndcg_loss: float = 0.05) -> TradeOff:
+        """How much intra-list diversity each lambda buys, and for how much NDCG."""
+        base = self.points[0]
+        if base.mmr_lambda != 0 or base.metrics.intra_list_diversity is None:
+            raise ValueError("The curve needs lambda 0 and intra-list diversity as baseline.")
+        ild0, ndcg0 = base.metrics.intra_list_diversity, base.metrics.ndcg
+        changes = []
+        for point in self.points[1:]:
+            ild = point.metrics.intra_list_diversity
+            changes.append({
+                "mmr_lambda": point.mmr_lambda,
+                "diversity_gain": (ild - ild0) / ild0 if ild0 else float("inf"),
+                "ndcg_loss": (ndcg0 - point.metrics.ndcg) / ndcg0 if ndcg0 else 0.0,
+            })
+        meeting = [
+            c for c in changes
+            if c["diversity_gain"] >= min_diversity_gain and c["ndcg_loss"] <= max_ndcg_loss
+        ]
+        ilds = [p.metrics.intra_list_diversity for p in self.points]
+        return TradeOff(
+            min_diversity_gain=min_diversity_gain,
+            max_ndcg_loss=max_ndcg_loss,
+            baseline=base.to_dict(),
+            changes=changes,
+            diversity_rises=bool(changes) and all(c["diversity_gain"] > 0 for c in changes),
+            diversity_monotone=all(b >= a for a, b in zip(ilds, ilds[1:], strict=False)),
+            meets_target=bool(meeting),
+            best_lambda=(
+                max(meeting, key=lambda c: c["diversity_gain"])["mmr_lambda"] if meeting
+                else None
+            ),
+        )
+
+
+def diversity_curve(
+    scores: ScoreMatrix, clicks: np.ndarray, similarity: OfferSimilarity,
+    lambdas: Sequence[float] = DEFAULT_LAMBDAS, config: RerankConfig | None = None,
+    popularity: np.ndarray | None = None,
+) -> DiversityCurve:
+    """Re-rank at each lambda (0 is always included, as the baseline) and measure the lists
+    against held-out `clicks`."""
+    config = config or RerankConfig()
+    points = []
+    for lam in sorted({0.0, *map(float, lambdas)}):
+        started = time.perf_counter()
+        recs = recommend(scores, dataclasses.replace(config, mmr_lambda=lam), similarity)
+        seconds = time.perf_counter() - started
+        metrics = evaluate(recs, clicks, similarity, popularity)
+        points.append(CurvePoint(lam, metrics, round(seconds, 3)))
+    return DiversityCurve(points, config)
+
+
+# --- Audience diversity (single-offer campaigns) ------------------------------------------
+
+
+@dataclass
+class AudienceConfig:
+    # Column with the click model's score (higher = more likely to respond).
+    score: str = "score"
+    # Audience = this many best-scored customers; None = use top_share.
+    top_n: int | None = None
+    # Audience share of the base, used when top_n is None.
+    top_share: float = 0.1
+    # Attributes compared; None = every column except the score.
+    attributes: list[str] | None = None
+    # Numeric attributes with more distinct values than this are cut into this many
+    # quantile bins of the base; fewer distinct values are compared value by value.
+    quantiles: int = 4
+    # Categorical attributes keep their largest groups up to this many; the rest are
+    # pooled as "other" so a long tail does not swamp the report.
+    max_groups: int = 20
+    # A group is under-represented when audience share / base share is below this
+    # (0.8 is the common four-fifths rule of thumb); over-represented above its inverse.
+    min_ratio: float = 0.8
+    # Groups below this share of the base are reported but never flagged (too few to judge).
+    min_base_share: float = 0.02
+
+    def validate(self) -> None:
+        if self.top_n is not None and self.top_n < 1:
+            raise ValueError(f"top_n must be at least 1, got {self.top_n}.")
+        if self.top_n is None and not 0 < self.top_share <= 1:
+            raise ValueError(f"top_share must be in (0, 1], got {self.top_share}.")
+        if self.quantiles < 2:
+            raise ValueError(f"quantiles must be at least 2, got {self.quantiles}.")
+        if self.max_groups < 2:
+            raise ValueError(f"max_groups must be at least 2, got {self.max_groups}.")
+        if not 0 < self.min_ratio < 1:
+            raise ValueError(f"min_ratio must be in (0, 1), got {self.min_ratio}.")
+
+
+@dataclass
+class GroupShare:
+    # Group label: a category, a value, or a bin such as "30-41" (upper bound included).
+    group: str
+    # Customers of the group in the base.
+    base_count: int
+    # Group share of the base.
+    base_share: float
+    # Customers of the group in the audience (top-N).
+    audience_count: int
+    # Group share of the audience.
+    audience_share: float
+    # audience_share / base_share: 1 = represented as in the base, 0 = left out.
+    ratio: float
+    # "left out", "under-represented", "over-represented" or "" (as in the base, or too small
+    # a group to judge).
+    flag: str
+
+
+@dataclass
+class AttributeSpread:
+    # Attribute (column) compared.
+    attribute: str
+    # "categorical" or "numeric" (binned into quantiles of the base).
+    kind: str
+    # One entry per group, largest first for categories, in bin order for numbers.
+    groups: list[GroupShare]
+    # Jensen-Shannon divergence (bits, 0 = same spread as the base, 1 = disjoint).
+    js_divergence: float
+    # Total variation distance: share of the audience that would have to change group to
+    # match the base.
+    total_variation: float
+    # Groups flagged under-represented (left-out ones included).
+    under_represented: list[str]
+    # Groups of the base with nobody in the audience (among those large enough to judge).
+    left_out: list[str]
+
+
+@dataclass
+class AudienceDiversity:
+    # Customers in the base (the whole scored frame).
+    base_size: int
+    # Customers in the audience (the top-N by score).
+    audience_size: int
+    # Lowest score that made the audience.
+    score_cutoff: float
+    # One entry per compared attribute, most divergent first.
+    attributes: list[AttributeSpread]
+    # Settings that produced the comparison.
+    config: AudienceConfig
+
+    def flagged(self) -> list[dict[str, Any]]:
+        """Every under- or over-represented group across attributes, worst ratio first."""
+        rows = [
+            {"attribute": spread.attribute, **dataclasses.asdict(group)}
+            for spread in self.attributes for group in spread.groups if group.flag
+        ]
+        return sorted(rows, key=lambda row: row["ratio"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long frame: attribute, group, counts, shares, ratio, flag."""
+        return pd.DataFrame([
+            {"attribute": spread.attribute, **dataclasses.asdict(group)}
+            for spread in self.attributes for group in spread.groups
+        ])
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready({
+            "base_size": self.base_size,
+            "audience_size": self.audience_size,
+            "score_cutoff": self.score_cutoff,
+            "attributes": [dataclasses.asdict(spread) for spread in self.attributes],
+            "flagged": self.flagged(),
+            "config": config_to_dict(self.config),
+        })
+
+
+def audience_diversity(
+    frame: pd.DataFrame, config: AudienceConfig | None = None
+) -> AudienceDiversity:
+    """How the top-N customers by score spread over each attribute compared with the whole
+    base (every row of `frame`); ties at the cut go to the earlier row."""
+    config = config or AudienceConfig()
+    config.validate()
+    _require_columns(frame, [config.score])
+    attributes = config.attributes or [c for c in frame.columns if c != config.score]
+    _require_columns(frame, attributes)
+    scores = _numeric_column(frame, config.score)
+    if np.isnan(scores).any():
+        label = frame.index[int(np.flatnonzero(np.isnan(scores))[0])]
+        raise ValueError(f"Row {_shown(label)}, column {config.score!r}: the score is empty.")
+    size = config.top_n or max(1, int(round(len(frame) * config.top_share)))
+    if size > len(frame):
+        raise ValueError(f"top_n ({size}) is larger than the base ({len(frame)} customers).")
+    chosen = np.zeros(len(frame), dtype=bool)
+    top = np.argsort(-scores, kind="stable")[:size]
+    chosen[top] = True
+    spreads = [
+        _attribute_spread(name, frame[name], chosen, config) for name in attributes
+    ]
+    spreads.sort(key=lambda spread: -spread.js_divergence)
+    return AudienceDiversity(
+        base_size=len(frame), audience_size=size, score_cutoff=float(scores[top[-1]]),
+        attributes=spreads, config=config,
+    )
+
+
+def _attribute_spread(
+    name: str, column: pd.Series, chosen: np.ndarray, config: AudienceConfig
+) -> AttributeSpread:
+    groups, kind = _group_labels(column, config)
+    base = groups.value_counts(sort=False)
+    base = base[base > 0]
+    if kind == "categorical":
+        base = base.sort_values(ascending=False, kind="stable")
+    audience = groups[chosen].value_counts().reindex(base.index, fill_value=0)
+    p_base = base.to_numpy() / base.sum()
+    p_audience = audience.to_numpy() / audience.sum()
+    rows = []
+    for label, n_base, n_aud, s_base, s_aud in zip(
+        base.index, base.to_numpy(), audience.to_numpy(), p_base, p_audience, strict=True
+    ):
+        ratio = s_aud / s_base
+        judged = s_base >= config.min_base_share
+        flag = ""
+        if judged and n_aud == 0:
+            flag = "left out"
+        elif judged and ratio < config.min_ratio:
+            flag = "under-represented"
+        elif judged and ratio > 1 / config.min_ratio:
+            flag = "over-represented"
+        rows.append(GroupShare(str(label), int(n_base), float(s_base), int(n_aud),
+                               float(s_aud), float(ratio), flag))
+    return AttributeSpread(
+        attribute=name, kind=kind, groups=rows,
+        js_divergence=_js_divergence(p_audience, p_base),
+        total_variation=float(0.5 * np.abs(p_audience - p_base).sum()),
+        under_represented=[g.group for g in rows if g.flag in ("left out", "under-represented")],
+        left_out=[g.group for g in rows if g.flag == "left out"],
+    )
+
+
+def _group_labels(column: pd.Series, config: AudienceConfig) -> tuple[pd.Series, str]:
+    """Group label of every customer: a quantile bin for numbers with many values, else
+    the value itself (the largest `max_groups - 1` kept, the rest "other")."""
+    missing = column.isna()
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if numeric and column.nunique() > config.quantiles:
+        bins, edges = pd.qcut(column, config.quantiles, labels=False, retbins=True,
+                              duplicates="drop")
+        names = [f"{edges[i]:g}–{edges[i + 1]:g}" for i in range(len(edges) - 1)]
+        if missing.any():
+            names.append("(missing)")
+        codes = bins.fillna(len(names) - 1).astype(int)
+        labels = pd.Series(pd.Categorical.from_codes(codes, names), index=column.index)
+        return labels, "numeric"
+    labels = column.astype(object).where(~missing, "(missing)").astype(str)
+    counts = labels.value_counts()
+    if len(counts) > config.max_groups:
+        kept = set(counts.index[: config.max_groups - 1])
+        labels = labels.where(labels.isin(kept), "other")
+    return labels, "categorical"
+
+
+def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    middle = (p + q) / 2
+
+    def part(x: np.ndarray) -> float:
+        used = x > 0
+        return float((x[used] * np.log2(x[used] / middle[used])).sum())
+
+    return max(0.0, 0.5 * part(p) + 0.5 * part(q))
+
+
+# --- Input checks -------------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    """An id or cell as the user wrote it (numpy scalars as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"Missing column(s) {missing}; the frame has {list(frame.columns)}.")
+
+
+def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The column as floats; a value that is not a number is an error naming its row."""
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        label = raw.index[int(np.flatnonzero(bad.to_numpy())[0])]
+        raise ValueError(
+            f"Row {_shown(label)}, column {column!r}: {_shown(raw[label])} is not a number."
+        )
+    result = values.to_numpy(dtype=np.float64)
+    if np.isinf(result).any():
+        label = raw.index[int(np.flatnonzero(np.isinf(result))[0])]
+        raise ValueError(f"Row {_shown(label)}, column {column!r}: the score is infinite.")
+    return result
