@@ -41,6 +41,12 @@ class ErasureSerializer(serializers.Serializer):
     identity = serializers.IntegerField()
     interactions = serializers.IntegerField()
     consent_records = serializers.IntegerField()
+    upload_rows = serializers.IntegerField(
+        help_text="Rows of stored upload files blanked because they held the customer"
+    )
+    export_files = serializers.IntegerField(
+        help_text="Stored export files deleted because they held the customer"
+    )
 
 
 class OfferSerializer(serializers.ModelSerializer):

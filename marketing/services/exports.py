@@ -244,8 +244,13 @@ def _copy_text(value: Any) -> str:
 
 def export_file(export: Export) -> Path:
     """The export's file; raises ``ExportFileMissing``."""
-    if export.job.status != Job.Status.SUCCEEDED or not export.file_path:
+    if export.job.status != Job.Status.SUCCEEDED:
         raise ExportFileMissing("This export has no file (it has not finished or it failed).")
+    if not export.file_path:
+        raise ExportFileMissing(
+            "This export's file was deleted when a customer in it was erased; "
+            "export the audience again."
+        )
     path = Path(settings.MEDIA_ROOT) / export.file_path
     if not path.is_file():
         raise ExportFileMissing("The export's file is no longer on the server.")

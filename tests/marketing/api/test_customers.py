@@ -85,7 +85,7 @@ def test_it_erases_a_customer_with_everything_about_them(steward_client, jane):
 
     assert response.status_code == 200
     assert response.json() == {"erased": jane.pseudonym, "identity": 1, "interactions": 1,
-                               "consent_records": 1}
+                               "consent_records": 1, "upload_rows": 0, "export_files": 0}
     assert not Customer.objects.filter(pk=jane.pk).exists()
     assert not CustomerIdentity.objects.filter(customer_id=jane.pk).exists()
     assert not ConsentRecord.objects.filter(customer_id=jane.pk).exists()
