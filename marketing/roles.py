@@ -20,6 +20,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_trainingrun", "add_trainingrun", "view_scoringrun", "add_scoringrun",
         "view_customerscore", "view_audience", "add_audience", "change_audience",
         "view_audiencemember", "view_export", "add_export", "view_suppression",
+        "view_explanationrun", "add_explanationrun", "view_campaignplan", "add_campaignplan",
+        "change_campaignplan", "view_recommendationrun", "add_recommendationrun",
+        "view_customerrecommendation",
     ],
     DATA_STEWARD: [
         "view_customer", "change_customer", "view_customeridentity", "change_customeridentity",
@@ -28,11 +31,13 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_job", "view_auditevent", "view_profilefield", "view_trainingrun",
         "view_scoringrun", "view_audience", "view_audiencemember", "view_export",
         "view_exportexclusion", "view_suppression", "add_suppression", "change_suppression",
-        "delete_suppression",
+        "delete_suppression", "view_explanationrun", "view_campaignplan",
+        "view_recommendationrun",
     ],
     VIEWER: [
         "view_customer", "view_offer", "view_interaction", "view_segment", "view_job",
         "view_profilefield", "view_trainingrun", "view_scoringrun", "view_audience",
+        "view_explanationrun", "view_campaignplan", "view_recommendationrun",
     ],
 }
 

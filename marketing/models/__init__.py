@@ -8,6 +8,12 @@ from marketing.models.audiences import (
 from marketing.models.audit import AuditEvent
 from marketing.models.consent import ConsentRecord, LawfulBasis, Purpose
 from marketing.models.customers import Customer, CustomerIdentity, ProfileField
+from marketing.models.insights import (
+    CampaignPlan,
+    CustomerRecommendation,
+    ExplanationRun,
+    RecommendationRun,
+)
 from marketing.models.jobs import Job
 from marketing.models.offers import Interaction, Offer
 from marketing.models.segments import Segment
@@ -18,11 +24,14 @@ __all__ = [
     "Audience",
     "AudienceMember",
     "AuditEvent",
+    "CampaignPlan",
     "ConsentRecord",
     "Customer",
     "CustomerIdentity",
+    "CustomerRecommendation",
     "CustomerScore",
     "Export",
+    "ExplanationRun",
     "ExportExclusion",
     "Interaction",
     "Job",
@@ -30,6 +39,7 @@ __all__ = [
     "Offer",
     "ProfileField",
     "Purpose",
+    "RecommendationRun",
     "ScoringRun",
     "Segment",
     "Suppression",

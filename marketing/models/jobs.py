@@ -13,6 +13,8 @@ class Job(models.Model):
         TRAIN = "train", "Model training"
         SCORE = "score", "Scoring"
         EXPLAIN = "explain", "Explanations"
+        RECOMMEND = "recommend", "Recommendations"
+        PLAN = "plan", "Campaign planning"
         EXPORT = "export", "Audience export"
         ERASE = "erase", "Erasure"
 
