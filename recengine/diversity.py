@@ -7,9 +7,9 @@ those scores (NaN = the offer is not a candidate for that customer, e.g. already
 - `mmr_lambda = 0` and no cap: the k best-scored offers (`top_k`).
 - `mmr_lambda > 0`: maximal marginal relevance. Offers are picked one at a time, each time
   the one with the highest  (1 - lambda) * relevance - lambda * max similarity to the offers
-  already in the list, so near-duplicates of what is listed lose ground. Similarity comes
-  from `OfferSimilarity` (Jaccard over category sets such as genres, or cosine over
-  embeddings).
+  already in the list, so near-duplicates of what is listed lose ground (`penalty="mean"`
+  uses the mean similarity to the listed offers instead). Similarity comes from
+  `OfferSimilarity` (Jaccard over category sets such as genres, or cosine over embeddings).
 - `offer_cap`: no offer goes to more than that many customers. Slots are filled round by
   round (everyone's first offer, then everyone's second...); when more customers want an
   offer than it has places left, the customers who value it most get it and the others
@@ -280,6 +280,10 @@ class RerankConfig:
     pool_size: int | None = 100
     # Most customers one offer may be recommended to (None = no cap).
     offer_cap: int | None = None
+    # Similarity to the list so far that is penalised: "max" (classic MMR, the closest
+    # listed offer) or "mean" (the average over listed offers, which is what intra-list
+    # diversity measures).
+    penalty: Literal["max", "mean"] = "max"
     # Min-max scale each customer's pool scores to [0, 1] before mixing with similarity, so
     # lambda means the same for customers with high and low scores.
     rescale: bool = True
@@ -293,6 +297,8 @@ class RerankConfig:
             raise ValueError(f"pool_size ({self.pool_size}) must be at least k ({self.k}).")
         if self.offer_cap is not None and self.offer_cap < 1:
             raise ValueError(f"offer_cap must be at least 1, got {self.offer_cap}.")
+        if self.penalty not in ("max", "mean"):
+            raise ValueError(f"penalty must be 'max' or 'mean', got {self.penalty!r}.")
 
 
 @dataclass
@@ -416,14 +422,17 @@ def _greedy_lists(
     lam = config.mmr_lambda
     # Value of each pool offer before the similarity penalty; -inf = not available.
     base = np.where(valid, (1.0 - lam) * np.nan_to_num(relevance), -np.inf)
-    closest = np.zeros(pool.shape)  # max similarity of each pool offer to the list so far
+    # Max (or summed, for "mean") similarity of each pool offer to the list so far.
+    near = np.zeros(pool.shape)
     places = np.full(n_offers, config.offer_cap if config.offer_cap else n_customers * k)
     positions = np.full((n_customers, k), -1, dtype=np.int64)
     for slot in range(k):
         waiting = np.ones(n_customers, dtype=bool)
         while waiting.any():
             who = np.flatnonzero(waiting)
-            value = base[who] - lam * closest[who] if lam > 0 else base[who].copy()
+            # Every customer still picking has `slot` offers listed (gaps only trail lists).
+            spread = max(slot, 1) if config.penalty == "mean" else 1
+            value = base[who] - (lam / spread) * near[who] if lam > 0 else base[who].copy()
             if config.offer_cap is not None:
                 value[places[pool[who]] <= 0] = -np.inf
             pick = value.argmax(axis=1)
@@ -441,7 +450,9 @@ def _greedy_lists(
             base[who, pick] = -np.inf
             waiting[who] = False
             if lam > 0 and len(who):
-                closest[who] = np.maximum(closest[who], similarity.to_many(offer, pool[who]))
+                added = similarity.to_many(offer, pool[who])
+                near[who] = near[who] + added if config.penalty == "mean" else np.maximum(
+                    near[who], added)
     return positions
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -282,3 +283,16 @@ def test_it_names_the_row_of_an_empty_score_in_the_audience_frame():
     frame = pd.DataFrame({"region": ["a", "b"], "score": [0.3, None]})
     with pytest.raises(ValueError, match=r"Row 1, column 'score'"):
         audience_diversity(frame, AudienceConfig(top_n=1))
+
+
+def test_it_penalises_the_closest_or_the_mean_similarity_as_configured():
+    # A drama, a comedy, another drama, and a drama-comedy, in falling score.
+    similarity = OfferSimilarity.from_categories(["drama", "comedy", "drama", "drama comedy"])
+    scores = ScoreMatrix.from_array(np.array([[1.0, 0.95, 0.9, 0.85]]))
+    config = RerankConfig(k=3, mmr_lambda=0.5, rescale=False)
+    # After drama + comedy, the second drama is identical to one listed offer (max 1, mean
+    # 0.5); the drama-comedy half-matches both (max 0.5, mean 0.5).
+    closest = recommend(scores, config, similarity)
+    mean = recommend(scores, dataclasses.replace(config, penalty="mean"), similarity)
+    assert closest.positions.tolist() == [[0, 1, 3]]
+    assert mean.positions.tolist() == [[0, 1, 2]]
