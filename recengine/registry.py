@@ -2,6 +2,7 @@
 
 <root>/<model_id>/
     model/          weights or adapter, tokenizer, model.json (ClickModel) or model.pkl
+    parts/<name>.pkl  fitted companions of the model, e.g. the baseline trained on the same split
     manifest.json   kind, name, created, config, metrics, data fingerprint, consent snapshot
     customers.txt   pseudonyms of the customers whose rows trained it, one per line, sorted
 """
@@ -38,9 +39,15 @@ class ModelRegistry:
     def save(
         self, model: Any, *, name: str, fingerprint: str, pseudonyms: list[str],
         consent_snapshot: dict[str, Any], metrics: dict[str, Any] | None = None,
-        config: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None, parts: dict[str, Any] | None = None,
     ) -> str:
-        """Store a fitted ClickModel (or any picklable scorer) and return its id."""
+        """Store a fitted ClickModel (or any picklable scorer) and return its id.
+
+        ``parts`` are picklable companions stored beside it (e.g. ``{"baseline": ...}``), read
+        back with ``load_part``.
+        """
+        for part_name in parts or {}:
+            _part_file_name(part_name)
         model_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
         folder = self.root / model_id
         tmp = self.root / f".{model_id}.tmp"
@@ -51,11 +58,15 @@ class ModelRegistry:
         else:
             (tmp / "model" / "model.pkl").write_bytes(pickle.dumps(model))
             kind = "pickle"
+        if parts:
+            (tmp / "parts").mkdir()
+            for part_name, part in parts.items():
+                (tmp / "parts" / f"{part_name}.pkl").write_bytes(pickle.dumps(part))
         manifest = {
             "model_id": model_id, "name": name, "kind": kind,
             "created": datetime.now(UTC).isoformat(), "fingerprint": fingerprint,
             "n_customers": len(set(pseudonyms)), "consent_snapshot": consent_snapshot,
-            "metrics": metrics or {}, "config": config or {},
+            "metrics": metrics or {}, "config": config or {}, "parts": sorted(parts or {}),
         }
         (tmp / "manifest.json").write_text(json.dumps(json_ready(manifest), indent=1))
         (tmp / CUSTOMERS_FILE).write_text("".join(f"{p}\n" for p in sorted(set(pseudonyms))))
@@ -72,6 +83,15 @@ class ModelRegistry:
             return ClickModel.load(record.folder / "model", device=device)
         # Only files this registry wrote itself are unpickled.
         return pickle.loads((record.folder / "model" / "model.pkl").read_bytes())
+
+    def load_part(self, model_id: str, name: str) -> Any:
+        """A companion stored with the model; KeyError when the model has none of that name
+        (models saved before parts existed have none)."""
+        path = self._folder(model_id) / "parts" / f"{_part_file_name(name)}.pkl"
+        if not path.is_file():
+            raise KeyError(f"Model {model_id!r} has no {name!r} stored with it")
+        # Only files this registry wrote itself are unpickled.
+        return pickle.loads(path.read_bytes())
 
     def model_ids(self) -> list[str]:
         if not self.root.exists():
@@ -95,3 +115,9 @@ class ModelRegistry:
         if folder.parent != self.root.resolve() or not (folder / "manifest.json").exists():
             raise KeyError(f"No model {model_id!r} in {self.root}")
         return folder
+
+
+def _part_file_name(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"A part name is letters, digits and underscores, not {name!r}")
+    return name

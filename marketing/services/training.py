@@ -290,7 +290,7 @@ class _Training:
         metrics = self.evaluate(examples, parts["test"], model, baseline)
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         self.progress(EVAL_END, "Saving the model in the registry")
-        return self.save(model, serializer_config, metrics, pseudonyms)
+        return self.save(model, serializer_config, metrics, pseudonyms, baseline)
 
     # ---- data ---------------------------------------------------------------------------------
     def examples(self) -> Examples:
@@ -527,7 +527,8 @@ class _Training:
         return {"bert": bert, "baseline": base}
 
     def save(
-        self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str]
+        self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str],
+        baseline,
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict
         from recengine.registry import ModelRegistry
@@ -537,7 +538,7 @@ class _Training:
         metrics = json_safe(metrics)
         model_id = ModelRegistry(settings.MODEL_REGISTRY_DIR).save(
             model, name=run.name, fingerprint=run.fingerprint, pseudonyms=pseudonyms,
-            consent_snapshot=run.consent_snapshot, metrics=metrics,
+            consent_snapshot=run.consent_snapshot, metrics=metrics, parts={"baseline": baseline},
             config={
                 "training_run": run.pk,
                 "target": run.target,

@@ -42,3 +42,22 @@ def test_it_finds_the_models_trained_on_a_customer(customers, tmp_path):
 def test_it_refuses_an_unknown_model_id(tmp_path):
     with pytest.raises(KeyError):
         ModelRegistry(tmp_path).load("../etc")
+
+
+def test_it_stores_parts_beside_the_model_and_says_when_one_is_missing(customers, tmp_path):
+    frame, y = customers
+    baseline = TabularBaseline(BaselineConfig(kind="logistic")).fit(frame, y)
+    registry = ModelRegistry(tmp_path)
+    with_part = registry.save(baseline, name="a", fingerprint="f", pseudonyms=["p1"],
+                              consent_snapshot={}, parts={"baseline": baseline})
+    without = registry.save(baseline, name="b", fingerprint="f", pseudonyms=["p1"],
+                            consent_snapshot={})
+
+    np.testing.assert_allclose(registry.load_part(with_part, "baseline").predict_proba(frame),
+                               baseline.predict_proba(frame))
+    assert registry.record(with_part).manifest["parts"] == ["baseline"]
+    with pytest.raises(KeyError, match="no 'baseline'"):
+        registry.load_part(without, "baseline")
+    with pytest.raises(ValueError):
+        registry.save(baseline, name="c", fingerprint="f", pseudonyms=[], consent_snapshot={},
+                      parts={"../x": baseline})
