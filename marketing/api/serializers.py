@@ -134,6 +134,15 @@ class DetailSerializer(serializers.Serializer):
 class JobSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_finished = serializers.BooleanField(read_only=True)
+    error = serializers.SerializerMethodField(
+        help_text="The failure's traceback, for staff users only (others read `message`)"
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, job: Job) -> str | None:
+        # A traceback shows the server's internals and may quote the data being processed.
+        request = self.context.get("request")
+        return job.error if request is not None and request.user.is_staff else None
 
     class Meta:
         model = Job

@@ -42,3 +42,16 @@ def test_it_refuses_cancelling_someone_elses_job(viewer, steward):
     job = Job.objects.create(kind="import", created_by=steward)
     assert logged_in(viewer).post(f"/api/jobs/{job.pk}/cancel/").status_code == 403
     assert Job.objects.get().status == "queued"
+
+
+def test_it_shows_a_failed_jobs_traceback_to_staff_only(viewer, marketer):
+    job = Job.objects.create(kind="import", status="failed", message="File unreadable",
+                             error="Traceback (most recent call last):\n  File \"/srv/app.py\"")
+    marketer.is_staff = True
+    marketer.save()
+
+    seen_by_viewer = logged_in(viewer).get(f"/api/jobs/{job.pk}/").json()
+    seen_by_staff = logged_in(marketer).get(f"/api/jobs/{job.pk}/").json()
+
+    assert seen_by_viewer["message"] == "File unreadable" and seen_by_viewer["error"] is None
+    assert seen_by_staff["error"].startswith("Traceback")

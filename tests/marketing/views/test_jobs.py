@@ -16,7 +16,9 @@ def test_it_filters_jobs_by_status(viewer_client):
     assert list(response.context["jobs"]) == [failed]
 
 
-def test_it_shows_the_error_of_a_failed_job(viewer_client):
+def test_it_shows_the_error_of_a_failed_job_and_the_traceback_to_staff_only(
+    viewer, viewer_client
+):
     job = Job.objects.create(
         kind=Job.Kind.IMPORT,
         status=Job.Status.FAILED,
@@ -25,8 +27,13 @@ def test_it_shows_the_error_of_a_failed_job(viewer_client):
     )
     content = viewer_client.get(reverse("job-detail", args=[job.pk])).content.decode()
     assert "Row 17: age is not a number" in content
-    assert "ValueError: age" in content
+    assert "ValueError: age" not in content
     assert "badge-failed" in content
+
+    viewer.is_staff = True
+    viewer.save()
+    content = viewer_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "ValueError: age" in content
 
 
 def test_it_shows_the_result_of_a_finished_job(viewer_client):
