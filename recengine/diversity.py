@@ -431,8 +431,8 @@ def _greedy_lists(
         while waiting.any():
             who = np.flatnonzero(waiting)
             # Every customer still picking has `slot` offers listed (gaps only trail lists).
-            spread = max(slot, 1) if config.penalty == "mean" else 1
-            value = base[who] - (lam / spread) * near[who] if lam > 0 else base[who].copy()
+            divisor = max(slot, 1) if config.penalty == "mean" else 1
+            value = base[who] - (lam / divisor) * near[who] if lam > 0 else base[who].copy()
             if config.offer_cap is not None:
                 value[places[pool[who]] <= 0] = -np.inf
             pick = value.argmax(axis=1)
@@ -485,14 +485,17 @@ def _within_places(offer: np.ndarray, value: np.ndarray, places: np.ndarray) -> 
 class ListMetrics:
     # List length the metrics are "at".
     k: int
-    # Share of listed slots (k per customer) that were clicked in the held-out data.
-    precision: float
-    # Share of each customer's held-out clicks that made the list.
-    recall: float
-    # Normalised discounted cumulative gain of the list (binary click relevance).
-    ndcg: float
+    # Share of listed slots (k per customer) clicked in the held-out data (None = no clicks).
+    precision: float | None
+    # Share of each customer's held-out clicks that made the list (None = no clicks given).
+    recall: float | None
+    # Normalised discounted cumulative gain, binary click relevance (None = no clicks given).
+    ndcg: float | None
     # Customers with at least one held-out click (the ones precision/recall/NDCG average).
     customers_evaluated: int
+    # Mean click-model score of the listed offers: the expected click rate per listed offer
+    # when scores are calibrated probabilities. Needs no held-out data.
+    mean_score: float
     # Mean pairwise dissimilarity (1 - similarity) within a list, averaged over lists.
     intra_list_diversity: float | None
     # Share of the catalogue recommended to at least one customer.
@@ -507,24 +510,29 @@ class ListMetrics:
 
 
 def evaluate(
-    recs: Recommendations, clicks: np.ndarray, similarity: OfferSimilarity | None = None,
-    popularity: np.ndarray | None = None,
+    recs: Recommendations, clicks: np.ndarray | None = None,
+    similarity: OfferSimilarity | None = None, popularity: np.ndarray | None = None,
 ) -> ListMetrics:
-    """Accuracy of the lists against held-out clicks (boolean customers x offers, e.g. from
-    `click_matrix`) and their variety; ILD needs `similarity`, novelty `popularity`."""
-    clicks = np.asarray(clicks, dtype=bool)
-    if clicks.shape != (len(recs.customers), len(recs.offers)):
-        raise ValueError(
-            f"Clicks have shape {clicks.shape}, the lists cover "
-            f"{(len(recs.customers), len(recs.offers))} customers x offers."
-        )
-    accuracy = ranking_metrics(recs.positions, clicks)
+    """Metrics of the lists: accuracy against held-out `clicks` (boolean customers x offers,
+    e.g. from `click_matrix`), intra-list diversity (needs `similarity`), novelty (needs
+    `popularity`), coverage, Gini of exposure and mean score (always)."""
+    accuracy: dict[str, Any] = {"precision": None, "recall": None, "ndcg": None,
+                                "customers_evaluated": 0}
+    if clicks is not None:
+        clicks = np.asarray(clicks, dtype=bool)
+        if clicks.shape != (len(recs.customers), len(recs.offers)):
+            raise ValueError(
+                f"Clicks have shape {clicks.shape}, the lists cover "
+                f"{(len(recs.customers), len(recs.offers))} customers x offers."
+            )
+        accuracy = ranking_metrics(recs.positions, clicks)
+    listed = recs.scores[recs.positions >= 0]
+    if len(listed) == 0:
+        raise ValueError("Every list is empty; there is nothing to measure.")
     return ListMetrics(
         k=recs.k,
-        precision=accuracy["precision"],
-        recall=accuracy["recall"],
-        ndcg=accuracy["ndcg"],
-        customers_evaluated=int(accuracy["customers_evaluated"]),
+        **accuracy,
+        mean_score=float(listed.mean()),
         intra_list_diversity=(
             None if similarity is None else intra_list_diversity(recs.positions, similarity)
         ),
@@ -633,19 +641,23 @@ class CurvePoint:
 class TradeOff:
     # Relative intra-list diversity gain asked for (0.2 = 20 % above lambda 0).
     min_diversity_gain: float
-    # Relative NDCG loss allowed (0.05 = at most 5 % below lambda 0).
-    max_ndcg_loss: float
+    # Relative accuracy loss allowed (0.05 = at most 5 % below lambda 0).
+    max_accuracy_loss: float
+    # Accuracy measure compared: "ndcg" on held-out clicks, or "mean_score" (the model's own
+    # expected click rate) when the curve was measured without clicks.
+    accuracy: str
     # Metrics at lambda 0 (pure relevance), the baseline of the comparison.
     baseline: dict[str, Any]
-    # Per lambda: relative ILD gain and NDCG loss against the baseline.
-    changes: list[dict[str, float]]
+    # Per lambda: relative ILD gain (None when the baseline's ILD is 0, so any gain is
+    # unbounded) and relative accuracy loss against the baseline.
+    changes: list[dict[str, float | None]]
     # ILD at every lambda > 0 is above the baseline's.
     diversity_rises: bool
     # ILD never falls as lambda grows.
     diversity_monotone: bool
     # Some lambda reaches the gain within the allowed loss.
     meets_target: bool
-    # Of the lambdas meeting the target, the one with the largest ILD gain (None if none).
+    # Of the lambdas meeting the target, the one with the largest ILD (None if none).
     best_lambda: float | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -670,47 +682,52 @@ class DiversityCurve:
             "points": [point.to_dict() for point in self.points],
         })
 
-    def tradeoff(self, min_diversity_gain: float = 0.2, max_ndcg_loss: float = 0.05) -> TradeOff:
-        """How much intra-list diversity each lambda buys, and for how much NDCG."""
+    def tradeoff(
+        self, min_diversity_gain: float = 0.2, max_accuracy_loss: float = 0.05
+    ) -> TradeOff:
+        """How much intra-list diversity each lambda buys, and for how much accuracy (NDCG
+        when the curve had held-out clicks, else the mean score of the listed offers)."""
         base = self.points[0]
         if base.mmr_lambda != 0 or base.metrics.intra_list_diversity is None:
             raise ValueError("The curve needs lambda 0 and intra-list diversity as baseline.")
-        ild0, ndcg0 = base.metrics.intra_list_diversity, base.metrics.ndcg
-        changes = []
+        measure = "mean_score" if base.metrics.ndcg is None else "ndcg"
+        ild0 = base.metrics.intra_list_diversity
+        acc0 = getattr(base.metrics, measure)
+        changes: list[dict[str, float | None]] = []
+        meeting: list[CurvePoint] = []
         for point in self.points[1:]:
             ild = point.metrics.intra_list_diversity
-            changes.append({
-                "mmr_lambda": point.mmr_lambda,
-                "diversity_gain": (ild - ild0) / ild0 if ild0 else float("inf"),
-                "ndcg_loss": (ndcg0 - point.metrics.ndcg) / ndcg0 if ndcg0 else 0.0,
-            })
-        meeting = [
-            c for c in changes
-            if c["diversity_gain"] >= min_diversity_gain and c["ndcg_loss"] <= max_ndcg_loss
-        ]
+            gain = (ild - ild0) / ild0 if ild0 > 0 else None
+            loss = (acc0 - getattr(point.metrics, measure)) / acc0 if acc0 > 0 else 0.0
+            changes.append({"mmr_lambda": point.mmr_lambda, "diversity_gain": gain,
+                            "accuracy_loss": loss})
+            enough = ild > 0 if gain is None else gain >= min_diversity_gain
+            if enough and loss <= max_accuracy_loss:
+                meeting.append(point)
         ilds = [p.metrics.intra_list_diversity for p in self.points]
         return TradeOff(
             min_diversity_gain=min_diversity_gain,
-            max_ndcg_loss=max_ndcg_loss,
+            max_accuracy_loss=max_accuracy_loss,
+            accuracy=measure,
             baseline=base.to_dict(),
             changes=changes,
-            diversity_rises=bool(changes) and all(c["diversity_gain"] > 0 for c in changes),
+            diversity_rises=len(ilds) > 1 and all(ild > ild0 for ild in ilds[1:]),
             diversity_monotone=all(b >= a for a, b in zip(ilds, ilds[1:], strict=False)),
             meets_target=bool(meeting),
             best_lambda=(
-                max(meeting, key=lambda c: c["diversity_gain"])["mmr_lambda"] if meeting
-                else None
+                max(meeting, key=lambda p: p.metrics.intra_list_diversity).mmr_lambda
+                if meeting else None
             ),
         )
 
 
 def diversity_curve(
-    scores: ScoreMatrix, clicks: np.ndarray, similarity: OfferSimilarity,
+    scores: ScoreMatrix, similarity: OfferSimilarity, clicks: np.ndarray | None = None,
     lambdas: Sequence[float] = DEFAULT_LAMBDAS, config: RerankConfig | None = None,
     popularity: np.ndarray | None = None,
 ) -> DiversityCurve:
-    """Re-rank at each lambda (0 is always included, as the baseline) and measure the lists
-    against held-out `clicks`."""
+    """Re-rank at each lambda (0 is always included, as the baseline) and measure the lists,
+    against held-out `clicks` when given."""
     config = config or RerankConfig()
     points = []
     for lam in sorted({0.0, *map(float, lambdas)}):
@@ -762,7 +779,7 @@ class AudienceConfig:
 
 @dataclass
 class GroupShare:
-    # Group label: a category, a value, or a bin such as "30-41" (upper bound included).
+    # Group label: a category, a value, or a bin such as "30–41" (upper bound included).
     group: str
     # Customers of the group in the base.
     base_count: int

@@ -140,25 +140,46 @@ def test_it_raises_diversity_as_lambda_grows():
     scores, similarity = two_genre_catalogue()
     clicks = np.zeros((scores.n_customers, scores.n_offers), dtype=bool)
     clicks[:, 0] = True
-    curve = diversity_curve(scores, clicks, similarity, lambdas=(0.3, 0.6, 0.9),
+    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.3, 0.6, 0.9),
                             config=RerankConfig(k=4))
-    ild = curve.to_frame()["intra_list_diversity"].to_numpy()
-    assert ild[0] == 0.0  # four dramas
-    assert ild[-1] > ild[0]
+    ild = curve.to_frame()["intra_list_diversity"].tolist()
+    # Rescaled, the second drama is worth 0.975 and the first comedy 0.1: at lambda 0.3 the
+    # penalty (0.3) does not bridge the gap, from 0.6 on a comedy takes the second slot, and
+    # once both genres are listed every offer is penalised alike: drama, comedy, drama, drama.
+    assert ild == pytest.approx([0.0, 0.0, 0.5, 0.5])
     trade = curve.tradeoff()
-    assert trade.diversity_rises and trade.diversity_monotone
+    assert trade.diversity_monotone and not trade.diversity_rises  # lambda 0.3 changed nothing
     assert trade.meets_target  # offer 0, the only click, stays first at every lambda
-    assert trade.best_lambda in (0.3, 0.6, 0.9)
+    assert trade.best_lambda == 0.6  # the smallest lambda reaching the most diversity
+    higher = diversity_curve(scores, similarity, clicks, lambdas=(0.6, 0.9),
+                             config=RerankConfig(k=4))
+    assert higher.tradeoff().diversity_rises
 
 
 def test_it_reports_no_target_met_when_diversity_costs_too_much_accuracy():
     scores, similarity = two_genre_catalogue()
     clicks = np.zeros((scores.n_customers, scores.n_offers), dtype=bool)
     clicks[:, 1:4] = True  # the clicked dramas are the ones MMR pushes out
-    curve = diversity_curve(scores, clicks, similarity, lambdas=(0.6,), config=RerankConfig(k=4))
-    trade = curve.tradeoff(min_diversity_gain=0.2, max_ndcg_loss=0.05)
-    assert trade.changes[0]["ndcg_loss"] > 0.05
+    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.6,), config=RerankConfig(k=4))
+    trade = curve.tradeoff(min_diversity_gain=0.2, max_accuracy_loss=0.05)
+    assert trade.accuracy == "ndcg"
+    assert trade.changes[0]["accuracy_loss"] > 0.05
     assert not trade.meets_target and trade.best_lambda is None
+
+
+def test_it_weighs_diversity_against_the_mean_score_without_held_out_clicks():
+    scores, similarity = two_genre_catalogue()
+    curve = diversity_curve(scores, similarity, lambdas=(0.6,), config=RerankConfig(k=4))
+    base, diverse = curve.points
+    assert base.metrics.ndcg is None and base.metrics.customers_evaluated == 0
+    assert base.metrics.mean_score == pytest.approx(np.mean([0.9, 0.89, 0.88, 0.87]))
+    trade = curve.tradeoff()
+    assert trade.accuracy == "mean_score"
+    expected_loss = (base.metrics.mean_score - diverse.metrics.mean_score) / base.metrics.mean_score
+    assert expected_loss > 0
+    assert trade.changes[0]["accuracy_loss"] == pytest.approx(expected_loss)
+    assert trade.changes[0]["diversity_gain"] is None  # four dramas: baseline ILD is 0
+    assert trade.diversity_rises
 
 
 def test_it_keeps_each_offer_within_its_cap():
@@ -222,7 +243,7 @@ def test_it_returns_json_ready_results():
                           scores.customers, scores.offers)
     recs = recommend(scores, RerankConfig(k=3, mmr_lambda=0.5), similarity)
     metrics = evaluate(recs, clicks, similarity, offer_popularity(clicks))
-    curve = diversity_curve(scores, clicks, similarity, lambdas=(0.5,), config=RerankConfig(k=3))
+    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.5,), config=RerankConfig(k=3))
     for result in (recs.to_dict(), metrics.to_dict(), curve.to_dict(),
                    curve.tradeoff().to_dict()):
         assert json.loads(json.dumps(result)) == result
@@ -296,3 +317,13 @@ def test_it_penalises_the_closest_or_the_mean_similarity_as_configured():
     mean = recommend(scores, dataclasses.replace(config, penalty="mean"), similarity)
     assert closest.positions.tolist() == [[0, 1, 3]]
     assert mean.positions.tolist() == [[0, 1, 2]]
+
+
+def test_it_counts_missing_values_as_their_own_group():
+    frame = make_base()
+    frame.loc[frame.index[:50], "age"] = np.nan
+    frame.loc[frame.index[:50], "score"] = 0.0  # customers without an age are never targeted
+    result = audience_diversity(frame, AudienceConfig(top_n=100, attributes=["age"]))
+    missing = next(g for g in result.attributes[0].groups if g.group == "(missing)")
+    assert missing.base_count == 50 and missing.flag == "left out"
+    assert sum(g.base_count for g in result.attributes[0].groups) == len(frame)
