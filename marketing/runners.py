@@ -3,6 +3,7 @@ from marketing.services import (  # noqa: F401  (imported for their runners)
     explanations,  # field-level explanations of click models
     exports,  # audience exports to ad platforms
     ingest,  # CSV import
+    plans,  # campaign plan uplift
     scoring,  # click model scores
     training,  # click model training
 )

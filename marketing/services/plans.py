@@ -1,0 +1,449 @@
+"""Campaign plans: what contacting the top of a scoring run's ranking is expected to earn,
+what it did earn once the responses are in, and what the contact itself caused (uplift).
+
+Planning on a customer's score is profiling, so only customers who hold a valid ``profiling``
+consent when the plan is computed count; the others are counted and left out. The plan itself
+is a few sorts and sums over one score per customer (well under a second for 50,000 scores),
+so it is computed in the request; the uplift models learn from every customer's profile and
+run as a Job ("plan").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from marketing.models import (
+    AuditEvent,
+    CampaignPlan,
+    Customer,
+    Interaction,
+    Job,
+    Offer,
+    Purpose,
+    ScoringRun,
+)
+from marketing.selectors.consent import valid_consent_records
+from marketing.selectors.plans import consented_scores, run_scores
+from marketing.services.audit import audit_log
+from marketing.services.jobs import Progress, job_create, register_runner
+
+ECONOMICS_FIELDS = ("cost_per_contact", "fixed_cost", "value_per_conversion", "budget")
+# Held-out folds of the uplift estimate: each customer's uplift comes from the models that
+# did not learn from them, so the Qini curve is measured on unseen rows.
+UPLIFT_FOLDS = 2
+
+
+class PlanError(ValueError):
+    """The plan cannot be made as asked. ``errors`` maps a field name to what is wrong with it
+    (``"__all__"`` for the plan as a whole), for forms and the API."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+# ---- economics --------------------------------------------------------------------------------
+def checked_economics(raw: dict[str, Any]) -> dict[str, float | None]:
+    """The four economics as floats (budget may be None); PlanError names each bad field."""
+    from recengine.roi import CampaignEconomics
+
+    if not isinstance(raw, dict):
+        raise PlanError({"economics": "Economics must be an object with "
+                         + ", ".join(ECONOMICS_FIELDS) + "."})
+    unknown = sorted(set(raw) - set(ECONOMICS_FIELDS))
+    if unknown:
+        raise PlanError({"economics": f"Unknown field(s): {', '.join(unknown)}."})
+    values: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for name in ECONOMICS_FIELDS:
+        value = raw.get(name)
+        if value in (None, ""):
+            if name in ("cost_per_contact", "value_per_conversion"):
+                errors[name] = "This field is required."
+            values[name] = None if name == "budget" else 0.0
+            continue
+        number = _number(value)
+        if number is None:
+            errors[name] = f"{value!r} is not a number."
+        elif not math.isfinite(number):
+            errors[name] = "Enter a finite amount."
+        elif number < 0:
+            errors[name] = "Cannot be negative."
+        elif name == "value_per_conversion" and number == 0:
+            errors[name] = "Must be above 0: a conversion that earns nothing pays for no contact."
+        else:
+            values[name] = number
+    if errors:
+        raise PlanError(errors)
+    # The engine checks the same rules; keep its word if they ever part.
+    try:
+        CampaignEconomics(**values)
+    except ValueError as exc:
+        raise PlanError({"economics": str(exc)}) from None
+    return values
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _economics(values: dict[str, Any]):
+    from recengine.roi import CampaignEconomics
+
+    return CampaignEconomics(**{k: values.get(k) for k in ECONOMICS_FIELDS})
+
+
+# ---- which scores a plan reads ----------------------------------------------------------------
+def plan_offer(scoring_run: ScoringRun, offer: Offer | None) -> Offer | None:
+    """The offer whose scores the plan reads; PlanError when the run has none for it."""
+    trained_for = scoring_run.training_run.offer
+    if trained_for is not None:
+        if offer is not None and offer.pk != trained_for.pk:
+            raise PlanError({"offer": f"This scoring run only has scores for “{trained_for}”."})
+        return trained_for
+    if offer is None:
+        raise PlanError({"offer": "This scoring run scored every offer: choose the offer "
+                         "the campaign is for."})
+    if not scoring_run.scores.filter(offer=offer).exists():
+        raise PlanError({"offer": f"This scoring run has no scores for “{offer}”."})
+    return offer
+
+
+@dataclass
+class _Scores:
+    values: list[float]
+    in_run: int
+    at: datetime
+
+
+def _read_scores(scoring_run: ScoringRun, offer: Offer | None) -> _Scores:
+    at = timezone.now()
+    values = list(consented_scores(scoring_run, offer, at=at).values_list("score", flat=True))
+    return _Scores(values=values, in_run=run_scores(scoring_run, offer).count(), at=at)
+
+
+def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, Any],
+             contacts: int | None) -> dict[str, Any]:
+    from recengine.roi import plan_campaign, profit_curve
+
+    scores = _read_scores(scoring_run, offer)
+    if not scores.values:
+        raise PlanError({"__all__": "No customer of this scoring run holds a valid profiling "
+                         "consent now, so there is nobody to plan for."})
+    if contacts is not None and contacts > len(scores.values):
+        raise PlanError({"contacts": f"Only {len(scores.values):,} customers can be contacted "
+                         f"(consented and scored); {contacts:,} asked."})
+    eco = _economics(economics)
+    result = plan_campaign(scores.values, eco)
+    chosen = contacts if contacts is not None else result["best"]["contacts"]
+    result["chosen"] = {
+        **profit_curve(scores.values, eco).at(chosen),
+        "set_by": "marketer" if contacts is not None else "best",
+    }
+    result["consent"] = {
+        "purpose": Purpose.PROFILING,
+        "at": scores.at.isoformat(),
+        "scores_in_run": scores.in_run,
+        "used": len(scores.values),
+        "left_out": scores.in_run - len(scores.values),
+    }
+    return result
+
+
+# ---- writing plans ----------------------------------------------------------------------------
+def _log(plan: CampaignPlan, change: str, by, **details: Any) -> None:
+    audit_log(
+        actor=by, action=AuditEvent.Action.JOB, target_type="campaign_plan", target_ref=plan.pk,
+        details={"change": change, "purpose": Purpose.PROFILING, "name": plan.name,
+                 "scoring_run": plan.scoring_run_id, **details},
+    )
+
+
+def campaign_plan_create(
+    *, scoring_run: ScoringRun, name: str, economics: dict[str, Any],
+    offer: Offer | None = None, contacts: int | None = None, by,
+) -> CampaignPlan:
+    """A plan over the scoring run's scores; raises PlanError with field errors."""
+    errors: dict[str, str] = {}
+    if not (name or "").strip():
+        errors["name"] = "Give the plan a name."
+    if scoring_run.job.status != Job.Status.SUCCEEDED:
+        errors["scoring_run"] = "Only a finished scoring run has scores to plan with."
+    try:
+        values = checked_economics(economics)
+    except PlanError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise PlanError(errors)
+    offer = plan_offer(scoring_run, offer)
+    result = _compute(scoring_run, offer, values, contacts)
+    with transaction.atomic():
+        plan = CampaignPlan.objects.create(
+            name=name.strip(), scoring_run=scoring_run, offer=offer, economics=values,
+            contacts=contacts, result=result,
+            created_by=by if getattr(by, "is_authenticated", False) else None,
+        )
+        _log(plan, "create", by, customers=result["consent"]["used"], economics=values)
+    return plan
+
+
+_UNSET: Any = object()
+
+
+def campaign_plan_update(
+    *, plan: CampaignPlan, economics: dict[str, Any] | None = None, contacts: int | None = _UNSET,
+    name: str | None = None, by,
+) -> CampaignPlan:
+    """Re-plan with new economics and/or the contacts the marketer chose (None = best depth).
+
+    Realised figures stay beside the new forecast only if they were measured on the same
+    targeted customers; otherwise they are cleared and must be measured again.
+    """
+    values = checked_economics(economics) if economics is not None else plan.economics
+    chosen = plan.contacts if contacts is _UNSET else contacts
+    if contacts is not _UNSET and contacts is not None and contacts < 1:
+        raise PlanError({"contacts": "Contact at least one customer (leave empty for the best "
+                         "depth)."})
+    if name is not None and not name.strip():
+        raise PlanError({"name": "Give the plan a name."})
+    result = _compute(plan.scoring_run, plan.offer, values, chosen)
+    with transaction.atomic():
+        plan.economics, plan.contacts, plan.result = values, chosen, result
+        if name is not None:
+            plan.name = name.strip()
+        if plan.actual and plan.actual.get("contacts") != result["chosen"]["contacts"]:
+            plan.actual = {}
+        plan.save()
+        _log(plan, "update", by, customers=result["consent"]["used"], economics=values,
+             contacts=chosen)
+    if plan.actual and plan.campaign:
+        # Same customers, new economics: the money figures follow the new economics.
+        plan = campaign_plan_actuals(plan=plan, campaign=plan.campaign, by=by)
+    return plan
+
+
+# ---- after the campaign -----------------------------------------------------------------------
+def targeted_customers(plan: CampaignPlan) -> tuple[list[int], list[float], int]:
+    """(customer ids, their scores) of the plan's targeted customers, best first, and how many
+    of those were targeted but have since lost their profiling consent (left out).
+
+    The targeted customers are the top ``contacts`` (or the best depth) of the customers who
+    were consented when the plan was computed."""
+    planned_at = parse_datetime(plan.result.get("consent", {}).get("at") or "") or plan.updated_at
+    depth = plan.result["chosen"]["contacts"]
+    ranked = consented_scores(plan.scoring_run, plan.offer, at=planned_at)
+    top = list(ranked.values_list("customer_id", "score")[:depth])
+    still = set(
+        Customer.objects.filter(pk__in=[c for c, _ in top])
+        .filter(Exists(valid_consent_records(Purpose.PROFILING).filter(customer=OuterRef("pk"))))
+        .values_list("pk", flat=True)
+    )
+    kept = [(c, s) for c, s in top if c in still]
+    return [c for c, _ in kept], [s for _, s in kept], len(top) - len(kept)
+
+
+def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by) -> CampaignPlan:
+    """Realised figures of the targeted customers beside the forecast that chose them.
+
+    The responses are the Interactions with the plan's offer recorded under ``campaign``: a
+    customer converted when one of them is a conversion; what the conversion earned is the sum
+    of those conversions' values where given, else the plan's value per conversion."""
+    from recengine.roi import realised_roi
+
+    campaign = (campaign or "").strip()
+    if not campaign:
+        raise PlanError({"campaign": "Enter the campaign name the responses were recorded under."})
+    if plan.offer is None:
+        raise PlanError({"__all__": "The plan's offer no longer exists."})
+    responses = Interaction.objects.filter(offer=plan.offer, campaign=campaign)
+    if not responses.exists():
+        raise PlanError({"campaign": f"No responses to “{plan.offer}” are recorded under the "
+                         f"campaign “{campaign}”."})
+    ids, forecast, left_out = targeted_customers(plan)
+    if not ids:
+        raise PlanError({"__all__": "None of the targeted customers holds a valid profiling "
+                         "consent now."})
+    conversions = responses.filter(kind=Interaction.Kind.CONVERSION)
+    earned: dict[int, Decimal | None] = {}
+    for customer_id, value in conversions.filter(customer_id__in=ids).values_list(
+        "customer_id", "value"
+    ):
+        if value is None:
+            earned.setdefault(customer_id, None)
+        else:
+            earned[customer_id] = (earned.get(customer_id) or Decimal(0)) + value
+    converted = [1 if c in earned else 0 for c in ids]
+    value_per = plan.economics["value_per_conversion"]
+    with_value = sum(1 for v in earned.values() if v is not None)
+    values = None
+    if with_value:
+        values = [float(earned[c]) if earned.get(c) is not None else
+                  (value_per if c in earned else 0.0) for c in ids]
+    result = realised_roi(forecast, converted, _economics(plan.economics), values=values)
+    targeted = set(ids)
+    outside = conversions.exclude(customer_id__in=targeted).values("customer_id").distinct()
+    result.update(
+        campaign=campaign,
+        offer=plan.offer.title,
+        left_out=left_out,
+        conversions_with_value=with_value,
+        conversions_without_value=len(earned) - with_value,
+        responders_outside_plan=outside.count(),
+        measured_at=timezone.now().isoformat(),
+    )
+    with transaction.atomic():
+        plan.campaign, plan.actual = campaign, result
+        plan.save(update_fields=["campaign", "actual", "updated_at"])
+        _log(plan, "actuals", by, campaign=campaign, contacts=len(ids))
+    return plan
+
+
+# ---- uplift -----------------------------------------------------------------------------------
+def _as_text(value: Any) -> str:
+    """An attribute value as the marketer types it: yes/no booleans, 3 for 3.0."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
+
+
+def _same_value(value: Any, wanted: str) -> bool:
+    wanted = wanted.strip().lower()
+    synonyms = {"yes": "true", "no": "false", "1": "true", "0": "false"}
+    text = _as_text(value)
+    if isinstance(value, bool):
+        return text == synonyms.get(wanted, wanted)
+    return text == wanted
+
+
+def campaign_plan_uplift(
+    *, plan: CampaignPlan, treatment_attribute: str, treatment_value: str, by
+) -> Job:
+    """Start the two-model uplift estimate of the plan (a Job "plan"): customers whose
+    ``treatment_attribute`` equals ``treatment_value`` are the treated group, the others the
+    control group; the outcome is a conversion on the plan's offer."""
+    errors = {}
+    attribute, value = (treatment_attribute or "").strip(), str(treatment_value or "").strip()
+    if not attribute:
+        errors["treatment_attribute"] = "Name the attribute that marks the treated customers."
+    if not value:
+        errors["treatment_value"] = "Enter the value that marks a customer as treated."
+    if plan.offer is None:
+        errors["__all__"] = "The plan's offer no longer exists."
+    if errors:
+        raise PlanError(errors)
+    with transaction.atomic():
+        job = job_create(
+            kind=Job.Kind.PLAN, title=f"Uplift of “{plan.name}” by {attribute} = {value}",
+            params={"plan": plan.pk, "treatment_attribute": attribute, "treatment_value": value},
+            by=by,
+        )
+        plan.uplift = {"status": "queued", "job": job.pk, "treatment_attribute": attribute,
+                       "treatment_value": value}
+        plan.save(update_fields=["uplift", "updated_at"])
+        _log(plan, "uplift", by, job=job.pk, treatment_attribute=attribute,
+             treatment_value=value)
+    return job
+
+
+@register_runner(Job.Kind.PLAN)
+def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    from recengine.roi import (
+        InsufficientData,
+        UpliftConfig,
+        UpliftModel,
+        plan_campaign,
+        uplift_evaluation,
+        uplift_readiness,
+    )
+
+    plan = CampaignPlan.objects.select_related("scoring_run__training_run", "offer").get(
+        pk=job.params["plan"]
+    )
+    attribute, wanted = job.params["treatment_attribute"], job.params["treatment_value"]
+    progress(5, "Reading the customers' profiles and responses")
+    ids = list(consented_scores(plan.scoring_run, plan.offer).values_list("customer_id", flat=True))
+    profiles = dict(Customer.objects.filter(pk__in=ids).values_list("pk", "attributes"))
+    converted_ids = set(
+        Interaction.objects.filter(
+            offer=plan.offer, kind=Interaction.Kind.CONVERSION, customer_id__in=ids
+        ).values_list("customer_id", flat=True)
+    )
+    with_attribute = [c for c in ids if (profiles.get(c) or {}).get(attribute) is not None]
+    treated = np.array([_same_value(profiles[c][attribute], wanted) for c in with_attribute],
+                       dtype=np.int64)
+    y = np.array([int(c in converted_ids) for c in with_attribute], dtype=np.int64)
+    base = {"status": "insufficient_data", "job": job.pk, "treatment_attribute": attribute,
+            "treatment_value": wanted, "customers": len(ids),
+            "missing_attribute": len(ids) - len(with_attribute)}
+    config = UpliftConfig(threads=1)
+
+    def save(uplift: dict[str, Any]) -> dict[str, Any]:
+        CampaignPlan.objects.filter(pk=plan.pk).update(uplift=uplift)
+        return {"plan": plan.pk, "status": uplift["status"]}
+
+    # Every fold's models learn from the other folds, so each group needs enough rows there.
+    per_fold = UpliftConfig(
+        min_rows_per_group=config.min_rows_per_group * UPLIFT_FOLDS // (UPLIFT_FOLDS - 1),
+        min_conversions_per_group=config.min_conversions_per_group * UPLIFT_FOLDS
+        // (UPLIFT_FOLDS - 1),
+    )
+    readiness = (uplift_readiness(treated, y, per_fold) if len(y) else None)
+    if readiness is None or not readiness.ok:
+        reasons = (readiness.reasons if readiness else
+                   [f"No scored customer has the attribute “{attribute}”."])
+        return save({**base, "reasons": reasons,
+                     "readiness": readiness.as_dict() if readiness else None})
+
+    frame = pd.DataFrame([
+        {k: v for k, v in (profiles[c] or {}).items() if k != attribute} for c in with_attribute
+    ])
+    rng = np.random.default_rng(0)
+    # Folds stratified by group and outcome so each keeps its share of both.
+    fold = np.empty(len(y), dtype=np.int64)
+    for group in range(4):
+        rows = np.flatnonzero(treated * 2 + y == group)
+        fold[rng.permutation(rows)] = np.arange(len(rows)) % UPLIFT_FOLDS
+    uplift = np.zeros(len(y))
+    for k in range(UPLIFT_FOLDS):
+        progress(15 + 70 * k / UPLIFT_FOLDS, f"Fitting the treated and control models "
+                 f"(fold {k + 1} of {UPLIFT_FOLDS})")
+        learn = fold != k
+        try:
+            model = UpliftModel(config).fit(frame[learn].reset_index(drop=True),
+                                            treated[learn], y[learn])
+        except InsufficientData as exc:
+            return save({**base, "reasons": exc.readiness.reasons,
+                         "readiness": exc.readiness.as_dict()})
+        uplift[~learn] = model.predict_uplift(frame[~learn].reset_index(drop=True))
+    progress(90, "Measuring the uplift on held-out customers")
+    evaluation = uplift_evaluation(uplift, treated, y)
+    by_uplift = plan_campaign(np.clip(uplift, -1, 1), _economics(plan.economics), kind="uplift")
+    return save({
+        **base, "status": "ok", "reasons": [], "readiness": readiness.as_dict(),
+        "folds": UPLIFT_FOLDS, "model": config.kind, "columns": list(frame.columns),
+        "evaluation": evaluation,
+        "plan": {key: by_uplift[key] for key in ("customers", "base_rate", "table", "best")},
+    })
