@@ -4,6 +4,7 @@ from marketing.services import (  # noqa: F401  (imported for their runners)
     exports,  # audience exports to ad platforms
     ingest,  # CSV import
     plans,  # campaign plan uplift
+    recommendations,  # offer lists re-ranked for diversity
     scoring,  # click model scores
     training,  # click model training
 )

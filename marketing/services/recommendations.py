@@ -1,0 +1,323 @@
+"""Each customer's list of offers from a multi-offer scoring run, re-ranked for diversity, as a
+Job ("recommend").
+
+Recommending offers from a customer's scores is profiling, so only customers whose
+``profiling`` consent is valid when the job runs get a list; the others are counted by reason.
+Offers are compared by their categories: ``Offer.category`` read as comma-separated tags
+("savings, long-term"), Jaccard similarity of the tag sets; offers without a category share
+nothing with any other offer. The offers' titles and descriptions are not used.
+
+Accuracy is measured against the customers' recorded clicks and conversions that happened
+after the training run read its data (its consent snapshot), which the model cannot have
+seen; when there are none, against every recorded click and conversion (the model may have
+learned from those, so the figures flatter it), and the result says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from marketing.models import (
+    AuditEvent,
+    Customer,
+    CustomerRecommendation,
+    CustomerScore,
+    Interaction,
+    Job,
+    Offer,
+    Purpose,
+    RecommendationRun,
+    ScoringRun,
+)
+from marketing.selectors.consent import customers_with_consent
+from marketing.selectors.training import consent_exclusions
+from marketing.services.audit import audit_log
+from marketing.services.jobs import Progress, job_create, register_runner
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recengine.diversity import OfferSimilarity, ScoreMatrix
+
+WRITE_CHUNK = 5000
+MIN_K = 2
+MAX_K = 50
+# Diversity weights the accuracy-vs-diversity curve is measured at (plus the chosen one).
+LAMBDA_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+RESPONSE_KINDS = (Interaction.Kind.CLICK, Interaction.Kind.CONVERSION)
+CATEGORY_SEPARATOR = ","
+
+ACCURACY_BASES = {
+    "held_out": "clicks and conversions recorded after the model's training data was read "
+                "(held out: the model never saw them)",
+    "all_clicks": "every recorded click and conversion, because none happened after the "
+                  "model's training data was read (the model may have learned from these, so "
+                  "accuracy looks better than it will be)",
+    "none": "no click or conversion of these customers is recorded, so accuracy cannot be "
+            "measured; the curve shows the model's own mean score of the listed offers",
+}
+
+
+class RecommendationSetupError(ValueError):
+    """The requested recommendations cannot start; the message says why."""
+
+
+def recommendation_run_create(
+    *, scoring_run: ScoringRun, k: int, diversity: float, offer_cap: int | None = None, by
+) -> RecommendationRun:
+    """Start a Job that lists ``k`` offers per consented customer of ``scoring_run``."""
+    if scoring_run.training_run.offer_id is not None:
+        raise RecommendationSetupError(
+            "This scoring run scores a single offer, so there is nothing to choose between. "
+            "Use “Audience diversity” on the scoring run to see how its top customers spread "
+            "over the base."
+        )
+    if scoring_run.job.status != Job.Status.SUCCEEDED:
+        raise RecommendationSetupError("Only a finished scoring run can be recommended from.")
+    if not MIN_K <= k <= MAX_K:
+        raise RecommendationSetupError(
+            f"Offers per customer must be {MIN_K} to {MAX_K}, not {k} (a list of one offer "
+            "has no variety to weigh)."
+        )
+    if not 0.0 <= diversity <= 1.0:
+        raise RecommendationSetupError(f"Diversity must be between 0 and 1, not {diversity}.")
+    if offer_cap is not None and offer_cap < 1:
+        raise RecommendationSetupError(f"The per-offer cap must be at least 1, not {offer_cap}.")
+    creator = by if getattr(by, "is_authenticated", False) else None
+    with transaction.atomic():
+        job = job_create(
+            kind=Job.Kind.RECOMMEND,
+            title=f"Recommend {k} offer{'s' if k != 1 else ''} per customer from scores "
+                  f"#{scoring_run.pk} (diversity {diversity:g})",
+            params={"scoring_run": scoring_run.pk, "k": k, "diversity": diversity,
+                    "offer_cap": offer_cap},
+            by=by,
+        )
+        run = RecommendationRun.objects.create(
+            job=job, scoring_run=scoring_run, k=k, diversity=diversity, offer_cap=offer_cap,
+            created_by=creator,
+        )
+        audit_log(
+            actor=by, action=AuditEvent.Action.JOB, target_type="recommendation_run",
+            target_ref=run.pk, details={"job": job.pk, "purpose": Purpose.PROFILING},
+        )
+    return RecommendationRun.objects.select_related("job", "scoring_run").get(pk=run.pk)
+
+
+def training_cutoff(scoring_run: ScoringRun) -> datetime | None:
+    """When the scoring run's model read its training data (None when unknown)."""
+    training = scoring_run.training_run
+    at = parse_datetime((training.consent_snapshot or {}).get("at") or "")
+    return at or training.job.started_at
+
+
+def offer_similarity(offers: list[Offer]) -> OfferSimilarity:
+    """Jaccard similarity of the offers' category tags (comma-separated)."""
+    from recengine.diversity import OfferSimilarity
+
+    return OfferSimilarity.from_categories(
+        [offer.category or None for offer in offers], sep=CATEGORY_SEPARATOR
+    )
+
+
+@register_runner(Job.Kind.RECOMMEND)
+def run_recommendations(job: Job, progress: Progress) -> dict[str, Any]:
+    run = RecommendationRun.objects.select_related(
+        "scoring_run__training_run__job").get(job=job)
+    return _Recommending(run, progress).execute()
+
+
+class _Recommending:
+    def __init__(self, run: RecommendationRun, progress: Progress):
+        self.run = run
+        self.progress = progress
+        # Consent is read once, at this instant.
+        self.at = timezone.now()
+
+    def execute(self) -> dict[str, Any]:
+        from recengine.config import json_ready
+        from recengine.diversity import RerankConfig, diversity_curve, offer_popularity, recommend
+
+        run = self.run
+        self.progress(2, "Reading the scores of customers with profiling consent")
+        scores, excluded = self.scores()
+        offers = Offer.objects.in_bulk(scores.offers.tolist())
+        catalogue = [offers[int(pk)] for pk in scores.offers]
+        similarity = offer_similarity(catalogue)
+        self.progress(15, "Reading the customers' clicks and conversions")
+        clicks, basis, cutoff, n_clicks = self.clicks(scores)
+        everything = self.responses(scores, since=None)
+        popularity = offer_popularity(everything)
+
+        config = RerankConfig(
+            k=run.k, mmr_lambda=run.diversity, offer_cap=run.offer_cap,
+            pool_size=max(100, run.k),
+        )
+        lambdas = sorted({*LAMBDA_GRID, float(run.diversity)})
+        self.progress(25, f"Re-ranking at {len(lambdas)} diversity settings")
+        curve = diversity_curve(
+            scores, similarity=similarity, clicks=clicks, lambdas=lambdas, config=config,
+            popularity=popularity,
+        )
+        self.progress(60, "Building the lists at the chosen diversity")
+        recs = recommend(scores, config, similarity)
+        chosen = next(p for p in curve.points if p.mmr_lambda == float(run.diversity))
+        exposure = recs.exposure()
+        self.write(recs)
+        result = {
+            "k": run.k,
+            "diversity": run.diversity,
+            "offer_cap": run.offer_cap,
+            "customers": scores.n_customers,
+            "customers_excluded": excluded,
+            "offers": scores.n_offers,
+            "similarity": {
+                "kind": "jaccard over offer categories",
+                "categories": similarity.categories,
+                "offers_without_category": sum(1 for o in catalogue if not o.category),
+            },
+            "accuracy_basis": basis,
+            "accuracy_basis_text": ACCURACY_BASES[basis],
+            "training_cutoff": cutoff.isoformat() if cutoff else None,
+            "evaluation_clicks": n_clicks,
+            "metrics": chosen.to_dict(),
+            "curve": [point.to_dict() for point in curve.points],
+            "tradeoff": curve.tradeoff().to_dict(),
+            "exposure": sorted(
+                (
+                    {"offer": int(pk), "title": offer.title, "category": offer.category,
+                     "customers": int(count)}
+                    for pk, offer, count in zip(scores.offers, catalogue, exposure, strict=True)
+                ),
+                key=lambda row: (-row["customers"], row["title"]),
+            ),
+            "warnings": self.warnings(similarity, catalogue, recs, config),
+            "empty_slots": int((recs.positions < 0).sum()),
+            "config": dataclasses.asdict(config),
+        }
+        RecommendationRun.objects.filter(pk=run.pk).update(result=json_ready(result))
+        return {
+            "recommendation_run": run.pk,
+            "customers": scores.n_customers,
+            "offers": scores.n_offers,
+            "intra_list_diversity": chosen.metrics.intra_list_diversity,
+            "ndcg": chosen.metrics.ndcg,
+        }
+
+    # ---- data ---------------------------------------------------------------------------------
+    def scores(self) -> tuple[ScoreMatrix, dict[str, int]]:
+        import numpy as np
+        import pandas as pd
+
+        from recengine.diversity import ScoreMatrix
+
+        scoring = self.run.scoring_run
+        scored = scoring.scores.values("customer_id")
+        scored_customers = Customer.objects.filter(pk__in=scored)
+        consented = customers_with_consent(
+            Purpose.PROFILING, at=self.at, queryset=scored_customers)
+        excluded = consent_exclusions(Purpose.PROFILING, queryset=scored_customers, at=self.at)
+        rows = (
+            CustomerScore.objects.filter(scoring_run=scoring, customer__in=consented.values("pk"))
+            .exclude(offer=None)
+            .order_by()
+            .values_list("customer_id", "offer_id", "score")
+        )
+        data = np.fromiter(
+            (value for row in rows.iterator(chunk_size=WRITE_CHUNK) for value in row),
+            dtype=np.float64,
+        ).reshape(-1, 3)
+        if not len(data):
+            raise RecommendationSetupError(
+                "No scored customer has a valid profiling consent now, so nobody can be given "
+                "recommendations."
+            )
+        frame = pd.DataFrame({
+            "customer": data[:, 0].astype(np.int64), "offer": data[:, 1].astype(np.int64),
+            "score": data[:, 2],
+        })
+        matrix = ScoreMatrix.from_frame(frame)
+        if matrix.n_offers < 2:
+            raise RecommendationSetupError(
+                "The scoring run has scores for one offer only; recommendations choose between "
+                "several. Use “Audience diversity” for a single-offer campaign."
+            )
+        return matrix, excluded
+
+    def responses(self, scores: ScoreMatrix, *, since: datetime | None) -> np.ndarray:
+        """Customers x offers: who clicked or converted on which offer (after ``since``)."""
+        import pandas as pd
+
+        from recengine.diversity import click_matrix
+
+        found = Interaction.objects.filter(
+            kind__in=RESPONSE_KINDS, customer_id__in=scores.customers.tolist(),
+            offer_id__in=scores.offers.tolist(),
+        )
+        if since is not None:
+            found = found.filter(occurred_at__gt=since)
+        pairs = list(found.order_by().values_list("customer_id", "offer_id").distinct())
+        frame = pd.DataFrame(pairs, columns=["customer", "offer"])
+        return click_matrix(frame, scores.customers, scores.offers)
+
+    def clicks(self, scores: ScoreMatrix) -> tuple[np.ndarray | None, str, datetime | None, int]:
+        """The clicks accuracy is measured against, which ones (a key of ACCURACY_BASES), the
+        training cut-off and how many customer-offer pairs they hold."""
+        cutoff = training_cutoff(self.run.scoring_run)
+        if cutoff is not None:
+            held_out = self.responses(scores, since=cutoff)
+            if held_out.any():
+                return held_out, "held_out", cutoff, int(held_out.sum())
+        every = self.responses(scores, since=None)
+        if every.any():
+            return every, "all_clicks", cutoff, int(every.sum())
+        return None, "none", cutoff, 0
+
+    def warnings(self, similarity, catalogue, recs, config) -> list[str]:
+        out = []
+        if not similarity.categories:
+            out.append(
+                "No offer has a category, so every two offers count as different and the "
+                "diversity setting cannot change the lists. Give the offers categories."
+            )
+        elif len(similarity.categories) == 1 and all(o.category for o in catalogue):
+            out.append(
+                "Every offer has the same category, so no list can be more varied than "
+                "another and the diversity setting cannot change the lists."
+            )
+        empty = int((recs.positions < 0).any(axis=1).sum())
+        if empty:
+            reason = " (the per-offer cap ran out)" if config.offer_cap else ""
+            out.append(f"{empty:,} customers got fewer than {recs.k} offers{reason}.")
+        return out
+
+    # ---- writing ------------------------------------------------------------------------------
+    def write(self, recs) -> None:
+        """Every listed offer as a row, in chunks; a failed or cancelled run leaves none."""
+        frame = recs.to_frame()
+        total = len(frame)
+        run_id = self.run.pk
+        try:
+            for start in range(0, total, WRITE_CHUNK):
+                part = frame.iloc[start:start + WRITE_CHUNK]
+                CustomerRecommendation.objects.bulk_create([
+                    CustomerRecommendation(
+                        recommendation_run_id=run_id, customer_id=int(customer),
+                        offer_id=int(offer), rank=int(rank), score=float(score),
+                    )
+                    for customer, rank, offer, score in part[
+                        ["customer", "rank", "offer", "score"]].itertuples(index=False)
+                ])
+                done = min(total, start + WRITE_CHUNK)
+                self.progress(65 + 34 * done / max(total, 1),
+                              f"Saved {done:,} of {total:,} list entries")
+        except BaseException:
+            CustomerRecommendation.objects.filter(recommendation_run_id=run_id).delete()
+            raise
+
