@@ -72,6 +72,12 @@ class ExplainConfig:
     # Raise LocalAccuracyError when an explanation misses the model output by more than
     # the method's tolerance (False: only record the error on the explanation).
     check_local_accuracy: bool = True
+    # BERT click model: run the encoder once per distinct text and keep the pooled text
+    # embeddings (masked rows that differ only in numeric-tower fields, or repeat another
+    # customer's text, then cost only the head). CPU only; checked against predict_logits.
+    reuse_text_embeddings: bool = True
+    # Distinct texts whose embeddings are kept; cleared when full.
+    text_cache_size: int = 200_000
 
 
 @dataclass
@@ -174,6 +180,9 @@ class FieldExplainer:
         self.background_ = reference.iloc[picks][self.fields_].reset_index(drop=True)
         self._codebook = _Codebook(self.fields_, self.background_)
         self._cache: dict[bytes, float] = {}
+        self._logits = _model_scorer(self.model, cfg)
+        if self._logits is not model_logits:
+            _check_scorer(self.model, self._logits, self.background_)
         self.model_calls_ = 0
         self.rows_scored_ = 0
         self.base_value_ = float(np.mean(self._score(self._codebook.encode(self.background_))))
@@ -231,7 +240,7 @@ class FieldExplainer:
             first = np.array([rows[0] for rows in todo.values()])
             for start in range(0, len(first), self.config.batch_size):
                 part = first[start : start + self.config.batch_size]
-                logits = model_logits(self.model, self._codebook.decode(codes[part]))
+                logits = self._logits(self.model, self._codebook.decode(codes[part]))
                 self.model_calls_ += 1
                 self.rows_scored_ += len(part)
                 for i, value in zip(part, logits, strict=True):
@@ -239,6 +248,63 @@ class FieldExplainer:
             for key, rows in todo.items():
                 out[rows] = self._cache[key]
         return out
+
+
+def _model_scorer(model: Any, config: ExplainConfig) -> Callable[[Any, pd.DataFrame], np.ndarray]:
+    from recengine.train import ClickModel
+
+    # On a GPU the model scores under autocast and is fast anyway: use its own path there.
+    if config.reuse_text_embeddings and isinstance(model, ClickModel) and model.device_ == "cpu":
+        return TextEmbeddingScorer(config.text_cache_size)
+    return model_logits
+
+
+def _check_scorer(model: Any, scorer: Callable, rows: pd.DataFrame) -> None:
+    """The shortcut must give the model's own logits; a model whose network no longer has
+    the encoder -> pooled text -> head shape fails here loudly, not with wrong numbers."""
+    fast, slow = scorer(model, rows), model_logits(model, rows)
+    worst = float(np.max(np.abs(fast - slow)))
+    if worst > 1e-4:
+        raise RuntimeError(
+            f"Text-embedding reuse differs from predict_logits by {worst:.2e}; explain with "
+            "ExplainConfig(reuse_text_embeddings=False)"
+        )
+
+
+class TextEmbeddingScorer:
+    """ClickModel logits with the encoder run once per distinct text: texts come from the
+    model's serialiser, pooled embeddings are cached by text, and only the numeric tower and
+    head (``network_.logits_from_pooled``) run per row."""
+
+    def __init__(self, cache_size: int):
+        self.cache_size = cache_size
+        self._pooled: dict[str, Any] = {}
+
+    def __call__(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
+        import torch
+
+        from recengine.train import mean_pool
+
+        texts = model.serializer.texts(frame)
+        numeric = torch.from_numpy(model.serializer.numeric_matrix(frame)).to(model.device_)
+        new = sorted({t for t in texts if t not in self._pooled}, key=len)
+        if len(self._pooled) + len(new) > self.cache_size:
+            self._pooled.clear()
+            new = sorted(set(texts), key=len)
+        net = model.network_
+        net.eval()
+        with torch.inference_mode():
+            for start in range(0, len(new), model.config.eval_batch_size):
+                batch = new[start : start + model.config.eval_batch_size]
+                ids = model.tokenizer_(batch, truncation=True, max_length=model.config.max_length,
+                                       padding=True, return_tensors="pt")
+                ids_t = ids["input_ids"].to(model.device_)
+                mask = ids["attention_mask"].to(model.device_)
+                pooled = mean_pool(net.hidden_after(ids_t, mask, net.n_layers), mask).float()
+                self._pooled.update(zip(batch, pooled, strict=True))
+            pooled = torch.stack([self._pooled[t] for t in texts])
+            logits = net.logits_from_pooled(pooled, numeric).float().cpu().numpy()
+        return logits.astype(np.float64) + model.logit_offset_
 
 
 class _Codebook:

@@ -85,6 +85,20 @@ def test_it_adds_bert_contributions_up_to_the_model_logit(planted, tiny_click_mo
     assert max(e.local_accuracy_error for e in explanations) < PERMUTATION_TOLERANCE
 
 
+def test_it_gives_the_same_bert_explanations_with_text_embeddings_reused(planted,
+                                                                         tiny_click_model):
+    frame, _ = planted
+    rows = frame.iloc[1200:1210]
+    fast = FieldExplainer(tiny_click_model, ExplainConfig(background_size=6)).fit(frame)
+    slow = FieldExplainer(tiny_click_model, ExplainConfig(
+        background_size=6, reuse_text_embeddings=False)).fit(frame)
+    for a, b in zip(fast.explain(rows), slow.explain(rows), strict=True):
+        assert a.logit == pytest.approx(b.logit, abs=1e-4)
+        got = {c.field: c.contribution for c in b.contributions}
+        for c in a.contributions:
+            assert got[c.field] == pytest.approx(c.contribution, abs=1e-4)
+
+
 def test_it_ranks_planted_signal_fields_first_for_a_tiny_bert_model(planted, tiny_click_model):
     frame, _ = planted
     explainer = FieldExplainer(tiny_click_model, ExplainConfig(background_size=10)).fit(
