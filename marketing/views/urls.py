@@ -1,6 +1,15 @@
 from django.urls import path
 
-from marketing.views import audiences, customers, jobs, models, overview, segments, uploads
+from marketing.views import (
+    audiences,
+    customers,
+    explanations,
+    jobs,
+    models,
+    overview,
+    segments,
+    uploads,
+)
 
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
@@ -15,6 +24,8 @@ urlpatterns = [
     ),
     path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
     path("customers/<int:pk>/", customers.CustomerDetailView.as_view(), name="customer-detail"),
+    path("customers/<int:pk>/explanations/", explanations.CustomerExplainView.as_view(),
+         name="customer-explain"),
     path("segments/", segments.SegmentListView.as_view(), name="segment-list"),
     path("segments/new/", segments.SegmentBuilderView.as_view(), name="segment-create"),
     path("segments/<int:pk>/", segments.SegmentDetailView.as_view(), name="segment-detail"),
@@ -23,6 +34,8 @@ urlpatterns = [
     path("models/new/", models.TrainingRunCreateView.as_view(), name="model-create"),
     path("models/<int:pk>/", models.TrainingRunDetailView.as_view(), name="model-detail"),
     path("models/<int:pk>/score/", models.ScoringRunCreateView.as_view(), name="model-score"),
+    path("models/<int:pk>/explanations/", explanations.ModelExplainView.as_view(),
+         name="model-explain"),
     path(
         "models/scores/<int:pk>/",
         models.ScoringRunDetailView.as_view(),

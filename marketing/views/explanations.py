@@ -1,0 +1,168 @@
+"""Explanation pages: "Which fields matter" on a model's page, "Why this score" on a
+customer's page (both drawn by the template tags in ``templatetags/explanations.py``), and
+the two POST views that start an explanation Job."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import View
+
+from marketing.models import Customer, ExplanationRun, Job, Purpose, TrainingRun
+from marketing.roles import MARKETER, has_role
+from marketing.selectors.consent import has_consent
+from marketing.selectors.explanations import (
+    default_training_run,
+    latest_customer_explanation,
+    latest_global_explanation,
+)
+from marketing.selectors.training import finished_training_runs, training_runs
+from marketing.services.explanations import (
+    DEFAULT_SAMPLE_SIZE,
+    SAMPLE_LIMITS,
+    ExplanationSetupError,
+    explanation_run_create,
+)
+from marketing.views import explanation_charts
+from marketing.views.mixins import RoleRequiredMixin
+
+# GET parameter of the customer page naming the model to explain.
+MODEL_PARAM = "explain_model"
+
+
+class GlobalExplainForm(forms.Form):
+    sample_size = forms.IntegerField(min_value=SAMPLE_LIMITS[0], max_value=SAMPLE_LIMITS[1],
+                                     initial=DEFAULT_SAMPLE_SIZE)
+
+
+class CustomerExplainForm(forms.Form):
+    training_run = forms.ModelChoiceField(finished_training_runs())
+
+
+class _PostOnly(RoleRequiredMixin, View):
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+
+class ModelExplainView(_PostOnly):
+    """Start the global importance of a model's fields."""
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        form = GlobalExplainForm(request.POST)
+        target = reverse("model-detail", args=[run.pk]) + "#explain-global"
+        if not form.is_valid():
+            low, high = SAMPLE_LIMITS
+            messages.error(request, f"Choose a sample of {low} to {high} customers.")
+            return redirect(target)
+        try:
+            explanation_run_create(training_run=run, scope=ExplanationRun.Scope.GLOBAL,
+                                   sample_size=form.cleaned_data["sample_size"], by=request.user)
+        except ExplanationSetupError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Field importance is being computed.")
+        return redirect(target)
+
+
+class CustomerExplainView(_PostOnly):
+    """Start the explanation of one customer's score by the chosen model."""
+
+    def post(self, request, pk: int):
+        customer = get_object_or_404(Customer, pk=pk)
+        form = CustomerExplainForm(request.POST)
+        url = reverse("customer-detail", args=[customer.pk])
+        if not form.is_valid():
+            messages.error(request, "Choose a finished model to explain the score with.")
+            return redirect(url + "#explain-customer")
+        run = form.cleaned_data["training_run"]
+        try:
+            explanation_run_create(training_run=run, scope=ExplanationRun.Scope.CUSTOMER,
+                                   customer=customer, by=request.user)
+        except ExplanationSetupError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "The explanation is being computed.")
+        return redirect(f"{url}?{MODEL_PARAM}={run.pk}#explain-customer")
+
+
+# ---- page sections ----------------------------------------------------------------------------
+def global_section(run: TrainingRun, user) -> dict[str, Any]:
+    """What "Which fields matter" shows on the model's page."""
+    explanation = latest_global_explanation(run)
+    ctx: dict[str, Any] = {
+        "run": run, "explanation": explanation,
+        "finished": run.job.status == Job.Status.SUCCEEDED and bool(run.model_id),
+        "can_launch": has_role(user, [MARKETER]),
+        "default_sample": DEFAULT_SAMPLE_SIZE, "sample_limits": SAMPLE_LIMITS,
+    }
+    if explanation is not None and _has_result(explanation):
+        result = explanation.result
+        ctx.update(
+            chart=explanation_charts.field_importance(result),
+            model_rows=_model_rows(result, lambda part: part["max_local_accuracy_error"]),
+            top_field=result["bert"]["fields"][0]["label"] if result["bert"]["fields"] else "",
+        )
+    return ctx
+
+
+def customer_section(customer: Customer, user, requested: str | None) -> dict[str, Any]:
+    """What "Why this score" shows on the customer's page."""
+    ctx: dict[str, Any] = {
+        "customer": customer, "can_launch": has_role(user, [MARKETER]),
+        "consented": has_consent(customer, Purpose.PROFILING),
+        "models": list(finished_training_runs().order_by("-created_at", "-id")[:50]),
+    }
+    if not ctx["consented"] or not ctx["models"]:
+        return ctx
+    chosen = None
+    if requested and requested.isdigit():
+        chosen = next((m for m in ctx["models"] if m.pk == int(requested)), None)
+    chosen = chosen or default_training_run(customer)
+    explanation = latest_customer_explanation(customer, chosen)
+    ctx.update(chosen=chosen, explanation=explanation)
+    if explanation is not None and _has_result(explanation):
+        result = explanation.result
+        ctx.update(
+            bert_chart=explanation_charts.waterfall(result["bert"]),
+            baseline_chart=explanation_charts.waterfall(result["baseline"]),
+            model_rows=_model_rows(result, lambda part: part["local_accuracy_error"]),
+            offer=result.get("offer"),
+            in_words=score_in_words(result["bert"]),
+        )
+    return ctx
+
+
+def _has_result(explanation: ExplanationRun) -> bool:
+    return explanation.job.status == Job.Status.SUCCEEDED and all(
+        key in explanation.result for key in ("bert", "baseline")
+    )
+
+
+def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
+    names = {"bert": "BERT", "baseline": "LightGBM baseline"}
+    return [
+        {"key": key, "name": names[key], "part": result[key], "error": error_of(result[key]),
+         "method": result[key]["method"], "chance": percent(result[key].get("probability"))}
+        for key in ("bert", "baseline")
+    ]
+
+
+def score_in_words(explanation: dict[str, Any]) -> str:
+    return (
+        f"BERT gives this customer a {percent(explanation['probability'])} chance of a response "
+        f"(log-odds {explanation['logit']:.2f}), against "
+        f"{percent(explanation['base_probability'])} for a typical customer "
+        f"(log-odds {explanation['base_value']:.2f})."
+    )
+
+
+def percent(probability: float | None) -> str:
+    """A probability for people: 23%, 4.2%, 0.31%."""
+    if probability is None:
+        return "—"
+    share = 100 * probability
+    return f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
