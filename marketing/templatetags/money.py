@@ -1,0 +1,37 @@
+"""Money as the campaign pages show it: "€12,345" (whole units), "€1.50" for unit prices."""
+
+import math
+
+from django import template
+
+register = template.Library()
+
+CURRENCY = "€"
+
+
+def money_text(value: float | None, *, cents: bool = False) -> str:
+    """€ with thousands separators; a minus sign before the currency; "—" for nothing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    amount = abs(float(value))
+    text = f"{amount:,.2f}" if cents else f"{round(amount):,.0f}"
+    sign = "−" if float(value) < 0 and text.strip("0.,") else ""
+    return f"{sign}{CURRENCY}{text}"
+
+
+@register.filter
+def money(value: float | None) -> str:
+    return money_text(value)
+
+
+@register.filter
+def money_cents(value: float | None) -> str:
+    return money_text(value, cents=True)
+
+
+@register.filter
+def percent(value: float | None, digits: int = 0) -> str:
+    """A ratio as a percentage (0.123 -> "12%"); "—" for nothing (e.g. ROI without cost)."""
+    if value is None:
+        return "—"
+    return f"{100 * float(value):,.{int(digits)}f}%"

@@ -1,0 +1,332 @@
+"""Campaign plan pages: list, plan form, and the plan with its profit curve, realised ROI and
+uplift. The numbers come from ``marketing.services.plans``; these views only show them."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.generic import ListView, TemplateView, View
+
+from marketing.models import CampaignPlan, Job, Offer, ProfileField
+from marketing.roles import MARKETER, has_role
+from marketing.selectors.plans import campaign_plans
+from marketing.selectors.training import scoring_runs
+from marketing.services.plans import (
+    PlanError,
+    campaign_plan_actuals,
+    campaign_plan_create,
+    campaign_plan_update,
+    campaign_plan_uplift,
+)
+from marketing.templatetags.money import money_text
+from marketing.views import plan_charts
+from marketing.views.mixins import RoleRequiredMixin
+
+DEFAULT_ECONOMICS = {"cost_per_contact": 2.0, "fixed_cost": 500.0, "value_per_conversion": 80.0}
+
+
+class EconomicsForm(forms.Form):
+    cost_per_contact = forms.DecimalField(
+        min_value=0, max_digits=12, decimal_places=2, label="Cost per contact (€)",
+        help_text="What reaching one customer costs: call time, postage, a voucher.",
+    )
+    fixed_cost = forms.DecimalField(
+        min_value=0, max_digits=14, decimal_places=2, label="Fixed cost (€)", required=False,
+        help_text="Paid once if the campaign runs at all: creative, set-up, platform fee.",
+    )
+    value_per_conversion = forms.DecimalField(
+        min_value=0, max_digits=12, decimal_places=2, label="Value per conversion (€)",
+        help_text="The margin one conversion earns before contact costs.",
+    )
+    budget = forms.DecimalField(
+        min_value=0, max_digits=14, decimal_places=2, label="Budget (€)", required=False,
+        help_text="The most the whole campaign may cost, fixed cost included. Empty: no limit.",
+    )
+
+    ECONOMICS = ("cost_per_contact", "fixed_cost", "value_per_conversion", "budget")
+
+    def clean_value_per_conversion(self):
+        value = self.cleaned_data["value_per_conversion"]
+        if value == 0:
+            raise forms.ValidationError(
+                "Must be above 0: a conversion that earns nothing pays for no contact.")
+        return value
+
+    def economics(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {name: None if data.get(name) is None else float(data[name])
+                for name in self.ECONOMICS}
+
+    def economics_fields(self):
+        return [self[name] for name in self.ECONOMICS]
+
+    def add_plan_errors(self, error: PlanError) -> None:
+        for field, message in error.errors.items():
+            self.add_error(field if field in self.fields else None, message)
+
+
+class ReplanForm(EconomicsForm):
+    contacts = forms.IntegerField(
+        min_value=1, required=False, label="Customers to contact",
+        help_text="Empty: the number that earns the most.",
+    )
+
+
+class PlanForm(EconomicsForm):
+    name = forms.CharField(max_length=200, label="Plan name")
+    scoring_run = forms.ModelChoiceField(
+        scoring_runs().filter(job__status=Job.Status.SUCCEEDED), label="Scores",
+        empty_label=None, help_text="The scoring run whose customers the campaign would contact.",
+    )
+    offer = forms.ModelChoiceField(
+        Offer.objects.all(), required=False, label="Offer", empty_label="The model's offer",
+        help_text="Only for scores of every offer: the offer this campaign is for.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scoring_run"].label_from_instance = _scoring_label
+
+
+def _scoring_label(scoring) -> str:
+    where = scoring.segment.name if scoring.segment else "All customers"
+    return f"#{scoring.pk} · {where} · {scoring.training_run.name} ({scoring.customers_scored:,})"
+
+
+class ActualsForm(forms.Form):
+    campaign = forms.CharField(
+        max_length=100, label="Campaign name",
+        help_text="The campaign name the responses were uploaded under.",
+    )
+
+
+class UpliftForm(forms.Form):
+    treatment_attribute = forms.CharField(
+        max_length=64, label="Treatment attribute",
+        help_text="The profile field that marks who was contacted, e.g. “contacted”.",
+    )
+    treatment_value = forms.CharField(
+        max_length=100, label="Treated when it equals",
+        help_text="Everyone else is the control group.",
+    )
+
+
+def pct_text(pct: float) -> str:
+    return f"{pct:.0f}%" if pct >= 1 or pct == 0 else f"{pct:.1f}%"
+
+
+def best_depth_sentence(result: dict[str, Any]) -> str:
+    """The plan's advice in one sentence."""
+    best = result["best"]
+    if not best["worth_running"]:
+        return ("No depth pays: even the best-scored customers are expected to earn less than "
+                f"the campaign costs (at best {money_text(best['profit'])}). Lower the costs, "
+                "raise the value per conversion, or don't run it.")
+    text = (f"Contact the top {pct_text(best['depth_pct'])} ({best['contacts']:,} customers): "
+            f"expected profit {money_text(best['profit'])}.")
+    budget = result["budget"]
+    if budget["limit"] is not None and budget["max_contacts"] < best["contacts"]:
+        within = budget["best_within_budget"]
+        if within["contacts"] == 0:
+            text += f" The budget of {money_text(budget['limit'])} does not allow it: " + (
+                budget["reason"] or "it pays for no contact.")
+        else:
+            text += (f" The budget of {money_text(budget['limit'])} pays for "
+                     f"{budget['max_contacts']:,}: the top {pct_text(within['depth_pct'])} "
+                     f"({within['contacts']:,} customers) earns "
+                     f"{money_text(within['profit'])}.")
+    return text
+
+
+def _initial_economics(plan: CampaignPlan) -> dict[str, Any]:
+    return {**plan.economics, "contacts": plan.contacts}
+
+
+def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]:
+    result, actual, uplift = plan.result, plan.actual, plan.uplift
+    uplift_job = None
+    if uplift.get("job"):
+        uplift_job = Job.objects.filter(pk=uplift["job"]).first()
+    evaluation = uplift.get("evaluation") if uplift.get("status") == "ok" else None
+    return {
+        "plan": plan,
+        "result": result,
+        "best_sentence": best_depth_sentence(result),
+        "chosen": result["chosen"],
+        "profit_chart": plan_charts.profit_curve(result),
+        "gains_chart": plan_charts.gains_and_lift(result),
+        "replan_form": forms_given.get("replan_form") or ReplanForm(
+            initial=_initial_economics(plan)),
+        "actuals_form": forms_given.get("actuals_form") or ActualsForm(
+            initial={"campaign": plan.campaign}),
+        "uplift_form": forms_given.get("uplift_form") or UpliftForm(initial={
+            "treatment_attribute": uplift.get("treatment_attribute", ""),
+            "treatment_value": uplift.get("treatment_value", "")}),
+        "profile_fields": list(ProfileField.objects.values_list("name", flat=True)),
+        "actual": actual,
+        "actual_rows": _actual_rows(actual) if actual else [],
+        "actual_chart": plan_charts.forecast_vs_actual(actual) if actual else None,
+        "uplift": uplift,
+        "uplift_job": uplift_job,
+        "uplift_running": uplift_job is not None and not uplift_job.is_finished,
+        "qini_chart": plan_charts.qini(evaluation) if evaluation else None,
+        "uplift_chart": plan_charts.uplift_by_decile(evaluation) if evaluation else None,
+        "can_plan": has_role(request.user, (MARKETER,)),
+    }
+
+
+def _actual_rows(actual: dict[str, Any]) -> list[dict[str, str]]:
+    forecast, real, diff = actual["forecast"], actual["actual"], actual["difference"]
+
+    def signed(value, fmt) -> str:
+        if value is None:
+            return "—"
+        return ("+" if value > 0 else "") + fmt(value)
+
+    rows = [
+        ("Conversions", lambda v: f"{v:,.1f}", lambda v: f"{v:,.1f}"),
+        ("Conversion rate", lambda v: f"{v:.1%}", lambda v: f"{100 * v:.1f} pts"),
+        ("Revenue", money_text, money_text),
+        ("Cost", money_text, money_text),
+        ("Profit", money_text, money_text),
+        ("ROI", lambda v: "—" if v is None else f"{v:.0%}",
+         lambda v: f"{100 * v:.0f} pts"),
+    ]
+    keys = ["conversions", "conversion_rate", "revenue", "cost", "profit", "roi"]
+    out = []
+    for (label, fmt, diff_fmt), key in zip(rows, keys, strict=True):
+        out.append({
+            "label": label,
+            "forecast": fmt(forecast[key]) if forecast[key] is not None else "—",
+            "actual": fmt(real[key]) if real[key] is not None else "—",
+            "difference": signed(diff[key], diff_fmt),
+            "good": None if diff[key] in (None, 0) or key == "cost" else diff[key] > 0,
+        })
+    return out
+
+
+class PlanListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/plans/list.html"
+    context_object_name = "plans"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return campaign_plans()
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["has_scores"] = scoring_runs().filter(job__status=Job.Status.SUCCEEDED).exists()
+        return ctx
+
+
+class PlanCreateView(RoleRequiredMixin, View):
+    read_roles = RoleRequiredMixin.write_roles
+    template_name = "marketing/plans/form.html"
+
+    def get(self, request):
+        initial: dict[str, Any] = dict(DEFAULT_ECONOMICS)
+        scoring = None
+        if request.GET.get("scoring_run", "").isdigit():
+            scoring = scoring_runs().filter(pk=int(request.GET["scoring_run"]),
+                                            job__status=Job.Status.SUCCEEDED).first()
+        if scoring is not None:
+            initial["scoring_run"] = scoring.pk
+            offer = scoring.training_run.offer
+            initial["name"] = f"{offer.title if offer else 'Campaign'} · scores #{scoring.pk}"
+            if offer is not None and offer.price is not None:
+                initial["value_per_conversion"] = float(offer.price - (offer.unit_cost or 0))
+        return self._render(PlanForm(initial=initial))
+
+    def post(self, request):
+        form = PlanForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                plan = campaign_plan_create(
+                    scoring_run=data["scoring_run"], name=data["name"], offer=data["offer"],
+                    economics=form.economics(), by=request.user,
+                )
+            except PlanError as exc:
+                form.add_plan_errors(exc)
+            else:
+                messages.success(request, f"Plan “{plan.name}” computed.")
+                return redirect("plan-detail", pk=plan.pk)
+        return self._render(form, status=400)
+
+    def _render(self, form: PlanForm, status: int = 200):
+        has_scores = form.fields["scoring_run"].queryset.exists()
+        return render(self.request, self.template_name,
+                      {"form": form, "has_scores": has_scores}, status=status)
+
+
+class PlanDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/plans/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        plan = get_object_or_404(campaign_plans(), pk=kwargs["pk"])
+        ctx.update(detail_context(self.request, plan))
+        return ctx
+
+
+class _PlanPostView(RoleRequiredMixin, View):
+    """POST only: one change to a plan; errors show on the plan page beside the form."""
+
+    form_class: type[forms.Form]
+    form_name: str
+    anchor: str
+
+    def apply(self, plan: CampaignPlan, form) -> None:
+        raise NotImplementedError
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        plan = get_object_or_404(campaign_plans(), pk=pk)
+        form = self.form_class(request.POST)
+        if form.is_valid():
+            try:
+                self.apply(plan, form)
+            except PlanError as exc:
+                for field, message in exc.errors.items():
+                    form.add_error(field if field in form.fields else None, message)
+            else:
+                return redirect(reverse("plan-detail", args=[plan.pk]) + f"#{self.anchor}")
+        ctx = detail_context(request, plan, **{self.form_name: form})
+        return render(request, PlanDetailView.template_name, ctx, status=400)
+
+
+class PlanReplanView(_PlanPostView):
+    form_class = ReplanForm
+    form_name = "replan_form"
+    anchor = "profit"
+
+    def apply(self, plan: CampaignPlan, form: ReplanForm) -> None:
+        campaign_plan_update(plan=plan, economics=form.economics(),
+                             contacts=form.cleaned_data["contacts"], by=self.request.user)
+        messages.success(self.request, "Plan recomputed with the new economics.")
+
+
+class PlanActualsView(_PlanPostView):
+    form_class = ActualsForm
+    form_name = "actuals_form"
+    anchor = "actuals"
+
+    def apply(self, plan: CampaignPlan, form: ActualsForm) -> None:
+        campaign_plan_actuals(plan=plan, campaign=form.cleaned_data["campaign"],
+                              by=self.request.user)
+        messages.success(self.request, "Realised figures measured.")
+
+
+class PlanUpliftView(_PlanPostView):
+    form_class = UpliftForm
+    form_name = "uplift_form"
+    anchor = "uplift"
+
+    def apply(self, plan: CampaignPlan, form: UpliftForm) -> None:
+        campaign_plan_uplift(plan=plan, by=self.request.user, **form.cleaned_data)
+        messages.success(self.request, "Uplift estimate started.")
