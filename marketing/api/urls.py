@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import audiences, training, uploads, views
+from marketing.api import audiences, plans, training, uploads, views
 
 router = DefaultRouter()
 router.register("customers", views.CustomerViewSet)
@@ -18,6 +18,7 @@ router.register("scoring-runs", training.ScoringRunViewSet)
 router.register("audiences", audiences.AudienceViewSet)
 router.register("exports", audiences.ExportViewSet)
 router.register("suppressions", audiences.SuppressionViewSet)
+router.register("campaign-plans", plans.CampaignPlanViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),
