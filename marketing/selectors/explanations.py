@@ -1,16 +1,20 @@
 """Reads of explanation runs: the latest global importance of a model, the latest
 explanation of a customer, and the model a customer's page explains by default."""
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from marketing.models import Customer, ExplanationRun, Job, TrainingRun
+from marketing.models import Customer, ExplanationRun, Job, Purpose, TrainingRun
+from marketing.selectors.consent import valid_consent_records
 from marketing.selectors.training import finished_training_runs
 
 
 def explanation_runs() -> QuerySet[ExplanationRun]:
+    """Explanation runs with ``profiling_consent``: whether the explained customer has a
+    valid profiling consent now (a customer's explanation is shown only then)."""
+    consented = valid_consent_records(Purpose.PROFILING).filter(customer=OuterRef("customer_id"))
     return ExplanationRun.objects.select_related(
         "job", "training_run", "customer", "created_by"
-    )
+    ).annotate(profiling_consent=Exists(consented))
 
 
 def latest_global_explanation(training_run: TrainingRun) -> ExplanationRun | None:
