@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import audiences, explanations, training, uploads, views
+from marketing.api import audiences, explanations, recommendations, training, uploads, views
 
 router = DefaultRouter()
 router.register("customers", views.CustomerViewSet)
@@ -18,6 +18,7 @@ router.register("scoring-runs", training.ScoringRunViewSet)
 router.register("audiences", audiences.AudienceViewSet)
 router.register("exports", audiences.ExportViewSet)
 router.register("suppressions", audiences.SuppressionViewSet)
+router.register("recommendation-runs", recommendations.RecommendationRunViewSet)
 router.register("explanations", explanations.ExplanationRunViewSet)
 
 urlpatterns = [
@@ -25,6 +26,8 @@ urlpatterns = [
          name="api-training-run-explanations"),
     path("customers/<int:pk>/explanations/", explanations.CustomerExplanationView.as_view(),
          name="api-customer-explanations"),
+    path("scoring-runs/<int:pk>/audience-diversity/",
+         recommendations.AudienceDiversityView.as_view(), name="api-audience-diversity"),
     path("", include(router.urls)),
     # Exchanges a username and password for an API token (then: "Authorization: Token <key>").
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -7,6 +7,7 @@ from marketing.models import Customer, ProfileField, Purpose
 from marketing.pii import identity_of, log_pii_view, masked_identity
 from marketing.roles import can_view_pii
 from marketing.selectors.consent import current_consents, customers_with_consent, is_record_valid
+from marketing.selectors.recommendations import customer_latest_recommendations
 from marketing.selectors.training import customer_latest_scores
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -127,6 +128,7 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             interactions=customer.interactions.select_related("offer")[:50],
             interaction_count=customer.interactions.count(),
             scores=customer_latest_scores(customer),
+            recommendations=customer_latest_recommendations(customer),
         )
         return ctx
 

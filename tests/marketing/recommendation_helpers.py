@@ -11,12 +11,16 @@ from marketing.models import (
     Interaction,
     Job,
     Offer,
+    ProfileField,
     Purpose,
+    RecommendationRun,
     ScoringRun,
 )
 from marketing.pseudonyms import pseudonym_for
+from marketing.services.jobs import run_job
+from marketing.services.recommendations import recommendation_run_create
 from tests.factories import make_offer
-from tests.marketing.training_helpers import add_consent, finished_run
+from tests.marketing.training_helpers import add_consent, finished_run, finished_scoring
 
 # Three savings offers every customer scores high, two loans scored lower.
 CATALOGUE = [
@@ -82,3 +86,33 @@ def record_clicks(pairs, *, days_ago: float, kind: str = Interaction.Kind.CLICK)
         Interaction(customer=customer, offer=offer, kind=kind, occurred_at=at)
         for customer, offer in pairs
     ])
+
+
+def recommend(scoring, *, k=2, diversity=0.0, offer_cap=None, by=None) -> RecommendationRun:
+    """A finished recommendation run (its job run here, as the inline queue would)."""
+    run = recommendation_run_create(scoring_run=scoring, k=k, diversity=diversity,
+                                    offer_cap=offer_cap, by=by)
+    run_job(run.job.pk)
+    run = RecommendationRun.objects.select_related("job").get(pk=run.pk)
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    return run
+
+
+# In score order, lowest first: finished_scoring gives later customers higher scores.
+GROUPS = [("admin.", 50, 40), ("retired", 20, 70), ("student", 30, 25)]
+
+
+def scored_base(groups=GROUPS):
+    """A single-offer scoring run over customers of the given (job, count, age) groups."""
+    ProfileField.objects.create(name="job", label="Job", data_type="text")
+    ProfileField.objects.create(name="age", label="Age", data_type="number")
+    rows = [(job, age) for job, count, age in groups for _ in range(count)]
+    Customer.objects.bulk_create([
+        Customer(external_id=f"A{i:04d}", pseudonym=pseudonym_for(f"A{i:04d}"),
+                 attributes={"job": job, "age": age + i % 3})
+        for i, (job, age) in enumerate(rows)
+    ])
+    customers = list(Customer.objects.filter(external_id__startswith="A").order_by("pk"))
+    add_consent(customers, Purpose.PROFILING)
+    offer = Offer.objects.filter(external_id="SAVE-1").first() or make_catalogue()[0]
+    return finished_scoring(finished_run(offer), customers), customers

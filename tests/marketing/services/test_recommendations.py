@@ -18,6 +18,7 @@ from tests.marketing.recommendation_helpers import (
     make_catalogue,
     make_customers,
     multi_offer_scoring,
+    recommend,
     record_clicks,
 )
 from tests.marketing.training_helpers import finished_run, finished_scoring
@@ -30,15 +31,6 @@ def lists_of(run: RecommendationRun) -> dict[int, list[str]]:
     for item in run.items.select_related("offer").order_by("customer_id", "rank"):
         lists.setdefault(item.customer_id, []).append(item.offer.external_id)
     return lists
-
-
-def recommend(scoring, *, k=2, diversity=0.0, offer_cap=None, by=None) -> RecommendationRun:
-    run = recommendation_run_create(scoring_run=scoring, k=k, diversity=diversity,
-                                    offer_cap=offer_cap, by=by)
-    run_job(run.job.pk)  # what the inline queue does once the transaction commits
-    run = RecommendationRun.objects.select_related("job").get(pk=run.pk)
-    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
-    return run
 
 
 def test_it_lists_the_k_best_scored_offers_without_diversity(marketer):

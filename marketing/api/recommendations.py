@@ -1,0 +1,286 @@
+"""API for recommendations (offer lists re-ranked for diversity, with their metrics and the
+accuracy-vs-diversity curve) and the audience diversity of a single-offer scoring run."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketing.api.training import _RunSerializer
+from marketing.models import Customer, Job, RecommendationRun, ScoringRun
+from marketing.roles import ALL_ROLES, MARKETER
+from marketing.selectors.recommendations import (
+    AudienceDiversityError,
+    audience_diversity,
+    customer_list,
+    recommendation_runs,
+)
+from marketing.selectors.training import scoring_runs
+from marketing.services.recommendations import (
+    MAX_K,
+    MIN_K,
+    RecommendationSetupError,
+    recommendation_run_create,
+)
+
+# ---- serializers ------------------------------------------------------------------------------
+
+
+class ListMetricsSerializer(serializers.Serializer):
+    k = serializers.IntegerField()
+    precision = serializers.FloatField(allow_null=True, help_text="Precision@k on the clicks")
+    recall = serializers.FloatField(allow_null=True, help_text="Recall@k on the clicks")
+    ndcg = serializers.FloatField(allow_null=True, help_text="NDCG@k on the clicks")
+    customers_evaluated = serializers.IntegerField(
+        help_text="Customers with at least one click the accuracy averages over")
+    mean_score = serializers.FloatField(help_text="Mean model score of the listed offers")
+    intra_list_diversity = serializers.FloatField(
+        allow_null=True, help_text="Mean dissimilarity of two offers in a list")
+    coverage = serializers.FloatField(help_text="Share of offers in at least one list")
+    gini = serializers.FloatField(help_text="Gini coefficient of customers per offer")
+    novelty = serializers.FloatField(allow_null=True,
+                                     help_text="Mean -log2 popularity of the listed offers")
+
+
+class CurvePointSerializer(ListMetricsSerializer):
+    mmr_lambda = serializers.FloatField(help_text="Diversity weight of this point")
+    seconds = serializers.FloatField(help_text="Seconds the re-ranking took")
+
+
+class ExposureSerializer(serializers.Serializer):
+    offer = serializers.IntegerField()
+    title = serializers.CharField()
+    category = serializers.CharField(allow_blank=True)
+    customers = serializers.IntegerField(help_text="Customers the offer is recommended to")
+
+
+class RecommendationRunSerializer(_RunSerializer):
+    class Meta:
+        model = RecommendationRun
+        fields = ["id", "job", "status", "progress", "message", "error", "scoring_run", "k",
+                  "diversity", "offer_cap", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class RecommendationRunDetailSerializer(RecommendationRunSerializer):
+    metrics = serializers.SerializerMethodField()
+    curve = serializers.SerializerMethodField()
+    exposure = serializers.SerializerMethodField()
+    accuracy_basis = serializers.SerializerMethodField(
+        help_text="held_out (clicks after the training data was read), all_clicks (none after "
+        "it, so every recorded click) or none (no clicks: mean_score is the accuracy measure)")
+    result = serializers.JSONField(
+        read_only=True, help_text="Everything the job measured (also the fields above)")
+
+    class Meta(RecommendationRunSerializer.Meta):
+        fields = [*RecommendationRunSerializer.Meta.fields, "accuracy_basis", "metrics",
+                  "curve", "exposure", "result"]
+        read_only_fields = fields
+
+    @extend_schema_field(ListMetricsSerializer(allow_null=True))
+    def get_metrics(self, run: RecommendationRun) -> dict[str, Any] | None:
+        return (run.result or {}).get("metrics")
+
+    @extend_schema_field(CurvePointSerializer(many=True))
+    def get_curve(self, run: RecommendationRun) -> list[dict[str, Any]]:
+        return (run.result or {}).get("curve") or []
+
+    @extend_schema_field(ExposureSerializer(many=True))
+    def get_exposure(self, run: RecommendationRun) -> list[dict[str, Any]]:
+        return (run.result or {}).get("exposure") or []
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_accuracy_basis(self, run: RecommendationRun) -> str | None:
+        return (run.result or {}).get("accuracy_basis")
+
+
+class RecommendationRunCreateSerializer(serializers.Serializer):
+    scoring_run = serializers.PrimaryKeyRelatedField(
+        queryset=ScoringRun.objects.all(), help_text="A finished multi-offer scoring run")
+    k = serializers.IntegerField(min_value=MIN_K, max_value=MAX_K, default=5,
+                                 help_text="Offers per customer")
+    diversity = serializers.FloatField(
+        min_value=0.0, max_value=1.0, default=0.0,
+        help_text="MMR weight: 0 = best scores only, higher = more varied lists")
+    offer_cap = serializers.IntegerField(min_value=1, required=False, allow_null=True,
+                                         default=None, help_text="Customers per offer at most")
+
+
+class ListedOfferSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    title = serializers.CharField()
+    category = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField()
+
+
+class CustomerListSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    pseudonym = serializers.CharField()
+    offers = ListedOfferSerializer(many=True)
+
+
+class GroupShareSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    base_count = serializers.IntegerField()
+    base_share = serializers.FloatField()
+    audience_count = serializers.IntegerField()
+    audience_share = serializers.FloatField()
+    ratio = serializers.FloatField(help_text="audience_share / base_share")
+    flag = serializers.CharField(allow_blank=True,
+                                 help_text="left out, under-represented, over-represented or ''")
+
+
+class AttributeSpreadSerializer(serializers.Serializer):
+    attribute = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField(help_text="categorical or numeric (quantile bins)")
+    groups = GroupShareSerializer(many=True)
+    hidden_groups = serializers.IntegerField(help_text="Groups under MIN_GROUP_SIZE, not shown")
+    js_divergence = serializers.FloatField()
+    total_variation = serializers.FloatField()
+    under_represented = serializers.ListField(child=serializers.CharField())
+    left_out = serializers.ListField(child=serializers.CharField())
+
+
+class FindingSerializer(serializers.Serializer):
+    attribute = serializers.CharField()
+    label = serializers.CharField()
+    group = serializers.CharField()
+    flag = serializers.CharField()
+    ratio = serializers.FloatField()
+    text = serializers.CharField(help_text="The finding in words")
+
+
+class AudienceDiversitySerializer(serializers.Serializer):
+    base_size = serializers.IntegerField(help_text="Scored customers with profiling consent")
+    audience_size = serializers.IntegerField()
+    score_cutoff = serializers.FloatField(help_text="Lowest score in the top")
+    top_label = serializers.CharField()
+    top_n = serializers.IntegerField(allow_null=True)
+    top_share = serializers.FloatField(allow_null=True)
+    seconds = serializers.FloatField()
+    min_group_size = serializers.IntegerField()
+    attributes = AttributeSpreadSerializer(many=True)
+    under_represented = FindingSerializer(many=True)
+
+
+# ---- views ------------------------------------------------------------------------------------
+
+
+class RecommendationRunFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(field_name="job__status", choices=Job.Status.choices)
+
+    class Meta:
+        model = RecommendationRun
+        fields = ["scoring_run"]
+
+
+class RecommendationRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Offer lists per customer from a multi-offer scoring run; creating one starts a Job."""
+
+    queryset = recommendation_runs()
+    filterset_class = RecommendationRunFilter
+    ordering_fields = ["created_at", "id"]
+    read_roles = ALL_ROLES
+    write_roles = (MARKETER,)
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return RecommendationRunCreateSerializer
+        if self.action == "list":
+            return RecommendationRunSerializer
+        return RecommendationRunDetailSerializer
+
+    @extend_schema(
+        request=RecommendationRunCreateSerializer,
+        responses={201: RecommendationRunDetailSerializer, 400: OpenApiResponse(
+            description="A single-offer or unfinished scoring run, or a setting out of range")},
+    )
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        data = RecommendationRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            run = recommendation_run_create(**data.validated_data, by=request.user)
+        except RecommendationSetupError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        run.refresh_from_db()
+        return Response(RecommendationRunDetailSerializer(run).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={200: CustomerListSerializer, 403: OpenApiResponse(
+            description="The customer has no valid profiling consent now")},
+    )
+    @action(detail=True, methods=["get"], url_path=r"customers/(?P<customer_id>[0-9]+)",
+            filter_backends=[], pagination_class=None)
+    def customer(self, request: Request, pk: str | None = None,
+                 customer_id: str | None = None) -> Response:
+        """One customer's list in this run, best first."""
+        run = self.get_object()
+        customer = get_object_or_404(Customer, pk=customer_id)
+        items = customer_list(run, customer)
+        if items is None:
+            raise PermissionDenied(
+                "This customer has no valid profiling consent now; their recommendations may "
+                "not be used.")
+        return Response({"customer": customer.pk, "pseudonym": customer.pseudonym,
+                         "offers": items})
+
+
+class AudienceDiversityView(APIView):
+    """How the top customers of a single-offer scoring run spread over profile attributes,
+    compared with every scored customer; under-represented and left-out groups in words."""
+
+    read_roles = ALL_ROLES
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("top", OpenApiTypes.FLOAT,
+                             description="Audience as a percentage of the base (default 10)"),
+            OpenApiParameter("top_n", OpenApiTypes.INT,
+                             description="Audience as a number of customers (wins over top)"),
+            OpenApiParameter("attributes", OpenApiTypes.STR,
+                             description="Comma-separated attribute names (default: all)"),
+        ],
+        responses={200: AudienceDiversitySerializer, 400: OpenApiResponse(
+            description="A multi-offer or unfinished run, or a bad parameter")},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        scoring = get_object_or_404(scoring_runs(), pk=pk)
+        top_n = _number(request, "top_n", int)
+        top = _number(request, "top", float)
+        names = [a.strip() for a in request.query_params.get("attributes", "").split(",")
+                 if a.strip()]
+        try:
+            report = audience_diversity(
+                scoring_run=scoring, top_n=top_n,
+                top_share=None if top_n else (10.0 if top is None else top) / 100,
+                attributes=names or None,
+            )
+        except AudienceDiversityError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(AudienceDiversitySerializer(report).data)
+
+
+def _number(request: Request, name: str, kind: type) -> Any:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValidationError({name: f"{raw!r} is not a number."}) from None

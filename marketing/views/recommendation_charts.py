@@ -1,0 +1,98 @@
+"""Plotly figures of recommendation runs (accuracy vs diversity, exposure per offer) and of a
+scoring run's audience diversity (share of each group in the top vs in the base)."""
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from marketing.views.charts import MUTED, PRIMARY, figure_data
+from marketing.views.model_charts import BASELINE, _layout
+
+ACCURACY_LABELS = {"ndcg": "NDCG@{k}", "mean_score": "Mean score of listed offers"}
+
+
+def accuracy_measure(result: dict[str, Any]) -> str:
+    """"ndcg" when the run had clicks to measure against, else "mean_score"."""
+    return "mean_score" if result.get("accuracy_basis") == "none" else "ndcg"
+
+
+def accuracy_vs_diversity(result: dict[str, Any]) -> dict | None:
+    """NDCG@k (or the mean listed score without clicks) against intra-list diversity, one
+    point per diversity weight, the run's own weight marked."""
+    points = [p for p in result.get("curve") or [] if p.get("intra_list_diversity") is not None]
+    if not points:
+        return None
+    measure = accuracy_measure(result)
+    label = ACCURACY_LABELS[measure].format(k=result.get("k"))
+    chosen = result.get("diversity")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[p["intra_list_diversity"] for p in points], y=[p[measure] for p in points],
+        mode="lines+markers+text", name="Diversity weight λ",
+        text=[f"λ {p['mmr_lambda']:g}" for p in points], textposition="top center",
+        textfont={"size": 10, "color": "#6b7489"},
+        line={"color": PRIMARY, "width": 2}, marker={"size": 7, "color": PRIMARY},
+        hovertemplate="λ %{text}: diversity %{x:.3f}, " + label + " %{y:.3f}<extra></extra>",
+    ))
+    mark = [p for p in points if p["mmr_lambda"] == chosen]
+    if mark:
+        fig.add_trace(go.Scatter(
+            x=[mark[0]["intra_list_diversity"]], y=[mark[0][measure]], mode="markers",
+            name=f"Chosen λ {chosen:g}",
+            marker={"size": 15, "color": BASELINE, "symbol": "star",
+                    "line": {"color": "#ffffff", "width": 1}},
+            hovertemplate=f"chosen λ {chosen:g}: diversity %{{x:.3f}}, {label} "
+                          "%{y:.3f}<extra></extra>",
+        ))
+    _layout(fig, height=320)
+    fig.update_xaxes(title={"text": "Intra-list diversity (higher = more varied lists)"})
+    fig.update_yaxes(title={"text": label}, tickformat=".3f")
+    return figure_data(fig)
+
+
+def exposure_per_offer(result: dict[str, Any]) -> dict | None:
+    """Customers each offer is recommended to, most exposed first."""
+    rows = result.get("exposure") or []
+    if not rows:
+        return None
+    cap = result.get("offer_cap")
+    fig = go.Figure(go.Bar(
+        x=[r["title"] for r in rows], y=[r["customers"] for r in rows],
+        marker={"color": [PRIMARY if r["customers"] else MUTED for r in rows],
+                "cornerradius": 4},
+        customdata=[r["category"] or "no category" for r in rows],
+        hovertemplate="%{x} (%{customdata}): %{y:,} customers<extra></extra>",
+    ))
+    if cap:
+        fig.add_hline(y=cap, line={"color": BASELINE, "dash": "dash", "width": 1},
+                      annotation_text=f"cap {cap:,}", annotation_position="top right")
+    _layout(fig, height=300, legend=False)
+    fig.update_xaxes(tickangle=-30)
+    fig.update_yaxes(title={"text": "Customers"}, rangemode="tozero")
+    return figure_data(fig)
+
+
+def audience_shares(spread: dict[str, Any], top_label: str) -> dict | None:
+    """Share of each group in the base beside its share in the top (grouped bars)."""
+    groups = spread["groups"]
+    if not groups:
+        return None
+    labels = [g["group"] for g in groups]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        x=labels, y=[g["base_share"] for g in groups], name="Whole scored base",
+        marker={"color": MUTED, "cornerradius": 3},
+        hovertemplate="%{x}: %{y:.1%} of the base<extra></extra>",
+    ))
+    fig.add_trace(go.Bar(
+        x=labels, y=[g["audience_share"] for g in groups], name=top_label.capitalize(),
+        marker={"color": [
+            BASELINE if g["flag"] in ("left out", "under-represented") else PRIMARY
+            for g in groups
+        ], "cornerradius": 3},
+        hovertemplate="%{x}: %{y:.1%} of the " + top_label + "<extra></extra>",
+    ))
+    _layout(fig, height=260)
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return figure_data(fig)

@@ -1,0 +1,172 @@
+"""Recommendation pages (offer lists re-ranked for diversity, from multi-offer scoring runs)
+and the audience diversity of a single-offer scoring run."""
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.views.generic import FormView, ListView, TemplateView
+
+from marketing.selectors.recommendations import (
+    AudienceDiversityError,
+    audience_attributes,
+    audience_diversity,
+    multi_offer_scoring_runs,
+    recommendation_runs,
+    run_lists,
+)
+from marketing.selectors.training import scoring_runs
+from marketing.services.recommendations import (
+    MAX_K,
+    MIN_K,
+    RecommendationSetupError,
+    recommendation_run_create,
+)
+from marketing.views import recommendation_charts
+from marketing.views.jobs import can_cancel, duration_text
+from marketing.views.mixins import RoleRequiredMixin
+
+TOP_SHARES = (1, 5, 10, 20, 30, 50)
+
+
+class ScoringRunChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        segment = obj.segment.name if obj.segment else "all customers"
+        return f"#{obj.pk} · {obj.training_run.name} · {segment}"
+
+
+class RecommendationForm(forms.Form):
+    scoring_run = ScoringRunChoice(
+        multi_offer_scoring_runs(), label="Scores",
+        help_text="A finished scoring run of a multi-offer model (one score per customer and "
+        "offer).",
+    )
+    k = forms.IntegerField(
+        min_value=MIN_K, max_value=MAX_K, initial=5, label="Offers per customer",
+    )
+    diversity = forms.FloatField(
+        min_value=0.0, max_value=1.0, initial=0.3, label="Diversity (λ)",
+        widget=forms.NumberInput(attrs={"type": "range", "step": "0.05"}),
+        help_text="0 lists each customer's best-scored offers. Higher values give up some "
+        "score for variety: each next offer is picked for its score minus λ times its "
+        "similarity (shared categories) to the offers already listed.",
+    )
+    offer_cap = forms.IntegerField(
+        min_value=1, required=False, label="Customers per offer at most",
+        help_text="Optional. Spreads offers with limited stock or budget: once an offer reaches "
+        "the cap, the customers who value it most keep it and the others get their next choice.",
+    )
+
+
+class RecommendationListView(RoleRequiredMixin, ListView):
+    template_name = "marketing/recommendations/list.html"
+    context_object_name = "runs"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return recommendation_runs()
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["has_sources"] = multi_offer_scoring_runs().exists()
+        return ctx
+
+
+class RecommendationCreateView(RoleRequiredMixin, FormView):
+    template_name = "marketing/recommendations/create.html"
+    form_class = RecommendationForm
+    read_roles = RoleRequiredMixin.write_roles
+
+    def get_initial(self):
+        initial = super().get_initial()
+        for name in ("scoring_run", "k", "diversity", "offer_cap"):
+            if self.request.GET.get(name):
+                initial[name] = self.request.GET[name]
+        return initial
+
+    def form_valid(self, form: RecommendationForm):
+        data = form.cleaned_data
+        try:
+            run = recommendation_run_create(
+                scoring_run=data["scoring_run"], k=data["k"], diversity=data["diversity"],
+                offer_cap=data["offer_cap"], by=self.request.user,
+            )
+        except RecommendationSetupError as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, "Recommendations started.")
+        return redirect("recommendation-detail", pk=run.pk)
+
+
+class RecommendationDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/recommendations/detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        run = get_object_or_404(recommendation_runs(), pk=kwargs["pk"])
+        result = run.result or {}
+        ctx.update(
+            run=run, job=run.job, result=result, scoring=run.scoring_run,
+            can_cancel=can_cancel(run.job, self.request.user), duration=duration_text(run.job),
+        )
+        if result:
+            exposure = result["exposure"]
+            ctx.update(
+                metrics=result["metrics"],
+                accuracy_measure=recommendation_charts.accuracy_measure(result),
+                curve_chart=recommendation_charts.accuracy_vs_diversity(result),
+                exposure_chart=recommendation_charts.exposure_per_offer(result),
+                offers_listed=sum(1 for row in exposure if row["customers"]),
+                lists=run_lists(run),
+                ranks=range(1, run.k + 1),
+                excluded_total=sum((result.get("customers_excluded") or {}).values()),
+                rerun_query=f"scoring_run={run.scoring_run_id}&k={run.k}"
+                f"&diversity={run.diversity}"
+                + (f"&offer_cap={run.offer_cap}" if run.offer_cap else ""),
+            )
+        return ctx
+
+
+class AudienceForm(forms.Form):
+    top = forms.TypedChoiceField(
+        choices=[(str(s), f"Top {s} %") for s in TOP_SHARES], coerce=int, required=False,
+        empty_value=10, label="Audience",
+    )
+    top_n = forms.IntegerField(min_value=1, required=False, label="or the top N customers")
+    attributes = forms.MultipleChoiceField(choices=(), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["attributes"].choices = [
+            (f.name, f.label or f.name) for f in audience_attributes()
+        ]
+
+
+class AudienceDiversityView(RoleRequiredMixin, TemplateView):
+    template_name = "marketing/recommendations/audience.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        scoring = get_object_or_404(scoring_runs(), pk=kwargs["pk"])
+        form = AudienceForm(self.request.GET or None)
+        values = form.cleaned_data if form.is_bound and form.is_valid() else {}
+        top_n = values.get("top_n")
+        ctx.update(scoring=scoring, run=scoring.training_run, form=form,
+                   selected_top="" if top_n else str(values.get("top") or 10))
+        if form.is_bound and form.errors:
+            return ctx
+        try:
+            report = audience_diversity(
+                scoring_run=scoring, top_n=top_n,
+                top_share=None if top_n else (values.get("top") or 10) / 100,
+                attributes=values.get("attributes") or None,
+            )
+        except AudienceDiversityError as exc:
+            ctx["error"] = str(exc)
+            return ctx
+        ctx["report"] = report
+        ctx["charts"] = [
+            {"spread": spread, "chart_id": f"audience-chart-{i}",
+             "chart": recommendation_charts.audience_shares(spread, report["top_label"])}
+            for i, spread in enumerate(report["attributes"])
+        ]
+        return ctx
