@@ -40,12 +40,16 @@ class ModelRegistry:
         self, model: Any, *, name: str, fingerprint: str, pseudonyms: list[str],
         consent_snapshot: dict[str, Any], metrics: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None, parts: dict[str, Any] | None = None,
+        served: str = "model",
     ) -> str:
         """Store a fitted ClickModel (or any picklable scorer) and return its id.
 
         ``parts`` are picklable companions stored beside it (e.g. ``{"baseline": ...}``), read
-        back with ``load_part``.
+        back with ``load_part``. ``served`` names what `load_served` returns: "model", or
+        "blend" for a stacked part named "blend" whose members are "model" and other parts.
         """
+        if served not in ("model", "blend") or (served == "blend" and "blend" not in (parts or {})):
+            raise ValueError(f"Cannot serve {served!r}: it is not the model or a stored blend.")
         for part_name in parts or {}:
             _part_file_name(part_name)
         model_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -67,6 +71,7 @@ class ModelRegistry:
             "created": datetime.now(UTC).isoformat(), "fingerprint": fingerprint,
             "n_customers": len(set(pseudonyms)), "consent_snapshot": consent_snapshot,
             "metrics": metrics or {}, "config": config or {}, "parts": sorted(parts or {}),
+            "served": served,
         }
         (tmp / "manifest.json").write_text(json.dumps(json_ready(manifest), indent=1))
         (tmp / CUSTOMERS_FILE).write_text("".join(f"{p}\n" for p in sorted(set(pseudonyms))))
@@ -92,6 +97,21 @@ class ModelRegistry:
             raise KeyError(f"Model {model_id!r} has no {name!r} stored with it")
         # Only files this registry wrote itself are unpickled.
         return pickle.loads(path.read_bytes())
+
+    def load_served(self, model_id: str, device: str = "cpu") -> Scorer:
+        """The model the product should score with: the stacked blend when the training run
+        chose it (manifest "served": "blend"), bound to the model and parts it combines;
+        otherwise the model itself. Models saved before blends existed load as before."""
+        record = self.record(model_id)
+        if record.manifest.get("served", "model") != "blend":
+            return self.load(model_id, device=device)
+        blend = self.load_part(model_id, "blend")
+        members = {
+            name: self.load(model_id, device=device) if name == "model"
+            else self.load_part(model_id, name)
+            for name in blend.names_
+        }
+        return blend.bind(members)
 
     def model_ids(self) -> list[str]:
         if not self.root.exists():

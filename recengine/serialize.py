@@ -39,8 +39,17 @@ class SerializeConfig:
     round_digits: int = 2
     # Quantile bins when numeric_text is "bin" (at most 5, each shown as one word).
     n_bins: int = 5
-    # Also produce a standardised float matrix of the numeric fields (the numeric tower input).
+    # Also produce a float matrix of the numeric fields (the numeric tower input).
     numeric_tower: bool = True
+    # Numeric tower input per field: "standard" (one standardised column) or "piecewise"
+    # (the standardised column plus a piecewise-linear encoding over quantile bins, so the
+    # network can learn any bent response curve, and a flag per sentinel value).
+    numeric_encoding: Literal["standard", "piecewise"] = "standard"
+    # Quantile bins of the piecewise-linear encoding (fewer when a field has few values).
+    piecewise_bins: int = 16
+    # Values that mean "not applicable" rather than an amount, per column (bank: pdays 999 =
+    # never contacted). They get their own 0/1 column and count as missing in the others.
+    sentinels: dict[str, float] = field(default_factory=dict)
     # Separator between fields; " |" keeps field boundaries visible at one token.
     separator: str = " | "
 
@@ -61,7 +70,7 @@ class TextSerializer:
             c for c in used if pd.api.types.is_numeric_dtype(frame[c])
             and not pd.api.types.is_bool_dtype(frame[c])
         ]
-        numeric = frame[self.numeric_fields_].astype(float)
+        numeric = self._without_sentinels(frame[self.numeric_fields_].astype(float))
         self.means_ = numeric.mean().fillna(0.0).to_dict()
         self.stds_ = numeric.std().replace(0, 1.0).fillna(1.0).to_dict()
         qs = np.linspace(0, 1, cfg.n_bins + 1)[1:-1]
@@ -69,11 +78,23 @@ class TextSerializer:
             c: np.unique(np.nanquantile(numeric[c].to_numpy(), qs)).tolist()
             for c in self.numeric_fields_
         }
+        self.piecewise_edges_: dict[str, list[float]] = {}
+        if cfg.numeric_encoding == "piecewise":
+            qs = np.linspace(0, 1, cfg.piecewise_bins + 1)
+            for c in self.numeric_fields_:
+                values = numeric[c].dropna().to_numpy()
+                edges = np.unique(np.quantile(values, qs)) if len(values) else np.array([])
+                self.piecewise_edges_[c] = edges.tolist()
         return self
 
     @property
     def n_numeric(self) -> int:
-        return len(self.numeric_fields_) if self.config.numeric_tower else 0
+        """Width of the numeric tower input."""
+        if not self.config.numeric_tower:
+            return 0
+        pieces = sum(max(len(e) - 1, 0) for e in getattr(self, "piecewise_edges_", {}).values())
+        flags = sum(c in self.config.sentinels for c in self.numeric_fields_)
+        return len(self.numeric_fields_) + pieces + flags
 
     def label(self, column: str) -> str:
         if column in self.config.labels:
@@ -95,26 +116,47 @@ class TextSerializer:
         return [f"{c} || {o}" for c, o in zip(customer, offer, strict=True)]
 
     def numeric_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """Standardised numeric fields (missing -> mean), shape (rows, n_numeric), float32."""
+        """The numeric tower input, shape (rows, n_numeric), float32: standardised fields
+        (missing -> mean), then the piecewise-linear pieces and sentinel flags if configured."""
         if not self.n_numeric:
             return np.zeros((len(frame), 0), dtype=np.float32)
-        cols = [
-            (frame[c].astype(float).fillna(self.means_[c]) - self.means_[c]) / self.stds_[c]
-            if c in frame else pd.Series(0.0, index=frame.index)
+        present = [c for c in self.numeric_fields_ if c in frame]
+        raw = self._without_sentinels(frame[present].astype(float))
+        standard = [
+            np.clip(((raw[c].fillna(self.means_[c]) - self.means_[c]) / self.stds_[c])
+                    .to_numpy(), -5, 5)
+            if c in raw else np.zeros(len(frame))
             for c in self.numeric_fields_
         ]
-        return np.clip(np.column_stack(cols), -5, 5).astype(np.float32)
+        pieces = [
+            _piecewise(raw[c].to_numpy() if c in raw else np.full(len(frame), np.nan), edges)
+            for c, edges in self.piecewise_edges_.items() if len(edges) > 1
+        ]
+        flags = [
+            (frame[c].to_numpy(dtype=float) == self.config.sentinels[c]).astype(float)
+            if c in frame else np.zeros(len(frame))
+            for c in self.numeric_fields_ if c in self.config.sentinels
+        ]
+        return np.column_stack(standard + pieces + flags).astype(np.float32)
+
+    def _without_sentinels(self, numeric: pd.DataFrame) -> pd.DataFrame:
+        for c, value in self.config.sentinels.items():
+            if c in numeric:
+                numeric[c] = numeric[c].mask(numeric[c] == value)
+        return numeric
 
     def state(self) -> dict:
         """The fitted state as JSON-ready data (saved beside a model)."""
         return {
             "fields_": self.fields_, "numeric_fields_": self.numeric_fields_,
             "means_": self.means_, "stds_": self.stds_, "bin_edges_": self.bin_edges_,
+            "piecewise_edges_": self.piecewise_edges_,
         }
 
     @classmethod
     def from_state(cls, config: SerializeConfig, state: dict) -> TextSerializer:
         serializer = cls(config)
+        serializer.piecewise_edges_ = {}  # models saved before the piecewise encoding
         for name, value in state.items():
             setattr(serializer, name, value)
         return serializer
@@ -150,6 +192,15 @@ class TextSerializer:
             recent = [] if _missing(items) else list(items)[-n:]
             out.append("recent " + ", ".join(map(str, recent)) if recent else "")
         return out
+
+
+def _piecewise(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """One column per bin between consecutive edges: 0 below the bin, 1 above it, linear
+    inside; a missing value is 0.5 in every column (the middle, no information)."""
+    lo, hi = np.asarray(edges[:-1]), np.asarray(edges[1:])
+    out = np.clip((values[:, None] - lo) / (hi - lo), 0.0, 1.0)
+    out[np.isnan(values)] = 0.5
+    return out
 
 
 def _round_significant(value: float, digits: int) -> str:

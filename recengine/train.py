@@ -84,6 +84,9 @@ class TrainConfig:
     numeric_hidden: int = 32
     # Dropout before the head.
     head_dropout: float = 0.1
+    # Width of a hidden layer beside the linear head (0 = linear head only); it lets the
+    # text and the numbers interact instead of only adding up.
+    head_hidden: int = 0
     # Seed of initialisation, batch order and dropout.
     seed: int = 0
     # Stop training after this many seconds (None = no limit); the best state so far is kept.
@@ -117,7 +120,10 @@ ProgressCallback = Callable[[TrainProgress], None]
 class ClickNetwork(nn.Module):
     """Encoder, mean pooling, numeric tower and a one-logit head."""
 
-    def __init__(self, encoder: nn.Module, n_numeric: int, numeric_hidden: int, dropout: float):
+    def __init__(
+        self, encoder: nn.Module, n_numeric: int, numeric_hidden: int, dropout: float,
+        head_hidden: int = 0,
+    ):
         super().__init__()
         self.encoder = encoder
         hidden = self.bert.config.hidden_size
@@ -127,6 +133,10 @@ class ClickNetwork(nn.Module):
         # The raw numbers also reach the head directly (a wide, linear path beside the tower).
         width = hidden + (numeric_hidden + n_numeric if n_numeric else 0)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
+        self.deep = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(width, head_hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(head_hidden, 1),
+        ) if head_hidden else None
 
     @property
     def bert(self) -> nn.Module:
@@ -154,7 +164,10 @@ class ClickNetwork(nn.Module):
     def logits_from_pooled(self, pooled: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         if self.numeric is not None:
             pooled = torch.cat([pooled, self.numeric(numeric), numeric], dim=-1)
-        return self.head(pooled).squeeze(-1)
+        logits = self.head(pooled)
+        if self.deep is not None:
+            logits = logits + self.deep(pooled)
+        return logits.squeeze(-1)
 
     def logits_from_hidden(
         self, hidden: torch.Tensor, mask: torch.Tensor, numeric: torch.Tensor, start: int
@@ -210,7 +223,8 @@ class ClickModel:
             encoder = self._with_lora(encoder, n_layers)
         torch.manual_seed(cfg.seed)
         self.network_ = ClickNetwork(
-            encoder, self.serializer.n_numeric, cfg.numeric_hidden, cfg.head_dropout
+            encoder, self.serializer.n_numeric, cfg.numeric_hidden, cfg.head_dropout,
+            cfg.head_hidden,
         ).to(self.device_)
 
     def _with_lora(self, encoder: nn.Module, n_layers: int) -> nn.Module:
@@ -252,20 +266,36 @@ class ClickModel:
 
     @torch.inference_mode()
     def _cache_lower(self, data: Encoded) -> list[torch.Tensor]:
-        """Outputs of the frozen lower layers per row (pooled when every layer is frozen)."""
+        """Outputs of the frozen lower layers per row (pooled when every layer is frozen).
+        Rows with the same text share one computed (and stored) tensor."""
         self.network_.eval()
-        out: list[torch.Tensor | None] = [None] * len(data.ids)
-        for batch in length_batches(data.lengths, self.config.eval_batch_size):
-            ids, mask = self._pad([data.ids[i] for i in batch])
+        unique, inverse = unique_texts(data.ids)
+        lengths = np.fromiter((len(i) for i in unique), dtype=np.int64, count=len(unique))
+        done: list[torch.Tensor | None] = [None] * len(unique)
+        for batch in length_batches(lengths, self.config.eval_batch_size):
+            ids, mask = self._pad([unique[i] for i in batch])
             with self._autocast():
                 hidden = self.network_.hidden_after(ids, mask, self.frozen_layers_)
                 if self.frozen_layers_ == self.network_.n_layers:
                     hidden = mean_pool(hidden, mask)
             hidden = hidden.float().cpu()
             for row, i in enumerate(batch):
-                item = hidden[row] if hidden.dim() == 2 else hidden[row, : len(data.ids[i])]
-                out[i] = item.to(torch.float16) if hidden.dim() == 3 else item
-        return out  # type: ignore[return-value]
+                item = hidden[row] if hidden.dim() == 2 else hidden[row, : len(unique[i])]
+                done[i] = item.to(torch.float16) if hidden.dim() == 3 else item.clone()
+        return [done[i] for i in inverse]  # type: ignore[misc]
+
+    @torch.inference_mode()
+    def _pooled_texts(self, data: Encoded) -> torch.Tensor:
+        """The encoder's pooled output per row, computed once per distinct text."""
+        unique, inverse = unique_texts(data.ids)
+        lengths = np.fromiter((len(i) for i in unique), dtype=np.int64, count=len(unique))
+        pooled = torch.empty((len(unique), self.network_.bert.config.hidden_size))
+        for batch in length_batches(lengths, self.config.eval_batch_size):
+            ids, mask = self._pad([unique[i] for i in batch])
+            with self._autocast():
+                hidden = self.network_.hidden_after(ids, mask, self.network_.n_layers)
+                pooled[torch.from_numpy(batch)] = mean_pool(hidden, mask).float().cpu()
+        return pooled[torch.from_numpy(inverse)]
 
     def _batch_logits(
         self, data: Encoded, batch: np.ndarray, cache: list[torch.Tensor] | None
@@ -286,6 +316,12 @@ class ClickModel:
     @torch.inference_mode()
     def _logits(self, data: Encoded, cache: list[torch.Tensor] | None = None) -> np.ndarray:
         self.network_.eval()
+        if cache is None:
+            pooled = self._pooled_texts(data).to(self.device_)
+            numeric = torch.from_numpy(data.numeric).to(self.device_)
+            with self._autocast():
+                logits = self.network_.logits_from_pooled(pooled, numeric)
+            return logits.float().cpu().numpy() + self.logit_offset_
         out = np.empty(len(data.ids), dtype=np.float32)
         for batch in length_batches(data.lengths, self.config.eval_batch_size):
             with self._autocast():
@@ -495,7 +531,8 @@ class ClickModel:
 
             encoder = PeftModel.from_pretrained(encoder, folder / "adapter")
         model.network_ = ClickNetwork(
-            encoder, serializer.n_numeric, config.numeric_hidden, config.head_dropout
+            encoder, serializer.n_numeric, config.numeric_hidden, config.head_dropout,
+            config.head_hidden,
         )
         weights = "network.safetensors" if config.mode == "full" else "head.safetensors"
         model.network_.load_state_dict(load_file(folder / weights), strict=config.mode == "full")
@@ -557,6 +594,15 @@ def linear_schedule(
         return max(0.0, (total - step) / max(total - warmup, 1))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def unique_texts(ids: list[list[int]]) -> tuple[list[list[int]], np.ndarray]:
+    """The distinct token sequences and, per row, the index of its sequence among them."""
+    index: dict[tuple[int, ...], int] = {}
+    inverse = np.fromiter(
+        (index.setdefault(tuple(seq), len(index)) for seq in ids), dtype=np.int64, count=len(ids)
+    )
+    return [list(seq) for seq in index], inverse
 
 
 def length_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

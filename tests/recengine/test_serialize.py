@@ -68,3 +68,34 @@ def test_it_restores_a_fitted_serializer_from_its_state():
     serializer = TextSerializer(SerializeConfig(exclude=["click"])).fit(_frame())
     restored = TextSerializer.from_state(serializer.config, serializer.state())
     assert restored.texts(_frame()) == serializer.texts(_frame())
+
+
+def test_it_encodes_numbers_piecewise_linearly_over_quantile_bins():
+    frame = pd.DataFrame({"calls": np.arange(101, dtype=float)})
+    config = SerializeConfig(numeric_text="omit", numeric_encoding="piecewise", piecewise_bins=4)
+    serializer = TextSerializer(config).fit(frame)
+    matrix = serializer.numeric_matrix(pd.DataFrame({"calls": [0.0, 30.0, 100.0, np.nan]}))
+    assert serializer.n_numeric == matrix.shape[1] == 1 + 4
+    np.testing.assert_allclose(matrix[0, 1:], [0, 0, 0, 0])
+    np.testing.assert_allclose(matrix[1, 1:], [1, 0.2, 0, 0])  # 30 is 5 into the 25-50 bin
+    np.testing.assert_allclose(matrix[2, 1:], [1, 1, 1, 1])
+    np.testing.assert_allclose(matrix[3, 1:], [0.5] * 4)  # missing: no information
+
+
+def test_it_flags_sentinel_values_and_keeps_them_out_of_the_scale():
+    frame = pd.DataFrame({"pdays": [3.0, 6.0, 999.0, 999.0]})
+    config = SerializeConfig(numeric_text="omit", sentinels={"pdays": 999})
+    serializer = TextSerializer(config).fit(frame)
+    matrix = serializer.numeric_matrix(frame)
+    assert serializer.means_["pdays"] == 4.5
+    np.testing.assert_allclose(matrix[:, -1], [0, 0, 1, 1])
+    assert matrix[2, 0] == 0.0  # the sentinel counts as missing: the mean, standardised
+
+
+def test_it_restores_the_piecewise_encoding_from_its_saved_state():
+    frame = pd.DataFrame({"calls": np.arange(50, dtype=float), "pdays": [999.0] * 25 + [2.0] * 25})
+    config = SerializeConfig(numeric_text="omit", numeric_encoding="piecewise",
+                             sentinels={"pdays": 999})
+    serializer = TextSerializer(config).fit(frame)
+    restored = TextSerializer.from_state(config, serializer.state())
+    np.testing.assert_array_equal(restored.numeric_matrix(frame), serializer.numeric_matrix(frame))
