@@ -41,8 +41,10 @@ class ConsentRecord(models.Model):
         ADMIN = "admin", "Admin console"
         DEMO = "demo", "Demo data"
 
+    # No index of its own: consent_latest_idx starts with the customer and serves every
+    # lookup by customer, including the cascade when a customer is erased.
     customer = models.ForeignKey(
-        "marketing.Customer", on_delete=models.CASCADE, related_name="consents"
+        "marketing.Customer", on_delete=models.CASCADE, related_name="consents", db_index=False
     )
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     status = models.CharField(max_length=10, choices=Status.choices)
@@ -56,8 +58,11 @@ class ConsentRecord(models.Model):
     notice_version = models.CharField(max_length=32, blank=True)
     note = models.CharField(max_length=255, blank=True, help_text="How it was given/withdrawn")
     recorded_at = models.DateTimeField(auto_now_add=True)
+    # Indexed only where set (consent_recorded_by_idx): deleting a user finds their records
+    # by it, while imports and API calls without a user add no entry for every record.
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        db_index=False,
     )
 
     class Meta:
@@ -67,6 +72,8 @@ class ConsentRecord(models.Model):
                 fields=["customer", "purpose", "-effective_at", "-id"], name="consent_latest_idx"
             ),
             models.Index(fields=["purpose", "status"], name="consent_purpose_status_idx"),
+            models.Index(fields=["recorded_by"], name="consent_recorded_by_idx",
+                         condition=models.Q(recorded_by__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -8,16 +8,23 @@ class Customer(models.Model):
     apart in ``CustomerIdentity`` so that most of the product never touches it.
     """
 
-    external_id = models.CharField(max_length=128, unique=True)
+    # Both are unique through constraints in Meta rather than ``unique=True``: on PostgreSQL
+    # that flag adds a second, pattern-matching index to text columns, which no query here
+    # uses (searches are case-insensitive) and every imported row would have to update.
+    external_id = models.CharField(max_length=128)
     # Keyed HMAC-SHA256 of the external id: the stable internal handle used in models,
     # exports of scores and audit trails.
-    pseudonym = models.CharField(max_length=64, unique=True)
+    pseudonym = models.CharField(max_length=64)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
+            models.UniqueConstraint(fields=["pseudonym"], name="customer_pseudonym_unique"),
+        ]
         permissions = [
             ("view_pii", "Can read personal identifiers (email, phone, name, address)"),
             ("erase_customer", "Can erase a customer and all their data"),

@@ -216,6 +216,36 @@ def test_it_rolls_back_everything_when_writing_fails_midway(
     assert Upload.objects.get(job=job).status == Upload.Status.FAILED
 
 
+def test_it_stores_text_with_tabs_backslashes_quotes_and_line_breaks_as_written(
+    marketer, django_capture_on_commit_callbacks
+):
+    # One awkward value per row: each must survive on its own.
+    rows = [
+        ["C\\N", "Ann", "Smith \\ Jones", "Rome"],
+        ["C2", "Ann\tMarie", "Smith", "Rome"],
+        ["C3", "Ann", 'O"Brien', "Line 1\nLine 2"],
+        ["C4", "Ann", "Smith", "Rome\r"],
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(
+        [["customer_id", "first_name", "last_name", "city", "consent_profiling"]]
+        + [[*row, "granted"] for row in rows]
+        + [["C5", "", "", "", ""]]  # nothing to store but the customer
+    )
+    job = import_text(django_capture_on_commit_callbacks, buffer.getvalue(), by=marketer)
+    assert job.status == Job.Status.SUCCEEDED, job.message
+    for external_id, first_name, last_name, city in rows:
+        customer = Customer.objects.get(external_id=external_id)
+        assert (customer.identity.first_name, customer.identity.last_name) == (
+            first_name, last_name.strip())
+        assert customer.attributes == {"city": city.strip()}
+        assert customer.consents.get().status == "granted"
+    plain = Customer.objects.get(external_id="C5")
+    assert plain.attributes == {}
+    assert not CustomerIdentity.objects.filter(customer=plain).exists()
+    assert not plain.consents.exists()
+
+
 def test_it_lets_an_existing_profile_field_type_win(marketer, django_capture_on_commit_callbacks):
     ProfileField.objects.create(name="age", data_type=ProfileField.DataType.TEXT)
     text = customers_csv(30, bad={17: {"age": "about 30"}})
