@@ -84,14 +84,22 @@ def audience_shares(spread: dict[str, Any], top_label: str) -> dict | None:
         marker={"color": MUTED, "cornerradius": 3},
         hovertemplate="%{x}: %{y:.1%} of the base<extra></extra>",
     ))
+    flagged = [g["flag"] in ("left out", "under-represented") for g in groups]
     fig.add_trace(go.Bar(
         x=labels, y=[g["audience_share"] for g in groups], name=top_label.capitalize(),
-        marker={"color": [
-            BASELINE if g["flag"] in ("left out", "under-represented") else PRIMARY
-            for g in groups
-        ], "cornerradius": 3},
+        marker={"color": [BASELINE if f else PRIMARY for f in flagged], "cornerradius": 3},
+        showlegend=False,
         hovertemplate="%{x}: %{y:.1%} of the " + top_label + "<extra></extra>",
     ))
+    # Legend entries for the two colours the top's bars take.
+    legend = [(top_label.capitalize(), PRIMARY)]
+    if any(flagged):
+        legend.append(("Under-represented in the " + top_label, BASELINE))
+    for name, color in legend:
+        # Markers, not bars: an empty bar trace would still take a slot in every group.
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker={"color": color, "symbol": "square", "size": 11},
+                                 hoverinfo="skip"))
     _layout(fig, height=260)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
