@@ -153,11 +153,15 @@ def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, 
                          f"(consented and scored); {contacts:,} asked."})
     eco = _economics(economics)
     result = plan_campaign(scores.values, eco)
-    chosen = contacts if contacts is not None else result["best"]["contacts"]
-    result["chosen"] = {
-        **profit_curve(scores.values, eco).at(chosen),
-        "set_by": "marketer" if contacts is not None else "best",
-    }
+    # Without the marketer's choice: the best depth the budget pays for.
+    within = result["budget"]["best_within_budget"]["contacts"]
+    if contacts is not None:
+        chosen, set_by = contacts, "marketer"
+    elif within != result["best"]["contacts"]:
+        chosen, set_by = within, "budget"
+    else:
+        chosen, set_by = within, "best"
+    result["chosen"] = {**profit_curve(scores.values, eco).at(chosen), "set_by": set_by}
     result["consent"] = {
         "purpose": Purpose.PROFILING,
         "at": scores.at.isoformat(),

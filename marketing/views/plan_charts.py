@@ -90,7 +90,8 @@ def gains_and_lift(result: dict[str, Any]) -> dict:
         yaxis={"title": {"text": "Expected conversions reached"}, "tickformat": ".0%",
                "range": [0, 1.02]},
         yaxis2={"title": {"text": "Lift"}, "overlaying": "y", "side": "right",
-                "showgrid": False, "ticksuffix": "×", "rangemode": "tozero"},
+                "showgrid": False, "ticksuffix": "×", "tickformat": ".1f",
+                "rangemode": "tozero"},
     )
     return figure_data(fig)
 

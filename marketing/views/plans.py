@@ -25,7 +25,7 @@ from marketing.templatetags.money import money_text
 from marketing.views import plan_charts
 from marketing.views.mixins import RoleRequiredMixin
 
-DEFAULT_ECONOMICS = {"cost_per_contact": 2.0, "fixed_cost": 500.0, "value_per_conversion": 80.0}
+DEFAULT_ECONOMICS = {"cost_per_contact": 2, "fixed_cost": 500, "value_per_conversion": 80}
 
 
 class EconomicsForm(forms.Form):
@@ -119,30 +119,34 @@ def pct_text(pct: float) -> str:
 
 
 def best_depth_sentence(result: dict[str, Any]) -> str:
-    """The plan's advice in one sentence."""
-    best = result["best"]
+    """The plan's advice in one sentence (two when the budget binds)."""
+    best, budget = result["best"], result["budget"]
     if not best["worth_running"]:
         return ("No depth pays: even the best-scored customers are expected to earn less than "
                 f"the campaign costs (at best {money_text(best['profit'])}). Lower the costs, "
                 "raise the value per conversion, or don't run it.")
-    text = (f"Contact the top {pct_text(best['depth_pct'])} ({best['contacts']:,} customers): "
-            f"expected profit {money_text(best['profit'])}.")
-    budget = result["budget"]
-    if budget["limit"] is not None and budget["max_contacts"] < best["contacts"]:
-        within = budget["best_within_budget"]
-        if within["contacts"] == 0:
-            text += f" The budget of {money_text(budget['limit'])} does not allow it: " + (
-                budget["reason"] or "it pays for no contact.")
-        else:
-            text += (f" The budget of {money_text(budget['limit'])} pays for "
-                     f"{budget['max_contacts']:,}: the top {pct_text(within['depth_pct'])} "
-                     f"({within['contacts']:,} customers) earns "
-                     f"{money_text(within['profit'])}.")
-    return text
+    unlimited = (f"the top {pct_text(best['depth_pct'])} ({best['contacts']:,} customers)")
+    if budget["limit"] is None or budget["max_contacts"] >= best["contacts"]:
+        return f"Contact {unlimited}: expected profit {money_text(best['profit'])}."
+    within = budget["best_within_budget"]
+    limit = money_text(budget["limit"])
+    if within["contacts"] == 0:
+        return (f"The budget of {limit} does not allow the campaign: {budget['reason']} "
+                f"Without a limit, {unlimited} would earn {money_text(best['profit'])}.")
+    return (f"Contact the top {pct_text(within['depth_pct'])} ({within['contacts']:,} "
+            f"customers): expected profit {money_text(within['profit'])} within the budget of "
+            f"{limit}, which pays for {budget['max_contacts']:,} contacts. Without the budget "
+            f"limit, {unlimited} would earn {money_text(best['profit'])}.")
+
+
+def _plain_amount(value: float | None) -> float | int | None:
+    """12 rather than 12.0 in a form field."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _initial_economics(plan: CampaignPlan) -> dict[str, Any]:
-    return {**plan.economics, "contacts": plan.contacts}
+    return {**{k: _plain_amount(v) for k, v in plan.economics.items()},
+            "contacts": plan.contacts}
 
 
 def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]:
@@ -237,7 +241,8 @@ class PlanCreateView(RoleRequiredMixin, View):
             offer = scoring.training_run.offer
             initial["name"] = f"{offer.title if offer else 'Campaign'} · scores #{scoring.pk}"
             if offer is not None and offer.price is not None:
-                initial["value_per_conversion"] = float(offer.price - (offer.unit_cost or 0))
+                initial["value_per_conversion"] = _plain_amount(
+                    float(offer.price - (offer.unit_cost or 0)))
         return self._render(PlanForm(initial=initial))
 
     def post(self, request):

@@ -141,6 +141,19 @@ def test_it_replans_with_new_economics_and_the_chosen_contacts(term_deposit, mar
     assert "Only 20 customers" in caught.value.errors["contacts"]
 
 
+def test_it_targets_the_best_depth_the_budget_pays_for_unless_told(term_deposit, marketer):
+    scoring, _ = scored_customers(20, term_deposit)
+    # Every contact earns more than it costs, so the best depth is everyone; the budget
+    # pays for (120 - 100) / 2 = 10 contacts.
+    plan = campaign_plan_create(scoring_run=scoring, name="Spring", by=marketer,
+                                economics={**ECONOMICS, "budget": 120})
+
+    assert plan.result["best"]["contacts"] == 20
+    assert plan.result["chosen"]["contacts"] == 10
+    assert plan.result["chosen"]["set_by"] == "budget"
+    assert plan.result["chosen"]["cost"] == pytest.approx(120)
+
+
 def test_it_measures_the_targeted_customers_actual_responses(term_deposit, marketer):
     scoring, customers = scored_customers(10, term_deposit)  # scores 0.09, 0.18, ... 0.9
     plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
