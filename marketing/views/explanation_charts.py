@@ -68,8 +68,18 @@ def waterfall(explanation: dict[str, Any], *, color: str | None = None) -> dict:
     _layout(fig, height=max(240, 34 * len(labels) + 60), legend=False)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title={"text": "Log-odds of the response"}, zeroline=True,
-                     zerolinecolor="#c5cddd")
+                     zerolinecolor="#c5cddd", range=_padded_range(values))
     return figure_data(fig)
+
+
+def _padded_range(values: list[float]) -> list[float]:
+    """The x range of a waterfall (its bars start at 0), with room for the bar texts."""
+    ends = [0.0, values[0]]
+    for step in values[1:-1]:
+        ends.append(ends[-1] + step)
+    low, high = min(ends), max(ends)
+    pad = 0.3 * max(high - low, 0.5)
+    return [low - pad, high + pad]
 
 
 def value_text(value: Any) -> str:

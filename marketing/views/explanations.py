@@ -144,11 +144,16 @@ def _has_result(explanation: ExplanationRun) -> bool:
 
 def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
     names = {"bert": "BERT", "baseline": "LightGBM baseline"}
-    return [
-        {"key": key, "name": names[key], "part": result[key], "error": error_of(result[key]),
-         "method": result[key]["method"], "chance": percent(result[key].get("probability"))}
-        for key in ("bert", "baseline")
-    ]
+    rows = []
+    for key in ("bert", "baseline"):
+        part = result[key]
+        error = error_of(part)
+        rows.append({
+            "key": key, "name": names[key], "part": part, "error": error,
+            "error_text": "exactly" if error == 0 else f"within {error:.1e}",
+            "method": part["method"], "chance": percent(part.get("probability")),
+        })
+    return rows
 
 
 def score_in_words(explanation: dict[str, Any]) -> str:
