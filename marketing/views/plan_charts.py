@@ -20,8 +20,11 @@ def _depth_axis(fig: go.Figure) -> None:
 
 def _marker_line(fig: go.Figure, x: float, text: str, color: str, dash: str = "solid") -> None:
     fig.add_vline(x=x, line={"color": color, "dash": dash, "width": 1.5})
-    fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False, xanchor="left",
-                       yanchor="top", xshift=4, font={"color": color, "size": 11},
+    # Near the right edge the label goes on the line's left so it is not cut off.
+    right = x > 80
+    fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False,
+                       xanchor="right" if right else "left", yanchor="top",
+                       xshift=-4 if right else 4, font={"color": color, "size": 11},
                        bgcolor="rgba(255,255,255,0.85)")
 
 

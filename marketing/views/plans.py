@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.generic import ListView, TemplateView, View
 
 from marketing.models import CampaignPlan, Job, Offer, ProfileField
@@ -172,6 +173,7 @@ def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]
         "profile_fields": list(ProfileField.objects.values_list("name", flat=True)),
         "actual": actual,
         "actual_rows": _actual_rows(actual) if actual else [],
+        "measured_at": parse_datetime(actual.get("measured_at") or "") if actual else None,
         "actual_chart": plan_charts.forecast_vs_actual(actual) if actual else None,
         "uplift": uplift,
         "uplift_job": uplift_job,
@@ -188,7 +190,8 @@ def _actual_rows(actual: dict[str, Any]) -> list[dict[str, str]]:
     def signed(value, fmt) -> str:
         if value is None:
             return "—"
-        return ("+" if value > 0 else "") + fmt(value)
+        text = fmt(value)
+        return "+" + text if value > 0 else text.replace("-", "−", 1)
 
     rows = [
         ("Conversions", lambda v: f"{v:,.1f}", lambda v: f"{v:,.1f}"),
