@@ -10,6 +10,15 @@ those scores (NaN = the offer is not a candidate for that customer, e.g. already
   already in the list, so near-duplicates of what is listed lose ground (`penalty="mean"`
   uses the mean similarity to the listed offers instead). Similarity comes from
   `OfferSimilarity` (Jaccard over category sets such as genres, or cosine over embeddings).
+- `method="dpp"`: greedy MAP inference of a determinantal point process over the customer's
+  pool, with kernel L = diag(q) S diag(q), S the offer similarity (1 on the diagonal) and
+  q = exp(theta * relevance). A list's log det L is its summed relevance (times 2 theta)
+  plus log det S of its offers, the log-volume its offers span: it falls towards -inf as
+  offers become linear combinations of each other, not just when two are alike. The same
+  `mmr_lambda` knob sets theta = (1 - lambda) / (2 lambda), so each step picks the offer with
+  the highest  (1 - lambda) * relevance + lambda * log(residual), the residual being what
+  of the offer's similarity vector the listed offers do not already explain (an incremental
+  Cholesky factor of S over the pool, updated for all customers at once).
 - `offer_cap`: no offer goes to more than that many customers. Slots are filled round by
   round (everyone's first offer, then everyone's second...); when more customers want an
   offer than it has places left, the customers who value it most get it and the others
@@ -46,6 +55,10 @@ FULL_MATRIX_OFFERS = 4096
 # Elements (rows x candidates x feature width) computed at once when there is no full matrix.
 CHUNK_ELEMENTS = 1 << 22
 DEFAULT_LAMBDAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
+# Added to the DPP similarity's diagonal: keeps S positive definite when offers coincide
+# (identical genres, more offers than embedding dimensions), so an offer the list already
+# explains scores log(1e-3) ~ -6.9 instead of -inf and lists can still be filled.
+DPP_JITTER = 1e-3
 
 
 # --- Scores -------------------------------------------------------------------------------
@@ -273,7 +286,8 @@ def _category_set(entry: Any, sep: str | None) -> set[str]:
 class RerankConfig:
     # Offers per customer list.
     k: int = 10
-    # Diversity weight in [0, 1]: 0 = pure relevance, larger = more variety within a list.
+    # Diversity weight in [0, 1]: 0 = pure relevance, larger = more variety within a list
+    # (the same knob for both methods).
     mmr_lambda: float = 0.0
     # Best-scored offers per customer that the re-ranking chooses from (None = every
     # candidate); a pool keeps low-relevance offers out however diverse they are.
@@ -287,6 +301,9 @@ class RerankConfig:
     # Min-max scale each customer's pool scores to [0, 1] before mixing with similarity, so
     # lambda means the same for customers with high and low scores.
     rescale: bool = True
+    # Re-ranking: "mmr" (relevance minus a similarity penalty, `penalty` applies) or "dpp"
+    # (greedy determinantal point process: relevance plus the log-volume the list spans).
+    method: Literal["mmr", "dpp"] = "mmr"
 
     def validate(self) -> None:
         if self.k < 1:
@@ -299,6 +316,8 @@ class RerankConfig:
             raise ValueError(f"offer_cap must be at least 1, got {self.offer_cap}.")
         if self.penalty not in ("max", "mean"):
             raise ValueError(f"penalty must be 'max' or 'mean', got {self.penalty!r}.")
+        if self.method not in ("mmr", "dpp"):
+            raise ValueError(f"method must be 'mmr' or 'dpp', got {self.method!r}.")
 
 
 @dataclass
@@ -368,8 +387,8 @@ def recommend(
     scores: ScoreMatrix, config: RerankConfig | None = None,
     similarity: OfferSimilarity | None = None,
 ) -> Recommendations:
-    """Each customer's list of `config.k` offers: top-k, MMR re-ranked, and/or capped per
-    offer (see the module docstring). `similarity` is needed when `mmr_lambda` > 0."""
+    """Each customer's list of `config.k` offers: top-k, MMR or DPP re-ranked, and/or capped
+    per offer (see the module docstring). `similarity` is needed when `mmr_lambda` > 0."""
     config = config or RerankConfig()
     config.validate()
     if config.mmr_lambda > 0 and similarity is None:
@@ -413,17 +432,19 @@ def _ranked_pool(values: np.ndarray, size: int | None) -> tuple[np.ndarray, np.n
 def _greedy_lists(
     values: np.ndarray, k: int, config: RerankConfig, similarity: OfferSimilarity | None
 ) -> np.ndarray:
-    """MMR and/or capped lists, filled slot by slot for all customers at once."""
+    """MMR, DPP and/or capped lists, filled slot by slot for all customers at once."""
     n_customers, n_offers = values.shape
     pool, valid = _ranked_pool(values, config.pool_size)
     relevance = np.take_along_axis(values, pool, axis=1)
     if config.rescale:
         relevance = _rescale_rows(relevance, valid)
     lam = config.mmr_lambda
-    # Value of each pool offer before the similarity penalty; -inf = not available.
+    # Value of each pool offer before its diversity term; -inf = not available.
     base = np.where(valid, (1.0 - lam) * np.nan_to_num(relevance), -np.inf)
-    # Max (or summed, for "mean") similarity of each pool offer to the list so far.
-    near = np.zeros(pool.shape)
+    variety: _MMRPenalty | _DPPGain | None = None
+    if lam > 0 and similarity is not None:
+        kind = _DPPGain if config.method == "dpp" else _MMRPenalty
+        variety = kind(pool, k, config, similarity)
     places = np.full(n_offers, config.offer_cap if config.offer_cap else n_customers * k)
     positions = np.full((n_customers, k), -1, dtype=np.int64)
     for slot in range(k):
@@ -431,8 +452,7 @@ def _greedy_lists(
         while waiting.any():
             who = np.flatnonzero(waiting)
             # Every customer still picking has `slot` offers listed (gaps only trail lists).
-            divisor = max(slot, 1) if config.penalty == "mean" else 1
-            value = base[who] - (lam / divisor) * near[who] if lam > 0 else base[who].copy()
+            value = base[who].copy() if variety is None else base[who] + variety.term(who, slot)
             if config.offer_cap is not None:
                 value[places[pool[who]] <= 0] = -np.inf
             pick = value.argmax(axis=1)
@@ -449,11 +469,66 @@ def _greedy_lists(
             positions[who, slot] = offer
             base[who, pick] = -np.inf
             waiting[who] = False
-            if lam > 0 and len(who):
-                added = similarity.to_many(offer, pool[who])
-                near[who] = near[who] + added if config.penalty == "mean" else np.maximum(
-                    near[who], added)
+            if variety is not None and len(who):
+                variety.add(who, pick, slot)
     return positions
+
+
+class _MMRPenalty:
+    """MMR's diversity term: minus lambda times the max (or mean) similarity of each pool
+    offer to the customer's list so far."""
+
+    def __init__(
+        self, pool: np.ndarray, k: int, config: RerankConfig, similarity: OfferSimilarity
+    ) -> None:
+        self.pool, self.config, self.similarity = pool, config, similarity
+        # Max (or summed, for "mean") similarity of each pool offer to the list so far.
+        self.near = np.zeros(pool.shape)
+
+    def term(self, who: np.ndarray, slot: int) -> np.ndarray:
+        divisor = max(slot, 1) if self.config.penalty == "mean" else 1
+        return -(self.config.mmr_lambda / divisor) * self.near[who]
+
+    def add(self, who: np.ndarray, pick: np.ndarray, slot: int) -> None:
+        added = self.similarity.to_many(self.pool[who, pick], self.pool[who])
+        if self.config.penalty == "mean":
+            self.near[who] += added
+        else:
+            self.near[who] = np.maximum(self.near[who], added)
+
+
+class _DPPGain:
+    """The DPP's diversity term: lambda times log of each pool offer's residual, the squared
+    distance of its feature vector (in the space where S is the inner product) from the span
+    of the listed offers'; adding offer i multiplies det S of the list by residual_i.
+
+    Kept as an incremental Cholesky factor of S restricted to the pool: after listing offer
+    j, every pool offer i gets a new factor entry e_i = (S_ji - <c_j, c_i>) / sqrt(r_j) and
+    its residual drops by e_i^2. One listing costs O(slot x pool) per customer."""
+
+    def __init__(
+        self, pool: np.ndarray, k: int, config: RerankConfig, similarity: OfferSimilarity
+    ) -> None:
+        self.pool, self.lam, self.similarity = pool, config.mmr_lambda, similarity
+        # Cholesky factor rows: factors[c, t, i] = entry t of pool offer i for customer c.
+        self.factors = np.zeros((pool.shape[0], k, pool.shape[1]), dtype=np.float32)
+        # Every offer is fully similar to itself (also an offer with no category, whose
+        # Jaccard row is all 0), plus the jitter that keeps S positive definite.
+        self.residual = np.full(pool.shape, 1.0 + DPP_JITTER)
+
+    def term(self, who: np.ndarray, slot: int) -> np.ndarray:
+        return self.lam * np.log(self.residual[who])
+
+    def add(self, who: np.ndarray, pick: np.ndarray, slot: int) -> None:
+        rows = np.arange(len(who))
+        listed = self.pool[who, pick]
+        similar = self.similarity.to_many(listed, self.pool[who]).astype(np.float64)
+        earlier = self.factors[who, :slot]  # (customers, slot, pool)
+        explained = np.einsum("ct,ctp->cp", earlier[rows, :, pick], earlier)
+        entry = (similar - explained) / np.sqrt(self.residual[who, pick])[:, None]
+        self.factors[who, slot] = entry
+        # Rounding can push a residual below the jitter it can never fall under exactly.
+        self.residual[who] = np.maximum(self.residual[who] - entry**2, DPP_JITTER)
 
 
 def _rescale_rows(relevance: np.ndarray, valid: np.ndarray) -> np.ndarray:

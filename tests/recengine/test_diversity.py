@@ -327,3 +327,98 @@ def test_it_counts_missing_values_as_their_own_group():
     missing = next(g for g in result.attributes[0].groups if g.group == "(missing)")
     assert missing.base_count == 50 and missing.flag == "left out"
     assert sum(g.base_count for g in result.attributes[0].groups) == len(frame)
+
+
+def dpp_greedy_by_determinants(
+    relevance: np.ndarray, kernel: np.ndarray, k: int, lam: float
+) -> list[int]:
+    """The DPP's greedy list from whole determinants: each step adds the offer maximising
+    (1 - lambda) * relevance + lambda * log(det S[list + offer] / det S[list])."""
+    chosen: list[int] = []
+    for _ in range(k):
+        _, before = np.linalg.slogdet(kernel[np.ix_(chosen, chosen)]) if chosen else (1, 0.0)
+        gains = np.full(len(relevance), -np.inf)
+        for i in set(range(len(relevance))) - set(chosen):
+            _, after = np.linalg.slogdet(kernel[np.ix_(chosen + [i], chosen + [i])])
+            gains[i] = (1 - lam) * relevance[i] + lam * (after - before)
+        chosen.append(int(gains.argmax()))
+    return chosen
+
+
+def test_it_fills_the_dpp_list_by_the_largest_determinant_gain():
+    rng = np.random.default_rng(5)
+    # 3-D embeddings for 12 offers: from the fourth pick on, every offer is a combination of
+    # the listed ones, so the jitter on S's diagonal decides between near-zero residuals.
+    embeddings = rng.normal(size=(12, 3))
+    similarity = OfferSimilarity.from_embeddings(embeddings)
+    values = rng.random((6, 12))
+    config = RerankConfig(k=6, mmr_lambda=0.4, pool_size=None, rescale=False, method="dpp")
+    recs = recommend(ScoreMatrix.from_array(values), config, similarity)
+    kernel = similarity.matrix().astype(np.float64) + diversity.DPP_JITTER * np.eye(12)
+    for row in range(6):
+        expected = dpp_greedy_by_determinants(values[row], kernel, 6, 0.4)
+        assert recs.positions[row].tolist() == expected
+
+
+def test_it_avoids_an_offer_the_dpp_list_already_spans_where_mmr_takes_it():
+    # a and b are orthogonal; c lies between them (in their span), d half outside it.
+    embeddings = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0.8, 0, 0.6]], dtype=float)
+    similarity = OfferSimilarity.from_embeddings(embeddings)
+    scores = ScoreMatrix.from_array(np.array([[1.0, 0.99, 0.9, 0.9]]))
+    config = RerankConfig(k=3, mmr_lambda=0.5, rescale=False)
+    # MMR (closest listed offer): c is 0.71 like a and b, d 0.8 like a, so c comes third.
+    mmr = recommend(scores, config, similarity)
+    # The DPP: a, b and c span a plane of volume ~0, while d keeps 0.36 of its own.
+    dpp = recommend(scores, dataclasses.replace(config, method="dpp"), similarity)
+    assert mmr.positions.tolist() == [[0, 1, 2]]
+    assert dpp.positions.tolist() == [[0, 1, 3]]
+
+
+def test_it_gives_pure_top_k_from_the_dpp_path_at_lambda_zero():
+    scores = random_scores()
+    similarity = OfferSimilarity.from_embeddings(np.random.default_rng(2).normal(size=(30, 3)))
+    config = RerankConfig(k=5, mmr_lambda=0.0, offer_cap=scores.n_customers, pool_size=12,
+                          method="dpp")
+    recs = recommend(scores, config, similarity)
+    np.testing.assert_array_equal(recs.positions, top_k(scores, 5))
+
+
+def test_it_raises_dpp_diversity_as_lambda_grows():
+    # Five themes of six offers each: an offer's embedding is its theme plus some noise.
+    rng = np.random.default_rng(4)
+    embeddings = np.repeat(np.eye(5), 6, axis=0) + 0.3 * rng.random((30, 5))
+    similarity = OfferSimilarity.from_embeddings(embeddings)
+    scores = random_scores(n_customers=60, n_offers=30, seed=4)
+    curve = diversity_curve(scores, similarity, lambdas=(0.2, 0.5, 0.8),
+                            config=RerankConfig(k=5, method="dpp"))
+    ild = curve.to_frame()["intra_list_diversity"].to_numpy()
+    assert (np.diff(ild) > 0).all()
+    mean_score = curve.to_frame()["mean_score"].to_numpy()
+    assert (np.diff(mean_score) < 0).all()  # bought with relevance
+
+
+def test_it_treats_offers_without_categories_as_distinct_in_the_dpp():
+    # Jaccard gives an offer without categories similarity 0 even to itself; the DPP still
+    # counts it as a full-volume offer rather than one the list already spans.
+    similarity = OfferSimilarity.from_categories(["drama", "drama", None])
+    scores = ScoreMatrix.from_array(np.array([[1.0, 0.9, 0.8]]))
+    recs = recommend(scores, RerankConfig(k=2, mmr_lambda=0.5, rescale=False, method="dpp"),
+                     similarity)
+    assert recs.positions.tolist() == [[0, 2]]
+
+
+def test_it_keeps_each_offer_within_its_cap_with_the_dpp():
+    scores = random_scores(n_customers=50, n_offers=8, seed=3)
+    similarity = OfferSimilarity.from_embeddings(np.random.default_rng(1).normal(size=(8, 4)))
+    config = RerankConfig(k=3, mmr_lambda=0.5, offer_cap=20, method="dpp")
+    recs = recommend(scores, config, similarity)
+    assert recs.exposure().max() <= 20
+    candidates = (~np.isnan(scores.values)).sum(axis=1)
+    assert ((recs.positions >= 0).sum(axis=1) == np.minimum(candidates, 3)).all()
+    uncapped = recommend(scores, dataclasses.replace(config, offer_cap=None), similarity)
+    assert uncapped.exposure().max() > 20  # the cap changed the lists
+
+
+def test_it_names_an_unknown_rerank_method():
+    with pytest.raises(ValueError, match="method must be 'mmr' or 'dpp'"):
+        recommend(random_scores(), RerankConfig(method="greedy"))  # type: ignore[arg-type]
