@@ -510,25 +510,32 @@ class _DPPGain:
         self, pool: np.ndarray, k: int, config: RerankConfig, similarity: OfferSimilarity
     ) -> None:
         self.pool, self.lam, self.similarity = pool, config.mmr_lambda, similarity
-        # Cholesky factor rows: factors[c, t, i] = entry t of pool offer i for customer c.
-        self.factors = np.zeros((pool.shape[0], k, pool.shape[1]), dtype=np.float32)
+        # Cholesky factor rows: factors[t, c, i] = entry t of pool offer i for customer c.
+        self.factors = np.zeros((k, *pool.shape), dtype=np.float32)
         # Every offer is fully similar to itself (also an offer with no category, whose
         # Jaccard row is all 0), plus the jitter that keeps S positive definite.
         self.residual = np.full(pool.shape, 1.0 + DPP_JITTER)
 
     def term(self, who: np.ndarray, slot: int) -> np.ndarray:
-        return self.lam * np.log(self.residual[who])
+        return self.lam * np.log(self.residual[_rows(who, len(self.pool))])
 
     def add(self, who: np.ndarray, pick: np.ndarray, slot: int) -> None:
-        rows = np.arange(len(who))
+        rows = _rows(who, len(self.pool))
+        picked = np.arange(len(who)), pick
         listed = self.pool[who, pick]
-        similar = self.similarity.to_many(listed, self.pool[who]).astype(np.float64)
-        earlier = self.factors[who, :slot]  # (customers, slot, pool)
-        explained = np.einsum("ct,ctp->cp", earlier[rows, :, pick], earlier)
-        entry = (similar - explained) / np.sqrt(self.residual[who, pick])[:, None]
-        self.factors[who, slot] = entry
+        entry = self.similarity.to_many(listed, self.pool[rows]).astype(np.float64)
+        for earlier in self.factors[:slot]:
+            factor = earlier[rows]
+            entry -= factor[picked][:, None] * factor
+        entry /= np.sqrt(self.residual[rows][picked])[:, None]
+        self.factors[slot, rows] = entry
         # Rounding can push a residual below the jitter it can never fall under exactly.
-        self.residual[who] = np.maximum(self.residual[who] - entry**2, DPP_JITTER)
+        self.residual[rows] = np.maximum(self.residual[rows] - entry**2, DPP_JITTER)
+
+
+def _rows(who: np.ndarray, n_rows: int) -> np.ndarray | slice:
+    """`who` as an index; every row in order as a slice, which numpy does not copy."""
+    return slice(None) if len(who) == n_rows else who
 
 
 def _rescale_rows(relevance: np.ndarray, valid: np.ndarray) -> np.ndarray:
