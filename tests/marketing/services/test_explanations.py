@@ -202,3 +202,33 @@ def test_it_picks_the_model_that_scored_the_customer_by_default(term_deposit, cl
     finished_scoring(scored, [customer])
     assert default_training_run(customer) == scored
     assert default_training_run(Customer.objects.create(external_id="X", pseudonym="px")) == newer
+
+
+def test_it_explains_a_multi_offer_model_for_the_customers_best_scored_offer(
+    term_deposit, click_customers
+):
+    from marketing.models import CustomerScore
+    from marketing.services.explanations import customer_frame, explanation_offer
+    from tests.factories import make_offer
+
+    loan = make_offer("LOAN", title="Loan", category="credit", price=10)
+    every_offer = finished_run(None, name="Every offer")
+    customer, other = click_customers[0], click_customers[1]
+    scoring = finished_scoring(every_offer, [])
+    CustomerScore.objects.bulk_create([
+        CustomerScore(scoring_run=scoring, customer=customer, offer=term_deposit, score=0.2),
+        CustomerScore(scoring_run=scoring, customer=customer, offer=loan, score=0.7),
+    ])
+
+    def offer_for(who):
+        return explanation_offer(ExplanationRun(training_run=every_offer, customer=who))
+
+    assert offer_for(customer) == loan
+    assert offer_for(other) == term_deposit  # not scored: the first active offer
+    assert offer_for(None) == term_deposit
+    assert explanation_offer(ExplanationRun(training_run=finished_run(term_deposit))) is None
+    frame = customer_frame([customer], every_offer, loan)
+    assert frame.loc[customer.pk].to_dict() == {
+        **customer.attributes, "offer_title": "Loan", "offer_category": "credit",
+        "offer_price": 10.0,
+    }
