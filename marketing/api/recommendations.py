@@ -32,6 +32,7 @@ from marketing.selectors.training import scoring_runs
 from marketing.services.recommendations import (
     MAX_K,
     MIN_K,
+    SIMILARITIES,
     RecommendationSetupError,
     recommendation_run_create,
 )
@@ -82,12 +83,14 @@ class RecommendationRunDetailSerializer(RecommendationRunSerializer):
     accuracy_basis = serializers.SerializerMethodField(
         help_text="held_out (clicks after the training data was read), all_clicks (none after "
         "it, so every recorded click) or none (no clicks: mean_score is the accuracy measure)")
+    similarity = serializers.SerializerMethodField(
+        help_text="How offers were compared: categories or text")
     result = serializers.JSONField(
         read_only=True, help_text="Everything the job measured (also the fields above)")
 
     class Meta(RecommendationRunSerializer.Meta):
-        fields = [*RecommendationRunSerializer.Meta.fields, "accuracy_basis", "metrics",
-                  "curve", "exposure", "result"]
+        fields = [*RecommendationRunSerializer.Meta.fields, "similarity", "accuracy_basis",
+                  "metrics", "curve", "exposure", "result"]
         read_only_fields = fields
 
     @extend_schema_field(ListMetricsSerializer(allow_null=True))
@@ -101,6 +104,10 @@ class RecommendationRunDetailSerializer(RecommendationRunSerializer):
     @extend_schema_field(ExposureSerializer(many=True))
     def get_exposure(self, run: RecommendationRun) -> list[dict[str, Any]]:
         return (run.result or {}).get("exposure") or []
+
+    @extend_schema_field(serializers.CharField())
+    def get_similarity(self, run: RecommendationRun) -> str:
+        return run.job.params.get("similarity", "categories")
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_accuracy_basis(self, run: RecommendationRun) -> str | None:
@@ -117,6 +124,10 @@ class RecommendationRunCreateSerializer(serializers.Serializer):
         help_text="MMR weight: 0 = best scores only, higher = more varied lists")
     offer_cap = serializers.IntegerField(min_value=1, required=False, allow_null=True,
                                          default=None, help_text="Customers per offer at most")
+    similarity = serializers.ChoiceField(
+        choices=[(key, text) for key, text in SIMILARITIES.items()], default="categories",
+        help_text="How offers are compared: categories (shared category tags) or text "
+        "(sentence-encoder vectors of title, category and description)")
 
 
 class ListedOfferSerializer(serializers.Serializer):

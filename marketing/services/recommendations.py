@@ -3,9 +3,14 @@ Job ("recommend").
 
 Recommending offers from a customer's scores is profiling, so only customers whose
 ``profiling`` consent is valid when the job runs get a list; the others are counted by reason.
-Offers are compared by their categories: ``Offer.category`` read as comma-separated tags
-("savings, long-term"), Jaccard similarity of the tag sets; offers without a category share
-nothing with any other offer. The offers' titles and descriptions are not used.
+Offers are compared in one of two ways, the marketer's choice:
+
+- "categories" (default): ``Offer.category`` read as comma-separated tags ("savings,
+  long-term"), Jaccard similarity of the tag sets; offers without a category share nothing
+  with any other offer.
+- "text": the offer's title, category and description read by the sentence encoder the
+  scoring run's model was trained from, cosine similarity of the mean-pooled vectors; offers
+  that read alike count as similar whatever their categories.
 
 Accuracy is measured against the customers' recorded clicks and conversions that happened
 after the training run read its data (its consent snapshot), which the model cannot have
@@ -52,6 +57,11 @@ MAX_K = 50
 LAMBDA_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 RESPONSE_KINDS = (Interaction.Kind.CLICK, Interaction.Kind.CONVERSION)
 CATEGORY_SEPARATOR = ","
+SIMILARITIES = {
+    "categories": "offers sharing categories count as alike (Jaccard over category tags)",
+    "text": "offers whose title, category and description read alike count as alike (cosine "
+            "of sentence-encoder vectors)",
+}
 
 ACCURACY_BASES = {
     "held_out": "clicks and conversions recorded after the model's training data was read "
@@ -69,9 +79,11 @@ class RecommendationSetupError(ValueError):
 
 
 def recommendation_run_create(
-    *, scoring_run: ScoringRun, k: int, diversity: float, offer_cap: int | None = None, by
+    *, scoring_run: ScoringRun, k: int, diversity: float, offer_cap: int | None = None,
+    similarity: str = "categories", by,
 ) -> RecommendationRun:
-    """Start a Job that lists ``k`` offers per consented customer of ``scoring_run``."""
+    """Start a Job that lists ``k`` offers per consented customer of ``scoring_run``, offers
+    compared by ``similarity`` (a key of SIMILARITIES)."""
     if scoring_run.training_run.offer_id is not None:
         raise RecommendationSetupError(
             "This scoring run scores a single offer, so there is nothing to choose between. "
@@ -89,6 +101,9 @@ def recommendation_run_create(
         raise RecommendationSetupError(f"Diversity must be between 0 and 1, not {diversity}.")
     if offer_cap is not None and offer_cap < 1:
         raise RecommendationSetupError(f"The per-offer cap must be at least 1, not {offer_cap}.")
+    if similarity not in SIMILARITIES:
+        raise RecommendationSetupError(
+            f"Unknown similarity {similarity!r}; choose {' or '.join(SIMILARITIES)}.")
     creator = by if getattr(by, "is_authenticated", False) else None
     with transaction.atomic():
         job = job_create(
@@ -96,7 +111,7 @@ def recommendation_run_create(
             title=f"Recommend {k} offer{'s' if k != 1 else ''} per customer from scores "
                   f"#{scoring_run.pk} (diversity {diversity:g})",
             params={"scoring_run": scoring_run.pk, "k": k, "diversity": diversity,
-                    "offer_cap": offer_cap},
+                    "offer_cap": offer_cap, "similarity": similarity},
             by=by,
         )
         run = RecommendationRun.objects.create(
@@ -117,19 +132,30 @@ def training_cutoff(scoring_run: ScoringRun) -> datetime | None:
     return at or training.job.started_at
 
 
-def offer_similarity(offers: list[Offer]) -> OfferSimilarity:
-    """Jaccard similarity of the offers' category tags (comma-separated)."""
+def offer_similarity(offers: list[Offer], kind: str, base_model: str) -> OfferSimilarity:
+    """Similarity of the offers by category tags or by their text (see the module docstring);
+    ``base_model`` is the sentence encoder that reads the text."""
     from recengine.diversity import OfferSimilarity
 
+    if kind == "text":
+        from recengine.embeddings import offer_text_embeddings
+
+        return OfferSimilarity.from_embeddings(
+            offer_text_embeddings([offer_text(offer) for offer in offers], base_model))
     return OfferSimilarity.from_categories(
         [offer.category or None for offer in offers], sep=CATEGORY_SEPARATOR
     )
 
 
+def offer_text(offer: Offer) -> str:
+    """The offer as the encoder reads it: title, then category and description when set."""
+    return " | ".join(part for part in (offer.title, offer.category, offer.description) if part)
+
+
 @register_runner(Job.Kind.RECOMMEND)
 def run_recommendations(job: Job, progress: Progress) -> dict[str, Any]:
     run = RecommendationRun.objects.select_related(
-        "scoring_run__training_run__job").get(job=job)
+        "job", "scoring_run__training_run__job").get(job=job)
     return _Recommending(run, progress).execute()
 
 
@@ -149,7 +175,10 @@ class _Recommending:
         scores, excluded = self.scores()
         offers = Offer.objects.in_bulk(scores.offers.tolist())
         catalogue = [offers[int(pk)] for pk in scores.offers]
-        similarity = offer_similarity(catalogue)
+        kind = self.run.job.params.get("similarity", "categories")
+        if kind == "text":
+            self.progress(8, "Reading the offers' text with the sentence encoder")
+        similarity = offer_similarity(catalogue, kind, run.scoring_run.training_run.base_model)
         self.progress(15, "Reading the customers' clicks and conversions")
         clicks, basis, cutoff, n_clicks = self.clicks(scores)
         everything = self.responses(scores, since=None)
@@ -178,7 +207,8 @@ class _Recommending:
             "customers_excluded": excluded,
             "offers": scores.n_offers,
             "similarity": {
-                "kind": "jaccard over offer categories",
+                "kind": kind,
+                "text": SIMILARITIES[kind],
                 "categories": similarity.categories,
                 "offers_without_category": sum(1 for o in catalogue if not o.category),
             },
@@ -281,12 +311,16 @@ class _Recommending:
 
     def warnings(self, similarity, catalogue, recs, config) -> list[str]:
         out = []
-        if not similarity.categories:
+        by_categories = similarity.kind == "jaccard"
+        if by_categories and not similarity.categories:
             out.append(
                 "No offer has a category, so every two offers count as different and the "
-                "diversity setting cannot change the lists. Give the offers categories."
+                "diversity setting cannot change the lists. Give the offers categories, or compare "
+                "them by their text."
             )
-        elif len(similarity.categories) == 1 and all(o.category for o in catalogue):
+        elif by_categories and len(similarity.categories) == 1 and all(
+            o.category for o in catalogue
+        ):
             out.append(
                 "Every offer has the same category, so no list can be more varied than "
                 "another and the diversity setting cannot change the lists."

@@ -48,7 +48,14 @@ class RecommendationForm(forms.Form):
         widget=forms.NumberInput(attrs={"type": "range", "step": "0.05"}),
         help_text="0 lists each customer's best-scored offers. Higher values give up some "
         "score for variety: each next offer is picked for its score minus λ times its "
-        "similarity (shared categories) to the offers already listed.",
+        "similarity to the offers already listed.",
+    )
+    similarity = forms.ChoiceField(
+        choices=[("categories", "Shared categories"), ("text", "What the offers say (text)")],
+        initial="categories", label="Offers count as alike by",
+        help_text="Categories: offers sharing a category tag (comma-separated in the offer's "
+        "category) are alike. Text: the offers' title, category and description are read by "
+        "the model's sentence encoder; slower, and works without categories.",
     )
     offer_cap = forms.IntegerField(
         min_value=1, required=False, label="Customers per offer at most",
@@ -78,7 +85,7 @@ class RecommendationCreateView(RoleRequiredMixin, FormView):
 
     def get_initial(self):
         initial = super().get_initial()
-        for name in ("scoring_run", "k", "diversity", "offer_cap"):
+        for name in ("scoring_run", "k", "diversity", "offer_cap", "similarity"):
             if self.request.GET.get(name):
                 initial[name] = self.request.GET[name]
         return initial
@@ -88,7 +95,8 @@ class RecommendationCreateView(RoleRequiredMixin, FormView):
         try:
             run = recommendation_run_create(
                 scoring_run=data["scoring_run"], k=data["k"], diversity=data["diversity"],
-                offer_cap=data["offer_cap"], by=self.request.user,
+                offer_cap=data["offer_cap"], similarity=data["similarity"],
+                by=self.request.user,
             )
         except RecommendationSetupError as exc:
             form.add_error(None, str(exc))
@@ -121,7 +129,8 @@ class RecommendationDetailView(RoleRequiredMixin, TemplateView):
                 excluded_total=sum((result.get("customers_excluded") or {}).values()),
                 rerun_query=f"scoring_run={run.scoring_run_id}&k={run.k}"
                 f"&diversity={run.diversity}"
-                + (f"&offer_cap={run.offer_cap}" if run.offer_cap else ""),
+                + (f"&offer_cap={run.offer_cap}" if run.offer_cap else "")
+                + f"&similarity={result['similarity']['kind']}",
             )
         return ctx
 

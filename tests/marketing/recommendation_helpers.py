@@ -88,10 +88,11 @@ def record_clicks(pairs, *, days_ago: float, kind: str = Interaction.Kind.CLICK)
     ])
 
 
-def recommend(scoring, *, k=2, diversity=0.0, offer_cap=None, by=None) -> RecommendationRun:
+def recommend(scoring, *, k=2, diversity=0.0, offer_cap=None, similarity="categories",
+              by=None) -> RecommendationRun:
     """A finished recommendation run (its job run here, as the inline queue would)."""
     run = recommendation_run_create(scoring_run=scoring, k=k, diversity=diversity,
-                                    offer_cap=offer_cap, by=by)
+                                    offer_cap=offer_cap, similarity=similarity, by=by)
     run_job(run.job.pk)
     run = RecommendationRun.objects.select_related("job").get(pk=run.pk)
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error

@@ -39,6 +39,7 @@ def test_it_creates_a_run_that_returns_its_job_and_then_its_metrics(
     detail = marketer_client.get(f"/api/recommendation-runs/{run.pk}/").json()
     assert detail["status"] == "succeeded"
     assert detail["accuracy_basis"] == "none"
+    assert detail["similarity"] == "categories"
     assert [p["mmr_lambda"] for p in detail["curve"]] == [
         p["mmr_lambda"] for p in run.result["curve"]]
     assert detail["metrics"]["intra_list_diversity"] == pytest.approx(
@@ -52,6 +53,14 @@ def test_it_lists_runs_for_every_role(viewer_client, steward_client, scoring):
     for client in (viewer_client, steward_client):
         body = client.get("/api/recommendation-runs/").json()
         assert [row["id"] for row in body["results"]] == [run.pk]
+
+
+def test_it_answers_an_unknown_similarity_with_400(marketer_client, scoring):
+    response = marketer_client.post("/api/recommendation-runs/", {
+        "scoring_run": scoring.pk, "k": 2, "diversity": 0.1, "similarity": "colour"},
+        content_type="application/json")
+    assert response.status_code == 400 and "similarity" in response.json()
+    assert not RecommendationRun.objects.exists()
 
 
 def test_it_refuses_creation_to_a_viewer(viewer_client, scoring):

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import pytest
 
 from marketing.models import (
@@ -21,7 +22,11 @@ from tests.marketing.recommendation_helpers import (
     recommend,
     record_clicks,
 )
-from tests.marketing.training_helpers import finished_run, finished_scoring
+from tests.marketing.training_helpers import (  # noqa: F401  (tiny_bert_path: a fixture)
+    finished_run,
+    finished_scoring,
+    tiny_bert_path,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +188,32 @@ def test_it_warns_when_no_offer_has_a_category():
         offer.save()
     run = recommend(multi_offer_scoring(make_customers(2), offers), k=2, diversity=0.5)
     assert any("No offer has a category" in w for w in run.result["warnings"])
+
+
+def test_it_compares_offers_by_their_text_with_the_models_encoder(tiny_bert_path):
+    from recengine.diversity import OfferSimilarity
+    from recengine.embeddings import offer_text_embeddings
+
+    offers = make_catalogue()
+    for offer in offers:
+        offer.category = ""  # the text alone tells them apart
+        offer.description = f"{offer.title} for customers who like {offer.external_id[:4]}"
+        offer.save()
+    customers = make_customers(3)
+    scoring = multi_offer_scoring(customers, offers)
+    scoring.training_run.base_model = tiny_bert_path
+    scoring.training_run.save()
+    run = recommend(scoring, k=2, diversity=0.0, similarity="text")
+    assert run.result["similarity"]["kind"] == "text"
+    assert not any("category" in warning for warning in run.result["warnings"])
+    # Lists at lambda 0 are each customer's two best offers: SAVE-1 and SAVE-2.
+    vectors = offer_text_embeddings([service.offer_text(o) for o in offers[:2]], tiny_bert_path)
+    expected = 1 - OfferSimilarity.from_embeddings(vectors).between(0, 1)
+    assert run.result["metrics"]["intra_list_diversity"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_it_refuses_an_unknown_similarity():
+    scoring = multi_offer_scoring(make_customers(2), make_catalogue())
+    with pytest.raises(RecommendationSetupError, match="categories or text"):
+        recommendation_run_create(scoring_run=scoring, k=2, diversity=0.1,
+                                  similarity="colour", by=None)

@@ -68,6 +68,7 @@ def test_it_starts_a_run_from_the_form_and_shows_its_charts(marketer_client, sco
     with django_capture_on_commit_callbacks(execute=True):
         response = marketer_client.post(reverse("recommendation-create"), {
             "scoring_run": scoring.pk, "k": 3, "diversity": 0.4, "offer_cap": "",
+            "similarity": "categories",
         })
     run = RecommendationRun.objects.get()
     assert response.url == reverse("recommendation-detail", args=[run.pk])
