@@ -134,8 +134,9 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
     models = load_models(training)
     config = explain_config()
     offer = explanation_offer(run)
-    reference_size = run.sample_size if run.scope == ExplanationRun.Scope.GLOBAL else (
-        DEFAULT_SAMPLE_SIZE
+    # Global: the sample explained is also where the background rows come from.
+    reference_size = (
+        run.sample_size if run.scope == ExplanationRun.Scope.GLOBAL else BACKGROUND_SIZE
     )
     reference = customer_frame(sample_customers(training, reference_size), training, offer)
     if not len(reference):
