@@ -59,7 +59,7 @@ class RecommendationForm(forms.Form):
     )
     offer_cap = forms.IntegerField(
         min_value=1, required=False, label="Customers per offer at most",
-        help_text="Optional. Spreads offers with limited stock or budget: once an offer reaches "
+        help_text="Spreads offers with limited stock or budget: once an offer reaches "
         "the cap, the customers who value it most keep it and the others get their next choice.",
     )
 
