@@ -3,20 +3,22 @@
 Before spending: `plan_campaign(scores, CampaignEconomics(...))` turns one score per customer
 into expected conversions, revenue, cost, profit and ROI at every targeting depth (customers
 sorted by score, best first), with the profit-maximising depth, the depth the budget pays
-for, and random targeting as the reference. After the campaign: `realised_roi` puts the
+for, and random targeting as the reference. `backtest` measures the same curve on known
+outcomes (a held-out test set). After the campaign: `realised_roi` puts the
 actual responses of the targeted customers beside the forecast. Where the data holds a
 treatment and a control group, `UpliftModel` estimates the effect of the contact itself
 (two response models, uplift = p(treated) - p(control)) and the planner can rank by it.
 
 Scores are used as given. A response score is read as the calibrated probability that the
 customer converts when contacted; an uplift score as the calibrated change in that probability
-that the contact causes. Nothing here re-calibrates them: a model whose probabilities run high
-or low moves every money figure by the same factor, which is why `realised_roi` reports the
-forecast against the actual outcome decile by decile.
+that the contact causes. Nothing here re-calibrates them: probabilities that run high or low
+shift the expected revenue, the profit and with them the best depth, which is why
+`realised_roi` reports the forecast against the actual outcome decile by decile.
 
 Depth is given both as a count of contacts and as a percentage of the scored customers.
 Depth 0 means the campaign is not run: no contact cost and no fixed cost.
-All public functions return JSON-ready dicts (floats, ints, lists, None for undefined ROI).
+The plan, backtest, realised-ROI and uplift-evaluation functions return JSON-ready dicts
+(floats, ints, lists; None where a ratio is undefined, such as ROI with no cost).
 """
 
 from __future__ import annotations
@@ -409,7 +411,8 @@ def _checked_values(values: Sequence[float] | np.ndarray, y: np.ndarray) -> np.n
 class UpliftConfig:
     # Learner of each of the two response models: "lightgbm" or "logistic".
     kind: Literal["lightgbm", "logistic"] = "lightgbm"
-    # Profile columns the models use; None = every column but the treatment and outcome.
+    # Profile columns the models use; None = every column of the frame, less the treatment
+    # and outcome columns when those are passed to fit by name.
     columns: list[str] | None = None
     # Fewest rows each group (treatment, control) needs before uplift is estimated.
     min_rows_per_group: int = 200
