@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -207,14 +208,21 @@ class FieldExplainer:
         evals = cfg.permutations * (2 * len(self.fields_) + 1)
         logits = self._score(codes)
         out = []
-        for i in range(len(frame)):
-            # One row per call: shap 0.51's Explainer.__call__ reuses its `main_effects` name
-            # for a list, so from the second row of a call on it would also evaluate every
-            # field's main effect (about a third more model rows, never used here).
-            result = explainer(codes[i : i + 1].astype(float), max_evals=evals,
-                               batch_size=cfg.batch_size, silent=True)
-            out.append(self._explanation(ids[i], frame.iloc[i], result.values[0],
-                                         float(result.base_values[0]), float(logits[i])))
+        outside_state = np.random.get_state()  # shap draws permutations from numpy's global RNG
+        try:
+            for i in range(len(frame)):
+                # Seeded by the customer's values: the same customer gets the same explanation
+                # whichever rows it is explained with.
+                np.random.seed(_row_seed(cfg.seed, frame[self.fields_].iloc[i].tolist()))
+                # One row per call: shap 0.51's Explainer.__call__ reuses its `main_effects`
+                # name for a list, so from a call's second row on it would also evaluate every
+                # field's main effect (more model rows, never used here).
+                result = explainer(codes[i : i + 1].astype(float), max_evals=evals,
+                                   batch_size=cfg.batch_size, silent=True)
+                out.append(self._explanation(ids[i], frame.iloc[i], result.values[0],
+                                             float(result.base_values[0]), float(logits[i])))
+        finally:
+            np.random.set_state(outside_state)
         return out
 
     def _explanation(self, row_id, row: pd.Series, values: np.ndarray, base: float,
@@ -515,6 +523,10 @@ def _check_fields(frame: pd.DataFrame, fields: list[str]) -> None:
     missing = [f for f in fields if f not in frame]
     if missing:
         raise ValueError(f"The rows to explain lack the columns {missing}")
+
+
+def _row_seed(seed: int, values: list) -> int:
+    return zlib.crc32(repr((seed, [_hashable(v) for v in values])).encode())
 
 
 def _hashable(value: Any) -> Hashable:
