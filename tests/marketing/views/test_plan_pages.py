@@ -155,3 +155,11 @@ def test_it_shows_uplift_progress_then_the_insufficient_data_reason(
     running = marketer_client.get(reverse("plan-detail", args=[plan.pk])).content.decode()
     assert f'data-job-id="{plan.uplift["job"]}"' in running
     assert 'data-refresh="uplift-section"' in running
+
+
+def test_it_sends_anonymous_visitors_to_the_login_page(client, plan):
+    for url in (reverse("plan-list"), reverse("plan-detail", args=[plan.pk]),
+                reverse("plan-create")):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith(
+            reverse("login")), url
