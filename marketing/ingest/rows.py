@@ -8,6 +8,7 @@ at a batch of checked rows against the database (e.g. unknown customers).
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.utils import timezone
@@ -41,6 +42,8 @@ from marketing.models import Customer, Interaction, Offer
 
 _SHOWN_VALUE = 200
 _within_32 = max_length(32)
+# Distinct combinations of consent cells whose statements are kept for the following rows.
+_STATEMENTS_KEPT = 100_000
 # Consent dates may be a little ahead of the server clock (time zones), not more.
 _FUTURE_SLACK = timedelta(days=1)
 
@@ -202,14 +205,24 @@ class CustomerRows(RowChecker):
         self._latest_consent_date = self.now + _FUTURE_SLACK
         # Consent dates repeat across rows; parse each distinct one once.
         self._to_datetime = cached(to_datetime)
+        # Rows repeat the same consent cells (answers, date, expiry, notice) far more often
+        # than not: the statements of each distinct combination are made once.
+        consent_columns = [index for _, index, _ in self.consents] + [
+            column[0] for column in (self.consent_date, self.consent_expires, self.notice_version)
+            if column is not None
+        ]
+        self._consent_cells = itemgetter(*consent_columns) if self.consents else None
+        self._statements: dict[Any, tuple[ConsentStatement, ...]] = {}
         self._id_index, self._id_header = self._columns["external_id"]
 
     def _check(self, row, line, fields):
         errors: list[RowError] = []
         external_id = fields[self._id_index].strip()
         if external_id and len(external_id) <= 128:
-            self._once(external_id, row, line, self._id_header, external_id,
-                       "the customer ID", errors)
+            seen = row << 32 | line
+            if self._first_seen.setdefault(external_id, seen) != seen:
+                self._once(external_id, row, line, self._id_header, external_id,
+                           "the customer ID", errors)
         else:
             self._required("external_id", fields, row, line, errors)
 
@@ -240,12 +253,21 @@ class CustomerRows(RowChecker):
             if any(values):
                 identity = tuple(values)
 
-        consents = self._consents(fields, row, line, errors) if self.consents else []
+        consents: tuple[ConsentStatement, ...] = ()
+        if self._consent_cells is not None:
+            cells = self._consent_cells(fields)
+            known = self._statements.get(cells)
+            if known is not None:
+                consents = known
+            else:
+                consents = self._consents(fields, row, line, errors)
+                if not errors and len(self._statements) < _STATEMENTS_KEPT:
+                    self._statements[cells] = consents
         if errors:
             return errors
         return CustomerRecord(external_id, attributes, identity, consents)  # type: ignore[arg-type]
 
-    def _consents(self, fields, row, line, errors) -> list[ConsentStatement]:
+    def _consents(self, fields, row, line, errors) -> tuple[ConsentStatement, ...]:
         stated = []
         for purpose, index, header in self.consents:
             text = fields[index].strip()
@@ -255,7 +277,7 @@ class CustomerRows(RowChecker):
                 except BadValue as bad:
                     errors.append(_error(row, line, header, text, str(bad)))
         if not stated:
-            return []
+            return ()
         given = self._cell(self.consent_date, self._to_datetime, fields, row, line, errors)
         expires = self._cell(self.consent_expires, self._to_datetime, fields, row, line, errors)
         notice = self._cell(self.notice_version, _within_32, fields, row, line, errors) or ""
@@ -267,8 +289,8 @@ class CustomerRows(RowChecker):
             errors.append(_error(row, line, self.consent_expires[1],  # type: ignore[index]
                                  fields[self.consent_expires[0]].strip(),  # type: ignore[index]
                                  "is not after the consent date"))
-        return [ConsentStatement(purpose, status, given, expires, notice)
-                for purpose, status in stated]
+        return tuple(ConsentStatement(purpose, status, given, expires, notice)
+                     for purpose, status in stated)
 
     def count_existing(self, records: list[CustomerRecord]) -> int:
         return Customer.objects.filter(external_id__in=[r.external_id for r in records]).count()

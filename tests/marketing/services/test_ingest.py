@@ -222,7 +222,7 @@ def test_it_stores_text_with_tabs_backslashes_quotes_and_line_breaks_as_written(
     # One awkward value per row: each must survive on its own.
     rows = [
         ["C\\N", "Ann", "Smith \\ Jones", "Rome"],
-        ["C2", "Ann\tMarie", "Smith", "Rome"],
+        ["C2", "Ann\tMarie", "Smith", 'Città "eterna" \\ 😀'],
         ["C3", "Ann", 'O"Brien', "Line 1\nLine 2"],
         ["C4", "Ann", "Smith", "Rome\r"],
     ]
