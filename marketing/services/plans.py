@@ -281,6 +281,9 @@ def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by) -> CampaignP
     if not responses.exists():
         raise PlanError({"campaign": f"No responses to “{plan.offer}” are recorded under the "
                          f"campaign “{campaign}”."})
+    if not plan.result["chosen"]["contacts"]:
+        raise PlanError({"__all__": "The plan contacts nobody (the budget pays for no contact): "
+                         "there is no forecast to compare with."})
     ids, forecast, left_out = targeted_customers(plan)
     if not ids:
         raise PlanError({"__all__": "None of the targeted customers holds a valid profiling "

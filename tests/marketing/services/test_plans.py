@@ -182,6 +182,25 @@ def test_it_measures_the_targeted_customers_actual_responses(term_deposit, marke
     assert plan.campaign == "spring-24"
 
 
+def test_it_leaves_out_targeted_customers_who_withdrew_consent_after_planning(
+    term_deposit, marketer
+):
+    scoring, customers = scored_customers(10, term_deposit)
+    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
+                                contacts=4, by=marketer)
+    top = customers[::-1]
+    add_consent(top[:1], Purpose.PROFILING, status="withdrawn", days_ago=0)
+    for customer in top[:2]:
+        respond(customer, term_deposit, "conversion", campaign="spring-24")
+
+    actual = campaign_plan_actuals(plan=plan, campaign="spring-24", by=marketer).actual
+
+    # The fifth-best customer does not move up: the targeted set is the one planned.
+    assert actual["contacts"] == 3 and actual["left_out"] == 1
+    assert actual["actual"]["conversions"] == 1
+    assert actual["forecast"]["conversions"] == pytest.approx(0.81 + 0.72 + 0.63)
+
+
 def test_it_says_when_no_responses_are_recorded_under_the_campaign(term_deposit, marketer):
     scoring, customers = scored_customers(5, term_deposit)
     plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
