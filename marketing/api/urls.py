@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import audiences, explanations, recommendations, training, uploads, views
+from marketing.api import audiences, explanations, plans, recommendations, training, uploads, views
 
 router = DefaultRouter()
 router.register("customers", views.CustomerViewSet)
@@ -18,8 +18,9 @@ router.register("scoring-runs", training.ScoringRunViewSet)
 router.register("audiences", audiences.AudienceViewSet)
 router.register("exports", audiences.ExportViewSet)
 router.register("suppressions", audiences.SuppressionViewSet)
-router.register("recommendation-runs", recommendations.RecommendationRunViewSet)
 router.register("explanations", explanations.ExplanationRunViewSet)
+router.register("campaign-plans", plans.CampaignPlanViewSet)
+router.register("recommendation-runs", recommendations.RecommendationRunViewSet)
 
 urlpatterns = [
     path("training-runs/<int:pk>/explanations/", explanations.TrainingRunExplanationView.as_view(),
