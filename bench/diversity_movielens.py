@@ -1,7 +1,7 @@
 """Accuracy versus diversity of offer lists on MovieLens 100K, JSON on stdout.
 
-    .venv/bin/python bench/diversity_movielens.py                  # EASE scores, default lambdas
-    .venv/bin/python bench/diversity_movielens.py --similarity genres --model popularity_genre
+    .venv/bin/python bench/diversity_movielens.py                  # settings chosen on validation
+    .venv/bin/python bench/diversity_movielens.py --method dpp --similarity collaborative --pool 0
 
 Split: each customer's latest 20 % of ratings are held out (recengine.data.split_by_user);
 a held-out rating >= 4 is a click. Candidates: every movie the customer did not rate in the
@@ -11,23 +11,29 @@ customer x movie pair with the BERT click model does not fit a 2-core bench):
 - "ease": a linear item-to-item model with a closed form (Steck, 2019),
 - "popularity_genre": movie click popularity plus the customer's genre affinity.
 
-Movie similarity (`--similarity`; the MMR penalty and the intra-list diversity use the same
+Movie similarity (`--similarity`; the re-ranking and the intra-list diversity use the same
 one):
 
-- "text" (default): cosine of sentence-encoder embeddings of each movie as the product writes
-  an offer ("movie Toy Story (1995) | genres animation children's comedy"): offers that look
-  alike to the customer, which is what a marketer means by a repetitive list,
+- "text": cosine of sentence-encoder embeddings of each movie as the product writes an offer
+  ("movie Toy Story (1995) | genres animation children's comedy"): offers that look alike to
+  the customer, which is what a marketer means by a repetitive list,
 - "genres": Jaccard over genre sets (coarse: 18 genres, most movies have one or two),
 - "collaborative": cosine of offer vectors from a truncated SVD of the training clicks
   (offers the same customers take), fitted on the training part only.
 
-The baseline is lambda 0 (pure relevance); each larger lambda is compared with it, including
-the target "intra-list diversity at least 20 % higher for at most 5 % NDCG loss". Every
-hyperparameter is fixed beforehand (EASE penalty, pool size, penalty kind, SVD width); the
-other pool sizes and penalties are shown next to the default rather than picked on the
-held-out part. "variants" repeats the check for each similarity and measures every variant's
-lists in all three spaces. A per-offer cap example and an audience-diversity example (who
-the top 10 % for one movie leaves out) close the report.
+Re-ranking (`--method`): MMR with the max or mean similarity penalty (`--penalty`), or the
+greedy DPP (recengine.diversity), each from the 100 best-scored candidates or all of them
+(`--pool`, 0 = all). Every curve is measured on one fixed lambda grid, 0, 0.1, ..., 0.9.
+
+The defaults are chosen on a validation part carved from the training ratings (each
+customer's latest 20 % of them; relevance and collaborative vectors refitted on the rest):
+the re-ranker x similarity x pool with the largest intra-list diversity gain within 5 % NDCG
+loss. The test part is then measured once with that choice. The baseline is lambda 0 (pure
+relevance); each larger lambda is compared with it, including the target "intra-list
+diversity at least 20 % higher for at most 5 % NDCG loss". "variants" repeats the check on
+the test part for every similarity x re-ranker (at the pool validation chose for the pair)
+and measures its lists in all three spaces. A per-offer cap example and an
+audience-diversity example (who the top 10 % for one movie leaves out) close the report.
 """
 
 from __future__ import annotations
@@ -56,7 +62,6 @@ from recengine.diversity import (  # noqa: E402
     ScoreMatrix,
     audience_diversity,
     click_matrix,
-    diversity_curve,
     evaluate,
     intra_list_diversity,
     offer_popularity,
@@ -80,6 +85,33 @@ SIMILARITIES = {
 }
 
 
+# The diversity weights every curve is measured at, fixed before any run: a uniform grid,
+# lambda 0 (pure relevance) being the baseline of each comparison.
+LAMBDAS = tuple(round(0.1 * step, 1) for step in range(10))
+# Re-rankings compared: MMR with either penalty, and the DPP.
+RERANKERS = {
+    "mmr_max": {"method": "mmr", "penalty": "max"},
+    "mmr_mean": {"method": "mmr", "penalty": "mean"},
+    "dpp": {"method": "dpp", "penalty": "max"},  # the DPP has no penalty kind; unused
+}
+# Pools the re-ranking may choose from: the 100 best-scored candidates, or all of them.
+POOLS = (100, None)
+TARGET = {"min_diversity_gain": 0.20, "max_accuracy_loss": 0.05}
+
+
+@dataclasses.dataclass
+class Split:
+    """One train / held-out split, ready to re-rank: scores from the training part only."""
+
+    scores: ScoreMatrix
+    held_out: np.ndarray
+    spaces: dict[str, OfferSimilarity]
+    popularity: np.ndarray
+    build_seconds: dict[str, float]
+    # Curves measured so far, by similarity and settings, so none is measured twice.
+    curves: dict[tuple[str, str], tuple] = dataclasses.field(default_factory=dict)
+
+
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
@@ -89,46 +121,71 @@ def main() -> None:
         print(json.dumps({"skipped": str(missing)}))
         return
     rows = data.frame
-    split = split_by_user(rows["user"].to_numpy(), rows["time"].to_numpy(), test_size=0.2,
-                          val_size=0.0, seed=args.seed)
-    train, test = rows.iloc[split.train], rows.iloc[split.test]
+    train, test = split_latest(rows, args.seed)
+    # Validation: each customer's latest 20 % of the TRAINING ratings; the test part is not
+    # looked at until every choice below is made.
+    fit_part, validation = split_latest(train, args.seed)
     movies = rows.drop_duplicates("item").sort_values("item")[["item", "title", "genres"]]
     customers = np.sort(rows["user"].unique())
-    offers = movies["item"].to_numpy()
-    rated = click_matrix(train, customers, offers, customer="user", offer="item")
-    liked = click_matrix(train[train["click"] == 1], customers, offers, "user", "item")
-    held_out = click_matrix(test[test["click"] == 1], customers, offers, "user", "item")
     genres = OfferSimilarity.from_categories(movies["genres"].tolist())
-    spaces, build_seconds = offer_similarities(args, movies, liked, genres)
-    similarity = spaces[args.similarity]
+    text_started = time.perf_counter()
+    text = text_similarity(movies)
+    catalogue = {"text": text, "genres": genres}
+    catalogue_seconds = {"text": round(time.perf_counter() - text_started, 2), "genres": 0.0}
+
+    validation_started = time.perf_counter()
+    valid = prepare(args, fit_part, validation, customers, movies, catalogue, catalogue_seconds)
+    selection = select_on_validation(args, valid)
+    validation_seconds = time.perf_counter() - validation_started
+    chosen = selection["chosen"]
+    method = args.method or RERANKERS[chosen["reranker"]]["method"]
+    penalty = args.penalty or RERANKERS[chosen["reranker"]]["penalty"]
+    name = args.similarity or chosen["similarity"]
+    pool = chosen["pool"] if args.pool is None else (None if args.pool == 0 else args.pool)
+    config = RerankConfig(k=args.k, pool_size=pool, penalty=penalty, method=method)
 
     fit_started = time.perf_counter()
-    relevance = fit_scores(args, liked, genres.features)
+    split = prepare(args, train, test, customers, movies, catalogue, catalogue_seconds)
     fit_seconds = time.perf_counter() - fit_started
-    scores = ScoreMatrix(np.where(rated, np.nan, relevance), customers, offers)
-    popularity = offer_popularity(rated)
-    config = RerankConfig(k=args.k, pool_size=args.pool, penalty=args.penalty)
-
-    variants = {
-        name: measured_curve(scores, spaces, name, held_out, args.lambdas, config, popularity)
-        for name in spaces
-    }
-    curve = variants[args.similarity][0]
-    trade = curve.tradeoff(min_diversity_gain=0.20, max_accuracy_loss=0.05)
-    most_popular = ScoreMatrix(np.where(rated, np.nan, popularity[None, :]), customers, offers)
-    popular_lists = evaluate(recommend(most_popular, config), held_out, similarity, popularity)
+    similarity = split.spaces[name]
+    variants_started = time.perf_counter()
+    variants = variants_on_test(args, split, selection)
+    variants_seconds = time.perf_counter() - variants_started
+    curve, _ = measured_curve(split, name, config)
+    trade = curve.tradeoff(**TARGET)
+    most_popular = ScoreMatrix(np.where(np.isnan(split.scores.values), np.nan,
+                                        split.popularity[None, :]), customers,
+                               split.scores.offers)
+    popular_lists = evaluate(recommend(most_popular, config), split.held_out, similarity,
+                             split.popularity)
+    at_chosen = next(p for p in curve.points if p.mmr_lambda == chosen["mmr_lambda"])
+    overridden = any(getattr(args, option) is not None
+                     for option in ("method", "penalty", "similarity", "pool"))
 
     report = {
-        "settings": {**vars(args), "lambdas": sorted({0.0, *args.lambdas})},
+        "settings": {**vars(args), "lambdas": list(LAMBDAS), "pools": list(POOLS),
+                     "rerankers": RERANKERS},
+        "default_chosen_by": (
+            "validation: each customer's latest 20 % of the training ratings held out, "
+            "relevance and collaborative vectors refitted on the rest; every re-ranker x "
+            "similarity x pool measured on the fixed lambda grid; chosen = the largest "
+            "intra-list diversity gain (in its own space) within 5 % NDCG loss. Options given "
+            "on the command line override it."
+        ),
+        "validation": selection,
         "data": {
-            "customers": len(customers), "movies": len(offers),
+            "customers": len(customers), "movies": len(movies),
             "train_ratings": len(train), "held_out_ratings": len(test),
-            "held_out_clicks": int(held_out.sum()),
-            "candidates_per_customer": float((~rated).sum(axis=1).mean()),
+            "validation_ratings": len(validation),
+            "held_out_clicks": int(split.held_out.sum()),
+            "candidates_per_customer": float((~np.isnan(split.scores.values)).sum(axis=1)
+                                             .mean()),
             "genres": genres.categories,
         },
-        "similarity": {"name": args.similarity, "how": SIMILARITIES[args.similarity],
-                       "build_seconds": build_seconds},
+        "rerank": {"method": method, "penalty": penalty if method == "mmr" else None,
+                   "pool": pool},
+        "similarity": {"name": name, "how": SIMILARITIES[name],
+                       "build_seconds": split.build_seconds[name]},
         "relevance_model": {"name": args.model, "how": MODELS[args.model],
                             "fit_seconds": round(fit_seconds, 2)},
         "reference_most_popular_at_lambda_0": popular_lists.to_dict(),
@@ -142,19 +199,23 @@ def main() -> None:
             "accuracy_measure": trade.accuracy,
             "changes_vs_lambda_0": trade.changes,
             "ild_needed_for_target": 1.2 * trade.baseline["intra_list_diversity"],
+            # The operating point a marketer would be offered: validation's lambda, once.
+            "at_lambda_chosen_on_validation": None if overridden else {
+                "mmr_lambda": chosen["mmr_lambda"],
+                "ild_gain": relative(at_chosen.metrics.intra_list_diversity,
+                                     trade.baseline["intra_list_diversity"]),
+                "ndcg_loss": -relative(at_chosen.metrics.ndcg, trade.baseline["ndcg"]),
+            },
             **space_reference(similarity),
         },
-        "variants": {
-            name: variant_summary(name, spaces[name], build_seconds[name], *variants[name])
-            for name in spaces
-        },
-        "other_settings": {
-            name: other_settings(args, scores, held_out, spaces[name]) for name in spaces
-        },
-        "offer_cap": cap_example(args, scores, held_out, similarity, popularity, config,
-                                 trade.best_lambda),
-        "audience_diversity": audience_example(rows, scores),
+        "variants": variants,
+        "offer_cap": cap_example(args, split, similarity, config,
+                                 trade.best_lambda if overridden else chosen["mmr_lambda"]),
+        "audience_diversity": audience_example(rows, split.scores),
         "seconds": round(time.perf_counter() - started, 1),
+        "seconds_by_part": {"text_embeddings": catalogue_seconds["text"],
+                            "validation": round(validation_seconds, 1),
+                            "test_variants": round(variants_seconds, 1)},
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
     }
     print(json.dumps(report, indent=1))
@@ -163,67 +224,165 @@ def main() -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="ease")
-    parser.add_argument("--similarity", choices=list(SIMILARITIES), default="text",
-                        help="movie similarity for the MMR penalty and intra-list diversity")
+    parser.add_argument("--method", choices=["mmr", "dpp"], default=None,
+                        help="re-ranking (default: the one chosen on the validation part)")
+    parser.add_argument("--similarity", choices=list(SIMILARITIES), default=None,
+                        help="movie similarity for re-ranking and intra-list diversity "
+                             "(default: the one chosen on the validation part)")
+    parser.add_argument("--pool", type=int, default=None,
+                        help="best-scored candidates per customer the re-ranking chooses "
+                             "from, 0 = all (default: chosen on the validation part)")
+    parser.add_argument("--penalty", choices=["max", "mean"], default=None,
+                        help="MMR penalty: closest listed movie (classic) or mean similarity "
+                             "(default: chosen on the validation part)")
     parser.add_argument("--svd-dims", type=int, default=64,
                         help="width of the collaborative offer vectors (fixed, not tuned)")
     parser.add_argument("--ease-l2", type=float, default=200.0,
                         help="EASE L2 penalty (fixed, not tuned on the held-out data)")
     parser.add_argument("--k", type=int, default=10, help="offers per list")
-    parser.add_argument("--pool", type=int, default=100,
-                        help="best-scored candidates per customer the re-ranking chooses from")
-    parser.add_argument("--penalty", choices=["max", "mean"], default="max",
-                        help="MMR penalty: closest listed movie (classic) or mean similarity")
-    parser.add_argument("--lambdas", type=lambda s: [float(x) for x in s.split(",")],
-                        default=[0.1, 0.2, 0.3, 0.5, 0.7])
     parser.add_argument("--cap-share", type=float, default=0.05,
                         help="cap example: most customers per movie, as a share of customers")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
 
-def offer_similarities(
-    args: argparse.Namespace, movies: pd.DataFrame, liked: np.ndarray, genres: OfferSimilarity
-) -> tuple[dict[str, OfferSimilarity], dict[str, float]]:
-    """Every movie similarity, each built from the catalogue or the training clicks only."""
-    seconds = {"genres": 0.0}
-    started = time.perf_counter()
+def split_latest(rows: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each customer's latest 20 % of ratings held out, the rest kept for fitting."""
+    split = split_by_user(rows["user"].to_numpy(), rows["time"].to_numpy(), test_size=0.2,
+                          val_size=0.0, seed=seed)
+    return rows.iloc[split.train], rows.iloc[split.test]
+
+
+def text_similarity(movies: pd.DataFrame) -> OfferSimilarity:
+    """Cosine of sentence-encoder embeddings of each movie as the product writes an offer."""
     serializer = TextSerializer(SerializeConfig(
         fields=["title", "genres"], labels={"title": "movie"}, numeric_tower=False,
     )).fit(movies)
-    text = OfferSimilarity.from_embeddings(offer_text_embeddings(serializer.texts(movies)))
-    seconds["text"] = round(time.perf_counter() - started, 2)
+    return OfferSimilarity.from_embeddings(offer_text_embeddings(serializer.texts(movies)))
+
+
+def prepare(
+    args: argparse.Namespace, fit_part: pd.DataFrame, held_out_part: pd.DataFrame,
+    customers: np.ndarray, movies: pd.DataFrame, catalogue: dict[str, OfferSimilarity],
+    catalogue_seconds: dict[str, float],
+) -> Split:
+    """Scores and collaborative vectors from `fit_part` only; clicks of `held_out_part`.
+    Candidates: every movie the customer did not rate in `fit_part`."""
+    offers = movies["item"].to_numpy()
+    rated = click_matrix(fit_part, customers, offers, customer="user", offer="item")
+    liked = click_matrix(fit_part[fit_part["click"] == 1], customers, offers, "user", "item")
+    held_out = click_matrix(held_out_part[held_out_part["click"] == 1], customers, offers,
+                            "user", "item")
     started = time.perf_counter()
     collaborative = OfferSimilarity.from_embeddings(
         collaborative_embeddings(liked, dimensions=args.svd_dims, seed=args.seed))
-    seconds["collaborative"] = round(time.perf_counter() - started, 2)
-    return {"text": text, "genres": genres, "collaborative": collaborative}, seconds
+    seconds = {**catalogue_seconds, "collaborative": round(time.perf_counter() - started, 2)}
+    relevance = fit_scores(args, liked, catalogue["genres"].features)
+    scores = ScoreMatrix(np.where(rated, np.nan, relevance), customers, offers)
+    return Split(scores, held_out, {**catalogue, "collaborative": collaborative},
+                 offer_popularity(rated), seconds)
+
+
+def rerank_config(args: argparse.Namespace, reranker: str, pool: int | None) -> RerankConfig:
+    return RerankConfig(k=args.k, pool_size=pool, **RERANKERS[reranker])
+
+
+def select_on_validation(args: argparse.Namespace, valid: Split) -> dict:
+    """Every re-ranker x similarity x pool on the validation part; the chosen one has the
+    largest ILD gain within 5 % NDCG loss. A curve stops at the first lambda losing more
+    than 5 % NDCG (larger lambdas trade relevance away further; this keeps the bench short)."""
+    rows = []
+    for name, similarity in valid.spaces.items():
+        for reranker in RERANKERS:
+            for pool in POOLS:
+                config = rerank_config(args, reranker, pool)
+                base = evaluate(recommend(valid.scores, config, similarity), valid.held_out,
+                                similarity)
+                best = {"mmr_lambda": 0.0, "ild_gain": 0.0, "ndcg_loss": 0.0}
+                measured = []
+                for lam in LAMBDAS[1:]:
+                    recs = recommend(valid.scores, dataclasses.replace(config, mmr_lambda=lam),
+                                     similarity)
+                    metrics = evaluate(recs, valid.held_out, similarity)
+                    point = {
+                        "mmr_lambda": lam,
+                        "ild_gain": round(relative(metrics.intra_list_diversity,
+                                                   base.intra_list_diversity), 4),
+                        "ndcg_loss": round(-relative(metrics.ndcg, base.ndcg), 4),
+                    }
+                    measured.append([lam, point["ild_gain"], point["ndcg_loss"]])
+                    if point["ndcg_loss"] > TARGET["max_accuracy_loss"]:
+                        break
+                    if point["ild_gain"] > best["ild_gain"]:
+                        best = point
+                rows.append({"similarity": name, "reranker": reranker, "pool": pool,
+                             "ndcg_at_lambda_0": round(base.ndcg, 4),
+                             "ild_at_lambda_0": round(base.intra_list_diversity, 4),
+                             "best_within_5pct_ndcg_loss": best,
+                             "meets_target": best["ild_gain"] >= TARGET["min_diversity_gain"],
+                             "lambda, ild_gain, ndcg_loss": measured})
+    winner = max(rows, key=lambda row: row["best_within_5pct_ndcg_loss"]["ild_gain"])
+    return {
+        "runs": rows,
+        "chosen": {"similarity": winner["similarity"], "reranker": winner["reranker"],
+                   "pool": winner["pool"],
+                   "mmr_lambda": winner["best_within_5pct_ndcg_loss"]["mmr_lambda"]},
+    }
+
+
+def relative(value: float, base: float) -> float:
+    return (value - base) / base if base else 0.0
+
+
+def variants_on_test(args: argparse.Namespace, split: Split, selection: dict) -> dict:
+    """On the test part, every similarity x re-ranker at the pool validation chose for that
+    pair: its lambda table and the issue's check, in that similarity's space."""
+    chosen_pool = {}
+    for row in selection["runs"]:
+        key = (row["similarity"], row["reranker"])
+        gain = row["best_within_5pct_ndcg_loss"]["ild_gain"]
+        if key not in chosen_pool or gain > chosen_pool[key][1]:
+            chosen_pool[key] = (row["pool"], gain)
+    result: dict[str, dict] = {}
+    for name in split.spaces:
+        result[name] = {}
+        for reranker in RERANKERS:
+            pool = chosen_pool[(name, reranker)][0]
+            curve, across = measured_curve(split, name, rerank_config(args, reranker, pool))
+            result[name][reranker] = {"pool": pool,
+                                      **variant_summary(name, split.spaces[name], curve, across)}
+    return result
 
 
 def measured_curve(
-    scores: ScoreMatrix, spaces: dict[str, OfferSimilarity], name: str, held_out: np.ndarray,
-    lambdas: list[float], config: RerankConfig, popularity: np.ndarray,
+    split: Split, name: str, config: RerankConfig
 ) -> tuple[DiversityCurve, dict[float, dict[str, float]]]:
-    """The accuracy-vs-diversity curve with similarity `name`, plus each lambda's lists'
-    intra-list diversity measured in every space (does variety in one show in the others?)."""
+    """The accuracy-vs-diversity curve with similarity `name` on the fixed lambda grid, plus
+    each lambda's lists' intra-list diversity measured in every space (does variety in one
+    show in the others?)."""
+    key = (name, repr(dataclasses.replace(config, mmr_lambda=0.0)))
+    if key in split.curves:
+        return split.curves[key]
     points, across = [], {}
-    for lam in sorted({0.0, *lambdas}):
+    for lam in LAMBDAS:
         started = time.perf_counter()
-        recs = recommend(scores, dataclasses.replace(config, mmr_lambda=lam), spaces[name])
+        recs = recommend(split.scores, dataclasses.replace(config, mmr_lambda=lam),
+                         split.spaces[name])
         seconds = round(time.perf_counter() - started, 3)
-        points.append(CurvePoint(lam, evaluate(recs, held_out, spaces[name], popularity),
-                                 seconds))
+        points.append(CurvePoint(
+            lam, evaluate(recs, split.held_out, split.spaces[name], split.popularity), seconds))
         across[lam] = {other: round(intra_list_diversity(recs.positions, space), 4)
-                       for other, space in spaces.items()}
-    return DiversityCurve(points, config), across
+                       for other, space in split.spaces.items()}
+    split.curves[key] = DiversityCurve(points, config), across
+    return split.curves[key]
 
 
 def variant_summary(
-    name: str, similarity: OfferSimilarity, build_seconds: float, curve: DiversityCurve,
+    name: str, similarity: OfferSimilarity, curve: DiversityCurve,
     across: dict[float, dict[str, float]],
 ) -> dict:
-    """One similarity's lambda table and the issue's check, in that similarity's space."""
-    trade = curve.tradeoff(min_diversity_gain=0.20, max_accuracy_loss=0.05)
+    """One curve's lambda table and the issue's check, in that similarity's space."""
+    trade = curve.tradeoff(**TARGET)
     changes = {c["mmr_lambda"]: c for c in trade.changes}
     table = []
     for point in curve.points:
@@ -235,11 +394,11 @@ def variant_summary(
             "ild_gain": round(change["diversity_gain"], 4),
             "ndcg_loss": round(change["accuracy_loss"], 4),
             "coverage": round(point.metrics.coverage, 4),
+            "seconds": point.seconds,
             "ild_in_every_space": across[point.mmr_lambda],
         })
     return {
         "how": SIMILARITIES[name],
-        "build_seconds": build_seconds,
         "table": table,
         "diversity_rises": trade.diversity_rises,
         "diversity_monotone": trade.diversity_monotone,
@@ -284,44 +443,28 @@ def zscore(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / (values.std() or 1.0)
 
 
-def other_settings(args, scores, held_out, similarity) -> list[dict]:
-    """The same check for other pool sizes and penalties, so one setting is not the story."""
-    rows = []
-    for penalty in ("max", "mean"):
-        for pool in (30, 100, None):
-            config = RerankConfig(k=args.k, pool_size=pool, penalty=penalty)
-            curve = diversity_curve(scores, similarity, held_out, lambdas=args.lambdas,
-                                    config=config)
-            trade = curve.tradeoff(min_diversity_gain=0.20, max_accuracy_loss=0.05)
-            rows.append({
-                "penalty": penalty, "pool": pool, "meets_target": trade.meets_target,
-                "best_lambda": trade.best_lambda,
-                "lambda, ild_gain, ndcg_loss": [
-                    [c["mmr_lambda"], round(c["diversity_gain"], 4), round(c["accuracy_loss"], 4)]
-                    for c in trade.changes
-                ],
-            })
-    return rows
-
-
-def cap_example(args, scores, held_out, similarity, popularity, config, best_lambda) -> dict:
-    """The same lists with no movie going to more than `cap-share` of the customers."""
-    cap = math.ceil(args.cap_share * scores.n_customers)
-    result = {"cap_customers_per_movie": cap, "runs": []}
-    for lam in sorted({0.0, best_lambda if best_lambda is not None else 0.3}):
+def cap_example(
+    args: argparse.Namespace, split: Split, similarity: OfferSimilarity, config: RerankConfig,
+    lam: float | None,
+) -> dict:
+    """The same lists, at lambda 0 and `lam`, with no movie going to more than `cap-share`
+    of the customers."""
+    cap = math.ceil(args.cap_share * split.scores.n_customers)
+    result: dict = {"cap_customers_per_movie": cap, "method": config.method, "runs": []}
+    for weight in sorted({0.0, lam if lam is not None else 0.3}):
         for offer_cap in (None, cap):
-            run_config = RerankConfig(k=config.k, mmr_lambda=lam, pool_size=None,
-                                      offer_cap=offer_cap, penalty=config.penalty)
+            run_config = dataclasses.replace(config, mmr_lambda=weight, pool_size=None,
+                                             offer_cap=offer_cap)
             started = time.perf_counter()
-            recs = recommend(scores, run_config, similarity)
+            recs = recommend(split.scores, run_config, similarity)
             seconds = time.perf_counter() - started
             exposure = recs.exposure()
             result["runs"].append({
-                "mmr_lambda": lam, "offer_cap": offer_cap, "seconds": round(seconds, 3),
+                "mmr_lambda": weight, "offer_cap": offer_cap, "seconds": round(seconds, 3),
                 "max_customers_per_movie": int(exposure.max()),
                 "movies_at_cap": int((exposure == cap).sum()) if offer_cap else None,
                 "empty_slots": int((recs.positions < 0).sum()),
-                **evaluate(recs, held_out, similarity, popularity).to_dict(),
+                **evaluate(recs, split.held_out, similarity, split.popularity).to_dict(),
             })
     result["note"] = ("pool = every candidate here, so capped customers can move down to "
                       "less-scored movies instead of running out")
