@@ -6,7 +6,12 @@ from django.views.generic import ListView, TemplateView
 from marketing.models import Customer, ProfileField, Purpose
 from marketing.pii import identity_of, log_pii_view, masked_identity
 from marketing.roles import can_view_pii
-from marketing.selectors.consent import current_consents, customers_with_consent, is_record_valid
+from marketing.selectors.consent import (
+    current_consents,
+    customers_with_consent,
+    has_consent,
+    is_record_valid,
+)
 from marketing.selectors.recommendations import customer_latest_recommendations
 from marketing.selectors.training import customer_latest_scores
 from marketing.views.mixins import RoleRequiredMixin
@@ -127,10 +132,19 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             consent_history=customer.consents.order_by("-effective_at", "-id"),
             interactions=customer.interactions.select_related("offer")[:50],
             interaction_count=customer.interactions.count(),
-            scores=customer_latest_scores(customer),
+            **_scores(customer, at=now),
             recommendations=customer_latest_recommendations(customer),
         )
         return ctx
+
+
+def _scores(customer: Customer, *, at) -> dict:
+    """Stored scores are shown only while the customer's profiling consent is valid: after a
+    withdrawal (an objection to profiling) the scores may no longer be used, not even read."""
+    scores = customer_latest_scores(customer)
+    if scores and not has_consent(customer, Purpose.PROFILING, at=at):
+        return {"scores": [], "scores_refused": True}
+    return {"scores": scores, "scores_refused": False}
 
 
 def _consent_state(purpose: Purpose, record, now) -> dict:

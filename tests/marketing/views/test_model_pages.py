@@ -2,9 +2,10 @@
 import pytest
 from django.urls import reverse
 
-from marketing.models import Job, ScoringRun, Segment, TrainingRun
+from marketing.models import Job, Purpose, ScoringRun, Segment, TrainingRun
 from tests.factories import make_customer
 from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+    add_consent,
     click_customers,
     finished_run,
     finished_scoring,
@@ -145,8 +146,20 @@ def test_it_shows_the_score_distribution_and_top_pseudonyms(viewer_client, run):
 
 def test_it_shows_a_customers_latest_scores(viewer_client, run):
     customers = [make_customer(age=30 + i) for i in range(10)]
+    add_consent(customers, Purpose.PROFILING)
     finished_scoring(run, customers)
 
     body = viewer_client.get(reverse("customer-detail", args=[customers[-1].pk])).content.decode()
 
     assert "Scores" in body and run.name in body and "0.900" in body and "top 10%" in body
+
+
+def test_it_hides_a_customers_scores_once_profiling_consent_is_withdrawn(viewer_client, run):
+    customers = [make_customer(age=30 + i) for i in range(10)]
+    add_consent(customers, Purpose.PROFILING)
+    finished_scoring(run, customers)
+    add_consent(customers[-1:], Purpose.PROFILING, status="withdrawn", days_ago=1)
+
+    body = viewer_client.get(reverse("customer-detail", args=[customers[-1].pk])).content.decode()
+
+    assert "0.900" not in body and "no valid profiling consent" in body
