@@ -86,6 +86,7 @@ def main() -> None:
         report["bert_model"] = {
             "mode": args.mode, "train_rows": len(train_rows), "fit_seconds": model.fit_seconds_,
             "best_val_auc": model.best_val_auc_, "num_layers": args.num_layers,
+            "frozen_layers": model.frozen_layers_,
         }
     log(f"bert: explaining {len(customers)} customers")
     bert = FieldExplainer(model, config).fit(frame.iloc[split.train])
@@ -96,6 +97,13 @@ def main() -> None:
     report["bert"].update({"masked_rows_scored": bert.rows_scored_,
                            "model_calls": bert.model_calls_,
                            "masked_rows_per_customer": bert.rows_scored_ / len(customers)})
+    # Local accuracy against the model's own predict_logits (not the explainer's scorer).
+    sample = customers.iloc[: args.check_customers]
+    sums = np.array([e.base_value + sum(c.contribution for c in e.contributions)
+                     for e in bert.explain(sample)])
+    report["bert"]["max_error_vs_predict_logits"] = float(
+        np.max(np.abs(sums - model.predict_logits(sample)))
+    )
     report["bert"]["rank_agreement_with_lightgbm_tree"] = rank_agreement(
         report["lightgbm_tree"]["importance"], report["bert"]["importance"]
     )
@@ -128,9 +136,12 @@ def train_bert(args, data, frame, y, train_rows, val_rows) -> ClickModel:
     serializer = TextSerializer(SerializeConfig(
         fields=data.customer_fields, labels=data.labels, numeric_text="omit",
     )).fit(frame.iloc[train_rows])
+    frozen = args.frozen_layers if args.mode != "frozen" else 0
+    if args.num_layers:  # leave at least the top layer trainable
+        frozen = min(frozen, args.num_layers - 1)
     config = TrainConfig(
         base_model=args.base_model, mode=args.mode, learning_rate=1e-4 if args.mode == "full"
-        else 1e-3, frozen_layers=args.frozen_layers if args.mode != "frozen" else 0,
+        else 1e-3, frozen_layers=frozen,
         num_layers=args.num_layers, epochs=3, batch_size=32, time_budget_s=args.time_budget,
         threads=args.threads, patience=1, max_length=96,
     )

@@ -22,7 +22,15 @@ integer, so a customer is a vector of field codes. SHAP's permutation explainer 
 fields between the customer and background rows (``shap.maskers.Independent`` over the code
 matrix); each masked code row is decoded into a DataFrame row and scored by the model through
 its own serialisation (text + numeric tower). Masked rows seen before (the same codes) are
-answered from a cache, so background-only rows and repeated values cost nothing.
+answered from a cache, so background-only rows and repeated values cost nothing; for a
+``ClickModel`` on CPU the encoder also runs only once per distinct text
+(``TextEmbeddingScorer``), so switching a numeric-tower field costs only the head.
+
+Cost per customer: about ``permutations * (2 * fields + 1) * background_size`` masked rows
+(fewer where the customer and a background row share values). Local accuracy is exact by
+construction for every method; ``Explanation.tolerance`` states the bound that is checked
+(1e-3 logit for the permutation explainer, 1e-6 for TreeSHAP and linear SHAP) and
+``Explanation.local_accuracy_error`` the measured gap.
 """
 
 from __future__ import annotations
