@@ -210,14 +210,14 @@ class FieldExplainer:
         masker = shap.maskers.Independent(
             self._codebook.encode(self.background_).astype(float), max_samples=len(self.background_)
         )
-        explainer = shap.explainers.Permutation(
-            lambda masked: self._score(masked.astype(np.int64)), masker, seed=cfg.seed
-        )
         evals = cfg.permutations * (2 * len(self.fields_) + 1)
         logits = self._score(codes)
         out = []
-        outside_state = np.random.get_state()  # shap draws permutations from numpy's global RNG
+        outside_state = np.random.get_state()  # shap seeds and draws from numpy's global RNG
         try:
+            explainer = shap.explainers.Permutation(
+                lambda masked: self._score(masked.astype(np.int64)), masker, seed=cfg.seed
+            )
             for i in range(len(frame)):
                 # Seeded by the customer's values: the same customer gets the same explanation
                 # whichever rows it is explained with.

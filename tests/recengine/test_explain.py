@@ -209,3 +209,14 @@ def test_it_explains_customers_alike_together_or_alone(planted):
         assert alone.explain(frame.iloc[i : i + 1])[0].to_dict() == explained[i].to_dict()
     # Together, shap 0.51 would also evaluate every field's main effect from the second row on.
     assert together.rows_scored_ == alone.rows_scored_
+
+
+def test_it_leaves_numpys_global_random_state_alone(planted):
+    frame, _ = planted
+    explainer = FieldExplainer(AdditiveModel(), ExplainConfig(
+        background_size=4, fields=AdditiveModel.fields)).fit(frame)
+    np.random.seed(5)
+    expected = np.random.random()
+    np.random.seed(5)
+    explainer.explain(frame.iloc[:3])
+    assert np.random.random() == expected
