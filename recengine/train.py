@@ -354,7 +354,11 @@ class ClickModel:
         steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
         total = steps_per_epoch * cfg.epochs
         optimizer = self._optimizer()
-        scheduler = linear_schedule(optimizer, int(total * cfg.warmup_ratio), total)
+        scheduler = linear_schedule(
+            optimizer, int(total * cfg.warmup_ratio), total,
+            time_share=(lambda: (time.perf_counter() - started) / cfg.time_budget_s)
+            if cfg.time_budget_s else None,
+        )
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight, device=self.device_))
         scaler = torch.amp.GradScaler(
             enabled=self.device_ == "cuda" and cfg.mixed_precision
@@ -584,14 +588,18 @@ class TrainState:
 
 
 def linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int
+    optimizer: torch.optim.Optimizer, warmup: int, total: int,
+    time_share: Callable[[], float] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up to the base rate, then linear decay to zero at `total` steps."""
+    """Linear warm-up to the base rate, then linear decay to zero at `total` steps or, with
+    `time_share` (the share of a time budget used), at the end of the budget if that comes
+    first: a run cut short by its budget still ends on a small, annealed learning rate."""
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(warmup, 1)
-        return max(0.0, (total - step) / max(total - warmup, 1))
+        by_steps = (total - step) / max(total - warmup, 1)
+        return max(0.0, min(by_steps, 1.0 - time_share()) if time_share else by_steps)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

@@ -86,8 +86,11 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     total = n_customers * len(offers)
     ScoringRun.objects.filter(pk=scoring.pk).update(customers_excluded=excluded)
     progress(2, f"Loading model {training.model_id}")
-    # On a GPU worker ("gpu" queue) the model scores on the accelerator.
-    model = ModelRegistry(settings.MODEL_REGISTRY_DIR).load(training.model_id, device=pick_device())
+    # On a GPU worker ("gpu" queue) the model scores on the accelerator. The served model is
+    # the BERT model or, when the training run chose it, its blend with the baseline.
+    model = ModelRegistry(settings.MODEL_REGISTRY_DIR).load_served(
+        training.model_id, device=pick_device()
+    )
 
     # Keys of the rows handed to the scorer, in order; score_in_chunks reads exactly one chunk
     # of rows before it yields that chunk's scores.

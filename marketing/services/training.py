@@ -289,8 +289,9 @@ class _Training:
         model, serializer_config = self.train_bert(examples, parts)
         metrics = self.evaluate(examples, parts["test"], model, baseline)
         metrics["baseline"]["fit_seconds"] = baseline_seconds
+        blend = self.train_blend(examples, parts, model, baseline, metrics)
         self.progress(EVAL_END, "Saving the model in the registry")
-        return self.save(model, serializer_config, metrics, pseudonyms, baseline)
+        return self.save(model, serializer_config, metrics, pseudonyms, baseline, blend)
 
     # ---- data ---------------------------------------------------------------------------------
     def examples(self) -> Examples:
@@ -458,6 +459,26 @@ class _Training:
         TrainingRun.objects.filter(pk=run.pk).update(curves=self.curves)
         return model, serializer.config
 
+    def train_blend(self, examples: Examples, parts: dict[str, np.ndarray], model, baseline,
+                    metrics: dict[str, Any]):
+        """BERT and the baseline stacked by weights fitted on the validation rows (never the
+        test rows). It is served when it ranks the validation rows better than BERT alone."""
+        from sklearn.metrics import roc_auc_score
+
+        from recengine.ensemble import StackedModel
+        from recengine.metrics import click_metrics
+
+        frame, y = examples.frame, examples.y
+        val, test = parts["val"], parts["test"]
+        blend = StackedModel({"model": model, "baseline": baseline})
+        blend.fit(frame.iloc[val], y[val])
+        val_auc = float(roc_auc_score(y[val], blend.predict_proba(frame.iloc[val])))
+        metrics["blend"] = click_metrics(y[test], blend.predict_proba(frame.iloc[test])).as_dict()
+        metrics["blend"].update(
+            weights=blend.weights, val_auc=val_auc, served=val_auc > model.best_val_auc_,
+        )
+        return blend
+
     def on_step(self, step: TrainProgress) -> None:
         """recengine's progress -> the job's progress bar, message and live curve."""
         self.curves["loss"].append([step.step, round(step.loss, 5)])
@@ -528,7 +549,7 @@ class _Training:
 
     def save(
         self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str],
-        baseline,
+        baseline, blend,
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict
         from recengine.registry import ModelRegistry
@@ -538,7 +559,9 @@ class _Training:
         metrics = json_safe(metrics)
         model_id = ModelRegistry(settings.MODEL_REGISTRY_DIR).save(
             model, name=run.name, fingerprint=run.fingerprint, pseudonyms=pseudonyms,
-            consent_snapshot=run.consent_snapshot, metrics=metrics, parts={"baseline": baseline},
+            consent_snapshot=run.consent_snapshot, metrics=metrics,
+            parts={"baseline": baseline, "blend": blend},
+            served="blend" if metrics["blend"]["served"] else "model",
             config={
                 "training_run": run.pk,
                 "target": run.target,
@@ -564,6 +587,8 @@ class _Training:
             "training_rows": run.rows.get("train"),
             "test_auc_bert": round(metrics["bert"]["roc_auc"], 4),
             "test_auc_baseline": round(metrics["baseline"]["roc_auc"], 4),
+            "test_auc_blend": round(metrics["blend"]["roc_auc"], 4),
+            "served": "blend" if metrics["blend"]["served"] else "bert",
         }
 
 
