@@ -1,6 +1,7 @@
 """Importing customers: row checks, modes, upserts, consent history, rollback."""
 
 import csv
+import gc
 import io
 from datetime import UTC, datetime
 
@@ -244,6 +245,27 @@ def test_it_stores_text_with_tabs_backslashes_quotes_and_line_breaks_as_written(
     assert plain.attributes == {}
     assert not CustomerIdentity.objects.filter(customer=plain).exists()
     assert not plain.consents.exists()
+
+
+def test_it_pauses_the_garbage_collector_only_while_importing(
+    marketer, django_capture_on_commit_callbacks, monkeypatch
+):
+    original = Writer.write
+    collecting_while_writing = []
+
+    def write(self, prepared):
+        collecting_while_writing.append(gc.isenabled())
+        original(self, prepared)
+
+    monkeypatch.setattr(Writer, "write", write)
+    job = import_text(django_capture_on_commit_callbacks, customers_csv(5), by=marketer)
+    assert job.status == Job.Status.SUCCEEDED, job.message
+    assert collecting_while_writing == [False]
+    assert gc.isenabled()
+    text = customers_csv(5, bad={2: {"age": "abc"}})
+    job = import_text(django_capture_on_commit_callbacks, text, by=marketer)
+    assert job.status == Job.Status.FAILED
+    assert gc.isenabled()
 
 
 def test_it_lets_an_existing_profile_field_type_win(marketer, django_capture_on_commit_callbacks):
