@@ -112,6 +112,8 @@ DEFAULT_LEARNING_RATES = {
 # Validations per epoch: the page shows a validation AUC while training, and early stopping
 # can end a long epoch.
 EVALS_PER_EPOCH = 4
+# Width of the hidden head layer: it lets the text and the numbers interact.
+HEAD_HIDDEN = 64
 # Fewer examples of either class than this cannot give a meaningful test AUC.
 MIN_CLASS_EXAMPLES = 10
 VALIDATION_SHARE = 0.1
@@ -426,8 +428,9 @@ class _Training:
         serializer = TextSerializer(SerializeConfig(
             fields=examples.customer_fields, offer_fields=examples.offer_fields,
             labels={k: v for k, v in OFFER_LABELS.items() if k in examples.offer_fields},
-            # Numbers go through the numeric tower; text tokens are spent on words.
-            numeric_text="omit",
+            # Numbers go through the numeric tower (piecewise-linear over quantile bins, so any
+            # bent response curve can be learnt); text tokens are spent on words.
+            numeric_text="omit", numeric_encoding="piecewise",
         )).fit(frame.iloc[train])
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
         total_steps = steps_per_epoch * p.epochs
@@ -438,7 +441,7 @@ class _Training:
             learning_rate=p.learning_rate or DEFAULT_LEARNING_RATES[TrainingRun.Mode(run.mode)],
             eval_every=max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH)),
             patience=p.patience, time_budget_s=p.time_budget_s, threads=p.threads, seed=p.seed,
-            progress_every=max(1, min(10, total_steps // 50)),
+            progress_every=max(1, min(10, total_steps // 50)), head_hidden=HEAD_HIDDEN,
         )
         self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
         TrainingRun.objects.filter(pk=run.pk).update(

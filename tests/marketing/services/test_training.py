@@ -70,6 +70,31 @@ def test_it_trains_bert_beside_the_baseline_and_records_everything(
     assert manifest["consent_snapshot"]["notice_versions"] == {"v1": 240}
 
 
+def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_better(
+    marketer, tiny_bert, term_deposit, click_customers, settings,
+    django_capture_on_commit_callbacks,
+):
+    from recengine.ensemble import StackedModel
+    from recengine.registry import ModelRegistry
+
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit,
+                params={"epochs": 2, "patience": 100})
+
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    blend = run.metrics["blend"]
+    assert 0 <= blend["roc_auc"] <= 1 and set(blend["weights"]) == {"model", "baseline"}
+    registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
+    manifest = registry.record(run.model_id).manifest
+    assert manifest["parts"] == ["baseline", "blend"]
+    assert manifest["served"] == ("blend" if blend["served"] else "model")
+    assert blend["served"] == (blend["val_auc"] > run.metrics["bert"]["best_val_auc"])
+    assert run.job.result["served"] == ("blend" if blend["served"] else "bert")
+    stacked = registry.load_part(run.model_id, "blend")
+    assert isinstance(stacked, StackedModel) and stacked.val_rows_ == run.rows["val"]
+    served = registry.load_served(run.model_id)
+    assert isinstance(served, StackedModel) == blend["served"]
+
+
 def test_it_trains_only_on_customers_with_a_valid_training_consent(
     marketer, tiny_bert, term_deposit, click_customers, settings,
     django_capture_on_commit_callbacks,
