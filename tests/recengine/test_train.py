@@ -93,3 +93,47 @@ def test_it_scores_with_its_own_layer_loop_like_the_encoder(customers, serialize
         expected = model.network_.bert(input_ids=ids, attention_mask=mask).last_hidden_state
         got = model.network_.hidden_after(ids, mask, model.network_.n_layers)
     torch.testing.assert_close(got * mask[..., None], expected * mask[..., None])
+
+
+def test_it_anneals_the_learning_rate_to_zero_at_the_end_of_the_time_budget():
+    from recengine.train import linear_schedule
+
+    share = {"used": 0.0}
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = linear_schedule(optimizer, 0, 1000, time_share=lambda: share["used"])
+    assert scheduler.get_last_lr()[0] == pytest.approx(1.0)
+    share["used"] = 0.75
+    optimizer.step()
+    scheduler.step()  # step 1 of 1000: the steps alone would keep the rate near 1
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.25)
+    share["used"] = 1.2
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.get_last_lr()[0] == 0.0
+
+
+def test_it_reloads_a_hidden_head_on_piecewise_numbers_with_identical_scores(
+    customers, tiny_config, tmp_path
+):
+    from recengine.serialize import SerializeConfig, TextSerializer
+
+    frame, y = customers
+    serializer = TextSerializer(SerializeConfig(
+        numeric_text="omit", numeric_encoding="piecewise", piecewise_bins=4,
+    )).fit(frame)
+    tiny_config.epochs, tiny_config.head_hidden, tiny_config.frozen_layers = 1, 8, 1
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    assert model.network_.deep is not None
+    reloaded = ClickModel.load(model.save(tmp_path / "model"))
+    np.testing.assert_allclose(reloaded.predict_proba(frame), model.predict_proba(frame), atol=1e-6)
+
+
+def test_it_encodes_each_distinct_text_once_and_scores_repeats_alike(
+    customers, serializer, tiny_config
+):
+    tiny_config.epochs = 1
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    frame = customers[0].iloc[:5]
+    twice = model.predict_proba(frame.iloc[[0, 1, 2, 3, 4, 0, 1, 2, 3, 4]])
+    np.testing.assert_allclose(twice[:5], model.predict_proba(frame), atol=1e-6)
+    np.testing.assert_allclose(twice[5:], twice[:5], atol=1e-6)
