@@ -132,7 +132,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20, help="most passes (time decides)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--evals-per-epoch", type=int, default=4)
-    parser.add_argument("--patience", type=int, default=4,
+    parser.add_argument("--patience", type=int, default=12,
                         help="validations without a better AUC before stopping")
     parser.add_argument("--frozen-layers", type=int, default=2,
                         help="lowest encoder layers frozen and cached (speed)")
