@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import load_average, log, quiet_torch  # noqa: E402
 from recengine.baseline import BaselineConfig, TabularBaseline  # noqa: E402
 from recengine.data import Split, SplitConfig, split_by_user, split_rows  # noqa: E402
 from recengine.datasets import DatasetMissing, load_bank, load_movielens  # noqa: E402
@@ -50,13 +50,7 @@ from recengine.train import ClickModel, TrainConfig  # noqa: E402
 
 def main() -> None:
     args = parse_args()
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    torch.set_num_threads(args.threads)
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
+    quiet_torch(args.threads)
     report: dict = {"settings": vars(args), "load_before": load_average()}
     for name in args.datasets.split(","):
         loader = {"bank": bank_task, "movielens": movielens_task}[name]
@@ -79,10 +73,6 @@ def task_args(args: argparse.Namespace, name: str) -> argparse.Namespace:
         **vars(args), "train_rows": args.movielens_train_rows,
         **{f"time_budget_{m}": args.movielens_time_budget for m in ("full", "lora", "frozen")},
     })
-
-
-def load_average() -> str:
-    return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else ""
 
 
 def targets(bank: dict) -> dict:
@@ -145,10 +135,6 @@ def parse_args() -> argparse.Namespace:
                         help="training rows the fast student learns the served model from")
     parser.add_argument("--base-model", default="packaged:all-MiniLM-L6-v2")
     return parser.parse_args()
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # ---- tasks ------------------------------------------------------------------------------------

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import load_average, log, quiet_torch  # noqa: E402
 from recengine.baseline import BaselineConfig, TabularBaseline  # noqa: E402
 from recengine.data import SplitConfig, split_rows  # noqa: E402
 from recengine.datasets import load_bank  # noqa: E402
@@ -43,14 +41,8 @@ from recengine.train import ClickModel, TrainConfig  # noqa: E402
 
 def main() -> None:
     args = parse_args()
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    torch.set_num_threads(args.threads)
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
-    report: dict = {"settings": vars(args), "loadavg_start": loadavg()}
+    quiet_torch(args.threads)
+    report: dict = {"settings": vars(args), "loadavg_start": load_average()}
 
     data = load_bank()
     frame, y = data.frame, data.y
@@ -108,7 +100,7 @@ def main() -> None:
         report["lightgbm_tree"]["importance"], report["bert"]["importance"]
     )
     report["bert_vs_tree_time"] = report["bert"]["seconds"] / report["lightgbm_tree"]["seconds"]
-    report["loadavg_end"] = loadavg()
+    report["loadavg_end"] = load_average()
     print(json.dumps(report, indent=1))
 
 
@@ -169,12 +161,6 @@ def rank_agreement(a: dict[str, float], b: dict[str, float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def loadavg() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

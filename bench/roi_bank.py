@@ -24,13 +24,13 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import load_average, log, quiet_torch  # noqa: E402
 from recengine.baseline import BaselineConfig, TabularBaseline  # noqa: E402
 from recengine.data import SplitConfig, split_rows  # noqa: E402
 from recengine.datasets import load_bank  # noqa: E402
@@ -49,13 +49,7 @@ CHECK_DEPTHS_PCT = range(5, 51)
 
 def main() -> None:
     args = parse_args()
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    torch.set_num_threads(args.threads)
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
+    quiet_torch(args.threads)
     economics = CampaignEconomics(
         cost_per_contact=args.cost_per_contact, value_per_conversion=args.value_per_conversion,
         fixed_cost=args.fixed_cost, budget=args.budget,
@@ -139,7 +133,7 @@ def main() -> None:
         "bert_minus_lightgbm_best_measured_profit": (
             bert_entry["measured"]["best"]["profit"] - lgb_entry["measured"]["best"]["profit"]),
     }
-    report["load_average"] = Path("/proc/loadavg").read_text().split()[:3]
+    report["load_average"] = load_average()
     print(json.dumps(report, indent=1))
 
 
@@ -210,8 +204,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
