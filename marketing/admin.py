@@ -17,16 +17,21 @@ from django.utils import timezone
 from marketing.models import (
     Audience,
     AuditEvent,
+    CampaignPlan,
     ConsentRecord,
     Customer,
     CustomerIdentity,
+    ExplanationRun,
     Export,
     Interaction,
     Job,
     Offer,
     ProfileField,
+    RecommendationRun,
+    ScoringRun,
     Segment,
     Suppression,
+    TrainingRun,
     Upload,
 )
 from marketing.pii import identity_of, log_pii_view, masked_values
@@ -404,3 +409,46 @@ class SuppressionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for suppression in queryset.select_related("customer"):
             suppression_remove(suppression=suppression, by=request.user)
+
+
+# ---- models and campaigns (made by jobs in the product; looked at here) ----------------------
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "name", "offer", "mode", "base_model", "customers_used", "model_id",
+                    "flagged_erasure", "created_by", "created_at")
+    list_filter = ("mode", "target", "flagged_erasure")
+    list_select_related = ("offer", "created_by")
+    search_fields = ("name", "model_id")
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "training_run", "segment", "customers_scored", "rows_scored",
+                    "created_by", "created_at")
+    list_select_related = ("training_run", "segment", "created_by")
+
+
+@admin.register(ExplanationRun)
+class ExplanationRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "training_run", "scope", "customer", "sample_size", "created_by",
+                    "created_at")
+    list_filter = ("scope",)
+    list_select_related = ("training_run", "customer", "created_by")
+    raw_id_fields = ("customer",)
+
+
+@admin.register(CampaignPlan)
+class CampaignPlanAdmin(ReadOnlyAdmin):
+    list_display = ("name", "scoring_run", "offer", "contacts", "campaign", "created_by",
+                    "created_at")
+    list_select_related = ("scoring_run", "offer", "created_by")
+    search_fields = ("name", "campaign")
+
+
+@admin.register(RecommendationRun)
+class RecommendationRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "scoring_run", "k", "diversity", "offer_cap", "created_by",
+                    "created_at")
+    list_select_related = ("scoring_run", "created_by")

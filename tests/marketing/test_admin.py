@@ -152,7 +152,10 @@ def test_it_renders_every_registered_model_for_a_superuser(jane):
             assert change.status_code == 200, name
 
 
-@pytest.mark.parametrize("model", ["job", "auditevent", "upload"])
+@pytest.mark.parametrize("model", [
+    "job", "auditevent", "upload", "trainingrun", "scoringrun", "explanationrun", "campaignplan",
+    "recommendationrun",
+])
 def test_it_keeps_product_records_read_only(db, model):
     superuser = User.objects.create_superuser("root", password="pw-for-tests-only-123")
     client = logged_in(superuser)
