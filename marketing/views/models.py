@@ -168,35 +168,50 @@ class TrainingRunCreateView(RoleRequiredMixin, FormView):
         return redirect("model-detail", pk=run.pk)
 
 
+METRIC_COLUMNS = (("bert", "BERT"), ("baseline", "LightGBM baseline"), ("blend", "Blend"))
+
+
+def metric_columns(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The models the run measured, in table order; the one that scores is marked served."""
+    served = "blend" if metrics.get("blend", {}).get("served") else "bert"
+    return [
+        {"key": key, "label": label, "served": key == served}
+        for key, label in METRIC_COLUMNS if metrics.get(key)
+    ]
+
+
 def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """BERT and baseline side by side, the better value of each metric marked."""
-    bert, base = metrics["bert"], metrics["baseline"]
+    """The run's models side by side, the best value of each metric marked."""
+    keys = [column["key"] for column in metric_columns(metrics)]
+    first = metrics["bert"]
     rows = [
         ("Test ROC-AUC", "How well scores rank responders above the rest (0.5 = chance)",
-         bert["roc_auc"], base["roc_auc"], True, "{:.3f}"),
+         lambda m: m.get("roc_auc"), True, "{:.3f}"),
         ("PR-AUC", "Precision across recall levels; base rate = chance",
-         bert["pr_auc"], base["pr_auc"], True, "{:.3f}"),
+         lambda m: m.get("pr_auc"), True, "{:.3f}"),
         ("Log loss", "Quality of the probabilities; lower is better",
-         bert["log_loss"], base["log_loss"], False, "{:.4f}"),
+         lambda m: m.get("log_loss"), False, "{:.4f}"),
         ("Brier score", "Squared error of the probabilities; lower is better",
-         bert["brier"], base["brier"], False, "{:.4f}"),
+         lambda m: m.get("brier"), False, "{:.4f}"),
     ]
     for share in ("5%", "10%", "20%"):
-        if share in bert["lift"]:
+        if share in first["lift"]:
             rows.append((f"Lift in the top {share}", "Response rate there ÷ overall rate",
-                         bert["lift"][share], base["lift"][share], True, "{:.2f}×"))
-    if "20%" in bert["gains"]:
+                         lambda m, share=share: m.get("lift", {}).get(share), True, "{:.2f}×"))
+    if "20%" in first["gains"]:
         rows.append(("Responders in the top 20%", "Share of all responders reached",
-                     bert["gains"]["20%"], base["gains"]["20%"], True, "{:.0%}"))
+                     lambda m: m.get("gains", {}).get("20%"), True, "{:.0%}"))
     out = []
-    for label, hint, ours, theirs, higher, fmt in rows:
-        better = None
-        if ours is not None and theirs is not None and ours != theirs:
-            better = "bert" if (ours > theirs) == higher else "baseline"
+    for label, hint, value_of, higher, fmt in rows:
+        values = {key: value_of(metrics[key]) for key in keys}
+        known = [v for v in values.values() if v is not None]
+        best = (max(known) if higher else min(known)) if len(set(known)) > 1 else None
         out.append({
-            "label": label, "hint": hint, "better": better,
-            "bert": "—" if ours is None else fmt.format(ours),
-            "baseline": "—" if theirs is None else fmt.format(theirs),
+            "label": label, "hint": hint,
+            "cells": [
+                {"text": "—" if v is None else fmt.format(v), "best": v is not None and v == best}
+                for v in values.values()
+            ],
         })
     return out
 
@@ -231,6 +246,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
         if run.metrics.get("bert") and run.metrics.get("baseline"):
             ctx.update(
                 metric_rows=metric_rows(run.metrics),
+                metric_columns=metric_columns(run.metrics),
                 roc_chart=model_charts.roc_curves(run.metrics),
                 calibration_chart=model_charts.calibration(run.metrics),
                 gains_chart=model_charts.cumulative_gains(run.metrics),

@@ -41,8 +41,10 @@ def test_it_shows_metrics_side_by_side_with_charts_and_consent(viewer_client, ru
 
     assert response.status_code == 200
     rows = {row["label"]: row for row in response.context["metric_rows"]}
-    assert rows["Test ROC-AUC"]["bert"] == f"{run.metrics['bert']['roc_auc']:.3f}"
-    assert rows["Test ROC-AUC"]["baseline"] == f"{run.metrics['baseline']['roc_auc']:.3f}"
+    bert, baseline = rows["Test ROC-AUC"]["cells"]
+    assert bert["text"] == f"{run.metrics['bert']['roc_auc']:.3f}"
+    assert baseline["text"] == f"{run.metrics['baseline']['roc_auc']:.3f}"
+    assert bert["best"] == (run.metrics["bert"]["roc_auc"] > run.metrics["baseline"]["roc_auc"])
     for chart in ("curves-chart-data", "roc-chart-data", "calibration-chart-data",
                   "gains-chart-data"):
         assert f'data-plotly="{chart}"' in body and f'id="{chart}"' in body
@@ -163,3 +165,16 @@ def test_it_hides_a_customers_scores_once_profiling_consent_is_withdrawn(viewer_
     body = viewer_client.get(reverse("customer-detail", args=[customers[-1].pk])).content.decode()
 
     assert "0.900" not in body and "no valid profiling consent" in body
+
+
+def test_it_shows_the_blend_beside_bert_and_marks_the_model_that_scores(viewer_client, run):
+    blend = {**run.metrics["bert"], "roc_auc": 0.99, "served": True, "weights": [0.5, 0.5]}
+    TrainingRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "blend": blend})
+
+    response = viewer_client.get(reverse("model-detail", args=[run.pk]))
+
+    columns = response.context["metric_columns"]
+    assert [c["label"] for c in columns] == ["BERT", "LightGBM baseline", "Blend"]
+    assert [c["served"] for c in columns] == [False, False, True]
+    auc = {row["label"]: row for row in response.context["metric_rows"]}["Test ROC-AUC"]
+    assert auc["cells"][2] == {"text": "0.990", "best": True}
