@@ -56,7 +56,12 @@ def load_tokenizer(name: str):  # -> PreTrainedTokenizerBase
 
 
 def load_encoder(name: str, num_layers: int | None = None):  # -> PreTrainedModel
-    """The bare encoder (no task head); `num_layers` keeps only the lowest layers (faster)."""
+    """The bare encoder (no task head); `num_layers` keeps only the lowest layers (faster).
+
+    Always in float32, whatever the checkpoint is stored in: many published checkpoints are
+    half precision, and AdamW steps on half-precision weights lose the small updates (mixed
+    precision on a GPU autocasts the matrix products and keeps float32 master weights)."""
+    import torch
     from transformers import AutoConfig, AutoModel
 
     _offline()
@@ -66,7 +71,7 @@ def load_encoder(name: str, num_layers: int | None = None):  # -> PreTrainedMode
         config.num_hidden_layers = min(num_layers, config.num_hidden_layers)
     return AutoModel.from_pretrained(
         path, config=config, local_files_only=True, attn_implementation="sdpa",
-        add_pooling_layer=False,
+        add_pooling_layer=False, dtype=torch.float32,
     )
 
 

@@ -18,3 +18,17 @@ def test_it_accepts_a_local_folder(tiny_bert):
 def test_it_names_an_unknown_packaged_model():
     with pytest.raises(BaseModelError, match="nope"):
         resolve_base_model("packaged:nope")
+
+
+def test_it_loads_a_half_precision_checkpoint_in_float32(tmp_path):
+    import torch
+    from transformers import AutoModel
+
+    from recengine.models_base import build_tiny_bert, load_encoder
+
+    folder = build_tiny_bert(tmp_path, ["job student", "job retired"])
+    AutoModel.from_pretrained(folder).half().save_pretrained(folder)
+    stored = AutoModel.from_pretrained(folder, dtype="auto")
+    assert next(stored.parameters()).dtype == torch.float16  # the checkpoint is half
+    encoder = load_encoder(str(folder))
+    assert {p.dtype for p in encoder.parameters()} == {torch.float32}
