@@ -46,6 +46,17 @@ def test_it_quantizes_for_cpu_with_close_scores(customers, model):
     assert np.corrcoef(full, quick)[0, 1] > 0.95
 
 
+def test_the_int8_copy_runs_on_the_cpu_whatever_device_trained_it(customers, model):
+    import torch
+
+    model.device_ = "cuda" if torch.cuda.is_available() else "meta"  # trained elsewhere
+    fast = quantized_for_cpu(model)
+    assert fast.device_ == "cpu"
+    assert {p.device.type for p in fast.network_.parameters()} <= {"cpu"}
+    assert fast.predict_proba(customers[0]).shape == (len(customers[0]),)
+    assert model.device_ != "cpu"  # the original is left as it was
+
+
 def test_it_distils_the_model_into_a_fast_student(customers, model):
     frame = customers[0]
     teacher = model.predict_logits(frame)
