@@ -479,15 +479,19 @@ class ClickModel:
         tmp.replace(path)
 
     def _load_checkpoint(self, path: Path, optimizer, scheduler) -> TrainState:
-        state = torch.load(path, map_location=self.device_, weights_only=False)
+        # On the CPU first: the RNG states must stay CPU byte tensors; the weights and the
+        # optimizer state are copied onto the network's device by load_state_dict.
+        state = torch.load(path, map_location="cpu", weights_only=False)
         self.network_.load_state_dict(state["model"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
+        torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            # A checkpoint from a machine with more GPUs restores the ones this one has.
+            for device, rng in enumerate(state["rng"]["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(rng, device)
         return TrainState(**state["run"])
 
     # ---- saving ---------------------------------------------------------------------------

@@ -77,10 +77,12 @@ def test_it_serves_the_blend_from_the_registry_with_identical_scores(members, tm
     plain = registry.save(members["model"], name="b", fingerprint="f", pseudonyms=["p1"],
                           consent_snapshot={}, parts={"baseline": members["baseline"]})
     np.testing.assert_allclose(
-        registry.load_served(model_id).predict_proba(val), blend.predict_proba(val), atol=1e-6
+        registry.load_served(model_id, device=members["model"].device_).predict_proba(val),
+        blend.predict_proba(val), atol=1e-6
     )
     np.testing.assert_allclose(
-        registry.load_served(plain).predict_proba(val), members["model"].predict_proba(val),
+        registry.load_served(plain, device=members["model"].device_).predict_proba(val),
+        members["model"].predict_proba(val),
         atol=1e-6,
     )
     with pytest.raises(ValueError, match="Cannot serve"):

@@ -22,7 +22,8 @@ def test_it_round_trips_a_click_model_with_its_lineage(
     assert manifest["n_customers"] == 2 and manifest["consent_snapshot"]["excluded"] == 3
     assert manifest["fingerprint"] == fingerprint(frame)
     np.testing.assert_allclose(
-        registry.load(model_id).predict_proba(frame), model.predict_proba(frame), atol=1e-6
+        registry.load(model_id, device=model.device_).predict_proba(frame),
+        model.predict_proba(frame), atol=1e-6
     )
 
 

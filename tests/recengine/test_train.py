@@ -79,7 +79,7 @@ def test_it_reloads_saved_lora_adapters_with_identical_scores(
     model = ClickModel(tiny_config, serializer).fit(*_split(customers))
     model.save(tmp_path / "model")
     assert (tmp_path / "model" / "adapter" / "adapter_config.json").exists()
-    reloaded = ClickModel.load(tmp_path / "model")
+    reloaded = ClickModel.load(tmp_path / "model", device=model.device_)
     frame = customers[0]
     np.testing.assert_allclose(reloaded.predict_proba(frame), model.predict_proba(frame), atol=1e-6)
 
@@ -124,8 +124,23 @@ def test_it_reloads_a_hidden_head_on_piecewise_numbers_with_identical_scores(
     tiny_config.epochs, tiny_config.head_hidden, tiny_config.frozen_layers = 1, 8, 1
     model = ClickModel(tiny_config, serializer).fit(*_split(customers))
     assert model.network_.deep is not None
-    reloaded = ClickModel.load(model.save(tmp_path / "model"))
+    reloaded = ClickModel.load(model.save(tmp_path / "model"), device=model.device_)
     np.testing.assert_allclose(reloaded.predict_proba(frame), model.predict_proba(frame), atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_trained_on_the_gpu_scores_alike_on_the_cpu(
+    customers, serializer, tiny_config, tmp_path
+):
+    """The scoring or explanation job may run on a CPU worker: its scores differ from the
+    GPU's mixed-precision ones by rounding only."""
+    tiny_config.epochs, tiny_config.device = 1, "cuda"
+    frame, _ = customers
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    assert model.device_ == "cuda"
+    on_cpu = ClickModel.load(model.save(tmp_path / "model"), device="cpu")
+    assert np.abs(on_cpu.predict_proba(frame) - model.predict_proba(frame)).max() < 5e-3
+    assert np.corrcoef(on_cpu.predict_logits(frame), model.predict_logits(frame))[0, 1] > 0.999
 
 
 def test_it_encodes_each_distinct_text_once_and_scores_repeats_alike(
