@@ -304,6 +304,10 @@ class RerankConfig:
     # Re-ranking: "mmr" (relevance minus a similarity penalty, `penalty` applies) or "dpp"
     # (greedy determinantal point process: relevance plus the log-volume the list spans).
     method: Literal["mmr", "dpp"] = "mmr"
+    # Weigh relevance by each slot's NDCG discount, 1 / log2(slot + 2): the first offers stay
+    # relevance-led and variety comes in lower down the list, where a swap costs less
+    # (the greedy then maximises discounted relevance plus lambda times variety).
+    discount: bool = False
 
     def validate(self) -> None:
         if self.k < 1:
@@ -445,6 +449,7 @@ def _greedy_lists(
     if lam > 0 and similarity is not None:
         kind = _DPPGain if config.method == "dpp" else _MMRPenalty
         variety = kind(pool, k, config, similarity)
+    weight = (1.0 / np.log2(np.arange(k) + 2.0) if config.discount else np.ones(k))
     places = np.full(n_offers, config.offer_cap if config.offer_cap else n_customers * k)
     positions = np.full((n_customers, k), -1, dtype=np.int64)
     for slot in range(k):
@@ -452,7 +457,9 @@ def _greedy_lists(
         while waiting.any():
             who = np.flatnonzero(waiting)
             # Every customer still picking has `slot` offers listed (gaps only trail lists).
-            value = base[who].copy() if variety is None else base[who] + variety.term(who, slot)
+            value = base[who] * weight[slot]
+            if variety is not None:
+                value += variety.term(who, slot)
             if config.offer_cap is not None:
                 value[places[pool[who]] <= 0] = -np.inf
             pick = value.argmax(axis=1)

@@ -319,6 +319,24 @@ def test_it_penalises_the_closest_or_the_mean_similarity_as_configured():
     assert mean.positions.tolist() == [[0, 1, 2]]
 
 
+@pytest.mark.parametrize("method", ["mmr", "dpp"])
+def test_it_weighs_relevance_by_the_slot_discount_when_asked(method):
+    # A drama, a second drama scored almost as high, and a comedy scored lower.
+    similarity = OfferSimilarity.from_categories(["drama", "drama", "comedy"])
+    scores = ScoreMatrix.from_array(np.array([[1.0, 0.9, 0.5]]))
+    lam = 0.22 if method == "mmr" else 0.04
+    flat = RerankConfig(k=2, mmr_lambda=lam, rescale=False, method=method)
+    discounted = dataclasses.replace(flat, discount=True)
+    # Slot 2: the second drama's lead in relevance, 0.4 x (1 - lambda), outweighs its
+    # diversity term (MMR: lambda x similarity 1; DPP: lambda x log of the jitter) at full
+    # weight but not at slot 2's discount, 1 / log2(3) = 0.63.
+    assert recommend(scores, flat, similarity).positions.tolist() == [[0, 1]]
+    assert recommend(scores, discounted, similarity).positions.tolist() == [[0, 2]]
+    # The first slot is relevance alone either way, and lambda 0 stays pure top-k.
+    top = recommend(scores, dataclasses.replace(discounted, mmr_lambda=0.0), similarity)
+    assert top.positions.tolist() == [[0, 1]]
+
+
 def test_it_counts_missing_values_as_their_own_group():
     frame = make_base()
     frame.loc[frame.index[:50], "age"] = np.nan
