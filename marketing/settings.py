@@ -127,6 +127,9 @@ MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# Currency the campaign pages show costs, values and profits in (a symbol or a code).
+CURRENCY_SYMBOL = env.str("CURRENCY_SYMBOL", default="€")
+
 # Segment previews and aggregate reports hide counts below this group size (k-anonymity).
 MIN_GROUP_SIZE = env.int("MIN_GROUP_SIZE", default=10)
 

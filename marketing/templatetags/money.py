@@ -1,22 +1,28 @@
-"""Money as the campaign pages show it: "€12,345" (whole units), "€1.50" for unit prices."""
+"""Money as the campaign pages show it: "€12,345" (whole units), "€1.50" for unit prices,
+in the currency of settings.CURRENCY_SYMBOL."""
 
 import math
 
 from django import template
+from django.conf import settings
 
 register = template.Library()
 
-CURRENCY = "€"
+
+def currency() -> str:
+    """The currency symbol; a code such as "CHF" is followed by a space ("CHF 1,200")."""
+    symbol = settings.CURRENCY_SYMBOL
+    return f"{symbol} " if symbol[-1:].isalpha() else symbol
 
 
 def money_text(value: float | None, *, cents: bool = False) -> str:
-    """€ with thousands separators; a minus sign before the currency; "—" for nothing."""
+    """The currency with thousands separators; a minus sign before it; "—" for nothing."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     amount = abs(float(value))
     text = f"{amount:,.2f}" if cents else f"{round(amount):,.0f}"
     sign = "−" if float(value) < 0 and text.strip("0.,") else ""
-    return f"{sign}{CURRENCY}{text}"
+    return f"{sign}{currency()}{text}"
 
 
 @register.filter

@@ -5,7 +5,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from marketing.templatetags.money import CURRENCY, money_text
+from marketing.templatetags.money import currency, money_text
 from marketing.views.charts import PRIMARY, figure_data
 from marketing.views.model_charts import BASELINE, GUIDE, _layout
 
@@ -63,7 +63,8 @@ def profit_curve(result: dict[str, Any]) -> dict:
     fig.add_hline(y=0, line={"color": "#8a94a6", "width": 1})
     _layout(fig, height=340)
     _depth_axis(fig)
-    fig.update_yaxes(title={"text": "Expected profit"}, tickprefix=CURRENCY, separatethousands=True)
+    fig.update_yaxes(title={"text": "Expected profit"}, tickprefix=currency(),
+                     separatethousands=True)
     return figure_data(fig)
 
 

@@ -4,6 +4,7 @@ uplift. The numbers come from ``marketing.services.plans``; these views only sho
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,23 +32,28 @@ DEFAULT_ECONOMICS = {"cost_per_contact": 2, "fixed_cost": 500, "value_per_conver
 
 class EconomicsForm(forms.Form):
     cost_per_contact = forms.DecimalField(
-        min_value=0, max_digits=12, decimal_places=2, label="Cost per contact (€)",
+        min_value=0, max_digits=12, decimal_places=2, label="Cost per contact",
         help_text="What reaching one customer costs: call time, postage, a voucher.",
     )
     fixed_cost = forms.DecimalField(
-        min_value=0, max_digits=14, decimal_places=2, label="Fixed cost (€)", required=False,
+        min_value=0, max_digits=14, decimal_places=2, label="Fixed cost", required=False,
         help_text="Paid once if the campaign runs at all: creative, set-up, platform fee.",
     )
     value_per_conversion = forms.DecimalField(
-        min_value=0, max_digits=12, decimal_places=2, label="Value per conversion (€)",
+        min_value=0, max_digits=12, decimal_places=2, label="Value per conversion",
         help_text="The margin one conversion earns before contact costs.",
     )
     budget = forms.DecimalField(
-        min_value=0, max_digits=14, decimal_places=2, label="Budget (€)", required=False,
+        min_value=0, max_digits=14, decimal_places=2, label="Budget", required=False,
         help_text="The most the whole campaign may cost, fixed cost included. Empty: no limit.",
     )
 
     ECONOMICS = ("cost_per_contact", "fixed_cost", "value_per_conversion", "budget")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.ECONOMICS:  # "Budget (€)": the currency set for this site
+            self.fields[name].label = f"{self.fields[name].label} ({settings.CURRENCY_SYMBOL})"
 
     def clean_value_per_conversion(self):
         value = self.cleaned_data["value_per_conversion"]

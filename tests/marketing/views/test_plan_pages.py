@@ -1,4 +1,6 @@
 # ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -45,6 +47,23 @@ def test_it_lists_plans_with_best_depth_and_profit_for_a_viewer(viewer_client, p
     best = plan.result["best"]
     assert f"€{round(best['profit']):,}" in body
     assert "Plan a campaign" not in body  # viewers read only
+
+
+def test_it_shows_money_in_the_currency_set_for_the_site(viewer_client, plan, settings):
+    settings.CURRENCY_SYMBOL = "CHF"
+    best = plan.result["best"]
+    listing = viewer_client.get(reverse("plan-list")).content.decode()
+    assert f"CHF {round(best['profit']):,}" in listing and "€" not in listing
+    detail = viewer_client.get(reverse("plan-detail", args=[plan.pk])).content.decode()
+    assert f"CHF {round(best['profit']):,}" in detail
+    assert re.search(r'"tickprefix":\s*"CHF "', detail)  # the profit chart's axis
+
+
+def test_it_labels_the_economics_in_the_site_currency(marketer_client, scoring, settings):
+    settings.CURRENCY_SYMBOL = "$"
+    form = marketer_client.get(reverse("plan-create"), {"scoring_run": scoring.pk})
+    body = form.content.decode()
+    assert "Cost per contact ($)" in body and "Budget ($)" in body and "(€)" not in body
 
 
 def test_it_offers_planning_on_the_scoring_page_to_marketers_only(marketer, viewer, scoring):
