@@ -219,7 +219,16 @@ def plan_campaign(
     contact count), `budget` (the most contacts the budget pays for and the best depth
     within it) and `random` (the same two depths for random targeting).
     """
-    curve = profit_curve(scores, economics, kind=kind, base_rate=base_rate)
+    return plan_from_curve(profit_curve(scores, economics, kind=kind, base_rate=base_rate),
+                           table_depths_pct)
+
+
+def plan_from_curve(
+    curve: ProfitCurve, table_depths_pct: Sequence[float] = TABLE_DEPTHS_PCT
+) -> dict:
+    """`plan_campaign` for a profit curve already built (the caller keeps the curve to read
+    other depths from it without sorting the scores again)."""
+    economics, kind = curve.economics, curve.kind
     n = curve.customers
     depths = list(range(1, 101))
     rows = [curve.at(contacts_at_pct(n, pct)) for pct in depths]

@@ -142,7 +142,7 @@ def _read_scores(scoring_run: ScoringRun, offer: Offer | None) -> _Scores:
 
 def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, Any],
              contacts: int | None) -> dict[str, Any]:
-    from recengine.roi import plan_campaign, profit_curve
+    from recengine.roi import plan_from_curve, profit_curve
 
     scores = _read_scores(scoring_run, offer)
     if not scores.values:
@@ -152,7 +152,8 @@ def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, 
         raise PlanError({"contacts": f"Only {len(scores.values):,} customers can be contacted "
                          f"(consented and scored); {contacts:,} asked."})
     eco = _economics(economics)
-    result = plan_campaign(scores.values, eco)
+    curve = profit_curve(scores.values, eco)
+    result = plan_from_curve(curve)
     # Without the marketer's choice: the best depth the budget pays for.
     within = result["budget"]["best_within_budget"]["contacts"]
     if contacts is not None:
@@ -161,7 +162,7 @@ def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, 
         chosen, set_by = within, "budget"
     else:
         chosen, set_by = within, "best"
-    result["chosen"] = {**profit_curve(scores.values, eco).at(chosen), "set_by": set_by}
+    result["chosen"] = {**curve.at(chosen), "set_by": set_by}
     result["consent"] = {
         "purpose": Purpose.PROFILING,
         "at": scores.at.isoformat(),
