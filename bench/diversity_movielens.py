@@ -38,7 +38,9 @@ one):
 
 Re-ranking (`--method`): MMR with the max or mean similarity penalty (`--penalty`), or the
 greedy DPP (recengine.diversity), each from the 100 best-scored candidates or all of them
-(`--pool`, 0 = all). Every curve is measured on one fixed lambda grid, 0, 0.1, ..., 0.9.
+(`--pool`, 0 = all), each with flat relevance or relevance weighed by the slot's NDCG
+discount (`--discount`: the top of a list stays relevance-led, variety comes in lower
+down). Every curve is measured on one fixed lambda grid, 0, 0.1, ..., 0.9.
 
 The defaults are chosen on a validation part carved from the training ratings (each
 customer's latest 20 % of them; relevance and collaborative vectors refitted on the rest):
@@ -113,11 +115,16 @@ SIMILARITIES = {
 # The diversity weights every curve is measured at, fixed before any run: a uniform grid,
 # lambda 0 (pure relevance) being the baseline of each comparison.
 LAMBDAS = tuple(round(0.1 * step, 1) for step in range(10))
-# Re-rankings compared: MMR with either penalty, and the DPP.
+# Re-rankings compared: MMR with either penalty, and the DPP, each with flat relevance and
+# with relevance weighed by the slot's NDCG discount (RerankConfig.discount).
 RERANKERS = {
-    "mmr_max": {"method": "mmr", "penalty": "max"},
-    "mmr_mean": {"method": "mmr", "penalty": "mean"},
-    "dpp": {"method": "dpp", "penalty": "max"},  # the DPP has no penalty kind; unused
+    "mmr_max": {"method": "mmr", "penalty": "max", "discount": False},
+    "mmr_mean": {"method": "mmr", "penalty": "mean", "discount": False},
+    # The DPP has no penalty kind; "max" is unused.
+    "dpp": {"method": "dpp", "penalty": "max", "discount": False},
+    "mmr_max_discount": {"method": "mmr", "penalty": "max", "discount": True},
+    "mmr_mean_discount": {"method": "mmr", "penalty": "mean", "discount": True},
+    "dpp_discount": {"method": "dpp", "penalty": "max", "discount": True},
 }
 # Pools the re-ranking may choose from: the 100 best-scored candidates, or all of them.
 POOLS = (100, None)
@@ -174,9 +181,12 @@ def main() -> None:
     chosen = selection["chosen"]
     method = args.method or RERANKERS[chosen["reranker"]]["method"]
     penalty = args.penalty or RERANKERS[chosen["reranker"]]["penalty"]
+    discount = (RERANKERS[chosen["reranker"]]["discount"] if args.discount is None
+                else args.discount)
     name = args.similarity or chosen["similarity"]
     pool = chosen["pool"] if args.pool is None else (None if args.pool == 0 else args.pool)
-    config = RerankConfig(k=args.k, pool_size=pool, penalty=penalty, method=method)
+    config = RerankConfig(k=args.k, pool_size=pool, penalty=penalty, method=method,
+                          discount=discount)
 
     fit_started = time.perf_counter()
     split = prepare(args, train, test, customers, movies, catalogue, catalogue_seconds)
@@ -194,7 +204,7 @@ def main() -> None:
                              split.popularity)
     at_chosen = next(p for p in curve.points if p.mmr_lambda == chosen["mmr_lambda"])
     overridden = any(getattr(args, option) is not None
-                     for option in ("method", "penalty", "similarity", "pool"))
+                     for option in ("method", "penalty", "similarity", "pool", "discount"))
 
     report = {
         "settings": {**vars(args), "lambdas": list(LAMBDAS), "pools": list(POOLS),
@@ -217,7 +227,7 @@ def main() -> None:
             "genres": genres.categories,
         },
         "rerank": {"method": method, "penalty": penalty if method == "mmr" else None,
-                   "pool": pool},
+                   "pool": pool, "discount": discount},
         "similarity": {"name": name, "how": SIMILARITIES[name],
                        "build_seconds": split.build_seconds[name]},
         "relevance_model": {"name": args.model, "how": MODELS[args.model],
@@ -274,6 +284,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--penalty", choices=["max", "mean"], default=None,
                         help="MMR penalty: closest listed movie (classic) or mean similarity "
                              "(default: chosen on the validation part)")
+    parser.add_argument("--discount", action=argparse.BooleanOptionalAction, default=None,
+                        help="weigh relevance by each slot's NDCG discount (default: chosen "
+                             "on the validation part)")
     parser.add_argument("--svd-dims", type=int, default=64,
                         help="width of the collaborative offer vectors (fixed, not tuned)")
     parser.add_argument("--click-negatives", type=float, default=4.0,

@@ -19,6 +19,9 @@ those scores (NaN = the offer is not a candidate for that customer, e.g. already
   the highest  (1 - lambda) * relevance + lambda * log(residual), the residual being what
   of the offer's similarity vector the listed offers do not already explain (an incremental
   Cholesky factor of S over the pool, updated for all customers at once).
+- `discount=True`: the relevance term of slot s (0 = first) is weighed by NDCG's position
+  discount 1 / log2(s + 2), so each list's first offers stay relevance-led and variety
+  comes in lower down, where a swap costs less NDCG (for either method).
 - `offer_cap`: no offer goes to more than that many customers. Slots are filled round by
   round (everyone's first offer, then everyone's second...); when more customers want an
   offer than it has places left, the customers who value it most get it and the others
