@@ -279,7 +279,8 @@ def run_task(args, frame, y, split: Split, serialize: SerializeConfig, tabular, 
         blend = StackedModel({best_bert[1]: best_bert[2], "lightgbm": baselines["lightgbm"]})
         blend.fit(frame.iloc[val], y[val])
         entry, _ = evaluate(blend, frame.iloc[test], y_test, segments)
-        entry.update(weights=blend.weights, fitted_on="validation rows", val_rows=len(val))
+        entry.update(weights=blend.weights, fitted_on="validation rows", val_rows=len(val),
+                     val_auc_out_of_fold=blend.out_of_fold_auc_)
         result["models"]["blend"] = entry
     return result
 

@@ -465,7 +465,8 @@ class _Training:
     def train_blend(self, examples: Examples, parts: dict[str, np.ndarray], model, baseline,
                     metrics: dict[str, Any]):
         """BERT and the baseline stacked by weights fitted on the validation rows (never the
-        test rows). It is served when it ranks the validation rows better than BERT alone."""
+        test rows). It is served when it ranks the validation rows better than BERT alone,
+        judged out of fold (each validation row scored by a stacker not fitted to it)."""
         from sklearn.metrics import roc_auc_score
 
         from recengine.ensemble import StackedModel
@@ -475,10 +476,13 @@ class _Training:
         val, test = parts["val"], parts["test"]
         blend = StackedModel({"model": model, "baseline": baseline})
         blend.fit(frame.iloc[val], y[val])
-        val_auc = float(roc_auc_score(y[val], blend.predict_proba(frame.iloc[val])))
+        in_sample = float(roc_auc_score(y[val], blend.predict_proba(frame.iloc[val])))
+        # None: too few clicks (or non-clicks) to judge the blend fairly; BERT is served.
+        val_auc = blend.out_of_fold_auc_
         metrics["blend"] = click_metrics(y[test], blend.predict_proba(frame.iloc[test])).as_dict()
         metrics["blend"].update(
-            weights=blend.weights, val_auc=val_auc, served=val_auc > model.best_val_auc_,
+            weights=blend.weights, val_auc=val_auc, val_auc_in_sample=in_sample,
+            served=val_auc is not None and val_auc > model.best_val_auc_,
         )
         return blend
 

@@ -1,8 +1,10 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from recengine.baseline import BaselineConfig, TabularBaseline
 from recengine.ensemble import StackedModel
@@ -20,6 +22,37 @@ def members(customers, serializer, tiny_config):
         "model": ClickModel(tiny_config, serializer).fit(frame, y),
         "baseline": TabularBaseline(BaselineConfig(kind="logistic")).fit(frame, y),
     }
+
+
+class _Fixed:
+    """A member whose scores are given in advance, row by row."""
+
+    def __init__(self, p: np.ndarray):
+        self.p = p
+
+    def predict_proba(self, frame) -> np.ndarray:
+        return self.p[frame.index.to_numpy()]
+
+
+def test_it_judges_the_blend_out_of_fold_where_in_sample_flatters_it():
+    # Members that are pure noise: a stacker fitted to 60 rows finds some ranking in them
+    # in sample, which rows it was not fitted to do not bear out.
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame({"row": np.arange(n)})
+    y = np.tile([0, 1], n // 2)
+    members = {f"noise{i}": _Fixed(rng.uniform(0.05, 0.95, n)) for i in range(4)}
+    blend = StackedModel(members).fit(frame, y)
+    in_sample = roc_auc_score(y, blend.predict_proba(frame))
+    assert in_sample > 0.6
+    assert blend.out_of_fold_auc_ < in_sample - 0.1
+
+
+def test_it_gives_no_out_of_fold_figure_with_a_single_click():
+    frame = pd.DataFrame({"row": np.arange(10)})
+    y = np.array([1] + [0] * 9)
+    blend = StackedModel({"a": _Fixed(np.linspace(0.1, 0.9, 10))}).fit(frame, y)
+    assert blend.out_of_fold_auc_ is None
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -87,6 +87,8 @@ def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_bette
     manifest = registry.record(run.model_id).manifest
     assert manifest["parts"] == ["baseline", "blend"]
     assert manifest["served"] == ("blend" if blend["served"] else "model")
+    # Judged out of fold; the in-sample figure is kept beside it for the record.
+    assert blend["val_auc"] is not None and 0 <= blend["val_auc_in_sample"] <= 1
     assert blend["served"] == (blend["val_auc"] > run.metrics["bert"]["best_val_auc"])
     assert run.job.result["served"] == ("blend" if blend["served"] else "bert")
     stacked = registry.load_part(run.model_id, "blend")
