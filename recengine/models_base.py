@@ -48,11 +48,28 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def _missing(name: str, path: str, error: Exception) -> BaseModelError:
+    """A base model that cannot be read, said in the marketer's and operator's terms."""
+    if Path(path).exists():
+        return BaseModelError(f"The base model folder {path} cannot be read as a BERT-family "
+                              f"model ({error}).")
+    # Short enough for a job's one-line message (255 characters).
+    return BaseModelError(
+        f"Base model {name!r} is not on this machine (not packaged, not a folder, not in the "
+        "Hugging Face cache); jobs never download models. Put it in every worker's cache, or "
+        "in a folder named by CLICK_MODEL_BASE."
+    )
+
+
 def load_tokenizer(name: str):  # -> PreTrainedTokenizerBase
     from transformers import AutoTokenizer
 
     _offline()
-    return AutoTokenizer.from_pretrained(resolve_base_model(name), local_files_only=True)
+    path = resolve_base_model(name)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:  # missing files / not a model's config
+        raise _missing(name, path, error) from error
 
 
 def load_encoder(name: str, num_layers: int | None = None):  # -> PreTrainedModel
@@ -66,13 +83,16 @@ def load_encoder(name: str, num_layers: int | None = None):  # -> PreTrainedMode
 
     _offline()
     path = resolve_base_model(name)
-    config = AutoConfig.from_pretrained(path, local_files_only=True)
-    if num_layers is not None:
-        config.num_hidden_layers = min(num_layers, config.num_hidden_layers)
-    return AutoModel.from_pretrained(
-        path, config=config, local_files_only=True, attn_implementation="sdpa",
-        add_pooling_layer=False, dtype=torch.float32,
-    )
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        if num_layers is not None:
+            config.num_hidden_layers = min(num_layers, config.num_hidden_layers)
+        return AutoModel.from_pretrained(
+            path, config=config, local_files_only=True, attn_implementation="sdpa",
+            add_pooling_layer=False, dtype=torch.float32,
+        )
+    except (OSError, ValueError) as error:  # missing files / not a model's config
+        raise _missing(name, path, error) from error
 
 
 def build_tiny_bert(folder: Path | str, texts: Iterable[str], seed: int = 0) -> Path:
