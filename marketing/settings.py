@@ -145,8 +145,12 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=6 * 3600 - 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Set on the machine that runs a GPU worker; training and scoring then go to the "gpu" queue.
+# Set where jobs are created (the web app) when a GPU worker may run (`WORKER_QUEUES=gpu`):
+# training, scoring and explanations then go to the "gpu" queue.
 USE_GPU = env.bool("USE_GPU", default=False)
+# With USE_GPU, each routing asks the workers whether one consumes the "gpu" queue (the answer
+# is kept a minute); without one, GPU jobs go to the CPU workers instead of waiting.
+GPU_PROBE_TIMEOUT_S = env.float("GPU_PROBE_TIMEOUT_S", default=1.0)
 
 # The click model's base encoder: a local path or a hub id. The default is the packaged
 # all-MiniLM-L6-v2, which loads offline.

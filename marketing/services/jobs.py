@@ -54,8 +54,34 @@ def job_create(*, kind: str, title: str, params: dict[str, Any], by) -> Job:
     return job
 
 
+GPU_QUEUE = "gpu"
+# How long one look at the workers' queues is trusted (seconds), and its cache key.
+GPU_PROBE_TTL_S = 60
+GPU_PROBE_KEY = "jobs:gpu-worker-listening"
+
+
+def gpu_worker_listening() -> bool:
+    """Whether a Celery worker consumes the GPU queue now: asked of the running workers
+    (they answer within settings.GPU_PROBE_TIMEOUT_S), the answer kept GPU_PROBE_TTL_S."""
+    from django.core.cache import cache
+
+    listening = cache.get(GPU_PROBE_KEY)
+    if listening is None:
+        from marketing.celery import app
+
+        replies = app.control.inspect(timeout=settings.GPU_PROBE_TIMEOUT_S).active_queues()
+        listening = any(queue.get("name") == GPU_QUEUE
+                        for queues in (replies or {}).values() for queue in queues)
+        cache.set(GPU_PROBE_KEY, listening, GPU_PROBE_TTL_S)
+    return listening
+
+
 def queue_for(kind: str) -> str:
-    return "gpu" if settings.USE_GPU and kind in GPU_KINDS else settings.CELERY_TASK_DEFAULT_QUEUE
+    """Training, scoring and explanations go to a GPU worker when USE_GPU is set and one is
+    running, to the default queue (CPU workers) otherwise; everything else to the default."""
+    if settings.USE_GPU and kind in GPU_KINDS and gpu_worker_listening():
+        return GPU_QUEUE
+    return settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 _executor: ThreadPoolExecutor | None = None
@@ -82,7 +108,14 @@ def enqueue(job: Job) -> None:
     if mode == "celery":
         from marketing.tasks import run_job_task
 
-        run_job_task.apply_async(args=[job.pk], queue=queue_for(job.kind))
+        queue = queue_for(job.kind)
+        fields: dict[str, Any] = {"params": {**job.params, "queue": queue}}
+        if settings.USE_GPU and job.kind in GPU_KINDS and queue != GPU_QUEUE:
+            logger.warning("job %s: no worker listens on the %r queue; sent to %r",
+                           job.pk, GPU_QUEUE, queue)
+            fields["message"] = "Waiting for a CPU worker: no GPU worker is running"
+        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(**fields)
+        run_job_task.apply_async(args=[job.pk], queue=queue)
     elif mode == "thread":
         _in_process_executor().submit(_run_in_thread, job.pk)
     elif mode == "inline":

@@ -75,12 +75,20 @@ def celery_worker(django_db_setup, tmp_path_factory):
         )
     worker = Worker(process, BROKER_URL, data_dir / "media", log_path)
     previous_broker = app.conf.broker_url
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration: a
+    # developer's own broker there would take this process's jobs away from the worker.
+    previous_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = BROKER_URL
     app.conf.broker_url = BROKER_URL
     try:
         _wait_until_ready(worker)
         yield worker
     finally:
         app.conf.broker_url = previous_broker
+        if previous_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = previous_env
         process.terminate()
         try:
             process.wait(timeout=20)

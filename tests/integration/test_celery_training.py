@@ -18,7 +18,17 @@ from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_trains_and_scores_through_a_real_celery_worker(celery_jobs, marketer, tiny_bert):
+def test_it_trains_and_scores_through_a_real_celery_worker(
+    celery_jobs, marketer, tiny_bert, settings
+):
+    from django.core.cache import cache
+
+    from marketing.services.jobs import GPU_PROBE_KEY
+
+    # GPU routing is on, but the only worker consumes the default queue: the workers are
+    # asked, and the model jobs go to the CPU worker instead of waiting for a GPU one.
+    settings.USE_GPU = True
+    cache.delete(GPU_PROBE_KEY)
     offer = make_offer("TERM-DEPOSIT", title="Term deposit")
     customers = make_click_customers(200, offer)
 
@@ -27,6 +37,8 @@ def test_it_trains_and_scores_through_a_real_celery_worker(celery_jobs, marketer
         mode="lora", params={**FAST_PARAMS, "epochs": 1}, by=marketer,
     )
     assert run.job.status == Job.Status.QUEUED  # handed to the broker, not run here
+    run.job.refresh_from_db()
+    assert run.job.params["queue"] == "default"
 
     job = wait_for_job(run.job, celery_jobs, timeout=300)
     assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{celery_jobs.log_tail()}"

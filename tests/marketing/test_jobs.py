@@ -61,3 +61,70 @@ def test_it_runs_a_job_at_most_once(runners, marketer):
     job = job_service.job_create(kind=Job.Kind.ERASE, title="t", params={}, by=marketer)
     assert job_service.run_job(job.pk) is None  # a redelivery finds it already done
     assert calls == [job.pk]
+
+
+class _Inspect:
+    """Stands in for Celery's worker inspection: which queues each worker consumes."""
+
+    def __init__(self, replies):
+        self.replies, self.calls = replies, 0
+
+    def __call__(self, timeout):
+        return self
+
+    def active_queues(self):
+        self.calls += 1
+        return self.replies
+
+
+@pytest.fixture
+def workers(monkeypatch, settings):
+    from django.core.cache import cache
+
+    from marketing.celery import app
+
+    cache.delete(job_service.GPU_PROBE_KEY)
+
+    def answer(replies):
+        inspect = _Inspect(replies)
+        monkeypatch.setattr(app.control, "inspect", inspect)
+        return inspect
+
+    yield answer
+    cache.delete(job_service.GPU_PROBE_KEY)
+
+
+def test_it_never_asks_the_workers_without_use_gpu(workers, settings):
+    settings.USE_GPU = False
+    inspect = workers({"w@cpu": [{"name": "default"}], "w@gpu": [{"name": "gpu"}]})
+    assert job_service.queue_for(Job.Kind.TRAIN) == "default"
+    assert inspect.calls == 0
+
+
+def test_it_sends_model_jobs_to_a_listening_gpu_worker_and_keeps_the_answer(workers, settings):
+    settings.USE_GPU = True
+    inspect = workers({"w@cpu": [{"name": "default"}], "w@gpu": [{"name": "gpu"}]})
+    assert job_service.queue_for(Job.Kind.TRAIN) == "gpu"
+    assert job_service.queue_for(Job.Kind.SCORE) == "gpu"
+    assert job_service.queue_for(Job.Kind.EXPLAIN) == "gpu"
+    assert job_service.queue_for(Job.Kind.IMPORT) == "default"  # no accelerator needed
+    assert inspect.calls == 1  # asked once, then cached
+
+
+@pytest.mark.parametrize("replies", [{"w@cpu": [{"name": "default"}]}, None])
+def test_it_sends_model_jobs_to_cpu_workers_when_no_gpu_worker_runs(
+    workers, settings, marketer, monkeypatch, replies
+):
+    from marketing.tasks import run_job_task
+
+    settings.USE_GPU, settings.JOB_QUEUE = True, "celery"
+    workers(replies)  # None: no worker answered at all
+    sent = []
+    monkeypatch.setattr(run_job_task, "apply_async",
+                        lambda args, queue: sent.append((args[0], queue)))
+    job = job_service.job_create(kind=Job.Kind.TRAIN, title="t", params={"a": 1}, by=marketer)
+    job.refresh_from_db()
+    assert sent == [(job.pk, "default")]
+    assert job.params == {"a": 1, "queue": "default"}
+    assert job.status == Job.Status.QUEUED
+    assert job.message == "Waiting for a CPU worker: no GPU worker is running"
