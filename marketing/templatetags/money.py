@@ -25,6 +25,12 @@ def money_text(value: float | None, *, cents: bool = False) -> str:
     return f"{sign}{currency()}{text}"
 
 
+@register.simple_tag
+def currency_symbol() -> str:
+    """The site's currency as set (settings.CURRENCY_SYMBOL), for labels and hints."""
+    return settings.CURRENCY_SYMBOL
+
+
 @register.filter
 def money(value: float | None) -> str:
     return money_text(value)

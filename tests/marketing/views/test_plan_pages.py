@@ -64,6 +64,7 @@ def test_it_labels_the_economics_in_the_site_currency(marketer_client, scoring, 
     form = marketer_client.get(reverse("plan-create"), {"scoring_run": scoring.pk})
     body = form.content.decode()
     assert "Cost per contact ($)" in body and "Budget ($)" in body and "(€)" not in body
+    assert "Amounts in $" in body
 
 
 def test_it_offers_planning_on_the_scoring_page_to_marketers_only(marketer, viewer, scoring):
