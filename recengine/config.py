@@ -57,3 +57,12 @@ def pick_device(device: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_label(device: str) -> str:
+    """What a device is, for people: "GPU (NVIDIA H200)" or "CPU"."""
+    if device.startswith("cuda"):
+        import torch
+
+        return f"GPU ({torch.cuda.get_device_name(torch.device(device))})"
+    return device.upper()

@@ -528,6 +528,7 @@ class _Training:
     def evaluate(self, examples: Examples, test: np.ndarray, model, baseline) -> dict[str, Any]:
         import numpy as np
 
+        from recengine.config import device_label
         from recengine.metrics import click_metrics
         from recengine.score import ScoreConfig, score_in_chunks
 
@@ -550,6 +551,7 @@ class _Training:
             fit_seconds=model.fit_seconds_, train_rows_per_s=model.train_rows_per_s_,
             scoring_rows_per_s=len(test) / bert_seconds, best_val_auc=model.best_val_auc_,
             steps=model.steps_, stopped_early=model.stopped_early_,
+            trained_on=device_label(model.device_),
         )
         base = click_metrics(y_test, baseline.predict_proba(examples.frame.iloc[test])).as_dict()
         return {"bert": bert, "baseline": base}

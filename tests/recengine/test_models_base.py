@@ -53,3 +53,13 @@ def test_it_names_a_local_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(BaseModelError, match=str(tmp_path)):
         load_encoder(str(tmp_path))
+
+
+def test_it_names_the_device_for_people():
+    import torch
+
+    from recengine.config import device_label
+
+    assert device_label("cpu") == "CPU"
+    if torch.cuda.is_available():
+        assert device_label("cuda").startswith("GPU (")

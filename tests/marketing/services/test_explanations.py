@@ -182,10 +182,12 @@ def test_it_sends_explanations_to_the_gpu_queue_when_a_gpu_worker_exists(
     tiny_run, marketer, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     from marketing import tasks
+    from marketing.services import jobs
 
     sent = []
     monkeypatch.setattr(tasks.run_job_task, "apply_async",
                         lambda args, queue: sent.append((args, queue)))
+    monkeypatch.setattr(jobs, "gpu_worker_listening", lambda: True)
     settings.JOB_QUEUE = "celery"
     for use_gpu in (True, False):
         settings.USE_GPU = use_gpu

@@ -87,6 +87,10 @@ def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_bette
     manifest = registry.record(run.model_id).manifest
     assert manifest["parts"] == ["baseline", "blend"]
     assert manifest["served"] == ("blend" if blend["served"] else "model")
+    import torch
+
+    trained_on = run.metrics["bert"]["trained_on"]
+    assert trained_on.startswith("GPU (") if torch.cuda.is_available() else trained_on == "CPU"
     # Judged out of fold; the in-sample figure is kept beside it for the record.
     assert blend["val_auc"] is not None and 0 <= blend["val_auc_in_sample"] <= 1
     assert blend["served"] == (blend["val_auc"] > run.metrics["bert"]["best_val_auc"])
@@ -208,16 +212,18 @@ def test_it_sends_training_to_the_gpu_queue_when_a_gpu_worker_exists(
     marketer, term_deposit, tiny_bert, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     from marketing import tasks
+    from marketing.services import jobs
 
     sent = []
     monkeypatch.setattr(tasks.run_job_task, "apply_async",
                         lambda args, queue: sent.append((args, queue)))
     settings.JOB_QUEUE = "celery"
-    for use_gpu in (True, False):
+    for use_gpu, gpu_worker in ((True, True), (True, False), (False, True)):
         settings.USE_GPU = use_gpu
+        monkeypatch.setattr(jobs, "gpu_worker_listening", lambda answer=gpu_worker: answer)
         run = train(django_capture_on_commit_callbacks, marketer, term_deposit)
         assert run.job.status == Job.Status.QUEUED
-    assert [queue for _, queue in sent] == ["gpu", "default"]
+    assert [queue for _, queue in sent] == ["gpu", "default", "default"]
 
 
 def test_it_flags_the_run_when_a_customer_it_learned_from_is_erased(

@@ -51,6 +51,12 @@ def test_it_shows_metrics_side_by_side_with_charts_and_consent(viewer_client, ru
     assert "vendor/plotly/plotly.min.js" in body and "cdn" not in body.lower()
     assert "Consent withdrawn" in body and run.model_id in body
     assert "Score a segment" not in body  # viewers read only
+    assert " · on " not in body  # runs from before the device was recorded say nothing
+
+    run.metrics["bert"]["trained_on"] = "GPU (NVIDIA H200)"
+    run.save(update_fields=["metrics"])
+    body = viewer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+    assert "steps · on GPU (NVIDIA H200)</div>" in body
 
 
 def test_it_shows_live_progress_and_cancel_while_training(marketer_client, term_deposit):
