@@ -41,6 +41,7 @@ class StackedModel:
     def fit(self, val_frame: pd.DataFrame, y_val: np.ndarray) -> StackedModel:
         """Fit the stacker on validation rows (rows the members were not trained on)."""
         from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
 
         if not self.members:
             raise ValueError("A stacked model needs at least one fitted member.")
@@ -53,6 +54,9 @@ class StackedModel:
         self.coef_ = stacker.coef_[0].astype(float).tolist()
         self.intercept_ = float(stacker.intercept_[0])
         self.val_rows_ = len(y_val)
+        # In sample (the stacker saw these rows), from the logits already computed: scoring
+        # the validation rows again would run every member (BERT) a second time.
+        self.in_sample_auc_ = float(roc_auc_score(y_val, stacker.decision_function(logits)))
         self.out_of_fold_auc_ = self._out_of_fold_auc(logits, y_val)
         return self
 

@@ -76,10 +76,15 @@ def gpu_worker_listening() -> bool:
     return listening
 
 
+def wants_gpu(kind: str) -> bool:
+    """Whether jobs of this kind should run on a GPU worker when one is running."""
+    return settings.USE_GPU and kind in GPU_KINDS
+
+
 def queue_for(kind: str) -> str:
     """Training, scoring and explanations go to a GPU worker when USE_GPU is set and one is
     running, to the default queue (CPU workers) otherwise; everything else to the default."""
-    if settings.USE_GPU and kind in GPU_KINDS and gpu_worker_listening():
+    if wants_gpu(kind) and gpu_worker_listening():
         return GPU_QUEUE
     return settings.CELERY_TASK_DEFAULT_QUEUE
 
@@ -110,7 +115,7 @@ def enqueue(job: Job) -> None:
 
         queue = queue_for(job.kind)
         fields: dict[str, Any] = {"params": {**job.params, "queue": queue}}
-        if settings.USE_GPU and job.kind in GPU_KINDS and queue != GPU_QUEUE:
+        if wants_gpu(job.kind) and queue != GPU_QUEUE:
             logger.warning("job %s: no worker listens on the %r queue; sent to %r",
                            job.pk, GPU_QUEUE, queue)
             fields["message"] = "Waiting for a CPU worker: no GPU worker is running"

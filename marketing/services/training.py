@@ -467,7 +467,6 @@ class _Training:
         """BERT and the baseline stacked by weights fitted on the validation rows (never the
         test rows). It is served when it ranks the validation rows better than BERT alone,
         judged out of fold (each validation row scored by a stacker not fitted to it)."""
-        from sklearn.metrics import roc_auc_score
 
         from recengine.ensemble import StackedModel
         from recengine.metrics import click_metrics
@@ -476,12 +475,11 @@ class _Training:
         val, test = parts["val"], parts["test"]
         blend = StackedModel({"model": model, "baseline": baseline})
         blend.fit(frame.iloc[val], y[val])
-        in_sample = float(roc_auc_score(y[val], blend.predict_proba(frame.iloc[val])))
         # None: too few clicks (or non-clicks) to judge the blend fairly; BERT is served.
         val_auc = blend.out_of_fold_auc_
         metrics["blend"] = click_metrics(y[test], blend.predict_proba(frame.iloc[test])).as_dict()
         metrics["blend"].update(
-            weights=blend.weights, val_auc=val_auc, val_auc_in_sample=in_sample,
+            weights=blend.weights, val_auc=val_auc, val_auc_in_sample=blend.in_sample_auc_,
             served=val_auc is not None and val_auc > model.best_val_auc_,
         )
         return blend
