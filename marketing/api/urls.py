@@ -5,7 +5,10 @@ from rest_framework.routers import DefaultRouter
 
 from marketing.api import audiences, explanations, plans, recommendations, training, uploads, views
 
+# No ".json" suffix routes: they are not in the schema, and the custom actions never took
+# the `format` argument they pass (500). `?format=json` or an Accept header choose JSON.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("customers", views.CustomerViewSet)
 router.register("offers", views.OfferViewSet)
 router.register("interactions", views.InteractionViewSet)
