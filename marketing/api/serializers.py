@@ -96,6 +96,8 @@ class SegmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Segment
         fields = ["id", "name", "description", "rules", "created_by", "created_at", "updated_at"]
+        # The model's default (no rules) is not a segment anyone asked for.
+        extra_kwargs = {"rules": {"required": True}}
 
     def validate_rules(self, rules: Any) -> dict[str, Any]:
         if not isinstance(rules, dict):

@@ -27,6 +27,14 @@ def test_it_creates_a_segment_and_audits_it(marketer_client, customers):
     assert (event.target_ref, event.details["change"]) == (str(segment.pk), "created")
 
 
+def test_it_answers_400_to_a_segment_without_rules(marketer_client):
+    response = marketer_client.post("/api/segments/", {"name": "n"},
+                                    content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"rules": ["This field is required."]}
+    assert not Segment.objects.exists()
+
+
 def test_it_rejects_bad_rules_naming_the_rule(marketer_client, customers):
     rules = {"op": "and", "rules": [{"field": "attr:job", "operator": "gt", "value": 3}]}
     response = marketer_client.post(
