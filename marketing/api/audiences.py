@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.validators import UniqueValidator
 
-from marketing.api.serializers import DetailSerializer
+from marketing.api.serializers import INVALID, DetailSerializer
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
 from marketing.models import (
     Audience,
@@ -64,14 +64,6 @@ from marketing.services.exports import (
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 THROTTLED = OpenApiResponse(DetailSerializer, description="Too many export requests; retry later")
-INVALID = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description='What is wrong: {"detail": message} or {field: [messages, ...]}',
-    examples=[
-        OpenApiExample("Definition", value={"detail": "A cut by score needs a scoring run."}),
-        OpenApiExample("Field", value={"segment": ['Invalid pk "99" - object does not exist.']}),
-    ],
-)
 
 # ---- serializers ------------------------------------------------------------------------------
 

@@ -181,7 +181,8 @@ class UpliftSerializer(serializers.Serializer):
 
 
 class CampaignPlanSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                                 allow_null=True)
     economics = EconomicsSerializer(read_only=True)
     best = serializers.SerializerMethodField()
     chosen = serializers.SerializerMethodField()

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment
@@ -70,7 +71,8 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
     effective_at = serializers.DateTimeField(
         required=False, help_text="When it takes effect; now when left out"
     )
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                                 allow_null=True)
     given_at = serializers.DateTimeField(read_only=True, allow_null=True)
     withdrawn_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
@@ -91,7 +93,8 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                                 allow_null=True)
 
     class Meta:
         model = Segment
@@ -133,8 +136,20 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+# A 400 from a service ({"detail"}) or from a serializer's field checks ({field: [...]}).
+INVALID = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='What is wrong: {"detail": message} or {field: [messages, ...]}',
+    examples=[
+        OpenApiExample("Definition", value={"detail": "A cut by score needs a scoring run."}),
+        OpenApiExample("Field", value={"segment": ['Invalid pk "99" - object does not exist.']}),
+    ],
+)
+
+
 class JobSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                                 allow_null=True)
     is_finished = serializers.BooleanField(read_only=True)
     error = serializers.SerializerMethodField(
         help_text="The failure's traceback, for staff users only (others read `message`)"

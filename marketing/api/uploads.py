@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing import filters
-from marketing.api.serializers import DetailSerializer, JobSerializer
+from marketing.api.serializers import INVALID, DetailSerializer, JobSerializer
 from marketing.models import Upload
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.uploads import error_file_response, preview_for_user
@@ -31,7 +31,8 @@ UPLOADERS = (MARKETER, DATA_STEWARD)
 
 
 class UploadSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                                 allow_null=True)
     has_error_file = serializers.SerializerMethodField()
 
     class Meta:
@@ -111,7 +112,7 @@ class UploadViewSet(
 
     @extend_schema(
         request={"multipart/form-data": UploadCreateSerializer},
-        responses={201: UploadSerializer, 400: DetailSerializer},
+        responses={201: UploadSerializer, 400: INVALID},
     )
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = UploadCreateSerializer(data=request.data)
@@ -128,7 +129,7 @@ class UploadViewSet(
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=UploadMappingSerializer,
-                   responses={200: UploadSerializer, 400: DetailSerializer})
+                   responses={200: UploadSerializer, 400: INVALID})
     @action(detail=True, methods=["post"], filter_backends=[])
     def mapping(self, request: Request, pk: str | None = None) -> Response:
         """Set the column mapping and the import mode ("all or nothing" or "valid rows")."""

@@ -138,7 +138,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=s.RulesSerializer,
-        responses={200: s.CountPreviewSerializer, 400: s.DetailSerializer},
+        responses={200: s.CountPreviewSerializer, 400: s.INVALID},
     )
     @action(detail=False, methods=["post"], write_roles=ALL_ROLES, filter_backends=[])
     def preview(self, request: Request) -> Response:
