@@ -229,3 +229,78 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         token=Token.objects.create(user=marketer),
     )
     return world
+
+
+# Which fixture rows (``World`` attributes) a route with an id is walked with: by the route's
+# name (API routes as "api:<name>", since the router reuses the pages' names), or else by the
+# longest path prefix (keys ending in "/").
+OBJECTS: dict[str, tuple[str, ...]] = {
+    # pages
+    "upload-detail": ("upload", "failed_upload", "pending_upload"),
+    "upload-mapping": ("pending_upload",),
+    "upload-preview": ("pending_upload",),
+    "upload-errors": ("upload", "failed_upload"),
+    "customer-detail": ("person",),
+    "customer-explain": ("person",),
+    "segment-detail": ("segment",),
+    "segment-edit": ("segment",),
+    "model-detail": ("training_run",),
+    "model-score": ("training_run",),
+    "model-explain": ("training_run",),
+    "model-scoring-detail": ("scoring_run", "multi_scoring_run"),
+    "model-audience-diversity": ("multi_scoring_run",),
+    "recommendation-detail": ("recommendation_run",),
+    "campaigns/plans/": ("plan",),
+    "audiences/": ("audience", "draft_audience"),
+    "exports/": ("export", "hashed_export"),
+    "jobs/": ("job", "failed_job"),
+    # API
+    "api/customers/": ("person",),
+    "api/offers/": ("offer",),
+    "api/interactions/": ("interaction",),
+    "api/consents/": ("consent",),
+    "api/segments/": ("segment",),
+    "api/uploads/": ("upload", "failed_upload", "pending_upload"),
+    "api/jobs/": ("job", "failed_job"),
+    "api/training-runs/": ("training_run",),
+    "api/scoring-runs/": ("scoring_run", "multi_scoring_run"),
+    "api/audiences/": ("audience", "draft_audience"),
+    "api/exports/": ("export", "hashed_export"),
+    "api/suppressions/": ("suppression",),
+    "api/explanations/": ("explanation", "global_explanation"),
+    "api/campaign-plans/": ("plan",),
+    "api/recommendation-runs/": ("recommendation_run",),
+    # admin
+    "admin/auth/group/": ("role_group",),
+    "admin/auth/user/": ("viewer", "steward"),
+    "admin/authtoken/tokenproxy/": ("marketer",),  # a token's admin id is its user's
+    "admin/marketing/customer/": ("person",),
+    "admin/marketing/consentrecord/": ("consent",),
+    "admin/marketing/segment/": ("segment",),
+    "admin/marketing/offer/": ("offer",),
+    "admin/marketing/interaction/": ("interaction",),
+    "admin/marketing/profilefield/": ("profile_field",),
+    "admin/marketing/job/": ("job", "failed_job"),
+    "admin/marketing/upload/": ("upload", "failed_upload"),
+    "admin/marketing/auditevent/": ("audit_event",),
+    "admin/marketing/audience/": ("audience",),
+    "admin/marketing/export/": ("export",),
+    "admin/marketing/suppression/": ("suppression",),
+    "admin/marketing/trainingrun/": ("training_run",),
+    "admin/marketing/scoringrun/": ("scoring_run",),
+    "admin/marketing/explanationrun/": ("explanation",),
+    "admin/marketing/campaignplan/": ("plan",),
+    "admin/marketing/recommendationrun/": ("recommendation_run",),
+    # the admin's "view on site" link: the person's customer page
+    "admin:view_on_site": ("person",),
+}
+
+
+def rows_for(name: str, path: str) -> tuple[str, ...] | None:
+    """The ``OBJECTS`` entry for a route: by its name, else by the longest prefix of its path
+    (without the leading slash); None when neither says."""
+    if name in OBJECTS:
+        return OBJECTS[name]
+    path = path.lstrip("/")
+    prefixes = [key for key in OBJECTS if key.endswith("/") and path.startswith(key)]
+    return OBJECTS[max(prefixes, key=len)] if prefixes else None

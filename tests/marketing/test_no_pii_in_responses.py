@@ -22,7 +22,13 @@ from django.utils.regex_helper import normalize
 
 from marketing.pii import mask_email, mask_phone
 from marketing.roles import DATA_STEWARD, MARKETER, VIEWER
-from tests.marketing.pii_world import World, build_world, plain_pii_values, user_with_role
+from tests.marketing.pii_world import (
+    World,
+    build_world,
+    plain_pii_values,
+    rows_for,
+    user_with_role,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -30,71 +36,6 @@ ROLES = ("viewer", "marketer")
 ID_PARAMETERS = ("pk", "object_id", "id")
 # Parameters that are not a row of the fixture.
 FIXED = {"format": "json", "app_label": "marketing", "url": "no-such-page/"}
-
-# Which fixture rows (``World`` attributes) a route with an id is walked with: by the route's
-# name (API routes as "api:<name>", since the router reuses the pages' names), or else by the
-# longest path prefix (keys ending in "/").
-OBJECTS: dict[str, tuple[str, ...]] = {
-    # pages
-    "upload-detail": ("upload", "failed_upload", "pending_upload"),
-    "upload-mapping": ("pending_upload",),
-    "upload-preview": ("pending_upload",),
-    "upload-errors": ("upload", "failed_upload"),
-    "customer-detail": ("person",),
-    "customer-explain": ("person",),
-    "segment-detail": ("segment",),
-    "segment-edit": ("segment",),
-    "model-detail": ("training_run",),
-    "model-score": ("training_run",),
-    "model-explain": ("training_run",),
-    "model-scoring-detail": ("scoring_run", "multi_scoring_run"),
-    "model-audience-diversity": ("multi_scoring_run",),
-    "recommendation-detail": ("recommendation_run",),
-    "campaigns/plans/": ("plan",),
-    "audiences/": ("audience", "draft_audience"),
-    "exports/": ("export", "hashed_export"),
-    "jobs/": ("job", "failed_job"),
-    # API
-    "api/customers/": ("person",),
-    "api/offers/": ("offer",),
-    "api/interactions/": ("interaction",),
-    "api/consents/": ("consent",),
-    "api/segments/": ("segment",),
-    "api/uploads/": ("upload", "failed_upload", "pending_upload"),
-    "api/jobs/": ("job", "failed_job"),
-    "api/training-runs/": ("training_run",),
-    "api/scoring-runs/": ("scoring_run", "multi_scoring_run"),
-    "api/audiences/": ("audience", "draft_audience"),
-    "api/exports/": ("export", "hashed_export"),
-    "api/suppressions/": ("suppression",),
-    "api/explanations/": ("explanation", "global_explanation"),
-    "api/campaign-plans/": ("plan",),
-    "api/recommendation-runs/": ("recommendation_run",),
-    # admin
-    "admin/auth/group/": ("role_group",),
-    "admin/auth/user/": ("viewer", "steward"),
-    "admin/authtoken/tokenproxy/": ("marketer",),  # a token's admin id is its user's
-    "admin/marketing/customer/": ("person",),
-    "admin/marketing/consentrecord/": ("consent",),
-    "admin/marketing/segment/": ("segment",),
-    "admin/marketing/offer/": ("offer",),
-    "admin/marketing/interaction/": ("interaction",),
-    "admin/marketing/profilefield/": ("profile_field",),
-    "admin/marketing/job/": ("job", "failed_job"),
-    "admin/marketing/upload/": ("upload", "failed_upload"),
-    "admin/marketing/auditevent/": ("audit_event",),
-    "admin/marketing/audience/": ("audience",),
-    "admin/marketing/export/": ("export",),
-    "admin/marketing/suppression/": ("suppression",),
-    "admin/marketing/trainingrun/": ("training_run",),
-    "admin/marketing/scoringrun/": ("scoring_run",),
-    "admin/marketing/explanationrun/": ("explanation",),
-    "admin/marketing/campaignplan/": ("plan",),
-    "admin/marketing/recommendationrun/": ("recommendation_run",),
-    # the admin's "view on site" link: the person's customer page
-    "admin:view_on_site": ("person",),
-}
-
 
 @dataclass(frozen=True)
 class Route:
@@ -133,10 +74,7 @@ ROUTES = list(walk_resolver(get_resolver().url_patterns))
 def objects_for(route: Route) -> tuple[str, ...] | None:
     if not route.needs_objects:
         return ("",)
-    if route.key in OBJECTS:
-        return OBJECTS[route.key]
-    prefixes = [k for k in OBJECTS if k.endswith("/") and route.template.startswith(k)]
-    return OBJECTS[max(prefixes, key=len)] if prefixes else None
+    return rows_for(route.key, route.template)
 
 
 def test_it_knows_an_object_for_every_route_with_an_id():
