@@ -1,14 +1,38 @@
 """django-filter filtersets for the API (query parameters on the list endpoints)."""
 
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 
 from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment, Upload
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time turned into UTC before it reaches the database: ISO 8601 allows UTC
+    offsets up to 23:59, PostgreSQL refuses any beyond 15:59 (a 500 instead of a filter)."""
+
+    def to_python(self, value) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(
+                "This time falls outside the years 1 to 9999 in UTC.", code="invalid"
+            ) from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class CustomerFilter(filters.FilterSet):
     country = filters.CharFilter(field_name="identity__country", lookup_expr="iexact")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Customer
@@ -25,8 +49,8 @@ class OfferFilter(filters.FilterSet):
 
 class InteractionFilter(filters.FilterSet):
     offer_external_id = filters.CharFilter(field_name="offer__external_id")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Interaction
@@ -34,8 +58,8 @@ class InteractionFilter(filters.FilterSet):
 
 
 class ConsentRecordFilter(filters.FilterSet):
-    effective_after = filters.IsoDateTimeFilter(field_name="effective_at", lookup_expr="gte")
-    effective_before = filters.IsoDateTimeFilter(field_name="effective_at", lookup_expr="lt")
+    effective_after = UtcDateTimeFilter(field_name="effective_at", lookup_expr="gte")
+    effective_before = UtcDateTimeFilter(field_name="effective_at", lookup_expr="lt")
 
     class Meta:
         model = ConsentRecord
