@@ -199,6 +199,26 @@ def test_it_shows_no_plain_identifier(world, role, route, attribute):
         assert not leaked, f"{each} shows {leaked}:\n{where_leaked(text, leaked)}"
 
 
+# Mapped rows a route rightly answers 404 for: no model has a page of its own on the site,
+# and an upload that was never imported has no error file.
+NOT_FOUND_BY_DESIGN = {("/admin/r/<content_type_id>/<object_id>/", "person"),
+                       ("/api/uploads/<pk>/errors/", "pending_upload")}
+
+
+def test_it_finds_the_row_behind_every_route_with_an_id(world):
+    """A route walked with a row of the wrong kind answers 404 and would pass the walk
+    without showing anything."""
+    client = logged_in(world.steward)
+    missing = [
+        (route.label, attribute)
+        for route in ROUTES if route.needs_objects
+        for attribute in objects_for(route) or ()
+        if (route.label, attribute) not in NOT_FOUND_BY_DESIGN
+        and client.get(url_for(route, world, attribute)).status_code == 404
+    ]
+    assert not missing
+
+
 def test_it_shows_the_masked_identity_to_a_viewer(world):
     client = logged_in(world.viewer)
     identity = world.person.identity
