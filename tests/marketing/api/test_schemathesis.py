@@ -5,7 +5,8 @@ data steward or a viewer, over the fixture of ``tests.marketing.pii_world`` (reb
 role). Each operation is fuzzed inside a savepoint that is rolled back after it, so a delete or
 an erasure does not take the rows away from the operations after it. The checks: no server
 error and every response matches the schema. Examples are few per operation so that the three
-roles take about a minute together.
+roles take about a minute together. Besides: a viewer changes nothing, a marketer reaches
+nothing of the stewards' (consent history, erasure, suppressions).
 """
 
 from contextlib import contextmanager
@@ -31,6 +32,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 EXAMPLES_PER_OPERATION = 8
 JSON = "application/json"
+# Writes a viewer may make: live counts of an unsaved definition.
+COUNTS_OPEN_TO_VIEWERS = {"POST /api/audiences/preview/", "POST /api/segments/preview/"}
+STEWARDS_ONLY = {"GET /api/consents/", "GET /api/customers/{id}/consents/",
+                 "POST /api/consents/", "POST /api/customers/{id}/erase/",
+                 "POST /api/suppressions/", "DELETE /api/suppressions/{id}/"}
 # Known and fixed on the consent-readers branch: a consent record without these answers 500.
 CONSENT_FIELDS_500 = ("consent-readers: POST /api/consents/ without lawful_basis or "
                       "notice_version answers 500")
@@ -136,11 +142,15 @@ def test_it_finds_no_server_error_and_no_response_outside_the_schema(role):
 
     assert not failures, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
 
-    unreached = sorted(label for label, codes in statuses.items() if codes <= {401, 403})
     succeeded = {label for label, codes in statuses.items() if any(c < 300 for c in codes)}
-    assert len(statuses) >= 60, sorted(statuses)
-    assert len(succeeded) >= {MARKETER: 40, DATA_STEWARD: 30, VIEWER: 25}[role], (
-        sorted(set(statuses) - succeeded), unreached)
+    changed = {label for label in succeeded if not label.startswith("GET ")}
+    assert len(statuses) >= 70, sorted(statuses)
+    assert len(succeeded) >= {MARKETER: 50, DATA_STEWARD: 40, VIEWER: 28}[role], sorted(
+        set(statuses) - succeeded)
+    if role == VIEWER:
+        assert changed <= COUNTS_OPEN_TO_VIEWERS
+    if role == MARKETER:
+        assert not succeeded & STEWARDS_ONLY
 
 
 @pytest.mark.xfail(strict=True, reason=CONSENT_FIELDS_500)
