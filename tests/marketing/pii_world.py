@@ -126,6 +126,14 @@ class World:
     role_group: Group
     token: Token
 
+    @property
+    def export_job(self) -> Job:
+        return self.export.job
+
+    @property
+    def recommendation_job(self) -> Job:
+        return self.recommendation_run.job
+
 
 def _upload_csv() -> bytes:
     header = "customer_id,email,phone,first_name,last_name,country,postal_code,age,job"
@@ -253,7 +261,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "campaigns/plans/": ("plan",),
     "audiences/": ("audience", "draft_audience"),
     "exports/": ("export", "hashed_export"),
-    "jobs/": ("job", "failed_job"),
+    "jobs/": ("job", "failed_job", "export_job", "recommendation_job"),
     # API
     "api/customers/": ("person",),
     "api/offers/": ("offer",),
@@ -261,7 +269,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "api/consents/": ("consent",),
     "api/segments/": ("segment",),
     "api/uploads/": ("upload", "failed_upload", "pending_upload"),
-    "api/jobs/": ("job", "failed_job"),
+    "api/jobs/": ("job", "failed_job", "export_job", "recommendation_job"),
     "api/training-runs/": ("training_run",),
     "api/scoring-runs/": ("scoring_run", "multi_scoring_run"),
     "api/audiences/": ("audience", "draft_audience"),
@@ -280,7 +288,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "admin/marketing/offer/": ("offer",),
     "admin/marketing/interaction/": ("interaction",),
     "admin/marketing/profilefield/": ("profile_field",),
-    "admin/marketing/job/": ("job", "failed_job"),
+    "admin/marketing/job/": ("job", "failed_job", "export_job", "recommendation_job"),
     "admin/marketing/upload/": ("upload", "failed_upload"),
     "admin/marketing/auditevent/": ("audit_event",),
     "admin/marketing/audience/": ("audience",),
