@@ -124,6 +124,8 @@ MEDIA_URL = "media/"
 
 # Uploads: files above this size are refused with a clear message before parsing.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Files with more columns are refused at upload (each column is a row of the mapping page).
+MAX_UPLOAD_COLUMNS = env.int("MAX_UPLOAD_COLUMNS", default=500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -86,7 +86,7 @@ def upload_create(*, kind: str, file: File, by, encoding: str | None = None) -> 
         raise IngestError(f"'{kind}' is not a kind of upload; choose {', '.join(TARGET_FIELDS)}.")
     _check_size(file.size)
     encoding = clean_encoding(encoding)
-    shape = inspect_file(file, encoding=encoding)
+    shape = inspect_file(file, encoding=encoding, max_columns=settings.MAX_UPLOAD_COLUMNS)
     mapping = guess_mapping(kind, shape.headers)
     _check_header_split(kind, shape.headers, mapping)
     upload = Upload(

@@ -367,3 +367,21 @@ def test_it_writes_nothing_when_the_job_is_cancelled_midway(
     assert job.status == Job.Status.CANCELLED
     assert stored() == existing
     assert Upload.objects.get(job=job).summary["error"] == "Cancelled"
+
+
+def test_it_refuses_a_stored_file_with_a_nul_byte_and_writes_nothing(
+    marketer, existing, django_capture_on_commit_callbacks, monkeypatch
+):
+    # A file accepted before NUL bytes were refused at upload: the import must not write half.
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 10)
+    upload = upload_create(kind="customers", file=csv_file(customers_csv(30)), by=marketer)
+    with_nul = customers_csv(30, bad={25: {"plan": "go\x00ld"}})
+    with upload.file.open("wb") as stored_file:
+        stored_file.write(with_nul.encode())
+
+    job = run_import(django_capture_on_commit_callbacks, upload, by=marketer,
+                     mode=VALID_ROWS)
+
+    assert job.status == Job.Status.FAILED
+    assert "Row 25 (line 26), column 'plan'" in job.message and "NUL" in job.message
+    assert stored() == existing

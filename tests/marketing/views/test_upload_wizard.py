@@ -204,3 +204,11 @@ def test_it_shows_identifiers_in_the_dry_run_to_a_steward(steward_client):
     content = _preview(steward_client, ONE_BAD_EMAIL).content.decode()
     assert "ann@example.com" in content
     assert "dan-at-example" in content
+
+
+def test_it_refuses_a_file_with_too_many_columns_on_the_form(marketer_client, settings):
+    settings.MAX_UPLOAD_COLUMNS = 3
+    response = upload(marketer_client, GOOD)
+    assert response.status_code == 200
+    assert "The file has 5 columns; at most 3" in response.content.decode()
+    assert not Upload.objects.exists()
