@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from django.http import FileResponse, StreamingHttpResponse
 
+from marketing.exporters.csvsafe import SafeCSVWriter, escape_cell
 from marketing.models import Upload
 from marketing.pii import MASKED_FIELDS, mask_value
 from marketing.roles import can_view_pii
@@ -55,8 +56,10 @@ def preview_for_user(preview: dict[str, Any], upload: Upload, user) -> dict[str,
 
 
 def _masked_error_rows(raw: IO[bytes], columns: dict[str, str]) -> Iterator[str]:
+    # The file holds column names as written to it: escaped where they look like formulas.
+    columns = {escape_cell(header): target for header, target in columns.items()}
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCSVWriter(buffer)
     with raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
         header = next(reader, [])

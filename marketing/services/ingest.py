@@ -11,7 +11,6 @@ Row numbers count data rows from 1 without the header; "line" is the file's line
 row starts, the header being line 1 (what a spreadsheet shows as the row number).
 """
 
-import csv
 import gc
 import os
 import queue
@@ -31,6 +30,7 @@ from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.ingest import IngestError
 from marketing.ingest.csvfile import (
     clean_encoding,
@@ -392,7 +392,7 @@ class ErrorLog:
         if keep_file:
             # utf-8-sig: spreadsheets open the file with the right encoding.
             self._file = tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="")
-            self._writer = csv.writer(self._file)
+            self._writer = SafeCSVWriter(self._file)
             self._writer.writerow(ERROR_FILE_COLUMNS)
 
     def __enter__(self) -> "ErrorLog":
@@ -408,7 +408,7 @@ class ErrorLog:
             self.shown.append(error.as_dict())
         if self._writer is not None:
             self._writer.writerows(
-                (e.row, e.line, e.column, _spreadsheet_safe(e.value), e.reason) for e in errors
+                (e.row, e.line, e.column, e.value, e.reason) for e in errors
             )
 
     def save_to(self, upload: Upload) -> None:
@@ -419,11 +419,6 @@ class ErrorLog:
         stem = os.path.splitext(upload.original_name)[0]
         upload.error_file.save(f"{stem}-errors.csv", File(self._file.buffer), save=False)
         Upload.objects.filter(pk=upload.pk).update(error_file=upload.error_file.name)
-
-
-def _spreadsheet_safe(value: str) -> str:
-    # A cell starting with = + - @ runs as a formula when the error file is opened.
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @dataclass
