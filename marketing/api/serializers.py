@@ -135,12 +135,13 @@ class JobSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_finished = serializers.BooleanField(read_only=True)
     error = serializers.SerializerMethodField(
-        help_text="The failure's traceback, for staff users only (others read `message`)"
+        help_text="The failure in full with the kind of error, for staff users only (others "
+        "read `message`); tracebacks go to the server log, never here"
     )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, job: Job) -> str | None:
-        # A traceback shows the server's internals and may quote the data being processed.
+        # The kind of error names the server's internals; the admin console's users only.
         request = self.context.get("request")
         return job.error if request is not None and request.user.is_staff else None
 

@@ -67,7 +67,9 @@ class RowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="Data row, the header not counted")
     line = serializers.IntegerField(help_text="Line of the file, the header being line 1")
     column = serializers.CharField()
-    value = serializers.CharField()
+    value = serializers.CharField(help_text="The cell as written; masked when it is from a "
+                                  "column of personal identifiers and `masked` is true")
+    masked = serializers.BooleanField()
     reason = serializers.CharField()
     message = serializers.CharField()
 

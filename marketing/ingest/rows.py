@@ -6,7 +6,7 @@ at a batch of checked rows against the database (e.g. unknown customers).
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -39,6 +39,7 @@ from marketing.ingest.writers import (
     OfferRecord,
 )
 from marketing.models import Customer, Interaction, Offer
+from marketing.pii import mask_value
 
 _SHOWN_VALUE = 200
 _within_32 = max_length(32)
@@ -56,16 +57,23 @@ class RowError:
     value: str
     reason: str  # completes "'<value>' ..." ("is not a number"), or stands alone
 
-    @property
-    def message(self) -> str:
-        where = f"Row {self.row} (line {self.line})"
-        if self.column:
-            where += f", column '{self.column}'"
-        what = f"'{self.value}' {self.reason}" if self.value else self.reason
-        return f"{where}: {what}"
+    def as_dict(self, *, identity_field: str = "") -> dict[str, Any]:
+        """The problem as kept and shown: a value from a column of personal identifiers
+        (``identity_field``, e.g. "email") is masked, "masked" says whether it is."""
+        masked = bool(identity_field and self.value)
+        value = mask_value(identity_field, self.value) if masked else self.value
+        return {"row": self.row, "line": self.line, "column": self.column, "value": value,
+                "masked": masked, "reason": self.reason,
+                "message": problem_message(self.row, self.line, self.column, value, self.reason)}
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "message": self.message}
+
+def problem_message(row: int, line: int, column: str, value: str, reason: str) -> str:
+    """"Row 4 (line 5), column 'email': 'j***@***' is not an email address"."""
+    where = f"Row {row} (line {line})"
+    if column:
+        where += f", column '{column}'"
+    what = f"'{value}' {reason}" if value else reason
+    return f"{where}: {what}"
 
 
 def _error(row: int, line: int, column: str, value: str, reason: str) -> RowError:

@@ -12,6 +12,7 @@ from typing import IO, Any
 from django.http import FileResponse, StreamingHttpResponse
 
 from marketing.exporters.csvsafe import SafeCSVWriter, escape_cell
+from marketing.ingest.rows import problem_message
 from marketing.models import Upload
 from marketing.pii import MASKED_FIELDS, mask_value
 from marketing.roles import can_view_pii
@@ -27,19 +28,21 @@ def identifier_columns(upload: Upload) -> dict[str, str]:
 
 
 def errors_for_user(errors: list[dict[str, Any]], upload: Upload, user) -> list[dict[str, Any]]:
-    """Row problems with identifier values masked unless ``user`` may see PII."""
+    """Row problems with identifier values masked unless ``user`` may see PII.
+
+    An import stores its problems masked already ("masked": true); a dry run's problems are
+    never stored and come here with the values as read.
+    """
     if can_view_pii(user):
         return errors
     columns = identifier_columns(upload)
     shown = []
     for error in errors:
         target = columns.get(error.get("column", ""))
-        raw = error.get("value", "")
-        if target and raw:
-            masked = mask_value(target, raw)
-            error = {**error, "value": masked}
-            if "message" in error:
-                error["message"] = error["message"].replace(raw, masked)
+        if target and error.get("value") and not error.get("masked"):
+            value = mask_value(target, error["value"])
+            error = {**error, "value": value, "masked": True, "message": problem_message(
+                error["row"], error["line"], error["column"], value, error["reason"])}
         shown.append(error)
     return shown
 

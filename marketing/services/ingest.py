@@ -58,6 +58,7 @@ from marketing.ingest.writers import (
     catalogue_attributes,
 )
 from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
+from marketing.selectors.uploads import identifier_columns
 from marketing.services.audit import audit_log
 from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
 
@@ -180,6 +181,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     columns = {target: checker.column(target) for target, header in mapping.items() if header}
     sample: list[dict[str, Any]] = []
     rows = valid = existing = 0
+    # Not stored: values stay as read, and are masked by the page or API for each user.
     errors = ErrorLog(keep_file=False)
     with _collector_paused, upload.file.open("rb") as binary:
         for chunk in _checked_chunks(binary, upload, checker, keep_raw=True):
@@ -232,19 +234,30 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     upload = Upload.objects.get(pk=job.params["upload_id"])
     try:
         return _import(upload, job, progress)
-    except Exception as exc:
-        reason = "Cancelled" if isinstance(exc, JobCancelled) else str(exc)
-        upload.refresh_from_db(fields=["summary"])
-        Upload.objects.filter(pk=upload.pk).update(
-            status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
-        )
-        audit_log(
-            actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
-            target_ref=upload.pk,
-            details={"kind": upload.kind, "job": job.pk, "outcome": "failed",
-                     "reason": reason[:500]},
-        )
+    except (IngestError, JobCancelled) as exc:
+        _import_failed(upload, job, "Cancelled" if isinstance(exc, JobCancelled) else str(exc))
         raise
+    except Exception as exc:
+        # Anything else may quote the rows it failed on (a database error quotes values):
+        # the job and the upload get a message of our own, the log gets the exception.
+        failure = IngestError(
+            f"The import stopped on an unexpected error ({type(exc).__name__}); nothing was "
+            f"imported. The server log has the details (job {job.pk})."
+        )
+        _import_failed(upload, job, str(failure))
+        raise failure from exc
+
+
+def _import_failed(upload: Upload, job: Job, reason: str) -> None:
+    upload.refresh_from_db(fields=["summary"])
+    Upload.objects.filter(pk=upload.pk).update(
+        status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
+    )
+    audit_log(
+        actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
+        target_ref=upload.pk,
+        details={"kind": upload.kind, "job": job.pk, "outcome": "failed", "reason": reason[:500]},
+    )
 
 
 def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
@@ -261,7 +274,8 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     # Rows that need the database to be checked (interactions) are prepared on this thread.
     prepare_ahead = None if upload.kind == "interactions" else writer.prepare
 
-    with (ErrorLog(keep_file=True) as errors, _visible_progress(progress) as report,
+    with (ErrorLog(keep_file=True, identifiers=identifier_columns(upload)) as errors,
+          _visible_progress(progress) as report,
           _collector_paused):
         report(1, "Reading the file")
         try:
@@ -382,10 +396,17 @@ def _writer(kind: str, *, by, now: datetime) -> CustomerWriter | OfferWriter | I
 
 
 class ErrorLog:
-    """Row problems: all of them in a CSV file for download, the first few for messages."""
+    """Row problems: all of them in a CSV file for download, the first few for messages.
 
-    def __init__(self, *, keep_file: bool) -> None:
+    The first few are kept on the job and the upload (``shown``): there values from columns
+    of personal identifiers (``identifiers``: header -> identity field) are masked, so that
+    no stored text or message quotes them. The file keeps every value as it was; it is
+    downloaded masked by those without the PII permission.
+    """
+
+    def __init__(self, *, keep_file: bool, identifiers: dict[str, str] | None = None) -> None:
         self.count = 0
+        self._identifiers = identifiers or {}
         self.shown: list[dict[str, Any]] = []
         self._file: IO[str] | None = None
         self._writer: Any = None
@@ -405,7 +426,9 @@ class ErrorLog:
     def add(self, errors: list[RowError]) -> None:
         self.count += len(errors)
         for error in errors[: ERRORS_SHOWN - len(self.shown)]:
-            self.shown.append(error.as_dict())
+            self.shown.append(
+                error.as_dict(identity_field=self._identifiers.get(error.column, ""))
+            )
         if self._writer is not None:
             self._writer.writerows(
                 (e.row, e.line, e.column, e.value, e.reason) for e in errors

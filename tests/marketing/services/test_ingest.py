@@ -3,6 +3,7 @@
 import csv
 import gc
 import io
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -212,7 +213,7 @@ def test_it_rolls_back_everything_when_writing_fails_midway(
     monkeypatch.setattr(Writer, "write", fail_after_first_chunk)
     job = import_text(django_capture_on_commit_callbacks, customers_csv(30), by=marketer)
     assert written == [10]  # the first chunk (with C001) was written, then the failure
-    assert job.status == Job.Status.FAILED and "disk full" in job.message
+    assert job.status == Job.Status.FAILED and "unexpected error (RuntimeError)" in job.message
     assert stored() == existing
     assert Upload.objects.get(job=job).status == Upload.Status.FAILED
 
@@ -385,3 +386,57 @@ def test_it_refuses_a_stored_file_with_a_nul_byte_and_writes_nothing(
     assert job.status == Job.Status.FAILED
     assert "Row 25 (line 26), column 'plan'" in job.message and "NUL" in job.message
     assert stored() == existing
+
+
+RAW_EMAIL = "jane.doe(at)example.com"
+
+
+def job_and_upload_text(job: Job) -> str:
+    """Everything an import stores as text about itself, as one string."""
+    job.refresh_from_db()
+    upload = Upload.objects.get(job=job)
+    return json.dumps([job.message, job.error, job.result, upload.summary])
+
+
+def test_it_keeps_refused_identifiers_out_of_the_job_and_upload_when_nothing_is_imported(
+    marketer, django_capture_on_commit_callbacks
+):
+    text = customers_csv(12, bad={5: {"email": RAW_EMAIL}})
+    job = import_text(django_capture_on_commit_callbacks, text, by=marketer)
+    assert job.status == Job.Status.FAILED
+    assert "Row 5 (line 6), column 'email': 'j***@***' is not an email address" in job.message
+    assert RAW_EMAIL not in job_and_upload_text(job)
+    [problem] = Upload.objects.get(job=job).summary["errors"]
+    assert problem == {"row": 5, "line": 6, "column": "email", "value": "j***@***",
+                       "masked": True, "reason": "is not an email address",
+                       "message": "Row 5 (line 6), column 'email': 'j***@***' is not an "
+                                  "email address"}
+
+
+def test_it_keeps_refused_identifiers_out_of_the_job_and_upload_of_the_valid_rows(
+    marketer, django_capture_on_commit_callbacks
+):
+    text = customers_csv(30, bad={5: {"email": RAW_EMAIL}, 6: {"age": "abc"}})
+    job = import_text(django_capture_on_commit_callbacks, text, by=marketer, mode=VALID_ROWS)
+    assert job.status == Job.Status.SUCCEEDED
+    assert RAW_EMAIL not in job_and_upload_text(job)
+    email, age = job.result["errors"]
+    assert (email["value"], email["masked"]) == ("j***@***", True)
+    assert (age["value"], age["masked"]) == ("abc", False)  # not an identifier: as written
+    # The error file keeps the whole value, for those who may see it (masked on download).
+    assert RAW_EMAIL in Upload.objects.get(job=job).error_file.read().decode("utf-8-sig")
+
+
+def test_it_words_an_unexpected_failure_without_quoting_it(
+    marketer, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    def fails(self, prepared):
+        raise RuntimeError(f"value too long: {RAW_EMAIL}")
+
+    monkeypatch.setattr(Writer, "write", fails)
+    job = import_text(django_capture_on_commit_callbacks, customers_csv(5), by=marketer)
+    assert job.status == Job.Status.FAILED
+    assert "unexpected error (RuntimeError)" in job.message
+    assert RAW_EMAIL not in job_and_upload_text(job)
+    assert Upload.objects.get(job=job).summary["error"] == job.message
+    assert any(r.exc_info and RAW_EMAIL in str(r.exc_info[1].__cause__) for r in caplog.records)
