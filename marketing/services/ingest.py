@@ -241,8 +241,8 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
         # Anything else may quote the rows it failed on (a database error quotes values):
         # the job and the upload get a message of our own, the log gets the exception.
         failure = IngestError(
-            f"The import stopped on an unexpected error ({type(exc).__name__}); nothing was "
-            f"imported. The server log has the details (job {job.pk})."
+            f"The import stopped on an unexpected error ({type(exc).__name__}). The server "
+            f"log has the details (job {job.pk})."
         )
         _import_failed(upload, job, str(failure))
         raise failure from exc
