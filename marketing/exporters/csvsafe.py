@@ -20,6 +20,11 @@ def escape_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def unescape_cell(text: str) -> str:
+    """The value ``escape_cell`` was given, from the cell it wrote."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
 class SafeCSVWriter:
     """``csv.writer`` with every cell escaped; lines end with ``\\r\\n`` (RFC 4180)."""
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from marketing.models import ConsentRecord, Customer, Job, Upload
+from marketing.models import AuditEvent, ConsentRecord, Customer, Job, Upload
 from tests.marketing.api.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +245,24 @@ def test_it_shows_a_refused_identifier_nowhere_but_masked(
         assert b"dan-at-example" not in response.content, where
     upload_page = logged_in(marketer).get(pages["upload page"][1]).content.decode()
     assert "Row 4 (line 5), column &#x27;E-mail&#x27;: &#x27;d***@***&#x27;" in upload_page
+
+
+def test_it_shows_a_refused_identifier_in_full_to_a_steward_and_audits_it(
+    marketer_client, steward, django_capture_on_commit_callbacks
+):
+    upload(marketer_client, ONE_BAD_EMAIL)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(reverse("upload-mapping", args=[created.pk]), mapping_form(page))
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("upload-preview", args=[created.pk]))
+
+    detail = logged_in(steward).get(reverse("upload-detail", args=[created.pk]))
+
+    [error] = detail.context["row_errors"]
+    assert (error["row"], error["column"], error["value"]) == (4, "E-mail", "dan-at-example")
+    assert error["masked"] is False
+    event = AuditEvent.objects.get(action=AuditEvent.Action.PII_VIEW)
+    assert (event.actor, event.target_type, event.target_ref) == (steward, "upload",
+                                                                  str(created.pk))
+    assert event.details == {"where": "upload page", "rows": [4]}
