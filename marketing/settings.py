@@ -6,6 +6,7 @@ PostgreSQL (DATABASE_URL), Redis + Celery workers (CELERY_BROKER_URL) and a GPU 
 Production hardening lives in ``marketing.settings_production``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -35,7 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -52,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "marketing.middleware.LoginRequiredEverywhereMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "marketing.urls"
@@ -98,6 +102,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# django-axes first: it refuses a locked-out user before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (form and API token) lock the username out for a while, whatever address the
+# guesses come from. Locking the address too is a switch: behind a reverse proxy every client
+# has the proxy's address, and one guesser would lock everybody out.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+LOGIN_LOCKOUT_BY_ADDRESS = env.bool("LOGIN_LOCKOUT_BY_ADDRESS", default=False)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"] if LOGIN_LOCKOUT_BY_ADDRESS else ["username"]
+# axes.W006 asks for the address lockout, which is off by choice (above).
+SILENCED_SYSTEM_CHECKS = [] if LOGIN_LOCKOUT_BY_ADDRESS else ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "marketing.views.auth.locked_out_page"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
@@ -160,7 +181,7 @@ MODEL_REGISTRY_DIR = Path(env.str("MODEL_REGISTRY_DIR", default=str(DATA_DIR / "
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["marketing.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -172,6 +193,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"export": env.str("EXPORT_THROTTLE_RATE", default="30/hour")},
+}
+
+# API tokens (django-rest-knox): only a digest is stored and each token expires.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=24)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 SPECTACULAR_SETTINGS = {

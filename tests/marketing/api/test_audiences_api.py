@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.throttling import ScopedRateThrottle
 
 from marketing.models import Audience, AuditEvent, Export, Job, Suppression
@@ -148,11 +148,11 @@ def test_it_lets_viewers_list_exports_but_not_download_or_create(viewer, markete
 
 
 def test_it_accepts_a_token_for_machine_clients(client, marketer, audience):
-    token = Token.objects.create(user=marketer)
+    _, token = AuthToken.objects.create(user=marketer)
 
     response = client.post(
         "/api/exports/", {"audience": audience.pk, "platform": "tiktok_customer_file"},
-        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token.key}",
+        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}",
     )
 
     assert response.status_code == 202

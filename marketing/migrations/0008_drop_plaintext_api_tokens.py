@@ -1,0 +1,16 @@
+# API tokens moved from rest_framework.authtoken (keys stored in plain text) to django-rest-knox
+# (digests, with an expiry). The old app is no longer installed, so its table would linger with
+# usable keys in every database dump: drop it. Its holders log in again for a knox token.
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('marketing', '0007_consent_filter_index_without_grants'),
+    ]
+
+    operations = [
+        migrations.RunSQL('DROP TABLE IF EXISTS authtoken_token', migrations.RunSQL.noop),
+    ]
