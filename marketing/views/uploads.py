@@ -25,7 +25,7 @@ from marketing.services.ingest import (
     upload_set_mapping,
 )
 from marketing.views.jobs import result_items
-from marketing.views.mixins import RoleRequiredMixin
+from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 UPLOADERS = (MARKETER, DATA_STEWARD)
 SKIP = ""
@@ -109,7 +109,7 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         return ctx
 
 
-class UploadErrorFileView(RoleRequiredMixin, View):
+class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
     """The rows an import refused, as CSV. Rows may hold contact data: uploaders only."""
 
     read_roles = UPLOADERS

@@ -3,9 +3,9 @@ import hashlib
 import pytest
 from django.core.cache import cache
 from knox.models import AuthToken
-from rest_framework.throttling import ScopedRateThrottle
 
 from marketing.models import Audience, AuditEvent, Export, Job, Suppression
+from marketing.throttles import ExportThrottle
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import (
     everyone_segment,
@@ -185,7 +185,7 @@ def test_it_says_when_a_file_is_not_there(marketer_client, marketer, audience, s
 
 
 def test_it_throttles_export_requests(marketer_client, audience, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"export": "2/min"})
+    monkeypatch.setattr(ExportThrottle, "THROTTLE_RATES", {"export": "2/min"})
     payload = {"audience": audience.pk, "platform": "generic_csv"}
 
     codes = [marketer_client.post("/api/exports/", payload,
