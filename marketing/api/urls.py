@@ -1,5 +1,5 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from marketing.api import (
@@ -44,5 +44,5 @@ urlpatterns = [
     path("auth/logout/", auth.TokenLogoutView.as_view(), name="api-logout"),
     path("auth/logout-all/", auth.TokenLogoutAllView.as_view(), name="api-logout-all"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
