@@ -10,7 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -179,6 +181,34 @@ USE_GPU = env.bool("USE_GPU", default=False)
 # With USE_GPU, each routing asks the workers whether one consumes the "gpu" queue (the answer
 # is kept a minute); without one, GPU jobs go to the CPU workers instead of waiting.
 GPU_PROBE_TIMEOUT_S = env.float("GPU_PROBE_TIMEOUT_S", default=1.0)
+
+# The purge of data past its retention period runs daily (celery beat: `./dev beat`).
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-data": {
+        "task": "marketing.purge_expired_data",
+        "schedule": crontab(hour=env.int("RETENTION_PURGE_HOUR", default=3), minute=30),
+    },
+}
+
+
+def _retention_days(name: str, default: int) -> int:
+    """Days to keep a kind of data; 0 or empty keeps it forever."""
+    value = env.str(name, default=str(default)).strip() or "0"
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a number of days, 0 to keep forever")
+    return int(value)
+
+
+# Retention per kind of data (manage.py purge_expired_data, or the daily scheduled purge).
+# Copies of customer data that left the app or were refused (export files, import error
+# files) go after 90 days unless told otherwise; everything else is kept until a period is set.
+RETENTION_DAYS = {
+    "interactions": _retention_days("RETENTION_DAYS_INTERACTIONS", 0),
+    "uploads": _retention_days("RETENTION_DAYS_UPLOADS", 0),
+    "upload_error_files": _retention_days("RETENTION_DAYS_UPLOAD_ERROR_FILES", 90),
+    "export_files": _retention_days("RETENTION_DAYS_EXPORT_FILES", 90),
+    "job_logs": _retention_days("RETENTION_DAYS_JOB_LOGS", 0),
+}
 
 # The click model's base encoder: a local path or a hub id. The default is the packaged
 # all-MiniLM-L6-v2, which loads offline.

@@ -253,8 +253,8 @@ def export_file(export: Export) -> Path:
         raise ExportFileMissing("This export has no file (it has not finished or it failed).")
     if not export.file_path:
         raise ExportFileMissing(
-            "This export's file was deleted when a customer in it was erased; "
-            "export the audience again."
+            "This export's file was deleted (a customer in it was erased, or it passed its "
+            "retention period); export the audience again."
         )
     path = Path(settings.MEDIA_ROOT) / export.file_path
     if not path.is_file():
