@@ -10,12 +10,9 @@ from tests.marketing.training_helpers import finished_run
 pytestmark = [pytest.mark.browser]
 
 
-def _violations(page) -> list[str]:
-    return page.violations
-
-
 @pytest.fixture
 def watched_page(browser_page):
+    """The page, with the console's policy violation reports collected in ``violations``."""
     page = browser_page
     page.violations = []
     page.on("console", lambda message: page.violations.append(message.text)
@@ -44,7 +41,7 @@ def test_it_draws_a_models_charts_without_a_policy_violation(
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert page.locator(".chart .main-svg").count() >= 3
     screenshot(page, "90-csp-model-charts")
-    assert _violations(page) == [] and page.errors == []
+    assert page.violations == [] and page.errors == []
 
 
 def test_it_runs_the_segment_builder_without_a_policy_violation(
@@ -60,4 +57,4 @@ def test_it_runs_the_segment_builder_without_a_policy_violation(
     page.wait_for_load_state("networkidle")
 
     screenshot(page, "91-csp-segment-builder")
-    assert _violations(page) == [] and page.errors == []
+    assert page.violations == [] and page.errors == []

@@ -27,3 +27,22 @@ def test_the_command_says_what_it_purged(settings, capsys):
     out = capsys.readouterr().out
     assert "interactions: 0 purged (older than 30 days)" in out
     assert "uploads: kept forever" in out
+
+
+@pytest.mark.parametrize(("value", "days"), [("", 0), ("0", 0), (" 30 ", 30)])
+def test_it_reads_a_retention_period_from_the_environment(monkeypatch, value, days):
+    from marketing import settings as base_settings
+
+    monkeypatch.setenv("RETENTION_DAYS_SOMETHING", value)
+    assert base_settings._retention_days("RETENTION_DAYS_SOMETHING", 90) == days
+
+
+@pytest.mark.parametrize("value", ["-1", "thirty", "1.5"])
+def test_it_refuses_a_retention_period_that_is_not_a_number_of_days(monkeypatch, value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from marketing import settings as base_settings
+
+    monkeypatch.setenv("RETENTION_DAYS_SOMETHING", value)
+    with pytest.raises(ImproperlyConfigured, match="RETENTION_DAYS_SOMETHING"):
+        base_settings._retention_days("RETENTION_DAYS_SOMETHING", 90)
