@@ -1,6 +1,7 @@
 """The login form locks out a guesser and the logout revokes the user's API tokens."""
 
 import pytest
+from django.http import HttpRequest
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +44,9 @@ def test_it_revokes_the_users_api_tokens_at_logout(client, marketer):
 
     response = client.get("/api/segments/", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code in (401, 403)
+
+
+def test_the_test_clients_login_works_when_given_a_request(client, marketer):
+    """django-axes needs the request: tests pass one to ``client.login`` (or use force_login)."""
+    assert client.login(request=HttpRequest(), username="mara", password=PASSWORD)
+    assert client.session["_auth_user_id"] == str(marketer.pk)
