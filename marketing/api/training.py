@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from marketing.api.audiences import THROTTLED
 from marketing.exporters.csvsafe import csv_lines
 from marketing.models import AuditEvent, Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import ALL_ROLES, MARKETER
@@ -27,6 +28,7 @@ from marketing.services.audit import audit_log
 from marketing.services.jobs import job_cancel
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
 from marketing.services.training import TrainingSetupError, TrainParams, training_run_create
+from marketing.throttles import ExportThrottle
 
 # ---- serializers ------------------------------------------------------------------------------
 
@@ -244,10 +246,12 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR,
                                                description="pseudonym,offer,score rows"),
             (200, "application/json"): ScoreSerializer(many=True),
+            429: THROTTLED,
         },
     )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None,
-            renderer_classes=[CSVRenderer, renderers.JSONRenderer])
+            renderer_classes=[CSVRenderer, renderers.JSONRenderer],
+            throttle_classes=[ExportThrottle])
     def scores(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """Every score of the run, highest first, by pseudonym (never personal identifiers).
         Streamed, so it works for millions of customers."""

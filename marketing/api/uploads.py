@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing import filters
+from marketing.api.audiences import THROTTLED
 from marketing.api.serializers import DetailSerializer, JobSerializer
 from marketing.models import Upload
 from marketing.roles import DATA_STEWARD, MARKETER
@@ -26,6 +27,7 @@ from marketing.services.ingest import (
     upload_preview,
     upload_set_mapping,
 )
+from marketing.throttles import ExportThrottle
 
 UPLOADERS = (MARKETER, DATA_STEWARD)
 
@@ -170,9 +172,10 @@ class UploadViewSet(
         (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="row, line, "
                                            "column, value, reason of every invalid row"),
         404: DetailSerializer,
+        429: THROTTLED,
     })
     @action(detail=True, methods=["get"], filter_backends=[],
-            renderer_classes=[JSONRenderer, CSVFileRenderer])
+            renderer_classes=[JSONRenderer, CSVFileRenderer], throttle_classes=[ExportThrottle])
     def errors(self, request: Request, pk: str | None = None):
         """Download every row problem of the last preview or import as CSV."""
         upload = self.get_object()

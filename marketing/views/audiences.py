@@ -32,7 +32,7 @@ from marketing.services.exports import (
     export_create,
     export_download,
 )
-from marketing.views.mixins import RoleRequiredMixin
+from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 CUT_HELP = {
@@ -166,7 +166,7 @@ class AudienceFreezeView(RoleRequiredMixin, View):
         return redirect("audience-detail", pk=pk)
 
 
-class AudienceExportView(RoleRequiredMixin, View):
+class AudienceExportView(RoleRequiredMixin, ExportThrottleMixin, View):
     """Start an export of the audience for one platform; progress shows on the audience."""
 
     def post(self, request, pk: int):
@@ -206,7 +206,7 @@ class ExportListView(RoleRequiredMixin, ListView):
         return ctx
 
 
-class ExportDownloadView(RoleRequiredMixin, View):
+class ExportDownloadView(RoleRequiredMixin, ExportThrottleMixin, View):
     """The export's file, streamed; marketers and data stewards only, every download logged."""
 
     read_roles = DOWNLOADERS

@@ -26,7 +26,7 @@ from marketing.services.ingest import (
     upload_set_mapping,
 )
 from marketing.views.jobs import result_items
-from marketing.views.mixins import RoleRequiredMixin
+from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 UPLOADERS = (MARKETER, DATA_STEWARD)
 SKIP = ""
@@ -119,7 +119,7 @@ def _log_revealed(upload: Upload, user, stored: list[dict], shown: list[dict]) -
                   target_ref=upload.pk, details={"where": "upload page", "rows": rows})
 
 
-class UploadErrorFileView(RoleRequiredMixin, View):
+class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
     """The rows an import refused, as CSV. Rows may hold contact data: uploaders only."""
 
     read_roles = UPLOADERS

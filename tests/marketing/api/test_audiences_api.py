@@ -2,10 +2,10 @@ import hashlib
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
-from rest_framework.throttling import ScopedRateThrottle
+from knox.models import AuthToken
 
 from marketing.models import Audience, AuditEvent, Export, Job, Suppression
+from marketing.throttles import ExportThrottle
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import (
     everyone_segment,
@@ -148,11 +148,11 @@ def test_it_lets_viewers_list_exports_but_not_download_or_create(viewer, markete
 
 
 def test_it_accepts_a_token_for_machine_clients(client, marketer, audience):
-    token = Token.objects.create(user=marketer)
+    _, token = AuthToken.objects.create(user=marketer)
 
     response = client.post(
         "/api/exports/", {"audience": audience.pk, "platform": "tiktok_customer_file"},
-        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token.key}",
+        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}",
     )
 
     assert response.status_code == 202
@@ -185,7 +185,7 @@ def test_it_says_when_a_file_is_not_there(marketer_client, marketer, audience, s
 
 
 def test_it_throttles_export_requests(marketer_client, audience, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"export": "2/min"})
+    monkeypatch.setattr(ExportThrottle, "THROTTLE_RATES", {"export": "2/min"})
     payload = {"audience": audience.pk, "platform": "generic_csv"}
 
     codes = [marketer_client.post("/api/exports/", payload,
