@@ -20,6 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -33,6 +34,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
     Window,
 )
 from django.db.models.functions import Cast, RowNumber, Upper
@@ -56,7 +58,7 @@ from marketing.models import (
     Suppression,
 )
 from marketing.segments import compile_rules
-from marketing.selectors.consent import consent_q
+from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
 from marketing.selectors.segments import suppressed_count
 from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
 
@@ -129,8 +131,9 @@ def audience_candidates(
     ``audience_rank`` (1 = highest score; both None without a scoring run).
 
     Without a score cut every segment member is in, scored or not; a cut keeps only scored
-    members. Raises ``SegmentRuleError`` for bad rules, ``AudienceDefinitionError`` for a
-    bad cut.
+    members. Only scores that may be used now count: a member without a valid profiling
+    consent has no score here, so a cut leaves them out. Raises ``SegmentRuleError`` for bad
+    rules, ``AudienceDefinitionError`` for a bad cut.
     """
     cut.check(scoring_run)
     members = Customer.objects.filter(compile_rules(rules)).order_by()
@@ -140,7 +143,9 @@ def audience_candidates(
             audience_score=Cast(Value(None), FloatField()),
             audience_rank=Cast(Value(None), IntegerField()),
         )
-    scores = CustomerScore.objects.filter(scoring_run=scoring_run, customer=OuterRef("pk"))
+    scores = scores_for_use(CustomerScore.objects.filter(scoring_run=scoring_run)).filter(
+        customer=OuterRef("pk")
+    )
     if offer is not None:
         scores = scores.filter(offer=offer)
     best = scores.order_by().values("customer").annotate(best=Max("score")).values("best")
@@ -229,13 +234,17 @@ def export_rows(
     postal code)``.
 
     ``passes`` is the export gate, evaluated in the database; identifiers are read only for
-    members who pass it (None for the others).
+    members who pass it (None for the others). The frozen score goes out only while the member
+    may still be profiled (None otherwise).
     """
     members = (
         Customer.objects.filter(audience_memberships__audience=audience)
-        .annotate(passes=ExpressionWrapper(export_gate_q(fmt, at=at), output_field=BooleanField()))
+        .annotate(
+            passes=ExpressionWrapper(export_gate_q(fmt, at=at), output_field=BooleanField()),
+            usable_score=_usable_score("audience_memberships__score", customer="pk", at=at),
+        )
         .order_by()
-        .values_list("pk", "passes", "pseudonym", "audience_memberships__score")
+        .values_list("pk", "passes", "pseudonym", "usable_score")
     )
     inner, params = members.query.sql_with_params()
     quote = connection.ops.quote_name
@@ -255,6 +264,22 @@ def export_rows(
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk_size):
             yield rows
+
+
+def _usable_score(field: str, *, customer: str, at: datetime | None = None) -> Case:
+    """A stored score, or None when its customer may not be profiled at ``at``."""
+    return Case(When(profiling_use_q(at=at, customer=customer), then=F(field)),
+                default=None, output_field=FloatField())
+
+
+def audience_member_sample(audience: Audience, limit: int = 10) -> QuerySet[AudienceMember]:
+    """The first members of a frozen audience by rank, each with ``usable_score``: the frozen
+    score while the member may still be profiled, None otherwise."""
+    return (
+        audience.members.select_related("customer")
+        .annotate(usable_score=_usable_score("score", customer="customer_id"))
+        .order_by("rank", "id")[:limit]
+    )
 
 
 @contextmanager

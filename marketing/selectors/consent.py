@@ -6,11 +6,14 @@ and has not expired. Every feature that trains on, scores for, or exports a pers
 """
 
 from datetime import datetime
+from typing import TypeVar
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from marketing.models import ConsentRecord, Customer
+from marketing.models import ConsentRecord, Customer, Purpose
+
+M = TypeVar("M", bound=Model)
 
 
 def _latest_record_id(purpose: str, at: datetime):
@@ -47,6 +50,25 @@ def consent_q(purpose: str, *, at: datetime | None = None) -> Q:
     """The consent condition as a Q on Customer, for composing with other filters."""
     records = valid_consent_records(purpose, at=at).filter(customer=OuterRef("pk"))
     return Q(Exists(records))
+
+
+def profiling_use_q(*, at: datetime | None = None, customer: str = "customer_id") -> Q:
+    """Whether the row's customer (the field ``customer`` of the row) may be profiled at
+    ``at``, as a Q: for annotating rows whose result is shown only to such customers."""
+    records = valid_consent_records(Purpose.PROFILING, at=at).filter(customer=OuterRef(customer))
+    return Q(Exists(records))
+
+
+def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet[M]:
+    """The rows of ``rows`` (scores, recommendations, explanations: anything with a
+    ``customer``) whose customer has a valid ``profiling`` consent at ``at`` (default now).
+
+    A score is the result of profiling the customer. Once they withdraw or deny that consent,
+    or it expires, their stored scores and what was derived from them may no longer be used:
+    not shown, not downloaded, not used to pick an audience or plan a campaign. Every reader
+    of such rows asks here, so the rule lives in one place.
+    """
+    return rows.filter(profiling_use_q(at=at))
 
 
 def has_consent(customer: Customer, purpose: str, *, at: datetime | None = None) -> bool:

@@ -23,7 +23,7 @@ from marketing.models import (
     RecommendationRun,
     ScoringRun,
 )
-from marketing.selectors.consent import customers_with_consent, has_consent
+from marketing.selectors.consent import has_consent, scores_for_use
 
 # Profile attribute types the audience is compared over (dates have no useful groups).
 AUDIENCE_TYPES = (
@@ -53,9 +53,8 @@ def run_lists(
     run: RecommendationRun, *, customers: int = 10
 ) -> list[dict[str, Any]]:
     """The lists of the first ``customers`` consented customers (by best first score)."""
-    consented = customers_with_consent(Purpose.PROFILING).values("pk")
     firsts = list(
-        run.items.filter(rank=1, customer__in=consented)
+        scores_for_use(run.items.filter(rank=1))
         .order_by("-score", "customer_id")
         .values_list("customer_id", flat=True)[:customers]
     )
@@ -77,7 +76,8 @@ def customer_list(run: RecommendationRun, customer: Customer) -> list[dict[str, 
     """One customer's list in ``run``; None when their profiling consent is not valid now."""
     if not has_consent(customer, Purpose.PROFILING):
         return None
-    items = run.items.filter(customer=customer).select_related("offer").order_by("rank")
+    items = scores_for_use(run.items.filter(customer=customer)).select_related("offer")
+    items = items.order_by("rank")
     return [_item(item) for item in items]
 
 
@@ -150,9 +150,8 @@ def audience_diversity(
     if not chosen:
         raise AudienceDiversityError("The customers have no profile attributes to compare.")
 
-    consented = customers_with_consent(Purpose.PROFILING).values("pk")
     rows = (
-        CustomerScore.objects.filter(scoring_run=scoring_run, customer__in=consented)
+        scores_for_use(CustomerScore.objects.filter(scoring_run=scoring_run))
         .order_by("-score", "customer_id")
         .values_list("score", "customer__attributes")
     )

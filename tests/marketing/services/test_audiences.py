@@ -1,6 +1,6 @@
 import pytest
 
-from marketing.models import Audience, AuditEvent, Job, ProfileField, Suppression
+from marketing.models import Audience, AuditEvent, Job, ProfileField, Purpose, Suppression
 from marketing.segments import SegmentRuleError
 from marketing.selectors import audiences as audience_selectors
 from marketing.selectors.audiences import (
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def scored(marketer):
     """20 customers scored 0.045, 0.09, ... 0.9 (in the order they were made)."""
-    people = make_people(20)
+    people = make_people(20, purposes=(Purpose.AD_TARGETING, Purpose.PROFILING))
     run = finished_run(make_offer(), by=marketer)
     return people, finished_scoring(run, people, by=marketer)
 
