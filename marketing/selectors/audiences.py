@@ -59,7 +59,7 @@ from marketing.models import (
 )
 from marketing.segments import compile_rules
 from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
-from marketing.selectors.segments import suppressed_count
+from marketing.selectors.segments import shown_count, suppressed_count
 from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
 
 # Why a member was left out of an export, in the order they are checked and shown. The
@@ -327,7 +327,9 @@ def audience_preview(
     it leaves out by reason, and how many of the exportable have an email, a phone and a full
     address that survive the platform's normalisation (``matchable``: at least one of them).
     Above ``READINESS_SAMPLE`` exportable members the identifier counts are estimated from a
-    random sample. Below the minimum group size every count is hidden.
+    random sample. Every count is shown by the one rule of ``shown_count`` (hidden below the
+    minimum group size, rounded otherwise), so that no count, nor the difference of two,
+    reveals a small group.
     """
     at = at or timezone.now()
     if members.query.is_sliced:  # a top-N cut: filter on its members instead
@@ -359,12 +361,15 @@ def audience_preview(
 
         preview["formats"].append({
             "format": key, "label": fmt.label, "platform": fmt.platform,
-            "exportable": exportable, "left_out": left_out,
+            "exportable": shown_count(exportable),
+            "left_out": {reason: shown_count(n) for reason, n in left_out.items()},
+            "left_out_total": shown_count(size - exportable),
             **{
-                name: round(tally[name] * scale) if name in fmt.match_keys else None
+                name: shown_count(round(tally[name] * scale)) if name in fmt.match_keys else None
                 for name in MATCH_KEYS
             },
-            "matchable": round(tally["matchable"] * scale) if fmt.match_keys else exportable,
+            "matchable": shown_count(
+                round(tally["matchable"] * scale) if fmt.match_keys else exportable),
             "estimated": sampled,
         })
     return preview
@@ -373,7 +378,8 @@ def audience_preview(
 def _hidden(fmt: ExportFormat) -> dict[str, Any]:
     return {
         "format": fmt.key, "label": fmt.label, "platform": fmt.platform, "exportable": None,
-        "left_out": {}, **dict.fromkeys(MATCH_KEYS), "matchable": None, "estimated": False,
+        "left_out": {}, "left_out_total": None, **dict.fromkeys(MATCH_KEYS), "matchable": None,
+        "estimated": False,
     }
 
 
@@ -406,10 +412,15 @@ def _readiness_tallies(
 # ---- lists ------------------------------------------------------------------------------------
 
 
-def left_out_in_words(counts: dict[str, int]) -> list[dict[str, Any]]:
-    """Non-zero left-out counts in the order and words of ``LEFT_OUT_REASONS``."""
-    return [{"key": key, "label": label, "count": counts[key]}
-            for key, label in LEFT_OUT_REASONS.items() if counts.get(key)]
+def left_out_in_words(counts: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Left-out counts that may be shown (see ``shown_count``), in the order and words of
+    ``LEFT_OUT_REASONS``; a reason with too few members to show is left out of the list."""
+    rows = []
+    for key, label in LEFT_OUT_REASONS.items():
+        shown = shown_count(counts.get(key) or 0)
+        if shown is not None:
+            rows.append({"key": key, "label": label, "count": shown})
+    return rows
 
 
 def audiences() -> QuerySet[Audience]:

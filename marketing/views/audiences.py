@@ -141,7 +141,6 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             preview, ctx["preview_error"] = None, str(exc)
         for row in preview["formats"] if preview else []:
             row["reasons"] = left_out_in_words(row["left_out"])
-            row["left_out_total"] = sum(row["left_out"].values())
         ctx.update(
             audience=audience,
             preview=preview,
