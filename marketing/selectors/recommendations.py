@@ -120,7 +120,7 @@ def audience_diversity(
     """The top ``top_n`` customers (or ``top_share`` of them) by score compared with every
     scored customer, over profile ``attributes`` (default: every number, text and yes/no
     attribute). Groups under ``MIN_GROUP_SIZE`` customers of the base are left out of the
-    report so it cannot single anyone out."""
+    report, and a top smaller than that is refused, so it cannot single anyone out."""
     import pandas as pd
 
     from recengine.diversity import AudienceConfig
@@ -174,6 +174,11 @@ def audience_diversity(
     config = AudienceConfig(top_n=top_n, top_share=top_share or DEFAULT_TOP_SHARE,
                             attributes=chosen)
     result = spread_of(frame, config).to_dict()
+    if result["audience_size"] < settings.MIN_GROUP_SIZE:
+        # Group by group, the report would tell the attributes of the few in the top.
+        raise AudienceDiversityError(
+            f"The top holds {result['audience_size']:,} customer(s); it must hold at least "
+            f"{settings.MIN_GROUP_SIZE} customers so that the report singles no one out.")
     top_label = (
         f"top {top_n:,}" if top_n is not None else f"top {_percent(top_share or 0)}"
     )

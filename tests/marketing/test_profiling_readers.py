@@ -141,7 +141,7 @@ READERS: dict[str, Callable[[World], bool]] = {
         name="Plan", scoring_run=w.scoring, offer=None, economics=ECONOMICS, by=w.marketer,
     ).result["consent"]["used"] == 12,
     "audience diversity": lambda w: audience_diversity(
-        scoring_run=w.scoring, top_n=1)["base_size"] == 12,
+        scoring_run=w.scoring, top_n=10)["base_size"] == 12,
     "recommendation lists": lambda w: w.victim.pk in {
         row["customer_id"] for row in run_lists(w.recommendations, customers=20)},
     "customer's recommendations": lambda w: customer_list(w.recommendations, w.victim)
