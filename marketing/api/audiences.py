@@ -139,7 +139,11 @@ class FormatReadinessSerializer(serializers.Serializer):
         allow_null=True, help_text="Members the consent gate lets through for this format"
     )
     left_out = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Members left out, by reason"
+        child=serializers.IntegerField(allow_null=True),
+        help_text="Members left out, by reason; null below the minimum group size",
+    )
+    left_out_total = serializers.IntegerField(
+        allow_null=True, help_text="Members left out for any reason; null below the minimum"
     )
     email = serializers.IntegerField(allow_null=True, help_text="Exportable with a valid email")
     phone = serializers.IntegerField(allow_null=True, help_text="Exportable with a valid phone")

@@ -322,6 +322,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
             raise
         finally:
             errors.save_to(upload)
+            _audit_refused_grants(checker, upload, job)
     return {
         "upload_id": upload.pk,
         "kind": upload.kind,
@@ -333,6 +334,22 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
         "errors": errors.shown,
         "error_file": upload.error_file.name or "",
     }
+
+
+def _audit_refused_grants(checker: RowChecker, upload: Upload, job: Job) -> None:
+    """Grants refused because they would override a withdrawal or denial are a consent
+    matter: a data steward finds them in the audit trail, whether or not the import went on."""
+    refused = getattr(checker, "refused_grants", 0)
+    if not refused:
+        return
+    audit_log(
+        actor=job.created_by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="upload",
+        target_ref=upload.pk,
+        details={"change": "import_refused", "job": job.pk, "statements": refused,
+                 "rows": checker.refused_rows,  # type: ignore[attr-defined]
+                 "reason": "a grant would override a withdrawal or denial recorded by the "
+                           "customer or a data steward"},
+    )
 
 
 def _nothing_imported(rows: int, valid: int, errors: "ErrorLog") -> str:

@@ -19,6 +19,7 @@ from marketing.selectors.audiences import (
     AudienceDefinitionError,
     audience_candidates,
     audience_customers,
+    audience_member_sample,
     audience_preview,
     audiences,
     exports,
@@ -140,7 +141,6 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             preview, ctx["preview_error"] = None, str(exc)
         for row in preview["formats"] if preview else []:
             row["reasons"] = left_out_in_words(row["left_out"])
-            row["left_out_total"] = sum(row["left_out"].values())
         ctx.update(
             audience=audience,
             preview=preview,
@@ -148,7 +148,7 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             exports=list(exports().filter(audience=audience)[:50]),
             can_download=can_download(self.request.user),
             cut_text=AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run),
-            sample=audience.members.select_related("customer").order_by("rank", "id")[:10]
+            sample=audience_member_sample(audience)
             if audience.is_frozen and preview and not preview["suppressed"] else [],
         )
         return ctx

@@ -47,7 +47,7 @@ def test_it_creates_previews_and_freezes_an_audience(marketer_client):
                                   {"platform": ["tiktok_customer_file"]})
     assert preview.status_code == 200
     assert [row["format"] for row in preview.json()["formats"]] == ["tiktok_customer_file"]
-    assert preview.json()["size"] == 11
+    assert preview.json()["size"] == 10  # 11 to the nearest 10 (the minimum group size)
 
     frozen = marketer_client.post(f"/api/audiences/{audience_id}/freeze/")
     assert frozen.status_code == 200
@@ -69,8 +69,9 @@ def test_it_previews_an_unsaved_definition(viewer):
     assert response.status_code == 200, response.json()
     rows = {row["format"]: row for row in response.json()["formats"]}
     assert set(rows) == {"google_customer_match", "generic_json"}
-    assert rows["google_customer_match"]["email"] == 15
-    assert rows["generic_json"]["matchable"] == 15
+    # 15 to the nearest 10 (the minimum group size).
+    assert rows["google_customer_match"]["email"] == 20
+    assert rows["generic_json"]["matchable"] == 20
 
 
 def test_it_explains_a_bad_definition(marketer_client):

@@ -160,8 +160,12 @@ def test_it_keeps_stored_values_that_the_file_leaves_blank(
 
 
 def test_it_appends_a_consent_record_only_when_the_state_changes(
-    marketer, existing, django_capture_on_commit_callbacks
+    marketer, django_capture_on_commit_callbacks
 ):
+    # A withdrawal an earlier import recorded (one from the person or a steward would stand:
+    # see test_ingest_consent_guard).
+    record_consent(make_customer("C001"), "email_marketing", "withdrawn", days_ago=3,
+                   source=ConsentRecord.Source.CSV_IMPORT)
     capture = django_capture_on_commit_callbacks
     granted = "customer_id,consent_email_marketing\nC001,yes\n"
     assert import_text(capture, granted, by=marketer).result["consents_added"] == 1
