@@ -37,6 +37,7 @@ from marketing.models import (
 from marketing.pii import identity_of, log_pii_view, masked_values
 from marketing.roles import can_view_pii
 from marketing.segments import SegmentRuleError, compile_rules
+from marketing.selectors.explanations import explanation_runs
 from marketing.selectors.segments import segment_count_preview
 from marketing.services.audiences import suppression_add, suppression_remove
 from marketing.services.consent import consent_record_append
@@ -437,6 +438,16 @@ class ExplanationRunAdmin(ReadOnlyAdmin):
     list_filter = ("scope",)
     list_select_related = ("training_run", "customer", "created_by")
     raw_id_fields = ("customer",)
+
+    def get_queryset(self, request: HttpRequest):
+        return explanation_runs()
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None):
+        # One customer's explanation is derived from their score: hidden like the score
+        # once their profiling consent is no longer valid.
+        if obj is not None and obj.customer_id is not None and not obj.profiling_consent:
+            return ("result",)
+        return super().get_exclude(request, obj)
 
 
 @admin.register(CampaignPlan)

@@ -6,9 +6,13 @@ PostgreSQL (DATABASE_URL), Redis + Celery workers (CELERY_BROKER_URL) and a GPU 
 Production hardening lives in ``marketing.settings_production``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,7 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -51,7 +57,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "marketing.middleware.LoginRequiredEverywhereMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "marketing.urls"
@@ -99,6 +108,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes first: it refuses a locked-out user before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (form and API token) lock the username out for a while, whatever address the
+# guesses come from. Locking the address too is a switch: behind a reverse proxy every client
+# has the proxy's address, and one guesser would lock everybody out.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+LOGIN_LOCKOUT_BY_ADDRESS = env.bool("LOGIN_LOCKOUT_BY_ADDRESS", default=False)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"] if LOGIN_LOCKOUT_BY_ADDRESS else ["username"]
+# axes.W006 asks for the address lockout, which is off by choice (above).
+SILENCED_SYSTEM_CHECKS = [] if LOGIN_LOCKOUT_BY_ADDRESS else ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "marketing.views.auth.locked_out_page"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -121,9 +147,15 @@ STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", _plotly_js_dir())]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "media/"
+# Uploads, error files and exports hold customer data: readable by the app's own user only.
+# The export writer uses the same modes for the files it writes itself.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Uploads: files above this size are refused with a clear message before parsing.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Files with more columns are refused at upload (each column is a row of the mapping page).
+MAX_UPLOAD_COLUMNS = env.int("MAX_UPLOAD_COLUMNS", default=500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -152,6 +184,34 @@ USE_GPU = env.bool("USE_GPU", default=False)
 # is kept a minute); without one, GPU jobs go to the CPU workers instead of waiting.
 GPU_PROBE_TIMEOUT_S = env.float("GPU_PROBE_TIMEOUT_S", default=1.0)
 
+# The purge of data past its retention period runs daily (celery beat: `./dev beat`).
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-data": {
+        "task": "marketing.purge_expired_data",
+        "schedule": crontab(hour=env.int("RETENTION_PURGE_HOUR", default=3), minute=30),
+    },
+}
+
+
+def _retention_days(name: str, default: int) -> int:
+    """Days to keep a kind of data; 0 or empty keeps it forever."""
+    value = env.str(name, default=str(default)).strip() or "0"
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a number of days, 0 to keep forever")
+    return int(value)
+
+
+# Retention per kind of data (manage.py purge_expired_data, or the daily scheduled purge).
+# Copies of customer data that left the app or were refused (export files, import error
+# files) go after 90 days unless told otherwise; everything else is kept until a period is set.
+RETENTION_DAYS = {
+    "interactions": _retention_days("RETENTION_DAYS_INTERACTIONS", 0),
+    "uploads": _retention_days("RETENTION_DAYS_UPLOADS", 0),
+    "upload_error_files": _retention_days("RETENTION_DAYS_UPLOAD_ERROR_FILES", 90),
+    "export_files": _retention_days("RETENTION_DAYS_EXPORT_FILES", 90),
+    "job_logs": _retention_days("RETENTION_DAYS_JOB_LOGS", 0),
+}
+
 # The click model's base encoder: a local path or a hub id. The default is the packaged
 # all-MiniLM-L6-v2, which loads offline.
 CLICK_MODEL_BASE = env.str("CLICK_MODEL_BASE", default="packaged:all-MiniLM-L6-v2")
@@ -160,7 +220,7 @@ MODEL_REGISTRY_DIR = Path(env.str("MODEL_REGISTRY_DIR", default=str(DATA_DIR / "
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["marketing.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -172,6 +232,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"export": env.str("EXPORT_THROTTLE_RATE", default="30/hour")},
+}
+
+# API tokens (django-rest-knox): only a digest is stored and each token expires.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=24)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -200,10 +266,30 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Content-Security-Policy (django-csp): scripts, style sheets, fonts and data only from the app
+# itself (plotly.js and Swagger UI are served from it too); no inline or injected script, no
+# framing, no plugins. Inline styles stay allowed: plotly.js writes <style> elements and style
+# attributes while it draws, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes reports every login at INFO; lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

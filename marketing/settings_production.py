@@ -3,8 +3,7 @@
 Secrets must come from the environment; starting without them is an error, not a default.
 """
 
-from django.core.exceptions import ImproperlyConfigured
-
+from marketing.keychecks import require_distinct_keys, require_strong_key
 from marketing.settings import *  # noqa: F403
 from marketing.settings import env
 
@@ -12,14 +11,18 @@ DEBUG = False
 
 
 def _required_secret(name: str) -> str:
-    value = env.str(name, default="")
-    if len(value) < 32 or value.startswith("dev-only"):
-        raise ImproperlyConfigured(f"{name} must be set to a random value of 32+ characters")
-    return value
+    return require_strong_key(name, env.str(name, default=""))
 
 
 SECRET_KEY = _required_secret("DJANGO_SECRET_KEY")
 PSEUDONYM_KEY = _required_secret("PSEUDONYM_KEY")
+# Every key setting (by environment name), each required to differ from the others; a new
+# key joins this list.
+KEY_SETTINGS = {"DJANGO_SECRET_KEY": "SECRET_KEY", "PSEUDONYM_KEY": "PSEUDONYM_KEY",
+                "SUPPRESSION_KEY": "SUPPRESSION_KEY"}
+require_distinct_keys(
+    {env_name: globals()[name] for env_name, name in KEY_SETTINGS.items() if name in globals()}
+)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

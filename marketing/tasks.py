@@ -2,6 +2,7 @@ from celery import shared_task
 from django.conf import settings
 
 from marketing.services.jobs import run_job
+from marketing.services.retention import retention_purge
 
 
 @shared_task(
@@ -18,3 +19,16 @@ from marketing.services.jobs import run_job
 def run_job_task(job_id: int) -> str:
     job = run_job(job_id)
     return job.status if job else "skipped"
+
+
+@shared_task(
+    name="marketing.purge_expired_data",
+    acks_late=True,
+    # The next scheduled run does the same work; a failure shows in the worker's log.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=2 * 3600,
+    soft_time_limit=2 * 3600 - 60,
+)
+def purge_expired_data_task() -> dict[str, int]:
+    return retention_purge()

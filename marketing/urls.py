@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from marketing.views.auth import LogoutView
+
 admin.site.site_header = "Campaign Studio console"
 admin.site.site_title = "Campaign Studio console"
 
@@ -12,7 +14,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(template_name="registration/login.html"),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("api/", include("marketing.api.urls")),
     path("", include("marketing.views.urls")),
 ]

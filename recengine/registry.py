@@ -23,6 +23,9 @@ from recengine.score import Scorer
 from recengine.train import ClickModel
 
 CUSTOMERS_FILE = "customers.txt"
+# A model folder holds pseudonyms and what was learnt from customer data: owner only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 @dataclass
@@ -75,6 +78,7 @@ class ModelRegistry:
         }
         (tmp / "manifest.json").write_text(json.dumps(json_ready(manifest), indent=1))
         (tmp / CUSTOMERS_FILE).write_text("".join(f"{p}\n" for p in sorted(set(pseudonyms))))
+        _make_private(tmp)  # also what the model's own save wrote (weights, tokenizer)
         tmp.rename(folder)  # a half-written model never appears under its id
         return model_id
 
@@ -141,3 +145,8 @@ def _part_file_name(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"A part name is letters, digits and underscores, not {name!r}")
     return name
+
+
+def _make_private(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE)

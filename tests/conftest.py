@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 
 from marketing.roles import DATA_STEWARD, MARKETER, VIEWER, sync_role_groups
 
@@ -10,6 +11,12 @@ def _jobs_run_inline(settings, tmp_path):
     settings.JOB_QUEUE = "inline"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODEL_REGISTRY_DIR = tmp_path / "models"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Throttle counts live in the cache, which outlives a test's database rollback."""
+    cache.clear()
 
 
 def _user_with_role(username: str, role: str | None) -> User:

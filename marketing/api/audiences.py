@@ -22,7 +22,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.validators import UniqueValidator
 
 from marketing.api.serializers import INVALID, DetailSerializer
@@ -61,6 +60,7 @@ from marketing.services.exports import (
     export_create,
     export_download,
 )
+from marketing.throttles import ExportThrottle
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 THROTTLED = OpenApiResponse(DetailSerializer, description="Too many export requests; retry later")
@@ -131,7 +131,11 @@ class FormatReadinessSerializer(serializers.Serializer):
         allow_null=True, help_text="Members the consent gate lets through for this format"
     )
     left_out = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Members left out, by reason"
+        child=serializers.IntegerField(allow_null=True),
+        help_text="Members left out, by reason; null below the minimum group size",
+    )
+    left_out_total = serializers.IntegerField(
+        allow_null=True, help_text="Members left out for any reason; null below the minimum"
     )
     email = serializers.IntegerField(allow_null=True, help_text="Exportable with a valid email")
     phone = serializers.IntegerField(allow_null=True, help_text="Exportable with a valid phone")
@@ -394,11 +398,9 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "row_count", "id"]
     read_roles = ALL_ROLES
     write_roles = (MARKETER,)
-    throttle_scope = "export"
-
     def get_throttles(self):
         if self.action in ("create", "download"):
-            return [ScopedRateThrottle()]
+            return [ExportThrottle()]
         return []
 
     @extend_schema(

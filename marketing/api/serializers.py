@@ -2,11 +2,20 @@
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment
+from marketing.models import (
+    ConsentRecord,
+    Customer,
+    Interaction,
+    Job,
+    LawfulBasis,
+    Offer,
+    Segment,
+)
 from marketing.pii import identity_of, masked_identity
 from marketing.segments import SegmentRuleError, compile_rules
 
@@ -71,6 +80,18 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
     effective_at = serializers.DateTimeField(
         required=False, help_text="When it takes effect; now when left out"
     )
+    # Required, not defaulted: the legal basis and the notice shown are facts about how the
+    # person decided, which nobody may guess for them.
+    lawful_basis = serializers.ChoiceField(
+        choices=LawfulBasis.choices,
+        error_messages={"required": "Which GDPR Art. 6(1) basis applies: one of a-f."},
+    )
+    notice_version = serializers.CharField(
+        max_length=32, allow_blank=True,
+        error_messages={"required": "The version of the notice shown to the person; "
+                                    "an empty string when none was shown."},
+        help_text="The version of the privacy notice shown; empty when none was",
+    )
     recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
                                                  allow_null=True)
     given_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -84,8 +105,11 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
         read_only_fields = ["recorded_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        effective_at, expires_at = attrs.get("effective_at"), attrs.get("expires_at")
-        if expires_at and effective_at and expires_at <= effective_at:
+        # The service takes a record without ``effective_at`` as effective now; fix that time
+        # here, so that the expiry is checked against the time the record will carry.
+        attrs.setdefault("effective_at", timezone.now())
+        expires_at = attrs.get("expires_at")
+        if expires_at and expires_at <= attrs["effective_at"]:
             raise serializers.ValidationError(
                 {"expires_at": "The expiry must be later than the time it takes effect."}
             )
@@ -152,12 +176,13 @@ class JobSerializer(serializers.ModelSerializer):
                                                  allow_null=True)
     is_finished = serializers.BooleanField(read_only=True)
     error = serializers.SerializerMethodField(
-        help_text="The failure's traceback, for staff users only (others read `message`)"
+        help_text="The failure in full with the kind of error, for staff users only (others "
+        "read `message`); tracebacks go to the server log, never here"
     )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, job: Job) -> str | None:
-        # A traceback shows the server's internals and may quote the data being processed.
+        # The kind of error names the server's internals; the admin console's users only.
         request = self.context.get("request")
         return job.error if request is not None and request.user.is_staff else None
 

@@ -1,8 +1,8 @@
 """API for click models: training runs, scoring runs and the scores, streamed as CSV or JSON."""
 
-import csv
 import json
 from collections.abc import Iterator
+from itertools import chain
 
 from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
@@ -19,6 +19,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from marketing.api.audiences import THROTTLED
+from marketing.exporters.csvsafe import csv_lines
 from marketing.models import AuditEvent, Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.training import export_rows, scoring_runs, training_runs
@@ -26,6 +28,7 @@ from marketing.services.audit import audit_log
 from marketing.services.jobs import job_cancel
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
 from marketing.services.training import TrainingSetupError, TrainParams, training_run_create
+from marketing.throttles import ExportThrottle
 
 # ---- serializers ------------------------------------------------------------------------------
 
@@ -244,10 +247,12 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR,
                                                description="pseudonym,offer,score rows"),
             (200, "application/json"): ScoreSerializer(many=True),
+            429: THROTTLED,
         },
     )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None,
-            renderer_classes=[CSVRenderer, renderers.JSONRenderer])
+            renderer_classes=[CSVRenderer, renderers.JSONRenderer],
+            throttle_classes=[ExportThrottle])
     def scores(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """Every score of the run, highest first, by pseudonym (never personal identifiers).
         Streamed, so it works for millions of customers."""
@@ -269,18 +274,10 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return response
 
 
-class _Line:
-    """A file-like object whose write returns the text, for csv.writer in a generator."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
 def _csv_lines(scoring: ScoringRun) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(["pseudonym", "offer", "score"])
-    for pseudonym, offer, score in export_rows(scoring):
-        yield writer.writerow([pseudonym, offer or "", f"{score:.6f}"])
+    rows = ((pseudonym, offer or "", f"{score:.6f}")
+            for pseudonym, offer, score in export_rows(scoring))
+    return csv_lines(chain([("pseudonym", "offer", "score")], rows))
 
 
 def _json_lines(scoring: ScoringRun) -> Iterator[str]:

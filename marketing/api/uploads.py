@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing import filters
+from marketing.api.audiences import THROTTLED
 from marketing.api.serializers import INVALID, DetailSerializer, JobSerializer
 from marketing.models import Upload
 from marketing.roles import DATA_STEWARD, MARKETER
@@ -26,6 +27,7 @@ from marketing.services.ingest import (
     upload_preview,
     upload_set_mapping,
 )
+from marketing.throttles import ExportThrottle
 
 UPLOADERS = (MARKETER, DATA_STEWARD)
 
@@ -68,7 +70,9 @@ class RowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="Data row, the header not counted")
     line = serializers.IntegerField(help_text="Line of the file, the header being line 1")
     column = serializers.CharField()
-    value = serializers.CharField()
+    value = serializers.CharField(help_text="The cell as written; masked when it is from a "
+                                  "column of personal identifiers and `masked` is true")
+    masked = serializers.BooleanField()
     reason = serializers.CharField()
     message = serializers.CharField()
 
@@ -169,9 +173,10 @@ class UploadViewSet(
         (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="row, line, "
                                            "column, value, reason of every invalid row"),
         404: DetailSerializer,
+        429: THROTTLED,
     })
     @action(detail=True, methods=["get"], filter_backends=[],
-            renderer_classes=[JSONRenderer, CSVFileRenderer])
+            renderer_classes=[JSONRenderer, CSVFileRenderer], throttle_classes=[ExportThrottle])
     def errors(self, request: Request, pk: str | None = None):
         """Download every row problem of the last preview or import as CSV."""
         upload = self.get_object()

@@ -1,9 +1,17 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from marketing.api import audiences, explanations, plans, recommendations, training, uploads, views
+from marketing.api import (
+    audiences,
+    auth,
+    explanations,
+    plans,
+    recommendations,
+    training,
+    uploads,
+    views,
+)
 
 # No ".json" suffix routes: they are not in the schema, and the custom actions never took
 # the `format` argument they pass (500). `?format=json` or an Accept header choose JSON.
@@ -34,7 +42,10 @@ urlpatterns = [
          recommendations.AudienceDiversityView.as_view(), name="api-audience-diversity"),
     path("", include(router.urls)),
     # Exchanges a username and password for an API token (then: "Authorization: Token <key>").
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth.TokenLoginView.as_view(), name="api-token"),
+    # Revoke the token sent with the request, or every token of its user.
+    path("auth/logout/", auth.TokenLogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", auth.TokenLogoutAllView.as_view(), name="api-logout-all"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -102,7 +102,10 @@ class ConsentRecordViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
 
     def perform_create(self, serializer: s.ConsentRecordSerializer) -> None:
         data = serializer.validated_data
-        serializer.instance = consent_record_append(**data, by=self.request.user)
+        try:
+            serializer.instance = consent_record_append(**data, by=self.request.user)
+        except ValueError as exc:  # the service's own checks, worded for the caller
+            raise ValidationError({"detail": str(exc)}) from None
 
 
 class SegmentViewSet(viewsets.ModelViewSet):

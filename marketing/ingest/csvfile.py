@@ -4,7 +4,7 @@ streaming row reader that knows each row's number and line."""
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
@@ -62,7 +62,7 @@ def text_stream(binary: IO[bytes], encoding: str) -> Iterator[IO[str]]:
         text.detach()
 
 
-def inspect_file(binary: IO[bytes], *, encoding: str) -> FileShape:
+def inspect_file(binary: IO[bytes], *, encoding: str, max_columns: int) -> FileShape:
     """Check a whole file before it is accepted; raises IngestError naming the problem."""
     binary.seek(0)
     head = binary.read(_SNIFF_BYTES)
@@ -75,7 +75,8 @@ def inspect_file(binary: IO[bytes], *, encoding: str) -> FileShape:
         raise IngestError("The file is empty.")
     delimiter = detect_delimiter(head.decode(_python_codec(encoding), errors="replace"))
     try:
-        return _read_shape(binary, encoding=encoding, delimiter=delimiter)
+        return _read_shape(binary, encoding=encoding, delimiter=delimiter,
+                           max_columns=max_columns)
     except UnicodeDecodeError as exc:
         raise IngestError(_decode_error_message(binary, encoding, exc)) from None
 
@@ -102,10 +103,12 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
-def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str) -> FileShape:
+def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str,
+                max_columns: int) -> FileShape:
     with text_stream(binary, encoding) as text:
-        reader = csv.reader(text, delimiter=delimiter)
-        headers = _read_header(reader)
+        lines = _NulWatch(text)
+        reader = csv.reader(lines, delimiter=delimiter)
+        headers = _read_header(reader, max_columns)
         width = len(headers)
         rows = 0
         sample: list[list[str]] = []
@@ -114,6 +117,8 @@ def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str) -> FileShap
         try:
             line = reader.line_num + 1
             for row_no, record in enumerate(reader, start=1):
+                if lines.seen:
+                    raise IngestError(nul_message(row_no, line, headers, record))
                 if record:
                     rows += 1
                     if len(record) != width:
@@ -140,7 +145,7 @@ def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str) -> FileShap
                      sample=sample)
 
 
-def _read_header(reader) -> list[str]:
+def _read_header(reader, max_columns: int) -> list[str]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -149,7 +154,18 @@ def _read_header(reader) -> list[str]:
         raise IngestError("The file is empty.")
     if not header:
         raise IngestError("The first line of the file is blank; put the header on line 1.")
+    if len(header) > max_columns:
+        raise IngestError(
+            f"The file has {len(header):,} columns; at most {max_columns:,} can be uploaded. "
+            "Remove the columns you do not need, or split the file."
+        )
     headers = [name.strip() for name in header]
+    for position, name in enumerate(headers, start=1):
+        if NUL in name:
+            raise IngestError(
+                f"Column {position} of the header contains a NUL character (byte 0x00), which "
+                "is not text. Remove it and upload the file again."
+            )
     seen: dict[str, int] = {}
     for position, name in enumerate(headers, start=1):
         if not name:
@@ -185,16 +201,58 @@ def _decode_error_message(binary: IO[bytes], encoding: str, exc: UnicodeDecodeEr
     )
 
 
+NUL = "\x00"
+
+
+class _NulWatch:
+    """The lines of a text file, noting whether one held a NUL character.
+
+    A NUL is no text: PostgreSQL refuses it in a text column and other programs cut the
+    value at it. One ``in`` per line costs little next to splitting the line into fields.
+    """
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.seen = False
+
+    def __iter__(self) -> "_NulWatch":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        if NUL in line:
+            self.seen = True
+        return line
+
+
+def nul_message(row: int, line: int, headers: list[str], fields: list[str]) -> str:
+    """Where the first NUL character of a row is, and what to do about it."""
+    columns = [headers[i] if i < len(headers) else f"column {i + 1}"
+               for i, cell in enumerate(fields) if NUL in cell]
+    where = f", column '{columns[0]}'" if columns else ""
+    return (
+        f"Row {row} (line {line}){where} contains a NUL character (byte 0x00), which is not "
+        "text; nothing was taken from this file. Remove the character (often left by a "
+        "broken export) and upload the file again."
+    )
+
+
 Record = tuple[int, int, list[str]]
 
 
 def iter_records(binary: IO[bytes], *, encoding: str, delimiter: str) -> Iterator[Record]:
-    """(row number, line number, fields) for every non-blank data row, streaming."""
+    """(row number, line number, fields) for every non-blank data row, streaming.
+
+    A row with a NUL character raises IngestError (files are checked for them at upload;
+    this guards files stored before that check)."""
     with text_stream(binary, encoding) as text:
-        reader = csv.reader(text, delimiter=delimiter)
-        next(reader)
+        lines = _NulWatch(text)
+        reader = csv.reader(lines, delimiter=delimiter)
+        headers = next(reader)
         line = reader.line_num + 1
         for row_no, record in enumerate(reader, start=1):
+            if lines.seen:
+                raise IngestError(nul_message(row_no, line, headers, record))
             if record:
                 yield row_no, line, record
             line = reader.line_num + 1

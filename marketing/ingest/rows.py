@@ -6,7 +6,7 @@ at a batch of checked rows against the database (e.g. unknown customers).
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -38,7 +38,9 @@ from marketing.ingest.writers import (
     InteractionRecord,
     OfferRecord,
 )
-from marketing.models import Customer, Interaction, Offer
+from marketing.models import ConsentRecord, Customer, Interaction, Offer
+from marketing.pii import mask_value
+from marketing.selectors.consent import StandingRefusal, standing_refusals
 
 _SHOWN_VALUE = 200
 _within_32 = max_length(32)
@@ -46,6 +48,8 @@ _within_32 = max_length(32)
 _STATEMENTS_KEPT = 100_000
 # Consent dates may be a little ahead of the server clock (time zones), not more.
 _FUTURE_SLACK = timedelta(days=1)
+# Rows of refused grants named in the audit event (the error file lists every one).
+_REFUSED_ROWS_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,23 @@ class RowError:
     value: str
     reason: str  # completes "'<value>' ..." ("is not a number"), or stands alone
 
-    @property
-    def message(self) -> str:
-        where = f"Row {self.row} (line {self.line})"
-        if self.column:
-            where += f", column '{self.column}'"
-        what = f"'{self.value}' {self.reason}" if self.value else self.reason
-        return f"{where}: {what}"
+    def as_dict(self, *, identity_field: str = "") -> dict[str, Any]:
+        """The problem as kept and shown: a value from a column of personal identifiers
+        (``identity_field``, e.g. "email") is masked, "masked" says whether it is."""
+        masked = bool(identity_field and self.value)
+        value = mask_value(identity_field, self.value) if masked else self.value
+        return {"row": self.row, "line": self.line, "column": self.column, "value": value,
+                "masked": masked, "reason": self.reason,
+                "message": problem_message(self.row, self.line, self.column, value, self.reason)}
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "message": self.message}
+
+def problem_message(row: int, line: int, column: str, value: str, reason: str) -> str:
+    """"Row 4 (line 5), column 'email': 'j***@***' is not an email address"."""
+    where = f"Row {row} (line {line})"
+    if column:
+        where += f", column '{column}'"
+    what = f"'{value}' {reason}" if value else reason
+    return f"{where}: {what}"
 
 
 def _error(row: int, line: int, column: str, value: str, reason: str) -> RowError:
@@ -214,6 +225,11 @@ class CustomerRows(RowChecker):
         self._consent_cells = itemgetter(*consent_columns) if self.consents else None
         self._statements: dict[Any, tuple[ConsentStatement, ...]] = {}
         self._id_index, self._id_header = self._columns["external_id"]
+        self._consent_header = {purpose: header for purpose, _, header in self.consents}
+        # Grants refused because they would override a person's or a steward's refusal: how
+        # many, and the first rows, for the audit trail.
+        self.refused_grants = 0
+        self.refused_rows: list[int] = []
 
     def _check(self, row, line, fields):
         errors: list[RowError] = []
@@ -292,8 +308,53 @@ class CustomerRows(RowChecker):
         return tuple(ConsentStatement(purpose, status, given, expires, notice)
                      for purpose, status in stated)
 
+    def check_chunk(self, checked: Checked) -> tuple[Checked, list[RowError]]:
+        """Refuse rows whose grant would override a withdrawal or denial that the person or a
+        data steward recorded (any source but a CSV import): dated on or after it, or undated
+        (an undated cell is no evidence of a consent given after it). One query a chunk."""
+        granting = {
+            r.external_id: r for _, _, r in checked
+            if any(s.status == ConsentRecord.Status.GRANTED for s in r.consents)
+        }
+        if not granting:
+            return checked, []
+        refusals = standing_refusals(granting, self._consent_header)
+        if not refusals:
+            return checked, []
+        kept: Checked = []
+        errors: list[RowError] = []
+        for row, line, record in checked:
+            problems = [
+                _error(row, line, self._consent_header[s.purpose], s.status,
+                       _overrides(s, refusal))
+                for s in record.consents
+                if s.status == ConsentRecord.Status.GRANTED
+                and (refusal := refusals.get((record.external_id, s.purpose))) is not None
+                and (s.effective_at is None or s.effective_at >= refusal.effective_at)
+            ]
+            if problems:
+                errors += problems
+                self.refused_grants += len(problems)
+                if len(self.refused_rows) < _REFUSED_ROWS_KEPT:
+                    self.refused_rows.append(row)
+            else:
+                kept.append((row, line, record))
+        return kept, errors
+
     def count_existing(self, records: list[CustomerRecord]) -> int:
         return Customer.objects.filter(external_id__in=[r.external_id for r in records]).count()
+
+
+def _overrides(statement: ConsentStatement, refusal: StandingRefusal) -> str:
+    what = "withdrawal" if refusal.status == ConsentRecord.Status.WITHDRAWN else "denial"
+    by = ConsentRecord.Source(refusal.source).label
+    when = "is undated" if statement.effective_at is None else (
+        f"is dated {statement.effective_at:%Y-%m-%d}")
+    return (
+        f"{when}, but the customer's {what} of {refusal.effective_at:%Y-%m-%d} (source: "
+        f"{by}) stands: an import cannot grant consent over it. If the customer "
+        "consented again, a data steward records that consent."
+    )
 
 
 class OfferRows(RowChecker):

@@ -14,6 +14,7 @@ class AuditEvent(models.Model):
         ERASURE = "erasure", "Erasure"
         SEGMENT_CHANGE = "segment_change", "Segment change"
         JOB = "job", "Job"
+        RETENTION = "retention", "Retention purge"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

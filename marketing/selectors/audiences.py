@@ -20,6 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -33,6 +34,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
     Window,
 )
 from django.db.models.functions import Cast, RowNumber, Upper
@@ -56,8 +58,8 @@ from marketing.models import (
     Suppression,
 )
 from marketing.segments import compile_rules
-from marketing.selectors.consent import consent_q
-from marketing.selectors.segments import suppressed_count
+from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
+from marketing.selectors.segments import shown_count, suppressed_count
 from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
 
 # Why a member was left out of an export, in the order they are checked and shown. The
@@ -129,8 +131,9 @@ def audience_candidates(
     ``audience_rank`` (1 = highest score; both None without a scoring run).
 
     Without a score cut every segment member is in, scored or not; a cut keeps only scored
-    members. Raises ``SegmentRuleError`` for bad rules, ``AudienceDefinitionError`` for a
-    bad cut.
+    members. Only scores that may be used now count: a member without a valid profiling
+    consent has no score here, so a cut leaves them out. Raises ``SegmentRuleError`` for bad
+    rules, ``AudienceDefinitionError`` for a bad cut.
     """
     cut.check(scoring_run)
     members = Customer.objects.filter(compile_rules(rules)).order_by()
@@ -140,7 +143,9 @@ def audience_candidates(
             audience_score=Cast(Value(None), FloatField()),
             audience_rank=Cast(Value(None), IntegerField()),
         )
-    scores = CustomerScore.objects.filter(scoring_run=scoring_run, customer=OuterRef("pk"))
+    scores = scores_for_use(CustomerScore.objects.filter(scoring_run=scoring_run)).filter(
+        customer=OuterRef("pk")
+    )
     if offer is not None:
         scores = scores.filter(offer=offer)
     best = scores.order_by().values("customer").annotate(best=Max("score")).values("best")
@@ -229,13 +234,17 @@ def export_rows(
     postal code)``.
 
     ``passes`` is the export gate, evaluated in the database; identifiers are read only for
-    members who pass it (None for the others).
+    members who pass it (None for the others). The frozen score goes out only while the member
+    may still be profiled (None otherwise).
     """
     members = (
         Customer.objects.filter(audience_memberships__audience=audience)
-        .annotate(passes=ExpressionWrapper(export_gate_q(fmt, at=at), output_field=BooleanField()))
+        .annotate(
+            passes=ExpressionWrapper(export_gate_q(fmt, at=at), output_field=BooleanField()),
+            usable_score=_usable_score("audience_memberships__score", customer="pk", at=at),
+        )
         .order_by()
-        .values_list("pk", "passes", "pseudonym", "audience_memberships__score")
+        .values_list("pk", "passes", "pseudonym", "usable_score")
     )
     inner, params = members.query.sql_with_params()
     quote = connection.ops.quote_name
@@ -255,6 +264,22 @@ def export_rows(
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk_size):
             yield rows
+
+
+def _usable_score(field: str, *, customer: str, at: datetime | None = None) -> Case:
+    """A stored score, or None when its customer may not be profiled at ``at``."""
+    return Case(When(profiling_use_q(at=at, customer=customer), then=F(field)),
+                default=None, output_field=FloatField())
+
+
+def audience_member_sample(audience: Audience, limit: int = 10) -> QuerySet[AudienceMember]:
+    """The first members of a frozen audience by rank, each with ``usable_score``: the frozen
+    score while the member may still be profiled, None otherwise."""
+    return (
+        audience.members.select_related("customer")
+        .annotate(usable_score=_usable_score("score", customer="customer_id"))
+        .order_by("rank", "id")[:limit]
+    )
 
 
 @contextmanager
@@ -302,7 +327,9 @@ def audience_preview(
     it leaves out by reason, and how many of the exportable have an email, a phone and a full
     address that survive the platform's normalisation (``matchable``: at least one of them).
     Above ``READINESS_SAMPLE`` exportable members the identifier counts are estimated from a
-    random sample. Below the minimum group size every count is hidden.
+    random sample. Every count is shown by the one rule of ``shown_count`` (hidden below the
+    minimum group size, rounded otherwise), so that no count, nor the difference of two,
+    reveals a small group.
     """
     at = at or timezone.now()
     if members.query.is_sliced:  # a top-N cut: filter on its members instead
@@ -334,12 +361,15 @@ def audience_preview(
 
         preview["formats"].append({
             "format": key, "label": fmt.label, "platform": fmt.platform,
-            "exportable": exportable, "left_out": left_out,
+            "exportable": shown_count(exportable),
+            "left_out": {reason: shown_count(n) for reason, n in left_out.items()},
+            "left_out_total": shown_count(size - exportable),
             **{
-                name: round(tally[name] * scale) if name in fmt.match_keys else None
+                name: shown_count(round(tally[name] * scale)) if name in fmt.match_keys else None
                 for name in MATCH_KEYS
             },
-            "matchable": round(tally["matchable"] * scale) if fmt.match_keys else exportable,
+            "matchable": shown_count(
+                round(tally["matchable"] * scale) if fmt.match_keys else exportable),
             "estimated": sampled,
         })
     return preview
@@ -348,7 +378,8 @@ def audience_preview(
 def _hidden(fmt: ExportFormat) -> dict[str, Any]:
     return {
         "format": fmt.key, "label": fmt.label, "platform": fmt.platform, "exportable": None,
-        "left_out": {}, **dict.fromkeys(MATCH_KEYS), "matchable": None, "estimated": False,
+        "left_out": {}, "left_out_total": None, **dict.fromkeys(MATCH_KEYS), "matchable": None,
+        "estimated": False,
     }
 
 
@@ -381,10 +412,15 @@ def _readiness_tallies(
 # ---- lists ------------------------------------------------------------------------------------
 
 
-def left_out_in_words(counts: dict[str, int]) -> list[dict[str, Any]]:
-    """Non-zero left-out counts in the order and words of ``LEFT_OUT_REASONS``."""
-    return [{"key": key, "label": label, "count": counts[key]}
-            for key, label in LEFT_OUT_REASONS.items() if counts.get(key)]
+def left_out_in_words(counts: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Left-out counts that may be shown (see ``shown_count``), in the order and words of
+    ``LEFT_OUT_REASONS``; a reason with too few members to show is left out of the list."""
+    rows = []
+    for key, label in LEFT_OUT_REASONS.items():
+        shown = shown_count(counts.get(key) or 0)
+        if shown is not None:
+            rows.append({"key": key, "label": label, "count": shown})
+    return rows
 
 
 def audiences() -> QuerySet[Audience]:

@@ -5,12 +5,16 @@ The current state of a (customer, purpose) pair is its latest consent record by
 and has not expired. Every feature that trains on, scores for, or exports a person asks here.
 """
 
+from collections.abc import Collection
 from datetime import datetime
+from typing import NamedTuple, TypeVar
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from marketing.models import ConsentRecord, Customer
+from marketing.models import ConsentRecord, Customer, Purpose
+
+M = TypeVar("M", bound=Model)
 
 
 def _latest_record_id(purpose: str, at: datetime):
@@ -49,8 +53,56 @@ def consent_q(purpose: str, *, at: datetime | None = None) -> Q:
     return Q(Exists(records))
 
 
+def profiling_use_q(*, at: datetime | None = None, customer: str = "customer_id") -> Q:
+    """Whether the row's customer (the field ``customer`` of the row) may be profiled at
+    ``at``, as a Q: for annotating rows whose result is shown only to such customers."""
+    records = valid_consent_records(Purpose.PROFILING, at=at).filter(customer=OuterRef(customer))
+    return Q(Exists(records))
+
+
+def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet[M]:
+    """The rows of ``rows`` (scores, recommendations, explanations: anything with a
+    ``customer``) whose customer has a valid ``profiling`` consent at ``at`` (default now).
+
+    A score is the result of profiling the customer. Once they withdraw or deny that consent,
+    or it expires, their stored scores and what was derived from them may no longer be used:
+    not shown, not downloaded, not used to pick an audience or plan a campaign. Every reader
+    of such rows asks here, so the rule lives in one place.
+    """
+    return rows.filter(profiling_use_q(at=at))
+
+
 def has_consent(customer: Customer, purpose: str, *, at: datetime | None = None) -> bool:
     return customers_with_consent(purpose, at=at).filter(pk=customer.pk).exists()
+
+
+class StandingRefusal(NamedTuple):
+    status: str  # withdrawn or denied
+    effective_at: datetime
+    source: str
+
+
+def standing_refusals(
+    external_ids: Collection[str], purposes: Collection[str]
+) -> dict[tuple[str, str], StandingRefusal]:
+    """Refusals a CSV import may not override, by (customer external id, purpose): where the
+    latest record from any source but a CSV import (the person through a form or the API, a
+    data steward in the console) is a withdrawal or a denial.
+
+    One query for a chunk of customers, whatever its size; the latest record per pair is a
+    lookup on the (customer, purpose, date) index.
+    """
+    own = ConsentRecord.objects.exclude(source=ConsentRecord.Source.CSV_IMPORT)
+    latest_own = own.filter(
+        customer=OuterRef("customer_id"), purpose=OuterRef("purpose")
+    ).order_by("-effective_at", "-id").values("id")[:1]
+    rows = own.filter(
+        customer__external_id__in=external_ids, purpose__in=purposes,
+        status__in=(ConsentRecord.Status.WITHDRAWN, ConsentRecord.Status.DENIED),
+        id=Subquery(latest_own),
+    ).values_list("customer__external_id", "purpose", "status", "effective_at", "source")
+    return {(ext, purpose): StandingRefusal(status, at, source)
+            for ext, purpose, status, at, source in rows}
 
 
 def current_consents(customer: Customer, *, at: datetime | None = None) -> dict[str, ConsentRecord]:

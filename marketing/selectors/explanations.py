@@ -1,20 +1,19 @@
 """Reads of explanation runs: the latest global importance of a model, the latest
 explanation of a customer, and the model a customer's page explains by default."""
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
-from marketing.models import Customer, ExplanationRun, Job, Purpose, TrainingRun
-from marketing.selectors.consent import valid_consent_records
+from marketing.models import Customer, ExplanationRun, Job, TrainingRun
+from marketing.selectors.consent import profiling_use_q
 from marketing.selectors.training import finished_training_runs
 
 
 def explanation_runs() -> QuerySet[ExplanationRun]:
     """Explanation runs with ``profiling_consent``: whether the explained customer has a
     valid profiling consent now (a customer's explanation is shown only then)."""
-    consented = valid_consent_records(Purpose.PROFILING).filter(customer=OuterRef("customer_id"))
     return ExplanationRun.objects.select_related(
         "job", "training_run", "customer", "created_by"
-    ).annotate(profiling_consent=Exists(consented))
+    ).annotate(profiling_consent=profiling_use_q())
 
 
 def latest_global_explanation(training_run: TrainingRun) -> ExplanationRun | None:

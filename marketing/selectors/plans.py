@@ -2,11 +2,10 @@
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
-from marketing.models import CampaignPlan, CustomerScore, Offer, Purpose, ScoringRun
-from marketing.selectors.consent import valid_consent_records
+from marketing.models import CampaignPlan, CustomerScore, Offer, ScoringRun
+from marketing.selectors.consent import scores_for_use
 
 
 def campaign_plans() -> QuerySet[CampaignPlan]:
@@ -28,9 +27,4 @@ def consented_scores(
 ) -> QuerySet[CustomerScore]:
     """The run's scores for ``offer`` of customers with a valid profiling consent at ``at``
     (default now), best first; ties by customer, so the same customers are picked every time."""
-    consented = valid_consent_records(Purpose.PROFILING, at=at or timezone.now()).filter(
-        customer=OuterRef("customer_id")
-    )
-    return run_scores(scoring_run, offer).filter(Exists(consented)).order_by(
-        "-score", "customer_id"
-    )
+    return scores_for_use(run_scores(scoring_run, offer), at=at).order_by("-score", "customer_id")

@@ -23,7 +23,7 @@ from marketing.models import (
     RecommendationRun,
     ScoringRun,
 )
-from marketing.selectors.consent import customers_with_consent, has_consent
+from marketing.selectors.consent import has_consent, scores_for_use
 
 # Profile attribute types the audience is compared over (dates have no useful groups).
 AUDIENCE_TYPES = (
@@ -53,9 +53,8 @@ def run_lists(
     run: RecommendationRun, *, customers: int = 10
 ) -> list[dict[str, Any]]:
     """The lists of the first ``customers`` consented customers (by best first score)."""
-    consented = customers_with_consent(Purpose.PROFILING).values("pk")
     firsts = list(
-        run.items.filter(rank=1, customer__in=consented)
+        scores_for_use(run.items.filter(rank=1))
         .order_by("-score", "customer_id")
         .values_list("customer_id", flat=True)[:customers]
     )
@@ -77,7 +76,8 @@ def customer_list(run: RecommendationRun, customer: Customer) -> list[dict[str, 
     """One customer's list in ``run``; None when their profiling consent is not valid now."""
     if not has_consent(customer, Purpose.PROFILING):
         return None
-    items = run.items.filter(customer=customer).select_related("offer").order_by("rank")
+    items = scores_for_use(run.items.filter(customer=customer)).select_related("offer")
+    items = items.order_by("rank")
     return [_item(item) for item in items]
 
 
@@ -120,7 +120,7 @@ def audience_diversity(
     """The top ``top_n`` customers (or ``top_share`` of them) by score compared with every
     scored customer, over profile ``attributes`` (default: every number, text and yes/no
     attribute). Groups under ``MIN_GROUP_SIZE`` customers of the base are left out of the
-    report so it cannot single anyone out."""
+    report, and a top smaller than that is refused, so it cannot single anyone out."""
     import pandas as pd
 
     from recengine.diversity import AudienceConfig
@@ -150,9 +150,8 @@ def audience_diversity(
     if not chosen:
         raise AudienceDiversityError("The customers have no profile attributes to compare.")
 
-    consented = customers_with_consent(Purpose.PROFILING).values("pk")
     rows = (
-        CustomerScore.objects.filter(scoring_run=scoring_run, customer__in=consented)
+        scores_for_use(CustomerScore.objects.filter(scoring_run=scoring_run))
         .order_by("-score", "customer_id")
         .values_list("score", "customer__attributes")
     )
@@ -175,6 +174,11 @@ def audience_diversity(
     config = AudienceConfig(top_n=top_n, top_share=top_share or DEFAULT_TOP_SHARE,
                             attributes=chosen)
     result = spread_of(frame, config).to_dict()
+    if result["audience_size"] < settings.MIN_GROUP_SIZE:
+        # Group by group, the report would tell the attributes of the few in the top.
+        raise AudienceDiversityError(
+            f"The top holds {result['audience_size']:,} customer(s); it must hold at least "
+            f"{settings.MIN_GROUP_SIZE} customers so that the report singles no one out.")
     top_label = (
         f"top {top_n:,}" if top_n is not None else f"top {_percent(top_share or 0)}"
     )

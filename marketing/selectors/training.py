@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from marketing.models import ConsentRecord, Customer, CustomerScore, Job, ScoringRun, TrainingRun
-from marketing.selectors.consent import consent_q
+from marketing.selectors.consent import consent_q, scores_for_use
 
 # Why a customer may not be used for a purpose, in the order pages show them.
 EXCLUSION_REASONS = {
@@ -66,17 +66,18 @@ def finished_training_runs() -> QuerySet[TrainingRun]:
 
 
 def top_scores(scoring_run: ScoringRun, limit: int = 20) -> list[dict[str, Any]]:
-    """The highest scores of a run, by pseudonym (the ``(scoring_run, -score)`` index)."""
+    """The highest usable scores of a run, by pseudonym (the ``(scoring_run, -score)`` index)."""
     return list(
-        scoring_run.scores.order_by("-score", "customer_id")
+        scores_for_use(scoring_run.scores.all()).order_by("-score", "customer_id")
         .values("customer_id", "customer__pseudonym", "offer__title", "score")[:limit]
     )
 
 
 def export_rows(scoring_run: ScoringRun, chunk_size: int = 5000) -> Iterator[tuple]:
-    """(pseudonym, offer external id or None, score) by descending score, streamed."""
+    """(pseudonym, offer external id or None, score) by descending score, streamed; only the
+    scores that may be used now."""
     return (
-        scoring_run.scores.order_by("-score", "customer_id")
+        scores_for_use(scoring_run.scores.all()).order_by("-score", "customer_id")
         .values_list("customer__pseudonym", "offer__external_id", "score")
         .iterator(chunk_size=chunk_size)
     )
@@ -84,11 +85,12 @@ def export_rows(scoring_run: ScoringRun, chunk_size: int = 5000) -> Iterator[tup
 
 def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str, Any]]:
     """The customer's latest score per model and offer, with the share of customers of that
-    scoring run who scored higher (their rank as a "top x %")."""
+    scoring run who scored higher (their rank as a "top x %"); none while the customer's
+    profiling consent is not valid."""
     scores = (
-        CustomerScore.objects.filter(
+        scores_for_use(CustomerScore.objects.filter(
             customer=customer, scoring_run__job__status=Job.Status.SUCCEEDED
-        )
+        ))
         .select_related("scoring_run__training_run", "offer")
         .order_by("-scoring_run__created_at", "-scoring_run_id")
     )
@@ -99,9 +101,9 @@ def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str,
     rows = []
     for score in list(latest.values())[:limit]:
         run = score.scoring_run
-        above = CustomerScore.objects.filter(
+        above = scores_for_use(CustomerScore.objects.filter(
             scoring_run=run, offer_id=score.offer_id, score__gt=score.score
-        ).count()
+        )).count()
         total = run.customers_scored or 1  # each offer scores every customer once
         rows.append({
             "score": score.score,

@@ -7,10 +7,13 @@ through here, so a user without the ``view_pii`` permission never sees a raw ide
 import csv
 import io
 from collections.abc import Iterator
+from itertools import islice
 from typing import IO, Any
 
 from django.http import FileResponse, StreamingHttpResponse
 
+from marketing.exporters.csvsafe import SafeCSVWriter, escape_cell, unescape_cell
+from marketing.ingest.rows import problem_message
 from marketing.models import Upload
 from marketing.pii import MASKED_FIELDS, mask_value
 from marketing.roles import can_view_pii
@@ -26,19 +29,40 @@ def identifier_columns(upload: Upload) -> dict[str, str]:
 
 
 def errors_for_user(errors: list[dict[str, Any]], upload: Upload, user) -> list[dict[str, Any]]:
-    """Row problems with identifier values masked unless ``user`` may see PII."""
+    """Row problems with identifier values masked unless ``user`` may see PII.
+
+    An import stores its problems masked already ("masked": true); for a user who may see
+    PII their values are read back from the error file. A dry run's problems are never
+    stored and come here with the values as read.
+    """
     if can_view_pii(user):
-        return errors
+        return _with_filed_values(errors, upload)
     columns = identifier_columns(upload)
     shown = []
     for error in errors:
         target = columns.get(error.get("column", ""))
-        raw = error.get("value", "")
-        if target and raw:
-            masked = mask_value(target, raw)
-            error = {**error, "value": masked}
-            if "message" in error:
-                error["message"] = error["message"].replace(raw, masked)
+        if target and error.get("value") and not error.get("masked"):
+            value = mask_value(target, error["value"])
+            error = {**error, "value": value, "masked": True, "message": problem_message(
+                error["row"], error["line"], error["column"], value, error["reason"])}
+        shown.append(error)
+    return shown
+
+
+def _with_filed_values(errors: list[dict[str, Any]], upload: Upload) -> list[dict[str, Any]]:
+    """Masked problems with their values from the error file, whose first rows they are."""
+    if not upload.error_file or not any(error.get("masked") for error in errors):
+        return errors
+    with upload.error_file.open("rb") as raw:
+        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        filed = {(row["row"], row["column"]): unescape_cell(row["value"])
+                 for row in islice(reader, len(errors))}
+    shown = []
+    for error in errors:
+        value = filed.get((str(error["row"]), escape_cell(error["column"])))
+        if error.get("masked") and value is not None:
+            error = {**error, "value": value, "masked": False, "message": problem_message(
+                error["row"], error["line"], error["column"], value, error["reason"])}
         shown.append(error)
     return shown
 
@@ -55,8 +79,10 @@ def preview_for_user(preview: dict[str, Any], upload: Upload, user) -> dict[str,
 
 
 def _masked_error_rows(raw: IO[bytes], columns: dict[str, str]) -> Iterator[str]:
+    # The file holds column names as written to it: escaped where they look like formulas.
+    columns = {escape_cell(header): target for header, target in columns.items()}
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCSVWriter(buffer)
     with raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
         header = next(reader, [])

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.ingest.csvfile import text_stream
 from marketing.models import AuditEvent, Customer, CustomerIdentity, Export, Upload
 from marketing.selectors.audiences import exports_holding
@@ -157,7 +158,7 @@ def _drop_error_rows(path: Path, rows: set[int]) -> None:
     with path.open("rb") as binary, _replacing(path, "utf-8-sig") as out:
         with text_stream(binary, "utf-8-sig") as text:
             reader = csv.reader(text)
-            writer = csv.writer(out, lineterminator="\r\n")
+            writer = SafeCSVWriter(out)
             header = next(reader, None)
             if header is None:
                 raise _Unchanged

@@ -30,7 +30,7 @@ from marketing.models import (
     Purpose,
     TrainingRun,
 )
-from marketing.selectors.consent import customers_with_consent, has_consent
+from marketing.selectors.consent import customers_with_consent, has_consent, scores_for_use
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.training import json_safe, offer_columns, population
@@ -195,10 +195,10 @@ def explanation_offer(run: ExplanationRun) -> Offer | None:
         return None
     if run.customer is not None:
         best = (
-            CustomerScore.objects.filter(
+            scores_for_use(CustomerScore.objects.filter(
                 customer=run.customer, scoring_run__training_run=training,
                 scoring_run__job__status=Job.Status.SUCCEEDED, offer__isnull=False,
-            )
+            ))
             .order_by("-scoring_run__created_at", "-score")
             .select_related("offer")
             .first()

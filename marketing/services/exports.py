@@ -144,8 +144,13 @@ class _ExportWriter:
                 "sha256": checksum, "bytes": size}
 
     def write_file(self) -> tuple[int, str]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.partial, "wb") as file:
+        self.path.parent.mkdir(
+            mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS, parents=True, exist_ok=True
+        )
+        # Created with the private mode, so that no other user can open it even while written.
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     settings.FILE_UPLOAD_PERMISSIONS)
+        with os.fdopen(fd, "wb") as file:
             sink = _HashingSink(file)
             buffered = io.BufferedWriter(sink, buffer_size=1 << 20)
             text = io.TextIOWrapper(buffered, encoding="utf-8", newline="")
@@ -248,8 +253,8 @@ def export_file(export: Export) -> Path:
         raise ExportFileMissing("This export has no file (it has not finished or it failed).")
     if not export.file_path:
         raise ExportFileMissing(
-            "This export's file was deleted when a customer in it was erased; "
-            "export the audience again."
+            "This export's file was deleted (a customer in it was erased, or it passed its "
+            "retention period); export the audience again."
         )
     path = Path(settings.MEDIA_ROOT) / export.file_path
     if not path.is_file():

@@ -11,7 +11,6 @@ Row numbers count data rows from 1 without the header; "line" is the file's line
 row starts, the header being line 1 (what a spreadsheet shows as the row number).
 """
 
-import csv
 import gc
 import os
 import queue
@@ -31,6 +30,7 @@ from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.ingest import IngestError
 from marketing.ingest.csvfile import (
     clean_encoding,
@@ -58,6 +58,7 @@ from marketing.ingest.writers import (
     catalogue_attributes,
 )
 from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
+from marketing.selectors.uploads import identifier_columns
 from marketing.services.audit import audit_log
 from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
 
@@ -86,7 +87,7 @@ def upload_create(*, kind: str, file: File, by, encoding: str | None = None) -> 
         raise IngestError(f"'{kind}' is not a kind of upload; choose {', '.join(TARGET_FIELDS)}.")
     _check_size(file.size)
     encoding = clean_encoding(encoding)
-    shape = inspect_file(file, encoding=encoding)
+    shape = inspect_file(file, encoding=encoding, max_columns=settings.MAX_UPLOAD_COLUMNS)
     mapping = guess_mapping(kind, shape.headers)
     _check_header_split(kind, shape.headers, mapping)
     upload = Upload(
@@ -180,6 +181,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     columns = {target: checker.column(target) for target, header in mapping.items() if header}
     sample: list[dict[str, Any]] = []
     rows = valid = existing = 0
+    # Not stored: values stay as read, and are masked by the page or API for each user.
     errors = ErrorLog(keep_file=False)
     with _collector_paused, upload.file.open("rb") as binary:
         for chunk in _checked_chunks(binary, upload, checker, keep_raw=True):
@@ -232,19 +234,30 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     upload = Upload.objects.get(pk=job.params["upload_id"])
     try:
         return _import(upload, job, progress)
-    except Exception as exc:
-        reason = "Cancelled" if isinstance(exc, JobCancelled) else str(exc)
-        upload.refresh_from_db(fields=["summary"])
-        Upload.objects.filter(pk=upload.pk).update(
-            status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
-        )
-        audit_log(
-            actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
-            target_ref=upload.pk,
-            details={"kind": upload.kind, "job": job.pk, "outcome": "failed",
-                     "reason": reason[:500]},
-        )
+    except (IngestError, JobCancelled) as exc:
+        _import_failed(upload, job, "Cancelled" if isinstance(exc, JobCancelled) else str(exc))
         raise
+    except Exception as exc:
+        # Anything else may quote the rows it failed on (a database error quotes values):
+        # the job and the upload get a message of our own, the log gets the exception.
+        failure = IngestError(
+            f"The import stopped on an unexpected error ({type(exc).__name__}). The server "
+            f"log has the details (job {job.pk})."
+        )
+        _import_failed(upload, job, str(failure))
+        raise failure from exc
+
+
+def _import_failed(upload: Upload, job: Job, reason: str) -> None:
+    upload.refresh_from_db(fields=["summary"])
+    Upload.objects.filter(pk=upload.pk).update(
+        status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
+    )
+    audit_log(
+        actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
+        target_ref=upload.pk,
+        details={"kind": upload.kind, "job": job.pk, "outcome": "failed", "reason": reason[:500]},
+    )
 
 
 def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
@@ -261,7 +274,8 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     # Rows that need the database to be checked (interactions) are prepared on this thread.
     prepare_ahead = None if upload.kind == "interactions" else writer.prepare
 
-    with (ErrorLog(keep_file=True) as errors, _visible_progress(progress) as report,
+    with (ErrorLog(keep_file=True, identifiers=identifier_columns(upload)) as errors,
+          _visible_progress(progress) as report,
           _collector_paused):
         report(1, "Reading the file")
         try:
@@ -308,6 +322,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
             raise
         finally:
             errors.save_to(upload)
+            _audit_refused_grants(checker, upload, job)
     return {
         "upload_id": upload.pk,
         "kind": upload.kind,
@@ -319,6 +334,22 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
         "errors": errors.shown,
         "error_file": upload.error_file.name or "",
     }
+
+
+def _audit_refused_grants(checker: RowChecker, upload: Upload, job: Job) -> None:
+    """Grants refused because they would override a withdrawal or denial are a consent
+    matter: a data steward finds them in the audit trail, whether or not the import went on."""
+    refused = getattr(checker, "refused_grants", 0)
+    if not refused:
+        return
+    audit_log(
+        actor=job.created_by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="upload",
+        target_ref=upload.pk,
+        details={"change": "import_refused", "job": job.pk, "statements": refused,
+                 "rows": checker.refused_rows,  # type: ignore[attr-defined]
+                 "reason": "a grant would override a withdrawal or denial recorded by the "
+                           "customer or a data steward"},
+    )
 
 
 def _nothing_imported(rows: int, valid: int, errors: "ErrorLog") -> str:
@@ -382,17 +413,24 @@ def _writer(kind: str, *, by, now: datetime) -> CustomerWriter | OfferWriter | I
 
 
 class ErrorLog:
-    """Row problems: all of them in a CSV file for download, the first few for messages."""
+    """Row problems: all of them in a CSV file for download, the first few for messages.
 
-    def __init__(self, *, keep_file: bool) -> None:
+    The first few are kept on the job and the upload (``shown``): there values from columns
+    of personal identifiers (``identifiers``: header -> identity field) are masked, so that
+    no stored text or message quotes them. The file keeps every value as it was; it is
+    downloaded masked by those without the PII permission.
+    """
+
+    def __init__(self, *, keep_file: bool, identifiers: dict[str, str] | None = None) -> None:
         self.count = 0
+        self._identifiers = identifiers or {}
         self.shown: list[dict[str, Any]] = []
         self._file: IO[str] | None = None
         self._writer: Any = None
         if keep_file:
             # utf-8-sig: spreadsheets open the file with the right encoding.
             self._file = tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="")
-            self._writer = csv.writer(self._file)
+            self._writer = SafeCSVWriter(self._file)
             self._writer.writerow(ERROR_FILE_COLUMNS)
 
     def __enter__(self) -> "ErrorLog":
@@ -405,10 +443,12 @@ class ErrorLog:
     def add(self, errors: list[RowError]) -> None:
         self.count += len(errors)
         for error in errors[: ERRORS_SHOWN - len(self.shown)]:
-            self.shown.append(error.as_dict())
+            self.shown.append(
+                error.as_dict(identity_field=self._identifiers.get(error.column, ""))
+            )
         if self._writer is not None:
             self._writer.writerows(
-                (e.row, e.line, e.column, _spreadsheet_safe(e.value), e.reason) for e in errors
+                (e.row, e.line, e.column, e.value, e.reason) for e in errors
             )
 
     def save_to(self, upload: Upload) -> None:
@@ -419,11 +459,6 @@ class ErrorLog:
         stem = os.path.splitext(upload.original_name)[0]
         upload.error_file.save(f"{stem}-errors.csv", File(self._file.buffer), save=False)
         Upload.objects.filter(pk=upload.pk).update(error_file=upload.error_file.name)
-
-
-def _spreadsheet_safe(value: str) -> str:
-    # A cell starting with = + - @ runs as a formula when the error file is opened.
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @dataclass

@@ -8,7 +8,6 @@ most once even when a broker redelivers it.
 
 import logging
 import threading
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -167,12 +166,14 @@ def run_job(job_id: int) -> Job | None:
     except JobCancelled:
         _finish(job_id, status=Job.Status.CANCELLED, message="Cancelled")
     except Exception as exc:  # the job row must record any failure, whatever it is
+        # The traceback goes to the log only: it shows the server's internals and the data
+        # being processed. The row keeps the readable message, with the kind of error.
         logger.exception("job %s failed", job_id)
         _finish(
             job_id,
             status=Job.Status.FAILED,
             message=str(exc)[:255],
-            error="".join(traceback.format_exception(exc))[-20000:],
+            error=f"{type(exc).__name__}: {exc}"[:20000],
         )
     else:
         _finish(job_id, status=Job.Status.SUCCEEDED, progress=100, message="Done", result=result)

@@ -40,7 +40,7 @@ from marketing.models import (
     RecommendationRun,
     ScoringRun,
 )
-from marketing.selectors.consent import customers_with_consent
+from marketing.selectors.consent import scores_for_use
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
@@ -250,11 +250,9 @@ class _Recommending:
         scoring = self.run.scoring_run
         scored = scoring.scores.values("customer_id")
         scored_customers = Customer.objects.filter(pk__in=scored)
-        consented = customers_with_consent(
-            Purpose.PROFILING, at=self.at, queryset=scored_customers)
         excluded = consent_exclusions(Purpose.PROFILING, queryset=scored_customers, at=self.at)
         rows = (
-            CustomerScore.objects.filter(scoring_run=scoring, customer__in=consented.values("pk"))
+            scores_for_use(CustomerScore.objects.filter(scoring_run=scoring), at=self.at)
             .exclude(offer=None)
             .order_by()
             .values_list("customer_id", "offer_id", "score")

@@ -19,6 +19,7 @@ from marketing.selectors.audiences import (
     AudienceDefinitionError,
     audience_candidates,
     audience_customers,
+    audience_member_sample,
     audience_preview,
     audiences,
     exports,
@@ -32,7 +33,7 @@ from marketing.services.exports import (
     export_create,
     export_download,
 )
-from marketing.views.mixins import RoleRequiredMixin
+from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 CUT_HELP = {
@@ -140,7 +141,6 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             preview, ctx["preview_error"] = None, str(exc)
         for row in preview["formats"] if preview else []:
             row["reasons"] = left_out_in_words(row["left_out"])
-            row["left_out_total"] = sum(row["left_out"].values())
         ctx.update(
             audience=audience,
             preview=preview,
@@ -148,7 +148,7 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             exports=list(exports().filter(audience=audience)[:50]),
             can_download=can_download(self.request.user),
             cut_text=AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run),
-            sample=audience.members.select_related("customer").order_by("rank", "id")[:10]
+            sample=audience_member_sample(audience)
             if audience.is_frozen and preview and not preview["suppressed"] else [],
         )
         return ctx
@@ -166,7 +166,7 @@ class AudienceFreezeView(RoleRequiredMixin, View):
         return redirect("audience-detail", pk=pk)
 
 
-class AudienceExportView(RoleRequiredMixin, View):
+class AudienceExportView(RoleRequiredMixin, ExportThrottleMixin, View):
     """Start an export of the audience for one platform; progress shows on the audience."""
 
     def post(self, request, pk: int):
@@ -206,7 +206,7 @@ class ExportListView(RoleRequiredMixin, ListView):
         return ctx
 
 
-class ExportDownloadView(RoleRequiredMixin, View):
+class ExportDownloadView(RoleRequiredMixin, ExportThrottleMixin, View):
     """The export's file, streamed; marketers and data stewards only, every download logged."""
 
     read_roles = DOWNLOADERS

@@ -141,10 +141,9 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
 def _scores(customer: Customer, *, at) -> dict:
     """Stored scores are shown only while the customer's profiling consent is valid: after a
     withdrawal (an objection to profiling) the scores may no longer be used, not even read."""
-    scores = customer_latest_scores(customer)
-    if scores and not has_consent(customer, Purpose.PROFILING, at=at):
-        return {"scores": [], "scores_refused": True}
-    return {"scores": scores, "scores_refused": False}
+    if not has_consent(customer, Purpose.PROFILING, at=at):
+        return {"scores": [], "scores_refused": customer.scores.exists()}
+    return {"scores": customer_latest_scores(customer), "scores_refused": False}
 
 
 def _consent_state(purpose: Purpose, record, now) -> dict:

@@ -1,8 +1,11 @@
+import math
 from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
 
 from marketing.roles import ALL_ROLES, MARKETER, has_role
+from marketing.throttles import ExportThrottle
 
 
 class RoleRequiredMixin:
@@ -17,4 +20,24 @@ class RoleRequiredMixin:
         )
         if not has_role(request.user, roles):
             raise PermissionDenied("Your role does not allow this page.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class ExportThrottleMixin:
+    """Exports and downloads from the pages, at the API's export rate and on the same count.
+
+    Put after ``RoleRequiredMixin`` so that a refused role is not counted.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        throttle = ExportThrottle()
+        handled = hasattr(self, request.method.lower())
+        if handled and not throttle.allow_request(request, self):
+            wait = math.ceil(throttle.wait() or 1)
+            response = render(
+                request, "429.html",
+                {"rate": throttle.rate, "wait_minutes": math.ceil(wait / 60)}, status=429,
+            )
+            response["Retry-After"] = str(wait)
+            return response
         return super().dispatch(request, *args, **kwargs)

@@ -4,6 +4,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from marketing.selectors.segments import suppressed_count
 from marketing.views.charts import FONT, PRIMARY, figure_data
 
 BASELINE = "#f08c00"
@@ -121,15 +122,17 @@ def cumulative_gains(metrics: dict[str, Any]) -> dict:
     return figure_data(fig)
 
 
-def score_histogram(distribution: dict[str, Any], min_group: int) -> dict | None:
-    """Customers per score band; bands with fewer than ``min_group`` customers are hidden."""
+def score_histogram(distribution: dict[str, Any]) -> dict | None:
+    """Customers per score band, each count shown by the rule of ``shown_count`` (bands under
+    the minimum group size hidden, the others rounded)."""
     edges, counts = distribution.get("edges"), distribution.get("counts")
     if not edges or not counts:
         return None
-    shown = [n if n >= min_group else 0 for n in counts]
+    bands = [suppressed_count(n) for n in counts]
+    shown = [band["count"] or 0 for band in bands]
     labels = [f"{lo:.0%}–{hi:.0%}" if hi >= 0.1 else f"{lo:.1%}–{hi:.1%}"
               for lo, hi in zip(edges, edges[1:], strict=False)]
-    texts = [f"{n:,} customers" if n >= min_group else f"fewer than {min_group}" for n in counts]
+    texts = [band["display"] + ("" if band["suppressed"] else " customers") for band in bands]
     fig = go.Figure(go.Bar(
         x=[(lo + hi) / 2 for lo, hi in zip(edges, edges[1:], strict=False)], y=shown,
         width=[(hi - lo) * 0.92 for lo, hi in zip(edges, edges[1:], strict=False)],

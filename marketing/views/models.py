@@ -255,9 +255,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
         latest = next((s for s in ctx["scorings"] if s.job.status == Job.Status.SUCCEEDED), None)
         if latest is not None:
             ctx["latest_scoring"] = latest
-            ctx["histogram"] = model_charts.score_histogram(
-                latest.distribution, settings.MIN_GROUP_SIZE
-            )
+            ctx["histogram"] = model_charts.score_histogram(latest.distribution)
         return ctx
 
 
@@ -301,7 +299,7 @@ class ScoringRunDetailView(RoleRequiredMixin, TemplateView):
             duration=duration_text(scoring.job),
             exclusions=exclusion_rows(scoring.customers_excluded),
             excluded_total=sum(scoring.customers_excluded.values()),
-            histogram=model_charts.score_histogram(scoring.distribution, settings.MIN_GROUP_SIZE)
+            histogram=model_charts.score_histogram(scoring.distribution)
             if finished else None,
             top=top_scores(scoring) if finished else [],
         )

@@ -9,7 +9,7 @@ from marketing.ingest.demo import load_demo_data
 from marketing.models import AuditEvent, Customer, Job, ProfileField, Purpose, Upload
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.consent import customers_with_consent
-from marketing.selectors.segments import suppressed_count
+from marketing.selectors.segments import shown_count, suppressed_count
 from marketing.services.audit import audit_log
 from marketing.views import charts
 from marketing.views.mixins import RoleRequiredMixin
@@ -30,6 +30,7 @@ class OverviewView(RoleRequiredMixin, TemplateView):
         consent_rows = self._consent_rows(total)
         ctx.update(
             customer_count=total,
+            customer_count_shown=suppressed_count(total),
             upload_count=Upload.objects.count(),
             upload_imported_count=Upload.objects.filter(status=Upload.Status.IMPORTED).count(),
             consent_rows=consent_rows,
@@ -59,13 +60,15 @@ class OverviewView(RoleRequiredMixin, TemplateView):
         for purpose in Purpose:
             count = customers_with_consent(purpose.value).count() if total else 0
             shown = suppressed_count(count)
+            # The share of the shown (rounded) counts, so it tells no more than they do.
+            base = shown_count(total)
             rows.append(
                 {
                     "purpose": purpose.value,
                     "label": purpose.label,
                     "hidden": shown["suppressed"],
                     "display": shown["display"],
-                    "percent": 100 * count / total if total else 0,
+                    "percent": 100 * (shown["count"] or 0) / base if base else 0,
                 }
             )
         return rows
@@ -92,11 +95,11 @@ class OverviewView(RoleRequiredMixin, TemplateView):
         shown, other = [], 0
         for group in groups:
             if len(shown) < BREAKDOWN_GROUPS and not small_group(group["n"]):
-                shown.append((_value_label(group["value"]), group["n"]))
+                shown.append((_value_label(group["value"]), shown_count(group["n"])))
             else:
                 other += group["n"]
         if other and not small_group(other):
-            shown.append(("Other groups", other))
+            shown.append(("Other groups", shown_count(other)))
         return {
             "breakdown_fields": fields,
             "breakdown_field": field,

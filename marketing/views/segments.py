@@ -10,7 +10,7 @@ from django.views.generic import FormView, ListView, TemplateView
 from marketing.models import Customer, ProfileField, Purpose, Segment
 from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields
 from marketing.selectors.consent import customers_with_consent
-from marketing.selectors.segments import segment_customers, suppressed_count
+from marketing.selectors.segments import segment_customers, shown_count, suppressed_count
 from marketing.services.segments import segment_create, segment_update
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -107,7 +107,7 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
         ctx["initial_rules"] = rules or {"op": "and", "rules": []}
         ctx["operator_labels"] = OPERATOR_LABELS
         ctx["has_profile_fields"] = ProfileField.objects.exists()
-        ctx["customer_total"] = Customer.objects.count()
+        ctx["customer_total"] = shown_count(Customer.objects.count()) or 0
         return ctx
 
     def form_valid(self, form):
@@ -163,7 +163,7 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
 def _reach(purpose: Purpose, reached: int, segment_count: dict) -> dict[str, Any]:
     shown = suppressed_count(reached)
     total = segment_count["count"]
-    percent = None if shown["suppressed"] or not total else 100 * reached / total
+    percent = None if shown["suppressed"] or not total else 100 * shown["count"] / total
     return {"label": purpose.label, "display": shown["display"], "percent": percent}
 
 

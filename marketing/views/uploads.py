@@ -13,9 +13,10 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
-from marketing.models import Upload
+from marketing.models import AuditEvent, Upload
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.uploads import error_file_response, errors_for_user, preview_for_user
+from marketing.services.audit import audit_log
 from marketing.services.ingest import (
     TARGET_FIELDS,
     IngestError,
@@ -25,7 +26,7 @@ from marketing.services.ingest import (
     upload_set_mapping,
 )
 from marketing.views.jobs import result_items
-from marketing.views.mixins import RoleRequiredMixin
+from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 UPLOADERS = (MARKETER, DATA_STEWARD)
 SKIP = ""
@@ -94,9 +95,9 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
             for item in result_items(upload.job.result if upload.job else {})
             if item[0] != "Mode"
         ]
-        ctx["row_errors"] = errors_for_user(
-            upload.summary.get("errors") or [], upload, self.request.user
-        )
+        stored = upload.summary.get("errors") or []
+        ctx["row_errors"] = errors_for_user(stored, upload, self.request.user)
+        _log_revealed(upload, self.request.user, stored, ctx["row_errors"])
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
             (_target_label(upload.kind, target), source)
@@ -109,7 +110,16 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         return ctx
 
 
-class UploadErrorFileView(RoleRequiredMixin, View):
+def _log_revealed(upload: Upload, user, stored: list[dict], shown: list[dict]) -> None:
+    """One audit event when the page shows identifiers that are stored masked."""
+    rows = [s["row"] for s, e in zip(stored, shown, strict=True)
+            if s.get("masked") and not e.get("masked")]
+    if rows:
+        audit_log(actor=user, action=AuditEvent.Action.PII_VIEW, target_type="upload",
+                  target_ref=upload.pk, details={"where": "upload page", "rows": rows})
+
+
+class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
     """The rows an import refused, as CSV. Rows may hold contact data: uploaders only."""
 
     read_roles = UPLOADERS

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from marketing.models import (
     Audience,
@@ -124,7 +124,7 @@ class World:
     recommendation_run: RecommendationRun
     audit_event: AuditEvent
     role_group: Group
-    token: Token
+    token: AuthToken
 
     @property
     def export_job(self) -> Job:
@@ -234,7 +234,7 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         recommendation_run=recommendation_run,
         audit_event=AuditEvent.objects.filter(action=AuditEvent.Action.IMPORT).first(),
         role_group=Group.objects.get(name=VIEWER),
-        token=Token.objects.create(user=marketer),
+        token=AuthToken.objects.create(user=marketer)[0],
     )
     return world
 
@@ -281,7 +281,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     # admin
     "admin/auth/group/": ("role_group",),
     "admin/auth/user/": ("viewer", "steward"),
-    "admin/authtoken/tokenproxy/": ("marketer",),  # a token's admin id is its user's
+    "admin/knox/authtoken/": ("token",),
     "admin/marketing/customer/": ("person",),
     "admin/marketing/consentrecord/": ("consent",),
     "admin/marketing/segment/": ("segment",),

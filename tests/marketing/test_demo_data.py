@@ -87,3 +87,4 @@ def test_it_creates_the_demo_logins(capsys):
         user = User.objects.get(username=username)
         assert user.check_password("another-pw-456")
         assert user_roles(user) == {role}
+        assert user.is_staff is (role == "data_steward"), "the admin console is the steward's"

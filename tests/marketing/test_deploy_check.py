@@ -48,3 +48,16 @@ def test_it_refuses_the_development_defaults():
                     PSEUDONYM_KEY=random_secret())
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_it_refuses_a_key_of_one_repeated_character():
+    result = manage("check", DJANGO_SECRET_KEY=random_secret(), PSEUDONYM_KEY="x" * 40)
+    assert result.returncode != 0
+    assert "PSEUDONYM_KEY" in result.stderr
+
+
+def test_it_refuses_the_secret_key_as_pseudonym_key():
+    key = random_secret()
+    result = manage("check", DJANGO_SECRET_KEY=key, PSEUDONYM_KEY=key)
+    assert result.returncode != 0
+    assert "must differ" in result.stderr

@@ -128,3 +128,18 @@ def test_it_sends_model_jobs_to_cpu_workers_when_no_gpu_worker_runs(
     assert job.params == {"a": 1, "queue": "default"}
     assert job.status == Job.Status.QUEUED
     assert job.message == "Waiting for a CPU worker: no GPU worker is running"
+
+
+def test_it_logs_the_traceback_and_keeps_only_a_readable_error_on_the_job(
+    runners, marketer, caplog
+):
+    def boom(job, progress):
+        raise ValueError("column 'age' has text in row 17")
+
+    runners(Job.Kind.ERASE, boom)
+    job = job_service.job_create(kind=Job.Kind.ERASE, title="t", params={}, by=marketer)
+    job.refresh_from_db()
+    assert job.error == "ValueError: column 'age' has text in row 17"
+    assert "Traceback" not in job.error and "File \"" not in job.error
+    [logged] = [r for r in caplog.records if r.exc_info and r.name == job_service.logger.name]
+    assert logged.exc_info[0] is ValueError

@@ -87,3 +87,11 @@ def test_it_hides_a_customers_recommendations_once_their_consent_is_withdrawn():
     record_consent(customers[0], Purpose.PROFILING, "withdrawn", days_ago=0.001)
     hidden = customer_latest_recommendations(customers[0])
     assert hidden["refused"] and hidden["items"] == []
+
+
+@pytest.mark.parametrize("arguments", [{"top_n": 1}, {"top_n": 9}, {"top_share": 0.05}])
+def test_it_refuses_a_top_smaller_than_the_minimum_group_size(arguments):
+    # A top of one customer would tell that customer's attributes, group by group.
+    scoring, _ = scored_base()
+    with pytest.raises(AudienceDiversityError, match="at least 10 customers"):
+        audience_diversity(scoring_run=scoring, **arguments)

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -62,3 +65,23 @@ def test_it_stores_parts_beside_the_model_and_says_when_one_is_missing(customers
     with pytest.raises(ValueError):
         registry.save(baseline, name="c", fingerprint="f", pseudonyms=[], consent_snapshot={},
                       parts={"../x": baseline})
+
+
+def test_it_writes_model_folders_readable_by_their_owner_only(customers, tmp_path):
+    frame, y = customers
+    baseline = TabularBaseline(BaselineConfig(kind="logistic")).fit(frame, y)
+    previous = os.umask(0o022)  # the common default, which makes world-readable files
+    try:
+        model_id = ModelRegistry(tmp_path).save(
+            baseline, name="a", fingerprint="f", pseudonyms=["p1"], consent_snapshot={},
+            parts={"baseline": baseline},
+        )
+    finally:
+        os.umask(previous)
+    folder = tmp_path / model_id
+    modes = {path.relative_to(folder).as_posix(): stat.S_IMODE(path.stat().st_mode)
+             for path in [folder, *folder.rglob("*")]}
+    assert modes == {
+        ".": 0o700, "model": 0o700, "model/model.pkl": 0o600, "parts": 0o700,
+        "parts/baseline.pkl": 0o600, "manifest.json": 0o600, "customers.txt": 0o600,
+    }

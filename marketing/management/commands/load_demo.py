@@ -32,9 +32,9 @@ class Command(BaseCommand):
             for username, role in DEMO_USERS:
                 user, _ = User.objects.get_or_create(username=username)
                 user.set_password(password)
-                # Staff may open the admin console; what they see there follows the role's
-                # model permissions.
-                user.is_staff = True
+                # The admin console is the data steward's (data and consent); marketers and
+                # viewers work in the app, which shows them what their role allows.
+                user.is_staff = role == DATA_STEWARD
                 user.save()
                 user.groups.set([Group.objects.get(name=role)])
                 self.stdout.write(f"Login: {username} / {password} (role {role})")

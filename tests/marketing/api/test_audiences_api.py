@@ -2,10 +2,10 @@ import hashlib
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
-from rest_framework.throttling import ScopedRateThrottle
+from knox.models import AuthToken
 
 from marketing.models import Audience, AuditEvent, Export, Job, Suppression
+from marketing.throttles import ExportThrottle
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import (
     everyone_segment,
@@ -47,7 +47,7 @@ def test_it_creates_previews_and_freezes_an_audience(marketer_client):
                                   {"platform": ["tiktok_customer_file"]})
     assert preview.status_code == 200
     assert [row["format"] for row in preview.json()["formats"]] == ["tiktok_customer_file"]
-    assert preview.json()["size"] == 11
+    assert preview.json()["size"] == 10  # 11 to the nearest 10 (the minimum group size)
 
     frozen = marketer_client.post(f"/api/audiences/{audience_id}/freeze/")
     assert frozen.status_code == 200
@@ -69,8 +69,9 @@ def test_it_previews_an_unsaved_definition(viewer):
     assert response.status_code == 200, response.json()
     rows = {row["format"]: row for row in response.json()["formats"]}
     assert set(rows) == {"google_customer_match", "generic_json"}
-    assert rows["google_customer_match"]["email"] == 15
-    assert rows["generic_json"]["matchable"] == 15
+    # 15 to the nearest 10 (the minimum group size).
+    assert rows["google_customer_match"]["email"] == 20
+    assert rows["generic_json"]["matchable"] == 20
 
 
 def test_it_explains_a_bad_definition(marketer_client):
@@ -148,11 +149,11 @@ def test_it_lets_viewers_list_exports_but_not_download_or_create(viewer, markete
 
 
 def test_it_accepts_a_token_for_machine_clients(client, marketer, audience):
-    token = Token.objects.create(user=marketer)
+    _, token = AuthToken.objects.create(user=marketer)
 
     response = client.post(
         "/api/exports/", {"audience": audience.pk, "platform": "tiktok_customer_file"},
-        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token.key}",
+        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}",
     )
 
     assert response.status_code == 202
@@ -185,7 +186,7 @@ def test_it_says_when_a_file_is_not_there(marketer_client, marketer, audience, s
 
 
 def test_it_throttles_export_requests(marketer_client, audience, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"export": "2/min"})
+    monkeypatch.setattr(ExportThrottle, "THROTTLE_RATES", {"export": "2/min"})
     payload = {"audience": audience.pk, "platform": "generic_csv"}
 
     codes = [marketer_client.post("/api/exports/", payload,

@@ -93,3 +93,41 @@ def test_it_rejects_an_unknown_purpose(steward):
     with pytest.raises(ValueError, match="purpose"):
         consent_record_append(customer=make_customer(), purpose="newsletter", status="granted",
                               lawful_basis="a", source="api", notice_version="", by=steward)
+
+
+@pytest.mark.parametrize("missing", [("lawful_basis",), ("notice_version",),
+                                     ("lawful_basis", "notice_version")])
+def test_it_asks_for_the_lawful_basis_and_notice_version(steward_client, missing):
+    payload = {k: v for k, v in grant(make_customer()).items() if k not in missing}
+    response = steward_client.post("/api/consents/", payload, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert set(missing) <= set(response.json())
+    assert not ConsentRecord.objects.exists()
+
+
+def test_it_accepts_an_empty_notice_version_when_none_was_shown(steward_client):
+    payload = grant(make_customer(), status="withdrawn", notice_version="")
+    response = steward_client.post("/api/consents/", payload, content_type="application/json")
+    assert response.status_code == 201, response.content
+
+
+def test_it_refuses_an_expiry_before_now_when_the_record_takes_effect_now(steward_client):
+    payload = grant(make_customer(),
+                    expires_at=(timezone.now() - timedelta(days=1)).isoformat())
+    response = steward_client.post("/api/consents/", payload, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "expires_at" in response.json()
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize("bad", [
+    {"effective_at": "yesterday"}, {"expires_at": "2026-13-45"}, {"customer": 987654},
+    {"customer": "abc"}, {"purpose": "newsletter"}, {"status": "maybe"},
+    {"lawful_basis": "z"}, {"source": "fax"}, {"notice_version": "x" * 40},
+])
+def test_it_answers_bad_consent_input_with_a_400(steward_client, bad):
+    payload = {**grant(make_customer()), **bad}
+    response = steward_client.post("/api/consents/", payload, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert set(bad) <= set(response.json())
+    assert not ConsentRecord.objects.exists()

@@ -1,5 +1,5 @@
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from marketing.models import AuditEvent, ConsentRecord, Customer, CustomerIdentity, Interaction
 from tests.factories import make_customer, make_offer, record_consent
@@ -114,8 +114,8 @@ def test_it_shows_consent_history_to_stewards_only(steward_client, marketer, jan
 
 
 def test_it_accepts_token_authentication(client, steward, jane):
-    token = Token.objects.create(user=steward)
-    response = client.get(f"/api/customers/{jane.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = AuthToken.objects.create(user=steward)
+    response = client.get(f"/api/customers/{jane.pk}/", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200
     assert response.json()["identity"]["email"] == RAW["email"]
 
@@ -125,4 +125,5 @@ def test_it_issues_a_token_for_a_username_and_password(client, steward):
         "/api/auth/token/", {"username": "stew", "password": "pw-for-tests-only-123"}
     )
     assert response.status_code == 200
-    assert response.json()["token"] == Token.objects.get(user=steward).key
+    token = response.json()["token"]
+    assert client.get("/api/customers/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200

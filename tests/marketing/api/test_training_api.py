@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from marketing.models import AuditEvent, Job, ScoringRun, TrainingRun
+from marketing.models import AuditEvent, Job, Purpose, ScoringRun, TrainingRun
 from tests.factories import make_customer
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+    add_consent,
     click_customers,
     finished_run,
     finished_scoring,
@@ -98,6 +99,7 @@ def test_it_creates_and_lists_scoring_runs(marketer_client, term_deposit):
 
 def test_it_streams_scores_as_csv_by_pseudonym_without_identifiers(viewer_client, term_deposit):
     customers = [make_customer(identity={"email": f"p{i}@example.com"}) for i in range(5)]
+    add_consent(customers, Purpose.PROFILING)
     scoring = finished_scoring(finished_run(term_deposit), customers)
 
     response = viewer_client.get(f"/api/scoring-runs/{scoring.pk}/scores/", {"format": "csv"})
@@ -115,6 +117,7 @@ def test_it_streams_scores_as_csv_by_pseudonym_without_identifiers(viewer_client
 
 def test_it_streams_scores_as_json(viewer_client, term_deposit):
     customers = [make_customer() for _ in range(3)]
+    add_consent(customers, Purpose.PROFILING)
     scoring = finished_scoring(finished_run(term_deposit), customers)
 
     response = viewer_client.get(f"/api/scoring-runs/{scoring.pk}/scores/?format=json")

@@ -137,3 +137,18 @@ def test_it_masks_identifiers_in_the_error_file_without_the_pii_permission(
     assert "bad@@example.com" not in masked_text
     [row] = csv.DictReader(io.StringIO(masked_text))
     assert (row["column"], row["value"]) == ("email", "b***@@***.com")
+
+
+def test_it_answers_too_many_columns_with_400(marketer_client, settings):
+    settings.MAX_UPLOAD_COLUMNS = 2
+    response = upload(marketer_client)
+    assert response.status_code == 400
+    assert "The file has 3 columns; at most 2" in response.json()["detail"]
+    assert not Upload.objects.exists()
+
+
+def test_it_answers_a_nul_byte_with_400_naming_row_and_column(marketer_client):
+    response = upload(marketer_client, GOOD.replace(b"b@example", b"b@ex\x00ample"))
+    assert response.status_code == 400
+    assert "Row 2 (line 3), column 'email'" in response.json()["detail"]
+    assert not Upload.objects.exists()

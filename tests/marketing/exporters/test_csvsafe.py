@@ -5,7 +5,7 @@ import pytest
 
 from marketing.exporters import generic, google, meta, tiktok
 from marketing.exporters.base import Member
-from marketing.exporters.csvsafe import SafeCSVWriter, escape_cell
+from marketing.exporters.csvsafe import SafeCSVWriter, csv_lines, escape_cell, unescape_cell
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"])
@@ -16,6 +16,17 @@ def test_it_escapes_cells_that_a_spreadsheet_would_run(value):
 @pytest.mark.parametrize("value", ["plain", "1=1", "", None, 0.5, "a-b"])
 def test_it_leaves_other_cells_alone(value):
     assert escape_cell(value) == ("" if value is None else str(value))
+
+
+@pytest.mark.parametrize("value", ["=1+1", "-2", "@x", "plain", "'quoted", ""])
+def test_it_gives_back_the_value_it_escaped(value):
+    assert unescape_cell(escape_cell(value)) == value
+    assert escape_cell(escape_cell(value)) == escape_cell(value)
+
+
+def test_it_streams_escaped_lines():
+    assert list(csv_lines([["id", "=HYPERLINK(1)"], ["a,b", "-3"]])) == [
+        "id,'=HYPERLINK(1)\r\n", '"a,b",\'-3\r\n']
 
 
 def test_it_escapes_every_cell_the_csv_writer_writes():

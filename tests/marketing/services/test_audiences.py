@@ -1,6 +1,6 @@
 import pytest
 
-from marketing.models import Audience, AuditEvent, Job, ProfileField, Suppression
+from marketing.models import Audience, AuditEvent, Job, ProfileField, Purpose, Suppression
 from marketing.segments import SegmentRuleError
 from marketing.selectors import audiences as audience_selectors
 from marketing.selectors.audiences import (
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def scored(marketer):
     """20 customers scored 0.045, 0.09, ... 0.9 (in the order they were made)."""
-    people = make_people(20)
+    people = make_people(20, purposes=(Purpose.AD_TARGETING, Purpose.PROFILING))
     run = finished_run(make_offer(), by=marketer)
     return people, finished_scoring(run, people, by=marketer)
 
@@ -157,7 +157,8 @@ def test_it_refuses_a_segment_whose_rules_no_longer_compile(marketer):
         audience_create(name="x", segment=segment, by=marketer)
 
 
-def test_it_previews_consent_and_match_readiness_for_each_platform(marketer):
+def test_it_previews_consent_and_match_readiness_for_each_platform(marketer, settings):
+    settings.MIN_GROUP_SIZE = 1  # exact counts (only zero is hidden), to check each of them
     make_people(10, country="US")  # email, phone and full address
     make_people(4, country="DE", purposes=GOOGLE_PURPOSES)  # no phone (helper: US only)
     make_people(3, country="FR")  # no Google consents
@@ -171,7 +172,8 @@ def test_it_previews_consent_and_match_readiness_for_each_platform(marketer):
     by_format = {row["format"]: row for row in preview["formats"]}
     google = by_format["google_customer_match"]
     assert google["exportable"] == 22 - 2 - 1 - 5
-    assert google["left_out"] == {"no_record": 0, "denied": 0, "withdrawn": 2, "expired": 0,
+    assert google["left_out"] == {"no_record": None, "denied": None, "withdrawn": 2,
+                                  "expired": None,
                                   "suppressed": 1, "google_consent": 3 + 2}
     assert (google["email"], google["phone"], google["address"], google["matchable"]) == (
         14, 10, 14, 14)

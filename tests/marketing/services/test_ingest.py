@@ -3,6 +3,7 @@
 import csv
 import gc
 import io
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -159,8 +160,12 @@ def test_it_keeps_stored_values_that_the_file_leaves_blank(
 
 
 def test_it_appends_a_consent_record_only_when_the_state_changes(
-    marketer, existing, django_capture_on_commit_callbacks
+    marketer, django_capture_on_commit_callbacks
 ):
+    # A withdrawal an earlier import recorded (one from the person or a steward would stand:
+    # see test_ingest_consent_guard).
+    record_consent(make_customer("C001"), "email_marketing", "withdrawn", days_ago=3,
+                   source=ConsentRecord.Source.CSV_IMPORT)
     capture = django_capture_on_commit_callbacks
     granted = "customer_id,consent_email_marketing\nC001,yes\n"
     assert import_text(capture, granted, by=marketer).result["consents_added"] == 1
@@ -212,7 +217,7 @@ def test_it_rolls_back_everything_when_writing_fails_midway(
     monkeypatch.setattr(Writer, "write", fail_after_first_chunk)
     job = import_text(django_capture_on_commit_callbacks, customers_csv(30), by=marketer)
     assert written == [10]  # the first chunk (with C001) was written, then the failure
-    assert job.status == Job.Status.FAILED and "disk full" in job.message
+    assert job.status == Job.Status.FAILED and "unexpected error (RuntimeError)" in job.message
     assert stored() == existing
     assert Upload.objects.get(job=job).status == Upload.Status.FAILED
 
@@ -367,3 +372,75 @@ def test_it_writes_nothing_when_the_job_is_cancelled_midway(
     assert job.status == Job.Status.CANCELLED
     assert stored() == existing
     assert Upload.objects.get(job=job).summary["error"] == "Cancelled"
+
+
+def test_it_refuses_a_stored_file_with_a_nul_byte_and_writes_nothing(
+    marketer, existing, django_capture_on_commit_callbacks, monkeypatch
+):
+    # A file accepted before NUL bytes were refused at upload: the import must not write half.
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 10)
+    upload = upload_create(kind="customers", file=csv_file(customers_csv(30)), by=marketer)
+    with_nul = customers_csv(30, bad={25: {"plan": "go\x00ld"}})
+    with upload.file.open("wb") as stored_file:
+        stored_file.write(with_nul.encode())
+
+    job = run_import(django_capture_on_commit_callbacks, upload, by=marketer,
+                     mode=VALID_ROWS)
+
+    assert job.status == Job.Status.FAILED
+    assert "Row 25 (line 26), column 'plan'" in job.message and "NUL" in job.message
+    assert stored() == existing
+
+
+RAW_EMAIL = "jane.doe(at)example.com"
+
+
+def job_and_upload_text(job: Job) -> str:
+    """Everything an import stores as text about itself, as one string."""
+    job.refresh_from_db()
+    upload = Upload.objects.get(job=job)
+    return json.dumps([job.message, job.error, job.result, upload.summary])
+
+
+def test_it_keeps_refused_identifiers_out_of_the_job_and_upload_when_nothing_is_imported(
+    marketer, django_capture_on_commit_callbacks
+):
+    text = customers_csv(12, bad={5: {"email": RAW_EMAIL}})
+    job = import_text(django_capture_on_commit_callbacks, text, by=marketer)
+    assert job.status == Job.Status.FAILED
+    assert "Row 5 (line 6), column 'email': 'j***@***' is not an email address" in job.message
+    assert RAW_EMAIL not in job_and_upload_text(job)
+    [problem] = Upload.objects.get(job=job).summary["errors"]
+    assert problem == {"row": 5, "line": 6, "column": "email", "value": "j***@***",
+                       "masked": True, "reason": "is not an email address",
+                       "message": "Row 5 (line 6), column 'email': 'j***@***' is not an "
+                                  "email address"}
+
+
+def test_it_keeps_refused_identifiers_out_of_the_job_and_upload_of_the_valid_rows(
+    marketer, django_capture_on_commit_callbacks
+):
+    text = customers_csv(30, bad={5: {"email": RAW_EMAIL}, 6: {"age": "abc"}})
+    job = import_text(django_capture_on_commit_callbacks, text, by=marketer, mode=VALID_ROWS)
+    assert job.status == Job.Status.SUCCEEDED
+    assert RAW_EMAIL not in job_and_upload_text(job)
+    email, age = job.result["errors"]
+    assert (email["value"], email["masked"]) == ("j***@***", True)
+    assert (age["value"], age["masked"]) == ("abc", False)  # not an identifier: as written
+    # The error file keeps the whole value, for those who may see it (masked on download).
+    assert RAW_EMAIL in Upload.objects.get(job=job).error_file.read().decode("utf-8-sig")
+
+
+def test_it_words_an_unexpected_failure_without_quoting_it(
+    marketer, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    def fails(self, prepared):
+        raise RuntimeError(f"value too long: {RAW_EMAIL}")
+
+    monkeypatch.setattr(Writer, "write", fails)
+    job = import_text(django_capture_on_commit_callbacks, customers_csv(5), by=marketer)
+    assert job.status == Job.Status.FAILED
+    assert "unexpected error (RuntimeError)" in job.message
+    assert RAW_EMAIL not in job_and_upload_text(job)
+    assert Upload.objects.get(job=job).summary["error"] == job.message
+    assert any(r.exc_info and RAW_EMAIL in str(r.exc_info[1].__cause__) for r in caplog.records)

@@ -130,3 +130,32 @@ def test_it_stores_a_good_file_with_its_shape_and_an_audit_entry(marketer):
     assert upload.file.read().decode() == customers_csv(30)
     event = AuditEvent.objects.get(action=AuditEvent.Action.UPLOAD)
     assert (event.actor, event.target_ref) == (marketer, str(upload.pk))
+
+
+def test_it_refuses_more_columns_than_the_limit(marketer, existing, settings):
+    settings.MAX_UPLOAD_COLUMNS = 5
+    header = ",".join(["customer_id"] + [f"c{i}" for i in range(1, 6)])
+    message = refused(marketer, f"{header}\n{','.join(['C9'] * 6)}\n")
+    assert "6 columns" in message and "at most 5" in message
+    assert stored() == existing
+
+
+def test_it_refuses_the_twenty_thousand_column_file_by_default(marketer, existing):
+    header = ",".join(["customer_id"] + [f"c{i}" for i in range(1, 20_001)])
+    message = refused(marketer, f"{header}\n{','.join(['1'] * 20_001)}\n")
+    assert "20,001 columns" in message
+    assert stored() == existing
+
+
+def test_it_refuses_a_nul_byte_in_a_cell_naming_row_and_column(marketer, existing):
+    content = b"customer_id,email,age\nC1,a@example.com,31\nC2,b@exa\x00mple.com,42\n"
+    message = refused(marketer, content)
+    assert "Row 2 (line 3), column 'email'" in message
+    assert "NUL" in message
+    assert stored() == existing
+
+
+def test_it_refuses_a_nul_byte_in_the_header(marketer, existing):
+    message = refused(marketer, b"customer_id,em\x00ail\nC1,a@example.com\n")
+    assert "Column 2 of the header" in message and "NUL" in message
+    assert stored() == existing

@@ -48,15 +48,16 @@ def test_it_keeps_the_builder_for_marketers(viewer):
 
 
 def test_it_shows_readiness_and_export_buttons_on_the_audience_page(marketer_client, marketer):
-    make_people(12)
-    make_people(3, withdrawn=True)
+    make_people(21)
+    make_people(11, withdrawn=True)
     audience = frozen_audience(marketer, name="Spring")
 
     page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
 
-    assert "Spring" in page and 'data-testid="audience-size">15<' in page
+    # Counts to the nearest 10 (the minimum group size): 32 members, 11 left out.
+    assert "Spring" in page and 'data-testid="audience-size">30<' in page
     assert page.count('name="platform"') == 6
-    assert "Google Customer Match (CSV)" in page and "3 left out" in page
+    assert "Google Customer Match (CSV)" in page and "10 left out" in page
 
 
 def test_it_starts_an_export_from_the_page_and_lists_it_with_its_progress(

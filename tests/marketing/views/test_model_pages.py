@@ -139,6 +139,7 @@ def test_it_starts_scoring_a_segment_from_the_run_page(marketer_client, marketer
 
 def test_it_shows_the_score_distribution_and_top_pseudonyms(viewer_client, run):
     customers = [make_customer(age=30 + i) for i in range(12)]
+    add_consent(customers, Purpose.PROFILING)
     scoring = finished_scoring(run, customers)
 
     response = viewer_client.get(reverse("model-scoring-detail", args=[scoring.pk]))

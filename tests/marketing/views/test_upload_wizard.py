@@ -4,7 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from marketing.models import ConsentRecord, Customer, Job, Upload
+from marketing.models import AuditEvent, ConsentRecord, Customer, Job, Upload
+from tests.marketing.api.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +205,64 @@ def test_it_shows_identifiers_in_the_dry_run_to_a_steward(steward_client):
     content = _preview(steward_client, ONE_BAD_EMAIL).content.decode()
     assert "ann@example.com" in content
     assert "dan-at-example" in content
+
+
+def test_it_refuses_a_file_with_too_many_columns_on_the_form(marketer_client, settings):
+    settings.MAX_UPLOAD_COLUMNS = 3
+    response = upload(marketer_client, GOOD)
+    assert response.status_code == 200
+    assert "The file has 5 columns; at most 3" in response.content.decode()
+    assert not Upload.objects.exists()
+
+
+def test_it_shows_a_refused_identifier_nowhere_but_masked(
+    marketer_client, marketer, steward, viewer, django_capture_on_commit_callbacks
+):
+    upload(marketer_client, ONE_BAD_EMAIL)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(reverse("upload-mapping", args=[created.pk]), mapping_form(page))
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("upload-preview", args=[created.pk]))
+    created.refresh_from_db()
+    assert created.job.status == Job.Status.FAILED
+    steward.is_staff = True  # the admin console is the steward's
+    steward.save()
+
+    pages = {
+        "upload page": (marketer, reverse("upload-detail", args=[created.pk])),
+        "job page": (viewer, reverse("job-detail", args=[created.job.pk])),
+        "job list": (viewer, reverse("job-list")),
+        "overview": (viewer, reverse("overview")),
+        "jobs API": (viewer, f"/api/jobs/{created.job.pk}/"),
+        "uploads API": (marketer, f"/api/uploads/{created.pk}/"),
+        "admin job": (steward, reverse("admin:marketing_job_change", args=[created.job.pk])),
+        "admin upload": (steward, reverse("admin:marketing_upload_change", args=[created.pk])),
+    }
+    for where, (user, url) in pages.items():
+        response = logged_in(user).get(url)
+        assert response.status_code == 200, where
+        assert b"dan-at-example" not in response.content, where
+    upload_page = logged_in(marketer).get(pages["upload page"][1]).content.decode()
+    assert "Row 4 (line 5), column &#x27;E-mail&#x27;: &#x27;d***@***&#x27;" in upload_page
+
+
+def test_it_shows_a_refused_identifier_in_full_to_a_steward_and_audits_it(
+    marketer_client, steward, django_capture_on_commit_callbacks
+):
+    upload(marketer_client, ONE_BAD_EMAIL)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(reverse("upload-mapping", args=[created.pk]), mapping_form(page))
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("upload-preview", args=[created.pk]))
+
+    detail = logged_in(steward).get(reverse("upload-detail", args=[created.pk]))
+
+    [error] = detail.context["row_errors"]
+    assert (error["row"], error["column"], error["value"]) == (4, "E-mail", "dan-at-example")
+    assert error["masked"] is False
+    event = AuditEvent.objects.get(action=AuditEvent.Action.PII_VIEW)
+    assert (event.actor, event.target_type, event.target_ref) == (steward, "upload",
+                                                                  str(created.pk))
+    assert event.details == {"where": "upload page", "rows": [4]}

@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from marketing.services.retention import retention_purge
+
+
+class Command(BaseCommand):
+    help = (
+        "Purge interactions, uploads, error files, export files and job logs older than their "
+        "retention period (RETENTION_DAYS_* settings), as the daily scheduled purge does."
+    )
+
+    def handle(self, *args, **options) -> None:
+        purged = retention_purge()
+        for kind, days in settings.RETENTION_DAYS.items():
+            if days:
+                self.stdout.write(f"{kind}: {purged[kind]} purged (older than {days} days)")
+            else:
+                self.stdout.write(f"{kind}: kept forever")

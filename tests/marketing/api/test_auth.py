@@ -1,0 +1,85 @@
+"""API tokens: issued for a username and password, hashed at rest, expiring, revocable."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from knox.models import AuthToken
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "pw-for-tests-only-123"
+
+
+def _token(client, password: str = PASSWORD):
+    return client.post("/api/auth/token/", {"username": "mara", "password": password})
+
+
+def _get(client, token: str):
+    return client.get("/api/segments/", HTTP_AUTHORIZATION=f"Token {token}")
+
+
+def test_it_issues_a_working_token_for_a_username_and_password(client, marketer):
+    response = _token(client)
+
+    assert response.status_code == 200
+    assert _get(client, response.json()["token"]).status_code == 200
+
+
+def test_it_stores_only_a_digest_of_the_token(client, marketer):
+    key = _token(client).json()["token"]
+
+    stored = AuthToken.objects.get(user=marketer)
+    assert key not in (stored.digest, stored.token_key)
+    assert not AuthToken.objects.filter(digest=key).exists()
+
+
+def test_it_refuses_a_wrong_password(client, marketer):
+    response = _token(client, "wrong-guess")
+
+    assert response.status_code == 400
+    assert "token" not in response.json()
+
+
+def test_it_locks_out_after_repeated_wrong_passwords(client, marketer, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _token(client, "wrong-guess")
+
+    response = _token(client)
+
+    assert response.status_code == 429
+    assert "Too many failed login attempts" in response.json()["detail"]
+    assert not AuthToken.objects.filter(user=marketer).exists()
+
+
+def test_it_gives_tokens_an_expiry_from_the_settings(client, marketer, settings):
+    response = _token(client)
+
+    stored = AuthToken.objects.get(user=marketer)
+    expected = timezone.now() + settings.REST_KNOX["TOKEN_TTL"]
+    assert abs(stored.expiry - expected) < timedelta(minutes=1)
+    assert response.json()["expiry"]
+
+
+def test_it_refuses_an_expired_token(client, marketer):
+    key = _token(client).json()["token"]
+    AuthToken.objects.filter(user=marketer).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    assert _get(client, key).status_code in (401, 403)
+
+
+def test_it_revokes_the_token_at_api_logout(client, marketer):
+    key = _token(client).json()["token"]
+
+    response = client.post("/api/auth/logout/", HTTP_AUTHORIZATION=f"Token {key}")
+
+    assert response.status_code == 204
+    assert _get(client, key).status_code in (401, 403)
+
+
+def test_it_revokes_every_token_of_the_user_at_api_logout_all(client, marketer):
+    first, second = _token(client).json()["token"], _token(client).json()["token"]
+
+    client.post("/api/auth/logout-all/", HTTP_AUTHORIZATION=f"Token {first}")
+
+    assert _get(client, second).status_code in (401, 403)
