@@ -10,6 +10,7 @@ exports, plans, recommendations) and are written directly where the real thing t
 import re
 from dataclasses import dataclass
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from knox.models import AuthToken
@@ -125,6 +126,9 @@ class World:
     audit_event: AuditEvent
     role_group: Group
     token: AuthToken
+    access_attempt: AccessAttempt  # the login lockout's records (django-axes)
+    access_log: AccessLog
+    access_failure: AccessFailureLog
 
     @property
     def export_job(self) -> Job:
@@ -160,8 +164,21 @@ def _import(by: User, mode: str, name: str) -> Upload:
     return upload
 
 
+def _login_records(username: str) -> dict:
+    """A mistyped password, then a login, as the lockout records them."""
+    request = {"user_agent": "Mozilla/5.0", "ip_address": "203.0.113.7", "username": username,
+               "http_accept": "text/html", "path_info": "/accounts/login/"}
+    return {
+        "access_attempt": AccessAttempt.objects.create(
+            **request, get_data="", post_data=f"username={username}\npassword=********",
+            failures_since_start=1),
+        "access_failure": AccessFailureLog.objects.create(**request),
+        "access_log": AccessLog.objects.create(**request),
+    }
+
+
 def user_with_role(username: str, role: str, *, staff: bool = False) -> User:
-    """A user of one role; ``staff`` opens the admin console to them, as ``load_demo`` does."""
+    """A user of one role; ``staff`` opens the admin console to them."""
     sync_role_groups()
     user = User.objects.create_user(username=username, password="pw-for-tests-only-123",
                                     is_staff=staff)
@@ -235,6 +252,7 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         audit_event=AuditEvent.objects.filter(action=AuditEvent.Action.IMPORT).first(),
         role_group=Group.objects.get(name=VIEWER),
         token=AuthToken.objects.create(user=marketer)[0],
+        **_login_records(steward.username),
     )
     return world
 
@@ -282,6 +300,9 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "admin/auth/group/": ("role_group",),
     "admin/auth/user/": ("viewer", "steward"),
     "admin/knox/authtoken/": ("token",),
+    "admin/axes/accessattempt/": ("access_attempt",),
+    "admin/axes/accesslog/": ("access_log",),
+    "admin/axes/accessfailurelog/": ("access_failure",),
     "admin/marketing/customer/": ("person",),
     "admin/marketing/consentrecord/": ("consent",),
     "admin/marketing/segment/": ("segment",),

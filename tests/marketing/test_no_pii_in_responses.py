@@ -8,8 +8,7 @@ fixture rows that ``OBJECTS`` names for it; a new one that ``OBJECTS`` does not 
 
 Each route is read plain and, in the API, with ``?format=json``; a body passes when none of
 the fixture's plain identifiers (``plain_pii_values``) is in it, whatever the case, after HTML
-entities and JavaScript escapes are decoded. Leaks that another change removes are strict
-xfails in ``KNOWN_LEAKS``: the marker has to go once the leak is gone.
+entities and JavaScript escapes are decoded.
 """
 
 import html
@@ -148,8 +147,8 @@ def where_leaked(text: str, values: list[str]) -> str:
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[World]:
     """Built once for the module, inside a transaction rolled back at its end; each test runs
-    in a savepoint of it. Viewer and marketer are staff, as ``load_demo`` makes them, so the
-    walk reads the admin console as they would."""
+    in a savepoint of it. Viewer and marketer are staff, which the demo no longer makes them
+    but a site may, so the walk reads the admin console too."""
     root = tmp_path_factory.mktemp("walk")
     with (override_settings(JOB_QUEUE="inline", MEDIA_ROOT=root / "media",
                             MODEL_REGISTRY_DIR=root / "models"),
@@ -167,39 +166,11 @@ def _jobs_run_inline(world):
     """Replaces the suite's per-test media folder: the world's files live in the module's."""
 
 
-# (role, route label, fixture row) -> the leak another change removes; strict, so the marker
-# must go when the leak is gone.
-SUMMARY_LEAK = ("leaks-ingest: Upload.summary keeps the refused rows' raw cells ('errors' values "
-                "and the failure message in 'error')")
-JOB_LEAK = ("leaks-ingest: a failed import's Job.message/Job.error quote the refused row's raw "
-            "cell, and Job.result['errors'] holds the same raw values")
-ADMIN_JOB_LEAK = f"{JOB_LEAK}; the admin job page shows message, error and result"
-KNOWN_LEAKS: dict[tuple[str, str, str], str] = {
-    **{(role, "/jobs/", ""): JOB_LEAK for role in ROLES},
-    **{(role, "/jobs/<pk>/", "failed_job"): JOB_LEAK for role in ROLES},
-    **{(role, "/api/jobs/", ""): JOB_LEAK for role in ROLES},
-    **{(role, "/api/jobs/<pk>/", job): JOB_LEAK for role in ROLES
-       for job in ("job", "failed_job")},
-    **{(role, "/admin/marketing/job/<object_id>/change/", job): ADMIN_JOB_LEAK
-       for role in ROLES for job in ("job", "failed_job")},
-    **{(role, "/uploads/", ""): SUMMARY_LEAK for role in ROLES},
-    **{(role, "/uploads/<pk>/", "failed_upload"): SUMMARY_LEAK for role in ROLES},
-    # Viewers may not read uploads in the API nor the admin.
-    ("marketer", "/api/uploads/", ""): SUMMARY_LEAK,
-    **{("marketer", "/api/uploads/<pk>/", upload): SUMMARY_LEAK
-       for upload in ("upload", "failed_upload")},
-    **{("marketer", "/admin/marketing/upload/<object_id>/change/", upload): SUMMARY_LEAK
-       for upload in ("upload", "failed_upload")},
-}
-
-
 def walk_cases() -> Iterator:
     for route in ROUTES:
         for attribute in objects_for(route) or ():
             for role in ROLES:
-                reason = KNOWN_LEAKS.get((role, route.label, attribute))
-                marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-                yield pytest.param(role, route, attribute, marks=marks,
+                yield pytest.param(role, route, attribute,
                                    id=f"{role}-{route.label}" + (f"-{attribute}" if attribute
                                                                  else ""))
 
