@@ -33,6 +33,7 @@ from marketing.models import (
     ProfileField,
 )
 from marketing.pseudonyms import pseudonymiser
+from marketing.services.pseudonym_keys import pseudonym_key_check
 
 
 class ConsentStatement(NamedTuple):
@@ -360,6 +361,8 @@ class CustomerWriter(Writer):
         self.source = source
         self.by_id = by.pk if getattr(by, "is_authenticated", False) else None
         self.now = now or timezone.now()
+        # New pseudonyms must come from the key the stored ones were made with.
+        pseudonym_key_check()
         self._pseudonym = pseudonymiser()
         self._profile_json = _profile_encoder()
         # Rows share their consent statements (the same dates and answers), so each distinct
