@@ -1,16 +1,18 @@
 """What every exporter reads and returns."""
 
+import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from marketing.exporters.normalise import sha256_hex
 
 
 class Member(NamedTuple):
     """One audience member as the exporters see it: the pseudonym, the frozen score and the
-    raw identifiers (None where the customer has no identity row). Writers unpack members by
-    position, so a plain tuple in this order will do."""
+    raw identifiers (None where the customer has no identity row) and the platform digests
+    stored in their place at import (HASH_IDENTIFIERS_ON_UPLOAD; ``stored_digests`` reads
+    them). Writers unpack members by position, so a plain tuple in this order will do."""
 
     pseudonym: str
     score: float | None = None
@@ -20,6 +22,22 @@ class Member(NamedTuple):
     last_name: str | None = None
     country: str | None = None
     postal_code: str | None = None
+    digests: dict[str, str] | str | None = None
+
+
+def stored_digests(value: dict[str, str] | str | None) -> dict[str, str]:
+    """The digests stored with an identity, as the ORM gives them (a dict) or as raw SQL
+    does on SQLite (JSON text); {} for none."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return json.loads(value) if value != "{}" else {}
+    return value
+
+
+def from_stored(stored: dict[str, str], platform: str, fields: tuple[str, ...]) -> tuple[Any, ...]:
+    """The platform's stored digests of ``fields``, "" where the identity has none."""
+    return tuple(stored.get(f"{platform}:{name}", "") for name in fields)
 
 
 @dataclass
