@@ -77,6 +77,14 @@ def masked_values(identity: CustomerIdentity | None) -> dict[str, str]:
     return {**values, **_hashed(identity)}
 
 
+def identity_value(identity: CustomerIdentity | None, name: str) -> str:
+    """The identity field as stored, "hashed" when it is kept only as digests, "" for none
+    (for those who may see identifiers)."""
+    if identity is None:
+        return ""
+    return getattr(identity, name) or _hashed(identity).get(name, "")
+
+
 def _hashed(identity: CustomerIdentity | None) -> dict[str, str]:
     """``"hashed"`` for each field kept only as platform digests (HASH_IDENTIFIERS_ON_UPLOAD):
     there is no plain value, for anyone, to show."""
@@ -95,11 +103,7 @@ def masked_identity(identity: CustomerIdentity | None, user) -> dict[str, Any]:
         return {"masked": True, **masked_values(identity)}
     return {
         "masked": False,
-        **{
-            name: getattr(identity, name, "") if identity is not None else ""
-            for name in CustomerIdentity.PII_FIELDS
-        },
-        **_hashed(identity),
+        **{name: identity_value(identity, name) for name in CustomerIdentity.PII_FIELDS},
     }
 
 
