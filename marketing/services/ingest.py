@@ -71,6 +71,7 @@ __all__ = [
     "upload_create",
     "upload_import",
     "upload_preview",
+    "upload_remove_identifiers",
     "upload_set_mapping",
 ]
 
@@ -243,7 +244,7 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     try:
         result = _import(upload, job, progress)
     except Exception as exc:
-        _remove_hashed_identifiers(upload)
+        upload_remove_identifiers(upload=upload)
         reason = "Cancelled" if isinstance(exc, JobCancelled) else str(exc)
         upload.refresh_from_db(fields=["summary"])
         Upload.objects.filter(pk=upload.pk).update(
@@ -256,7 +257,7 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
                      "reason": reason[:500]},
         )
         raise
-    _remove_hashed_identifiers(upload)
+    upload_remove_identifiers(upload=upload)
     return result
 
 
@@ -334,7 +335,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     }
 
 
-def _remove_hashed_identifiers(upload: Upload) -> None:
+def upload_remove_identifiers(*, upload: Upload) -> None:
     """Hashing on upload: once the import has run (whatever its outcome), the stored copy of a
     customers file keeps no plain identifiers; its rows and row numbers stay (erasure and the
     error file refer to them)."""
@@ -345,9 +346,10 @@ def _remove_hashed_identifiers(upload: Upload) -> None:
         for name in HASHED_FIELDS
         if (header := (upload.mapping or {}).get(name)) and header in upload.headers
     }
-    if columns:
-        blank_columns(Path(upload.file.path), encoding=upload.encoding,
-                      delimiter=upload.delimiter, columns=columns)
+    path = Path(upload.file.path)
+    if columns and path.is_file():
+        blank_columns(path, encoding=upload.encoding, delimiter=upload.delimiter,
+                      columns=columns)
     upload.refresh_from_db(fields=["summary"])
     upload.summary = {**upload.summary, "identifiers_removed": True}
     Upload.objects.filter(pk=upload.pk).update(summary=upload.summary)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from marketing.exporters.formats import (
@@ -186,3 +187,25 @@ def test_segments_see_hashed_emails_and_phones_as_present(
     assert members("identity:has_email", "is_true") == ["S001", "S002", "S003"]
     assert members("identity:has_phone", "is_true") == ["S001", "S002", "S004"]
     assert members("identity:has_email", "is_false") == ["S004"]
+
+
+def test_the_command_hashes_identifiers_stored_before_the_setting_was_switched_on(
+    marketer, settings, django_capture_on_commit_callbacks
+):
+    upload = _import(django_capture_on_commit_callbacks, "B", marketer)
+    before = {platform: _export_lines(marketer, "B", platform)
+              for platform in (GOOGLE_CUSTOMER_MATCH, META_CUSTOM_AUDIENCE_CSV)}
+    settings.HASH_IDENTIFIERS_ON_UPLOAD = True
+
+    call_command("hash_identities", "--batch-size", "3")
+
+    stored = _identity_table_text() + Path(upload.file.path).read_text()
+    assert not [value for value in PLAIN_VALUES if value in stored]
+    for platform, lines in before.items():
+        Segment.objects.filter(name=f"B {platform}").delete()
+        assert _export_lines(marketer, "B", platform) == lines
+
+
+def test_the_command_refuses_while_uploads_would_still_store_plain_identifiers(db):
+    with pytest.raises(CommandError, match="HASH_IDENTIFIERS_ON_UPLOAD"):
+        call_command("hash_identities")
