@@ -35,6 +35,7 @@ from marketing.models import (
     AuditEvent,
     Customer,
     ExportExclusion,
+    Job,
     PseudonymKeyRotation,
 )
 from marketing.pseudonyms import key_fingerprint, pseudonymiser
@@ -167,6 +168,7 @@ def pseudonym_key_rotate(
 
 def _start_or_resume(old_key: str, new_key: str) -> PseudonymKeyRotation:
     old_fp, new_fp = key_fingerprint(old_key), key_fingerprint(new_key)
+    _check_no_jobs()
     unfinished = PseudonymKeyRotation.objects.filter(
         status=PseudonymKeyRotation.Status.RUNNING
     ).first()
@@ -188,6 +190,18 @@ def _start_or_resume(old_key: str, new_key: str) -> PseudonymKeyRotation:
     return PseudonymKeyRotation.objects.create(
         old_key_fingerprint=old_fp, new_key_fingerprint=new_fp, step=STEPS[0],
     )
+
+
+def _check_no_jobs() -> None:
+    """Jobs write pseudonyms (exports, trained models, audits) from what they read: one that
+    runs beside the rotation could write a pseudonym of either key."""
+    active = Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
+    if active.exists():
+        ids = ", ".join(str(pk) for pk in active.values_list("pk", flat=True)[:10])
+        raise PseudonymKeyError(
+            f"{active.count():,} job(s) are queued or running (ids {ids}): let them finish or "
+            "cancel them, and stop the workers and the web app, before rotating the key."
+        )
 
 
 def _check_old_key(old_key: str) -> None:

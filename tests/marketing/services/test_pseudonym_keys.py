@@ -268,3 +268,14 @@ def test_it_refuses_customer_imports_until_pseudonym_key_is_switched(
     assert imported.status == Job.Status.SUCCEEDED
     person = Customer.objects.get(external_id="C001")
     assert person.pseudonym == pseudonym_for("C001", key=NEW_KEY)
+
+
+def test_it_waits_for_running_jobs_which_may_write_pseudonyms(marketer, steward):
+    _world(marketer, steward)
+    Job.objects.create(kind=Job.Kind.TRAIN, title="Training", status=Job.Status.RUNNING)
+    before = _stored_references()
+
+    with pytest.raises(PseudonymKeyError, match="job"):
+        pseudonym_key_rotate(old_key=OLD_KEY, new_key=NEW_KEY)
+
+    assert _stored_references() == before
