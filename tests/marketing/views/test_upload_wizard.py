@@ -204,3 +204,17 @@ def test_it_shows_identifiers_in_the_dry_run_to_a_steward(steward_client):
     content = _preview(steward_client, ONE_BAD_EMAIL).content.decode()
     assert "ann@example.com" in content
     assert "dan-at-example" in content
+
+
+def test_it_says_on_the_mapping_step_that_identifiers_will_be_kept_only_hashed(
+    marketer_client, settings
+):
+    upload(marketer_client, "customer_id,email\nC1,a@example.com\n")
+    created = Upload.objects.get()
+    plain = marketer_client.get(reverse("upload-mapping", args=[created.pk])).content.decode()
+    settings.HASH_IDENTIFIERS_ON_UPLOAD = True
+
+    hashed = marketer_client.get(reverse("upload-mapping", args=[created.pk])).content.decode()
+
+    assert "kept only as SHA-256 hashes" in hashed
+    assert "kept only as SHA-256 hashes" not in plain
