@@ -35,9 +35,18 @@ def stored_digests(value: dict[str, str] | str | None) -> dict[str, str]:
     return value
 
 
-def from_stored(stored: dict[str, str], platform: str, fields: tuple[str, ...]) -> tuple[Any, ...]:
-    """The platform's stored digests of ``fields``, "" where the identity has none."""
-    return tuple(stored.get(f"{platform}:{name}", "") for name in fields)
+def with_stored(
+    made: tuple[str, ...], plain: tuple[Any, ...], stored: dict[str, str], platform: str,
+    fields: tuple[str, ...],
+) -> tuple[str, ...]:
+    """Per field: the value ``made`` from the plain identifier where there is one, otherwise
+    the platform's digest stored in its place at import ("" where there is neither)."""
+    if not stored:
+        return made
+    return tuple(
+        value if raw else stored.get(f"{platform}:{name}", "")
+        for value, raw, name in zip(made, plain, fields, strict=True)
+    )
 
 
 @dataclass

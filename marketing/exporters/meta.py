@@ -16,8 +16,8 @@ from marketing.exporters.base import (
     Readiness,
     WriteResult,
     cached_hasher,
-    from_stored,
-    stored_digests,
+        stored_digests,
+    with_stored,
 )
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
@@ -73,18 +73,18 @@ def normalise_country(raw: str | None) -> str:
 
 def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
     """A member's SHA-256 digests of the normalised email, phone, first and last name and zip
-    (the order of ``HASHED_FIELDS``), made from the raw identifiers or taken as stored for an
-    identity hashed on upload. Names repeat, so their digests are remembered while the
+    (the order of ``HASHED_FIELDS``), made from the plain identifiers or, where one is blank,
+    its digest stored at import. Names repeat, so their digests are remembered while the
     returned function lives."""
     hash_name = cached_hasher(normalise_name)
 
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
-        _pseudonym, _score, email, phone, first, last, country, postal, *stored = member
-        digests = stored_digests(stored[0] if stored else None)
-        if digests:
-            return from_stored(digests, PLATFORM, HASHED_FIELDS)
-        return (sha256_hex(email_basic(email)), sha256_hex(phone_international(phone, country)),
+        _pseudonym, _score, email, phone, first, last, country, postal, *kept = member
+        made = (sha256_hex(email_basic(email)), sha256_hex(phone_international(phone, country)),
                 hash_name(first), hash_name(last), sha256_hex(normalise_zip(postal, country)))
+        stored = stored_digests(kept[0] if kept else None)
+        plain = (email, phone, first, last, postal)
+        return with_stored(made, plain, stored, PLATFORM, HASHED_FIELDS)
 
     return identifiers
 

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
-from marketing.exporters.base import Member, Readiness, WriteResult, from_stored, stored_digests
+from marketing.exporters.base import Member, Readiness, WriteResult, stored_digests, with_stored
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
     drop_plus_suffix,
@@ -28,15 +28,14 @@ def normalise_phone(raw: str | None, country: str | None) -> str:
 
 
 def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
-    """A member's SHA-256 digests of the normalised email and phone, made from the raw
-    identifiers or taken as stored for an identity hashed on upload."""
+    """A member's SHA-256 digests of the normalised email and phone, made from the plain
+    identifiers or, where one is blank, its digest stored at import."""
 
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
-        _pseudonym, _score, email, phone, _first, _last, country, _postal, *stored = member
-        digests = stored_digests(stored[0] if stored else None)
-        if digests:
-            return from_stored(digests, PLATFORM, HASHED_FIELDS)
-        return (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)))
+        _pseudonym, _score, email, phone, _first, _last, country, _postal, *kept = member
+        made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)))
+        stored = stored_digests(kept[0] if kept else None)
+        return with_stored(made, (email, phone), stored, PLATFORM, HASHED_FIELDS)
 
     return identifiers
 
