@@ -311,8 +311,7 @@ def pseudonym_key_check() -> None:
             "rotate_pseudonym_key) and switch PSEUDONYM_KEY before importing customers."
         )
     in_force = _key_in_force()
-    configured = key_fingerprint(settings.PSEUDONYM_KEY)
-    if in_force is not None and in_force != configured:
+    if in_force is not None and in_force != (configured := key_fingerprint(settings.PSEUDONYM_KEY)):
         raise PseudonymKeyError(
             f"The stored pseudonyms were re-keyed to key {in_force}, but PSEUDONYM_KEY is key "
             f"{configured}: set PSEUDONYM_KEY to the new key and restart."
