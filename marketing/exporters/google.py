@@ -90,12 +90,14 @@ def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
     hash_name = cached_hasher(normalise_name)
 
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
-        _pseudonym, _score, email, phone, first, last, country, postal, *kept = member
+        email, phone, first, last, country, postal = member[2:8]
         made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)),
                 hash_name(first), hash_name(last), normalise_zip(postal, country))
-        stored = stored_digests(kept[0] if kept else None)
+        stored = member[8] if len(member) > 8 else None
+        if not stored or stored == "{}":
+            return made
         plain = (email, phone, first, last, postal)
-        return with_stored(made, plain, stored, PLATFORM, HASHED_FIELDS)
+        return with_stored(made, plain, stored_digests(stored), PLATFORM, HASHED_FIELDS)
 
     return identifiers
 

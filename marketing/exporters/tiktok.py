@@ -32,10 +32,12 @@ def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
     identifiers or, where one is blank, its digest stored at import."""
 
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
-        _pseudonym, _score, email, phone, _first, _last, country, _postal, *kept = member
+        email, phone, _first, _last, country = member[2:7]
         made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)))
-        stored = stored_digests(kept[0] if kept else None)
-        return with_stored(made, (email, phone), stored, PLATFORM, HASHED_FIELDS)
+        stored = member[8] if len(member) > 8 else None
+        if not stored or stored == "{}":
+            return made
+        return with_stored(made, (email, phone), stored_digests(stored), PLATFORM, HASHED_FIELDS)
 
     return identifiers
 
