@@ -28,6 +28,10 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Key for the internal customer pseudonyms (HMAC-SHA256). Kept outside the database so that a
 # database dump alone cannot link pseudonyms back to external ids.
 PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="dev-only-pseudonym-key")
+# For teams that only need audience matching: customer uploads keep email, phone, names and
+# postal code only as the ad platforms' SHA-256 digests, made at import; the plain values are
+# never stored (nor kept in the stored upload file once it is imported).
+HASH_IDENTIFIERS_ON_UPLOAD = env.bool("HASH_IDENTIFIERS_ON_UPLOAD", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -73,8 +73,10 @@ LEFT_OUT_REASONS = {
 }
 # Members whose identifiers are read for a readiness preview; larger audiences are sampled.
 READINESS_SAMPLE = 20_000
-# Identity columns in the order of ``Member`` after pseudonym and score.
-IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code")
+# Identity columns in the order of ``Member`` after pseudonym and score (the digests stored in
+# place of hashed identifiers last).
+IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code",
+                   "digests")
 
 
 class AudienceDefinitionError(ValueError):
@@ -231,7 +233,7 @@ def export_rows(
 ) -> Iterator[list[tuple]]:
     """Every member of a frozen audience, streamed in one pass in chunks of rows
     ``(customer id, passes, pseudonym, score, email, phone, first name, last name, country,
-    postal code)``.
+    postal code, digests)``.
 
     ``passes`` is the export gate, evaluated in the database; identifiers are read only for
     members who pass it (None for the others). The frozen score goes out only while the member

@@ -160,3 +160,16 @@ def test_it_keeps_product_records_read_only(db, model):
     superuser = User.objects.create_superuser("root", password="pw-for-tests-only-123")
     client = logged_in(superuser)
     assert client.get(reverse(f"admin:marketing_{model}_add")).status_code == 403
+
+
+def test_it_says_hashed_for_identifiers_kept_only_as_digests(steward):
+    hashed = make_customer("CUST-H", identity={
+        "country": "PT", "digests": {"meta:email": "ab" * 32, "google:last_name": "cd" * 32},
+    })
+    client = logged_in(staff(steward))
+
+    changelist = client.get(reverse("admin:marketing_customer_changelist"))
+
+    row = changelist.content.split(b"CUST-H", 1)[1].split(b"</tr>", 1)[0]
+    assert row.count(b"hashed") == 2  # the email, and the name
+    assert hashed.identity.digests["meta:email"].encode() not in changelist.content
