@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from marketing.exporters.hashing import HASHED_FIELDS, digest_keys, identity_hasher
+from marketing.ingest import IngestError
 from marketing.models import (
     ConsentRecord,
     Customer,
@@ -35,7 +36,7 @@ from marketing.models import (
     ProfileField,
 )
 from marketing.pseudonyms import pseudonymiser
-from marketing.services.pseudonym_keys import pseudonym_key_check
+from marketing.services.pseudonym_keys import PseudonymKeyError, pseudonym_key_check
 
 
 class ConsentStatement(NamedTuple):
@@ -366,7 +367,10 @@ class CustomerWriter(Writer):
         self.by_id = by.pk if getattr(by, "is_authenticated", False) else None
         self.now = now or timezone.now()
         # New pseudonyms must come from the key the stored ones were made with.
-        pseudonym_key_check()
+        try:
+            pseudonym_key_check()
+        except PseudonymKeyError as exc:  # the operator's next step, said to the uploader
+            raise IngestError(str(exc)) from exc
         self._pseudonym = pseudonymiser()
         # Hashing on upload: the identifiers are staged only as the platforms' digests.
         self._digests = identity_hasher() if settings.HASH_IDENTIFIERS_ON_UPLOAD else None
