@@ -167,7 +167,10 @@ def run_job(job_id: int) -> Job | None:
     except JobCancelled:
         _finish(job_id, status=Job.Status.CANCELLED, message="Cancelled")
     except Exception as exc:  # the job row must record any failure, whatever it is
-        logger.exception("job %s failed", job_id)
+        # The message and traceback go to the job row, where an erasure can reach them; the
+        # log gets the kind of failure only (messages may quote the rows of an upload).
+        logger.error("job %s (%s) failed with %s; its error is on the job row",
+                     job_id, job.kind, type(exc).__name__)
         _finish(
             job_id,
             status=Job.Status.FAILED,

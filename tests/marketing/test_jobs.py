@@ -43,6 +43,17 @@ def test_it_marks_a_failing_job_failed_with_its_error(runners, marketer):
     assert "row 17" in job.message and "ValueError" in job.error
 
 
+def test_it_logs_a_failure_without_its_message(runners, marketer, caplog):
+    def boom(job, progress):
+        raise ValueError("Row 17: 'jane.doe@example.com' is not an email address")
+
+    runners(Job.Kind.ERASE, boom)
+    job = job_service.job_create(kind=Job.Kind.ERASE, title="t", params={}, by=marketer)
+
+    assert f"job {job.pk} (erase) failed with ValueError" in caplog.text
+    assert "jane.doe" not in caplog.text
+
+
 def test_it_stops_a_running_job_that_was_cancelled(runners, marketer):
     def cancels_itself(job, progress):
         job_service.job_cancel(job=job, by=marketer)
