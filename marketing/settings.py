@@ -24,6 +24,10 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Key for the internal customer pseudonyms (HMAC-SHA256). Kept outside the database so that a
 # database dump alone cannot link pseudonyms back to external ids.
 PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="dev-only-pseudonym-key")
+# Key for what an erasure keeps of a person (the token that replaces their pseudonym in audit
+# events, frozen audience members, export exclusions and model registries). A second key, so
+# that whoever holds PSEUDONYM_KEY and guesses the external id format cannot find the erased.
+SUPPRESSION_KEY = env.str("SUPPRESSION_KEY", default="dev-only-suppression-key")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

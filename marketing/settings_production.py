@@ -20,6 +20,9 @@ def _required_secret(name: str) -> str:
 
 SECRET_KEY = _required_secret("DJANGO_SECRET_KEY")
 PSEUDONYM_KEY = _required_secret("PSEUDONYM_KEY")
+SUPPRESSION_KEY = _required_secret("SUPPRESSION_KEY")
+if SUPPRESSION_KEY == PSEUDONYM_KEY:
+    raise ImproperlyConfigured("SUPPRESSION_KEY must differ from PSEUDONYM_KEY")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
