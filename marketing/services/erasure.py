@@ -15,7 +15,7 @@ import mmap
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -230,12 +230,10 @@ def _scrub(scope: Iterable[type[models.Model]], replacements: dict[str, str]) ->
         rows = model._default_manager.annotate(
             **{f"_text_{c.name}": Cast(c.name, models.TextField()) for c in columns}
         ).filter(matches)
+        replace = _replacer(replacements)
         for row in rows.values("pk", *[c.name for c in columns]):
-            update = {
-                c.name: _replaced(row[c.name], replacements)
-                for c in columns
-                if _replaced(row[c.name], replacements) != row[c.name]
-            }
+            new = {c.name: replace(row[c.name]) for c in columns}
+            update = {name: value for name, value in new.items() if value != row[name]}
             if update:
                 model._default_manager.filter(pk=row["pk"]).update(**update)
                 changed += 1
@@ -261,10 +259,14 @@ def _searchable(replacements: dict[str, str]) -> set[str]:
 
 
 def _replaced(value: Any, replacements: dict[str, str]) -> Any:
-    """``value`` (a string or a JSON structure) with every needle replaced, ignoring case,
-    where it stands on its own ("C015" is not replaced inside "C0150")."""
+    return _replacer(replacements)(value)
+
+
+def _replacer(replacements: dict[str, str]) -> Callable[[Any], Any]:
+    """A function that returns a string or JSON structure with every needle replaced,
+    ignoring case, where it stands on its own ("C015" is not replaced inside "C0150")."""
     if not replacements:
-        return value
+        return lambda value: value
     needles = "|".join(re.escape(n) for n in sorted(replacements, key=len, reverse=True))
     pattern = re.compile(rf"(?<!\w)(?:{needles})(?!\w)", re.I)
     lowered = {needle.lower(): new for needle, new in replacements.items()}
@@ -278,7 +280,7 @@ def _replaced(value: Any, replacements: dict[str, str]) -> Any:
             return {walk(k): walk(v) for k, v in item.items()}
         return item
 
-    return walk(value)
+    return walk
 
 
 def _remove_export_files(exports: list[Export]) -> None:
