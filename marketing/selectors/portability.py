@@ -42,7 +42,14 @@ def customer_portability(customer: Customer) -> dict[str, Any]:
     the audit events about them."""
     records: dict[str, list[dict[str, Any]]] = {}
     for field in customer_relations():
-        rows = field.model._default_manager.filter(**{field.name: customer}).order_by("pk")
+        related = [
+            f.name for f in field.model._meta.concrete_fields
+            if f.is_relation and f.name != field.name
+        ]
+        rows = (
+            field.model._default_manager.filter(**{field.name: customer})
+            .select_related(*related).order_by("pk")
+        )
         records.setdefault(section_name(field.model), []).extend(
             _record(row, skip=field.name) for row in rows
         )
