@@ -300,7 +300,8 @@ class _Training:
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
         self.progress(EVAL_END, "Saving the model in the registry")
-        return self.save(model, serializer_config, metrics, pseudonyms, baseline, blend)
+        return self.save(model, serializer_config, metrics, pseudonyms, baseline, blend,
+                         text_values(examples.frame, examples.customer_fields))
 
     # ---- data ---------------------------------------------------------------------------------
     def examples(self) -> Examples:
@@ -566,7 +567,7 @@ class _Training:
 
     def save(
         self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str],
-        baseline, blend,
+        baseline, blend, known_values: dict[str, list[str]],
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict
         from recengine.registry import ModelRegistry
@@ -591,6 +592,8 @@ class _Training:
                 "split": {"test_size": TEST_SHARE, "val_size": VALIDATION_SHARE,
                           "seed": p.seed, "method": "stratified"},
                 "rows": run.rows,
+                # The text values the model learned; others are missing when it scores.
+                "text_values": known_values,
             },
         )
         erased = erased_since(self.at, set(pseudonyms))
@@ -643,6 +646,44 @@ def without_rare_values(
         if rare:
             frame[field] = column.where(~column.astype("string").isin(rare), None)
     return frame
+
+
+def text_values(frame: pd.DataFrame, fields: list[str]) -> dict[str, list[str]]:
+    """The values of each text field a model learned from (after ``without_rare_values``)."""
+    import pandas as pd
+
+    return {
+        field: sorted(frame[field].dropna().astype(str).unique())
+        for field in fields
+        if not pd.api.types.is_numeric_dtype(frame[field])
+        and not pd.api.types.is_bool_dtype(frame[field])
+    }
+
+
+def model_text_values(training: TrainingRun) -> dict[str, set[str]] | None:
+    """The text values a trained model learned, per field (None: a model saved before they
+    were recorded, which scores every value as it is)."""
+    from recengine.registry import ModelRegistry
+
+    config = ModelRegistry(settings.MODEL_REGISTRY_DIR).record(training.model_id).manifest.get(
+        "config", {}
+    )
+    known = config.get("text_values")
+    return None if known is None else {field: set(values) for field, values in known.items()}
+
+
+def known_values_only(
+    record: dict[str, Any], known: dict[str, set[str]] | None
+) -> dict[str, Any]:
+    """A model input row with the text values the model never learned (too rare in
+    training) as missing, the way training saw them."""
+    if not known:
+        return record
+    return {
+        name: None if name in known and isinstance(value, str) and value not in known[name]
+        else value
+        for name, value in record.items()
+    }
 
 
 def _stratified_sample(positions: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
