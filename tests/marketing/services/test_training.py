@@ -21,6 +21,7 @@ from recengine.registry import ModelRegistry
 from tests.factories import make_offer, record_consent
 from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
     FAST_PARAMS,
+    JOBS,
     add_consent,
     click_customers,
     make_click_customers,
@@ -252,6 +253,22 @@ def test_it_flags_the_run_when_a_customer_it_learned_from_is_erased(
     assert registry.find_models_using(erasure_token(click_customers[0].pseudonym)) == [
         run.model_id
     ]
+
+
+def test_it_keeps_a_value_only_two_customers_have_out_of_the_model(
+    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks,
+):
+    for customer in make_click_customers(2, term_deposit, prefix="Z", seed=9):
+        customer.attributes["job"] = "Zeppelin-Pilot"
+        customer.save(update_fields=["attributes"])
+
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
+
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    manifest = ModelRegistry(settings.MODEL_REGISTRY_DIR).record(run.model_id).manifest
+    assert manifest["config"]["text_values"]["job"] == sorted(JOBS)
+    folder = registry_folder(settings, run)
+    assert not [p for p in folder.rglob("*") if p.is_file() and b"Zeppelin" in p.read_bytes()]
 
 
 def test_it_leaves_text_values_fewer_than_min_group_size_customers_have_out_of_the_model():
