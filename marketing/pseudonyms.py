@@ -42,3 +42,16 @@ def key_fingerprint(key: str) -> str:
     return hashlib.pbkdf2_hmac(
         "sha256", key.encode(), _FINGERPRINT_SALT, _FINGERPRINT_ROUNDS, dklen=8
     ).hex()
+
+
+def erasure_token(pseudonym: str, *, key: str | None = None) -> str:
+    """What an erasure keeps of a person in place of their pseudonym (hex HMAC-SHA256 under
+    SUPPRESSION_KEY).
+
+    The pseudonym itself can be recomputed from a guessed external id by whoever holds
+    PSEUDONYM_KEY; the token needs the second key as well, so the rows that must outlive the
+    person (audit events, frozen audience members, export exclusions, model registries) keep
+    telling "the same erased person" apart without saying who.
+    """
+    secret = (key if key is not None else settings.SUPPRESSION_KEY).encode()
+    return hmac.new(secret, pseudonym.encode(), hashlib.sha256).hexdigest()

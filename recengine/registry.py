@@ -165,6 +165,22 @@ class ModelRegistry:
         os.replace(tmp, path)
         return len(new)
 
+    def replace_customer(self, pseudonym: str, replacement: str) -> list[str]:
+        """Put ``replacement`` in place of a customer's pseudonym in every model's customer
+        list (an erasure keeps that the model used someone, not who); the ids changed."""
+        changed = []
+        for model_id in self.find_models_using(pseudonym):
+            path = self.root / model_id / CUSTOMERS_FILE
+            kept = set(path.read_text().splitlines())
+            kept.discard(pseudonym)
+            kept.add(replacement)
+            tmp = path.with_name(f".{CUSTOMERS_FILE}.tmp")
+            tmp.write_text("".join(f"{p}\n" for p in sorted(kept)))
+            tmp.chmod(PRIVATE_FILE_MODE)
+            tmp.replace(path)
+            changed.append(model_id)
+        return changed
+
     def delete(self, model_id: str) -> None:
         shutil.rmtree(self._folder(model_id))
 

@@ -275,6 +275,11 @@ def _import_failed(upload: Upload, job: Job, reason: str) -> None:
 
 
 def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
+    if upload.error_file:
+        # An import's error file replaces the last one's: no stale copy of rows stays behind
+        # where erasure (which follows the upload's current error file) would not look.
+        upload.error_file.delete(save=False)
+        Upload.objects.filter(pk=upload.pk).update(error_file="")
     now = timezone.now()
     mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
     attributes = _attribute_specs(upload, mapping)
