@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from marketing.exporters.hashing import HASHED
 from marketing.models import (
     Audience,
     AuditEvent,
@@ -27,6 +28,7 @@ from marketing.models import (
     Job,
     Offer,
     ProfileField,
+    PseudonymKeyRotation,
     RecommendationRun,
     ScoringRun,
     Segment,
@@ -34,7 +36,7 @@ from marketing.models import (
     TrainingRun,
     Upload,
 )
-from marketing.pii import identity_of, log_pii_view, masked_values
+from marketing.pii import identity_of, identity_value, log_pii_view, masked_values
 from marketing.roles import can_view_pii
 from marketing.segments import SegmentRuleError, compile_rules
 from marketing.selectors.explanations import explanation_runs
@@ -154,13 +156,13 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="Email")
     def email(self, customer: Customer) -> str:
-        identity = identity_of(customer)
-        return identity.email if identity else ""
+        return identity_value(identity_of(customer), "email")
 
     @admin.display(description="Name")
     def full_name(self, customer: Customer) -> str:
         identity = identity_of(customer)
-        return f"{identity.first_name} {identity.last_name}".strip() if identity else ""
+        names = [identity_value(identity, name) for name in ("first_name", "last_name")]
+        return HASHED if HASHED in names else " ".join(names).strip()
 
     @admin.display(description="Country")
     def country(self, customer: Customer) -> str:
@@ -364,6 +366,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ("action", "target_type")
     list_select_related = ("actor",)
     search_fields = ("target_ref",)
+
+
+@admin.register(PseudonymKeyRotation)
+class PseudonymKeyRotationAdmin(ReadOnlyAdmin):
+    """Progress of ``manage.py rotate_pseudonym_key``; keys appear by fingerprint only."""
+
+    list_display = ("started_at", "old_key_fingerprint", "new_key_fingerprint", "status",
+                    "step", "finished_at")
 
 
 # ---- audiences and exports --------------------------------------------------------------------

@@ -7,6 +7,7 @@ the rule is the same everywhere. Country stays visible: it is coarse and segment
 from collections.abc import Iterable
 from typing import Any
 
+from marketing.exporters.hashing import HASHED
 from marketing.models import AuditEvent, Customer, CustomerIdentity
 from marketing.roles import can_view_pii
 from marketing.services.audit import audit_log
@@ -66,13 +67,31 @@ def identity_of(customer: Customer) -> CustomerIdentity | None:
 
 
 def masked_values(identity: CustomerIdentity | None) -> dict[str, str]:
-    """The identity's fields, always masked (country stays as it is)."""
+    """The identity's fields, always masked (country stays as it is); "hashed" for those
+    kept only as digests."""
     values = {}
     for name in CustomerIdentity.PII_FIELDS:
         value = getattr(identity, name, "") if identity is not None else ""
         mask = _MASKS.get(name)
         values[name] = mask(value) if mask else value
-    return values
+    return {**values, **_hashed(identity)}
+
+
+def identity_value(identity: CustomerIdentity | None, name: str) -> str:
+    """The identity field as stored, "hashed" when it is kept only as digests, "" for none
+    (for those who may see identifiers)."""
+    if identity is None:
+        return ""
+    return getattr(identity, name) or _hashed(identity).get(name, "")
+
+
+def _hashed(identity: CustomerIdentity | None) -> dict[str, str]:
+    """``"hashed"`` for each field kept only as platform digests (HASH_IDENTIFIERS_ON_UPLOAD):
+    there is no plain value, for anyone, to show."""
+    if identity is None or not identity.digests:
+        return {}
+    return {name: HASHED for name in CustomerIdentity.PII_FIELDS
+            if not getattr(identity, name) and identity.is_hashed(name)}
 
 
 def masked_identity(identity: CustomerIdentity | None, user) -> dict[str, Any]:
@@ -84,10 +103,7 @@ def masked_identity(identity: CustomerIdentity | None, user) -> dict[str, Any]:
         return {"masked": True, **masked_values(identity)}
     return {
         "masked": False,
-        **{
-            name: getattr(identity, name, "") if identity is not None else ""
-            for name in CustomerIdentity.PII_FIELDS
-        },
+        **{name: identity_value(identity, name) for name in CustomerIdentity.PII_FIELDS},
     }
 
 

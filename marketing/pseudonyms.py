@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -26,3 +27,31 @@ def pseudonymiser(*, key: str | None = None):
         return h.hexdigest()
 
     return make
+
+
+# A slow derivation: the fingerprint is stored in the database, and a guessable key must not
+# be found from it by trying candidates quickly.
+_FINGERPRINT_SALT = b"campaign-studio pseudonym key fingerprint"
+_FINGERPRINT_ROUNDS = 200_000
+
+
+@lru_cache(maxsize=8)
+def key_fingerprint(key: str) -> str:
+    """A short, non-secret name for a pseudonym key (16 hex), to tell keys apart in the
+    database and in messages without storing or showing the key itself."""
+    return hashlib.pbkdf2_hmac(
+        "sha256", key.encode(), _FINGERPRINT_SALT, _FINGERPRINT_ROUNDS, dklen=8
+    ).hex()
+
+
+def erasure_token(pseudonym: str, *, key: str | None = None) -> str:
+    """What an erasure keeps of a person in place of their pseudonym (hex HMAC-SHA256 under
+    SUPPRESSION_KEY).
+
+    The pseudonym itself can be recomputed from a guessed external id by whoever holds
+    PSEUDONYM_KEY; the token needs the second key as well, so the rows that must outlive the
+    person (audit events, frozen audience members, export exclusions, model registries) keep
+    telling "the same erased person" apart without saying who.
+    """
+    secret = (key if key is not None else settings.SUPPRESSION_KEY).encode()
+    return hmac.new(secret, pseudonym.encode(), hashlib.sha256).hexdigest()

@@ -52,6 +52,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
+from marketing.exporters.hashing import digest_keys
 from marketing.models import CustomerIdentity, Interaction, Offer, ProfileField
 from marketing.models.consent import Purpose
 from marketing.selectors.consent import consent_q
@@ -259,7 +260,9 @@ class _Compiler:
         if name in ("has_email", "has_phone"):
             _check_operator(rule, FLAG_OPERATORS, "yes/no")
             column = name.removeprefix("has_")
-            q = Q(Exists(identities.exclude(**{column: ""})))
+            # Hashed on upload, the identifier is there as digests only.
+            stated = ~Q(**{column: ""}) | Q(digests__has_any_keys=digest_keys(column))
+            q = Q(Exists(identities.filter(stated)))
             return q if rule.operator == "is_true" else ~q
         raise rule.error("unknown field")
 

@@ -28,6 +28,14 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Key for the internal customer pseudonyms (HMAC-SHA256). Kept outside the database so that a
 # database dump alone cannot link pseudonyms back to external ids.
 PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="dev-only-pseudonym-key")
+# For teams that only need audience matching: customer uploads keep email, phone, names and
+# postal code only as the ad platforms' SHA-256 digests, made at import; the plain values are
+# never stored (nor kept in the stored upload file once it is imported).
+HASH_IDENTIFIERS_ON_UPLOAD = env.bool("HASH_IDENTIFIERS_ON_UPLOAD", default=False)
+# Key for what an erasure keeps of a person (the token that replaces their pseudonym in audit
+# events, frozen audience members, export exclusions and model registries). A second key, so
+# that whoever holds PSEUDONYM_KEY and guesses the external id format cannot find the erased.
+SUPPRESSION_KEY = env.str("SUPPRESSION_KEY", default="dev-only-suppression-key")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -285,11 +293,35 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Logs cannot be edited after an erasure, so they never get external ids or personal data:
+# request lines lose their query strings (searches and API filters carry ids), and the
+# product's own messages name rows by primary key only.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"no_query_strings": {"()": "marketing.logfilters.DropQueryStrings"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["no_query_strings"]},
+        # runserver's request log, as Django configures it, with the filter added.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["no_query_strings"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django-axes reports every login at INFO; lockouts are WARNING.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        "django.request": {"filters": ["no_query_strings"]},
+        # django-axes reports every login at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
+    },
 }

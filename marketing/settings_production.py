@@ -16,13 +16,12 @@ def _required_secret(name: str) -> str:
 
 SECRET_KEY = _required_secret("DJANGO_SECRET_KEY")
 PSEUDONYM_KEY = _required_secret("PSEUDONYM_KEY")
+SUPPRESSION_KEY = _required_secret("SUPPRESSION_KEY")
 # Every key setting (by environment name), each required to differ from the others; a new
 # key joins this list.
 KEY_SETTINGS = {"DJANGO_SECRET_KEY": "SECRET_KEY", "PSEUDONYM_KEY": "PSEUDONYM_KEY",
                 "SUPPRESSION_KEY": "SUPPRESSION_KEY"}
-require_distinct_keys(
-    {env_name: globals()[name] for env_name, name in KEY_SETTINGS.items() if name in globals()}
-)
+require_distinct_keys({env_name: globals()[name] for env_name, name in KEY_SETTINGS.items()})
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -4,15 +4,19 @@
     model/          weights or adapter, tokenizer, model.json (ClickModel) or model.pkl
     parts/<name>.pkl  fitted companions of the model, e.g. the baseline trained on the same split
     manifest.json   kind, name, created, config, metrics, data fingerprint, consent snapshot
-    customers.txt   pseudonyms of the customers whose rows trained it, one per line, sorted
+    customers.txt   pseudonyms of the customers whose rows trained it, one per line, sorted;
+                    after a key rotation, a first line "# pseudonym key <fingerprint>" names
+                    the key they were re-keyed to
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +30,7 @@ CUSTOMERS_FILE = "customers.txt"
 # A model folder holds pseudonyms and what was learnt from customer data: owner only.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+KEY_LINE = "# pseudonym key "
 
 
 @dataclass
@@ -130,6 +135,51 @@ class ModelRegistry:
                 if any(line.rstrip("\n") == pseudonym for line in lines):
                     found.append(model_id)
         return found
+
+    def customers_key(self, model_id: str) -> str | None:
+        """The fingerprint of the key the model's customer list was last re-keyed to; None
+        when it never was (its pseudonyms are from the key in use when it was trained)."""
+        with open(self._folder(model_id) / CUSTOMERS_FILE) as lines:
+            first = lines.readline().rstrip("\n")
+        return first.removeprefix(KEY_LINE) if first.startswith(KEY_LINE) else None
+
+    def rekey_customers(
+        self, model_id: str, rekey: Callable[[list[str]], dict[str, str]], *, key_id: str,
+        chunk_size: int = 10_000,
+    ) -> int:
+        """Replace each pseudonym in the model's customer list by ``rekey``'s value for it
+        (``rekey`` maps a chunk of pseudonyms at a time) and name the new key ``key_id`` in
+        the first line. The new list replaces the old one in a single rename, so the file is
+        either wholly re-keyed (and says so) or untouched. Returns the number of customers."""
+        path = self._folder(model_id) / CUSTOMERS_FILE
+        with open(path) as lines:
+            old = [line.rstrip("\n") for line in lines if not line.startswith("#")]
+        new: list[str] = []
+        for start in range(0, len(old), chunk_size):
+            chunk = old[start:start + chunk_size]
+            mapped = rekey(chunk)
+            new += [mapped[p] for p in chunk]
+        tmp = path.with_name(f".{CUSTOMERS_FILE}.tmp")
+        tmp.write_text(f"{KEY_LINE}{key_id}\n" + "".join(f"{p}\n" for p in sorted(set(new))))
+        tmp.chmod(PRIVATE_FILE_MODE)
+        os.replace(tmp, path)
+        return len(new)
+
+    def replace_customer(self, pseudonym: str, replacement: str) -> list[str]:
+        """Put ``replacement`` in place of a customer's pseudonym in every model's customer
+        list (an erasure keeps that the model used someone, not who); the ids changed."""
+        changed = []
+        for model_id in self.find_models_using(pseudonym):
+            path = self.root / model_id / CUSTOMERS_FILE
+            kept = set(path.read_text().splitlines())
+            kept.discard(pseudonym)
+            kept.add(replacement)
+            tmp = path.with_name(f".{CUSTOMERS_FILE}.tmp")
+            tmp.write_text("".join(f"{p}\n" for p in sorted(kept)))
+            tmp.chmod(PRIVATE_FILE_MODE)
+            tmp.replace(path)
+            changed.append(model_id)
+        return changed
 
     def delete(self, model_id: str) -> None:
         shutil.rmtree(self._folder(model_id))

@@ -1,5 +1,6 @@
 """API viewsets: small, with a filterset each; role checks come from ``RolePermission``."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -17,6 +18,7 @@ from marketing.selectors.segments import segment_count_preview
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
 from marketing.services.jobs import job_cancel
+from marketing.services.portability import customer_portability_download
 from marketing.services.segments import segment_create, segment_delete, segment_update
 
 STEWARDS = (DATA_STEWARD,)
@@ -62,6 +64,25 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
         pseudonym = customer.pseudonym
         counts = customer_erase(customer=customer, by=request.user)
         return Response({"erased": pseudonym, **counts})
+
+    @extend_schema(responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
+            "One JSON document: profile, personal identifiers, one section per kind of "
+            "record (consent history, interactions, scores, explanations, recommendations, "
+            "audience memberships, ...), the exports that held the customer, the models "
+            "trained with their data and the audit events about them")),
+        403: OpenApiResponse(s.DetailSerializer, description="Data stewards only"),
+    })
+    @action(detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[],
+            pagination_class=None)
+    def portability(self, request: Request, pk: str | None = None) -> Response:
+        """Everything held about the customer (right of access and portability); audited."""
+        customer = self.get_object()
+        document = customer_portability_download(customer=customer, by=request.user,
+                                                 where="api")
+        return Response(document, headers={
+            "Content-Disposition": f'attachment; filename="customer-{customer.pk}.json"'
+        })
 
     @extend_schema(responses=s.ConsentRecordSerializer(many=True))
     @action(detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[],

@@ -1,16 +1,18 @@
 """What every exporter reads and returns."""
 
+import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from marketing.exporters.normalise import sha256_hex
 
 
 class Member(NamedTuple):
     """One audience member as the exporters see it: the pseudonym, the frozen score and the
-    raw identifiers (None where the customer has no identity row). Writers unpack members by
-    position, so a plain tuple in this order will do."""
+    raw identifiers (None where the customer has no identity row) and the platform digests
+    stored in their place at import (HASH_IDENTIFIERS_ON_UPLOAD; ``stored_digests`` reads
+    them). Writers unpack members by position, so a plain tuple in this order will do."""
 
     pseudonym: str
     score: float | None = None
@@ -20,6 +22,31 @@ class Member(NamedTuple):
     last_name: str | None = None
     country: str | None = None
     postal_code: str | None = None
+    digests: dict[str, str] | str | None = None
+
+
+def stored_digests(value: dict[str, str] | str | None) -> dict[str, str]:
+    """The digests stored with an identity, as the ORM gives them (a dict) or as raw SQL
+    does on SQLite (JSON text); {} for none."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return json.loads(value) if value != "{}" else {}
+    return value
+
+
+def with_stored(
+    made: tuple[str, ...], plain: tuple[Any, ...], stored: dict[str, str], platform: str,
+    fields: tuple[str, ...],
+) -> tuple[str, ...]:
+    """Per field: the value ``made`` from the plain identifier where there is one, otherwise
+    the platform's digest stored in its place at import ("" where there is neither)."""
+    if not stored:
+        return made
+    return tuple(
+        value if raw else stored.get(f"{platform}:{name}", "")
+        for value, raw, name in zip(made, plain, fields, strict=True)
+    )
 
 
 @dataclass

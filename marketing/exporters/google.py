@@ -5,10 +5,17 @@ SHA-256 hex of the normalised value; country and zip stay plain. An address only
 with all four of first name, last name, country and zip, so a partial address is left out.
 """
 
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO
 
-from marketing.exporters.base import Member, Readiness, WriteResult, cached_hasher
+from marketing.exporters.base import (
+    Member,
+    Readiness,
+    WriteResult,
+    cached_hasher,
+        stored_digests,
+    with_stored,
+)
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
     collapse_whitespace,
@@ -21,6 +28,9 @@ from marketing.exporters.normalise import (
 )
 
 HEADERS = ["Email", "Phone", "First Name", "Last Name", "Country", "Zip"]
+PLATFORM = "google"
+# The identity fields Google matches on, as ``hasher`` returns them; the zip goes plain.
+HASHED_FIELDS = ("email", "phone", "first_name", "last_name", "postal_code")
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 NAME_PREFIXES = frozenset({
     "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev", "fr",
@@ -72,21 +82,37 @@ def normalise_zip(raw: str | None, country: str | None) -> str:
     return collapse_whitespace(raw).upper()
 
 
-def _address(member: Member) -> tuple[str, str, str, str] | None:
-    address = (
-        normalise_name(member.first_name),
-        normalise_name(member.last_name),
-        normalise_country(member.country),
-        normalise_zip(member.postal_code, member.country),
-    )
-    return address if all(address) else None
+def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
+    """A member's identifiers as Google takes them, in the order of ``HASHED_FIELDS``: the
+    SHA-256 of the normalised email, phone and names, and the normalised zip (plain). Made
+    from the plain identifiers, or, where one is blank, its digest stored at import. Names
+    repeat, so their digests are remembered while the returned function lives."""
+    hash_name = cached_hasher(normalise_name)
+
+    def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
+        email, phone, first, last, country, postal = member[2:8]
+        made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)),
+                hash_name(first), hash_name(last), normalise_zip(postal, country))
+        stored = member[8] if len(member) > 8 else None
+        if not stored or stored == "{}":
+            return made
+        plain = (email, phone, first, last, postal)
+        return with_stored(made, plain, stored_digests(stored), PLATFORM, HASHED_FIELDS)
+
+    return identifiers
+
+
+def _address(first: str, last: str, country: str, zip_code: str) -> list[str] | None:
+    """All four address columns, or None: a partial address does not match."""
+    return [first, last, country, zip_code] if first and last and country and zip_code else None
 
 
 def readiness(member: Member) -> Readiness:
+    email, phone, first, last, zip_code = hasher()(member)
     return Readiness(
-        email=bool(normalise_email(member.email)),
-        phone=bool(normalise_phone(member.phone, member.country)),
-        address=_address(member) is not None,
+        email=bool(email),
+        phone=bool(phone),
+        address=_address(first, last, normalise_country(member.country), zip_code) is not None,
     )
 
 
@@ -96,19 +122,13 @@ def write(
     result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(HEADERS)
-    hash_name = cached_hasher(normalise_name)
+    identifiers = hasher()
     for member in members:
-        pseudonym, _score, email, phone, first, last, country, _postal = member
-        email = sha256_hex(normalise_email(email))
-        phone = sha256_hex(normalise_phone(phone, country))
-        address = _address(Member._make(member))
+        email, phone, first, last, zip_code = identifiers(member)
+        address = _address(first, last, normalise_country(member[6]), zip_code)
         if not (email or phone or address):
-            result.skipped.append(pseudonym)
+            result.skipped.append(member[0])
             continue
-        if address is None:
-            names_and_place = ["", "", "", ""]
-        else:
-            names_and_place = [hash_name(first), hash_name(last), address[2], address[3]]
-        writer.writerow([email, phone, *names_and_place])
+        writer.writerow([email, phone, *(address or ["", "", "", ""])])
         result.rows += 1
     return result

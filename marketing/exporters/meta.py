@@ -8,10 +8,17 @@ customer's pseudonym (never the source system's id) and is sent plain.
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
-from marketing.exporters.base import Member, Readiness, WriteResult, cached_hasher
+from marketing.exporters.base import (
+    Member,
+    Readiness,
+    WriteResult,
+    cached_hasher,
+        stored_digests,
+    with_stored,
+)
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
     country_code,
@@ -26,6 +33,10 @@ from marketing.exporters.normalise import (
 SCHEMA = ["EXTERN_ID", "EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"]
 CSV_HEADERS = ["email", "phone", "fn", "ln", "zip", "country"]
 MAX_BATCH_ROWS = 10_000
+PLATFORM = "meta"
+# The identity fields Meta matches on, as ``hasher`` returns them (COUNTRY is hashed from the
+# plain country every identity keeps).
+HASHED_FIELDS = ("email", "phone", "first_name", "last_name", "postal_code")
 # Text that JSON takes as it is between quotes.
 _JSON_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
 
@@ -60,37 +71,50 @@ def normalise_country(raw: str | None) -> str:
     return country_code(raw).lower()
 
 
+def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
+    """A member's SHA-256 digests of the normalised email, phone, first and last name and zip
+    (the order of ``HASHED_FIELDS``), made from the plain identifiers or, where one is blank,
+    its digest stored at import. Names repeat, so their digests are remembered while the
+    returned function lives."""
+    hash_name = cached_hasher(normalise_name)
+
+    def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
+        email, phone, first, last, country, postal = member[2:8]
+        made = (sha256_hex(email_basic(email)), sha256_hex(phone_international(phone, country)),
+                hash_name(first), hash_name(last), sha256_hex(normalise_zip(postal, country)))
+        stored = member[8] if len(member) > 8 else None
+        if not stored or stored == "{}":
+            return made
+        plain = (email, phone, first, last, postal)
+        return with_stored(made, plain, stored_digests(stored), PLATFORM, HASHED_FIELDS)
+
+    return identifiers
+
+
 def readiness(member: Member) -> Readiness:
-    address = (
-        normalise_name(member.first_name) and normalise_name(member.last_name)
-        and normalise_zip(member.postal_code, member.country)
-        and normalise_country(member.country)
-    )
+    email, phone, first, last, zip_hash = hasher()(member)
     return Readiness(
-        email=bool(normalise_email(member.email)),
-        phone=bool(normalise_phone(member.phone, member.country)),
-        address=bool(address),
+        email=bool(email),
+        phone=bool(phone),
+        address=bool(first and last and zip_hash and normalise_country(member.country)),
     )
 
 
 def _hashed_rows(members: Iterable[Member], result: WriteResult) -> Iterator[tuple[str, ...]]:
     """``[EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP, COUNTRY]`` per matchable member."""
-    # Names and countries repeat a lot; postcodes, emails and phones hardly.
-    hash_name = cached_hasher(normalise_name)
+    identifiers = hasher()
+    # Countries repeat a lot; postcodes, emails and phones hardly.
     hash_country = cached_hasher(normalise_country)
-    for pseudonym, _score, email, phone, first, last, country, postal in members:
-        email_hash = sha256_hex(email_basic(email))
-        phone_hash = sha256_hex(phone_international(phone, country))
-        first_hash, last_hash = hash_name(first), hash_name(last)
-        zip_hash = sha256_hex(normalise_zip(postal, country))
-        country_hash = hash_country(country)
+    for member in members:
+        email_hash, phone_hash, first_hash, last_hash, zip_hash = identifiers(member)
+        country_hash = hash_country(member[6])
         has_address = first_hash and last_hash and zip_hash and country_hash
         if not (email_hash or phone_hash or has_address):
-            result.skipped.append(pseudonym)
+            result.skipped.append(member[0])
             continue
         result.rows += 1
         # A tuple, not a list: the garbage collector stops tracking tuples of strings.
-        yield (pseudonym, email_hash, phone_hash, first_hash, last_hash, zip_hash, country_hash)
+        yield (member[0], email_hash, phone_hash, first_hash, last_hash, zip_hash, country_hash)
 
 
 def payload_batches(

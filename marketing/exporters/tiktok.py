@@ -1,9 +1,9 @@
 """TikTok customer file: SHA-256 of email and phone, one column per identifier type."""
 
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO
 
-from marketing.exporters.base import Member, Readiness, WriteResult
+from marketing.exporters.base import Member, Readiness, WriteResult, stored_digests, with_stored
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
     drop_plus_suffix,
@@ -13,6 +13,8 @@ from marketing.exporters.normalise import (
 )
 
 HEADERS = ["Email_SHA256", "Phone_SHA256"]
+PLATFORM = "tiktok"
+HASHED_FIELDS = ("email", "phone")
 
 
 def normalise_email(raw: str | None) -> str:
@@ -25,12 +27,24 @@ def normalise_phone(raw: str | None, country: str | None) -> str:
     return phone_international(raw, country)
 
 
+def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
+    """A member's SHA-256 digests of the normalised email and phone, made from the plain
+    identifiers or, where one is blank, its digest stored at import."""
+
+    def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
+        email, phone, _first, _last, country = member[2:7]
+        made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)))
+        stored = member[8] if len(member) > 8 else None
+        if not stored or stored == "{}":
+            return made
+        return with_stored(made, (email, phone), stored_digests(stored), PLATFORM, HASHED_FIELDS)
+
+    return identifiers
+
+
 def readiness(member: Member) -> Readiness:
-    return Readiness(
-        email=bool(normalise_email(member.email)),
-        phone=bool(normalise_phone(member.phone, member.country)),
-        address=None,
-    )
+    email, phone = hasher()(member)
+    return Readiness(email=bool(email), phone=bool(phone), address=None)
 
 
 def write(
@@ -39,11 +53,11 @@ def write(
     result = result if result is not None else WriteResult()
     writer = SafeCSVWriter(out)
     writer.writerow(HEADERS)
-    for pseudonym, _score, email, phone, _first, _last, country, _postal in members:
-        email = sha256_hex(normalise_email(email))
-        phone = sha256_hex(normalise_phone(phone, country))
+    identifiers = hasher()
+    for member in members:
+        email, phone = identifiers(member)
         if not (email or phone):
-            result.skipped.append(pseudonym)
+            result.skipped.append(member[0])
             continue
         writer.writerow([email, phone])
         result.rows += 1

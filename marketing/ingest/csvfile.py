@@ -4,9 +4,12 @@ streaming row reader that knows each row's number and line."""
 import codecs
 import csv
 import io
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from marketing.ingest import IngestError
@@ -262,3 +265,24 @@ def guess_foreign_delimiter(header: str) -> str | None:
     """A character that probably separates the columns of a header we could not split."""
     counts = {ch: header.count(ch) for ch in ":~^#/ " if header.count(ch)}
     return max(counts, key=counts.__getitem__) if counts else None
+
+
+def blank_columns(path: Path, *, encoding: str, delimiter: str, columns: set[int]) -> None:
+    """Rewrite a stored CSV with the cells of ``columns`` empty in every data row; the
+    header and every other cell, row and row number stay. The new file is written beside
+    the old one and swapped in by a rename, so a failure leaves the old one whole."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding=_python_codec(encoding), newline="") as out, \
+                path.open("rb") as binary, text_stream(binary, encoding) as text:
+            reader = csv.reader(text, delimiter=delimiter)
+            writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+            header = next(reader, None)
+            if header is not None:
+                writer.writerow(header)
+            for record in reader:
+                writer.writerow(["" if i in columns else cell for i, cell in enumerate(record)])
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
+from marketing.exporters.hashing import HASHED_FIELDS
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, CONSENT_PREFIX, TARGET_FIELDS
 from marketing.ingest.values import (
     DATE,
@@ -205,6 +207,11 @@ class CustomerRows(RowChecker):
             for slot, name in enumerate(IDENTITY_FIELDS)
             if (column := self.column(name)) is not None
         ]
+        # Hashing on upload: a bad identifier is reported without its value, which would
+        # otherwise be kept in the error file and the job's messages.
+        self._hidden_slots = {
+            slot for slot, name in enumerate(IDENTITY_FIELDS) if name in HASHED_FIELDS
+        } if settings.HASH_IDENTIFIERS_ON_UPLOAD else set()
         self.consents = [
             (spec.name[len(CONSENT_PREFIX):], *column)
             for spec in TARGET_FIELDS[self.kind]
@@ -265,7 +272,8 @@ class CustomerRows(RowChecker):
                     try:
                         values[slot] = parse(text)
                     except BadValue as bad:
-                        errors.append(_error(row, line, header, text, str(bad)))
+                        shown = "" if slot in self._hidden_slots else text
+                        errors.append(_error(row, line, header, shown, str(bad)))
             if any(values):
                 identity = tuple(values)
 

@@ -20,9 +20,12 @@ from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from marketing.exporters.hashing import HASHED_FIELDS, digest_keys, identity_hasher
+from marketing.ingest import IngestError
 from marketing.models import (
     ConsentRecord,
     Customer,
@@ -33,6 +36,7 @@ from marketing.models import (
     ProfileField,
 )
 from marketing.pseudonyms import pseudonymiser
+from marketing.services.pseudonym_keys import PseudonymKeyError, pseudonym_key_check
 
 
 class ConsentStatement(NamedTuple):
@@ -341,6 +345,8 @@ CUSTOMER_STAGE = StageTable(
         ("pseudonym", "text"),
         ("attributes", "jsonb"),
         *((name, "text") for name in IDENTITY_FIELDS),
+        # The platform digests that replace the hashed fields (HASH_IDENTIFIERS_ON_UPLOAD).
+        ("digests", "jsonb"),
         # [[purpose, status, effective_at, expires_at, notice_version], ...]: kept with the
         # customer so that one id lookup serves both.
         ("consents", "jsonb"),
@@ -360,7 +366,14 @@ class CustomerWriter(Writer):
         self.source = source
         self.by_id = by.pk if getattr(by, "is_authenticated", False) else None
         self.now = now or timezone.now()
+        # New pseudonyms must come from the key the stored ones were made with.
+        try:
+            pseudonym_key_check()
+        except PseudonymKeyError as exc:  # the operator's next step, said to the uploader
+            raise IngestError(str(exc)) from exc
         self._pseudonym = pseudonymiser()
+        # Hashing on upload: the identifiers are staged only as the platforms' digests.
+        self._digests = identity_hasher() if settings.HASH_IDENTIFIERS_ON_UPLOAD else None
         self._profile_json = _profile_encoder()
         # Rows share their consent statements (the same dates and answers), so each distinct
         # list of statements is encoded once.
@@ -376,18 +389,29 @@ class CustomerWriter(Writer):
         ])
 
     def _stage_rows(self, records: Sequence[CustomerRecord]) -> list[list[tuple]]:
-        pseudonym, profile_json, consents_json = (
-            self._pseudonym, self._profile_json, self._consents_json)
+        pseudonym, profile_json, consents_json, identity = (
+            self._pseudonym, self._profile_json, self._consents_json, self._identity)
         return [[
             (
                 record.external_id,
                 pseudonym(record.external_id),
                 profile_json(record.attributes),
-                *(record.identity or NO_IDENTITY),
+                *identity(record.identity),
                 consents_json(tuple(record.consents)) if record.consents else "[]",
             )
             for record in records
         ]]
+
+    def _identity(self, identity: Identity | None) -> tuple[str, ...]:
+        """The staged identity columns and digests: as given, or, hashing on upload, with
+        the hashed fields blank and their digests beside them."""
+        if identity is None:
+            return (*NO_IDENTITY, "{}")
+        if self._digests is None:
+            return (*identity, "{}")
+        kept = tuple("" if name in HASHED_FIELDS else value
+                     for name, value in zip(IDENTITY_FIELDS, identity, strict=True))
+        return (*kept, _compact_json(self._digests(identity)))
 
     def _merge(self, rows: int) -> dict[str, int]:
         if self._postgres:
@@ -425,7 +449,8 @@ class CustomerWriter(Writer):
                     {customers}
                     RETURNING id, external_id, created_at = %s AS created
                 ), staged AS (
-                    SELECT {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, s.consents,
+                    SELECT {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, s.digests,
+                        s.consents,
                         COALESCE(w.id, (SELECT c.id FROM {_table(Customer)} c
                                         WHERE c.external_id = s.external_id)) AS customer_id,
                         COALESCE(w.created, false) AS created
@@ -461,18 +486,30 @@ class CustomerWriter(Writer):
             """, [self.now, self.now]
 
     def _identity_upsert(self, source: str) -> tuple[str, list[Any]]:
-        """Identities of the staged customers in ``source`` (with their customer_id)."""
+        """Identities of the staged customers in ``source`` (with their customer_id). A
+        field given as digests blanks its stored plain value; digests are merged by key."""
         identity = _table(CustomerIdentity)
         keep_stored = ", ".join(
-            f"{name} = COALESCE(NULLIF(excluded.{name}, ''), {identity}.{name})"
+            f"{name} = CASE WHEN {_has_digests('excluded.digests', name)} THEN '' "
+            f"ELSE COALESCE(NULLIF(excluded.{name}, ''), {identity}.{name}) END"
+            if name in HASHED_FIELDS
+            else f"{name} = COALESCE(NULLIF(excluded.{name}, ''), {identity}.{name})"
             for name in IDENTITY_FIELDS
         )
+        if self._postgres:
+            digests, no_digests = f"{identity}.digests || excluded.digests", "'{}'::jsonb"
+        else:
+            digests, no_digests = f"json_patch({identity}.digests, excluded.digests)", "'{}'"
+        stated = " OR ".join(f"s.{name} <> ''" for name in IDENTITY_FIELDS)
         return f"""
-            INSERT INTO {identity} (customer_id, {", ".join(IDENTITY_FIELDS)}, updated_at)
-            SELECT s.customer_id, {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, %s
+            INSERT INTO {identity} (customer_id, {", ".join(IDENTITY_FIELDS)}, digests,
+                updated_at)
+            SELECT s.customer_id, {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)},
+                s.digests, %s
             FROM {source} s
-            WHERE {" OR ".join(f"s.{name} <> ''" for name in IDENTITY_FIELDS)}
-            ON CONFLICT (customer_id) DO UPDATE SET {keep_stored}, updated_at = excluded.updated_at
+            WHERE {stated} OR s.digests <> {no_digests}
+            ON CONFLICT (customer_id) DO UPDATE SET {keep_stored}, digests = {digests},
+                updated_at = excluded.updated_at
             """, [self.now]
 
     def _consent_insert(self, source: str) -> tuple[str, list[Any]]:
@@ -507,6 +544,15 @@ class CustomerWriter(Writer):
                     ORDER BY l.effective_at DESC, l.id DESC LIMIT 1
                 ) AND {same_terms}
             ) END) IS NULL""", [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id]
+
+
+def _has_digests(column: str, field: str) -> str:
+    """SQL: the JSON ``column`` holds a digest of the identity field ``field``."""
+    keys = digest_keys(field)
+    if connection.vendor == "postgresql":
+        return f"{column} ?| array[{', '.join(repr(key) for key in keys)}]"
+    return "(" + " OR ".join(
+        f"json_extract({column}, '$.\"{key}\"') IS NOT NULL" for key in keys) + ")"
 
 
 def _staged_consents(source: str) -> str:

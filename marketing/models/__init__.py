@@ -15,6 +15,7 @@ from marketing.models.insights import (
     RecommendationRun,
 )
 from marketing.models.jobs import Job
+from marketing.models.keys import PseudonymKeyRotation
 from marketing.models.offers import Interaction, Offer
 from marketing.models.segments import Segment
 from marketing.models.training import CustomerScore, ScoringRun, TrainingRun
@@ -38,6 +39,7 @@ __all__ = [
     "LawfulBasis",
     "Offer",
     "ProfileField",
+    "PseudonymKeyRotation",
     "Purpose",
     "RecommendationRun",
     "ScoringRun",

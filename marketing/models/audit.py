@@ -10,6 +10,8 @@ class AuditEvent(models.Model):
         IMPORT = "import", "Import"
         CONSENT_CHANGE = "consent_change", "Consent change"
         PII_VIEW = "pii_view", "PII viewed"
+        # A data steward downloaded everything held about a customer (access, portability).
+        DATA_ACCESS = "data_access", "Data access download"
         EXPORT = "export", "Export"
         ERASURE = "erasure", "Erasure"
         SEGMENT_CHANGE = "segment_change", "Segment change"

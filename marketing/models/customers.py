@@ -44,6 +44,10 @@ class CustomerIdentity(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     postal_code = models.CharField(max_length=20, blank=True)
+    # With HASH_IDENTIFIERS_ON_UPLOAD: the identifiers as each ad platform matches them, keyed
+    # "<platform>:<identifier>" (``marketing.exporters.hashing``), in place of the plain
+    # fields above, which stay blank. "" = stated, but nothing the platform can match.
+    digests = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     PII_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code")
@@ -53,6 +57,10 @@ class CustomerIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"Identity of {self.customer}"
+
+    def is_hashed(self, field: str) -> bool:
+        """Whether ``field`` is kept only as platform digests."""
+        return any(key.partition(":")[2] == field for key in self.digests or {})
 
 
 class ProfileField(models.Model):

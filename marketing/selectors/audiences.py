@@ -57,6 +57,7 @@ from marketing.models import (
     ScoringRun,
     Suppression,
 )
+from marketing.pseudonyms import erasure_token
 from marketing.segments import compile_rules
 from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
 from marketing.selectors.segments import shown_count, suppressed_count
@@ -73,8 +74,10 @@ LEFT_OUT_REASONS = {
 }
 # Members whose identifiers are read for a readiness preview; larger audiences are sampled.
 READINESS_SAMPLE = 20_000
-# Identity columns in the order of ``Member`` after pseudonym and score.
-IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code")
+# Identity columns in the order of ``Member`` after pseudonym and score (the digests stored in
+# place of hashed identifiers last).
+IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code",
+                   "digests")
 
 
 class AudienceDefinitionError(ValueError):
@@ -231,7 +234,7 @@ def export_rows(
 ) -> Iterator[list[tuple]]:
     """Every member of a frozen audience, streamed in one pass in chunks of rows
     ``(customer id, passes, pseudonym, score, email, phone, first name, last name, country,
-    postal code)``.
+    postal code, digests)``.
 
     ``passes`` is the export gate, evaluated in the database; identifiers are read only for
     members who pass it (None for the others). The frozen score goes out only while the member
@@ -446,14 +449,16 @@ def customer_exports(customer: Customer) -> QuerySet[Export]:
 
 def exports_holding(pseudonym: str) -> QuerySet[Export]:
     """Finished exports whose file held the customer with this pseudonym, also after the
-    customer was erased (only exports made before the erasure can have held them)."""
+    customer was erased (only exports made before the erasure can have held them); the
+    erasure left their erasure token in place of the pseudonym."""
+    handles = [pseudonym, erasure_token(pseudonym)]
     held = (
         exports()
-        .filter(job__status=Job.Status.SUCCEEDED, audience__members__pseudonym=pseudonym)
-        .exclude(exclusions__pseudonym=pseudonym)
+        .filter(job__status=Job.Status.SUCCEEDED, audience__members__pseudonym__in=handles)
+        .exclude(exclusions__pseudonym__in=handles)
         .distinct()
     )
     erased_at = AuditEvent.objects.filter(
-        action=AuditEvent.Action.ERASURE, target_type="customer", target_ref=pseudonym
+        action=AuditEvent.Action.ERASURE, target_type="customer", target_ref__in=handles
     ).aggregate(at=Min("at"))["at"]
     return held if erased_at is None else held.filter(job__started_at__lt=erased_at)

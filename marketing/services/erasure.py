@@ -1,27 +1,49 @@
 """Erasure (GDPR Art. 17): the customer and everything stored about them is deleted.
 
 That covers the database rows, the person's rows in the stored upload files (and the error
-files made from them), and the audience files exported with the person in them. What must
-outlive the person (the audit trail, the frozen audience membership, the list of models
-trained on their data) keeps only the pseudonym.
+files made from them), the audience files exported with the person in them, and every copy
+of their identifiers or of the profile values only they had in other rows: job messages,
+errors and results, upload summaries, audit details, the profile catalogue's sample values.
+What must outlive the person (the audit trail, the frozen audience membership, the list of
+models trained on their data) keeps only their erasure token, an HMAC of the pseudonym under
+a second key (``marketing.pseudonyms.erasure_token``).
 """
 
 import csv
+import json
 import mmap
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.ingest.csvfile import text_stream
-from marketing.models import AuditEvent, Customer, CustomerIdentity, Export, Upload
+from marketing.models import (
+    AudienceMember,
+    AuditEvent,
+    Customer,
+    CustomerIdentity,
+    ExplanationRun,
+    Export,
+    ExportExclusion,
+    Job,
+    ProfileField,
+    RecommendationRun,
+    TrainingRun,
+    Upload,
+)
+from marketing.pseudonyms import erasure_token
 from marketing.selectors.audiences import exports_holding
 from marketing.services.audit import audit_log
 from marketing.services.training import training_runs_flag_erasure
@@ -31,12 +53,23 @@ CUSTOMER_KEY_FIELD = {
     Upload.Kind.CUSTOMERS: "external_id",
     Upload.Kind.INTERACTIONS: "customer_external_id",
 }
+# What a copy of the person's data is replaced with in text and JSON columns.
+ERASED = "[erased]"
+# Shorter strings (a country code, "yes", a small number) say nothing about who someone is,
+# and replacing them everywhere would damage other rows.
+MIN_TRACE_LENGTH = 4
+# Where the product copies data as a side effect of its work (job messages, errors and
+# results, upload summaries, audit details, example rows, explanation and recommendation
+# results). A rare profile value is replaced here only: elsewhere (a segment's rules, an
+# offer's title) the same word is what a marketer wrote, not a copy of the person's data.
+RECORD_MODELS = (Job, Upload, AuditEvent, TrainingRun, ExplanationRun, RecommendationRun)
 
 
 @transaction.atomic
 def customer_erase(*, customer: Customer, by) -> dict[str, int]:
     """Delete the customer, identity, interactions and consent history, blank their rows in
-    stored uploads and remove the export files that held them; audit by pseudonym.
+    stored uploads, remove the export files that held them, and replace every other copy of
+    their identifiers and rare profile values; audit by erasure token.
 
     Files are changed before the rows are deleted: if a file cannot be rewritten the erasure
     fails as a whole and can simply be run again.
@@ -47,28 +80,208 @@ def customer_erase(*, customer: Customer, by) -> dict[str, int]:
         "consent_records": customer.consents.count(),
     }
     pseudonym = customer.pseudonym
-    counts["upload_rows"], uploads_changed = _blank_upload_rows(customer.external_id)
+    token = erasure_token(pseudonym)
+    rare = _rare_values(customer)
+    identifiers = _identifiers_of(customer)
+    blanked = _blank_upload_rows(customer.external_id)
+    counts["upload_rows"] = sum(len(rows) for rows, _ in blanked.values())
     held = list(exports_holding(pseudonym).exclude(file_path=""))
     # A trained model cannot forget the person: its run is flagged for retraining without them.
     models_flagged = training_runs_flag_erasure(pseudonym=pseudonym)
+    counts["sample_values"] = _forget_sample_values(rare)
     # A queryset delete cascades in SQL; ConsentRecord.delete() (which refuses single
     # deletions to protect the history) is deliberately not involved.
     Customer.objects.filter(pk=customer.pk).delete()
     _remove_export_files(held)
     counts["export_files"] = len(held)
+    for model in (AudienceMember, ExportExclusion):
+        model.objects.filter(pseudonym=pseudonym).update(pseudonym=token)
+    for upload_id, (rows, quoted) in blanked.items():
+        _scrub_import_records(upload_id, rows, quoted)
+    counts["records_scrubbed"] = _scrub(
+        _all_models(), {pseudonym: token, **dict.fromkeys(identifiers, ERASED)}
+    ) + _scrub(RECORD_MODELS, dict.fromkeys(_traces(rare.values()), ERASED))
     audit_log(
         actor=by,
         action=AuditEvent.Action.ERASURE,
         target_type="customer",
-        target_ref=pseudonym,
+        target_ref=token,
         details={
             **counts,
             "models_flagged": models_flagged,
-            "uploads_changed": uploads_changed,
+            "uploads_changed": sorted(blanked),
             "export_files_removed": [export.pk for export in held],
         },
     )
     return counts
+
+
+def _identifiers_of(customer: Customer) -> set[str]:
+    """The strings that name this person: external id (numbers too), e-mail, phone."""
+    found = [customer.external_id]
+    identity = CustomerIdentity.objects.filter(customer=customer).first()
+    if identity is not None:
+        found += [identity.email, identity.phone]
+    return {value.strip() for value in found if len(value.strip()) >= MIN_TRACE_LENGTH}
+
+
+def _traces(values: Iterable[str]) -> set[str]:
+    """The values worth looking for: long enough, and not a bare number."""
+    found = set()
+    for value in values:
+        value = value.strip()
+        if len(value) < MIN_TRACE_LENGTH:
+            continue
+        try:
+            float(value)
+        except ValueError:
+            found.add(value)
+    return found
+
+
+def _rare_values(customer: Customer) -> dict[str, str]:
+    """The customer's text attribute values held by fewer than MIN_GROUP_SIZE customers."""
+    rare = {}
+    for name, value in (customer.attributes or {}).items():
+        if not isinstance(value, str) or not value:
+            continue
+        holders = Customer.objects.annotate(
+            _value=Cast(KeyTextTransform(name, "attributes"), models.TextField())
+        ).filter(_value=value)[: settings.MIN_GROUP_SIZE].count()
+        if holders < settings.MIN_GROUP_SIZE:
+            rare[name] = value
+    return rare
+
+
+def _forget_sample_values(rare: dict[str, str]) -> int:
+    """Sample values are offered to every role in the segment builder: after the erasure
+    none is left that fewer than MIN_GROUP_SIZE customers had with the erased person."""
+    removed = 0
+    for field in ProfileField.objects.filter(name__in=rare).select_for_update():
+        kept = [v for v in field.sample_values if v != rare[field.name]]
+        if kept != field.sample_values:
+            removed += len(field.sample_values) - len(kept)
+            ProfileField.objects.filter(pk=field.pk).update(sample_values=kept)
+    return removed
+
+
+def _scrub_import_records(upload_id: int, rows: set[int], quoted: set[str]) -> None:
+    """The problems found in the blanked rows are dropped from the upload's summary and from
+    the results of its import jobs; the values those problems quote are replaced wherever
+    the upload's jobs and audit events repeat them (messages, tracebacks, reasons)."""
+    upload = Upload.objects.get(pk=upload_id)
+    jobs = list(Job.objects.filter(Q(pk=upload.job_id) | Q(kind=Job.Kind.IMPORT,
+                                                           params__upload_id=upload_id)))
+    for problems in [upload.summary.get("errors")] + [job.result.get("errors") for job in jobs]:
+        quoted |= {str(e.get("value", "")) for e in _of_rows(problems or [], rows)}
+    replacements = dict.fromkeys(_traces(quoted), ERASED)
+    summary = dict(upload.summary)
+    if "errors" in summary:
+        summary["errors"] = _without_rows(summary["errors"], rows)
+    Upload.objects.filter(pk=upload_id).update(summary=_replaced(summary, replacements))
+    for job in jobs:
+        result = dict(job.result)
+        if "errors" in result:
+            result["errors"] = _without_rows(result["errors"], rows)
+        Job.objects.filter(pk=job.pk).update(
+            result=_replaced(result, replacements),
+            message=_replaced(job.message, replacements),
+            error=_replaced(job.error, replacements),
+        )
+    events = AuditEvent.objects.filter(target_type="upload", target_ref=str(upload_id))
+    for event in events:
+        AuditEvent.objects.filter(pk=event.pk).update(
+            details=_replaced(event.details, replacements)
+        )
+
+
+def _of_rows(errors: list[Any], rows: set[int]) -> list[dict[str, Any]]:
+    return [e for e in errors if isinstance(e, dict) and e.get("row") in rows]
+
+
+def _without_rows(errors: list[Any], rows: set[int]) -> list[Any]:
+    return [e for e in errors if not (isinstance(e, dict) and e.get("row") in rows)]
+
+
+def _all_models() -> list[type[models.Model]]:
+    """Every model of the product, and the admin's change log, whose rows are not about one
+    customer (those rows went with the customer, or belong to someone else). Django's own
+    tables (content types, permissions, sessions) hold no customer data."""
+    product = list(apps.get_app_config("marketing").get_models())
+    return [
+        model for model in [*product, apps.get_model("admin", "LogEntry")]
+        if not _about_one_customer(model)
+    ]
+
+
+def _scrub(scope: Iterable[type[models.Model]], replacements: dict[str, str]) -> int:
+    """Replace the person's traces in every text and JSON column of these models. Returns
+    how many rows changed."""
+    if not replacements:
+        return 0
+    changed = 0
+    for model in scope:
+        columns = _text_columns(model)
+        if not columns:
+            continue
+        matches = Q()
+        for column in columns:
+            for needle in _searchable(replacements):
+                matches |= Q(**{f"_text_{column.name}__icontains": needle})
+        rows = model._default_manager.annotate(
+            **{f"_text_{c.name}": Cast(c.name, models.TextField()) for c in columns}
+        ).filter(matches)
+        replace = _replacer(replacements)
+        for row in rows.values("pk", *[c.name for c in columns]):
+            new = {c.name: replace(row[c.name]) for c in columns}
+            update = {name: value for name, value in new.items() if value != row[name]}
+            if update:
+                model._default_manager.filter(pk=row["pk"]).update(**update)
+                changed += 1
+    return changed
+
+
+def _text_columns(model: type[models.Model]) -> list[models.Field]:
+    return [
+        f for f in model._meta.concrete_fields
+        if isinstance(f, models.CharField | models.TextField | models.JSONField)
+    ]
+
+
+def _about_one_customer(model: type[models.Model]) -> bool:
+    return model is Customer or any(
+        f.is_relation and f.related_model is Customer for f in model._meta.concrete_fields
+    )
+
+
+def _searchable(replacements: dict[str, str]) -> set[str]:
+    """The needles as they may be stored: plain, and as JSON escapes non-ASCII text."""
+    return {form for needle in replacements for form in (needle, json.dumps(needle)[1:-1])}
+
+
+def _replaced(value: Any, replacements: dict[str, str]) -> Any:
+    return _replacer(replacements)(value)
+
+
+def _replacer(replacements: dict[str, str]) -> Callable[[Any], Any]:
+    """A function that returns a string or JSON structure with every needle replaced,
+    ignoring case, where it stands on its own ("C015" is not replaced inside "C0150")."""
+    if not replacements:
+        return lambda value: value
+    needles = "|".join(re.escape(n) for n in sorted(replacements, key=len, reverse=True))
+    pattern = re.compile(rf"(?<!\w)(?:{needles})(?!\w)", re.I)
+    lowered = {needle.lower(): new for needle, new in replacements.items()}
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return pattern.sub(lambda m: lowered[m.group(0).lower()], item)
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        return item
+
+    return walk
 
 
 def _remove_export_files(exports: list[Export]) -> None:
@@ -86,12 +299,12 @@ def _remove_export_files(exports: list[Export]) -> None:
     transaction.on_commit(unlink)
 
 
-def _blank_upload_rows(external_id: str) -> tuple[int, list[int]]:
+def _blank_upload_rows(external_id: str) -> dict[int, tuple[set[int], set[str]]]:
     """Replace the customer's rows in every stored upload with empty lines, so the other rows
     keep their row numbers (the error files and messages refer to them), and drop the error
-    file rows about the blanked rows. Returns (rows blanked, ids of the uploads changed)."""
-    blanked = 0
-    changed: list[int] = []
+    file rows about the blanked rows. Returns, per upload changed, the row numbers blanked
+    and the values the dropped error rows quoted."""
+    changed: dict[int, tuple[set[int], set[str]]] = {}
     uploads = Upload.objects.filter(kind__in=list(CUSTOMER_KEY_FIELD)).exclude(
         Q(file="") | Q(file__isnull=True)
     )
@@ -105,11 +318,11 @@ def _blank_upload_rows(external_id: str) -> tuple[int, list[int]]:
         rows = _blank_rows(path, upload, upload.headers.index(header), external_id)
         if not rows:
             continue
-        blanked += len(rows)
-        changed.append(upload.pk)
+        quoted = set()
         if upload.error_file:
-            _drop_error_rows(Path(upload.error_file.path), rows)
-    return blanked, changed
+            quoted = _drop_error_rows(Path(upload.error_file.path), rows)
+        changed[upload.pk] = (rows, quoted)
+    return changed
 
 
 def _may_contain(path: Path, external_id: str, encoding: str) -> bool:
@@ -152,9 +365,11 @@ def _blank_rows(path: Path, upload: Upload, column: int, external_id: str) -> se
     return rows
 
 
-def _drop_error_rows(path: Path, rows: set[int]) -> None:
+def _drop_error_rows(path: Path, rows: set[int]) -> set[str]:
+    """Drop the error file rows about these data rows; the values they quoted."""
+    quoted: set[str] = set()
     if not path.is_file():
-        return
+        return quoted
     with path.open("rb") as binary, _replacing(path, "utf-8-sig") as out:
         with text_stream(binary, "utf-8-sig") as text:
             reader = csv.reader(text)
@@ -163,10 +378,14 @@ def _drop_error_rows(path: Path, rows: set[int]) -> None:
             if header is None:
                 raise _Unchanged
             writer.writerow(header)
+            value = header.index("value") if "value" in header else None
             for record in reader:
                 if record and record[0].isdigit() and int(record[0]) in rows:
+                    if value is not None and len(record) > value:
+                        quoted.add(record[value].removeprefix("'"))
                     continue
                 writer.writerow(record)
+    return quoted
 
 
 class _Unchanged(Exception):

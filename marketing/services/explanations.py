@@ -33,7 +33,13 @@ from marketing.models import (
 from marketing.selectors.consent import customers_with_consent, has_consent, scores_for_use
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
-from marketing.services.training import json_safe, offer_columns, population
+from marketing.services.training import (
+    json_safe,
+    known_values_only,
+    model_text_values,
+    offer_columns,
+    population,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,7 +144,9 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
     reference_size = (
         run.sample_size if run.scope == ExplanationRun.Scope.GLOBAL else BACKGROUND_SIZE
     )
-    reference = customer_frame(sample_customers(training, reference_size), training, offer)
+    known = model_text_values(training)
+    reference = customer_frame(sample_customers(training, reference_size), training, offer,
+                               known)
     if not len(reference):
         raise ExplanationSetupError(
             "No customer of this model's population has a valid profiling consent, so there is "
@@ -149,7 +157,7 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         result = explain_global(models, config, reference, progress)
     else:
         check_customer(training, run.customer)  # consent may have changed since the request
-        row = customer_frame([run.customer], training, offer)
+        row = customer_frame([run.customer], training, offer, known)
         result = explain_customer(models, config, reference, row, progress)
     if offer is not None:
         result["offer"] = {"id": offer.pk, "title": offer.title}
@@ -226,13 +234,14 @@ def sample_customers(training: TrainingRun, n: int) -> list[Customer]:
     return list(Customer.objects.filter(pk__in=ids.tolist()).order_by("pk"))
 
 
-def customer_frame(customers: list[Customer], training: TrainingRun, offer: Offer | None
-                   ) -> pd.DataFrame:
-    """Model input rows of the customers (index: customer id), as training built them."""
+def customer_frame(customers: list[Customer], training: TrainingRun, offer: Offer | None,
+                   known: dict[str, set[str]] | None = None) -> pd.DataFrame:
+    """Model input rows of the customers (index: customer id), as training built them:
+    text values outside ``known`` (``model_text_values``) are missing."""
     import pandas as pd
 
     extra = offer_columns(offer) if offer is not None else {}
-    records = [{**(c.attributes or {}), **extra} for c in customers]
+    records = [known_values_only({**(c.attributes or {}), **extra}, known) for c in customers]
     return pd.DataFrame.from_records(records, index=[c.pk for c in customers])
 
 

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
@@ -31,8 +32,10 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from marketing.exporters.csvsafe import SafeCSVWriter
+from marketing.exporters.hashing import HASHED, HASHED_FIELDS
 from marketing.ingest import IngestError
 from marketing.ingest.csvfile import (
+    blank_columns,
     clean_encoding,
     guess_foreign_delimiter,
     inspect_file,
@@ -69,6 +72,7 @@ __all__ = [
     "upload_create",
     "upload_import",
     "upload_preview",
+    "upload_remove_identifiers",
     "upload_set_mapping",
 ]
 
@@ -172,6 +176,11 @@ def _check_not_imported(upload: Upload) -> None:
             f"This upload is already {upload.get_status_display().lower()}; upload the file "
             "again to import it again."
         )
+    if upload.summary.get("identifiers_removed"):
+        raise IngestError(
+            "The identifiers were removed from this upload's stored file after its import "
+            "(they are kept only hashed); upload the file again to import it again."
+        )
 
 
 def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
@@ -179,6 +188,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
     checker = _checker(upload, mapping, _attribute_specs(upload, mapping), timezone.now())
     columns = {target: checker.column(target) for target, header in mapping.items() if header}
+    hidden = set(HASHED_FIELDS) if settings.HASH_IDENTIFIERS_ON_UPLOAD else set()
     sample: list[dict[str, Any]] = []
     rows = valid = existing = 0
     # Not stored: values stay as read, and are masked by the page or API for each user.
@@ -192,7 +202,8 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
             existing += checker.count_existing([record for _, _, record in checked])
             wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
             sample += [
-                {target: fields[index] for target, (index, _) in columns.items()}  # type: ignore[misc]
+                {target: HASHED if target in hidden else fields[index]  # type: ignore[misc]
+                 for target, (index, _) in columns.items()}
                 for row, _, fields in chunk.raw or ()
                 if row in wanted
             ]
@@ -246,6 +257,9 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
         )
         _import_failed(upload, job, str(failure))
         raise failure from exc
+    finally:
+        # Hashing on upload: whatever the outcome, the stored copy keeps no plain identifiers.
+        upload_remove_identifiers(upload=upload)
 
 
 def _import_failed(upload: Upload, job: Job, reason: str) -> None:
@@ -261,6 +275,11 @@ def _import_failed(upload: Upload, job: Job, reason: str) -> None:
 
 
 def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
+    if upload.error_file:
+        # An import's error file replaces the last one's: no stale copy of rows stays behind
+        # where erasure (which follows the upload's current error file) would not look.
+        upload.error_file.delete(save=False)
+        Upload.objects.filter(pk=upload.pk).update(error_file="")
     now = timezone.now()
     mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
     attributes = _attribute_specs(upload, mapping)
@@ -350,6 +369,26 @@ def _audit_refused_grants(checker: RowChecker, upload: Upload, job: Job) -> None
                  "reason": "a grant would override a withdrawal or denial recorded by the "
                            "customer or a data steward"},
     )
+
+
+def upload_remove_identifiers(*, upload: Upload) -> None:
+    """Hashing on upload: once the import has run (whatever its outcome), the stored copy of a
+    customers file keeps no plain identifiers; its rows and row numbers stay (erasure and the
+    error file refer to them)."""
+    if not settings.HASH_IDENTIFIERS_ON_UPLOAD or upload.kind != Upload.Kind.CUSTOMERS:
+        return
+    columns = {
+        upload.headers.index(header)
+        for name in HASHED_FIELDS
+        if (header := (upload.mapping or {}).get(name)) and header in upload.headers
+    }
+    path = Path(upload.file.path)
+    if columns and path.is_file():
+        blank_columns(path, encoding=upload.encoding, delimiter=upload.delimiter,
+                      columns=columns)
+    upload.refresh_from_db(fields=["summary"])
+    upload.summary = {**upload.summary, "identifiers_removed": True}
+    Upload.objects.filter(pk=upload.pk).update(summary=upload.summary)
 
 
 def _nothing_imported(rows: int, valid: int, errors: "ErrorLog") -> str:

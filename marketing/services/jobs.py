@@ -8,6 +8,7 @@ most once even when a broker redelivers it.
 
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -166,9 +167,11 @@ def run_job(job_id: int) -> Job | None:
     except JobCancelled:
         _finish(job_id, status=Job.Status.CANCELLED, message="Cancelled")
     except Exception as exc:  # the job row must record any failure, whatever it is
-        # The traceback goes to the log only: it shows the server's internals and the data
-        # being processed. The row keeps the readable message, with the kind of error.
-        logger.exception("job %s failed", job_id)
+        # The log gets where it failed (the stack, for the operator) but no exception's message:
+        # messages may quote the rows being processed, and a log cannot be erased. The row
+        # keeps the readable message, where an erasure reaches it; never the traceback.
+        logger.error("job %s (%s) failed with %s; its error is on the job row\n%s",
+                     job_id, job.kind, type(exc).__name__, stack_without_messages(exc))
         _finish(
             job_id,
             status=Job.Status.FAILED,
@@ -178,6 +181,20 @@ def run_job(job_id: int) -> Job | None:
     else:
         _finish(job_id, status=Job.Status.SUCCEEDED, progress=100, message="Done", result=result)
     return Job.objects.get(pk=job_id)
+
+
+def stack_without_messages(exc: BaseException) -> str:
+    """The frames of ``exc`` and of the exceptions that caused it, each closed by its type's
+    name alone (no message, no local values)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"{frames}{type(current).__module__}.{type(current).__qualname__}")
+        current = current.__cause__ or current.__context__
+    return "\nwhich was raised while handling:\n".join(parts)
 
 
 def job_cancel(*, job: Job, by) -> Job:

@@ -30,7 +30,12 @@ from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
-from marketing.services.training import offer_columns, population
+from marketing.services.training import (
+    known_values_only,
+    model_text_values,
+    offer_columns,
+    population,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,12 +102,17 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     keys: deque[tuple[int, int | None]] = deque()
     multi_offer = training.offer is None
 
+    known = model_text_values(training)
+
     def rows() -> Iterator[dict[str, Any]]:
         customers = consented.order_by("pk").values_list("pk", "attributes")
         for customer_id, attributes in customers.iterator(chunk_size=CHUNK_ROWS):
             for offer in offers:
                 keys.append((customer_id, offer.pk))
-                yield {**(attributes or {}), **(offer_columns(offer) if multi_offer else {})}
+                yield known_values_only(
+                    {**(attributes or {}), **(offer_columns(offer) if multi_offer else {})},
+                    known,
+                )
 
     fine = np.zeros(FINE_BINS, dtype=np.int64)
     score_sum, done = 0.0, 0

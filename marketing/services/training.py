@@ -34,6 +34,7 @@ from marketing.models import (
     Segment,
     TrainingRun,
 )
+from marketing.pseudonyms import erasure_token
 from marketing.selectors.consent import customers_with_consent, valid_consent_records
 from marketing.selectors.segments import segment_customers
 from marketing.selectors.training import consent_exclusions
@@ -210,14 +211,20 @@ def training_run_create(
 
 
 def training_runs_flag_erasure(*, pseudonym: str) -> int:
-    """Flag the runs whose model learned from this customer (call before erasing them)."""
+    """Flag the runs whose model learned from this customer (call before erasing them), and
+    put their erasure token in place of the pseudonym in those models' customer lists.
+
+    The registry is changed first and outside the database transaction: a retried erasure
+    finds the models by the token the first try left."""
     trained = TrainingRun.objects.exclude(model_id="")
     if not trained.exists() or not settings.MODEL_REGISTRY_DIR.exists():
         return 0
     from recengine.registry import ModelRegistry
 
-    model_ids = ModelRegistry(settings.MODEL_REGISTRY_DIR).find_models_using(pseudonym)
-    return trained.filter(model_id__in=model_ids).update(
+    registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
+    token = erasure_token(pseudonym)
+    registry.replace_customer(pseudonym, token)
+    return trained.filter(model_id__in=registry.find_models_using(token)).update(
         flagged_erasure=True, erased_customers=F("erased_customers") + 1
     )
 
@@ -293,7 +300,8 @@ class _Training:
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
         self.progress(EVAL_END, "Saving the model in the registry")
-        return self.save(model, serializer_config, metrics, pseudonyms, baseline, blend)
+        return self.save(model, serializer_config, metrics, pseudonyms, baseline, blend,
+                         text_values(examples.frame, examples.customer_fields))
 
     # ---- data ---------------------------------------------------------------------------------
     def examples(self) -> Examples:
@@ -345,6 +353,9 @@ class _Training:
         self.check_classes(y)
         offer_fields = [c for c in OFFER_LABELS if c in frame.columns]
         customer_fields = [c for c in frame.columns if c not in OFFER_LABELS]
+        frame = without_rare_values(
+            frame, customer_fields, [c for c, _, _ in pairs], settings.MIN_GROUP_SIZE
+        )
         if not customer_fields:
             raise TrainingDataError("The customers have no profile attributes to learn from.")
         return Examples(
@@ -556,7 +567,7 @@ class _Training:
 
     def save(
         self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str],
-        baseline, blend,
+        baseline, blend, known_values: dict[str, list[str]],
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict
         from recengine.registry import ModelRegistry
@@ -581,6 +592,8 @@ class _Training:
                 "split": {"test_size": TEST_SHARE, "val_size": VALIDATION_SHARE,
                           "seed": p.seed, "method": "stratified"},
                 "rows": run.rows,
+                # The text values the model learned; others are missing when it scores.
+                "text_values": known_values,
             },
         )
         erased = erased_since(self.at, set(pseudonyms))
@@ -600,11 +613,77 @@ class _Training:
 
 
 def erased_since(at: datetime, pseudonyms: set[str]) -> set[str]:
-    """Which of these customers were erased after ``at`` (while a run was reading them)."""
+    """Which of these customers were erased after ``at`` (while a run was reading them).
+    Erasure events name the person by their erasure token."""
+    tokens = {erasure_token(pseudonym): pseudonym for pseudonym in pseudonyms}
     refs = AuditEvent.objects.filter(
         action=AuditEvent.Action.ERASURE, target_type="customer", at__gte=at
     ).values_list("target_ref", flat=True)
-    return pseudonyms.intersection(refs)
+    return {tokens[ref] for ref in refs if ref in tokens}
+
+
+def without_rare_values(
+    frame: pd.DataFrame, fields: list[str], owners: list[int], k: int
+) -> pd.DataFrame:
+    """Text values held by fewer than ``k`` customers become missing.
+
+    A fitted model keeps the categories it saw (the baseline's encoder stores them), so a
+    value only one person has would outlive that person's erasure inside every model trained
+    on them; values shared by ``k`` people identify no one and are what a model can learn from.
+    """
+    import pandas as pd
+
+    frame = frame.copy()
+    for field in fields:
+        column = frame[field]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        holders = (
+            pd.DataFrame({"value": column.astype("string"), "owner": owners})
+            .dropna().drop_duplicates().groupby("value")["owner"].size()
+        )
+        rare = set(holders[holders < k].index)
+        if rare:
+            frame[field] = column.where(~column.astype("string").isin(rare), None)
+    return frame
+
+
+def text_values(frame: pd.DataFrame, fields: list[str]) -> dict[str, list[str]]:
+    """The values of each text field a model learned from (after ``without_rare_values``)."""
+    import pandas as pd
+
+    return {
+        field: sorted(frame[field].dropna().astype(str).unique())
+        for field in fields
+        if not pd.api.types.is_numeric_dtype(frame[field])
+        and not pd.api.types.is_bool_dtype(frame[field])
+    }
+
+
+def model_text_values(training: TrainingRun) -> dict[str, set[str]] | None:
+    """The text values a trained model learned, per field (None: a model saved before they
+    were recorded, which scores every value as it is)."""
+    from recengine.registry import ModelRegistry
+
+    config = ModelRegistry(settings.MODEL_REGISTRY_DIR).record(training.model_id).manifest.get(
+        "config", {}
+    )
+    known = config.get("text_values")
+    return None if known is None else {field: set(values) for field, values in known.items()}
+
+
+def known_values_only(
+    record: dict[str, Any], known: dict[str, set[str]] | None
+) -> dict[str, Any]:
+    """A model input row with the text values the model never learned (too rare in
+    training) as missing, the way training saw them."""
+    if not known:
+        return record
+    return {
+        name: None if name in known and isinstance(value, str) and value not in known[name]
+        else value
+        for name, value in record.items()
+    }
 
 
 def _stratified_sample(positions: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:

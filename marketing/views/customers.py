@@ -1,11 +1,14 @@
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from marketing.models import Customer, ProfileField, Purpose
 from marketing.pii import identity_of, log_pii_view, masked_identity
-from marketing.roles import can_view_pii
+from marketing.roles import DATA_STEWARD, can_view_pii
 from marketing.selectors.consent import (
     current_consents,
     customers_with_consent,
@@ -14,6 +17,7 @@ from marketing.selectors.consent import (
 )
 from marketing.selectors.recommendations import customer_latest_recommendations
 from marketing.selectors.training import customer_latest_scores
+from marketing.services.portability import customer_portability_download
 from marketing.views.mixins import RoleRequiredMixin
 
 LIST_COLUMNS = 5
@@ -136,6 +140,22 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             recommendations=customer_latest_recommendations(customer),
         )
         return ctx
+
+
+class CustomerPortabilityView(RoleRequiredMixin, View):
+    """The customer's data as one JSON file, for a data steward answering an access or
+    portability request."""
+
+    read_roles = (DATA_STEWARD,)
+
+    def get(self, request, pk: int) -> JsonResponse:
+        customer = get_object_or_404(Customer, pk=pk)
+        document = customer_portability_download(customer=customer, by=request.user,
+                                                 where="customer page")
+        response = JsonResponse(document, encoder=DjangoJSONEncoder,
+                                json_dumps_params={"indent": 1})
+        response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}.json"'
+        return response
 
 
 def _scores(customer: Customer, *, at) -> dict:

@@ -239,6 +239,8 @@ class UploadMappingView(UploadStepMixin, TemplateView):
             delimiter_label=DELIMITER_NAMES.get(upload.delimiter, f"“{upload.delimiter}”"),
             targets=targets,
             allow_attributes=upload.kind == Upload.Kind.CUSTOMERS,
+            identifiers_hashed=settings.HASH_IDENTIFIERS_ON_UPLOAD
+            and upload.kind == Upload.Kind.CUSTOMERS,
             keep_value=KEEP_AS_ATTRIBUTE,
             rows=[
                 {

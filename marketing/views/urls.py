@@ -26,6 +26,8 @@ urlpatterns = [
     ),
     path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
     path("customers/<int:pk>/", customers.CustomerDetailView.as_view(), name="customer-detail"),
+    path("customers/<int:pk>/portability.json", customers.CustomerPortabilityView.as_view(),
+         name="customer-portability"),
     path("customers/<int:pk>/explanations/", explanations.CustomerExplainView.as_view(),
          name="customer-explain"),
     path("segments/", segments.SegmentListView.as_view(), name="segment-list"),

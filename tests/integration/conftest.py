@@ -63,6 +63,7 @@ def celery_worker(django_db_setup, tmp_path_factory):
         "JOB_QUEUE": "celery",
         "DATA_DIR": str(data_dir),
         "PSEUDONYM_KEY": settings.PSEUDONYM_KEY,
+        "SUPPRESSION_KEY": settings.SUPPRESSION_KEY,
         "PYTHONUNBUFFERED": "1",
     }
     celery = Path(sys.executable).parent / "celery"

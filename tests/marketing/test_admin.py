@@ -6,6 +6,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from marketing.models import AuditEvent, ConsentRecord, Customer, Job, Segment
+from marketing.pseudonyms import erasure_token
 from tests.factories import make_customer, record_consent
 from tests.marketing.api.helpers import logged_in
 
@@ -113,7 +114,7 @@ def test_it_erases_when_a_steward_deletes_a_customer(steward, jane):
     assert response.status_code == 302
     assert not Customer.objects.exists()
     assert not ConsentRecord.objects.exists()
-    assert AuditEvent.objects.get(action="erasure").target_ref == jane.pseudonym
+    assert AuditEvent.objects.get(action="erasure").target_ref == erasure_token(jane.pseudonym)
 
 
 def test_it_refuses_deletion_to_a_marketer(marketer, jane):
@@ -160,3 +161,16 @@ def test_it_keeps_product_records_read_only(db, model):
     superuser = User.objects.create_superuser("root", password="pw-for-tests-only-123")
     client = logged_in(superuser)
     assert client.get(reverse(f"admin:marketing_{model}_add")).status_code == 403
+
+
+def test_it_says_hashed_for_identifiers_kept_only_as_digests(steward):
+    hashed = make_customer("CUST-H", identity={
+        "country": "PT", "digests": {"meta:email": "ab" * 32, "google:last_name": "cd" * 32},
+    })
+    client = logged_in(staff(steward))
+
+    changelist = client.get(reverse("admin:marketing_customer_changelist"))
+
+    row = changelist.content.split(b"CUST-H", 1)[1].split(b"</tr>", 1)[0]
+    assert row.count(b"hashed") == 2  # the email, and the name
+    assert hashed.identity.digests["meta:email"].encode() not in changelist.content

@@ -14,7 +14,7 @@ from tests.factories import make_customer
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import exported, frozen_audience, make_people
 from tests.marketing.services.ingest_helpers import import_text
-from tests.marketing.training_helpers import finished_run, finished_scoring
+from tests.marketing.training_helpers import add_consent, finished_run, finished_scoring
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,9 @@ def test_it_escapes_every_cell_of_the_upload_error_files(
 
 def test_it_escapes_every_cell_of_the_scores_download(viewer):
     offer = Offer.objects.create(external_id=FORMULA_HEADER, title="Evil")
-    scoring = finished_scoring(finished_run(offer), [make_customer() for _ in range(3)])
+    customers = [make_customer() for _ in range(3)]
+    add_consent(customers, Purpose.PROFILING)  # scores are only read for profiled customers
+    scoring = finished_scoring(finished_run(offer), customers)
     response = logged_in(viewer).get(f"/api/scoring-runs/{scoring.pk}/scores/",
                                      {"format": "csv"})
     assert_no_formula(response, "scores API", planted=FORMULA_HEADER)

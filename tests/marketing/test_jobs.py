@@ -43,6 +43,17 @@ def test_it_marks_a_failing_job_failed_with_its_error(runners, marketer):
     assert "row 17" in job.message and "ValueError" in job.error
 
 
+def test_it_logs_a_failure_without_its_message(runners, marketer, caplog):
+    def boom(job, progress):
+        raise ValueError("Row 17: 'jane.doe@example.com' is not an email address")
+
+    runners(Job.Kind.ERASE, boom)
+    job = job_service.job_create(kind=Job.Kind.ERASE, title="t", params={}, by=marketer)
+
+    assert f"job {job.pk} (erase) failed with ValueError" in caplog.text
+    assert "jane.doe" not in caplog.text
+
+
 def test_it_stops_a_running_job_that_was_cancelled(runners, marketer):
     def cancels_itself(job, progress):
         job_service.job_cancel(job=job, by=marketer)
@@ -141,5 +152,7 @@ def test_it_logs_the_traceback_and_keeps_only_a_readable_error_on_the_job(
     job.refresh_from_db()
     assert job.error == "ValueError: column 'age' has text in row 17"
     assert "Traceback" not in job.error and "File \"" not in job.error
-    [logged] = [r for r in caplog.records if r.exc_info and r.name == job_service.logger.name]
-    assert logged.exc_info[0] is ValueError
+    [logged] = [r for r in caplog.records if r.name == job_service.logger.name
+                and r.levelname == "ERROR"]
+    assert "in boom" in logged.getMessage() and "builtins.ValueError" in logged.getMessage()
+    assert "row 17" not in caplog.text

@@ -1,5 +1,44 @@
+"""Data migrations, run from the state before them."""
+
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from marketing.pseudonyms import erasure_token, pseudonym_for
+
+BEFORE = [("marketing", "0011_data_access_audit")]
+AFTER = [("marketing", "0012_erasure_tokens_for_earlier_erasures")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_turns_the_pseudonyms_earlier_erasures_kept_into_erasure_tokens():
+    old = migrate(BEFORE)
+    erased, kept = pseudonym_for("C-ERASED"), pseudonym_for("C-KEPT")
+    Audience = old.get_model("marketing", "Audience")
+    AuditEvent = old.get_model("marketing", "AuditEvent")
+    old.get_model("marketing", "Customer").objects.create(external_id="C-KEPT", pseudonym=kept)
+    audience = Audience.objects.create(name="Savers")
+    for pseudonym in (erased, kept):
+        audience.members.create(pseudonym=pseudonym)
+    AuditEvent.objects.create(action="erasure", target_type="customer", target_ref=erased)
+    AuditEvent.objects.create(action="pii_view", target_type="customer",
+                              details={"customers": [erased, kept]})
+
+    new = migrate(AFTER)
+
+    token = erasure_token(erased)
+    members = new.get_model("marketing", "AudienceMember").objects.order_by("pk")
+    assert list(members.values_list("pseudonym", flat=True)) == [token, kept]
+    events = new.get_model("marketing", "AuditEvent").objects.order_by("pk")
+    assert events[0].target_ref == token
+    assert events[1].details == {"customers": [token, kept]}
 
 
 @pytest.mark.django_db

@@ -85,3 +85,34 @@ def test_it_writes_model_folders_readable_by_their_owner_only(customers, tmp_pat
         ".": 0o700, "model": 0o700, "model/model.pkl": 0o600, "parts": 0o700,
         "parts/baseline.pkl": 0o600, "manifest.json": 0o600, "customers.txt": 0o600,
     }
+
+
+def test_it_rekeys_a_models_customer_list_and_names_the_new_key(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    model_id = registry.save({"w": 1}, name="a", fingerprint="f", pseudonyms=["p1", "p2"],
+                             consent_snapshot={})
+    assert registry.customers_key(model_id) is None
+
+    count = registry.rekey_customers(
+        model_id, lambda chunk: {p: f"new-{p}" for p in chunk}, key_id="k2", chunk_size=1
+    )
+
+    assert count == 2 and registry.customers_key(model_id) == "k2"
+    assert registry.find_models_using("new-p2") == [model_id]
+    assert registry.find_models_using("p2") == []
+
+
+def test_it_leaves_the_customer_list_whole_when_rekeying_fails(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    model_id = registry.save({"w": 1}, name="a", fingerprint="f", pseudonyms=["p1", "p2"],
+                             consent_snapshot={})
+    path = tmp_path / model_id / "customers.txt"
+    before = path.read_text()
+
+    def failing(chunk):
+        raise ConnectionError("database went away")
+
+    with pytest.raises(ConnectionError):
+        registry.rekey_customers(model_id, failing, key_id="k2")
+
+    assert path.read_text() == before and registry.customers_key(model_id) is None

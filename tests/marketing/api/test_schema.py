@@ -19,7 +19,8 @@ def test_it_generates_a_valid_openapi_schema_without_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and "Error" not in result.stderr
     schema = (tmp_path / "schema.yml").read_text()
-    for path in ("/api/customers/{id}/erase/", "/api/segments/preview/", "/api/jobs/{id}/cancel/"):
+    for path in ("/api/customers/{id}/erase/", "/api/customers/{id}/portability/",
+                 "/api/segments/preview/", "/api/jobs/{id}/cancel/"):
         assert path in schema
 
 

@@ -78,3 +78,13 @@ def test_it_leaves_a_partial_address_out_and_skips_members_with_nothing_to_match
 def test_it_reports_readiness_after_normalisation():
     ready = google.readiness(Member("p", None, "x@gmail.com", "123", "Jane", "Doe", "FR", "75001"))
     assert (ready.email, ready.phone, ready.address, ready.matchable) == (True, False, True, True)
+
+
+def test_it_takes_a_stored_digest_only_where_the_plain_identifier_is_blank():
+    stored = {"google:email": "e" * 64, "google:phone": "f" * 64}
+    member = Member("p", None, "", "1-800-555-0100", "", "", "US", "", stored)
+
+    email, phone, *_ = google.hasher()(member)
+
+    assert email == "e" * 64
+    assert phone == hashlib.sha256(b"+18005550100").hexdigest()

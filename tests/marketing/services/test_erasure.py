@@ -2,15 +2,33 @@
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
 
-from marketing.models import AuditEvent, Customer, Interaction, Upload
+from marketing.models import (
+    AuditEvent,
+    Customer,
+    Interaction,
+    Job,
+    ProfileField,
+    Segment,
+    Upload,
+)
+from marketing.pseudonyms import erasure_token, pseudonym_for
+from marketing.services.audit import audit_log
 from marketing.services.erasure import customer_erase
 from marketing.services.exports import ExportFileMissing, export_file
+from marketing.services.ingest import upload_create
+from tests.factories import make_customer
 from tests.marketing.services.audience_helpers import exported, frozen_audience, make_people
-from tests.marketing.services.ingest_helpers import customers_csv, import_text
+from tests.marketing.services.ingest_helpers import (
+    csv_file,
+    customers_csv,
+    import_text,
+    run_import,
+)
 
 
 def rows_of(path: Path, encoding: str = "utf-8-sig") -> list[list[str]]:
@@ -120,3 +138,110 @@ def test_it_keeps_export_files_when_the_erasure_fails(
     export.refresh_from_db()
     assert path.is_file() and export.file_path
     assert Customer.objects.filter(pk=people[0].pk).exists()
+
+
+def test_it_names_the_erased_person_by_a_token_the_pseudonym_key_cannot_recompute(
+    marketer, steward
+):
+    people = make_people(12)
+    audience = frozen_audience(marketer)
+    person = people[0]
+    # What someone with PSEUDONYM_KEY gets from a guessed external id.
+    guessed = pseudonym_for(person.external_id)
+
+    customer_erase(customer=person, by=steward)
+
+    token = erasure_token(guessed)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.ERASURE)
+    assert event.target_ref == token != guessed
+    assert audience.members.filter(pseudonym=token).count() == 1
+    assert not audience.members.filter(pseudonym=guessed).exists()
+    assert not AuditEvent.objects.filter(target_ref=guessed).exists()
+    assert erasure_token(guessed, key="another-suppression-key") != token
+
+
+def test_it_replaces_the_persons_identifiers_in_jobs_and_audit_details(steward):
+    person = make_customer("CUST-4711", identity={"email": "ada@example.org",
+                                                  "phone": "+44 20 7946 0958"})
+    job = Job.objects.create(
+        kind=Job.Kind.IMPORT, message="Row 3: 'CUST-4711' appears twice",
+        error="Traceback: ADA@example.org", result={"notes": ["+44 20 7946 0958", "kept"]},
+    )
+    viewed = audit_log(actor=steward, action=AuditEvent.Action.PII_VIEW,
+                       target_type="customer", target_ref=person.pseudonym,
+                       details={"customers": [person.pseudonym]})
+
+    customer_erase(customer=person, by=steward)
+
+    job.refresh_from_db()
+    viewed.refresh_from_db()
+    token = erasure_token(person.pseudonym)
+    assert job.message == "Row 3: '[erased]' appears twice"
+    assert job.error == "Traceback: [erased]"
+    assert job.result == {"notes": ["[erased]", "kept"]}
+    assert (viewed.target_ref, viewed.details) == (token, {"customers": [token]})
+
+
+def test_it_keeps_only_sample_values_that_enough_others_share(steward, settings):
+    settings.MIN_GROUP_SIZE = 3
+    ProfileField.objects.create(name="plan", data_type="text",
+                                sample_values=["gold", "Zeppelin", "duo"])
+    ProfileField.objects.create(name="city", data_type="text", sample_values=["Berlin", "Ulm"])
+    for _ in range(3):
+        make_customer(plan="gold", city="Berlin")
+    make_customer(plan="duo", city="Ulm")
+    person = make_customer(plan="Zeppelin", city="Berlin")
+    other = make_customer(plan="duo", city="Ulm")
+
+    customer_erase(customer=person, by=steward)
+    customer_erase(customer=other, by=steward)
+
+    assert ProfileField.objects.get(name="plan").sample_values == ["gold"]
+    assert ProfileField.objects.get(name="city").sample_values == ["Berlin"]
+
+
+def test_it_drops_the_problems_of_the_blanked_rows_from_the_upload_and_its_jobs(
+    marketer, steward, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    upload = upload_create(
+        kind="customers", by=marketer,
+        file=csv_file(customers_csv(20, bad={15: {"email": "ada-at-example"}})),
+    )
+    failed = run_import(capture, upload, by=marketer)
+    imported = run_import(capture, upload, by=marketer, mode=Upload.Mode.VALID_ROWS)
+    assert "ada-at-example" in failed.message and imported.result["errors"]
+
+    customer_erase(customer=Customer.objects.get(external_id="C014"), by=steward)
+    upload.refresh_from_db()
+    assert upload.summary["errors"][0]["row"] == 15  # another customer's row: untouched
+
+    # C015 never became a customer (its row was refused); its rows go with the next erasure
+    # of the same id, e.g. after a corrected file created it.
+    make_customer("C015")
+    customer_erase(customer=Customer.objects.get(external_id="C015"), by=steward)
+
+    upload = Upload.objects.get(pk=upload.pk)
+    assert upload.summary["errors"] == []
+    for job in (failed, imported):
+        job.refresh_from_db()
+        assert "ada-at-example" not in job.message + job.error + json.dumps(job.result)
+        assert job.result.get("errors", []) == []
+    reasons = AuditEvent.objects.filter(target_type="upload", target_ref=str(upload.pk))
+    assert "ada-at-example" not in json.dumps([e.details for e in reasons])
+
+
+def test_it_leaves_other_customers_ids_and_the_marketers_own_words_alone(steward):
+    person = make_customer("C015", plan="Zeppelin")
+    job = Job.objects.create(kind=Job.Kind.IMPORT, message="C015 and C0150 were merged",
+                             result={"note": "Zeppelin"})
+    rules = {"op": "and", "rules": [{"field": "plan", "operator": "eq", "value": "Zeppelin"}]}
+    segment = Segment.objects.create(name="Zeppelin fans", rules=rules)
+
+    customer_erase(customer=person, by=steward)
+
+    job.refresh_from_db()
+    segment.refresh_from_db()
+    assert job.message == "[erased] and C0150 were merged"
+    assert job.result == {"note": "[erased]"}  # a copy of the person's rare value
+    assert (segment.name, segment.rules) == ("Zeppelin fans", rules)

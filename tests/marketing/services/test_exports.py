@@ -27,6 +27,7 @@ from marketing.models import (
     Purpose,
     Suppression,
 )
+from marketing.pseudonyms import erasure_token
 from marketing.selectors.audiences import customer_exports, exports_holding
 from marketing.selectors.consent import has_consent
 from marketing.services import exports as export_service
@@ -202,7 +203,7 @@ def test_it_still_finds_the_exports_that_held_an_erased_customer(marketer, stewa
     assert list(exports_holding(erased.pseudonym)) == [export]  # not the later export
     assert not exports_holding(refused.pseudonym).exists()
     assert later.row_count == 9 and later.consent_snapshot["members"] == 9
-    member = audience.members.get(pseudonym=erased.pseudonym)
+    member = audience.members.get(pseudonym=erasure_token(erased.pseudonym))
     assert member.customer_id is None and audience.members.count() == 11
 
 

@@ -5,6 +5,7 @@ import gc
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -132,6 +133,21 @@ def test_it_imports_only_the_valid_rows_when_asked(
          "is not a consent status (granted, denied or withdrawn)"],
     ]
     assert [e["row"] for e in job.result["errors"]] == [4, 7, 11]
+
+
+def test_it_replaces_the_error_file_of_an_earlier_import_of_the_upload(
+    marketer, django_capture_on_commit_callbacks
+):
+    upload = upload_create(kind="customers", by=marketer,
+                           file=csv_file(customers_csv(10, bad={4: {"email": "nope"}})))
+    failed = run_import(django_capture_on_commit_callbacks, upload, by=marketer)
+    assert failed.status == Job.Status.FAILED
+    earlier = Path(upload.error_file.path)
+
+    run_import(django_capture_on_commit_callbacks, upload, by=marketer, mode=VALID_ROWS)
+
+    upload.refresh_from_db()
+    assert [p.name for p in earlier.parent.iterdir()] == [Path(upload.error_file.name).name]
 
 
 def test_it_leaves_the_same_rows_when_the_same_file_is_imported_twice(

@@ -7,13 +7,16 @@ from django.utils import timezone
 from marketing.models import CustomerScore, Job, Purpose, ScoringRun, Segment
 from marketing.services import jobs
 from marketing.services.scoring import ScoringSetupError, score_distribution, scoring_run_create
-from tests.factories import make_offer, record_consent
+from tests.factories import make_customer, make_offer, record_consent
+from tests.marketing.explain_helpers import train_tiny_run
 from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
     add_consent,
+    click_customers,
     finished_run,
     make_click_customers,
     registry_with_model,
     term_deposit,
+    tiny_bert,
     tiny_bert_path,
 )
 
@@ -58,6 +61,23 @@ def test_it_scores_each_customer_with_profiling_consent_once(
     assert scoring.customers_excluded == {"no_record": 3, "denied": 3, "withdrawn": 1, "expired": 2}
     assert sum(scoring.distribution["counts"]) == scoring.distribution["count"] == 50
     assert scoring.job.result["customers_excluded"] == 9
+
+
+def test_it_scores_a_value_the_model_never_learned_as_a_missing_one(
+    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks
+):
+    run = train_tiny_run(django_capture_on_commit_callbacks, marketer, term_deposit)
+    rare = make_customer("RARE", age=40, job="Zeppelin-Pilot", balance=0.5)
+    blank = make_customer("BLANK", age=40, balance=0.5)
+    for customer in (rare, blank):
+        record_consent(customer, Purpose.PROFILING)
+
+    scoring = score(django_capture_on_commit_callbacks, run, marketer)
+
+    assert scoring.job.status == Job.Status.SUCCEEDED, scoring.job.error
+    scores = dict(CustomerScore.objects.filter(scoring_run=scoring, customer__in=[rare, blank])
+                  .values_list("customer__external_id", "score"))
+    assert scores["RARE"] == pytest.approx(scores["BLANK"])
 
 
 def test_it_scores_only_the_segment(trained, marketer, term_deposit,

@@ -3,16 +3,25 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from marketing.models import Customer, Interaction, Job, Purpose, TrainingRun
+from marketing.pseudonyms import erasure_token
 from marketing.services import jobs
 from marketing.services.erasure import customer_erase
-from marketing.services.training import TrainingSetupError, training_run_create
+from marketing.services.training import (
+    TrainingSetupError,
+    training_run_create,
+    without_rare_values,
+)
+from recengine.registry import ModelRegistry
 from tests.factories import make_offer, record_consent
 from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
     FAST_PARAMS,
+    JOBS,
     add_consent,
     click_customers,
     make_click_customers,
@@ -238,3 +247,40 @@ def test_it_flags_the_run_when_a_customer_it_learned_from_is_erased(
 
     run.refresh_from_db()
     assert (run.flagged_erasure, run.erased_customers) == (True, 1)
+    # The model's customer list keeps that someone was erased, not who.
+    registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
+    assert registry.find_models_using(click_customers[0].pseudonym) == []
+    assert registry.find_models_using(erasure_token(click_customers[0].pseudonym)) == [
+        run.model_id
+    ]
+
+
+def test_it_keeps_a_value_only_two_customers_have_out_of_the_model(
+    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks,
+):
+    for customer in make_click_customers(2, term_deposit, prefix="Z", seed=9):
+        customer.attributes["job"] = "Zeppelin-Pilot"
+        customer.save(update_fields=["attributes"])
+
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
+
+    assert run.job.status == Job.Status.SUCCEEDED, run.job.error
+    manifest = ModelRegistry(settings.MODEL_REGISTRY_DIR).record(run.model_id).manifest
+    assert manifest["config"]["text_values"]["job"] == sorted(JOBS)
+    folder = registry_folder(settings, run)
+    assert not [p for p in folder.rglob("*") if p.is_file() and b"Zeppelin" in p.read_bytes()]
+
+
+def test_it_leaves_text_values_fewer_than_min_group_size_customers_have_out_of_the_model():
+    frame = pd.DataFrame({
+        "job": ["student"] * 3 + ["Zeppelin-Pilot"] * 2 + [None],
+        "age": [20, 21, 22, 23, 23, 24],
+    })
+    # Six rows of four customers: the student rows belong to three of them.
+    owners = [1, 2, 3, 4, 4, 1]
+
+    kept = without_rare_values(frame, ["job", "age"], owners, k=3)
+
+    assert kept["job"].tolist()[:3] == ["student"] * 3
+    assert kept["job"].isna().tolist()[3:] == [True, True, True]
+    assert kept["age"].tolist() == frame["age"].tolist()

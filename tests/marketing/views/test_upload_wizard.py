@@ -266,3 +266,17 @@ def test_it_shows_a_refused_identifier_in_full_to_a_steward_and_audits_it(
     assert (event.actor, event.target_type, event.target_ref) == (steward, "upload",
                                                                   str(created.pk))
     assert event.details == {"where": "upload page", "rows": [4]}
+
+
+def test_it_says_on_the_mapping_step_that_identifiers_will_be_kept_only_hashed(
+    marketer_client, settings
+):
+    upload(marketer_client, "customer_id,email\nC1,a@example.com\n")
+    created = Upload.objects.get()
+    plain = marketer_client.get(reverse("upload-mapping", args=[created.pk])).content.decode()
+    settings.HASH_IDENTIFIERS_ON_UPLOAD = True
+
+    hashed = marketer_client.get(reverse("upload-mapping", args=[created.pk])).content.decode()
+
+    assert "kept only as SHA-256 hashes" in hashed
+    assert "kept only as SHA-256 hashes" not in plain
