@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from knox.models import AuthToken
 
 from marketing.models import (
@@ -28,6 +29,7 @@ from marketing.models import (
     LawfulBasis,
     Offer,
     ProfileField,
+    PseudonymKeyRotation,
     Purpose,
     RecommendationRun,
     ScoringRun,
@@ -129,6 +131,7 @@ class World:
     access_attempt: AccessAttempt  # the login lockout's records (django-axes)
     access_log: AccessLog
     access_failure: AccessFailureLog
+    key_rotation: PseudonymKeyRotation
 
     @property
     def export_job(self) -> Job:
@@ -253,6 +256,10 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         role_group=Group.objects.get(name=VIEWER),
         token=AuthToken.objects.create(user=marketer)[0],
         **_login_records(steward.username),
+        key_rotation=PseudonymKeyRotation.objects.create(
+            old_key_fingerprint="0f" * 8, new_key_fingerprint="a1" * 8,
+            status=PseudonymKeyRotation.Status.FINISHED, counts={"customers": len(customers)},
+            finished_at=timezone.now()),
     )
     return world
 
@@ -266,8 +273,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "upload-mapping": ("pending_upload",),
     "upload-preview": ("pending_upload",),
     "upload-errors": ("upload", "failed_upload"),
-    "customer-detail": ("person",),
-    "customer-explain": ("person",),
+    "customers/": ("person",),
     "segment-detail": ("segment",),
     "segment-edit": ("segment",),
     "model-detail": ("training_run",),
@@ -320,6 +326,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "admin/marketing/explanationrun/": ("explanation",),
     "admin/marketing/campaignplan/": ("plan",),
     "admin/marketing/recommendationrun/": ("recommendation_run",),
+    "admin/marketing/pseudonymkeyrotation/": ("key_rotation",),
     # the admin's "view on site" link: the person's customer page
     "admin:view_on_site": ("person",),
 }
