@@ -184,14 +184,16 @@ def run_job(job_id: int) -> Job | None:
 
 
 def stack_without_messages(exc: BaseException) -> str:
-    """The frames of ``exc`` and of the exceptions that caused it, each closed by its type's
-    name alone (no message, no local values)."""
+    """The frames of ``exc`` and of the exceptions that caused it (file, line and function),
+    each closed by its type's name alone: no message, no source line, no local value."""
     parts: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        frames = "".join(traceback.format_tb(current.__traceback__))
+        # Where, not what: a frame's source line can hold a literal value too.
+        frames = "".join(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+                         for frame in traceback.extract_tb(current.__traceback__))
         parts.append(f"{frames}{type(current).__module__}.{type(current).__qualname__}")
         current = current.__cause__ or current.__context__
     return "\nwhich was raised while handling:\n".join(parts)

@@ -6,9 +6,9 @@ outlive an erasure or that lists customers. A rotation rewrites each of them in 
 - the references first (audit events, frozen audience members, export exclusions, the
   customer lists of the trained models), while the customers still carry the old pseudonyms,
   so that each old value is looked up to its customer: HMAC(new key, external id);
-- a reference to nobody (the customer was erased, with their external id) becomes
-  HMAC(new key, "erased:" + old pseudonym): the erased person's audit trail, memberships and
-  models stay linked to each other, and the old key no longer links them to anyone;
+- a reference to nobody is what an erasure left in place of a pseudonym: an erasure token
+  under SUPPRESSION_KEY, which no longer derives from PSEUDONYM_KEY and stays as it is (the
+  erased person's audit trail, memberships and models stay linked to each other);
 - the customers last, each checked to derive from the old key (or already from the new one).
 
 Progress is a ``PseudonymKeyRotation`` row updated in the same transaction as each batch, so
@@ -41,7 +41,6 @@ from marketing.models import (
 from marketing.pseudonyms import key_fingerprint, pseudonymiser
 
 DEFAULT_BATCH_SIZE = 2000
-ERASED_PREFIX = "erased:"
 # Called after each committed batch with the step's name and the rows it re-keyed.
 OnBatch = Callable[[str, int], None]
 
@@ -59,13 +58,13 @@ class _Rekeyer:
         self.new_fingerprint = key_fingerprint(new_key)
 
     def __call__(self, values: Iterable[str]) -> dict[str, str]:
-        """New values for old pseudonyms; "" stays "" (no customer referred to)."""
+        """New values for old pseudonyms; "" and erasure tokens (no customer) stay as they are."""
         wanted = {v for v in values if v}
         live = dict(
             Customer.objects.filter(pseudonym__in=wanted).values_list("pseudonym", "external_id")
         )
         mapped = {
-            value: self.new(live[value]) if value in live else self.new(ERASED_PREFIX + value)
+            value: self.new(live[value]) if value in live else value
             for value in wanted
         }
         return {"": "", **mapped}

@@ -216,14 +216,15 @@ def training_runs_flag_erasure(*, pseudonym: str) -> int:
 
     The registry is changed first and outside the database transaction: a retried erasure
     finds the models by the token the first try left."""
-    trained = TrainingRun.objects.exclude(model_id="")
-    if not trained.exists() or not settings.MODEL_REGISTRY_DIR.exists():
+    if not settings.MODEL_REGISTRY_DIR.exists():
         return 0
     from recengine.registry import ModelRegistry
 
+    # Every model folder, also one whose run row is gone: none may keep the pseudonym.
     registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
     token = erasure_token(pseudonym)
     registry.replace_customer(pseudonym, token)
+    trained = TrainingRun.objects.exclude(model_id="")
     return trained.filter(model_id__in=registry.find_models_using(token)).update(
         flagged_erasure=True, erased_customers=F("erased_customers") + 1
     )

@@ -53,14 +53,16 @@ def test_it_refuses_the_development_defaults():
 
 
 def test_it_refuses_a_key_of_one_repeated_character():
-    result = manage("check", DJANGO_SECRET_KEY=random_secret(), PSEUDONYM_KEY="x" * 40)
+    result = manage("check", DJANGO_SECRET_KEY=random_secret(), PSEUDONYM_KEY="x" * 40,
+                    SUPPRESSION_KEY=random_secret())
     assert result.returncode != 0
     assert "PSEUDONYM_KEY" in result.stderr
 
 
 def test_it_refuses_the_secret_key_as_pseudonym_key():
     key = random_secret()
-    result = manage("check", DJANGO_SECRET_KEY=key, PSEUDONYM_KEY=key)
+    result = manage("check", DJANGO_SECRET_KEY=key, PSEUDONYM_KEY=key,
+                    SUPPRESSION_KEY=random_secret())
     assert result.returncode != 0
     assert "must differ" in result.stderr
 

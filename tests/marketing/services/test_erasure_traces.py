@@ -115,7 +115,7 @@ def test_it_leaves_no_trace_of_the_person_in_tables_files_or_the_log(
     upload = upload_create(kind="customers", file=csv_file(customers_file(BAD_EMAIL)),
                            by=marketer)
     failed = run_import(capture, upload, by=marketer)
-    assert failed.status == Job.Status.FAILED and BAD_EMAIL in failed.message
+    assert failed.status == Job.Status.FAILED and "q***@***" in failed.message
     first_error_file = Path(upload.error_file.path)
     partial = run_import(capture, upload, by=marketer, mode=Upload.Mode.VALID_ROWS)
     assert partial.status == Job.Status.SUCCEEDED, partial.error
