@@ -123,8 +123,8 @@ def audience_diversity(
     report, and a top smaller than that is refused, so it cannot single anyone out."""
     import pandas as pd
 
-    from recengine.diversity import AudienceConfig
-    from recengine.diversity import audience_diversity as spread_of
+    from recengine.audience_diversity import AudienceConfig
+    from recengine.audience_diversity import audience_diversity as spread_of
 
     started = time.perf_counter()
     if scoring_run.training_run.offer_id is None:
