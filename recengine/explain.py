@@ -292,38 +292,24 @@ def _check_scorer(model: Any, scorer: Callable, rows: pd.DataFrame) -> None:
 
 class TextEmbeddingScorer:
     """ClickModel logits with the encoder run once per distinct text: texts come from the
-    model's serialiser, pooled embeddings are cached by text, and only the numeric tower and
-    head (``network_.logits_from_pooled``) run per row."""
+    model's serialiser, pooled embeddings (``ClickModel.pooled_embeddings``) are cached by
+    text, and only the numeric tower and head (``ClickModel.logits_from_pooled``) run per
+    row."""
 
     def __init__(self, cache_size: int):
         self.cache_size = cache_size
-        self._pooled: dict[str, Any] = {}
+        self._pooled: dict[str, np.ndarray] = {}
 
     def __call__(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
-        import torch
-
-        from recengine.train import mean_pool
-
         texts = model.serializer.texts(frame)
-        numeric = torch.from_numpy(model.serializer.numeric_matrix(frame)).to(model.device_)
         new = sorted({t for t in texts if t not in self._pooled}, key=len)
         if len(self._pooled) + len(new) > self.cache_size:
             self._pooled.clear()
             new = sorted(set(texts), key=len)
-        net = model.network_
-        net.eval()
-        with torch.inference_mode():
-            for start in range(0, len(new), model.config.eval_batch_size):
-                batch = new[start : start + model.config.eval_batch_size]
-                ids = model.tokenizer_(batch, truncation=True, max_length=model.config.max_length,
-                                       padding=True, return_tensors="pt")
-                ids_t = ids["input_ids"].to(model.device_)
-                mask = ids["attention_mask"].to(model.device_)
-                pooled = mean_pool(net.hidden_after(ids_t, mask, net.n_layers), mask).float()
-                self._pooled.update(zip(batch, pooled, strict=True))
-            pooled = torch.stack([self._pooled[t] for t in texts])
-            logits = net.logits_from_pooled(pooled, numeric).float().cpu().numpy()
-        return logits.astype(np.float64) + model.logit_offset_
+        if new:
+            self._pooled.update(zip(new, model.pooled_embeddings(new), strict=True))
+        pooled = np.stack([self._pooled[t] for t in texts])
+        return model.logits_from_pooled(pooled, frame).astype(np.float64)
 
 
 class _Codebook:

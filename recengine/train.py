@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -284,18 +284,43 @@ class ClickModel:
                 done[i] = item.to(torch.float16) if hidden.dim() == 3 else item.clone()
         return [done[i] for i in inverse]  # type: ignore[misc]
 
+    # ---- pooled text embeddings -----------------------------------------------------------
+    def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's output mean-pooled over each text's tokens (texts x hidden size,
+        float32): what the head reads beside the numbers. Equal texts get equal rows, so a
+        caller scoring many rows that share few texts (the explainer) can compute each once."""
+        ids = self.tokenizer_(list(texts), truncation=True, max_length=self.config.max_length)[
+            "input_ids"
+        ]
+        self.network_.eval()
+        return self._pooled_ids(ids).numpy()
+
     @torch.inference_mode()
-    def _pooled_texts(self, data: Encoded) -> torch.Tensor:
-        """The encoder's pooled output per row, computed once per distinct text."""
-        unique, inverse = unique_texts(data.ids)
+    def logits_from_pooled(self, pooled: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """`predict_logits(frame)` from the pooled embeddings of the frame's texts (one row
+        per row of `frame`, as `pooled_embeddings` gives them): only the numeric tower and
+        the head run."""
+        self.network_.eval()
+        return self._head_logits(torch.from_numpy(pooled), self.serializer.numeric_matrix(frame))
+
+    @torch.inference_mode()
+    def _pooled_ids(self, ids: list[list[int]]) -> torch.Tensor:
+        """The encoder's pooled output per token sequence, computed once per distinct one."""
+        unique, inverse = unique_texts(ids)
         lengths = np.fromiter((len(i) for i in unique), dtype=np.int64, count=len(unique))
         pooled = torch.empty((len(unique), self.network_.bert.config.hidden_size))
         for batch in length_batches(lengths, self.config.eval_batch_size):
-            ids, mask = self._pad([unique[i] for i in batch])
+            ids_t, mask = self._pad([unique[i] for i in batch])
             with self._autocast():
-                hidden = self.network_.hidden_after(ids, mask, self.network_.n_layers)
+                hidden = self.network_.hidden_after(ids_t, mask, self.network_.n_layers)
                 pooled[torch.from_numpy(batch)] = mean_pool(hidden, mask).float().cpu()
         return pooled[torch.from_numpy(inverse)]
+
+    def _head_logits(self, pooled: torch.Tensor, numeric: np.ndarray) -> np.ndarray:
+        with self._autocast():
+            logits = self.network_.logits_from_pooled(
+                pooled.to(self.device_), torch.from_numpy(numeric).to(self.device_))
+        return logits.float().cpu().numpy() + self.logit_offset_
 
     def _batch_logits(
         self, data: Encoded, batch: np.ndarray, cache: list[torch.Tensor] | None
@@ -317,11 +342,7 @@ class ClickModel:
     def _logits(self, data: Encoded, cache: list[torch.Tensor] | None = None) -> np.ndarray:
         self.network_.eval()
         if cache is None:
-            pooled = self._pooled_texts(data).to(self.device_)
-            numeric = torch.from_numpy(data.numeric).to(self.device_)
-            with self._autocast():
-                logits = self.network_.logits_from_pooled(pooled, numeric)
-            return logits.float().cpu().numpy() + self.logit_offset_
+            return self._head_logits(self._pooled_ids(data.ids), data.numeric)
         out = np.empty(len(data.ids), dtype=np.float32)
         for batch in length_batches(data.lengths, self.config.eval_batch_size):
             with self._autocast():
