@@ -45,6 +45,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from recengine.config import json_ready
+
 # Local accuracy of the permutation explainer holds by construction (each permutation's
 # differences telescope to f(customer) - f(background)); what is left is float32 rounding of
 # the model's scores, far below this.
@@ -116,7 +118,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["row_id"] = _json_value(self.row_id)
+        out["row_id"] = json_ready(self.row_id)
         out["base_probability"] = self.base_probability
         return out
 
@@ -498,7 +500,7 @@ def _make_explanation(
             f"misses the model's logit {logit:.6f} by {error:.2e} (> {tolerance:.0e})"
         )
     contributions = [
-        FieldContribution(f, labels[f], _json_value(row[f]), float(v))
+        FieldContribution(f, labels[f], json_ready(row[f]), float(v))
         for f, v in zip(fields, values, strict=True)
     ]
     contributions.sort(key=lambda c: -abs(c.contribution))
@@ -529,18 +531,6 @@ def _hashable(value: Any) -> Hashable:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ("__missing__",)
     return value
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_value(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def _dense(matrix: Any) -> np.ndarray:

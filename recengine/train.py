@@ -534,7 +534,7 @@ class ClickModel:
         meta = {
             "train_config": config_to_dict(self.config),
             "serialize_config": config_to_dict(self.serializer.config),
-            "serializer_state": json_ready(self.serializer.state()),
+            "serializer_state": json_ready(self.serializer.state(), allow_nan=True),
             "logit_offset": self.logit_offset_,
             "history": self.history_,
             "best_val_auc": self.best_val_auc_,

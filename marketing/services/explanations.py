@@ -33,7 +33,7 @@ from marketing.models import (
 from marketing.selectors.consent import customers_with_consent, has_consent, scores_for_use
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
-from marketing.services.training import json_safe, offer_columns, population
+from marketing.services.training import offer_columns, population
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,6 +126,8 @@ def check_customer(training_run: TrainingRun, customer: Customer) -> None:
 # ---- the runner -------------------------------------------------------------------------------
 @register_runner(Job.Kind.EXPLAIN)
 def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
+    from recengine.config import json_ready
+
     run = ExplanationRun.objects.select_related(
         "training_run__segment", "training_run__offer", "customer"
     ).get(job=job)
@@ -153,7 +155,7 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         result = explain_customer(models, config, reference, row, progress)
     if offer is not None:
         result["offer"] = {"id": offer.pk, "title": offer.title}
-    ExplanationRun.objects.filter(pk=run.pk).update(result=json_safe(result))
+    ExplanationRun.objects.filter(pk=run.pk).update(result=json_ready(result))
     return {
         "explanation_run": run.pk,
         "scope": run.scope,
