@@ -207,7 +207,7 @@ def _group_labels(column: pd.Series, config: AudienceConfig) -> tuple[pd.Series,
         if missing.any():
             names.append("(missing)")
         codes = bins.fillna(len(names) - 1).astype(int)
-        labels = pd.Series(pd.Categorical.from_codes(codes, names), index=column.index)
+        labels = pd.Series(pd.Categorical.from_codes(codes, pd.Index(names)), index=column.index)
         return labels, "numeric"
     labels = column.astype(object).where(~missing, "(missing)").astype(str)
     counts = labels.value_counts()

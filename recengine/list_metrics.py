@@ -241,35 +241,35 @@ class DiversityCurve:
         """How much intra-list diversity each lambda buys, and for how much accuracy (NDCG
         when the curve had held-out clicks, else the mean score of the listed offers)."""
         base = self.points[0]
-        if base.mmr_lambda != 0 or base.metrics.intra_list_diversity is None:
-            raise ValueError("The curve needs lambda 0 and intra-list diversity as baseline.")
+        ilds = [point.metrics.intra_list_diversity for point in self.points]
+        if base.mmr_lambda != 0 or None in ilds:
+            raise ValueError("The curve needs lambda 0 as baseline and intra-list diversity at "
+                             "every lambda.")
+        known = [ild for ild in ilds if ild is not None]
+        ild0 = known[0]
         measure = "mean_score" if base.metrics.ndcg is None else "ndcg"
-        ild0 = base.metrics.intra_list_diversity
         acc0 = getattr(base.metrics, measure)
         changes: list[dict[str, float | None]] = []
-        meeting: list[CurvePoint] = []
-        for point in self.points[1:]:
-            ild = point.metrics.intra_list_diversity
+        meeting: list[tuple[float, CurvePoint]] = []
+        for point, ild in zip(self.points[1:], known[1:], strict=True):
             gain = (ild - ild0) / ild0 if ild0 > 0 else None
             loss = (acc0 - getattr(point.metrics, measure)) / acc0 if acc0 > 0 else 0.0
             changes.append({"mmr_lambda": point.mmr_lambda, "diversity_gain": gain,
                             "accuracy_loss": loss})
             enough = ild > 0 if gain is None else gain >= min_diversity_gain
             if enough and loss <= max_accuracy_loss:
-                meeting.append(point)
-        ilds = [p.metrics.intra_list_diversity for p in self.points]
+                meeting.append((ild, point))
         return TradeOff(
             min_diversity_gain=min_diversity_gain,
             max_accuracy_loss=max_accuracy_loss,
             accuracy=measure,
             baseline=base.to_dict(),
             changes=changes,
-            diversity_rises=len(ilds) > 1 and all(ild > ild0 for ild in ilds[1:]),
-            diversity_monotone=all(b >= a for a, b in zip(ilds, ilds[1:], strict=False)),
+            diversity_rises=len(known) > 1 and all(ild > ild0 for ild in known[1:]),
+            diversity_monotone=all(b >= a for a, b in zip(known, known[1:], strict=False)),
             meets_target=bool(meeting),
             best_lambda=(
-                max(meeting, key=lambda p: p.metrics.intra_list_diversity).mmr_lambda
-                if meeting else None
+                max(meeting, key=lambda pair: pair[0])[1].mmr_lambda if meeting else None
             ),
         )
 

@@ -117,16 +117,21 @@ class TrainProgress:
 ProgressCallback = Callable[[TrainProgress], None]
 
 
+# A transformers encoder of the BERT family (config.hidden_size, embeddings, encoder.layer) or
+# peft's wrapper of one: both reach their parts by name at run time, beyond what types say.
+Encoder = Any
+
+
 class ClickNetwork(nn.Module):
     """Encoder, mean pooling, numeric tower and a one-logit head."""
 
     def __init__(
-        self, encoder: nn.Module, n_numeric: int, numeric_hidden: int, dropout: float,
+        self, encoder: Encoder, n_numeric: int, numeric_hidden: int, dropout: float,
         head_hidden: int = 0,
     ):
         super().__init__()
-        self.encoder = encoder
-        hidden = self.bert.config.hidden_size
+        self.encoder: Encoder = encoder
+        hidden: int = self.bert.config.hidden_size
         self.numeric = (
             nn.Sequential(nn.Linear(n_numeric, numeric_hidden), nn.GELU()) if n_numeric else None
         )
@@ -139,7 +144,7 @@ class ClickNetwork(nn.Module):
         ) if head_hidden else None
 
     @property
-    def bert(self) -> nn.Module:
+    def bert(self) -> Encoder:
         """The plain encoder, also when peft has wrapped it."""
         unwrap = getattr(self.encoder, "get_base_model", None)
         return unwrap() if unwrap is not None else self.encoder
@@ -282,7 +287,7 @@ class ClickModel:
             for row, i in enumerate(batch):
                 item = hidden[row] if hidden.dim() == 2 else hidden[row, : len(unique[i])]
                 done[i] = item.to(torch.float16) if hidden.dim() == 3 else item.clone()
-        return [done[i] for i in inverse]  # type: ignore[misc]
+        return [done[i] for i in inverse]
 
     # ---- pooled text embeddings -----------------------------------------------------------
     def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -377,8 +382,8 @@ class ClickModel:
         optimizer = self._optimizer()
         scheduler = linear_schedule(
             optimizer, int(total * cfg.warmup_ratio), total,
-            time_share=(lambda: (time.perf_counter() - started) / cfg.time_budget_s)
-            if cfg.time_budget_s else None,
+            time_share=(lambda: (time.perf_counter() - started) / budget_s)
+            if (budget_s := cfg.time_budget_s) else None,
         )
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight, device=self.device_))
         scaler = torch.amp.GradScaler(
@@ -651,7 +656,7 @@ def training_batches(lengths: np.ndarray, batch_size: int, seed: int) -> list[np
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths))
     pool = batch_size * 50
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), pool):
         chunk = order[start : start + pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]

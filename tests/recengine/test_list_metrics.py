@@ -123,3 +123,11 @@ def test_it_returns_json_ready_results():
     for result in (recs.to_dict(), metrics.to_dict(), curve.to_dict(),
                    curve.tradeoff().to_dict()):
         assert json.loads(json.dumps(result)) == result
+
+
+def test_it_needs_intra_list_diversity_at_every_lambda_to_weigh_the_tradeoff():
+    scores, similarity = two_genre_catalogue()
+    curve = diversity_curve(scores, similarity, lambdas=(0.6,), config=RerankConfig(k=4))
+    curve.points[1].metrics.intra_list_diversity = None
+    with pytest.raises(ValueError, match="intra-list diversity at every lambda"):
+        curve.tradeoff()
