@@ -179,10 +179,12 @@ class CrossFitConfig:
         from (folds - 1) / folds of the rows, still get the model's minimum."""
         if self.folds < 2:
             raise ValueError(f"folds must be at least 2, got {self.folds}.")
-        scale = self.folds, self.folds - 1
+        def whole(least: int) -> int:
+            return least * self.folds // (self.folds - 1)
+
         return UpliftConfig(
-            min_rows_per_group=self.model.min_rows_per_group * scale[0] // scale[1],
-            min_conversions_per_group=self.model.min_conversions_per_group * scale[0] // scale[1],
+            min_rows_per_group=whole(self.model.min_rows_per_group),
+            min_conversions_per_group=whole(self.model.min_conversions_per_group),
         )
 
 
