@@ -70,24 +70,25 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.click_model import add_click_rates  # noqa: E402
+from recengine.audience_diversity import AudienceConfig, audience_diversity  # noqa: E402
 from recengine.baseline import BaselineConfig, TabularBaseline  # noqa: E402
 from recengine.data import sample_negatives, split_by_user  # noqa: E402
 from recengine.datasets import DatasetMissing, load_movielens  # noqa: E402
 from recengine.diversity import (  # noqa: E402
-    AudienceConfig,
-    CurvePoint,
-    DiversityCurve,
     OfferSimilarity,
     RerankConfig,
     ScoreMatrix,
-    audience_diversity,
     click_matrix,
-    evaluate,
-    intra_list_diversity,
-    offer_popularity,
     recommend,
 )
 from recengine.embeddings import collaborative_embeddings, offer_text_embeddings  # noqa: E402
+from recengine.list_metrics import (  # noqa: E402
+    CurvePoint,
+    DiversityCurve,
+    evaluate,
+    intra_list_diversity,
+    offer_popularity,
+)
 from recengine.serialize import SerializeConfig, TextSerializer  # noqa: E402
 
 MODELS = {

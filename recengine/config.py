@@ -8,6 +8,7 @@ recorded as JSON and rebuilt from it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 from typing import Any, TypeVar
@@ -28,18 +29,27 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def json_ready(value: Any) -> Any:
+def json_ready(value: Any, *, allow_nan: bool = False) -> Any:
+    """`value` as plain JSON data: dicts with text keys, lists, text, numbers, booleans and None.
+
+    Numpy scalars and arrays become Python numbers and lists, paths and any other value their
+    text. NaN and infinities become None, since JSON has no such numbers and PostgreSQL's
+    jsonb refuses them; `allow_nan=True` keeps them, for files that only Python's json reads
+    back (it writes them as NaN and Infinity).
+    """
     if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
+        return {str(k): json_ready(v, allow_nan=allow_nan) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_ready(v, allow_nan=allow_nan) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if allow_nan or math.isfinite(value) else None
+    if value is None or isinstance(value, str | int):
+        return value
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    return value
+    return str(value)
 
 
 def seed_everything(seed: int) -> None:

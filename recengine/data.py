@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,7 @@ def sample_negatives(
     rng = np.random.default_rng(seed)
     items = np.asarray(items)
     seen = interactions.groupby(user_col)[item_col].agg(set)
-    rows = []
+    rows: list[tuple[Any, Any]] = []
     for user, seen_items in seen.items():
         want = int(round(len(seen_items) * per_user))
         candidates = rng.choice(items, size=min(len(items), want * 2 + 10), replace=False)

@@ -1,4 +1,4 @@
-"""Offer lists per customer, diversity-aware re-ranking, list metrics and audience diversity.
+"""Offer lists per customer, diversity-aware re-ranking and list metrics.
 
 Multi-offer campaigns. The click model scores customer x offer pairs; `ScoreMatrix` holds
 those scores (NaN = the offer is not a candidate for that customer, e.g. already taken).
@@ -27,22 +27,16 @@ those scores (NaN = the offer is not a candidate for that customer, e.g. already
   offer than it has places left, the customers who value it most get it and the others
   take their next choice.
 
-`evaluate` measures lists against held-out clicks (precision, recall, NDCG at k) and for
-variety (intra-list diversity, catalogue coverage, Gini of exposure, novelty);
-`diversity_curve` does it for a range of lambdas, and `DiversityCurve.tradeoff` says how
-much diversity is bought for how much NDCG.
+The lists are measured for accuracy and variety in `recengine.list_metrics`.
 
-Single-offer campaigns. `audience_diversity` compares the top-N customers by score with the
-whole base, attribute by attribute (numbers binned into quantiles of the base), and lists
-the groups that are under-represented or left out.
+The audience of a single-offer campaign is compared with the base in
+`recengine.audience_diversity`.
 
 Every result has `to_dict()` (JSON-ready, for the API and plotly charts).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,13 +45,13 @@ import numpy as np
 import pandas as pd
 
 from recengine.config import config_to_dict, json_ready
+from recengine.inputs import numeric_column, require_columns, shown
 
 # Offers up to which the whole offer x offer similarity matrix is kept (4096^2 float32 = 64 MiB);
 # above it similarities are computed from the features on demand.
 FULL_MATRIX_OFFERS = 4096
 # Elements (rows x candidates x feature width) computed at once when there is no full matrix.
 CHUNK_ELEMENTS = 1 << 22
-DEFAULT_LAMBDAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
 # Added to the DPP similarity's diagonal: keeps S positive definite when offers coincide
 # (identical genres, more offers than embedding dimensions), so an offer the list already
 # explains scores log(1e-3) ~ -6.9 instead of -inf and lists can still be filled.
@@ -93,13 +87,13 @@ class ScoreMatrix:
             duplicated = pd.Index(ids).duplicated()
             if duplicated.any():
                 at = int(np.flatnonzero(duplicated)[0])
-                raise ValueError(f"{name} id {_shown(ids[at])} appears twice (position {at}).")
+                raise ValueError(f"{name} id {shown(ids[at])} appears twice (position {at}).")
         infinite = np.isinf(self.values)
         if infinite.any():
             row, col = np.argwhere(infinite)[0]
             raise ValueError(
-                f"Score at row {row} (customer {_shown(self.customers[row])}), column {col} "
-                f"(offer {_shown(self.offers[col])}) is infinite; use NaN for 'not a candidate'."
+                f"Score at row {row} (customer {shown(self.customers[row])}), column {col} "
+                f"(offer {shown(self.offers[col])}) is infinite; use NaN for 'not a candidate'."
             )
 
     @classmethod
@@ -123,15 +117,15 @@ class ScoreMatrix:
         score: str = "score",
     ) -> ScoreMatrix:
         """Scores from a long frame, one row per (customer, offer) candidate pair."""
-        _require_columns(frame, [customer, offer, score])
-        values = _numeric_column(frame, score)
+        require_columns(frame, [customer, offer, score])
+        values = numeric_column(frame, score)
         pairs = frame[[customer, offer]]
         duplicated = pairs.duplicated()
         if duplicated.any():
             label = frame.index[int(np.flatnonzero(duplicated.to_numpy())[0])]
             raise ValueError(
-                f"Row {_shown(label)}: customer {_shown(frame.at[label, customer])} and offer "
-                f"{_shown(frame.at[label, offer])} (columns {customer!r}, {offer!r}) appear "
+                f"Row {shown(label)}: customer {shown(frame.at[label, customer])} and offer "
+                f"{shown(frame.at[label, offer])} (columns {customer!r}, {offer!r}) appear "
                 "twice."
             )
         rows, customers = pd.factorize(frame[customer], sort=True)
@@ -155,15 +149,15 @@ def click_matrix(
 ) -> np.ndarray:
     """Boolean (customers x offers) matrix of the pairs listed in `frame`, e.g. held-out
     clicks, aligned with a `ScoreMatrix`'s ids."""
-    _require_columns(frame, [customer, offer])
+    require_columns(frame, [customer, offer])
     positions = []
     for column, ids, what in ((customer, customers, "customer"), (offer, offers, "offer")):
         found = pd.Index(ids).get_indexer(frame[column])
         if (found < 0).any():
             label = frame.index[int(np.flatnonzero(found < 0)[0])]
             raise ValueError(
-                f"Row {_shown(label)}, column {column!r}: {what} "
-                f"{_shown(frame.at[label, column])} is not among the scored {what}s."
+                f"Row {shown(label)}, column {column!r}: {what} "
+                f"{shown(frame.at[label, column])} is not among the scored {what}s."
             )
         positions.append(found)
     matrix = np.zeros((len(customers), len(offers)), dtype=bool)
@@ -568,507 +562,3 @@ def _within_places(offer: np.ndarray, value: np.ndarray, places: np.ndarray) -> 
     granted = np.empty(len(offer), dtype=bool)
     granted[order] = (np.arange(len(ranked)) - first) < places[ranked]
     return granted
-
-
-# --- List metrics -------------------------------------------------------------------------
-
-
-@dataclass
-class ListMetrics:
-    # List length the metrics are "at".
-    k: int
-    # Share of listed slots (k per customer) clicked in the held-out data (None = no clicks).
-    precision: float | None
-    # Share of each customer's held-out clicks that made the list (None = no clicks given).
-    recall: float | None
-    # Normalised discounted cumulative gain, binary click relevance (None = no clicks given).
-    ndcg: float | None
-    # Customers with at least one held-out click (the ones precision/recall/NDCG average).
-    customers_evaluated: int
-    # Mean click-model score of the listed offers: the expected click rate per listed offer
-    # when scores are calibrated probabilities. Needs no held-out data.
-    mean_score: float
-    # Mean pairwise dissimilarity (1 - similarity) within a list, averaged over lists.
-    intra_list_diversity: float | None
-    # Share of the catalogue recommended to at least one customer.
-    coverage: float
-    # Gini coefficient of recommendations per offer (0 = even, near 1 = a few offers get all).
-    gini: float
-    # Mean -log2 popularity of listed offers (higher = less obvious offers).
-    novelty: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_ready(dataclasses.asdict(self))
-
-
-def evaluate(
-    recs: Recommendations, clicks: np.ndarray | None = None,
-    similarity: OfferSimilarity | None = None, popularity: np.ndarray | None = None,
-) -> ListMetrics:
-    """Metrics of the lists: accuracy against held-out `clicks` (boolean customers x offers,
-    e.g. from `click_matrix`), intra-list diversity (needs `similarity`), novelty (needs
-    `popularity`), coverage, Gini of exposure and mean score (always)."""
-    accuracy: dict[str, Any] = {"precision": None, "recall": None, "ndcg": None,
-                                "customers_evaluated": 0}
-    if clicks is not None:
-        clicks = np.asarray(clicks, dtype=bool)
-        if clicks.shape != (len(recs.customers), len(recs.offers)):
-            raise ValueError(
-                f"Clicks have shape {clicks.shape}, the lists cover "
-                f"{(len(recs.customers), len(recs.offers))} customers x offers."
-            )
-        accuracy = ranking_metrics(recs.positions, clicks)
-    listed = recs.scores[recs.positions >= 0]
-    if len(listed) == 0:
-        raise ValueError("Every list is empty; there is nothing to measure.")
-    return ListMetrics(
-        k=recs.k,
-        **accuracy,
-        mean_score=float(listed.mean()),
-        intra_list_diversity=(
-            None if similarity is None else intra_list_diversity(recs.positions, similarity)
-        ),
-        coverage=catalogue_coverage(recs.positions, len(recs.offers)),
-        gini=gini(recs.exposure()),
-        novelty=None if popularity is None else novelty(recs.positions, popularity),
-    )
-
-
-def ranking_metrics(positions: np.ndarray, clicks: np.ndarray) -> dict[str, float]:
-    """Precision, recall and NDCG at k (k = list width) averaged over customers with at
-    least one held-out click; an empty slot counts as a miss."""
-    n_customers, k = positions.shape
-    filled = positions >= 0
-    hits = np.zeros(positions.shape, dtype=bool)
-    rows = np.broadcast_to(np.arange(n_customers)[:, None], positions.shape)
-    hits[filled] = clicks[rows[filled], positions[filled]]
-    relevant = clicks.sum(axis=1)
-    judged = relevant > 0
-    if not judged.any():
-        raise ValueError("No customer has a held-out click; accuracy cannot be measured.")
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discount)[np.minimum(relevant[judged], k) - 1]
-    found = hits[judged].sum(axis=1)
-    return {
-        "precision": float((found / k).mean()),
-        "recall": float((found / relevant[judged]).mean()),
-        "ndcg": float(((hits[judged] @ discount) / ideal).mean()),
-        "customers_evaluated": int(judged.sum()),
-    }
-
-
-def intra_list_diversity(positions: np.ndarray, similarity: OfferSimilarity) -> float:
-    """Mean over lists (with 2+ offers) of the mean pairwise dissimilarity 1 - similarity."""
-    n_customers, k = positions.shape
-    safe = np.maximum(positions, 0)
-    filled = positions >= 0
-    pairs = np.zeros((n_customers, k, k), dtype=np.float64)
-    for slot in range(k):
-        pairs[:, slot, :] = 1.0 - similarity.to_many(safe[:, slot], safe)
-    upper = np.triu(np.ones((k, k), dtype=bool), 1)
-    counted = filled[:, :, None] & filled[:, None, :] & upper
-    n_pairs = counted.sum(axis=(1, 2))
-    scored = n_pairs > 0
-    if not scored.any():
-        raise ValueError("No list has two offers; intra-list diversity is undefined.")
-    per_list = (pairs * counted).sum(axis=(1, 2))[scored] / n_pairs[scored]
-    return float(per_list.mean())
-
-
-def catalogue_coverage(positions: np.ndarray, n_offers: int) -> float:
-    """Share of the catalogue's offers that appear in at least one list."""
-    return float(len(np.unique(positions[positions >= 0])) / n_offers)
-
-
-def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative amounts (0 = all equal, (n-1)/n = one holds all)."""
-    amounts = np.sort(np.asarray(values, dtype=np.float64))
-    if (amounts < 0).any():
-        raise ValueError("Gini needs non-negative amounts.")
-    total = amounts.sum()
-    if len(amounts) == 0 or total == 0:
-        return 0.0
-    n = len(amounts)
-    weights = 2 * np.arange(1, n + 1) - n - 1
-    return float((weights * amounts).sum() / (n * total))
-
-
-def offer_popularity(interactions: np.ndarray) -> np.ndarray:
-    """Share of customers who interacted with each offer (boolean customers x offers), with
-    one pseudo-customer who took every offer, so never-taken offers get a finite novelty."""
-    interactions = np.asarray(interactions, dtype=bool)
-    return (interactions.sum(axis=0) + 1.0) / (interactions.shape[0] + 1.0)
-
-
-def novelty(positions: np.ndarray, popularity: np.ndarray) -> float:
-    """Mean -log2 popularity of the listed offers (popularity per offer in (0, 1])."""
-    popularity = np.asarray(popularity, dtype=np.float64)
-    if ((popularity <= 0) | (popularity > 1)).any():
-        at = int(np.flatnonzero((popularity <= 0) | (popularity > 1))[0])
-        raise ValueError(f"Popularity of offer at column {at} is {popularity[at]}, not in (0, 1].")
-    listed = positions[positions >= 0]
-    if len(listed) == 0:
-        raise ValueError("The lists are empty; novelty is undefined.")
-    return float(-np.log2(popularity[listed]).mean())
-
-
-# --- Accuracy versus diversity ------------------------------------------------------------
-
-
-@dataclass
-class CurvePoint:
-    # Diversity weight of this point.
-    mmr_lambda: float
-    # Metrics of the lists at this lambda.
-    metrics: ListMetrics
-    # Seconds the re-ranking took.
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mmr_lambda": self.mmr_lambda, **self.metrics.to_dict(),
-                "seconds": self.seconds}
-
-
-@dataclass
-class TradeOff:
-    # Relative intra-list diversity gain asked for (0.2 = 20 % above lambda 0).
-    min_diversity_gain: float
-    # Relative accuracy loss allowed (0.05 = at most 5 % below lambda 0).
-    max_accuracy_loss: float
-    # Accuracy measure compared: "ndcg" on held-out clicks, or "mean_score" (the model's own
-    # expected click rate) when the curve was measured without clicks.
-    accuracy: str
-    # Metrics at lambda 0 (pure relevance), the baseline of the comparison.
-    baseline: dict[str, Any]
-    # Per lambda: relative ILD gain (None when the baseline's ILD is 0, so any gain is
-    # unbounded) and relative accuracy loss against the baseline.
-    changes: list[dict[str, float | None]]
-    # ILD at every lambda > 0 is above the baseline's.
-    diversity_rises: bool
-    # ILD never falls as lambda grows.
-    diversity_monotone: bool
-    # Some lambda reaches the gain within the allowed loss.
-    meets_target: bool
-    # Of the lambdas meeting the target, the one with the largest ILD (None if none).
-    best_lambda: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_ready(dataclasses.asdict(self))
-
-
-@dataclass
-class DiversityCurve:
-    """Metrics per lambda, lambda 0 (pure relevance) first."""
-
-    # One point per lambda, in increasing lambda.
-    points: list[CurvePoint]
-    # Re-ranking settings shared by every point (its mmr_lambda is the one varied).
-    config: RerankConfig
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([point.to_dict() for point in self.points])
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_ready({
-            "config": config_to_dict(self.config),
-            "points": [point.to_dict() for point in self.points],
-        })
-
-    def tradeoff(
-        self, min_diversity_gain: float = 0.2, max_accuracy_loss: float = 0.05
-    ) -> TradeOff:
-        """How much intra-list diversity each lambda buys, and for how much accuracy (NDCG
-        when the curve had held-out clicks, else the mean score of the listed offers)."""
-        base = self.points[0]
-        if base.mmr_lambda != 0 or base.metrics.intra_list_diversity is None:
-            raise ValueError("The curve needs lambda 0 and intra-list diversity as baseline.")
-        measure = "mean_score" if base.metrics.ndcg is None else "ndcg"
-        ild0 = base.metrics.intra_list_diversity
-        acc0 = getattr(base.metrics, measure)
-        changes: list[dict[str, float | None]] = []
-        meeting: list[CurvePoint] = []
-        for point in self.points[1:]:
-            ild = point.metrics.intra_list_diversity
-            gain = (ild - ild0) / ild0 if ild0 > 0 else None
-            loss = (acc0 - getattr(point.metrics, measure)) / acc0 if acc0 > 0 else 0.0
-            changes.append({"mmr_lambda": point.mmr_lambda, "diversity_gain": gain,
-                            "accuracy_loss": loss})
-            enough = ild > 0 if gain is None else gain >= min_diversity_gain
-            if enough and loss <= max_accuracy_loss:
-                meeting.append(point)
-        ilds = [p.metrics.intra_list_diversity for p in self.points]
-        return TradeOff(
-            min_diversity_gain=min_diversity_gain,
-            max_accuracy_loss=max_accuracy_loss,
-            accuracy=measure,
-            baseline=base.to_dict(),
-            changes=changes,
-            diversity_rises=len(ilds) > 1 and all(ild > ild0 for ild in ilds[1:]),
-            diversity_monotone=all(b >= a for a, b in zip(ilds, ilds[1:], strict=False)),
-            meets_target=bool(meeting),
-            best_lambda=(
-                max(meeting, key=lambda p: p.metrics.intra_list_diversity).mmr_lambda
-                if meeting else None
-            ),
-        )
-
-
-def diversity_curve(
-    scores: ScoreMatrix, similarity: OfferSimilarity, clicks: np.ndarray | None = None,
-    lambdas: Sequence[float] = DEFAULT_LAMBDAS, config: RerankConfig | None = None,
-    popularity: np.ndarray | None = None,
-) -> DiversityCurve:
-    """Re-rank at each lambda (0 is always included, as the baseline) and measure the lists,
-    against held-out `clicks` when given."""
-    config = config or RerankConfig()
-    points = []
-    for lam in sorted({0.0, *map(float, lambdas)}):
-        started = time.perf_counter()
-        recs = recommend(scores, dataclasses.replace(config, mmr_lambda=lam), similarity)
-        seconds = time.perf_counter() - started
-        metrics = evaluate(recs, clicks, similarity, popularity)
-        points.append(CurvePoint(lam, metrics, round(seconds, 3)))
-    return DiversityCurve(points, config)
-
-
-# --- Audience diversity (single-offer campaigns) ------------------------------------------
-
-
-@dataclass
-class AudienceConfig:
-    # Column with the click model's score (higher = more likely to respond).
-    score: str = "score"
-    # Audience = this many best-scored customers; None = use top_share.
-    top_n: int | None = None
-    # Audience share of the base, used when top_n is None.
-    top_share: float = 0.1
-    # Attributes compared; None = every column except the score.
-    attributes: list[str] | None = None
-    # Numeric attributes with more distinct values than this are cut into this many
-    # quantile bins of the base; fewer distinct values are compared value by value.
-    quantiles: int = 4
-    # Categorical attributes keep their largest groups up to this many; the rest are
-    # pooled as "other" so a long tail does not swamp the report.
-    max_groups: int = 20
-    # A group is under-represented when audience share / base share is below this
-    # (0.8 is the common four-fifths rule of thumb); over-represented above its inverse.
-    min_ratio: float = 0.8
-    # Groups below this share of the base are reported but never flagged (too few to judge).
-    min_base_share: float = 0.02
-
-    def validate(self) -> None:
-        if self.top_n is not None and self.top_n < 1:
-            raise ValueError(f"top_n must be at least 1, got {self.top_n}.")
-        if self.top_n is None and not 0 < self.top_share <= 1:
-            raise ValueError(f"top_share must be in (0, 1], got {self.top_share}.")
-        if self.quantiles < 2:
-            raise ValueError(f"quantiles must be at least 2, got {self.quantiles}.")
-        if self.max_groups < 2:
-            raise ValueError(f"max_groups must be at least 2, got {self.max_groups}.")
-        if not 0 < self.min_ratio < 1:
-            raise ValueError(f"min_ratio must be in (0, 1), got {self.min_ratio}.")
-
-
-@dataclass
-class GroupShare:
-    # Group label: a category, a value, or a bin such as "30–41" (upper bound included).
-    group: str
-    # Customers of the group in the base.
-    base_count: int
-    # Group share of the base.
-    base_share: float
-    # Customers of the group in the audience (top-N).
-    audience_count: int
-    # Group share of the audience.
-    audience_share: float
-    # audience_share / base_share: 1 = represented as in the base, 0 = left out.
-    ratio: float
-    # "left out", "under-represented", "over-represented" or "" (as in the base, or too small
-    # a group to judge).
-    flag: str
-
-
-@dataclass
-class AttributeSpread:
-    # Attribute (column) compared.
-    attribute: str
-    # "categorical" or "numeric" (binned into quantiles of the base).
-    kind: str
-    # One entry per group, largest first for categories, in bin order for numbers.
-    groups: list[GroupShare]
-    # Jensen-Shannon divergence (bits, 0 = same spread as the base, 1 = disjoint).
-    js_divergence: float
-    # Total variation distance: share of the audience that would have to change group to
-    # match the base.
-    total_variation: float
-    # Groups flagged under-represented (left-out ones included).
-    under_represented: list[str]
-    # Groups of the base with nobody in the audience (among those large enough to judge).
-    left_out: list[str]
-
-
-@dataclass
-class AudienceDiversity:
-    # Customers in the base (the whole scored frame).
-    base_size: int
-    # Customers in the audience (the top-N by score).
-    audience_size: int
-    # Lowest score that made the audience.
-    score_cutoff: float
-    # One entry per compared attribute, most divergent first.
-    attributes: list[AttributeSpread]
-    # Settings that produced the comparison.
-    config: AudienceConfig
-
-    def flagged(self) -> list[dict[str, Any]]:
-        """Every under- or over-represented group across attributes, worst ratio first."""
-        rows = [
-            {"attribute": spread.attribute, **dataclasses.asdict(group)}
-            for spread in self.attributes for group in spread.groups if group.flag
-        ]
-        return sorted(rows, key=lambda row: row["ratio"])
-
-    def to_frame(self) -> pd.DataFrame:
-        """Long frame: attribute, group, counts, shares, ratio, flag."""
-        return pd.DataFrame([
-            {"attribute": spread.attribute, **dataclasses.asdict(group)}
-            for spread in self.attributes for group in spread.groups
-        ])
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_ready({
-            "base_size": self.base_size,
-            "audience_size": self.audience_size,
-            "score_cutoff": self.score_cutoff,
-            "attributes": [dataclasses.asdict(spread) for spread in self.attributes],
-            "flagged": self.flagged(),
-            "config": config_to_dict(self.config),
-        })
-
-
-def audience_diversity(
-    frame: pd.DataFrame, config: AudienceConfig | None = None
-) -> AudienceDiversity:
-    """How the top-N customers by score spread over each attribute compared with the whole
-    base (every row of `frame`); ties at the cut go to the earlier row."""
-    config = config or AudienceConfig()
-    config.validate()
-    _require_columns(frame, [config.score])
-    attributes = config.attributes or [c for c in frame.columns if c != config.score]
-    _require_columns(frame, attributes)
-    scores = _numeric_column(frame, config.score)
-    if np.isnan(scores).any():
-        label = frame.index[int(np.flatnonzero(np.isnan(scores))[0])]
-        raise ValueError(f"Row {_shown(label)}, column {config.score!r}: the score is empty.")
-    size = config.top_n or max(1, int(round(len(frame) * config.top_share)))
-    if size > len(frame):
-        raise ValueError(f"top_n ({size}) is larger than the base ({len(frame)} customers).")
-    chosen = np.zeros(len(frame), dtype=bool)
-    top = np.argsort(-scores, kind="stable")[:size]
-    chosen[top] = True
-    spreads = [
-        _attribute_spread(name, frame[name], chosen, config) for name in attributes
-    ]
-    spreads.sort(key=lambda spread: -spread.js_divergence)
-    return AudienceDiversity(
-        base_size=len(frame), audience_size=size, score_cutoff=float(scores[top[-1]]),
-        attributes=spreads, config=config,
-    )
-
-
-def _attribute_spread(
-    name: str, column: pd.Series, chosen: np.ndarray, config: AudienceConfig
-) -> AttributeSpread:
-    groups, kind = _group_labels(column, config)
-    base = groups.value_counts(sort=False)
-    base = base[base > 0]
-    if kind == "categorical":
-        base = base.sort_values(ascending=False, kind="stable")
-    audience = groups[chosen].value_counts().reindex(base.index, fill_value=0)
-    p_base = base.to_numpy() / base.sum()
-    p_audience = audience.to_numpy() / audience.sum()
-    rows = []
-    for label, n_base, n_aud, s_base, s_aud in zip(
-        base.index, base.to_numpy(), audience.to_numpy(), p_base, p_audience, strict=True
-    ):
-        ratio = s_aud / s_base
-        judged = s_base >= config.min_base_share
-        flag = ""
-        if judged and n_aud == 0:
-            flag = "left out"
-        elif judged and ratio < config.min_ratio:
-            flag = "under-represented"
-        elif judged and ratio > 1 / config.min_ratio:
-            flag = "over-represented"
-        rows.append(GroupShare(str(label), int(n_base), float(s_base), int(n_aud),
-                               float(s_aud), float(ratio), flag))
-    return AttributeSpread(
-        attribute=name, kind=kind, groups=rows,
-        js_divergence=_js_divergence(p_audience, p_base),
-        total_variation=float(0.5 * np.abs(p_audience - p_base).sum()),
-        under_represented=[g.group for g in rows if g.flag in ("left out", "under-represented")],
-        left_out=[g.group for g in rows if g.flag == "left out"],
-    )
-
-
-def _group_labels(column: pd.Series, config: AudienceConfig) -> tuple[pd.Series, str]:
-    """Group label of every customer: a quantile bin for numbers with many values, else
-    the value itself (the largest `max_groups - 1` kept, the rest "other")."""
-    missing = column.isna()
-    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    if numeric and column.nunique() > config.quantiles:
-        bins, edges = pd.qcut(column, config.quantiles, labels=False, retbins=True,
-                              duplicates="drop")
-        names = [f"{edges[i]:g}–{edges[i + 1]:g}" for i in range(len(edges) - 1)]
-        if missing.any():
-            names.append("(missing)")
-        codes = bins.fillna(len(names) - 1).astype(int)
-        labels = pd.Series(pd.Categorical.from_codes(codes, names), index=column.index)
-        return labels, "numeric"
-    labels = column.astype(object).where(~missing, "(missing)").astype(str)
-    counts = labels.value_counts()
-    if len(counts) > config.max_groups:
-        kept = set(counts.index[: config.max_groups - 1])
-        labels = labels.where(labels.isin(kept), "other")
-    return labels, "categorical"
-
-
-def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    middle = (p + q) / 2
-
-    def part(x: np.ndarray) -> float:
-        used = x > 0
-        return float((x[used] * np.log2(x[used] / middle[used])).sum())
-
-    return max(0.0, 0.5 * part(p) + 0.5 * part(q))
-
-
-# --- Input checks -------------------------------------------------------------------------
-
-
-def _shown(value: Any) -> str:
-    """An id or cell as the user wrote it (numpy scalars as plain Python values)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
-def _require_columns(frame: pd.DataFrame, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"Missing column(s) {missing}; the frame has {list(frame.columns)}.")
-
-
-def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """The column as floats; a value that is not a number is an error naming its row."""
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() & raw.notna()
-    if bad.any():
-        label = raw.index[int(np.flatnonzero(bad.to_numpy())[0])]
-        raise ValueError(
-            f"Row {_shown(label)}, column {column!r}: {_shown(raw[label])} is not a number."
-        )
-    result = values.to_numpy(dtype=np.float64)
-    if np.isinf(result).any():
-        label = raw.index[int(np.flatnonzero(np.isinf(result))[0])]
-        raise ValueError(f"Row {_shown(label)}, column {column!r}: the score is infinite.")
-    return result

@@ -45,6 +45,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from recengine.config import json_ready
+
 # Local accuracy of the permutation explainer holds by construction (each permutation's
 # differences telescope to f(customer) - f(background)); what is left is float32 rounding of
 # the model's scores, far below this.
@@ -116,7 +118,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["row_id"] = _json_value(self.row_id)
+        out["row_id"] = json_ready(self.row_id)
         out["base_probability"] = self.base_probability
         return out
 
@@ -292,38 +294,24 @@ def _check_scorer(model: Any, scorer: Callable, rows: pd.DataFrame) -> None:
 
 class TextEmbeddingScorer:
     """ClickModel logits with the encoder run once per distinct text: texts come from the
-    model's serialiser, pooled embeddings are cached by text, and only the numeric tower and
-    head (``network_.logits_from_pooled``) run per row."""
+    model's serialiser, pooled embeddings (``ClickModel.pooled_embeddings``) are cached by
+    text, and only the numeric tower and head (``ClickModel.logits_from_pooled``) run per
+    row."""
 
     def __init__(self, cache_size: int):
         self.cache_size = cache_size
-        self._pooled: dict[str, Any] = {}
+        self._pooled: dict[str, np.ndarray] = {}
 
     def __call__(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
-        import torch
-
-        from recengine.train import mean_pool
-
         texts = model.serializer.texts(frame)
-        numeric = torch.from_numpy(model.serializer.numeric_matrix(frame)).to(model.device_)
         new = sorted({t for t in texts if t not in self._pooled}, key=len)
         if len(self._pooled) + len(new) > self.cache_size:
             self._pooled.clear()
             new = sorted(set(texts), key=len)
-        net = model.network_
-        net.eval()
-        with torch.inference_mode():
-            for start in range(0, len(new), model.config.eval_batch_size):
-                batch = new[start : start + model.config.eval_batch_size]
-                ids = model.tokenizer_(batch, truncation=True, max_length=model.config.max_length,
-                                       padding=True, return_tensors="pt")
-                ids_t = ids["input_ids"].to(model.device_)
-                mask = ids["attention_mask"].to(model.device_)
-                pooled = mean_pool(net.hidden_after(ids_t, mask, net.n_layers), mask).float()
-                self._pooled.update(zip(batch, pooled, strict=True))
-            pooled = torch.stack([self._pooled[t] for t in texts])
-            logits = net.logits_from_pooled(pooled, numeric).float().cpu().numpy()
-        return logits.astype(np.float64) + model.logit_offset_
+        if new:
+            self._pooled.update(zip(new, model.pooled_embeddings(new), strict=True))
+        pooled = np.stack([self._pooled[t] for t in texts])
+        return model.logits_from_pooled(pooled, frame).astype(np.float64)
 
 
 class _Codebook:
@@ -512,7 +500,7 @@ def _make_explanation(
             f"misses the model's logit {logit:.6f} by {error:.2e} (> {tolerance:.0e})"
         )
     contributions = [
-        FieldContribution(f, labels[f], _json_value(row[f]), float(v))
+        FieldContribution(f, labels[f], json_ready(row[f]), float(v))
         for f, v in zip(fields, values, strict=True)
     ]
     contributions.sort(key=lambda c: -abs(c.contribution))
@@ -543,18 +531,6 @@ def _hashable(value: Any) -> Hashable:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ("__missing__",)
     return value
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_value(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def _dense(matrix: Any) -> np.ndarray:

@@ -101,7 +101,10 @@ def build_tiny_bert(folder: Path | str, texts: Iterable[str], seed: int = 0) -> 
     For tests: it loads through exactly the same path as a real base model.
     """
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    # transformers 5 keeps BertTokenizerFast as a lazily exported alias its type information
+    # does not declare; transformers 4, still supported, has it as a class of its own.
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

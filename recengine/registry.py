@@ -81,7 +81,8 @@ class ModelRegistry:
             "metrics": metrics or {}, "config": config or {}, "parts": sorted(parts or {}),
             "served": served,
         }
-        (tmp / "manifest.json").write_text(json.dumps(json_ready(manifest), indent=1))
+        manifest = json_ready(manifest, allow_nan=True)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         (tmp / CUSTOMERS_FILE).write_text("".join(f"{p}\n" for p in sorted(set(pseudonyms))))
         _make_private(tmp)  # also what the model's own save wrote (weights, tokenizer)
         tmp.rename(folder)  # a half-written model never appears under its id

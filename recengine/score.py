@@ -12,7 +12,7 @@ import copy
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -39,11 +39,12 @@ def iter_frames(rows: Iterable[dict] | Iterable[pd.DataFrame], chunk_size: int) 
         return
     iterator = itertools.chain([first], iterator)
     if isinstance(first, pd.DataFrame):
-        for frame in iterator:
+        for frame in cast(Iterator[pd.DataFrame], iterator):
             for start in range(0, len(frame), chunk_size):
                 yield frame.iloc[start : start + chunk_size]
         return
-    while batch := list(itertools.islice(iterator, chunk_size)):
+    records = cast(Iterator[dict[str, Any]], iterator)
+    while batch := list(itertools.islice(records, chunk_size)):
         yield pd.DataFrame.from_records(batch)
 
 
@@ -117,4 +118,4 @@ class DistilledScorer:
         return x
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.model_.predict(self._typed(frame))))
+        return 1.0 / (1.0 + np.exp(-np.asarray(self.model_.predict(self._typed(frame)))))

@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -117,16 +117,21 @@ class TrainProgress:
 ProgressCallback = Callable[[TrainProgress], None]
 
 
+# A transformers encoder of the BERT family (config.hidden_size, embeddings, encoder.layer) or
+# peft's wrapper of one: both reach their parts by name at run time, beyond what types say.
+Encoder = Any
+
+
 class ClickNetwork(nn.Module):
     """Encoder, mean pooling, numeric tower and a one-logit head."""
 
     def __init__(
-        self, encoder: nn.Module, n_numeric: int, numeric_hidden: int, dropout: float,
+        self, encoder: Encoder, n_numeric: int, numeric_hidden: int, dropout: float,
         head_hidden: int = 0,
     ):
         super().__init__()
-        self.encoder = encoder
-        hidden = self.bert.config.hidden_size
+        self.encoder: Encoder = encoder
+        hidden: int = self.bert.config.hidden_size
         self.numeric = (
             nn.Sequential(nn.Linear(n_numeric, numeric_hidden), nn.GELU()) if n_numeric else None
         )
@@ -139,7 +144,7 @@ class ClickNetwork(nn.Module):
         ) if head_hidden else None
 
     @property
-    def bert(self) -> nn.Module:
+    def bert(self) -> Encoder:
         """The plain encoder, also when peft has wrapped it."""
         unwrap = getattr(self.encoder, "get_base_model", None)
         return unwrap() if unwrap is not None else self.encoder
@@ -282,20 +287,45 @@ class ClickModel:
             for row, i in enumerate(batch):
                 item = hidden[row] if hidden.dim() == 2 else hidden[row, : len(unique[i])]
                 done[i] = item.to(torch.float16) if hidden.dim() == 3 else item.clone()
-        return [done[i] for i in inverse]  # type: ignore[misc]
+        return [done[i] for i in inverse]
+
+    # ---- pooled text embeddings -----------------------------------------------------------
+    def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's output mean-pooled over each text's tokens (texts x hidden size,
+        float32): what the head reads beside the numbers. Equal texts get equal rows, so a
+        caller scoring many rows that share few texts (the explainer) can compute each once."""
+        ids = self.tokenizer_(list(texts), truncation=True, max_length=self.config.max_length)[
+            "input_ids"
+        ]
+        self.network_.eval()
+        return self._pooled_ids(ids).numpy()
 
     @torch.inference_mode()
-    def _pooled_texts(self, data: Encoded) -> torch.Tensor:
-        """The encoder's pooled output per row, computed once per distinct text."""
-        unique, inverse = unique_texts(data.ids)
+    def logits_from_pooled(self, pooled: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """`predict_logits(frame)` from the pooled embeddings of the frame's texts (one row
+        per row of `frame`, as `pooled_embeddings` gives them): only the numeric tower and
+        the head run."""
+        self.network_.eval()
+        return self._head_logits(torch.from_numpy(pooled), self.serializer.numeric_matrix(frame))
+
+    @torch.inference_mode()
+    def _pooled_ids(self, ids: list[list[int]]) -> torch.Tensor:
+        """The encoder's pooled output per token sequence, computed once per distinct one."""
+        unique, inverse = unique_texts(ids)
         lengths = np.fromiter((len(i) for i in unique), dtype=np.int64, count=len(unique))
         pooled = torch.empty((len(unique), self.network_.bert.config.hidden_size))
         for batch in length_batches(lengths, self.config.eval_batch_size):
-            ids, mask = self._pad([unique[i] for i in batch])
+            ids_t, mask = self._pad([unique[i] for i in batch])
             with self._autocast():
-                hidden = self.network_.hidden_after(ids, mask, self.network_.n_layers)
+                hidden = self.network_.hidden_after(ids_t, mask, self.network_.n_layers)
                 pooled[torch.from_numpy(batch)] = mean_pool(hidden, mask).float().cpu()
         return pooled[torch.from_numpy(inverse)]
+
+    def _head_logits(self, pooled: torch.Tensor, numeric: np.ndarray) -> np.ndarray:
+        with self._autocast():
+            logits = self.network_.logits_from_pooled(
+                pooled.to(self.device_), torch.from_numpy(numeric).to(self.device_))
+        return logits.float().cpu().numpy() + self.logit_offset_
 
     def _batch_logits(
         self, data: Encoded, batch: np.ndarray, cache: list[torch.Tensor] | None
@@ -317,11 +347,7 @@ class ClickModel:
     def _logits(self, data: Encoded, cache: list[torch.Tensor] | None = None) -> np.ndarray:
         self.network_.eval()
         if cache is None:
-            pooled = self._pooled_texts(data).to(self.device_)
-            numeric = torch.from_numpy(data.numeric).to(self.device_)
-            with self._autocast():
-                logits = self.network_.logits_from_pooled(pooled, numeric)
-            return logits.float().cpu().numpy() + self.logit_offset_
+            return self._head_logits(self._pooled_ids(data.ids), data.numeric)
         out = np.empty(len(data.ids), dtype=np.float32)
         for batch in length_batches(data.lengths, self.config.eval_batch_size):
             with self._autocast():
@@ -356,8 +382,8 @@ class ClickModel:
         optimizer = self._optimizer()
         scheduler = linear_schedule(
             optimizer, int(total * cfg.warmup_ratio), total,
-            time_share=(lambda: (time.perf_counter() - started) / cfg.time_budget_s)
-            if cfg.time_budget_s else None,
+            time_share=(lambda: (time.perf_counter() - started) / budget_s)
+            if (budget_s := cfg.time_budget_s) else None,
         )
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight, device=self.device_))
         scaler = torch.amp.GradScaler(
@@ -513,7 +539,7 @@ class ClickModel:
         meta = {
             "train_config": config_to_dict(self.config),
             "serialize_config": config_to_dict(self.serializer.config),
-            "serializer_state": json_ready(self.serializer.state()),
+            "serializer_state": json_ready(self.serializer.state(), allow_nan=True),
             "logit_offset": self.logit_offset_,
             "history": self.history_,
             "best_val_auc": self.best_val_auc_,
@@ -630,7 +656,7 @@ def training_batches(lengths: np.ndarray, batch_size: int, seed: int) -> list[np
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths))
     pool = batch_size * 50
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), pool):
         chunk = order[start : start + pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]

@@ -101,7 +101,7 @@ class RecommendationRun(models.Model):
     diversity = models.FloatField(default=0.0)
     # At most this many customers per offer (empty = no cap).
     offer_cap = models.PositiveIntegerField(null=True, blank=True)
-    # Metrics, curve and exposure per offer (``recengine.diversity``).
+    # Metrics, curve and exposure per offer (``recengine.list_metrics``).
     result = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

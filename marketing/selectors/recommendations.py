@@ -24,6 +24,7 @@ from marketing.models import (
     ScoringRun,
 )
 from marketing.selectors.consent import has_consent, scores_for_use
+from marketing.templatetags.money import percent_text
 
 # Profile attribute types the audience is compared over (dates have no useful groups).
 AUDIENCE_TYPES = (
@@ -123,8 +124,8 @@ def audience_diversity(
     report, and a top smaller than that is refused, so it cannot single anyone out."""
     import pandas as pd
 
-    from recengine.diversity import AudienceConfig
-    from recengine.diversity import audience_diversity as spread_of
+    from recengine.audience_diversity import AudienceConfig
+    from recengine.audience_diversity import audience_diversity as spread_of
 
     started = time.perf_counter()
     if scoring_run.training_run.offer_id is None:
@@ -180,7 +181,7 @@ def audience_diversity(
             f"The top holds {result['audience_size']:,} customer(s); it must hold at least "
             f"{settings.MIN_GROUP_SIZE} customers so that the report singles no one out.")
     top_label = (
-        f"top {top_n:,}" if top_n is not None else f"top {_percent(top_share or 0)}"
+        f"top {top_n:,}" if top_n is not None else f"top {percent_text(top_share or 0)}"
     )
     out = _reportable(result, fields, top_label)
     out.update(
@@ -218,13 +219,9 @@ def _reportable(result: dict[str, Any], fields: dict[str, ProfileField],
 def _finding(label: str, group: dict[str, Any], top_label: str) -> str:
     who = f"Customers with {label.lower()} “{group['group']}”"
     if group["audience_count"] == 0:
-        return f"{who} are {_percent(group['base_share'])} of the base but none of the {top_label}."
+        share = percent_text(group["base_share"])
+        return f"{who} are {share} of the base but none of the {top_label}."
     return (
-        f"{who} are {_percent(group['base_share'])} of the base but "
-        f"{_percent(group['audience_share'])} of the {top_label}."
+        f"{who} are {percent_text(group['base_share'])} of the base but "
+        f"{percent_text(group['audience_share'])} of the {top_label}."
     )
-
-
-def _percent(share: float) -> str:
-    value = 100 * share
-    return f"{value:.0f} %" if value >= 1 or value == 0 else f"{value:.1f} %"

@@ -34,7 +34,6 @@ from marketing.selectors.consent import customers_with_consent, has_consent, sco
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.training import (
-    json_safe,
     known_values_only,
     model_text_values,
     offer_columns,
@@ -132,6 +131,8 @@ def check_customer(training_run: TrainingRun, customer: Customer) -> None:
 # ---- the runner -------------------------------------------------------------------------------
 @register_runner(Job.Kind.EXPLAIN)
 def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
+    from recengine.config import json_ready
+
     run = ExplanationRun.objects.select_related(
         "training_run__segment", "training_run__offer", "customer"
     ).get(job=job)
@@ -161,7 +162,7 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         result = explain_customer(models, config, reference, row, progress)
     if offer is not None:
         result["offer"] = {"id": offer.pk, "title": offer.title}
-    ExplanationRun.objects.filter(pk=run.pk).update(result=json_safe(result))
+    ExplanationRun.objects.filter(pk=run.pk).update(result=json_ready(result))
     return {
         "explanation_run": run.pk,
         "scope": run.scope,

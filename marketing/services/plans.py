@@ -378,13 +378,13 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from recengine.roi import (
+    from recengine.roi import plan_campaign
+    from recengine.uplift import (
+        CrossFitConfig,
         InsufficientData,
         UpliftConfig,
-        UpliftModel,
-        plan_campaign,
+        cross_fitted_uplift,
         uplift_evaluation,
-        uplift_readiness,
     )
 
     plan = CampaignPlan.objects.select_related("scoring_run__training_run", "offer").get(
@@ -406,52 +406,34 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
     base = {"status": "insufficient_data", "job": job.pk, "treatment_attribute": attribute,
             "treatment_value": wanted, "customers": len(ids),
             "missing_attribute": len(ids) - len(with_attribute)}
-    config = UpliftConfig(threads=1)
+    config = CrossFitConfig(folds=UPLIFT_FOLDS, model=UpliftConfig(threads=1))
 
     def save(uplift: dict[str, Any]) -> dict[str, Any]:
         CampaignPlan.objects.filter(pk=plan.pk).update(uplift=uplift)
         return {"plan": plan.pk, "status": uplift["status"]}
 
-    # Every fold's models learn from the other folds, so each group needs enough rows there.
-    per_fold = UpliftConfig(
-        min_rows_per_group=config.min_rows_per_group * UPLIFT_FOLDS // (UPLIFT_FOLDS - 1),
-        min_conversions_per_group=config.min_conversions_per_group * UPLIFT_FOLDS
-        // (UPLIFT_FOLDS - 1),
-    )
-    readiness = (uplift_readiness(treated, y, per_fold) if len(y) else None)
-    if readiness is None or not readiness.ok:
-        reasons = (readiness.reasons if readiness else
-                   [f"No scored customer has the attribute “{attribute}”."])
-        return save({**base, "reasons": reasons,
-                     "readiness": readiness.as_dict() if readiness else None})
+    def on_fold(k: int, folds: int) -> None:
+        progress(15 + 70 * k / folds, f"Fitting the treated and control models "
+                 f"(fold {k + 1} of {folds})")
 
+    if not with_attribute:
+        return save({**base, "reasons": [f"No scored customer has the attribute “{attribute}”."],
+                     "readiness": None})
     frame = pd.DataFrame([
         {k: v for k, v in (profiles[c] or {}).items() if k != attribute} for c in with_attribute
     ])
-    rng = np.random.default_rng(0)
-    # Folds stratified by group and outcome so each keeps its share of both.
-    fold = np.empty(len(y), dtype=np.int64)
-    for group in range(4):
-        rows = np.flatnonzero(treated * 2 + y == group)
-        fold[rng.permutation(rows)] = np.arange(len(rows)) % UPLIFT_FOLDS
-    uplift = np.zeros(len(y))
-    for k in range(UPLIFT_FOLDS):
-        progress(15 + 70 * k / UPLIFT_FOLDS, f"Fitting the treated and control models "
-                 f"(fold {k + 1} of {UPLIFT_FOLDS})")
-        learn = fold != k
-        try:
-            model = UpliftModel(config).fit(frame[learn].reset_index(drop=True),
-                                            treated[learn], y[learn])
-        except InsufficientData as exc:
-            return save({**base, "reasons": exc.readiness.reasons,
-                         "readiness": exc.readiness.as_dict()})
-        uplift[~learn] = model.predict_uplift(frame[~learn].reset_index(drop=True))
+    try:
+        fitted = cross_fitted_uplift(frame, treated, y, config, on_fold)
+    except InsufficientData as exc:
+        return save({**base, "reasons": exc.readiness.reasons,
+                     "readiness": exc.readiness.as_dict()})
+    uplift = fitted.uplift
     progress(90, "Measuring the uplift on held-out customers")
     evaluation = uplift_evaluation(uplift, treated, y)
     by_uplift = plan_campaign(np.clip(uplift, -1, 1), _economics(plan.economics), kind="uplift")
     return save({
-        **base, "status": "ok", "reasons": [], "readiness": readiness.as_dict(),
-        "folds": UPLIFT_FOLDS, "model": config.kind, "columns": list(frame.columns),
+        **base, "status": "ok", "reasons": [], "readiness": fitted.readiness.as_dict(),
+        "folds": config.folds, "model": config.model.kind, "columns": list(frame.columns),
         "evaluation": evaluation,
         "plan": {key: by_uplift[key] for key in ("customers", "base_rate", "table", "best")},
     })

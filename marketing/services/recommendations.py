@@ -168,7 +168,8 @@ class _Recommending:
 
     def execute(self) -> dict[str, Any]:
         from recengine.config import json_ready
-        from recengine.diversity import RerankConfig, diversity_curve, offer_popularity, recommend
+        from recengine.diversity import RerankConfig, recommend
+        from recengine.list_metrics import diversity_curve, offer_popularity
 
         run = self.run
         self.progress(2, "Reading the scores of customers with profiling consent")

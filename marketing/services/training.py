@@ -570,12 +570,12 @@ class _Training:
         self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str],
         baseline, blend, known_values: dict[str, list[str]],
     ) -> dict[str, Any]:
-        from recengine.config import config_to_dict
+        from recengine.config import config_to_dict, json_ready
         from recengine.registry import ModelRegistry
 
         p = self.params
         run = TrainingRun.objects.select_related("segment", "offer").get(pk=self.run.pk)
-        metrics = json_safe(metrics)
+        metrics = json_ready(metrics)
         model_id = ModelRegistry(settings.MODEL_REGISTRY_DIR).save(
             model, name=run.name, fingerprint=run.fingerprint, pseudonyms=pseudonyms,
             consent_snapshot=run.consent_snapshot, metrics=metrics,
@@ -695,14 +695,3 @@ def _stratified_sample(positions: np.ndarray, y: np.ndarray, n: int, seed: int) 
         return positions
     kept, _ = train_test_split(positions, train_size=n, stratify=y[positions], random_state=seed)
     return np.sort(kept)
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities become None (PostgreSQL's jsonb refuses them)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

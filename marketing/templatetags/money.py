@@ -1,5 +1,5 @@
-"""Money as the campaign pages show it: "€12,345" (whole units), "€1.50" for unit prices,
-in the currency of settings.CURRENCY_SYMBOL."""
+"""Money and shares as the campaign pages show them: "€12,345" (whole units), "€1.50" for
+unit prices, in the currency of settings.CURRENCY_SYMBOL, and "12%" for shares and ratios."""
 
 import math
 
@@ -41,9 +41,18 @@ def money_cents(value: float | None) -> str:
     return money_text(value, cents=True)
 
 
-@register.filter
-def percent(value: float | None, digits: int = 0) -> str:
-    """A ratio as a percentage (0.123 -> "12%"); "—" for nothing (e.g. ROI without cost)."""
-    if value is None:
+def percent_text(share: float | None) -> str:
+    """A share or ratio as a percentage: "12%", "1,250%" (an ROI), two significant digits
+    below 1% ("0.31%") so a small share does not read as none; "—" for nothing (e.g. ROI
+    without cost)."""
+    if share is None or not math.isfinite(share):
         return "—"
-    return f"{100 * float(value):,.{int(digits)}f}%"
+    value = 100 * float(share)
+    if value == 0 or abs(value) >= 1:
+        return f"{value:,.0f}%"
+    return f"{value:.2g}%"
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return percent_text(value)

@@ -26,6 +26,7 @@ from marketing.services.explanations import (
     ExplanationSetupError,
     explanation_run_create,
 )
+from marketing.templatetags.money import percent_text
 from marketing.views import explanation_charts
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -151,23 +152,16 @@ def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
         rows.append({
             "key": key, "name": names[key], "part": part, "error": error,
             "error_text": "exactly" if error == 0 else f"within {error:.1e}",
-            "method": part["method"], "chance": percent(part.get("probability")),
+            "method": part["method"], "chance": percent_text(part.get("probability")),
         })
     return rows
 
 
 def score_in_words(explanation: dict[str, Any]) -> str:
     return (
-        f"BERT gives this customer a {percent(explanation['probability'])} chance of a response "
+        f"BERT gives this customer a {percent_text(explanation['probability'])} chance of a "
+        "response "
         f"(log-odds {explanation['logit']:.2f}), against "
-        f"{percent(explanation['base_probability'])} for a typical customer "
+        f"{percent_text(explanation['base_probability'])} for a typical customer "
         f"(log-odds {explanation['base_value']:.2f})."
     )
-
-
-def percent(probability: float | None) -> str:
-    """A probability for people: 23%, 4.2%, 0.31%."""
-    if probability is None:
-        return "—"
-    share = 100 * probability
-    return f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"

@@ -23,7 +23,7 @@ from marketing.services.plans import (
     campaign_plan_update,
     campaign_plan_uplift,
 )
-from marketing.templatetags.money import money_text
+from marketing.templatetags.money import money_text, percent_text
 from marketing.views import plan_charts
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -121,10 +121,6 @@ class UpliftForm(forms.Form):
     )
 
 
-def pct_text(pct: float) -> str:
-    return f"{pct:.0f}%" if pct >= 1 or pct == 0 else f"{pct:.1f}%"
-
-
 def best_depth_sentence(result: dict[str, Any]) -> str:
     """The plan's advice in one sentence (two when the budget binds)."""
     best, budget = result["best"], result["budget"]
@@ -132,7 +128,7 @@ def best_depth_sentence(result: dict[str, Any]) -> str:
         return ("No depth pays: even the best-scored customers are expected to earn less than "
                 f"the campaign costs (at best {money_text(best['profit'])}). Lower the costs, "
                 "raise the value per conversion, or don't run it.")
-    unlimited = (f"the top {pct_text(best['depth_pct'])} ({best['contacts']:,} customers)")
+    unlimited = f"the top {percent_text(best['depth_pct'] / 100)} ({best['contacts']:,} customers)"
     if budget["limit"] is None or budget["max_contacts"] >= best["contacts"]:
         return f"Contact {unlimited}: expected profit {money_text(best['profit'])}."
     within = budget["best_within_budget"]
@@ -140,7 +136,7 @@ def best_depth_sentence(result: dict[str, Any]) -> str:
     if within["contacts"] == 0:
         return (f"The budget of {limit} does not allow the campaign: {budget['reason']} "
                 f"Without a limit, {unlimited} would earn {money_text(best['profit'])}.")
-    return (f"Contact the top {pct_text(within['depth_pct'])} ({within['contacts']:,} "
+    return (f"Contact the top {percent_text(within['depth_pct'] / 100)} ({within['contacts']:,} "
             f"customers): expected profit {money_text(within['profit'])} within the budget of "
             f"{limit}, which pays for {budget['max_contacts']:,} contacts. Without the budget "
             f"limit, {unlimited} would earn {money_text(best['profit'])}.")

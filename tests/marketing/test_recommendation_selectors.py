@@ -31,7 +31,7 @@ def test_it_compares_the_top_share_with_the_base_and_names_left_out_groups():
     assert jobs["retired"]["audience_count"] == 0
     assert jobs["retired"]["flag"] == "left out"
     texts = [f["text"] for f in report["under_represented"]]
-    assert "Customers with job “retired” are 20 % of the base but none of the top 10 %." in texts
+    assert "Customers with job “retired” are 20% of the base but none of the top 10%." in texts
 
 
 def test_it_takes_a_top_n_and_reports_partial_shares_in_words():

@@ -2,11 +2,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recengine.diversity import OfferSimilarity, ScoreMatrix
 from recengine.models_base import build_tiny_bert
 from recengine.serialize import SerializeConfig, TextSerializer
 from recengine.train import TrainConfig
 
 JOBS = ["admin.", "technician", "student", "retired", "services"]
+
+
+def random_scores(n_customers: int = 40, n_offers: int = 30, seed: int = 0) -> ScoreMatrix:
+    rng = np.random.default_rng(seed)
+    values = rng.random((n_customers, n_offers)).round(2)  # rounding makes ties
+    values[rng.random(values.shape) < 0.2] = np.nan
+    return ScoreMatrix.from_array(values)
+
+
+def two_genre_catalogue(n_customers: int = 5) -> tuple[ScoreMatrix, OfferSimilarity]:
+    """Offers 0-4 are dramas everyone scores high, offers 5-9 comedies scored lower."""
+    scores = np.r_[np.linspace(0.9, 0.86, 5), np.linspace(0.5, 0.46, 5)]
+    values = np.tile(scores, (n_customers, 1))
+    similarity = OfferSimilarity.from_categories(["drama"] * 5 + ["comedy"] * 5)
+    return ScoreMatrix.from_array(values), similarity
 
 
 def make_customers(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

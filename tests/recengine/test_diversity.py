@@ -1,6 +1,4 @@
 import dataclasses
-import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -8,68 +6,15 @@ import pytest
 
 from recengine import diversity
 from recengine.diversity import (
-    AudienceConfig,
     OfferSimilarity,
     RerankConfig,
     ScoreMatrix,
-    audience_diversity,
-    catalogue_coverage,
     click_matrix,
-    diversity_curve,
-    evaluate,
-    gini,
-    intra_list_diversity,
-    novelty,
-    offer_popularity,
-    ranking_metrics,
     recommend,
     top_k,
 )
-
-
-def random_scores(n_customers: int = 40, n_offers: int = 30, seed: int = 0) -> ScoreMatrix:
-    rng = np.random.default_rng(seed)
-    values = rng.random((n_customers, n_offers)).round(2)  # rounding makes ties
-    values[rng.random(values.shape) < 0.2] = np.nan
-    return ScoreMatrix.from_array(values)
-
-
-def two_genre_catalogue(n_customers: int = 5) -> tuple[ScoreMatrix, OfferSimilarity]:
-    """Offers 0-4 are dramas everyone scores high, offers 5-9 comedies scored lower."""
-    scores = np.r_[np.linspace(0.9, 0.86, 5), np.linspace(0.5, 0.46, 5)]
-    values = np.tile(scores, (n_customers, 1))
-    similarity = OfferSimilarity.from_categories(["drama"] * 5 + ["comedy"] * 5)
-    return ScoreMatrix.from_array(values), similarity
-
-
-def test_it_computes_precision_recall_and_ndcg_by_hand():
-    positions = np.array([[0, 1, 2], [3, 2, -1]])
-    clicks = np.zeros((2, 5), dtype=bool)
-    clicks[0, [1, 3]] = True  # one of two clicks listed, at rank 2
-    clicks[1, 3] = True  # the only click listed first
-    result = ranking_metrics(positions, clicks)
-    ndcg_first = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
-    assert result["ndcg"] == pytest.approx((ndcg_first + 1.0) / 2)
-    assert result["precision"] == pytest.approx((1 / 3 + 1 / 3) / 2)
-    assert result["recall"] == pytest.approx((1 / 2 + 1) / 2)
-    assert result["customers_evaluated"] == 2
-
-
-def test_it_leaves_customers_without_held_out_clicks_out_of_accuracy():
-    positions = np.array([[0, 1], [0, 1]])
-    clicks = np.array([[True, False, False], [False, False, False]])
-    result = ranking_metrics(positions, clicks)
-    assert result["customers_evaluated"] == 1
-    assert result["precision"] == pytest.approx(0.5)
-
-
-def test_it_computes_jaccard_similarity_and_intra_list_diversity_by_hand():
-    similarity = OfferSimilarity.from_categories(["a", "a b", ["c"]])
-    assert similarity.between(0, 1) == pytest.approx(0.5)
-    assert similarity.between(1, 2) == 0.0
-    positions = np.array([[0, 1, 2], [0, 1, -1], [2, -1, -1]])  # a one-offer list is skipped
-    expected = ((0.5 + 1 + 1) / 3 + 0.5) / 2
-    assert intra_list_diversity(positions, similarity) == pytest.approx(expected)
+from recengine.list_metrics import diversity_curve
+from tests.recengine.conftest import random_scores
 
 
 def test_it_computes_cosine_similarity_from_embeddings():
@@ -91,24 +36,6 @@ def test_it_gives_the_same_similarities_without_the_full_matrix(monkeypatch):
         on_demand.to_many(offers, candidates), with_matrix.to_many(offers, candidates),
         atol=1e-6,
     )
-
-
-def test_it_computes_gini_of_exposure_by_hand():
-    assert gini(np.array([0, 0, 0, 4])) == pytest.approx(0.75)  # one offer takes all
-    assert gini(np.array([3, 3, 3])) == 0.0
-    # Mean absolute difference over all ordered pairs / (2 * mean): 8 / 9 / 4.
-    assert gini(np.array([1, 2, 3])) == pytest.approx(2 / 9)
-
-
-def test_it_computes_coverage_and_novelty_by_hand():
-    positions = np.array([[0, 1], [1, -1]])
-    assert catalogue_coverage(positions, 4) == 0.5
-    assert novelty(positions, np.array([0.5, 0.25, 1.0, 1.0])) == pytest.approx((1 + 2 + 2) / 3)
-
-
-def test_it_smooths_popularity_so_untaken_offers_have_finite_novelty():
-    taken = np.array([[True, False], [True, False], [False, False]])
-    np.testing.assert_allclose(offer_popularity(taken), [3 / 4, 1 / 4])
 
 
 def test_it_lists_the_best_scored_offers_when_lambda_is_zero():
@@ -134,52 +61,6 @@ def test_it_marks_slots_empty_when_a_customer_has_too_few_candidates():
     recs = recommend(ScoreMatrix.from_array(values), RerankConfig(k=3))
     np.testing.assert_array_equal(recs.positions, [[0, 2, -1], [-1, -1, -1]])
     assert np.isnan(recs.scores[0, 2])
-
-
-def test_it_raises_diversity_as_lambda_grows():
-    scores, similarity = two_genre_catalogue()
-    clicks = np.zeros((scores.n_customers, scores.n_offers), dtype=bool)
-    clicks[:, 0] = True
-    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.3, 0.6, 0.9),
-                            config=RerankConfig(k=4))
-    ild = curve.to_frame()["intra_list_diversity"].tolist()
-    # Rescaled, the second drama is worth 0.975 and the first comedy 0.1: at lambda 0.3 the
-    # penalty (0.3) does not bridge the gap, from 0.6 on a comedy takes the second slot, and
-    # once both genres are listed every offer is penalised alike: drama, comedy, drama, drama.
-    assert ild == pytest.approx([0.0, 0.0, 0.5, 0.5])
-    trade = curve.tradeoff()
-    assert trade.diversity_monotone and not trade.diversity_rises  # lambda 0.3 changed nothing
-    assert trade.meets_target  # offer 0, the only click, stays first at every lambda
-    assert trade.best_lambda == 0.6  # the smallest lambda reaching the most diversity
-    higher = diversity_curve(scores, similarity, clicks, lambdas=(0.6, 0.9),
-                             config=RerankConfig(k=4))
-    assert higher.tradeoff().diversity_rises
-
-
-def test_it_reports_no_target_met_when_diversity_costs_too_much_accuracy():
-    scores, similarity = two_genre_catalogue()
-    clicks = np.zeros((scores.n_customers, scores.n_offers), dtype=bool)
-    clicks[:, 1:4] = True  # the clicked dramas are the ones MMR pushes out
-    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.6,), config=RerankConfig(k=4))
-    trade = curve.tradeoff(min_diversity_gain=0.2, max_accuracy_loss=0.05)
-    assert trade.accuracy == "ndcg"
-    assert trade.changes[0]["accuracy_loss"] > 0.05
-    assert not trade.meets_target and trade.best_lambda is None
-
-
-def test_it_weighs_diversity_against_the_mean_score_without_held_out_clicks():
-    scores, similarity = two_genre_catalogue()
-    curve = diversity_curve(scores, similarity, lambdas=(0.6,), config=RerankConfig(k=4))
-    base, diverse = curve.points
-    assert base.metrics.ndcg is None and base.metrics.customers_evaluated == 0
-    assert base.metrics.mean_score == pytest.approx(np.mean([0.9, 0.89, 0.88, 0.87]))
-    trade = curve.tradeoff()
-    assert trade.accuracy == "mean_score"
-    expected_loss = (base.metrics.mean_score - diverse.metrics.mean_score) / base.metrics.mean_score
-    assert expected_loss > 0
-    assert trade.changes[0]["accuracy_loss"] == pytest.approx(expected_loss)
-    assert trade.changes[0]["diversity_gain"] is None  # four dramas: baseline ILD is 0
-    assert trade.diversity_rises
 
 
 def test_it_keeps_each_offer_within_its_cap():
@@ -237,75 +118,6 @@ def test_it_names_the_row_of_a_held_out_click_on_an_unknown_offer():
         click_matrix(frame, [1, 2], ["a", "b"])
 
 
-def test_it_returns_json_ready_results():
-    scores, similarity = two_genre_catalogue()
-    clicks = click_matrix(pd.DataFrame({"customer": [0], "offer": [5]}),
-                          scores.customers, scores.offers)
-    recs = recommend(scores, RerankConfig(k=3, mmr_lambda=0.5), similarity)
-    metrics = evaluate(recs, clicks, similarity, offer_popularity(clicks))
-    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.5,), config=RerankConfig(k=3))
-    for result in (recs.to_dict(), metrics.to_dict(), curve.to_dict(),
-                   curve.tradeoff().to_dict()):
-        assert json.loads(json.dumps(result)) == result
-
-
-def make_base(n: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Customers whose score rises with age and is lowest in the east region."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "region": rng.choice(["north", "south", "east"], n, p=[0.4, 0.4, 0.2]),
-        "age": rng.integers(18, 80, n),
-        "tiny": np.where(np.arange(n) < 10, "rare", "common"),
-    })
-    frame["score"] = frame["age"] / 80 + rng.normal(0, 0.05, n) - 0.5 * (frame["region"] == "east")
-    return frame
-
-
-def test_it_flags_a_group_left_out_of_the_audience():
-    frame = make_base()
-    result = audience_diversity(frame, AudienceConfig(top_n=100, attributes=["region", "age"]))
-    region = next(a for a in result.attributes if a.attribute == "region")
-    assert region.left_out == ["east"]
-    east = next(g for g in region.groups if g.group == "east")
-    assert east.audience_count == 0 and east.base_share == pytest.approx(
-        (frame["region"] == "east").mean())
-    assert region.js_divergence > 0
-
-
-def test_it_bins_numbers_into_quantiles_and_flags_the_young():
-    frame = make_base()
-    result = audience_diversity(frame, AudienceConfig(top_share=0.1, attributes=["age"],
-                                                      quantiles=4))
-    age = result.attributes[0]
-    assert age.kind == "numeric" and len(age.groups) == 4
-    assert sum(g.base_count for g in age.groups) == len(frame)
-    assert age.groups[0].group in age.under_represented  # the youngest quarter
-    assert age.groups[-1].flag == "over-represented"
-
-
-def test_it_does_not_flag_groups_too_small_to_judge():
-    frame = make_base()
-    result = audience_diversity(frame, AudienceConfig(top_n=100, attributes=["tiny"],
-                                                      min_base_share=0.02))
-    rare = next(g for g in result.attributes[0].groups if g.group == "rare")
-    assert rare.base_share == 0.01 and rare.flag == ""
-
-
-def test_it_finds_nothing_to_flag_when_the_audience_is_a_random_sample():
-    rng = np.random.default_rng(5)
-    frame = pd.DataFrame({"region": rng.choice(["north", "south"], 4000),
-                          "score": rng.random(4000)})
-    result = audience_diversity(frame, AudienceConfig(top_share=0.5))
-    assert result.flagged() == []
-    assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
-
-
-def test_it_names_the_row_of_an_empty_score_in_the_audience_frame():
-    frame = pd.DataFrame({"region": ["a", "b"], "score": [0.3, None]})
-    with pytest.raises(ValueError, match=r"Row 1, column 'score'"):
-        audience_diversity(frame, AudienceConfig(top_n=1))
-
-
 def test_it_penalises_the_closest_or_the_mean_similarity_as_configured():
     # A drama, a comedy, another drama, and a drama-comedy, in falling score.
     similarity = OfferSimilarity.from_categories(["drama", "comedy", "drama", "drama comedy"])
@@ -335,16 +147,6 @@ def test_it_weighs_relevance_by_the_slot_discount_when_asked(method):
     # The first slot is relevance alone either way, and lambda 0 stays pure top-k.
     top = recommend(scores, dataclasses.replace(discounted, mmr_lambda=0.0), similarity)
     assert top.positions.tolist() == [[0, 1]]
-
-
-def test_it_counts_missing_values_as_their_own_group():
-    frame = make_base()
-    frame.loc[frame.index[:50], "age"] = np.nan
-    frame.loc[frame.index[:50], "score"] = 0.0  # customers without an age are never targeted
-    result = audience_diversity(frame, AudienceConfig(top_n=100, attributes=["age"]))
-    missing = next(g for g in result.attributes[0].groups if g.group == "(missing)")
-    assert missing.base_count == 50 and missing.flag == "left out"
-    assert sum(g.base_count for g in result.attributes[0].groups) == len(frame)
 
 
 def dpp_greedy_by_determinants(

@@ -2,22 +2,16 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from recengine.baseline import BaselineConfig, TabularBaseline
 from recengine.roi import (
     CampaignEconomics,
-    InsufficientData,
-    UpliftConfig,
-    UpliftModel,
     backtest,
     checked_binary,
     plan_campaign,
     profit_curve,
     realised_roi,
-    uplift_evaluation,
-    uplift_readiness,
 )
 from tests.recengine.conftest import make_customers
 
@@ -29,31 +23,6 @@ ECONOMICS = CampaignEconomics(cost_per_contact=10, value_per_conversion=100, fix
 def economics(**changes) -> CampaignEconomics:
     fields = {"cost_per_contact": 10, "value_per_conversion": 100, "fixed_cost": 20}
     return CampaignEconomics(**{**fields, **changes})
-
-
-def make_uplift_customers(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Randomised campaign with known segments: persuadables (north, x > 0) convert only when
-    contacted, sleeping dogs (east, x > 0) only when left alone, sure things (south) either way."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "region": rng.choice(["north", "south", "east", "west"], n),
-        "x": rng.normal(0, 1, n).round(3),
-        "age": rng.integers(18, 80, n),
-    })
-    segment = np.select(
-        [(frame["region"] == "north") & (frame["x"] > 0), frame["region"] == "south",
-         (frame["region"] == "east") & (frame["x"] > 0)],
-        ["persuadable", "sure_thing", "sleeping_dog"], "lost_cause",
-    )
-    frame["segment"] = segment
-    treated = (rng.random(n) < 0.5).astype(int)
-    p_treated = pd.Series(segment).map(
-        {"persuadable": 0.5, "sure_thing": 0.5, "sleeping_dog": 0.05, "lost_cause": 0.05})
-    p_control = pd.Series(segment).map(
-        {"persuadable": 0.05, "sure_thing": 0.5, "sleeping_dog": 0.3, "lost_cause": 0.05})
-    p = np.where(treated == 1, p_treated, p_control)
-    converted = (rng.random(n) < p).astype(int)
-    return frame, treated, converted
 
 
 # ---- economics on hand-computable cases -----------------------------------------------------
@@ -274,82 +243,3 @@ def test_it_beats_random_at_every_depth_from_5_to_50_pct_with_scores_that_carry_
     assert min(margins(p)) > 0
     # The same check fails for the reversed ranking, so it is not true by construction.
     assert min(margins(1 - p)) < 0
-
-
-# ---- uplift ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def uplift_fit():
-    frame, treated, converted = make_uplift_customers(8000)
-    train, test = slice(0, 6000), slice(6000, None)
-    features = frame[["region", "x", "age"]]
-    model = UpliftModel(UpliftConfig(threads=1)).fit(
-        features.iloc[train], treated[train], converted[train])
-    uplift = model.predict_uplift(features.iloc[test])
-    return model, uplift, frame.iloc[test], treated[test], converted[test]
-
-
-def test_it_ranks_persuadables_on_top_and_sleeping_dogs_at_the_bottom(uplift_fit):
-    _, uplift, frame, _, _ = uplift_fit
-    segment = frame["segment"].to_numpy()
-    order = np.argsort(-uplift)
-    share = (segment == "persuadable").mean()
-    top = segment[order[: int(len(order) * share)]]
-    bottom = segment[order[-int(len(order) * (segment == "sleeping_dog").mean()):]]
-    assert (top == "persuadable").mean() > 0.7
-    assert (bottom == "sleeping_dog").mean() > 0.6
-    # Sure things convert either way: high response, no uplift.
-    assert abs(uplift[segment == "sure_thing"].mean()) < 0.08
-
-
-def test_it_shows_uplift_above_random_on_the_qini_curve(uplift_fit):
-    _, uplift, _, treated, converted = uplift_fit
-    result = uplift_evaluation(uplift, treated, converted)
-    assert len(result["qini"]) == 100 and result["qini_coefficient"] > 0.01
-    first, last = result["deciles"][0], result["deciles"][-1]
-    assert first["observed_uplift"] > 0.25 and last["observed_uplift"] < 0
-    shuffled = np.random.default_rng(0).permutation(uplift)
-    assert uplift_evaluation(shuffled, treated, converted)["qini_coefficient"] < (
-        result["qini_coefficient"] / 3)
-
-
-def test_it_plans_a_campaign_on_uplift_and_contacts_the_persuadables(uplift_fit):
-    _, uplift, frame, _, _ = uplift_fit
-    # A contact pays when its uplift is above 15 / 100; only persuadables (0.45) clear that.
-    plan = plan_campaign(uplift, economics(cost_per_contact=15, fixed_cost=0), kind="uplift")
-    best = plan["best"]["contacts"]
-    chosen = frame["segment"].to_numpy()[np.argsort(-uplift)[:best]]
-    assert plan["best"]["worth_running"] is True
-    assert (chosen == "persuadable").mean() > 0.6 and "sleeping_dog" not in set(chosen[:50])
-
-
-def test_it_refuses_uplift_without_a_control_group():
-    frame, _, converted = make_uplift_customers(1000)
-    with pytest.raises(InsufficientData, match="No control group") as error:
-        UpliftModel().fit(frame[["region", "x"]], np.ones(1000, dtype=int), converted)
-    assert error.value.readiness.as_dict()["status"] == "insufficient_data"
-
-
-def test_it_refuses_uplift_with_too_few_rows_or_conversions_per_group():
-    frame, treated, converted = make_uplift_customers(300)
-    readiness = uplift_readiness(treated, converted)
-    assert not readiness.ok
-    assert any(r.startswith("Too few control rows") for r in readiness.reasons)
-    assert any(r.startswith("Too few treatment rows") for r in readiness.reasons)
-    few_wins = uplift_readiness(treated, np.zeros(300, dtype=int),
-                                UpliftConfig(min_rows_per_group=10))
-    assert "Too few conversions in the control group: 0 (at least 20 needed)." in few_wins.reasons
-
-
-def test_it_takes_treatment_and_outcome_as_column_names():
-    frame, treated, converted = make_uplift_customers(3000, seed=1)
-    table = frame[["region", "x", "age"]].assign(contacted=np.where(treated, "yes", "no"),
-                                                  bought=converted)
-    model = UpliftModel(UpliftConfig(threads=1, n_estimators=50)).fit(table, "contacted", "bought")
-    assert model.columns_ == ["region", "x", "age"]
-    assert model.readiness_.treated_rows == int(treated.sum())
-    assert model.predict_uplift(table.iloc[:5]).shape == (5,)
-
-
-def test_it_refuses_to_evaluate_uplift_without_both_groups():
-    with pytest.raises(InsufficientData, match="No treatment group"):
-        uplift_evaluation([0.1, 0.2], [0, 0], [1, 0])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from recengine.train import ClickModel, TrainProgress
+from recengine.train import ClickModel, TrainProgress, mean_pool
 
 
 class Cancelled(Exception):
@@ -152,3 +152,33 @@ def test_it_encodes_each_distinct_text_once_and_scores_repeats_alike(
     twice = model.predict_proba(frame.iloc[[0, 1, 2, 3, 4, 0, 1, 2, 3, 4]])
     np.testing.assert_allclose(twice[:5], model.predict_proba(frame), atol=1e-6)
     np.testing.assert_allclose(twice[5:], twice[:5], atol=1e-6)
+
+
+def test_it_gives_each_text_one_pooled_embedding_as_the_explainer_computed_it(
+    customers, serializer, tiny_config
+):
+    tiny_config.epochs = 1
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    texts = serializer.texts(customers[0].iloc[:6])
+    pooled = model.pooled_embeddings(texts)
+    assert pooled.shape == (6, model.network_.bert.config.hidden_size)
+    assert pooled.dtype == np.float32
+    np.testing.assert_array_equal(model.pooled_embeddings(texts), pooled)
+    np.testing.assert_allclose(model.pooled_embeddings(texts[2:3])[0], pooled[2], atol=1e-6)
+    # What the explainer computed itself before it asked the model: texts padded together.
+    batch = model.tokenizer_(texts, truncation=True, max_length=tiny_config.max_length,
+                             padding=True, return_tensors="pt")
+    net = model.network_
+    with torch.inference_mode():
+        hidden = net.hidden_after(batch["input_ids"], batch["attention_mask"], net.n_layers)
+        expected = mean_pool(hidden, batch["attention_mask"]).numpy()
+    np.testing.assert_allclose(pooled, expected, atol=1e-5)
+
+
+def test_it_scores_from_pooled_embeddings_like_predict_logits(customers, serializer, tiny_config):
+    tiny_config.epochs = 1
+    model = ClickModel(tiny_config, serializer).fit(*_split(customers))
+    frame = customers[0].iloc[:20]
+    pooled = model.pooled_embeddings(serializer.texts(frame))
+    np.testing.assert_allclose(model.logits_from_pooled(pooled, frame),
+                               model.predict_logits(frame), atol=1e-6)

@@ -146,7 +146,7 @@ def test_it_shows_audience_diversity_with_grouped_bars_and_findings(viewer_clien
     single, _ = scored_base()
     url = reverse("model-audience-diversity", args=[single.pk])
     body = viewer_client.get(url, {"top": 10}).content.decode()
-    assert "Customers with job “retired” are 20 % of the base but none of the top 10 %." in body
+    assert "Customers with job “retired” are 20% of the base but none of the top 10%." in body
     figures = [chart(body, f"audience-chart-{i}") for i in range(2)]
     job = next(f for f in figures if "retired" in f["data"][0]["x"])
     base, top = job["data"][:2]
