@@ -1,7 +1,7 @@
 """What every exporter reads and returns."""
 
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -33,6 +33,18 @@ def stored_digests(value: dict[str, str] | str | None) -> dict[str, str]:
     if isinstance(value, str):
         return json.loads(value) if value != "{}" else {}
     return value
+
+
+def member_identifiers(
+    member: Sequence[Any], made: tuple[str, ...], plain: tuple[Any, ...], platform: str,
+    fields: tuple[str, ...],
+) -> tuple[str, ...]:
+    """``made`` (from the member's plain identifiers), with the digests stored at import in
+    place of blank identifiers; the stored digests are the member's ninth value, if any."""
+    stored = member[8] if len(member) > 8 else None
+    if not stored or stored == "{}":
+        return made
+    return with_stored(made, plain, stored_digests(stored), platform, fields)
 
 
 def with_stored(

@@ -16,8 +16,7 @@ from marketing.exporters.base import (
     Readiness,
     WriteResult,
     cached_hasher,
-        stored_digests,
-    with_stored,
+        member_identifiers,
 )
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
@@ -82,11 +81,8 @@ def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
         email, phone, first, last, country, postal = member[2:8]
         made = (sha256_hex(email_basic(email)), sha256_hex(phone_international(phone, country)),
                 hash_name(first), hash_name(last), sha256_hex(normalise_zip(postal, country)))
-        stored = member[8] if len(member) > 8 else None
-        if not stored or stored == "{}":
-            return made
         plain = (email, phone, first, last, postal)
-        return with_stored(made, plain, stored_digests(stored), PLATFORM, HASHED_FIELDS)
+        return member_identifiers(member, made, plain, PLATFORM, HASHED_FIELDS)
 
     return identifiers
 

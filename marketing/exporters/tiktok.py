@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
-from marketing.exporters.base import Member, Readiness, WriteResult, stored_digests, with_stored
+from marketing.exporters.base import Member, Readiness, WriteResult, member_identifiers
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
     drop_plus_suffix,
@@ -34,10 +34,7 @@ def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
         email, phone, _first, _last, country = member[2:7]
         made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)))
-        stored = member[8] if len(member) > 8 else None
-        if not stored or stored == "{}":
-            return made
-        return with_stored(made, (email, phone), stored_digests(stored), PLATFORM, HASHED_FIELDS)
+        return member_identifiers(member, made, (email, phone), PLATFORM, HASHED_FIELDS)
 
     return identifiers
 
