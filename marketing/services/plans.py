@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     CampaignPlan,
@@ -42,13 +43,12 @@ ECONOMICS_FIELDS = ("cost_per_contact", "fixed_cost", "value_per_conversion", "b
 UPLIFT_FOLDS = 2
 
 
-class PlanError(ValueError):
+class PlanError(ApplicationError, ValueError):
     """The plan cannot be made as asked. ``errors`` maps a field name to what is wrong with it
     (``"__all__"`` for the plan as a whole), for forms and the API."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__(" ".join(errors.values()))
-        self.errors = errors
+        super().__init__(errors=errors)
 
 
 # ---- economics --------------------------------------------------------------------------------

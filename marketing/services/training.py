@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, QuerySet, When
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     Customer,
@@ -50,11 +51,11 @@ if TYPE_CHECKING:
     from recengine.train import TrainProgress
 
 
-class TrainingSetupError(ValueError):
+class TrainingSetupError(ApplicationError, ValueError):
     """The requested training cannot start; the message says what to change."""
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(ApplicationError, ValueError):
     """The data cannot train a model (e.g. an offer nobody responded to)."""
 
 
