@@ -26,7 +26,7 @@ from marketing.selectors.training import export_rows, scoring_runs, training_run
 from marketing.services.audit import audit_log
 from marketing.services.jobs import job_cancel
 from marketing.services.scoring import scoring_run_create
-from marketing.services.training import TrainParams, training_run_create
+from marketing.services.training import TrainParams, param_bounds, training_run_create
 from marketing.throttles import ExportThrottle
 
 # ---- serializers ------------------------------------------------------------------------------
@@ -93,16 +93,17 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     )
     mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices,
                                    default=TrainingRun.Mode.LORA)
-    epochs = serializers.IntegerField(required=False, min_value=1)
-    batch_size = serializers.IntegerField(required=False, min_value=2)
-    learning_rate = serializers.FloatField(required=False, allow_null=True)
-    max_length = serializers.IntegerField(required=False, min_value=8)
-    frozen_layers = serializers.IntegerField(required=False, min_value=0)
-    max_rows = serializers.IntegerField(required=False, min_value=50)
-    max_test_rows = serializers.IntegerField(required=False, min_value=50)
-    time_budget_s = serializers.IntegerField(required=False, min_value=10)
-    patience = serializers.IntegerField(required=False, min_value=1)
-    seed = serializers.IntegerField(required=False, min_value=0)
+    epochs = serializers.IntegerField(required=False, **param_bounds("epochs"))
+    batch_size = serializers.IntegerField(required=False, **param_bounds("batch_size"))
+    learning_rate = serializers.FloatField(required=False, allow_null=True,
+                                           **param_bounds("learning_rate"))
+    max_length = serializers.IntegerField(required=False, **param_bounds("max_length"))
+    frozen_layers = serializers.IntegerField(required=False, **param_bounds("frozen_layers"))
+    max_rows = serializers.IntegerField(required=False, **param_bounds("max_rows"))
+    max_test_rows = serializers.IntegerField(required=False, **param_bounds("max_test_rows"))
+    time_budget_s = serializers.IntegerField(required=False, **param_bounds("time_budget_s"))
+    patience = serializers.IntegerField(required=False, **param_bounds("patience"))
+    seed = serializers.IntegerField(required=False, **param_bounds("seed"))
 
     PARAMS = [f for f in TrainParams.__dataclass_fields__ if f != "threads"]
 

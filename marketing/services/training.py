@@ -106,6 +106,18 @@ PARAM_LIMITS: dict[str, tuple[float, float]] = {
     "seed": (0, 2**31 - 1),
     "threads": (1, 256),
 }
+
+
+def param_bounds(name: str, *, unit: int = 1) -> dict[str, float]:
+    """``min_value`` and ``max_value`` of a form or serializer field for the parameter, from
+    PARAM_LIMITS; ``unit=60`` gives whole minutes of a parameter in seconds (rounded inwards).
+    """
+    low, high = PARAM_LIMITS[name]
+    if unit == 1:
+        return {"min_value": low, "max_value": high}
+    return {"min_value": math.ceil(low / unit), "max_value": math.floor(high / unit)}
+
+
 DEFAULT_LEARNING_RATES = {
     TrainingRun.Mode.FULL: 1e-4,
     TrainingRun.Mode.LORA: 1e-3,
