@@ -52,6 +52,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.exporters.hashing import digest_keys
 from marketing.models import CustomerIdentity, Interaction, Offer, ProfileField
 from marketing.models.consent import Purpose
@@ -86,7 +87,7 @@ NUMBER_PATTERN = r"^\s*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\s*$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
-class SegmentRuleError(ValueError):
+class SegmentRuleError(ApplicationError, ValueError):
     """A rule that cannot be compiled; the message names where it is and why."""
 
     def __init__(self, path: str, field: str | None, reason: str) -> None:

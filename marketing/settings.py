@@ -239,6 +239,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Services raise ApplicationError; the API answers it as a 400 (or the error's status).
+    "EXCEPTION_HANDLER": "marketing.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"export": env.str("EXPORT_THROTTLE_RATE", default="30/hour")},
 }
 

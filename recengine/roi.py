@@ -9,6 +9,8 @@ actual responses of the targeted customers beside the forecast. Where the data h
 treatment and a control group, `recengine.uplift` estimates the effect of the contact itself
 and the planner can rank by it (`kind="uplift"`).
 
+The economics and their rules live in `recengine.economics`.
+
 Scores are used as given. A response score is read as the calibrated probability that the
 customer converts when contacted; an uplift score as the calibrated change in that probability
 that the contact causes. Nothing here re-calibrates them: probabilities that run high or low
@@ -31,63 +33,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from recengine.economics import CampaignEconomics
+
 ScoreKind = Literal["probability", "uplift"]
 TABLE_DEPTHS_PCT = (5, 10, 20, 30, 50, 100)
 CALIBRATION_NOTE = (
     "Scores are used as calibrated probabilities (uplift: calibrated changes in probability); "
     "expected conversions are their sums, so miscalibrated scores shift every money figure."
 )
-
-
-# ---- campaign economics ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class CampaignEconomics:
-    # Cost of contacting one customer (call time, postage, voucher), in the campaign currency.
-    cost_per_contact: float
-    # Margin (or value) one conversion earns, before the contact costs; must be above 0.
-    value_per_conversion: float
-    # Cost paid once when the campaign runs at all (creative, set-up, platform fee).
-    fixed_cost: float = 0.0
-    # Most the whole campaign may cost, fixed cost included; None = no limit.
-    budget: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("cost_per_contact", "value_per_conversion", "fixed_cost", "budget"):
-            value = getattr(self, name)
-            if value is None and name == "budget":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise ValueError(f"{name} must be a number, got {value!r}.")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}.")
-            if value < 0:
-                raise ValueError(f"{name} cannot be negative, got {value!r}.")
-        if self.value_per_conversion == 0:
-            raise ValueError(
-                "value_per_conversion must be above 0: a conversion that earns nothing "
-                "cannot pay for any contact."
-            )
-
-    def campaign_cost(self, contacts: int | np.ndarray) -> Any:
-        """Total cost of contacting `contacts` customers (0 when nobody is contacted)."""
-        contacts = np.asarray(contacts)
-        cost = np.where(contacts > 0, self.fixed_cost + self.cost_per_contact * contacts, 0.0)
-        return float(cost) if cost.ndim == 0 else cost
-
-    def affordable_contacts(self, customers: int) -> int:
-        """The most contacts the budget pays for, fixed cost included (at most `customers`)."""
-        if self.budget is None:
-            return customers
-        left = self.budget - self.fixed_cost
-        if left < 0:
-            return 0
-        if self.cost_per_contact == 0:
-            return customers
-        # The small tolerance keeps 0.3 / 0.1 from flooring to 2.
-        return min(customers, int(math.floor(left / self.cost_per_contact + 1e-9)))
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 # ---- the profit curve -----------------------------------------------------------------------

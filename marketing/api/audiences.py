@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
@@ -37,11 +37,9 @@ from marketing.models import (
     Suppression,
 )
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER
-from marketing.segments import SegmentRuleError
 from marketing.selectors.audiences import (
     LEFT_OUT_REASONS,
     AudienceCut,
-    AudienceDefinitionError,
     audience_candidates,
     audience_customers,
     audience_preview,
@@ -55,8 +53,6 @@ from marketing.services.audiences import (
     suppression_remove,
 )
 from marketing.services.exports import (
-    ExportError,
-    ExportFileMissing,
     export_create,
     export_download,
 )
@@ -302,22 +298,16 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """A draft audience; freeze it to fix its members."""
         data = AudienceCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            audience = audience_create(
-                name=data.validated_data["name"], **data.definition(), by=request.user
-            )
-        except (AudienceDefinitionError, SegmentRuleError) as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        audience = audience_create(
+            name=data.validated_data["name"], **data.definition(), by=request.user
+        )
         return Response(self._one(audience.pk), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: AudienceSerializer, 400: INVALID})
     @action(detail=True, methods=["post"], filter_backends=[])
     def freeze(self, request: Request, pk: str | None = None) -> Response:
         """Write who is in the audience now (and why), with the consent snapshot."""
-        try:
-            audience = audience_freeze(audience=self.get_object(), by=request.user)
-        except (AudienceDefinitionError, SegmentRuleError) as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        audience = audience_freeze(audience=self.get_object(), by=request.user)
         return Response(self._one(audience.pk))
 
     @extend_schema(
@@ -333,13 +323,10 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         definition = data.definition()
         segment = definition.pop("segment")
-        try:
-            members = audience_candidates(rules=segment.rules, **definition)
-            preview = audience_preview(
-                members=members, formats=data.validated_data.get("platforms")
-            )
-        except (AudienceDefinitionError, SegmentRuleError) as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        members = audience_candidates(rules=segment.rules, **definition)
+        preview = audience_preview(
+            members=members, formats=data.validated_data.get("platforms")
+        )
         return Response(AudiencePreviewSerializer(preview).data)
 
     @extend_schema(
@@ -417,10 +404,7 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """Start an export job; poll the export (or its job) until it succeeds."""
         data = ExportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            export = export_create(**data.validated_data, by=request.user)
-        except ExportError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        export = export_create(**data.validated_data, by=request.user)
         return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -441,10 +425,7 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """The export's file, streamed; every download is recorded in the audit log. The
         ``X-Checksum-SHA256`` header repeats the checksum recorded when it was written."""
         export = self.get_object()
-        try:
-            file, name = export_download(export=export, by=request.user)
-        except ExportFileMissing as exc:
-            raise NotFound(str(exc)) from None
+        file, name = export_download(export=export, by=request.user)
         response = FileResponse(
             file, as_attachment=True, filename=name,
             content_type=FORMATS[export.platform].content_type,

@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +19,6 @@ from marketing.selectors.training import finished_training_runs, training_runs
 from marketing.services.explanations import (
     DEFAULT_SAMPLE_SIZE,
     SAMPLE_LIMITS,
-    ExplanationSetupError,
     explanation_run_create,
 )
 
@@ -154,13 +152,10 @@ class TrainingRunExplanationView(APIView):
         run = get_object_or_404(training_runs(), pk=pk)
         data = GlobalExplanationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            explanation = explanation_run_create(
-                training_run=run, scope=ExplanationRun.Scope.GLOBAL,
-                sample_size=data.validated_data["sample_size"], by=request.user,
-            )
-        except ExplanationSetupError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        explanation = explanation_run_create(
+            training_run=run, scope=ExplanationRun.Scope.GLOBAL,
+            sample_size=data.validated_data["sample_size"], by=request.user,
+        )
         return _created(explanation)
 
 
@@ -179,11 +174,8 @@ class CustomerExplanationView(APIView):
         customer = get_object_or_404(Customer, pk=pk)
         data = CustomerExplanationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            explanation = explanation_run_create(
-                training_run=data.validated_data["training_run"],
-                scope=ExplanationRun.Scope.CUSTOMER, customer=customer, by=request.user,
-            )
-        except ExplanationSetupError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        explanation = explanation_run_create(
+            training_run=data.validated_data["training_run"],
+            scope=ExplanationRun.Scope.CUSTOMER, customer=customer, by=request.user,
+        )
         return _created(explanation)

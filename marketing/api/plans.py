@@ -7,7 +7,6 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,7 +15,6 @@ from marketing.models import CampaignPlan, Offer, ScoringRun
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.plans import campaign_plans
 from marketing.services.plans import (
-    PlanError,
     campaign_plan_actuals,
     campaign_plan_create,
     campaign_plan_update,
@@ -263,11 +261,6 @@ class CampaignPlanFilter(filters.FilterSet):
         fields = ["scoring_run", "offer", "campaign"]
 
 
-def _plan_errors(exc: PlanError) -> ValidationError:
-    return ValidationError({("detail" if k == "__all__" else k): [v]
-                            for k, v in exc.errors.items()})
-
-
 class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
                           viewsets.ReadOnlyModelViewSet):
     """Campaign plans over a scoring run's scores: expected profit by targeting depth, the
@@ -293,10 +286,7 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = CampaignPlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            plan = campaign_plan_create(**data.validated_data, by=request.user)
-        except PlanError as exc:
-            raise _plan_errors(exc) from None
+        plan = campaign_plan_create(**data.validated_data, by=request.user)
         plan = self.get_queryset().get(pk=plan.pk)
         return Response(CampaignPlanDetailSerializer(plan).data, status=status.HTTP_201_CREATED)
 
@@ -309,10 +299,7 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         plan = self.get_object()
         data = CampaignPlanUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            plan = campaign_plan_update(plan=plan, by=request.user, **data.validated_data)
-        except PlanError as exc:
-            raise _plan_errors(exc) from None
+        plan = campaign_plan_update(plan=plan, by=request.user, **data.validated_data)
         return Response(CampaignPlanDetailSerializer(plan).data)
 
     @extend_schema(request=CampaignPlanUpdateSerializer, responses={
@@ -330,10 +317,7 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         plan = self.get_object()
         data = ActualsRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            plan = campaign_plan_actuals(plan=plan, by=request.user, **data.validated_data)
-        except PlanError as exc:
-            raise _plan_errors(exc) from None
+        plan = campaign_plan_actuals(plan=plan, by=request.user, **data.validated_data)
         return Response(CampaignPlanDetailSerializer(plan).data)
 
     @extend_schema(request=UpliftRequestSerializer, responses={
@@ -345,10 +329,7 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         plan = self.get_object()
         data = UpliftRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            job = campaign_plan_uplift(plan=plan, by=request.user, **data.validated_data)
-        except PlanError as exc:
-            raise _plan_errors(exc) from None
+        job = campaign_plan_uplift(plan=plan, by=request.user, **data.validated_data)
         job.refresh_from_db()
         return Response(JobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_202_ACCEPTED)

@@ -23,7 +23,6 @@ from marketing.api.training import _RunSerializer
 from marketing.models import Customer, Job, RecommendationRun, ScoringRun
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.recommendations import (
-    AudienceDiversityError,
     audience_diversity,
     customer_list,
     recommendation_runs,
@@ -33,7 +32,6 @@ from marketing.services.recommendations import (
     MAX_K,
     MIN_K,
     SIMILARITIES,
-    RecommendationSetupError,
     recommendation_run_create,
 )
 
@@ -224,10 +222,7 @@ class RecommendationRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = RecommendationRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            run = recommendation_run_create(**data.validated_data, by=request.user)
-        except RecommendationSetupError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        run = recommendation_run_create(**data.validated_data, by=request.user)
         run.refresh_from_db()
         return Response(RecommendationRunDetailSerializer(run).data,
                         status=status.HTTP_201_CREATED)
@@ -276,14 +271,11 @@ class AudienceDiversityView(APIView):
         top = _number(request, "top", float)
         names = [a.strip() for a in request.query_params.get("attributes", "").split(",")
                  if a.strip()]
-        try:
-            report = audience_diversity(
-                scoring_run=scoring, top_n=top_n,
-                top_share=None if top_n else (10.0 if top is None else top) / 100,
-                attributes=names or None,
-            )
-        except AudienceDiversityError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        report = audience_diversity(
+            scoring_run=scoring, top_n=top_n,
+            top_share=None if top_n else (10.0 if top is None else top) / 100,
+            attributes=names or None,
+        )
         return Response(AudienceDiversitySerializer(report).data)
 
 

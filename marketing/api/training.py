@@ -15,7 +15,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,8 +25,8 @@ from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.training import export_rows, scoring_runs, training_runs
 from marketing.services.audit import audit_log
 from marketing.services.jobs import job_cancel
-from marketing.services.scoring import ScoringSetupError, scoring_run_create
-from marketing.services.training import TrainingSetupError, TrainParams, training_run_create
+from marketing.services.scoring import scoring_run_create
+from marketing.services.training import TrainParams, param_bounds, training_run_create
 from marketing.throttles import ExportThrottle
 
 # ---- serializers ------------------------------------------------------------------------------
@@ -94,16 +93,17 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     )
     mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices,
                                    default=TrainingRun.Mode.LORA)
-    epochs = serializers.IntegerField(required=False, min_value=1)
-    batch_size = serializers.IntegerField(required=False, min_value=2)
-    learning_rate = serializers.FloatField(required=False, allow_null=True)
-    max_length = serializers.IntegerField(required=False, min_value=8)
-    frozen_layers = serializers.IntegerField(required=False, min_value=0)
-    max_rows = serializers.IntegerField(required=False, min_value=50)
-    max_test_rows = serializers.IntegerField(required=False, min_value=50)
-    time_budget_s = serializers.IntegerField(required=False, min_value=10)
-    patience = serializers.IntegerField(required=False, min_value=1)
-    seed = serializers.IntegerField(required=False, min_value=0)
+    epochs = serializers.IntegerField(required=False, **param_bounds("epochs"))
+    batch_size = serializers.IntegerField(required=False, **param_bounds("batch_size"))
+    learning_rate = serializers.FloatField(required=False, allow_null=True,
+                                           **param_bounds("learning_rate"))
+    max_length = serializers.IntegerField(required=False, **param_bounds("max_length"))
+    frozen_layers = serializers.IntegerField(required=False, **param_bounds("frozen_layers"))
+    max_rows = serializers.IntegerField(required=False, **param_bounds("max_rows"))
+    max_test_rows = serializers.IntegerField(required=False, **param_bounds("max_test_rows"))
+    time_budget_s = serializers.IntegerField(required=False, **param_bounds("time_budget_s"))
+    patience = serializers.IntegerField(required=False, **param_bounds("patience"))
+    seed = serializers.IntegerField(required=False, **param_bounds("seed"))
 
     PARAMS = [f for f in TrainParams.__dataclass_fields__ if f != "threads"]
 
@@ -192,15 +192,12 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         data = TrainingRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        try:
-            run = training_run_create(
-                name=values["name"], segment=values["segment"], offer=values["offer"],
-                target=values["target"], base_model=values["base_model"], mode=values["mode"],
-                params={k: values[k] for k in TrainingRunCreateSerializer.PARAMS if k in values},
-                by=request.user,
-            )
-        except TrainingSetupError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        run = training_run_create(
+            name=values["name"], segment=values["segment"], offer=values["offer"],
+            target=values["target"], base_model=values["base_model"], mode=values["mode"],
+            params={k: values[k] for k in TrainingRunCreateSerializer.PARAMS if k in values},
+            by=request.user,
+        )
         return Response(TrainingRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=TrainingRunDetailSerializer)
@@ -234,10 +231,7 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = ScoringRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            scoring = scoring_run_create(**data.validated_data, by=request.user)
-        except ScoringSetupError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        scoring = scoring_run_create(**data.validated_data, by=request.user)
         return Response(ScoringRunSerializer(scoring).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -21,7 +21,6 @@ from marketing.models import Upload
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.uploads import error_file_response, preview_for_user
 from marketing.services.ingest import (
-    IngestError,
     upload_create,
     upload_import,
     upload_preview,
@@ -97,10 +96,6 @@ class CSVFileRenderer(BaseRenderer):
         return str(data.get("detail", "") if isinstance(data, dict) else data).encode()
 
 
-def _bad_request(error: IngestError) -> Response:
-    return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
-
-
 class UploadViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     viewsets.GenericViewSet,
@@ -121,15 +116,12 @@ class UploadViewSet(
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = UploadCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            upload = upload_create(
-                kind=data.validated_data["kind"],
-                file=data.validated_data["file"],
-                encoding=data.validated_data.get("encoding") or None,
-                by=request.user,
-            )
-        except IngestError as error:
-            return _bad_request(error)
+        upload = upload_create(
+            kind=data.validated_data["kind"],
+            file=data.validated_data["file"],
+            encoding=data.validated_data.get("encoding") or None,
+            by=request.user,
+        )
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=UploadMappingSerializer,
@@ -140,10 +132,7 @@ class UploadViewSet(
         upload = self.get_object()
         data = UploadMappingSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            upload = upload_set_mapping(upload=upload, by=request.user, **data.validated_data)
-        except IngestError as error:
-            return _bad_request(error)
+        upload = upload_set_mapping(upload=upload, by=request.user, **data.validated_data)
         return Response(UploadSerializer(upload).data)
 
     @extend_schema(responses={200: UploadPreviewSerializer, 400: DetailSerializer})
@@ -151,10 +140,7 @@ class UploadViewSet(
     def preview(self, request: Request, pk: str | None = None) -> Response:
         """A dry run with the current mapping: counts, the first errors and sample rows."""
         upload = self.get_object()
-        try:
-            preview = upload_preview(upload=upload)
-        except IngestError as error:
-            return _bad_request(error)
+        preview = upload_preview(upload=upload)
         preview = preview_for_user(preview, upload, request.user)
         return Response(UploadPreviewSerializer(preview).data)
 
@@ -163,10 +149,7 @@ class UploadViewSet(
             filter_backends=[])
     def start_import(self, request: Request, pk: str | None = None) -> Response:
         """Start the import; follow it at ``/api/jobs/<id>/``."""
-        try:
-            job = upload_import(upload=self.get_object(), by=request.user)
-        except IngestError as error:
-            return _bad_request(error)
+        job = upload_import(upload=self.get_object(), by=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={

@@ -2,9 +2,9 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,7 +13,7 @@ from marketing.api import serializers as s
 from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment
 from marketing.pii import identity_of, log_pii_view
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER, can_view_pii, has_role
-from marketing.segments import SegmentRuleError, available_fields
+from marketing.segments import available_fields
 from marketing.selectors.segments import segment_count_preview
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
@@ -22,10 +22,6 @@ from marketing.services.portability import customer_portability_download
 from marketing.services.segments import segment_create, segment_delete, segment_update
 
 STEWARDS = (DATA_STEWARD,)
-
-
-def _bad_request(message: str) -> Response:
-    return Response({"detail": message}, status=status.HTTP_400_BAD_REQUEST)
 
 
 class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
@@ -123,10 +119,7 @@ class ConsentRecordViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
 
     def perform_create(self, serializer: s.ConsentRecordSerializer) -> None:
         data = serializer.validated_data
-        try:
-            serializer.instance = consent_record_append(**data, by=self.request.user)
-        except ValueError as exc:  # the service's own checks, worded for the caller
-            raise ValidationError({"detail": str(exc)}) from None
+        serializer.instance = consent_record_append(**data, by=self.request.user)
 
 
 class SegmentViewSet(viewsets.ModelViewSet):
@@ -178,10 +171,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         return Response(s.SegmentFieldSerializer(available_fields(), many=True).data)
 
     def _preview(self, rules) -> Response:
-        try:
-            preview = segment_count_preview(rules)
-        except SegmentRuleError as error:
-            return _bad_request(str(error))
+        preview = segment_count_preview(rules)
         return Response(s.CountPreviewSerializer(preview).data)
 
 

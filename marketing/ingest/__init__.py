@@ -9,6 +9,8 @@ the 17th customer); "line" is the line of the file where that row starts, the he
 line 1, which is what a spreadsheet shows as its row number.
 """
 
+from marketing.errors import ApplicationError
 
-class IngestError(Exception):
+
+class IngestError(ApplicationError):
     """A problem with an upload, worded for the person who uploaded it."""

@@ -40,6 +40,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, RowNumber, Upper
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.exporters.base import Member
 from marketing.exporters.countries import GOOGLE_CONSENT_COUNTRIES
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, ExportFormat
@@ -80,7 +81,7 @@ IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "post
                    "digests")
 
 
-class AudienceDefinitionError(ValueError):
+class AudienceDefinitionError(ApplicationError, ValueError):
     """The audience cannot be built as asked; the message says why."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     Customer,
     CustomerRecommendation,
@@ -33,7 +34,7 @@ AUDIENCE_TYPES = (
 DEFAULT_TOP_SHARE = 0.1
 
 
-class AudienceDiversityError(ValueError):
+class AudienceDiversityError(ApplicationError, ValueError):
     """The audience diversity cannot be computed; the message says why."""
 
 

@@ -5,14 +5,19 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.models import AuditEvent, ConsentRecord, Customer, LawfulBasis, Purpose
 from marketing.selectors.consent import current_consents
 from marketing.services.audit import audit_log
 
 
+class ConsentError(ApplicationError, ValueError):
+    """The consent event cannot be recorded as given; the message says why."""
+
+
 def _check_choice(name: str, value: str, choices: list[str]) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        raise ConsentError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 @transaction.atomic
@@ -36,7 +41,7 @@ def consent_record_append(
     _check_choice("source", source, ConsentRecord.Source.values)
     effective_at = effective_at or timezone.now()
     if expires_at is not None and expires_at <= effective_at:
-        raise ValueError("The expiry must be later than the time the consent takes effect.")
+        raise ConsentError("The expiry must be later than the time the consent takes effect.")
     record = ConsentRecord.objects.create(
         customer=customer,
         purpose=purpose,

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     Customer,
@@ -60,7 +61,7 @@ MODEL_KEYS = ("bert", "baseline")
 LOADED, BERT_DONE = 5.0, 90.0
 
 
-class ExplanationSetupError(ValueError):
+class ExplanationSetupError(ApplicationError, ValueError):
     """The requested explanation cannot be computed; the message says why."""
 
 

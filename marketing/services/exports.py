@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.exporters.base import Member, WriteResult
 from marketing.exporters.countries import GOOGLE_CONSENT_COUNTRIES
 from marketing.exporters.formats import FORMATS, ExportFormat
@@ -43,12 +44,14 @@ CHUNK_ROWS = 10_000
 PROGRESS_EVERY_S = 1.0
 
 
-class ExportError(ValueError):
+class ExportError(ApplicationError, ValueError):
     """The export cannot be made as asked; the message says why."""
 
 
-class ExportFileMissing(LookupError):
+class ExportFileMissing(ApplicationError, LookupError):
     """The export has no file to download (not finished, failed, or the file is gone)."""
+
+    status_code = 404
 
 
 def export_create(*, audience: Audience, platform: str, by) -> Export:

@@ -10,7 +10,6 @@ run as a Job ("plan").
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     CampaignPlan,
@@ -35,60 +35,54 @@ from marketing.selectors.consent import valid_consent_records
 from marketing.selectors.plans import consented_scores, run_scores
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
+from recengine.economics import (
+    ECONOMICS_DEFAULTS,
+    ECONOMICS_FIELDS,
+    CampaignEconomics,
+    economics_problems,
+)
 
-ECONOMICS_FIELDS = ("cost_per_contact", "fixed_cost", "value_per_conversion", "budget")
 # Held-out folds of the uplift estimate: each customer's uplift comes from the models that
 # did not learn from them, so the Qini curve is measured on unseen rows.
 UPLIFT_FOLDS = 2
 
 
-class PlanError(ValueError):
+class PlanError(ApplicationError, ValueError):
     """The plan cannot be made as asked. ``errors`` maps a field name to what is wrong with it
     (``"__all__"`` for the plan as a whole), for forms and the API."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__(" ".join(errors.values()))
-        self.errors = errors
+        super().__init__(errors=errors)
 
 
 # ---- economics --------------------------------------------------------------------------------
 def checked_economics(raw: dict[str, Any]) -> dict[str, float | None]:
-    """The four economics as floats (budget may be None); PlanError names each bad field."""
-    from recengine.roi import CampaignEconomics
+    """The four economics as floats (budget may be None); PlanError names each bad field.
 
+    Text is read as a number here; the rules the numbers obey are the engine's."""
     if not isinstance(raw, dict):
         raise PlanError({"economics": "Economics must be an object with "
                          + ", ".join(ECONOMICS_FIELDS) + "."})
     unknown = sorted(set(raw) - set(ECONOMICS_FIELDS))
     if unknown:
         raise PlanError({"economics": f"Unknown field(s): {', '.join(unknown)}."})
-    values: dict[str, float | None] = {}
+    values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in ECONOMICS_FIELDS:
         value = raw.get(name)
         if value in (None, ""):
-            if name in ("cost_per_contact", "value_per_conversion"):
+            if name not in ECONOMICS_DEFAULTS:
                 errors[name] = "This field is required."
-            values[name] = None if name == "budget" else 0.0
+            values[name] = ECONOMICS_DEFAULTS.get(name)
             continue
-        number = _number(value)
-        if number is None:
+        values[name] = _number(value)
+        if values[name] is None:
             errors[name] = f"{value!r} is not a number."
-        elif not math.isfinite(number):
-            errors[name] = "Enter a finite amount."
-        elif number < 0:
-            errors[name] = "Cannot be negative."
-        elif name == "value_per_conversion" and number == 0:
-            errors[name] = "Must be above 0: a conversion that earns nothing pays for no contact."
-        else:
-            values[name] = number
+    problems = economics_problems(values)
+    errors.update({name: problem[0].upper() + problem[1:] + "."
+                   for name, problem in problems.items() if name not in errors})
     if errors:
         raise PlanError(errors)
-    # The engine checks the same rules; keep its word if they ever part.
-    try:
-        CampaignEconomics(**values)
-    except ValueError as exc:
-        raise PlanError({"economics": str(exc)}) from None
     return values
 
 
@@ -105,9 +99,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _economics(values: dict[str, Any]):
-    from recengine.roi import CampaignEconomics
-
+def _economics(values: dict[str, Any]) -> CampaignEconomics:
     return CampaignEconomics(**{k: values.get(k) for k in ECONOMICS_FIELDS})
 
 

@@ -30,6 +30,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AudienceMember,
     AuditEvent,
@@ -45,7 +46,7 @@ DEFAULT_BATCH_SIZE = 2000
 OnBatch = Callable[[str, int], None]
 
 
-class PseudonymKeyError(Exception):
+class PseudonymKeyError(ApplicationError):
     """The keys given do not fit the stored pseudonyms or the rotation in progress."""
 
 

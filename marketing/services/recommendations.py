@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     Customer,
@@ -74,7 +75,7 @@ ACCURACY_BASES = {
 }
 
 
-class RecommendationSetupError(ValueError):
+class RecommendationSetupError(ApplicationError, ValueError):
     """The requested recommendations cannot start; the message says why."""
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     CustomerScore,
@@ -46,7 +47,7 @@ FINE_BINS = 1000
 HISTOGRAM_BARS = 25
 
 
-class ScoringSetupError(ValueError):
+class ScoringSetupError(ApplicationError, ValueError):
     """The requested scoring cannot start; the message says why."""
 
 

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, QuerySet, When
 from django.utils import timezone
 
+from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
     Customer,
@@ -50,11 +51,11 @@ if TYPE_CHECKING:
     from recengine.train import TrainProgress
 
 
-class TrainingSetupError(ValueError):
+class TrainingSetupError(ApplicationError, ValueError):
     """The requested training cannot start; the message says what to change."""
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(ApplicationError, ValueError):
     """The data cannot train a model (e.g. an offer nobody responded to)."""
 
 
@@ -105,6 +106,18 @@ PARAM_LIMITS: dict[str, tuple[float, float]] = {
     "seed": (0, 2**31 - 1),
     "threads": (1, 256),
 }
+
+
+def param_bounds(name: str, *, unit: int = 1) -> dict[str, float]:
+    """``min_value`` and ``max_value`` of a form or serializer field for the parameter, from
+    PARAM_LIMITS; ``unit=60`` gives whole minutes of a parameter in seconds (rounded inwards).
+    """
+    low, high = PARAM_LIMITS[name]
+    if unit == 1:
+        return {"min_value": low, "max_value": high}
+    return {"min_value": math.ceil(low / unit), "max_value": math.floor(high / unit)}
+
+
 DEFAULT_LEARNING_RATES = {
     TrainingRun.Mode.FULL: 1e-4,
     TrainingRun.Mode.LORA: 1e-3,

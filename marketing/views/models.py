@@ -25,6 +25,7 @@ from marketing.services.training import (
     TrainingSetupError,
     TrainParams,
     base_model_choices,
+    param_bounds,
     training_run_create,
 )
 from marketing.views import model_charts
@@ -67,33 +68,33 @@ class TrainForm(forms.Form):
         choices=TrainingRun.Mode.choices, initial=TrainingRun.Mode.LORA, widget=forms.RadioSelect,
     )
     epochs = forms.IntegerField(
-        min_value=1, max_value=50, initial=DEFAULTS.epochs,
+        **param_bounds("epochs"), initial=DEFAULTS.epochs,
         help_text="Passes over the training rows; training stops early when the validation "
         "AUC stops improving.",
     )
     batch_size = forms.IntegerField(
-        min_value=2, max_value=1024, initial=DEFAULTS.batch_size, help_text="Rows per step.",
+        **param_bounds("batch_size"), initial=DEFAULTS.batch_size, help_text="Rows per step.",
     )
     learning_rate = forms.FloatField(
-        required=False, min_value=1e-7, max_value=0.1,
+        required=False, **param_bounds("learning_rate"),
         widget=forms.NumberInput(attrs={"placeholder": "auto"}),
         help_text="Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning.",
     )
     max_rows = forms.IntegerField(
-        min_value=50, max_value=10_000_000, initial=DEFAULTS.max_rows,
+        **param_bounds("max_rows"), initial=DEFAULTS.max_rows,
         label="Training rows at most",
         help_text="A stratified sample when there are more. More rows: better and slower.",
     )
     max_length = forms.IntegerField(
-        min_value=8, max_value=512, initial=DEFAULTS.max_length,
+        **param_bounds("max_length"), initial=DEFAULTS.max_length,
         label="Longest text (tokens)", help_text="A customer's text is usually 30–50 tokens.",
     )
     frozen_layers = forms.IntegerField(
-        min_value=0, max_value=48, initial=DEFAULTS.frozen_layers,
+        **param_bounds("frozen_layers"), initial=DEFAULTS.frozen_layers,
         help_text="Lowest encoder layers left as they are and computed once: much faster.",
     )
     time_budget_minutes = forms.IntegerField(
-        min_value=1, max_value=7 * 24 * 60, initial=DEFAULTS.time_budget_s // 60,
+        **param_bounds("time_budget_s", unit=60), initial=DEFAULTS.time_budget_s // 60,
         label="Time budget (minutes)",
         help_text="Training stops after this and keeps the best model so far.",
     )

@@ -17,11 +17,14 @@ from marketing.roles import MARKETER, has_role
 from marketing.selectors.plans import campaign_plans
 from marketing.selectors.training import scoring_runs
 from marketing.services.plans import (
+    ECONOMICS_DEFAULTS,
+    ECONOMICS_FIELDS,
     PlanError,
     campaign_plan_actuals,
     campaign_plan_create,
     campaign_plan_update,
     campaign_plan_uplift,
+    checked_economics,
 )
 from marketing.templatetags.money import money_text, percent_text
 from marketing.views import plan_charts
@@ -31,48 +34,55 @@ DEFAULT_ECONOMICS = {"cost_per_contact": 2, "fixed_cost": 500, "value_per_conver
 
 
 class EconomicsForm(forms.Form):
+    """The campaign economics; which are required and the rules they obey are the engine's."""
+
     cost_per_contact = forms.DecimalField(
-        min_value=0, max_digits=12, decimal_places=2, label="Cost per contact",
+        max_digits=12, decimal_places=2, label="Cost per contact",
         help_text="What reaching one customer costs: call time, postage, a voucher.",
     )
     fixed_cost = forms.DecimalField(
-        min_value=0, max_digits=14, decimal_places=2, label="Fixed cost", required=False,
+        max_digits=14, decimal_places=2, label="Fixed cost",
         help_text="Paid once if the campaign runs at all: creative, set-up, platform fee.",
     )
     value_per_conversion = forms.DecimalField(
-        min_value=0, max_digits=12, decimal_places=2, label="Value per conversion",
+        max_digits=12, decimal_places=2, label="Value per conversion",
         help_text="The margin one conversion earns before contact costs.",
     )
     budget = forms.DecimalField(
-        min_value=0, max_digits=14, decimal_places=2, label="Budget", required=False,
+        max_digits=14, decimal_places=2, label="Budget",
         help_text="The most the whole campaign may cost, fixed cost included. Empty: no limit.",
     )
 
-    ECONOMICS = ("cost_per_contact", "fixed_cost", "value_per_conversion", "budget")
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in self.ECONOMICS:  # "Budget (€)": the currency set for this site
-            self.fields[name].label = f"{self.fields[name].label} ({settings.CURRENCY_SYMBOL})"
+        for name in ECONOMICS_FIELDS:
+            field = self.fields[name]
+            field.required = name not in ECONOMICS_DEFAULTS
+            # "Budget (€)": the currency set for this site.
+            field.label = f"{field.label} ({settings.CURRENCY_SYMBOL})"
 
-    def clean_value_per_conversion(self):
-        value = self.cleaned_data["value_per_conversion"]
-        if value == 0:
-            raise forms.ValidationError(
-                "Must be above 0: a conversion that earns nothing pays for no contact.")
-        return value
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        try:
+            checked_economics(self.economics())
+        except PlanError as exc:
+            self.add_plan_errors(exc)
+        return cleaned
 
     def economics(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {name: None if data.get(name) is None else float(data[name])
-                for name in self.ECONOMICS}
+                for name in ECONOMICS_FIELDS}
 
     def economics_fields(self):
-        return [self[name] for name in self.ECONOMICS]
+        return [self[name] for name in self.fields if name in ECONOMICS_FIELDS]
 
     def add_plan_errors(self, error: PlanError) -> None:
+        """The service's errors beside their fields; a field the form already faulted keeps
+        its own error."""
         for field, message in error.errors.items():
-            self.add_error(field if field in self.fields else None, message)
+            if field not in self.errors:
+                self.add_error(field if field in self.fields else None, message)
 
 
 class ReplanForm(EconomicsForm):

@@ -55,6 +55,21 @@ def test_it_refuses_settings_out_of_range(marketer_client, term_deposit):
     assert not Job.objects.exists()
 
 
+def test_it_names_each_parameter_outside_the_training_limits(marketer_client, term_deposit):
+    response = marketer_client.post(
+        "/api/training-runs/",
+        {"offer": term_deposit.pk, "epochs": 51, "learning_rate": 0.5, "batch_size": 1},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    errors = response.json()
+    assert "less than or equal to 50" in errors["epochs"][0]
+    assert "less than or equal to 0.1" in errors["learning_rate"][0]
+    assert "greater than or equal to 2" in errors["batch_size"][0]
+    assert not Job.objects.exists()
+
+
 def test_it_lists_runs_for_viewers_but_lets_only_marketers_train(viewer, term_deposit):
     run = finished_run(term_deposit)
     client = logged_in(viewer)

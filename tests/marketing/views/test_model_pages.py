@@ -3,6 +3,8 @@ import pytest
 from django.urls import reverse
 
 from marketing.models import Job, Purpose, ScoringRun, Segment, TrainingRun
+from marketing.services.training import PARAM_LIMITS
+from marketing.views.models import TrainForm
 from tests.factories import make_customer
 from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
     add_consent,
@@ -117,6 +119,17 @@ def test_it_keeps_the_form_with_a_message_for_bad_settings(marketer_client, term
     assert response.status_code == 200
     assert response.context["form"].errors.keys() >= {"base_model", "epochs"}
     assert not TrainingRun.objects.exists()
+
+
+def test_it_takes_the_form_bounds_from_the_training_limits(term_deposit):
+    fields = TrainForm().fields
+
+    for name in ("epochs", "batch_size", "learning_rate", "max_rows", "max_length",
+                 "frozen_layers"):
+        assert (fields[name].min_value, fields[name].max_value) == PARAM_LIMITS[name]
+    low, high = PARAM_LIMITS["time_budget_s"]
+    minutes = fields["time_budget_minutes"]
+    assert (minutes.min_value, minutes.max_value) == (1, high // 60) and low <= 60
 
 
 def test_it_refuses_a_viewers_posts(viewer_client, run, term_deposit):

@@ -111,6 +111,19 @@ def test_it_shows_field_errors_for_bad_economics(marketer_client, scoring):
     assert not CampaignPlan.objects.exists()
 
 
+def test_it_shows_the_engine_rule_beside_the_field_with_the_other_form_errors(
+        marketer_client, scoring):
+    response = marketer_client.post(
+        reverse("plan-create"), form_data(scoring, name="", value_per_conversion="0",
+                                          budget="-5"))
+
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert errors["name"] == ["This field is required."]
+    assert errors["value_per_conversion"][0].startswith("Must be above 0: a conversion")
+    assert errors["budget"] == ["Cannot be negative."]
+
+
 def test_it_refuses_the_plan_form_to_viewers(viewer_client, scoring):
     assert viewer_client.get(reverse("plan-create")).status_code == 403
     assert viewer_client.post(reverse("plan-create"), form_data(scoring)).status_code == 403
