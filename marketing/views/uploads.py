@@ -14,8 +14,9 @@ from django.views.generic import FormView, ListView, TemplateView
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
 from marketing.models import AuditEvent, Upload
+from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
-from marketing.selectors.uploads import error_file_response, errors_for_user, preview_for_user
+from marketing.selectors.uploads import error_file_for_user, errors_for_user, preview_for_user
 from marketing.services.audit import audit_log
 from marketing.services.ingest import (
     TARGET_FIELDS,
@@ -129,7 +130,7 @@ class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
         if not upload.error_file:
             raise Http404("This upload has no error file.")
         name = f"{upload.original_name.rsplit('.', 1)[0]}-errors.csv"
-        return error_file_response(upload, request.user, filename=name)
+        return csv_attachment(error_file_for_user(upload, request.user), filename=name)
 
 
 # ---------------------------------------------------------------- step 1: the file
