@@ -72,6 +72,14 @@ def scoring_run_create(*, training_run: TrainingRun, segment: Segment | None, by
     return ScoringRun.objects.select_related("job", "training_run").get(pk=scoring.pk)
 
 
+def scores_download_log(*, scoring_run: ScoringRun, by, file_format: str) -> None:
+    """Every download of a run's scores is an export in the audit log."""
+    audit_log(
+        actor=by, action=AuditEvent.Action.EXPORT, target_type="scoring_run",
+        target_ref=scoring_run.pk, details={"format": file_format, "rows": scoring_run.rows_scored},
+    )
+
+
 @register_runner(Job.Kind.SCORE)
 def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     import numpy as np

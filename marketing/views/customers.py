@@ -7,7 +7,7 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from marketing.models import Customer, ProfileField, Purpose
-from marketing.pii import identity_of, log_pii_view, masked_identity
+from marketing.pii import identity_of, masked_identity
 from marketing.roles import DATA_STEWARD, can_view_pii
 from marketing.selectors.audiences import customer_exports
 from marketing.selectors.consent import (
@@ -18,6 +18,7 @@ from marketing.selectors.consent import (
 )
 from marketing.selectors.recommendations import customer_latest_recommendations
 from marketing.selectors.training import customer_latest_scores
+from marketing.services.audit import log_pii_view
 from marketing.services.portability import customer_portability_download
 from marketing.views.explanations import MODEL_PARAM, customer_section
 from marketing.views.mixins import RoleRequiredMixin

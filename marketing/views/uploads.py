@@ -13,11 +13,11 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
-from marketing.models import AuditEvent, Upload
+from marketing.models import Upload
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.uploads import error_file_for_user, errors_for_user, preview_for_user
-from marketing.services.audit import audit_log
+from marketing.services.audit import log_revealed_upload_rows
 from marketing.services.ingest import (
     TARGET_FIELDS,
     IngestError,
@@ -98,7 +98,8 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         ]
         stored = upload.summary.get("errors") or []
         ctx["row_errors"] = errors_for_user(stored, upload, self.request.user)
-        _log_revealed(upload, self.request.user, stored, ctx["row_errors"])
+        log_revealed_upload_rows(upload=upload, user=self.request.user, stored=stored,
+                                 shown=ctx["row_errors"])
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
             (_target_label(upload.kind, target), source)
@@ -109,15 +110,6 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         ctx["steps"] = wizard_steps(5 if done else 4 if upload.job else 3)
         ctx["next_step_url"] = _next_step_url(upload)
         return ctx
-
-
-def _log_revealed(upload: Upload, user, stored: list[dict], shown: list[dict]) -> None:
-    """One audit event when the page shows identifiers that are stored masked."""
-    rows = [s["row"] for s, e in zip(stored, shown, strict=True)
-            if s.get("masked") and not e.get("masked")]
-    if rows:
-        audit_log(actor=user, action=AuditEvent.Action.PII_VIEW, target_type="upload",
-                  target_ref=upload.pk, details={"where": "upload page", "rows": rows})
 
 
 class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
