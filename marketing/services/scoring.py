@@ -30,7 +30,7 @@ from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
-from marketing.services.training import (
+from marketing.services.model_inputs import (
     known_values_only,
     model_text_values,
     offer_columns,
