@@ -63,7 +63,7 @@ def breakdown_fields() -> list[ProfileField]:
     )
 
 
-def breakdown(field: ProfileField) -> list[tuple[str, int]]:
+def breakdown(field: ProfileField) -> list[tuple[str, int | None]]:
     """(value, customers) for the largest groups by ``field``, the small ones merged into
     "Other groups" (left out when that too is small)."""
     groups = (
@@ -72,7 +72,8 @@ def breakdown(field: ProfileField) -> list[tuple[str, int]]:
         .annotate(n=Count("id"))
         .order_by("-n")
     )
-    shown, other = [], 0
+    shown: list[tuple[str, int | None]] = []
+    other = 0
     for group in groups:
         if len(shown) < BREAKDOWN_GROUPS and not small_group(group["n"]):
             shown.append((_value_label(group["value"]), shown_count(group["n"])))
