@@ -36,12 +36,13 @@ from marketing.models import (
     TrainingRun,
     Upload,
 )
-from marketing.pii import identity_of, identity_value, log_pii_view, masked_values
+from marketing.pii import identity_of, identity_value, masked_values
 from marketing.roles import can_view_pii
 from marketing.segments import SegmentRuleError, compile_rules
 from marketing.selectors.explanations import explanation_runs
 from marketing.selectors.segments import segment_count_preview
 from marketing.services.audiences import suppression_add, suppression_remove
+from marketing.services.audit import log_pii_view
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
 from marketing.services.segments import segment_create, segment_delete, segment_update

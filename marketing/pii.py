@@ -4,13 +4,11 @@ Pages, the API and the admin console all show identities through ``masked_identi
 the rule is the same everywhere. Country stays visible: it is coarse and segments may use it.
 """
 
-from collections.abc import Iterable
 from typing import Any
 
 from marketing.exporters.hashing import HASHED
-from marketing.models import AuditEvent, Customer, CustomerIdentity
+from marketing.models import Customer, CustomerIdentity
 from marketing.roles import can_view_pii
-from marketing.services.audit import audit_log
 
 HIDDEN = "***"
 
@@ -105,20 +103,3 @@ def masked_identity(identity: CustomerIdentity | None, user) -> dict[str, Any]:
         "masked": False,
         **{name: identity_value(identity, name) for name in CustomerIdentity.PII_FIELDS},
     }
-
-
-def log_pii_view(*, user, customers: Customer | Iterable[Customer], where: str) -> None:
-    """One audit event per page or response that showed real identifiers (not per row)."""
-    if isinstance(customers, Customer):
-        ref, pseudonyms = customers.pseudonym, [customers.pseudonym]
-    else:
-        ref, pseudonyms = "", [c.pseudonym for c in customers]
-    if not pseudonyms:
-        return
-    audit_log(
-        actor=user,
-        action=AuditEvent.Action.PII_VIEW,
-        target_type="customer",
-        target_ref=ref,
-        details={"where": where, "customers": pseudonyms},
-    )

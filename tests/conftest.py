@@ -4,6 +4,10 @@ from django.core.cache import cache
 
 from marketing.roles import DATA_STEWARD, MARKETER, VIEWER, sync_role_groups
 
+# Fixtures shared by test folders (tiny BERT, a trained run, an offer with clicks...), used
+# by name without importing them.
+pytest_plugins = ["tests.marketing.training_helpers", "tests.marketing.explain_helpers"]
+
 
 @pytest.fixture(autouse=True)
 def _jobs_run_inline(settings, tmp_path):

@@ -22,12 +22,9 @@ from rest_framework.views import APIView
 from marketing.api.training import _RunSerializer
 from marketing.models import Customer, Job, RecommendationRun, ScoringRun
 from marketing.roles import ALL_ROLES, MARKETER
-from marketing.selectors.recommendations import (
-    audience_diversity,
-    customer_list,
-    recommendation_runs,
-)
+from marketing.selectors.recommendations import customer_list, recommendation_runs
 from marketing.selectors.training import scoring_runs
+from marketing.services.audience_diversity import audience_diversity
 from marketing.services.recommendations import (
     MAX_K,
     MIN_K,

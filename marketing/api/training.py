@@ -20,13 +20,19 @@ from rest_framework.response import Response
 
 from marketing.api.audiences import THROTTLED
 from marketing.exporters.csvsafe import csv_lines
-from marketing.models import AuditEvent, Job, Offer, ScoringRun, Segment, TrainingRun
+from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.training import export_rows, scoring_runs, training_runs
-from marketing.services.audit import audit_log
 from marketing.services.jobs import job_cancel
-from marketing.services.scoring import scoring_run_create
-from marketing.services.training import TrainParams, param_bounds, training_run_create
+from marketing.services.scoring import (
+    scores_download_log,
+    scoring_run_create,
+)
+from marketing.services.training import (
+    TrainParams,
+    param_bounds,
+    training_run_create,
+)
 from marketing.throttles import ExportThrottle
 
 # ---- serializers ------------------------------------------------------------------------------
@@ -252,11 +258,8 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         Streamed, so it works for millions of customers."""
         scoring = self.get_object()
         as_json = request.accepted_renderer.format == "json"
-        audit_log(
-            actor=request.user, action=AuditEvent.Action.EXPORT, target_type="scoring_run",
-            target_ref=scoring.pk,
-            details={"format": "json" if as_json else "csv", "rows": scoring.rows_scored},
-        )
+        scores_download_log(scoring_run=scoring, by=request.user,
+                            file_format="json" if as_json else "csv")
         body = _json_lines(scoring) if as_json else _csv_lines(scoring)
         response = StreamingHttpResponse(
             body, content_type="application/json" if as_json else "text/csv; charset=utf-8"

@@ -18,8 +18,9 @@ from marketing import filters
 from marketing.api.audiences import THROTTLED
 from marketing.api.serializers import INVALID, DetailSerializer, JobSerializer
 from marketing.models import Upload
+from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
-from marketing.selectors.uploads import error_file_response, preview_for_user
+from marketing.selectors.uploads import error_file_for_user, preview_for_user
 from marketing.services.ingest import (
     upload_create,
     upload_import,
@@ -166,6 +167,6 @@ class UploadViewSet(
         if not upload.error_file:
             return Response({"detail": "This upload has no error file."},
                             status=status.HTTP_404_NOT_FOUND)
-        return error_file_response(
-            upload, request.user, filename=f"upload-{upload.pk}-errors.csv"
+        return csv_attachment(
+            error_file_for_user(upload, request.user), filename=f"upload-{upload.pk}-errors.csv"
         )

@@ -11,10 +11,11 @@ from rest_framework.response import Response
 from marketing import filters
 from marketing.api import serializers as s
 from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment
-from marketing.pii import identity_of, log_pii_view
+from marketing.pii import identity_of
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER, can_view_pii, has_role
 from marketing.segments import available_fields
 from marketing.selectors.segments import segment_count_preview
+from marketing.services.audit import log_pii_view
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
 from marketing.services.jobs import job_cancel

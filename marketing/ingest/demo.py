@@ -22,10 +22,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from marketing.ingest.catalogue import AttributeSpec, catalogue_attributes
 from marketing.ingest.fields import attribute_name
 from marketing.ingest.values import PROFILE_PARSERS, TEXT, common_values, guess_type
 from marketing.ingest.writers import (
-    AttributeSpec,
     ConsentStatement,
     CustomerRecord,
     CustomerWriter,
@@ -33,7 +33,6 @@ from marketing.ingest.writers import (
     InteractionWriter,
     OfferRecord,
     OfferWriter,
-    catalogue_attributes,
 )
 from marketing.models import ConsentRecord, Interaction, Purpose
 

@@ -12,7 +12,7 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +21,7 @@ from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from marketing.exporters.hashing import HASHED_FIELDS, digest_keys, identity_hasher
@@ -33,7 +33,6 @@ from marketing.models import (
     Interaction,
     LawfulBasis,
     Offer,
-    ProfileField,
 )
 from marketing.pseudonyms import pseudonymiser
 from marketing.services.pseudonym_keys import PseudonymKeyError, pseudonym_key_check
@@ -670,42 +669,3 @@ class InteractionWriter(Writer):
             """
         )
         return {"created": rows - existing, "updated": existing}
-
-
-@dataclass(frozen=True)
-class AttributeSpec:
-    name: str
-    label: str
-    data_type: str
-    # A few observed values (text fields), offered as choices in the segment builder.
-    samples: tuple[Any, ...] = ()
-
-
-SAMPLE_VALUES_KEPT = 20
-
-
-def catalogue_attributes(specs: Iterable[AttributeSpec]) -> None:
-    """Record profile attributes in the ProfileField catalogue; an existing field keeps its
-    type and label, and text fields gain newly seen sample values."""
-    specs = list(specs)
-    with transaction.atomic():
-        existing = {
-            f.name: f
-            for f in ProfileField.objects.select_for_update().filter(
-                name__in=[s.name for s in specs]
-            )
-        }
-        new = []
-        for spec in specs:
-            stored = existing.get(spec.name)
-            if stored is None:
-                samples = list(spec.samples) if spec.data_type == ProfileField.DataType.TEXT else []
-                new.append(ProfileField(name=spec.name, label=spec.label[:100],
-                                        data_type=spec.data_type, sample_values=samples))
-            elif stored.data_type == ProfileField.DataType.TEXT:
-                merged = list(stored.sample_values)
-                merged += [v for v in spec.samples if v not in merged]
-                if merged[:SAMPLE_VALUES_KEPT] != stored.sample_values:
-                    stored.sample_values = merged[:SAMPLE_VALUES_KEPT]
-                    stored.save(update_fields=["sample_values"])
-        ProfileField.objects.bulk_create(new, ignore_conflicts=True)

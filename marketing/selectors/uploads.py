@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import IO, Any
 
-from django.http import FileResponse, StreamingHttpResponse
-
 from marketing.exporters.csvsafe import SafeCSVWriter, escape_cell, unescape_cell
 from marketing.ingest.rows import problem_message
 from marketing.models import Upload
@@ -100,16 +98,10 @@ def _masked_error_rows(raw: IO[bytes], columns: dict[str, str]) -> Iterator[str]
     yield buffer.getvalue()
 
 
-def error_file_response(upload: Upload, user, *, filename: str):
-    """The upload's error CSV as a download, identifier values masked for non-PII users."""
+def error_file_for_user(upload: Upload, user) -> IO[bytes] | Iterator[str]:
+    """The upload's error CSV: the stored file, or its rows with identifier values masked
+    when ``user`` may not see PII."""
     columns = identifier_columns(upload)
     if can_view_pii(user) or not columns:
-        return FileResponse(
-            upload.error_file.open("rb"), as_attachment=True, filename=filename,
-            content_type="text/csv",
-        )
-    response = StreamingHttpResponse(
-        _masked_error_rows(upload.error_file.open("rb"), columns), content_type="text/csv"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+        return upload.error_file.open("rb")
+    return _masked_error_rows(upload.error_file.open("rb"), columns)

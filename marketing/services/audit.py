@@ -1,6 +1,7 @@
+from collections.abc import Iterable
 from typing import Any
 
-from marketing.models import AuditEvent
+from marketing.models import AuditEvent, Customer, Upload
 
 
 def audit_log(
@@ -18,3 +19,32 @@ def audit_log(
         target_ref=str(target_ref),
         details=details or {},
     )
+
+
+def log_pii_view(*, user, customers: Customer | Iterable[Customer], where: str) -> None:
+    """One audit event per page or response that showed real identifiers (not per row)."""
+    if isinstance(customers, Customer):
+        ref, pseudonyms = customers.pseudonym, [customers.pseudonym]
+    else:
+        ref, pseudonyms = "", [c.pseudonym for c in customers]
+    if not pseudonyms:
+        return
+    audit_log(
+        actor=user,
+        action=AuditEvent.Action.PII_VIEW,
+        target_type="customer",
+        target_ref=ref,
+        details={"where": where, "customers": pseudonyms},
+    )
+
+
+def log_revealed_upload_rows(
+    *, upload: Upload, user, stored: list[dict[str, Any]], shown: list[dict[str, Any]]
+) -> None:
+    """One audit event when a page shows identifiers of the upload's row problems that are
+    stored masked (``shown`` is ``stored`` as the user sees it)."""
+    rows = [s["row"] for s, e in zip(stored, shown, strict=True)
+            if s.get("masked") and not e.get("masked")]
+    if rows:
+        audit_log(actor=user, action=AuditEvent.Action.PII_VIEW, target_type="upload",
+                  target_ref=upload.pk, details={"where": "upload page", "rows": rows})

@@ -8,7 +8,7 @@ the two models rely on the same fields.
 Explaining a score is profiling (GDPR Art. 4(4)): the customers explained and the customers
 they are compared with (the background rows) all have a valid ``profiling`` consent and
 belong to the run's population (its segment, or everyone). Rows are built the way training
-built them (``training.population`` and ``training.offer_columns``).
+built them (``model_inputs.population`` and ``model_inputs.offer_columns``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from marketing.models import (
 from marketing.selectors.consent import customers_with_consent, has_consent, scores_for_use
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
-from marketing.services.training import (
+from marketing.services.model_inputs import (
     known_values_only,
     model_text_values,
     offer_columns,

@@ -34,6 +34,7 @@ from django.utils import timezone
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.hashing import HASHED, HASHED_FIELDS
 from marketing.ingest import IngestError
+from marketing.ingest.catalogue import AttributeSpec, catalogue_attributes
 from marketing.ingest.csvfile import (
     blank_columns,
     clean_encoding,
@@ -52,13 +53,11 @@ from marketing.ingest.fields import (
 from marketing.ingest.rows import CHECKERS, RowChecker, RowError
 from marketing.ingest.values import TEXT, common_values, guess_type
 from marketing.ingest.writers import (
-    AttributeSpec,
     CustomerRecord,
     CustomerWriter,
     InteractionWriter,
     OfferWriter,
     Prepared,
-    catalogue_attributes,
 )
 from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
 from marketing.selectors.uploads import identifier_columns

@@ -31,7 +31,7 @@ from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
-from marketing.services.training import (
+from marketing.services.model_inputs import (
     known_values_only,
     model_text_values,
     offer_columns,
@@ -71,6 +71,14 @@ def scoring_run_create(*, training_run: TrainingRun, segment: Segment | None, by
             target_ref=scoring.pk, details={"job": job.pk, "purpose": Purpose.PROFILING},
         )
     return ScoringRun.objects.select_related("job", "training_run").get(pk=scoring.pk)
+
+
+def scores_download_log(*, scoring_run: ScoringRun, by, file_format: str) -> None:
+    """Every download of a run's scores is an export in the audit log."""
+    audit_log(
+        actor=by, action=AuditEvent.Action.EXPORT, target_type="scoring_run",
+        target_ref=scoring_run.pk, details={"format": file_format, "rows": scoring_run.rows_scored},
+    )
 
 
 @register_runner(Job.Kind.SCORE)

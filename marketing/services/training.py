@@ -37,10 +37,10 @@ from marketing.models import (
 )
 from marketing.pseudonyms import erasure_token
 from marketing.selectors.consent import customers_with_consent, valid_consent_records
-from marketing.selectors.segments import segment_customers
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
+from marketing.services.model_inputs import offer_columns, population
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -260,19 +260,6 @@ class Examples:
     pseudonyms: list[str]
     customer_fields: list[str]
     offer_fields: list[str]
-
-
-def offer_columns(offer: Offer) -> dict[str, Any]:
-    """An offer's fields as model input columns (multi-offer models)."""
-    return {
-        "offer_title": offer.title,
-        "offer_category": offer.category or None,
-        "offer_price": float(offer.price) if offer.price is not None else None,
-    }
-
-
-def population(segment: Segment | None) -> QuerySet[Customer]:
-    return segment_customers(segment.rules) if segment is not None else Customer.objects.all()
 
 
 class _Training:
@@ -671,32 +658,6 @@ def text_values(frame: pd.DataFrame, fields: list[str]) -> dict[str, list[str]]:
         for field in fields
         if not pd.api.types.is_numeric_dtype(frame[field])
         and not pd.api.types.is_bool_dtype(frame[field])
-    }
-
-
-def model_text_values(training: TrainingRun) -> dict[str, set[str]] | None:
-    """The text values a trained model learned, per field (None: a model saved before they
-    were recorded, which scores every value as it is)."""
-    from recengine.registry import ModelRegistry
-
-    config = ModelRegistry(settings.MODEL_REGISTRY_DIR).record(training.model_id).manifest.get(
-        "config", {}
-    )
-    known = config.get("text_values")
-    return None if known is None else {field: set(values) for field, values in known.items()}
-
-
-def known_values_only(
-    record: dict[str, Any], known: dict[str, set[str]] | None
-) -> dict[str, Any]:
-    """A model input row with the text values the model never learned (too rare in
-    training) as missing, the way training saw them."""
-    if not known:
-        return record
-    return {
-        name: None if name in known and isinstance(value, str) and value not in known[name]
-        else value
-        for name, value in record.items()
     }
 
 

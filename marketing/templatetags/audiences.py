@@ -4,16 +4,9 @@ from typing import Any
 
 from django import template
 
-from marketing.models import Customer, Export
-from marketing.selectors.audiences import customer_exports, left_out_in_words
+from marketing.selectors.audiences import left_out_in_words
 
 register = template.Library()
-
-
-@register.simple_tag
-def exports_including(customer: Customer, limit: int = 20) -> list[Export]:
-    """Finished exports whose file held the customer, newest first."""
-    return list(customer_exports(customer)[:limit])
 
 
 @register.filter

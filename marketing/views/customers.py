@@ -7,8 +7,9 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from marketing.models import Customer, ProfileField, Purpose
-from marketing.pii import identity_of, log_pii_view, masked_identity
+from marketing.pii import identity_of, masked_identity
 from marketing.roles import DATA_STEWARD, can_view_pii
+from marketing.selectors.audiences import customer_exports
 from marketing.selectors.consent import (
     current_consents,
     customers_with_consent,
@@ -17,7 +18,9 @@ from marketing.selectors.consent import (
 )
 from marketing.selectors.recommendations import customer_latest_recommendations
 from marketing.selectors.training import customer_latest_scores
+from marketing.services.audit import log_pii_view
 from marketing.services.portability import customer_portability_download
+from marketing.views.explanations import MODEL_PARAM, customer_section
 from marketing.views.mixins import RoleRequiredMixin
 
 LIST_COLUMNS = 5
@@ -138,6 +141,10 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             interaction_count=customer.interactions.count(),
             **_scores(customer, at=now),
             recommendations=customer_latest_recommendations(customer),
+            explain_customer=customer_section(
+                customer, self.request.user, self.request.GET.get(MODEL_PARAM)
+            ),
+            held_by=list(customer_exports(customer)[:20]),
         )
         return ctx
 

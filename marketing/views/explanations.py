@@ -1,5 +1,5 @@
 """Explanation pages: "Which fields matter" on a model's page, "Why this score" on a
-customer's page (both drawn by the template tags in ``templatetags/explanations.py``), and
+customer's page (read here, drawn by the template tags in ``templatetags/explanations.py``), and
 the two POST views that start an explanation Job."""
 
 from typing import Any
@@ -111,11 +111,13 @@ def global_section(run: TrainingRun, user) -> dict[str, Any]:
 
 
 def customer_section(customer: Customer, user, requested: str | None) -> dict[str, Any]:
-    """What "Why this score" shows on the customer's page."""
+    """What "Why this score" shows on the customer's page; ``requested`` is the model the
+    page names in its ``MODEL_PARAM`` parameter."""
     ctx: dict[str, Any] = {
         "customer": customer, "can_launch": has_role(user, [MARKETER]),
         "consented": has_consent(customer, Purpose.PROFILING),
         "models": list(finished_training_runs().order_by("-created_at", "-id")[:50]),
+        "model_param": MODEL_PARAM,
     }
     if not ctx["consented"] or not ctx["models"]:
         return ctx

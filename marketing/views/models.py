@@ -29,6 +29,7 @@ from marketing.services.training import (
     training_run_create,
 )
 from marketing.views import model_charts
+from marketing.views.explanations import global_section
 from marketing.views.jobs import can_cancel, duration_text
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -243,6 +244,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             scorings=list(scoring_runs().filter(training_run=run)[:10]),
             score_form=ScoreForm(),
             can_score=job.status == Job.Status.SUCCEEDED and bool(run.model_id),
+            explain_global=global_section(run, self.request.user),
         )
         if run.metrics.get("bert") and run.metrics.get("baseline"):
             ctx.update(

@@ -7,14 +7,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.selectors.recommendations import (
-    AudienceDiversityError,
     audience_attributes,
-    audience_diversity,
     multi_offer_scoring_runs,
     recommendation_runs,
     run_lists,
 )
 from marketing.selectors.training import scoring_runs
+from marketing.services.audience_diversity import AudienceDiversityError, audience_diversity
 from marketing.services.recommendations import (
     MAX_K,
     MIN_K,

@@ -13,10 +13,11 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
-from marketing.models import AuditEvent, Upload
+from marketing.models import Upload
+from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
-from marketing.selectors.uploads import error_file_response, errors_for_user, preview_for_user
-from marketing.services.audit import audit_log
+from marketing.selectors.uploads import error_file_for_user, errors_for_user, preview_for_user
+from marketing.services.audit import log_revealed_upload_rows
 from marketing.services.ingest import (
     TARGET_FIELDS,
     IngestError,
@@ -97,7 +98,8 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         ]
         stored = upload.summary.get("errors") or []
         ctx["row_errors"] = errors_for_user(stored, upload, self.request.user)
-        _log_revealed(upload, self.request.user, stored, ctx["row_errors"])
+        log_revealed_upload_rows(upload=upload, user=self.request.user, stored=stored,
+                                 shown=ctx["row_errors"])
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
             (_target_label(upload.kind, target), source)
@@ -110,15 +112,6 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         return ctx
 
 
-def _log_revealed(upload: Upload, user, stored: list[dict], shown: list[dict]) -> None:
-    """One audit event when the page shows identifiers that are stored masked."""
-    rows = [s["row"] for s, e in zip(stored, shown, strict=True)
-            if s.get("masked") and not e.get("masked")]
-    if rows:
-        audit_log(actor=user, action=AuditEvent.Action.PII_VIEW, target_type="upload",
-                  target_ref=upload.pk, details={"where": "upload page", "rows": rows})
-
-
 class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
     """The rows an import refused, as CSV. Rows may hold contact data: uploaders only."""
 
@@ -129,7 +122,7 @@ class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
         if not upload.error_file:
             raise Http404("This upload has no error file.")
         name = f"{upload.original_name.rsplit('.', 1)[0]}-errors.csv"
-        return error_file_response(upload, request.user, filename=name)
+        return csv_attachment(error_file_for_user(upload, request.user), filename=name)
 
 
 # ---------------------------------------------------------------- step 1: the file

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 """A marketer opens a scoring run, sets the campaign's costs and sees the profit curve and the
 best depth."""
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 """A marketer opens a customer and sees the waterfall of their score, then opens the model and
 sees which fields matter, BERT beside the baseline."""
 
@@ -8,12 +7,7 @@ from django.urls import reverse
 from marketing.models import ExplanationRun, Job
 from marketing.services.training import training_run_create
 from tests.factories import make_offer
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    FAST_PARAMS,
-    make_click_customers,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import FAST_PARAMS, make_click_customers
 
 pytestmark = [pytest.mark.browser]
 

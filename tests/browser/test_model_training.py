@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 """A marketer trains a click model in the browser, follows its progress and sees the results."""
 
 import pytest
@@ -6,11 +5,7 @@ from django.urls import reverse
 
 from marketing.models import Job, TrainingRun
 from tests.factories import make_offer
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    make_click_customers,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import make_click_customers
 
 pytestmark = [pytest.mark.browser]
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 """A training Job and a scoring Job through a real Celery worker, Redis and PostgreSQL."""
 
 import pytest
@@ -8,12 +7,7 @@ from marketing.services.scoring import scoring_run_create
 from marketing.services.training import training_run_create
 from tests.factories import make_offer
 from tests.integration.conftest import wait_for_job
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    FAST_PARAMS,
-    make_click_customers,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import FAST_PARAMS, make_click_customers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

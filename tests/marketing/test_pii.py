@@ -2,13 +2,13 @@ import pytest
 
 from marketing.models import AuditEvent, CustomerIdentity
 from marketing.pii import (
-    log_pii_view,
     mask_email,
     mask_name,
     mask_phone,
     mask_postal_code,
     masked_identity,
 )
+from marketing.services.audit import log_pii_view
 from tests.factories import make_customer
 
 IDENTITY = {

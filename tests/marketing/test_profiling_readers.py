@@ -29,12 +29,9 @@ from marketing.models import (
 )
 from marketing.selectors.audiences import AudienceCut, audience_candidates
 from marketing.selectors.plans import consented_scores
-from marketing.selectors.recommendations import (
-    audience_diversity,
-    customer_list,
-    run_lists,
-)
+from marketing.selectors.recommendations import customer_list, run_lists
 from marketing.selectors.training import customer_latest_scores, top_scores
+from marketing.services.audience_diversity import audience_diversity
 from marketing.services.audiences import audience_create, audience_freeze
 from marketing.services.plans import campaign_plan_create
 from tests.factories import make_offer

@@ -1,18 +1,9 @@
-# ruff: noqa: F811  (pytest fixtures imported from helpers are parameters here)
 import pytest
 
 from marketing.models import ExplanationRun, Job, Purpose
 from tests.marketing.api.helpers import logged_in
-from tests.marketing.explain_helpers import stored_explanation, tiny_run  # noqa: F401
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    add_consent,
-    click_customers,
-    finished_run,
-    make_click_customers,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.explain_helpers import stored_explanation
+from tests.marketing.training_helpers import add_consent, finished_run, make_click_customers
 
 pytestmark = pytest.mark.django_db
 

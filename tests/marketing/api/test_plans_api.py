@@ -1,11 +1,9 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import pytest
 
 from marketing.models import CampaignPlan, Job
 from recengine.roi import CampaignEconomics, plan_campaign
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.plan_helpers import ECONOMICS, respond, scored_customers
-from tests.marketing.training_helpers import term_deposit  # noqa: F401  (fixture used by name)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import csv
 import io
 import json
@@ -8,15 +7,7 @@ import pytest
 from marketing.models import AuditEvent, Job, Purpose, ScoringRun, TrainingRun
 from tests.factories import make_customer
 from tests.marketing.api.helpers import logged_in
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    add_consent,
-    click_customers,
-    finished_run,
-    finished_scoring,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import add_consent, finished_run, finished_scoring
 
 pytestmark = pytest.mark.django_db
 

@@ -19,12 +19,6 @@ from marketing.services.scoring import scoring_run_create
 from tests.marketing.explain_helpers import train_tiny_run
 from tests.marketing.services.audience_helpers import exported, frozen_audience
 from tests.marketing.services.ingest_helpers import csv_file, import_text, run_import
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    click_customers,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
-)
 
 PERSON = "QZX-7731-ERASE"
 EMAIL = "quokka.zeta7731@example.org"
@@ -96,7 +90,7 @@ def hits_in_files(needles: list[str]) -> list[str]:
 
 
 def test_it_leaves_no_trace_of_the_person_in_tables_files_or_the_log(
-    marketer, steward, client, tiny_bert, click_customers, term_deposit, server_log,  # noqa: F811
+    marketer, steward, client, tiny_bert, click_customers, term_deposit, server_log,
     django_capture_on_commit_callbacks,
 ):
     capture = django_capture_on_commit_callbacks

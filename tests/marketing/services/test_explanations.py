@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from helpers are parameters here)
 import pytest
 
 from marketing.models import Customer, ExplanationRun, Job, Purpose
@@ -14,16 +13,11 @@ from marketing.services.explanations import (
     explanation_run_create,
 )
 from recengine.explain import PERMUTATION_TOLERANCE
-from tests.marketing.explain_helpers import tiny_run  # noqa: F401  (fixture used by name)
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+from tests.marketing.training_helpers import (
     add_consent,
-    click_customers,
     finished_run,
     finished_scoring,
     make_click_customers,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
 )
 
 pytestmark = pytest.mark.django_db

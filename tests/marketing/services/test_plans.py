@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import numpy as np
 import pytest
 
@@ -18,12 +17,7 @@ from tests.marketing.plan_helpers import (
     scored_customers,
     treatment_control_customers,
 )
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    add_consent,
-    finished_run,
-    finished_scoring,
-    term_deposit,
-)
+from tests.marketing.training_helpers import add_consent, finished_run, finished_scoring
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,9 @@ from marketing.models import (
     Job,
     PseudonymKeyRotation,
 )
-from marketing.pii import log_pii_view
 from marketing.pseudonyms import erasure_token, key_fingerprint, pseudonym_for
 from marketing.selectors.audiences import exports_holding
-from marketing.services.audit import audit_log
+from marketing.services.audit import audit_log, log_pii_view
 from marketing.services.erasure import customer_erase
 from marketing.services.pseudonym_keys import (
     PseudonymKeyError,

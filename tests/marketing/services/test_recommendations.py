@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import pytest
 
 from marketing.models import (
@@ -22,11 +21,7 @@ from tests.marketing.recommendation_helpers import (
     recommend,
     record_clicks,
 )
-from tests.marketing.training_helpers import (  # noqa: F401  (tiny_bert_path: a fixture)
-    finished_run,
-    finished_scoring,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import finished_run, finished_scoring
 
 pytestmark = pytest.mark.django_db
 

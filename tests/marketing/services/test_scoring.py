@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 from datetime import timedelta
 
 import pytest
@@ -9,16 +8,7 @@ from marketing.services import jobs
 from marketing.services.scoring import ScoringSetupError, score_distribution, scoring_run_create
 from tests.factories import make_customer, make_offer, record_consent
 from tests.marketing.explain_helpers import train_tiny_run
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    add_consent,
-    click_customers,
-    finished_run,
-    make_click_customers,
-    registry_with_model,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import add_consent, finished_run, make_click_customers
 
 pytestmark = pytest.mark.django_db
 

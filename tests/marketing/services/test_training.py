@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -19,15 +18,11 @@ from marketing.services.training import (
 )
 from recengine.registry import ModelRegistry
 from tests.factories import make_offer, record_consent
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
+from tests.marketing.training_helpers import (
     FAST_PARAMS,
     JOBS,
     add_consent,
-    click_customers,
     make_click_customers,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
 )
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from helpers are parameters here)
 import json
 import re
 
@@ -6,16 +5,8 @@ import pytest
 from django.urls import reverse
 
 from marketing.models import ExplanationRun, Job, Purpose, TrainingRun
-from tests.marketing.explain_helpers import stored_explanation, tiny_run  # noqa: F401
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    click_customers,
-    finished_run,
-    finished_scoring,
-    make_click_customers,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.explain_helpers import stored_explanation
+from tests.marketing.training_helpers import finished_run, finished_scoring, make_click_customers
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import pytest
 from django.urls import reverse
 
@@ -6,15 +5,7 @@ from marketing.models import Job, Purpose, ScoringRun, Segment, TrainingRun
 from marketing.services.training import PARAM_LIMITS
 from marketing.views.models import TrainForm
 from tests.factories import make_customer
-from tests.marketing.training_helpers import (  # noqa: F401  (fixtures used by name)
-    add_consent,
-    click_customers,
-    finished_run,
-    finished_scoring,
-    term_deposit,
-    tiny_bert,
-    tiny_bert_path,
-)
+from tests.marketing.training_helpers import add_consent, finished_run, finished_scoring
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from marketing.ingest.demo import load_demo_data
 from marketing.models import AuditEvent, ConsentRecord, Customer, Job, ProfileField, Purpose
-from marketing.views import overview
+from marketing.services import demo
 from tests.factories import make_customer, record_consent
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,7 @@ def test_it_lists_recent_jobs_with_a_live_progress_bar(marketer_client, marketer
 @pytest.fixture
 def small_demo(monkeypatch):
     """The real demo loader on the first rows of the bundled file, to stay fast."""
-    monkeypatch.setattr(overview, "load_demo_data", partial(load_demo_data, limit=40))
+    monkeypatch.setattr(demo, "load_demo_data", partial(load_demo_data, limit=40))
 
 
 def test_it_loads_the_demo_data_into_an_empty_base(marketer_client, small_demo):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from training_helpers are parameters here)
 import re
 
 import pytest
@@ -8,7 +7,6 @@ from marketing.models import CampaignPlan, Job
 from marketing.services.plans import campaign_plan_create
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.plan_helpers import ECONOMICS, respond, scored_customers
-from tests.marketing.training_helpers import term_deposit  # noqa: F401  (fixture used by name)
 
 pytestmark = pytest.mark.django_db
 

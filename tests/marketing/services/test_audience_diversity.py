@@ -1,17 +1,12 @@
 import pytest
 
 from marketing.models import Purpose
-from marketing.selectors.recommendations import (
-    AudienceDiversityError,
-    audience_diversity,
-    customer_latest_recommendations,
-)
+from marketing.services.audience_diversity import AudienceDiversityError, audience_diversity
 from tests.factories import record_consent
 from tests.marketing.recommendation_helpers import (
     make_catalogue,
     make_customers,
     multi_offer_scoring,
-    recommend,
     scored_base,
 )
 
@@ -77,16 +72,6 @@ def test_it_refuses_bad_settings_with_a_clear_message(arguments):
     scoring, _ = scored_base()
     with pytest.raises(AudienceDiversityError):
         audience_diversity(scoring_run=scoring, **arguments)
-
-
-def test_it_hides_a_customers_recommendations_once_their_consent_is_withdrawn():
-    customers = make_customers(3)
-    recommend(multi_offer_scoring(customers, make_catalogue()), k=2)
-    shown = customer_latest_recommendations(customers[0])
-    assert [item["rank"] for item in shown["items"]] == [1, 2] and not shown["refused"]
-    record_consent(customers[0], Purpose.PROFILING, "withdrawn", days_ago=0.001)
-    hidden = customer_latest_recommendations(customers[0])
-    assert hidden["refused"] and hidden["items"] == []
 
 
 @pytest.mark.parametrize("arguments", [{"top_n": 1}, {"top_n": 9}, {"top_share": 0.05}])
