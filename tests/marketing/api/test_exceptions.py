@@ -47,7 +47,7 @@ def test_it_leaves_other_errors_to_drf():
     "marketing.services.consent.ConsentError",
     "marketing.ingest.IngestError",
     "marketing.selectors.audiences.AudienceDefinitionError",
-    "marketing.selectors.recommendations.AudienceDiversityError",
+    "marketing.services.audience_diversity.AudienceDiversityError",
 ])
 def test_it_covers_every_service_error(error):
     module, name = error.rsplit(".", 1)
