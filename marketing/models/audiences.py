@@ -2,9 +2,10 @@ from django.conf import settings
 from django.db import models
 
 from marketing.exporters.formats import PLATFORM_CHOICES
+from marketing.models.base import CreatedRecord, JobRecord
 
 
-class Audience(models.Model):
+class Audience(CreatedRecord):
     """A segment, optionally cut by model score, frozen into a list of members.
 
     Building an audience is a draft (segment, scores and cut); freezing it writes who was in
@@ -51,13 +52,6 @@ class Audience(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.name
@@ -96,7 +90,7 @@ class AudienceMember(models.Model):
         return f"{self.pseudonym[:12]} in {self.audience_id}"
 
 
-class Suppression(models.Model):
+class Suppression(CreatedRecord):
     """A customer never to be sent to an ad platform, whatever their consent says (an
     objection, a complaint, an opt-out of sharing)."""
 
@@ -104,20 +98,17 @@ class Suppression(models.Model):
         "marketing.Customer", on_delete=models.CASCADE, related_name="suppression"
     )
     reason = models.CharField(max_length=255, blank=True)
+    # Declared again only to stay blank, as it was before the base existed.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Suppressed {self.customer}"
 
 
-class Export(models.Model):
+class Export(JobRecord):
     """One audience file for one platform, made by a Job (kind "export").
 
     Records who made it, when, from which audience, how many rows went out and how many
@@ -135,20 +126,9 @@ class Export(models.Model):
     file_size = models.PositiveBigIntegerField(default=0)
     checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the file, hex")
     consent_snapshot = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} export #{self.pk}"
-
-    @property
-    def status(self) -> str:
-        return self.job.status
 
 
 class ExportExclusion(models.Model):

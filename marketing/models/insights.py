@@ -1,11 +1,12 @@
 """Insight before spending: explanations, campaign plans (ROI) and diversity-aware
 recommendations, each tied to the trained model or scoring run it describes."""
 
-from django.conf import settings
 from django.db import models
 
+from marketing.models.base import CreatedRecord, JobRecord
 
-class ExplanationRun(models.Model):
+
+class ExplanationRun(JobRecord):
     """Field-level SHAP explanations computed by a Job ("explain"): a model's global
     importance on a sample of customers, or the contributions behind one customer's score.
 
@@ -33,20 +34,15 @@ class ExplanationRun(models.Model):
     sample_size = models.PositiveIntegerField(default=0)
     background_size = models.PositiveIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(JobRecord.Meta):
         indexes = [models.Index(fields=["training_run", "scope", "customer"])]
 
     def __str__(self) -> str:
         return f"{self.get_scope_display()} of run {self.training_run_id}"
 
 
-class CampaignPlan(models.Model):
+class CampaignPlan(CreatedRecord):
     """The economics of a campaign over a scoring run's scores: expected conversions,
     revenue, cost, profit and ROI by targeting depth, the best depth, the same for random
     targeting, and, once responses are uploaded under ``campaign``, the realised figures."""
@@ -71,20 +67,13 @@ class CampaignPlan(models.Model):
     actual = models.JSONField(default=dict, blank=True)
     # Two-model uplift by a treatment/control attribute, or why the data did not allow it.
     uplift = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.name
 
 
-class RecommendationRun(models.Model):
+class RecommendationRun(JobRecord):
     """Each customer's top offers from a multi-offer scoring run, re-ranked for diversity
     (maximal marginal relevance with the marketer's ``diversity`` weight, optional per-offer
     cap), with the list metrics and the accuracy-vs-diversity curve. A Job ("recommend")."""
@@ -103,13 +92,6 @@ class RecommendationRun(models.Model):
     offer_cap = models.PositiveIntegerField(null=True, blank=True)
     # Metrics, curve and exposure per offer (``recengine.list_metrics``).
     result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Recommendations from scoring run {self.scoring_run_id}"

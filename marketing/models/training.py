@@ -1,8 +1,9 @@
-from django.conf import settings
 from django.db import models
 
+from marketing.models.base import JobRecord
 
-class TrainingRun(models.Model):
+
+class TrainingRun(JobRecord):
     """One training of a click model: what it learned from, how, and how well it did.
 
     The work runs as a Job (kind "train"); this row keeps what outlives the job: the
@@ -58,20 +59,8 @@ class TrainingRun(models.Model):
     flagged_erasure = models.BooleanField(default=False)
     erased_customers = models.PositiveIntegerField(default=0)
 
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def status(self) -> str:
-        return self.job.status
 
     @property
     def base_model_label(self) -> str:
@@ -79,7 +68,7 @@ class TrainingRun(models.Model):
         return self.base_model.removeprefix("packaged:").rstrip("/").rsplit("/", 1)[-1]
 
 
-class ScoringRun(models.Model):
+class ScoringRun(JobRecord):
     """Scores of one trained model for the consented customers of a segment (a Job "score")."""
 
     job = models.OneToOneField(
@@ -98,20 +87,9 @@ class ScoringRun(models.Model):
     customers_excluded = models.JSONField(default=dict, blank=True)
     # {"edges": [...], "counts": [...], "mean": ..., "quantiles": {...}}
     distribution = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Scores of {self.training_run} #{self.pk}"
-
-    @property
-    def status(self) -> str:
-        return self.job.status
 
 
 class CustomerScore(models.Model):

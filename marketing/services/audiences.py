@@ -29,7 +29,7 @@ from marketing.selectors.audiences import (
     audience_customers,
     left_out_counts,
 )
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 
 
 def insert_select(
@@ -70,7 +70,7 @@ def _check_scores(scoring_run: ScoringRun | None, offer: Offer | None) -> None:
         raise AudienceDefinitionError("This scoring run has no scores for that offer.")
 
 
-def _log(audience: Audience, change: str, by, **details: Any) -> None:
+def _log(audience: Audience, change: str, by: Actor, **details: Any) -> None:
     audit_log(
         actor=by, action=AuditEvent.Action.SEGMENT_CHANGE, target_type="audience",
         target_ref=audience.pk, details={"change": change, "name": audience.name, **details},
@@ -85,7 +85,7 @@ def audience_create(
     scoring_run: ScoringRun | None = None,
     cut: AudienceCut = EVERYONE,
     offer: Offer | None = None,
-    by,
+    by: Actor,
 ) -> Audience:
     """A draft audience; raises ``AudienceDefinitionError`` or ``SegmentRuleError``."""
     if segment is None:
@@ -118,7 +118,7 @@ def audience_why(audience: Audience) -> str:
 
 
 @transaction.atomic
-def audience_freeze(*, audience: Audience, by) -> Audience:
+def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
     """Write the members as the definition selects them now, with the consent snapshot."""
     locked = (
         Audience.objects.select_for_update(of=("self",))
@@ -163,7 +163,7 @@ def audience_freeze(*, audience: Audience, by) -> Audience:
 
 
 @transaction.atomic
-def suppression_add(*, customer: Customer, reason: str = "", by) -> Suppression:
+def suppression_add(*, customer: Customer, reason: str = "", by: Actor) -> Suppression:
     """Put a customer on the suppression list (no export will hold them from now on)."""
     suppression, created = Suppression.objects.get_or_create(
         customer=customer,
@@ -181,7 +181,7 @@ def suppression_add(*, customer: Customer, reason: str = "", by) -> Suppression:
 
 
 @transaction.atomic
-def suppression_remove(*, suppression: Suppression, by) -> None:
+def suppression_remove(*, suppression: Suppression, by: Actor) -> None:
     audit_log(
         actor=by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="customer",
         target_ref=suppression.customer.pseudonym, details={"change": "unsuppressed"},

@@ -8,7 +8,7 @@ from django.utils import timezone
 from marketing.errors import ApplicationError
 from marketing.models import AuditEvent, ConsentRecord, Customer, LawfulBasis, Purpose
 from marketing.selectors.consent import current_consents
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 
 
 class ConsentError(ApplicationError, ValueError):
@@ -32,7 +32,7 @@ def consent_record_append(
     effective_at: datetime | None = None,
     expires_at: datetime | None = None,
     note: str = "",
-    by,
+    by: Actor,
 ) -> ConsentRecord:
     """Add one event to the history; the latest by ``effective_at`` is the current state."""
     _check_choice("purpose", purpose, Purpose.values)
@@ -74,7 +74,7 @@ def consent_record_append(
 
 
 def consent_withdraw(
-    *, customer: Customer, purpose: str, by, note: str = "",
+    *, customer: Customer, purpose: str, by: Actor, note: str = "",
     source: str = ConsentRecord.Source.ADMIN,
 ) -> ConsentRecord:
     """Withdraw now: as easy as granting, and recorded as a new event in the history."""

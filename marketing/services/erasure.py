@@ -45,7 +45,7 @@ from marketing.models import (
 )
 from marketing.pseudonyms import erasure_token
 from marketing.selectors.audiences import exports_holding
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.training import training_runs_flag_erasure
 
 # The upload column that names the customer, per kind of upload.
@@ -66,7 +66,7 @@ RECORD_MODELS = (Job, Upload, AuditEvent, TrainingRun, ExplanationRun, Recommend
 
 
 @transaction.atomic
-def customer_erase(*, customer: Customer, by) -> dict[str, int]:
+def customer_erase(*, customer: Customer, by: Actor) -> dict[str, int]:
     """Delete the customer, identity, interactions and consent history, blank their rows in
     stored uploads, remove the export files that held them, and replace every other copy of
     their identifiers and rare profile values; audit by erasure token.

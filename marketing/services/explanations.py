@@ -32,7 +32,7 @@ from marketing.models import (
     TrainingRun,
 )
 from marketing.selectors.consent import customers_with_consent, has_consent, scores_for_use
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import (
     known_values_only,
@@ -71,7 +71,7 @@ def explanation_run_create(
     scope: str,
     customer: Customer | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
-    by,
+    by: Actor,
 ) -> ExplanationRun:
     """Check the request, then create the run and its Job (enqueued once committed)."""
     if training_run.job.status != Job.Status.SUCCEEDED or not training_run.model_id:

@@ -35,7 +35,7 @@ from marketing.models import (
     Suppression,
 )
 from marketing.selectors.audiences import export_rows, left_out_counts
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 
 EXPORT_DIR = "exports"
@@ -54,7 +54,7 @@ class ExportFileMissing(ApplicationError, LookupError):
     status_code = 404
 
 
-def export_create(*, audience: Audience, platform: str, by) -> Export:
+def export_create(*, audience: Audience, platform: str, by: Actor) -> Export:
     """Record an export and start its job; raises ``ExportError``."""
     fmt = FORMATS.get(platform)
     if fmt is None:
@@ -265,7 +265,7 @@ def export_file(export: Export) -> Path:
     return path
 
 
-def export_download(*, export: Export, by) -> tuple[IO[bytes], str]:
+def export_download(*, export: Export, by: Actor) -> tuple[IO[bytes], str]:
     """Open the export's file for download (audit-logged); returns (file, file name)."""
     path = export_file(export)
     audit_log(

@@ -61,7 +61,7 @@ from marketing.ingest.writers import (
 )
 from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
 from marketing.selectors.uploads import identifier_columns
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
 
 __all__ = [
@@ -84,7 +84,7 @@ ERROR_FILE_COLUMNS = ("row", "line", "column", "value", "reason")
 T = TypeVar("T")
 
 
-def upload_create(*, kind: str, file: File, by, encoding: str | None = None) -> Upload:
+def upload_create(*, kind: str, file: File, by: Actor, encoding: str | None = None) -> Upload:
     """Check and store an uploaded CSV, with a guessed column mapping."""
     if kind not in TARGET_FIELDS:
         raise IngestError(f"'{kind}' is not a kind of upload; choose {', '.join(TARGET_FIELDS)}.")
@@ -155,7 +155,7 @@ def _check_header_split(kind: str, headers: list[str], mapping: dict[str, str]) 
     )
 
 
-def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], mode: str, by) -> Upload:
+def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], mode: str, by: Actor) -> Upload:
     """Set the column mapping (target field -> header, "" = unmapped) and the import mode."""
     _check_not_imported(upload)
     if mode not in Upload.Mode.values:
@@ -217,7 +217,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     }
 
 
-def upload_import(*, upload: Upload, by) -> Job:
+def upload_import(*, upload: Upload, by: Actor) -> Job:
     """Start the import Job for an upload (its result: counts and the first errors)."""
     _check_not_imported(upload)
     clean_mapping(upload.kind, upload.mapping, upload.headers)
@@ -442,7 +442,9 @@ def _with_samples(specs: list[AttributeSpec], records: list[CustomerRecord]) -> 
     ]
 
 
-def _writer(kind: str, *, by, now: datetime) -> CustomerWriter | OfferWriter | InteractionWriter:
+def _writer(
+    kind: str, *, by: Actor, now: datetime
+) -> CustomerWriter | OfferWriter | InteractionWriter:
     if kind == "customers":
         return CustomerWriter(source=ConsentRecord.Source.CSV_IMPORT, by=by, now=now)
     if kind == "offers":

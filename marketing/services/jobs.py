@@ -18,6 +18,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from marketing.models import Job
+from marketing.services.audit import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def register_runner(kind: str) -> Callable[[Runner], Runner]:
     return decorator
 
 
-def job_create(*, kind: str, title: str, params: dict[str, Any], by) -> Job:
+def job_create(*, kind: str, title: str, params: dict[str, Any], by: Actor) -> Job:
     """Create a job and enqueue it once the surrounding transaction commits."""
     job = Job.objects.create(
         kind=kind,
@@ -199,7 +200,7 @@ def stack_without_messages(exc: BaseException) -> str:
     return "\nwhich was raised while handling:\n".join(parts)
 
 
-def job_cancel(*, job: Job, by) -> Job:
+def job_cancel(*, job: Job, by: Actor) -> Job:
     """Ask a job to stop. A queued job stops at once; a running one at its next progress call."""
     Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
         status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(),

@@ -33,7 +33,7 @@ from marketing.models import (
 )
 from marketing.selectors.consent import valid_consent_records
 from marketing.selectors.plans import consented_scores, run_scores
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from recengine.economics import (
     ECONOMICS_DEFAULTS,
@@ -166,7 +166,7 @@ def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, 
 
 
 # ---- writing plans ----------------------------------------------------------------------------
-def _log(plan: CampaignPlan, change: str, by, **details: Any) -> None:
+def _log(plan: CampaignPlan, change: str, by: Actor, **details: Any) -> None:
     audit_log(
         actor=by, action=AuditEvent.Action.JOB, target_type="campaign_plan", target_ref=plan.pk,
         details={"change": change, "purpose": Purpose.PROFILING, "name": plan.name,
@@ -176,7 +176,7 @@ def _log(plan: CampaignPlan, change: str, by, **details: Any) -> None:
 
 def campaign_plan_create(
     *, scoring_run: ScoringRun, name: str, economics: dict[str, Any],
-    offer: Offer | None = None, contacts: int | None = None, by,
+    offer: Offer | None = None, contacts: int | None = None, by: Actor,
 ) -> CampaignPlan:
     """A plan over the scoring run's scores; raises PlanError with field errors."""
     errors: dict[str, str] = {}
@@ -207,7 +207,7 @@ _UNSET: Any = object()
 
 def campaign_plan_update(
     *, plan: CampaignPlan, economics: dict[str, Any] | None = None, contacts: int | None = _UNSET,
-    name: str | None = None, by,
+    name: str | None = None, by: Actor,
 ) -> CampaignPlan:
     """Re-plan with new economics and/or the contacts the marketer chose (None = best depth).
 
@@ -257,7 +257,7 @@ def targeted_customers(plan: CampaignPlan) -> tuple[list[int], list[float], int]
     return [c for c, _ in kept], [s for _, s in kept], len(top) - len(kept)
 
 
-def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by) -> CampaignPlan:
+def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by: Actor) -> CampaignPlan:
     """Realised figures of the targeted customers beside the forecast that chose them.
 
     The responses are the Interactions with the plan's offer recorded under ``campaign``: a
@@ -336,7 +336,7 @@ def _same_value(value: Any, wanted: str) -> bool:
 
 
 def campaign_plan_uplift(
-    *, plan: CampaignPlan, treatment_attribute: str, treatment_value: str, by
+    *, plan: CampaignPlan, treatment_attribute: str, treatment_value: str, by: Actor
 ) -> Job:
     """Start the two-model uplift estimate of the plan (a Job "plan"): customers whose
     ``treatment_attribute`` equals ``treatment_value`` are the treated group, the others the

@@ -4,10 +4,10 @@ from typing import Any
 
 from marketing.models import AuditEvent, Customer
 from marketing.selectors.portability import customer_portability
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 
 
-def customer_portability_download(*, customer: Customer, by, where: str) -> dict[str, Any]:
+def customer_portability_download(*, customer: Customer, by: Actor, where: str) -> dict[str, Any]:
     """The customer's document (``customer_portability``); the download is audited, since
     the file holds their personal identifiers."""
     document = customer_portability(customer)

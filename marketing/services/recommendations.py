@@ -43,7 +43,7 @@ from marketing.models import (
 )
 from marketing.selectors.consent import scores_for_use
 from marketing.selectors.training import consent_exclusions
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class RecommendationSetupError(ApplicationError, ValueError):
 
 def recommendation_run_create(
     *, scoring_run: ScoringRun, k: int, diversity: float, offer_cap: int | None = None,
-    similarity: str = "categories", by,
+    similarity: str = "categories", by: Actor,
 ) -> RecommendationRun:
     """Start a Job that lists ``k`` offers per consented customer of ``scoring_run``, offers
     compared by ``similarity`` (a key of SIMILARITIES)."""

@@ -29,7 +29,7 @@ from marketing.models import (
 )
 from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import (
     known_values_only,
@@ -51,7 +51,9 @@ class ScoringSetupError(ApplicationError, ValueError):
     """The requested scoring cannot start; the message says why."""
 
 
-def scoring_run_create(*, training_run: TrainingRun, segment: Segment | None, by) -> ScoringRun:
+def scoring_run_create(
+    *, training_run: TrainingRun, segment: Segment | None, by: Actor
+) -> ScoringRun:
     if training_run.job.status != Job.Status.SUCCEEDED or not training_run.model_id:
         raise ScoringSetupError("Only a finished training run has a model that can score.")
     where = f"segment “{segment.name}”" if segment else "all customers"

@@ -6,10 +6,10 @@ from django.db import transaction
 
 from marketing.models import AuditEvent, Segment
 from marketing.segments import compile_rules
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 
 
-def _log(segment: Segment, change: str, by) -> None:
+def _log(segment: Segment, change: str, by: Actor) -> None:
     audit_log(
         actor=by,
         action=AuditEvent.Action.SEGMENT_CHANGE,
@@ -20,7 +20,9 @@ def _log(segment: Segment, change: str, by) -> None:
 
 
 @transaction.atomic
-def segment_create(*, name: str, rules: dict[str, Any], description: str = "", by) -> Segment:
+def segment_create(
+    *, name: str, rules: dict[str, Any], description: str = "", by: Actor
+) -> Segment:
     compile_rules(rules)
     segment = Segment.objects.create(
         name=name,
@@ -34,7 +36,7 @@ def segment_create(*, name: str, rules: dict[str, Any], description: str = "", b
 
 @transaction.atomic
 def segment_update(
-    *, segment: Segment, name: str, rules: dict[str, Any], description: str, by
+    *, segment: Segment, name: str, rules: dict[str, Any], description: str, by: Actor
 ) -> Segment:
     compile_rules(rules)
     segment.name, segment.rules, segment.description = name, rules, description
@@ -44,6 +46,6 @@ def segment_update(
 
 
 @transaction.atomic
-def segment_delete(*, segment: Segment, by) -> None:
+def segment_delete(*, segment: Segment, by: Actor) -> None:
     _log(segment, "deleted", by)
     segment.delete()

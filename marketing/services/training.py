@@ -38,7 +38,7 @@ from marketing.models import (
 from marketing.pseudonyms import erasure_token
 from marketing.selectors.consent import customers_with_consent, valid_consent_records
 from marketing.selectors.training import consent_exclusions
-from marketing.services.audit import audit_log
+from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import offer_columns, population
 
@@ -186,7 +186,7 @@ def training_run_create(
     base_model: str,
     mode: str,
     params: dict[str, Any] | None,
-    by,
+    by: Actor,
 ) -> TrainingRun:
     """Check the request, then create the run and its Job (enqueued once committed)."""
     if target not in TrainingRun.Target.values:

@@ -1,0 +1,39 @@
+"""Abstract bases for the rows a person asks for (runs, plans, audiences, exports)."""
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+
+if TYPE_CHECKING:
+    from marketing.models.jobs import Job
+
+
+class CreatedRecord(models.Model):
+    """Who asked for the row and when; lists show the newest first."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class JobRecord(CreatedRecord):
+    """A row that a Job fills in: the job carries the status, progress, times and error.
+
+    Each subclass declares its own ``job`` one-to-one field, because the reverse name differs
+    (``job.training_run``, ``job.export``, ...).
+    """
+
+    job: "Job"
+
+    class Meta(CreatedRecord.Meta):
+        abstract = True
+
+    @property
+    def status(self) -> str:
+        return self.job.status
