@@ -106,7 +106,7 @@ def test_it_shows_who_a_single_offer_audience_leaves_out(
     page.locator("#findings").wait_for()
     page.locator(".chart .main-svg").first.wait_for()
     findings = page.locator("#findings li").all_text_contents()
-    assert any("“retired”" in text and "none of the top 10 %" in text for text in findings)
+    assert any("“retired”" in text and "none of the top 10%" in text for text in findings)
     screenshot(page, "73-audience-diversity")
     page.select_option("#id_top", "30")
     page.click("button:has-text('Compare')")
