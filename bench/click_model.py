@@ -69,10 +69,13 @@ def task_args(args: argparse.Namespace, name: str) -> argparse.Namespace:
     """MovieLens runs on a sample with a shorter budget (its own --movielens-* settings)."""
     if name != "movielens":
         return args
-    return argparse.Namespace(**{
-        **vars(args), "train_rows": args.movielens_train_rows,
-        **{f"time_budget_{m}": args.movielens_time_budget for m in ("full", "lora", "frozen")},
-    })
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "train_rows": args.movielens_train_rows,
+            **{f"time_budget_{m}": args.movielens_time_budget for m in ("full", "lora", "frozen")},
+        }
+    )
 
 
 def targets(bank: dict) -> dict:
@@ -87,11 +90,15 @@ def targets(bank: dict) -> dict:
         )
     if bert:
         checks["bert_auc_ge_0.795"] = max(e["test_auc"] for e in bert.values()) >= 0.795
-        checks["bert_scoring_rows_per_s_ge_300"] = max(
-            max(e["scoring_rows_per_s"], e["int8"]["scoring_rows_per_s"])
-            if e["test_auc"] - e["int8"]["test_auc"] <= 0.005 else e["scoring_rows_per_s"]
-            for e in bert.values()
-        ) >= 300
+        checks["bert_scoring_rows_per_s_ge_300"] = (
+            max(
+                max(e["scoring_rows_per_s"], e["int8"]["scoring_rows_per_s"])
+                if e["test_auc"] - e["int8"]["test_auc"] <= 0.005
+                else e["scoring_rows_per_s"]
+                for e in bert.values()
+            )
+            >= 300
+        )
     if "lora" in models:
         checks["lora_training_rows_per_s_ge_60"] = models["lora"]["training_rows_per_s"] >= 60
     if "fast_path" in bank:
@@ -104,35 +111,68 @@ def targets(bank: dict) -> dict:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default="bank,movielens")
-    parser.add_argument("--models", default="lightgbm,logistic,full,lora",
-                        help="comma list of lightgbm, logistic, full, lora, frozen")
+    parser.add_argument(
+        "--models",
+        default="lightgbm,logistic,full,lora",
+        help="comma list of lightgbm, logistic, full, lora, frozen",
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--time-budget-full", type=float, default=1500,
-                        help="training seconds of the full fine-tuning (caching included)")
-    parser.add_argument("--time-budget-lora", type=float, default=720,
-                        help="training seconds of the LoRA fine-tuning (caching included)")
-    parser.add_argument("--time-budget-frozen", type=float, default=600,
-                        help="training seconds of the frozen encoder + head")
+    parser.add_argument(
+        "--time-budget-full",
+        type=float,
+        default=1500,
+        help="training seconds of the full fine-tuning (caching included)",
+    )
+    parser.add_argument(
+        "--time-budget-lora",
+        type=float,
+        default=720,
+        help="training seconds of the LoRA fine-tuning (caching included)",
+    )
+    parser.add_argument(
+        "--time-budget-frozen",
+        type=float,
+        default=600,
+        help="training seconds of the frozen encoder + head",
+    )
     parser.add_argument("--train-rows", type=int, default=None, help="sample of training rows")
     parser.add_argument("--test-rows", type=int, default=None, help="sample of test rows")
-    parser.add_argument("--movielens-train-rows", type=int, default=20000,
-                        help="MovieLens: sample of training rows")
-    parser.add_argument("--movielens-time-budget", type=float, default=300,
-                        help="MovieLens: training seconds per BERT model")
+    parser.add_argument(
+        "--movielens-train-rows", type=int, default=20000, help="MovieLens: sample of training rows"
+    )
+    parser.add_argument(
+        "--movielens-time-budget",
+        type=float,
+        default=300,
+        help="MovieLens: training seconds per BERT model",
+    )
     parser.add_argument("--epochs", type=int, default=20, help="most passes (time decides)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--evals-per-epoch", type=int, default=4)
-    parser.add_argument("--patience", type=int, default=12,
-                        help="validations without a better AUC before stopping")
-    parser.add_argument("--frozen-layers", type=int, default=2,
-                        help="lowest encoder layers frozen and cached (speed)")
+    parser.add_argument(
+        "--patience", type=int, default=12, help="validations without a better AUC before stopping"
+    )
+    parser.add_argument(
+        "--frozen-layers",
+        type=int,
+        default=2,
+        help="lowest encoder layers frozen and cached (speed)",
+    )
     parser.add_argument("--num-layers", type=int, default=3, help="keep only N layers")
     parser.add_argument("--head-hidden", type=int, default=64, help="hidden layer of the head")
-    parser.add_argument("--piecewise-bins", type=int, default=16,
-                        help="quantile bins of the numeric encoding (0 = standardised only)")
+    parser.add_argument(
+        "--piecewise-bins",
+        type=int,
+        default=16,
+        help="quantile bins of the numeric encoding (0 = standardised only)",
+    )
     parser.add_argument("--separator", default=" ", help="between fields in the text")
-    parser.add_argument("--student-rows", type=int, default=5000,
-                        help="training rows the fast student learns the served model from")
+    parser.add_argument(
+        "--student-rows",
+        type=int,
+        default=5000,
+        help="training rows the fast student learns the served model from",
+    )
     parser.add_argument("--base-model", default="packaged:all-MiniLM-L6-v2")
     return parser.parse_args()
 
@@ -142,8 +182,11 @@ def bank_task(args) -> tuple[pd.DataFrame, np.ndarray, Split, SerializeConfig, l
     data = load_bank()
     split = split_rows(data.y, SplitConfig(test_size=0.2, val_size=0.1, seed=0))
     config = SerializeConfig(
-        fields=data.customer_fields, labels={**data.labels, **SHORT_BANK_LABELS},
-        numeric_text="omit", separator=args.separator, sentinels={"pdays": 999},
+        fields=data.customer_fields,
+        labels={**data.labels, **SHORT_BANK_LABELS},
+        numeric_text="omit",
+        separator=args.separator,
+        sentinels={"pdays": 999},
         **numeric_encoding(args),
     )
     return data.frame, data.y, split, config, data.customer_fields, {}
@@ -151,7 +194,10 @@ def bank_task(args) -> tuple[pd.DataFrame, np.ndarray, Split, SerializeConfig, l
 
 # One word per yes/no field: with no separators the label still says what "no" refers to.
 SHORT_BANK_LABELS = {
-    "default": "default", "housing": "housing", "loan": "loan", "poutcome": "previous",
+    "default": "default",
+    "housing": "housing",
+    "loan": "loan",
+    "poutcome": "previous",
 }
 
 
@@ -164,16 +210,30 @@ def numeric_encoding(args) -> dict:
 def movielens_task(args):
     data = load_movielens()
     frame, y = data.frame, data.y
-    split = split_by_user(frame["user"].to_numpy(), frame["time"].to_numpy(), test_size=0.2,
-                          val_size=0.1, cold_users=0.1, seed=0)
+    split = split_by_user(
+        frame["user"].to_numpy(),
+        frame["time"].to_numpy(),
+        test_size=0.2,
+        val_size=0.1,
+        cold_users=0.1,
+        seed=0,
+    )
     rng = np.random.default_rng(0)
     items = frame["item"].unique()
     cold_items = set(rng.choice(items, size=len(items) // 10, replace=False).tolist())
     is_cold_item = frame["item"].isin(cold_items).to_numpy()
     split = Split(
-        split.train[~is_cold_item[split.train]], split.val[~is_cold_item[split.val]],
-        np.sort(np.concatenate([split.test, split.train[is_cold_item[split.train]],
-                                split.val[is_cold_item[split.val]]])),
+        split.train[~is_cold_item[split.train]],
+        split.val[~is_cold_item[split.val]],
+        np.sort(
+            np.concatenate(
+                [
+                    split.test,
+                    split.train[is_cold_item[split.train]],
+                    split.val[is_cold_item[split.val]],
+                ]
+            )
+        ),
     )
     frame = add_click_rates(frame, y, split.train)
     trained_users = set(frame["user"].iloc[split.train])
@@ -185,8 +245,11 @@ def movielens_task(args):
     history = ["customer_click_rate", "customer_ratings"]
     offer_stats = ["offer_click_rate", "offer_ratings"]
     config = SerializeConfig(
-        fields=data.customer_fields + history, offer_fields=data.offer_fields + offer_stats,
-        labels=data.labels, numeric_text="omit", separator=args.separator,
+        fields=data.customer_fields + history,
+        offer_fields=data.offer_fields + offer_stats,
+        labels=data.labels,
+        numeric_text="omit",
+        separator=args.separator,
         **numeric_encoding(args),
     )
     tabular = data.customer_fields + ["genres"] + history + offer_stats
@@ -213,15 +276,13 @@ def run_task(args, frame, y, split: Split, serialize: SerializeConfig, tabular, 
     train, val, test = split.train, split.val, split.test
     if args.train_rows and args.train_rows < len(train):
         train = np.sort(rng.choice(train, args.train_rows, replace=False))
-        val = np.sort(rng.choice(val, min(len(val), max(args.train_rows // 5, 500)),
-                                 replace=False))
+        val = np.sort(rng.choice(val, min(len(val), max(args.train_rows // 5, 500)), replace=False))
     test_pick = np.arange(len(test))
     if args.test_rows and args.test_rows < len(test):
         test_pick = np.sort(rng.choice(len(test), args.test_rows, replace=False))
     test = test[test_pick]
     segments = {k: v[test_pick] for k, v in segments.items()}
-    result: dict = {"rows": {"train": len(train), "val": len(val), "test": len(test)},
-                    "models": {}}
+    result: dict = {"rows": {"train": len(train), "val": len(val), "test": len(test)}, "models": {}}
     y_test = y[test]
     baselines: dict[str, TabularBaseline] = {}
     models = args.models.split(",")
@@ -248,20 +309,42 @@ def run_task(args, frame, y, split: Split, serialize: SerializeConfig, tabular, 
         config = bert_config(args, mode, len(train))
         log(f"{mode}: training on {len(train)} rows, budget {config.time_budget_s:.0f}s")
         model = ClickModel(config, serializer).fit(
-            frame.iloc[train], y[train], frame.iloc[val], y[val],
-            progress=lambda p: p.val_auc is not None and log(
-                f"  step {p.step}/{p.total_steps} loss {p.loss:.4f} val_auc {p.val_auc:.4f}"
+            frame.iloc[train],
+            y[train],
+            frame.iloc[val],
+            y[val],
+            progress=lambda p: (
+                p.val_auc is not None
+                and log(
+                    f"  step {p.step}/{p.total_steps} loss {p.loss:.4f} val_auc {p.val_auc:.4f}"
+                )
             ),
         )
         entry, _ = evaluate(model, frame.iloc[test], y_test, segments)
-        entry.update({
-            "training_rows_per_s": model.train_rows_per_s_, "fit_seconds": model.fit_seconds_,
-            "steps": model.steps_, "best_val_auc": model.best_val_auc_,
-            "epochs_run": model.steps_ * config.batch_size / len(train),
-            "config": {k: getattr(config, k) for k in (
-                "mode", "frozen_layers", "num_layers", "learning_rate", "head_learning_rate",
-                "lora_r", "epochs", "batch_size", "head_hidden", "time_budget_s")},
-        })
+        entry.update(
+            {
+                "training_rows_per_s": model.train_rows_per_s_,
+                "fit_seconds": model.fit_seconds_,
+                "steps": model.steps_,
+                "best_val_auc": model.best_val_auc_,
+                "epochs_run": model.steps_ * config.batch_size / len(train),
+                "config": {
+                    k: getattr(config, k)
+                    for k in (
+                        "mode",
+                        "frozen_layers",
+                        "num_layers",
+                        "learning_rate",
+                        "head_learning_rate",
+                        "lora_r",
+                        "epochs",
+                        "batch_size",
+                        "head_hidden",
+                        "time_budget_s",
+                    )
+                },
+            }
+        )
         quick = quantized_for_cpu(model)
         q_entry, _ = evaluate(quick, frame.iloc[test], y_test, segments)
         entry["int8"] = {k: q_entry[k] for k in ("test_auc", "log_loss", "scoring_rows_per_s")}
@@ -279,8 +362,12 @@ def run_task(args, frame, y, split: Split, serialize: SerializeConfig, tabular, 
         blend = StackedModel({best_bert[1]: best_bert[2], "lightgbm": baselines["lightgbm"]})
         blend.fit(frame.iloc[val], y[val])
         entry, _ = evaluate(blend, frame.iloc[test], y_test, segments)
-        entry.update(weights=blend.weights, fitted_on="validation rows", val_rows=len(val),
-                     val_auc_out_of_fold=blend.out_of_fold_auc_)
+        entry.update(
+            weights=blend.weights,
+            fitted_on="validation rows",
+            val_rows=len(val),
+            val_auc_out_of_fold=blend.out_of_fold_auc_,
+        )
         result["models"]["blend"] = entry
     return result
 
@@ -288,17 +375,27 @@ def run_task(args, frame, y, split: Split, serialize: SerializeConfig, tabular, 
 def bert_config(args, mode: str, n_train: int) -> TrainConfig:
     rates = {"full": 1e-4, "lora": 1e-3, "frozen": 1e-3}
     budgets = {
-        "full": args.time_budget_full, "lora": args.time_budget_lora,
+        "full": args.time_budget_full,
+        "lora": args.time_budget_lora,
         "frozen": args.time_budget_frozen,
     }
     steps_per_epoch = max(1, -(-n_train // args.batch_size))
     return TrainConfig(
-        base_model=args.base_model, mode=mode, learning_rate=rates[mode],
+        base_model=args.base_model,
+        mode=mode,
+        learning_rate=rates[mode],
         frozen_layers=args.frozen_layers if mode != "frozen" else 0,
-        num_layers=args.num_layers, epochs=args.epochs, batch_size=args.batch_size,
-        time_budget_s=budgets[mode], threads=args.threads,
-        eval_every=max(1, steps_per_epoch // args.evals_per_epoch), patience=args.patience,
-        max_length=96, head_hidden=args.head_hidden, numeric_hidden=64, eval_batch_size=512,
+        num_layers=args.num_layers,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        time_budget_s=budgets[mode],
+        threads=args.threads,
+        eval_every=max(1, steps_per_epoch // args.evals_per_epoch),
+        patience=args.patience,
+        max_length=96,
+        head_hidden=args.head_hidden,
+        numeric_hidden=64,
+        eval_batch_size=512,
     )
 
 
@@ -308,8 +405,12 @@ def evaluate(model, frame: pd.DataFrame, y: np.ndarray, segments: dict) -> tuple
     seconds = time.perf_counter() - started
     metrics = click_metrics(y, p)
     entry = {
-        "test_auc": metrics.roc_auc, "log_loss": metrics.log_loss, "pr_auc": metrics.pr_auc,
-        "brier": metrics.brier, "lift": metrics.lift, "scoring_rows_per_s": len(frame) / seconds,
+        "test_auc": metrics.roc_auc,
+        "log_loss": metrics.log_loss,
+        "pr_auc": metrics.pr_auc,
+        "brier": metrics.brier,
+        "lift": metrics.lift,
+        "scoring_rows_per_s": len(frame) / seconds,
     }
     for name, mask in segments.items():
         if mask.any() and 0 < y[mask].mean() < 1:
@@ -327,10 +428,10 @@ def fast_path(args, best, frame, y, train, test, tabular, segments) -> dict:
     student = DistilledScorer(StudentConfig(columns=tabular, threads=args.threads))
     student.fit(frame.iloc[rows], teacher)
     entry, _ = evaluate(student, frame.iloc[test], y[test], segments)
-    entry.update({"serves": mode, "served_test_auc": served_auc,
-                  "auc_loss": served_auc - entry["test_auc"]})
+    entry.update(
+        {"serves": mode, "served_test_auc": served_auc, "auc_loss": served_auc - entry["test_auc"]}
+    )
     return entry
-
 
 
 if __name__ == "__main__":

@@ -93,23 +93,23 @@ from recengine.serialize import SerializeConfig, TextSerializer  # noqa: E402
 
 MODELS = {
     "click": "the product's click model, fast production path: recengine.baseline."
-             "TabularBaseline (LightGBM) on the click-model features of bench/click_model.py's "
-             "MovieLens task (customer age, gender, occupation; offer genres; smoothed click "
-             "rate and count of the customer and of the offer in the training rows), trained "
-             "on the training part's rated movies (rating >= 4 = click) plus --click-negatives "
-             "sampled unrated movies per rating as non-clicks, early stopping on 10 % of those "
-             "rows; score = P(click) of every (customer, unrated movie) pair",
+    "TabularBaseline (LightGBM) on the click-model features of bench/click_model.py's "
+    "MovieLens task (customer age, gender, occupation; offer genres; smoothed click "
+    "rate and count of the customer and of the offer in the training rows), trained "
+    "on the training part's rated movies (rating >= 4 = click) plus --click-negatives "
+    "sampled unrated movies per rating as non-clicks, early stopping on 10 % of those "
+    "rows; score = P(click) of every (customer, unrated movie) pair",
     "ease": "EASE: item-to-item weights in closed form on the training clicks "
-            "(L2 penalty --ease-l2), score = clicks x weights",
+    "(L2 penalty --ease-l2), score = clicks x weights",
     "popularity_genre": "z-score of log click popularity + z-score of the customer's share of "
-                        "training clicks in the movie's genres",
+    "training clicks in the movie's genres",
 }
 SIMILARITIES = {
     "text": "cosine of all-MiniLM-L6-v2 embeddings (mean pooled, L2-normalised) of the movie "
-            "as the product writes an offer: title and genres",
+    "as the product writes an offer: title and genres",
     "genres": "Jaccard over genre sets",
     "collaborative": "cosine of offer vectors from a truncated SVD (--svd-dims) of the "
-                     "training click matrix",
+    "training click matrix",
 }
 
 
@@ -182,12 +182,12 @@ def main() -> None:
     chosen = selection["chosen"]
     method = args.method or RERANKERS[chosen["reranker"]]["method"]
     penalty = args.penalty or RERANKERS[chosen["reranker"]]["penalty"]
-    discount = (RERANKERS[chosen["reranker"]]["discount"] if args.discount is None
-                else args.discount)
+    discount = RERANKERS[chosen["reranker"]]["discount"] if args.discount is None else args.discount
     name = args.similarity or chosen["similarity"]
     pool = chosen["pool"] if args.pool is None else (None if args.pool == 0 else args.pool)
-    config = RerankConfig(k=args.k, pool_size=pool, penalty=penalty, method=method,
-                          discount=discount)
+    config = RerankConfig(
+        k=args.k, pool_size=pool, penalty=penalty, method=method, discount=discount
+    )
 
     fit_started = time.perf_counter()
     split = prepare(args, train, test, customers, movies, catalogue, catalogue_seconds)
@@ -198,18 +198,27 @@ def main() -> None:
     variants_seconds = time.perf_counter() - variants_started
     curve, _ = measured_curve(split, name, config)
     trade = curve.tradeoff(**TARGET)
-    most_popular = ScoreMatrix(np.where(np.isnan(split.scores.values), np.nan,
-                                        split.popularity[None, :]), customers,
-                               split.scores.offers)
-    popular_lists = evaluate(recommend(most_popular, config), split.held_out, similarity,
-                             split.popularity)
+    most_popular = ScoreMatrix(
+        np.where(np.isnan(split.scores.values), np.nan, split.popularity[None, :]),
+        customers,
+        split.scores.offers,
+    )
+    popular_lists = evaluate(
+        recommend(most_popular, config), split.held_out, similarity, split.popularity
+    )
     at_chosen = next(p for p in curve.points if p.mmr_lambda == chosen["mmr_lambda"])
-    overridden = any(getattr(args, option) is not None
-                     for option in ("method", "penalty", "similarity", "pool", "discount"))
+    overridden = any(
+        getattr(args, option) is not None
+        for option in ("method", "penalty", "similarity", "pool", "discount")
+    )
 
     report = {
-        "settings": {**vars(args), "lambdas": list(LAMBDAS), "pools": list(POOLS),
-                     "rerankers": RERANKERS},
+        "settings": {
+            **vars(args),
+            "lambdas": list(LAMBDAS),
+            "pools": list(POOLS),
+            "rerankers": RERANKERS,
+        },
         "default_chosen_by": (
             "validation: each customer's latest 20 % of the training ratings held out, "
             "relevance and collaborative vectors refitted on the rest; every re-ranker x "
@@ -219,24 +228,35 @@ def main() -> None:
         ),
         "validation": selection,
         "data": {
-            "customers": len(customers), "movies": len(movies),
-            "train_ratings": len(train), "held_out_ratings": len(test),
+            "customers": len(customers),
+            "movies": len(movies),
+            "train_ratings": len(train),
+            "held_out_ratings": len(test),
             "validation_ratings": len(validation),
             "held_out_clicks": int(split.held_out.sum()),
-            "candidates_per_customer": float((~np.isnan(split.scores.values)).sum(axis=1)
-                                             .mean()),
+            "candidates_per_customer": float((~np.isnan(split.scores.values)).sum(axis=1).mean()),
             "genres": genres.categories,
         },
-        "rerank": {"method": method, "penalty": penalty if method == "mmr" else None,
-                   "pool": pool, "discount": discount},
-        "similarity": {"name": name, "how": SIMILARITIES[name],
-                       "build_seconds": split.build_seconds[name]},
-        "relevance_model": {"name": args.model, "how": MODELS[args.model],
-                            "fit_and_score_seconds": split.model_seconds[args.model],
-                            **({"click_model_fit": split.click_fit}
-                               if args.model == "click" else {})},
-        "relevance_models_compared": compare_models(args, split, name, config,
-                                                    popular_lists.to_dict()),
+        "rerank": {
+            "method": method,
+            "penalty": penalty if method == "mmr" else None,
+            "pool": pool,
+            "discount": discount,
+        },
+        "similarity": {
+            "name": name,
+            "how": SIMILARITIES[name],
+            "build_seconds": split.build_seconds[name],
+        },
+        "relevance_model": {
+            "name": args.model,
+            "how": MODELS[args.model],
+            "fit_and_score_seconds": split.model_seconds[args.model],
+            **({"click_model_fit": split.click_fit} if args.model == "click" else {}),
+        },
+        "relevance_models_compared": compare_models(
+            args, split, name, config, popular_lists.to_dict()
+        ),
         "reference_most_popular_at_lambda_0": popular_lists.to_dict(),
         "curve": curve.to_dict()["points"],
         "baseline_lambda_0": trade.baseline,
@@ -249,23 +269,33 @@ def main() -> None:
             "changes_vs_lambda_0": trade.changes,
             "ild_needed_for_target": 1.2 * trade.baseline["intra_list_diversity"],
             # The operating point a marketer would be offered: validation's lambda, once.
-            "at_lambda_chosen_on_validation": None if overridden else {
+            "at_lambda_chosen_on_validation": None
+            if overridden
+            else {
                 "mmr_lambda": chosen["mmr_lambda"],
-                "ild_gain": relative(at_chosen.metrics.intra_list_diversity,
-                                     trade.baseline["intra_list_diversity"]),
+                "ild_gain": relative(
+                    at_chosen.metrics.intra_list_diversity, trade.baseline["intra_list_diversity"]
+                ),
                 "ndcg_loss": -relative(at_chosen.metrics.ndcg, trade.baseline["ndcg"]),
             },
             **space_reference(similarity),
         },
         "variants": variants,
-        "offer_cap": cap_example(args, split, similarity, config,
-                                 trade.best_lambda if overridden else chosen["mmr_lambda"]),
+        "offer_cap": cap_example(
+            args,
+            split,
+            similarity,
+            config,
+            trade.best_lambda if overridden else chosen["mmr_lambda"],
+        ),
         "audience_diversity": audience_example(rows, split.scores),
         "seconds": round(time.perf_counter() - started, 1),
-        "seconds_by_part": {"text_embeddings": catalogue_seconds["text"],
-                            "validation": round(validation_seconds, 1),
-                            "test_relevance_models_fit": round(fit_seconds, 1),
-                            "test_variants": round(variants_seconds, 1)},
+        "seconds_by_part": {
+            "text_embeddings": catalogue_seconds["text"],
+            "validation": round(validation_seconds, 1),
+            "test_relevance_models_fit": round(fit_seconds, 1),
+            "test_variants": round(variants_seconds, 1),
+        },
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
     }
     print(json.dumps(report, indent=1))
@@ -274,52 +304,97 @@ def main() -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="ease")
-    parser.add_argument("--method", choices=["mmr", "dpp"], default=None,
-                        help="re-ranking (default: the one chosen on the validation part)")
-    parser.add_argument("--similarity", choices=list(SIMILARITIES), default=None,
-                        help="movie similarity for re-ranking and intra-list diversity "
-                             "(default: the one chosen on the validation part)")
-    parser.add_argument("--pool", type=int, default=None,
-                        help="best-scored candidates per customer the re-ranking chooses "
-                             "from, 0 = all (default: chosen on the validation part)")
-    parser.add_argument("--penalty", choices=["max", "mean"], default=None,
-                        help="MMR penalty: closest listed movie (classic) or mean similarity "
-                             "(default: chosen on the validation part)")
-    parser.add_argument("--discount", action=argparse.BooleanOptionalAction, default=None,
-                        help="weigh relevance by each slot's NDCG discount (default: chosen "
-                             "on the validation part)")
-    parser.add_argument("--svd-dims", type=int, default=64,
-                        help="width of the collaborative offer vectors (fixed, not tuned)")
-    parser.add_argument("--click-negatives", type=float, default=4.0,
-                        help="click model: sampled unrated movies per rated one, as "
-                             "non-clicks (chosen on the validation part, see the docstring)")
-    parser.add_argument("--ease-l2", type=float, default=200.0,
-                        help="EASE L2 penalty (fixed, not tuned on the held-out data)")
+    parser.add_argument(
+        "--method",
+        choices=["mmr", "dpp"],
+        default=None,
+        help="re-ranking (default: the one chosen on the validation part)",
+    )
+    parser.add_argument(
+        "--similarity",
+        choices=list(SIMILARITIES),
+        default=None,
+        help="movie similarity for re-ranking and intra-list diversity "
+        "(default: the one chosen on the validation part)",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=None,
+        help="best-scored candidates per customer the re-ranking chooses "
+        "from, 0 = all (default: chosen on the validation part)",
+    )
+    parser.add_argument(
+        "--penalty",
+        choices=["max", "mean"],
+        default=None,
+        help="MMR penalty: closest listed movie (classic) or mean similarity "
+        "(default: chosen on the validation part)",
+    )
+    parser.add_argument(
+        "--discount",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="weigh relevance by each slot's NDCG discount (default: chosen "
+        "on the validation part)",
+    )
+    parser.add_argument(
+        "--svd-dims",
+        type=int,
+        default=64,
+        help="width of the collaborative offer vectors (fixed, not tuned)",
+    )
+    parser.add_argument(
+        "--click-negatives",
+        type=float,
+        default=4.0,
+        help="click model: sampled unrated movies per rated one, as "
+        "non-clicks (chosen on the validation part, see the docstring)",
+    )
+    parser.add_argument(
+        "--ease-l2",
+        type=float,
+        default=200.0,
+        help="EASE L2 penalty (fixed, not tuned on the held-out data)",
+    )
     parser.add_argument("--k", type=int, default=10, help="offers per list")
-    parser.add_argument("--cap-share", type=float, default=0.05,
-                        help="cap example: most customers per movie, as a share of customers")
+    parser.add_argument(
+        "--cap-share",
+        type=float,
+        default=0.05,
+        help="cap example: most customers per movie, as a share of customers",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
 
 def split_latest(rows: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each customer's latest 20 % of ratings held out, the rest kept for fitting."""
-    split = split_by_user(rows["user"].to_numpy(), rows["time"].to_numpy(), test_size=0.2,
-                          val_size=0.0, seed=seed)
+    split = split_by_user(
+        rows["user"].to_numpy(), rows["time"].to_numpy(), test_size=0.2, val_size=0.0, seed=seed
+    )
     return rows.iloc[split.train], rows.iloc[split.test]
 
 
 def text_similarity(movies: pd.DataFrame) -> OfferSimilarity:
     """Cosine of sentence-encoder embeddings of each movie as the product writes an offer."""
-    serializer = TextSerializer(SerializeConfig(
-        fields=["title", "genres"], labels={"title": "movie"}, numeric_tower=False,
-    )).fit(movies)
+    serializer = TextSerializer(
+        SerializeConfig(
+            fields=["title", "genres"],
+            labels={"title": "movie"},
+            numeric_tower=False,
+        )
+    ).fit(movies)
     return OfferSimilarity.from_embeddings(offer_text_embeddings(serializer.texts(movies)))
 
 
 def prepare(
-    args: argparse.Namespace, fit_part: pd.DataFrame, held_out_part: pd.DataFrame,
-    customers: np.ndarray, movies: pd.DataFrame, catalogue: dict[str, OfferSimilarity],
+    args: argparse.Namespace,
+    fit_part: pd.DataFrame,
+    held_out_part: pd.DataFrame,
+    customers: np.ndarray,
+    movies: pd.DataFrame,
+    catalogue: dict[str, OfferSimilarity],
     catalogue_seconds: dict[str, float],
 ) -> Split:
     """Scores and collaborative vectors from `fit_part` only; clicks of `held_out_part`.
@@ -327,11 +402,13 @@ def prepare(
     offers = movies["item"].to_numpy()
     rated = click_matrix(fit_part, customers, offers, customer="user", offer="item")
     liked = click_matrix(fit_part[fit_part["click"] == 1], customers, offers, "user", "item")
-    held_out = click_matrix(held_out_part[held_out_part["click"] == 1], customers, offers,
-                            "user", "item")
+    held_out = click_matrix(
+        held_out_part[held_out_part["click"] == 1], customers, offers, "user", "item"
+    )
     started = time.perf_counter()
     collaborative = OfferSimilarity.from_embeddings(
-        collaborative_embeddings(liked, dimensions=args.svd_dims, seed=args.seed))
+        collaborative_embeddings(liked, dimensions=args.svd_dims, seed=args.seed)
+    )
     seconds = {**catalogue_seconds, "collaborative": round(time.perf_counter() - started, 2)}
     matrices, model_seconds, click_fit = {}, {}, {}
     # The click model takes minutes on 2 cores: fitted only when it is the relevance model.
@@ -344,9 +421,16 @@ def prepare(
         model_seconds[model] = round(time.perf_counter() - started, 2)
         matrices[model] = ScoreMatrix(np.where(rated, np.nan, relevance), customers, offers)
     scores = matrices.pop(args.model)
-    return Split(scores, held_out, {**catalogue, "collaborative": collaborative},
-                 offer_popularity(rated), seconds, others=matrices, model_seconds=model_seconds,
-                 click_fit=click_fit)
+    return Split(
+        scores,
+        held_out,
+        {**catalogue, "collaborative": collaborative},
+        offer_popularity(rated),
+        seconds,
+        others=matrices,
+        model_seconds=model_seconds,
+        click_fit=click_fit,
+    )
 
 
 def rerank_config(args: argparse.Namespace, reranker: str, pool: int | None) -> RerankConfig:
@@ -362,18 +446,21 @@ def select_on_validation(args: argparse.Namespace, valid: Split) -> dict:
         for reranker in RERANKERS:
             for pool in POOLS:
                 config = rerank_config(args, reranker, pool)
-                base = evaluate(recommend(valid.scores, config, similarity), valid.held_out,
-                                similarity)
+                base = evaluate(
+                    recommend(valid.scores, config, similarity), valid.held_out, similarity
+                )
                 best = {"mmr_lambda": 0.0, "ild_gain": 0.0, "ndcg_loss": 0.0}
                 measured = []
                 for lam in LAMBDAS[1:]:
-                    recs = recommend(valid.scores, dataclasses.replace(config, mmr_lambda=lam),
-                                     similarity)
+                    recs = recommend(
+                        valid.scores, dataclasses.replace(config, mmr_lambda=lam), similarity
+                    )
                     metrics = evaluate(recs, valid.held_out, similarity)
                     point = {
                         "mmr_lambda": lam,
-                        "ild_gain": round(relative(metrics.intra_list_diversity,
-                                                   base.intra_list_diversity), 4),
+                        "ild_gain": round(
+                            relative(metrics.intra_list_diversity, base.intra_list_diversity), 4
+                        ),
                         "ndcg_loss": round(-relative(metrics.ndcg, base.ndcg), 4),
                     }
                     measured.append([lam, point["ild_gain"], point["ndcg_loss"]])
@@ -381,49 +468,75 @@ def select_on_validation(args: argparse.Namespace, valid: Split) -> dict:
                         break
                     if point["ild_gain"] > best["ild_gain"]:
                         best = point
-                rows.append({"similarity": name, "reranker": reranker, "pool": pool,
-                             "ndcg_at_lambda_0": round(base.ndcg, 4),
-                             "ild_at_lambda_0": round(base.intra_list_diversity, 4),
-                             "best_within_5pct_ndcg_loss": best,
-                             "meets_target": best["ild_gain"] >= TARGET["min_diversity_gain"],
-                             "lambda, ild_gain, ndcg_loss": measured})
+                rows.append(
+                    {
+                        "similarity": name,
+                        "reranker": reranker,
+                        "pool": pool,
+                        "ndcg_at_lambda_0": round(base.ndcg, 4),
+                        "ild_at_lambda_0": round(base.intra_list_diversity, 4),
+                        "best_within_5pct_ndcg_loss": best,
+                        "meets_target": best["ild_gain"] >= TARGET["min_diversity_gain"],
+                        "lambda, ild_gain, ndcg_loss": measured,
+                    }
+                )
     winner = max(rows, key=lambda row: row["best_within_5pct_ndcg_loss"]["ild_gain"])
     return {
         "runs": rows,
-        "chosen": {"similarity": winner["similarity"], "reranker": winner["reranker"],
-                   "pool": winner["pool"],
-                   "mmr_lambda": winner["best_within_5pct_ndcg_loss"]["mmr_lambda"]},
+        "chosen": {
+            "similarity": winner["similarity"],
+            "reranker": winner["reranker"],
+            "pool": winner["pool"],
+            "mmr_lambda": winner["best_within_5pct_ndcg_loss"]["mmr_lambda"],
+        },
     }
 
 
 def compare_models(
-    args: argparse.Namespace, split: Split, name: str, config: RerankConfig, popular: dict,
+    args: argparse.Namespace,
+    split: Split,
+    name: str,
+    config: RerankConfig,
+    popular: dict,
 ) -> dict:
     """On the test part: every relevance model's lists at lambda 0 beside most-popular, and
     the other models' curves with the chosen re-ranker x similarity x pool and the check."""
-    result: dict = {"most_popular_at_lambda_0": {
-        "ndcg": round(popular["ndcg"], 4),
-        "intra_list_diversity": round(popular["intra_list_diversity"], 4)}}
+    result: dict = {
+        "most_popular_at_lambda_0": {
+            "ndcg": round(popular["ndcg"], 4),
+            "intra_list_diversity": round(popular["intra_list_diversity"], 4),
+        }
+    }
     for model, scores in {args.model: split.scores, **split.others}.items():
         other = dataclasses.replace(split, scores=scores, curves={})
-        curve, across = (measured_curve(split, name, config) if model == args.model
-                         else measured_curve(other, name, config))
+        curve, across = (
+            measured_curve(split, name, config)
+            if model == args.model
+            else measured_curve(other, name, config)
+        )
         summary = variant_summary(name, split.spaces[name], curve, across)
         base = summary["table"][0]
         result[model] = {
             "how": MODELS[model],
             "fit_and_score_seconds": split.model_seconds[model],
-            "ndcg_at_lambda_0": base["ndcg"], "ild_at_lambda_0": base["ild"],
+            "ndcg_at_lambda_0": base["ndcg"],
+            "ild_at_lambda_0": base["ild"],
             "ndcg_vs_most_popular": round(relative(base["ndcg"], popular["ndcg"]), 4),
             **({"click_model_fit": split.click_fit} if model == "click" else {}),
             "with_chosen_reranking": {
-                key: summary[key] for key in (
-                    "diversity_rises", "diversity_monotone",
-                    "ild_20pct_higher_for_at_most_5pct_ndcg_loss", "best_lambda",
-                    "largest_ild_gain_within_5pct_ndcg_loss")},
+                key: summary[key]
+                for key in (
+                    "diversity_rises",
+                    "diversity_monotone",
+                    "ild_20pct_higher_for_at_most_5pct_ndcg_loss",
+                    "best_lambda",
+                    "largest_ild_gain_within_5pct_ndcg_loss",
+                )
+            },
             "lambda, ndcg, ild, ild_gain, ndcg_loss": [
                 [row["mmr_lambda"], row["ndcg"], row["ild"], row["ild_gain"], row["ndcg_loss"]]
-                for row in summary["table"]],
+                for row in summary["table"]
+            ],
         }
     return result
 
@@ -447,8 +560,10 @@ def variants_on_test(args: argparse.Namespace, split: Split, selection: dict) ->
         for reranker in RERANKERS:
             pool = chosen_pool[(name, reranker)][0]
             curve, across = measured_curve(split, name, rerank_config(args, reranker, pool))
-            result[name][reranker] = {"pool": pool,
-                                      **variant_summary(name, split.spaces[name], curve, across)}
+            result[name][reranker] = {
+                "pool": pool,
+                **variant_summary(name, split.spaces[name], curve, across),
+            }
     return result
 
 
@@ -464,19 +579,27 @@ def measured_curve(
     points, across = [], {}
     for lam in LAMBDAS:
         started = time.perf_counter()
-        recs = recommend(split.scores, dataclasses.replace(config, mmr_lambda=lam),
-                         split.spaces[name])
+        recs = recommend(
+            split.scores, dataclasses.replace(config, mmr_lambda=lam), split.spaces[name]
+        )
         seconds = round(time.perf_counter() - started, 3)
-        points.append(CurvePoint(
-            lam, evaluate(recs, split.held_out, split.spaces[name], split.popularity), seconds))
-        across[lam] = {other: round(intra_list_diversity(recs.positions, space), 4)
-                       for other, space in split.spaces.items()}
+        points.append(
+            CurvePoint(
+                lam, evaluate(recs, split.held_out, split.spaces[name], split.popularity), seconds
+            )
+        )
+        across[lam] = {
+            other: round(intra_list_diversity(recs.positions, space), 4)
+            for other, space in split.spaces.items()
+        }
     split.curves[key] = DiversityCurve(points, config), across
     return split.curves[key]
 
 
 def variant_summary(
-    name: str, similarity: OfferSimilarity, curve: DiversityCurve,
+    name: str,
+    similarity: OfferSimilarity,
+    curve: DiversityCurve,
     across: dict[float, dict[str, float]],
 ) -> dict:
     """One curve's lambda table and the issue's check, in that similarity's space."""
@@ -485,16 +608,18 @@ def variant_summary(
     table = []
     for point in curve.points:
         change = changes.get(point.mmr_lambda, {"diversity_gain": 0.0, "accuracy_loss": 0.0})
-        table.append({
-            "mmr_lambda": point.mmr_lambda,
-            "ndcg": round(point.metrics.ndcg, 4),
-            "ild": round(point.metrics.intra_list_diversity, 4),
-            "ild_gain": round(change["diversity_gain"], 4),
-            "ndcg_loss": round(change["accuracy_loss"], 4),
-            "coverage": round(point.metrics.coverage, 4),
-            "seconds": point.seconds,
-            "ild_in_every_space": across[point.mmr_lambda],
-        })
+        table.append(
+            {
+                "mmr_lambda": point.mmr_lambda,
+                "ndcg": round(point.metrics.ndcg, 4),
+                "ild": round(point.metrics.intra_list_diversity, 4),
+                "ild_gain": round(change["diversity_gain"], 4),
+                "ndcg_loss": round(change["accuracy_loss"], 4),
+                "coverage": round(point.metrics.coverage, 4),
+                "seconds": point.seconds,
+                "ild_in_every_space": across[point.mmr_lambda],
+            }
+        )
     return {
         "how": SIMILARITIES[name],
         "table": table,
@@ -515,23 +640,33 @@ def space_reference(similarity: OfferSimilarity) -> dict:
     """Where lambda 0's ILD stands in the space: random lists' expected ILD (mean pairwise
     dissimilarity of the catalogue) and the largest dissimilarity of any two movies."""
     dissimilarity = 1.0 - similarity.matrix()[np.triu_indices(similarity.n_offers, 1)]
-    return {"ild_of_random_lists": round(float(dissimilarity.mean()), 4),
-            "largest_pair_dissimilarity": round(float(dissimilarity.max()), 4)}
+    return {
+        "ild_of_random_lists": round(float(dissimilarity.mean()), 4),
+        "largest_pair_dissimilarity": round(float(dissimilarity.max()), 4),
+    }
 
 
 def click_model_scores(
-    args: argparse.Namespace, fit_part: pd.DataFrame, customers: np.ndarray, movies: pd.DataFrame,
+    args: argparse.Namespace,
+    fit_part: pd.DataFrame,
+    customers: np.ndarray,
+    movies: pd.DataFrame,
 ) -> tuple[np.ndarray, dict]:
     """P(click) of every customer x movie pair from the product's fast click model, trained
     on `fit_part` only: its rated movies (rating >= 4 = click) plus sampled unrated movies as
     non-clicks, with the click-model task's features (bench/click_model.py)."""
     rated = fit_part[["user", "item", "click"]]
-    negatives = sample_negatives(rated, movies["item"].to_numpy(), args.click_negatives,
-                                 seed=args.seed).assign(click=0)
+    negatives = sample_negatives(
+        rated, movies["item"].to_numpy(), args.click_negatives, seed=args.seed
+    ).assign(click=0)
     pairs = pd.concat([rated, negatives], ignore_index=True)
     profiles = fit_part.drop_duplicates("user").set_index("user")[CUSTOMER_FIELDS]
-    grid = pd.DataFrame({"user": np.repeat(customers, len(movies)),
-                         "item": np.tile(movies["item"].to_numpy(), len(customers))})
+    grid = pd.DataFrame(
+        {
+            "user": np.repeat(customers, len(movies)),
+            "item": np.tile(movies["item"].to_numpy(), len(customers)),
+        }
+    )
     # Training rows first, then every pair to score: the history features come from the
     # training rows only (add_click_rates counts the rows it is given as training).
     frame = pd.concat([pairs, grid], ignore_index=True)
@@ -543,12 +678,18 @@ def click_model_scores(
     train, stop = np.flatnonzero(~stopping), np.flatnonzero(stopping)
     columns = CUSTOMER_FIELDS + ["genres"] + CLICK_HISTORY
     model = TabularBaseline(BaselineConfig(columns=columns, threads=2, seed=args.seed)).fit(
-        frame.iloc[train], y[train], frame.iloc[stop], y[stop])
-    fit = {"training_rows": len(train), "clicks": int(y[train].sum()),
-           "early_stopping_rows": len(stop), "trees": int(model.model_.best_iteration_ or 0),
-           "early_stopping_auc": round(float(roc_auc_score(
-               y[stop], model.predict_proba(frame.iloc[stop]))), 4)}
-    scores = model.predict_proba(frame.iloc[len(pairs):])
+        frame.iloc[train], y[train], frame.iloc[stop], y[stop]
+    )
+    fit = {
+        "training_rows": len(train),
+        "clicks": int(y[train].sum()),
+        "early_stopping_rows": len(stop),
+        "trees": int(model.model_.best_iteration_ or 0),
+        "early_stopping_auc": round(
+            float(roc_auc_score(y[stop], model.predict_proba(frame.iloc[stop]))), 4
+        ),
+    }
+    scores = model.predict_proba(frame.iloc[len(pairs) :])
     return scores.reshape(len(customers), len(movies)), fit
 
 
@@ -577,7 +718,10 @@ def zscore(values: np.ndarray) -> np.ndarray:
 
 
 def cap_example(
-    args: argparse.Namespace, split: Split, similarity: OfferSimilarity, config: RerankConfig,
+    args: argparse.Namespace,
+    split: Split,
+    similarity: OfferSimilarity,
+    config: RerankConfig,
     lam: float | None,
 ) -> dict:
     """The same lists, at lambda 0 and `lam`, with no movie going to more than `cap-share`
@@ -586,21 +730,28 @@ def cap_example(
     result: dict = {"cap_customers_per_movie": cap, "method": config.method, "runs": []}
     for weight in sorted({0.0, lam if lam is not None else 0.3}):
         for offer_cap in (None, cap):
-            run_config = dataclasses.replace(config, mmr_lambda=weight, pool_size=None,
-                                             offer_cap=offer_cap)
+            run_config = dataclasses.replace(
+                config, mmr_lambda=weight, pool_size=None, offer_cap=offer_cap
+            )
             started = time.perf_counter()
             recs = recommend(split.scores, run_config, similarity)
             seconds = time.perf_counter() - started
             exposure = recs.exposure()
-            result["runs"].append({
-                "mmr_lambda": weight, "offer_cap": offer_cap, "seconds": round(seconds, 3),
-                "max_customers_per_movie": int(exposure.max()),
-                "movies_at_cap": int((exposure == cap).sum()) if offer_cap else None,
-                "empty_slots": int((recs.positions < 0).sum()),
-                **evaluate(recs, split.held_out, similarity, split.popularity).to_dict(),
-            })
-    result["note"] = ("pool = every candidate here, so capped customers can move down to "
-                      "less-scored movies instead of running out")
+            result["runs"].append(
+                {
+                    "mmr_lambda": weight,
+                    "offer_cap": offer_cap,
+                    "seconds": round(seconds, 3),
+                    "max_customers_per_movie": int(exposure.max()),
+                    "movies_at_cap": int((exposure == cap).sum()) if offer_cap else None,
+                    "empty_slots": int((recs.positions < 0).sum()),
+                    **evaluate(recs, split.held_out, similarity, split.popularity).to_dict(),
+                }
+            )
+    result["note"] = (
+        "pool = every candidate here, so capped customers can move down to "
+        "less-scored movies instead of running out"
+    )
     return result
 
 
@@ -619,11 +770,13 @@ def audience_example(rows: pd.DataFrame, scores: ScoreMatrix) -> dict:
         "movie": title,
         "audience_size": summary["audience_size"],
         "base_size": summary["base_size"],
-        "divergence": {a["attribute"]: round(a["js_divergence"], 4)
-                       for a in summary["attributes"]},
+        "divergence": {a["attribute"]: round(a["js_divergence"], 4) for a in summary["attributes"]},
         "flagged": [
-            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in group.items()
-             if k in ("attribute", "group", "base_share", "audience_share", "ratio", "flag")}
+            {
+                k: (round(v, 3) if isinstance(v, float) else v)
+                for k, v in group.items()
+                if k in ("attribute", "group", "base_share", "audience_share", "ratio", "flag")
+            }
             for group in summary["flagged"]
         ],
     }

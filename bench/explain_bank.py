@@ -53,8 +53,9 @@ def main() -> None:
     if args.train_rows and args.train_rows < len(train_rows):
         train_rows = np.sort(rng.choice(train_rows, args.train_rows, replace=False))
     val_rows = np.sort(rng.choice(split.val, min(len(split.val), args.val_rows), replace=False))
-    config = ExplainConfig(background_size=args.background, permutations=args.permutations,
-                           labels=data.labels)
+    config = ExplainConfig(
+        background_size=args.background, permutations=args.permutations, labels=data.labels
+    )
 
     log("lightgbm: training on the whole training part")
     baseline = TabularBaseline(BaselineConfig(columns=data.customer_fields, threads=args.threads))
@@ -76,23 +77,33 @@ def main() -> None:
     else:
         model = train_bert(args, data, frame, y, train_rows, val_rows)
         report["bert_model"] = {
-            "mode": args.mode, "train_rows": len(train_rows), "fit_seconds": model.fit_seconds_,
-            "best_val_auc": model.best_val_auc_, "num_layers": args.num_layers,
+            "mode": args.mode,
+            "train_rows": len(train_rows),
+            "fit_seconds": model.fit_seconds_,
+            "best_val_auc": model.best_val_auc_,
+            "num_layers": args.num_layers,
             "frozen_layers": model.frozen_layers_,
         }
     log(f"bert: explaining {len(customers)} customers")
     bert = FieldExplainer(model, config).fit(frame.iloc[split.train])
     importance = global_importance(
-        bert, customers, progress=lambda pct, message: log(f"  {pct:.0f}% {message}"),
+        bert,
+        customers,
+        progress=lambda pct, message: log(f"  {pct:.0f}% {message}"),
     )
     report["bert"] = summary(importance, args)
-    report["bert"].update({"masked_rows_scored": bert.rows_scored_,
-                           "model_calls": bert.model_calls_,
-                           "masked_rows_per_customer": bert.rows_scored_ / len(customers)})
+    report["bert"].update(
+        {
+            "masked_rows_scored": bert.rows_scored_,
+            "model_calls": bert.model_calls_,
+            "masked_rows_per_customer": bert.rows_scored_ / len(customers),
+        }
+    )
     # Local accuracy against the model's own predict_logits (not the explainer's scorer).
     sample = customers.iloc[: args.check_customers]
-    sums = np.array([e.base_value + sum(c.contribution for c in e.contributions)
-                     for e in bert.explain(sample)])
+    sums = np.array(
+        [e.base_value + sum(c.contribution for c in e.contributions) for e in bert.explain(sample)]
+    )
     report["bert"]["max_error_vs_predict_logits"] = float(
         np.max(np.abs(sums - model.predict_logits(sample)))
     )
@@ -108,11 +119,16 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--customers", type=int, default=1000, help="test customers explained")
-    parser.add_argument("--check-customers", type=int, default=100,
-                        help="customers explained by both LightGBM methods (rank check)")
+    parser.add_argument(
+        "--check-customers",
+        type=int,
+        default=100,
+        help="customers explained by both LightGBM methods (rank check)",
+    )
     parser.add_argument("--background", type=int, default=5, help="background rows")
-    parser.add_argument("--permutations", type=int, default=1,
-                        help="antithetic permutations per customer")
+    parser.add_argument(
+        "--permutations", type=int, default=1, help="antithetic permutations per customer"
+    )
     parser.add_argument("--model-dir", default=None, help="a saved ClickModel folder")
     parser.add_argument("--mode", default="lora", choices=["lora", "frozen", "full"])
     parser.add_argument("--time-budget", type=float, default=180, help="BERT training seconds")
@@ -125,17 +141,28 @@ def parse_args() -> argparse.Namespace:
 
 
 def train_bert(args, data, frame, y, train_rows, val_rows) -> ClickModel:
-    serializer = TextSerializer(SerializeConfig(
-        fields=data.customer_fields, labels=data.labels, numeric_text="omit",
-    )).fit(frame.iloc[train_rows])
+    serializer = TextSerializer(
+        SerializeConfig(
+            fields=data.customer_fields,
+            labels=data.labels,
+            numeric_text="omit",
+        )
+    ).fit(frame.iloc[train_rows])
     frozen = args.frozen_layers if args.mode != "frozen" else 0
     if args.num_layers:  # leave at least the top layer trainable
         frozen = min(frozen, args.num_layers - 1)
     config = TrainConfig(
-        base_model=args.base_model, mode=args.mode, learning_rate=1e-4 if args.mode == "full"
-        else 1e-3, frozen_layers=frozen,
-        num_layers=args.num_layers, epochs=3, batch_size=32, time_budget_s=args.time_budget,
-        threads=args.threads, patience=1, max_length=96,
+        base_model=args.base_model,
+        mode=args.mode,
+        learning_rate=1e-4 if args.mode == "full" else 1e-3,
+        frozen_layers=frozen,
+        num_layers=args.num_layers,
+        epochs=3,
+        batch_size=32,
+        time_budget_s=args.time_budget,
+        threads=args.threads,
+        patience=1,
+        max_length=96,
     )
     log(f"bert: training {args.mode} on {len(train_rows)} rows, budget {args.time_budget:.0f}s")
     return ClickModel(config, serializer).fit(
@@ -145,7 +172,9 @@ def train_bert(args, data, frame, y, train_rows, val_rows) -> ClickModel:
 
 def summary(result: GlobalImportance, args) -> dict:
     return {
-        "method": result.method, "customers": result.rows, "seconds": result.seconds,
+        "method": result.method,
+        "customers": result.rows,
+        "seconds": result.seconds,
         "rows_per_s": result.rows / result.seconds,
         "max_local_accuracy_error": result.max_local_accuracy_error,
         "top_fields": result.top(5),
@@ -159,8 +188,6 @@ def rank_agreement(a: dict[str, float], b: dict[str, float]) -> float:
     ra = np.argsort(np.argsort([-a[f] for f in common]))
     rb = np.argsort(np.argsort([-b[f] for f in common]))
     return float(np.corrcoef(ra, rb)[0, 1])
-
-
 
 
 if __name__ == "__main__":

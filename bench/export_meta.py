@@ -40,10 +40,46 @@ AUDIENCE = "bench · 1M"
 SLICE_AUDIENCE = "bench · 100k slice"
 PSEUDONYM_KEY = "bench-pseudonym-key"
 
-FIRST_NAMES = ["Anna", "Ben", "Chloé", "David", "Emma", "Felix", "Grace", "Hugo", "Ines", "Jonas",
-               "Karin", "Luca", "Maja", "Noah", "Olga", "Paul", "Rosa", "Sami", "Tara", "Umar"]
-LAST_NAMES = ["Müller", "Smith", "García", "Rossi", "Dubois", "Novak", "Jensen", "Kowalski",
-              "Silva", "Nagy", "Andersson", "Murphy", "Costa", "Weber", "Fischer", "O'Brien"]
+FIRST_NAMES = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Emma",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Karin",
+    "Luca",
+    "Maja",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+]
+LAST_NAMES = [
+    "Müller",
+    "Smith",
+    "García",
+    "Rossi",
+    "Dubois",
+    "Novak",
+    "Jensen",
+    "Kowalski",
+    "Silva",
+    "Nagy",
+    "Andersson",
+    "Murphy",
+    "Costa",
+    "Weber",
+    "Fischer",
+    "O'Brien",
+]
 COUNTRIES = ["DE", "FR", "GB", "ES", "IT", "NL", "PL", "SE", "US", "IE", "AT", "DK"]
 
 
@@ -111,7 +147,8 @@ class _Lines(io.TextIOBase):
 
 def copy_rows(cursor, table: str, columns: list[str], lines: Iterator[str]) -> None:
     cursor.copy_expert(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text)", _Lines(lines),
+        f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text)",
+        _Lines(lines),
         size=1 << 20,
     )
 
@@ -133,30 +170,54 @@ def load(members: int, seed: int = 11) -> None:
         return h.hexdigest()
 
     now = "2026-01-15 10:00:00+00"
-    states = rng.choices(["granted", "expired", "withdrawn", "denied", "none"],
-                         weights=[96.5, 0.5, 1, 1, 1], k=members)
+    states = rng.choices(
+        ["granted", "expired", "withdrawn", "denied", "none"],
+        weights=[96.5, 0.5, 1, 1, 1],
+        k=members,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE marketing_customer, marketing_audience, marketing_segment, marketing_job "
             "RESTART IDENTITY CASCADE"
         )
-        copy_rows(cursor, "marketing_customer",
-                  ["id", "external_id", "pseudonym", "attributes", "created_at", "updated_at"],
-                  (f"{i}\tB{i:07d}\t{pseudonym(f'B{i:07d}')}\t{{}}\t{now}\t{now}\n"
-                   for i in range(1, members + 1)))
+        copy_rows(
+            cursor,
+            "marketing_customer",
+            ["id", "external_id", "pseudonym", "attributes", "created_at", "updated_at"],
+            (
+                f"{i}\tB{i:07d}\t{pseudonym(f'B{i:07d}')}\t{{}}\t{now}\t{now}\n"
+                for i in range(1, members + 1)
+            ),
+        )
 
         def identity(i: int) -> str:
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             country = rng.choice(COUNTRIES)
-            phone = (f"+1 (415) 555-{rng.randrange(10000):04d}" if country == "US"
-                     else f"0{rng.randrange(150, 179)} {rng.randrange(1000000, 9999999)}")
-            return (f"{i}\t{first}.{last}{i}@Example.com\t{phone}\t{first}\t{last}\t{country}\t"
-                    f"{rng.randrange(10000, 99999)}\t{now}\n")
+            phone = (
+                f"+1 (415) 555-{rng.randrange(10000):04d}"
+                if country == "US"
+                else f"0{rng.randrange(150, 179)} {rng.randrange(1000000, 9999999)}"
+            )
+            return (
+                f"{i}\t{first}.{last}{i}@Example.com\t{phone}\t{first}\t{last}\t{country}\t"
+                f"{rng.randrange(10000, 99999)}\t{now}\n"
+            )
 
-        copy_rows(cursor, "marketing_customeridentity",
-                  ["customer_id", "email", "phone", "first_name", "last_name", "country",
-                   "postal_code", "updated_at"],
-                  (identity(i) for i in range(1, members + 1)))
+        copy_rows(
+            cursor,
+            "marketing_customeridentity",
+            [
+                "customer_id",
+                "email",
+                "phone",
+                "first_name",
+                "last_name",
+                "country",
+                "postal_code",
+                "updated_at",
+            ],
+            (identity(i) for i in range(1, members + 1)),
+        )
 
         def consents() -> Iterator[str]:
             for i, state in enumerate(states, start=1):
@@ -164,18 +225,39 @@ def load(members: int, seed: int = 11) -> None:
                     continue
                 status = "denied" if state == "denied" else "granted"
                 expires = "2026-01-01 00:00:00+00" if state == "expired" else "\\N"
-                yield (f"{i}\tad_targeting\t{status}\ta\t2025-06-01 00:00:00+00\t{expires}\t"
-                       f"form\tv1\t\t{now}\n")
+                yield (
+                    f"{i}\tad_targeting\t{status}\ta\t2025-06-01 00:00:00+00\t{expires}\t"
+                    f"form\tv1\t\t{now}\n"
+                )
                 if state == "withdrawn":
-                    yield (f"{i}\tad_targeting\twithdrawn\ta\t2025-12-01 00:00:00+00\t\\N\t"
-                           f"form\tv1\t\t{now}\n")
+                    yield (
+                        f"{i}\tad_targeting\twithdrawn\ta\t2025-12-01 00:00:00+00\t\\N\t"
+                        f"form\tv1\t\t{now}\n"
+                    )
 
-        copy_rows(cursor, "marketing_consentrecord",
-                  ["customer_id", "purpose", "status", "lawful_basis", "effective_at",
-                   "expires_at", "source", "notice_version", "note", "recorded_at"],
-                  consents())
-        copy_rows(cursor, "marketing_suppression", ["customer_id", "reason", "created_at"],
-                  (f"{i}\tbench\t{now}\n" for i in range(1, members + 1) if rng.random() < 0.005))
+        copy_rows(
+            cursor,
+            "marketing_consentrecord",
+            [
+                "customer_id",
+                "purpose",
+                "status",
+                "lawful_basis",
+                "effective_at",
+                "expires_at",
+                "source",
+                "notice_version",
+                "note",
+                "recorded_at",
+            ],
+            consents(),
+        )
+        copy_rows(
+            cursor,
+            "marketing_suppression",
+            ["customer_id", "reason", "created_at"],
+            (f"{i}\tbench\t{now}\n" for i in range(1, members + 1) if rng.random() < 0.005),
+        )
         for table in ("customer", "customeridentity", "consentrecord", "suppression"):
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('marketing_{table}', 'id'), "
@@ -192,11 +274,17 @@ def _frozen_audience(name: str, members: int) -> None:
 
     from marketing.models import Audience, Segment
 
-    segment, _ = Segment.objects.get_or_create(name="bench · everyone",
-                                               defaults={"rules": {"op": "and", "rules": []}})
+    segment, _ = Segment.objects.get_or_create(
+        name="bench · everyone", defaults={"rules": {"op": "and", "rules": []}}
+    )
     audience = Audience.objects.create(
-        name=name, segment=segment, segment_name=segment.name, segment_rules=segment.rules,
-        status=Audience.Status.FROZEN, size=members, frozen_at=timezone.now(),
+        name=name,
+        segment=segment,
+        segment_name=segment.name,
+        segment_rules=segment.rules,
+        status=Audience.Status.FROZEN,
+        size=members,
+        frozen_at=timezone.now(),
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -232,10 +320,14 @@ def product_export(audience_id: int) -> dict:
     if export.job.status != Job.Status.SUCCEEDED:
         raise SystemExit(f"export job {export.job.status}: {export.job.error}")
     return {
-        "export": export.pk, "rows": export.row_count, "members": audience.size,
-        "left_out": export.left_out, "seconds": seconds,
+        "export": export.pk,
+        "rows": export.row_count,
+        "members": audience.size,
+        "left_out": export.left_out,
+        "seconds": seconds,
         "job_seconds": (export.job.finished_at - export.job.started_at).total_seconds(),
-        "file_mb": export.file_size / 1e6, "batches": _count_lines(export.file_path),
+        "file_mb": export.file_size / 1e6,
+        "batches": _count_lines(export.file_path),
         "checksum_ok": _sha256(export.file_path) == export.checksum,
         "cpu_seconds": cpu,
     }
@@ -247,8 +339,11 @@ def _cpu_seconds() -> dict[str, float]:
     from django.db import connection
 
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return {"python": own.ru_utime + own.ru_stime, "postgres": _backend_cpu(connection),
-            "postgres_reader": sum(_READER_CPU)}
+    return {
+        "python": own.ru_utime + own.ru_stime,
+        "postgres": _backend_cpu(connection),
+        "postgres_reader": sum(_READER_CPU),
+    }
 
 
 _READER_CPU: list[float] = []
@@ -313,19 +408,24 @@ def naive_export(audience_id: int) -> dict:
 
     started = time.perf_counter()
     rows = list(
-        AudienceMember.objects.filter(audience_id=audience_id).order_by("rank").values_list(
-            "customer__pseudonym", *(f"customer__identity__{f}" for f in IDENTITY_FIELDS)
-        )
+        AudienceMember.objects.filter(audience_id=audience_id)
+        .order_by("rank")
+        .values_list("customer__pseudonym", *(f"customer__identity__{f}" for f in IDENTITY_FIELDS))
     )
     data = [
-        [pseudonym, sha256_hex(meta.normalise_email(email)),
-         sha256_hex(meta.normalise_phone(phone, country)), sha256_hex(meta.normalise_name(first)),
-         sha256_hex(meta.normalise_name(last)), sha256_hex(meta.normalise_zip(zip_, country)),
-         sha256_hex(meta.normalise_country(country))]
+        [
+            pseudonym,
+            sha256_hex(meta.normalise_email(email)),
+            sha256_hex(meta.normalise_phone(phone, country)),
+            sha256_hex(meta.normalise_name(first)),
+            sha256_hex(meta.normalise_name(last)),
+            sha256_hex(meta.normalise_zip(zip_, country)),
+            sha256_hex(meta.normalise_country(country)),
+        ]
         for pseudonym, email, phone, first, last, country, zip_ in rows
     ]
     body = "\n".join(
-        json.dumps({"schema": meta.SCHEMA, "data": data[i:i + meta.MAX_BATCH_ROWS]})
+        json.dumps({"schema": meta.SCHEMA, "data": data[i : i + meta.MAX_BATCH_ROWS]})
         for i in range(0, len(data), meta.MAX_BATCH_ROWS)
     )
     (Path(settings.MEDIA_ROOT) / "naive.jsonl").write_text(body)
@@ -380,10 +480,19 @@ def main() -> None:
     parser.add_argument("--database", default="bench_export")
     parser.add_argument("--fresh", action="store_true", help="rebuild the database")
     parser.add_argument("--drop", action="store_true", help="drop the database at the end")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="timed exports of the 1M audience; the best is reported")
-    parser.add_argument("--measure", nargs=3, type=int, metavar=("AUDIENCE", "SLICE", "REPEAT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="timed exports of the 1M audience; the best is reported",
+    )
+    parser.add_argument(
+        "--measure",
+        nargs=3,
+        type=int,
+        metavar=("AUDIENCE", "SLICE", "REPEAT"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args()
 
     if args.measure:
@@ -392,14 +501,20 @@ def main() -> None:
 
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("Set DATABASE_URL to a PostgreSQL server, e.g. "
-                         "postgres://postgres@127.0.0.1:5432/test")
+        raise SystemExit(
+            "Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test"
+        )
     url, created = database_url(server_url, args.database, fresh=args.fresh)
     workdir = Path(tempfile.mkdtemp(prefix="bench-export-"))
     os.environ.update(
-        DATABASE_URL=url, DATA_DIR=str(workdir), JOB_QUEUE="inline", CELERY_BROKER_URL="",
-        DJANGO_SETTINGS_MODULE="marketing.settings", DJANGO_DEBUG="false",
-        LOG_LEVEL="WARNING", PSEUDONYM_KEY=PSEUDONYM_KEY,
+        DATABASE_URL=url,
+        DATA_DIR=str(workdir),
+        JOB_QUEUE="inline",
+        CELERY_BROKER_URL="",
+        DJANGO_SETTINGS_MODULE="marketing.settings",
+        DJANGO_DEBUG="false",
+        LOG_LEVEL="WARNING",
+        PSEUDONYM_KEY=PSEUDONYM_KEY,
     )
     import django
 
@@ -424,9 +539,18 @@ def main() -> None:
     connections.close_all()
 
     child = subprocess.run(
-        [sys.executable, __file__, "--measure", str(audience.pk), str(slice_audience.pk),
-         str(args.repeat)],
-        capture_output=True, text=True, env=os.environ, check=False,
+        [
+            sys.executable,
+            __file__,
+            "--measure",
+            str(audience.pk),
+            str(slice_audience.pk),
+            str(args.repeat),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        check=False,
     )
     shutil.rmtree(workdir, ignore_errors=True)  # the export files
     if child.returncode != 0:
@@ -459,16 +583,25 @@ def main() -> None:
         },
         "slice_100k": {
             "measure": "tracemalloc peak (MB) of each export of the same 100,000 members",
-            "streaming": {"rows": streaming["rows"], "seconds": round(streaming["seconds"], 2),
-                          "tracemalloc_peak_mb": streaming["tracemalloc_peak_mb"]},
-            "naive_in_memory": {"rows": naive["rows"], "seconds": round(naive["seconds"], 2),
-                                "tracemalloc_peak_mb": naive["tracemalloc_peak_mb"]},
+            "streaming": {
+                "rows": streaming["rows"],
+                "seconds": round(streaming["seconds"], 2),
+                "tracemalloc_peak_mb": streaming["tracemalloc_peak_mb"],
+            },
+            "naive_in_memory": {
+                "rows": naive["rows"],
+                "seconds": round(naive["seconds"], 2),
+                "tracemalloc_peak_mb": naive["tracemalloc_peak_mb"],
+            },
         },
         "data": "reused" if reused else f"loaded with COPY in {load_seconds:.1f} s",
         "cpu_count": os.cpu_count(),
         "target_rows_per_s": TARGET_ROWS_PER_S,
-        "pass": (rows_per_s >= TARGET_ROWS_PER_S and full["checksum_ok"]
-                 and full["batches"] == -(-full["rows"] // 10_000)),
+        "pass": (
+            rows_per_s >= TARGET_ROWS_PER_S
+            and full["checksum_ok"]
+            and full["batches"] == -(-full["rows"] // 10_000)
+        ),
     }
     if args.drop:
         drop_database(server_url, args.database)

@@ -30,17 +30,80 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_ROWS_PER_S = 20_000
 
-FIRST_NAMES = ["Anna", "Ben", "Chloé", "David", "Emma", "Felix", "Grace", "Hugo", "Ines", "Jonas",
-               "Karin", "Luca", "Maja", "Noah", "Olga", "Paul", "Rosa", "Sami", "Tara", "Umar"]
-LAST_NAMES = ["Müller", "Smith", "García", "Rossi", "Dubois", "Novak", "Jensen", "Kowalski",
-              "Silva", "Nagy", "Andersson", "Murphy", "Costa", "Weber", "Fischer", "O'Brien"]
+FIRST_NAMES = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Emma",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Karin",
+    "Luca",
+    "Maja",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+]
+LAST_NAMES = [
+    "Müller",
+    "Smith",
+    "García",
+    "Rossi",
+    "Dubois",
+    "Novak",
+    "Jensen",
+    "Kowalski",
+    "Silva",
+    "Nagy",
+    "Andersson",
+    "Murphy",
+    "Costa",
+    "Weber",
+    "Fischer",
+    "O'Brien",
+]
 COUNTRIES = ["DE", "FR", "GB", "ES", "IT", "NL", "PL", "SE", "PT", "IE", "AT", "DK"]
-CITIES = ["Berlin", "Paris", "London", "Madrid", "Rome", "Amsterdam", "Warsaw", "Stockholm",
-          "Lisbon", "Dublin", "Vienna", "Copenhagen"]
+CITIES = [
+    "Berlin",
+    "Paris",
+    "London",
+    "Madrid",
+    "Rome",
+    "Amsterdam",
+    "Warsaw",
+    "Stockholm",
+    "Lisbon",
+    "Dublin",
+    "Vienna",
+    "Copenhagen",
+]
 PLANS = ["free", "basic", "plus", "premium"]
-HEADER = ["customer_id", "email", "first_name", "last_name", "phone", "country", "postal_code",
-          "age", "city", "plan", "lifetime_value", "newsletter", "signup_date",
-          "consent_email_marketing", "consent_model_training", "consent_date"]
+HEADER = [
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "postal_code",
+    "age",
+    "city",
+    "plan",
+    "lifetime_value",
+    "newsletter",
+    "signup_date",
+    "consent_email_marketing",
+    "consent_model_training",
+    "consent_date",
+]
 
 
 def generate(path: Path, rows: int, seed: int = 7) -> None:
@@ -54,24 +117,26 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             country = rng.randrange(len(COUNTRIES))
             signup = start + timedelta(days=rng.randrange(2500))
             consent = rng.random()
-            writer.writerow([
-                f"CUST-{i:07d}",
-                f"{first.lower().encode('ascii', 'ignore').decode()}.{i}@example.com",
-                first,
-                last,
-                f"+49 30 {rng.randrange(1000000, 9999999)}",
-                COUNTRIES[country],
-                f"{rng.randrange(10000, 99999)}",
-                rng.randrange(18, 90),
-                CITIES[country],
-                rng.choice(PLANS),
-                f"{rng.uniform(0, 5000):.2f}",
-                "yes" if rng.random() < 0.4 else "no",
-                signup.isoformat(),
-                "granted" if consent < 0.7 else ("denied" if consent < 0.9 else ""),
-                "granted" if rng.random() < 0.85 else "denied",
-                (signup + timedelta(days=rng.randrange(30))).isoformat(),
-            ])
+            writer.writerow(
+                [
+                    f"CUST-{i:07d}",
+                    f"{first.lower().encode('ascii', 'ignore').decode()}.{i}@example.com",
+                    first,
+                    last,
+                    f"+49 30 {rng.randrange(1000000, 9999999)}",
+                    COUNTRIES[country],
+                    f"{rng.randrange(10000, 99999)}",
+                    rng.randrange(18, 90),
+                    CITIES[country],
+                    rng.choice(PLANS),
+                    f"{rng.uniform(0, 5000):.2f}",
+                    "yes" if rng.random() < 0.4 else "no",
+                    signup.isoformat(),
+                    "granted" if consent < 0.7 else ("denied" if consent < 0.9 else ""),
+                    "granted" if rng.random() < 0.85 else "denied",
+                    (signup + timedelta(days=rng.randrange(30))).isoformat(),
+                ]
+            )
 
 
 def fresh_database(server_url: str, name: str) -> str:
@@ -123,15 +188,21 @@ def run_service(path: Path) -> dict:
     with path.open("rb") as handle:
         upload = upload_create(kind="customers", file=File(handle, name=path.name), by=None)
     uploaded = time.perf_counter()
-    upload_set_mapping(upload=upload, mapping=upload.mapping, mode=Upload.Mode.ALL_OR_NOTHING,
-                       by=None)
+    upload_set_mapping(
+        upload=upload, mapping=upload.mapping, mode=Upload.Mode.ALL_OR_NOTHING, by=None
+    )
     job = upload_import(upload=upload, by=None)
     finished = time.perf_counter()
     cpu = {key: value - cpu_before[key] for key, value in _cpu_seconds().items()}
     if job.status != Job.Status.SUCCEEDED:
         raise SystemExit(f"import job {job.status}: {job.message}")
-    return {"seconds": finished - started, "upload_seconds": uploaded - started,
-            "import_seconds": finished - uploaded, "result": job.result, "cpu_seconds": cpu}
+    return {
+        "seconds": finished - started,
+        "upload_seconds": uploaded - started,
+        "import_seconds": finished - uploaded,
+        "result": job.result,
+        "cpu_seconds": cpu,
+    }
 
 
 def _cpu_seconds() -> dict[str, float]:
@@ -146,8 +217,10 @@ def _cpu_seconds() -> dict[str, float]:
         backend = cursor.fetchone()[0]
     fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return {"python": own.ru_utime + own.ru_stime,
-            "postgres": (int(fields[11]) + int(fields[12])) / ticks}
+    return {
+        "python": own.ru_utime + own.ru_stime,
+        "postgres": (int(fields[11]) + int(fields[12])) / ticks,
+    }
 
 
 def run_baseline(path: Path, rows: int) -> dict:
@@ -168,34 +241,52 @@ def run_baseline(path: Path, rows: int) -> dict:
             Customer(
                 external_id=r["customer_id"],
                 pseudonym=pseudonym_for(r["customer_id"]),
-                attributes={"age": int(r["age"]), "city": r["city"], "plan": r["plan"],
-                            "lifetime_value": float(r["lifetime_value"]),
-                            "newsletter": r["newsletter"] == "yes",
-                            "signup_date": r["signup_date"]},
+                attributes={
+                    "age": int(r["age"]),
+                    "city": r["city"],
+                    "plan": r["plan"],
+                    "lifetime_value": float(r["lifetime_value"]),
+                    "newsletter": r["newsletter"] == "yes",
+                    "signup_date": r["signup_date"],
+                },
             )
             for r in data
         ]
-        Customer.objects.bulk_create(customers, batch_size=2000, update_conflicts=True,
-                                     unique_fields=["external_id"],
-                                     update_fields=["attributes", "updated_at"])
+        Customer.objects.bulk_create(
+            customers,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["external_id"],
+            update_fields=["attributes", "updated_at"],
+        )
         ids = dict(Customer.objects.values_list("external_id", "id"))
         CustomerIdentity.objects.bulk_create(
             [
-                CustomerIdentity(customer_id=ids[r["customer_id"]], email=r["email"],
-                                 phone=r["phone"], first_name=r["first_name"],
-                                 last_name=r["last_name"], country=r["country"],
-                                 postal_code=r["postal_code"])
+                CustomerIdentity(
+                    customer_id=ids[r["customer_id"]],
+                    email=r["email"],
+                    phone=r["phone"],
+                    first_name=r["first_name"],
+                    last_name=r["last_name"],
+                    country=r["country"],
+                    postal_code=r["postal_code"],
+                )
                 for r in data
             ],
-            batch_size=2000, update_conflicts=True, unique_fields=["customer"],
-            update_fields=["email", "phone", "first_name", "last_name", "country",
-                           "postal_code"],
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["customer"],
+            update_fields=["email", "phone", "first_name", "last_name", "country", "postal_code"],
         )
         ConsentRecord.objects.bulk_create(
             [
-                ConsentRecord(customer_id=ids[r["customer_id"]], purpose=purpose,
-                              status=r[f"consent_{purpose}"], effective_at=now,
-                              source=ConsentRecord.Source.CSV_IMPORT)
+                ConsentRecord(
+                    customer_id=ids[r["customer_id"]],
+                    purpose=purpose,
+                    status=r[f"consent_{purpose}"],
+                    effective_at=now,
+                    source=ConsentRecord.Source.CSV_IMPORT,
+                )
                 for r in data
                 for purpose in ("email_marketing", "model_training")
                 if r[f"consent_{purpose}"]
@@ -203,24 +294,29 @@ def run_baseline(path: Path, rows: int) -> dict:
             batch_size=2000,
         )
     seconds = time.perf_counter() - started
-    return {"method": "Django ORM: csv.DictReader + bulk_create(update_conflicts=True)",
-            "rows": len(data), "seconds": round(seconds, 2),
-            "rows_per_s": round(len(data) / seconds)}
+    return {
+        "method": "Django ORM: csv.DictReader + bulk_create(update_conflicts=True)",
+        "rows": len(data),
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(len(data) / seconds),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline-rows", type=int, default=50_000)
-    parser.add_argument("--database", default="bench_ingest",
-                        help="database created (and dropped) for the run")
+    parser.add_argument(
+        "--database", default="bench_ingest", help="database created (and dropped) for the run"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("Set DATABASE_URL to a PostgreSQL server, e.g. "
-                         "postgres://postgres@127.0.0.1:5432/test")
+        raise SystemExit(
+            "Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     os.environ.update(
         DATABASE_URL=fresh_database(server_url, args.database),
@@ -265,8 +361,10 @@ def main() -> None:
             "load_average_1m_before": round(load_before, 2),
             "load_average_1m": round(os.getloadavg()[0], 2),
             "cpu_seconds": {key: round(value, 2) for key, value in measured["cpu_seconds"].items()},
-            "cpu_us_per_row": {key: round(1e6 * value / args.rows, 1)
-                               for key, value in measured["cpu_seconds"].items()},
+            "cpu_us_per_row": {
+                key: round(1e6 * value / args.rows, 1)
+                for key, value in measured["cpu_seconds"].items()
+            },
             "baseline": baseline,
             "speedup_vs_baseline": round(rows_per_s / baseline["rows_per_s"], 1),
             "target_rows_per_s": TARGET_ROWS_PER_S,

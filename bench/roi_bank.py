@@ -51,8 +51,10 @@ def main() -> None:
     args = parse_args()
     quiet_torch(args.threads)
     economics = CampaignEconomics(
-        cost_per_contact=args.cost_per_contact, value_per_conversion=args.value_per_conversion,
-        fixed_cost=args.fixed_cost, budget=args.budget,
+        cost_per_contact=args.cost_per_contact,
+        value_per_conversion=args.value_per_conversion,
+        fixed_cost=args.fixed_cost,
+        budget=args.budget,
     )
     data = load_bank()
     frame, y = data.frame, data.y
@@ -76,8 +78,9 @@ def main() -> None:
 
     log(f"lightgbm: training on {len(split.train)} rows")
     started = time.perf_counter()
-    baseline = TabularBaseline(BaselineConfig(kind="lightgbm", threads=args.threads,
-                                              columns=data.customer_fields))
+    baseline = TabularBaseline(
+        BaselineConfig(kind="lightgbm", threads=args.threads, columns=data.customer_fields)
+    )
     baseline.fit(frame.iloc[split.train], y[split.train], frame.iloc[split.val], y[split.val])
     scores = {"lightgbm": baseline.predict_proba(frame.iloc[test])}
     seconds = {"lightgbm": time.perf_counter() - started}
@@ -88,28 +91,53 @@ def main() -> None:
         bert = ClickModel.load(args.model_dir)
         bert_info = {"loaded_from": args.model_dir}
     else:
-        train = np.sort(rng.choice(split.train, min(args.train_rows, len(split.train)),
-                                   replace=False))
+        train = np.sort(
+            rng.choice(split.train, min(args.train_rows, len(split.train)), replace=False)
+        )
         val = np.sort(rng.choice(split.val, min(args.val_rows, len(split.val)), replace=False))
-        serializer = TextSerializer(SerializeConfig(
-            fields=data.customer_fields, labels=data.labels, numeric_text="omit",
-        )).fit(frame.iloc[train])
+        serializer = TextSerializer(
+            SerializeConfig(
+                fields=data.customer_fields,
+                labels=data.labels,
+                numeric_text="omit",
+            )
+        ).fit(frame.iloc[train])
         config = TrainConfig(
-            base_model=args.base_model, mode=args.mode, learning_rate=1e-3,
+            base_model=args.base_model,
+            mode=args.mode,
+            learning_rate=1e-3,
             frozen_layers=args.frozen_layers if args.mode != "frozen" else 0,
-            num_layers=args.num_layers or None, epochs=args.epochs, batch_size=32,
-            time_budget_s=args.time_budget, threads=args.threads, eval_every=None, patience=1,
+            num_layers=args.num_layers or None,
+            epochs=args.epochs,
+            batch_size=32,
+            time_budget_s=args.time_budget,
+            threads=args.threads,
+            eval_every=None,
+            patience=1,
             max_length=96,
         )
         log(f"bert ({args.mode}): training on {len(train)} rows, budget {args.time_budget:.0f}s")
         bert = ClickModel(config, serializer).fit(
-            frame.iloc[train], y[train], frame.iloc[val], y[val],
-            progress=lambda p: p.val_auc is not None and log(
-                f"  step {p.step}/{p.total_steps} loss {p.loss:.4f} val_auc {p.val_auc:.4f}"),
+            frame.iloc[train],
+            y[train],
+            frame.iloc[val],
+            y[val],
+            progress=lambda p: (
+                p.val_auc is not None
+                and log(
+                    f"  step {p.step}/{p.total_steps} loss {p.loss:.4f} val_auc {p.val_auc:.4f}"
+                )
+            ),
         )
-        bert_info = {"mode": args.mode, "num_layers": args.num_layers, "train_rows": len(train),
-                     "steps": bert.steps_, "steps_per_epoch": -(-len(train) // 32),
-                     "fit_seconds": bert.fit_seconds_, "best_val_auc": bert.best_val_auc_}
+        bert_info = {
+            "mode": args.mode,
+            "num_layers": args.num_layers,
+            "train_rows": len(train),
+            "steps": bert.steps_,
+            "steps_per_epoch": -(-len(train) // 32),
+            "fit_seconds": bert.fit_seconds_,
+            "best_val_auc": bert.best_val_auc_,
+        }
         if args.save_model:
             bert.save(args.save_model)
             bert_info["saved_to"] = args.save_model
@@ -125,13 +153,14 @@ def main() -> None:
     bert_entry, lgb_entry = report["models"]["bert"], report["models"]["lightgbm"]
     report["check"] = {
         "claim": "the ROI planner's profit curve for the BERT model's scores beats random "
-                 "targeting at every depth from 5% to 50%",
+        "targeting at every depth from 5% to 50%",
         "bert_beats_random_5_to_50_pct": bert_entry["measured"]["beats_random_5_to_50_pct"],
         "bert_min_margin_5_to_50_pct": bert_entry["measured"]["min_margin_5_to_50_pct"],
         "lightgbm_beats_random_5_to_50_pct": lgb_entry["measured"]["beats_random_5_to_50_pct"],
         "lightgbm_min_margin_5_to_50_pct": lgb_entry["measured"]["min_margin_5_to_50_pct"],
         "bert_minus_lightgbm_best_measured_profit": (
-            bert_entry["measured"]["best"]["profit"] - lgb_entry["measured"]["best"]["profit"]),
+            bert_entry["measured"]["best"]["profit"] - lgb_entry["measured"]["best"]["profit"]
+        ),
     }
     report["load_average"] = load_average()
     print(json.dumps(report, indent=1))
@@ -142,16 +171,29 @@ def campaign(p: np.ndarray, y: np.ndarray, economics: CampaignEconomics) -> dict
     measured = backtest(p, y, economics)
     margins = {pct: measured["profit_over_random"][pct - 1] for pct in CHECK_DEPTHS_PCT}
     worst = min(margins, key=margins.get)
-    forecast_margins = [plan["curve"]["profit"][pct - 1] - plan["curve"]["random_profit"][pct - 1]
-                        for pct in CHECK_DEPTHS_PCT]
+    forecast_margins = [
+        plan["curve"]["profit"][pct - 1] - plan["curve"]["random_profit"][pct - 1]
+        for pct in CHECK_DEPTHS_PCT
+    ]
     targeted = np.argsort(-p, kind="stable")[: plan["budget"]["best_within_budget"]["contacts"]]
     realised = realised_roi(p[targeted], y[targeted], economics)
     table = [
-        {k: row[k] for k in ("depth_pct", "contacts", "expected_conversions", "profit", "roi",
-                             "random_profit")}
-        | {"actual_conversions": measured["actual_conversions"][round(row["depth_pct"]) - 1],
-           "actual_profit": measured["actual_profit"][round(row["depth_pct"]) - 1],
-           "actual_random_profit": measured["random_profit"][round(row["depth_pct"]) - 1]}
+        {
+            k: row[k]
+            for k in (
+                "depth_pct",
+                "contacts",
+                "expected_conversions",
+                "profit",
+                "roi",
+                "random_profit",
+            )
+        }
+        | {
+            "actual_conversions": measured["actual_conversions"][round(row["depth_pct"]) - 1],
+            "actual_profit": measured["actual_profit"][round(row["depth_pct"]) - 1],
+            "actual_random_profit": measured["random_profit"][round(row["depth_pct"]) - 1],
+        }
         for row in plan["table"]
     ]
     return {
@@ -160,8 +202,10 @@ def campaign(p: np.ndarray, y: np.ndarray, economics: CampaignEconomics) -> dict
         "table": table,
         "forecast": {
             "best": plan["best"],
-            "budget": {k: plan["budget"][k] for k in ("max_contacts", "max_depth_pct",
-                                                      "best_within_budget")},
+            "budget": {
+                k: plan["budget"][k]
+                for k in ("max_contacts", "max_depth_pct", "best_within_budget")
+            },
             "random_best": plan["random"]["best"],
             "random_budget_best": plan["random"]["budget"]["best_within_budget"],
             "min_margin_over_random_5_to_50_pct": min(forecast_margins),
@@ -172,11 +216,23 @@ def campaign(p: np.ndarray, y: np.ndarray, economics: CampaignEconomics) -> dict
             "min_margin_5_to_50_pct": margins[worst],
             "min_margin_at_depth_pct": worst,
         },
-        "realised_at_budget_plan": {k: realised[k] for k in (
-            "contacts", "forecast", "actual", "difference", "expected_conversions_range",
-            "within_expected_range")} | {"deciles": [
+        "realised_at_budget_plan": {
+            k: realised[k]
+            for k in (
+                "contacts",
+                "forecast",
+                "actual",
+                "difference",
+                "expected_conversions_range",
+                "within_expected_range",
+            )
+        }
+        | {
+            "deciles": [
                 {k: d[k] for k in ("decile", "customers", "forecast_rate", "actual_rate")}
-                for d in realised["deciles"]]},
+                for d in realised["deciles"]
+            ]
+        },
     }
 
 
@@ -190,10 +246,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train-rows", type=int, default=4000, help="BERT training sample")
     parser.add_argument("--val-rows", type=int, default=800, help="BERT validation sample")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--num-layers", type=int, default=3,
-                        help="keep only the lowest N encoder layers (0 = all)")
-    parser.add_argument("--frozen-layers", type=int, default=3,
-                        help="lowest encoder layers frozen and cached (speed)")
+    parser.add_argument(
+        "--num-layers", type=int, default=3, help="keep only the lowest N encoder layers (0 = all)"
+    )
+    parser.add_argument(
+        "--frozen-layers",
+        type=int,
+        default=3,
+        help="lowest encoder layers frozen and cached (speed)",
+    )
     parser.add_argument("--base-model", default="packaged:all-MiniLM-L6-v2")
     parser.add_argument("--model-dir", default=None, help="saved ClickModel folder to use")
     parser.add_argument("--save-model", default=None, help="folder to save the trained model")
@@ -202,8 +263,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fixed-cost", type=float, default=500.0)
     parser.add_argument("--budget", type=float, default=10_000.0)
     return parser.parse_args()
-
-
 
 
 if __name__ == "__main__":

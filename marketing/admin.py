@@ -78,8 +78,14 @@ class CustomerIdentityInline(admin.StackedInline):
     can_delete = False
     extra = 0
     max_num = 1
-    masked_fields = ("masked_email", "masked_phone", "masked_first_name", "masked_last_name",
-                     "country", "masked_postal_code")
+    masked_fields = (
+        "masked_email",
+        "masked_phone",
+        "masked_first_name",
+        "masked_last_name",
+        "country",
+        "masked_postal_code",
+    )
     masked_email = _masked("email", "Email")
     masked_phone = _masked("phone", "Phone")
     masked_first_name = _masked("first_name", "First name")
@@ -111,8 +117,18 @@ class ConsentHistoryInline(admin.TabularInline):
 
     model = ConsentRecord
     fk_name = "customer"
-    fields = ("purpose", "status", "lawful_basis", "effective_at", "expires_at", "source",
-              "notice_version", "note", "recorded_at", "recorded_by")
+    fields = (
+        "purpose",
+        "status",
+        "lawful_basis",
+        "effective_at",
+        "expires_at",
+        "source",
+        "notice_version",
+        "note",
+        "recorded_at",
+        "recorded_by",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -128,10 +144,21 @@ class ConsentHistoryInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display_masked = ("short_pseudonym", "external_id", "masked_email", "country",
-                           "created_at")
-    list_display_pii = ("short_pseudonym", "external_id", "email", "full_name", "country",
-                        "created_at")
+    list_display_masked = (
+        "short_pseudonym",
+        "external_id",
+        "masked_email",
+        "country",
+        "created_at",
+    )
+    list_display_pii = (
+        "short_pseudonym",
+        "external_id",
+        "email",
+        "full_name",
+        "country",
+        "created_at",
+    )
     list_select_related = ("identity",)
     search_fields = ("external_id", "^pseudonym")
     readonly_fields = ("external_id", "pseudonym", "created_at", "updated_at")
@@ -178,8 +205,9 @@ class CustomerAdmin(admin.ModelAdmin):
             log_pii_view(user=request.user, customers=shown, where="admin customer list")
         return response
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context=None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
         if request.method == "GET" and can_view_pii(request.user):
             customer = self.get_object(request, unquote(object_id))
             if customer is not None and identity_of(customer) is not None:
@@ -209,8 +237,16 @@ class CustomerAdmin(admin.ModelAdmin):
 class ConsentRecordForm(forms.ModelForm):
     class Meta:
         model = ConsentRecord
-        fields = ("customer", "purpose", "status", "lawful_basis", "effective_at", "expires_at",
-                  "notice_version", "note")
+        fields = (
+            "customer",
+            "purpose",
+            "status",
+            "lawful_basis",
+            "effective_at",
+            "expires_at",
+            "notice_version",
+            "note",
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -225,15 +261,33 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     """Append-only: records can be added (a grant, a denial, a withdrawal), never changed."""
 
     form = ConsentRecordForm
-    list_display = ("customer", "purpose", "status", "lawful_basis", "effective_at",
-                    "expires_at", "source", "recorded_by")
+    list_display = (
+        "customer",
+        "purpose",
+        "status",
+        "lawful_basis",
+        "effective_at",
+        "expires_at",
+        "source",
+        "recorded_by",
+    )
     list_filter = ("purpose", "status", "source", "lawful_basis")
     list_select_related = ("customer", "recorded_by")
     search_fields = ("=customer__external_id", "^customer__pseudonym")
     raw_id_fields = ("customer",)
-    view_fields = ("customer", "purpose", "status", "lawful_basis", "effective_at",
-                   "expires_at", "source", "notice_version", "note", "recorded_at",
-                   "recorded_by")
+    view_fields = (
+        "customer",
+        "purpose",
+        "status",
+        "lawful_basis",
+        "effective_at",
+        "expires_at",
+        "source",
+        "notice_version",
+        "note",
+        "recorded_at",
+        "recorded_by",
+    )
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
         return self.view_fields if obj is not None else ConsentRecordForm.Meta.fields
@@ -302,11 +356,20 @@ class SegmentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Segment, form, change: bool) -> None:
         data = form.cleaned_data
         if change:
-            segment_update(segment=obj, name=data["name"], rules=data["rules"],
-                           description=data["description"], by=request.user)
+            segment_update(
+                segment=obj,
+                name=data["name"],
+                rules=data["rules"],
+                description=data["description"],
+                by=request.user,
+            )
         else:
-            created = segment_create(name=data["name"], rules=data["rules"],
-                                     description=data["description"], by=request.user)
+            created = segment_create(
+                name=data["name"],
+                rules=data["rules"],
+                description=data["description"],
+                by=request.user,
+            )
             obj.pk, obj.created_at = created.pk, created.created_at
 
     def delete_model(self, request: HttpRequest, obj: Segment) -> None:
@@ -342,8 +405,16 @@ class ProfileFieldAdmin(admin.ModelAdmin):
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "title", "status", "progress", "created_by", "created_at",
-                    "finished_at")
+    list_display = (
+        "id",
+        "kind",
+        "title",
+        "status",
+        "progress",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("kind", "status")
     list_select_related = ("created_by",)
     search_fields = ("title",)
@@ -356,9 +427,22 @@ class UploadAdmin(ReadOnlyAdmin):
     list_select_related = ("created_by",)
     search_fields = ("original_name",)
     # The stored files hold raw rows (possibly identifiers); they are not offered here.
-    fields = ("kind", "original_name", "size_bytes", "encoding", "delimiter", "headers",
-              "mapping", "mode", "status", "row_count", "summary", "job", "created_by",
-              "created_at")
+    fields = (
+        "kind",
+        "original_name",
+        "size_bytes",
+        "encoding",
+        "delimiter",
+        "headers",
+        "mapping",
+        "mode",
+        "status",
+        "row_count",
+        "summary",
+        "job",
+        "created_by",
+        "created_at",
+    )
 
 
 @admin.register(AuditEvent)
@@ -373,8 +457,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class PseudonymKeyRotationAdmin(ReadOnlyAdmin):
     """Progress of ``manage.py rotate_pseudonym_key``; keys appear by fingerprint only."""
 
-    list_display = ("started_at", "old_key_fingerprint", "new_key_fingerprint", "status",
-                    "step", "finished_at")
+    list_display = (
+        "started_at",
+        "old_key_fingerprint",
+        "new_key_fingerprint",
+        "status",
+        "step",
+        "finished_at",
+    )
 
 
 # ---- audiences and exports --------------------------------------------------------------------
@@ -382,8 +472,16 @@ class PseudonymKeyRotationAdmin(ReadOnlyAdmin):
 
 @admin.register(Audience)
 class AudienceAdmin(ReadOnlyAdmin):
-    list_display = ("name", "status", "segment_name", "cut", "cut_value", "size", "frozen_at",
-                    "created_by")
+    list_display = (
+        "name",
+        "status",
+        "segment_name",
+        "cut",
+        "cut_value",
+        "size",
+        "frozen_at",
+        "created_by",
+    )
     list_filter = ("status", "cut")
     list_select_related = ("created_by",)
     search_fields = ("name", "segment_name")
@@ -391,8 +489,15 @@ class AudienceAdmin(ReadOnlyAdmin):
 
 @admin.register(Export)
 class ExportAdmin(ReadOnlyAdmin):
-    list_display = ("id", "audience", "platform", "row_count", "checksum", "created_by",
-                    "created_at")
+    list_display = (
+        "id",
+        "audience",
+        "platform",
+        "row_count",
+        "checksum",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("platform",)
     list_select_related = ("audience", "created_by")
     # The file is downloaded from the product (role-checked, audit-logged), not from here.
@@ -428,8 +533,18 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "name", "offer", "mode", "base_model", "customers_used", "model_id",
-                    "flagged_erasure", "created_by", "created_at")
+    list_display = (
+        "id",
+        "name",
+        "offer",
+        "mode",
+        "base_model",
+        "customers_used",
+        "model_id",
+        "flagged_erasure",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("mode", "target", "flagged_erasure")
     list_select_related = ("offer", "created_by")
     search_fields = ("name", "model_id")
@@ -437,15 +552,29 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
 @admin.register(ScoringRun)
 class ScoringRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "training_run", "segment", "customers_scored", "rows_scored",
-                    "created_by", "created_at")
+    list_display = (
+        "id",
+        "training_run",
+        "segment",
+        "customers_scored",
+        "rows_scored",
+        "created_by",
+        "created_at",
+    )
     list_select_related = ("training_run", "segment", "created_by")
 
 
 @admin.register(ExplanationRun)
 class ExplanationRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "training_run", "scope", "customer", "sample_size", "created_by",
-                    "created_at")
+    list_display = (
+        "id",
+        "training_run",
+        "scope",
+        "customer",
+        "sample_size",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("scope",)
     list_select_related = ("training_run", "customer", "created_by")
     raw_id_fields = ("customer",)
@@ -463,14 +592,20 @@ class ExplanationRunAdmin(ReadOnlyAdmin):
 
 @admin.register(CampaignPlan)
 class CampaignPlanAdmin(ReadOnlyAdmin):
-    list_display = ("name", "scoring_run", "offer", "contacts", "campaign", "created_by",
-                    "created_at")
+    list_display = (
+        "name",
+        "scoring_run",
+        "offer",
+        "contacts",
+        "campaign",
+        "created_by",
+        "created_at",
+    )
     list_select_related = ("scoring_run", "offer", "created_by")
     search_fields = ("name", "campaign")
 
 
 @admin.register(RecommendationRun)
 class RecommendationRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "scoring_run", "k", "diversity", "offer_cap", "created_by",
-                    "created_at")
+    list_display = ("id", "scoring_run", "k", "diversity", "offer_cap", "created_by", "created_at")
     list_select_related = ("scoring_run", "created_by")

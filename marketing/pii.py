@@ -88,8 +88,11 @@ def _hashed(identity: CustomerIdentity | None) -> dict[str, str]:
     there is no plain value, for anyone, to show."""
     if identity is None or not identity.digests:
         return {}
-    return {name: HASHED for name in CustomerIdentity.PII_FIELDS
-            if not getattr(identity, name) and identity.is_hashed(name)}
+    return {
+        name: HASHED
+        for name in CustomerIdentity.PII_FIELDS
+        if not getattr(identity, name) and identity.is_hashed(name)
+    }
 
 
 def masked_identity(identity: CustomerIdentity | None, user) -> dict[str, Any]:

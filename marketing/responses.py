@@ -11,8 +11,7 @@ def csv_attachment(
 ) -> FileResponse | StreamingHttpResponse:
     """A CSV download: a file is served as it is, rows made on the fly are streamed."""
     if hasattr(content, "read"):
-        return FileResponse(content, as_attachment=True, filename=filename,
-                            content_type="text/csv")
+        return FileResponse(content, as_attachment=True, filename=filename, content_type="text/csv")
     response = StreamingHttpResponse(content, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

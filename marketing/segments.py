@@ -75,11 +75,24 @@ OPERATORS: dict[str, list[str]] = {
 COUNTRY_OPERATORS = ["eq", "in"]
 FLAG_OPERATORS = ["is_true", "is_false"]
 OPERATOR_LABELS = {
-    "eq": "is", "ne": "is not", "gt": "more than", "gte": "at least", "lt": "less than",
-    "lte": "at most", "between": "between", "in": "is one of", "not_in": "is none of",
-    "contains": "contains", "is_true": "is yes", "is_false": "is no", "before": "before",
-    "after": "after", "is_set": "is known", "is_not_set": "is unknown",
-    "has_consent": "has consent", "no_consent": "has no consent",
+    "eq": "is",
+    "ne": "is not",
+    "gt": "more than",
+    "gte": "at least",
+    "lt": "less than",
+    "lte": "at most",
+    "between": "between",
+    "in": "is one of",
+    "not_in": "is none of",
+    "contains": "contains",
+    "is_true": "is yes",
+    "is_false": "is no",
+    "before": "before",
+    "after": "after",
+    "is_set": "is known",
+    "is_not_set": "is unknown",
+    "has_consent": "has consent",
+    "no_consent": "has no consent",
 }
 # A number or an ISO date as stored text; anything else in the JSON counts as "not set", so a
 # stray value cannot break a cast on PostgreSQL.
@@ -152,12 +165,30 @@ def available_fields() -> list[dict[str, Any]]:
         for value, label in Interaction.Kind.choices
     ]
     fields += [
-        {"field": "identity:country", "label": "Country", "group": "Contact", "type": TEXT,
-         "operators": COUNTRY_OPERATORS, "values": []},
-        {"field": "identity:has_email", "label": "Has an email address", "group": "Contact",
-         "type": BOOLEAN, "operators": FLAG_OPERATORS, "values": []},
-        {"field": "identity:has_phone", "label": "Has a phone number", "group": "Contact",
-         "type": BOOLEAN, "operators": FLAG_OPERATORS, "values": []},
+        {
+            "field": "identity:country",
+            "label": "Country",
+            "group": "Contact",
+            "type": TEXT,
+            "operators": COUNTRY_OPERATORS,
+            "values": [],
+        },
+        {
+            "field": "identity:has_email",
+            "label": "Has an email address",
+            "group": "Contact",
+            "type": BOOLEAN,
+            "operators": FLAG_OPERATORS,
+            "values": [],
+        },
+        {
+            "field": "identity:has_phone",
+            "label": "Has a phone number",
+            "group": "Contact",
+            "type": BOOLEAN,
+            "operators": FLAG_OPERATORS,
+            "values": [],
+        },
     ]
     return fields
 
@@ -341,7 +372,10 @@ def _compare(operator: str, lhs: Expression, value: Any) -> Q:
         # The complement of eq, so customers without a (valid) value are included.
         return Q(IsNull(lhs, True)) | ~Q(Exact(lhs, value))
     lookup = {
-        "eq": Exact, "gt": GreaterThan, "gte": GreaterThanOrEqual, "lt": LessThan,
+        "eq": Exact,
+        "gt": GreaterThan,
+        "gte": GreaterThanOrEqual,
+        "lt": LessThan,
         "lte": LessThanOrEqual,
     }[operator]
     return Q(lookup(lhs, value))

@@ -144,6 +144,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
+
 def _plotly_js_dir() -> Path:
     import plotly
 

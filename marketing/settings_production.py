@@ -19,8 +19,11 @@ PSEUDONYM_KEY = _required_secret("PSEUDONYM_KEY")
 SUPPRESSION_KEY = _required_secret("SUPPRESSION_KEY")
 # Every key setting (by environment name), each required to differ from the others; a new
 # key joins this list.
-KEY_SETTINGS = {"DJANGO_SECRET_KEY": "SECRET_KEY", "PSEUDONYM_KEY": "PSEUDONYM_KEY",
-                "SUPPRESSION_KEY": "SUPPRESSION_KEY"}
+KEY_SETTINGS = {
+    "DJANGO_SECRET_KEY": "SECRET_KEY",
+    "PSEUDONYM_KEY": "PSEUDONYM_KEY",
+    "SUPPRESSION_KEY": "SUPPRESSION_KEY",
+}
 require_distinct_keys({env_name: globals()[name] for env_name, name in KEY_SETTINGS.items()})
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

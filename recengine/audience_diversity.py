@@ -108,26 +108,33 @@ class AudienceDiversity:
         """Every under- or over-represented group across attributes, worst ratio first."""
         rows = [
             {"attribute": spread.attribute, **dataclasses.asdict(group)}
-            for spread in self.attributes for group in spread.groups if group.flag
+            for spread in self.attributes
+            for group in spread.groups
+            if group.flag
         ]
         return sorted(rows, key=lambda row: row["ratio"])
 
     def to_frame(self) -> pd.DataFrame:
         """Long frame: attribute, group, counts, shares, ratio, flag."""
-        return pd.DataFrame([
-            {"attribute": spread.attribute, **dataclasses.asdict(group)}
-            for spread in self.attributes for group in spread.groups
-        ])
+        return pd.DataFrame(
+            [
+                {"attribute": spread.attribute, **dataclasses.asdict(group)}
+                for spread in self.attributes
+                for group in spread.groups
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return json_ready({
-            "base_size": self.base_size,
-            "audience_size": self.audience_size,
-            "score_cutoff": self.score_cutoff,
-            "attributes": [dataclasses.asdict(spread) for spread in self.attributes],
-            "flagged": self.flagged(),
-            "config": config_to_dict(self.config),
-        })
+        return json_ready(
+            {
+                "base_size": self.base_size,
+                "audience_size": self.audience_size,
+                "score_cutoff": self.score_cutoff,
+                "attributes": [dataclasses.asdict(spread) for spread in self.attributes],
+                "flagged": self.flagged(),
+                "config": config_to_dict(self.config),
+            }
+        )
 
 
 def audience_diversity(
@@ -150,13 +157,14 @@ def audience_diversity(
     chosen = np.zeros(len(frame), dtype=bool)
     top = np.argsort(-scores, kind="stable")[:size]
     chosen[top] = True
-    spreads = [
-        _attribute_spread(name, frame[name], chosen, config) for name in attributes
-    ]
+    spreads = [_attribute_spread(name, frame[name], chosen, config) for name in attributes]
     spreads.sort(key=lambda spread: -spread.js_divergence)
     return AudienceDiversity(
-        base_size=len(frame), audience_size=size, score_cutoff=float(scores[top[-1]]),
-        attributes=spreads, config=config,
+        base_size=len(frame),
+        audience_size=size,
+        score_cutoff=float(scores[top[-1]]),
+        attributes=spreads,
+        config=config,
     )
 
 
@@ -184,10 +192,15 @@ def _attribute_spread(
             flag = "under-represented"
         elif judged and ratio > 1 / config.min_ratio:
             flag = "over-represented"
-        rows.append(GroupShare(str(label), int(n_base), float(s_base), int(n_aud),
-                               float(s_aud), float(ratio), flag))
+        rows.append(
+            GroupShare(
+                str(label), int(n_base), float(s_base), int(n_aud), float(s_aud), float(ratio), flag
+            )
+        )
     return AttributeSpread(
-        attribute=name, kind=kind, groups=rows,
+        attribute=name,
+        kind=kind,
+        groups=rows,
         js_divergence=_js_divergence(p_audience, p_base),
         total_variation=float(0.5 * np.abs(p_audience - p_base).sum()),
         under_represented=[g.group for g in rows if g.flag in ("left out", "under-represented")],
@@ -201,8 +214,9 @@ def _group_labels(column: pd.Series, config: AudienceConfig) -> tuple[pd.Series,
     missing = column.isna()
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     if numeric and column.nunique() > config.quantiles:
-        bins, edges = pd.qcut(column, config.quantiles, labels=False, retbins=True,
-                              duplicates="drop")
+        bins, edges = pd.qcut(
+            column, config.quantiles, labels=False, retbins=True, duplicates="drop"
+        )
         names = [f"{edges[i]:g}–{edges[i + 1]:g}" for i in range(len(edges) - 1)]
         if missing.any():
             names.append("(missing)")

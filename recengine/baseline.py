@@ -43,7 +43,10 @@ class TabularBaseline:
     config: BaselineConfig = field(default_factory=BaselineConfig)
 
     def fit(
-        self, frame: pd.DataFrame, y: np.ndarray, val_frame: pd.DataFrame | None = None,
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray,
+        val_frame: pd.DataFrame | None = None,
         y_val: np.ndarray | None = None,
     ) -> TabularBaseline:
         cfg = self.config
@@ -59,9 +62,13 @@ class TabularBaseline:
         import lightgbm as lgb
 
         self.model_ = lgb.LGBMClassifier(
-            n_estimators=cfg.n_estimators, learning_rate=cfg.learning_rate,
-            num_leaves=cfg.num_leaves, random_state=cfg.seed, verbose=-1,
-            n_jobs=cfg.threads or 0, **cfg.extra,
+            n_estimators=cfg.n_estimators,
+            learning_rate=cfg.learning_rate,
+            num_leaves=cfg.num_leaves,
+            random_state=cfg.seed,
+            verbose=-1,
+            n_jobs=cfg.threads or 0,
+            **cfg.extra,
         )
         fit_args: dict = {}
         if val_frame is not None:
@@ -76,12 +83,15 @@ class TabularBaseline:
 
     def _logistic(self) -> Pipeline:
         numeric = [c for c in self.columns_ if c not in self.categorical_]
-        prep = ColumnTransformer([
-            ("num", StandardScaler(), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), self.categorical_),
-        ])
-        return Pipeline([("prep", prep), ("model", LogisticRegression(C=self.config.C,
-                                                                      max_iter=2000))])
+        prep = ColumnTransformer(
+            [
+                ("num", StandardScaler(), numeric),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), self.categorical_),
+            ]
+        )
+        return Pipeline(
+            [("prep", prep), ("model", LogisticRegression(C=self.config.C, max_iter=2000))]
+        )
 
     def _typed(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Categorical columns with the training categories (unseen values become missing)."""

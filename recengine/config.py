@@ -61,7 +61,7 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(device: str = "auto") -> str:
-    """"auto" means CUDA when a GPU is present, else CPU."""
+    """ "auto" means CUDA when a GPU is present, else CPU."""
     if device != "auto":
         return device
     import torch

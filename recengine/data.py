@@ -47,8 +47,9 @@ def split_rows(y: np.ndarray, config: SplitConfig, times: np.ndarray | None = No
         n_test = int(round(len(y) * config.test_size))
         n_val = int(round((len(y) - n_test) * config.val_size))
         rest, test = order[: len(y) - n_test], order[len(y) - n_test :]
-        return Split(np.sort(rest[: len(rest) - n_val]), np.sort(rest[len(rest) - n_val :]),
-                     np.sort(test))
+        return Split(
+            np.sort(rest[: len(rest) - n_val]), np.sort(rest[len(rest) - n_val :]), np.sort(test)
+        )
     if config.method != "stratified":
         raise ValueError(f"Unknown split method {config.method!r}")
     rest, test = train_test_split(
@@ -61,8 +62,12 @@ def split_rows(y: np.ndarray, config: SplitConfig, times: np.ndarray | None = No
 
 
 def split_by_user(
-    users: np.ndarray, times: np.ndarray, test_size: float = 0.2, val_size: float = 0.1,
-    cold_users: float = 0.0, seed: int = 0,
+    users: np.ndarray,
+    times: np.ndarray,
+    test_size: float = 0.2,
+    val_size: float = 0.1,
+    cold_users: float = 0.0,
+    seed: int = 0,
 ) -> Split:
     """Per-customer hold-out: each customer's latest interactions are the test rows.
 
@@ -87,8 +92,12 @@ def split_by_user(
 
 
 def sample_negatives(
-    interactions: pd.DataFrame, items: np.ndarray, per_user: int | float = 1.0,
-    user_col: str = "user", item_col: str = "item", seed: int = 0,
+    interactions: pd.DataFrame,
+    items: np.ndarray,
+    per_user: int | float = 1.0,
+    user_col: str = "user",
+    item_col: str = "item",
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Unseen (user, item) pairs as non-clicks: `per_user` times each user's interaction count.
 

@@ -80,8 +80,9 @@ def load_movielens(
             f"MovieLens 100K not found at {folder} (research use only, never shipped)"
         )
     ratings = pd.read_csv(folder / "u.data", sep="\t", names=["user", "item", "rating", "time"])
-    users = pd.read_csv(folder / "u.user", sep="|", names=["user", "age", "gender", "occupation",
-                                                             "zip"]).drop(columns=["zip"])
+    users = pd.read_csv(
+        folder / "u.user", sep="|", names=["user", "age", "gender", "occupation", "zip"]
+    ).drop(columns=["zip"])
     genres = [g.split("|")[0] for g in (folder / "u.genre").read_text().split("\n") if g.strip()]
     items = pd.read_csv(folder / "u.item", sep="|", encoding="latin-1", header=None)
     items = items.iloc[:, [0, 1] + list(range(5, 5 + len(genres)))]
@@ -101,6 +102,8 @@ def load_movielens(
     rows = rows.merge(users, on="user").merge(items, on="item")
     rows = rows.sort_values(["time", "user", "item"], kind="stable").reset_index(drop=True)
     return ClickData(
-        rows, ["age", "gender", "occupation"], ["title", "genres"],
+        rows,
+        ["age", "gender", "occupation"],
+        ["title", "genres"],
         labels={"title": "movie"},
     )

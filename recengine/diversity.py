@@ -98,7 +98,9 @@ class ScoreMatrix:
 
     @classmethod
     def from_array(
-        cls, values: np.ndarray, customers: Sequence | None = None,
+        cls,
+        values: np.ndarray,
+        customers: Sequence | None = None,
         offers: Sequence | None = None,
     ) -> ScoreMatrix:
         """Scores as an array; ids default to row and column positions."""
@@ -113,7 +115,10 @@ class ScoreMatrix:
 
     @classmethod
     def from_frame(
-        cls, frame: pd.DataFrame, customer: str = "customer", offer: str = "offer",
+        cls,
+        frame: pd.DataFrame,
+        customer: str = "customer",
+        offer: str = "offer",
         score: str = "score",
     ) -> ScoreMatrix:
         """Scores from a long frame, one row per (customer, offer) candidate pair."""
@@ -144,7 +149,10 @@ class ScoreMatrix:
 
 
 def click_matrix(
-    frame: pd.DataFrame, customers: Sequence, offers: Sequence, customer: str = "customer",
+    frame: pd.DataFrame,
+    customers: Sequence,
+    offers: Sequence,
+    customer: str = "customer",
     offer: str = "offer",
 ) -> np.ndarray:
     """Boolean (customers x offers) matrix of the pairs listed in `frame`, e.g. held-out
@@ -203,7 +211,8 @@ class OfferSimilarity:
         self._sizes = features.sum(axis=1)
         self._matrix = (
             self._from_dot(features @ features.T, self._sizes[:, None], self._sizes[None, :])
-            if len(features) <= FULL_MATRIX_OFFERS else None
+            if len(features) <= FULL_MATRIX_OFFERS
+            else None
         )
 
     @classmethod
@@ -349,32 +358,38 @@ class Recommendations:
     def to_frame(self) -> pd.DataFrame:
         """Long frame: customer, rank (1 = first), offer, score; empty slots left out."""
         rows, ranks = np.nonzero(self.positions >= 0)
-        return pd.DataFrame({
-            "customer": self.customers[rows],
-            "rank": ranks + 1,
-            "offer": self.offers[self.positions[rows, ranks]],
-            "score": self.scores[rows, ranks],
-        })
+        return pd.DataFrame(
+            {
+                "customer": self.customers[rows],
+                "rank": ranks + 1,
+                "offer": self.offers[self.positions[rows, ranks]],
+                "score": self.scores[rows, ranks],
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         lists = []
         for row, customer in enumerate(self.customers):
             filled = self.positions[row] >= 0
-            lists.append({
-                "customer": customer,
-                "offers": self.offers[self.positions[row, filled]].tolist(),
-                "scores": self.scores[row, filled].tolist(),
-            })
+            lists.append(
+                {
+                    "customer": customer,
+                    "offers": self.offers[self.positions[row, filled]].tolist(),
+                    "scores": self.scores[row, filled].tolist(),
+                }
+            )
         counts = self.exposure()
-        return json_ready({
-            "config": config_to_dict(self.config),
-            "k": self.k,
-            "lists": lists,
-            "exposure": {
-                "offers": self.offers[counts > 0].tolist(),
-                "customers": counts[counts > 0].tolist(),
-            },
-        })
+        return json_ready(
+            {
+                "config": config_to_dict(self.config),
+                "k": self.k,
+                "lists": lists,
+                "exposure": {
+                    "offers": self.offers[counts > 0].tolist(),
+                    "customers": counts[counts > 0].tolist(),
+                },
+            }
+        )
 
 
 def top_k(scores: ScoreMatrix, k: int) -> np.ndarray:
@@ -385,7 +400,8 @@ def top_k(scores: ScoreMatrix, k: int) -> np.ndarray:
 
 
 def recommend(
-    scores: ScoreMatrix, config: RerankConfig | None = None,
+    scores: ScoreMatrix,
+    config: RerankConfig | None = None,
     similarity: OfferSimilarity | None = None,
 ) -> Recommendations:
     """Each customer's list of `config.k` offers: top-k, MMR or DPP re-ranked, and/or capped
@@ -446,7 +462,7 @@ def _greedy_lists(
     if lam > 0 and similarity is not None:
         kind = _DPPGain if config.method == "dpp" else _MMRPenalty
         variety = kind(pool, k, config, similarity)
-    weight = (1.0 / np.log2(np.arange(k) + 2.0) if config.discount else np.ones(k))
+    weight = 1.0 / np.log2(np.arange(k) + 2.0) if config.discount else np.ones(k)
     places = np.full(n_offers, config.offer_cap if config.offer_cap else n_customers * k)
     positions = np.full((n_customers, k), -1, dtype=np.int64)
     for slot in range(k):
@@ -463,8 +479,11 @@ def _greedy_lists(
             best = value[np.arange(len(who)), pick]
             out_of_candidates = ~np.isfinite(best)
             waiting[who[out_of_candidates]] = False
-            who, pick, best = who[~out_of_candidates], pick[~out_of_candidates], best[
-                ~out_of_candidates]
+            who, pick, best = (
+                who[~out_of_candidates],
+                pick[~out_of_candidates],
+                best[~out_of_candidates],
+            )
             offer = pool[who, pick]
             if config.offer_cap is not None:
                 granted = _within_places(offer, best, places)
@@ -548,8 +567,12 @@ def _rescale_rows(relevance: np.ndarray, valid: np.ndarray) -> np.ndarray:
     span = high - low
     usable = valid & np.isfinite(span) & (span > 0)
     scaled = np.zeros_like(relevance)
-    np.divide(relevance - np.where(np.isfinite(low), low, 0.0),
-              np.where(usable, span, 1.0), out=scaled, where=usable)
+    np.divide(
+        relevance - np.where(np.isfinite(low), low, 0.0),
+        np.where(usable, span, 1.0),
+        out=scaled,
+        where=usable,
+    )
     return scaled
 
 

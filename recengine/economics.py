@@ -76,6 +76,7 @@ def economics_problems(values: Mapping[str, Any]) -> dict[str, str]:
         elif value < 0:
             problems[name] = "cannot be negative"
         elif name == "value_per_conversion" and value == 0:
-            problems[name] = ("must be above 0: a conversion that earns nothing cannot pay for "
-                              "any contact")
+            problems[name] = (
+                "must be above 0: a conversion that earns nothing cannot pay for any contact"
+            )
     return problems

@@ -21,7 +21,9 @@ from recengine.models_base import DEFAULT_BASE_MODEL, load_encoder, load_tokeniz
 
 
 def offer_text_embeddings(
-    texts: Sequence[str], base_model: str = DEFAULT_BASE_MODEL, batch_size: int = 64,
+    texts: Sequence[str],
+    base_model: str = DEFAULT_BASE_MODEL,
+    batch_size: int = 64,
     max_length: int = 64,
 ) -> np.ndarray:
     """One L2-normalised float32 row per offer text: the encoder's token states, mean pooled
@@ -44,10 +46,16 @@ def offer_text_embeddings(
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt")
-            hidden = encoder(input_ids=batch["input_ids"],
-                             attention_mask=batch["attention_mask"]).last_hidden_state
+            batch = tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            hidden = encoder(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).last_hidden_state
             pooled = mean_pool(hidden, batch["attention_mask"])
             out[rows] = torch.nn.functional.normalize(pooled, dim=1).numpy()
     return out

@@ -73,8 +73,9 @@ class StackedModel:
         if folds < 2:
             return None
         split = StratifiedKFold(folds, shuffle=True, random_state=self.config.seed)
-        held_out = cross_val_predict(LogisticRegression(C=self.config.C), logits, y_val,
-                                     cv=split, method="decision_function")
+        held_out = cross_val_predict(
+            LogisticRegression(C=self.config.C), logits, y_val, cv=split, method="decision_function"
+        )
         return float(roc_auc_score(y_val, held_out))
 
     def member_logits(self, frame: pd.DataFrame) -> np.ndarray:

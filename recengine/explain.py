@@ -148,8 +148,9 @@ class GlobalImportance:
 class Explainer(Protocol):
     def fit(self, reference: pd.DataFrame) -> Explainer: ...
 
-    def explain(self, frame: pd.DataFrame, row_ids: Sequence | None = None) -> list[Explanation]:
-        ...
+    def explain(
+        self, frame: pd.DataFrame, row_ids: Sequence | None = None
+    ) -> list[Explanation]: ...
 
 
 def field_explainer(model: Any, config: ExplainConfig | None = None) -> Explainer:
@@ -227,19 +228,39 @@ class FieldExplainer:
                 # One row per call: shap 0.51's Explainer.__call__ reuses its `main_effects`
                 # name for a list, so from a call's second row on it would also evaluate every
                 # field's main effect (more model rows, never used here).
-                result = explainer(codes[i : i + 1].astype(float), max_evals=evals,
-                                   batch_size=cfg.batch_size, silent=True)
-                out.append(self._explanation(ids[i], frame.iloc[i], result.values[0],
-                                             float(result.base_values[0]), float(logits[i])))
+                result = explainer(
+                    codes[i : i + 1].astype(float),
+                    max_evals=evals,
+                    batch_size=cfg.batch_size,
+                    silent=True,
+                )
+                out.append(
+                    self._explanation(
+                        ids[i],
+                        frame.iloc[i],
+                        result.values[0],
+                        float(result.base_values[0]),
+                        float(logits[i]),
+                    )
+                )
         finally:
             np.random.set_state(outside_state)
         return out
 
-    def _explanation(self, row_id, row: pd.Series, values: np.ndarray, base: float,
-                     logit: float) -> Explanation:
+    def _explanation(
+        self, row_id, row: pd.Series, values: np.ndarray, base: float, logit: float
+    ) -> Explanation:
         return _make_explanation(
-            row_id, row, self.fields_, self.labels_, values, base, logit, "permutation",
-            PERMUTATION_TOLERANCE, self.config.check_local_accuracy,
+            row_id,
+            row,
+            self.fields_,
+            self.labels_,
+            values,
+            base,
+            logit,
+            "permutation",
+            PERMUTATION_TOLERANCE,
+            self.config.check_local_accuracy,
         )
 
     def _score(self, codes: np.ndarray) -> np.ndarray:
@@ -368,8 +389,9 @@ class BaselineExplainer:
         self.labels_ = {f: field_label(model, f, cfg.labels) for f in self.fields_}
         _check_fields(reference, self.fields_)
         rng = np.random.default_rng(cfg.seed)
-        picks = np.sort(rng.choice(len(reference), min(cfg.background_size, len(reference)),
-                                   replace=False))
+        picks = np.sort(
+            rng.choice(len(reference), min(cfg.background_size, len(reference)), replace=False)
+        )
         self.background_ = reference.iloc[picks][self.fields_].reset_index(drop=True)
         if model.config.kind == "lightgbm":
             self.method_ = "tree"
@@ -378,8 +400,9 @@ class BaselineExplainer:
             self.method_ = "linear"
             prep, linear = model.model_.named_steps["prep"], model.model_.named_steps["model"]
             background = _dense(prep.transform(self.background_))
-            self._explainer = shap.LinearExplainer(linear, shap.maskers.Independent(
-                background, max_samples=len(background)))
+            self._explainer = shap.LinearExplainer(
+                linear, shap.maskers.Independent(background, max_samples=len(background))
+            )
             self._groups = _one_hot_groups(prep, self.fields_)
         return self
 
@@ -399,9 +422,18 @@ class BaselineExplainer:
             base = np.broadcast_to(np.asarray(raw.base_values, dtype=float), len(frame))
         logits = model_logits(self.model, frame)
         return [
-            _make_explanation(ids[i], frame.iloc[i], self.fields_, self.labels_, values[i],
-                              float(base[i]), float(logits[i]), self.method_, EXACT_TOLERANCE
-                              + _proba_rounding(logits[i]), self.config.check_local_accuracy)
+            _make_explanation(
+                ids[i],
+                frame.iloc[i],
+                self.fields_,
+                self.labels_,
+                values[i],
+                float(base[i]),
+                float(logits[i]),
+                self.method_,
+                EXACT_TOLERANCE + _proba_rounding(logits[i]),
+                self.config.check_local_accuracy,
+            )
             for i in range(len(frame))
         ]
 
@@ -431,7 +463,9 @@ def _one_hot_groups(prep: Any, fields: list[str]) -> list[np.ndarray]:
 
 # ---- global importance ------------------------------------------------------------------------
 def global_importance(
-    explainer: Explainer, frame: pd.DataFrame, progress: Progress | None = None,
+    explainer: Explainer,
+    frame: pd.DataFrame,
+    progress: Progress | None = None,
     chunk_rows: int = 50,
 ) -> GlobalImportance:
     """Mean |contribution| per field over the rows of ``frame`` (pass a sample), explained in
@@ -490,8 +524,16 @@ def model_logits(model: Any, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _make_explanation(
-    row_id: Any, row: pd.Series, fields: list[str], labels: dict[str, str], values: np.ndarray,
-    base: float, logit: float, method: str, tolerance: float, check: bool,
+    row_id: Any,
+    row: pd.Series,
+    fields: list[str],
+    labels: dict[str, str],
+    values: np.ndarray,
+    base: float,
+    logit: float,
+    method: str,
+    tolerance: float,
+    check: bool,
 ) -> Explanation:
     error = abs(base + float(np.sum(values)) - logit)
     if check and not error <= tolerance:
@@ -504,8 +546,9 @@ def _make_explanation(
         for f, v in zip(fields, values, strict=True)
     ]
     contributions.sort(key=lambda c: -abs(c.contribution))
-    return Explanation(row_id, base, logit, _sigmoid(logit), contributions, method, tolerance,
-                       error)
+    return Explanation(
+        row_id, base, logit, _sigmoid(logit), contributions, method, tolerance, error
+    )
 
 
 def _proba_rounding(logit: float) -> float:

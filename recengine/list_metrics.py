@@ -63,14 +63,20 @@ class ListMetrics:
 
 
 def evaluate(
-    recs: Recommendations, clicks: np.ndarray | None = None,
-    similarity: OfferSimilarity | None = None, popularity: np.ndarray | None = None,
+    recs: Recommendations,
+    clicks: np.ndarray | None = None,
+    similarity: OfferSimilarity | None = None,
+    popularity: np.ndarray | None = None,
 ) -> ListMetrics:
     """Metrics of the lists: accuracy against held-out `clicks` (boolean customers x offers,
     e.g. from `click_matrix`), intra-list diversity (needs `similarity`), novelty (needs
     `popularity`), coverage, Gini of exposure and mean score (always)."""
-    accuracy: dict[str, Any] = {"precision": None, "recall": None, "ndcg": None,
-                                "customers_evaluated": 0}
+    accuracy: dict[str, Any] = {
+        "precision": None,
+        "recall": None,
+        "ndcg": None,
+        "customers_evaluated": 0,
+    }
     if clicks is not None:
         clicks = np.asarray(clicks, dtype=bool)
         if clicks.shape != (len(recs.customers), len(recs.offers)):
@@ -186,8 +192,7 @@ class CurvePoint:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mmr_lambda": self.mmr_lambda, **self.metrics.to_dict(),
-                "seconds": self.seconds}
+        return {"mmr_lambda": self.mmr_lambda, **self.metrics.to_dict(), "seconds": self.seconds}
 
 
 @dataclass
@@ -230,10 +235,12 @@ class DiversityCurve:
         return pd.DataFrame([point.to_dict() for point in self.points])
 
     def to_dict(self) -> dict[str, Any]:
-        return json_ready({
-            "config": config_to_dict(self.config),
-            "points": [point.to_dict() for point in self.points],
-        })
+        return json_ready(
+            {
+                "config": config_to_dict(self.config),
+                "points": [point.to_dict() for point in self.points],
+            }
+        )
 
     def tradeoff(
         self, min_diversity_gain: float = 0.2, max_accuracy_loss: float = 0.05
@@ -243,8 +250,9 @@ class DiversityCurve:
         base = self.points[0]
         ilds = [point.metrics.intra_list_diversity for point in self.points]
         if base.mmr_lambda != 0 or None in ilds:
-            raise ValueError("The curve needs lambda 0 as baseline and intra-list diversity at "
-                             "every lambda.")
+            raise ValueError(
+                "The curve needs lambda 0 as baseline and intra-list diversity at every lambda."
+            )
         known = [ild for ild in ilds if ild is not None]
         ild0 = known[0]
         measure = "mean_score" if base.metrics.ndcg is None else "ndcg"
@@ -254,8 +262,9 @@ class DiversityCurve:
         for point, ild in zip(self.points[1:], known[1:], strict=True):
             gain = (ild - ild0) / ild0 if ild0 > 0 else None
             loss = (acc0 - getattr(point.metrics, measure)) / acc0 if acc0 > 0 else 0.0
-            changes.append({"mmr_lambda": point.mmr_lambda, "diversity_gain": gain,
-                            "accuracy_loss": loss})
+            changes.append(
+                {"mmr_lambda": point.mmr_lambda, "diversity_gain": gain, "accuracy_loss": loss}
+            )
             enough = ild > 0 if gain is None else gain >= min_diversity_gain
             if enough and loss <= max_accuracy_loss:
                 meeting.append((ild, point))
@@ -268,15 +277,16 @@ class DiversityCurve:
             diversity_rises=len(known) > 1 and all(ild > ild0 for ild in known[1:]),
             diversity_monotone=all(b >= a for a, b in zip(known, known[1:], strict=False)),
             meets_target=bool(meeting),
-            best_lambda=(
-                max(meeting, key=lambda pair: pair[0])[1].mmr_lambda if meeting else None
-            ),
+            best_lambda=(max(meeting, key=lambda pair: pair[0])[1].mmr_lambda if meeting else None),
         )
 
 
 def diversity_curve(
-    scores: ScoreMatrix, similarity: OfferSimilarity, clicks: np.ndarray | None = None,
-    lambdas: Sequence[float] = DEFAULT_LAMBDAS, config: RerankConfig | None = None,
+    scores: ScoreMatrix,
+    similarity: OfferSimilarity,
+    clicks: np.ndarray | None = None,
+    lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+    config: RerankConfig | None = None,
     popularity: np.ndarray | None = None,
 ) -> DiversityCurve:
     """Re-rank at each lambda (0 is always included, as the baseline) and measure the lists,

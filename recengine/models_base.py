@@ -51,8 +51,9 @@ def _offline() -> None:
 def _missing(name: str, path: str, error: Exception) -> BaseModelError:
     """A base model that cannot be read, said in the marketer's and operator's terms."""
     if Path(path).exists():
-        return BaseModelError(f"The base model folder {path} cannot be read as a BERT-family "
-                              f"model ({error}).")
+        return BaseModelError(
+            f"The base model folder {path} cannot be read as a BERT-family model ({error})."
+        )
     # Short enough for a job's one-line message (255 characters).
     return BaseModelError(
         f"Base model {name!r} is not on this machine (not packaged, not a folder, not in the "
@@ -88,8 +89,12 @@ def load_encoder(name: str, num_layers: int | None = None):  # -> PreTrainedMode
         if num_layers is not None:
             config.num_hidden_layers = min(num_layers, config.num_hidden_layers)
         return AutoModel.from_pretrained(
-            path, config=config, local_files_only=True, attn_implementation="sdpa",
-            add_pooling_layer=False, dtype=torch.float32,
+            path,
+            config=config,
+            local_files_only=True,
+            attn_implementation="sdpa",
+            add_pooling_layer=False,
+            dtype=torch.float32,
         )
     except (OSError, ValueError) as error:  # missing files / not a model's config
         raise _missing(name, path, error) from error
@@ -117,8 +122,12 @@ def build_tiny_bert(folder: Path | str, texts: Iterable[str], seed: int = 0) -> 
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     tokenizer.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=False).save_pretrained(folder)

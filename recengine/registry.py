@@ -45,9 +45,16 @@ class ModelRegistry:
         self.root = Path(root)
 
     def save(
-        self, model: Any, *, name: str, fingerprint: str, pseudonyms: list[str],
-        consent_snapshot: dict[str, Any], metrics: dict[str, Any] | None = None,
-        config: dict[str, Any] | None = None, parts: dict[str, Any] | None = None,
+        self,
+        model: Any,
+        *,
+        name: str,
+        fingerprint: str,
+        pseudonyms: list[str],
+        consent_snapshot: dict[str, Any],
+        metrics: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        parts: dict[str, Any] | None = None,
         served: str = "model",
     ) -> str:
         """Store a fitted ClickModel (or any picklable scorer) and return its id.
@@ -75,10 +82,16 @@ class ModelRegistry:
             for part_name, part in parts.items():
                 (tmp / "parts" / f"{part_name}.pkl").write_bytes(pickle.dumps(part))
         manifest = {
-            "model_id": model_id, "name": name, "kind": kind,
-            "created": datetime.now(UTC).isoformat(), "fingerprint": fingerprint,
-            "n_customers": len(set(pseudonyms)), "consent_snapshot": consent_snapshot,
-            "metrics": metrics or {}, "config": config or {}, "parts": sorted(parts or {}),
+            "model_id": model_id,
+            "name": name,
+            "kind": kind,
+            "created": datetime.now(UTC).isoformat(),
+            "fingerprint": fingerprint,
+            "n_customers": len(set(pseudonyms)),
+            "consent_snapshot": consent_snapshot,
+            "metrics": metrics or {},
+            "config": config or {},
+            "parts": sorted(parts or {}),
             "served": served,
         }
         manifest = json_ready(manifest, allow_nan=True)
@@ -117,7 +130,8 @@ class ModelRegistry:
             return self.load(model_id, device=device)
         blend = self.load_part(model_id, "blend")
         members = {
-            name: self.load(model_id, device=device) if name == "model"
+            name: self.load(model_id, device=device)
+            if name == "model"
             else self.load_part(model_id, name)
             for name in blend.names_
         }
@@ -145,7 +159,11 @@ class ModelRegistry:
         return first.removeprefix(KEY_LINE) if first.startswith(KEY_LINE) else None
 
     def rekey_customers(
-        self, model_id: str, rekey: Callable[[list[str]], dict[str, str]], *, key_id: str,
+        self,
+        model_id: str,
+        rekey: Callable[[list[str]], dict[str, str]],
+        *,
+        key_id: str,
         chunk_size: int = 10_000,
     ) -> int:
         """Replace each pseudonym in the model's customer list by ``rekey``'s value for it
@@ -157,7 +175,7 @@ class ModelRegistry:
             old = [line.rstrip("\n") for line in lines if not line.startswith("#")]
         new: list[str] = []
         for start in range(0, len(old), chunk_size):
-            chunk = old[start:start + chunk_size]
+            chunk = old[start : start + chunk_size]
             mapped = rekey(chunk)
             new += [mapped[p] for p in chunk]
         tmp = path.with_name(f".{CUSTOMERS_FILE}.tmp")

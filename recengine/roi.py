@@ -170,8 +170,9 @@ def plan_campaign(
     contact count), `budget` (the most contacts the budget pays for and the best depth
     within it) and `random` (the same two depths for random targeting).
     """
-    return plan_from_curve(profit_curve(scores, economics, kind=kind, base_rate=base_rate),
-                           table_depths_pct)
+    return plan_from_curve(
+        profit_curve(scores, economics, kind=kind, base_rate=base_rate), table_depths_pct
+    )
 
 
 def plan_from_curve(
@@ -183,10 +184,20 @@ def plan_from_curve(
     n = curve.customers
     depths = list(range(1, 101))
     rows = [curve.at(contacts_at_pct(n, pct)) for pct in depths]
-    chart = {key: [row[key] for row in rows] for key in (
-        "contacts", "expected_conversions", "revenue", "cost", "profit", "roi",
-        "random_conversions", "random_profit", "lift",
-    )}
+    chart = {
+        key: [row[key] for row in rows]
+        for key in (
+            "contacts",
+            "expected_conversions",
+            "revenue",
+            "cost",
+            "profit",
+            "roi",
+            "random_conversions",
+            "random_profit",
+            "lift",
+        )
+    }
     chart = {"depth_pct": [float(p) for p in depths], **chart}
     affordable = economics.affordable_contacts(n)
     best = curve.best_contacts()
@@ -255,8 +266,9 @@ def backtest(
     same_length(s, y, "scores", "converted")
     order = np.argsort(-s, kind="stable")
     actual = np.concatenate([[0.0], np.cumsum(y[order])])
-    curve = ProfitCurve(economics, actual, np.arange(len(s) + 1) * float(y.mean()),
-                        float(y.mean()), kind)
+    curve = ProfitCurve(
+        economics, actual, np.arange(len(s) + 1) * float(y.mean()), float(y.mean()), kind
+    )
     contacts = [contacts_at_pct(len(s), pct) for pct in range(1, 101)]
     profit = [float(curve.profit[k]) for k in contacts]
     random_profit = [float(curve.random_profit[k]) for k in contacts]
@@ -299,8 +311,9 @@ def realised_roi(
     if values is not None:
         earned = _checked_values(values, y)
     cost = economics.campaign_cost(len(p))
-    forecast_part = _results(float(p.sum()), economics.value_per_conversion * float(p.sum()),
-                             cost, len(p))
+    forecast_part = _results(
+        float(p.sum()), economics.value_per_conversion * float(p.sum()), cost, len(p)
+    )
     actual_part = _results(float(y.sum()), float(earned.sum()), cost, len(p))
     spread = math.sqrt(float((p * (1 - p)).sum()))
     low, high = p.sum() - 1.96 * spread, p.sum() + 1.96 * spread
@@ -310,8 +323,11 @@ def realised_roi(
         "forecast": forecast_part,
         "actual": actual_part,
         "difference": {
-            k: (None if actual_part[k] is None or forecast_part[k] is None
-                else actual_part[k] - forecast_part[k])
+            k: (
+                None
+                if actual_part[k] is None or forecast_part[k] is None
+                else actual_part[k] - forecast_part[k]
+            )
             for k in forecast_part
         },
         "expected_conversions_range": [float(max(low, 0.0)), float(high)],
@@ -338,14 +354,16 @@ def _forecast_deciles(p: np.ndarray, y: np.ndarray, n_bins: int) -> list[dict]:
     order = np.argsort(-p, kind="stable")
     out = []
     for number, rows in enumerate(np.array_split(order, min(n_bins, len(p))), start=1):
-        out.append({
-            "decile": number,
-            "customers": len(rows),
-            "forecast_rate": float(p[rows].mean()),
-            "actual_rate": float(y[rows].mean()),
-            "forecast_conversions": float(p[rows].sum()),
-            "actual_conversions": int(y[rows].sum()),
-        })
+        out.append(
+            {
+                "decile": number,
+                "customers": len(rows),
+                "forecast_rate": float(p[rows].mean()),
+                "actual_rate": float(y[rows].mean()),
+                "forecast_conversions": float(p[rows].sum()),
+                "actual_conversions": int(y[rows].sum()),
+            }
+        )
     return out
 
 
@@ -427,8 +445,9 @@ def _one_per_row(values: Any, column: str) -> np.ndarray:
     """A 1-D array; mixed input stays as objects so text never swallows the numbers."""
     raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
     if raw.dtype.kind in "USO":
-        raw = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values,
-                         dtype=object)
+        raw = np.asarray(
+            values.to_numpy() if isinstance(values, pd.Series) else values, dtype=object
+        )
     if raw.ndim != 1:
         raise ValueError(f"Column '{column}' must hold one value per row, got shape {raw.shape}.")
     return raw

@@ -29,9 +29,9 @@ class ScoreConfig:
     chunk_size: int = 10_000
 
 
-def iter_frames(rows: Iterable[dict] | Iterable[pd.DataFrame], chunk_size: int) -> Iterator[
-    pd.DataFrame
-]:
+def iter_frames(
+    rows: Iterable[dict] | Iterable[pd.DataFrame], chunk_size: int
+) -> Iterator[pd.DataFrame]:
     """Frames of at most `chunk_size` rows from dicts (one per row) or frames of any size."""
     iterator = iter(rows)
     first = next(iterator, None)
@@ -102,11 +102,15 @@ class DistilledScorer:
         x = frame[self.columns_]
         self.categories_ = {
             c: sorted(x[c].dropna().astype(str).unique())
-            for c in self.columns_ if not pd.api.types.is_numeric_dtype(x[c])
+            for c in self.columns_
+            if not pd.api.types.is_numeric_dtype(x[c])
         }
         self.model_ = lgb.LGBMRegressor(
-            n_estimators=cfg.n_estimators, num_leaves=cfg.num_leaves,
-            learning_rate=cfg.learning_rate, random_state=cfg.seed, n_jobs=cfg.threads or 0,
+            n_estimators=cfg.n_estimators,
+            num_leaves=cfg.num_leaves,
+            learning_rate=cfg.learning_rate,
+            random_state=cfg.seed,
+            n_jobs=cfg.threads or 0,
             verbose=-1,
         ).fit(self._typed(frame), teacher_logits)
         return self

@@ -61,14 +61,16 @@ class TextSerializer:
     def fit(self, frame: pd.DataFrame) -> TextSerializer:
         cfg = self.config
         fields = cfg.fields or [
-            c for c in frame.columns
+            c
+            for c in frame.columns
             if c not in cfg.exclude and c not in cfg.offer_fields and c != cfg.history_field
         ]
         self.fields_ = [f for f in fields if f not in cfg.exclude]
         used = self.fields_ + [f for f in cfg.offer_fields if f not in cfg.exclude]
         self.numeric_fields_ = [
-            c for c in used if pd.api.types.is_numeric_dtype(frame[c])
-            and not pd.api.types.is_bool_dtype(frame[c])
+            c
+            for c in used
+            if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
         ]
         numeric = self._without_sentinels(frame[self.numeric_fields_].astype(float))
         self.means_ = numeric.mean().fillna(0.0).to_dict()
@@ -111,7 +113,8 @@ class TextSerializer:
             return customer
         offer = _join_columns(
             [self._field_strings(frame, c) for c in cfg.offer_fields if c in frame],
-            cfg.separator, len(frame),
+            cfg.separator,
+            len(frame),
         )
         return [f"{c} || {o}" for c, o in zip(customer, offer, strict=True)]
 
@@ -123,19 +126,24 @@ class TextSerializer:
         present = [c for c in self.numeric_fields_ if c in frame]
         raw = self._without_sentinels(frame[present].astype(float))
         standard = [
-            np.clip(((raw[c].fillna(self.means_[c]) - self.means_[c]) / self.stds_[c])
-                    .to_numpy(), -5, 5)
-            if c in raw else np.zeros(len(frame))
+            np.clip(
+                ((raw[c].fillna(self.means_[c]) - self.means_[c]) / self.stds_[c]).to_numpy(), -5, 5
+            )
+            if c in raw
+            else np.zeros(len(frame))
             for c in self.numeric_fields_
         ]
         pieces = [
             _piecewise(raw[c].to_numpy() if c in raw else np.full(len(frame), np.nan), edges)
-            for c, edges in self.piecewise_edges_.items() if len(edges) > 1
+            for c, edges in self.piecewise_edges_.items()
+            if len(edges) > 1
         ]
         flags = [
             (frame[c].to_numpy(dtype=float) == self.config.sentinels[c]).astype(float)
-            if c in frame else np.zeros(len(frame))
-            for c in self.numeric_fields_ if c in self.config.sentinels
+            if c in frame
+            else np.zeros(len(frame))
+            for c in self.numeric_fields_
+            if c in self.config.sentinels
         ]
         return np.column_stack(standard + pieces + flags).astype(np.float32)
 
@@ -148,8 +156,11 @@ class TextSerializer:
     def state(self) -> dict:
         """The fitted state as JSON-ready data (saved beside a model)."""
         return {
-            "fields_": self.fields_, "numeric_fields_": self.numeric_fields_,
-            "means_": self.means_, "stds_": self.stds_, "bin_edges_": self.bin_edges_,
+            "fields_": self.fields_,
+            "numeric_fields_": self.numeric_fields_,
+            "means_": self.means_,
+            "stds_": self.stds_,
+            "bin_edges_": self.bin_edges_,
             "piecewise_edges_": self.piecewise_edges_,
         }
 
@@ -221,6 +232,8 @@ def _missing(value: object) -> bool:
 
 
 def _join_columns(columns: list[list[str]], separator: str, n: int) -> list[str]:
-    return [separator.join(p for p in parts if p) for parts in zip(*columns, strict=True)] if (
-        columns
-    ) else [""] * n
+    return (
+        [separator.join(p for p in parts if p) for parts in zip(*columns, strict=True)]
+        if (columns)
+        else [""] * n
+    )

@@ -126,7 +126,11 @@ class ClickNetwork(nn.Module):
     """Encoder, mean pooling, numeric tower and a one-logit head."""
 
     def __init__(
-        self, encoder: Encoder, n_numeric: int, numeric_hidden: int, dropout: float,
+        self,
+        encoder: Encoder,
+        n_numeric: int,
+        numeric_hidden: int,
+        dropout: float,
         head_hidden: int = 0,
     ):
         super().__init__()
@@ -138,10 +142,17 @@ class ClickNetwork(nn.Module):
         # The raw numbers also reach the head directly (a wide, linear path beside the tower).
         width = hidden + (numeric_hidden + n_numeric if n_numeric else 0)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
-        self.deep = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(width, head_hidden), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(head_hidden, 1),
-        ) if head_hidden else None
+        self.deep = (
+            nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(width, head_hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(head_hidden, 1),
+            )
+            if head_hidden
+            else None
+        )
 
     @property
     def bert(self) -> Encoder:
@@ -180,9 +191,7 @@ class ClickNetwork(nn.Module):
         hidden = self.run_layers(hidden, mask, start, self.n_layers)
         return self.logits_from_pooled(mean_pool(hidden, mask), numeric)
 
-    def forward(
-        self, ids: torch.Tensor, mask: torch.Tensor, numeric: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         return self.logits_from_hidden(self.hidden_after(ids, mask, 0), mask, numeric, 0)
 
 
@@ -228,7 +237,10 @@ class ClickModel:
             encoder = self._with_lora(encoder, n_layers)
         torch.manual_seed(cfg.seed)
         self.network_ = ClickNetwork(
-            encoder, self.serializer.n_numeric, cfg.numeric_hidden, cfg.head_dropout,
+            encoder,
+            self.serializer.n_numeric,
+            cfg.numeric_hidden,
+            cfg.head_dropout,
             cfg.head_hidden,
         ).to(self.device_)
 
@@ -240,8 +252,11 @@ class ClickModel:
             "all-linear" if cfg.lora_targets == "all-linear" else cfg.lora_targets.split(",")
         )
         lora = LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules=targets, layers_to_transform=list(range(self.frozen_layers_, n_layers)),
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=targets,
+            layers_to_transform=list(range(self.frozen_layers_, n_layers)),
             layers_pattern="layer",
         )
         return get_peft_model(encoder, lora)
@@ -324,7 +339,8 @@ class ClickModel:
     def _head_logits(self, pooled: torch.Tensor, numeric: np.ndarray) -> np.ndarray:
         with self._autocast():
             logits = self.network_.logits_from_pooled(
-                pooled.to(self.device_), torch.from_numpy(numeric).to(self.device_))
+                pooled.to(self.device_), torch.from_numpy(numeric).to(self.device_)
+            )
         return logits.float().cpu().numpy() + self.logit_offset_
 
     def _batch_logits(
@@ -356,8 +372,12 @@ class ClickModel:
 
     # ---- fitting --------------------------------------------------------------------------
     def fit(
-        self, frame: pd.DataFrame, y: np.ndarray, val_frame: pd.DataFrame | None = None,
-        y_val: np.ndarray | None = None, progress: ProgressCallback | None = None,
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray,
+        val_frame: pd.DataFrame | None = None,
+        y_val: np.ndarray | None = None,
+        progress: ProgressCallback | None = None,
     ) -> ClickModel:
         cfg = self.config
         started = time.perf_counter()
@@ -381,13 +401,17 @@ class ClickModel:
         total = steps_per_epoch * cfg.epochs
         optimizer = self._optimizer()
         scheduler = linear_schedule(
-            optimizer, int(total * cfg.warmup_ratio), total,
+            optimizer,
+            int(total * cfg.warmup_ratio),
+            total,
             time_share=(lambda: (time.perf_counter() - started) / budget_s)
-            if (budget_s := cfg.time_budget_s) else None,
+            if (budget_s := cfg.time_budget_s)
+            else None,
         )
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight, device=self.device_))
         scaler = torch.amp.GradScaler(
-            enabled=self.device_ == "cuda" and cfg.mixed_precision
+            enabled=self.device_ == "cuda"
+            and cfg.mixed_precision
             and not torch.cuda.is_bf16_supported()
         )
         run = TrainState(total_steps=total)
@@ -475,14 +499,16 @@ class ClickModel:
             is_head = not name.startswith("encoder.")
             no_decay = param.dim() < 2
             groups.setdefault((is_head, no_decay), []).append(param)
-        return torch.optim.AdamW([
-            {
-                "params": params,
-                "lr": cfg.head_learning_rate if is_head else cfg.learning_rate,
-                "weight_decay": 0.0 if no_decay else cfg.weight_decay,
-            }
-            for (is_head, no_decay), params in sorted(groups.items())
-        ])
+        return torch.optim.AdamW(
+            [
+                {
+                    "params": params,
+                    "lr": cfg.head_learning_rate if is_head else cfg.learning_rate,
+                    "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+                }
+                for (is_head, no_decay), params in sorted(groups.items())
+            ]
+        )
 
     # ---- checkpoints ----------------------------------------------------------------------
     def _save_checkpoint(self, path: Path, optimizer, scheduler, run: TrainState) -> None:
@@ -565,7 +591,10 @@ class ClickModel:
 
             encoder = PeftModel.from_pretrained(encoder, folder / "adapter")
         model.network_ = ClickNetwork(
-            encoder, serializer.n_numeric, config.numeric_hidden, config.head_dropout,
+            encoder,
+            serializer.n_numeric,
+            config.numeric_hidden,
+            config.head_dropout,
             config.head_hidden,
         )
         weights = "network.safetensors" if config.mode == "full" else "head.safetensors"
@@ -618,7 +647,9 @@ class TrainState:
 
 
 def linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int,
+    optimizer: torch.optim.Optimizer,
+    warmup: int,
+    total: int,
     time_share: Callable[[], float] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up to the base rate, then linear decay to zero at `total` steps or, with

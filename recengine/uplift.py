@@ -86,8 +86,10 @@ def uplift_readiness(
     reasons = []
     groups = {"treatment": t == 1, "control": t == 0}
     if not groups["control"].any():
-        reasons.append("No control group: every row is marked as treated, so there is nobody "
-                       "to compare with; keep a random share of customers uncontacted.")
+        reasons.append(
+            "No control group: every row is marked as treated, so there is nobody "
+            "to compare with; keep a random share of customers uncontacted."
+        )
     if not groups["treatment"].any():
         reasons.append("No treatment group: no row is marked as treated.")
     for name, rows in groups.items():
@@ -98,15 +100,21 @@ def uplift_readiness(
         if count < need_rows:
             reasons.append(f"Too few {name} rows: {count} (at least {need_rows} needed).")
         if wins < need_wins:
-            reasons.append(f"Too few conversions in the {name} group: {wins} "
-                           f"(at least {need_wins} needed).")
+            reasons.append(
+                f"Too few conversions in the {name} group: {wins} (at least {need_wins} needed)."
+            )
         if count - wins < need_wins:
-            reasons.append(f"Too few non-conversions in the {name} group: {count - wins} "
-                           f"(at least {need_wins} needed).")
+            reasons.append(
+                f"Too few non-conversions in the {name} group: {count - wins} "
+                f"(at least {need_wins} needed)."
+            )
     return UpliftReadiness(
-        ok=not reasons, reasons=reasons,
-        treated_rows=int(t.sum()), control_rows=int(len(t) - t.sum()),
-        treated_conversions=int(y[t == 1].sum()), control_conversions=int(y[t == 0].sum()),
+        ok=not reasons,
+        reasons=reasons,
+        treated_rows=int(t.sum()),
+        control_rows=int(len(t) - t.sum()),
+        treated_conversions=int(y[t == 1].sum()),
+        control_conversions=int(y[t == 0].sum()),
     )
 
 
@@ -126,10 +134,14 @@ class UpliftModel:
 
         Raises InsufficientData (with the reasons) instead of fitting on too little data.
         """
-        t = checked_binary(frame[treated] if isinstance(treated, str) else treated,
-                           treated if isinstance(treated, str) else "treated")
-        y = checked_binary(frame[converted] if isinstance(converted, str) else converted,
-                           converted if isinstance(converted, str) else "converted")
+        t = checked_binary(
+            frame[treated] if isinstance(treated, str) else treated,
+            treated if isinstance(treated, str) else "treated",
+        )
+        y = checked_binary(
+            frame[converted] if isinstance(converted, str) else converted,
+            converted if isinstance(converted, str) else "converted",
+        )
         same_length(t, y, "treated", "converted")
         if len(t) != len(frame):
             raise ValueError(f"frame has {len(frame)} rows but treated has {len(t)}.")
@@ -137,8 +149,9 @@ class UpliftModel:
         if not readiness.ok:
             raise InsufficientData(readiness)
         outcome_columns = {c for c in (treated, converted) if isinstance(c, str)}
-        self.columns_ = self.config.columns or [c for c in frame.columns
-                                                if c not in outcome_columns]
+        self.columns_ = self.config.columns or [
+            c for c in frame.columns if c not in outcome_columns
+        ]
         self.readiness_ = readiness
         self.treated_model_ = TabularBaseline(self._baseline()).fit(frame[t == 1], y[t == 1])
         self.control_model_ = TabularBaseline(self._baseline()).fit(frame[t == 0], y[t == 0])
@@ -147,9 +160,15 @@ class UpliftModel:
     def _baseline(self) -> BaselineConfig:
         cfg = self.config
         return BaselineConfig(
-            kind=cfg.kind, columns=self.columns_, n_estimators=cfg.n_estimators,
-            learning_rate=cfg.learning_rate, num_leaves=cfg.num_leaves, C=cfg.C, seed=cfg.seed,
-            threads=cfg.threads, extra={"min_child_samples": cfg.min_child_samples},
+            kind=cfg.kind,
+            columns=self.columns_,
+            n_estimators=cfg.n_estimators,
+            learning_rate=cfg.learning_rate,
+            num_leaves=cfg.num_leaves,
+            C=cfg.C,
+            seed=cfg.seed,
+            threads=cfg.threads,
+            extra={"min_child_samples": cfg.min_child_samples},
         )
 
     def predict_treated(self, frame: pd.DataFrame) -> np.ndarray:
@@ -179,6 +198,7 @@ class CrossFitConfig:
         from (folds - 1) / folds of the rows, still get the model's minimum."""
         if self.folds < 2:
             raise ValueError(f"folds must be at least 2, got {self.folds}.")
+
         def whole(least: int) -> int:
             return least * self.folds // (self.folds - 1)
 
@@ -198,8 +218,9 @@ class CrossFittedUplift:
     fold: np.ndarray
 
 
-def stratified_folds(treated: np.ndarray, converted: np.ndarray, folds: int, seed: int
-                     ) -> np.ndarray:
+def stratified_folds(
+    treated: np.ndarray, converted: np.ndarray, folds: int, seed: int
+) -> np.ndarray:
     """A fold per row, dealt round-robin within each (group, outcome) cell in random order,
     so every fold keeps its share of treated, control, converted and not converted rows."""
     rng = np.random.default_rng(seed)
@@ -238,8 +259,9 @@ def cross_fitted_uplift(
         if on_fold is not None:
             on_fold(k, config.folds)
         learn = fold != k
-        model = UpliftModel(config.model).fit(frame[learn].reset_index(drop=True),
-                                              t[learn], y[learn])
+        model = UpliftModel(config.model).fit(
+            frame[learn].reset_index(drop=True), t[learn], y[learn]
+        )
         uplift[~learn] = model.predict_uplift(frame[~learn].reset_index(drop=True))
     return CrossFittedUplift(uplift, readiness, fold)
 
@@ -263,8 +285,9 @@ def uplift_evaluation(
     y = checked_binary(converted, "converted")
     same_length(u, t, "uplift", "treated")
     same_length(u, y, "uplift", "converted")
-    readiness = uplift_readiness(t, y, UpliftConfig(min_rows_per_group=1,
-                                                    min_conversions_per_group=0))
+    readiness = uplift_readiness(
+        t, y, UpliftConfig(min_rows_per_group=1, min_conversions_per_group=0)
+    )
     if not readiness.ok:
         raise InsufficientData(readiness)
     order = np.argsort(-u, kind="stable")
@@ -279,13 +302,17 @@ def uplift_evaluation(
     deciles = []
     for number, rows in enumerate(np.array_split(order, min(n_bins, len(u))), start=1):
         in_t, in_c = rows[t[rows] == 1], rows[t[rows] == 0]
-        observed = (float(y[in_t].mean() - y[in_c].mean())
-                    if len(in_t) and len(in_c) else None)
-        deciles.append({
-            "decile": number, "customers": len(rows), "treated": len(in_t),
-            "control": len(in_c), "predicted_uplift": float(u[rows].mean()),
-            "observed_uplift": observed,
-        })
+        observed = float(y[in_t].mean() - y[in_c].mean()) if len(in_t) and len(in_c) else None
+        deciles.append(
+            {
+                "decile": number,
+                "customers": len(rows),
+                "treated": len(in_t),
+                "control": len(in_c),
+                "predicted_uplift": float(u[rows].mean()),
+                "observed_uplift": observed,
+            }
+        )
     return {
         "customers": len(u),
         "depth_pct": [float(p) for p in range(1, 101)],

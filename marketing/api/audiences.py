@@ -77,9 +77,23 @@ class AudienceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Audience
         fields = [
-            "id", "name", "status", "segment", "segment_name", "segment_rules", "scoring_run",
-            "offer", "cut", "cut_value", "size", "consent_snapshot", "frozen_at", "frozen_by",
-            "export_count", "created_by", "created_at",
+            "id",
+            "name",
+            "status",
+            "segment",
+            "segment_name",
+            "segment_rules",
+            "scoring_run",
+            "offer",
+            "cut",
+            "cut_value",
+            "size",
+            "consent_snapshot",
+            "frozen_at",
+            "frozen_by",
+            "export_count",
+            "created_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -87,24 +101,34 @@ class AudienceSerializer(serializers.ModelSerializer):
 class AudienceDefinitionSerializer(serializers.Serializer):
     segment = serializers.PrimaryKeyRelatedField(queryset=Segment.objects.all())
     scoring_run = serializers.PrimaryKeyRelatedField(
-        queryset=ScoringRun.objects.select_related("job", "training_run"), required=False,
-        allow_null=True, default=None, help_text="Scores that rank the members; null = no cut",
+        queryset=ScoringRun.objects.select_related("job", "training_run"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Scores that rank the members; null = no cut",
     )
     offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(), required=False, allow_null=True, default=None,
+        queryset=Offer.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="The offer whose score ranks a multi-offer run; null = each one's best",
     )
     cut = serializers.ChoiceField(choices=Audience.Cut.choices, default=Audience.Cut.ALL)
     cut_value = serializers.FloatField(
-        required=False, allow_null=True, default=None,
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="N for top_n, a percentage for top_percent, the minimum score for threshold",
     )
 
     def definition(self) -> dict[str, Any]:
         data = self.validated_data
         return {
-            "segment": data["segment"], "scoring_run": data["scoring_run"],
-            "offer": data["offer"], "cut": AudienceCut(data["cut"], data["cut_value"]),
+            "segment": data["segment"],
+            "scoring_run": data["scoring_run"],
+            "offer": data["offer"],
+            "cut": AudienceCut(data["cut"], data["cut_value"]),
         }
 
 
@@ -114,8 +138,10 @@ class AudienceCreateSerializer(AudienceDefinitionSerializer):
 
 class AudiencePreviewRequestSerializer(AudienceDefinitionSerializer):
     platforms = serializers.ListField(
-        child=serializers.ChoiceField(choices=PLATFORM_CHOICES), required=False,
-        allow_empty=False, help_text="Formats to preview; every format when left out",
+        child=serializers.ChoiceField(choices=PLATFORM_CHOICES),
+        required=False,
+        allow_empty=False,
+        help_text="Formats to preview; every format when left out",
     )
 
 
@@ -153,12 +179,14 @@ class AudiencePreviewSerializer(serializers.Serializer):
 
 
 class ExportSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(source="job.status", choices=Job.Status.choices,
-                                     read_only=True)
+    status = serializers.ChoiceField(
+        source="job.status", choices=Job.Status.choices, read_only=True
+    )
     progress = serializers.IntegerField(source="job.progress", read_only=True)
     message = serializers.CharField(source="job.message", read_only=True)
-    finished_at = serializers.DateTimeField(source="job.finished_at", read_only=True,
-                                            allow_null=True)
+    finished_at = serializers.DateTimeField(
+        source="job.finished_at", read_only=True, allow_null=True
+    )
     audience_name = serializers.CharField(source="audience.name", read_only=True)
     platform_label = serializers.CharField(source="get_platform_display", read_only=True)
     created_by = _username()
@@ -167,9 +195,24 @@ class ExportSerializer(serializers.ModelSerializer):
     class Meta:
         model = Export
         fields = [
-            "id", "job", "status", "progress", "message", "audience", "audience_name",
-            "platform", "platform_label", "row_count", "left_out", "file_size", "checksum",
-            "consent_snapshot", "download_url", "created_by", "created_at", "finished_at",
+            "id",
+            "job",
+            "status",
+            "progress",
+            "message",
+            "audience",
+            "audience_name",
+            "platform",
+            "platform_label",
+            "row_count",
+            "left_out",
+            "file_size",
+            "checksum",
+            "consent_snapshot",
+            "download_url",
+            "created_by",
+            "created_at",
+            "finished_at",
         ]
         read_only_fields = fields
 
@@ -209,8 +252,12 @@ class LeftOutReasonSerializer(serializers.Serializer):
 class SuppressionSerializer(serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(
         queryset=Customer.objects.all(),
-        validators=[UniqueValidator(Suppression.objects.all(),
-                                    message="This customer is on the suppression list already.")],
+        validators=[
+            UniqueValidator(
+                Suppression.objects.all(),
+                message="This customer is on the suppression list already.",
+            )
+        ],
     )
     pseudonym = serializers.CharField(source="customer.pseudonym", read_only=True)
     created_by = _username()
@@ -245,32 +292,67 @@ class ExportFilter(filters.FilterSet):
 
 CREATE_EXAMPLE = OpenApiExample(
     "Top 10% of a segment by model score",
-    value={"name": "Savers · top 10%", "segment": 3, "scoring_run": 7, "cut": "top_percent",
-           "cut_value": 10},
+    value={
+        "name": "Savers · top 10%",
+        "segment": 3,
+        "scoring_run": 7,
+        "cut": "top_percent",
+        "cut_value": 10,
+    },
     request_only=True,
 )
 PREVIEW_EXAMPLE = OpenApiExample(
     "Readiness for Google and Meta",
     value={
-        "size": 1200, "display": "1,200", "suppressed": False, "at": "2026-03-01T09:30:00Z",
-        "formats": [{
-            "format": "google_customer_match", "label": "Google Customer Match (CSV)",
-            "platform": "Google Ads", "exportable": 950,
-            "left_out": {"no_record": 120, "denied": 30, "withdrawn": 40, "expired": 20,
-                         "suppressed": 10, "google_consent": 30},
-            "email": 930, "phone": 610, "address": 480, "matchable": 945, "estimated": False,
-        }],
+        "size": 1200,
+        "display": "1,200",
+        "suppressed": False,
+        "at": "2026-03-01T09:30:00Z",
+        "formats": [
+            {
+                "format": "google_customer_match",
+                "label": "Google Customer Match (CSV)",
+                "platform": "Google Ads",
+                "exportable": 950,
+                "left_out": {
+                    "no_record": 120,
+                    "denied": 30,
+                    "withdrawn": 40,
+                    "expired": 20,
+                    "suppressed": 10,
+                    "google_consent": 30,
+                },
+                "email": 930,
+                "phone": 610,
+                "address": 480,
+                "matchable": 945,
+                "estimated": False,
+            }
+        ],
     },
     response_only=True,
 )
 EXPORT_EXAMPLE = OpenApiExample(
     "Export started",
     value={
-        "id": 12, "job": 88, "status": "queued", "progress": 0, "message": "Waiting for a worker",
-        "audience": 5, "audience_name": "Savers · top 10%", "platform": "meta_custom_audience",
-        "platform_label": "Meta Custom Audience (API payload)", "row_count": 0, "left_out": {},
-        "file_size": 0, "checksum": "", "consent_snapshot": {}, "download_url": None,
-        "created_by": "mara", "created_at": "2026-03-01T09:31:00Z", "finished_at": None,
+        "id": 12,
+        "job": 88,
+        "status": "queued",
+        "progress": 0,
+        "message": "Waiting for a worker",
+        "audience": 5,
+        "audience_name": "Savers · top 10%",
+        "platform": "meta_custom_audience",
+        "platform_label": "Meta Custom Audience (API payload)",
+        "row_count": 0,
+        "left_out": {},
+        "file_size": 0,
+        "checksum": "",
+        "consent_snapshot": {},
+        "download_url": None,
+        "created_by": "mara",
+        "created_at": "2026-03-01T09:31:00Z",
+        "finished_at": None,
     },
     response_only=True,
 )
@@ -315,8 +397,13 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         responses={200: AudiencePreviewSerializer, 400: INVALID},
         examples=[PREVIEW_EXAMPLE],
     )
-    @action(detail=False, methods=["post"], write_roles=ALL_ROLES, filter_backends=[],
-            pagination_class=None)
+    @action(
+        detail=False,
+        methods=["post"],
+        write_roles=ALL_ROLES,
+        filter_backends=[],
+        pagination_class=None,
+    )
     def preview(self, request: Request) -> Response:
         """Live size, consent and match readiness of an unsaved definition."""
         data = AudiencePreviewRequestSerializer(data=request.data)
@@ -324,21 +411,30 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         definition = data.definition()
         segment = definition.pop("segment")
         members = audience_candidates(rules=segment.rules, **definition)
-        preview = audience_preview(
-            members=members, formats=data.validated_data.get("platforms")
-        )
+        preview = audience_preview(members=members, formats=data.validated_data.get("platforms"))
         return Response(AudiencePreviewSerializer(preview).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter(
-            "platform", OpenApiTypes.STR, many=True, enum=list(FORMATS),
-            description="Formats to preview (repeatable); every format when left out",
-        )],
+        parameters=[
+            OpenApiParameter(
+                "platform",
+                OpenApiTypes.STR,
+                many=True,
+                enum=list(FORMATS),
+                description="Formats to preview (repeatable); every format when left out",
+            )
+        ],
         responses={200: AudiencePreviewSerializer},
         examples=[PREVIEW_EXAMPLE],
     )
-    @action(detail=True, methods=["get"], url_path="preview", url_name="readiness",
-            filter_backends=[], pagination_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="preview",
+        url_name="readiness",
+        filter_backends=[],
+        pagination_class=None,
+    )
     def readiness(self, request: Request, pk: str | None = None) -> Response:
         """Consent and match readiness of the audience's members now (of the definition while
         it is a draft)."""
@@ -352,7 +448,8 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         else:
             members = audience_candidates(
                 rules=audience.segment.rules if audience.segment else audience.segment_rules,
-                scoring_run=audience.scoring_run, offer=audience.offer,
+                scoring_run=audience.scoring_run,
+                offer=audience.offer,
                 cut=AudienceCut(audience.cut, audience.cut_value),
             )
         preview = audience_preview(members=members, formats=platforms or None)
@@ -385,6 +482,7 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "row_count", "id"]
     read_roles = ALL_ROLES
     write_roles = (MARKETER,)
+
     def get_throttles(self):
         if self.action in ("create", "download"):
             return [ExportThrottle()]
@@ -394,9 +492,11 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         request=ExportCreateSerializer,
         responses={202: ExportSerializer, 400: INVALID, 429: THROTTLED},
         examples=[
-            OpenApiExample("Meta payload", value={"audience": 5,
-                                                  "platform": "meta_custom_audience"},
-                           request_only=True),
+            OpenApiExample(
+                "Meta payload",
+                value={"audience": 5, "platform": "meta_custom_audience"},
+                request_only=True,
+            ),
             EXPORT_EXAMPLE,
         ],
     )
@@ -411,23 +511,32 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="A CSV file"),
             (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="Meta payloads, one per line"),
+                OpenApiTypes.BINARY, description="Meta payloads, one per line"
+            ),
             (200, "application/json"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="A JSON array of pseudonyms and scores"),
+                OpenApiTypes.BINARY, description="A JSON array of pseudonyms and scores"
+            ),
             403: OpenApiResponse(DetailSerializer, description="Viewers cannot download"),
             404: OpenApiResponse(DetailSerializer, description="No such export or no file"),
             429: THROTTLED,
         },
     )
-    @action(detail=True, methods=["get"], read_roles=DOWNLOADERS, filter_backends=[],
-            renderer_classes=[renderers.JSONRenderer, DownloadRenderer])
+    @action(
+        detail=True,
+        methods=["get"],
+        read_roles=DOWNLOADERS,
+        filter_backends=[],
+        renderer_classes=[renderers.JSONRenderer, DownloadRenderer],
+    )
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         """The export's file, streamed; every download is recorded in the audit log. The
         ``X-Checksum-SHA256`` header repeats the checksum recorded when it was written."""
         export = self.get_object()
         file, name = export_download(export=export, by=request.user)
         response = FileResponse(
-            file, as_attachment=True, filename=name,
+            file,
+            as_attachment=True,
+            filename=name,
             content_type=FORMATS[export.platform].content_type,
         )
         response["X-Checksum-SHA256"] = export.checksum
@@ -444,8 +553,13 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(ExportFormatSerializer(rows, many=True).data)
 
     @extend_schema(responses=LeftOutReasonSerializer(many=True))
-    @action(detail=False, methods=["get"], url_path="left-out-reasons", filter_backends=[],
-            pagination_class=None)
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="left-out-reasons",
+        filter_backends=[],
+        pagination_class=None,
+    )
     def left_out_reasons(self, request: Request) -> Response:
         """What each key of an export's ``left_out`` counts means."""
         rows = [{"key": key, "label": label} for key, label in LEFT_OUT_REASONS.items()]

@@ -23,5 +23,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def application_error_data(exc: ApplicationError) -> dict[str, Any]:
     if not exc.errors:
         return {"detail": str(exc)}
-    return {("detail" if field == "__all__" else field): [message]
-            for field, message in exc.errors.items()}
+    return {
+        ("detail" if field == "__all__" else field): [message]
+        for field, message in exc.errors.items()
+    }

@@ -46,18 +46,21 @@ class ModelExplanationSerializer(serializers.Serializer):
     local_accuracy_error = serializers.FloatField(
         help_text="Largest |base + contributions - model logit| (log-odds)"
     )
-    fields = FieldImportanceSerializer(many=True, required=False,
-                                       help_text="Global: most important first")
+    fields = FieldImportanceSerializer(
+        many=True, required=False, help_text="Global: most important first"
+    )
     rows = serializers.IntegerField(required=False, help_text="Global: customers explained")
     seconds = serializers.FloatField(required=False)
-    base_value = serializers.FloatField(required=False,
-                                        help_text="Customer: log-odds of a typical customer")
+    base_value = serializers.FloatField(
+        required=False, help_text="Customer: log-odds of a typical customer"
+    )
     base_probability = serializers.FloatField(required=False)
     logit = serializers.FloatField(required=False, help_text="Customer: the model's log-odds")
     probability = serializers.FloatField(required=False)
     tolerance = serializers.FloatField(required=False)
-    contributions = FieldContributionSerializer(many=True, required=False,
-                                                help_text="Customer: largest first")
+    contributions = FieldContributionSerializer(
+        many=True, required=False, help_text="Customer: largest first"
+    )
 
 
 class OfferRefSerializer(serializers.Serializer):
@@ -68,8 +71,9 @@ class OfferRefSerializer(serializers.Serializer):
 class ExplanationResultSerializer(serializers.Serializer):
     bert = ModelExplanationSerializer()
     baseline = ModelExplanationSerializer()
-    offer = OfferRefSerializer(required=False,
-                               help_text="A multi-offer model is explained for this offer")
+    offer = OfferRefSerializer(
+        required=False, help_text="A multi-offer model is explained for this offer"
+    )
 
 
 class ExplanationRunSerializer(_RunSerializer):
@@ -81,8 +85,20 @@ class ExplanationRunSerializer(_RunSerializer):
     class Meta:
         model = ExplanationRun
         fields = [
-            "id", "job", "status", "progress", "message", "error", "training_run", "scope",
-            "customer", "sample_size", "background_size", "result", "created_by", "created_at",
+            "id",
+            "job",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "training_run",
+            "scope",
+            "customer",
+            "sample_size",
+            "background_size",
+            "result",
+            "created_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -97,7 +113,9 @@ class ExplanationRunSerializer(_RunSerializer):
 
 class GlobalExplanationCreateSerializer(serializers.Serializer):
     sample_size = serializers.IntegerField(
-        min_value=SAMPLE_LIMITS[0], max_value=SAMPLE_LIMITS[1], default=DEFAULT_SAMPLE_SIZE,
+        min_value=SAMPLE_LIMITS[0],
+        max_value=SAMPLE_LIMITS[1],
+        default=DEFAULT_SAMPLE_SIZE,
         help_text="Customers (with a valid profiling consent) explained for the importance",
     )
 
@@ -144,8 +162,12 @@ class TrainingRunExplanationView(APIView):
 
     @extend_schema(
         request=GlobalExplanationCreateSerializer,
-        responses={201: ExplanationRunSerializer, 400: OpenApiResponse(
-            description="The training has not finished, or the sample is out of range")},
+        responses={
+            201: ExplanationRunSerializer,
+            400: OpenApiResponse(
+                description="The training has not finished, or the sample is out of range"
+            ),
+        },
         operation_id="training_runs_explanations_create",
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -153,8 +175,10 @@ class TrainingRunExplanationView(APIView):
         data = GlobalExplanationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         explanation = explanation_run_create(
-            training_run=run, scope=ExplanationRun.Scope.GLOBAL,
-            sample_size=data.validated_data["sample_size"], by=request.user,
+            training_run=run,
+            scope=ExplanationRun.Scope.GLOBAL,
+            sample_size=data.validated_data["sample_size"],
+            by=request.user,
         )
         return _created(explanation)
 
@@ -166,8 +190,12 @@ class CustomerExplanationView(APIView):
 
     @extend_schema(
         request=CustomerExplanationCreateSerializer,
-        responses={201: ExplanationRunSerializer, 400: OpenApiResponse(
-            description="No valid profiling consent, or the model is not finished")},
+        responses={
+            201: ExplanationRunSerializer,
+            400: OpenApiResponse(
+                description="No valid profiling consent, or the model is not finished"
+            ),
+        },
         operation_id="customers_explanations_create",
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -176,6 +204,8 @@ class CustomerExplanationView(APIView):
         data.is_valid(raise_exception=True)
         explanation = explanation_run_create(
             training_run=data.validated_data["training_run"],
-            scope=ExplanationRun.Scope.CUSTOMER, customer=customer, by=request.user,
+            scope=ExplanationRun.Scope.CUSTOMER,
+            customer=customer,
+            by=request.user,
         )
         return _created(explanation)

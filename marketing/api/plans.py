@@ -27,11 +27,17 @@ from marketing.services.plans import (
 class EconomicsSerializer(serializers.Serializer):
     cost_per_contact = serializers.FloatField(help_text="Cost of contacting one customer")
     value_per_conversion = serializers.FloatField(
-        help_text="Margin one conversion earns, before contact costs (above 0)")
-    fixed_cost = serializers.FloatField(required=False, default=0.0,
-                                        help_text="Paid once if the campaign runs")
-    budget = serializers.FloatField(required=False, allow_null=True, default=None,
-                                    help_text="Most the campaign may cost; null = no limit")
+        help_text="Margin one conversion earns, before contact costs (above 0)"
+    )
+    fixed_cost = serializers.FloatField(
+        required=False, default=0.0, help_text="Paid once if the campaign runs"
+    )
+    budget = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Most the campaign may cost; null = no limit",
+    )
 
 
 class DepthSerializer(serializers.Serializer):
@@ -50,8 +56,9 @@ class DepthSerializer(serializers.Serializer):
 
 class DecisionSerializer(DepthSerializer):
     worth_running = serializers.BooleanField(required=False)
-    set_by = serializers.ChoiceField(choices=["best", "marketer"], required=False,
-                                     help_text="Chosen depth only")
+    set_by = serializers.ChoiceField(
+        choices=["best", "marketer"], required=False, help_text="Chosen depth only"
+    )
 
 
 class CurveSerializer(serializers.Serializer):
@@ -133,11 +140,13 @@ class ActualSerializer(serializers.Serializer):
     actual = ResultsSerializer(required=False)
     difference = ResultsSerializer(required=False, help_text="actual − forecast")
     expected_conversions_range = serializers.ListField(
-        child=serializers.FloatField(), required=False, help_text="95 % range of the forecast")
+        child=serializers.FloatField(), required=False, help_text="95 % range of the forecast"
+    )
     within_expected_range = serializers.BooleanField(required=False)
     deciles = ForecastDecileSerializer(many=True, required=False)
-    left_out = serializers.IntegerField(required=False,
-                                        help_text="Targeted, profiling consent no longer valid")
+    left_out = serializers.IntegerField(
+        required=False, help_text="Targeted, profiling consent no longer valid"
+    )
     responders_outside_plan = serializers.IntegerField(required=False)
     conversions_with_value = serializers.IntegerField(required=False)
     conversions_without_value = serializers.IntegerField(required=False)
@@ -166,8 +175,7 @@ class UpliftEvaluationSerializer(serializers.Serializer):
 class UpliftSerializer(serializers.Serializer):
     """Empty until estimated; ``reasons`` says why when the data is insufficient."""
 
-    status = serializers.ChoiceField(choices=["queued", "ok", "insufficient_data"],
-                                     required=False)
+    status = serializers.ChoiceField(choices=["queued", "ok", "insufficient_data"], required=False)
     job = serializers.IntegerField(required=False)
     treatment_attribute = serializers.CharField(required=False)
     treatment_value = serializers.CharField(required=False)
@@ -179,16 +187,29 @@ class UpliftSerializer(serializers.Serializer):
 
 
 class CampaignPlanSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                 allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     economics = EconomicsSerializer(read_only=True)
     best = serializers.SerializerMethodField()
     chosen = serializers.SerializerMethodField()
 
     class Meta:
         model = CampaignPlan
-        fields = ["id", "name", "scoring_run", "offer", "economics", "contacts", "best",
-                  "chosen", "campaign", "created_by", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "scoring_run",
+            "offer",
+            "economics",
+            "contacts",
+            "best",
+            "chosen",
+            "campaign",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(DecisionSerializer)
@@ -226,33 +247,49 @@ class CampaignPlanCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     scoring_run = serializers.PrimaryKeyRelatedField(queryset=ScoringRun.objects.all())
     offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(), required=False, allow_null=True, default=None,
+        queryset=Offer.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="Needed for scores of every offer; null = the model's offer",
     )
-    economics = serializers.DictField(help_text="cost_per_contact, value_per_conversion, "
-                                      "fixed_cost (default 0), budget (null = no limit)")
-    contacts = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                        min_value=1,
-                                        help_text="Customers to contact; null = the best depth")
+    economics = serializers.DictField(
+        help_text="cost_per_contact, value_per_conversion, "
+        "fixed_cost (default 0), budget (null = no limit)"
+    )
+    contacts = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="Customers to contact; null = the best depth",
+    )
 
 
 class CampaignPlanUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     economics = serializers.DictField(required=False, help_text="As when creating")
-    contacts = serializers.IntegerField(required=False, allow_null=True, min_value=1,
-                                        help_text="Customers to contact; null = the best depth")
+    contacts = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Customers to contact; null = the best depth",
+    )
 
 
 class ActualsRequestSerializer(serializers.Serializer):
     campaign = serializers.CharField(
-        max_length=100, help_text="The campaign name the responses were recorded under")
+        max_length=100, help_text="The campaign name the responses were recorded under"
+    )
 
 
 class UpliftRequestSerializer(serializers.Serializer):
     treatment_attribute = serializers.CharField(
-        max_length=64, help_text="Profile field marking the treated (contacted) customers")
+        max_length=64, help_text="Profile field marking the treated (contacted) customers"
+    )
     treatment_value = serializers.CharField(
-        max_length=100, help_text="Treated when the attribute equals this; the rest is control")
+        max_length=100, help_text="Treated when the attribute equals this; the rest is control"
+    )
 
 
 class CampaignPlanFilter(filters.FilterSet):
@@ -261,8 +298,9 @@ class CampaignPlanFilter(filters.FilterSet):
         fields = ["scoring_run", "offer", "campaign"]
 
 
-class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
-                          viewsets.ReadOnlyModelViewSet):
+class CampaignPlanViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Campaign plans over a scoring run's scores: expected profit by targeting depth, the
     best and budget-limited depth, realised ROI and uplift. Only customers with a valid
     profiling consent are planned for."""
@@ -275,14 +313,20 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
     write_roles = (MARKETER,)
 
     def get_serializer_class(self):
-        return {"list": CampaignPlanSerializer, "create": CampaignPlanCreateSerializer,
-                "update": CampaignPlanUpdateSerializer,
-                "partial_update": CampaignPlanUpdateSerializer}.get(
-            self.action, CampaignPlanDetailSerializer)
+        return {
+            "list": CampaignPlanSerializer,
+            "create": CampaignPlanCreateSerializer,
+            "update": CampaignPlanUpdateSerializer,
+            "partial_update": CampaignPlanUpdateSerializer,
+        }.get(self.action, CampaignPlanDetailSerializer)
 
-    @extend_schema(request=CampaignPlanCreateSerializer, responses={
-        201: CampaignPlanDetailSerializer,
-        400: OpenApiResponse(description="Errors by field: economics, offer, scoring run")})
+    @extend_schema(
+        request=CampaignPlanCreateSerializer,
+        responses={
+            201: CampaignPlanDetailSerializer,
+            400: OpenApiResponse(description="Errors by field: economics, offer, scoring run"),
+        },
+    )
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = CampaignPlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -290,9 +334,13 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         plan = self.get_queryset().get(pk=plan.pk)
         return Response(CampaignPlanDetailSerializer(plan).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CampaignPlanUpdateSerializer, responses={
-        200: CampaignPlanDetailSerializer,
-        400: OpenApiResponse(description="Errors by field")})
+    @extend_schema(
+        request=CampaignPlanUpdateSerializer,
+        responses={
+            200: CampaignPlanDetailSerializer,
+            400: OpenApiResponse(description="Errors by field"),
+        },
+    )
     def update(self, request: Request, *args, **kwargs) -> Response:
         """Re-plan with new economics and/or contacts (PUT and PATCH both change only what
         is given)."""
@@ -302,15 +350,23 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         plan = campaign_plan_update(plan=plan, by=request.user, **data.validated_data)
         return Response(CampaignPlanDetailSerializer(plan).data)
 
-    @extend_schema(request=CampaignPlanUpdateSerializer, responses={
-        200: CampaignPlanDetailSerializer,
-        400: OpenApiResponse(description="Errors by field")})
+    @extend_schema(
+        request=CampaignPlanUpdateSerializer,
+        responses={
+            200: CampaignPlanDetailSerializer,
+            400: OpenApiResponse(description="Errors by field"),
+        },
+    )
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         return self.update(request, *args, **kwargs)
 
-    @extend_schema(request=ActualsRequestSerializer, responses={
-        200: CampaignPlanDetailSerializer,
-        400: OpenApiResponse(description="No responses under that campaign name")})
+    @extend_schema(
+        request=ActualsRequestSerializer,
+        responses={
+            200: CampaignPlanDetailSerializer,
+            400: OpenApiResponse(description="No responses under that campaign name"),
+        },
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def actuals(self, request: Request, pk: str | None = None) -> Response:
         """Measure the targeted customers' actual responses under a campaign name."""
@@ -320,8 +376,10 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         plan = campaign_plan_actuals(plan=plan, by=request.user, **data.validated_data)
         return Response(CampaignPlanDetailSerializer(plan).data)
 
-    @extend_schema(request=UpliftRequestSerializer, responses={
-        202: JobSerializer, 400: OpenApiResponse(description="Errors by field")})
+    @extend_schema(
+        request=UpliftRequestSerializer,
+        responses={202: JobSerializer, 400: OpenApiResponse(description="Errors by field")},
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def uplift(self, request: Request, pk: str | None = None) -> Response:
         """Start the two-model uplift estimate (a Job); the plan's ``uplift`` holds the result
@@ -331,5 +389,6 @@ class CampaignPlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         data.is_valid(raise_exception=True)
         job = campaign_plan_uplift(plan=plan, by=request.user, **data.validated_data)
         job.refresh_from_db()
-        return Response(JobSerializer(job, context={"request": request}).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            JobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -41,14 +41,17 @@ class ListMetricsSerializer(serializers.Serializer):
     recall = serializers.FloatField(allow_null=True, help_text="Recall@k on the clicks")
     ndcg = serializers.FloatField(allow_null=True, help_text="NDCG@k on the clicks")
     customers_evaluated = serializers.IntegerField(
-        help_text="Customers with at least one click the accuracy averages over")
+        help_text="Customers with at least one click the accuracy averages over"
+    )
     mean_score = serializers.FloatField(help_text="Mean model score of the listed offers")
     intra_list_diversity = serializers.FloatField(
-        allow_null=True, help_text="Mean dissimilarity of two offers in a list")
+        allow_null=True, help_text="Mean dissimilarity of two offers in a list"
+    )
     coverage = serializers.FloatField(help_text="Share of offers in at least one list")
     gini = serializers.FloatField(help_text="Gini coefficient of customers per offer")
-    novelty = serializers.FloatField(allow_null=True,
-                                     help_text="Mean -log2 popularity of the listed offers")
+    novelty = serializers.FloatField(
+        allow_null=True, help_text="Mean -log2 popularity of the listed offers"
+    )
 
 
 class CurvePointSerializer(ListMetricsSerializer):
@@ -66,8 +69,20 @@ class ExposureSerializer(serializers.Serializer):
 class RecommendationRunSerializer(_RunSerializer):
     class Meta:
         model = RecommendationRun
-        fields = ["id", "job", "status", "progress", "message", "error", "scoring_run", "k",
-                  "diversity", "offer_cap", "created_by", "created_at"]
+        fields = [
+            "id",
+            "job",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "scoring_run",
+            "k",
+            "diversity",
+            "offer_cap",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -77,15 +92,25 @@ class RecommendationRunDetailSerializer(RecommendationRunSerializer):
     exposure = serializers.SerializerMethodField()
     accuracy_basis = serializers.SerializerMethodField(
         help_text="held_out (clicks after the training data was read), all_clicks (none after "
-        "it, so every recorded click) or none (no clicks: mean_score is the accuracy measure)")
+        "it, so every recorded click) or none (no clicks: mean_score is the accuracy measure)"
+    )
     similarity = serializers.SerializerMethodField(
-        help_text="How offers were compared: categories or text")
+        help_text="How offers were compared: categories or text"
+    )
     result = serializers.JSONField(
-        read_only=True, help_text="Everything the job measured (also the fields above)")
+        read_only=True, help_text="Everything the job measured (also the fields above)"
+    )
 
     class Meta(RecommendationRunSerializer.Meta):
-        fields = [*RecommendationRunSerializer.Meta.fields, "similarity", "accuracy_basis",
-                  "metrics", "curve", "exposure", "result"]
+        fields = [
+            *RecommendationRunSerializer.Meta.fields,
+            "similarity",
+            "accuracy_basis",
+            "metrics",
+            "curve",
+            "exposure",
+            "result",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(ListMetricsSerializer(allow_null=True))
@@ -111,18 +136,30 @@ class RecommendationRunDetailSerializer(RecommendationRunSerializer):
 
 class RecommendationRunCreateSerializer(serializers.Serializer):
     scoring_run = serializers.PrimaryKeyRelatedField(
-        queryset=ScoringRun.objects.all(), help_text="A finished multi-offer scoring run")
-    k = serializers.IntegerField(min_value=MIN_K, max_value=MAX_K, default=5,
-                                 help_text="Offers per customer")
+        queryset=ScoringRun.objects.all(), help_text="A finished multi-offer scoring run"
+    )
+    k = serializers.IntegerField(
+        min_value=MIN_K, max_value=MAX_K, default=5, help_text="Offers per customer"
+    )
     diversity = serializers.FloatField(
-        min_value=0.0, max_value=1.0, default=0.0,
-        help_text="MMR weight: 0 = best scores only, higher = more varied lists")
-    offer_cap = serializers.IntegerField(min_value=1, required=False, allow_null=True,
-                                         default=None, help_text="Customers per offer at most")
+        min_value=0.0,
+        max_value=1.0,
+        default=0.0,
+        help_text="MMR weight: 0 = best scores only, higher = more varied lists",
+    )
+    offer_cap = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Customers per offer at most",
+    )
     similarity = serializers.ChoiceField(
-        choices=[(key, text) for key, text in SIMILARITIES.items()], default="categories",
+        choices=[(key, text) for key, text in SIMILARITIES.items()],
+        default="categories",
         help_text="How offers are compared: categories (shared category tags) or text "
-        "(sentence-encoder vectors of title, category and description)")
+        "(sentence-encoder vectors of title, category and description)",
+    )
 
 
 class ListedOfferSerializer(serializers.Serializer):
@@ -146,8 +183,9 @@ class GroupShareSerializer(serializers.Serializer):
     audience_count = serializers.IntegerField()
     audience_share = serializers.FloatField()
     ratio = serializers.FloatField(help_text="audience_share / base_share")
-    flag = serializers.CharField(allow_blank=True,
-                                 help_text="left out, under-represented, over-represented or ''")
+    flag = serializers.CharField(
+        allow_blank=True, help_text="left out, under-represented, over-represented or ''"
+    )
 
 
 class AttributeSpreadSerializer(serializers.Serializer):
@@ -213,25 +251,36 @@ class RecommendationRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
 
     @extend_schema(
         request=RecommendationRunCreateSerializer,
-        responses={201: RecommendationRunDetailSerializer, 400: OpenApiResponse(
-            description="A single-offer or unfinished scoring run, or a setting out of range")},
+        responses={
+            201: RecommendationRunDetailSerializer,
+            400: OpenApiResponse(
+                description="A single-offer or unfinished scoring run, or a setting out of range"
+            ),
+        },
     )
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = RecommendationRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = recommendation_run_create(**data.validated_data, by=request.user)
         run.refresh_from_db()
-        return Response(RecommendationRunDetailSerializer(run).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(RecommendationRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        responses={200: CustomerListSerializer, 403: OpenApiResponse(
-            description="The customer has no valid profiling consent now")},
+        responses={
+            200: CustomerListSerializer,
+            403: OpenApiResponse(description="The customer has no valid profiling consent now"),
+        },
     )
-    @action(detail=True, methods=["get"], url_path=r"customers/(?P<customer_id>[0-9]+)",
-            filter_backends=[], pagination_class=None)
-    def customer(self, request: Request, pk: str | None = None,
-                 customer_id: str | None = None) -> Response:
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"customers/(?P<customer_id>[0-9]+)",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def customer(
+        self, request: Request, pk: str | None = None, customer_id: str | None = None
+    ) -> Response:
         """One customer's list in this run, best first."""
         run = self.get_object()
         customer = get_object_or_404(Customer, pk=customer_id)
@@ -239,9 +288,9 @@ class RecommendationRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         if items is None:
             raise PermissionDenied(
                 "This customer has no valid profiling consent now; their recommendations may "
-                "not be used.")
-        return Response({"customer": customer.pk, "pseudonym": customer.pseudonym,
-                         "offers": items})
+                "not be used."
+            )
+        return Response({"customer": customer.pk, "pseudonym": customer.pseudonym, "offers": items})
 
 
 class AudienceDiversityView(APIView):
@@ -252,24 +301,37 @@ class AudienceDiversityView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("top", OpenApiTypes.FLOAT,
-                             description="Audience as a percentage of the base (default 10)"),
-            OpenApiParameter("top_n", OpenApiTypes.INT,
-                             description="Audience as a number of customers (wins over top)"),
-            OpenApiParameter("attributes", OpenApiTypes.STR,
-                             description="Comma-separated attribute names (default: all)"),
+            OpenApiParameter(
+                "top",
+                OpenApiTypes.FLOAT,
+                description="Audience as a percentage of the base (default 10)",
+            ),
+            OpenApiParameter(
+                "top_n",
+                OpenApiTypes.INT,
+                description="Audience as a number of customers (wins over top)",
+            ),
+            OpenApiParameter(
+                "attributes",
+                OpenApiTypes.STR,
+                description="Comma-separated attribute names (default: all)",
+            ),
         ],
-        responses={200: AudienceDiversitySerializer, 400: OpenApiResponse(
-            description="A multi-offer or unfinished run, or a bad parameter")},
+        responses={
+            200: AudienceDiversitySerializer,
+            400: OpenApiResponse(description="A multi-offer or unfinished run, or a bad parameter"),
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         scoring = get_object_or_404(scoring_runs(), pk=pk)
         top_n = _number(request, "top_n", int)
         top = _number(request, "top", float)
-        names = [a.strip() for a in request.query_params.get("attributes", "").split(",")
-                 if a.strip()]
+        names = [
+            a.strip() for a in request.query_params.get("attributes", "").split(",") if a.strip()
+        ]
         report = audience_diversity(
-            scoring_run=scoring, top_n=top_n,
+            scoring_run=scoring,
+            top_n=top_n,
             top_share=None if top_n else (10.0 if top is None else top) / 100,
             attributes=names or None,
         )

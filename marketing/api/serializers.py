@@ -37,8 +37,15 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "external_id", "pseudonym", "attributes", "identity", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "external_id",
+            "pseudonym",
+            "attributes",
+            "identity",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(IdentitySerializer)
@@ -62,8 +69,18 @@ class ErasureSerializer(serializers.Serializer):
 class OfferSerializer(serializers.ModelSerializer):
     class Meta:
         model = Offer
-        fields = ["id", "external_id", "title", "category", "description", "price", "unit_cost",
-                  "active", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "external_id",
+            "title",
+            "category",
+            "description",
+            "price",
+            "unit_cost",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class InteractionSerializer(serializers.ModelSerializer):
@@ -87,21 +104,38 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
         error_messages={"required": "Which GDPR Art. 6(1) basis applies: one of a-f."},
     )
     notice_version = serializers.CharField(
-        max_length=32, allow_blank=True,
-        error_messages={"required": "The version of the notice shown to the person; "
-                                    "an empty string when none was shown."},
+        max_length=32,
+        allow_blank=True,
+        error_messages={
+            "required": "The version of the notice shown to the person; "
+            "an empty string when none was shown."
+        },
         help_text="The version of the privacy notice shown; empty when none was",
     )
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                 allow_null=True)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     given_at = serializers.DateTimeField(read_only=True, allow_null=True)
     withdrawn_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ConsentRecord
-        fields = ["id", "customer", "purpose", "status", "lawful_basis", "effective_at",
-                  "expires_at", "source", "notice_version", "note", "given_at", "withdrawn_at",
-                  "recorded_at", "recorded_by"]
+        fields = [
+            "id",
+            "customer",
+            "purpose",
+            "status",
+            "lawful_basis",
+            "effective_at",
+            "expires_at",
+            "source",
+            "notice_version",
+            "note",
+            "given_at",
+            "withdrawn_at",
+            "recorded_at",
+            "recorded_by",
+        ]
         read_only_fields = ["recorded_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +151,9 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                 allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Segment
@@ -172,8 +207,9 @@ INVALID = OpenApiResponse(
 
 
 class JobSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                 allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     is_finished = serializers.BooleanField(read_only=True)
     error = serializers.SerializerMethodField(
         help_text="The failure in full with the kind of error, for staff users only (others "
@@ -188,7 +224,21 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "kind", "title", "status", "progress", "message", "params", "result",
-                  "error", "cancel_requested", "is_finished", "created_by", "created_at",
-                  "started_at", "finished_at"]
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "status",
+            "progress",
+            "message",
+            "params",
+            "result",
+            "error",
+            "cancel_requested",
+            "is_finished",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields

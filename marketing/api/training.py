@@ -28,24 +28,23 @@ from marketing.services.scoring import (
     scores_download_log,
     scoring_run_create,
 )
-from marketing.services.training import (
-    TrainParams,
-    param_bounds,
-    training_run_create,
-)
+from marketing.services.training import training_run_create
+from marketing.services.training_params import TrainParams, param_bounds
 from marketing.throttles import ExportThrottle
 
 # ---- serializers ------------------------------------------------------------------------------
 
 
 class _RunSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(source="job.status", choices=Job.Status.choices,
-                                     read_only=True)
+    status = serializers.ChoiceField(
+        source="job.status", choices=Job.Status.choices, read_only=True
+    )
     progress = serializers.IntegerField(source="job.progress", read_only=True)
     message = serializers.CharField(source="job.message", read_only=True)
     error = serializers.CharField(source="job.error", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                 allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
 
 class TestAucSerializer(serializers.Serializer):
@@ -61,10 +60,28 @@ class TrainingRunSerializer(_RunSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "name", "job", "status", "progress", "message", "error", "segment", "offer",
-            "target", "base_model", "mode", "params", "test_auc", "model_id", "rows",
-            "customers_used", "customers_excluded", "flagged_erasure", "erased_customers",
-            "created_by", "created_at",
+            "id",
+            "name",
+            "job",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "segment",
+            "offer",
+            "target",
+            "base_model",
+            "mode",
+            "params",
+            "test_auc",
+            "model_id",
+            "rows",
+            "customers_used",
+            "customers_excluded",
+            "flagged_erasure",
+            "erased_customers",
+            "created_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -76,33 +93,49 @@ class TrainingRunSerializer(_RunSerializer):
 
 class TrainingRunDetailSerializer(TrainingRunSerializer):
     class Meta(TrainingRunSerializer.Meta):
-        fields = [*TrainingRunSerializer.Meta.fields, "metrics", "curves", "consent_snapshot",
-                  "fingerprint", "example_text"]
+        fields = [
+            *TrainingRunSerializer.Meta.fields,
+            "metrics",
+            "curves",
+            "consent_snapshot",
+            "fingerprint",
+            "example_text",
+        ]
         read_only_fields = fields
 
 
 class TrainingRunCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(), required=False, allow_null=True, default=None,
+        queryset=Segment.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="Customers to learn from; null = all customers",
     )
     offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(), required=False, allow_null=True, default=None,
+        queryset=Offer.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="One offer (a campaign model); null = every offer (multi-offer model)",
     )
-    target = serializers.ChoiceField(choices=TrainingRun.Target.choices,
-                                     default=TrainingRun.Target.CONVERSION)
+    target = serializers.ChoiceField(
+        choices=TrainingRun.Target.choices, default=TrainingRun.Target.CONVERSION
+    )
     base_model = serializers.CharField(
-        max_length=300, required=False, allow_blank=True, default="",
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        default="",
         help_text="One of the configured base models; empty = CLICK_MODEL_BASE",
     )
-    mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices,
-                                   default=TrainingRun.Mode.LORA)
+    mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices, default=TrainingRun.Mode.LORA)
     epochs = serializers.IntegerField(required=False, **param_bounds("epochs"))
     batch_size = serializers.IntegerField(required=False, **param_bounds("batch_size"))
-    learning_rate = serializers.FloatField(required=False, allow_null=True,
-                                           **param_bounds("learning_rate"))
+    learning_rate = serializers.FloatField(
+        required=False, allow_null=True, **param_bounds("learning_rate")
+    )
     max_length = serializers.IntegerField(required=False, **param_bounds("max_length"))
     frozen_layers = serializers.IntegerField(required=False, **param_bounds("frozen_layers"))
     max_rows = serializers.IntegerField(required=False, **param_bounds("max_rows"))
@@ -118,9 +151,20 @@ class ScoringRunSerializer(_RunSerializer):
     class Meta:
         model = ScoringRun
         fields = [
-            "id", "job", "status", "progress", "message", "error", "training_run", "segment",
-            "rows_scored", "customers_scored", "customers_excluded", "distribution",
-            "created_by", "created_at",
+            "id",
+            "job",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "training_run",
+            "segment",
+            "rows_scored",
+            "customers_scored",
+            "customers_excluded",
+            "distribution",
+            "created_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -128,7 +172,10 @@ class ScoringRunSerializer(_RunSerializer):
 class ScoringRunCreateSerializer(serializers.Serializer):
     training_run = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all())
     segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(), required=False, allow_null=True, default=None,
+        queryset=Segment.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="Customers to score; null = all customers",
     )
 
@@ -191,16 +238,22 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 
     @extend_schema(
         request=TrainingRunCreateSerializer,
-        responses={201: TrainingRunDetailSerializer, 400: OpenApiResponse(
-            description="Unknown base model or a setting out of range")},
+        responses={
+            201: TrainingRunDetailSerializer,
+            400: OpenApiResponse(description="Unknown base model or a setting out of range"),
+        },
     )
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = TrainingRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         run = training_run_create(
-            name=values["name"], segment=values["segment"], offer=values["offer"],
-            target=values["target"], base_model=values["base_model"], mode=values["mode"],
+            name=values["name"],
+            segment=values["segment"],
+            offer=values["offer"],
+            target=values["target"],
+            base_model=values["base_model"],
+            mode=values["mode"],
             params={k: values[k] for k in TrainingRunCreateSerializer.PARAMS if k in values},
             by=request.user,
         )
@@ -231,8 +284,10 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=ScoringRunCreateSerializer,
-        responses={201: ScoringRunSerializer, 400: OpenApiResponse(
-            description="The training run has no finished model")},
+        responses={
+            201: ScoringRunSerializer,
+            400: OpenApiResponse(description="The training run has no finished model"),
+        },
     )
     def create(self, request: Request, *args, **kwargs) -> Response:
         data = ScoringRunCreateSerializer(data=request.data)
@@ -241,39 +296,51 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(ScoringRunSerializer(scoring).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["csv", "json"],
-                                     description="csv (default) or json")],
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=["csv", "json"],
+                description="csv (default) or json",
+            )
+        ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR,
-                                               description="pseudonym,offer,score rows"),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="pseudonym,offer,score rows"
+            ),
             (200, "application/json"): ScoreSerializer(many=True),
             429: THROTTLED,
         },
     )
-    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None,
-            renderer_classes=[CSVRenderer, renderers.JSONRenderer],
-            throttle_classes=[ExportThrottle])
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        renderer_classes=[CSVRenderer, renderers.JSONRenderer],
+        throttle_classes=[ExportThrottle],
+    )
     def scores(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """Every score of the run, highest first, by pseudonym (never personal identifiers).
         Streamed, so it works for millions of customers."""
         scoring = self.get_object()
         as_json = request.accepted_renderer.format == "json"
-        scores_download_log(scoring_run=scoring, by=request.user,
-                            file_format="json" if as_json else "csv")
+        scores_download_log(
+            scoring_run=scoring, by=request.user, file_format="json" if as_json else "csv"
+        )
         body = _json_lines(scoring) if as_json else _csv_lines(scoring)
         response = StreamingHttpResponse(
             body, content_type="application/json" if as_json else "text/csv; charset=utf-8"
         )
         extension = "json" if as_json else "csv"
-        response["Content-Disposition"] = (
-            f'attachment; filename="scores-{scoring.pk}.{extension}"'
-        )
+        response["Content-Disposition"] = f'attachment; filename="scores-{scoring.pk}.{extension}"'
         return response
 
 
 def _csv_lines(scoring: ScoringRun) -> Iterator[str]:
-    rows = ((pseudonym, offer or "", f"{score:.6f}")
-            for pseudonym, offer, score in export_rows(scoring))
+    rows = (
+        (pseudonym, offer or "", f"{score:.6f}") for pseudonym, offer, score in export_rows(scoring)
+    )
     return csv_lines(chain([("pseudonym", "offer", "score")], rows))
 
 

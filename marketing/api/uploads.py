@@ -5,7 +5,6 @@ Preview samples and error values from columns mapped to personal identifiers are
 users without the PII permission, like everywhere else.
 """
 
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -33,15 +32,31 @@ UPLOADERS = (MARKETER, DATA_STEWARD)
 
 
 class UploadSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
-                                                 allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     has_error_file = serializers.SerializerMethodField()
 
     class Meta:
         model = Upload
-        fields = ["id", "kind", "original_name", "size_bytes", "encoding", "delimiter", "headers",
-                  "mapping", "mode", "status", "row_count", "summary", "job", "has_error_file",
-                  "created_by", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "original_name",
+            "size_bytes",
+            "encoding",
+            "delimiter",
+            "headers",
+            "mapping",
+            "mode",
+            "status",
+            "row_count",
+            "summary",
+            "job",
+            "has_error_file",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_has_error_file(self, upload: Upload) -> bool:
@@ -70,8 +85,10 @@ class RowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="Data row, the header not counted")
     line = serializers.IntegerField(help_text="Line of the file, the header being line 1")
     column = serializers.CharField()
-    value = serializers.CharField(help_text="The cell as written; masked when it is from a "
-                                  "column of personal identifiers and `masked` is true")
+    value = serializers.CharField(
+        help_text="The cell as written; masked when it is from a "
+        "column of personal identifiers and `masked` is true"
+    )
     masked = serializers.BooleanField()
     reason = serializers.CharField()
     message = serializers.CharField()
@@ -98,7 +115,9 @@ class CSVFileRenderer(BaseRenderer):
 
 
 class UploadViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
     """CSV uploads for marketers and data stewards."""
@@ -125,8 +144,7 @@ class UploadViewSet(
         )
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=UploadMappingSerializer,
-                   responses={200: UploadSerializer, 400: INVALID})
+    @extend_schema(request=UploadMappingSerializer, responses={200: UploadSerializer, 400: INVALID})
     @action(detail=True, methods=["post"], filter_backends=[])
     def mapping(self, request: Request, pk: str | None = None) -> Response:
         """Set the column mapping and the import mode ("all or nothing" or "valid rows")."""
@@ -146,27 +164,36 @@ class UploadViewSet(
         return Response(UploadPreviewSerializer(preview).data)
 
     @extend_schema(request=None, responses={202: JobSerializer, 400: DetailSerializer})
-    @action(detail=True, methods=["post"], url_path="import", url_name="import",
-            filter_backends=[])
+    @action(detail=True, methods=["post"], url_path="import", url_name="import", filter_backends=[])
     def start_import(self, request: Request, pk: str | None = None) -> Response:
         """Start the import; follow it at ``/api/jobs/<id>/``."""
         job = upload_import(upload=self.get_object(), by=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={
-        (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="row, line, "
-                                           "column, value, reason of every invalid row"),
-        404: DetailSerializer,
-        429: THROTTLED,
-    })
-    @action(detail=True, methods=["get"], filter_backends=[],
-            renderer_classes=[JSONRenderer, CSVFileRenderer], throttle_classes=[ExportThrottle])
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="row, line, column, value, reason of every invalid row",
+            ),
+            404: DetailSerializer,
+            429: THROTTLED,
+        }
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        renderer_classes=[JSONRenderer, CSVFileRenderer],
+        throttle_classes=[ExportThrottle],
+    )
     def errors(self, request: Request, pk: str | None = None):
         """Download every row problem of the last preview or import as CSV."""
         upload = self.get_object()
         if not upload.error_file:
-            return Response({"detail": "This upload has no error file."},
-                            status=status.HTTP_404_NOT_FOUND)
+            return Response(
+                {"detail": "This upload has no error file."}, status=status.HTTP_404_NOT_FOUND
+            )
         return csv_attachment(
             error_file_for_user(upload, request.user), filename=f"upload-{upload.pk}-errors.csv"
         )

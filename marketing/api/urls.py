@@ -34,12 +34,21 @@ router.register("campaign-plans", plans.CampaignPlanViewSet)
 router.register("recommendation-runs", recommendations.RecommendationRunViewSet)
 
 urlpatterns = [
-    path("training-runs/<int:pk>/explanations/", explanations.TrainingRunExplanationView.as_view(),
-         name="api-training-run-explanations"),
-    path("customers/<int:pk>/explanations/", explanations.CustomerExplanationView.as_view(),
-         name="api-customer-explanations"),
-    path("scoring-runs/<int:pk>/audience-diversity/",
-         recommendations.AudienceDiversityView.as_view(), name="api-audience-diversity"),
+    path(
+        "training-runs/<int:pk>/explanations/",
+        explanations.TrainingRunExplanationView.as_view(),
+        name="api-training-run-explanations",
+    ),
+    path(
+        "customers/<int:pk>/explanations/",
+        explanations.CustomerExplanationView.as_view(),
+        name="api-customer-explanations",
+    ),
+    path(
+        "scoring-runs/<int:pk>/audience-diversity/",
+        recommendations.AudienceDiversityView.as_view(),
+        name="api-audience-diversity",
+    ),
     path("", include(router.urls)),
     # Exchanges a username and password for an API token (then: "Authorization: Token <key>").
     path("auth/token/", auth.TokenLoginView.as_view(), name="api-token"),

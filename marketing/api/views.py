@@ -62,28 +62,36 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
         counts = customer_erase(customer=customer, by=request.user)
         return Response({"erased": pseudonym, **counts})
 
-    @extend_schema(responses={
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
-            "One JSON document: profile, personal identifiers, one section per kind of "
-            "record (consent history, interactions, scores, explanations, recommendations, "
-            "audience memberships, ...), the exports that held the customer, the models "
-            "trained with their data and the audit events about them")),
-        403: OpenApiResponse(s.DetailSerializer, description="Data stewards only"),
-    })
-    @action(detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[],
-            pagination_class=None)
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=(
+                    "One JSON document: profile, personal identifiers, one section per kind of "
+                    "record (consent history, interactions, scores, explanations, recommendations, "
+                    "audience memberships, ...), the exports that held the customer, the models "
+                    "trained with their data and the audit events about them"
+                ),
+            ),
+            403: OpenApiResponse(s.DetailSerializer, description="Data stewards only"),
+        }
+    )
+    @action(
+        detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[], pagination_class=None
+    )
     def portability(self, request: Request, pk: str | None = None) -> Response:
         """Everything held about the customer (right of access and portability); audited."""
         customer = self.get_object()
-        document = customer_portability_download(customer=customer, by=request.user,
-                                                 where="api")
-        return Response(document, headers={
-            "Content-Disposition": f'attachment; filename="customer-{customer.pk}.json"'
-        })
+        document = customer_portability_download(customer=customer, by=request.user, where="api")
+        return Response(
+            document,
+            headers={"Content-Disposition": f'attachment; filename="customer-{customer.pk}.json"'},
+        )
 
     @extend_schema(responses=s.ConsentRecordSerializer(many=True))
-    @action(detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[],
-            pagination_class=None)
+    @action(
+        detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[], pagination_class=None
+    )
     def consents(self, request: Request, pk: str | None = None) -> Response:
         """The customer's full consent history, latest first per purpose."""
         customer = self.get_object()
@@ -186,8 +194,15 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     read_roles = ALL_ROLES
     write_roles = (MARKETER,)
 
-    @extend_schema(request=None, responses={200: s.JobSerializer, 403: OpenApiResponse(
-        s.DetailSerializer, description="Only the job's creator or a marketer may cancel")})
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.JobSerializer,
+            403: OpenApiResponse(
+                s.DetailSerializer, description="Only the job's creator or a marketer may cancel"
+            ),
+        },
+    )
     @action(detail=True, methods=["post"], write_roles=ALL_ROLES, filter_backends=[])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()

@@ -36,7 +36,10 @@ def stored_digests(value: dict[str, str] | str | None) -> dict[str, str]:
 
 
 def member_identifiers(
-    member: Sequence[Any], made: tuple[str, ...], plain: tuple[Any, ...], platform: str,
+    member: Sequence[Any],
+    made: tuple[str, ...],
+    plain: tuple[Any, ...],
+    platform: str,
     fields: tuple[str, ...],
 ) -> tuple[str, ...]:
     """``made`` (from the member's plain identifiers), with the digests stored at import in
@@ -48,7 +51,10 @@ def member_identifiers(
 
 
 def with_stored(
-    made: tuple[str, ...], plain: tuple[Any, ...], stored: dict[str, str], platform: str,
+    made: tuple[str, ...],
+    plain: tuple[Any, ...],
+    stored: dict[str, str],
+    platform: str,
     fields: tuple[str, ...],
 ) -> tuple[str, ...]:
     """Per field: the value ``made`` from the plain identifier where there is one, otherwise

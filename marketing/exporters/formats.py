@@ -13,6 +13,7 @@ class Writer(Protocol):
         self, members: Iterable[Member], out: TextIO, *, result: WriteResult | None = None
     ) -> WriteResult: ...
 
+
 # Kinds of identifier a platform matches on (see ``Readiness``).
 MATCH_KEYS = ("email", "phone", "address")
 
@@ -47,45 +48,78 @@ FORMATS: dict[str, ExportFormat] = {
     f.key: f
     for f in (
         ExportFormat(
-            key=GOOGLE_CUSTOMER_MATCH, label="Google Customer Match (CSV)", platform="Google Ads",
+            key=GOOGLE_CUSTOMER_MATCH,
+            label="Google Customer Match (CSV)",
+            platform="Google Ads",
             description="Hashed email, phone and names with plain country and zip; customers "
-                        "in the EEA, UK and Switzerland need ad_user_data and "
-                        "ad_personalization consent.",
-            extension="csv", content_type="text/csv", write=google.write,
-            readiness=google.readiness, match_keys=MATCH_KEYS, needs_google_consents=True,
+            "in the EEA, UK and Switzerland need ad_user_data and "
+            "ad_personalization consent.",
+            extension="csv",
+            content_type="text/csv",
+            write=google.write,
+            readiness=google.readiness,
+            match_keys=MATCH_KEYS,
+            needs_google_consents=True,
             columns=tuple(google.HEADERS),
         ),
         ExportFormat(
-            key=META_CUSTOM_AUDIENCE, label="Meta Custom Audience (API payload)", platform="Meta",
+            key=META_CUSTOM_AUDIENCE,
+            label="Meta Custom Audience (API payload)",
+            platform="Meta",
             description="JSON Lines: one {schema, data} request body of at most 10,000 rows per "
-                        "line; EXTERN_ID is the pseudonym, everything else hashed.",
-            extension="jsonl", content_type="application/x-ndjson", write=meta.write_payload,
-            readiness=meta.readiness, match_keys=MATCH_KEYS, columns=tuple(meta.SCHEMA),
+            "line; EXTERN_ID is the pseudonym, everything else hashed.",
+            extension="jsonl",
+            content_type="application/x-ndjson",
+            write=meta.write_payload,
+            readiness=meta.readiness,
+            match_keys=MATCH_KEYS,
+            columns=tuple(meta.SCHEMA),
         ),
         ExportFormat(
-            key=META_CUSTOM_AUDIENCE_CSV, label="Meta Custom Audience (CSV)", platform="Meta",
+            key=META_CUSTOM_AUDIENCE_CSV,
+            label="Meta Custom Audience (CSV)",
+            platform="Meta",
             description="The Ads Manager customer list with hashed identifiers.",
-            extension="csv", content_type="text/csv", write=meta.write_csv,
-            readiness=meta.readiness, match_keys=MATCH_KEYS, columns=tuple(meta.CSV_HEADERS),
+            extension="csv",
+            content_type="text/csv",
+            write=meta.write_csv,
+            readiness=meta.readiness,
+            match_keys=MATCH_KEYS,
+            columns=tuple(meta.CSV_HEADERS),
         ),
         ExportFormat(
-            key=TIKTOK_CUSTOMER_FILE, label="TikTok customer file (CSV)", platform="TikTok",
+            key=TIKTOK_CUSTOMER_FILE,
+            label="TikTok customer file (CSV)",
+            platform="TikTok",
             description="SHA-256 of email and phone, one column each.",
-            extension="csv", content_type="text/csv", write=tiktok.write,
-            readiness=tiktok.readiness, match_keys=("email", "phone"),
+            extension="csv",
+            content_type="text/csv",
+            write=tiktok.write,
+            readiness=tiktok.readiness,
+            match_keys=("email", "phone"),
             columns=tuple(tiktok.HEADERS),
         ),
         ExportFormat(
-            key=GENERIC_CSV, label="Pseudonyms and scores (CSV)", platform="Other systems",
+            key=GENERIC_CSV,
+            label="Pseudonyms and scores (CSV)",
+            platform="Other systems",
             description="Pseudonym and frozen score; no personal identifiers.",
-            extension="csv", content_type="text/csv", write=generic.write_csv, readiness=None,
+            extension="csv",
+            content_type="text/csv",
+            write=generic.write_csv,
+            readiness=None,
             columns=tuple(generic.CSV_HEADERS),
         ),
         ExportFormat(
-            key=GENERIC_JSON, label="Pseudonyms and scores (JSON)", platform="Other systems",
+            key=GENERIC_JSON,
+            label="Pseudonyms and scores (JSON)",
+            platform="Other systems",
             description="A JSON array of {pseudonym, score}; no personal identifiers.",
-            extension="json", content_type="application/json", write=generic.write_json,
-            readiness=None, columns=tuple(generic.CSV_HEADERS),
+            extension="json",
+            content_type="application/json",
+            write=generic.write_json,
+            readiness=None,
+            columns=tuple(generic.CSV_HEADERS),
         ),
     )
 }

@@ -13,7 +13,7 @@ from marketing.exporters.base import (
     Readiness,
     WriteResult,
     cached_hasher,
-        member_identifiers,
+    member_identifiers,
 )
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
@@ -31,13 +31,47 @@ PLATFORM = "google"
 # The identity fields Google matches on, as ``hasher`` returns them; the zip goes plain.
 HASHED_FIELDS = ("email", "phone", "first_name", "last_name", "postal_code")
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
-NAME_PREFIXES = frozenset({
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev", "fr",
-    "madam", "mme", "mlle", "herr", "frau", "sig", "sra", "srta",
-})
-NAME_SUFFIXES = frozenset({
-    "jr", "sr", "ii", "iii", "iv", "phd", "md", "dds", "esq", "mba", "msc", "bsc",
-})
+NAME_PREFIXES = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "prof",
+        "sir",
+        "dame",
+        "lady",
+        "lord",
+        "rev",
+        "fr",
+        "madam",
+        "mme",
+        "mlle",
+        "herr",
+        "frau",
+        "sig",
+        "sra",
+        "srta",
+    }
+)
+NAME_SUFFIXES = frozenset(
+    {
+        "jr",
+        "sr",
+        "ii",
+        "iii",
+        "iv",
+        "phd",
+        "md",
+        "dds",
+        "esq",
+        "mba",
+        "msc",
+        "bsc",
+    }
+)
 
 
 def normalise_email(raw: str | None) -> str:
@@ -90,8 +124,13 @@ def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
 
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
         email, phone, first, last, country, postal = member[2:8]
-        made = (sha256_hex(normalise_email(email)), sha256_hex(normalise_phone(phone, country)),
-                hash_name(first), hash_name(last), normalise_zip(postal, country))
+        made = (
+            sha256_hex(normalise_email(email)),
+            sha256_hex(normalise_phone(phone, country)),
+            hash_name(first),
+            hash_name(last),
+            normalise_zip(postal, country),
+        )
         plain = (email, phone, first, last, postal)
         return member_identifiers(member, made, plain, PLATFORM, HASHED_FIELDS)
 

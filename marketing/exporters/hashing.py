@@ -17,16 +17,19 @@ PLATFORMS = (google, meta, tiktok)
 # What pages, the API and previews show in place of a hashed identifier.
 HASHED = "hashed"
 # The identity fields kept only as digests (the others stay plain).
-HASHED_FIELDS = tuple(sorted(
-    {name for platform in PLATFORMS for name in platform.HASHED_FIELDS},
-    key=("email", "phone", "first_name", "last_name", "postal_code").index,
-))
+HASHED_FIELDS = tuple(
+    sorted(
+        {name for platform in PLATFORMS for name in platform.HASHED_FIELDS},
+        key=("email", "phone", "first_name", "last_name", "postal_code").index,
+    )
+)
 
 
 def digest_keys(field: str) -> list[str]:
     """The keys under which the digests of the identity field ``field`` are stored."""
-    return [f"{platform.PLATFORM}:{field}" for platform in PLATFORMS
-            if field in platform.HASHED_FIELDS]
+    return [
+        f"{platform.PLATFORM}:{field}" for platform in PLATFORMS if field in platform.HASHED_FIELDS
+    ]
 
 
 def identity_hasher() -> Callable[[Sequence[str]], dict[str, str]]:
@@ -35,8 +38,12 @@ def identity_hasher() -> Callable[[Sequence[str]], dict[str, str]]:
     hashers: list[tuple[str, tuple[str, ...], Callable[[Sequence[Any]], tuple[str, ...]]]] = [
         (platform.PLATFORM, platform.HASHED_FIELDS, platform.hasher()) for platform in PLATFORMS
     ]
-    position = {name: i for i, name in enumerate(
-        ("email", "phone", "first_name", "last_name", "country", "postal_code"))}
+    position = {
+        name: i
+        for i, name in enumerate(
+            ("email", "phone", "first_name", "last_name", "country", "postal_code")
+        )
+    }
 
     def digests(identity: Sequence[str]) -> dict[str, str]:
         member = ("", None, *identity)

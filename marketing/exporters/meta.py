@@ -16,7 +16,7 @@ from marketing.exporters.base import (
     Readiness,
     WriteResult,
     cached_hasher,
-        member_identifiers,
+    member_identifiers,
 )
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.normalise import (
@@ -79,8 +79,13 @@ def hasher() -> Callable[[Sequence[Any]], tuple[str, ...]]:
 
     def identifiers(member: Sequence[Any]) -> tuple[str, ...]:
         email, phone, first, last, country, postal = member[2:8]
-        made = (sha256_hex(email_basic(email)), sha256_hex(phone_international(phone, country)),
-                hash_name(first), hash_name(last), sha256_hex(normalise_zip(postal, country)))
+        made = (
+            sha256_hex(email_basic(email)),
+            sha256_hex(phone_international(phone, country)),
+            hash_name(first),
+            hash_name(last),
+            sha256_hex(normalise_zip(postal, country)),
+        )
         plain = (email, phone, first, last, postal)
         return member_identifiers(member, made, plain, PLATFORM, HASHED_FIELDS)
 

@@ -38,8 +38,14 @@ def catalogue_attributes(specs: Iterable[AttributeSpec]) -> None:
             stored = existing.get(spec.name)
             if stored is None:
                 samples = list(spec.samples) if spec.data_type == ProfileField.DataType.TEXT else []
-                new.append(ProfileField(name=spec.name, label=spec.label[:100],
-                                        data_type=spec.data_type, sample_values=samples))
+                new.append(
+                    ProfileField(
+                        name=spec.name,
+                        label=spec.label[:100],
+                        data_type=spec.data_type,
+                        sample_values=samples,
+                    )
+                )
             elif stored.data_type == ProfileField.DataType.TEXT:
                 merged = list(stored.sample_values)
                 merged += [v for v in spec.samples if v not in merged]

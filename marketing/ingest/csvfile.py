@@ -78,8 +78,7 @@ def inspect_file(binary: IO[bytes], *, encoding: str, max_columns: int) -> FileS
         raise IngestError("The file is empty.")
     delimiter = detect_delimiter(head.decode(_python_codec(encoding), errors="replace"))
     try:
-        return _read_shape(binary, encoding=encoding, delimiter=delimiter,
-                           max_columns=max_columns)
+        return _read_shape(binary, encoding=encoding, delimiter=delimiter, max_columns=max_columns)
     except UnicodeDecodeError as exc:
         raise IngestError(_decode_error_message(binary, encoding, exc)) from None
 
@@ -106,8 +105,7 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
-def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str,
-                max_columns: int) -> FileShape:
+def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str, max_columns: int) -> FileShape:
     with text_stream(binary, encoding) as text:
         lines = _NulWatch(text)
         reader = csv.reader(lines, delimiter=delimiter)
@@ -127,9 +125,7 @@ def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str,
                     if len(record) != width:
                         ragged_count += 1
                         if len(ragged) < _RAGGED_SHOWN:
-                            ragged.append(
-                                f"row {row_no} (line {line}) has {len(record)} fields"
-                            )
+                            ragged.append(f"row {row_no} (line {line}) has {len(record)} fields")
                     elif len(sample) < SAMPLE_ROWS:
                         sample.append(record)
                 line = reader.line_num + 1
@@ -144,8 +140,9 @@ def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str,
             f"The file is read as {DELIMITER_NAMES[delimiter]} separated; check for a missing "
             "or extra delimiter, or a quote that is not closed."
         )
-    return FileShape(encoding=encoding, delimiter=delimiter, headers=headers, row_count=rows,
-                     sample=sample)
+    return FileShape(
+        encoding=encoding, delimiter=delimiter, headers=headers, row_count=rows, sample=sample
+    )
 
 
 def _read_header(reader, max_columns: int) -> list[str]:
@@ -193,7 +190,7 @@ def _decode_error_message(binary: IO[bytes], encoding: str, exc: UnicodeDecodeEr
         try:
             raw.decode(codec)
         except UnicodeDecodeError as line_exc:
-            bad = raw[line_exc.start:line_exc.end].hex(" ").upper()
+            bad = raw[line_exc.start : line_exc.end].hex(" ").upper()
             where = f"line {line_no}, byte 0x{bad} at position {line_exc.start + 1}"
             break
     else:
@@ -230,8 +227,11 @@ class _NulWatch:
 
 def nul_message(row: int, line: int, headers: list[str], fields: list[str]) -> str:
     """Where the first NUL character of a row is, and what to do about it."""
-    columns = [headers[i] if i < len(headers) else f"column {i + 1}"
-               for i, cell in enumerate(fields) if NUL in cell]
+    columns = [
+        headers[i] if i < len(headers) else f"column {i + 1}"
+        for i, cell in enumerate(fields)
+        if NUL in cell
+    ]
     where = f", column '{columns[0]}'" if columns else ""
     return (
         f"Row {row} (line {line}){where} contains a NUL character (byte 0x00), which is not "
@@ -273,8 +273,11 @@ def blank_columns(path: Path, *, encoding: str, delimiter: str, columns: set[int
     the old one and swapped in by a rename, so a failure leaves the old one whole."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding=_python_codec(encoding), newline="") as out, \
-                path.open("rb") as binary, text_stream(binary, encoding) as text:
+        with (
+            os.fdopen(fd, "w", encoding=_python_codec(encoding), newline="") as out,
+            path.open("rb") as binary,
+            text_stream(binary, encoding) as text,
+        ):
             reader = csv.reader(text, delimiter=delimiter)
             writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
             header = next(reader, None)

@@ -137,8 +137,9 @@ def _weekday_in_month(year: int, month: int, weekday: int, week: int) -> date:
     return day
 
 
-def consent_history(rng: random.Random, called_at: datetime, now: datetime
-                    ) -> list[ConsentStatement]:
+def consent_history(
+    rng: random.Random, called_at: datetime, now: datetime
+) -> list[ConsentStatement]:
     """A plausible, seeded consent history for one demo customer, given at the call."""
     notice = "2008-05" if called_at.year < 2010 else "2010-01"
     statements: list[ConsentStatement] = []
@@ -151,8 +152,11 @@ def consent_history(rng: random.Random, called_at: datetime, now: datetime
         if status == ConsentRecord.Status.GRANTED and rng.random() < WITHDRAWN_LATER:
             withdrawn = called_at + timedelta(days=rng.randrange(30, 720))
             if withdrawn < now:
-                statements.append(ConsentStatement(purpose, ConsentRecord.Status.WITHDRAWN,
-                                                   withdrawn, None, notice))
+                statements.append(
+                    ConsentStatement(
+                        purpose, ConsentRecord.Status.WITHDRAWN, withdrawn, None, notice
+                    )
+                )
 
     for purpose, (granted, denied) in CONSENT_SHARES.items():
         draw = rng.random()
@@ -192,8 +196,12 @@ def load_demo_data(*, limit: int | None = None) -> dict[str, int]:
         for kind in (Interaction.Kind.IMPRESSION, Interaction.Kind.CONVERSION)
         if kind == Interaction.Kind.IMPRESSION or row.values["y"] == "yes"
     ]
-    offer = OfferRecord(OFFER_ID, "Term deposit", category="savings",
-                        description="Fixed-term savings deposit, offered by phone.")
+    offer = OfferRecord(
+        OFFER_ID,
+        "Term deposit",
+        category="savings",
+        description="Fixed-term savings deposit, offered by phone.",
+    )
 
     with (
         CustomerWriter(source=ConsentRecord.Source.DEMO, now=now) as customer_writer,
@@ -203,14 +211,16 @@ def load_demo_data(*, limit: int | None = None) -> dict[str, int]:
     ):
         offer_writer.write(offer_writer.prepare([offer]))
         for start in range(0, len(customers), CHUNK):
-            customer_writer.write(customer_writer.prepare(customers[start:start + CHUNK]))
+            customer_writer.write(customer_writer.prepare(customers[start : start + CHUNK]))
         for start in range(0, len(interactions), CHUNK):
             interaction_writer.write(
-                interaction_writer.prepare(interactions[start:start + CHUNK])
+                interaction_writer.prepare(interactions[start : start + CHUNK])
             )
         catalogue_attributes(
             AttributeSpec(
-                names[c], LABELS.get(names[c], c), types[c],
+                names[c],
+                LABELS.get(names[c], c),
+                types[c],
                 tuple(common_values(row.values[c] for row in rows)) if types[c] == TEXT else (),
             )
             for c in columns

@@ -32,56 +32,123 @@ def _consent_fields() -> list[FieldSpec]:
         for purpose in Purpose
     ]
     return fields + [
-        FieldSpec("consent_date", "Consent date", data_type="datetime",
-                  synonyms=("consent_at", "consent_given_at", "consented_at", "consent_timestamp")),
-        FieldSpec("consent_expires", "Consent expires", data_type="datetime",
-                  synonyms=("consent_expires_at", "consent_expiry", "consent_valid_until")),
-        FieldSpec("notice_version", "Privacy notice version",
-                  synonyms=("privacy_notice_version", "privacy_notice", "notice")),
+        FieldSpec(
+            "consent_date",
+            "Consent date",
+            data_type="datetime",
+            synonyms=("consent_at", "consent_given_at", "consented_at", "consent_timestamp"),
+        ),
+        FieldSpec(
+            "consent_expires",
+            "Consent expires",
+            data_type="datetime",
+            synonyms=("consent_expires_at", "consent_expiry", "consent_valid_until"),
+        ),
+        FieldSpec(
+            "notice_version",
+            "Privacy notice version",
+            synonyms=("privacy_notice_version", "privacy_notice", "notice"),
+        ),
     ]
 
 
 TARGET_FIELDS: dict[str, list[FieldSpec]] = {
     "customers": [
-        FieldSpec("external_id", "Customer ID", required=True,
-                  synonyms=("customer_id", "client_id", "id", "customer_number", "customer_no",
-                            "cust_id", "customer", "client", "user_id", "member_id",
-                            "account_id")),
-        FieldSpec("email", "Email", data_type="email",
-                  synonyms=("e-mail", "email_address", "mail")),
-        FieldSpec("phone", "Phone", data_type="phone",
-                  synonyms=("phone_number", "telephone", "tel", "mobile", "mobile_phone", "cell")),
-        FieldSpec("first_name", "First name",
-                  synonyms=("firstname", "given_name", "forename")),
-        FieldSpec("last_name", "Last name",
-                  synonyms=("lastname", "surname", "family_name")),
-        FieldSpec("country", "Country (ISO code)", data_type="country",
-                  synonyms=("country_code", "country_iso")),
-        FieldSpec("postal_code", "Postal code",
-                  synonyms=("postcode", "post_code", "zip", "zipcode", "zip_code", "plz")),
+        FieldSpec(
+            "external_id",
+            "Customer ID",
+            required=True,
+            synonyms=(
+                "customer_id",
+                "client_id",
+                "id",
+                "customer_number",
+                "customer_no",
+                "cust_id",
+                "customer",
+                "client",
+                "user_id",
+                "member_id",
+                "account_id",
+            ),
+        ),
+        FieldSpec(
+            "email", "Email", data_type="email", synonyms=("e-mail", "email_address", "mail")
+        ),
+        FieldSpec(
+            "phone",
+            "Phone",
+            data_type="phone",
+            synonyms=("phone_number", "telephone", "tel", "mobile", "mobile_phone", "cell"),
+        ),
+        FieldSpec("first_name", "First name", synonyms=("firstname", "given_name", "forename")),
+        FieldSpec("last_name", "Last name", synonyms=("lastname", "surname", "family_name")),
+        FieldSpec(
+            "country",
+            "Country (ISO code)",
+            data_type="country",
+            synonyms=("country_code", "country_iso"),
+        ),
+        FieldSpec(
+            "postal_code",
+            "Postal code",
+            synonyms=("postcode", "post_code", "zip", "zipcode", "zip_code", "plz"),
+        ),
         *_consent_fields(),
     ],
     "offers": [
-        FieldSpec("external_id", "Offer ID", required=True,
-                  synonyms=("offer_id", "product_id", "item_id", "sku", "id", "code")),
-        FieldSpec("title", "Title", required=True,
-                  synonyms=("name", "offer_name", "product_name", "offer", "product")),
+        FieldSpec(
+            "external_id",
+            "Offer ID",
+            required=True,
+            synonyms=("offer_id", "product_id", "item_id", "sku", "id", "code"),
+        ),
+        FieldSpec(
+            "title",
+            "Title",
+            required=True,
+            synonyms=("name", "offer_name", "product_name", "offer", "product"),
+        ),
         FieldSpec("category", "Category", synonyms=("product_category", "type")),
         FieldSpec("description", "Description", synonyms=("desc", "details")),
         FieldSpec("price", "Price", data_type="money", synonyms=("list_price", "unit_price")),
         FieldSpec("unit_cost", "Unit cost", data_type="money", synonyms=("cost", "cogs")),
     ],
     "interactions": [
-        FieldSpec("customer_external_id", "Customer ID", required=True,
-                  synonyms=("customer_id", "client_id", "customer", "user_id", "external_id")),
-        FieldSpec("offer_external_id", "Offer ID", required=True,
-                  synonyms=("offer_id", "product_id", "item_id", "sku", "offer", "product")),
-        FieldSpec("kind", "Kind (impression, click, conversion)", required=True,
-                  data_type="choice",
-                  synonyms=("type", "event", "event_type", "interaction", "action")),
-        FieldSpec("occurred_at", "When", required=True, data_type="datetime",
-                  synonyms=("timestamp", "date", "time", "datetime", "event_time", "created_at",
-                            "occurred")),
+        FieldSpec(
+            "customer_external_id",
+            "Customer ID",
+            required=True,
+            synonyms=("customer_id", "client_id", "customer", "user_id", "external_id"),
+        ),
+        FieldSpec(
+            "offer_external_id",
+            "Offer ID",
+            required=True,
+            synonyms=("offer_id", "product_id", "item_id", "sku", "offer", "product"),
+        ),
+        FieldSpec(
+            "kind",
+            "Kind (impression, click, conversion)",
+            required=True,
+            data_type="choice",
+            synonyms=("type", "event", "event_type", "interaction", "action"),
+        ),
+        FieldSpec(
+            "occurred_at",
+            "When",
+            required=True,
+            data_type="datetime",
+            synonyms=(
+                "timestamp",
+                "date",
+                "time",
+                "datetime",
+                "event_time",
+                "created_at",
+                "occurred",
+            ),
+        ),
         FieldSpec("value", "Value", data_type="money", synonyms=("amount", "revenue")),
         FieldSpec("campaign", "Campaign", synonyms=("campaign_name", "utm_campaign")),
     ],
@@ -138,7 +205,7 @@ def clean_mapping(kind: str, mapping: dict[str, str], headers: list[str]) -> dic
     for target, header in mapping.items():
         header = (header or "").strip()
         if target.startswith(ATTRIBUTE_PREFIX) and kind == "customers":
-            name = target[len(ATTRIBUTE_PREFIX):]
+            name = target[len(ATTRIBUTE_PREFIX) :]
             if not _ATTRIBUTE_NAME.fullmatch(name):
                 problems.append(
                     f"'{name}' cannot be a profile attribute name: use lower-case letters, "

@@ -67,13 +67,19 @@ class RowError:
         (``identity_field``, e.g. "email") is masked, "masked" says whether it is."""
         masked = bool(identity_field and self.value)
         value = mask_value(identity_field, self.value) if masked else self.value
-        return {"row": self.row, "line": self.line, "column": self.column, "value": value,
-                "masked": masked, "reason": self.reason,
-                "message": problem_message(self.row, self.line, self.column, value, self.reason)}
+        return {
+            "row": self.row,
+            "line": self.line,
+            "column": self.column,
+            "value": value,
+            "masked": masked,
+            "reason": self.reason,
+            "message": problem_message(self.row, self.line, self.column, value, self.reason),
+        }
 
 
 def problem_message(row: int, line: int, column: str, value: str, reason: str) -> str:
-    """"Row 4 (line 5), column 'email': 'j***@***' is not an email address"."""
+    """ "Row 4 (line 5), column 'email': 'j***@***' is not an email address"."""
     where = f"Row {row} (line {line})"
     if column:
         where += f", column '{column}'"
@@ -95,15 +101,21 @@ class RowChecker:
 
     kind = ""
 
-    def __init__(self, headers: list[str], mapping: dict[str, str], *,
-                 attribute_types: dict[str, str] | None = None,
-                 now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        headers: list[str],
+        mapping: dict[str, str],
+        *,
+        attribute_types: dict[str, str] | None = None,
+        now: datetime | None = None,
+    ) -> None:
         self.headers = headers
         self.width = len(headers)
         self.mapping = mapping
         self._index = {header: i for i, header in enumerate(headers)}
-        self._columns = {target: (self._index[header], header)
-                         for target, header in mapping.items() if header}
+        self._columns = {
+            target: (self._index[header], header) for target, header in mapping.items() if header
+        }
         self._labels = {spec.name: spec.label for spec in TARGET_FIELDS[self.kind]}
         # key -> (row << 32 | line) of its first row, packed to keep a million keys small.
         self._first_seen: dict[Any, int] = {}
@@ -114,8 +126,11 @@ class RowChecker:
 
     def check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
         if len(fields) != self.width:
-            return [_error(row, line, "", "",
-                           f"has {len(fields)} fields but the header has {self.width}")]
+            return [
+                _error(
+                    row, line, "", "", f"has {len(fields)} fields but the header has {self.width}"
+                )
+            ]
         return self._check(row, line, fields)
 
     def _check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
@@ -127,34 +142,69 @@ class RowChecker:
     def count_existing(self, records: list[Any]) -> int:
         raise NotImplementedError
 
-    def _required(self, target: str, fields: list[str], row: int, line: int,
-                  errors: list[RowError], limit: int = 128) -> str:
+    def _required(
+        self,
+        target: str,
+        fields: list[str],
+        row: int,
+        line: int,
+        errors: list[RowError],
+        limit: int = 128,
+    ) -> str:
         index, header = self.column(target)  # type: ignore[misc]  (required: always mapped)
         text = fields[index].strip()
         if not text:
-            errors.append(_error(row, line, header, "",
-                                 f"is empty, but {self._labels[target]} is required"))
+            errors.append(
+                _error(row, line, header, "", f"is empty, but {self._labels[target]} is required")
+            )
         elif len(text) > limit:
             errors.append(_error(row, line, header, text, f"is longer than {limit} characters"))
         return text
 
-    def _once(self, key: Any, row: int, line: int, header: str, value: str, what: str,
-              errors: list[RowError]) -> None:
+    def _once(
+        self,
+        key: Any,
+        row: int,
+        line: int,
+        header: str,
+        value: str,
+        what: str,
+        errors: list[RowError],
+    ) -> None:
         first = self._first_seen.setdefault(key, row << 32 | line)
         if first != row << 32 | line:
-            errors.append(_error(
-                row, line, header, value,
-                f"repeats {what} of row {first >> 32} (line {first & 0xFFFFFFFF})",
-            ))
+            errors.append(
+                _error(
+                    row,
+                    line,
+                    header,
+                    value,
+                    f"repeats {what} of row {first >> 32} (line {first & 0xFFFFFFFF})",
+                )
+            )
 
-    def _optional(self, target: str, parse: Callable[[str], Any], fields: list[str], row: int,
-                  line: int, errors: list[RowError], default: Any = "") -> Any:
+    def _optional(
+        self,
+        target: str,
+        parse: Callable[[str], Any],
+        fields: list[str],
+        row: int,
+        line: int,
+        errors: list[RowError],
+        default: Any = "",
+    ) -> Any:
         value = self._cell(self.column(target), parse, fields, row, line, errors)
         return default if value is None else value
 
     @staticmethod
-    def _cell(column: tuple[int, str] | None, parse: Callable[[str], Any], fields: list[str],
-              row: int, line: int, errors: list[RowError]) -> Any:
+    def _cell(
+        column: tuple[int, str] | None,
+        parse: Callable[[str], Any],
+        fields: list[str],
+        row: int,
+        line: int,
+        errors: list[RowError],
+    ) -> Any:
         """The parsed value of an optional column; None when unmapped, blank or invalid."""
         if column is None:
             return None
@@ -186,9 +236,14 @@ class CustomerRows(RowChecker):
         "postal_code": max_length(20),
     }
 
-    def __init__(self, headers: list[str], mapping: dict[str, str], *,
-                 attribute_types: dict[str, str] | None = None,
-                 now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        headers: list[str],
+        mapping: dict[str, str],
+        *,
+        attribute_types: dict[str, str] | None = None,
+        now: datetime | None = None,
+    ) -> None:
         super().__init__(headers, mapping)
         self.now = now or timezone.now()
         types = attribute_types or {}
@@ -196,7 +251,7 @@ class CustomerRows(RowChecker):
         self.attributes = []
         for target, header in mapping.items():
             if target.startswith(ATTRIBUTE_PREFIX) and header:
-                name = target[len(ATTRIBUTE_PREFIX):]
+                name = target[len(ATTRIBUTE_PREFIX) :]
                 data_type = types.get(name, TEXT)
                 parse = None if data_type == TEXT else PROFILE_PARSERS[data_type]
                 if data_type == DATE:
@@ -209,11 +264,13 @@ class CustomerRows(RowChecker):
         ]
         # Hashing on upload: a bad identifier is reported without its value, which would
         # otherwise be kept in the error file and the job's messages.
-        self._hidden_slots = {
-            slot for slot, name in enumerate(IDENTITY_FIELDS) if name in HASHED_FIELDS
-        } if settings.HASH_IDENTIFIERS_ON_UPLOAD else set()
+        self._hidden_slots = (
+            {slot for slot, name in enumerate(IDENTITY_FIELDS) if name in HASHED_FIELDS}
+            if settings.HASH_IDENTIFIERS_ON_UPLOAD
+            else set()
+        )
         self.consents = [
-            (spec.name[len(CONSENT_PREFIX):], *column)
+            (spec.name[len(CONSENT_PREFIX) :], *column)
             for spec in TARGET_FIELDS[self.kind]
             if spec.data_type == "consent" and (column := self.column(spec.name)) is not None
         ]
@@ -226,7 +283,8 @@ class CustomerRows(RowChecker):
         # Rows repeat the same consent cells (answers, date, expiry, notice) far more often
         # than not: the statements of each distinct combination are made once.
         consent_columns = [index for _, index, _ in self.consents] + [
-            column[0] for column in (self.consent_date, self.consent_expires, self.notice_version)
+            column[0]
+            for column in (self.consent_date, self.consent_expires, self.notice_version)
             if column is not None
         ]
         self._consent_cells = itemgetter(*consent_columns) if self.consents else None
@@ -244,8 +302,9 @@ class CustomerRows(RowChecker):
         if external_id and len(external_id) <= 128:
             seen = row << 32 | line
             if self._first_seen.setdefault(external_id, seen) != seen:
-                self._once(external_id, row, line, self._id_header, external_id,
-                           "the customer ID", errors)
+                self._once(
+                    external_id, row, line, self._id_header, external_id, "the customer ID", errors
+                )
         else:
             self._required("external_id", fields, row, line, errors)
 
@@ -306,22 +365,36 @@ class CustomerRows(RowChecker):
         expires = self._cell(self.consent_expires, self._to_datetime, fields, row, line, errors)
         notice = self._cell(self.notice_version, _within_32, fields, row, line, errors) or ""
         if given is not None and given > self._latest_consent_date:
-            errors.append(_error(row, line, self.consent_date[1],  # type: ignore[index]
-                                 fields[self.consent_date[0]].strip(),  # type: ignore[index]
-                                 "is in the future"))
+            errors.append(
+                _error(
+                    row,
+                    line,
+                    self.consent_date[1],  # type: ignore[index]
+                    fields[self.consent_date[0]].strip(),  # type: ignore[index]
+                    "is in the future",
+                )
+            )
         if expires is not None and expires <= (given or self.now):
-            errors.append(_error(row, line, self.consent_expires[1],  # type: ignore[index]
-                                 fields[self.consent_expires[0]].strip(),  # type: ignore[index]
-                                 "is not after the consent date"))
-        return tuple(ConsentStatement(purpose, status, given, expires, notice)
-                     for purpose, status in stated)
+            errors.append(
+                _error(
+                    row,
+                    line,
+                    self.consent_expires[1],  # type: ignore[index]
+                    fields[self.consent_expires[0]].strip(),  # type: ignore[index]
+                    "is not after the consent date",
+                )
+            )
+        return tuple(
+            ConsentStatement(purpose, status, given, expires, notice) for purpose, status in stated
+        )
 
     def check_chunk(self, checked: Checked) -> tuple[Checked, list[RowError]]:
         """Refuse rows whose grant would override a withdrawal or denial that the person or a
         data steward recorded (any source but a CSV import): dated on or after it, or undated
         (an undated cell is no evidence of a consent given after it). One query a chunk."""
         granting = {
-            r.external_id: r for _, _, r in checked
+            r.external_id: r
+            for _, _, r in checked
             if any(s.status == ConsentRecord.Status.GRANTED for s in r.consents)
         }
         if not granting:
@@ -333,8 +406,7 @@ class CustomerRows(RowChecker):
         errors: list[RowError] = []
         for row, line, record in checked:
             problems = [
-                _error(row, line, self._consent_header[s.purpose], s.status,
-                       _overrides(s, refusal))
+                _error(row, line, self._consent_header[s.purpose], s.status, _overrides(s, refusal))
                 for s in record.consents
                 if s.status == ConsentRecord.Status.GRANTED
                 and (refusal := refusals.get((record.external_id, s.purpose))) is not None
@@ -356,8 +428,11 @@ class CustomerRows(RowChecker):
 def _overrides(statement: ConsentStatement, refusal: StandingRefusal) -> str:
     what = "withdrawal" if refusal.status == ConsentRecord.Status.WITHDRAWN else "denial"
     by = ConsentRecord.Source(refusal.source).label
-    when = "is undated" if statement.effective_at is None else (
-        f"is dated {statement.effective_at:%Y-%m-%d}")
+    when = (
+        "is undated"
+        if statement.effective_at is None
+        else (f"is dated {statement.effective_at:%Y-%m-%d}")
+    )
     return (
         f"{when}, but the customer's {what} of {refusal.effective_at:%Y-%m-%d} (source: "
         f"{by}) stands: an import cannot grant consent over it. If the customer "
@@ -372,8 +447,15 @@ class OfferRows(RowChecker):
         errors: list[RowError] = []
         external_id = self._required("external_id", fields, row, line, errors)
         if external_id:
-            self._once(external_id, row, line, self.mapping["external_id"], external_id,
-                       "the offer ID", errors)
+            self._once(
+                external_id,
+                row,
+                line,
+                self.mapping["external_id"],
+                external_id,
+                "the offer ID",
+                errors,
+            )
         title = self._required("title", fields, row, line, errors, limit=255)
         record = OfferRecord(
             external_id,
@@ -418,8 +500,15 @@ class InteractionRows(RowChecker):
         campaign = self._optional("campaign", max_length(100), fields, row, line, errors)
         if errors:
             return errors
-        self._once((customer, offer, kind, occurred_at), row, line, self.mapping["kind"], kind,
-                   "the same customer, offer, kind and time", errors)
+        self._once(
+            (customer, offer, kind, occurred_at),
+            row,
+            line,
+            self.mapping["kind"],
+            kind,
+            "the same customer, offer, kind and time",
+            errors,
+        )
         return errors or InteractionRecord(customer, offer, kind, occurred_at, value, campaign)
 
     def _parse_required(self, target, parse, fields, row, line, errors):
@@ -440,22 +529,35 @@ class InteractionRows(RowChecker):
         for row, line, record in checked:
             bad = False
             if record.customer_external_id not in customers:
-                errors.append(_error(row, line, self.mapping["customer_external_id"],
-                                     record.customer_external_id,
-                                     "is not a known customer (import the customers first)"))
+                errors.append(
+                    _error(
+                        row,
+                        line,
+                        self.mapping["customer_external_id"],
+                        record.customer_external_id,
+                        "is not a known customer (import the customers first)",
+                    )
+                )
                 bad = True
             if record.offer_external_id not in offers:
-                errors.append(_error(row, line, self.mapping["offer_external_id"],
-                                     record.offer_external_id,
-                                     "is not a known offer (import the offers first)"))
+                errors.append(
+                    _error(
+                        row,
+                        line,
+                        self.mapping["offer_external_id"],
+                        record.offer_external_id,
+                        "is not a known offer (import the offers first)",
+                    )
+                )
                 bad = True
             if not bad:
                 kept.append((row, line, record))
         return kept, errors
 
     def count_existing(self, records: list[InteractionRecord]) -> int:
-        keys = {(r.customer_external_id, r.offer_external_id, r.kind, r.occurred_at)
-                for r in records}
+        keys = {
+            (r.customer_external_id, r.offer_external_id, r.kind, r.occurred_at) for r in records
+        }
         stored = Interaction.objects.filter(
             customer__external_id__in={k[0] for k in keys},
             offer__external_id__in={k[1] for k in keys},
@@ -468,7 +570,7 @@ def _known(model, external_ids: Iterable[str], batch: int = 5000) -> set[str]:
     known: set[str] = set()
     for start in range(0, len(wanted), batch):  # SQLite limits the parameters of a query
         known.update(
-            model.objects.filter(external_id__in=wanted[start:start + batch]).values_list(
+            model.objects.filter(external_id__in=wanted[start : start + batch]).values_list(
                 "external_id", flat=True
             )
         )

@@ -167,10 +167,14 @@ def max_length(limit: int) -> Callable[[str], str]:
 
 
 CONSENT_WORDS: dict[str, str] = {
-    **dict.fromkeys(("granted", "grant", "yes", "y", "true", "1", "opt-in", "opt_in"),
-                    ConsentRecord.Status.GRANTED),
-    **dict.fromkeys(("denied", "deny", "no", "n", "false", "0", "opt-out", "opt_out"),
-                    ConsentRecord.Status.DENIED),
+    **dict.fromkeys(
+        ("granted", "grant", "yes", "y", "true", "1", "opt-in", "opt_in"),
+        ConsentRecord.Status.GRANTED,
+    ),
+    **dict.fromkeys(
+        ("denied", "deny", "no", "n", "false", "0", "opt-out", "opt_out"),
+        ConsentRecord.Status.DENIED,
+    ),
     **dict.fromkeys(("withdrawn", "withdraw", "revoked"), ConsentRecord.Status.WITHDRAWN),
 }
 

@@ -8,7 +8,6 @@ id (interactions on customer, offer, kind and time), so loading the same rows tw
 nothing. A blank cell is "no statement": it never overwrites a stored value.
 """
 
-import io
 import json
 import math
 from collections import Counter
@@ -26,6 +25,13 @@ from django.utils import timezone
 
 from marketing.exporters.hashing import HASHED_FIELDS, digest_keys, identity_hasher
 from marketing.ingest import IngestError
+from marketing.ingest.staging import (
+    StageTable,
+    adapted_params,
+    execute_sql,
+    scalar_sql,
+    table_name,
+)
 from marketing.models import (
     ConsentRecord,
     Customer,
@@ -113,142 +119,6 @@ def _profile_encoder() -> Callable[[dict[str, Any]], str]:
     return encode
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-@dataclass(frozen=True)
-class StageTable:
-    """A temporary table private to this database connection."""
-
-    name: str
-    # (column, PostgreSQL type) loaded from records. Text columns hold "" for blanks.
-    columns: tuple[tuple[str, str], ...]
-    # Filled in by the merge (see ``fill_ids``): the stored row's id, and whether this
-    # import created that row.
-    id_columns: tuple[str, ...] = ()
-
-    def create(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
-            if connection.vendor == "postgresql":
-                cols = [f"{name} {kind}" for name, kind in self.columns]
-                cols += [f"{name} bigint" for name in self.id_columns]
-                cols.append("created boolean")
-            else:
-                # Untyped columns keep values exactly as given (JSON text, timestamps).
-                cols = [name for name, _ in self.columns] + list(self.id_columns)
-                cols.append("created")
-            cursor.execute(f"CREATE TEMPORARY TABLE {self.name} ({', '.join(cols)})")
-
-    def drop(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
-
-    def encode(self, rows: list[tuple], *, postgres: bool, ops) -> Any:
-        """Rows ready for ``load``: COPY text for PostgreSQL, or adapted tuples. Uses no
-        database connection, so it may run on another thread."""
-        if postgres:
-            return _copy_text(rows, len(self.columns))
-        if any(kind == "timestamptz" for _, kind in self.columns):
-            adapt = ops.adapt_datetimefield_value
-            return [tuple(adapt(v) if isinstance(v, datetime) else v for v in row) for row in rows]
-        return rows
-
-    def load(self, payload: Any) -> None:
-        if not payload:
-            return
-        names = [name for name, _ in self.columns]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.copy_expert(
-                    f"COPY {self.name} ({', '.join(names)}) FROM STDIN",
-                    io.BytesIO(payload),
-                    len(payload),  # one read: each read waits for the reading thread's GIL
-                )
-            else:
-                placeholders = ", ".join(["%s"] * len(names))
-                cursor.executemany(
-                    f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({placeholders})",
-                    payload,
-                )
-
-    def fill_ids(self, id_column: str, model, key: str, *,
-                 created_at: datetime | None = None) -> None:
-        """Look up the stored row's id for every staged row by external id; with
-        ``created_at`` (the import's time), also whether the import created that row.
-
-        A scalar subquery per row is an index lookup; a join could scan the whole table
-        again for every chunk.
-        """
-        table = f"{_table(model)} t WHERE t.external_id = {self.name}.{key}"
-        if created_at is None:
-            _execute(f"UPDATE {self.name} SET {id_column} = (SELECT t.id FROM {table})")
-        else:
-            _execute(
-                f"UPDATE {self.name} SET ({id_column}, created) = "
-                f"(SELECT t.id, t.created_at = %s FROM {table})",
-                [created_at],
-            )
-
-    def clear(self) -> None:
-        with connection.cursor() as cursor:
-            verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
-            cursor.execute(f"{verb} {self.name}")
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(rows: list[tuple], width: int) -> bytes:
-    """Rows in COPY's text format: tab-separated, one line each, \\N for NULL.
-
-    Most rows are all text with nothing to escape; joining them as they are and checking
-    the line afterwards is several times faster than a csv writer (which quotes every JSON
-    value). Any other row takes the slow path, value by value.
-    """
-    lines = []
-    tabs = width - 1
-    for row in rows:
-        try:
-            line = "\t".join(row)
-        except TypeError:  # a value that is not text: None, a number, a time
-            line = None
-        if line is None or line.count("\t") != tabs or "\\" in line or "\n" in line \
-                or "\r" in line:
-            line = "\t".join([_copy_value(value) for value in row])
-        lines.append(line)
-    lines.append("")
-    return "\n".join(lines).encode()
-
-
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def _adapted(params: Sequence[Any]) -> list[Any]:
-    adapt = connection.ops.adapt_datetimefield_value
-    return [adapt(p) if isinstance(p, datetime) else p for p in params]
-
-
-def _execute(sql: str, params: Sequence[Any] = ()) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _adapted(params))
-        return cursor.rowcount
-
-
-def _scalar(sql: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()[0]
-
-
 @dataclass
 class Prepared:
     """A chunk of records encoded for the stage tables (see ``Writer.prepare``)."""
@@ -284,7 +154,7 @@ class Writer:
     def __exit__(self, *exc_info) -> None:
         if self._checks_immediate and connection.in_atomic_block:
             # Still inside a caller's transaction: give its foreign keys their deferral back.
-            _execute("SET CONSTRAINTS ALL DEFERRED")
+            execute_sql("SET CONSTRAINTS ALL DEFERRED")
         for table in self.stage_tables:
             table.drop()
 
@@ -307,9 +177,9 @@ class Writer:
             # merge: with the default 4 MB they would go through temporary files. Foreign keys
             # are checked as each chunk is written, while the next one is read, rather than
             # all at once at commit. All three last until the import's transaction ends.
-            _execute("SET LOCAL jit = off")
-            _execute("SET LOCAL work_mem = '64MB'")
-            _execute("SET CONSTRAINTS ALL IMMEDIATE")
+            execute_sql("SET LOCAL jit = off")
+            execute_sql("SET LOCAL work_mem = '64MB'")
+            execute_sql("SET CONSTRAINTS ALL IMMEDIATE")
             self._checks_immediate = True
         for table, payload in zip(self.stage_tables, prepared.payloads, strict=True):
             table.load(payload)
@@ -328,7 +198,7 @@ class Writer:
         samples the rows this import has written so far; once at the start and once after
         the first chunk is enough, as the estimates then grow with the table."""
         if self._postgres:
-            _execute(f"ANALYZE {', '.join(_table(model) for model in self.merged_models)}")
+            execute_sql(f"ANALYZE {', '.join(table_name(model) for model in self.merged_models)}")
 
     def _stage_rows(self, records: Sequence[Any]) -> list[list[tuple]]:
         raise NotImplementedError
@@ -381,25 +251,38 @@ class CustomerWriter(Writer):
     def _encode_consents(self, statements: tuple[ConsentStatement, ...]) -> str:
         # Times as ISO text for PostgreSQL, in the stored text form for SQLite.
         when = _iso if self._postgres else self._ops.adapt_datetimefield_value
-        return _compact_json([
-            [c.purpose, c.status, c.effective_at and when(c.effective_at),
-             c.expires_at and when(c.expires_at), c.notice_version]
-            for c in statements
-        ])
+        return _compact_json(
+            [
+                [
+                    c.purpose,
+                    c.status,
+                    c.effective_at and when(c.effective_at),
+                    c.expires_at and when(c.expires_at),
+                    c.notice_version,
+                ]
+                for c in statements
+            ]
+        )
 
     def _stage_rows(self, records: Sequence[CustomerRecord]) -> list[list[tuple]]:
         pseudonym, profile_json, consents_json, identity = (
-            self._pseudonym, self._profile_json, self._consents_json, self._identity)
-        return [[
-            (
-                record.external_id,
-                pseudonym(record.external_id),
-                profile_json(record.attributes),
-                *identity(record.identity),
-                consents_json(tuple(record.consents)) if record.consents else "[]",
-            )
-            for record in records
-        ]]
+            self._pseudonym,
+            self._profile_json,
+            self._consents_json,
+            self._identity,
+        )
+        return [
+            [
+                (
+                    record.external_id,
+                    pseudonym(record.external_id),
+                    profile_json(record.attributes),
+                    *identity(record.identity),
+                    consents_json(tuple(record.consents)) if record.consents else "[]",
+                )
+                for record in records
+            ]
+        ]
 
     def _identity(self, identity: Identity | None) -> tuple[str, ...]:
         """The staged identity columns and digests: as given, or, hashing on upload, with
@@ -408,22 +291,24 @@ class CustomerWriter(Writer):
             return (*NO_IDENTITY, "{}")
         if self._digests is None:
             return (*identity, "{}")
-        kept = tuple("" if name in HASHED_FIELDS else value
-                     for name, value in zip(IDENTITY_FIELDS, identity, strict=True))
+        kept = tuple(
+            "" if name in HASHED_FIELDS else value
+            for name, value in zip(IDENTITY_FIELDS, identity, strict=True)
+        )
         return (*kept, _compact_json(self._digests(identity)))
 
     def _merge(self, rows: int) -> dict[str, int]:
         if self._postgres:
             existing, identities, consents = self._merge_at_once()
         else:
-            _execute(*self._customer_upsert())
+            execute_sql(*self._customer_upsert())
             # Created by this import (in this chunk or an earlier one): stamped with its time.
-            CUSTOMER_STAGE.fill_ids("customer_id", Customer, "external_id",
-                                    created_at=self.now)
-            existing = _scalar(
-                f"SELECT COUNT(*) FROM {CUSTOMER_STAGE.name} WHERE created = false")
-            identities = _execute(*self._identity_upsert(CUSTOMER_STAGE.name))
-            consents = _execute(*self._consent_insert(CUSTOMER_STAGE.name))
+            CUSTOMER_STAGE.fill_ids("customer_id", Customer, "external_id", created_at=self.now)
+            existing = scalar_sql(
+                f"SELECT COUNT(*) FROM {CUSTOMER_STAGE.name} WHERE created = false"
+            )
+            identities = execute_sql(*self._identity_upsert(CUSTOMER_STAGE.name))
+            consents = execute_sql(*self._consent_insert(CUSTOMER_STAGE.name))
         return {
             "created": rows - existing,
             "updated": existing,
@@ -450,7 +335,7 @@ class CustomerWriter(Writer):
                 ), staged AS (
                     SELECT {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, s.digests,
                         s.consents,
-                        COALESCE(w.id, (SELECT c.id FROM {_table(Customer)} c
+                        COALESCE(w.id, (SELECT c.id FROM {table_name(Customer)} c
                                         WHERE c.external_id = s.external_id)) AS customer_id,
                         COALESCE(w.created, false) AS created
                     FROM {stage} s LEFT JOIN written w ON w.external_id = s.external_id
@@ -464,30 +349,33 @@ class CustomerWriter(Writer):
                 SELECT (SELECT COUNT(*) FROM staged WHERE NOT created),
                     (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM consents)
                 """,
-                _adapted([*customer_params, self.now, *identity_params, *consent_params]),
+                adapted_params([*customer_params, self.now, *identity_params, *consent_params]),
             )
             return cursor.fetchone()
 
     def _customer_upsert(self) -> tuple[str, list[Any]]:
-        customer = _table(Customer)
+        customer = table_name(Customer)
         if self._postgres:
             merged = f"{customer}.attributes || EXCLUDED.attributes"
             changed = f"NOT {customer}.attributes @> EXCLUDED.attributes"
         else:
             merged = f"json_patch({customer}.attributes, excluded.attributes)"
             changed = f"{merged} <> {customer}.attributes"
-        return f"""
+        return (
+            f"""
             INSERT INTO {customer} (external_id, pseudonym, attributes, created_at, updated_at)
             SELECT external_id, pseudonym, attributes, %s, %s FROM {CUSTOMER_STAGE.name} WHERE true
             ON CONFLICT (external_id) DO UPDATE
             SET attributes = {merged}, updated_at = excluded.updated_at
             WHERE {changed}
-            """, [self.now, self.now]
+            """,
+            [self.now, self.now],
+        )
 
     def _identity_upsert(self, source: str) -> tuple[str, list[Any]]:
         """Identities of the staged customers in ``source`` (with their customer_id). A
         field given as digests blanks its stored plain value; digests are merged by key."""
-        identity = _table(CustomerIdentity)
+        identity = table_name(CustomerIdentity)
         keep_stored = ", ".join(
             f"{name} = CASE WHEN {_has_digests('excluded.digests', name)} THEN '' "
             f"ELSE COALESCE(NULLIF(excluded.{name}, ''), {identity}.{name}) END"
@@ -500,7 +388,8 @@ class CustomerWriter(Writer):
         else:
             digests, no_digests = f"json_patch({identity}.digests, excluded.digests)", "'{}'"
         stated = " OR ".join(f"s.{name} <> ''" for name in IDENTITY_FIELDS)
-        return f"""
+        return (
+            f"""
             INSERT INTO {identity} (customer_id, {", ".join(IDENTITY_FIELDS)}, digests,
                 updated_at)
             SELECT s.customer_id, {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)},
@@ -509,7 +398,9 @@ class CustomerWriter(Writer):
             WHERE {stated} OR s.digests <> {no_digests}
             ON CONFLICT (customer_id) DO UPDATE SET {keep_stored}, digests = {digests},
                 updated_at = excluded.updated_at
-            """, [self.now]
+            """,
+            [self.now],
+        )
 
     def _consent_insert(self, source: str) -> tuple[str, list[Any]]:
         """Consent records for the statements of the staged customers in ``source`` (with
@@ -520,11 +411,12 @@ class CustomerWriter(Writer):
         # record when that has the same status. Notice version and expiry count when given.
         # Customers this import created have no history to repeat. Each check is a scalar
         # subquery on the (customer, purpose, date) index: an index lookup per staged row.
-        record = _table(ConsentRecord)
+        record = table_name(ConsentRecord)
         same_terms = """r.status = s.status
             AND (s.notice_version = '' OR r.notice_version = s.notice_version)
             AND (s.expires_at IS NULL OR r.expires_at = s.expires_at)"""
-        return f"""
+        return (
+            f"""
             INSERT INTO {record} (customer_id, purpose, status, lawful_basis, effective_at,
                 expires_at, source, notice_version, note, recorded_at, recorded_by_id)
             SELECT s.customer_id, s.purpose, s.status, %s, COALESCE(s.effective_at, %s),
@@ -542,7 +434,9 @@ class CustomerWriter(Writer):
                     WHERE l.customer_id = s.customer_id AND l.purpose = s.purpose
                     ORDER BY l.effective_at DESC, l.id DESC LIMIT 1
                 ) AND {same_terms}
-            ) END) IS NULL""", [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id]
+            ) END) IS NULL""",
+            [LawfulBasis.CONSENT, self.now, self.source, self.now, self.by_id],
+        )
 
 
 def _has_digests(column: str, field: str) -> str:
@@ -550,8 +444,11 @@ def _has_digests(column: str, field: str) -> str:
     keys = digest_keys(field)
     if connection.vendor == "postgresql":
         return f"{column} ?| array[{', '.join(repr(key) for key in keys)}]"
-    return "(" + " OR ".join(
-        f"json_extract({column}, '$.\"{key}\"') IS NOT NULL" for key in keys) + ")"
+    return (
+        "("
+        + " OR ".join(f"json_extract({column}, '$.\"{key}\"') IS NOT NULL" for key in keys)
+        + ")"
+    )
 
 
 def _staged_consents(source: str) -> str:
@@ -595,14 +492,16 @@ class OfferWriter(Writer):
         self.now = now or timezone.now()
 
     def _stage_rows(self, records: Sequence[OfferRecord]) -> list[list[tuple]]:
-        return [[
-            (r.external_id, r.title, r.category, r.description, r.price, r.unit_cost)
-            for r in records
-        ]]
+        return [
+            [
+                (r.external_id, r.title, r.category, r.description, r.price, r.unit_cost)
+                for r in records
+            ]
+        ]
 
     def _merge(self, rows: int) -> dict[str, int]:
-        offer = _table(Offer)
-        _execute(
+        offer = table_name(Offer)
+        execute_sql(
             f"""
             INSERT INTO {offer} (external_id, title, category, description, price, unit_cost,
                 active, created_at, updated_at)
@@ -619,7 +518,7 @@ class OfferWriter(Writer):
             [self.now, self.now],
         )
         OFFER_STAGE.fill_ids("offer_id", Offer, "external_id", created_at=self.now)
-        existing = _scalar(f"SELECT COUNT(*) FROM {OFFER_STAGE.name} WHERE created = false")
+        existing = scalar_sql(f"SELECT COUNT(*) FROM {OFFER_STAGE.name} WHERE created = false")
         return {"created": rows - existing, "updated": existing}
 
 
@@ -642,23 +541,31 @@ class InteractionWriter(Writer):
     merged_models = (Interaction,)
 
     def _stage_rows(self, records: Sequence[InteractionRecord]) -> list[list[tuple]]:
-        return [[
-            (r.customer_external_id, r.offer_external_id, r.kind, r.occurred_at, r.value,
-             r.campaign)
-            for r in records
-        ]]
+        return [
+            [
+                (
+                    r.customer_external_id,
+                    r.offer_external_id,
+                    r.kind,
+                    r.occurred_at,
+                    r.value,
+                    r.campaign,
+                )
+                for r in records
+            ]
+        ]
 
     def _merge(self, rows: int) -> dict[str, int]:
-        interaction, stage = _table(Interaction), INTERACTION_STAGE.name
+        interaction, stage = table_name(Interaction), INTERACTION_STAGE.name
         INTERACTION_STAGE.fill_ids("customer_id", Customer, "customer_external_id")
         INTERACTION_STAGE.fill_ids("offer_id", Offer, "offer_external_id")
-        existing = _scalar(
+        existing = scalar_sql(
             f"""SELECT COUNT(*) FROM {stage} s WHERE (
                 SELECT i.id FROM {interaction} i WHERE i.customer_id = s.customer_id
                 AND i.offer_id = s.offer_id AND i.kind = s.kind AND i.occurred_at = s.occurred_at
             ) IS NOT NULL"""
         )
-        _execute(
+        execute_sql(
             f"""
             INSERT INTO {interaction} (customer_id, offer_id, kind, occurred_at, value, campaign)
             SELECT customer_id, offer_id, kind, occurred_at, value, campaign FROM {stage}

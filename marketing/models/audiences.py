@@ -26,14 +26,20 @@ class Audience(CreatedRecord):
     name = models.CharField(max_length=200)
     # The segment may change or go later; its name and rules as frozen are kept below.
     segment = models.ForeignKey(
-        "marketing.Segment", null=True, blank=True, on_delete=models.SET_NULL,
+        "marketing.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="audiences",
     )
     segment_name = models.CharField(max_length=120, blank=True)
     segment_rules = models.JSONField(default=dict, blank=True)
     # Scores that rank the members; empty: no score cut.
     scoring_run = models.ForeignKey(
-        "marketing.ScoringRun", null=True, blank=True, on_delete=models.SET_NULL,
+        "marketing.ScoringRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="audiences",
     )
     # The offer whose score ranks a multi-offer scoring run; empty: each customer's best offer.
@@ -49,7 +55,10 @@ class Audience(CreatedRecord):
     consent_snapshot = models.JSONField(default=dict, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
     frozen_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
 
@@ -71,7 +80,10 @@ class AudienceMember(models.Model):
 
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
     customer = models.ForeignKey(
-        "marketing.Customer", null=True, blank=True, on_delete=models.SET_NULL,
+        "marketing.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="audience_memberships",
     )
     pseudonym = models.CharField(max_length=64)
@@ -100,7 +112,10 @@ class Suppression(CreatedRecord):
     reason = models.CharField(max_length=255, blank=True)
     # Declared again only to stay blank, as it was before the base existed.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
 
@@ -142,7 +157,10 @@ class ExportExclusion(models.Model):
 
     export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="exclusions")
     customer = models.ForeignKey(
-        "marketing.Customer", null=True, blank=True, on_delete=models.SET_NULL,
+        "marketing.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="export_exclusions",
     )
     pseudonym = models.CharField(max_length=64)

@@ -61,7 +61,10 @@ class ConsentRecord(models.Model):
     # Indexed only where set (consent_recorded_by_idx): deleting a user finds their records
     # by it, while imports and API calls without a user add no entry for every record.
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         db_index=False,
     )
 
@@ -74,10 +77,16 @@ class ConsentRecord(models.Model):
             # Filters by purpose and status (admin, API) for denials and withdrawals. Grants,
             # most records, are left out: a filter on them reads a large share of the table,
             # done as well without an index, and every imported grant would update it.
-            models.Index(fields=["purpose", "status"], name="consent_not_granted_idx",
-                         condition=~models.Q(status="granted")),
-            models.Index(fields=["recorded_by"], name="consent_recorded_by_idx",
-                         condition=models.Q(recorded_by__isnull=False)),
+            models.Index(
+                fields=["purpose", "status"],
+                name="consent_not_granted_idx",
+                condition=~models.Q(status="granted"),
+            ),
+            models.Index(
+                fields=["recorded_by"],
+                name="consent_recorded_by_idx",
+                condition=models.Q(recorded_by__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,10 @@ class ExplanationRun(JobRecord):
     scope = models.CharField(max_length=10, choices=Scope.choices)
     # Set for scope "customer"; an erasure deletes the customer's explanations with them.
     customer = models.ForeignKey(
-        "marketing.Customer", null=True, blank=True, on_delete=models.CASCADE,
+        "marketing.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="explanation_runs",
     )
     # Customers explained (global) and background rows the contributions are measured against.

@@ -30,11 +30,14 @@ class PseudonymKeyRotation(models.Model):
         ordering = ["-started_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["status"], condition=models.Q(status="running"),
+                fields=["status"],
+                condition=models.Q(status="running"),
                 name="one_pseudonym_key_rotation_running",
             )
         ]
 
     def __str__(self) -> str:
-        return (f"Pseudonym key {self.old_key_fingerprint} -> {self.new_key_fingerprint} "
-                f"({self.get_status_display()})")
+        return (
+            f"Pseudonym key {self.old_key_fingerprint} -> {self.new_key_fingerprint} "
+            f"({self.get_status_display()})"
+        )

@@ -70,15 +70,14 @@ LEFT_OUT_REASONS = {
     **{key: f"Ad targeting: {label.lower()}" for key, label in EXCLUSION_REASONS.items()},
     "suppressed": "On the suppression list",
     "google_consent": "EEA, UK, Swiss or unknown country without ad_user_data and "
-                      "ad_personalization consent (Google only)",
+    "ad_personalization consent (Google only)",
     "no_identifier": "Nothing the platform can match (no valid email, phone or address)",
 }
 # Members whose identifiers are read for a readiness preview; larger audiences are sampled.
 READINESS_SAMPLE = 20_000
 # Identity columns in the order of ``Member`` after pseudonym and score (the digests stored in
 # place of hashed identifiers last).
-IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code",
-                   "digests")
+IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code", "digests")
 
 
 class AudienceDefinitionError(ApplicationError, ValueError):
@@ -272,8 +271,11 @@ def export_rows(
 
 def _usable_score(field: str, *, customer: str, at: datetime | None = None) -> Case:
     """A stored score, or None when its customer may not be profiled at ``at``."""
-    return Case(When(profiling_use_q(at=at, customer=customer), then=F(field)),
-                default=None, output_field=FloatField())
+    return Case(
+        When(profiling_use_q(at=at, customer=customer), then=F(field)),
+        default=None,
+        output_field=FloatField(),
+    )
 
 
 def audience_member_sample(audience: Audience, limit: int = 10) -> QuerySet[AudienceMember]:
@@ -349,9 +351,9 @@ def audience_preview(
     base = left_out_counts(members, fmt=None, at=at)
     needs_google = any(FORMATS[key].needs_google_consents for key in keys)
     google_refused = google_refused_count(members, at=at) if needs_google else 0
-    passed = members.filter(
-        consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()
-    ).annotate(google_ok=ExpressionWrapper(google_consent_q(at=at), output_field=BooleanField()))
+    passed = members.filter(consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()).annotate(
+        google_ok=ExpressionWrapper(google_consent_q(at=at), output_field=BooleanField())
+    )
     exportable_base = size - sum(base.values())
     tallies, sampled = _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
     for key in keys:
@@ -363,26 +365,39 @@ def audience_preview(
         tally = tallies[key]
         scale = exportable / tally["seen"] if sampled and tally["seen"] else 1
 
-        preview["formats"].append({
-            "format": key, "label": fmt.label, "platform": fmt.platform,
-            "exportable": shown_count(exportable),
-            "left_out": {reason: shown_count(n) for reason, n in left_out.items()},
-            "left_out_total": shown_count(size - exportable),
-            **{
-                name: shown_count(round(tally[name] * scale)) if name in fmt.match_keys else None
-                for name in MATCH_KEYS
-            },
-            "matchable": shown_count(
-                round(tally["matchable"] * scale) if fmt.match_keys else exportable),
-            "estimated": sampled,
-        })
+        preview["formats"].append(
+            {
+                "format": key,
+                "label": fmt.label,
+                "platform": fmt.platform,
+                "exportable": shown_count(exportable),
+                "left_out": {reason: shown_count(n) for reason, n in left_out.items()},
+                "left_out_total": shown_count(size - exportable),
+                **{
+                    name: shown_count(round(tally[name] * scale))
+                    if name in fmt.match_keys
+                    else None
+                    for name in MATCH_KEYS
+                },
+                "matchable": shown_count(
+                    round(tally["matchable"] * scale) if fmt.match_keys else exportable
+                ),
+                "estimated": sampled,
+            }
+        )
     return preview
 
 
 def _hidden(fmt: ExportFormat) -> dict[str, Any]:
     return {
-        "format": fmt.key, "label": fmt.label, "platform": fmt.platform, "exportable": None,
-        "left_out": {}, "left_out_total": None, **dict.fromkeys(MATCH_KEYS), "matchable": None,
+        "format": fmt.key,
+        "label": fmt.label,
+        "platform": fmt.platform,
+        "exportable": None,
+        "left_out": {},
+        "left_out_total": None,
+        **dict.fromkeys(MATCH_KEYS),
+        "matchable": None,
         "estimated": False,
     }
 
@@ -428,9 +443,13 @@ def left_out_in_words(counts: dict[str, int | None]) -> list[dict[str, Any]]:
 
 
 def audiences() -> QuerySet[Audience]:
-    return Audience.objects.select_related(
-        "segment", "scoring_run__training_run", "offer", "created_by", "frozen_by"
-    ).annotate(export_count=Count("exports", distinct=True)).order_by("-created_at", "-id")
+    return (
+        Audience.objects.select_related(
+            "segment", "scoring_run__training_run", "offer", "created_by", "frozen_by"
+        )
+        .annotate(export_count=Count("exports", distinct=True))
+        .order_by("-created_at", "-id")
+    )
 
 
 def exports() -> QuerySet[Export]:

@@ -93,16 +93,21 @@ def standing_refusals(
     lookup on the (customer, purpose, date) index.
     """
     own = ConsentRecord.objects.exclude(source=ConsentRecord.Source.CSV_IMPORT)
-    latest_own = own.filter(
-        customer=OuterRef("customer_id"), purpose=OuterRef("purpose")
-    ).order_by("-effective_at", "-id").values("id")[:1]
+    latest_own = (
+        own.filter(customer=OuterRef("customer_id"), purpose=OuterRef("purpose"))
+        .order_by("-effective_at", "-id")
+        .values("id")[:1]
+    )
     rows = own.filter(
-        customer__external_id__in=external_ids, purpose__in=purposes,
+        customer__external_id__in=external_ids,
+        purpose__in=purposes,
         status__in=(ConsentRecord.Status.WITHDRAWN, ConsentRecord.Status.DENIED),
         id=Subquery(latest_own),
     ).values_list("customer__external_id", "purpose", "status", "effective_at", "source")
-    return {(ext, purpose): StandingRefusal(status, at, source)
-            for ext, purpose, status, at, source in rows}
+    return {
+        (ext, purpose): StandingRefusal(status, at, source)
+        for ext, purpose, status, at, source in rows
+    }
 
 
 def current_consents(customer: Customer, *, at: datetime | None = None) -> dict[str, ConsentRecord]:

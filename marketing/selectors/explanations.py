@@ -19,9 +19,11 @@ def explanation_runs() -> QuerySet[ExplanationRun]:
 def latest_global_explanation(training_run: TrainingRun) -> ExplanationRun | None:
     """The newest global importance of the run, whatever its state (the page shows a running
     one's progress and a failed one's reason)."""
-    return explanation_runs().filter(
-        training_run=training_run, scope=ExplanationRun.Scope.GLOBAL
-    ).first()
+    return (
+        explanation_runs()
+        .filter(training_run=training_run, scope=ExplanationRun.Scope.GLOBAL)
+        .first()
+    )
 
 
 def latest_customer_explanation(

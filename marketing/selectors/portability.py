@@ -43,12 +43,14 @@ def customer_portability(customer: Customer) -> dict[str, Any]:
     records: dict[str, list[dict[str, Any]]] = {}
     for field in customer_relations():
         related = [
-            f.name for f in field.model._meta.concrete_fields
+            f.name
+            for f in field.model._meta.concrete_fields
             if f.is_relation and f.name != field.name
         ]
         rows = (
             field.model._default_manager.filter(**{field.name: customer})
-            .select_related(*related).order_by("pk")
+            .select_related(*related)
+            .order_by("pk")
         )
         records.setdefault(section_name(field.model), []).extend(
             _record(row, skip=field.name) for row in rows
@@ -67,16 +69,18 @@ def customer_portability(customer: Customer) -> dict[str, Any]:
         "records": records,
         "exports_that_held_them": [
             {
-                "id": export.pk, "platform": export.platform, "audience": export.audience.name,
-                "audience_id": export.audience_id, "rows": export.row_count,
-                "created_at": export.created_at, "checksum": export.checksum,
+                "id": export.pk,
+                "platform": export.platform,
+                "audience": export.audience.name,
+                "audience_id": export.audience_id,
+                "rows": export.row_count,
+                "created_at": export.created_at,
+                "checksum": export.checksum,
             }
             for export in customer_exports(customer).select_related("audience").order_by("pk")
         ],
         "models_trained_with_their_data": _models_trained_on(customer),
-        "audit_events": [
-            _record(event) for event in _audit_events_about(customer).order_by("pk")
-        ],
+        "audit_events": [_record(event) for event in _audit_events_about(customer).order_by("pk")],
     }
 
 
@@ -88,9 +92,9 @@ def _record(row: models.Model, *, skip: str = "") -> dict[str, Any]:
             continue
         if field.is_relation:
             related = getattr(row, field.name)
-            record[field.name] = None if related is None else {
-                "id": related.pk, "name": str(related)
-            }
+            record[field.name] = (
+                None if related is None else {"id": related.pk, "name": str(related)}
+            )
         else:
             record[field.name] = field.value_from_object(row)
     return record
@@ -104,8 +108,13 @@ def _models_trained_on(customer: Customer) -> list[dict[str, Any]]:
 
     model_ids = ModelRegistry(settings.MODEL_REGISTRY_DIR).find_models_using(customer.pseudonym)
     return [
-        {"training_run": run.pk, "name": run.name, "model_id": run.model_id,
-         "created_at": run.created_at, "flagged_for_retraining": run.flagged_erasure}
+        {
+            "training_run": run.pk,
+            "name": run.name,
+            "model_id": run.model_id,
+            "created_at": run.created_at,
+            "flagged_for_retraining": run.flagged_erasure,
+        }
         for run in TrainingRun.objects.filter(model_id__in=model_ids).order_by("pk")
     ]
 

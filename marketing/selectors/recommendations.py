@@ -24,7 +24,9 @@ from marketing.selectors.consent import has_consent, scores_for_use
 
 # Profile attribute types the audience is compared over (dates have no useful groups).
 AUDIENCE_TYPES = (
-    ProfileField.DataType.NUMBER, ProfileField.DataType.TEXT, ProfileField.DataType.BOOLEAN,
+    ProfileField.DataType.NUMBER,
+    ProfileField.DataType.TEXT,
+    ProfileField.DataType.BOOLEAN,
 )
 
 
@@ -41,9 +43,7 @@ def multi_offer_scoring_runs() -> QuerySet[ScoringRun]:
     )
 
 
-def run_lists(
-    run: RecommendationRun, *, customers: int = 10
-) -> list[dict[str, Any]]:
+def run_lists(run: RecommendationRun, *, customers: int = 10) -> list[dict[str, Any]]:
     """The lists of the first ``customers`` consented customers (by best first score)."""
     firsts = list(
         scores_for_use(run.items.filter(rank=1))
@@ -57,9 +57,14 @@ def run_lists(
     )
     lists: dict[int, dict[str, Any]] = {}
     for item in items:
-        entry = lists.setdefault(item.customer_id, {
-            "customer_id": item.customer_id, "pseudonym": item.customer.pseudonym, "offers": [],
-        })
+        entry = lists.setdefault(
+            item.customer_id,
+            {
+                "customer_id": item.customer_id,
+                "pseudonym": item.customer.pseudonym,
+                "offers": [],
+            },
+        )
         entry["offers"].append(_item(item))
     return [lists[pk] for pk in firsts if pk in lists]
 
@@ -93,8 +98,11 @@ def customer_latest_recommendations(customer: Customer) -> dict[str, Any] | None
 
 def _item(item: CustomerRecommendation) -> dict[str, Any]:
     return {
-        "rank": item.rank, "offer_id": item.offer_id, "title": item.offer.title,
-        "category": item.offer.category, "score": item.score,
+        "rank": item.rank,
+        "offer_id": item.offer_id,
+        "title": item.offer.title,
+        "category": item.offer.category,
+        "score": item.score,
     }
 
 

@@ -35,8 +35,11 @@ def suppressed_count(count: int) -> dict[str, Any]:
     """``{"count", "display", "suppressed"}`` of a count by the rule of ``shown_count``."""
     shown = shown_count(count)
     if shown is None:
-        return {"count": None, "display": f"fewer than {settings.MIN_GROUP_SIZE}",
-                "suppressed": True}
+        return {
+            "count": None,
+            "display": f"fewer than {settings.MIN_GROUP_SIZE}",
+            "suppressed": True,
+        }
     return {"count": shown, "display": f"{shown:,}", "suppressed": False}
 
 

@@ -68,7 +68,8 @@ def finished_training_runs() -> QuerySet[TrainingRun]:
 def top_scores(scoring_run: ScoringRun, limit: int = 20) -> list[dict[str, Any]]:
     """The highest usable scores of a run, by pseudonym (the ``(scoring_run, -score)`` index)."""
     return list(
-        scores_for_use(scoring_run.scores.all()).order_by("-score", "customer_id")
+        scores_for_use(scoring_run.scores.all())
+        .order_by("-score", "customer_id")
         .values("customer_id", "customer__pseudonym", "offer__title", "score")[:limit]
     )
 
@@ -77,7 +78,8 @@ def export_rows(scoring_run: ScoringRun, chunk_size: int = 5000) -> Iterator[tup
     """(pseudonym, offer external id or None, score) by descending score, streamed; only the
     scores that may be used now."""
     return (
-        scores_for_use(scoring_run.scores.all()).order_by("-score", "customer_id")
+        scores_for_use(scoring_run.scores.all())
+        .order_by("-score", "customer_id")
         .values_list("customer__pseudonym", "offer__external_id", "score")
         .iterator(chunk_size=chunk_size)
     )
@@ -88,9 +90,11 @@ def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str,
     scoring run who scored higher (their rank as a "top x %"); none while the customer's
     profiling consent is not valid."""
     scores = (
-        scores_for_use(CustomerScore.objects.filter(
-            customer=customer, scoring_run__job__status=Job.Status.SUCCEEDED
-        ))
+        scores_for_use(
+            CustomerScore.objects.filter(
+                customer=customer, scoring_run__job__status=Job.Status.SUCCEEDED
+            )
+        )
         .select_related("scoring_run__training_run", "offer")
         .order_by("-scoring_run__created_at", "-scoring_run_id")
     )
@@ -101,15 +105,19 @@ def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str,
     rows = []
     for score in list(latest.values())[:limit]:
         run = score.scoring_run
-        above = scores_for_use(CustomerScore.objects.filter(
-            scoring_run=run, offer_id=score.offer_id, score__gt=score.score
-        )).count()
+        above = scores_for_use(
+            CustomerScore.objects.filter(
+                scoring_run=run, offer_id=score.offer_id, score__gt=score.score
+            )
+        ).count()
         total = run.customers_scored or 1  # each offer scores every customer once
-        rows.append({
-            "score": score.score,
-            "offer": score.offer,
-            "training_run": run.training_run,
-            "scoring_run": run,
-            "top_percent": max(1, round(100 * (above + 1) / total)),
-        })
+        rows.append(
+            {
+                "score": score.score,
+                "offer": score.offer,
+                "training_run": run.training_run,
+                "scoring_run": run,
+                "top_percent": max(1, round(100 * (above + 1) / total)),
+            }
+        )
     return rows

@@ -41,8 +41,14 @@ def errors_for_user(errors: list[dict[str, Any]], upload: Upload, user) -> list[
         target = columns.get(error.get("column", ""))
         if target and error.get("value") and not error.get("masked"):
             value = mask_value(target, error["value"])
-            error = {**error, "value": value, "masked": True, "message": problem_message(
-                error["row"], error["line"], error["column"], value, error["reason"])}
+            error = {
+                **error,
+                "value": value,
+                "masked": True,
+                "message": problem_message(
+                    error["row"], error["line"], error["column"], value, error["reason"]
+                ),
+            }
         shown.append(error)
     return shown
 
@@ -53,14 +59,22 @@ def _with_filed_values(errors: list[dict[str, Any]], upload: Upload) -> list[dic
         return errors
     with upload.error_file.open("rb") as raw:
         reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
-        filed = {(row["row"], row["column"]): unescape_cell(row["value"])
-                 for row in islice(reader, len(errors))}
+        filed = {
+            (row["row"], row["column"]): unescape_cell(row["value"])
+            for row in islice(reader, len(errors))
+        }
     shown = []
     for error in errors:
         value = filed.get((str(error["row"]), escape_cell(error["column"])))
         if error.get("masked") and value is not None:
-            error = {**error, "value": value, "masked": False, "message": problem_message(
-                error["row"], error["line"], error["column"], value, error["reason"])}
+            error = {
+                **error,
+                "value": value,
+                "masked": False,
+                "message": problem_message(
+                    error["row"], error["line"], error["column"], value, error["reason"]
+                ),
+            }
         shown.append(error)
     return shown
 

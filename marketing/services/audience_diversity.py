@@ -26,7 +26,10 @@ class AudienceDiversityError(ApplicationError, ValueError):
 
 
 def audience_diversity(
-    *, scoring_run: ScoringRun, top_share: float | None = None, top_n: int | None = None,
+    *,
+    scoring_run: ScoringRun,
+    top_share: float | None = None,
+    top_n: int | None = None,
     attributes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The top ``top_n`` customers (or ``top_share`` of them) by score compared with every
@@ -52,13 +55,15 @@ def audience_diversity(
         top_share = DEFAULT_TOP_SHARE if top_share is None else top_share
         if not 0 < top_share <= 1:
             raise AudienceDiversityError(
-                f"The top share must be above 0 % and at most 100 %, not {top_share:.0%}.")
+                f"The top share must be above 0 % and at most 100 %, not {top_share:.0%}."
+            )
     fields = {f.name: f for f in audience_attributes()}
     chosen = list(fields) if not attributes else attributes
     unknown = [name for name in chosen if name not in fields]
     if unknown:
         raise AudienceDiversityError(
-            f"Unknown attribute(s) {', '.join(unknown)}; known: {', '.join(fields) or 'none'}.")
+            f"Unknown attribute(s) {', '.join(unknown)}; known: {', '.join(fields) or 'none'}."
+        )
     if not chosen:
         raise AudienceDiversityError("The customers have no profile attributes to compare.")
 
@@ -74,36 +79,42 @@ def audience_diversity(
     base = len(scores)
     if not base:
         raise AudienceDiversityError(
-            "No scored customer has a valid profiling consent now; there is no base to compare.")
+            "No scored customer has a valid profiling consent now; there is no base to compare."
+        )
     if top_n is not None and top_n > base:
         raise AudienceDiversityError(
-            f"The top {top_n:,} is larger than the scored base ({base:,} customers).")
+            f"The top {top_n:,} is larger than the scored base ({base:,} customers)."
+        )
     frame = pd.DataFrame.from_records(profiles, columns=chosen)
     for name in chosen:
         if fields[name].data_type == ProfileField.DataType.NUMBER:
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
     frame["score"] = scores
-    config = AudienceConfig(top_n=top_n, top_share=top_share or DEFAULT_TOP_SHARE,
-                            attributes=chosen)
+    config = AudienceConfig(
+        top_n=top_n, top_share=top_share or DEFAULT_TOP_SHARE, attributes=chosen
+    )
     result = spread_of(frame, config).to_dict()
     if result["audience_size"] < settings.MIN_GROUP_SIZE:
         # Group by group, the report would tell the attributes of the few in the top.
         raise AudienceDiversityError(
             f"The top holds {result['audience_size']:,} customer(s); it must hold at least "
-            f"{settings.MIN_GROUP_SIZE} customers so that the report singles no one out.")
-    top_label = (
-        f"top {top_n:,}" if top_n is not None else f"top {percent_text(top_share or 0)}"
-    )
+            f"{settings.MIN_GROUP_SIZE} customers so that the report singles no one out."
+        )
+    top_label = f"top {top_n:,}" if top_n is not None else f"top {percent_text(top_share or 0)}"
     out = _reportable(result, fields, top_label)
     out.update(
-        top_label=top_label, top_n=top_n, top_share=None if top_n is not None else top_share,
-        seconds=round(time.perf_counter() - started, 3), min_group_size=settings.MIN_GROUP_SIZE,
+        top_label=top_label,
+        top_n=top_n,
+        top_share=None if top_n is not None else top_share,
+        seconds=round(time.perf_counter() - started, 3),
+        min_group_size=settings.MIN_GROUP_SIZE,
     )
     return out
 
 
-def _reportable(result: dict[str, Any], fields: dict[str, ProfileField],
-                top_label: str) -> dict[str, Any]:
+def _reportable(
+    result: dict[str, Any], fields: dict[str, ProfileField], top_label: str
+) -> dict[str, Any]:
     """Groups too small to show dropped; labels and sentences for the flagged groups."""
     smallest = settings.MIN_GROUP_SIZE
     attributes, findings = [], []
@@ -114,15 +125,22 @@ def _reportable(result: dict[str, Any], fields: dict[str, ProfileField],
         attributes.append({**spread, "label": label, "groups": shown, "hidden_groups": hidden})
         for group in shown:
             if group["flag"] in ("left out", "under-represented"):
-                findings.append({
-                    "attribute": spread["attribute"], "label": label, "group": group["group"],
-                    "flag": group["flag"], "ratio": group["ratio"],
-                    "text": _finding(label, group, top_label),
-                })
+                findings.append(
+                    {
+                        "attribute": spread["attribute"],
+                        "label": label,
+                        "group": group["group"],
+                        "flag": group["flag"],
+                        "ratio": group["ratio"],
+                        "text": _finding(label, group, top_label),
+                    }
+                )
     findings.sort(key=lambda row: row["ratio"])
     return {
-        "base_size": result["base_size"], "audience_size": result["audience_size"],
-        "score_cutoff": result["score_cutoff"], "attributes": attributes,
+        "base_size": result["base_size"],
+        "audience_size": result["audience_size"],
+        "score_cutoff": result["score_cutoff"],
+        "attributes": attributes,
         "under_represented": findings,
     }
 

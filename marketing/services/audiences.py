@@ -72,8 +72,11 @@ def _check_scores(scoring_run: ScoringRun | None, offer: Offer | None) -> None:
 
 def _log(audience: Audience, change: str, by: Actor, **details: Any) -> None:
     audit_log(
-        actor=by, action=AuditEvent.Action.SEGMENT_CHANGE, target_type="audience",
-        target_ref=audience.pk, details={"change": change, "name": audience.name, **details},
+        actor=by,
+        action=AuditEvent.Action.SEGMENT_CHANGE,
+        target_type="audience",
+        target_ref=audience.pk,
+        details={"change": change, "name": audience.name, **details},
     )
 
 
@@ -104,8 +107,15 @@ def audience_create(
         cut_value=cut.value if cut.kind != Audience.Cut.ALL else None,
         created_by=by if getattr(by, "is_authenticated", False) else None,
     )
-    _log(audience, "created", by, segment=segment.pk,
-         scoring_run=scoring_run.pk if scoring_run else None, cut=cut.kind, value=cut.value)
+    _log(
+        audience,
+        "created",
+        by,
+        segment=segment.pk,
+        scoring_run=scoring_run.pk if scoring_run else None,
+        cut=cut.kind,
+        value=cut.value,
+    )
     return audience
 
 
@@ -154,10 +164,17 @@ def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
     locked.status = Audience.Status.FROZEN
     locked.frozen_at = at
     locked.frozen_by = by if getattr(by, "is_authenticated", False) else None
-    locked.save(update_fields=[
-        "segment_name", "segment_rules", "consent_snapshot", "size", "status", "frozen_at",
-        "frozen_by",
-    ])
+    locked.save(
+        update_fields=[
+            "segment_name",
+            "segment_rules",
+            "consent_snapshot",
+            "size",
+            "status",
+            "frozen_at",
+            "frozen_by",
+        ]
+    )
     _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
     return locked
 
@@ -174,8 +191,11 @@ def suppression_add(*, customer: Customer, reason: str = "", by: Actor) -> Suppr
     )
     if created:
         audit_log(
-            actor=by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="customer",
-            target_ref=customer.pseudonym, details={"change": "suppressed", "reason": reason},
+            actor=by,
+            action=AuditEvent.Action.CONSENT_CHANGE,
+            target_type="customer",
+            target_ref=customer.pseudonym,
+            details={"change": "suppressed", "reason": reason},
         )
     return suppression
 
@@ -183,7 +203,10 @@ def suppression_add(*, customer: Customer, reason: str = "", by: Actor) -> Suppr
 @transaction.atomic
 def suppression_remove(*, suppression: Suppression, by: Actor) -> None:
     audit_log(
-        actor=by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="customer",
-        target_ref=suppression.customer.pseudonym, details={"change": "unsuppressed"},
+        actor=by,
+        action=AuditEvent.Action.CONSENT_CHANGE,
+        target_type="customer",
+        target_ref=suppression.customer.pseudonym,
+        details={"change": "unsuppressed"},
     )
     suppression.delete()

@@ -51,8 +51,16 @@ def log_revealed_upload_rows(
 ) -> None:
     """One audit event when a page shows identifiers of the upload's row problems that are
     stored masked (``shown`` is ``stored`` as the user sees it)."""
-    rows = [s["row"] for s, e in zip(stored, shown, strict=True)
-            if s.get("masked") and not e.get("masked")]
+    rows = [
+        s["row"]
+        for s, e in zip(stored, shown, strict=True)
+        if s.get("masked") and not e.get("masked")
+    ]
     if rows:
-        audit_log(actor=user, action=AuditEvent.Action.PII_VIEW, target_type="upload",
-                  target_ref=upload.pk, details={"where": "upload page", "rows": rows})
+        audit_log(
+            actor=user,
+            action=AuditEvent.Action.PII_VIEW,
+            target_type="upload",
+            target_ref=upload.pk,
+            details={"where": "upload page", "rows": rows},
+        )

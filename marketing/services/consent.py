@@ -74,7 +74,11 @@ def consent_record_append(
 
 
 def consent_withdraw(
-    *, customer: Customer, purpose: str, by: Actor, note: str = "",
+    *,
+    customer: Customer,
+    purpose: str,
+    by: Actor,
+    note: str = "",
     source: str = ConsentRecord.Source.ADMIN,
 ) -> ConsentRecord:
     """Withdraw now: as easy as granting, and recorded as a new event in the history."""

@@ -145,9 +145,13 @@ def _rare_values(customer: Customer) -> dict[str, str]:
     for name, value in (customer.attributes or {}).items():
         if not isinstance(value, str) or not value:
             continue
-        holders = Customer.objects.annotate(
-            _value=Cast(KeyTextTransform(name, "attributes"), models.TextField())
-        ).filter(_value=value)[: settings.MIN_GROUP_SIZE].count()
+        holders = (
+            Customer.objects.annotate(
+                _value=Cast(KeyTextTransform(name, "attributes"), models.TextField())
+            )
+            .filter(_value=value)[: settings.MIN_GROUP_SIZE]
+            .count()
+        )
         if holders < settings.MIN_GROUP_SIZE:
             rare[name] = value
     return rare
@@ -170,8 +174,11 @@ def _scrub_import_records(upload_id: int, rows: set[int], quoted: set[str]) -> N
     the results of its import jobs; the values those problems quote are replaced wherever
     the upload's jobs and audit events repeat them (messages, tracebacks, reasons)."""
     upload = Upload.objects.get(pk=upload_id)
-    jobs = list(Job.objects.filter(Q(pk=upload.job_id) | Q(kind=Job.Kind.IMPORT,
-                                                           params__upload_id=upload_id)))
+    jobs = list(
+        Job.objects.filter(
+            Q(pk=upload.job_id) | Q(kind=Job.Kind.IMPORT, params__upload_id=upload_id)
+        )
+    )
     for problems in [upload.summary.get("errors")] + [job.result.get("errors") for job in jobs]:
         quoted |= {str(e.get("value", "")) for e in _of_rows(problems or [], rows)}
     replacements = dict.fromkeys(_traces(quoted), ERASED)
@@ -209,7 +216,8 @@ def _all_models() -> list[type[models.Model]]:
     tables (content types, permissions, sessions) hold no customer data."""
     product = list(apps.get_app_config("marketing").get_models())
     return [
-        model for model in [*product, apps.get_model("admin", "LogEntry")]
+        model
+        for model in [*product, apps.get_model("admin", "LogEntry")]
         if not _about_one_customer(model)
     ]
 
@@ -243,7 +251,8 @@ def _scrub(scope: Iterable[type[models.Model]], replacements: dict[str, str]) ->
 
 def _text_columns(model: type[models.Model]) -> list[models.Field]:
     return [
-        f for f in model._meta.concrete_fields
+        f
+        for f in model._meta.concrete_fields
         if isinstance(f, models.CharField | models.TextField | models.JSONField)
     ]
 

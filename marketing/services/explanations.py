@@ -78,12 +78,15 @@ def explanation_run_create(
         raise ExplanationSetupError("Only a finished training run has a model to explain.")
     if scope == ExplanationRun.Scope.GLOBAL:
         if customer is not None:
-            raise ExplanationSetupError("Global importance is computed over a sample, not one "
-                                        "customer; leave the customer out.")
+            raise ExplanationSetupError(
+                "Global importance is computed over a sample, not one "
+                "customer; leave the customer out."
+            )
         low, high = SAMPLE_LIMITS
         if not low <= sample_size <= high:
-            raise ExplanationSetupError(f"The sample must hold between {low} and {high} "
-                                        f"customers, not {sample_size}.")
+            raise ExplanationSetupError(
+                f"The sample must hold between {low} and {high} customers, not {sample_size}."
+            )
         title = f"Field importance of “{training_run.name}”"
     elif scope == ExplanationRun.Scope.CUSTOMER:
         if customer is None:
@@ -97,22 +100,28 @@ def explanation_run_create(
     creator = by if getattr(by, "is_authenticated", False) else None
     with transaction.atomic():
         job = job_create(
-            kind=Job.Kind.EXPLAIN, title=title,
-            params={"training_run": training_run.pk, "scope": scope,
-                    "sample_size": sample_size},
+            kind=Job.Kind.EXPLAIN,
+            title=title,
+            params={"training_run": training_run.pk, "scope": scope, "sample_size": sample_size},
             by=by,
         )
         run = ExplanationRun.objects.create(
-            job=job, training_run=training_run, scope=scope, customer=customer,
-            sample_size=sample_size, background_size=BACKGROUND_SIZE, created_by=creator,
+            job=job,
+            training_run=training_run,
+            scope=scope,
+            customer=customer,
+            sample_size=sample_size,
+            background_size=BACKGROUND_SIZE,
+            created_by=creator,
         )
         audit_log(
-            actor=by, action=AuditEvent.Action.JOB, target_type="explanation_run",
-            target_ref=run.pk, details={"job": job.pk, "purpose": Purpose.PROFILING},
+            actor=by,
+            action=AuditEvent.Action.JOB,
+            target_type="explanation_run",
+            target_ref=run.pk,
+            details={"job": job.pk, "purpose": Purpose.PROFILING},
         )
-    return ExplanationRun.objects.select_related("job", "training_run", "customer").get(
-        pk=run.pk
-    )
+    return ExplanationRun.objects.select_related("job", "training_run", "customer").get(pk=run.pk)
 
 
 def check_customer(training_run: TrainingRun, customer: Customer) -> None:
@@ -147,8 +156,7 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         run.sample_size if run.scope == ExplanationRun.Scope.GLOBAL else BACKGROUND_SIZE
     )
     known = model_text_values(training)
-    reference = customer_frame(sample_customers(training, reference_size), training, offer,
-                               known)
+    reference = customer_frame(sample_customers(training, reference_size), training, offer, known)
     if not len(reference):
         raise ExplanationSetupError(
             "No customer of this model's population has a valid profiling consent, so there is "
@@ -191,9 +199,7 @@ def load_models(training: TrainingRun) -> dict[str, Any]:
 def explain_config() -> ExplainConfig:
     from recengine.explain import ExplainConfig
 
-    labels = dict(
-        ProfileField.objects.exclude(label="").values_list("name", "label")
-    )
+    labels = dict(ProfileField.objects.exclude(label="").values_list("name", "label"))
     return ExplainConfig(background_size=BACKGROUND_SIZE, seed=SEED, labels=labels)
 
 
@@ -205,10 +211,14 @@ def explanation_offer(run: ExplanationRun) -> Offer | None:
         return None
     if run.customer is not None:
         best = (
-            scores_for_use(CustomerScore.objects.filter(
-                customer=run.customer, scoring_run__training_run=training,
-                scoring_run__job__status=Job.Status.SUCCEEDED, offer__isnull=False,
-            ))
+            scores_for_use(
+                CustomerScore.objects.filter(
+                    customer=run.customer,
+                    scoring_run__training_run=training,
+                    scoring_run__job__status=Job.Status.SUCCEEDED,
+                    offer__isnull=False,
+                )
+            )
             .order_by("-scoring_run__created_at", "-score")
             .select_related("offer")
             .first()
@@ -217,8 +227,9 @@ def explanation_offer(run: ExplanationRun) -> Offer | None:
             return best.offer
     offer = Offer.objects.filter(active=True).order_by("pk").first()
     if offer is None:
-        raise ExplanationSetupError("A model of every offer is explained for an active offer; "
-                                    "there is none.")
+        raise ExplanationSetupError(
+            "A model of every offer is explained for an active offer; there is none."
+        )
     return offer
 
 
@@ -236,8 +247,12 @@ def sample_customers(training: TrainingRun, n: int) -> list[Customer]:
     return list(Customer.objects.filter(pk__in=ids.tolist()).order_by("pk"))
 
 
-def customer_frame(customers: list[Customer], training: TrainingRun, offer: Offer | None,
-                   known: dict[str, set[str]] | None = None) -> pd.DataFrame:
+def customer_frame(
+    customers: list[Customer],
+    training: TrainingRun,
+    offer: Offer | None,
+    known: dict[str, set[str]] | None = None,
+) -> pd.DataFrame:
     """Model input rows of the customers (index: customer id), as training built them:
     text values outside ``known`` (``model_text_values``) are missing."""
     import pandas as pd
@@ -259,12 +274,12 @@ def _explainers(models: dict[str, Any], config: ExplainConfig, reference: pd.Dat
 
     columns = _model_fields(models)
     reference = reference.reindex(columns=columns)
-    return columns, {key: field_explainer(models[key], config).fit(reference)
-                     for key in MODEL_KEYS}
+    return columns, {key: field_explainer(models[key], config).fit(reference) for key in MODEL_KEYS}
 
 
-def explain_global(models: dict[str, Any], config: ExplainConfig, sample: pd.DataFrame,
-                   progress: Progress) -> dict[str, Any]:
+def explain_global(
+    models: dict[str, Any], config: ExplainConfig, sample: pd.DataFrame, progress: Progress
+) -> dict[str, Any]:
     from recengine.explain import global_importance
 
     columns, explainers = _explainers(models, config, sample)
@@ -278,8 +293,9 @@ def explain_global(models: dict[str, Any], config: ExplainConfig, sample: pd.Dat
         def report(percent: float, message: str, low=low, high=high, name=name) -> None:
             progress(low + (high - low) * percent / 100, f"{name}: {message}")
 
-        importance = global_importance(explainers[key], frame, progress=report,
-                                       chunk_rows=CHUNK_ROWS)
+        importance = global_importance(
+            explainers[key], frame, progress=report, chunk_rows=CHUNK_ROWS
+        )
         result[key] = {
             **importance.to_dict(),
             "local_accuracy_error": importance.max_local_accuracy_error,
@@ -287,14 +303,21 @@ def explain_global(models: dict[str, Any], config: ExplainConfig, sample: pd.Dat
     return result
 
 
-def explain_customer(models: dict[str, Any], config: ExplainConfig, reference: pd.DataFrame,
-                     row: pd.DataFrame, progress: Progress) -> dict[str, Any]:
+def explain_customer(
+    models: dict[str, Any],
+    config: ExplainConfig,
+    reference: pd.DataFrame,
+    row: pd.DataFrame,
+    progress: Progress,
+) -> dict[str, Any]:
     columns, explainers = _explainers(models, config, reference)
     frame = row.reindex(columns=columns)
     result: dict[str, Any] = {}
     for step, key in enumerate(MODEL_KEYS):
-        progress(LOADED + (99 - LOADED) * step / len(MODEL_KEYS),
-                 f"Explaining the score of {'BERT' if key == 'bert' else 'the baseline'}")
+        progress(
+            LOADED + (99 - LOADED) * step / len(MODEL_KEYS),
+            f"Explaining the score of {'BERT' if key == 'bert' else 'the baseline'}",
+        )
         explanation = explainers[key].explain(frame)[0]
         result[key] = explanation.to_dict()
     return result

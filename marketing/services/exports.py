@@ -73,10 +73,16 @@ def export_create(*, audience: Audience, platform: str, by: Actor) -> Export:
             job=job, audience=audience, platform=platform, created_by=creator
         )
         audit_log(
-            actor=by, action=AuditEvent.Action.EXPORT, target_type="export",
+            actor=by,
+            action=AuditEvent.Action.EXPORT,
+            target_type="export",
             target_ref=export.pk,
-            details={"event": "requested", "audience": audience.pk, "platform": platform,
-                     "job": job.pk},
+            details={
+                "event": "requested",
+                "audience": audience.pk,
+                "platform": platform,
+                "job": job.pk,
+            },
         )
     return Export.objects.select_related("job", "audience").get(pk=export.pk)
 
@@ -133,26 +139,43 @@ class _ExportWriter:
             ExportExclusion.objects.filter(export=export).delete()
             raise
         Export.objects.filter(pk=export.pk).update(
-            row_count=self.result.rows, left_out=left_out, file_path=self.relative,
-            file_size=size, checksum=checksum, consent_snapshot=self.consent_snapshot(left_out),
+            row_count=self.result.rows,
+            left_out=left_out,
+            file_path=self.relative,
+            file_size=size,
+            checksum=checksum,
+            consent_snapshot=self.consent_snapshot(left_out),
         )
         audit_log(
-            actor=export.created_by, action=AuditEvent.Action.EXPORT, target_type="export",
+            actor=export.created_by,
+            action=AuditEvent.Action.EXPORT,
+            target_type="export",
             target_ref=export.pk,
-            details={"event": "written", "audience": export.audience_id,
-                     "platform": export.platform, "rows": self.result.rows,
-                     "left_out": left_out, "sha256": checksum},
+            details={
+                "event": "written",
+                "audience": export.audience_id,
+                "platform": export.platform,
+                "rows": self.result.rows,
+                "left_out": left_out,
+                "sha256": checksum,
+            },
         )
-        return {"export": export.pk, "rows": self.result.rows, "left_out": left_out,
-                "sha256": checksum, "bytes": size}
+        return {
+            "export": export.pk,
+            "rows": self.result.rows,
+            "left_out": left_out,
+            "sha256": checksum,
+            "bytes": size,
+        }
 
     def write_file(self) -> tuple[int, str]:
         self.path.parent.mkdir(
             mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS, parents=True, exist_ok=True
         )
         # Created with the private mode, so that no other user can open it even while written.
-        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                     settings.FILE_UPLOAD_PERMISSIONS)
+        fd = os.open(
+            self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, settings.FILE_UPLOAD_PERMISSIONS
+        )
         with os.fdopen(fd, "wb") as file:
             sink = _HashingSink(file)
             buffered = io.BufferedWriter(sink, buffer_size=1 << 20)
@@ -168,15 +191,16 @@ class _ExportWriter:
         writers unpack them by position); the others are recorded as left out."""
         total = self.export.audience.size or 1
         reported = time.monotonic()
-        for chunk in export_rows(self.export.audience, self.fmt, at=self.at,
-                                 chunk_size=CHUNK_ROWS):
+        for chunk in export_rows(self.export.audience, self.fmt, at=self.at, chunk_size=CHUNK_ROWS):
             yield from [row[2:] for row in chunk if row[1]]  # type: ignore[misc]
             self.leave_out(chunk)
             self.members_seen += len(chunk)
             if time.monotonic() - reported >= PROGRESS_EVERY_S:
                 reported = time.monotonic()
-                self.progress(1 + 98 * min(self.members_seen / total, 1),
-                              f"{self.members_seen:,} of {total:,} members")
+                self.progress(
+                    1 + 98 * min(self.members_seen / total, 1),
+                    f"{self.members_seen:,} of {total:,} members",
+                )
         self.record_exclusions()
 
     def leave_out(self, chunk: list[tuple]) -> None:
@@ -191,7 +215,8 @@ class _ExportWriter:
 
     def record_exclusions(self) -> None:
         append_rows(
-            ExportExclusion, ["export", "customer", "pseudonym"],
+            ExportExclusion,
+            ["export", "customer", "pseudonym"],
             [(self.export.pk, customer_id, pseudonym) for customer_id, pseudonym in self.excluded],
         )
         self.excluded = []
@@ -245,8 +270,12 @@ def _copy_text(value: Any) -> str:
         return "\\N"
     text = str(value)
     if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-                .replace("\r", "\\r"))
+        text = (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
     return text
 
 
@@ -269,7 +298,10 @@ def export_download(*, export: Export, by: Actor) -> tuple[IO[bytes], str]:
     """Open the export's file for download (audit-logged); returns (file, file name)."""
     path = export_file(export)
     audit_log(
-        actor=by, action=AuditEvent.Action.EXPORT, target_type="export", target_ref=export.pk,
+        actor=by,
+        action=AuditEvent.Action.EXPORT,
+        target_type="export",
+        target_ref=export.pk,
         details={"event": "downloaded", "platform": export.platform, "sha256": export.checksum},
     )
     return open(path, "rb"), path.name

@@ -114,9 +114,16 @@ def upload_create(*, kind: str, file: File, by: Actor, encoding: str | None = No
     upload.file.save(upload.original_name, file, save=False)
     upload.save()
     audit_log(
-        actor=by, action=AuditEvent.Action.UPLOAD, target_type="upload", target_ref=upload.pk,
-        details={"kind": kind, "file": upload.original_name, "bytes": upload.size_bytes,
-                 "rows": upload.row_count},
+        actor=by,
+        action=AuditEvent.Action.UPLOAD,
+        target_type="upload",
+        target_ref=upload.pk,
+        details={
+            "kind": kind,
+            "file": upload.original_name,
+            "bytes": upload.size_bytes,
+            "rows": upload.row_count,
+        },
     )
     return upload
 
@@ -136,8 +143,14 @@ def _size(n: int) -> str:
     return filesizeformat(n).replace("\xa0", " ")
 
 
-_SEPARATOR_NAMES = {":": "colons", " ": "spaces", "/": "slashes", "~": "tildes", "^": "carets",
-                    "#": "hashes"}
+_SEPARATOR_NAMES = {
+    ":": "colons",
+    " ": "spaces",
+    "/": "slashes",
+    "~": "tildes",
+    "^": "carets",
+    "#": "hashes",
+}
 
 
 def _check_header_split(kind: str, headers: list[str], mapping: dict[str, str]) -> None:
@@ -201,8 +214,10 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
             existing += checker.count_existing([record for _, _, record in checked])
             wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
             sample += [
-                {target: HASHED if target in hidden else fields[index]  # type: ignore[misc]
-                 for target, (index, _) in columns.items()}
+                {
+                    target: HASHED if target in hidden else fields[index]  # type: ignore[misc]
+                    for target, (index, _) in columns.items()
+                }
                 for row, _, fields in chunk.raw or ()
                 if row in wanted
             ]
@@ -222,9 +237,11 @@ def upload_import(*, upload: Upload, by: Actor) -> Job:
     _check_not_imported(upload)
     clean_mapping(upload.kind, upload.mapping, upload.headers)
     with transaction.atomic():
-        claimed = Upload.objects.filter(pk=upload.pk).exclude(
-            status__in=(Upload.Status.IMPORTING, Upload.Status.IMPORTED)
-        ).update(status=Upload.Status.IMPORTING)
+        claimed = (
+            Upload.objects.filter(pk=upload.pk)
+            .exclude(status__in=(Upload.Status.IMPORTING, Upload.Status.IMPORTED))
+            .update(status=Upload.Status.IMPORTING)
+        )
         if not claimed:
             raise IngestError("This upload is already being imported.")
         job = job_create(
@@ -267,7 +284,9 @@ def _import_failed(upload: Upload, job: Job, reason: str) -> None:
         status=Upload.Status.FAILED, summary={**upload.summary, "error": reason}
     )
     audit_log(
-        actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
+        actor=job.created_by,
+        action=AuditEvent.Action.IMPORT,
+        target_type="upload",
         target_ref=upload.pk,
         details={"kind": upload.kind, "job": job.pk, "outcome": "failed", "reason": reason[:500]},
     )
@@ -292,14 +311,17 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     # Rows that need the database to be checked (interactions) are prepared on this thread.
     prepare_ahead = None if upload.kind == "interactions" else writer.prepare
 
-    with (ErrorLog(keep_file=True, identifiers=identifier_columns(upload)) as errors,
-          _visible_progress(progress) as report,
-          _collector_paused):
+    with (
+        ErrorLog(keep_file=True, identifiers=identifier_columns(upload)) as errors,
+        _visible_progress(progress) as report,
+        _collector_paused,
+    ):
         report(1, "Reading the file")
         try:
             with writer, transaction.atomic(), upload.file.open("rb") as binary:
-                for chunk in _in_background(_checked_chunks(binary, upload, checker,
-                                                            prepare_ahead)):
+                for chunk in _in_background(
+                    _checked_chunks(binary, upload, checker, prepare_ahead)
+                ):
                     checked, problems = checker.check_chunk(chunk.checked)
                     errors.add(chunk.errors + problems)
                     rows += chunk.rows
@@ -311,16 +333,18 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
                     if checked and not (all_or_nothing and errors.count):
                         prepared = None if problems else chunk.prepared
                         writer.write(prepared or writer.prepare([r for _, _, r in checked]))
-                    report(2 + 93 * rows / max(total, 1),
-                           f"{'Checked' if all_or_nothing and errors.count else 'Imported'} "
-                           f"{rows:,} of {total:,} rows ({rows - valid:,} with problems)")
-                summary.update(rows=rows, valid=valid, invalid=rows - valid,
-                               errors=errors.shown)
+                    report(
+                        2 + 93 * rows / max(total, 1),
+                        f"{'Checked' if all_or_nothing and errors.count else 'Imported'} "
+                        f"{rows:,} of {total:,} rows ({rows - valid:,} with problems)",
+                    )
+                summary.update(rows=rows, valid=valid, invalid=rows - valid, errors=errors.shown)
                 if valid < rows and all_or_nothing:
                     raise IngestError(_nothing_imported(rows, valid, errors))
                 if valid == 0:
-                    raise IngestError(f"None of the {rows:,} rows could be imported. "
-                                      + _first(errors))
+                    raise IngestError(
+                        f"None of the {rows:,} rows could be imported. " + _first(errors)
+                    )
                 if attributes:
                     catalogue_attributes(attributes)
                 counts = dict(writer.counts)
@@ -329,11 +353,19 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
                     status=Upload.Status.IMPORTED, summary=summary, row_count=rows
                 )
                 audit_log(
-                    actor=job.created_by, action=AuditEvent.Action.IMPORT, target_type="upload",
+                    actor=job.created_by,
+                    action=AuditEvent.Action.IMPORT,
+                    target_type="upload",
                     target_ref=upload.pk,
-                    details={"kind": upload.kind, "job": job.pk, "outcome": "imported",
-                             "mode": upload.mode, "rows": rows, "invalid": rows - valid,
-                             **counts},
+                    details={
+                        "kind": upload.kind,
+                        "job": job.pk,
+                        "outcome": "imported",
+                        "mode": upload.mode,
+                        "rows": rows,
+                        "invalid": rows - valid,
+                        **counts,
+                    },
                 )
         except IngestError:
             Upload.objects.filter(pk=upload.pk).update(summary=summary)
@@ -361,12 +393,18 @@ def _audit_refused_grants(checker: RowChecker, upload: Upload, job: Job) -> None
     if not refused:
         return
     audit_log(
-        actor=job.created_by, action=AuditEvent.Action.CONSENT_CHANGE, target_type="upload",
+        actor=job.created_by,
+        action=AuditEvent.Action.CONSENT_CHANGE,
+        target_type="upload",
         target_ref=upload.pk,
-        details={"change": "import_refused", "job": job.pk, "statements": refused,
-                 "rows": checker.refused_rows,  # type: ignore[attr-defined]
-                 "reason": "a grant would override a withdrawal or denial recorded by the "
-                           "customer or a data steward"},
+        details={
+            "change": "import_refused",
+            "job": job.pk,
+            "statements": refused,
+            "rows": checker.refused_rows,  # type: ignore[attr-defined]
+            "reason": "a grant would override a withdrawal or denial recorded by the "
+            "customer or a data steward",
+        },
     )
 
 
@@ -383,8 +421,7 @@ def upload_remove_identifiers(*, upload: Upload) -> None:
     }
     path = Path(upload.file.path)
     if columns and path.is_file():
-        blank_columns(path, encoding=upload.encoding, delimiter=upload.delimiter,
-                      columns=columns)
+        blank_columns(path, encoding=upload.encoding, delimiter=upload.delimiter, columns=columns)
     upload.refresh_from_db(fields=["summary"])
     upload.summary = {**upload.summary, "identifiers_removed": True}
     Upload.objects.filter(pk=upload.pk).update(summary=upload.summary)
@@ -393,7 +430,8 @@ def upload_remove_identifiers(*, upload: Upload) -> None:
 def _nothing_imported(rows: int, valid: int, errors: "ErrorLog") -> str:
     return (
         f"{rows - valid:,} of {rows:,} rows have problems, so nothing was imported "
-        "(all or nothing). " + _first(errors)
+        "(all or nothing). "
+        + _first(errors)
         + " The error file lists every problem; fix them, or import only the valid rows."
     )
 
@@ -404,8 +442,9 @@ def _first(errors: "ErrorLog", shown: int = 3) -> str:
     return "; ".join(messages) + more + "."
 
 
-def _checker(upload: Upload, mapping: dict[str, str], attributes: list[AttributeSpec],
-             now: datetime) -> RowChecker:
+def _checker(
+    upload: Upload, mapping: dict[str, str], attributes: list[AttributeSpec], now: datetime
+) -> RowChecker:
     types = {spec.name: spec.data_type for spec in attributes}
     return CHECKERS[upload.kind](upload.headers, mapping, attribute_types=types, now=now)
 
@@ -414,15 +453,13 @@ def _attribute_specs(upload: Upload, mapping: dict[str, str]) -> list[AttributeS
     """Profile attributes of a customers upload; a type already in the catalogue wins over
     the type guessed from this file."""
     columns = {
-        target[len(ATTRIBUTE_PREFIX):]: header
+        target[len(ATTRIBUTE_PREFIX) :]: header
         for target, header in mapping.items()
         if target.startswith(ATTRIBUTE_PREFIX) and header
     }
     if not columns:
         return []
-    stored = dict(
-        ProfileField.objects.filter(name__in=columns).values_list("name", "data_type")
-    )
+    stored = dict(ProfileField.objects.filter(name__in=columns).values_list("name", "data_type"))
     guessed = upload.summary.get("column_types", {})
     return [
         AttributeSpec(name, header, stored.get(name) or guessed.get(header, TEXT))
@@ -433,10 +470,14 @@ def _attribute_specs(upload: Upload, mapping: dict[str, str]) -> list[AttributeS
 def _with_samples(specs: list[AttributeSpec], records: list[CustomerRecord]) -> list[AttributeSpec]:
     return [
         AttributeSpec(
-            spec.name, spec.label, spec.data_type,
-            tuple(common_values(r.attributes[spec.name] for r in records
-                                if spec.name in r.attributes))
-            if spec.data_type == TEXT else (),
+            spec.name,
+            spec.label,
+            spec.data_type,
+            tuple(
+                common_values(r.attributes[spec.name] for r in records if spec.name in r.attributes)
+            )
+            if spec.data_type == TEXT
+            else (),
         )
         for spec in specs
     ]
@@ -483,13 +524,9 @@ class ErrorLog:
     def add(self, errors: list[RowError]) -> None:
         self.count += len(errors)
         for error in errors[: ERRORS_SHOWN - len(self.shown)]:
-            self.shown.append(
-                error.as_dict(identity_field=self._identifiers.get(error.column, ""))
-            )
+            self.shown.append(error.as_dict(identity_field=self._identifiers.get(error.column, "")))
         if self._writer is not None:
-            self._writer.writerows(
-                (e.row, e.line, e.column, e.value, e.reason) for e in errors
-            )
+            self._writer.writerows((e.row, e.line, e.column, e.value, e.reason) for e in errors)
 
     def save_to(self, upload: Upload) -> None:
         if self._file is None or not self.count:
@@ -512,9 +549,14 @@ class Chunk:
     raw: list[tuple[int, int, list[str]]] | None = None
 
 
-def _checked_chunks(binary: IO[bytes], upload: Upload, checker: RowChecker,
-                    prepare: Callable[[list[Any]], Prepared] | None = None, *,
-                    keep_raw: bool = False) -> Iterator[Chunk]:
+def _checked_chunks(
+    binary: IO[bytes],
+    upload: Upload,
+    checker: RowChecker,
+    prepare: Callable[[list[Any]], Prepared] | None = None,
+    *,
+    keep_raw: bool = False,
+) -> Iterator[Chunk]:
     """The file's rows in chunks, each row checked on its own (no database involved)."""
     records = iter_records(binary, encoding=upload.encoding, delimiter=upload.delimiter)
     while raw := list(islice(records, CHUNK_ROWS)):

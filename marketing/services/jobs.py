@@ -71,8 +71,11 @@ def gpu_worker_listening() -> bool:
         from marketing.celery import app
 
         replies = app.control.inspect(timeout=settings.GPU_PROBE_TIMEOUT_S).active_queues()
-        listening = any(queue.get("name") == GPU_QUEUE
-                        for queues in (replies or {}).values() for queue in queues)
+        listening = any(
+            queue.get("name") == GPU_QUEUE
+            for queues in (replies or {}).values()
+            for queue in queues
+        )
         cache.set(GPU_PROBE_KEY, listening, GPU_PROBE_TTL_S)
     return listening
 
@@ -117,8 +120,9 @@ def enqueue(job: Job) -> None:
         queue = queue_for(job.kind)
         fields: dict[str, Any] = {"params": {**job.params, "queue": queue}}
         if wants_gpu(job.kind) and queue != GPU_QUEUE:
-            logger.warning("job %s: no worker listens on the %r queue; sent to %r",
-                           job.pk, GPU_QUEUE, queue)
+            logger.warning(
+                "job %s: no worker listens on the %r queue; sent to %r", job.pk, GPU_QUEUE, queue
+            )
             fields["message"] = "Waiting for a CPU worker: no GPU worker is running"
         Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(**fields)
         run_job_task.apply_async(args=[job.pk], queue=queue)
@@ -171,8 +175,13 @@ def run_job(job_id: int) -> Job | None:
         # The log gets where it failed (the stack, for the operator) but no exception's message:
         # messages may quote the rows being processed, and a log cannot be erased. The row
         # keeps the readable message, where an erasure reaches it; never the traceback.
-        logger.error("job %s (%s) failed with %s; its error is on the job row\n%s",
-                     job_id, job.kind, type(exc).__name__, stack_without_messages(exc))
+        logger.error(
+            "job %s (%s) failed with %s; its error is on the job row\n%s",
+            job_id,
+            job.kind,
+            type(exc).__name__,
+            stack_without_messages(exc),
+        )
         _finish(
             job_id,
             status=Job.Status.FAILED,
@@ -193,8 +202,10 @@ def stack_without_messages(exc: BaseException) -> str:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         # Where, not what: a frame's source line can hold a literal value too.
-        frames = "".join(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
-                         for frame in traceback.extract_tb(current.__traceback__))
+        frames = "".join(
+            f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+            for frame in traceback.extract_tb(current.__traceback__)
+        )
         parts.append(f"{frames}{type(current).__module__}.{type(current).__qualname__}")
         current = current.__cause__ or current.__context__
     return "\nwhich was raised while handling:\n".join(parts)
@@ -203,7 +214,9 @@ def stack_without_messages(exc: BaseException) -> str:
 def job_cancel(*, job: Job, by: Actor) -> Job:
     """Ask a job to stop. A queued job stops at once; a running one at its next progress call."""
     Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(),
+        status=Job.Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
         message="Cancelled before it started",
     )
     Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(

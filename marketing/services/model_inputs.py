@@ -31,22 +31,23 @@ def model_text_values(training: TrainingRun) -> dict[str, set[str]] | None:
     were recorded, which scores every value as it is)."""
     from recengine.registry import ModelRegistry
 
-    config = ModelRegistry(settings.MODEL_REGISTRY_DIR).record(training.model_id).manifest.get(
-        "config", {}
+    config = (
+        ModelRegistry(settings.MODEL_REGISTRY_DIR)
+        .record(training.model_id)
+        .manifest.get("config", {})
     )
     known = config.get("text_values")
     return None if known is None else {field: set(values) for field, values in known.items()}
 
 
-def known_values_only(
-    record: dict[str, Any], known: dict[str, set[str]] | None
-) -> dict[str, Any]:
+def known_values_only(record: dict[str, Any], known: dict[str, set[str]] | None) -> dict[str, Any]:
     """A model input row with the text values the model never learned (too rare in
     training) as missing, the way training saw them."""
     if not known:
         return record
     return {
-        name: None if name in known and isinstance(value, str) and value not in known[name]
+        name: None
+        if name in known and isinstance(value, str) and value not in known[name]
         else value
         for name, value in record.items()
     }

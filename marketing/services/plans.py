@@ -61,8 +61,9 @@ def checked_economics(raw: dict[str, Any]) -> dict[str, float | None]:
 
     Text is read as a number here; the rules the numbers obey are the engine's."""
     if not isinstance(raw, dict):
-        raise PlanError({"economics": "Economics must be an object with "
-                         + ", ".join(ECONOMICS_FIELDS) + "."})
+        raise PlanError(
+            {"economics": "Economics must be an object with " + ", ".join(ECONOMICS_FIELDS) + "."}
+        )
     unknown = sorted(set(raw) - set(ECONOMICS_FIELDS))
     if unknown:
         raise PlanError({"economics": f"Unknown field(s): {', '.join(unknown)}."})
@@ -79,8 +80,13 @@ def checked_economics(raw: dict[str, Any]) -> dict[str, float | None]:
         if values[name] is None:
             errors[name] = f"{value!r} is not a number."
     problems = economics_problems(values)
-    errors.update({name: problem[0].upper() + problem[1:] + "."
-                   for name, problem in problems.items() if name not in errors})
+    errors.update(
+        {
+            name: problem[0].upper() + problem[1:] + "."
+            for name, problem in problems.items()
+            if name not in errors
+        }
+    )
     if errors:
         raise PlanError(errors)
     return values
@@ -112,8 +118,9 @@ def plan_offer(scoring_run: ScoringRun, offer: Offer | None) -> Offer | None:
             raise PlanError({"offer": f"This scoring run only has scores for “{trained_for}”."})
         return trained_for
     if offer is None:
-        raise PlanError({"offer": "This scoring run scored every offer: choose the offer "
-                         "the campaign is for."})
+        raise PlanError(
+            {"offer": "This scoring run scored every offer: choose the offer the campaign is for."}
+        )
     if not scoring_run.scores.filter(offer=offer).exists():
         raise PlanError({"offer": f"This scoring run has no scores for “{offer}”."})
     return offer
@@ -132,17 +139,26 @@ def _read_scores(scoring_run: ScoringRun, offer: Offer | None) -> _Scores:
     return _Scores(values=values, in_run=run_scores(scoring_run, offer).count(), at=at)
 
 
-def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, Any],
-             contacts: int | None) -> dict[str, Any]:
+def _compute(
+    scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, Any], contacts: int | None
+) -> dict[str, Any]:
     from recengine.roi import plan_from_curve, profit_curve
 
     scores = _read_scores(scoring_run, offer)
     if not scores.values:
-        raise PlanError({"__all__": "No customer of this scoring run holds a valid profiling "
-                         "consent now, so there is nobody to plan for."})
+        raise PlanError(
+            {
+                "__all__": "No customer of this scoring run holds a valid profiling "
+                "consent now, so there is nobody to plan for."
+            }
+        )
     if contacts is not None and contacts > len(scores.values):
-        raise PlanError({"contacts": f"Only {len(scores.values):,} customers can be contacted "
-                         f"(consented and scored); {contacts:,} asked."})
+        raise PlanError(
+            {
+                "contacts": f"Only {len(scores.values):,} customers can be contacted "
+                f"(consented and scored); {contacts:,} asked."
+            }
+        )
     eco = _economics(economics)
     curve = profit_curve(scores.values, eco)
     result = plan_from_curve(curve)
@@ -168,15 +184,28 @@ def _compute(scoring_run: ScoringRun, offer: Offer | None, economics: dict[str, 
 # ---- writing plans ----------------------------------------------------------------------------
 def _log(plan: CampaignPlan, change: str, by: Actor, **details: Any) -> None:
     audit_log(
-        actor=by, action=AuditEvent.Action.JOB, target_type="campaign_plan", target_ref=plan.pk,
-        details={"change": change, "purpose": Purpose.PROFILING, "name": plan.name,
-                 "scoring_run": plan.scoring_run_id, **details},
+        actor=by,
+        action=AuditEvent.Action.JOB,
+        target_type="campaign_plan",
+        target_ref=plan.pk,
+        details={
+            "change": change,
+            "purpose": Purpose.PROFILING,
+            "name": plan.name,
+            "scoring_run": plan.scoring_run_id,
+            **details,
+        },
     )
 
 
 def campaign_plan_create(
-    *, scoring_run: ScoringRun, name: str, economics: dict[str, Any],
-    offer: Offer | None = None, contacts: int | None = None, by: Actor,
+    *,
+    scoring_run: ScoringRun,
+    name: str,
+    economics: dict[str, Any],
+    offer: Offer | None = None,
+    contacts: int | None = None,
+    by: Actor,
 ) -> CampaignPlan:
     """A plan over the scoring run's scores; raises PlanError with field errors."""
     errors: dict[str, str] = {}
@@ -194,8 +223,12 @@ def campaign_plan_create(
     result = _compute(scoring_run, offer, values, contacts)
     with transaction.atomic():
         plan = CampaignPlan.objects.create(
-            name=name.strip(), scoring_run=scoring_run, offer=offer, economics=values,
-            contacts=contacts, result=result,
+            name=name.strip(),
+            scoring_run=scoring_run,
+            offer=offer,
+            economics=values,
+            contacts=contacts,
+            result=result,
             created_by=by if getattr(by, "is_authenticated", False) else None,
         )
         _log(plan, "create", by, customers=result["consent"]["used"], economics=values)
@@ -206,8 +239,12 @@ _UNSET: Any = object()
 
 
 def campaign_plan_update(
-    *, plan: CampaignPlan, economics: dict[str, Any] | None = None, contacts: int | None = _UNSET,
-    name: str | None = None, by: Actor,
+    *,
+    plan: CampaignPlan,
+    economics: dict[str, Any] | None = None,
+    contacts: int | None = _UNSET,
+    name: str | None = None,
+    by: Actor,
 ) -> CampaignPlan:
     """Re-plan with new economics and/or the contacts the marketer chose (None = best depth).
 
@@ -217,8 +254,9 @@ def campaign_plan_update(
     values = checked_economics(economics) if economics is not None else plan.economics
     chosen = plan.contacts if contacts is _UNSET else contacts
     if contacts is not _UNSET and contacts is not None and contacts < 1:
-        raise PlanError({"contacts": "Contact at least one customer (leave empty for the best "
-                         "depth)."})
+        raise PlanError(
+            {"contacts": "Contact at least one customer (leave empty for the best depth)."}
+        )
     if name is not None and not name.strip():
         raise PlanError({"name": "Give the plan a name."})
     result = _compute(plan.scoring_run, plan.offer, values, chosen)
@@ -229,8 +267,14 @@ def campaign_plan_update(
         if plan.actual and plan.actual.get("contacts") != result["chosen"]["contacts"]:
             plan.actual = {}
         plan.save()
-        _log(plan, "update", by, customers=result["consent"]["used"], economics=values,
-             contacts=chosen)
+        _log(
+            plan,
+            "update",
+            by,
+            customers=result["consent"]["used"],
+            economics=values,
+            contacts=chosen,
+        )
     if plan.actual and plan.campaign:
         # Same customers, new economics: the money figures follow the new economics.
         plan = campaign_plan_actuals(plan=plan, campaign=plan.campaign, by=by)
@@ -272,15 +316,24 @@ def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by: Actor) -> Ca
         raise PlanError({"__all__": "The plan's offer no longer exists."})
     responses = Interaction.objects.filter(offer=plan.offer, campaign=campaign)
     if not responses.exists():
-        raise PlanError({"campaign": f"No responses to “{plan.offer}” are recorded under the "
-                         f"campaign “{campaign}”."})
+        raise PlanError(
+            {
+                "campaign": f"No responses to “{plan.offer}” are recorded under the "
+                f"campaign “{campaign}”."
+            }
+        )
     if not plan.result["chosen"]["contacts"]:
-        raise PlanError({"__all__": "The plan contacts nobody (the budget pays for no contact): "
-                         "there is no forecast to compare with."})
+        raise PlanError(
+            {
+                "__all__": "The plan contacts nobody (the budget pays for no contact): "
+                "there is no forecast to compare with."
+            }
+        )
     ids, forecast, left_out = targeted_customers(plan)
     if not ids:
-        raise PlanError({"__all__": "None of the targeted customers holds a valid profiling "
-                         "consent now."})
+        raise PlanError(
+            {"__all__": "None of the targeted customers holds a valid profiling consent now."}
+        )
     conversions = responses.filter(kind=Interaction.Kind.CONVERSION)
     earned: dict[int, Decimal | None] = {}
     for customer_id, value in conversions.filter(customer_id__in=ids).values_list(
@@ -295,8 +348,10 @@ def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by: Actor) -> Ca
     with_value = sum(1 for v in earned.values() if v is not None)
     values = None
     if with_value:
-        values = [float(earned[c]) if earned.get(c) is not None else
-                  (value_per if c in earned else 0.0) for c in ids]
+        values = [
+            float(earned[c]) if earned.get(c) is not None else (value_per if c in earned else 0.0)
+            for c in ids
+        ]
     result = realised_roi(forecast, converted, _economics(plan.economics), values=values)
     targeted = set(ids)
     outside = conversions.exclude(customer_id__in=targeted).values("customer_id").distinct()
@@ -353,15 +408,19 @@ def campaign_plan_uplift(
         raise PlanError(errors)
     with transaction.atomic():
         job = job_create(
-            kind=Job.Kind.PLAN, title=f"Uplift of “{plan.name}” by {attribute} = {value}",
+            kind=Job.Kind.PLAN,
+            title=f"Uplift of “{plan.name}” by {attribute} = {value}",
             params={"plan": plan.pk, "treatment_attribute": attribute, "treatment_value": value},
             by=by,
         )
-        plan.uplift = {"status": "queued", "job": job.pk, "treatment_attribute": attribute,
-                       "treatment_value": value}
+        plan.uplift = {
+            "status": "queued",
+            "job": job.pk,
+            "treatment_attribute": attribute,
+            "treatment_value": value,
+        }
         plan.save(update_fields=["uplift", "updated_at"])
-        _log(plan, "uplift", by, job=job.pk, treatment_attribute=attribute,
-             treatment_value=value)
+        _log(plan, "uplift", by, job=job.pk, treatment_attribute=attribute, treatment_value=value)
     return job
 
 
@@ -392,12 +451,18 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
         ).values_list("customer_id", flat=True)
     )
     with_attribute = [c for c in ids if (profiles.get(c) or {}).get(attribute) is not None]
-    treated = np.array([_same_value(profiles[c][attribute], wanted) for c in with_attribute],
-                       dtype=np.int64)
+    treated = np.array(
+        [_same_value(profiles[c][attribute], wanted) for c in with_attribute], dtype=np.int64
+    )
     y = np.array([int(c in converted_ids) for c in with_attribute], dtype=np.int64)
-    base = {"status": "insufficient_data", "job": job.pk, "treatment_attribute": attribute,
-            "treatment_value": wanted, "customers": len(ids),
-            "missing_attribute": len(ids) - len(with_attribute)}
+    base = {
+        "status": "insufficient_data",
+        "job": job.pk,
+        "treatment_attribute": attribute,
+        "treatment_value": wanted,
+        "customers": len(ids),
+        "missing_attribute": len(ids) - len(with_attribute),
+    }
     config = CrossFitConfig(folds=UPLIFT_FOLDS, model=UpliftConfig(threads=1))
 
     def save(uplift: dict[str, Any]) -> dict[str, Any]:
@@ -405,27 +470,41 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
         return {"plan": plan.pk, "status": uplift["status"]}
 
     def on_fold(k: int, folds: int) -> None:
-        progress(15 + 70 * k / folds, f"Fitting the treated and control models "
-                 f"(fold {k + 1} of {folds})")
+        progress(
+            15 + 70 * k / folds, f"Fitting the treated and control models (fold {k + 1} of {folds})"
+        )
 
     if not with_attribute:
-        return save({**base, "reasons": [f"No scored customer has the attribute “{attribute}”."],
-                     "readiness": None})
-    frame = pd.DataFrame([
-        {k: v for k, v in (profiles[c] or {}).items() if k != attribute} for c in with_attribute
-    ])
+        return save(
+            {
+                **base,
+                "reasons": [f"No scored customer has the attribute “{attribute}”."],
+                "readiness": None,
+            }
+        )
+    frame = pd.DataFrame(
+        [{k: v for k, v in (profiles[c] or {}).items() if k != attribute} for c in with_attribute]
+    )
     try:
         fitted = cross_fitted_uplift(frame, treated, y, config, on_fold)
     except InsufficientData as exc:
-        return save({**base, "reasons": exc.readiness.reasons,
-                     "readiness": exc.readiness.as_dict()})
+        return save(
+            {**base, "reasons": exc.readiness.reasons, "readiness": exc.readiness.as_dict()}
+        )
     uplift = fitted.uplift
     progress(90, "Measuring the uplift on held-out customers")
     evaluation = uplift_evaluation(uplift, treated, y)
     by_uplift = plan_campaign(np.clip(uplift, -1, 1), _economics(plan.economics), kind="uplift")
-    return save({
-        **base, "status": "ok", "reasons": [], "readiness": fitted.readiness.as_dict(),
-        "folds": config.folds, "model": config.model.kind, "columns": list(frame.columns),
-        "evaluation": evaluation,
-        "plan": {key: by_uplift[key] for key in ("customers", "base_rate", "table", "best")},
-    })
+    return save(
+        {
+            **base,
+            "status": "ok",
+            "reasons": [],
+            "readiness": fitted.readiness.as_dict(),
+            "folds": config.folds,
+            "model": config.model.kind,
+            "columns": list(frame.columns),
+            "evaluation": evaluation,
+            "plan": {key: by_uplift[key] for key in ("customers", "base_rate", "table", "best")},
+        }
+    )

@@ -12,9 +12,13 @@ def customer_portability_download(*, customer: Customer, by: Actor, where: str) 
     the file holds their personal identifiers."""
     document = customer_portability(customer)
     audit_log(
-        actor=by, action=AuditEvent.Action.DATA_ACCESS, target_type="customer",
+        actor=by,
+        action=AuditEvent.Action.DATA_ACCESS,
+        target_type="customer",
         target_ref=customer.pseudonym,
-        details={"where": where,
-                 "records": {name: len(rows) for name, rows in document["records"].items()}},
+        details={
+            "where": where,
+            "records": {name: len(rows) for name, rows in document["records"].items()},
+        },
     )
     return document

@@ -64,10 +64,7 @@ class _Rekeyer:
         live = dict(
             Customer.objects.filter(pseudonym__in=wanted).values_list("pseudonym", "external_id")
         )
-        mapped = {
-            value: self.new(live[value]) if value in live else value
-            for value in wanted
-        }
+        mapped = {value: self.new(live[value]) if value in live else value for value in wanted}
         return {"": "", **mapped}
 
 
@@ -119,14 +116,20 @@ def _audit_rewrite(event: AuditEvent, mapping: dict[str, str]) -> None:
     if event.target_type == "customer":
         event.target_ref = mapping[event.target_ref]
     if event.details.get("customers"):
-        event.details = {**event.details,
-                         "customers": [mapping[p] for p in event.details["customers"]]}
+        event.details = {
+            **event.details,
+            "customers": [mapping[p] for p in event.details["customers"]],
+        }
 
 
 # Customer events refer to the person by pseudonym; PII views list the customers shown.
 AUDIT_STEP = _RowStep(
-    "audit_events", AuditEvent, ("target_ref", "details"),
-    Q(target_type="customer") | Q(details__has_key="customers"), _audit_values, _audit_rewrite,
+    "audit_events",
+    AuditEvent,
+    ("target_ref", "details"),
+    Q(target_type="customer") | Q(details__has_key="customers"),
+    _audit_values,
+    _audit_rewrite,
 )
 REFERENCE_STEPS: tuple[_RowStep, ...] = (
     _column_step("audience_members", AudienceMember),
@@ -142,7 +145,10 @@ _ROW_STEPS = {step.name: step for step in REFERENCE_STEPS}
 
 # ---- the rotation -----------------------------------------------------------------------------
 def pseudonym_key_rotate(
-    *, old_key: str, new_key: str, batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    old_key: str,
+    new_key: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: OnBatch | None = None,
 ) -> PseudonymKeyRotation:
     """Re-key every stored pseudonym from ``old_key`` to ``new_key``, or continue the
@@ -152,7 +158,7 @@ def pseudonym_key_rotate(
     rotation = _start_or_resume(old_key, new_key)
     rekeyer = _Rekeyer(old_key, new_key)
     report = on_batch or (lambda step, rows: None)
-    for step in STEPS[STEPS.index(rotation.step):]:
+    for step in STEPS[STEPS.index(rotation.step) :]:
         if step == MODELS_STEP:
             _rekey_models(rotation, rekeyer, report)
         elif step == CUSTOMERS_STEP:
@@ -188,7 +194,9 @@ def _start_or_resume(old_key: str, new_key: str) -> PseudonymKeyRotation:
         )
     _check_old_key(old_key)
     return PseudonymKeyRotation.objects.create(
-        old_key_fingerprint=old_fp, new_key_fingerprint=new_fp, step=STEPS[0],
+        old_key_fingerprint=old_fp,
+        new_key_fingerprint=new_fp,
+        step=STEPS[0],
     )
 
 
@@ -229,8 +237,13 @@ def _commit_progress(rotation: PseudonymKeyRotation, cursor: str, rows: int) -> 
     rotation.save(update_fields=["cursor", "counts", "updated_at"])
 
 
-def _rekey_rows(rotation: PseudonymKeyRotation, step: _RowStep, rekeyer: _Rekeyer,
-                batch_size: int, report: OnBatch) -> None:
+def _rekey_rows(
+    rotation: PseudonymKeyRotation,
+    step: _RowStep,
+    rekeyer: _Rekeyer,
+    batch_size: int,
+    report: OnBatch,
+) -> None:
     while True:
         with transaction.atomic():
             rows = step.batch(rotation.cursor, batch_size)
@@ -263,14 +276,16 @@ def _rekey_models(rotation: PseudonymKeyRotation, rekeyer: _Rekeyer, report: OnB
         report(MODELS_STEP, rows)
 
 
-def _rekey_customers(rotation: PseudonymKeyRotation, old_key: str, new_key: str,
-                     batch_size: int, report: OnBatch) -> None:
+def _rekey_customers(
+    rotation: PseudonymKeyRotation, old_key: str, new_key: str, batch_size: int, report: OnBatch
+) -> None:
     old, new = pseudonymiser(key=old_key), pseudonymiser(key=new_key)
     while True:
         with transaction.atomic():
             rows = list(
                 Customer.objects.filter(pk__gt=int(rotation.cursor or 0))
-                .order_by("pk").only("pk", "external_id", "pseudonym")[:batch_size]
+                .order_by("pk")
+                .only("pk", "external_id", "pseudonym")[:batch_size]
             )
             if not rows:
                 return

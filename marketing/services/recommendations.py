@@ -61,17 +61,17 @@ CATEGORY_SEPARATOR = ","
 SIMILARITIES = {
     "categories": "offers sharing categories count as alike (Jaccard over category tags)",
     "text": "offers whose title, category and description read alike count as alike (cosine "
-            "of sentence-encoder vectors)",
+    "of sentence-encoder vectors)",
 }
 
 ACCURACY_BASES = {
     "held_out": "clicks and conversions recorded after the model's training data was read "
-                "(held out: the model never saw them)",
+    "(held out: the model never saw them)",
     "all_clicks": "every recorded click and conversion, because none happened after the "
-                  "model's training data was read (the model may have learned from these, so "
-                  "accuracy looks better than it will be)",
+    "model's training data was read (the model may have learned from these, so "
+    "accuracy looks better than it will be)",
     "none": "no click or conversion of these customers is recorded, so accuracy cannot be "
-            "measured; the curve shows the model's own mean score of the listed offers",
+    "measured; the curve shows the model's own mean score of the listed offers",
 }
 
 
@@ -80,8 +80,13 @@ class RecommendationSetupError(ApplicationError, ValueError):
 
 
 def recommendation_run_create(
-    *, scoring_run: ScoringRun, k: int, diversity: float, offer_cap: int | None = None,
-    similarity: str = "categories", by: Actor,
+    *,
+    scoring_run: ScoringRun,
+    k: int,
+    diversity: float,
+    offer_cap: int | None = None,
+    similarity: str = "categories",
+    by: Actor,
 ) -> RecommendationRun:
     """Start a Job that lists ``k`` offers per consented customer of ``scoring_run``, offers
     compared by ``similarity`` (a key of SIMILARITIES)."""
@@ -104,24 +109,37 @@ def recommendation_run_create(
         raise RecommendationSetupError(f"The per-offer cap must be at least 1, not {offer_cap}.")
     if similarity not in SIMILARITIES:
         raise RecommendationSetupError(
-            f"Unknown similarity {similarity!r}; choose {' or '.join(SIMILARITIES)}.")
+            f"Unknown similarity {similarity!r}; choose {' or '.join(SIMILARITIES)}."
+        )
     creator = by if getattr(by, "is_authenticated", False) else None
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.RECOMMEND,
             title=f"Recommend {k} offer{'s' if k != 1 else ''} per customer from scores "
-                  f"#{scoring_run.pk} (diversity {diversity:g})",
-            params={"scoring_run": scoring_run.pk, "k": k, "diversity": diversity,
-                    "offer_cap": offer_cap, "similarity": similarity},
+            f"#{scoring_run.pk} (diversity {diversity:g})",
+            params={
+                "scoring_run": scoring_run.pk,
+                "k": k,
+                "diversity": diversity,
+                "offer_cap": offer_cap,
+                "similarity": similarity,
+            },
             by=by,
         )
         run = RecommendationRun.objects.create(
-            job=job, scoring_run=scoring_run, k=k, diversity=diversity, offer_cap=offer_cap,
+            job=job,
+            scoring_run=scoring_run,
+            k=k,
+            diversity=diversity,
+            offer_cap=offer_cap,
             created_by=creator,
         )
         audit_log(
-            actor=by, action=AuditEvent.Action.JOB, target_type="recommendation_run",
-            target_ref=run.pk, details={"job": job.pk, "purpose": Purpose.PROFILING},
+            actor=by,
+            action=AuditEvent.Action.JOB,
+            target_type="recommendation_run",
+            target_ref=run.pk,
+            details={"job": job.pk, "purpose": Purpose.PROFILING},
         )
     return RecommendationRun.objects.select_related("job", "scoring_run").get(pk=run.pk)
 
@@ -142,7 +160,8 @@ def offer_similarity(offers: list[Offer], kind: str, base_model: str) -> OfferSi
         from recengine.embeddings import offer_text_embeddings
 
         return OfferSimilarity.from_embeddings(
-            offer_text_embeddings([offer_text(offer) for offer in offers], base_model))
+            offer_text_embeddings([offer_text(offer) for offer in offers], base_model)
+        )
     return OfferSimilarity.from_categories(
         [offer.category or None for offer in offers], sep=CATEGORY_SEPARATOR
     )
@@ -155,8 +174,9 @@ def offer_text(offer: Offer) -> str:
 
 @register_runner(Job.Kind.RECOMMEND)
 def run_recommendations(job: Job, progress: Progress) -> dict[str, Any]:
-    run = RecommendationRun.objects.select_related(
-        "job", "scoring_run__training_run__job").get(job=job)
+    run = RecommendationRun.objects.select_related("job", "scoring_run__training_run__job").get(
+        job=job
+    )
     return _Recommending(run, progress).execute()
 
 
@@ -187,13 +207,19 @@ class _Recommending:
         popularity = offer_popularity(everything)
 
         config = RerankConfig(
-            k=run.k, mmr_lambda=run.diversity, offer_cap=run.offer_cap,
+            k=run.k,
+            mmr_lambda=run.diversity,
+            offer_cap=run.offer_cap,
             pool_size=max(100, run.k),
         )
         lambdas = sorted({*LAMBDA_GRID, float(run.diversity)})
         self.progress(25, f"Re-ranking at {len(lambdas)} diversity settings")
         curve = diversity_curve(
-            scores, similarity=similarity, clicks=clicks, lambdas=lambdas, config=config,
+            scores,
+            similarity=similarity,
+            clicks=clicks,
+            lambdas=lambdas,
+            config=config,
             popularity=popularity,
         )
         self.progress(60, "Building the lists at the chosen diversity")
@@ -223,8 +249,12 @@ class _Recommending:
             "tradeoff": curve.tradeoff().to_dict(),
             "exposure": sorted(
                 (
-                    {"offer": int(pk), "title": offer.title, "category": offer.category,
-                     "customers": int(count)}
+                    {
+                        "offer": int(pk),
+                        "title": offer.title,
+                        "category": offer.category,
+                        "customers": int(count),
+                    }
                     for pk, offer, count in zip(scores.offers, catalogue, exposure, strict=True)
                 ),
                 key=lambda row: (-row["customers"], row["title"]),
@@ -268,10 +298,13 @@ class _Recommending:
                 "No scored customer has a valid profiling consent now, so nobody can be given "
                 "recommendations."
             )
-        frame = pd.DataFrame({
-            "customer": data[:, 0].astype(np.int64), "offer": data[:, 1].astype(np.int64),
-            "score": data[:, 2],
-        })
+        frame = pd.DataFrame(
+            {
+                "customer": data[:, 0].astype(np.int64),
+                "offer": data[:, 1].astype(np.int64),
+                "score": data[:, 2],
+            }
+        )
         matrix = ScoreMatrix.from_frame(frame)
         if matrix.n_offers < 2:
             raise RecommendationSetupError(
@@ -287,7 +320,8 @@ class _Recommending:
         from recengine.diversity import click_matrix
 
         found = Interaction.objects.filter(
-            kind__in=RESPONSE_KINDS, customer_id__in=scores.customers.tolist(),
+            kind__in=RESPONSE_KINDS,
+            customer_id__in=scores.customers.tolist(),
             offer_id__in=scores.offers.tolist(),
         )
         if since is not None:
@@ -318,8 +352,8 @@ class _Recommending:
                 "diversity setting cannot change the lists. Give the offers categories, or compare "
                 "them by their text."
             )
-        elif by_categories and len(similarity.categories) == 1 and all(
-            o.category for o in catalogue
+        elif (
+            by_categories and len(similarity.categories) == 1 and all(o.category for o in catalogue)
         ):
             out.append(
                 "Every offer has the same category, so no list can be more varied than "
@@ -339,19 +373,25 @@ class _Recommending:
         run_id = self.run.pk
         try:
             for start in range(0, total, WRITE_CHUNK):
-                part = frame.iloc[start:start + WRITE_CHUNK]
-                CustomerRecommendation.objects.bulk_create([
-                    CustomerRecommendation(
-                        recommendation_run_id=run_id, customer_id=int(customer),
-                        offer_id=int(offer), rank=int(rank), score=float(score),
-                    )
-                    for customer, rank, offer, score in part[
-                        ["customer", "rank", "offer", "score"]].itertuples(index=False)
-                ])
+                part = frame.iloc[start : start + WRITE_CHUNK]
+                CustomerRecommendation.objects.bulk_create(
+                    [
+                        CustomerRecommendation(
+                            recommendation_run_id=run_id,
+                            customer_id=int(customer),
+                            offer_id=int(offer),
+                            rank=int(rank),
+                            score=float(score),
+                        )
+                        for customer, rank, offer, score in part[
+                            ["customer", "rank", "offer", "score"]
+                        ].itertuples(index=False)
+                    ]
+                )
                 done = min(total, start + WRITE_CHUNK)
-                self.progress(65 + 34 * done / max(total, 1),
-                              f"Saved {done:,} of {total:,} list entries")
+                self.progress(
+                    65 + 34 * done / max(total, 1), f"Saved {done:,} of {total:,} list entries"
+                )
         except BaseException:
             CustomerRecommendation.objects.filter(recommendation_run_id=run_id).delete()
             raise
-

@@ -97,7 +97,11 @@ def retention_purge(*, now: datetime | None = None) -> dict[str, int]:
     if unknown:
         raise ValueError(f"RETENTION_DAYS has unknown kinds: {', '.join(sorted(unknown))}")
     purged = {kind: PURGERS[kind](now - timedelta(days=d)) for kind, d in days.items()}
-    audit_log(actor=None, action=AuditEvent.Action.RETENTION, target_type="retention",
-              details={"purged": purged, "days": days})
+    audit_log(
+        actor=None,
+        action=AuditEvent.Action.RETENTION,
+        target_type="retention",
+        details={"purged": purged, "days": days},
+    )
     logger.info("Retention purge: %s", purged or "nothing to purge (no period set)")
     return purged

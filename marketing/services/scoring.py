@@ -69,8 +69,11 @@ def scoring_run_create(
             job=job, training_run=training_run, segment=segment, created_by=creator
         )
         audit_log(
-            actor=by, action=AuditEvent.Action.JOB, target_type="scoring_run",
-            target_ref=scoring.pk, details={"job": job.pk, "purpose": Purpose.PROFILING},
+            actor=by,
+            action=AuditEvent.Action.JOB,
+            target_type="scoring_run",
+            target_ref=scoring.pk,
+            details={"job": job.pk, "purpose": Purpose.PROFILING},
         )
     return ScoringRun.objects.select_related("job", "training_run").get(pk=scoring.pk)
 
@@ -78,8 +81,11 @@ def scoring_run_create(
 def scores_download_log(*, scoring_run: ScoringRun, by, file_format: str) -> None:
     """Every download of a run's scores is an export in the audit log."""
     audit_log(
-        actor=by, action=AuditEvent.Action.EXPORT, target_type="scoring_run",
-        target_ref=scoring_run.pk, details={"format": file_format, "rows": scoring_run.rows_scored},
+        actor=by,
+        action=AuditEvent.Action.EXPORT,
+        target_type="scoring_run",
+        target_ref=scoring_run.pk,
+        details={"format": file_format, "rows": scoring_run.rows_scored},
     )
 
 
@@ -133,7 +139,9 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
             CustomerScore.objects.bulk_create(
                 [
                     CustomerScore(
-                        scoring_run_id=scoring.pk, customer_id=customer_id, offer_id=offer_id,
+                        scoring_run_id=scoring.pk,
+                        customer_id=customer_id,
+                        offer_id=offer_id,
                         score=float(score),
                     )
                     for (customer_id, offer_id), score in zip(batch, scores, strict=True)

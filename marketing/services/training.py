@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -41,6 +41,11 @@ from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import offer_columns, population
+from marketing.services.training_params import (
+    DEFAULT_LEARNING_RATES,
+    TrainingSetupError,
+    train_params,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -51,78 +56,10 @@ if TYPE_CHECKING:
     from recengine.train import TrainProgress
 
 
-class TrainingSetupError(ApplicationError, ValueError):
-    """The requested training cannot start; the message says what to change."""
-
-
 class TrainingDataError(ApplicationError, ValueError):
     """The data cannot train a model (e.g. an offer nobody responded to)."""
 
 
-@dataclass
-class TrainParams:
-    """Hyper-parameters a marketer may change.
-
-    The defaults are the fast ones: LoRA adapters on the top layers of the packaged MiniLM,
-    one epoch over at most 6,000 rows, so a run on the 41,188 demo customers ends in a few
-    minutes on a 2-core CPU. More rows and epochs give a better model and take longer.
-    """
-
-    # Passes over the training rows (early stopping on validation AUC may end sooner).
-    epochs: int = 1
-    # Rows per optimisation step.
-    batch_size: int = 32
-    # Learning rate of the encoder or its adapters; None = the usual rate for the mode.
-    learning_rate: float | None = None
-    # Longest input text in tokens; a compact customer text is about 30-50.
-    max_length: int = 64
-    # Lowest encoder layers kept frozen and computed once (much faster; full and LoRA).
-    frozen_layers: int = 3
-    # Training rows at most (a stratified sample when there are more).
-    max_rows: int = 6000
-    # Test rows scored for the metrics at most.
-    max_test_rows: int = 5000
-    # Training stops after this many seconds and keeps the best model so far.
-    time_budget_s: int = 1200
-    # Training stops after this many validations (4 an epoch) without a better validation AUC.
-    patience: int = 4
-    # Seed of the split, the samples and the training.
-    seed: int = 0
-    # CPU threads for torch and LightGBM (None = the libraries' default).
-    threads: int | None = None
-
-
-# (lowest, highest) accepted value per parameter.
-PARAM_LIMITS: dict[str, tuple[float, float]] = {
-    "epochs": (1, 50),
-    "batch_size": (2, 1024),
-    "learning_rate": (1e-7, 0.1),
-    "max_length": (8, 512),
-    "frozen_layers": (0, 48),
-    "max_rows": (50, 10_000_000),
-    "max_test_rows": (50, 10_000_000),
-    "time_budget_s": (10, 7 * 24 * 3600),
-    "patience": (1, 10_000),
-    "seed": (0, 2**31 - 1),
-    "threads": (1, 256),
-}
-
-
-def param_bounds(name: str, *, unit: int = 1) -> dict[str, float]:
-    """``min_value`` and ``max_value`` of a form or serializer field for the parameter, from
-    PARAM_LIMITS; ``unit=60`` gives whole minutes of a parameter in seconds (rounded inwards).
-    """
-    low, high = PARAM_LIMITS[name]
-    if unit == 1:
-        return {"min_value": low, "max_value": high}
-    return {"min_value": math.ceil(low / unit), "max_value": math.floor(high / unit)}
-
-
-DEFAULT_LEARNING_RATES = {
-    TrainingRun.Mode.FULL: 1e-4,
-    TrainingRun.Mode.LORA: 1e-3,
-    TrainingRun.Mode.FROZEN: 1e-3,
-}
 # Validations per epoch: the page shows a validation AUC while training, and early stopping
 # can end a long epoch.
 EVALS_PER_EPOCH = 4
@@ -139,29 +76,6 @@ CURVE_POINTS = 200
 TRAIN_START, TRAIN_END, EVAL_END = 10.0, 85.0, 96.0
 # Offer columns of multi-offer examples; an empty label shows the title alone.
 OFFER_LABELS = {"offer_title": "", "offer_category": "category", "offer_price": "price"}
-
-
-def train_params(data: dict[str, Any] | None) -> TrainParams:
-    """Checked hyper-parameters from form or API data (missing keys get the defaults)."""
-    data = {k: v for k, v in (data or {}).items() if v is not None and v != ""}
-    known = {f.name: f for f in fields(TrainParams)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise TrainingSetupError(f"Unknown training parameter(s): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        cast = float if name == "learning_rate" else int
-        try:
-            number = cast(value)
-        except (TypeError, ValueError):
-            raise TrainingSetupError(f"{name} must be a number, not {value!r}") from None
-        if cast is int and number != float(value):
-            raise TrainingSetupError(f"{name} must be a whole number, not {value!r}")
-        low, high = PARAM_LIMITS[name]
-        if not low <= number <= high:
-            raise TrainingSetupError(f"{name} must be between {low:g} and {high:g}")
-        values[name] = number
-    return TrainParams(**values)
 
 
 def base_model_choices() -> list[str]:
@@ -208,17 +122,30 @@ def training_run_create(
             params={
                 "segment": segment.pk if segment else None,
                 "offer": offer.pk if offer else None,
-                "target": target, "base_model": base_model, "mode": mode, **asdict(hyper),
+                "target": target,
+                "base_model": base_model,
+                "mode": mode,
+                **asdict(hyper),
             },
             by=by,
         )
         run = TrainingRun.objects.create(
-            job=job, name=name, segment=segment, offer=offer, target=target,
-            base_model=base_model, mode=mode, params=asdict(hyper), created_by=creator,
+            job=job,
+            name=name,
+            segment=segment,
+            offer=offer,
+            target=target,
+            base_model=base_model,
+            mode=mode,
+            params=asdict(hyper),
+            created_by=creator,
         )
         audit_log(
-            actor=by, action=AuditEvent.Action.JOB, target_type="training_run",
-            target_ref=run.pk, details={"job": job.pk, "purpose": Purpose.MODEL_TRAINING},
+            actor=by,
+            action=AuditEvent.Action.JOB,
+            target_type="training_run",
+            target_ref=run.pk,
+            details={"job": job.pk, "purpose": Purpose.MODEL_TRAINING},
         )
     return TrainingRun.objects.select_related("job").get(pk=run.pk)
 
@@ -287,7 +214,8 @@ class _Training:
         pseudonyms = [examples.pseudonyms[i] for i in used]
         TrainingRun.objects.filter(pk=run.pk).update(
             rows={
-                "examples": len(examples.y), "positives": int(examples.y.sum()),
+                "examples": len(examples.y),
+                "positives": int(examples.y.sum()),
                 **{k: len(v) for k, v in parts.items()},
             },
             customers_used=len(set(pseudonyms)),
@@ -301,8 +229,15 @@ class _Training:
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
         self.progress(EVAL_END, "Saving the model in the registry")
-        return self.save(model, serializer_config, metrics, pseudonyms, baseline, blend,
-                         text_values(examples.frame, examples.customer_fields))
+        return self.save(
+            model,
+            serializer_config,
+            metrics,
+            pseudonyms,
+            baseline,
+            blend,
+            text_values(examples.frame, examples.customer_fields),
+        )
 
     # ---- data ---------------------------------------------------------------------------------
     def examples(self) -> Examples:
@@ -326,9 +261,15 @@ class _Training:
         pairs = list(
             responses.filter(customer__in=consented.values("pk"))
             .values("customer_id", "offer_id")
-            .annotate(label=Max(Case(
-                When(kind__in=positive_kinds, then=1), default=0, output_field=IntegerField()
-            )))
+            .annotate(
+                label=Max(
+                    Case(
+                        When(kind__in=positive_kinds, then=1),
+                        default=0,
+                        output_field=IntegerField(),
+                    )
+                )
+            )
             .order_by()
             .values_list("customer_id", "offer_id", "label")
         )
@@ -338,9 +279,13 @@ class _Training:
                 "pk", "pseudonym", "attributes"
             ).iterator(chunk_size=5000)
         }
-        offers = {} if run.offer else {
-            o.pk: offer_columns(o) for o in Offer.objects.filter(pk__in={p[1] for p in pairs})
-        }
+        offers = (
+            {}
+            if run.offer
+            else {
+                o.pk: offer_columns(o) for o in Offer.objects.filter(pk__in={p[1] for p in pairs})
+            }
+        )
         # A stable order (by pseudonym) makes the split and the fingerprint reproducible.
         pairs = [p for p in pairs if p[0] in customers]
         pairs.sort(key=lambda p: (customers[p[0]][0], p[1]))
@@ -437,23 +382,34 @@ class _Training:
 
         run, p, frame, y = self.run, self.params, examples.frame, examples.y
         train, val = parts["train"], parts["val"]
-        serializer = TextSerializer(SerializeConfig(
-            fields=examples.customer_fields, offer_fields=examples.offer_fields,
-            labels={k: v for k, v in OFFER_LABELS.items() if k in examples.offer_fields},
-            # Numbers go through the numeric tower (piecewise-linear over quantile bins, so any
-            # bent response curve can be learnt); text tokens are spent on words.
-            numeric_text="omit", numeric_encoding="piecewise",
-        )).fit(frame.iloc[train])
+        serializer = TextSerializer(
+            SerializeConfig(
+                fields=examples.customer_fields,
+                offer_fields=examples.offer_fields,
+                labels={k: v for k, v in OFFER_LABELS.items() if k in examples.offer_fields},
+                # Numbers go through the numeric tower (piecewise-linear over quantile bins, so any
+                # bent response curve can be learnt); text tokens are spent on words.
+                numeric_text="omit",
+                numeric_encoding="piecewise",
+            )
+        ).fit(frame.iloc[train])
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
         total_steps = steps_per_epoch * p.epochs
         config = TrainConfig(
-            base_model=run.base_model, mode=run.mode,
+            base_model=run.base_model,
+            mode=run.mode,
             frozen_layers=0 if run.mode == TrainingRun.Mode.FROZEN else p.frozen_layers,
-            max_length=p.max_length, batch_size=p.batch_size, epochs=p.epochs,
+            max_length=p.max_length,
+            batch_size=p.batch_size,
+            epochs=p.epochs,
             learning_rate=p.learning_rate or DEFAULT_LEARNING_RATES[TrainingRun.Mode(run.mode)],
             eval_every=max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH)),
-            patience=p.patience, time_budget_s=p.time_budget_s, threads=p.threads, seed=p.seed,
-            progress_every=max(1, min(10, total_steps // 50)), head_hidden=HEAD_HIDDEN,
+            patience=p.patience,
+            time_budget_s=p.time_budget_s,
+            threads=p.threads,
+            seed=p.seed,
+            progress_every=max(1, min(10, total_steps // 50)),
+            head_hidden=HEAD_HIDDEN,
         )
         self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -468,14 +424,21 @@ class _Training:
             frame.iloc[train], y[train], frame.iloc[val], y[val], progress=self.on_step
         )
         self.curves.update(
-            self.final_curves(model.history_), steps=model.steps_,
+            self.final_curves(model.history_),
+            steps=model.steps_,
             stopped_early=model.stopped_early_,
         )
         TrainingRun.objects.filter(pk=run.pk).update(curves=self.curves)
         return model, serializer.config
 
-    def train_blend(self, examples: Examples, parts: dict[str, np.ndarray], model, baseline,
-                    metrics: dict[str, Any]):
+    def train_blend(
+        self,
+        examples: Examples,
+        parts: dict[str, np.ndarray],
+        model,
+        baseline,
+        metrics: dict[str, Any],
+    ):
         """BERT and the baseline stacked by weights fitted on the validation rows (never the
         test rows). It is served when it ranks the validation rows better than BERT alone,
         judged out of fold (each validation row scored by a stacker not fitted to it)."""
@@ -491,7 +454,9 @@ class _Training:
         val_auc = blend.out_of_fold_auc_
         metrics["blend"] = click_metrics(y[test], blend.predict_proba(frame.iloc[test])).as_dict()
         metrics["blend"].update(
-            weights=blend.weights, val_auc=val_auc, val_auc_in_sample=blend.in_sample_auc_,
+            weights=blend.weights,
+            val_auc=val_auc,
+            val_auc_in_sample=blend.in_sample_auc_,
             served=val_auc is not None and val_auc > model.best_val_auc_,
         )
         return blend
@@ -528,8 +493,10 @@ class _Training:
         stride = max(1, math.ceil(len(history) / CURVE_POINTS))
         losses = [h["loss"] for h in history]
         loss = [
-            [history[i]["step"], round(sum(losses[max(0, i + 1 - span) : i + 1])
-                                       / min(span, i + 1), 5)]
+            [
+                history[i]["step"],
+                round(sum(losses[max(0, i + 1 - span) : i + 1]) / min(span, i + 1), 5),
+            ]
             for i in range(len(history) - 1, -1, -stride)
         ][::-1]
         val_auc = [[h["step"], round(h["val_auc"], 5)] for h in history if "val_auc" in h]
@@ -558,17 +525,26 @@ class _Training:
         bert_seconds = time.perf_counter() - started
         bert = click_metrics(y_test, np.concatenate(scores)).as_dict()
         bert.update(
-            fit_seconds=model.fit_seconds_, train_rows_per_s=model.train_rows_per_s_,
-            scoring_rows_per_s=len(test) / bert_seconds, best_val_auc=model.best_val_auc_,
-            steps=model.steps_, stopped_early=model.stopped_early_,
+            fit_seconds=model.fit_seconds_,
+            train_rows_per_s=model.train_rows_per_s_,
+            scoring_rows_per_s=len(test) / bert_seconds,
+            best_val_auc=model.best_val_auc_,
+            steps=model.steps_,
+            stopped_early=model.stopped_early_,
             trained_on=device_label(model.device_),
         )
         base = click_metrics(y_test, baseline.predict_proba(examples.frame.iloc[test])).as_dict()
         return {"bert": bert, "baseline": base}
 
     def save(
-        self, model, serializer_config, metrics: dict[str, Any], pseudonyms: list[str],
-        baseline, blend, known_values: dict[str, list[str]],
+        self,
+        model,
+        serializer_config,
+        metrics: dict[str, Any],
+        pseudonyms: list[str],
+        baseline,
+        blend,
+        known_values: dict[str, list[str]],
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict, json_ready
         from recengine.registry import ModelRegistry
@@ -577,8 +553,12 @@ class _Training:
         run = TrainingRun.objects.select_related("segment", "offer").get(pk=self.run.pk)
         metrics = json_ready(metrics)
         model_id = ModelRegistry(settings.MODEL_REGISTRY_DIR).save(
-            model, name=run.name, fingerprint=run.fingerprint, pseudonyms=pseudonyms,
-            consent_snapshot=run.consent_snapshot, metrics=metrics,
+            model,
+            name=run.name,
+            fingerprint=run.fingerprint,
+            pseudonyms=pseudonyms,
+            consent_snapshot=run.consent_snapshot,
+            metrics=metrics,
             parts={"baseline": baseline, "blend": blend},
             served="blend" if metrics["blend"]["served"] else "model",
             config={
@@ -586,12 +566,17 @@ class _Training:
                 "target": run.target,
                 "offer": run.offer.external_id if run.offer else None,
                 "segment": {"name": run.segment.name, "rules": run.segment.rules}
-                if run.segment else None,
+                if run.segment
+                else None,
                 "params": asdict(p),
                 "train": config_to_dict(model.config),
                 "serialize": config_to_dict(serializer_config),
-                "split": {"test_size": TEST_SHARE, "val_size": VALIDATION_SHARE,
-                          "seed": p.seed, "method": "stratified"},
+                "split": {
+                    "test_size": TEST_SHARE,
+                    "val_size": VALIDATION_SHARE,
+                    "seed": p.seed,
+                    "method": "stratified",
+                },
                 "rows": run.rows,
                 # The text values the model learned; others are missing when it scores.
                 "text_values": known_values,
@@ -599,8 +584,10 @@ class _Training:
         )
         erased = erased_since(self.at, set(pseudonyms))
         TrainingRun.objects.filter(pk=run.pk).update(
-            metrics=metrics, model_id=model_id,
-            flagged_erasure=bool(erased), erased_customers=len(erased),
+            metrics=metrics,
+            model_id=model_id,
+            flagged_erasure=bool(erased),
+            erased_customers=len(erased),
         )
         return {
             "training_run": run.pk,
@@ -641,7 +628,10 @@ def without_rare_values(
             continue
         holders = (
             pd.DataFrame({"value": column.astype("string"), "owner": owners})
-            .dropna().drop_duplicates().groupby("value")["owner"].size()
+            .dropna()
+            .drop_duplicates()
+            .groupby("value")["owner"]
+            .size()
         )
         rare = set(holders[holders < k].index)
         if rare:

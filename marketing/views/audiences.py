@@ -60,23 +60,29 @@ class AudienceForm(forms.Form):
     )
     segment = forms.ModelChoiceField(Segment.objects.all(), empty_label=None)
     scoring_run = ScoringRunChoice(
-        scoring_runs().filter(job__status="succeeded"), required=False,
+        scoring_runs().filter(job__status="succeeded"),
+        required=False,
         empty_label="No scores: everyone in the segment",
         help_text="Scores of a click model rank the members; a cut keeps the best of them.",
     )
     offer = forms.ModelChoiceField(
-        Offer.objects.all(), required=False, empty_label="Each customer's best offer",
+        Offer.objects.all(),
+        required=False,
+        empty_label="Each customer's best offer",
         help_text="For a model of every offer: whose score ranks the members.",
     )
-    cut = forms.ChoiceField(choices=Audience.Cut.choices, initial=Audience.Cut.ALL,
-                            widget=forms.RadioSelect)
+    cut = forms.ChoiceField(
+        choices=Audience.Cut.choices, initial=Audience.Cut.ALL, widget=forms.RadioSelect
+    )
     cut_value = forms.FloatField(required=False, label="Cut value")
 
     def definition(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
-            "segment": data["segment"], "scoring_run": data["scoring_run"],
-            "offer": data["offer"], "cut": AudienceCut(data["cut"], data["cut_value"]),
+            "segment": data["segment"],
+            "scoring_run": data["scoring_run"],
+            "offer": data["offer"],
+            "cut": AudienceCut(data["cut"], data["cut_value"]),
         }
 
 
@@ -97,8 +103,10 @@ class AudienceBuilderView(RoleRequiredMixin, FormView):
     read_roles = RoleRequiredMixin.write_roles
 
     def get_initial(self) -> dict[str, Any]:
-        return {"segment": self.request.GET.get("segment"),
-                "scoring_run": self.request.GET.get("scoring_run")}
+        return {
+            "segment": self.request.GET.get("segment"),
+            "scoring_run": self.request.GET.get("scoring_run"),
+        }
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -110,14 +118,14 @@ class AudienceBuilderView(RoleRequiredMixin, FormView):
     def form_valid(self, form: AudienceForm):
         data = form.cleaned_data
         try:
-            audience = audience_create(name=data["name"], **form.definition(),
-                                       by=self.request.user)
+            audience = audience_create(name=data["name"], **form.definition(), by=self.request.user)
             audience = audience_freeze(audience=audience, by=self.request.user)
         except (AudienceDefinitionError, SegmentRuleError) as exc:
             form.add_error(None, str(exc))
             return self.form_invalid(form)
-        messages.success(self.request, f"Audience “{audience.name}” frozen with "
-                                       f"{audience.size:,} members.")
+        messages.success(
+            self.request, f"Audience “{audience.name}” frozen with {audience.size:,} members."
+        )
         return redirect("audience-detail", pk=audience.pk)
 
 
@@ -132,7 +140,8 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
         else:
             members = audience_candidates(
                 rules=audience.segment.rules if audience.segment else audience.segment_rules,
-                scoring_run=audience.scoring_run, offer=audience.offer,
+                scoring_run=audience.scoring_run,
+                offer=audience.offer,
                 cut=AudienceCut(audience.cut, audience.cut_value),
             )
         try:
@@ -149,7 +158,8 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             can_download=can_download(self.request.user),
             cut_text=AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run),
             sample=audience_member_sample(audience)
-            if audience.is_frozen and preview and not preview["suppressed"] else [],
+            if audience.is_frozen and preview and not preview["suppressed"]
+            else [],
         )
         return ctx
 
@@ -172,13 +182,15 @@ class AudienceExportView(RoleRequiredMixin, ExportThrottleMixin, View):
     def post(self, request, pk: int):
         audience = get_object_or_404(Audience, pk=pk)
         try:
-            export = export_create(audience=audience, platform=request.POST.get("platform", ""),
-                                   by=request.user)
+            export = export_create(
+                audience=audience, platform=request.POST.get("platform", ""), by=request.user
+            )
         except ExportError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Export #{export.pk} started: "
-                                      f"{export.get_platform_display()}.")
+            messages.success(
+                request, f"Export #{export.pk} started: {export.get_platform_display()}."
+            )
         return redirect(reverse("audience-detail", args=[audience.pk]) + "#exports")
 
 
@@ -217,8 +229,11 @@ class ExportDownloadView(RoleRequiredMixin, ExportThrottleMixin, View):
             file, name = export_download(export=export, by=request.user)
         except ExportFileMissing as exc:
             raise Http404(str(exc)) from None
-        response = FileResponse(file, as_attachment=True, filename=name,
-                                content_type=FORMATS[export.platform].content_type)
+        response = FileResponse(
+            file,
+            as_attachment=True,
+            filename=name,
+            content_type=FORMATS[export.platform].content_type,
+        )
         response["X-Checksum-SHA256"] = export.checksum
         return response
-

@@ -157,10 +157,12 @@ class CustomerPortabilityView(RoleRequiredMixin, View):
 
     def get(self, request, pk: int) -> JsonResponse:
         customer = get_object_or_404(Customer, pk=pk)
-        document = customer_portability_download(customer=customer, by=request.user,
-                                                 where="customer page")
-        response = JsonResponse(document, encoder=DjangoJSONEncoder,
-                                json_dumps_params={"indent": 1})
+        document = customer_portability_download(
+            customer=customer, by=request.user, where="customer page"
+        )
+        response = JsonResponse(
+            document, encoder=DjangoJSONEncoder, json_dumps_params={"indent": 1}
+        )
         response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}.json"'
         return response
 

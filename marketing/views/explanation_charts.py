@@ -22,15 +22,21 @@ def field_importance(result: dict[str, Any]) -> dict:
     fig = go.Figure()
     for key, fields in (("baseline", baseline), ("bert", bert)):
         values = [fields[f]["mean_abs"] if f in fields else 0.0 for f in order]
-        fig.add_trace(go.Bar(
-            x=values[::-1], y=labels[::-1], orientation="h", name=MODEL_NAMES[key],
-            marker={"color": COLORS[key], "cornerradius": 3},
-            hovertemplate=f"{MODEL_NAMES[key]} · %{{y}}: mean |SHAP| %{{x:.3f}} log-odds"
-            "<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=values[::-1],
+                y=labels[::-1],
+                orientation="h",
+                name=MODEL_NAMES[key],
+                marker={"color": COLORS[key], "cornerradius": 3},
+                hovertemplate=f"{MODEL_NAMES[key]} · %{{y}}: mean |SHAP| %{{x:.3f}} log-odds"
+                "<extra></extra>",
+            )
+        )
     _layout(fig, height=max(220, 56 * len(order) + 60))
-    fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05,
-                      legend={"traceorder": "reversed"})
+    fig.update_layout(
+        barmode="group", bargap=0.25, bargroupgap=0.05, legend={"traceorder": "reversed"}
+    )
     fig.update_xaxes(title={"text": "Mean |contribution| (log-odds)"}, rangemode="tozero")
     return figure_data(fig)
 
@@ -57,18 +63,30 @@ def waterfall(explanation: dict[str, Any], *, color: str | None = None) -> dict:
     texts = [f"{explanation['base_value']:.2f}"]
     texts += [f"{v:+.2f}" for v in values[1:-1]]
     texts.append(f"{explanation['logit']:.2f} ({explanation['probability']:.1%})")
-    fig = go.Figure(go.Waterfall(
-        orientation="h", y=labels, x=values, measure=measures, text=texts,
-        textposition="outside", cliponaxis=False,
-        increasing={"marker": {"color": UP}}, decreasing={"marker": {"color": DOWN}},
-        totals={"marker": {"color": color or TOTAL}},
-        connector={"line": {"color": "#c5cddd", "width": 1}},
-        hovertemplate="%{y}: %{text}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            y=labels,
+            x=values,
+            measure=measures,
+            text=texts,
+            textposition="outside",
+            cliponaxis=False,
+            increasing={"marker": {"color": UP}},
+            decreasing={"marker": {"color": DOWN}},
+            totals={"marker": {"color": color or TOTAL}},
+            connector={"line": {"color": "#c5cddd", "width": 1}},
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )
+    )
     _layout(fig, height=max(240, 34 * len(labels) + 60), legend=False)
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title={"text": "Log-odds of the response"}, zeroline=True,
-                     zerolinecolor="#c5cddd", range=_padded_range(values))
+    fig.update_xaxes(
+        title={"text": "Log-odds of the response"},
+        zeroline=True,
+        zerolinecolor="#c5cddd",
+        range=_padded_range(values),
+    )
     return figure_data(fig)
 
 
@@ -88,4 +106,3 @@ def value_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-

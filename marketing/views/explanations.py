@@ -35,8 +35,9 @@ MODEL_PARAM = "explain_model"
 
 
 class GlobalExplainForm(forms.Form):
-    sample_size = forms.IntegerField(min_value=SAMPLE_LIMITS[0], max_value=SAMPLE_LIMITS[1],
-                                     initial=DEFAULT_SAMPLE_SIZE)
+    sample_size = forms.IntegerField(
+        min_value=SAMPLE_LIMITS[0], max_value=SAMPLE_LIMITS[1], initial=DEFAULT_SAMPLE_SIZE
+    )
 
 
 class CustomerExplainForm(forms.Form):
@@ -60,8 +61,12 @@ class ModelExplainView(_PostOnly):
             messages.error(request, f"Choose a sample of {low} to {high} customers.")
             return redirect(target)
         try:
-            explanation_run_create(training_run=run, scope=ExplanationRun.Scope.GLOBAL,
-                                   sample_size=form.cleaned_data["sample_size"], by=request.user)
+            explanation_run_create(
+                training_run=run,
+                scope=ExplanationRun.Scope.GLOBAL,
+                sample_size=form.cleaned_data["sample_size"],
+                by=request.user,
+            )
         except ExplanationSetupError as exc:
             messages.error(request, str(exc))
         else:
@@ -81,8 +86,12 @@ class CustomerExplainView(_PostOnly):
             return redirect(url + "#explain-customer")
         run = form.cleaned_data["training_run"]
         try:
-            explanation_run_create(training_run=run, scope=ExplanationRun.Scope.CUSTOMER,
-                                   customer=customer, by=request.user)
+            explanation_run_create(
+                training_run=run,
+                scope=ExplanationRun.Scope.CUSTOMER,
+                customer=customer,
+                by=request.user,
+            )
         except ExplanationSetupError as exc:
             messages.error(request, str(exc))
         else:
@@ -95,10 +104,12 @@ def global_section(run: TrainingRun, user) -> dict[str, Any]:
     """What "Which fields matter" shows on the model's page."""
     explanation = latest_global_explanation(run)
     ctx: dict[str, Any] = {
-        "run": run, "explanation": explanation,
+        "run": run,
+        "explanation": explanation,
         "finished": run.job.status == Job.Status.SUCCEEDED and bool(run.model_id),
         "can_launch": has_role(user, [MARKETER]),
-        "default_sample": DEFAULT_SAMPLE_SIZE, "sample_limits": SAMPLE_LIMITS,
+        "default_sample": DEFAULT_SAMPLE_SIZE,
+        "sample_limits": SAMPLE_LIMITS,
     }
     if explanation is not None and _has_result(explanation):
         result = explanation.result
@@ -114,7 +125,8 @@ def customer_section(customer: Customer, user, requested: str | None) -> dict[st
     """What "Why this score" shows on the customer's page; ``requested`` is the model the
     page names in its ``MODEL_PARAM`` parameter."""
     ctx: dict[str, Any] = {
-        "customer": customer, "can_launch": has_role(user, [MARKETER]),
+        "customer": customer,
+        "can_launch": has_role(user, [MARKETER]),
         "consented": has_consent(customer, Purpose.PROFILING),
         "models": list(finished_training_runs().order_by("-created_at", "-id")[:50]),
         "model_param": MODEL_PARAM,
@@ -151,11 +163,17 @@ def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
     for key in ("bert", "baseline"):
         part = result[key]
         error = error_of(part)
-        rows.append({
-            "key": key, "name": names[key], "part": part, "error": error,
-            "error_text": "exactly" if error == 0 else f"within {error:.1e}",
-            "method": part["method"], "chance": percent_text(part.get("probability")),
-        })
+        rows.append(
+            {
+                "key": key,
+                "name": names[key],
+                "part": part,
+                "error": error,
+                "error_text": "exactly" if error == 0 else f"within {error:.1e}",
+                "method": part["method"],
+                "chance": percent_text(part.get("probability")),
+            }
+        )
     return rows
 
 

@@ -35,8 +35,10 @@ class ExportThrottleMixin:
         if handled and not throttle.allow_request(request, self):
             wait = math.ceil(throttle.wait() or 1)
             response = render(
-                request, "429.html",
-                {"rate": throttle.rate, "wait_minutes": math.ceil(wait / 60)}, status=429,
+                request,
+                "429.html",
+                {"rate": throttle.rate, "wait_minutes": math.ceil(wait / 60)},
+                status=429,
             )
             response["Retry-After"] = str(wait)
             return response

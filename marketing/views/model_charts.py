@@ -31,10 +31,16 @@ def _layout(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Fig
 
 
 def _diagonal(fig: go.Figure, name: str, top: float = 1.0) -> None:
-    fig.add_trace(go.Scatter(
-        x=[0, top], y=[0, top], mode="lines", name=name, hoverinfo="skip",
-        line={"color": GUIDE, "dash": "dot", "width": 1},
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            name=name,
+            hoverinfo="skip",
+            line={"color": GUIDE, "dash": "dot", "width": 1},
+        )
+    )
 
 
 def training_curves(curves: dict[str, Any]) -> dict | None:
@@ -43,23 +49,39 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
     if not loss:
         return None
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=[s for s, _ in loss], y=[v for _, v in loss], mode="lines", name="Training loss",
-        line={"color": PRIMARY, "width": 2},
-        hovertemplate="step %{x}: loss %{y:.3f}<extra></extra>",
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=[s for s, _ in loss],
+            y=[v for _, v in loss],
+            mode="lines",
+            name="Training loss",
+            line={"color": PRIMARY, "width": 2},
+            hovertemplate="step %{x}: loss %{y:.3f}<extra></extra>",
+        )
+    )
     if val_auc:
-        fig.add_trace(go.Scatter(
-            x=[s for s, _ in val_auc], y=[v for _, v in val_auc], mode="lines+markers",
-            name="Validation AUC", yaxis="y2", line={"color": BASELINE, "width": 2},
-            hovertemplate="step %{x}: validation AUC %{y:.3f}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[s for s, _ in val_auc],
+                y=[v for _, v in val_auc],
+                mode="lines+markers",
+                name="Validation AUC",
+                yaxis="y2",
+                line={"color": BASELINE, "width": 2},
+                hovertemplate="step %{x}: validation AUC %{y:.3f}<extra></extra>",
+            )
+        )
     _layout(fig)
     fig.update_layout(
         xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
         yaxis={"title": {"text": "Training loss (smoothed)"}, "tickformat": ".2f"},
-        yaxis2={"title": {"text": "Validation AUC"}, "overlaying": "y", "side": "right",
-                "showgrid": False, "tickformat": ".3f"},
+        yaxis2={
+            "title": {"text": "Validation AUC"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "tickformat": ".3f",
+        },
     )
     return figure_data(fig)
 
@@ -68,12 +90,16 @@ def roc_curves(metrics: dict[str, Any]) -> dict:
     fig = go.Figure()
     for key in ("bert", "baseline"):
         roc = metrics[key]["roc"]
-        fig.add_trace(go.Scatter(
-            x=roc["fpr"], y=roc["tpr"], mode="lines",
-            name=f"{MODEL_NAMES[key]} (AUC {metrics[key]['roc_auc']:.3f})",
-            line={"color": COLORS[key], "width": 2},
-            hovertemplate="false positives %{x:.0%}, true positives %{y:.0%}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=roc["fpr"],
+                y=roc["tpr"],
+                mode="lines",
+                name=f"{MODEL_NAMES[key]} (AUC {metrics[key]['roc_auc']:.3f})",
+                line={"color": COLORS[key], "width": 2},
+                hovertemplate="false positives %{x:.0%}, true positives %{y:.0%}<extra></extra>",
+            )
+        )
     _diagonal(fig, "Random")
     _layout(fig)
     fig.update_xaxes(title={"text": "False positive rate"}, range=[0, 1], tickformat=".0%")
@@ -88,11 +114,16 @@ def calibration(metrics: dict[str, Any]) -> dict:
     for key in ("bert", "baseline"):
         cal = metrics[key]["calibration"]
         top = max(top, *cal["predicted"], *cal["observed"])
-        fig.add_trace(go.Scatter(
-            x=cal["predicted"], y=cal["observed"], mode="lines+markers", name=MODEL_NAMES[key],
-            line={"color": COLORS[key], "width": 2},
-            hovertemplate="predicted %{x:.1%}, observed %{y:.1%}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=cal["predicted"],
+                y=cal["observed"],
+                mode="lines+markers",
+                name=MODEL_NAMES[key],
+                line={"color": COLORS[key], "width": 2},
+                hovertemplate="predicted %{x:.1%}, observed %{y:.1%}<extra></extra>",
+            )
+        )
     top = min(1.0, top * 1.05 or 1.0)
     _diagonal(fig, "Perfectly calibrated", top)
     _layout(fig)
@@ -109,15 +140,21 @@ def cumulative_gains(metrics: dict[str, Any]) -> dict:
         shares = sorted(gains, key=lambda k: float(k.rstrip("%")))
         x = [0.0, *(float(k.rstrip("%")) / 100 for k in shares), 1.0]
         y = [0.0, *(gains[k] or 0.0 for k in shares), 1.0]
-        fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines+markers", name=MODEL_NAMES[key],
-            line={"color": COLORS[key], "width": 2},
-            hovertemplate="top %{x:.0%} reaches %{y:.0%} of responders<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines+markers",
+                name=MODEL_NAMES[key],
+                line={"color": COLORS[key], "width": 2},
+                hovertemplate="top %{x:.0%} reaches %{y:.0%} of responders<extra></extra>",
+            )
+        )
     _diagonal(fig, "Random order")
     _layout(fig)
-    fig.update_xaxes(title={"text": "Customers contacted (by score)"}, range=[0, 1],
-                     tickformat=".0%")
+    fig.update_xaxes(
+        title={"text": "Customers contacted (by score)"}, range=[0, 1], tickformat=".0%"
+    )
     fig.update_yaxes(title={"text": "Responders reached"}, range=[0, 1.02], tickformat=".0%")
     return figure_data(fig)
 
@@ -130,18 +167,26 @@ def score_histogram(distribution: dict[str, Any]) -> dict | None:
         return None
     bands = [suppressed_count(n) for n in counts]
     shown = [band["count"] or 0 for band in bands]
-    labels = [f"{lo:.0%}–{hi:.0%}" if hi >= 0.1 else f"{lo:.1%}–{hi:.1%}"
-              for lo, hi in zip(edges, edges[1:], strict=False)]
+    labels = [
+        f"{lo:.0%}–{hi:.0%}" if hi >= 0.1 else f"{lo:.1%}–{hi:.1%}"
+        for lo, hi in zip(edges, edges[1:], strict=False)
+    ]
     texts = [band["display"] + ("" if band["suppressed"] else " customers") for band in bands]
-    fig = go.Figure(go.Bar(
-        x=[(lo + hi) / 2 for lo, hi in zip(edges, edges[1:], strict=False)], y=shown,
-        width=[(hi - lo) * 0.92 for lo, hi in zip(edges, edges[1:], strict=False)],
-        marker={"color": PRIMARY, "cornerradius": 3}, customdata=list(zip(labels, texts,
-                                                                           strict=True)),
-        hovertemplate="score %{customdata[0]}: %{customdata[1]}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=[(lo + hi) / 2 for lo, hi in zip(edges, edges[1:], strict=False)],
+            y=shown,
+            width=[(hi - lo) * 0.92 for lo, hi in zip(edges, edges[1:], strict=False)],
+            marker={"color": PRIMARY, "cornerradius": 3},
+            customdata=list(zip(labels, texts, strict=True)),
+            hovertemplate="score %{customdata[0]}: %{customdata[1]}<extra></extra>",
+        )
+    )
     _layout(fig, height=260, legend=False)
-    fig.update_xaxes(title={"text": "Score (predicted probability)"}, tickformat=".0%",
-                     range=[edges[0], edges[-1]])
+    fig.update_xaxes(
+        title={"text": "Score (predicted probability)"},
+        tickformat=".0%",
+        range=[edges[0], edges[-1]],
+    )
     fig.update_yaxes(title={"text": "Customers"})
     return figure_data(fig)

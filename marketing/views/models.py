@@ -21,13 +21,8 @@ from marketing.selectors.training import (
     training_runs,
 )
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
-from marketing.services.training import (
-    TrainingSetupError,
-    TrainParams,
-    base_model_choices,
-    param_bounds,
-    training_run_create,
-)
+from marketing.services.training import base_model_choices, training_run_create
+from marketing.services.training_params import TrainingSetupError, TrainParams, param_bounds
 from marketing.views import model_charts
 from marketing.views.explanations import global_section
 from marketing.views.jobs import can_cancel, duration_text
@@ -35,67 +30,91 @@ from marketing.views.mixins import RoleRequiredMixin
 
 DEFAULTS = TrainParams()
 PARAM_LABELS = {
-    "epochs": "Epochs", "batch_size": "Batch size", "learning_rate": "Learning rate",
-    "max_rows": "Training rows at most", "max_test_rows": "Test rows at most",
-    "max_length": "Longest text (tokens)", "frozen_layers": "Frozen layers",
-    "time_budget_s": "Time budget (s)", "patience": "Patience (validations)", "seed": "Seed",
+    "epochs": "Epochs",
+    "batch_size": "Batch size",
+    "learning_rate": "Learning rate",
+    "max_rows": "Training rows at most",
+    "max_test_rows": "Test rows at most",
+    "max_length": "Longest text (tokens)",
+    "frozen_layers": "Frozen layers",
+    "time_budget_s": "Time budget (s)",
+    "patience": "Patience (validations)",
+    "seed": "Seed",
     "threads": "CPU threads",
 }
 
 
 class TrainForm(forms.Form):
     name = forms.CharField(
-        max_length=200, required=False,
+        max_length=200,
+        required=False,
         help_text="Leave empty to name it after the offer and target.",
     )
     segment = forms.ModelChoiceField(
-        Segment.objects.all(), required=False, empty_label="All customers",
+        Segment.objects.all(),
+        required=False,
+        empty_label="All customers",
         help_text="Customers to learn from. Only those with a valid model-training consent "
         "are used; the others are counted by reason.",
     )
     offer = forms.ModelChoiceField(
-        Offer.objects.all(), required=False, empty_label="Every offer (multi-offer model)",
+        Offer.objects.all(),
+        required=False,
+        empty_label="Every offer (multi-offer model)",
         help_text="One offer: a model for that campaign. Every offer: the offer's title, "
         "category and price become part of the input.",
     )
     target = forms.ChoiceField(
-        choices=TrainingRun.Target.choices, initial=TrainingRun.Target.CONVERSION,
+        choices=TrainingRun.Target.choices,
+        initial=TrainingRun.Target.CONVERSION,
         widget=forms.RadioSelect,
     )
     base_model = forms.ChoiceField(
-        choices=(), help_text="The pretrained encoder that reads the customer text.",
+        choices=(),
+        help_text="The pretrained encoder that reads the customer text.",
     )
     mode = forms.ChoiceField(
-        choices=TrainingRun.Mode.choices, initial=TrainingRun.Mode.LORA, widget=forms.RadioSelect,
+        choices=TrainingRun.Mode.choices,
+        initial=TrainingRun.Mode.LORA,
+        widget=forms.RadioSelect,
     )
     epochs = forms.IntegerField(
-        **param_bounds("epochs"), initial=DEFAULTS.epochs,
+        **param_bounds("epochs"),
+        initial=DEFAULTS.epochs,
         help_text="Passes over the training rows; training stops early when the validation "
         "AUC stops improving.",
     )
     batch_size = forms.IntegerField(
-        **param_bounds("batch_size"), initial=DEFAULTS.batch_size, help_text="Rows per step.",
+        **param_bounds("batch_size"),
+        initial=DEFAULTS.batch_size,
+        help_text="Rows per step.",
     )
     learning_rate = forms.FloatField(
-        required=False, **param_bounds("learning_rate"),
+        required=False,
+        **param_bounds("learning_rate"),
         widget=forms.NumberInput(attrs={"placeholder": "auto"}),
         help_text="Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning.",
     )
     max_rows = forms.IntegerField(
-        **param_bounds("max_rows"), initial=DEFAULTS.max_rows,
+        **param_bounds("max_rows"),
+        initial=DEFAULTS.max_rows,
         label="Training rows at most",
         help_text="A stratified sample when there are more. More rows: better and slower.",
     )
     max_length = forms.IntegerField(
-        **param_bounds("max_length"), initial=DEFAULTS.max_length,
-        label="Longest text (tokens)", help_text="A customer's text is usually 30–50 tokens.",
+        **param_bounds("max_length"),
+        initial=DEFAULTS.max_length,
+        label="Longest text (tokens)",
+        help_text="A customer's text is usually 30–50 tokens.",
     )
     frozen_layers = forms.IntegerField(
-        **param_bounds("frozen_layers"), initial=DEFAULTS.frozen_layers,
+        **param_bounds("frozen_layers"),
+        initial=DEFAULTS.frozen_layers,
         help_text="Lowest encoder layers left as they are and computed once: much faster.",
     )
     time_budget_minutes = forms.IntegerField(
-        **param_bounds("time_budget_s", unit=60), initial=DEFAULTS.time_budget_s // 60,
+        **param_bounds("time_budget_s", unit=60),
+        initial=DEFAULTS.time_budget_s // 60,
         label="Time budget (minutes)",
         help_text="Training stops after this and keeps the best model so far.",
     )
@@ -159,9 +178,14 @@ class TrainingRunCreateView(RoleRequiredMixin, FormView):
         data = form.cleaned_data
         try:
             run = training_run_create(
-                name=data["name"], segment=data["segment"], offer=data["offer"],
-                target=data["target"], base_model=data["base_model"], mode=data["mode"],
-                params=form.params(), by=self.request.user,
+                name=data["name"],
+                segment=data["segment"],
+                offer=data["offer"],
+                target=data["target"],
+                base_model=data["base_model"],
+                mode=data["mode"],
+                params=form.params(),
+                by=self.request.user,
             )
         except TrainingSetupError as exc:
             form.add_error(None, str(exc))
@@ -178,7 +202,8 @@ def metric_columns(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     served = "blend" if metrics.get("blend", {}).get("served") else "bert"
     return [
         {"key": key, "label": label, "served": key == served}
-        for key, label in METRIC_COLUMNS if metrics.get(key)
+        for key, label in METRIC_COLUMNS
+        if metrics.get(key)
     ]
 
 
@@ -187,41 +212,85 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     keys = [column["key"] for column in metric_columns(metrics)]
     first = metrics["bert"]
     rows = [
-        ("Test ROC-AUC", "How well scores rank responders above the rest (0.5 = chance)",
-         lambda m: m.get("roc_auc"), True, "{:.3f}"),
-        ("PR-AUC", "Precision across recall levels; base rate = chance",
-         lambda m: m.get("pr_auc"), True, "{:.3f}"),
-        ("Log loss", "Quality of the probabilities; lower is better",
-         lambda m: m.get("log_loss"), False, "{:.4f}"),
-        ("Brier score", "Squared error of the probabilities; lower is better",
-         lambda m: m.get("brier"), False, "{:.4f}"),
+        (
+            "Test ROC-AUC",
+            "How well scores rank responders above the rest (0.5 = chance)",
+            lambda m: m.get("roc_auc"),
+            True,
+            "{:.3f}",
+        ),
+        (
+            "PR-AUC",
+            "Precision across recall levels; base rate = chance",
+            lambda m: m.get("pr_auc"),
+            True,
+            "{:.3f}",
+        ),
+        (
+            "Log loss",
+            "Quality of the probabilities; lower is better",
+            lambda m: m.get("log_loss"),
+            False,
+            "{:.4f}",
+        ),
+        (
+            "Brier score",
+            "Squared error of the probabilities; lower is better",
+            lambda m: m.get("brier"),
+            False,
+            "{:.4f}",
+        ),
     ]
     for share in ("5%", "10%", "20%"):
         if share in first["lift"]:
-            rows.append((f"Lift in the top {share}", "Response rate there ÷ overall rate",
-                         lambda m, share=share: m.get("lift", {}).get(share), True, "{:.2f}×"))
+            rows.append(
+                (
+                    f"Lift in the top {share}",
+                    "Response rate there ÷ overall rate",
+                    lambda m, share=share: m.get("lift", {}).get(share),
+                    True,
+                    "{:.2f}×",
+                )
+            )
     if "20%" in first["gains"]:
-        rows.append(("Responders in the top 20%", "Share of all responders reached",
-                     lambda m: m.get("gains", {}).get("20%"), True, "{:.0%}"))
+        rows.append(
+            (
+                "Responders in the top 20%",
+                "Share of all responders reached",
+                lambda m: m.get("gains", {}).get("20%"),
+                True,
+                "{:.0%}",
+            )
+        )
     out = []
     for label, hint, value_of, higher, fmt in rows:
         values = {key: value_of(metrics[key]) for key in keys}
         known = [v for v in values.values() if v is not None]
         best = (max(known) if higher else min(known)) if len(set(known)) > 1 else None
-        out.append({
-            "label": label, "hint": hint,
-            "cells": [
-                {"text": "—" if v is None else fmt.format(v), "best": v is not None and v == best}
-                for v in values.values()
-            ],
-        })
+        out.append(
+            {
+                "label": label,
+                "hint": hint,
+                "cells": [
+                    {
+                        "text": "—" if v is None else fmt.format(v),
+                        "best": v is not None and v == best,
+                    }
+                    for v in values.values()
+                ],
+            }
+        )
     return out
 
 
 def exclusion_rows(excluded: dict[str, int]) -> list[dict[str, str]]:
     return [
-        {"label": label, "display": suppressed_count(excluded.get(key, 0))["display"]
-         if excluded.get(key, 0) else "0"}
+        {
+            "label": label,
+            "display": suppressed_count(excluded.get(key, 0))["display"]
+            if excluded.get(key, 0)
+            else "0",
+        }
         for key, label in EXCLUSION_REASONS.items()
     ]
 
@@ -234,7 +303,9 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
         run = get_object_or_404(training_runs(), pk=kwargs["pk"])
         job = run.job
         ctx.update(
-            run=run, job=job, can_cancel=can_cancel(job, self.request.user),
+            run=run,
+            job=job,
+            can_cancel=can_cancel(job, self.request.user),
             duration=duration_text(job),
             param_items=[(PARAM_LABELS.get(k, k), v) for k, v in run.params.items()],
             consent_at=parse_datetime(run.consent_snapshot.get("at") or ""),
@@ -297,13 +368,14 @@ class ScoringRunDetailView(RoleRequiredMixin, TemplateView):
         scoring = self.scoring
         finished = scoring.job.status == Job.Status.SUCCEEDED
         ctx.update(
-            scoring=scoring, run=scoring.training_run, job=scoring.job,
+            scoring=scoring,
+            run=scoring.training_run,
+            job=scoring.job,
             can_cancel=can_cancel(scoring.job, self.request.user),
             duration=duration_text(scoring.job),
             exclusions=exclusion_rows(scoring.customers_excluded),
             excluded_total=sum(scoring.customers_excluded.values()),
-            histogram=model_charts.score_histogram(scoring.distribution)
-            if finished else None,
+            histogram=model_charts.score_histogram(scoring.distribution) if finished else None,
             top=top_scores(scoring) if finished else [],
         )
         return ctx

@@ -14,18 +14,27 @@ DANGER = "#c92a2a"
 
 
 def _depth_axis(fig: go.Figure) -> None:
-    fig.update_xaxes(title={"text": "Customers contacted (top % by score)"}, range=[0, 100],
-                     ticksuffix="%")
+    fig.update_xaxes(
+        title={"text": "Customers contacted (top % by score)"}, range=[0, 100], ticksuffix="%"
+    )
 
 
 def _marker_line(fig: go.Figure, x: float, text: str, color: str, dash: str = "solid") -> None:
     fig.add_vline(x=x, line={"color": color, "dash": dash, "width": 1.5})
     # Near the right edge the label goes on the line's left so it is not cut off.
     right = x > 80
-    fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False,
-                       xanchor="right" if right else "left", yanchor="top",
-                       xshift=-4 if right else 4, font={"color": color, "size": 11},
-                       bgcolor="rgba(255,255,255,0.85)")
+    fig.add_annotation(
+        x=x,
+        y=1,
+        yref="paper",
+        text=text,
+        showarrow=False,
+        xanchor="right" if right else "left",
+        yanchor="top",
+        xshift=-4 if right else 4,
+        font={"color": color, "size": 11},
+        bgcolor="rgba(255,255,255,0.85)",
+    )
 
 
 def profit_curve(result: dict[str, Any]) -> dict:
@@ -35,36 +44,54 @@ def profit_curve(result: dict[str, Any]) -> dict:
     x = [0.0, *curve["depth_pct"]]
     contacts = [0, *curve["contacts"]]
     fig = go.Figure()
-    for name, key, color, dash in (("Random targeting", "random_profit", GUIDE, "dot"),
-                                   ("Targeting by score", "profit", PRIMARY, "solid")):
+    for name, key, color, dash in (
+        ("Random targeting", "random_profit", GUIDE, "dot"),
+        ("Targeting by score", "profit", PRIMARY, "solid"),
+    ):
         y = [0.0, *curve[key]]
-        fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines", name=name, line={"color": color, "width": 2, "dash": dash},
-            customdata=[[f"{c:,}", money_text(v)] for c, v in zip(contacts, y, strict=True)],
-            hovertemplate="top %{x:.0f}% (%{customdata[0]} customers): "
-                          "profit %{customdata[1]}<extra>" + name + "</extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                line={"color": color, "width": 2, "dash": dash},
+                customdata=[[f"{c:,}", money_text(v)] for c, v in zip(contacts, y, strict=True)],
+                hovertemplate="top %{x:.0f}% (%{customdata[0]} customers): "
+                "profit %{customdata[1]}<extra>" + name + "</extra>",
+            )
+        )
     best = result["best"]
-    fig.add_trace(go.Scatter(
-        x=[best["depth_pct"]], y=[best["profit"]], mode="markers", name="Best depth",
-        marker={"color": SUCCESS, "size": 11, "symbol": "star"},
-        hovertemplate=(f"best: top {best['depth_pct']:.1f}% ({best['contacts']:,} customers), "
-                       f"profit {money_text(best['profit'])}<extra></extra>"),
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=[best["depth_pct"]],
+            y=[best["profit"]],
+            mode="markers",
+            name="Best depth",
+            marker={"color": SUCCESS, "size": 11, "symbol": "star"},
+            hovertemplate=(
+                f"best: top {best['depth_pct']:.1f}% ({best['contacts']:,} customers), "
+                f"profit {money_text(best['profit'])}<extra></extra>"
+            ),
+        )
+    )
     _marker_line(fig, best["depth_pct"], f"Best: {best['depth_pct']:.0f}%", SUCCESS)
     budget = result["budget"]
     if budget["limit"] is not None:
-        _marker_line(fig, budget["max_depth_pct"],
-                     f"Budget {money_text(budget['limit'])}", DANGER, "dash")
+        _marker_line(
+            fig, budget["max_depth_pct"], f"Budget {money_text(budget['limit'])}", DANGER, "dash"
+        )
     chosen = result.get("chosen") or {}
     if chosen.get("set_by") == "marketer":
-        _marker_line(fig, chosen["depth_pct"], f"Chosen: {chosen['depth_pct']:.0f}%",
-                     BASELINE, "dot")
+        _marker_line(
+            fig, chosen["depth_pct"], f"Chosen: {chosen['depth_pct']:.0f}%", BASELINE, "dot"
+        )
     fig.add_hline(y=0, line={"color": "#8a94a6", "width": 1})
     _layout(fig, height=340)
     _depth_axis(fig)
-    fig.update_yaxes(title={"text": "Expected profit"}, tickprefix=currency(),
-                     separatethousands=True)
+    fig.update_yaxes(
+        title={"text": "Expected profit"}, tickprefix=currency(), separatethousands=True
+    )
     return figure_data(fig)
 
 
@@ -74,28 +101,54 @@ def gains_and_lift(result: dict[str, Any]) -> dict:
     total = curve["expected_conversions"][-1] or 1.0
     x = [0.0, *curve["depth_pct"]]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=x, y=[0.0, *(c / total for c in curve["expected_conversions"])], mode="lines",
-        name="Conversions reached", line={"color": PRIMARY, "width": 2},
-        hovertemplate="top %{x:.0f}% reaches %{y:.0%} of expected conversions<extra></extra>",
-    ))
-    fig.add_trace(go.Scatter(
-        x=[0, 100], y=[0, 1], mode="lines", name="Random order", hoverinfo="skip",
-        line={"color": GUIDE, "dash": "dot", "width": 1},
-    ))
-    fig.add_trace(go.Scatter(
-        x=curve["depth_pct"], y=curve["lift"], mode="lines", name="Lift (right axis)",
-        yaxis="y2", line={"color": BASELINE, "width": 2},
-        hovertemplate="top %{x:.0f}%: %{y:.2f}× the random rate<extra></extra>",
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[0.0, *(c / total for c in curve["expected_conversions"])],
+            mode="lines",
+            name="Conversions reached",
+            line={"color": PRIMARY, "width": 2},
+            hovertemplate="top %{x:.0f}% reaches %{y:.0%} of expected conversions<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 100],
+            y=[0, 1],
+            mode="lines",
+            name="Random order",
+            hoverinfo="skip",
+            line={"color": GUIDE, "dash": "dot", "width": 1},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=curve["depth_pct"],
+            y=curve["lift"],
+            mode="lines",
+            name="Lift (right axis)",
+            yaxis="y2",
+            line={"color": BASELINE, "width": 2},
+            hovertemplate="top %{x:.0f}%: %{y:.2f}× the random rate<extra></extra>",
+        )
+    )
     _layout(fig, height=300)
     _depth_axis(fig)
     fig.update_layout(
-        yaxis={"title": {"text": "Expected conversions reached"}, "tickformat": ".0%",
-               "range": [0, 1.02]},
-        yaxis2={"title": {"text": "Lift"}, "overlaying": "y", "side": "right",
-                "showgrid": False, "ticksuffix": "×", "tickformat": ".1f",
-                "rangemode": "tozero"},
+        yaxis={
+            "title": {"text": "Expected conversions reached"},
+            "tickformat": ".0%",
+            "range": [0, 1.02],
+        },
+        yaxis2={
+            "title": {"text": "Lift"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "ticksuffix": "×",
+            "tickformat": ".1f",
+            "rangemode": "tozero",
+        },
     )
     return figure_data(fig)
 
@@ -105,14 +158,22 @@ def forecast_vs_actual(actual: dict[str, Any]) -> dict:
     deciles = actual["deciles"]
     labels = [f"{d['decile']}" for d in deciles]
     fig = go.Figure()
-    for name, key, color in (("Forecast", "forecast_rate", GUIDE),
-                             ("Actual", "actual_rate", PRIMARY)):
-        fig.add_trace(go.Bar(
-            x=labels, y=[d[key] for d in deciles], name=name, marker={"color": color},
-            customdata=[d["customers"] for d in deciles],
-            hovertemplate="decile %{x} (%{customdata:,} customers): %{y:.1%}<extra>"
-                          + name + "</extra>",
-        ))
+    for name, key, color in (
+        ("Forecast", "forecast_rate", GUIDE),
+        ("Actual", "actual_rate", PRIMARY),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[d[key] for d in deciles],
+                name=name,
+                marker={"color": color},
+                customdata=[d["customers"] for d in deciles],
+                hovertemplate="decile %{x} (%{customdata:,} customers): %{y:.1%}<extra>"
+                + name
+                + "</extra>",
+            )
+        )
     _layout(fig, height=280)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title={"text": "Decile of the targeted customers (1 = highest forecast)"})
@@ -124,15 +185,26 @@ def qini(evaluation: dict[str, Any]) -> dict:
     """Incremental conversions when contacting the top x % by predicted uplift."""
     x = [0.0, *evaluation["depth_pct"]]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=x, y=[0.0, *evaluation["qini"]], mode="lines", name="By predicted uplift",
-        line={"color": PRIMARY, "width": 2},
-        hovertemplate="top %{x:.0f}%: %{y:.1f} incremental conversions<extra></extra>",
-    ))
-    fig.add_trace(go.Scatter(
-        x=x, y=[0.0, *evaluation["qini_random"]], mode="lines", name="Random",
-        line={"color": GUIDE, "dash": "dot", "width": 1}, hoverinfo="skip",
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[0.0, *evaluation["qini"]],
+            mode="lines",
+            name="By predicted uplift",
+            line={"color": PRIMARY, "width": 2},
+            hovertemplate="top %{x:.0f}%: %{y:.1f} incremental conversions<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[0.0, *evaluation["qini_random"]],
+            mode="lines",
+            name="Random",
+            line={"color": GUIDE, "dash": "dot", "width": 1},
+            hoverinfo="skip",
+        )
+    )
     _layout(fig, height=280)
     _depth_axis(fig)
     fig.update_xaxes(title={"text": "Customers contacted (top % by predicted uplift)"})
@@ -145,17 +217,26 @@ def uplift_by_decile(evaluation: dict[str, Any]) -> dict:
     deciles = evaluation["deciles"]
     labels = [str(d["decile"]) for d in deciles]
     fig = go.Figure()
-    fig.add_trace(go.Bar(
-        x=labels, y=[d["predicted_uplift"] for d in deciles], name="Predicted",
-        marker={"color": GUIDE}, hovertemplate="decile %{x}: %{y:+.1%}<extra>Predicted</extra>",
-    ))
-    fig.add_trace(go.Bar(
-        x=labels, y=[d["observed_uplift"] for d in deciles], name="Observed",
-        marker={"color": PRIMARY},
-        customdata=[[d["treated"], d["control"]] for d in deciles],
-        hovertemplate="decile %{x}: %{y:+.1%} (%{customdata[0]} treated, "
-                      "%{customdata[1]} control)<extra>Observed</extra>",
-    ))
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=[d["predicted_uplift"] for d in deciles],
+            name="Predicted",
+            marker={"color": GUIDE},
+            hovertemplate="decile %{x}: %{y:+.1%}<extra>Predicted</extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=[d["observed_uplift"] for d in deciles],
+            name="Observed",
+            marker={"color": PRIMARY},
+            customdata=[[d["treated"], d["control"]] for d in deciles],
+            hovertemplate="decile %{x}: %{y:+.1%} (%{customdata[0]} treated, "
+            "%{customdata[1]} control)<extra>Observed</extra>",
+        )
+    )
     _layout(fig, height=280)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title={"text": "Decile of predicted uplift (1 = highest)"})

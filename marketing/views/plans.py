@@ -37,19 +37,27 @@ class EconomicsForm(forms.Form):
     """The campaign economics; which are required and the rules they obey are the engine's."""
 
     cost_per_contact = forms.DecimalField(
-        max_digits=12, decimal_places=2, label="Cost per contact",
+        max_digits=12,
+        decimal_places=2,
+        label="Cost per contact",
         help_text="What reaching one customer costs: call time, postage, a voucher.",
     )
     fixed_cost = forms.DecimalField(
-        max_digits=14, decimal_places=2, label="Fixed cost",
+        max_digits=14,
+        decimal_places=2,
+        label="Fixed cost",
         help_text="Paid once if the campaign runs at all: creative, set-up, platform fee.",
     )
     value_per_conversion = forms.DecimalField(
-        max_digits=12, decimal_places=2, label="Value per conversion",
+        max_digits=12,
+        decimal_places=2,
+        label="Value per conversion",
         help_text="The margin one conversion earns before contact costs.",
     )
     budget = forms.DecimalField(
-        max_digits=14, decimal_places=2, label="Budget",
+        max_digits=14,
+        decimal_places=2,
+        label="Budget",
         help_text="The most the whole campaign may cost, fixed cost included. Empty: no limit.",
     )
 
@@ -71,8 +79,9 @@ class EconomicsForm(forms.Form):
 
     def economics(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {name: None if data.get(name) is None else float(data[name])
-                for name in ECONOMICS_FIELDS}
+        return {
+            name: None if data.get(name) is None else float(data[name]) for name in ECONOMICS_FIELDS
+        }
 
     def economics_fields(self):
         return [self[name] for name in self.fields if name in ECONOMICS_FIELDS]
@@ -87,7 +96,9 @@ class EconomicsForm(forms.Form):
 
 class ReplanForm(EconomicsForm):
     contacts = forms.IntegerField(
-        min_value=1, required=False, label="Customers to contact",
+        min_value=1,
+        required=False,
+        label="Customers to contact",
         help_text="Empty: the number that earns the most.",
     )
 
@@ -95,11 +106,16 @@ class ReplanForm(EconomicsForm):
 class PlanForm(EconomicsForm):
     name = forms.CharField(max_length=200, label="Plan name")
     scoring_run = forms.ModelChoiceField(
-        scoring_runs().filter(job__status=Job.Status.SUCCEEDED), label="Scores",
-        empty_label=None, help_text="The scoring run whose customers the campaign would contact.",
+        scoring_runs().filter(job__status=Job.Status.SUCCEEDED),
+        label="Scores",
+        empty_label=None,
+        help_text="The scoring run whose customers the campaign would contact.",
     )
     offer = forms.ModelChoiceField(
-        Offer.objects.all(), required=False, label="Offer", empty_label="The model's offer",
+        Offer.objects.all(),
+        required=False,
+        label="Offer",
+        empty_label="The model's offer",
         help_text="Only for scores of every offer: the offer this campaign is for.",
     )
 
@@ -115,18 +131,21 @@ def _scoring_label(scoring) -> str:
 
 class ActualsForm(forms.Form):
     campaign = forms.CharField(
-        max_length=100, label="Campaign name",
+        max_length=100,
+        label="Campaign name",
         help_text="The campaign name the responses were uploaded under.",
     )
 
 
 class UpliftForm(forms.Form):
     treatment_attribute = forms.CharField(
-        max_length=64, label="Treatment attribute",
+        max_length=64,
+        label="Treatment attribute",
         help_text="The profile field that marks who was contacted, e.g. “contacted”.",
     )
     treatment_value = forms.CharField(
-        max_length=100, label="Treated when it equals",
+        max_length=100,
+        label="Treated when it equals",
         help_text="Everyone else is the control group.",
     )
 
@@ -135,21 +154,27 @@ def best_depth_sentence(result: dict[str, Any]) -> str:
     """The plan's advice in one sentence (two when the budget binds)."""
     best, budget = result["best"], result["budget"]
     if not best["worth_running"]:
-        return ("No depth pays: even the best-scored customers are expected to earn less than "
-                f"the campaign costs (at best {money_text(best['profit'])}). Lower the costs, "
-                "raise the value per conversion, or don't run it.")
+        return (
+            "No depth pays: even the best-scored customers are expected to earn less than "
+            f"the campaign costs (at best {money_text(best['profit'])}). Lower the costs, "
+            "raise the value per conversion, or don't run it."
+        )
     unlimited = f"the top {percent_text(best['depth_pct'] / 100)} ({best['contacts']:,} customers)"
     if budget["limit"] is None or budget["max_contacts"] >= best["contacts"]:
         return f"Contact {unlimited}: expected profit {money_text(best['profit'])}."
     within = budget["best_within_budget"]
     limit = money_text(budget["limit"])
     if within["contacts"] == 0:
-        return (f"The budget of {limit} does not allow the campaign: {budget['reason']} "
-                f"Without a limit, {unlimited} would earn {money_text(best['profit'])}.")
-    return (f"Contact the top {percent_text(within['depth_pct'] / 100)} ({within['contacts']:,} "
-            f"customers): expected profit {money_text(within['profit'])} within the budget of "
-            f"{limit}, which pays for {budget['max_contacts']:,} contacts. Without the budget "
-            f"limit, {unlimited} would earn {money_text(best['profit'])}.")
+        return (
+            f"The budget of {limit} does not allow the campaign: {budget['reason']} "
+            f"Without a limit, {unlimited} would earn {money_text(best['profit'])}."
+        )
+    return (
+        f"Contact the top {percent_text(within['depth_pct'] / 100)} ({within['contacts']:,} "
+        f"customers): expected profit {money_text(within['profit'])} within the budget of "
+        f"{limit}, which pays for {budget['max_contacts']:,} contacts. Without the budget "
+        f"limit, {unlimited} would earn {money_text(best['profit'])}."
+    )
 
 
 def _plain_amount(value: float | None) -> float | int | None:
@@ -158,8 +183,7 @@ def _plain_amount(value: float | None) -> float | int | None:
 
 
 def _initial_economics(plan: CampaignPlan) -> dict[str, Any]:
-    return {**{k: _plain_amount(v) for k, v in plan.economics.items()},
-            "contacts": plan.contacts}
+    return {**{k: _plain_amount(v) for k, v in plan.economics.items()}, "contacts": plan.contacts}
 
 
 def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]:
@@ -175,13 +199,17 @@ def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]
         "chosen": result["chosen"],
         "profit_chart": plan_charts.profit_curve(result),
         "gains_chart": plan_charts.gains_and_lift(result),
-        "replan_form": forms_given.get("replan_form") or ReplanForm(
-            initial=_initial_economics(plan)),
-        "actuals_form": forms_given.get("actuals_form") or ActualsForm(
-            initial={"campaign": plan.campaign}),
-        "uplift_form": forms_given.get("uplift_form") or UpliftForm(initial={
-            "treatment_attribute": uplift.get("treatment_attribute", ""),
-            "treatment_value": uplift.get("treatment_value", "")}),
+        "replan_form": forms_given.get("replan_form")
+        or ReplanForm(initial=_initial_economics(plan)),
+        "actuals_form": forms_given.get("actuals_form")
+        or ActualsForm(initial={"campaign": plan.campaign}),
+        "uplift_form": forms_given.get("uplift_form")
+        or UpliftForm(
+            initial={
+                "treatment_attribute": uplift.get("treatment_attribute", ""),
+                "treatment_value": uplift.get("treatment_value", ""),
+            }
+        ),
         "profile_fields": list(ProfileField.objects.values_list("name", flat=True)),
         "actual": actual,
         "actual_rows": _actual_rows(actual) if actual else [],
@@ -211,19 +239,20 @@ def _actual_rows(actual: dict[str, Any]) -> list[dict[str, str]]:
         ("Revenue", money_text, money_text),
         ("Cost", money_text, money_text),
         ("Profit", money_text, money_text),
-        ("ROI", lambda v: "—" if v is None else f"{v:.0%}",
-         lambda v: f"{100 * v:.0f} pts"),
+        ("ROI", lambda v: "—" if v is None else f"{v:.0%}", lambda v: f"{100 * v:.0f} pts"),
     ]
     keys = ["conversions", "conversion_rate", "revenue", "cost", "profit", "roi"]
     out = []
     for (label, fmt, diff_fmt), key in zip(rows, keys, strict=True):
-        out.append({
-            "label": label,
-            "forecast": fmt(forecast[key]) if forecast[key] is not None else "—",
-            "actual": fmt(real[key]) if real[key] is not None else "—",
-            "difference": signed(diff[key], diff_fmt),
-            "good": None if diff[key] in (None, 0) or key == "cost" else diff[key] > 0,
-        })
+        out.append(
+            {
+                "label": label,
+                "forecast": fmt(forecast[key]) if forecast[key] is not None else "—",
+                "actual": fmt(real[key]) if real[key] is not None else "—",
+                "difference": signed(diff[key], diff_fmt),
+                "good": None if diff[key] in (None, 0) or key == "cost" else diff[key] > 0,
+            }
+        )
     return out
 
 
@@ -249,15 +278,19 @@ class PlanCreateView(RoleRequiredMixin, View):
         initial: dict[str, Any] = dict(DEFAULT_ECONOMICS)
         scoring = None
         if request.GET.get("scoring_run", "").isdigit():
-            scoring = scoring_runs().filter(pk=int(request.GET["scoring_run"]),
-                                            job__status=Job.Status.SUCCEEDED).first()
+            scoring = (
+                scoring_runs()
+                .filter(pk=int(request.GET["scoring_run"]), job__status=Job.Status.SUCCEEDED)
+                .first()
+            )
         if scoring is not None:
             initial["scoring_run"] = scoring.pk
             offer = scoring.training_run.offer
             initial["name"] = f"{offer.title if offer else 'Campaign'} · scores #{scoring.pk}"
             if offer is not None and offer.price is not None:
                 initial["value_per_conversion"] = _plain_amount(
-                    float(offer.price - (offer.unit_cost or 0)))
+                    float(offer.price - (offer.unit_cost or 0))
+                )
         return self._render(PlanForm(initial=initial))
 
     def post(self, request):
@@ -266,8 +299,11 @@ class PlanCreateView(RoleRequiredMixin, View):
             data = form.cleaned_data
             try:
                 plan = campaign_plan_create(
-                    scoring_run=data["scoring_run"], name=data["name"], offer=data["offer"],
-                    economics=form.economics(), by=request.user,
+                    scoring_run=data["scoring_run"],
+                    name=data["name"],
+                    offer=data["offer"],
+                    economics=form.economics(),
+                    by=request.user,
                 )
             except PlanError as exc:
                 form.add_plan_errors(exc)
@@ -278,8 +314,12 @@ class PlanCreateView(RoleRequiredMixin, View):
 
     def _render(self, form: PlanForm, status: int = 200):
         has_scores = form.fields["scoring_run"].queryset.exists()
-        return render(self.request, self.template_name,
-                      {"form": form, "has_scores": has_scores}, status=status)
+        return render(
+            self.request,
+            self.template_name,
+            {"form": form, "has_scores": has_scores},
+            status=status,
+        )
 
 
 class PlanDetailView(RoleRequiredMixin, TemplateView):
@@ -326,8 +366,12 @@ class PlanReplanView(_PlanPostView):
     anchor = "profit"
 
     def apply(self, plan: CampaignPlan, form: ReplanForm) -> None:
-        campaign_plan_update(plan=plan, economics=form.economics(),
-                             contacts=form.cleaned_data["contacts"], by=self.request.user)
+        campaign_plan_update(
+            plan=plan,
+            economics=form.economics(),
+            contacts=form.cleaned_data["contacts"],
+            by=self.request.user,
+        )
         messages.success(self.request, "Plan recomputed with the new economics.")
 
 
@@ -337,8 +381,9 @@ class PlanActualsView(_PlanPostView):
     anchor = "actuals"
 
     def apply(self, plan: CampaignPlan, form: ActualsForm) -> None:
-        campaign_plan_actuals(plan=plan, campaign=form.cleaned_data["campaign"],
-                              by=self.request.user)
+        campaign_plan_actuals(
+            plan=plan, campaign=form.cleaned_data["campaign"], by=self.request.user
+        )
         messages.success(self.request, "Realised figures measured.")
 
 

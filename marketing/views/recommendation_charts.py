@@ -12,7 +12,7 @@ ACCURACY_LABELS = {"ndcg": "NDCG@{k}", "mean_score": "Mean score of listed offer
 
 
 def accuracy_measure(result: dict[str, Any]) -> str:
-    """"ndcg" when the run had clicks to measure against, else "mean_score"."""
+    """ "ndcg" when the run had clicks to measure against, else "mean_score"."""
     return "mean_score" if result.get("accuracy_basis") == "none" else "ndcg"
 
 
@@ -26,24 +26,38 @@ def accuracy_vs_diversity(result: dict[str, Any]) -> dict | None:
     label = ACCURACY_LABELS[measure].format(k=result.get("k"))
     chosen = result.get("diversity")
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=[p["intra_list_diversity"] for p in points], y=[p[measure] for p in points],
-        mode="lines+markers+text", name="Diversity weight λ",
-        text=[f"λ {p['mmr_lambda']:g}" for p in points], textposition="top center",
-        textfont={"size": 10, "color": "#6b7489"},
-        line={"color": PRIMARY, "width": 2}, marker={"size": 7, "color": PRIMARY},
-        hovertemplate="λ %{text}: diversity %{x:.3f}, " + label + " %{y:.3f}<extra></extra>",
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=[p["intra_list_diversity"] for p in points],
+            y=[p[measure] for p in points],
+            mode="lines+markers+text",
+            name="Diversity weight λ",
+            text=[f"λ {p['mmr_lambda']:g}" for p in points],
+            textposition="top center",
+            textfont={"size": 10, "color": "#6b7489"},
+            line={"color": PRIMARY, "width": 2},
+            marker={"size": 7, "color": PRIMARY},
+            hovertemplate="λ %{text}: diversity %{x:.3f}, " + label + " %{y:.3f}<extra></extra>",
+        )
+    )
     mark = [p for p in points if p["mmr_lambda"] == chosen]
     if mark:
-        fig.add_trace(go.Scatter(
-            x=[mark[0]["intra_list_diversity"]], y=[mark[0][measure]], mode="markers",
-            name=f"Chosen λ {chosen:g}",
-            marker={"size": 15, "color": BASELINE, "symbol": "star",
-                    "line": {"color": "#ffffff", "width": 1}},
-            hovertemplate=f"chosen λ {chosen:g}: diversity %{{x:.3f}}, {label} "
-                          "%{y:.3f}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[mark[0]["intra_list_diversity"]],
+                y=[mark[0][measure]],
+                mode="markers",
+                name=f"Chosen λ {chosen:g}",
+                marker={
+                    "size": 15,
+                    "color": BASELINE,
+                    "symbol": "star",
+                    "line": {"color": "#ffffff", "width": 1},
+                },
+                hovertemplate=f"chosen λ {chosen:g}: diversity %{{x:.3f}}, {label} "
+                "%{y:.3f}<extra></extra>",
+            )
+        )
     _layout(fig, height=320)
     fig.update_xaxes(title={"text": "Intra-list diversity (higher = more varied lists)"})
     fig.update_yaxes(title={"text": label}, tickformat=".3f")
@@ -56,16 +70,25 @@ def exposure_per_offer(result: dict[str, Any]) -> dict | None:
     if not rows:
         return None
     cap = result.get("offer_cap")
-    fig = go.Figure(go.Bar(
-        x=[r["title"] for r in rows], y=[r["customers"] for r in rows],
-        marker={"color": [PRIMARY if r["customers"] else MUTED for r in rows],
-                "cornerradius": 4},
-        customdata=[r["category"] or "no category" for r in rows],
-        hovertemplate="%{x} (%{customdata}): %{y:,} customers<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=[r["title"] for r in rows],
+            y=[r["customers"] for r in rows],
+            marker={
+                "color": [PRIMARY if r["customers"] else MUTED for r in rows],
+                "cornerradius": 4,
+            },
+            customdata=[r["category"] or "no category" for r in rows],
+            hovertemplate="%{x} (%{customdata}): %{y:,} customers<extra></extra>",
+        )
+    )
     if cap:
-        fig.add_hline(y=cap, line={"color": BASELINE, "dash": "dash", "width": 1},
-                      annotation_text=f"cap {cap:,}", annotation_position="top right")
+        fig.add_hline(
+            y=cap,
+            line={"color": BASELINE, "dash": "dash", "width": 1},
+            annotation_text=f"cap {cap:,}",
+            annotation_position="top right",
+        )
     _layout(fig, height=300, legend=False)
     fig.update_xaxes(tickangle=-30)
     fig.update_yaxes(title={"text": "Customers"}, rangemode="tozero")
@@ -79,27 +102,42 @@ def audience_shares(spread: dict[str, Any], top_label: str) -> dict | None:
         return None
     labels = [g["group"] for g in groups]
     fig = go.Figure()
-    fig.add_trace(go.Bar(
-        x=labels, y=[g["base_share"] for g in groups], name="Whole scored base",
-        marker={"color": MUTED, "cornerradius": 3},
-        hovertemplate="%{x}: %{y:.1%} of the base<extra></extra>",
-    ))
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=[g["base_share"] for g in groups],
+            name="Whole scored base",
+            marker={"color": MUTED, "cornerradius": 3},
+            hovertemplate="%{x}: %{y:.1%} of the base<extra></extra>",
+        )
+    )
     flagged = [g["flag"] in ("left out", "under-represented") for g in groups]
-    fig.add_trace(go.Bar(
-        x=labels, y=[g["audience_share"] for g in groups], name=top_label.capitalize(),
-        marker={"color": [BASELINE if f else PRIMARY for f in flagged], "cornerradius": 3},
-        showlegend=False,
-        hovertemplate="%{x}: %{y:.1%} of the " + top_label + "<extra></extra>",
-    ))
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=[g["audience_share"] for g in groups],
+            name=top_label.capitalize(),
+            marker={"color": [BASELINE if f else PRIMARY for f in flagged], "cornerradius": 3},
+            showlegend=False,
+            hovertemplate="%{x}: %{y:.1%} of the " + top_label + "<extra></extra>",
+        )
+    )
     # Legend entries for the two colours the top's bars take.
     legend = [(top_label.capitalize(), PRIMARY)]
     if any(flagged):
         legend.append(("Under-represented in the " + top_label, BASELINE))
     for name, color in legend:
         # Markers, not bars: an empty bar trace would still take a slot in every group.
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                 marker={"color": color, "symbol": "square", "size": 11},
-                                 hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=name,
+                marker={"color": color, "symbol": "square", "size": 11},
+                hoverinfo="skip",
+            )
+        )
     _layout(fig, height=260)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")

@@ -35,15 +35,22 @@ class ScoringRunChoice(forms.ModelChoiceField):
 
 class RecommendationForm(forms.Form):
     scoring_run = ScoringRunChoice(
-        multi_offer_scoring_runs(), label="Scores",
+        multi_offer_scoring_runs(),
+        label="Scores",
         help_text="A finished scoring run of a multi-offer model (one score per customer and "
         "offer).",
     )
     k = forms.IntegerField(
-        min_value=MIN_K, max_value=MAX_K, initial=5, label="Offers per customer",
+        min_value=MIN_K,
+        max_value=MAX_K,
+        initial=5,
+        label="Offers per customer",
     )
     diversity = forms.FloatField(
-        min_value=0.0, max_value=1.0, initial=0.3, label="Diversity (λ)",
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.3,
+        label="Diversity (λ)",
         widget=forms.NumberInput(attrs={"type": "range", "step": "0.05"}),
         help_text="0 lists each customer's best-scored offers. Higher values give up some "
         "score for variety: each next offer is picked for its score minus λ times its "
@@ -51,13 +58,16 @@ class RecommendationForm(forms.Form):
     )
     similarity = forms.ChoiceField(
         choices=[("categories", "Shared categories"), ("text", "What the offers say (text)")],
-        initial="categories", label="Offers count as alike by",
+        initial="categories",
+        label="Offers count as alike by",
         help_text="Categories: offers sharing a category tag (comma-separated in the offer's "
         "category) are alike. Text: the offers' title, category and description are read by "
         "the model's sentence encoder; slower, and works without categories.",
     )
     offer_cap = forms.IntegerField(
-        min_value=1, required=False, label="Customers per offer at most",
+        min_value=1,
+        required=False,
+        label="Customers per offer at most",
         help_text="Spreads offers with limited stock or budget: once an offer reaches "
         "the cap, the customers who value it most keep it and the others get their next choice.",
     )
@@ -93,8 +103,11 @@ class RecommendationCreateView(RoleRequiredMixin, FormView):
         data = form.cleaned_data
         try:
             run = recommendation_run_create(
-                scoring_run=data["scoring_run"], k=data["k"], diversity=data["diversity"],
-                offer_cap=data["offer_cap"], similarity=data["similarity"],
+                scoring_run=data["scoring_run"],
+                k=data["k"],
+                diversity=data["diversity"],
+                offer_cap=data["offer_cap"],
+                similarity=data["similarity"],
                 by=self.request.user,
             )
         except RecommendationSetupError as exc:
@@ -112,8 +125,12 @@ class RecommendationDetailView(RoleRequiredMixin, TemplateView):
         run = get_object_or_404(recommendation_runs(), pk=kwargs["pk"])
         result = run.result or {}
         ctx.update(
-            run=run, job=run.job, result=result, scoring=run.scoring_run,
-            can_cancel=can_cancel(run.job, self.request.user), duration=duration_text(run.job),
+            run=run,
+            job=run.job,
+            result=result,
+            scoring=run.scoring_run,
+            can_cancel=can_cancel(run.job, self.request.user),
+            duration=duration_text(run.job),
         )
         if result:
             exposure = result["exposure"]
@@ -136,8 +153,11 @@ class RecommendationDetailView(RoleRequiredMixin, TemplateView):
 
 class AudienceForm(forms.Form):
     top = forms.TypedChoiceField(
-        choices=[(str(s), f"Top {s} %") for s in TOP_SHARES], coerce=int, required=False,
-        empty_value=10, label="Audience",
+        choices=[(str(s), f"Top {s} %") for s in TOP_SHARES],
+        coerce=int,
+        required=False,
+        empty_value=10,
+        label="Audience",
     )
     top_n = forms.IntegerField(min_value=1, required=False, label="or the top N customers")
     attributes = forms.MultipleChoiceField(choices=(), required=False)
@@ -158,13 +178,18 @@ class AudienceDiversityView(RoleRequiredMixin, TemplateView):
         form = AudienceForm(self.request.GET or None)
         values = form.cleaned_data if form.is_bound and form.is_valid() else {}
         top_n = values.get("top_n")
-        ctx.update(scoring=scoring, run=scoring.training_run, form=form,
-                   selected_top="" if top_n else str(values.get("top") or 10))
+        ctx.update(
+            scoring=scoring,
+            run=scoring.training_run,
+            form=form,
+            selected_top="" if top_n else str(values.get("top") or 10),
+        )
         if form.is_bound and form.errors:
             return ctx
         try:
             report = audience_diversity(
-                scoring_run=scoring, top_n=top_n,
+                scoring_run=scoring,
+                top_n=top_n,
                 top_share=None if top_n else (values.get("top") or 10) / 100,
                 attributes=values.get("attributes") or None,
             )
@@ -173,8 +198,11 @@ class AudienceDiversityView(RoleRequiredMixin, TemplateView):
             return ctx
         ctx["report"] = report
         ctx["charts"] = [
-            {"spread": spread, "chart_id": f"audience-chart-{i}",
-             "chart": recommendation_charts.audience_shares(spread, report["top_label"])}
+            {
+                "spread": spread,
+                "chart_id": f"audience-chart-{i}",
+                "chart": recommendation_charts.audience_shares(spread, report["top_label"]),
+            }
             for i, spread in enumerate(report["attributes"])
         ]
         return ctx

@@ -1,6 +1,5 @@
 """The upload wizard: choose a file, map its columns, check a dry run, import as a job."""
 
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -98,8 +97,9 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         ]
         stored = upload.summary.get("errors") or []
         ctx["row_errors"] = errors_for_user(stored, upload, self.request.user)
-        log_revealed_upload_rows(upload=upload, user=self.request.user, stored=stored,
-                                 shown=ctx["row_errors"])
+        log_revealed_upload_rows(
+            upload=upload, user=self.request.user, stored=stored, shown=ctx["row_errors"]
+        )
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
             (_target_label(upload.kind, target), source)

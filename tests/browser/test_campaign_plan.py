@@ -38,8 +38,10 @@ def test_it_plans_a_campaign_from_a_scoring_run(
     plan = CampaignPlan.objects.get()
     best = plan.result["best"]
     advice = page.locator("[data-testid=best-depth]").text_content()
-    assert (f"Contact the top {best['depth_pct']:.0f}% ({best['contacts']:,} customers): "
-            f"expected profit €{round(best['profit']):,}") in advice
+    assert (
+        f"Contact the top {best['depth_pct']:.0f}% ({best['contacts']:,} customers): "
+        f"expected profit €{round(best['profit']):,}"
+    ) in advice
     assert page.locator(".chart .main-svg").count() >= 2  # profit curve, gains and lift
     assert page.locator("#profit .chart").get_by_text("Best:").count() == 1
     page.evaluate("window.scrollTo(0, 0)")
@@ -53,10 +55,13 @@ def test_it_plans_a_campaign_from_a_scoring_run(
     within = plan.result["budget"]["best_within_budget"]
     assert plan.result["chosen"]["contacts"] == within["contacts"] <= 100
     advice = page.locator("[data-testid=best-depth]").text_content()
-    assert f"Contact the top 25% (100 customers): expected profit €{round(within['profit']):,}" \
+    assert (
+        f"Contact the top 25% (100 customers): expected profit €{round(within['profit']):,}"
         f" within the budget of €1,500" in advice
+    )
     assert page.locator("[data-testid=chosen-profit]").text_content() == (
-        f"€{round(within['profit']):,}")
+        f"€{round(within['profit']):,}"
+    )
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "62-campaign-plan-budget")
     assert page.errors == []

@@ -15,8 +15,14 @@ def watched_page(browser_page):
     """The page, with the console's policy violation reports collected in ``violations``."""
     page = browser_page
     page.violations = []
-    page.on("console", lambda message: page.violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            page.violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     return page
 
 

@@ -19,9 +19,16 @@ def test_it_shows_why_a_customer_scored_and_which_fields_matter(
     customers = make_click_customers(160, offer)
     # Outside a transaction the training Job runs at once (inline); the page's jobs then run
     # in a worker thread, so the browser sees their progress.
-    run = training_run_create(name="Term deposit model", segment=None, offer=offer,
-                              target="conversion", base_model="", mode="full",
-                              params={**FAST_PARAMS, "epochs": 1}, by=marketer)
+    run = training_run_create(
+        name="Term deposit model",
+        segment=None,
+        offer=offer,
+        target="conversion",
+        base_model="",
+        mode="full",
+        params={**FAST_PARAMS, "epochs": 1},
+        by=marketer,
+    )
     run.refresh_from_db()
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     settings.JOB_QUEUE = "thread"

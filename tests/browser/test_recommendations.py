@@ -14,10 +14,14 @@ from tests.marketing.training_helpers import add_consent, finished_run, finished
 pytestmark = [pytest.mark.browser]
 
 OFFERS = [
-    ("SAVE-1", "Saver plus", "savings"), ("SAVE-2", "Fixed saver", "savings"),
-    ("SAVE-3", "Kids saver", "savings, family"), ("LOAN-1", "Car loan", "loans"),
-    ("LOAN-2", "Home loan", "loans, long-term"), ("CARD-1", "Travel card", "cards, travel"),
-    ("CARD-2", "Cashback card", "cards"), ("INS-1", "Home insurance", "insurance, long-term"),
+    ("SAVE-1", "Saver plus", "savings"),
+    ("SAVE-2", "Fixed saver", "savings"),
+    ("SAVE-3", "Kids saver", "savings, family"),
+    ("LOAN-1", "Car loan", "loans"),
+    ("LOAN-2", "Home loan", "loans, long-term"),
+    ("CARD-1", "Travel card", "cards, travel"),
+    ("CARD-2", "Cashback card", "cards"),
+    ("INS-1", "Home insurance", "insurance, long-term"),
 ]
 JOBS = ["admin.", "blue-collar", "technician", "student", "retired", "services"]
 
@@ -31,13 +35,20 @@ def log_in(page, live_server, user) -> None:
 
 def customers(n: int, seed: int = 0) -> list[Customer]:
     rng = np.random.default_rng(seed)
-    Customer.objects.bulk_create([
-        Customer(external_id=f"W{i:05d}", pseudonym=pseudonym_for(f"W{i:05d}"), attributes={
-            "job": JOBS[int(rng.integers(0, len(JOBS)))], "age": int(rng.integers(18, 85)),
-            "housing": str(rng.choice(["yes", "no"])),
-        })
-        for i in range(n)
-    ])
+    Customer.objects.bulk_create(
+        [
+            Customer(
+                external_id=f"W{i:05d}",
+                pseudonym=pseudonym_for(f"W{i:05d}"),
+                attributes={
+                    "job": JOBS[int(rng.integers(0, len(JOBS)))],
+                    "age": int(rng.integers(18, 85)),
+                    "housing": str(rng.choice(["yes", "no"])),
+                },
+            )
+            for i in range(n)
+        ]
+    )
     found = list(Customer.objects.filter(external_id__startswith="W").order_by("pk"))
     add_consent(found, Purpose.PROFILING)
     for name, kind in (("job", "text"), ("age", "number"), ("housing", "text")):
@@ -55,11 +66,17 @@ def test_it_builds_varied_lists_and_shows_the_trade_off(
     popularity = np.array([0.9, 0.85, 0.8, 0.5, 0.45, 0.4, 0.35, 0.3])
     scores = np.clip(popularity + rng.normal(0, 0.08, (len(people), len(offers))), 0.01, 0.99)
     scoring = multi_offer_scoring(
-        people, offers, {(i, j): float(scores[i, j]) for i in range(len(people))
-                         for j in range(len(offers))}, by=marketer)
+        people,
+        offers,
+        {(i, j): float(scores[i, j]) for i in range(len(people)) for j in range(len(offers))},
+        by=marketer,
+    )
     # Responses after the model was trained: each customer's two best offers, by chance.
-    later = [(people[i], offers[j]) for i in range(len(people))
-             for j in np.argsort(-scores[i] + rng.normal(0, 0.15, len(offers)))[:1]]
+    later = [
+        (people[i], offers[j])
+        for i in range(len(people))
+        for j in np.argsort(-scores[i] + rng.normal(0, 0.15, len(offers)))[:1]
+    ]
     record_clicks(later, days_ago=1)
 
     page = browser_page
@@ -93,8 +110,13 @@ def test_it_shows_who_a_single_offer_audience_leaves_out(
 ):
     people = customers(400, seed=2)
     # Students and the young score highest; the retired lowest.
-    people.sort(key=lambda c: ({"student": 2, "retired": -2}.get(c.attributes["job"], 0),
-                               -c.attributes["age"], c.pk))
+    people.sort(
+        key=lambda c: (
+            {"student": 2, "retired": -2}.get(c.attributes["job"], 0),
+            -c.attributes["age"],
+            c.pk,
+        )
+    )
     offer = make_offer("TERM-DEPOSIT", title="Term deposit", category="savings")
     scoring = finished_scoring(finished_run(offer, by=marketer), people)
     Offer.objects.exclude(pk=offer.pk).delete()

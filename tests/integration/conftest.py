@@ -69,10 +69,29 @@ def celery_worker(django_db_setup, tmp_path_factory):
     celery = Path(sys.executable).parent / "celery"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(celery), "-A", "marketing", "worker", "-Q", "default", "--pool", "solo",
-             "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"pytest-{os.getpid()}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                str(celery),
+                "-A",
+                "marketing",
+                "worker",
+                "-Q",
+                "default",
+                "--pool",
+                "solo",
+                "--concurrency",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"pytest-{os.getpid()}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     worker = Worker(process, BROKER_URL, data_dir / "media", log_path)
     previous_broker = app.conf.broker_url
@@ -102,8 +121,9 @@ def _wait_until_ready(worker: Worker) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if worker.process.poll() is not None:
-            pytest.fail(f"the Celery worker exited ({worker.process.returncode}):\n"
-                        f"{worker.log_tail()}")
+            pytest.fail(
+                f"the Celery worker exited ({worker.process.returncode}):\n{worker.log_tail()}"
+            )
         if " ready." in worker.log_path.read_text(errors="replace"):
             return
         time.sleep(0.5)
@@ -127,5 +147,6 @@ def wait_for_job(job, worker: Worker, timeout: float = 60):
         if job.is_finished:
             return job
         time.sleep(0.25)
-    pytest.fail(f"job {job.pk} still {job.status} after {timeout} s; worker log:\n"
-                f"{worker.log_tail()}")
+    pytest.fail(
+        f"job {job.pk} still {job.status} after {timeout} s; worker log:\n{worker.log_tail()}"
+    )

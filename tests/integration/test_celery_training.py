@@ -27,8 +27,14 @@ def test_it_trains_and_scores_through_a_real_celery_worker(
     customers = make_click_customers(200, offer)
 
     run = training_run_create(
-        name="Through Celery", segment=None, offer=offer, target="conversion", base_model="",
-        mode="lora", params={**FAST_PARAMS, "epochs": 1}, by=marketer,
+        name="Through Celery",
+        segment=None,
+        offer=offer,
+        target="conversion",
+        base_model="",
+        mode="lora",
+        params={**FAST_PARAMS, "epochs": 1},
+        by=marketer,
     )
     assert run.job.status == Job.Status.QUEUED  # handed to the broker, not run here
     run.job.refresh_from_db()

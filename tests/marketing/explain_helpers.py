@@ -13,8 +13,14 @@ def train_tiny_run(capture, by, offer) -> TrainingRun:
     """Trains through the training Job (tiny BERT, one epoch), as the product does."""
     with capture(execute=True):
         run = training_run_create(
-            name="Term deposit model", segment=None, offer=offer, target="conversion",
-            base_model="", mode="full", params={**FAST_PARAMS, "epochs": 1}, by=by,
+            name="Term deposit model",
+            segment=None,
+            offer=offer,
+            target="conversion",
+            base_model="",
+            mode="full",
+            params={**FAST_PARAMS, "epochs": 1},
+            by=by,
         )
     run.refresh_from_db()
     run.job.refresh_from_db()
@@ -23,8 +29,9 @@ def train_tiny_run(capture, by, offer) -> TrainingRun:
 
 
 @pytest.fixture
-def tiny_run(marketer, tiny_bert, term_deposit, click_customers,
-             django_capture_on_commit_callbacks) -> TrainingRun:
+def tiny_run(
+    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks
+) -> TrainingRun:
     return train_tiny_run(django_capture_on_commit_callbacks, marketer, term_deposit)
 
 
@@ -39,15 +46,23 @@ def stored_explanation(run: TrainingRun, *, customer=None, by=None) -> Explanati
         _sigmoid,
     )
 
-    job = Job.objects.create(kind=Job.Kind.EXPLAIN, title="Explain", status=Job.Status.SUCCEEDED,
-                             progress=100, message="Done", created_by=by,
-                             finished_at=timezone.now())
+    job = Job.objects.create(
+        kind=Job.Kind.EXPLAIN,
+        title="Explain",
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        message="Done",
+        created_by=by,
+        finished_at=timezone.now(),
+    )
     result = {}
     for key, scale, method in (("bert", 1.0, "permutation"), ("baseline", 0.6, "tree")):
         if customer is None:
-            fields = [FieldImportance("job", "job", 0.9 * scale),
-                      FieldImportance("balance", "balance", 0.5 * scale),
-                      FieldImportance("age", "age", 0.1 * scale)]
+            fields = [
+                FieldImportance("job", "job", 0.9 * scale),
+                FieldImportance("balance", "balance", 0.5 * scale),
+                FieldImportance("age", "age", 0.1 * scale),
+            ]
             part = GlobalImportance(fields, 40, method, 1.0, 2e-7).to_dict()
             part["local_accuracy_error"] = part["max_local_accuracy_error"]
         else:
@@ -59,12 +74,17 @@ def stored_explanation(run: TrainingRun, *, customer=None, by=None) -> Explanati
             ]
             base = -1.5
             logit = base + sum(c.contribution for c in contributions)
-            part = Explanation(customer.pk, base, logit, _sigmoid(logit), contributions, method,
-                               1e-3, 0.0).to_dict()
+            part = Explanation(
+                customer.pk, base, logit, _sigmoid(logit), contributions, method, 1e-3, 0.0
+            ).to_dict()
         result[key] = part
     return ExplanationRun.objects.create(
-        job=job, training_run=run, customer=customer,
+        job=job,
+        training_run=run,
+        customer=customer,
         scope=ExplanationRun.Scope.GLOBAL if customer is None else ExplanationRun.Scope.CUSTOMER,
-        sample_size=40 if customer is None else 1, background_size=20, result=result,
+        sample_size=40 if customer is None else 1,
+        background_size=20,
+        result=result,
         created_by=by,
     )

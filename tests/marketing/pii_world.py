@@ -69,8 +69,13 @@ PEOPLE = [
     ("Ignatius", "Bellweather", "slatebox.example", "+44 20 7946 0934", "N7 8DB"),
 ]
 # The failed upload row: a person the import refused, so known only from the file.
-REFUSED = ("Ophelianna", "Grimsdottir", "Ophelianna.Grimsdottir@@hollowpost.example",
-           "+44 20 7946 0945", "E1W 1YY")
+REFUSED = (
+    "Ophelianna",
+    "Grimsdottir",
+    "Ophelianna.Grimsdottir@@hollowpost.example",
+    "+44 20 7946 0945",
+    "E1W 1YY",
+)
 JOBS = ["admin.", "technician", "student", "retired"]
 
 
@@ -146,16 +151,19 @@ def _upload_csv() -> bytes:
     header = "customer_id,email,phone,first_name,last_name,country,postal_code,age,job"
     lines = [header]
     for i, (first, last, domain, phone, postal) in enumerate(PEOPLE[:3]):
-        lines.append(f"PII{i:03d},{email_of(first, last, domain)},{phone},{first},{last},GB,"
-                     f"{postal},{30 + i},{JOBS[i % len(JOBS)]}")
+        lines.append(
+            f"PII{i:03d},{email_of(first, last, domain)},{phone},{first},{last},GB,"
+            f"{postal},{30 + i},{JOBS[i % len(JOBS)]}"
+        )
     first, last, email, phone, postal = REFUSED
     lines.append(f"PII900,{email},{phone},{first},{last},GB,{postal},41,student")
     return ("\n".join(lines) + "\n").encode()
 
 
 def _mapped(by: User, mode: str, name: str) -> Upload:
-    upload = upload_create(kind=Upload.Kind.CUSTOMERS,
-                           file=SimpleUploadedFile(name, _upload_csv(), "text/csv"), by=by)
+    upload = upload_create(
+        kind=Upload.Kind.CUSTOMERS, file=SimpleUploadedFile(name, _upload_csv(), "text/csv"), by=by
+    )
     return upload_set_mapping(upload=upload, mapping=upload.mapping, mode=mode, by=by)
 
 
@@ -169,12 +177,20 @@ def _import(by: User, mode: str, name: str) -> Upload:
 
 def _login_records(username: str) -> dict:
     """A mistyped password, then a login, as the lockout records them."""
-    request = {"user_agent": "Mozilla/5.0", "ip_address": "203.0.113.7", "username": username,
-               "http_accept": "text/html", "path_info": "/accounts/login/"}
+    request = {
+        "user_agent": "Mozilla/5.0",
+        "ip_address": "203.0.113.7",
+        "username": username,
+        "http_accept": "text/html",
+        "path_info": "/accounts/login/",
+    }
     return {
         "access_attempt": AccessAttempt.objects.create(
-            **request, get_data="", post_data=f"username={username}\npassword=********",
-            failures_since_start=1),
+            **request,
+            get_data="",
+            post_data=f"username={username}\npassword=********",
+            failures_since_start=1,
+        ),
         "access_failure": AccessFailureLog.objects.create(**request),
         "access_log": AccessLog.objects.create(**request),
     }
@@ -183,8 +199,9 @@ def _login_records(username: str) -> dict:
 def user_with_role(username: str, role: str, *, staff: bool = False) -> User:
     """A user of one role; ``staff`` opens the admin console to them."""
     sync_role_groups()
-    user = User.objects.create_user(username=username, password="pw-for-tests-only-123",
-                                    is_staff=staff)
+    user = User.objects.create_user(
+        username=username, password="pw-for-tests-only-123", is_staff=staff
+    )
     user.groups.add(Group.objects.get(name=role))
     return user
 
@@ -193,10 +210,17 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
     customers = [
         make_customer(
             f"PII{i:03d}",
-            identity={"email": email_of(first, last, domain), "phone": phone,
-                      "first_name": first, "last_name": last, "country": "GB",
-                      "postal_code": postal},
-            age=30 + i, job=JOBS[i % len(JOBS)], balance=round(0.3 * i - 1, 2),
+            identity={
+                "email": email_of(first, last, domain),
+                "phone": phone,
+                "first_name": first,
+                "last_name": last,
+                "country": "GB",
+                "postal_code": postal,
+            },
+            age=30 + i,
+            job=JOBS[i % len(JOBS)],
+            balance=round(0.3 * i - 1, 2),
         )
         for i, (first, last, domain, phone, postal) in enumerate(PEOPLE)
     ]
@@ -205,8 +229,12 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         for purpose in Purpose.values:
             record_consent(customer, purpose)
     consent = consent_record_append(
-        customer=person, purpose=Purpose.EMAIL_MARKETING, status=ConsentRecord.Status.WITHDRAWN,
-        lawful_basis=LawfulBasis.CONSENT, source=ConsentRecord.Source.FORM, notice_version="v2",
+        customer=person,
+        purpose=Purpose.EMAIL_MARKETING,
+        status=ConsentRecord.Status.WITHDRAWN,
+        lawful_basis=LawfulBasis.CONSENT,
+        source=ConsentRecord.Source.FORM,
+        notice_version="v2",
         note="Unsubscribed by email",
         by=steward,
     )
@@ -219,47 +247,71 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
 
     offers = make_catalogue()
     offer = offers[0]
-    interaction = respond(person, offer, Interaction.Kind.CONVERSION, campaign="spring",
-                          value=40.0)
-    segment = segment_create(name="Adults", rules={"op": "and", "rules": [
-        {"field": "attr:age", "operator": "gte", "value": 18}]}, by=marketer)
+    interaction = respond(person, offer, Interaction.Kind.CONVERSION, campaign="spring", value=40.0)
+    segment = segment_create(
+        name="Adults",
+        rules={"op": "and", "rules": [{"field": "attr:age", "operator": "gte", "value": 18}]},
+        by=marketer,
+    )
 
     training_run = finished_run(offer, by=marketer)
     scoring_run = finished_scoring(training_run, customers, by=marketer)
     multi_scoring_run = multi_offer_scoring(customers, offers, by=marketer)
 
     audience = frozen_audience(marketer, segment=segment, name="Spring savers")
-    draft_audience = audience_create(name="Draft savers", segment=segment,
-                                     scoring_run=scoring_run, by=marketer)
+    draft_audience = audience_create(
+        name="Draft savers", segment=segment, scoring_run=scoring_run, by=marketer
+    )
     export = exported(audience, "generic_csv", marketer)
     hashed_export = exported(audience, "meta_custom_audience_csv", marketer)
     suppression = suppression_add(customer=customers[-1], reason="Objected by phone", by=steward)
 
     explanation = stored_explanation(training_run, customer=person, by=marketer)
     global_explanation = stored_explanation(training_run, by=marketer)
-    plan = campaign_plan_create(scoring_run=scoring_run, name="Spring plan",
-                                economics=ECONOMICS, offer=offer, by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring_run, name="Spring plan", economics=ECONOMICS, offer=offer, by=marketer
+    )
     recommendation_run = recommend(multi_scoring_run, by=marketer)
 
     world = World(
-        marketer=marketer, steward=steward, viewer=viewer, customers=customers, person=person,
-        consent=consent, offer=offer, interaction=interaction,
-        profile_field=ProfileField.objects.get(name="age"), segment=segment, upload=upload,
-        failed_upload=failed_upload, pending_upload=pending_upload, job=upload.job,
-        failed_job=failed_upload.job, training_run=training_run,
-        scoring_run=scoring_run, multi_scoring_run=multi_scoring_run, audience=audience,
-        draft_audience=draft_audience, export=export, hashed_export=hashed_export,
-        suppression=suppression, explanation=explanation,
-        global_explanation=global_explanation, plan=plan,
+        marketer=marketer,
+        steward=steward,
+        viewer=viewer,
+        customers=customers,
+        person=person,
+        consent=consent,
+        offer=offer,
+        interaction=interaction,
+        profile_field=ProfileField.objects.get(name="age"),
+        segment=segment,
+        upload=upload,
+        failed_upload=failed_upload,
+        pending_upload=pending_upload,
+        job=upload.job,
+        failed_job=failed_upload.job,
+        training_run=training_run,
+        scoring_run=scoring_run,
+        multi_scoring_run=multi_scoring_run,
+        audience=audience,
+        draft_audience=draft_audience,
+        export=export,
+        hashed_export=hashed_export,
+        suppression=suppression,
+        explanation=explanation,
+        global_explanation=global_explanation,
+        plan=plan,
         recommendation_run=recommendation_run,
         audit_event=AuditEvent.objects.filter(action=AuditEvent.Action.IMPORT).first(),
         role_group=Group.objects.get(name=VIEWER),
         token=AuthToken.objects.create(user=marketer)[0],
         **_login_records(steward.username),
         key_rotation=PseudonymKeyRotation.objects.create(
-            old_key_fingerprint="0f" * 8, new_key_fingerprint="a1" * 8,
-            status=PseudonymKeyRotation.Status.FINISHED, counts={"customers": len(customers)},
-            finished_at=timezone.now()),
+            old_key_fingerprint="0f" * 8,
+            new_key_fingerprint="a1" * 8,
+            status=PseudonymKeyRotation.Status.FINISHED,
+            counts={"customers": len(customers)},
+            finished_at=timezone.now(),
+        ),
     )
     return world
 

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.django_db
 # Open on purpose: the two login pages and the token exchange (it checks the password itself).
 OPEN_PATHS = {"/accounts/login/", "/admin/login/", "/api/auth/token/"}
 # Values for path parameters, by name; anything else gets "1".
-SAMPLES = {"format": "json", "app_label": "marketing", "url": "anything/", "uidb64": "MQ",
-           "token": "x-y"}
+SAMPLES = {
+    "format": "json",
+    "app_label": "marketing",
+    "url": "anything/",
+    "uidb64": "MQ",
+    "token": "x-y",
+}
 CONVERTER_SAMPLES = {"uuid": "00000000-0000-0000-0000-000000000001", "drf_format_suffix": ".json"}
 
 
@@ -35,7 +40,7 @@ def _regex_sample(regex: str) -> str:
     out, i = [], 0
     while i < len(regex):
         if regex.startswith("(?P<", i):
-            name = regex[i + 4: regex.index(">", i)]
+            name = regex[i + 4 : regex.index(">", i)]
             depth, j = 0, i
             while True:  # skip to the group's closing parenthesis
                 if regex[j] == "\\":
@@ -153,8 +158,15 @@ def test_it_keeps_consent_and_erasure_endpoints_for_stewards(request, role):
     customer = make_customer()
     refused = [
         client.get("/api/consents/"),
-        client.post("/api/consents/", {"customer": customer.pk, "purpose": "profiling",
-                                       "status": "granted", "lawful_basis": "a"}),
+        client.post(
+            "/api/consents/",
+            {
+                "customer": customer.pk,
+                "purpose": "profiling",
+                "status": "granted",
+                "lawful_basis": "a",
+            },
+        ),
         client.get(f"/api/customers/{customer.pk}/consents/"),
         client.post(f"/api/customers/{customer.pk}/erase/"),
     ]

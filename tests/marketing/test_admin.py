@@ -12,8 +12,14 @@ from tests.marketing.api.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 
-RAW = {"email": "jane.doe@example.com", "phone": "+351 912 345 678", "first_name": "Janelle",
-       "last_name": "Doebright", "country": "PT", "postal_code": "1100-148"}
+RAW = {
+    "email": "jane.doe@example.com",
+    "phone": "+351 912 345 678",
+    "first_name": "Janelle",
+    "last_name": "Doebright",
+    "country": "PT",
+    "postal_code": "1100-148",
+}
 
 
 def staff(user: User) -> User:
@@ -92,9 +98,18 @@ def test_it_appends_a_consent_record_from_the_admin(steward, jane):
     client = logged_in(staff(steward))
     response = client.post(
         reverse("admin:marketing_consentrecord_add"),
-        {"customer": jane.pk, "purpose": "email_marketing", "status": "withdrawn",
-         "lawful_basis": "a", "effective_at_0": "2030-01-01", "effective_at_1": "10:00:00",
-         "expires_at_0": "", "expires_at_1": "", "notice_version": "v2", "note": "by letter"},
+        {
+            "customer": jane.pk,
+            "purpose": "email_marketing",
+            "status": "withdrawn",
+            "lawful_basis": "a",
+            "effective_at_0": "2030-01-01",
+            "effective_at_1": "10:00:00",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "notice_version": "v2",
+            "note": "by letter",
+        },
     )
     assert response.status_code == 302, response.content
     latest = ConsentRecord.objects.order_by("-id").first()
@@ -127,13 +142,15 @@ def test_it_validates_segment_rules_in_the_admin(db):
     superuser = User.objects.create_superuser("root", password="pw-for-tests-only-123")
     client = logged_in(superuser)
     bad = '{"op": "and", "rules": [{"field": "attr:nope", "operator": "eq", "value": 1}]}'
-    response = client.post(reverse("admin:marketing_segment_add"),
-                           {"name": "S", "description": "", "rules": bad})
+    response = client.post(
+        reverse("admin:marketing_segment_add"), {"name": "S", "description": "", "rules": bad}
+    )
     assert response.status_code == 200
     assert b"rules[0] (attr:nope): unknown field" in response.content
     good = '{"op": "and", "rules": []}'
-    response = client.post(reverse("admin:marketing_segment_add"),
-                           {"name": "S", "description": "", "rules": good})
+    response = client.post(
+        reverse("admin:marketing_segment_add"), {"name": "S", "description": "", "rules": good}
+    )
     assert response.status_code == 302
     assert Segment.objects.get().name == "S"
     assert AuditEvent.objects.filter(action="segment_change").count() == 1
@@ -153,10 +170,19 @@ def test_it_renders_every_registered_model_for_a_superuser(jane):
             assert change.status_code == 200, name
 
 
-@pytest.mark.parametrize("model", [
-    "job", "auditevent", "upload", "trainingrun", "scoringrun", "explanationrun", "campaignplan",
-    "recommendationrun",
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "job",
+        "auditevent",
+        "upload",
+        "trainingrun",
+        "scoringrun",
+        "explanationrun",
+        "campaignplan",
+        "recommendationrun",
+    ],
+)
 def test_it_keeps_product_records_read_only(db, model):
     superuser = User.objects.create_superuser("root", password="pw-for-tests-only-123")
     client = logged_in(superuser)
@@ -164,9 +190,13 @@ def test_it_keeps_product_records_read_only(db, model):
 
 
 def test_it_says_hashed_for_identifiers_kept_only_as_digests(steward):
-    hashed = make_customer("CUST-H", identity={
-        "country": "PT", "digests": {"meta:email": "ab" * 32, "google:last_name": "cd" * 32},
-    })
+    hashed = make_customer(
+        "CUST-H",
+        identity={
+            "country": "PT",
+            "digests": {"meta:email": "ab" * 32, "google:last_name": "cd" * 32},
+        },
+    )
     client = logged_in(staff(steward))
 
     changelist = client.get(reverse("admin:marketing_customer_changelist"))

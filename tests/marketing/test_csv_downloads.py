@@ -25,8 +25,9 @@ PLANTED = ("=1+1", "+1-2", "-3+4", "@SUM(A1)")
 def planted_upload(capture, by) -> Upload:
     """Customers with a formula for a column name and formula-like cells in bad rows."""
     # A number attribute already in the catalogue, so that its formula cells are errors.
-    ProfileField.objects.create(name="hyperlink_http_evil_example_open_me",
-                                data_type=ProfileField.DataType.NUMBER)
+    ProfileField.objects.create(
+        name="hyperlink_http_evil_example_open_me", data_type=ProfileField.DataType.NUMBER
+    )
     lines = [f'customer_id,email,"{FORMULA_HEADER.replace(chr(34), chr(34) * 2)}",age']
     lines += [f"C{i},p{i}@example.com,{i},{30 + i}" for i in range(1, 21)]
     for i, cell in enumerate(PLANTED, start=21):
@@ -38,8 +39,9 @@ def planted_upload(capture, by) -> Upload:
 
 
 def cells(response) -> list[str]:
-    content = (b"".join(response.streaming_content) if response.streaming
-               else response.content).decode("utf-8-sig")
+    content = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    ).decode("utf-8-sig")
     return [cell for row in csv.reader(io.StringIO(content)) for cell in row]
 
 
@@ -58,10 +60,16 @@ def test_it_escapes_every_cell_of_the_upload_error_files(
     upload = planted_upload(django_capture_on_commit_callbacks, marketer)
     for user in (marketer, steward):  # masked stream and stored file
         client = logged_in(user)
-        assert_no_formula(client.get(reverse("upload-errors", args=[upload.pk])),
-                          f"error file page as {user}", planted=FORMULA_HEADER)
-        assert_no_formula(client.get(f"/api/uploads/{upload.pk}/errors/"),
-                          f"error file API as {user}", planted=FORMULA_HEADER)
+        assert_no_formula(
+            client.get(reverse("upload-errors", args=[upload.pk])),
+            f"error file page as {user}",
+            planted=FORMULA_HEADER,
+        )
+        assert_no_formula(
+            client.get(f"/api/uploads/{upload.pk}/errors/"),
+            f"error file API as {user}",
+            planted=FORMULA_HEADER,
+        )
 
 
 def test_it_escapes_every_cell_of_the_scores_download(viewer):
@@ -69,22 +77,20 @@ def test_it_escapes_every_cell_of_the_scores_download(viewer):
     customers = [make_customer() for _ in range(3)]
     add_consent(customers, Purpose.PROFILING)  # scores are only read for profiled customers
     scoring = finished_scoring(finished_run(offer), customers)
-    response = logged_in(viewer).get(f"/api/scoring-runs/{scoring.pk}/scores/",
-                                     {"format": "csv"})
+    response = logged_in(viewer).get(f"/api/scoring-runs/{scoring.pk}/scores/", {"format": "csv"})
     assert_no_formula(response, "scores API", planted=FORMULA_HEADER)
 
 
 def test_it_escapes_every_cell_of_the_audience_export_files(marketer):
-    make_people(12, purposes=(Purpose.AD_TARGETING, Purpose.AD_USER_DATA,
-                              Purpose.AD_PERSONALIZATION))
-    CustomerIdentity.objects.update(first_name="=1+1", last_name="@SUM(A1)",
-                                    postal_code="-20500")
+    make_people(
+        12, purposes=(Purpose.AD_TARGETING, Purpose.AD_USER_DATA, Purpose.AD_PERSONALIZATION)
+    )
+    CustomerIdentity.objects.update(first_name="=1+1", last_name="@SUM(A1)", postal_code="-20500")
     audience = frozen_audience(marketer)
     client = logged_in(marketer)
     csv_formats = [key for key, fmt in FORMATS.items() if fmt.extension == "csv"]
     assert len(csv_formats) >= 4
     for key in csv_formats:
         export = exported(audience, key, marketer)
-        assert_no_formula(client.get(reverse("export-download", args=[export.pk])),
-                          f"{key} page")
+        assert_no_formula(client.get(reverse("export-download", args=[export.pk])), f"{key} page")
         assert_no_formula(client.get(f"/api/exports/{export.pk}/download/"), f"{key} API")

@@ -46,7 +46,9 @@ def test_it_loads_customers_an_offer_responses_and_consent(capsys):
     assert (offer.title, offer.category) == ("Term deposit", "savings")
     assert Interaction.objects.filter(kind="impression").count() == SLICE
     with gzip.open(DEMO_FILE, "rt") as handle:
-        subscribed = sum(1 for line in list(handle)[1:SLICE + 1] if line.strip().endswith('"yes"'))
+        subscribed = sum(
+            1 for line in list(handle)[1 : SLICE + 1] if line.strip().endswith('"yes"')
+        )
     assert Interaction.objects.filter(kind="conversion").count() == subscribed
 
     records = ConsentRecord.objects.all()
@@ -70,11 +72,18 @@ def test_it_leaves_the_same_rows_when_loaded_twice():
 
 
 def test_it_dates_the_calls_from_may_2008_in_file_order():
-    rows = [{"month": m, "day_of_week": d} for m, d in
-            [("may", "mon"), ("may", "tue"), ("may", "mon"), ("dec", "fri"), ("mar", "wed")]]
+    rows = [
+        {"month": m, "day_of_week": d}
+        for m, d in [("may", "mon"), ("may", "tue"), ("may", "mon"), ("dec", "fri"), ("mar", "wed")]
+    ]
     times = list(call_times(rows))
     assert [t.date().isoformat() for t in times] == [
-        "2008-05-05", "2008-05-06", "2008-05-12", "2008-12-05", "2009-03-04"]
+        "2008-05-05",
+        "2008-05-06",
+        "2008-05-12",
+        "2008-12-05",
+        "2009-03-04",
+    ]
     assert times[0] == datetime(2008, 5, 5, 9, 0, tzinfo=UTC)
 
 
@@ -82,8 +91,11 @@ def test_it_creates_the_demo_logins(capsys):
     call_command("load_demo", "--limit", "5", "--users", "--password", "another-pw-456")
     out = capsys.readouterr().out
     assert "Login: marketer / another-pw-456 (role marketer)" in out
-    for username, role in [("marketer", "marketer"), ("steward", "data_steward"),
-                           ("viewer", "viewer")]:
+    for username, role in [
+        ("marketer", "marketer"),
+        ("steward", "data_steward"),
+        ("viewer", "viewer"),
+    ]:
         user = User.objects.get(username=username)
         assert user.check_password("another-pw-456")
         assert user_roles(user) == {role}

@@ -131,8 +131,9 @@ def test_it_sends_model_jobs_to_cpu_workers_when_no_gpu_worker_runs(
     settings.USE_GPU, settings.JOB_QUEUE = True, "celery"
     workers(replies)  # None: no worker answered at all
     sent = []
-    monkeypatch.setattr(run_job_task, "apply_async",
-                        lambda args, queue: sent.append((args[0], queue)))
+    monkeypatch.setattr(
+        run_job_task, "apply_async", lambda args, queue: sent.append((args[0], queue))
+    )
     job = job_service.job_create(kind=Job.Kind.TRAIN, title="t", params={"a": 1}, by=marketer)
     job.refresh_from_db()
     assert sent == [(job.pk, "default")]
@@ -151,8 +152,9 @@ def test_it_logs_the_traceback_and_keeps_only_a_readable_error_on_the_job(
     job = job_service.job_create(kind=Job.Kind.ERASE, title="t", params={}, by=marketer)
     job.refresh_from_db()
     assert job.error == "ValueError: column 'age' has text in row 17"
-    assert "Traceback" not in job.error and "File \"" not in job.error
-    [logged] = [r for r in caplog.records if r.name == job_service.logger.name
-                and r.levelname == "ERROR"]
+    assert "Traceback" not in job.error and 'File "' not in job.error
+    [logged] = [
+        r for r in caplog.records if r.name == job_service.logger.name and r.levelname == "ERROR"
+    ]
     assert "in boom" in logged.getMessage() and "builtins.ValueError" in logged.getMessage()
     assert "row 17" not in caplog.text

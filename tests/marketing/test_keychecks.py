@@ -18,14 +18,17 @@ def test_it_accepts_a_32_character_hex_key():
     assert require_strong_key("PSEUDONYM_KEY", key) == key
 
 
-@pytest.mark.parametrize("weak", [
-    "",
-    "short-but-random-Zq8",
-    "a" * 32,
-    "ab" * 32,
-    "password" * 4,
-    "dev-only-pseudonym-key" * 2,
-])
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "",
+        "short-but-random-Zq8",
+        "a" * 32,
+        "ab" * 32,
+        "password" * 4,
+        "dev-only-pseudonym-key" * 2,
+    ],
+)
 def test_it_refuses_a_weak_key(weak):
     with pytest.raises(ImproperlyConfigured, match="PSEUDONYM_KEY"):
         require_strong_key("PSEUDONYM_KEY", weak)
@@ -38,8 +41,11 @@ def test_it_says_how_to_make_a_good_key():
 
 def test_it_refuses_one_key_for_two_purposes():
     shared = secrets.token_urlsafe(48)
-    keys = {"DJANGO_SECRET_KEY": shared, "PSEUDONYM_KEY": shared,
-            "OTHER_KEY": secrets.token_urlsafe(48)}
+    keys = {
+        "DJANGO_SECRET_KEY": shared,
+        "PSEUDONYM_KEY": shared,
+        "OTHER_KEY": secrets.token_urlsafe(48),
+    }
 
     with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY and PSEUDONYM_KEY"):
         require_distinct_keys(keys)

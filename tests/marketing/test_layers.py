@@ -40,11 +40,16 @@ def test_it_neither_queries_nor_imports_views_in_a_template_tag(path):
 
 def imported_names(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    return {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-            for alias in node.names}
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
 
 
-@pytest.mark.parametrize("path", modules_of("views") + modules_of("api"),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "path", modules_of("views") + modules_of("api"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
 def test_it_leaves_audit_events_to_services_not_views(path):
     assert "audit_log" not in imported_names(path)

@@ -25,14 +25,16 @@ def test_it_keeps_a_request_line_without_a_query_string():
 
 
 def test_it_drops_query_strings_from_named_arguments():
-    record = logging.LogRecord("access", logging.INFO, __file__, 1, "%(r)s from %(f)s",
-                               None, None)
-    record.args = {"r": "GET /api/customers/?external_id=C-0042 HTTP/1.1",
-                   "f": "https://studio.example/customers/?q=C-0042"}
+    record = logging.LogRecord("access", logging.INFO, __file__, 1, "%(r)s from %(f)s", None, None)
+    record.args = {
+        "r": "GET /api/customers/?external_id=C-0042 HTTP/1.1",
+        "f": "https://studio.example/customers/?q=C-0042",
+    }
 
     DropQueryStrings().filter(record)
-    assert record.getMessage() == ("GET /api/customers/ HTTP/1.1 from "
-                                   "https://studio.example/customers/")
+    assert record.getMessage() == (
+        "GET /api/customers/ HTTP/1.1 from https://studio.example/customers/"
+    )
 
 
 def test_runserver_request_lines_reach_the_log_without_query_strings():

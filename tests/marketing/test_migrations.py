@@ -28,8 +28,9 @@ def test_it_turns_the_pseudonyms_earlier_erasures_kept_into_erasure_tokens():
     for pseudonym in (erased, kept):
         audience.members.create(pseudonym=pseudonym)
     AuditEvent.objects.create(action="erasure", target_type="customer", target_ref=erased)
-    AuditEvent.objects.create(action="pii_view", target_type="customer",
-                              details={"customers": [erased, kept]})
+    AuditEvent.objects.create(
+        action="pii_view", target_type="customer", details={"customers": [erased, kept]}
+    )
 
     new = migrate(AFTER)
 

@@ -73,8 +73,9 @@ def walk_resolver(patterns, prefix: str = "", namespace: str = "") -> Iterator[R
             yield from walk_resolver(pattern.url_patterns, prefix + regex, inner)
         elif isinstance(pattern, URLPattern):
             template, parameters = normalize(prefix + regex)[0]
-            yield Route(f"{namespace}{pattern.name}" if pattern.name else "", template,
-                        tuple(parameters))
+            yield Route(
+                f"{namespace}{pattern.name}" if pattern.name else "", template, tuple(parameters)
+            )
 
 
 ROUTES = list(walk_resolver(get_resolver().url_patterns))
@@ -88,7 +89,8 @@ def objects_for(route: Route) -> tuple[str, ...] | None:
 
 def unwalkable(routes: list[Route]) -> list[str]:
     return [
-        route.label for route in routes
+        route.label
+        for route in routes
         if objects_for(route) is None or not set(route.parameters) <= FROM_ROWS | set(FIXED)
     ]
 
@@ -99,16 +101,22 @@ def test_it_knows_an_object_for_every_route_with_an_id():
 
 
 def test_it_tells_a_new_route_with_an_id_from_a_mapped_one():
-    new = [Route("coupon-detail", "coupons/%(pk)s/", ("pk",)),
-           Route("api:segment-detail", "api/segments/%(slug)s/", ("slug",))]
+    new = [
+        Route("coupon-detail", "coupons/%(pk)s/", ("pk",)),
+        Route("api:segment-detail", "api/segments/%(slug)s/", ("slug",)),
+    ]
     mapped = Route("api:segment-detail", "api/segments/%(pk)s/", ("pk",))
     assert unwalkable([*new, mapped]) == ["/coupons/<pk>/", "/api/segments/<slug>/"]
 
 
 def test_it_walks_pages_the_api_and_the_admin():
     labels = {route.label for route in ROUTES}
-    assert {"/customers/<pk>/", "/api/customers/<pk>/", "/api/exports/<pk>/download/",
-            "/admin/marketing/customer/<object_id>/change/"} <= labels
+    assert {
+        "/customers/<pk>/",
+        "/api/customers/<pk>/",
+        "/api/exports/<pk>/download/",
+        "/admin/marketing/customer/<object_id>/change/",
+    } <= labels
 
 
 def url_for(route: Route, world: World, attribute: str) -> str:
@@ -123,8 +131,7 @@ def url_for(route: Route, world: World, attribute: str) -> str:
 
 def body_text(response: HttpResponse) -> str:
     """The body as a person would read it: entities and JavaScript escapes decoded."""
-    raw = (b"".join(response.streaming_content) if response.streaming
-           else response.content)
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
     text = html.unescape(raw.decode("utf-8", errors="replace"))
     return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
 
@@ -140,7 +147,7 @@ def where_leaked(text: str, values: list[str]) -> str:
     spots = []
     for value in values:
         at = lowered.index(value.lower())
-        spots.append(repr(text[max(at - 80, 0):at + len(value) + 20]))
+        spots.append(repr(text[max(at - 80, 0) : at + len(value) + 20]))
     return "\n".join(spots)
 
 
@@ -150,9 +157,13 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Worl
     in a savepoint of it. Viewer and marketer are staff, which the demo no longer makes them
     but a site may, so the walk reads the admin console too."""
     root = tmp_path_factory.mktemp("walk")
-    with (override_settings(JOB_QUEUE="inline", MEDIA_ROOT=root / "media",
-                            MODEL_REGISTRY_DIR=root / "models"),
-          django_db_blocker.unblock(), transaction.atomic()):
+    with (
+        override_settings(
+            JOB_QUEUE="inline", MEDIA_ROOT=root / "media", MODEL_REGISTRY_DIR=root / "models"
+        ),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
         yield build_world(
             marketer=user_with_role("walk-marketer", MARKETER, staff=True),
             steward=user_with_role("walk-steward", DATA_STEWARD, staff=True),
@@ -170,9 +181,12 @@ def walk_cases() -> Iterator:
     for route in ROUTES:
         for attribute in objects_for(route) or ():
             for role in ROLES:
-                yield pytest.param(role, route, attribute,
-                                   id=f"{role}-{route.label}" + (f"-{attribute}" if attribute
-                                                                 else ""))
+                yield pytest.param(
+                    role,
+                    route,
+                    attribute,
+                    id=f"{role}-{route.label}" + (f"-{attribute}" if attribute else ""),
+                )
 
 
 @pytest.mark.parametrize(("role", "route", "attribute"), list(walk_cases()))
@@ -190,8 +204,10 @@ def test_it_shows_no_plain_identifier(world, role, route, attribute):
 
 # Mapped rows a route rightly answers 404 for: no model has a page of its own on the site,
 # and an upload that was never imported has no error file.
-NOT_FOUND_BY_DESIGN = {("/admin/r/<content_type_id>/<object_id>/", "person"),
-                       ("/api/uploads/<pk>/errors/", "pending_upload")}
+NOT_FOUND_BY_DESIGN = {
+    ("/admin/r/<content_type_id>/<object_id>/", "person"),
+    ("/api/uploads/<pk>/errors/", "pending_upload"),
+}
 
 
 def test_it_finds_the_row_behind_every_route_with_an_id(world):
@@ -200,7 +216,8 @@ def test_it_finds_the_row_behind_every_route_with_an_id(world):
     client = logged_in(world.steward)
     missing = [
         (route.label, attribute)
-        for route in ROUTES if route.needs_objects
+        for route in ROUTES
+        if route.needs_objects
         for attribute in objects_for(route) or ()
         if (route.label, attribute) not in NOT_FOUND_BY_DESIGN
         and client.get(url_for(route, world, attribute)).status_code == 404

@@ -48,8 +48,12 @@ from tests.marketing.training_helpers import add_consent, finished_run, finished
 
 pytestmark = pytest.mark.django_db
 
-ECONOMICS = {"cost_per_contact": 2.0, "fixed_cost": 0.0, "value_per_conversion": 50.0,
-             "budget": None}
+ECONOMICS = {
+    "cost_per_contact": 2.0,
+    "fixed_cost": 0.0,
+    "value_per_conversion": 50.0,
+    "budget": None,
+}
 
 
 @dataclass
@@ -68,8 +72,11 @@ class World:
 
 @pytest.fixture
 def world(marketer, viewer, admin_user) -> World:
-    customers = make_people(12, purposes=(Purpose.AD_TARGETING, Purpose.PROFILING),
-                            attributes={"job": "student", "balance": 0.5, "age": 40})
+    customers = make_people(
+        12,
+        purposes=(Purpose.AD_TARGETING, Purpose.PROFILING),
+        attributes={"job": "student", "balance": 0.5, "age": 40},
+    )
     for name, data_type in (("job", "text"), ("balance", "number"), ("age", "number")):
         ProfileField.objects.create(name=name, data_type=data_type)
     segment = everyone_segment()
@@ -79,12 +86,27 @@ def world(marketer, viewer, admin_user) -> World:
     multi = multi_offer_scoring(customers, make_catalogue())
     recommendations = recommend(multi)
     explanation = stored_explanation(run, customer=victim)
-    frozen = frozen_audience(marketer, segment=segment, scoring_run=scoring,
-                             cut=AudienceCut("top_n", 12), name="Frozen before the withdrawal")
+    frozen = frozen_audience(
+        marketer,
+        segment=segment,
+        scoring_run=scoring,
+        cut=AudienceCut("top_n", 12),
+        name="Frozen before the withdrawal",
+    )
     assert frozen.members.filter(customer=victim).exists()
     add_consent([victim], Purpose.PROFILING, status="withdrawn", days_ago=1)
-    return World(victim, scoring, multi, recommendations, explanation.pk, frozen, segment,
-                 logged_in(viewer), marketer, logged_in(admin_user))
+    return World(
+        victim,
+        scoring,
+        multi,
+        recommendations,
+        explanation.pk,
+        frozen,
+        segment,
+        logged_in(viewer),
+        marketer,
+        logged_in(admin_user),
+    )
 
 
 def _text(response) -> str:
@@ -106,55 +128,106 @@ def _exported_scores(w: World) -> dict[str, str]:
 
 # Each reader answers: does it still use the victim's scores (or what came from them)?
 READERS: dict[str, Callable[[World], bool]] = {
-    "scores download (CSV)": lambda w: _shows(w, _text(w.client.get(
-        f"/api/scoring-runs/{w.scoring.pk}/scores/", {"format": "csv"}))),
-    "scores download (JSON)": lambda w: _shows(w, _text(w.client.get(
-        f"/api/scoring-runs/{w.scoring.pk}/scores/", {"format": "json"}))),
-    "scoring page's top list": lambda w: _shows(w, _text(w.client.get(
-        reverse("model-scoring-detail", args=[w.scoring.pk])))),
+    "scores download (CSV)": lambda w: _shows(
+        w, _text(w.client.get(f"/api/scoring-runs/{w.scoring.pk}/scores/", {"format": "csv"}))
+    ),
+    "scores download (JSON)": lambda w: _shows(
+        w, _text(w.client.get(f"/api/scoring-runs/{w.scoring.pk}/scores/", {"format": "json"}))
+    ),
+    "scoring page's top list": lambda w: _shows(
+        w, _text(w.client.get(reverse("model-scoring-detail", args=[w.scoring.pk])))
+    ),
     "top scores": lambda w: w.victim.pk in {r["customer_id"] for r in top_scores(w.scoring)},
     "customer's latest scores": lambda w: bool(customer_latest_scores(w.victim)),
-    "customer page": lambda w: "0.900" in _text(w.client.get(
-        reverse("customer-detail", args=[w.victim.pk]))),
-    "audience by score (top N)": lambda w: w.victim in audience_candidates(
-        rules=w.segment.rules, scoring_run=w.scoring, cut=AudienceCut("top_n", 3)),
-    "audience by score (threshold)": lambda w: audience_candidates(
-        rules=w.segment.rules, scoring_run=w.scoring, cut=AudienceCut("threshold", 0.5),
-    ).filter(pk=w.victim.pk).exists(),
-    "audience without a cut carries the score": lambda w: audience_candidates(
-        rules=w.segment.rules, scoring_run=w.scoring,
-    ).get(pk=w.victim.pk).audience_score is not None,
-    "audience frozen now": lambda w: audience_freeze(audience=audience_create(
-        name="Top 3", segment=w.segment, scoring_run=w.scoring,
-        cut=AudienceCut("top_n", 3), by=w.marketer), by=w.marketer,
-    ).members.filter(customer=w.victim).exists(),
-    "audience page's member sample": lambda w: "0.900" in _text(w.client.get(
-        reverse("audience-detail", args=[w.frozen.pk]))),
+    "customer page": lambda w: (
+        "0.900" in _text(w.client.get(reverse("customer-detail", args=[w.victim.pk])))
+    ),
+    "audience by score (top N)": lambda w: (
+        w.victim
+        in audience_candidates(
+            rules=w.segment.rules, scoring_run=w.scoring, cut=AudienceCut("top_n", 3)
+        )
+    ),
+    "audience by score (threshold)": lambda w: (
+        audience_candidates(
+            rules=w.segment.rules,
+            scoring_run=w.scoring,
+            cut=AudienceCut("threshold", 0.5),
+        )
+        .filter(pk=w.victim.pk)
+        .exists()
+    ),
+    "audience without a cut carries the score": lambda w: (
+        audience_candidates(
+            rules=w.segment.rules,
+            scoring_run=w.scoring,
+        )
+        .get(pk=w.victim.pk)
+        .audience_score
+        is not None
+    ),
+    "audience frozen now": lambda w: (
+        audience_freeze(
+            audience=audience_create(
+                name="Top 3",
+                segment=w.segment,
+                scoring_run=w.scoring,
+                cut=AudienceCut("top_n", 3),
+                by=w.marketer,
+            ),
+            by=w.marketer,
+        )
+        .members.filter(customer=w.victim)
+        .exists()
+    ),
+    "audience page's member sample": lambda w: (
+        "0.900" in _text(w.client.get(reverse("audience-detail", args=[w.frozen.pk])))
+    ),
     "export of an audience frozen before": lambda w: bool(
-        _exported_scores(w).get(w.victim.pseudonym)),
-    "campaign plan scores": lambda w: consented_scores(w.scoring, None).filter(
-        customer=w.victim).exists(),
-    "campaign plan": lambda w: campaign_plan_create(
-        name="Plan", scoring_run=w.scoring, offer=None, economics=ECONOMICS, by=w.marketer,
-    ).result["consent"]["used"] == 12,
-    "audience diversity": lambda w: audience_diversity(
-        scoring_run=w.scoring, top_n=10)["base_size"] == 12,
-    "recommendation lists": lambda w: w.victim.pk in {
-        row["customer_id"] for row in run_lists(w.recommendations, customers=20)},
-    "customer's recommendations": lambda w: customer_list(w.recommendations, w.victim)
-    is not None,
-    "recommendation page": lambda w: _shows(w, _text(w.client.get(
-        reverse("recommendation-detail", args=[w.recommendations.pk])))),
-    "recommendations API (customer)": lambda w: w.client.get(
-        f"/api/recommendation-runs/{w.recommendations.pk}/customers/{w.victim.pk}/",
-    ).status_code == 200,
-    "explanation API": lambda w: w.client.get(
-        f"/api/explanations/{w.explanation_id}/").json()["result"] is not None,
-    "explanation in the admin console": lambda w: "contributions" in _text(w.admin.get(
-        reverse("admin:marketing_explanationrun_change", args=[w.explanation_id]))),
+        _exported_scores(w).get(w.victim.pseudonym)
+    ),
+    "campaign plan scores": lambda w: (
+        consented_scores(w.scoring, None).filter(customer=w.victim).exists()
+    ),
+    "campaign plan": lambda w: (
+        campaign_plan_create(
+            name="Plan",
+            scoring_run=w.scoring,
+            offer=None,
+            economics=ECONOMICS,
+            by=w.marketer,
+        ).result["consent"]["used"]
+        == 12
+    ),
+    "audience diversity": lambda w: (
+        audience_diversity(scoring_run=w.scoring, top_n=10)["base_size"] == 12
+    ),
+    "recommendation lists": lambda w: (
+        w.victim.pk in {row["customer_id"] for row in run_lists(w.recommendations, customers=20)}
+    ),
+    "customer's recommendations": lambda w: customer_list(w.recommendations, w.victim) is not None,
+    "recommendation page": lambda w: _shows(
+        w, _text(w.client.get(reverse("recommendation-detail", args=[w.recommendations.pk])))
+    ),
+    "recommendations API (customer)": lambda w: (
+        w.client.get(
+            f"/api/recommendation-runs/{w.recommendations.pk}/customers/{w.victim.pk}/",
+        ).status_code
+        == 200
+    ),
+    "explanation API": lambda w: (
+        w.client.get(f"/api/explanations/{w.explanation_id}/").json()["result"] is not None
+    ),
+    "explanation in the admin console": lambda w: (
+        "contributions"
+        in _text(
+            w.admin.get(reverse("admin:marketing_explanationrun_change", args=[w.explanation_id]))
+        )
+    ),
     "explanations API list": lambda w: any(
-        row["result"] is not None for row in w.client.get(
-            "/api/explanations/", {"customer": w.victim.pk}).json()["results"]),
+        row["result"] is not None
+        for row in w.client.get("/api/explanations/", {"customer": w.victim.pk}).json()["results"]
+    ),
 }
 
 
@@ -169,6 +242,7 @@ def test_it_still_shows_the_other_customers(world):
 
 
 def test_the_csv_download_has_a_row_per_consented_customer(world):
-    text = _text(world.client.get(f"/api/scoring-runs/{world.scoring.pk}/scores/",
-                                  {"format": "csv"}))
+    text = _text(
+        world.client.get(f"/api/scoring-runs/{world.scoring.pk}/scores/", {"format": "csv"})
+    )
     assert len(list(csv.DictReader(io.StringIO(text)))) == 11

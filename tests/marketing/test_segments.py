@@ -97,19 +97,41 @@ def people() -> list[Person]:
         if p.ads_consent:
             record_consent(customer, ADS, days_ago=10)
         events = [
-            Interaction(customer=customer, offer=offer_a, kind="click",
-                        occurred_at=now - timedelta(days=n + 0.5))
+            Interaction(
+                customer=customer,
+                offer=offer_a,
+                kind="click",
+                occurred_at=now - timedelta(days=n + 0.5),
+            )
             for n in range(p.clicks_on_a)
         ]
         if p.converted_on_b:
-            events.append(Interaction(customer=customer, offer=offer_b, kind="conversion",
-                                      occurred_at=now - timedelta(days=2)))
+            events.append(
+                Interaction(
+                    customer=customer,
+                    offer=offer_b,
+                    kind="conversion",
+                    occurred_at=now - timedelta(days=2),
+                )
+            )
         if p.recent_impression:
-            events.append(Interaction(customer=customer, offer=offer_b, kind="impression",
-                                      occurred_at=now - timedelta(days=3)))
+            events.append(
+                Interaction(
+                    customer=customer,
+                    offer=offer_b,
+                    kind="impression",
+                    occurred_at=now - timedelta(days=3),
+                )
+            )
         if p.old_impression:
-            events.append(Interaction(customer=customer, offer=offer_a, kind="impression",
-                                      occurred_at=now - timedelta(days=100)))
+            events.append(
+                Interaction(
+                    customer=customer,
+                    offer=offer_a,
+                    kind="impression",
+                    occurred_at=now - timedelta(days=100),
+                )
+            )
         Interaction.objects.bulk_create(events)
         result.append(p)
     return result
@@ -139,16 +161,19 @@ def balance(p):
 CASES = {
     "number and text": (
         all_of(rule("attr:age", "gte", 40), rule("attr:job", "in", ["admin", "student"])),
-        lambda p: age(p) is not None and age(p) >= 40
-        and p.attributes.get("job") in ("admin", "student"),
+        lambda p: (
+            age(p) is not None and age(p) >= 40 and p.attributes.get("job") in ("admin", "student")
+        ),
     ),
     "nested or of ands with consent": (
         any_of(
             all_of(rule("attr:age", "between", [30, 50]), rule("attr:member", "is_true")),
             all_of(rule("attr:job", "eq", "retired"), rule(f"consent:{EMAIL}", "has_consent")),
         ),
-        lambda p: (age(p) is not None and 30 <= age(p) <= 50 and p.attributes["member"])
-        or (p.attributes.get("job") == "retired" and p.email_consent),
+        lambda p: (
+            (age(p) is not None and 30 <= age(p) <= 50 and p.attributes["member"])
+            or (p.attributes.get("job") == "retired" and p.email_consent)
+        ),
     ),
     "and of ors, three levels": (
         all_of(
@@ -158,10 +183,12 @@ CASES = {
                 all_of(rule("attr:age", "lt", 35), rule("attr:job", "ne", "student")),
             ),
         ),
-        lambda p: (p.email_consent or p.ads_consent)
-        and (
-            not p.attributes["member"]
-            or (age(p) is not None and age(p) < 35 and p.attributes.get("job") != "student")
+        lambda p: (
+            (p.email_consent or p.ads_consent)
+            and (
+                not p.attributes["member"]
+                or (age(p) is not None and age(p) < 35 and p.attributes.get("job") != "student")
+            )
         ),
     ),
     "no consent": (
@@ -224,8 +251,11 @@ CASES = {
             rule("identity:has_email", "is_true"),
             rule("identity:country", "in", ["pt", "DE"]),
         ),
-        lambda p: p.identity is not None and bool(p.identity["email"])
-        and p.identity["country"] in ("PT", "DE"),
+        lambda p: (
+            p.identity is not None
+            and bool(p.identity["email"])
+            and p.identity["country"] in ("PT", "DE")
+        ),
     ),
     "no phone": (
         all_of(rule("identity:has_phone", "is_false")),
@@ -260,7 +290,9 @@ def test_it_hides_small_counts_including_zero(people, settings):
     few = all_of(rule("attr:age", "lt", 25))  # ages 20..24, one of them unknown
     assert segment_customers(few).count() == 5
     assert segment_count_preview(few) == {
-        "count": None, "display": "fewer than 10", "suppressed": True
+        "count": None,
+        "display": "fewer than 10",
+        "suppressed": True,
     }
     none = all_of(rule("attr:age", "gt", 1000))
     assert segment_count_preview(none)["suppressed"] is True
@@ -280,8 +312,10 @@ def test_it_shows_counts_at_the_minimum_group_size(people, settings):
         (all_of(rule("shoe:size", "gt", 1)), "rules[0] (shoe:size): unknown field"),
         (all_of(rule("attr:job", "gt", 1)), "operator 'gt' is not valid for a text field"),
         (all_of(rule("attr:age", "contains", "1")), "not valid for a number field"),
-        (any_of(rule("attr:age", "gt", 1), all_of(rule("attr:age", "gt", "old"))),
-         "rules[1].rules[0] (attr:age): the value must be a number, not 'old'"),
+        (
+            any_of(rule("attr:age", "gt", 1), all_of(rule("attr:age", "gt", "old"))),
+            "rules[1].rules[0] (attr:age): the value must be a number, not 'old'",
+        ),
         (all_of(rule("attr:age", "between", [50, 20])), "smaller value first"),
         (all_of(rule("attr:joined", "before", "31/12/2020")), "YYYY-MM-DD"),
         (all_of(rule("attr:job", "in", [])), "non-empty list"),
@@ -315,7 +349,13 @@ def test_it_lists_fields_for_the_builder(people):
     fields = {f["field"]: f for f in available_fields()}
     assert fields["attr:job"]["values"] == JOBS
     assert fields["attr:job"]["operators"] == [
-        "eq", "ne", "in", "not_in", "contains", "is_set", "is_not_set"
+        "eq",
+        "ne",
+        "in",
+        "not_in",
+        "contains",
+        "is_set",
+        "is_not_set",
     ]
     assert fields["attr:age"]["type"] == "number"
     assert "between" in fields["attr:age"]["operators"]

@@ -31,7 +31,13 @@ def test_it_never_lets_a_difference_of_shown_counts_reveal_a_hidden_group(settin
 def test_it_shows_counts_at_or_above_the_minimum_rounded_and_hides_the_rest(settings):
     settings.MIN_GROUP_SIZE = 10
     assert [suppressed_count(n)["count"] for n in (0, 9, 10, 14, 15, 1234)] == [
-        None, None, 10, 10, 20, 1230]
+        None,
+        None,
+        10,
+        10,
+        20,
+        1230,
+    ]
     assert suppressed_count(1234)["display"] == "1,230"
 
 
@@ -48,8 +54,9 @@ def test_it_hides_a_group_of_two_from_the_total_minus_its_complement_in_the_api(
     _gold_and_others()
 
     def count(rules) -> int | None:
-        response = marketer_client.post("/api/segments/preview/", {"rules": rules},
-                                        content_type="application/json")
+        response = marketer_client.post(
+            "/api/segments/preview/", {"rules": rules}, content_type="application/json"
+        )
         assert response.status_code == 200, response.content
         return response.json()["count"]
 
@@ -62,8 +69,9 @@ def test_it_hides_a_group_of_two_from_the_total_minus_its_complement_in_the_api(
 def test_it_hides_a_group_of_two_from_the_overview_total_minus_its_complement(marketer_client):
     _gold_and_others()
     overview = marketer_client.get(reverse("overview")).content.decode()
-    complement = marketer_client.post("/api/segments/preview/", {"rules": NOT_GOLD},
-                                      content_type="application/json").json()["count"]
+    complement = marketer_client.post(
+        "/api/segments/preview/", {"rules": NOT_GOLD}, content_type="application/json"
+    ).json()["count"]
 
     assert f'data-testid="customer-count">{complement}<' in overview.replace(",", "")
 

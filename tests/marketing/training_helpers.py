@@ -25,27 +25,39 @@ from tests.factories import make_offer
 JOBS = ["admin.", "technician", "student", "retired", "services"]
 # Small and quick: a few seconds per training on one thread.
 FAST_PARAMS = {
-    "epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "max_length": 32, "frozen_layers": 0,
+    "epochs": 2,
+    "batch_size": 16,
+    "learning_rate": 3e-3,
+    "max_length": 32,
+    "frozen_layers": 0,
     "threads": 1,
 }
 
 
 def make_click_customers(
-    n: int, offer: Offer, *, purposes=(Purpose.MODEL_TRAINING, Purpose.PROFILING), seed: int = 0,
+    n: int,
+    offer: Offer,
+    *,
+    purposes=(Purpose.MODEL_TRAINING, Purpose.PROFILING),
+    seed: int = 0,
     prefix: str = "K",
 ) -> list[Customer]:
     """Customers shown ``offer``; students and high balances convert more often."""
     rng = np.random.default_rng(seed)
-    customers = Customer.objects.bulk_create([
-        Customer(
-            external_id=f"{prefix}{i:05d}", pseudonym=pseudonym_for(f"{prefix}{i:05d}"),
-            attributes={
-                "age": int(rng.integers(18, 80)), "job": JOBS[i % len(JOBS)],
-                "balance": round(float(rng.normal()), 2),
-            },
-        )
-        for i in range(n)
-    ])
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                external_id=f"{prefix}{i:05d}",
+                pseudonym=pseudonym_for(f"{prefix}{i:05d}"),
+                attributes={
+                    "age": int(rng.integers(18, 80)),
+                    "job": JOBS[i % len(JOBS)],
+                    "balance": round(float(rng.normal()), 2),
+                },
+            )
+            for i in range(n)
+        ]
+    )
     customers = list(Customer.objects.filter(external_id__startswith=prefix).order_by("pk"))
     add_consent(customers, *purposes)
     shown_at = timezone.now() - timedelta(days=10)
@@ -53,11 +65,18 @@ def make_click_customers(
     for customer in customers:
         a = customer.attributes
         logit = 2.5 * (a["job"] == "student") + 1.5 * a["balance"] - 1.0
-        interactions.append(Interaction(customer=customer, offer=offer, kind="impression",
-                                        occurred_at=shown_at))
+        interactions.append(
+            Interaction(customer=customer, offer=offer, kind="impression", occurred_at=shown_at)
+        )
         if rng.random() < 1 / (1 + np.exp(-logit)):
-            interactions.append(Interaction(customer=customer, offer=offer, kind="conversion",
-                                            occurred_at=shown_at + timedelta(hours=1)))
+            interactions.append(
+                Interaction(
+                    customer=customer,
+                    offer=offer,
+                    kind="conversion",
+                    occurred_at=shown_at + timedelta(hours=1),
+                )
+            )
     Interaction.objects.bulk_create(interactions)
     for name, data_type in (("age", "number"), ("job", "text"), ("balance", "number")):
         ProfileField.objects.get_or_create(name=name, defaults={"data_type": data_type})
@@ -66,11 +85,21 @@ def make_click_customers(
 
 def add_consent(customers, *purposes, status="granted", days_ago: float = 30, expires_at=None):
     effective = timezone.now() - timedelta(days=days_ago)
-    ConsentRecord.objects.bulk_create([
-        ConsentRecord(customer=c, purpose=p, status=status, effective_at=effective,
-                      expires_at=expires_at, source="form", notice_version="v1")
-        for c in customers for p in purposes
-    ])
+    ConsentRecord.objects.bulk_create(
+        [
+            ConsentRecord(
+                customer=c,
+                purpose=p,
+                status=status,
+                effective_at=effective,
+                expires_at=expires_at,
+                source="form",
+                notice_version="v1",
+            )
+            for c in customers
+            for p in purposes
+        ]
+    )
 
 
 @pytest.fixture
@@ -106,14 +135,16 @@ def registry_with_model(tmp_path_factory, tiny_bert_path) -> tuple[str, str]:
     from recengine.train import ClickModel, TrainConfig
 
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({
-        "age": rng.integers(18, 80, 200), "job": rng.choice(JOBS, 200),
-        "balance": rng.normal(0, 1, 200).round(2),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, 200),
+            "job": rng.choice(JOBS, 200),
+            "balance": rng.normal(0, 1, 200).round(2),
+        }
+    )
     y = ((frame["job"] == "student") | (frame["balance"] > 1)).astype(int).to_numpy()
     serializer = TextSerializer(SerializeConfig(numeric_text="omit")).fit(frame)
-    config = TrainConfig(base_model=tiny_bert_path, mode="lora", epochs=1, batch_size=32,
-                         threads=1)
+    config = TrainConfig(base_model=tiny_bert_path, mode="lora", epochs=1, batch_size=32, threads=1)
     model = ClickModel(config, serializer).fit(frame, y)
     root = tmp_path_factory.mktemp("registry")
     model_id = ModelRegistry(root).save(
@@ -130,41 +161,79 @@ def finished_run(offer: Offer | None = None, *, by=None, **fields) -> TrainingRu
     y = rng.integers(0, 2, 400)
     bert = click_metrics(y, np.clip(0.3 * y + rng.random(400) * 0.7, 0, 1)).as_dict()
     baseline = click_metrics(y, np.clip(0.2 * y + rng.random(400) * 0.8, 0, 1)).as_dict()
-    job = Job.objects.create(kind=Job.Kind.TRAIN, title="Train", status=Job.Status.SUCCEEDED,
-                             progress=100, message="Done", created_by=by)
+    job = Job.objects.create(
+        kind=Job.Kind.TRAIN,
+        title="Train",
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        message="Done",
+        created_by=by,
+    )
     defaults = {
-        "name": "Term deposit · conversion", "offer": offer, "target": "conversion",
-        "base_model": "packaged:all-MiniLM-L6-v2", "mode": "lora",
+        "name": "Term deposit · conversion",
+        "offer": offer,
+        "target": "conversion",
+        "base_model": "packaged:all-MiniLM-L6-v2",
+        "mode": "lora",
         "params": {"epochs": 1, "batch_size": 32, "max_rows": 6000},
         "metrics": {"bert": bert, "baseline": baseline},
-        "curves": {"loss": [[10, 0.6], [20, 0.45], [30, 0.4]], "val_auc": [[15, 0.7], [30, 0.75]],
-                   "total_steps": 30, "steps_per_epoch": 30},
+        "curves": {
+            "loss": [[10, 0.6], [20, 0.45], [30, 0.4]],
+            "val_auc": [[15, 0.7], [30, 0.75]],
+            "total_steps": 30,
+            "steps_per_epoch": 30,
+        },
         "rows": {"examples": 500, "positives": 60, "train": 360, "val": 40, "test": 100},
         "customers_used": 500,
         "customers_excluded": {"no_record": 40, "denied": 12, "withdrawn": 5, "expired": 3},
-        "consent_snapshot": {"purpose": "model_training", "at": timezone.now().isoformat(),
-                             "consented_customers": 500, "notice_versions": {"v1": 500}},
-        "fingerprint": "f" * 64, "model_id": "20260101-000000-abcdef12",
-        "example_text": "job student", "created_by": by,
+        "consent_snapshot": {
+            "purpose": "model_training",
+            "at": timezone.now().isoformat(),
+            "consented_customers": 500,
+            "notice_versions": {"v1": 500},
+        },
+        "fingerprint": "f" * 64,
+        "model_id": "20260101-000000-abcdef12",
+        "example_text": "job student",
+        "created_by": by,
     }
     return TrainingRun.objects.create(job=job, **{**defaults, **fields})
 
 
 def finished_scoring(run: TrainingRun, customers, *, by=None) -> ScoringRun:
     """A succeeded scoring run with one score per customer (0.1, 0.2, ...)."""
-    job = Job.objects.create(kind=Job.Kind.SCORE, title="Score", status=Job.Status.SUCCEEDED,
-                             progress=100, message="Done", created_by=by)
-    scoring = ScoringRun.objects.create(
-        job=job, training_run=run, rows_scored=len(customers), customers_scored=len(customers),
-        customers_excluded={"no_record": 0, "denied": 0, "withdrawn": 0, "expired": 0},
-        distribution={"count": len(customers), "mean": 0.3, "edges": [0, 0.5, 1],
-                      "counts": [len(customers), 0], "quantiles": {"p10": 0.1, "p50": 0.3,
-                                                                   "p90": 0.5}},
+    job = Job.objects.create(
+        kind=Job.Kind.SCORE,
+        title="Score",
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        message="Done",
         created_by=by,
     )
-    scoring.scores.bulk_create([
-        scoring.scores.model(scoring_run=scoring, customer=c, offer=run.offer,
-                             score=round(0.9 * (i + 1) / len(customers), 4))
-        for i, c in enumerate(customers)
-    ])
+    scoring = ScoringRun.objects.create(
+        job=job,
+        training_run=run,
+        rows_scored=len(customers),
+        customers_scored=len(customers),
+        customers_excluded={"no_record": 0, "denied": 0, "withdrawn": 0, "expired": 0},
+        distribution={
+            "count": len(customers),
+            "mean": 0.3,
+            "edges": [0, 0.5, 1],
+            "counts": [len(customers), 0],
+            "quantiles": {"p10": 0.1, "p50": 0.3, "p90": 0.5},
+        },
+        created_by=by,
+    )
+    scoring.scores.bulk_create(
+        [
+            scoring.scores.model(
+                scoring_run=scoring,
+                customer=c,
+                offer=run.offer,
+                score=round(0.9 * (i + 1) / len(customers), 4),
+            )
+            for i, c in enumerate(customers)
+        ]
+    )
     return scoring

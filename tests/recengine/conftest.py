@@ -28,11 +28,13 @@ def two_genre_catalogue(n_customers: int = 5) -> tuple[ScoreMatrix, OfferSimilar
 def make_customers(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Synthetic customers whose click depends on a word (student) and a number (balance)."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "age": rng.integers(18, 80, n),
-        "job": rng.choice(JOBS, n),
-        "balance": rng.normal(0, 1, n).round(2),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "job": rng.choice(JOBS, n),
+            "balance": rng.normal(0, 1, n).round(2),
+        }
+    )
     logit = 2.5 * (frame["job"] == "student") + 1.5 * frame["balance"] - 1.0
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame, y
@@ -58,6 +60,13 @@ def tiny_bert(tmp_path_factory) -> str:
 @pytest.fixture
 def tiny_config(tiny_bert) -> TrainConfig:
     return TrainConfig(
-        base_model=tiny_bert, mode="full", epochs=3, batch_size=16, learning_rate=2e-3,
-        head_learning_rate=1e-2, eval_batch_size=64, threads=1, seed=0,
+        base_model=tiny_bert,
+        mode="full",
+        epochs=3,
+        batch_size=16,
+        learning_rate=2e-3,
+        head_learning_rate=1e-2,
+        eval_batch_size=64,
+        threads=1,
+        seed=0,
     )

@@ -10,11 +10,13 @@ from recengine.audience_diversity import AudienceConfig, audience_diversity
 def make_base(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Customers whose score rises with age and is lowest in the east region."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "region": rng.choice(["north", "south", "east"], n, p=[0.4, 0.4, 0.2]),
-        "age": rng.integers(18, 80, n),
-        "tiny": np.where(np.arange(n) < 10, "rare", "common"),
-    })
+    frame = pd.DataFrame(
+        {
+            "region": rng.choice(["north", "south", "east"], n, p=[0.4, 0.4, 0.2]),
+            "age": rng.integers(18, 80, n),
+            "tiny": np.where(np.arange(n) < 10, "rare", "common"),
+        }
+    )
     frame["score"] = frame["age"] / 80 + rng.normal(0, 0.05, n) - 0.5 * (frame["region"] == "east")
     return frame
 
@@ -26,14 +28,16 @@ def test_it_flags_a_group_left_out_of_the_audience():
     assert region.left_out == ["east"]
     east = next(g for g in region.groups if g.group == "east")
     assert east.audience_count == 0 and east.base_share == pytest.approx(
-        (frame["region"] == "east").mean())
+        (frame["region"] == "east").mean()
+    )
     assert region.js_divergence > 0
 
 
 def test_it_bins_numbers_into_quantiles_and_flags_the_young():
     frame = make_base()
-    result = audience_diversity(frame, AudienceConfig(top_share=0.1, attributes=["age"],
-                                                      quantiles=4))
+    result = audience_diversity(
+        frame, AudienceConfig(top_share=0.1, attributes=["age"], quantiles=4)
+    )
     age = result.attributes[0]
     assert age.kind == "numeric" and len(age.groups) == 4
     assert sum(g.base_count for g in age.groups) == len(frame)
@@ -43,16 +47,18 @@ def test_it_bins_numbers_into_quantiles_and_flags_the_young():
 
 def test_it_does_not_flag_groups_too_small_to_judge():
     frame = make_base()
-    result = audience_diversity(frame, AudienceConfig(top_n=100, attributes=["tiny"],
-                                                      min_base_share=0.02))
+    result = audience_diversity(
+        frame, AudienceConfig(top_n=100, attributes=["tiny"], min_base_share=0.02)
+    )
     rare = next(g for g in result.attributes[0].groups if g.group == "rare")
     assert rare.base_share == 0.01 and rare.flag == ""
 
 
 def test_it_finds_nothing_to_flag_when_the_audience_is_a_random_sample():
     rng = np.random.default_rng(5)
-    frame = pd.DataFrame({"region": rng.choice(["north", "south"], 4000),
-                          "score": rng.random(4000)})
+    frame = pd.DataFrame(
+        {"region": rng.choice(["north", "south"], 4000), "score": rng.random(4000)}
+    )
     result = audience_diversity(frame, AudienceConfig(top_share=0.5))
     assert result.flagged() == []
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()

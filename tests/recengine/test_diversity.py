@@ -33,7 +33,8 @@ def test_it_gives_the_same_similarities_without_the_full_matrix(monkeypatch):
     offers = rng.integers(0, 12, 7)
     candidates = rng.integers(0, 12, (7, 5))
     np.testing.assert_allclose(
-        on_demand.to_many(offers, candidates), with_matrix.to_many(offers, candidates),
+        on_demand.to_many(offers, candidates),
+        with_matrix.to_many(offers, candidates),
         atol=1e-6,
     )
 
@@ -75,8 +76,7 @@ def test_it_keeps_each_offer_within_its_cap():
 def test_it_gives_a_capped_offer_to_the_customers_who_value_it_most():
     values = np.zeros((6, 2))
     values[:, 0] = [0.5, 0.9, 0.6, 0.95, 0.7, 0.8]
-    recs = recommend(ScoreMatrix.from_array(values),
-                     RerankConfig(k=1, offer_cap=2, rescale=False))
+    recs = recommend(ScoreMatrix.from_array(values), RerankConfig(k=1, offer_cap=2, rescale=False))
     assert set(np.flatnonzero(recs.positions[:, 0] == 0)) == {1, 3}
     assert recs.exposure().tolist() == [2, 2]
     assert (recs.positions[[0, 2, 4, 5], 0] >= 0).sum() == 2  # offer 1 full after two
@@ -88,11 +88,13 @@ def test_it_needs_a_similarity_for_lambda_above_zero():
 
 
 def test_it_builds_scores_from_a_long_frame_and_lists_offer_ids():
-    frame = pd.DataFrame({
-        "customer": ["ann", "ann", "bob", "bob"],
-        "offer": ["tv", "radio", "tv", "phone"],
-        "score": [0.2, 0.7, 0.9, 0.1],
-    })
+    frame = pd.DataFrame(
+        {
+            "customer": ["ann", "ann", "bob", "bob"],
+            "offer": ["tv", "radio", "tv", "phone"],
+            "score": [0.2, 0.7, 0.9, 0.1],
+        }
+    )
     scores = ScoreMatrix.from_frame(frame)
     assert np.isnan(scores.values[0, list(scores.offers).index("phone")])
     listed = recommend(scores, RerankConfig(k=2, pool_size=2)).to_frame()
@@ -197,8 +199,9 @@ def test_it_avoids_an_offer_the_dpp_list_already_spans_where_mmr_takes_it():
 def test_it_gives_pure_top_k_from_the_dpp_path_at_lambda_zero():
     scores = random_scores()
     similarity = OfferSimilarity.from_embeddings(np.random.default_rng(2).normal(size=(30, 3)))
-    config = RerankConfig(k=5, mmr_lambda=0.0, offer_cap=scores.n_customers, pool_size=12,
-                          method="dpp")
+    config = RerankConfig(
+        k=5, mmr_lambda=0.0, offer_cap=scores.n_customers, pool_size=12, method="dpp"
+    )
     recs = recommend(scores, config, similarity)
     np.testing.assert_array_equal(recs.positions, top_k(scores, 5))
 
@@ -209,8 +212,9 @@ def test_it_raises_dpp_diversity_as_lambda_grows():
     embeddings = np.repeat(np.eye(5), 6, axis=0) + 0.3 * rng.random((30, 5))
     similarity = OfferSimilarity.from_embeddings(embeddings)
     scores = random_scores(n_customers=60, n_offers=30, seed=4)
-    curve = diversity_curve(scores, similarity, lambdas=(0.2, 0.5, 0.8),
-                            config=RerankConfig(k=5, method="dpp"))
+    curve = diversity_curve(
+        scores, similarity, lambdas=(0.2, 0.5, 0.8), config=RerankConfig(k=5, method="dpp")
+    )
     ild = curve.to_frame()["intra_list_diversity"].to_numpy()
     assert (np.diff(ild) > 0).all()
     mean_score = curve.to_frame()["mean_score"].to_numpy()
@@ -222,8 +226,9 @@ def test_it_treats_offers_without_categories_as_distinct_in_the_dpp():
     # counts it as a full-volume offer rather than one the list already spans.
     similarity = OfferSimilarity.from_categories(["drama", "drama", None])
     scores = ScoreMatrix.from_array(np.array([[1.0, 0.9, 0.8]]))
-    recs = recommend(scores, RerankConfig(k=2, mmr_lambda=0.5, rescale=False, method="dpp"),
-                     similarity)
+    recs = recommend(
+        scores, RerankConfig(k=2, mmr_lambda=0.5, rescale=False, method="dpp"), similarity
+    )
     assert recs.positions.tolist() == [[0, 2]]
 
 

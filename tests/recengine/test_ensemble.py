@@ -104,14 +104,26 @@ def test_it_serves_the_blend_from_the_registry_with_identical_scores(members, tm
     blend = StackedModel(members).fit(val, y_val)
     registry = ModelRegistry(tmp_path)
     model_id = registry.save(
-        members["model"], name="a", fingerprint="f", pseudonyms=["p1"], consent_snapshot={},
-        parts={"baseline": members["baseline"], "blend": blend}, served="blend",
+        members["model"],
+        name="a",
+        fingerprint="f",
+        pseudonyms=["p1"],
+        consent_snapshot={},
+        parts={"baseline": members["baseline"], "blend": blend},
+        served="blend",
     )
-    plain = registry.save(members["model"], name="b", fingerprint="f", pseudonyms=["p1"],
-                          consent_snapshot={}, parts={"baseline": members["baseline"]})
+    plain = registry.save(
+        members["model"],
+        name="b",
+        fingerprint="f",
+        pseudonyms=["p1"],
+        consent_snapshot={},
+        parts={"baseline": members["baseline"]},
+    )
     np.testing.assert_allclose(
         registry.load_served(model_id, device=members["model"].device_).predict_proba(val),
-        blend.predict_proba(val), atol=1e-6
+        blend.predict_proba(val),
+        atol=1e-6,
     )
     np.testing.assert_allclose(
         registry.load_served(plain, device=members["model"].device_).predict_proba(val),
@@ -119,5 +131,11 @@ def test_it_serves_the_blend_from_the_registry_with_identical_scores(members, tm
         atol=1e-6,
     )
     with pytest.raises(ValueError, match="Cannot serve"):
-        registry.save(members["model"], name="c", fingerprint="f", pseudonyms=[],
-                      consent_snapshot={}, served="blend")
+        registry.save(
+            members["model"],
+            name="c",
+            fingerprint="f",
+            pseudonyms=[],
+            consent_snapshot={},
+            served="blend",
+        )

@@ -24,12 +24,14 @@ JOBS = ["admin.", "technician", "student", "retired", "services"]
 def planted_customers(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Clicks driven by `job` (student) and `balance` only; `age` and `colour` are noise."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "age": rng.integers(18, 80, n),
-        "job": rng.choice(JOBS, n),
-        "colour": rng.choice(COLOURS, n),
-        "balance": rng.normal(0, 1, n).round(2),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "job": rng.choice(JOBS, n),
+            "colour": rng.choice(COLOURS, n),
+            "balance": rng.normal(0, 1, n).round(2),
+        }
+    )
     logit = 3.0 * (frame["job"] == "student") + 2.0 * frame["balance"] - 1.0
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame, y
@@ -42,12 +44,14 @@ class AdditiveModel:
 
     @staticmethod
     def terms(frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({
-            "age": 0.01 * frame["age"].astype(float),
-            "job": frame["job"].map({j: i * 0.5 for i, j in enumerate(JOBS)}).astype(float),
-            "colour": (frame["colour"] == "red").astype(float),
-            "balance": -2.0 * frame["balance"].astype(float),
-        })
+        return pd.DataFrame(
+            {
+                "age": 0.01 * frame["age"].astype(float),
+                "job": frame["job"].map({j: i * 0.5 for i, j in enumerate(JOBS)}).astype(float),
+                "colour": (frame["colour"] == "red").astype(float),
+                "balance": -2.0 * frame["balance"].astype(float),
+            }
+        )
 
     def predict_logits(self, frame: pd.DataFrame) -> np.ndarray:
         return self.terms(frame).sum(axis=1).to_numpy()
@@ -64,11 +68,19 @@ def tiny_click_model(planted, tmp_path_factory) -> ClickModel:
     serializer = TextSerializer(SerializeConfig(labels={"balance": "account balance"})).fit(frame)
     base = build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), serializer.texts(frame))
     config = TrainConfig(
-        base_model=str(base), mode="full", epochs=4, batch_size=32, learning_rate=3e-3,
-        head_learning_rate=1e-2, eval_batch_size=256, threads=1, seed=0,
+        base_model=str(base),
+        mode="full",
+        epochs=4,
+        batch_size=32,
+        learning_rate=3e-3,
+        head_learning_rate=1e-2,
+        eval_batch_size=256,
+        threads=1,
+        seed=0,
     )
-    return ClickModel(config, serializer).fit(frame.iloc[:1200], y[:1200], frame.iloc[1200:],
-                                              y[1200:])
+    return ClickModel(config, serializer).fit(
+        frame.iloc[:1200], y[:1200], frame.iloc[1200:], y[1200:]
+    )
 
 
 def test_it_adds_bert_contributions_up_to_the_model_logit(planted, tiny_click_model):
@@ -85,13 +97,13 @@ def test_it_adds_bert_contributions_up_to_the_model_logit(planted, tiny_click_mo
     assert max(e.local_accuracy_error for e in explanations) < PERMUTATION_TOLERANCE
 
 
-def test_it_gives_the_same_bert_explanations_with_text_embeddings_reused(planted,
-                                                                         tiny_click_model):
+def test_it_gives_the_same_bert_explanations_with_text_embeddings_reused(planted, tiny_click_model):
     frame, _ = planted
     rows = frame.iloc[1200:1210]
     fast = FieldExplainer(tiny_click_model, ExplainConfig(background_size=6)).fit(frame)
-    slow = FieldExplainer(tiny_click_model, ExplainConfig(
-        background_size=6, reuse_text_embeddings=False)).fit(frame)
+    slow = FieldExplainer(
+        tiny_click_model, ExplainConfig(background_size=6, reuse_text_embeddings=False)
+    ).fit(frame)
     for a, b in zip(fast.explain(rows), slow.explain(rows), strict=True):
         assert a.logit == pytest.approx(b.logit, abs=1e-4)
         got = {c.field: c.contribution for c in b.contributions}
@@ -104,8 +116,9 @@ def test_it_ranks_planted_signal_fields_first_for_a_tiny_bert_model(planted, tin
     explainer = FieldExplainer(tiny_click_model, ExplainConfig(background_size=10)).fit(
         frame.iloc[:1200]
     )
-    importance = {f.field: f.mean_abs for f in
-                  global_importance(explainer, frame.iloc[1200:1300]).fields}
+    importance = {
+        f.field: f.mean_abs for f in global_importance(explainer, frame.iloc[1200:1300]).fields
+    }
     assert set(sorted(importance, key=importance.get)[-2:]) == {"job", "balance"}
     signal = min(importance["job"], importance["balance"])
     assert importance["colour"] < 0.25 * signal
@@ -169,8 +182,9 @@ def test_it_returns_json_ready_explanations_sorted_by_size(planted, tiny_click_m
 
 def test_it_scores_each_distinct_masked_row_once(planted):
     frame, _ = planted
-    explainer = FieldExplainer(AdditiveModel(), ExplainConfig(
-        background_size=8, fields=AdditiveModel.fields)).fit(frame)
+    explainer = FieldExplainer(
+        AdditiveModel(), ExplainConfig(background_size=8, fields=AdditiveModel.fields)
+    ).fit(frame)
     first = explainer.explain(frame.iloc[:10])
     scored = explainer.rows_scored_
     again = explainer.explain(frame.iloc[:10])
@@ -180,8 +194,9 @@ def test_it_scores_each_distinct_masked_row_once(planted):
 
 def test_it_reports_progress_while_computing_global_importance(planted):
     frame, _ = planted
-    explainer = FieldExplainer(AdditiveModel(), ExplainConfig(
-        background_size=5, fields=AdditiveModel.fields)).fit(frame)
+    explainer = FieldExplainer(
+        AdditiveModel(), ExplainConfig(background_size=5, fields=AdditiveModel.fields)
+    ).fit(frame)
     seen: list[tuple[float, str]] = []
     result = global_importance(
         explainer, frame.iloc[:45], progress=lambda p, m: seen.append((p, m)), chunk_rows=20
@@ -193,8 +208,9 @@ def test_it_reports_progress_while_computing_global_importance(planted):
 
 def test_it_names_the_missing_column(planted):
     frame, _ = planted
-    explainer = FieldExplainer(AdditiveModel(), ExplainConfig(
-        background_size=5, fields=AdditiveModel.fields)).fit(frame)
+    explainer = FieldExplainer(
+        AdditiveModel(), ExplainConfig(background_size=5, fields=AdditiveModel.fields)
+    ).fit(frame)
     with pytest.raises(ValueError, match="colour"):
         explainer.explain(frame.drop(columns=["colour"]).iloc[:3])
 
@@ -213,8 +229,9 @@ def test_it_explains_customers_alike_together_or_alone(planted):
 
 def test_it_leaves_numpys_global_random_state_alone(planted):
     frame, _ = planted
-    explainer = FieldExplainer(AdditiveModel(), ExplainConfig(
-        background_size=4, fields=AdditiveModel.fields)).fit(frame)
+    explainer = FieldExplainer(
+        AdditiveModel(), ExplainConfig(background_size=4, fields=AdditiveModel.fields)
+    ).fit(frame)
     np.random.seed(5)
     expected = np.random.random()
     np.random.seed(5)

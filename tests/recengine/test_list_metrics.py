@@ -71,8 +71,9 @@ def test_it_raises_diversity_as_lambda_grows():
     scores, similarity = two_genre_catalogue()
     clicks = np.zeros((scores.n_customers, scores.n_offers), dtype=bool)
     clicks[:, 0] = True
-    curve = diversity_curve(scores, similarity, clicks, lambdas=(0.3, 0.6, 0.9),
-                            config=RerankConfig(k=4))
+    curve = diversity_curve(
+        scores, similarity, clicks, lambdas=(0.3, 0.6, 0.9), config=RerankConfig(k=4)
+    )
     ild = curve.to_frame()["intra_list_diversity"].tolist()
     # Rescaled, the second drama is worth 0.975 and the first comedy 0.1: at lambda 0.3 the
     # penalty (0.3) does not bridge the gap, from 0.6 on a comedy takes the second slot, and
@@ -82,8 +83,9 @@ def test_it_raises_diversity_as_lambda_grows():
     assert trade.diversity_monotone and not trade.diversity_rises  # lambda 0.3 changed nothing
     assert trade.meets_target  # offer 0, the only click, stays first at every lambda
     assert trade.best_lambda == 0.6  # the smallest lambda reaching the most diversity
-    higher = diversity_curve(scores, similarity, clicks, lambdas=(0.6, 0.9),
-                             config=RerankConfig(k=4))
+    higher = diversity_curve(
+        scores, similarity, clicks, lambdas=(0.6, 0.9), config=RerankConfig(k=4)
+    )
     assert higher.tradeoff().diversity_rises
 
 
@@ -115,13 +117,13 @@ def test_it_weighs_diversity_against_the_mean_score_without_held_out_clicks():
 
 def test_it_returns_json_ready_results():
     scores, similarity = two_genre_catalogue()
-    clicks = click_matrix(pd.DataFrame({"customer": [0], "offer": [5]}),
-                          scores.customers, scores.offers)
+    clicks = click_matrix(
+        pd.DataFrame({"customer": [0], "offer": [5]}), scores.customers, scores.offers
+    )
     recs = recommend(scores, RerankConfig(k=3, mmr_lambda=0.5), similarity)
     metrics = evaluate(recs, clicks, similarity, offer_popularity(clicks))
     curve = diversity_curve(scores, similarity, clicks, lambdas=(0.5,), config=RerankConfig(k=3))
-    for result in (recs.to_dict(), metrics.to_dict(), curve.to_dict(),
-                   curve.tradeoff().to_dict()):
+    for result in (recs.to_dict(), metrics.to_dict(), curve.to_dict(), curve.tradeoff().to_dict()):
         assert json.loads(json.dumps(result)) == result
 
 

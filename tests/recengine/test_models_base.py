@@ -43,8 +43,10 @@ def test_it_says_how_to_provide_a_hub_model_that_is_not_on_the_machine(monkeypat
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache" / "hub"))
     for load in (load_tokenizer, load_encoder):
-        with pytest.raises(BaseModelError, match="'no-such-org/no-such-bert' is not on this "
-                           "machine.*CLICK_MODEL_BASE") as raised:
+        with pytest.raises(
+            BaseModelError,
+            match="'no-such-org/no-such-bert' is not on this machine.*CLICK_MODEL_BASE",
+        ) as raised:
             load("no-such-org/no-such-bert")
         assert len(str(raised.value)) <= 255  # a job's message shows it whole
 

@@ -116,8 +116,16 @@ def test_it_returns_a_json_ready_plan_with_chart_arrays():
     scores = np.random.default_rng(0).beta(1, 8, 1000)
     plan = json.loads(json.dumps(plan_campaign(scores, economics(budget=2000))))
     curve = plan["curve"]
-    for key in ("depth_pct", "contacts", "expected_conversions", "revenue", "cost", "profit",
-                "roi", "random_profit"):
+    for key in (
+        "depth_pct",
+        "contacts",
+        "expected_conversions",
+        "revenue",
+        "cost",
+        "profit",
+        "roi",
+        "random_profit",
+    ):
         assert len(curve[key]) == 100, key
     assert curve["depth_pct"][:3] == [1.0, 2.0, 3.0] and curve["contacts"][-1] == 1000
     assert [row["depth_pct"] for row in plan["table"]] == [5, 10, 20, 30, 50, 100]
@@ -135,30 +143,36 @@ def test_it_plans_on_uplift_scores_including_negative_ones():
 
 
 # ---- input validation -----------------------------------------------------------------------
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"cost_per_contact": -1}, "cost_per_contact cannot be negative"),
-    ({"fixed_cost": -5}, "fixed_cost cannot be negative"),
-    ({"budget": -100}, "budget cannot be negative"),
-    ({"value_per_conversion": 0}, "value_per_conversion must be above 0"),
-    ({"value_per_conversion": -3}, "value_per_conversion cannot be negative"),
-    ({"cost_per_contact": math.nan}, "cost_per_contact must be a finite number"),
-    ({"budget": math.inf}, "budget must be a finite number"),
-    ({"fixed_cost": "500"}, "fixed_cost must be a number"),
-    ({"cost_per_contact": True}, "cost_per_contact must be a number"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cost_per_contact": -1}, "cost_per_contact cannot be negative"),
+        ({"fixed_cost": -5}, "fixed_cost cannot be negative"),
+        ({"budget": -100}, "budget cannot be negative"),
+        ({"value_per_conversion": 0}, "value_per_conversion must be above 0"),
+        ({"value_per_conversion": -3}, "value_per_conversion cannot be negative"),
+        ({"cost_per_contact": math.nan}, "cost_per_contact must be a finite number"),
+        ({"budget": math.inf}, "budget must be a finite number"),
+        ({"fixed_cost": "500"}, "fixed_cost must be a number"),
+        ({"cost_per_contact": True}, "cost_per_contact must be a number"),
+    ],
+)
 def test_it_rejects_invalid_economics(changes, message):
     with pytest.raises(ValueError, match=message):
         economics(**changes)
 
 
-@pytest.mark.parametrize(("scores", "message"), [
-    ([0.2, 1.3], "Row 1, column 'score': 1.3 is not a probability"),
-    ([0.2, -0.1, 0.5], "Row 1, column 'score'"),
-    ([0.2, 0.4, math.nan], "Row 2, column 'score'"),
-    ([0.2, "high"], "Row 1, column 'score': 'high' is not a number"),
-    ([], "No customers"),
-    ([[0.1, 0.2]], "one value per row"),
-])
+@pytest.mark.parametrize(
+    ("scores", "message"),
+    [
+        ([0.2, 1.3], "Row 1, column 'score': 1.3 is not a probability"),
+        ([0.2, -0.1, 0.5], "Row 1, column 'score'"),
+        ([0.2, 0.4, math.nan], "Row 2, column 'score'"),
+        ([0.2, "high"], "Row 1, column 'score': 'high' is not a number"),
+        ([], "No customers"),
+        ([[0.1, 0.2]], "one value per row"),
+    ],
+)
 def test_it_rejects_scores_that_are_not_probabilities_naming_the_row(scores, message):
     with pytest.raises(ValueError, match=message):
         plan_campaign(scores, ECONOMICS)
@@ -188,12 +202,15 @@ def test_it_puts_realised_results_beside_the_forecast():
     assert actual["roi"] == pytest.approx(4.0)
     assert result["difference"]["profit"] == pytest.approx(60)
     assert [(d["forecast_rate"], d["actual_rate"]) for d in result["deciles"]] == [
-        (pytest.approx(0.5), 0.5), (pytest.approx(0.2), 0.5)]
+        (pytest.approx(0.5), 0.5),
+        (pytest.approx(0.2), 0.5),
+    ]
 
 
 def test_it_uses_the_actual_value_of_each_conversion_when_given():
-    result = realised_roi([0.5, 0.5, 0.2], [1, 0, 1], economics(fixed_cost=0),
-                          values=[250.0, None, 30.0])
+    result = realised_roi(
+        [0.5, 0.5, 0.2], [1, 0, 1], economics(fixed_cost=0), values=[250.0, None, 30.0]
+    )
     assert result["actual"]["revenue"] == pytest.approx(280)
     assert result["forecast"]["revenue"] == pytest.approx(120)
 
@@ -232,7 +249,8 @@ def test_it_backtests_the_profit_curve_on_actual_outcomes():
 def test_it_beats_random_at_every_depth_from_5_to_50_pct_with_scores_that_carry_signal():
     frame, y = make_customers(n=4000, seed=3)
     model = TabularBaseline(BaselineConfig(n_estimators=100, threads=1)).fit(
-        frame.iloc[:3000], y[:3000])
+        frame.iloc[:3000], y[:3000]
+    )
     p = model.predict_proba(frame.iloc[3000:])
     money = CampaignEconomics(cost_per_contact=5, value_per_conversion=80, fixed_cost=500)
 

@@ -5,10 +5,14 @@ from recengine.serialize import SerializeConfig, TextSerializer
 
 
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "age": [41, 25, 60, np.nan], "job": ["technician", "admin.", None, "student"],
-        "marital": ["married", "single", "married", "single"], "click": [1, 0, 0, 1],
-    })
+    return pd.DataFrame(
+        {
+            "age": [41, 25, 60, np.nan],
+            "job": ["technician", "admin.", None, "student"],
+            "marital": ["married", "single", "married", "single"],
+            "click": [1, 0, 0, 1],
+        }
+    )
 
 
 def test_it_writes_marketer_field_names_in_the_configured_order():
@@ -52,12 +56,19 @@ def test_it_leaves_omitted_numbers_to_the_standardised_numeric_tower():
 
 
 def test_it_appends_the_offer_and_recent_interactions():
-    frame = pd.DataFrame({
-        "job": ["student"], "title": ["Toy Story"], "genres": ["animation comedy"],
-        "recent": [["Heat", "Fargo", "Alien", "Up"]],
-    })
+    frame = pd.DataFrame(
+        {
+            "job": ["student"],
+            "title": ["Toy Story"],
+            "genres": ["animation comedy"],
+            "recent": [["Heat", "Fargo", "Alien", "Up"]],
+        }
+    )
     config = SerializeConfig(
-        fields=["job"], offer_fields=["title", "genres"], history_field="recent", history_items=2,
+        fields=["job"],
+        offer_fields=["title", "genres"],
+        history_field="recent",
+        history_items=2,
         labels={"title": "movie"},
     )
     text = TextSerializer(config).fit(frame).texts(frame)[0]
@@ -94,8 +105,9 @@ def test_it_flags_sentinel_values_and_keeps_them_out_of_the_scale():
 
 def test_it_restores_the_piecewise_encoding_from_its_saved_state():
     frame = pd.DataFrame({"calls": np.arange(50, dtype=float), "pdays": [999.0] * 25 + [2.0] * 25})
-    config = SerializeConfig(numeric_text="omit", numeric_encoding="piecewise",
-                             sentinels={"pdays": 999})
+    config = SerializeConfig(
+        numeric_text="omit", numeric_encoding="piecewise", sentinels={"pdays": 999}
+    )
     serializer = TextSerializer(config).fit(frame)
     restored = TextSerializer.from_state(config, serializer.state())
     np.testing.assert_array_equal(restored.numeric_matrix(frame), serializer.numeric_matrix(frame))

@@ -118,9 +118,13 @@ def test_it_reloads_a_hidden_head_on_piecewise_numbers_with_identical_scores(
     from recengine.serialize import SerializeConfig, TextSerializer
 
     frame, y = customers
-    serializer = TextSerializer(SerializeConfig(
-        numeric_text="omit", numeric_encoding="piecewise", piecewise_bins=4,
-    )).fit(frame)
+    serializer = TextSerializer(
+        SerializeConfig(
+            numeric_text="omit",
+            numeric_encoding="piecewise",
+            piecewise_bins=4,
+        )
+    ).fit(frame)
     tiny_config.epochs, tiny_config.head_hidden, tiny_config.frozen_layers = 1, 8, 1
     model = ClickModel(tiny_config, serializer).fit(*_split(customers))
     assert model.network_.deep is not None
@@ -166,8 +170,9 @@ def test_it_gives_each_text_one_pooled_embedding_as_the_explainer_computed_it(
     np.testing.assert_array_equal(model.pooled_embeddings(texts), pooled)
     np.testing.assert_allclose(model.pooled_embeddings(texts[2:3])[0], pooled[2], atol=1e-6)
     # What the explainer computed itself before it asked the model: texts padded together.
-    batch = model.tokenizer_(texts, truncation=True, max_length=tiny_config.max_length,
-                             padding=True, return_tensors="pt")
+    batch = model.tokenizer_(
+        texts, truncation=True, max_length=tiny_config.max_length, padding=True, return_tensors="pt"
+    )
     net = model.network_
     with torch.inference_mode():
         hidden = net.hidden_after(batch["input_ids"], batch["attention_mask"], net.n_layers)
@@ -180,5 +185,6 @@ def test_it_scores_from_pooled_embeddings_like_predict_logits(customers, seriali
     model = ClickModel(tiny_config, serializer).fit(*_split(customers))
     frame = customers[0].iloc[:20]
     pooled = model.pooled_embeddings(serializer.texts(frame))
-    np.testing.assert_allclose(model.logits_from_pooled(pooled, frame),
-                               model.predict_logits(frame), atol=1e-6)
+    np.testing.assert_allclose(
+        model.logits_from_pooled(pooled, frame), model.predict_logits(frame), atol=1e-6
+    )

@@ -12,8 +12,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                            help="identities hashed per transaction")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help="identities hashed per transaction",
+        )
 
     def handle(self, *args, batch_size: int, **options) -> None:
         if not settings.HASH_IDENTIFIERS_ON_UPLOAD:
@@ -24,7 +28,9 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         counts = identities_hash_stored(batch_size=batch_size)
-        self.stdout.write(self.style.SUCCESS(
-            f"Hashed {counts['identities']:,} identities; removed the identifiers from "
-            f"{counts['uploads']:,} stored uploads."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Hashed {counts['identities']:,} identities; removed the identifiers from "
+                f"{counts['uploads']:,} stored uploads."
+            )
+        )

@@ -25,21 +25,35 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=KINDS)
         parser.add_argument("path", type=Path)
-        parser.add_argument("--mode", choices=Upload.Mode.values,
-                            default=Upload.Mode.ALL_OR_NOTHING)
+        parser.add_argument(
+            "--mode", choices=Upload.Mode.values, default=Upload.Mode.ALL_OR_NOTHING
+        )
         parser.add_argument("--encoding", help="the file's encoding (default UTF-8)")
         parser.add_argument("--user", help="username recorded as the uploader")
-        parser.add_argument("--background", action="store_true",
-                            help="hand the import to the job queue instead of running it here")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="hand the import to the job queue instead of running it here",
+        )
 
-    def handle(self, *args, kind: str, path: Path, mode: str, encoding: str | None,
-               user: str | None, background: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        kind: str,
+        path: Path,
+        mode: str,
+        encoding: str | None,
+        user: str | None,
+        background: bool,
+        **options,
+    ) -> None:
         by = get_user_model().objects.get(username=user) if user else None
         queue = settings.JOB_QUEUE if background else "inline"
         try:
             with path.open("rb") as handle:
-                upload = upload_create(kind=kind, file=File(handle, name=path.name), by=by,
-                                       encoding=encoding)
+                upload = upload_create(
+                    kind=kind, file=File(handle, name=path.name), by=by, encoding=encoding
+                )
             upload_set_mapping(upload=upload, mapping=upload.mapping, mode=mode, by=by)
             with override_settings(JOB_QUEUE=queue):
                 job = upload_import(upload=upload, by=by)
@@ -57,5 +71,7 @@ class Command(BaseCommand):
             f"{result['updated']:,} updated."
         )
         if result["invalid"]:
-            self.stdout.write(f"Rows with problems: {result['invalid']:,}; see "
-                              f"{Path(settings.MEDIA_ROOT) / result['error_file']}")
+            self.stdout.write(
+                f"Rows with problems: {result['invalid']:,}; see "
+                f"{Path(settings.MEDIA_ROOT) / result['error_file']}"
+            )

@@ -15,10 +15,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--limit", type=int, help="load only the first N rows of the file")
-        parser.add_argument("--users", action="store_true",
-                            help="also create the demo logins marketer, steward and viewer")
-        parser.add_argument("--password", default="demo-password-123",
-                            help="password of the demo logins (the default is for local demos)")
+        parser.add_argument(
+            "--users",
+            action="store_true",
+            help="also create the demo logins marketer, steward and viewer",
+        )
+        parser.add_argument(
+            "--password",
+            default="demo-password-123",
+            help="password of the demo logins (the default is for local demos)",
+        )
 
     def handle(self, *args, limit: int | None, users: bool, password: str, **options) -> None:
         counts = load_demo_data(limit=limit)

@@ -37,14 +37,16 @@ def test_it_creates_previews_and_freezes_an_audience(marketer_client):
     make_people(11)
     segment = everyone_segment()
 
-    created = marketer_client.post("/api/audiences/", {"name": "All", "segment": segment.pk},
-                                   content_type="application/json")
+    created = marketer_client.post(
+        "/api/audiences/", {"name": "All", "segment": segment.pk}, content_type="application/json"
+    )
     assert created.status_code == 201, created.json()
     audience_id = created.json()["id"]
     assert created.json()["status"] == "draft" and created.json()["size"] == 0
 
-    preview = marketer_client.get(f"/api/audiences/{audience_id}/preview/",
-                                  {"platform": ["tiktok_customer_file"]})
+    preview = marketer_client.get(
+        f"/api/audiences/{audience_id}/preview/", {"platform": ["tiktok_customer_file"]}
+    )
     assert preview.status_code == 200
     assert [row["format"] for row in preview.json()["formats"]] == ["tiktok_customer_file"]
     assert preview.json()["size"] == 10  # 11 to the nearest 10 (the minimum group size)
@@ -78,7 +80,8 @@ def test_it_explains_a_bad_definition(marketer_client):
     segment = everyone_segment()
 
     response = marketer_client.post(
-        "/api/audiences/", {"segment": segment.pk, "cut": "top_n", "cut_value": 10},
+        "/api/audiences/",
+        {"segment": segment.pk, "cut": "top_n", "cut_value": 10},
         content_type="application/json",
     )
 
@@ -87,8 +90,9 @@ def test_it_explains_a_bad_definition(marketer_client):
 
 
 def test_it_refuses_unknown_platforms_in_a_preview(marketer_client, audience):
-    response = marketer_client.get(f"/api/audiences/{audience.pk}/preview/",
-                                   {"platform": "myspace"})
+    response = marketer_client.get(
+        f"/api/audiences/{audience.pk}/preview/", {"platform": "myspace"}
+    )
     assert response.status_code == 400
 
 
@@ -97,7 +101,8 @@ def test_it_starts_an_export_as_a_job_and_streams_the_file(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = marketer_client.post(
-            "/api/exports/", {"audience": audience.pk, "platform": "meta_custom_audience"},
+            "/api/exports/",
+            {"audience": audience.pk, "platform": "meta_custom_audience"},
             content_type="application/json",
         )
 
@@ -129,8 +134,9 @@ def test_it_lets_stewards_download_again_with_the_same_checksum(steward, markete
 
     assert first == second
     assert hashlib.sha256(second).hexdigest() == export.checksum
-    downloads = AuditEvent.objects.filter(target_type="export", target_ref=str(export.pk),
-                                          details__event="downloaded")
+    downloads = AuditEvent.objects.filter(
+        target_type="export", target_ref=str(export.pk), details__event="downloaded"
+    )
     assert downloads.count() == 2 and {e.actor for e in downloads} == {steward}
 
 
@@ -141,10 +147,20 @@ def test_it_lets_viewers_list_exports_but_not_download_or_create(viewer, markete
     assert client.get("/api/exports/").json()["count"] == 1
     assert client.get("/api/audiences/").json()["results"][0]["export_count"] == 1
     assert client.get(f"/api/exports/{export.pk}/download/").status_code == 403
-    assert client.post("/api/exports/", {"audience": audience.pk, "platform": "generic_csv"},
-                       content_type="application/json").status_code == 403
-    assert client.post("/api/audiences/", {"segment": audience.segment_id},
-                       content_type="application/json").status_code == 403
+    assert (
+        client.post(
+            "/api/exports/",
+            {"audience": audience.pk, "platform": "generic_csv"},
+            content_type="application/json",
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/audiences/", {"segment": audience.segment_id}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     assert not AuditEvent.objects.filter(details__event="downloaded").exists()
 
 
@@ -152,8 +168,10 @@ def test_it_accepts_a_token_for_machine_clients(client, marketer, audience):
     _, token = AuthToken.objects.create(user=marketer)
 
     response = client.post(
-        "/api/exports/", {"audience": audience.pk, "platform": "tiktok_customer_file"},
-        content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}",
+        "/api/exports/",
+        {"audience": audience.pk, "platform": "tiktok_customer_file"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
     )
 
     assert response.status_code == 202
@@ -164,9 +182,11 @@ def test_it_refuses_to_export_a_draft_audience(marketer_client, marketer):
     make_people(3)
     draft = Audience.objects.create(name="draft", segment=everyone_segment())
 
-    response = marketer_client.post("/api/exports/",
-                                    {"audience": draft.pk, "platform": "generic_csv"},
-                                    content_type="application/json")
+    response = marketer_client.post(
+        "/api/exports/",
+        {"audience": draft.pk, "platform": "generic_csv"},
+        content_type="application/json",
+    )
 
     assert response.status_code == 400 and "Freeze" in response.json()["detail"]
     assert not Export.objects.exists()
@@ -189,9 +209,10 @@ def test_it_throttles_export_requests(marketer_client, audience, monkeypatch):
     monkeypatch.setattr(ExportThrottle, "THROTTLE_RATES", {"export": "2/min"})
     payload = {"audience": audience.pk, "platform": "generic_csv"}
 
-    codes = [marketer_client.post("/api/exports/", payload,
-                                  content_type="application/json").status_code
-             for _ in range(3)]
+    codes = [
+        marketer_client.post("/api/exports/", payload, content_type="application/json").status_code
+        for _ in range(3)
+    ]
 
     assert codes == [202, 202, 429]
     assert marketer_client.get("/api/exports/").status_code == 200  # reading is not throttled
@@ -201,28 +222,41 @@ def test_it_lists_the_platform_formats(viewer):
     formats = logged_in(viewer).get("/api/exports/formats/").json()
 
     keys = [f["key"] for f in formats]
-    assert keys == ["google_customer_match", "meta_custom_audience", "meta_custom_audience_csv",
-                    "tiktok_customer_file", "generic_csv", "generic_json"]
+    assert keys == [
+        "google_customer_match",
+        "meta_custom_audience",
+        "meta_custom_audience_csv",
+        "tiktok_customer_file",
+        "generic_csv",
+        "generic_json",
+    ]
     google = formats[0]
     assert google["columns"] == ["Email", "Phone", "First Name", "Last Name", "Country", "Zip"]
-    assert google["needs_google_consents"] and google["match_keys"] == ["email", "phone",
-                                                                      "address"]
+    assert google["needs_google_consents"] and google["match_keys"] == ["email", "phone", "address"]
 
 
 def test_it_lets_stewards_keep_the_suppression_list(steward, marketer):
     customer = make_people(1)[0]
     client = logged_in(steward)
 
-    created = client.post("/api/suppressions/", {"customer": customer.pk, "reason": "objection"},
-                          content_type="application/json")
-    duplicate = client.post("/api/suppressions/", {"customer": customer.pk},
-                            content_type="application/json")
+    created = client.post(
+        "/api/suppressions/",
+        {"customer": customer.pk, "reason": "objection"},
+        content_type="application/json",
+    )
+    duplicate = client.post(
+        "/api/suppressions/", {"customer": customer.pk}, content_type="application/json"
+    )
 
     assert created.status_code == 201 and created.json()["pseudonym"] == customer.pseudonym
     assert duplicate.status_code == 400
     marketing = logged_in(marketer)
     assert marketing.get("/api/suppressions/").json()["count"] == 1
-    assert marketing.post("/api/suppressions/", {"customer": customer.pk},
-                          content_type="application/json").status_code == 403
+    assert (
+        marketing.post(
+            "/api/suppressions/", {"customer": customer.pk}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     assert client.delete(f"/api/suppressions/{created.json()['id']}/").status_code == 204
     assert not Suppression.objects.exists()

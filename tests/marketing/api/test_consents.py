@@ -14,8 +14,14 @@ EMAIL = Purpose.EMAIL_MARKETING
 
 
 def grant(customer, **extra) -> dict:
-    return {"customer": customer.pk, "purpose": EMAIL, "status": "granted", "lawful_basis": "a",
-            "notice_version": "2024-05", **extra}
+    return {
+        "customer": customer.pk,
+        "purpose": EMAIL,
+        "status": "granted",
+        "lawful_basis": "a",
+        "notice_version": "2024-05",
+        **extra,
+    }
 
 
 def test_it_appends_a_consent_record_through_the_api(steward_client, steward):
@@ -38,8 +44,9 @@ def test_it_appends_a_consent_record_through_the_api(steward_client, steward):
 def test_it_refuses_an_expiry_before_the_grant(steward_client):
     customer = make_customer()
     now = timezone.now()
-    payload = grant(customer, effective_at=now.isoformat(),
-                    expires_at=(now - timedelta(days=1)).isoformat())
+    payload = grant(
+        customer, effective_at=now.isoformat(), expires_at=(now - timedelta(days=1)).isoformat()
+    )
     response = steward_client.post("/api/consents/", payload, content_type="application/json")
     assert response.status_code == 400
     assert "expires_at" in response.json()
@@ -76,27 +83,42 @@ def test_it_filters_consent_records(steward_client):
 def test_it_withdraws_by_appending_to_the_history(steward):
     customer = make_customer()
     granted = consent_record_append(
-        customer=customer, purpose=EMAIL, status="granted", lawful_basis="a",
-        source="form", notice_version="v3", effective_at=timezone.now() - timedelta(days=3),
+        customer=customer,
+        purpose=EMAIL,
+        status="granted",
+        lawful_basis="a",
+        source="form",
+        notice_version="v3",
+        effective_at=timezone.now() - timedelta(days=3),
         by=steward,
     )
     withdrawn = consent_withdraw(customer=customer, purpose=EMAIL, by=steward, note="phone call")
     assert not has_consent(customer, EMAIL)
     assert list(customer.consents.order_by("effective_at")) == [granted, withdrawn]
     assert (withdrawn.status, withdrawn.notice_version, withdrawn.note) == (
-        "withdrawn", "v3", "phone call"
+        "withdrawn",
+        "v3",
+        "phone call",
     )
     assert AuditEvent.objects.filter(action="consent_change").count() == 2
 
 
 def test_it_rejects_an_unknown_purpose(steward):
     with pytest.raises(ValueError, match="purpose"):
-        consent_record_append(customer=make_customer(), purpose="newsletter", status="granted",
-                              lawful_basis="a", source="api", notice_version="", by=steward)
+        consent_record_append(
+            customer=make_customer(),
+            purpose="newsletter",
+            status="granted",
+            lawful_basis="a",
+            source="api",
+            notice_version="",
+            by=steward,
+        )
 
 
-@pytest.mark.parametrize("missing", [("lawful_basis",), ("notice_version",),
-                                     ("lawful_basis", "notice_version")])
+@pytest.mark.parametrize(
+    "missing", [("lawful_basis",), ("notice_version",), ("lawful_basis", "notice_version")]
+)
 def test_it_asks_for_the_lawful_basis_and_notice_version(steward_client, missing):
     payload = {k: v for k, v in grant(make_customer()).items() if k not in missing}
     response = steward_client.post("/api/consents/", payload, content_type="application/json")
@@ -112,19 +134,27 @@ def test_it_accepts_an_empty_notice_version_when_none_was_shown(steward_client):
 
 
 def test_it_refuses_an_expiry_before_now_when_the_record_takes_effect_now(steward_client):
-    payload = grant(make_customer(),
-                    expires_at=(timezone.now() - timedelta(days=1)).isoformat())
+    payload = grant(make_customer(), expires_at=(timezone.now() - timedelta(days=1)).isoformat())
     response = steward_client.post("/api/consents/", payload, content_type="application/json")
     assert response.status_code == 400, response.content
     assert "expires_at" in response.json()
     assert not ConsentRecord.objects.exists()
 
 
-@pytest.mark.parametrize("bad", [
-    {"effective_at": "yesterday"}, {"expires_at": "2026-13-45"}, {"customer": 987654},
-    {"customer": "abc"}, {"purpose": "newsletter"}, {"status": "maybe"},
-    {"lawful_basis": "z"}, {"source": "fax"}, {"notice_version": "x" * 40},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"effective_at": "yesterday"},
+        {"expires_at": "2026-13-45"},
+        {"customer": 987654},
+        {"customer": "abc"},
+        {"purpose": "newsletter"},
+        {"status": "maybe"},
+        {"lawful_basis": "z"},
+        {"source": "fax"},
+        {"notice_version": "x" * 40},
+    ],
+)
 def test_it_answers_bad_consent_input_with_a_400(steward_client, bad):
     payload = {**grant(make_customer()), **bad}
     response = steward_client.post("/api/consents/", payload, content_type="application/json")

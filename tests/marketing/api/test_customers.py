@@ -8,8 +8,14 @@ from tests.marketing.api.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 
-RAW = {"email": "jane.doe@example.com", "phone": "+351 912 345 678", "first_name": "Jane",
-       "last_name": "Doebright", "country": "PT", "postal_code": "1100-148"}
+RAW = {
+    "email": "jane.doe@example.com",
+    "phone": "+351 912 345 678",
+    "first_name": "Jane",
+    "last_name": "Doebright",
+    "country": "PT",
+    "postal_code": "1100-148",
+}
 
 
 @pytest.fixture
@@ -86,8 +92,14 @@ def test_it_erases_a_customer_with_everything_about_them(steward_client, jane):
 
     assert response.status_code == 200
     assert response.json() | {"records_scrubbed": 0, "sample_values": 0} == {
-        "erased": jane.pseudonym, "identity": 1, "interactions": 1, "consent_records": 1,
-        "upload_rows": 0, "export_files": 0, "records_scrubbed": 0, "sample_values": 0,
+        "erased": jane.pseudonym,
+        "identity": 1,
+        "interactions": 1,
+        "consent_records": 1,
+        "upload_rows": 0,
+        "export_files": 0,
+        "records_scrubbed": 0,
+        "sample_values": 0,
     }
     assert not Customer.objects.filter(pk=jane.pk).exists()
     assert not CustomerIdentity.objects.filter(customer_id=jane.pk).exists()

@@ -29,8 +29,7 @@ def test_it_answers_field_errors_by_field_and_the_whole_as_detail():
     response = exception_handler(error, {})
 
     assert response.status_code == 400
-    assert response.data == {"cost_per_contact": ["Cannot be negative."],
-                             "detail": ["No scores."]}
+    assert response.data == {"cost_per_contact": ["Cannot be negative."], "detail": ["No scores."]}
 
 
 def test_it_leaves_other_errors_to_drf():
@@ -38,17 +37,20 @@ def test_it_leaves_other_errors_to_drf():
     assert exception_handler(KeyError("bug"), {}) is None
 
 
-@pytest.mark.parametrize("error", [
-    "marketing.services.training.TrainingSetupError",
-    "marketing.services.scoring.ScoringSetupError",
-    "marketing.services.explanations.ExplanationSetupError",
-    "marketing.services.recommendations.RecommendationSetupError",
-    "marketing.services.exports.ExportError",
-    "marketing.services.consent.ConsentError",
-    "marketing.ingest.IngestError",
-    "marketing.selectors.audiences.AudienceDefinitionError",
-    "marketing.services.audience_diversity.AudienceDiversityError",
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        "marketing.services.training.TrainingSetupError",
+        "marketing.services.scoring.ScoringSetupError",
+        "marketing.services.explanations.ExplanationSetupError",
+        "marketing.services.recommendations.RecommendationSetupError",
+        "marketing.services.exports.ExportError",
+        "marketing.services.consent.ConsentError",
+        "marketing.ingest.IngestError",
+        "marketing.selectors.audiences.AudienceDefinitionError",
+        "marketing.services.audience_diversity.AudienceDiversityError",
+    ],
+)
 def test_it_covers_every_service_error(error):
     module, name = error.rsplit(".", 1)
     assert issubclass(getattr(__import__(module, fromlist=[name]), name), ApplicationError)

@@ -18,8 +18,11 @@ def test_it_computes_global_importance_and_returns_the_numbers(
 ):
     client = logged_in(marketer)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/api/training-runs/{tiny_run.pk}/explanations/",
-                               {"sample_size": 20}, content_type="application/json")
+        response = client.post(
+            f"/api/training-runs/{tiny_run.pk}/explanations/",
+            {"sample_size": 20},
+            content_type="application/json",
+        )
     assert response.status_code == 201, response.json()
     created = response.json()
     assert created["scope"] == "global" and created["sample_size"] == 20
@@ -41,8 +44,11 @@ def test_it_explains_a_customer_whose_contributions_add_up(
     customer = click_customers[7]
     client = logged_in(marketer)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/api/customers/{customer.pk}/explanations/",
-                               {"training_run": tiny_run.pk}, content_type="application/json")
+        response = client.post(
+            f"/api/customers/{customer.pk}/explanations/",
+            {"training_run": tiny_run.pk},
+            content_type="application/json",
+        )
     assert response.status_code == 201, response.json()
 
     body = client.get(f"/api/explanations/{response.json()['id']}/").json()
@@ -58,11 +64,20 @@ def test_it_lets_viewers_read_but_not_start(viewer, run, click_customers):
     explanation = stored_explanation(run, customer=click_customers[0])
     client = logged_in(viewer)
     assert client.get(f"/api/explanations/{explanation.pk}/").status_code == 200
-    assert client.post(f"/api/training-runs/{run.pk}/explanations/", {},
-                       content_type="application/json").status_code == 403
-    assert client.post(f"/api/customers/{click_customers[0].pk}/explanations/",
-                       {"training_run": run.pk},
-                       content_type="application/json").status_code == 403
+    assert (
+        client.post(
+            f"/api/training-runs/{run.pk}/explanations/", {}, content_type="application/json"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/api/customers/{click_customers[0].pk}/explanations/",
+            {"training_run": run.pk},
+            content_type="application/json",
+        ).status_code
+        == 403
+    )
     assert ExplanationRun.objects.count() == 1
 
 
@@ -73,29 +88,37 @@ def test_it_requires_login(client, run):
 
 
 def test_it_refuses_a_customer_without_profiling_consent(marketer, run, term_deposit):
-    (customer,) = make_click_customers(1, term_deposit, purposes=(Purpose.MODEL_TRAINING,),
-                                       prefix="NP")
-    response = logged_in(marketer).post(f"/api/customers/{customer.pk}/explanations/",
-                                        {"training_run": run.pk},
-                                        content_type="application/json")
+    (customer,) = make_click_customers(
+        1, term_deposit, purposes=(Purpose.MODEL_TRAINING,), prefix="NP"
+    )
+    response = logged_in(marketer).post(
+        f"/api/customers/{customer.pk}/explanations/",
+        {"training_run": run.pk},
+        content_type="application/json",
+    )
     assert response.status_code == 400
     assert "no valid profiling consent" in response.json()["detail"]
 
 
 def test_it_refuses_an_unfinished_model_and_a_bad_sample(marketer, run):
     client = logged_in(marketer)
-    response = client.post(f"/api/training-runs/{run.pk}/explanations/", {"sample_size": 2},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/training-runs/{run.pk}/explanations/",
+        {"sample_size": 2},
+        content_type="application/json",
+    )
     assert response.status_code == 400 and "sample_size" in response.json()
     Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING)
-    response = client.post(f"/api/training-runs/{run.pk}/explanations/", {},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/training-runs/{run.pk}/explanations/", {}, content_type="application/json"
+    )
     assert response.status_code == 400
     assert "Only a finished training run" in response.json()["detail"]
 
 
-def test_it_lists_explanations_filtered_by_model_and_customer(viewer, term_deposit,
-                                                             click_customers):
+def test_it_lists_explanations_filtered_by_model_and_customer(
+    viewer, term_deposit, click_customers
+):
     first, second = finished_run(term_deposit), finished_run(term_deposit, name="Other")
     one = stored_explanation(first, customer=click_customers[0])
     stored_explanation(first)
@@ -103,9 +126,9 @@ def test_it_lists_explanations_filtered_by_model_and_customer(viewer, term_depos
     client = logged_in(viewer)
 
     by_run = client.get(f"/api/explanations/?training_run={first.pk}").json()["results"]
-    by_customer = client.get(
-        f"/api/explanations/?customer={click_customers[0].pk}"
-    ).json()["results"]
+    by_customer = client.get(f"/api/explanations/?customer={click_customers[0].pk}").json()[
+        "results"
+    ]
 
     assert len(by_run) == 2 and {r["training_run"] for r in by_run} == {first.pk}
     assert [r["id"] for r in by_customer] == [one.pk]

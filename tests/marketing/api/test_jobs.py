@@ -7,11 +7,19 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_shows_job_progress(viewer_client, steward):
-    job = Job.objects.create(kind="import", title="Import customers.csv", status="running",
-                             progress=40, message="Row 4,000 of 10,000", created_by=steward)
+    job = Job.objects.create(
+        kind="import",
+        title="Import customers.csv",
+        status="running",
+        progress=40,
+        message="Row 4,000 of 10,000",
+        created_by=steward,
+    )
     body = viewer_client.get(f"/api/jobs/{job.pk}/").json()
     assert {k: body[k] for k in ("status", "progress", "message", "created_by")} == {
-        "status": "running", "progress": 40, "message": "Row 4,000 of 10,000",
+        "status": "running",
+        "progress": 40,
+        "message": "Row 4,000 of 10,000",
         "created_by": "stew",
     }
     assert body["is_finished"] is False
@@ -45,8 +53,9 @@ def test_it_refuses_cancelling_someone_elses_job(viewer, steward):
 
 
 def test_it_shows_a_failed_jobs_error_to_staff_only(viewer, steward):
-    job = Job.objects.create(kind="import", status="failed", message="File unreadable",
-                             error="OSError: File unreadable")
+    job = Job.objects.create(
+        kind="import", status="failed", message="File unreadable", error="OSError: File unreadable"
+    )
     steward.is_staff = True
     steward.save()
 

@@ -37,11 +37,13 @@ def test_it_filters_interactions_by_customer_offer_and_kind(viewer_client):
     a, b = make_customer(), make_customer()
     first, second = make_offer("O1"), make_offer("O2")
     now = timezone.now()
-    Interaction.objects.bulk_create([
-        Interaction(customer=a, offer=first, kind="click", occurred_at=now),
-        Interaction(customer=a, offer=second, kind="impression", occurred_at=now),
-        Interaction(customer=b, offer=first, kind="click", occurred_at=now - timedelta(days=1)),
-    ])
+    Interaction.objects.bulk_create(
+        [
+            Interaction(customer=a, offer=first, kind="click", occurred_at=now),
+            Interaction(customer=a, offer=second, kind="impression", occurred_at=now),
+            Interaction(customer=b, offer=first, kind="click", occurred_at=now - timedelta(days=1)),
+        ]
+    )
 
     def ids(**params):
         return len(viewer_client.get("/api/interactions/", params).json()["results"])

@@ -27,9 +27,16 @@ def test_it_creates_a_run_that_returns_its_job_and_then_its_metrics(
     marketer_client, scoring, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer_client.post("/api/recommendation-runs/", {
-            "scoring_run": scoring.pk, "k": 2, "diversity": 0.5, "offer_cap": 4,
-        }, content_type="application/json")
+        response = marketer_client.post(
+            "/api/recommendation-runs/",
+            {
+                "scoring_run": scoring.pk,
+                "k": 2,
+                "diversity": 0.5,
+                "offer_cap": 4,
+            },
+            content_type="application/json",
+        )
     assert response.status_code == 201, response.json()
     created = response.json()
     run = RecommendationRun.objects.get()
@@ -41,9 +48,11 @@ def test_it_creates_a_run_that_returns_its_job_and_then_its_metrics(
     assert detail["accuracy_basis"] == "none"
     assert detail["similarity"] == "categories"
     assert [p["mmr_lambda"] for p in detail["curve"]] == [
-        p["mmr_lambda"] for p in run.result["curve"]]
+        p["mmr_lambda"] for p in run.result["curve"]
+    ]
     assert detail["metrics"]["intra_list_diversity"] == pytest.approx(
-        run.result["metrics"]["intra_list_diversity"])
+        run.result["metrics"]["intra_list_diversity"]
+    )
     assert sum(row["customers"] for row in detail["exposure"]) == 5 * 2
     assert max(row["customers"] for row in detail["exposure"]) <= 4
 
@@ -56,37 +65,47 @@ def test_it_lists_runs_for_every_role(viewer_client, steward_client, scoring):
 
 
 def test_it_answers_an_unknown_similarity_with_400(marketer_client, scoring):
-    response = marketer_client.post("/api/recommendation-runs/", {
-        "scoring_run": scoring.pk, "k": 2, "diversity": 0.1, "similarity": "colour"},
-        content_type="application/json")
+    response = marketer_client.post(
+        "/api/recommendation-runs/",
+        {"scoring_run": scoring.pk, "k": 2, "diversity": 0.1, "similarity": "colour"},
+        content_type="application/json",
+    )
     assert response.status_code == 400 and "similarity" in response.json()
     assert not RecommendationRun.objects.exists()
 
 
 def test_it_refuses_creation_to_a_viewer(viewer_client, scoring):
-    response = viewer_client.post("/api/recommendation-runs/", {
-        "scoring_run": scoring.pk, "k": 2, "diversity": 0.1}, content_type="application/json")
+    response = viewer_client.post(
+        "/api/recommendation-runs/",
+        {"scoring_run": scoring.pk, "k": 2, "diversity": 0.1},
+        content_type="application/json",
+    )
     assert response.status_code == 403
     assert not RecommendationRun.objects.exists()
 
 
 def test_it_refuses_a_single_offer_scoring_run_with_a_pointer_to_audience_diversity(
-    marketer_client
+    marketer_client,
 ):
     single, _ = scored_base()
-    response = marketer_client.post("/api/recommendation-runs/", {
-        "scoring_run": single.pk, "k": 2, "diversity": 0.1}, content_type="application/json")
+    response = marketer_client.post(
+        "/api/recommendation-runs/",
+        {"scoring_run": single.pk, "k": 2, "diversity": 0.1},
+        content_type="application/json",
+    )
     assert response.status_code == 400
     assert "Audience diversity" in response.json()["detail"]
 
 
-def test_it_returns_a_customers_list_and_refuses_it_without_consent(viewer_client, scoring,
-                                                                    customers):
+def test_it_returns_a_customers_list_and_refuses_it_without_consent(
+    viewer_client, scoring, customers
+):
     run = recommend(scoring, k=3)
     url = f"/api/recommendation-runs/{run.pk}/customers/{customers[1].pk}/"
     body = viewer_client.get(url).json()
-    expected = list(run.items.filter(customer=customers[1]).order_by("rank")
-                    .values_list("offer_id", "score"))
+    expected = list(
+        run.items.filter(customer=customers[1]).order_by("rank").values_list("offer_id", "score")
+    )
     assert [(o["offer_id"], o["score"]) for o in body["offers"]] == expected
     assert body["pseudonym"] == customers[1].pseudonym
     record_consent(customers[1], Purpose.PROFILING, "withdrawn", days_ago=0.001)
@@ -97,16 +116,19 @@ def test_it_returns_a_customers_list_and_refuses_it_without_consent(viewer_clien
 
 def test_it_returns_the_audience_diversity_numbers(viewer_client):
     single, _ = scored_base()
-    body = viewer_client.get(f"/api/scoring-runs/{single.pk}/audience-diversity/",
-                             {"top": 10}).json()
+    body = viewer_client.get(
+        f"/api/scoring-runs/{single.pk}/audience-diversity/", {"top": 10}
+    ).json()
     assert (body["base_size"], body["audience_size"]) == (100, 10)
     job = next(a for a in body["attributes"] if a["attribute"] == "job")
     retired = next(g for g in job["groups"] if g["group"] == "retired")
     assert retired["base_share"] == pytest.approx(0.2) and retired["audience_count"] == 0
-    assert any(f["group"] == "retired" and f["flag"] == "left out"
-               for f in body["under_represented"])
-    by_n = viewer_client.get(f"/api/scoring-runs/{single.pk}/audience-diversity/",
-                             {"top_n": 40, "attributes": "job"}).json()
+    assert any(
+        f["group"] == "retired" and f["flag"] == "left out" for f in body["under_represented"]
+    )
+    by_n = viewer_client.get(
+        f"/api/scoring-runs/{single.pk}/audience-diversity/", {"top_n": 40, "attributes": "job"}
+    ).json()
     assert by_n["audience_size"] == 40 and [a["attribute"] for a in by_n["attributes"]] == ["job"]
 
 
@@ -121,5 +143,7 @@ def test_it_answers_bad_audience_parameters_with_400(viewer_client, scoring):
 
 def test_it_requires_authentication(client, scoring):
     assert client.get("/api/recommendation-runs/").status_code in (401, 403)
-    assert client.get(
-        f"/api/scoring-runs/{scoring.pk}/audience-diversity/").status_code in (401, 403)
+    assert client.get(f"/api/scoring-runs/{scoring.pk}/audience-diversity/").status_code in (
+        401,
+        403,
+    )

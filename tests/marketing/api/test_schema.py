@@ -12,15 +12,29 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.slow
 def test_it_generates_a_valid_openapi_schema_without_warnings(tmp_path):
     result = subprocess.run(
-        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn",
-         "--file", str(tmp_path / "schema.yml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--validate",
+            "--fail-on-warn",
+            "--file",
+            str(tmp_path / "schema.yml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and "Error" not in result.stderr
     schema = (tmp_path / "schema.yml").read_text()
-    for path in ("/api/customers/{id}/erase/", "/api/customers/{id}/portability/",
-                 "/api/segments/preview/", "/api/jobs/{id}/cancel/"):
+    for path in (
+        "/api/customers/{id}/erase/",
+        "/api/customers/{id}/portability/",
+        "/api/segments/preview/",
+        "/api/jobs/{id}/cancel/",
+    ):
         assert path in schema
 
 
@@ -37,8 +51,11 @@ def test_it_documents_who_did_it_as_nullable(steward_client):
     """Rows made by an import or a deleted user name nobody; the schema says so."""
     record_consent(make_customer(), "profiling")
     assert steward_client.get("/api/consents/").json()["results"][0]["recorded_by"] is None
-    schemas = steward_client.get("/api/schema/", {"format": "json"}).json()["components"][
-        "schemas"]
-    for name, field in (("ConsentRecord", "recorded_by"), ("Segment", "created_by"),
-                        ("Job", "created_by"), ("Upload", "created_by")):
+    schemas = steward_client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    for name, field in (
+        ("ConsentRecord", "recorded_by"),
+        ("Segment", "created_by"),
+        ("Job", "created_by"),
+        ("Upload", "created_by"),
+    ):
         assert schemas[name]["properties"][field]["nullable"] is True, name

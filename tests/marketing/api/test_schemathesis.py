@@ -31,11 +31,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 EXAMPLES_PER_OPERATION = 8
 JSON = "application/json"
 # Writes a viewer may make: live counts of an unsaved definition, and logging out.
-OPEN_TO_VIEWERS = {"POST /api/audiences/preview/", "POST /api/segments/preview/",
-                   "POST /api/auth/logout/", "POST /api/auth/logout-all/"}
-STEWARDS_ONLY = {"GET /api/consents/", "GET /api/customers/{id}/consents/",
-                 "POST /api/consents/", "POST /api/customers/{id}/erase/",
-                 "POST /api/suppressions/", "DELETE /api/suppressions/{id}/"}
+OPEN_TO_VIEWERS = {
+    "POST /api/audiences/preview/",
+    "POST /api/segments/preview/",
+    "POST /api/auth/logout/",
+    "POST /api/auth/logout-all/",
+}
+STEWARDS_ONLY = {
+    "GET /api/consents/",
+    "GET /api/customers/{id}/consents/",
+    "POST /api/consents/",
+    "POST /api/customers/{id}/erase/",
+    "POST /api/suppressions/",
+    "DELETE /api/suppressions/{id}/",
+}
 
 
 @contextmanager
@@ -53,8 +62,12 @@ def connection_kept_between_requests():
 
 def fuzz(cases, headers: dict[str, str], codes: set[int]) -> None:
     @given(case=cases)
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case):
         response = case.call(headers=headers)
         codes.add(response.status_code)
@@ -71,13 +84,19 @@ def bodies(world: World) -> dict[str, dict]:
         "POST /api/audiences/": {"segment": segment.pk, "name": "x"},
         "POST /api/audiences/preview/": {"segment": segment.pk},
         "POST /api/segments/preview/": {"rules": segment.rules},
-        "POST /api/consents/": {"customer": world.person.pk, "purpose": "profiling",
-                                "status": "granted", "lawful_basis": "a",
-                                "notice_version": "v3"},
+        "POST /api/consents/": {
+            "customer": world.person.pk,
+            "purpose": "profiling",
+            "status": "granted",
+            "lawful_basis": "a",
+            "notice_version": "v3",
+        },
         "POST /api/suppressions/": {"customer": world.customers[1].pk, "reason": "asked"},
-        "POST /api/campaign-plans/": {"scoring_run": world.scoring_run.pk, "name": "x",
-                                      "economics": {"cost_per_contact": 1,
-                                                    "value_per_conversion": 20}},
+        "POST /api/campaign-plans/": {
+            "scoring_run": world.scoring_run.pk,
+            "name": "x",
+            "economics": {"cost_per_contact": 1, "value_per_conversion": 20},
+        },
         "POST /api/recommendation-runs/": {"scoring_run": world.multi_scoring_run.pk, "k": 2},
     }
 
@@ -98,9 +117,11 @@ def schema_for(headers: dict[str, str]):
 @pytest.mark.parametrize("role", [MARKETER, DATA_STEWARD, VIEWER])
 def test_it_finds_no_server_error_and_no_response_outside_the_schema(role):
     cache.clear()  # throttle counts
-    world = build_world(marketer=user_with_role("fuzz-marketer", MARKETER),
-                        steward=user_with_role("fuzz-steward", DATA_STEWARD),
-                        viewer=user_with_role("fuzz-viewer", VIEWER))
+    world = build_world(
+        marketer=user_with_role("fuzz-marketer", MARKETER),
+        steward=user_with_role("fuzz-steward", DATA_STEWARD),
+        viewer=user_with_role("fuzz-viewer", VIEWER),
+    )
     user = {MARKETER: world.marketer, DATA_STEWARD: world.steward, VIEWER: world.viewer}[role]
     headers = {"Authorization": f"Token {AuthToken.objects.create(user=user)[1]}"}
     known_bodies = bodies(world)
@@ -114,9 +135,13 @@ def test_it_finds_no_server_error_and_no_response_outside_the_schema(role):
             parameters = path_parameters(world, operation.path) if "{" in operation.path else []
             strategies += [operation.as_strategy(path_parameters=p) for p in parameters]
             if operation.label in known_bodies:
-                strategies.append(operation.as_strategy(
-                    body=known_bodies[operation.label], media_type=JSON,
-                    **({"path_parameters": parameters[0]} if parameters else {})))
+                strategies.append(
+                    operation.as_strategy(
+                        body=known_bodies[operation.label],
+                        media_type=JSON,
+                        **({"path_parameters": parameters[0]} if parameters else {}),
+                    )
+                )
             cases = st.one_of(strategies)
             codes = statuses.setdefault(operation.label, set())
             with transaction.atomic():
@@ -132,7 +157,8 @@ def test_it_finds_no_server_error_and_no_response_outside_the_schema(role):
     changed = {label for label in succeeded if not label.startswith("GET ")}
     assert len(statuses) >= 70, sorted(statuses)
     assert len(succeeded) >= {MARKETER: 50, DATA_STEWARD: 40, VIEWER: 28}[role], sorted(
-        set(statuses) - succeeded)
+        set(statuses) - succeeded
+    )
     if role == VIEWER:
         assert changed <= OPEN_TO_VIEWERS
     if role == MARKETER:

@@ -28,8 +28,9 @@ def test_it_creates_a_segment_and_audits_it(marketer_client, customers):
 
 
 def test_it_answers_400_to_a_segment_without_rules(marketer_client):
-    response = marketer_client.post("/api/segments/", {"name": "n"},
-                                    content_type="application/json")
+    response = marketer_client.post(
+        "/api/segments/", {"name": "n"}, content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json() == {"rules": ["This field is required."]}
     assert not Segment.objects.exists()

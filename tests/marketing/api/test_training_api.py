@@ -20,10 +20,18 @@ def test_it_creates_a_training_run_and_returns_its_job(
     marketer_client, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer_client.post("/api/training-runs/", {
-            "offer": term_deposit.pk, "mode": "lora", "epochs": 1, "batch_size": 16,
-            "frozen_layers": 0, "max_length": 32,
-        }, content_type="application/json")
+        response = marketer_client.post(
+            "/api/training-runs/",
+            {
+                "offer": term_deposit.pk,
+                "mode": "lora",
+                "epochs": 1,
+                "batch_size": 16,
+                "frozen_layers": 0,
+                "max_length": 32,
+            },
+            content_type="application/json",
+        )
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -38,7 +46,8 @@ def test_it_creates_a_training_run_and_returns_its_job(
 
 def test_it_refuses_settings_out_of_range(marketer_client, term_deposit):
     response = marketer_client.post(
-        "/api/training-runs/", {"offer": term_deposit.pk, "base_model": "/etc"},
+        "/api/training-runs/",
+        {"offer": term_deposit.pk, "base_model": "/etc"},
         content_type="application/json",
     )
     assert response.status_code == 400
@@ -89,10 +98,12 @@ def test_it_creates_and_lists_scoring_runs(marketer_client, term_deposit):
     run = finished_run(term_deposit)
     unfinished = finished_run(term_deposit, model_id="")
 
-    refused = marketer_client.post("/api/scoring-runs/", {"training_run": unfinished.pk},
-                                   content_type="application/json")
-    created = marketer_client.post("/api/scoring-runs/", {"training_run": run.pk},
-                                   content_type="application/json")
+    refused = marketer_client.post(
+        "/api/scoring-runs/", {"training_run": unfinished.pk}, content_type="application/json"
+    )
+    created = marketer_client.post(
+        "/api/scoring-runs/", {"training_run": run.pk}, content_type="application/json"
+    )
 
     assert refused.status_code == 400
     assert created.status_code == 201
@@ -115,8 +126,11 @@ def test_it_streams_scores_as_csv_by_pseudonym_without_identifiers(viewer_client
     text = _body(response).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["pseudonym"] for r in rows] == [c.pseudonym for c in reversed(customers)]
-    assert rows[0] == {"pseudonym": customers[-1].pseudonym, "offer": "TERM-DEPOSIT",
-                       "score": "0.900000"}
+    assert rows[0] == {
+        "pseudonym": customers[-1].pseudonym,
+        "offer": "TERM-DEPOSIT",
+        "score": "0.900000",
+    }
     assert "@example.com" not in text and customers[0].external_id not in text
     assert AuditEvent.objects.filter(action="export", target_type="scoring_run").exists()
 
@@ -130,6 +144,5 @@ def test_it_streams_scores_as_json(viewer_client, term_deposit):
 
     assert response.status_code == 200 and response.streaming
     data = json.loads(_body(response))
-    assert data[0] == {"pseudonym": customers[-1].pseudonym, "offer": "TERM-DEPOSIT",
-                       "score": 0.9}
+    assert data[0] == {"pseudonym": customers[-1].pseudonym, "offer": "TERM-DEPOSIT", "score": 0.9}
     assert len(data) == 3

@@ -48,7 +48,8 @@ def test_it_maps_previews_and_imports(marketer_client, django_capture_on_commit_
     upload_id = upload(marketer_client).json()["id"]
     mapping = {"external_id": "customer_id", "email": "email", "attr:age": "age"}
     response = marketer_client.post(
-        f"/api/uploads/{upload_id}/mapping/", {"mapping": mapping, "mode": "all_or_nothing"},
+        f"/api/uploads/{upload_id}/mapping/",
+        {"mapping": mapping, "mode": "all_or_nothing"},
         content_type="application/json",
     )
     assert response.status_code == 200, response.content
@@ -99,10 +100,14 @@ def test_it_lets_a_steward_upload_too(steward):
     assert upload(logged_in(steward)).status_code == 201
 
 
-WITH_PII = (b"customer_id,email,first_name\nC1,anna.real@example.com,Annabel\n"
-            b"C2,bad@@example.com,Bertrand\n")
-MAPPING = {"mapping": {"external_id": "customer_id", "email": "email", "first_name": "first_name"},
-           "mode": "valid_rows"}
+WITH_PII = (
+    b"customer_id,email,first_name\nC1,anna.real@example.com,Annabel\n"
+    b"C2,bad@@example.com,Bertrand\n"
+)
+MAPPING = {
+    "mapping": {"external_id": "customer_id", "email": "email", "first_name": "first_name"},
+    "mode": "valid_rows",
+}
 
 
 def mapped_upload(client) -> int:

@@ -26,7 +26,9 @@ def test_it_gives_back_the_value_it_escaped(value):
 
 def test_it_streams_escaped_lines():
     assert list(csv_lines([["id", "=HYPERLINK(1)"], ["a,b", "-3"]])) == [
-        "id,'=HYPERLINK(1)\r\n", '"a,b",\'-3\r\n']
+        "id,'=HYPERLINK(1)\r\n",
+        '"a,b",\'-3\r\n',
+    ]
 
 
 def test_it_escapes_every_cell_the_csv_writer_writes():

@@ -12,7 +12,9 @@ def test_it_writes_pseudonyms_and_scores_as_csv():
     generic.write_csv([Member("p1", 0.1234567), Member("p2", None)], out)
 
     assert list(csv.reader(io.StringIO(out.getvalue()))) == [
-        ["pseudonym", "score"], ["p1", "0.123457"], ["p2", ""],
+        ["pseudonym", "score"],
+        ["p1", "0.123457"],
+        ["p2", ""],
     ]
 
 
@@ -22,7 +24,8 @@ def test_it_writes_pseudonyms_and_scores_as_a_json_array():
     result = generic.write_json([Member("p1", 0.5), Member("p2", None)], out)
 
     assert json.loads(out.getvalue()) == [
-        {"pseudonym": "p1", "score": 0.5}, {"pseudonym": "p2", "score": None},
+        {"pseudonym": "p1", "score": 0.5},
+        {"pseudonym": "p2", "score": None},
     ]
     assert result.rows == 2
 

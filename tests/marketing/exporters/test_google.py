@@ -12,12 +12,15 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("Cloudy.SF+shop@gmail.com", "cloudysf@gmail.com"),
-    ("j.o.h.n+x@googlemail.com", "john@googlemail.com"),
-    (" Jane.Doe+news@Example.com ", "jane.doe+news@example.com"),  # other domains keep both
-    ("+shop@gmail.com", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Cloudy.SF+shop@gmail.com", "cloudysf@gmail.com"),
+        ("j.o.h.n+x@googlemail.com", "john@googlemail.com"),
+        (" Jane.Doe+news@Example.com ", "jane.doe+news@example.com"),  # other domains keep both
+        ("+shop@gmail.com", ""),
+    ],
+)
 def test_it_normalises_emails_with_the_gmail_only_rules(raw, expected):
     assert google.normalise_email(raw) == expected
 
@@ -27,15 +30,18 @@ def test_it_writes_phones_in_e164_with_the_plus():
     assert google.normalise_phone("+44 07123 456789", "GB") == "+447123456789"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("  Jane ", "jane"),
-    ("Mrs. Jane", "jane"),
-    ("Dr Mary  Ann", "mary ann"),
-    ("Smith Jr.", "smith"),
-    ("Smith, Jr.", "smith"),
-    ("García III", "garcía"),
-    ("Miss", "miss"),  # a name that is only a title is kept
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Jane ", "jane"),
+        ("Mrs. Jane", "jane"),
+        ("Dr Mary  Ann", "mary ann"),
+        ("Smith Jr.", "smith"),
+        ("Smith, Jr.", "smith"),
+        ("García III", "garcía"),
+        ("Miss", "miss"),  # a name that is only a title is kept
+    ],
+)
 def test_it_lowercases_names_and_drops_titles_and_suffixes(raw, expected):
     assert google.normalise_name(raw) == expected
 
@@ -52,14 +58,28 @@ def rows(members) -> list[list[str]]:
 
 
 def test_it_writes_the_customer_match_csv_with_hashed_identifiers_and_plain_place():
-    member = Member("p1", 0.9, "Cloudy.SF+shop@gmail.com", "(800) 555-0100", "Mrs. Jane",
-                    "Doe Jr.", "us", "20500-0001")
+    member = Member(
+        "p1",
+        0.9,
+        "Cloudy.SF+shop@gmail.com",
+        "(800) 555-0100",
+        "Mrs. Jane",
+        "Doe Jr.",
+        "us",
+        "20500-0001",
+    )
 
     table, result = rows([member])
 
     assert table[0] == ["Email", "Phone", "First Name", "Last Name", "Country", "Zip"]
-    assert table[1] == [sha("cloudysf@gmail.com"), sha("+18005550100"), sha("jane"),
-                        sha("doe"), "US", "20500"]
+    assert table[1] == [
+        sha("cloudysf@gmail.com"),
+        sha("+18005550100"),
+        sha("jane"),
+        sha("doe"),
+        "US",
+        "20500",
+    ]
     assert table[1][0] == "e6852afb2aa2bc2b68869c1fd31f452e758b592de76ab1753c70a0b38cd41ea9"
     assert result.rows == 1 and result.skipped == []
 

@@ -29,9 +29,14 @@ def test_it_normalises_zip_and_country_in_lowercase():
 
 
 def member(i: int, **fields) -> Member:
-    values = {"email": f"Person{i}@Example.com", "phone": "+44 07123 456789",
-              "first_name": "Jane", "last_name": "Doe", "country": "GB",
-              "postal_code": "SW1A 1AA"} | fields
+    values = {
+        "email": f"Person{i}@Example.com",
+        "phone": "+44 07123 456789",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "country": "GB",
+        "postal_code": "SW1A 1AA",
+    } | fields
     return Member(f"pseudo{i}", None, **values)
 
 
@@ -42,10 +47,17 @@ def test_it_writes_the_api_payload_with_extern_id_plain_and_the_rest_hashed():
 
     payload = json.loads(out.getvalue())
     assert payload["schema"] == ["EXTERN_ID", "EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"]
-    assert payload["data"] == [[
-        "pseudo1", sha("person1@example.com"), sha("447123456789"), sha("jane"), sha("doe"),
-        sha("sw1a1aa"), sha("gb"),
-    ]]
+    assert payload["data"] == [
+        [
+            "pseudo1",
+            sha("person1@example.com"),
+            sha("447123456789"),
+            sha("jane"),
+            sha("doe"),
+            sha("sw1a1aa"),
+            sha("gb"),
+        ]
+    ]
     assert payload["data"][0][2] == (
         "390fa2f26ecf6ff60e151d2011b1a091840784758531031970a261ca1f3736a9"
     )

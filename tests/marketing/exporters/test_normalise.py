@@ -24,40 +24,46 @@ def test_it_keeps_an_empty_value_empty_instead_of_hashing_it():
     assert sha256_hex("") == ""
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("  Test@Example.COM ", "test@example.com"),
-    ("te st@example.com", "test@example.com"),
-    ("not-an-email", ""),
-    ("a@b", ""),
-    ("a@b.c", "a@b.c"),
-    ("@b.c", ""),
-    ("a@b@c.d", ""),
-    ("a@.com", ""),
-    ("a@b.", ""),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Test@Example.COM ", "test@example.com"),
+        ("te st@example.com", "test@example.com"),
+        ("not-an-email", ""),
+        ("a@b", ""),
+        ("a@b.c", "a@b.c"),
+        ("@b.c", ""),
+        ("a@b@c.d", ""),
+        ("a@.com", ""),
+        ("a@b.", ""),
+        (None, ""),
+    ],
+)
 def test_it_trims_lowercases_and_checks_emails(raw, expected):
     assert email_basic(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "country", "expected"), [
-    ("(800) 555-0100", "US", "18005550100"),
-    ("1-800-555-0100", "US", "18005550100"),
-    ("+44 07123 456789", None, "447123456789"),
-    ("07123 456789", "GB", "447123456789"),
-    ("0044 7123 456789", "DE", "447123456789"),
-    ("030 1234567", "DE", "49301234567"),
-    ("06 1234 5678", "IT", "390612345678"),  # the Italian leading 0 is part of the number
-    ("+39 06 1234 5678", None, "390612345678"),
-    ("+86 138 0013 8000", None, "8613800138000"),  # a code outside the table stays as written
-    ("0151 2345678", "", ""),  # a national number of unknown country cannot be dialled
-    ("0151 2345678", "XX", ""),
-    ("12", "US", ""),
-    ("+٤٤ 7123 456789", None, "447123456789"),  # digits of other scripts count too
-    ("+44 ٠7123 456789", None, "447123456789"),
-    ("+44 0", None, ""),
-    ("", "US", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("(800) 555-0100", "US", "18005550100"),
+        ("1-800-555-0100", "US", "18005550100"),
+        ("+44 07123 456789", None, "447123456789"),
+        ("07123 456789", "GB", "447123456789"),
+        ("0044 7123 456789", "DE", "447123456789"),
+        ("030 1234567", "DE", "49301234567"),
+        ("06 1234 5678", "IT", "390612345678"),  # the Italian leading 0 is part of the number
+        ("+39 06 1234 5678", None, "390612345678"),
+        ("+86 138 0013 8000", None, "8613800138000"),  # a code outside the table stays as written
+        ("0151 2345678", "", ""),  # a national number of unknown country cannot be dialled
+        ("0151 2345678", "XX", ""),
+        ("12", "US", ""),
+        ("+٤٤ 7123 456789", None, "447123456789"),  # digits of other scripts count too
+        ("+44 ٠7123 456789", None, "447123456789"),
+        ("+44 0", None, ""),
+        ("", "US", ""),
+    ],
+)
 def test_it_writes_phone_numbers_as_international_digits(raw, country, expected):
     assert phone_international(raw, country) == expected
 

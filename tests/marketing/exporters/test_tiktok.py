@@ -22,15 +22,16 @@ def test_it_writes_the_customer_file_with_sha256_columns():
     out = io.StringIO()
 
     result = tiktok.write(
-        [Member("p1", None, "a@example.com", "(657)777-0000", country="US"),
-         Member("p2", None, "", "")],
+        [
+            Member("p1", None, "a@example.com", "(657)777-0000", country="US"),
+            Member("p2", None, "", ""),
+        ],
         out,
     )
 
     table = list(csv.reader(io.StringIO(out.getvalue())))
     assert table == [
         ["Email_SHA256", "Phone_SHA256"],
-        [sha("a@example.com"),
-         "8d7bdaaf75196f351d22942fc0dd79304ffabc3eaf3339460ef9da0773e3aec2"],
+        [sha("a@example.com"), "8d7bdaaf75196f351d22942fc0dd79304ffabc3eaf3339460ef9da0773e3aec2"],
     ]
     assert result.skipped == ["p2"]

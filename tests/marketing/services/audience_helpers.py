@@ -41,35 +41,58 @@ def make_people(
     granted (or ``status``) 30 days ago, optionally expired yesterday or withdrawn since."""
     prefix = f"P{next(_batch):03d}-"
     make = pseudonymiser()
-    customers = Customer.objects.bulk_create([
-        Customer(external_id=f"{prefix}{i:05d}", pseudonym=make(f"{prefix}{i:05d}"),
-                 attributes=attributes or {})
-        for i in range(n)
-    ])
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                external_id=f"{prefix}{i:05d}",
+                pseudonym=make(f"{prefix}{i:05d}"),
+                attributes=attributes or {},
+            )
+            for i in range(n)
+        ]
+    )
     customers = list(Customer.objects.filter(external_id__startswith=prefix).order_by("pk"))
     if identity:
-        CustomerIdentity.objects.bulk_create([
-            CustomerIdentity(
-                customer=c, email=f"{c.external_id.lower()}@example.com",
-                phone=f"+1 202 555 {i % 10000:04d}" if country in ("US", "") else "",
-                first_name="Jane", last_name="Doe", country=country, postal_code="20500",
-            )
-            for i, c in enumerate(customers)
-        ])
+        CustomerIdentity.objects.bulk_create(
+            [
+                CustomerIdentity(
+                    customer=c,
+                    email=f"{c.external_id.lower()}@example.com",
+                    phone=f"+1 202 555 {i % 10000:04d}" if country in ("US", "") else "",
+                    first_name="Jane",
+                    last_name="Doe",
+                    country=country,
+                    postal_code="20500",
+                )
+                for i, c in enumerate(customers)
+            ]
+        )
     now = timezone.now()
     records = []
     for c in customers:
         for purpose in purposes:
-            records.append(ConsentRecord(
-                customer=c, purpose=purpose, status=status, effective_at=now - timedelta(days=30),
-                expires_at=now - timedelta(days=1) if expired else None, source="form",
-                notice_version="v1",
-            ))
+            records.append(
+                ConsentRecord(
+                    customer=c,
+                    purpose=purpose,
+                    status=status,
+                    effective_at=now - timedelta(days=30),
+                    expires_at=now - timedelta(days=1) if expired else None,
+                    source="form",
+                    notice_version="v1",
+                )
+            )
             if withdrawn:
-                records.append(ConsentRecord(
-                    customer=c, purpose=purpose, status=ConsentRecord.Status.WITHDRAWN,
-                    effective_at=now - timedelta(days=2), source="form", notice_version="v1",
-                ))
+                records.append(
+                    ConsentRecord(
+                        customer=c,
+                        purpose=purpose,
+                        status=ConsentRecord.Status.WITHDRAWN,
+                        effective_at=now - timedelta(days=2),
+                        source="form",
+                        notice_version="v1",
+                    )
+                )
     ConsentRecord.objects.bulk_create(records)
     if suppressed:
         Suppression.objects.bulk_create([Suppression(customer=c, reason="test") for c in customers])
@@ -82,8 +105,9 @@ def everyone_segment(name: str = "Everyone") -> Segment:
 
 def frozen_audience(by, *, segment: Segment | None = None, **kwargs) -> Audience:
     segment = segment or everyone_segment()
-    audience = audience_create(name=kwargs.pop("name", "Audience"), segment=segment, by=by,
-                               **kwargs)
+    audience = audience_create(
+        name=kwargs.pop("name", "Audience"), segment=segment, by=by, **kwargs
+    )
     return audience_freeze(audience=audience, by=by)
 
 

@@ -22,11 +22,19 @@ def csv_file(text: str | bytes, name: str = "customers.csv") -> SimpleUploadedFi
     return SimpleUploadedFile(name, content, content_type="text/csv")
 
 
-def customers_csv(rows: int = 30, *, bad: dict[int, dict[str, str]] | None = None,
-                  delimiter: str = ",") -> str:
+def customers_csv(
+    rows: int = 30, *, bad: dict[int, dict[str, str]] | None = None, delimiter: str = ","
+) -> str:
     """A customers file; ``bad`` replaces cells of a data row (1-based) by column name."""
-    header = ["customer_id", "email", "country", "age", "plan", "consent_email_marketing",
-              "consent_date"]
+    header = [
+        "customer_id",
+        "email",
+        "country",
+        "age",
+        "plan",
+        "consent_email_marketing",
+        "consent_date",
+    ]
     lines = [delimiter.join(header)]
     for i in range(1, rows + 1):
         row = {
@@ -54,8 +62,9 @@ def run_import(capture, upload: Upload, *, by, mode: str | None = None) -> Job:
     return job
 
 
-def import_text(capture, text: str, *, by, kind: str = "customers",
-                mode: str = Upload.Mode.ALL_OR_NOTHING) -> Job:
+def import_text(
+    capture, text: str, *, by, kind: str = "customers", mode: str = Upload.Mode.ALL_OR_NOTHING
+) -> Job:
     upload = upload_create(kind=kind, file=csv_file(text, f"{kind}.csv"), by=by)
     return run_import(capture, upload, by=by, mode=mode)
 
@@ -74,8 +83,13 @@ def stored() -> dict[str, list]:
         ),
         "consents": sorted(
             ConsentRecord.objects.values_list(
-                "customer__external_id", "purpose", "status", "effective_at", "expires_at",
-                "source", "notice_version",
+                "customer__external_id",
+                "purpose",
+                "status",
+                "effective_at",
+                "expires_at",
+                "source",
+                "notice_version",
             ),
             key=repr,
         ),
@@ -84,7 +98,11 @@ def stored() -> dict[str, list]:
         ),
         "interactions": sorted(
             Interaction.objects.values_list(
-                "customer__external_id", "offer__external_id", "kind", "occurred_at", "value",
+                "customer__external_id",
+                "offer__external_id",
+                "kind",
+                "occurred_at",
+                "value",
                 "campaign",
             ),
             key=repr,

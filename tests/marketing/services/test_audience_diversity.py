@@ -12,6 +12,7 @@ from tests.marketing.recommendation_helpers import (
 
 pytestmark = pytest.mark.django_db
 
+
 def spread(report, attribute):
     return next(a for a in report["attributes"] if a["attribute"] == attribute)
 
@@ -66,8 +67,16 @@ def test_it_refuses_a_multi_offer_scoring_run():
         audience_diversity(scoring_run=scoring, top_share=0.1)
 
 
-@pytest.mark.parametrize("arguments", [{"top_share": 0}, {"top_share": 1.5}, {"top_n": 0},
-                                       {"top_n": 101}, {"attributes": ["shoe_size"]}])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"top_share": 0},
+        {"top_share": 1.5},
+        {"top_n": 0},
+        {"top_n": 101},
+        {"attributes": ["shoe_size"]},
+    ],
+)
 def test_it_refuses_bad_settings_with_a_clear_message(arguments):
     scoring, _ = scored_base()
     with pytest.raises(AudienceDiversityError):

@@ -37,8 +37,9 @@ def scored(marketer):
 
 
 def members_of(audience: Audience) -> list[int]:
-    return list(audience.members.order_by("rank", "customer_id").values_list("customer_id",
-                                                                             flat=True))
+    return list(
+        audience.members.order_by("rank", "customer_id").values_list("customer_id", flat=True)
+    )
 
 
 def test_it_freezes_the_segment_members_with_why_and_a_consent_snapshot(marketer):
@@ -46,8 +47,10 @@ def test_it_freezes_the_segment_members_with_why_and_a_consent_snapshot(marketer
     withdrawn = make_people(3, withdrawn=True, attributes={"plan": "gold"})
     make_people(4, attributes={"plan": "basic"})
     segment = everyone_segment("Gold")
-    segment.rules = {"op": "and", "rules": [
-        {"field": "attr:plan", "operator": "eq", "value": "gold"}]}
+    segment.rules = {
+        "op": "and",
+        "rules": [{"field": "attr:plan", "operator": "eq", "value": "gold"}],
+    }
     segment.save()
     ProfileField.objects.create(name="plan", data_type="text")
 
@@ -71,8 +74,10 @@ def test_it_freezes_the_segment_members_with_why_and_a_consent_snapshot(marketer
 def test_it_keeps_the_frozen_members_when_the_segment_changes_later(marketer):
     people = make_people(11)
     audience = frozen_audience(marketer)
-    audience.segment.rules = {"op": "and", "rules": [
-        {"field": "identity:country", "operator": "eq", "value": "FR"}]}
+    audience.segment.rules = {
+        "op": "and",
+        "rules": [{"field": "identity:country", "operator": "eq", "value": "FR"}],
+    }
     audience.segment.save()
 
     assert set(members_of(audience)) == {c.pk for c in people}
@@ -86,8 +91,7 @@ def test_it_cuts_the_top_n_by_score_with_ranks(marketer, scored):
     audience = frozen_audience(marketer, scoring_run=scoring, cut=AudienceCut("top_n", 5))
 
     assert members_of(audience) == [c.pk for c in reversed(people[-5:])]
-    assert list(audience.members.order_by("rank").values_list("rank", flat=True)) == [1, 2, 3,
-                                                                                       4, 5]
+    assert list(audience.members.order_by("rank").values_list("rank", flat=True)) == [1, 2, 3, 4, 5]
     top = audience.members.get(rank=1)
     assert top.score == 0.9
     assert top.why == "In segment “Everyone”, top 5 by score of “Term deposit · conversion”"
@@ -96,8 +100,9 @@ def test_it_cuts_the_top_n_by_score_with_ranks(marketer, scored):
 def test_it_cuts_the_top_percent_rounding_up(marketer, scored):
     people, scoring = scored
 
-    audience = frozen_audience(marketer, scoring_run=scoring,
-                               cut=AudienceCut("top_percent", 12))  # 12% of 20 = 2.4
+    audience = frozen_audience(
+        marketer, scoring_run=scoring, cut=AudienceCut("top_percent", 12)
+    )  # 12% of 20 = 2.4
 
     assert members_of(audience) == [people[-1].pk, people[-2].pk, people[-3].pk]
 
@@ -122,19 +127,23 @@ def test_it_keeps_unscored_members_when_there_is_no_cut(marketer, scored):
     assert audience.members.get(customer=people[-1]).rank == 1
 
 
-@pytest.mark.parametrize(("cut", "message"), [
-    (AudienceCut("top_n", 0), "whole number"),
-    (AudienceCut("top_n", 2.5), "whole number"),
-    (AudienceCut("top_percent", 150), "percentage"),
-    (AudienceCut("threshold", 1.5), "between 0 and 1"),
-    (AudienceCut("threshold", None), "needs a value"),
-    (AudienceCut("sideways", 1), "Unknown cut"),
-])
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (AudienceCut("top_n", 0), "whole number"),
+        (AudienceCut("top_n", 2.5), "whole number"),
+        (AudienceCut("top_percent", 150), "percentage"),
+        (AudienceCut("threshold", 1.5), "between 0 and 1"),
+        (AudienceCut("threshold", None), "needs a value"),
+        (AudienceCut("sideways", 1), "Unknown cut"),
+    ],
+)
 def test_it_refuses_cuts_that_make_no_sense(marketer, scored, cut, message):
     _, scoring = scored
     with pytest.raises(AudienceDefinitionError, match=message):
-        audience_create(name="x", segment=everyone_segment(), scoring_run=scoring, cut=cut,
-                        by=marketer)
+        audience_create(
+            name="x", segment=everyone_segment(), scoring_run=scoring, cut=cut, by=marketer
+        )
     assert not Audience.objects.exists()
 
 
@@ -151,8 +160,7 @@ def test_it_needs_a_finished_scoring_run_for_a_score_cut(marketer, scored):
 
 def test_it_refuses_a_segment_whose_rules_no_longer_compile(marketer):
     segment = everyone_segment()
-    segment.rules = {"op": "and", "rules": [{"field": "attr:gone", "operator": "eq",
-                                             "value": 1}]}
+    segment.rules = {"op": "and", "rules": [{"field": "attr:gone", "operator": "eq", "value": 1}]}
     with pytest.raises(SegmentRuleError):
         audience_create(name="x", segment=segment, by=marketer)
 
@@ -172,11 +180,20 @@ def test_it_previews_consent_and_match_readiness_for_each_platform(marketer, set
     by_format = {row["format"]: row for row in preview["formats"]}
     google = by_format["google_customer_match"]
     assert google["exportable"] == 22 - 2 - 1 - 5
-    assert google["left_out"] == {"no_record": None, "denied": None, "withdrawn": 2,
-                                  "expired": None,
-                                  "suppressed": 1, "google_consent": 3 + 2}
+    assert google["left_out"] == {
+        "no_record": None,
+        "denied": None,
+        "withdrawn": 2,
+        "expired": None,
+        "suppressed": 1,
+        "google_consent": 3 + 2,
+    }
     assert (google["email"], google["phone"], google["address"], google["matchable"]) == (
-        14, 10, 14, 14)
+        14,
+        10,
+        14,
+        14,
+    )
     tiktok = by_format["tiktok_customer_file"]
     assert tiktok["exportable"] == 19 and tiktok["address"] is None
     assert (tiktok["email"], tiktok["phone"], tiktok["matchable"]) == (17, 10, 17)
@@ -189,8 +206,9 @@ def test_it_estimates_readiness_from_a_sample_of_large_audiences(marketer, monke
     make_people(30)
     monkeypatch.setattr(audience_selectors, "READINESS_SAMPLE", 10)
 
-    preview = audience_preview(members=audience_candidates(rules={}),
-                               formats=["meta_custom_audience"])
+    preview = audience_preview(
+        members=audience_candidates(rules={}), formats=["meta_custom_audience"]
+    )
 
     row = preview["formats"][0]
     assert row["estimated"] and row["email"] == row["matchable"] == 30
@@ -203,8 +221,7 @@ def test_it_hides_every_count_of_a_small_audience(marketer, settings):
     preview = audience_preview(members=audience_candidates(rules={}))
 
     assert preview["suppressed"] and preview["size"] is None
-    assert all(row["exportable"] is None and row["email"] is None
-               for row in preview["formats"])
+    assert all(row["exportable"] is None and row["email"] is None for row in preview["formats"])
 
 
 def test_it_previews_the_frozen_members_not_the_current_segment(marketer):
@@ -226,6 +243,7 @@ def test_it_keeps_a_suppression_list_with_an_audit_trail(steward):
     suppression_remove(suppression=suppression, by=steward)
 
     assert not Suppression.objects.exists()
-    changes = AuditEvent.objects.filter(target_ref=customer.pseudonym,
-                                        action=AuditEvent.Action.CONSENT_CHANGE)
+    changes = AuditEvent.objects.filter(
+        target_ref=customer.pseudonym, action=AuditEvent.Action.CONSENT_CHANGE
+    )
     assert sorted(e.details["change"] for e in changes) == ["suppressed", "unsuppressed"]

@@ -10,8 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_stores_an_int_target_ref_as_its_string() -> None:
-    event = audit_log(actor=None, action=AuditEvent.Action.UPLOAD, target_type="upload",
-                      target_ref=42)
+    event = audit_log(
+        actor=None, action=AuditEvent.Action.UPLOAD, target_type="upload", target_ref=42
+    )
 
     event.refresh_from_db()
     assert event.target_ref == "42"
@@ -19,8 +20,9 @@ def test_it_stores_an_int_target_ref_as_its_string() -> None:
 
 
 def test_it_records_an_anonymous_actor_as_nobody() -> None:
-    event = audit_log(actor=AnonymousUser(), action=AuditEvent.Action.UPLOAD,
-                      target_type="upload", target_ref="7")
+    event = audit_log(
+        actor=AnonymousUser(), action=AuditEvent.Action.UPLOAD, target_type="upload", target_ref="7"
+    )
 
     assert event.actor is None
 

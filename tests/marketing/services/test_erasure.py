@@ -40,8 +40,9 @@ def test_it_blanks_the_customers_rows_in_stored_uploads_and_keeps_the_others_num
 ):
     import_text(django_capture_on_commit_callbacks, customers_csv(20), by=marketer)
     text = customers_csv(20, bad={15: {"email": "not-an-email"}, 7: {"email": "nope"}})
-    job = import_text(django_capture_on_commit_callbacks, text, by=marketer,
-                      mode=Upload.Mode.VALID_ROWS)
+    job = import_text(
+        django_capture_on_commit_callbacks, text, by=marketer, mode=Upload.Mode.VALID_ROWS
+    )
     assert job.status == "succeeded"
     first, second = Upload.objects.order_by("pk")
     before = rows_of(Path(second.file.path))
@@ -64,13 +65,18 @@ def test_it_blanks_the_customers_responses_in_interaction_uploads(
     marketer, steward, django_capture_on_commit_callbacks
 ):
     import_text(django_capture_on_commit_callbacks, customers_csv(5), by=marketer)
-    import_text(django_capture_on_commit_callbacks,
-                "offer_id,title\nO1,Term deposit\n", by=marketer, kind="offers")
+    import_text(
+        django_capture_on_commit_callbacks,
+        "offer_id,title\nO1,Term deposit\n",
+        by=marketer,
+        kind="offers",
+    )
     job = import_text(
         django_capture_on_commit_callbacks,
         "customer_id,offer_id,kind,occurred_at\nC002,O1,click,2024-05-01\n"
         "C003,O1,click,2024-05-01\nC002,O1,conversion,2024-05-02\n",
-        by=marketer, kind="interactions",
+        by=marketer,
+        kind="interactions",
     )
     assert job.status == "succeeded", job.error
     assert Interaction.objects.count() == 3
@@ -161,15 +167,22 @@ def test_it_names_the_erased_person_by_a_token_the_pseudonym_key_cannot_recomput
 
 
 def test_it_replaces_the_persons_identifiers_in_jobs_and_audit_details(steward):
-    person = make_customer("CUST-4711", identity={"email": "ada@example.org",
-                                                  "phone": "+44 20 7946 0958"})
-    job = Job.objects.create(
-        kind=Job.Kind.IMPORT, message="Row 3: 'CUST-4711' appears twice",
-        error="Traceback: ADA@example.org", result={"notes": ["+44 20 7946 0958", "kept"]},
+    person = make_customer(
+        "CUST-4711", identity={"email": "ada@example.org", "phone": "+44 20 7946 0958"}
     )
-    viewed = audit_log(actor=steward, action=AuditEvent.Action.PII_VIEW,
-                       target_type="customer", target_ref=person.pseudonym,
-                       details={"customers": [person.pseudonym]})
+    job = Job.objects.create(
+        kind=Job.Kind.IMPORT,
+        message="Row 3: 'CUST-4711' appears twice",
+        error="Traceback: ADA@example.org",
+        result={"notes": ["+44 20 7946 0958", "kept"]},
+    )
+    viewed = audit_log(
+        actor=steward,
+        action=AuditEvent.Action.PII_VIEW,
+        target_type="customer",
+        target_ref=person.pseudonym,
+        details={"customers": [person.pseudonym]},
+    )
 
     customer_erase(customer=person, by=steward)
 
@@ -184,8 +197,9 @@ def test_it_replaces_the_persons_identifiers_in_jobs_and_audit_details(steward):
 
 def test_it_keeps_only_sample_values_that_enough_others_share(steward, settings):
     settings.MIN_GROUP_SIZE = 3
-    ProfileField.objects.create(name="plan", data_type="text",
-                                sample_values=["gold", "Zeppelin", "duo"])
+    ProfileField.objects.create(
+        name="plan", data_type="text", sample_values=["gold", "Zeppelin", "duo"]
+    )
     ProfileField.objects.create(name="city", data_type="text", sample_values=["Berlin", "Ulm"])
     for _ in range(3):
         make_customer(plan="gold", city="Berlin")
@@ -205,7 +219,8 @@ def test_it_drops_the_problems_of_the_blanked_rows_from_the_upload_and_its_jobs(
 ):
     capture = django_capture_on_commit_callbacks
     upload = upload_create(
-        kind="customers", by=marketer,
+        kind="customers",
+        by=marketer,
         file=csv_file(customers_csv(20, bad={15: {"email": "ada-at-example"}})),
     )
     failed = run_import(capture, upload, by=marketer)
@@ -234,8 +249,9 @@ def test_it_drops_the_problems_of_the_blanked_rows_from_the_upload_and_its_jobs(
 
 def test_it_leaves_other_customers_ids_and_the_marketers_own_words_alone(steward):
     person = make_customer("C015", plan="Zeppelin")
-    job = Job.objects.create(kind=Job.Kind.IMPORT, message="C015 and C0150 were merged",
-                             result={"note": "Zeppelin"})
+    job = Job.objects.create(
+        kind=Job.Kind.IMPORT, message="C015 and C0150 were merged", result={"note": "Zeppelin"}
+    )
     rules = {"op": "and", "rules": [{"field": "plan", "operator": "eq", "value": "Zeppelin"}]}
     segment = Segment.objects.create(name="Zeppelin fans", rules=rules)
 

@@ -27,18 +27,24 @@ PLAN = "Platinum-Quokka-Zeta"
 NICKNAME = "Marmoset-Xylo-Vantablack"
 BAD_EMAIL = "quokka.zeta7731-at-example"
 
-HEADER = ("customer_id,email,phone,country,age,plan,nickname,consent_model_training,"
-          "consent_profiling,consent_ad_targeting,consent_date")
+HEADER = (
+    "customer_id,email,phone,country,age,plan,nickname,consent_model_training,"
+    "consent_profiling,consent_ad_targeting,consent_date"
+)
 
 
 def customers_file(person_email: str) -> str:
     lines = [HEADER]
     for i in range(1, 31):
-        lines.append(f"C{i:03d},person{i}@example.com,,DE,{20 + i},"
-                     f"{'gold' if i % 3 == 0 else 'basic'},regular,granted,granted,granted,"
-                     "2024-03-01")
-    lines.append(f"{PERSON},{person_email},{PHONE},DE,44,{PLAN},{NICKNAME},granted,granted,"
-                 "granted,2024-03-01")
+        lines.append(
+            f"C{i:03d},person{i}@example.com,,DE,{20 + i},"
+            f"{'gold' if i % 3 == 0 else 'basic'},regular,granted,granted,granted,"
+            "2024-03-01"
+        )
+    lines.append(
+        f"{PERSON},{person_email},{PHONE},DE,44,{PLAN},{NICKNAME},granted,granted,"
+        "granted,2024-03-01"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -67,9 +73,11 @@ def hits_in_tables(needles: list[str]) -> list[str]:
     found = []
     for model in apps.get_models():
         columns = [
-            f.attname for f in model._meta.concrete_fields
-            if isinstance(f, models.CharField | models.TextField | models.JSONField
-                          | models.FileField)
+            f.attname
+            for f in model._meta.concrete_fields
+            if isinstance(
+                f, models.CharField | models.TextField | models.JSONField | models.FileField
+            )
         ]
         if not columns:
             continue
@@ -90,7 +98,13 @@ def hits_in_files(needles: list[str]) -> list[str]:
 
 
 def test_it_leaves_no_trace_of_the_person_in_tables_files_or_the_log(
-    marketer, steward, client, tiny_bert, click_customers, term_deposit, server_log,
+    marketer,
+    steward,
+    client,
+    tiny_bert,
+    click_customers,
+    term_deposit,
+    server_log,
     django_capture_on_commit_callbacks,
 ):
     capture = django_capture_on_commit_callbacks
@@ -98,16 +112,17 @@ def test_it_leaves_no_trace_of_the_person_in_tables_files_or_the_log(
     assert job.status == Job.Status.SUCCEEDED, job.error
     person = Customer.objects.get(external_id=PERSON)
     assert PLAN in ProfileField.objects.get(name="plan").sample_values
-    Interaction.objects.create(customer=person, offer=term_deposit, kind="impression",
-                               occurred_at="2024-05-01T10:00:00Z")
-    Interaction.objects.create(customer=person, offer=term_deposit, kind="conversion",
-                               occurred_at="2024-05-01T11:00:00Z")
+    Interaction.objects.create(
+        customer=person, offer=term_deposit, kind="impression", occurred_at="2024-05-01T10:00:00Z"
+    )
+    Interaction.objects.create(
+        customer=person, offer=term_deposit, kind="conversion", occurred_at="2024-05-01T11:00:00Z"
+    )
 
     # A second file with a bad email of theirs: refused whole, then imported without that row.
     from marketing.services.ingest import upload_create
 
-    upload = upload_create(kind="customers", file=csv_file(customers_file(BAD_EMAIL)),
-                           by=marketer)
+    upload = upload_create(kind="customers", file=csv_file(customers_file(BAD_EMAIL)), by=marketer)
     failed = run_import(capture, upload, by=marketer)
     assert failed.status == Job.Status.FAILED and "q***@***" in failed.message
     first_error_file = Path(upload.error_file.path)
@@ -122,8 +137,9 @@ def test_it_leaves_no_trace_of_the_person_in_tables_files_or_the_log(
     assert scoring.job.status == Job.Status.SUCCEEDED, scoring.job.error
     assert person.scores.exists()
     with capture(execute=True):
-        explanation = explanation_run_create(training_run=run, scope="customer",
-                                             customer=person, by=marketer)
+        explanation = explanation_run_create(
+            training_run=run, scope="customer", customer=person, by=marketer
+        )
     explanation.job.refresh_from_db()
     assert explanation.job.status == Job.Status.SUCCEEDED, explanation.job.error
     export = exported(frozen_audience(marketer), "generic_csv", marketer)
@@ -140,8 +156,7 @@ def test_it_leaves_no_trace_of_the_person_in_tables_files_or_the_log(
         assert client.get(url).status_code == 200, url
         runserver_logs(url)
 
-    needles = [PERSON, EMAIL, PHONE, PLAN, NICKNAME, BAD_EMAIL,
-               person.pseudonym]
+    needles = [PERSON, EMAIL, PHONE, PLAN, NICKNAME, BAD_EMAIL, person.pseudonym]
     # The planting worked: every needle is somewhere before the erasure.
     before = hits_in_tables(needles) + hits_in_files(needles)
     assert {n for n in needles if any(hit.endswith(f": {n}") for hit in before)} == set(needles)

@@ -48,8 +48,13 @@ def test_it_computes_the_global_importance_of_both_models_with_progress(
         return wrapped
 
     monkeypatch.setattr(jobs, "make_progress", recording)
-    run = explain(django_capture_on_commit_callbacks, training_run=tiny_run, scope="global",
-                  sample_size=40, by=marketer)
+    run = explain(
+        django_capture_on_commit_callbacks,
+        training_run=tiny_run,
+        scope="global",
+        sample_size=40,
+        by=marketer,
+    )
 
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     assert run.job.kind == Job.Kind.EXPLAIN
@@ -77,13 +82,20 @@ def test_it_explains_one_customer_so_that_the_contributions_add_up_to_the_score(
     from recengine.registry import ModelRegistry
 
     customer = click_customers[3]
-    run = explain(django_capture_on_commit_callbacks, training_run=tiny_run, scope="customer",
-                  customer=customer, by=marketer)
+    run = explain(
+        django_capture_on_commit_callbacks,
+        training_run=tiny_run,
+        scope="customer",
+        customer=customer,
+        by=marketer,
+    )
 
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
-    models = {"bert": registry.load(tiny_run.model_id),
-              "baseline": registry.load_part(tiny_run.model_id, "baseline")}
+    models = {
+        "bert": registry.load(tiny_run.model_id),
+        "baseline": registry.load_part(tiny_run.model_id, "baseline"),
+    }
     frame = pd.DataFrame([customer.attributes])
     for key, model in models.items():
         exp = run.result[key]
@@ -98,14 +110,14 @@ def test_it_explains_one_customer_so_that_the_contributions_add_up_to_the_score(
     assert latest_customer_explanation(customer, tiny_run) == run
 
 
-def test_it_refuses_a_customer_without_profiling_consent(
-    tiny_run, marketer, term_deposit
-):
-    (customer,) = make_click_customers(1, term_deposit, purposes=(Purpose.MODEL_TRAINING,),
-                                       prefix="NOPROF")
+def test_it_refuses_a_customer_without_profiling_consent(tiny_run, marketer, term_deposit):
+    (customer,) = make_click_customers(
+        1, term_deposit, purposes=(Purpose.MODEL_TRAINING,), prefix="NOPROF"
+    )
     with pytest.raises(ExplanationSetupError, match="no valid profiling consent"):
-        explanation_run_create(training_run=tiny_run, scope="customer", customer=customer,
-                               by=marketer)
+        explanation_run_create(
+            training_run=tiny_run, scope="customer", customer=customer, by=marketer
+        )
     assert not ExplanationRun.objects.exists()
 
 
@@ -114,8 +126,9 @@ def test_it_fails_the_job_when_consent_is_withdrawn_before_it_runs(
 ):
     customer = click_customers[0]
     with django_capture_on_commit_callbacks() as callbacks:
-        run = explanation_run_create(training_run=tiny_run, scope="customer",
-                                     customer=customer, by=marketer)
+        run = explanation_run_create(
+            training_run=tiny_run, scope="customer", customer=customer, by=marketer
+        )
     add_consent([customer], Purpose.PROFILING, status="withdrawn", days_ago=0.001)
     for callback in callbacks:
         callback()
@@ -136,8 +149,7 @@ def test_it_refuses_a_run_that_has_not_finished(marketer, term_deposit):
 
 def test_it_refuses_a_sample_out_of_range_and_an_unknown_scope(tiny_run, marketer):
     with pytest.raises(ExplanationSetupError, match="between 10 and 5000"):
-        explanation_run_create(training_run=tiny_run, scope="global", sample_size=3,
-                               by=marketer)
+        explanation_run_create(training_run=tiny_run, scope="global", sample_size=3, by=marketer)
     with pytest.raises(ExplanationSetupError, match="Unknown scope"):
         explanation_run_create(training_run=tiny_run, scope="segment", by=marketer)
     with pytest.raises(ExplanationSetupError, match="Name the customer"):
@@ -150,8 +162,13 @@ def test_it_fails_with_a_clear_message_for_a_model_without_baseline(
     from pathlib import Path
 
     (Path(settings.MODEL_REGISTRY_DIR) / tiny_run.model_id / "parts" / "baseline.pkl").unlink()
-    run = explain(django_capture_on_commit_callbacks, training_run=tiny_run, scope="global",
-                  sample_size=10, by=marketer)
+    run = explain(
+        django_capture_on_commit_callbacks,
+        training_run=tiny_run,
+        scope="global",
+        sample_size=10,
+        by=marketer,
+    )
     assert run.job.status == Job.Status.FAILED
     assert "saved without its LightGBM baseline" in run.job.message
 
@@ -160,10 +177,20 @@ def test_it_deletes_the_explanations_of_an_erased_customer(
     tiny_run, marketer, steward, click_customers, django_capture_on_commit_callbacks
 ):
     customer = click_customers[1]
-    run = explain(django_capture_on_commit_callbacks, training_run=tiny_run, scope="customer",
-                  customer=customer, by=marketer)
-    other = explain(django_capture_on_commit_callbacks, training_run=tiny_run,
-                    scope="customer", customer=click_customers[2], by=marketer)
+    run = explain(
+        django_capture_on_commit_callbacks,
+        training_run=tiny_run,
+        scope="customer",
+        customer=customer,
+        by=marketer,
+    )
+    other = explain(
+        django_capture_on_commit_callbacks,
+        training_run=tiny_run,
+        scope="customer",
+        customer=click_customers[2],
+        by=marketer,
+    )
 
     customer_erase(customer=customer, by=steward)
 
@@ -179,14 +206,16 @@ def test_it_sends_explanations_to_the_gpu_queue_when_a_gpu_worker_exists(
     from marketing.services import jobs
 
     sent = []
-    monkeypatch.setattr(tasks.run_job_task, "apply_async",
-                        lambda args, queue: sent.append((args, queue)))
+    monkeypatch.setattr(
+        tasks.run_job_task, "apply_async", lambda args, queue: sent.append((args, queue))
+    )
     monkeypatch.setattr(jobs, "gpu_worker_listening", lambda: True)
     settings.JOB_QUEUE = "celery"
     for use_gpu in (True, False):
         settings.USE_GPU = use_gpu
-        explain(django_capture_on_commit_callbacks, training_run=tiny_run, scope="global",
-                by=marketer)
+        explain(
+            django_capture_on_commit_callbacks, training_run=tiny_run, scope="global", by=marketer
+        )
     assert [queue for _, queue in sent] == ["gpu", settings.CELERY_TASK_DEFAULT_QUEUE]
 
 
@@ -211,10 +240,12 @@ def test_it_explains_a_multi_offer_model_for_the_customers_best_scored_offer(
     every_offer = finished_run(None, name="Every offer")
     customer, other = click_customers[0], click_customers[1]
     scoring = finished_scoring(every_offer, [])
-    CustomerScore.objects.bulk_create([
-        CustomerScore(scoring_run=scoring, customer=customer, offer=term_deposit, score=0.2),
-        CustomerScore(scoring_run=scoring, customer=customer, offer=loan, score=0.7),
-    ])
+    CustomerScore.objects.bulk_create(
+        [
+            CustomerScore(scoring_run=scoring, customer=customer, offer=term_deposit, score=0.2),
+            CustomerScore(scoring_run=scoring, customer=customer, offer=loan, score=0.7),
+        ]
+    )
 
     def offer_for(who):
         return explanation_offer(ExplanationRun(training_run=every_offer, customer=who))
@@ -225,6 +256,8 @@ def test_it_explains_a_multi_offer_model_for_the_customers_best_scored_offer(
     assert explanation_offer(ExplanationRun(training_run=finished_run(term_deposit))) is None
     frame = customer_frame([customer], every_offer, loan)
     assert frame.loc[customer.pk].to_dict() == {
-        **customer.attributes, "offer_title": "Loan", "offer_category": "credit",
+        **customer.attributes,
+        "offer_title": "Loan",
+        "offer_category": "credit",
         "offer_price": 10.0,
     }

@@ -116,8 +116,13 @@ def test_it_exports_only_consented_unsuppressed_customers_of_10000_and_counts_th
         assert included(export) == {c.pk for c in allowed}
         assert export.exclusions.count() == len(left_out)
         assert export.left_out == {
-            "no_record": 800, "denied": 400, "withdrawn": 700, "expired": 600, "suppressed": 500,
-            **({"google_consent": 1000} if google_rules else {}), "no_identifier": 0,
+            "no_record": 800,
+            "denied": 400,
+            "withdrawn": 700,
+            "expired": 600,
+            "suppressed": 500,
+            **({"google_consent": 1000} if google_rules else {}),
+            "no_identifier": 0,
         }
         snapshot = export.consent_snapshot
         assert snapshot["members"] == 10_000 and snapshot["exported"] == len(allowed)
@@ -211,8 +216,11 @@ def test_it_applies_consent_at_export_time_not_at_freezing(marketer):
     people = make_people(12)
     audience = frozen_audience(marketer)
     ConsentRecord.objects.create(
-        customer=people[0], purpose=Purpose.AD_TARGETING, status="withdrawn",
-        effective_at=timezone.now() - timedelta(seconds=1), source="form",
+        customer=people[0],
+        purpose=Purpose.AD_TARGETING,
+        status="withdrawn",
+        effective_at=timezone.now() - timedelta(seconds=1),
+        source="form",
     )
     Suppression.objects.create(customer=people[1])
 
@@ -233,12 +241,14 @@ consent_event = st.tuples(
     st.integers(min_value=-3, max_value=60),  # days ago it took effect (negative: future)
     st.one_of(st.none(), st.integers(min_value=-20, max_value=20)),  # expiry, days from now
 )
-person = st.fixed_dictionaries({
-    "country": st.sampled_from(["US", "DE", "GB", "CH", "NO", "AU", ""]),
-    "history": st.lists(consent_event, max_size=5),
-    "suppressed": st.booleans(),
-    "identity": st.booleans(),
-})
+person = st.fixed_dictionaries(
+    {
+        "country": st.sampled_from(["US", "DE", "GB", "CH", "NO", "AU", ""]),
+        "history": st.lists(consent_event, max_size=5),
+        "suppressed": st.booleans(),
+        "identity": st.booleans(),
+    }
+)
 
 
 def may_be_exported(customer: Customer, platform: str, at: datetime) -> bool:
@@ -259,7 +269,8 @@ def may_be_exported(customer: Customer, platform: str, at: datetime) -> bool:
 
 
 @hypothesis_settings(
-    max_examples=30, deadline=None,
+    max_examples=30,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(people=st.lists(person, min_size=1, max_size=6), platform=st.sampled_from(list(FORMATS)))
@@ -271,12 +282,17 @@ def test_it_never_exports_a_customer_the_consent_selector_refuses(marketer, peop
             customer = Customer.objects.create(external_id=f"H{i}", pseudonym=f"h{i:063d}")
             if spec["identity"]:
                 CustomerIdentity.objects.create(
-                    customer=customer, email=f"h{i}@example.com", country=spec["country"],
+                    customer=customer,
+                    email=f"h{i}@example.com",
+                    country=spec["country"],
                     phone="+1 202 555 0100",
                 )
             for purpose, status, days_ago, expires in spec["history"]:
                 ConsentRecord.objects.create(
-                    customer=customer, purpose=purpose, status=status, source="form",
+                    customer=customer,
+                    purpose=purpose,
+                    status=status,
+                    source="form",
                     effective_at=now - timedelta(days=days_ago),
                     expires_at=None if expires is None else now + timedelta(days=expires),
                 )

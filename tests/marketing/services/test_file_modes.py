@@ -28,8 +28,7 @@ def mode(path) -> int:
 
 def test_it_keeps_uploads_and_error_files_private(marketer, django_capture_on_commit_callbacks):
     text = customers_csv(5, bad={2: {"email": "not-an-email"}})
-    import_text(django_capture_on_commit_callbacks, text, by=marketer,
-                mode=Upload.Mode.VALID_ROWS)
+    import_text(django_capture_on_commit_callbacks, text, by=marketer, mode=Upload.Mode.VALID_ROWS)
 
     upload = Upload.objects.get()
     assert upload.error_file

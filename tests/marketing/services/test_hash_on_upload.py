@@ -26,8 +26,7 @@ from tests.marketing.services.ingest_helpers import import_text
 # Every identifier written in a way each platform normalises differently: gmail dots and a
 # +suffix, a national phone number, a title before a name, a ZIP+4.
 PEOPLE = [
-    ("Cloudy.SF+shop@Gmail.com", "1-800-555-0100", "Mrs. Jane", "O'Brien Jr.", "US",
-     "02139-4307"),
+    ("Cloudy.SF+shop@Gmail.com", "1-800-555-0100", "Mrs. Jane", "O'Brien Jr.", "US", "02139-4307"),
     ("max.mustermann+news@example.de", "+49 030 1234567", "Max", "Mustermann", "DE", "10115"),
     ("li@example.com", "", "", "", "US", ""),
     ("", "+44 07123 456789", "Ann", "Lee", "GB", "SW1A 1AA"),
@@ -38,11 +37,15 @@ PLAIN_VALUES = [value for person in PEOPLE for value in person[:4] if value]
 
 
 def _people_csv(prefix: str) -> str:
-    lines = ["customer_id,email,phone,first_name,last_name,country,postal_code,batch,"
-             "consent_ad_targeting,consent_ad_user_data,consent_ad_personalization,consent_date"]
+    lines = [
+        "customer_id,email,phone,first_name,last_name,country,postal_code,batch,"
+        "consent_ad_targeting,consent_ad_user_data,consent_ad_personalization,consent_date"
+    ]
     for i, (email, phone, first, last, country, postal) in enumerate(PEOPLE, start=1):
-        lines.append(f'{prefix}{i:03d},{email},"{phone}","{first}","{last}",{country},{postal},'
-                     f"{prefix},granted,granted,granted,2024-03-01")
+        lines.append(
+            f'{prefix}{i:03d},{email},"{phone}","{first}","{last}",{country},{postal},'
+            f"{prefix},granted,granted,granted,2024-03-01"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -57,8 +60,9 @@ def _export_lines(by, prefix: str, platform: str) -> list[str]:
         name=f"{prefix} {platform}",
         rules={"op": "and", "rules": [{"field": "attr:batch", "operator": "eq", "value": prefix}]},
     )
-    export = exported(frozen_audience(by, segment=segment, name=f"{prefix} {platform}"),
-                      platform, by)
+    export = exported(
+        frozen_audience(by, segment=segment, name=f"{prefix} {platform}"), platform, by
+    )
     assert export.job.status == Job.Status.SUCCEEDED, export.job.error
     text = export_file(export).read_text()
     if platform == META_CUSTOM_AUDIENCE:
@@ -88,8 +92,11 @@ def _database_text() -> str:
 
 def _files_text() -> str:
     media = Path(django_settings.MEDIA_ROOT)
-    return "\n".join(p.read_bytes().decode("utf-8", "replace")
-                     for p in media.rglob("*") if p.is_file() and "exports" not in p.parts)
+    return "\n".join(
+        p.read_bytes().decode("utf-8", "replace")
+        for p in media.rglob("*")
+        if p.is_file() and "exports" not in p.parts
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,8 +129,13 @@ def test_it_stores_no_plain_identifier_in_the_database_or_the_upload_file(
     stored = _database_text() + _files_text()
     assert not [value for value in PLAIN_VALUES if value in stored]
     # Nor as normalised for a platform (lowercase, gmail dots and +suffix dropped, digits).
-    normalised = ("cloudy.sf+shop@gmail.com", "cloudysf@gmail.com", "max.mustermann@example.de",
-                  "18005550100", "447123456789")
+    normalised = (
+        "cloudy.sf+shop@gmail.com",
+        "cloudysf@gmail.com",
+        "max.mustermann@example.de",
+        "18005550100",
+        "447123456789",
+    )
     assert not [value for value in normalised if value in stored]
     identity = CustomerIdentity.objects.get(customer__external_id="H001")
     assert identity.country == "US" and identity.postal_code == ""
@@ -161,8 +173,9 @@ def test_it_refuses_to_import_again_an_upload_whose_identifiers_were_removed(
     assert job.status == Job.Status.FAILED
 
     with pytest.raises(IngestError, match="upload the file again"):
-        upload_set_mapping(upload=upload, mapping=upload.mapping, mode=Upload.Mode.VALID_ROWS,
-                           by=marketer)
+        upload_set_mapping(
+            upload=upload, mapping=upload.mapping, mode=Upload.Mode.VALID_ROWS, by=marketer
+        )
         upload_import(upload=upload, by=marketer)
 
 
@@ -207,8 +220,10 @@ def test_the_command_hashes_identifiers_stored_before_the_setting_was_switched_o
     marketer, settings, django_capture_on_commit_callbacks
 ):
     upload = _import(django_capture_on_commit_callbacks, "B", marketer)
-    before = {platform: _export_lines(marketer, "B", platform)
-              for platform in (GOOGLE_CUSTOMER_MATCH, META_CUSTOM_AUDIENCE_CSV)}
+    before = {
+        platform: _export_lines(marketer, "B", platform)
+        for platform in (GOOGLE_CUSTOMER_MATCH, META_CUSTOM_AUDIENCE_CSV)
+    }
     settings.HASH_IDENTIFIERS_ON_UPLOAD = True
 
     call_command("hash_identities", "--batch-size", "3")

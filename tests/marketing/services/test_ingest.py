@@ -48,8 +48,9 @@ VALID_ROWS = Upload.Mode.VALID_ROWS
 @pytest.fixture
 def existing():
     """A customer the files below would update, with history an import must not lose."""
-    customer = make_customer("C001", identity={"email": "old@example.com", "phone": "+49 1"},
-                             age=50, vip=True)
+    customer = make_customer(
+        "C001", identity={"email": "old@example.com", "phone": "+49 1"}, age=50, vip=True
+    )
     record_consent(customer, "email_marketing", "withdrawn", days_ago=3)
     return stored()
 
@@ -66,7 +67,11 @@ def test_it_imports_customers_with_identity_consent_and_typed_attributes(
     assert customer.identity.country == "DE"
     record = customer.consents.get()
     assert (record.purpose, record.status, record.source, record.effective_at) == (
-        "email_marketing", "granted", "csv_import", datetime(2024, 3, 1, tzinfo=UTC))
+        "email_marketing",
+        "granted",
+        "csv_import",
+        datetime(2024, 3, 1, tzinfo=UTC),
+    )
     assert ProfileField.objects.get(name="age").data_type == "number"
     assert ProfileField.objects.get(name="plan").sample_values == ["basic", "gold"]
 
@@ -92,20 +97,21 @@ def test_it_reports_duplicate_ids_naming_both_rows(
     text = customers_csv(12, bad={9: {"customer_id": "C003"}})
     job = import_text(django_capture_on_commit_callbacks, text, by=marketer)
     assert job.status == Job.Status.FAILED
-    assert ("Row 9 (line 10), column 'customer_id': 'C003' repeats the customer ID of row 3 "
-            "(line 4)") in job.message
+    assert (
+        "Row 9 (line 10), column 'customer_id': 'C003' repeats the customer ID of row 3 (line 4)"
+    ) in job.message
     assert stored() == existing
 
 
 def test_it_requires_a_column_for_the_customer_id(
     marketer, existing, django_capture_on_commit_callbacks
 ):
-    upload = upload_create(kind="customers", file=csv_file("email,age\na@example.com,3\n"),
-                           by=marketer)
+    upload = upload_create(
+        kind="customers", file=csv_file("email,age\na@example.com,3\n"), by=marketer
+    )
     assert upload.summary["missing_required"] == ["external_id"]
     with pytest.raises(IngestError, match=r"Customer ID \(external_id\) is required"):
-        upload_set_mapping(upload=upload, mapping=upload.mapping, mode=ALL_OR_NOTHING,
-                           by=marketer)
+        upload_set_mapping(upload=upload, mapping=upload.mapping, mode=ALL_OR_NOTHING, by=marketer)
     with pytest.raises(IngestError, match="is required"):
         upload_import(upload=upload, by=marketer)
     assert stored() == existing
@@ -114,8 +120,14 @@ def test_it_requires_a_column_for_the_customer_id(
 def test_it_imports_only_the_valid_rows_when_asked(
     marketer, existing, django_capture_on_commit_callbacks
 ):
-    text = customers_csv(20, bad={4: {"email": "not-an-email"}, 7: {"country": "Germany"},
-                                  11: {"consent_email_marketing": "maybe"}})
+    text = customers_csv(
+        20,
+        bad={
+            4: {"email": "not-an-email"},
+            7: {"country": "Germany"},
+            11: {"consent_email_marketing": "maybe"},
+        },
+    )
     job = import_text(django_capture_on_commit_callbacks, text, by=marketer, mode=VALID_ROWS)
     assert job.status == Job.Status.SUCCEEDED, job.message
     assert (job.result["valid"], job.result["invalid"]) == (17, 3)
@@ -127,10 +139,20 @@ def test_it_imports_only_the_valid_rows_when_asked(
     assert rows == [
         ["row", "line", "column", "value", "reason"],
         ["4", "5", "email", "not-an-email", "is not an email address"],
-        ["7", "8", "country", "Germany",
-         "is not a two-letter ISO 3166 country code (e.g. DE, FR, US)"],
-        ["11", "12", "consent_email_marketing", "maybe",
-         "is not a consent status (granted, denied or withdrawn)"],
+        [
+            "7",
+            "8",
+            "country",
+            "Germany",
+            "is not a two-letter ISO 3166 country code (e.g. DE, FR, US)",
+        ],
+        [
+            "11",
+            "12",
+            "consent_email_marketing",
+            "maybe",
+            "is not a consent status (granted, denied or withdrawn)",
+        ],
     ]
     assert [e["row"] for e in job.result["errors"]] == [4, 7, 11]
 
@@ -138,8 +160,9 @@ def test_it_imports_only_the_valid_rows_when_asked(
 def test_it_replaces_the_error_file_of_an_earlier_import_of_the_upload(
     marketer, django_capture_on_commit_callbacks
 ):
-    upload = upload_create(kind="customers", by=marketer,
-                           file=csv_file(customers_csv(10, bad={4: {"email": "nope"}})))
+    upload = upload_create(
+        kind="customers", by=marketer, file=csv_file(customers_csv(10, bad={4: {"email": "nope"}}))
+    )
     failed = run_import(django_capture_on_commit_callbacks, upload, by=marketer)
     assert failed.status == Job.Status.FAILED
     earlier = Path(upload.error_file.path)
@@ -180,8 +203,13 @@ def test_it_appends_a_consent_record_only_when_the_state_changes(
 ):
     # A withdrawal an earlier import recorded (one from the person or a steward would stand:
     # see test_ingest_consent_guard).
-    record_consent(make_customer("C001"), "email_marketing", "withdrawn", days_ago=3,
-                   source=ConsentRecord.Source.CSV_IMPORT)
+    record_consent(
+        make_customer("C001"),
+        "email_marketing",
+        "withdrawn",
+        days_ago=3,
+        source=ConsentRecord.Source.CSV_IMPORT,
+    )
     capture = django_capture_on_commit_callbacks
     granted = "customer_id,consent_email_marketing\nC001,yes\n"
     assert import_text(capture, granted, by=marketer).result["consents_added"] == 1
@@ -191,20 +219,28 @@ def test_it_appends_a_consent_record_only_when_the_state_changes(
     withdrawn = "customer_id,consent_email_marketing\nC001,withdrawn\n"
     assert import_text(capture, withdrawn, by=marketer).result["consents_added"] == 1
     assert not customers_with_consent("email_marketing").filter(external_id="C001").exists()
-    statuses = list(ConsentRecord.objects.filter(purpose="email_marketing")
-                    .order_by("effective_at", "id").values_list("status", flat=True))
+    statuses = list(
+        ConsentRecord.objects.filter(purpose="email_marketing")
+        .order_by("effective_at", "id")
+        .values_list("status", flat=True)
+    )
     assert statuses == ["withdrawn", "granted", "withdrawn"]
 
 
 def test_it_records_consent_dates_expiry_and_notice_version(
     marketer, django_capture_on_commit_callbacks
 ):
-    text = ("customer_id,model_training_consent,consent_date,consent_expires,notice_version\n"
-            "C1,granted,2024-01-10,2025-01-10,v3\n")
+    text = (
+        "customer_id,model_training_consent,consent_date,consent_expires,notice_version\n"
+        "C1,granted,2024-01-10,2025-01-10,v3\n"
+    )
     job = import_text(django_capture_on_commit_callbacks, text, by=marketer)
     record = ConsentRecord.objects.get()
     assert (record.purpose, record.notice_version, record.recorded_by) == (
-        "model_training", "v3", marketer)
+        "model_training",
+        "v3",
+        marketer,
+    )
     assert record.expires_at == datetime(2025, 1, 10, tzinfo=UTC)
     assert job.result["consents_added"] == 1
     # Expired by now: the selector does not count it.
@@ -259,7 +295,9 @@ def test_it_stores_text_with_tabs_backslashes_quotes_and_line_breaks_as_written(
     for external_id, first_name, last_name, city in rows:
         customer = Customer.objects.get(external_id=external_id)
         assert (customer.identity.first_name, customer.identity.last_name) == (
-            first_name, last_name.strip())
+            first_name,
+            last_name.strip(),
+        )
         assert customer.attributes == {"city": city.strip()}
         assert customer.consents.get().status == "granted"
     plain = Customer.objects.get(external_id="C5")
@@ -316,7 +354,8 @@ def test_it_previews_without_writing(marketer, existing, django_capture_on_commi
     assert (preview["rows"], preview["valid"], preview["invalid"]) == (30, 29, 1)
     assert (preview["new"], preview["updates"]) == (28, 1)
     assert preview["errors"][0]["message"] == (
-        "Row 17 (line 18), column 'age': 'abc' is not a number")
+        "Row 17 (line 18), column 'age': 'abc' is not a number"
+    )
     assert preview["sample"][0]["external_id"] == "C001"
     assert preview["sample"][0]["attr:age"] == "21"
     assert len(preview["sample"]) == 2
@@ -328,7 +367,11 @@ def test_it_runs_the_import_as_a_job_with_progress_and_audit(
     upload = upload_create(kind="customers", file=csv_file(customers_csv(5)), by=marketer)
     job = run_import(django_capture_on_commit_callbacks, upload, by=marketer)
     assert (job.kind, job.status, job.progress, job.created_by) == (
-        Job.Kind.IMPORT, Job.Status.SUCCEEDED, 100, marketer)
+        Job.Kind.IMPORT,
+        Job.Status.SUCCEEDED,
+        100,
+        marketer,
+    )
     assert upload.status == Upload.Status.IMPORTED and upload.job == job
     event = AuditEvent.objects.get(action=AuditEvent.Action.IMPORT)
     assert event.details["created"] == 5 and event.actor == marketer
@@ -338,8 +381,13 @@ def test_it_runs_the_import_as_a_job_with_progress_and_audit(
 
 def test_it_checks_the_mapping(marketer):
     upload = upload_create(kind="customers", file=csv_file(customers_csv(3)), by=marketer)
-    bad = {"external_id": "customer_id", "email": "nope", "phone": "customer_id",
-           "attr:Bad Name": "age", "colour": "plan"}
+    bad = {
+        "external_id": "customer_id",
+        "email": "nope",
+        "phone": "customer_id",
+        "attr:Bad Name": "age",
+        "colour": "plan",
+    }
     with pytest.raises(IngestError) as caught:
         upload_set_mapping(upload=upload, mapping=bad, mode=ALL_OR_NOTHING, by=marketer)
     message = str(caught.value)
@@ -365,8 +413,9 @@ def test_it_imports_only_the_mapped_columns(marketer, django_capture_on_commit_c
 def test_the_command_imports_a_file(marketer, tmp_path, capsys):
     path = tmp_path / "customers.csv"
     path.write_text(customers_csv(4, bad={2: {"email": "x"}}))
-    call_command("import_csv", "customers", str(path), "--mode", "valid_rows",
-                 "--user", marketer.username)
+    call_command(
+        "import_csv", "customers", str(path), "--mode", "valid_rows", "--user", marketer.username
+    )
     out = capsys.readouterr().out
     assert "Imported 3 of 4 rows: 3 new, 0 updated." in out
     assert "Rows with problems: 1" in out
@@ -400,8 +449,7 @@ def test_it_refuses_a_stored_file_with_a_nul_byte_and_writes_nothing(
     with upload.file.open("wb") as stored_file:
         stored_file.write(with_nul.encode())
 
-    job = run_import(django_capture_on_commit_callbacks, upload, by=marketer,
-                     mode=VALID_ROWS)
+    job = run_import(django_capture_on_commit_callbacks, upload, by=marketer, mode=VALID_ROWS)
 
     assert job.status == Job.Status.FAILED
     assert "Row 25 (line 26), column 'plan'" in job.message and "NUL" in job.message
@@ -427,10 +475,15 @@ def test_it_keeps_refused_identifiers_out_of_the_job_and_upload_when_nothing_is_
     assert "Row 5 (line 6), column 'email': 'j***@***' is not an email address" in job.message
     assert RAW_EMAIL not in job_and_upload_text(job)
     [problem] = Upload.objects.get(job=job).summary["errors"]
-    assert problem == {"row": 5, "line": 6, "column": "email", "value": "j***@***",
-                       "masked": True, "reason": "is not an email address",
-                       "message": "Row 5 (line 6), column 'email': 'j***@***' is not an "
-                                  "email address"}
+    assert problem == {
+        "row": 5,
+        "line": 6,
+        "column": "email",
+        "value": "j***@***",
+        "masked": True,
+        "reason": "is not an email address",
+        "message": "Row 5 (line 6), column 'email': 'j***@***' is not an email address",
+    }
 
 
 def test_it_keeps_refused_identifiers_out_of_the_job_and_upload_of_the_valid_rows(

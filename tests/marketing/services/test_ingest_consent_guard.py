@@ -33,7 +33,9 @@ def _import(capture, text, by):
 
 
 def test_it_refuses_an_undated_grant_after_a_stewards_withdrawal(
-    marketer, withdrawn_by_steward, django_capture_on_commit_callbacks,
+    marketer,
+    withdrawn_by_steward,
+    django_capture_on_commit_callbacks,
 ):
     text = "customer_id,consent_profiling\nC001,granted\nC002,granted\n"
 
@@ -49,13 +51,16 @@ def test_it_refuses_an_undated_grant_after_a_stewards_withdrawal(
 
 
 def test_it_refuses_a_dated_grant_later_than_a_denial_from_a_form(
-    marketer, django_capture_on_commit_callbacks,
+    marketer,
+    django_capture_on_commit_callbacks,
 ):
     customer = make_customer("C001")
     record_consent(customer, PROFILING, ConsentRecord.Status.DENIED, days_ago=10)
     yesterday = (timezone.now() - timedelta(days=1)).date().isoformat()
-    text = f"customer_id,consent_profiling,consent_date\nC001,granted,{yesterday}\n" \
-           f"C002,granted,{yesterday}\n"
+    text = (
+        f"customer_id,consent_profiling,consent_date\nC001,granted,{yesterday}\n"
+        f"C002,granted,{yesterday}\n"
+    )
 
     job = _import(django_capture_on_commit_callbacks, text, marketer)
 
@@ -66,7 +71,9 @@ def test_it_refuses_a_dated_grant_later_than_a_denial_from_a_form(
 
 
 def test_it_keeps_an_older_grant_as_history_below_the_withdrawal(
-    marketer, withdrawn_by_steward, django_capture_on_commit_callbacks,
+    marketer,
+    withdrawn_by_steward,
+    django_capture_on_commit_callbacks,
 ):
     long_ago = (timezone.now() - timedelta(days=300)).date().isoformat()
     text = f"customer_id,consent_profiling,consent_date\nC001,granted,{long_ago}\n"
@@ -78,20 +85,31 @@ def test_it_keeps_an_older_grant_as_history_below_the_withdrawal(
 
 
 def test_it_lets_an_import_update_what_an_import_recorded(
-    marketer, django_capture_on_commit_callbacks,
+    marketer,
+    django_capture_on_commit_callbacks,
 ):
     customer = make_customer("C001")
-    record_consent(customer, PROFILING, ConsentRecord.Status.WITHDRAWN, days_ago=5,
-                   source=ConsentRecord.Source.CSV_IMPORT)
+    record_consent(
+        customer,
+        PROFILING,
+        ConsentRecord.Status.WITHDRAWN,
+        days_ago=5,
+        source=ConsentRecord.Source.CSV_IMPORT,
+    )
 
-    job = _import(django_capture_on_commit_callbacks,
-                  "customer_id,consent_profiling\nC001,granted\n", marketer)
+    job = _import(
+        django_capture_on_commit_callbacks,
+        "customer_id,consent_profiling\nC001,granted\n",
+        marketer,
+    )
 
     assert job.result["errors"] == [] and has_consent(customer, PROFILING)
 
 
 def test_it_records_refused_statements_where_a_steward_finds_them(
-    marketer, withdrawn_by_steward, django_capture_on_commit_callbacks,
+    marketer,
+    withdrawn_by_steward,
+    django_capture_on_commit_callbacks,
 ):
     text = "customer_id,consent_profiling\nC001,granted\nC002,granted\n"
 
@@ -100,22 +118,23 @@ def test_it_records_refused_statements_where_a_steward_finds_them(
     upload = Upload.objects.get()
     assert "C001" not in str(upload.summary["errors"])  # the row, not the id, is named
     assert upload.summary["errors"][0]["row"] == 1 and upload.error_file
-    event = AuditEvent.objects.get(action=AuditEvent.Action.CONSENT_CHANGE,
-                                   target_type="upload")
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONSENT_CHANGE, target_type="upload")
     assert event.target_ref == str(upload.pk) and event.actor == marketer
     assert event.details["change"] == "import_refused" and event.details["statements"] == 1
     assert event.details["rows"] == [1] and event.details["job"] == job.pk
 
 
 def test_it_checks_a_chunk_against_the_history_in_one_query(
-    withdrawn_by_steward, django_assert_num_queries,
+    withdrawn_by_steward,
+    django_assert_num_queries,
 ):
     for i in range(2, 60):
         record_consent(make_customer(f"C{i:03d}"), PROFILING, ConsentRecord.Status.DENIED)
-    checker = CustomerRows(["customer_id", "consent_profiling"],
-                           {"external_id": "customer_id", "consent_profiling": "consent_profiling"})
-    checked = [(i, i + 1, checker.check(i, i + 1, [f"C{i:03d}", "granted"]))
-               for i in range(1, 60)]
+    checker = CustomerRows(
+        ["customer_id", "consent_profiling"],
+        {"external_id": "customer_id", "consent_profiling": "consent_profiling"},
+    )
+    checked = [(i, i + 1, checker.check(i, i + 1, [f"C{i:03d}", "granted"])) for i in range(1, 60)]
 
     with django_assert_num_queries(1):
         kept, errors = checker.check_chunk(checked)

@@ -58,15 +58,15 @@ def test_it_names_the_line_that_is_not_utf8(marketer, existing):
 
 def test_it_reads_a_latin1_file_when_told_its_encoding(marketer):
     content = "customer_id,city\nC001,Köln\n".encode("latin-1")
-    upload = upload_create(kind="customers", file=csv_file(content), by=marketer,
-                           encoding="latin-1")
+    upload = upload_create(
+        kind="customers", file=csv_file(content), by=marketer, encoding="latin-1"
+    )
     assert upload.encoding == "iso8859-1"
     assert upload.mapping["attr:city"] == "city"
 
 
 def test_it_refuses_an_unknown_encoding(marketer):
-    assert "not an encoding we know" in refused(marketer, "customer_id\nC1\n",
-                                                encoding="klingon")
+    assert "not an encoding we know" in refused(marketer, "customer_id\nC1\n", encoding="klingon")
 
 
 def test_it_explains_utf16_files(marketer):
@@ -84,8 +84,9 @@ def test_it_explains_a_header_it_cannot_split(marketer, existing):
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_it_detects_the_delimiter(marketer, delimiter):
-    upload = upload_create(kind="customers", file=csv_file(customers_csv(5, delimiter=delimiter)),
-                           by=marketer)
+    upload = upload_create(
+        kind="customers", file=csv_file(customers_csv(5, delimiter=delimiter)), by=marketer
+    )
     assert upload.delimiter == delimiter
     assert upload.headers[:2] == ["customer_id", "email"]
     assert upload.row_count == 5
@@ -123,7 +124,10 @@ def test_it_refuses_an_unknown_kind(marketer):
 def test_it_stores_a_good_file_with_its_shape_and_an_audit_entry(marketer):
     upload = upload_create(kind="customers", file=csv_file(customers_csv(30)), by=marketer)
     assert (upload.status, upload.row_count, upload.created_by) == (
-        Upload.Status.UPLOADED, 30, marketer)
+        Upload.Status.UPLOADED,
+        30,
+        marketer,
+    )
     assert upload.summary["column_types"]["age"] == "number"
     assert upload.summary["column_types"]["plan"] == "text"
     assert upload.summary["missing_required"] == []

@@ -25,10 +25,18 @@ def test_it_imports_and_updates_offers(marketer, django_capture_on_commit_callba
     assert (job.result["created"], job.result["updated"]) == (1, 1)
     p1, p2 = Offer.objects.order_by("external_id")
     assert (p1.title, p1.category, p1.price, p1.unit_cost) == (
-        "Savings plus", "savings", Decimal("12.50"), Decimal("3.00"))
+        "Savings plus",
+        "savings",
+        Decimal("12.50"),
+        Decimal("3.00"),
+    )
     # Blank cost and absent description keep what was stored.
     assert (p2.title, p2.price, p2.unit_cost, p2.description) == (
-        "Travel card", Decimal("0.00"), Decimal("1.10"), "kept")
+        "Travel card",
+        Decimal("0.00"),
+        Decimal("1.10"),
+        "kept",
+    )
 
 
 def test_it_refuses_negative_prices_and_missing_titles(
@@ -68,11 +76,14 @@ def test_it_reports_interactions_of_unknown_customers_and_offers(
     marketer, catalogue, django_capture_on_commit_callbacks
 ):
     before = stored()
-    job = import_text(django_capture_on_commit_callbacks, INTERACTIONS, by=marketer,
-                      kind="interactions")
+    job = import_text(
+        django_capture_on_commit_callbacks, INTERACTIONS, by=marketer, kind="interactions"
+    )
     assert job.status == Job.Status.FAILED
-    assert ("Row 4 (line 5), column 'customer_id': 'C9' is not a known customer "
-            "(import the customers first)") in job.message
+    assert (
+        "Row 4 (line 5), column 'customer_id': 'C9' is not a known customer "
+        "(import the customers first)"
+    ) in job.message
     assert "Row 5 (line 6), column 'offer_id': 'P7' is not a known offer" in job.message
     assert stored() == before
 
@@ -81,8 +92,9 @@ def test_it_imports_the_known_interactions_once(
     marketer, catalogue, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    job = import_text(capture, INTERACTIONS, by=marketer, kind="interactions",
-                      mode=Upload.Mode.VALID_ROWS)
+    job = import_text(
+        capture, INTERACTIONS, by=marketer, kind="interactions", mode=Upload.Mode.VALID_ROWS
+    )
     assert job.status == Job.Status.SUCCEEDED, job.message
     assert (job.result["created"], job.result["invalid"]) == (3, 2)
     click = Interaction.objects.get(kind="click")
@@ -91,8 +103,9 @@ def test_it_imports_the_known_interactions_once(
     assert Interaction.objects.get(kind="impression").campaign == "spring"
     after_first = stored()
 
-    again = import_text(capture, INTERACTIONS, by=marketer, kind="interactions",
-                        mode=Upload.Mode.VALID_ROWS)
+    again = import_text(
+        capture, INTERACTIONS, by=marketer, kind="interactions", mode=Upload.Mode.VALID_ROWS
+    )
     assert (again.result["created"], again.result["updated"]) == (0, 3)
     assert stored() == after_first
 
@@ -100,8 +113,10 @@ def test_it_imports_the_known_interactions_once(
 def test_it_refuses_unknown_kinds_and_repeated_interactions(
     marketer, catalogue, django_capture_on_commit_callbacks
 ):
-    text = ("customer_id,offer_id,kind,occurred_at\n"
-            "C1,P1,hover,2024-05-01\nC1,P1,click,2024-05-01\nC1,P1,Click,2024-05-01\n")
+    text = (
+        "customer_id,offer_id,kind,occurred_at\n"
+        "C1,P1,hover,2024-05-01\nC1,P1,click,2024-05-01\nC1,P1,Click,2024-05-01\n"
+    )
     job = import_text(django_capture_on_commit_callbacks, text, by=marketer, kind="interactions")
     messages = [e["message"] for e in Upload.objects.get(job=job).summary["errors"]]
     assert messages == [

@@ -7,8 +7,18 @@ from marketing.ingest.values import BadValue, guess_type, to_country, to_email, 
 
 
 def test_it_maps_headers_regardless_of_case_spaces_and_underscores():
-    headers = ["Client ID", "E-Mail", "Post Code", "FIRST NAME", "surname", "Country_Code",
-               "Mobile", "Email Marketing Consent", "Consent Date", "Lifetime Value (EUR)"]
+    headers = [
+        "Client ID",
+        "E-Mail",
+        "Post Code",
+        "FIRST NAME",
+        "surname",
+        "Country_Code",
+        "Mobile",
+        "Email Marketing Consent",
+        "Consent Date",
+        "Lifetime Value (EUR)",
+    ]
     mapping = guess_mapping("customers", headers)
     assert {k: v for k, v in mapping.items() if v} == {
         "external_id": "Client ID",

@@ -29,8 +29,9 @@ def engine_plan(scores, economics=ECONOMICS):
 def test_it_plans_the_numbers_recengine_gives_for_the_stored_scores(term_deposit, marketer):
     scoring, _ = scored_customers(40, term_deposit)
 
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, by=marketer
+    )
 
     stored = list(scoring.scores.values_list("score", flat=True))
     expected = engine_plan(stored)
@@ -48,11 +49,11 @@ def test_it_leaves_out_customers_whose_profiling_consent_was_withdrawn(term_depo
     scoring, customers = scored_customers(12, term_deposit)
     add_consent(customers[-3:], Purpose.PROFILING, status="withdrawn", days_ago=1)
 
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, by=marketer
+    )
 
-    kept = list(scoring.scores.exclude(customer__in=customers[-3:])
-                .values_list("score", flat=True))
+    kept = list(scoring.scores.exclude(customer__in=customers[-3:]).values_list("score", flat=True))
     assert plan.result["customers"] == 9
     assert plan.result["consent"]["left_out"] == 3
     assert plan.result["best"] == pytest.approx(engine_plan(kept)["best"])
@@ -63,7 +64,9 @@ def test_it_names_each_bad_economics_field(term_deposit, marketer):
 
     with pytest.raises(PlanError) as caught:
         campaign_plan_create(
-            scoring_run=scoring, name=" ", by=marketer,
+            scoring_run=scoring,
+            name=" ",
+            by=marketer,
             economics={"cost_per_contact": -1, "value_per_conversion": 0, "fixed_cost": "lots"},
         )
 
@@ -79,17 +82,20 @@ def test_it_asks_for_the_offer_of_a_multi_offer_run_and_plans_its_scores(markete
     scoring, customers = scored_customers(10, first)
     scoring.training_run.offer = None
     scoring.training_run.save()
-    scoring.scores.bulk_create([
-        scoring.scores.model(scoring_run=scoring, customer=c, offer=second, score=0.05)
-        for c in customers
-    ])
+    scoring.scores.bulk_create(
+        [
+            scoring.scores.model(scoring_run=scoring, customer=c, offer=second, score=0.05)
+            for c in customers
+        ]
+    )
 
     with pytest.raises(PlanError) as caught:
         campaign_plan_create(scoring_run=scoring, name="Card", economics=ECONOMICS, by=marketer)
     assert "choose the offer" in caught.value.errors["offer"]
 
-    plan = campaign_plan_create(scoring_run=scoring, name="Card", economics=ECONOMICS,
-                                offer=second, by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Card", economics=ECONOMICS, offer=second, by=marketer
+    )
     assert plan.result["customers"] == 10
     assert plan.result["base_rate"] == pytest.approx(0.05)
 
@@ -108,8 +114,9 @@ def test_it_refuses_an_unfinished_scoring_run(term_deposit, marketer):
 def test_it_logs_the_plan_as_profiling_in_the_audit_trail(term_deposit, marketer):
     scoring, _ = scored_customers(5, term_deposit)
 
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, by=marketer
+    )
 
     event = AuditEvent.objects.get(target_type="campaign_plan")
     assert event.actor == marketer and event.target_ref == str(plan.pk)
@@ -118,8 +125,9 @@ def test_it_logs_the_plan_as_profiling_in_the_audit_trail(term_deposit, marketer
 
 def test_it_replans_with_new_economics_and_the_chosen_contacts(term_deposit, marketer):
     scoring, _ = scored_customers(20, term_deposit)
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, by=marketer
+    )
     cheaper = {**ECONOMICS, "cost_per_contact": 0.5, "budget": 110}
 
     plan = campaign_plan_update(plan=plan, economics=cheaper, contacts=7, by=marketer)
@@ -139,8 +147,9 @@ def test_it_targets_the_best_depth_the_budget_pays_for_unless_told(term_deposit,
     scoring, _ = scored_customers(20, term_deposit)
     # Every contact earns more than it costs, so the best depth is everyone; the budget
     # pays for (120 - 100) / 2 = 10 contacts.
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", by=marketer,
-                                economics={**ECONOMICS, "budget": 120})
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", by=marketer, economics={**ECONOMICS, "budget": 120}
+    )
 
     assert plan.result["best"]["contacts"] == 20
     assert plan.result["chosen"]["contacts"] == 10
@@ -150,8 +159,9 @@ def test_it_targets_the_best_depth_the_budget_pays_for_unless_told(term_deposit,
 
 def test_it_measures_the_targeted_customers_actual_responses(term_deposit, marketer):
     scoring, customers = scored_customers(10, term_deposit)  # scores 0.09, 0.18, ... 0.9
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                contacts=4, by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, contacts=4, by=marketer
+    )
     top = customers[::-1]  # best first
     respond(top[0], term_deposit, "conversion", campaign="spring-24", value=120)
     respond(top[1], term_deposit, "impression", campaign="spring-24")
@@ -170,9 +180,15 @@ def test_it_measures_the_targeted_customers_actual_responses(term_deposit, marke
     assert actual["forecast"]["conversions"] == pytest.approx(0.9 + 0.81 + 0.72 + 0.63)
     assert actual["responders_outside_plan"] == 1
     assert actual["conversions_without_value"] == 1
-    assert actual["deciles"] == realised_roi(
-        [0.9, 0.81, 0.72, 0.63], [1, 0, 1, 0], CampaignEconomics(**ECONOMICS),
-        values=[120, 0, 50, 0])["deciles"]
+    assert (
+        actual["deciles"]
+        == realised_roi(
+            [0.9, 0.81, 0.72, 0.63],
+            [1, 0, 1, 0],
+            CampaignEconomics(**ECONOMICS),
+            values=[120, 0, 50, 0],
+        )["deciles"]
+    )
     assert plan.campaign == "spring-24"
 
 
@@ -180,8 +196,9 @@ def test_it_leaves_out_targeted_customers_who_withdrew_consent_after_planning(
     term_deposit, marketer
 ):
     scoring, customers = scored_customers(10, term_deposit)
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                contacts=4, by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, contacts=4, by=marketer
+    )
     top = customers[::-1]
     add_consent(top[:1], Purpose.PROFILING, status="withdrawn", days_ago=0)
     for customer in top[:2]:
@@ -197,8 +214,9 @@ def test_it_leaves_out_targeted_customers_who_withdrew_consent_after_planning(
 
 def test_it_says_when_no_responses_are_recorded_under_the_campaign(term_deposit, marketer):
     scoring, customers = scored_customers(5, term_deposit)
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, by=marketer
+    )
     respond(customers[0], term_deposit, "conversion", campaign="spring-24")
 
     with pytest.raises(PlanError) as caught:
@@ -213,12 +231,14 @@ def test_it_reports_why_uplift_cannot_be_estimated(
 ):
     scoring, customers = scored_customers(30, term_deposit, called="yes")
     respond(customers[0], term_deposit, "conversion")
-    plan = campaign_plan_create(scoring_run=scoring, name="Spring", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(
+        scoring_run=scoring, name="Spring", economics=ECONOMICS, by=marketer
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = campaign_plan_uplift(plan=plan, treatment_attribute="called",
-                                   treatment_value="yes", by=marketer)
+        job = campaign_plan_uplift(
+            plan=plan, treatment_attribute="called", treatment_value="yes", by=marketer
+        )
 
     job.refresh_from_db()
     plan.refresh_from_db()
@@ -233,12 +253,12 @@ def test_it_estimates_uplift_from_treatment_and_control_customers(
 ):
     customers = treatment_control_customers(1600, term_deposit)
     scoring = finished_scoring(finished_run(term_deposit), customers)
-    plan = campaign_plan_create(scoring_run=scoring, name="Calls", economics=ECONOMICS,
-                                by=marketer)
+    plan = campaign_plan_create(scoring_run=scoring, name="Calls", economics=ECONOMICS, by=marketer)
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = campaign_plan_uplift(plan=plan, treatment_attribute="called",
-                                   treatment_value="Yes", by=marketer)
+        job = campaign_plan_uplift(
+            plan=plan, treatment_attribute="called", treatment_value="Yes", by=marketer
+        )
 
     job.refresh_from_db()
     plan.refresh_from_db()

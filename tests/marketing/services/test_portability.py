@@ -40,14 +40,16 @@ def job(kind: str) -> Job:
 
 def audience_with(customer: Customer) -> Audience:
     audience = Audience.objects.create(name="Savers", status=Audience.Status.FROZEN)
-    AudienceMember.objects.create(audience=audience, customer=customer,
-                                  pseudonym=customer.pseudonym, score=0.8, rank=1)
+    AudienceMember.objects.create(
+        audience=audience, customer=customer, pseudonym=customer.pseudonym, score=0.8, rank=1
+    )
     return audience
 
 
 def export_of(audience: Audience) -> Export:
-    return Export.objects.create(job=job(Job.Kind.EXPORT), audience=audience,
-                                 platform="generic_csv", row_count=1)
+    return Export.objects.create(
+        job=job(Job.Kind.EXPORT), audience=audience, platform="generic_csv", row_count=1
+    )
 
 
 def scores(customer: Customer) -> CustomerScore:
@@ -58,32 +60,39 @@ def scores(customer: Customer) -> CustomerScore:
 def recommendation(customer: Customer) -> CustomerRecommendation:
     scoring = finished_scoring(finished_run(None), [])
     run = RecommendationRun.objects.create(job=job(Job.Kind.RECOMMEND), scoring_run=scoring)
-    return CustomerRecommendation.objects.create(recommendation_run=run, customer=customer,
-                                                 offer=make_offer(), rank=1, score=0.7)
+    return CustomerRecommendation.objects.create(
+        recommendation_run=run, customer=customer, offer=make_offer(), rank=1, score=0.7
+    )
 
 
 def explanation(customer: Customer) -> ExplanationRun:
     return ExplanationRun.objects.create(
-        job=job(Job.Kind.EXPLAIN), training_run=finished_run(None), customer=customer,
-        scope=ExplanationRun.Scope.CUSTOMER, sample_size=1, result={"bert": {"logit": 0.2}},
+        job=job(Job.Kind.EXPLAIN),
+        training_run=finished_run(None),
+        customer=customer,
+        scope=ExplanationRun.Scope.CUSTOMER,
+        sample_size=1,
+        result={"bert": {"logit": 0.2}},
     )
 
 
 def exclusion(customer: Customer) -> ExportExclusion:
     export = export_of(Audience.objects.create(name="Left out", status="frozen"))
-    return ExportExclusion.objects.create(export=export, customer=customer,
-                                          pseudonym=customer.pseudonym)
+    return ExportExclusion.objects.create(
+        export=export, customer=customer, pseudonym=customer.pseudonym
+    )
 
 
 # One row for each model that refers to a customer. A model added later fails the first test
 # until it has a row here; the file picks it up by itself.
 ROWS: dict[type[models.Model], Callable[[Customer], models.Model]] = {
     CustomerIdentity: lambda c: CustomerIdentity.objects.create(
-        customer=c, email="quokka@example.org", phone="+1 202 555 7731"),
+        customer=c, email="quokka@example.org", phone="+1 202 555 7731"
+    ),
     ConsentRecord: lambda c: record_consent(c, "profiling"),
     Interaction: lambda c: Interaction.objects.create(
-        customer=c, offer=make_offer(), kind="click",
-        occurred_at=timezone.now() - timedelta(days=3)),
+        customer=c, offer=make_offer(), kind="click", occurred_at=timezone.now() - timedelta(days=3)
+    ),
     CustomerScore: scores,
     CustomerRecommendation: recommendation,
     ExplanationRun: explanation,
@@ -95,7 +104,9 @@ ROWS: dict[type[models.Model], Callable[[Customer], models.Model]] = {
 
 def models_referring_to_customers() -> set[type[models.Model]]:
     return {
-        model for model in apps.get_models() for field in model._meta.concrete_fields
+        model
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
         if field.is_relation and field.related_model is Customer
     }
 
@@ -132,22 +143,27 @@ def test_it_adds_the_profile_the_exports_models_and_audit_events_about_them(
 
     held = export_of(audience_with(person))
     model_id = ModelRegistry(settings.MODEL_REGISTRY_DIR).save(
-        {"a": "picklable stand-in"}, name="tiny", fingerprint="0" * 64,
-        pseudonyms=[person.pseudonym, "someone-else"], consent_snapshot={},
+        {"a": "picklable stand-in"},
+        name="tiny",
+        fingerprint="0" * 64,
+        pseudonyms=[person.pseudonym, "someone-else"],
+        consent_snapshot={},
     )
     trained = finished_run(None, model_id=model_id)
     finished_run(None, model_id="another-model")
-    viewed = audit_log(actor=marketer, action=AuditEvent.Action.PII_VIEW,
-                       target_type="customer", details={"customers": [person.pseudonym]})
+    viewed = audit_log(
+        actor=marketer,
+        action=AuditEvent.Action.PII_VIEW,
+        target_type="customer",
+        details={"customers": [person.pseudonym]},
+    )
 
     document = download(steward, person).json()
 
     assert document["customer"]["external_id"] == "QZX-7731"
     assert document["customer"]["profile"] == {"plan": PLAN, "age": 44}
     assert [e["id"] for e in document["exports_that_held_them"]] == [held.pk]
-    assert [m["training_run"] for m in document["models_trained_with_their_data"]] == [
-        trained.pk
-    ]
+    assert [m["training_run"] for m in document["models_trained_with_their_data"]] == [trained.pk]
     assert viewed.pk in [e["id"] for e in document["audit_events"]]
 
 

@@ -50,17 +50,31 @@ def _world(marketer, steward) -> dict:
     people = [*kept, *suppressed]
     audience = frozen_audience(marketer)
     export = exported(audience, TIKTOK_CUSTOMER_FILE, marketer)
-    audit_log(actor=steward, action=AuditEvent.Action.CONSENT_CHANGE, target_type="customer",
-              target_ref=kept[0].pseudonym, details={"change": "suppressed"})
+    audit_log(
+        actor=steward,
+        action=AuditEvent.Action.CONSENT_CHANGE,
+        target_type="customer",
+        target_ref=kept[0].pseudonym,
+        details={"change": "suppressed"},
+    )
     log_pii_view(user=steward, customers=[kept[1], kept[2], erased], where="customer list")
     registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
-    model_id = registry.save({"weights": [1, 2]}, name="m", fingerprint="f",
-                             pseudonyms=[c.pseudonym for c in [*kept, erased]],
-                             consent_snapshot={})
+    model_id = registry.save(
+        {"weights": [1, 2]},
+        name="m",
+        fingerprint="f",
+        pseudonyms=[c.pseudonym for c in [*kept, erased]],
+        consent_snapshot={},
+    )
     erased_pseudonym = erased.pseudonym
     customer_erase(customer=erased, by=steward)
-    return {"people": people, "suppressed": suppressed, "export": export,
-            "model_id": model_id, "erased": erased_pseudonym}
+    return {
+        "people": people,
+        "suppressed": suppressed,
+        "export": export,
+        "model_id": model_id,
+        "erased": erased_pseudonym,
+    }
 
 
 def _stored_references() -> dict:
@@ -70,10 +84,13 @@ def _stored_references() -> dict:
         "customers": dict(Customer.objects.values_list("pk", "pseudonym")),
         "members": dict(AudienceMember.objects.values_list("pk", "pseudonym")),
         "exclusions": dict(ExportExclusion.objects.values_list("pk", "pseudonym")),
-        "audit": {e.pk: (e.target_ref, e.details.get("customers"))
-                  for e in AuditEvent.objects.all()},
-        "models": {model_id: (registry.root / model_id / "customers.txt").read_text()
-                   for model_id in registry.model_ids()},
+        "audit": {
+            e.pk: (e.target_ref, e.details.get("customers")) for e in AuditEvent.objects.all()
+        },
+        "models": {
+            model_id: (registry.root / model_id / "customers.txt").read_text()
+            for model_id in registry.model_ids()
+        },
     }
 
 
@@ -96,8 +113,10 @@ def test_it_rekeys_every_reference_to_the_same_customer(marketer, steward):
         assert ExportExclusion.objects.get(pseudonym=new).customer_id == person.pk
     kept = world["people"][:5]
     new_of = {c.pk: pseudonym_for(c.external_id, key=NEW_KEY) for c in kept}
-    assert AuditEvent.objects.get(action=AuditEvent.Action.CONSENT_CHANGE).target_ref \
+    assert (
+        AuditEvent.objects.get(action=AuditEvent.Action.CONSENT_CHANGE).target_ref
         == new_of[kept[0].pk]
+    )
     for person in kept:
         assert registry.find_models_using(new_of[person.pk]) == [world["model_id"]]
         assert registry.find_models_using(person.pseudonym) == []
@@ -151,8 +170,9 @@ def test_it_resumes_an_interrupted_rotation_to_the_same_end_state(marketer, stew
         raise KeyboardInterrupt("the operator pressed Ctrl-C")
 
     with pytest.raises(KeyboardInterrupt):
-        pseudonym_key_rotate(old_key=OLD_KEY, new_key=NEW_KEY, batch_size=2,
-                             on_batch=crash_after_the_first_batch)
+        pseudonym_key_rotate(
+            old_key=OLD_KEY, new_key=NEW_KEY, batch_size=2, on_batch=crash_after_the_first_batch
+        )
     halfway = PseudonymKeyRotation.objects.get()
     assert halfway.status == PseudonymKeyRotation.Status.RUNNING and batches
     pseudonym_key_rotate(old_key=OLD_KEY, new_key=NEW_KEY, batch_size=2)
@@ -212,16 +232,18 @@ def test_it_refuses_an_old_key_that_did_not_make_the_stored_pseudonyms(marketer,
 def test_it_refuses_a_different_new_key_while_a_rotation_is_unfinished(marketer, steward):
     _world(marketer, steward)
     with pytest.raises(KeyboardInterrupt):
-        pseudonym_key_rotate(old_key=OLD_KEY, new_key=NEW_KEY, batch_size=2,
-                             on_batch=lambda step, rows: (_ for _ in ()).throw(KeyboardInterrupt))
+        pseudonym_key_rotate(
+            old_key=OLD_KEY,
+            new_key=NEW_KEY,
+            batch_size=2,
+            on_batch=lambda step, rows: (_ for _ in ()).throw(KeyboardInterrupt),
+        )
 
     with pytest.raises(PseudonymKeyError, match="unfinished"):
         pseudonym_key_rotate(old_key=OLD_KEY, new_key="a-third-key-0000000000000")
 
 
-def test_it_blocks_new_pseudonyms_until_the_key_in_force_is_switched(
-    marketer, steward, settings
-):
+def test_it_blocks_new_pseudonyms_until_the_key_in_force_is_switched(marketer, steward, settings):
     _world(marketer, steward)
     pseudonym_key_check()  # no rotation yet: the configured key is the one in use
 

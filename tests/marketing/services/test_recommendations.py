@@ -55,8 +55,10 @@ def test_it_raises_intra_list_diversity_when_diversity_is_weighted():
     assert all(codes == ["SAVE-1", "SAVE-2"] for codes in lists_of(plain).values())
     # The second slot goes to a loan: it shares no category with the first offer.
     assert all(codes == ["SAVE-1", "LOAN-1"] for codes in lists_of(varied).values())
-    assert (varied.result["metrics"]["intra_list_diversity"]
-            > plain.result["metrics"]["intra_list_diversity"])
+    assert (
+        varied.result["metrics"]["intra_list_diversity"]
+        > plain.result["metrics"]["intra_list_diversity"]
+    )
 
 
 def test_it_gives_no_offer_to_more_customers_than_its_cap():
@@ -91,13 +93,13 @@ def test_it_refuses_a_single_offer_scoring_run_and_points_to_audience_diversity(
     assert not RecommendationRun.objects.exists()
 
 
-@pytest.mark.parametrize(("k", "diversity", "cap"), [(1, 0.2, None), (3, 1.5, None),
-                                                     (3, 0.2, 0)])
+@pytest.mark.parametrize(("k", "diversity", "cap"), [(1, 0.2, None), (3, 1.5, None), (3, 0.2, 0)])
 def test_it_refuses_settings_out_of_range(k, diversity, cap):
     scoring = multi_offer_scoring(make_customers(2), make_catalogue())
     with pytest.raises(RecommendationSetupError):
-        recommendation_run_create(scoring_run=scoring, k=k, diversity=diversity,
-                                  offer_cap=cap, by=None)
+        recommendation_run_create(
+            scoring_run=scoring, k=k, diversity=diversity, offer_cap=cap, by=None
+        )
 
 
 def test_it_measures_accuracy_on_clicks_after_the_training_cutoff():
@@ -138,8 +140,7 @@ def test_it_reports_the_mean_score_when_no_click_is_recorded():
 
 
 def test_it_measures_the_curve_over_the_grid_and_the_chosen_weight():
-    run = recommend(multi_offer_scoring(make_customers(3), make_catalogue()), k=2,
-                    diversity=0.45)
+    run = recommend(multi_offer_scoring(make_customers(3), make_catalogue()), k=2, diversity=0.45)
     lambdas = [point["mmr_lambda"] for point in run.result["curve"]]
     assert lambdas == sorted({*LAMBDA_GRID, 0.45})
     ilds = [point["intra_list_diversity"] for point in run.result["curve"]]
@@ -210,5 +211,6 @@ def test_it_compares_offers_by_their_text_with_the_models_encoder(tiny_bert_path
 def test_it_refuses_an_unknown_similarity():
     scoring = multi_offer_scoring(make_customers(2), make_catalogue())
     with pytest.raises(RecommendationSetupError, match="categories or text"):
-        recommendation_run_create(scoring_run=scoring, k=2, diversity=0.1,
-                                  similarity="colour", by=None)
+        recommendation_run_create(
+            scoring_run=scoring, k=2, diversity=0.1, similarity="colour", by=None
+        )

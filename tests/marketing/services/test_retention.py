@@ -16,8 +16,13 @@ from tests.marketing.services.audience_helpers import exported, frozen_audience,
 
 pytestmark = pytest.mark.django_db
 
-KEEP_ALL = {"interactions": 0, "uploads": 0, "upload_error_files": 0, "export_files": 0,
-            "job_logs": 0}
+KEEP_ALL = {
+    "interactions": 0,
+    "uploads": 0,
+    "upload_error_files": 0,
+    "export_files": 0,
+    "job_logs": 0,
+}
 
 
 @pytest.fixture
@@ -31,14 +36,18 @@ def days_ago(n: int):
 
 
 def interaction(customer, offer, *, age_days: int) -> Interaction:
-    return Interaction.objects.create(customer=customer, offer=offer, kind="click",
-                                      occurred_at=days_ago(age_days))
+    return Interaction.objects.create(
+        customer=customer, offer=offer, kind="click", occurred_at=days_ago(age_days)
+    )
 
 
 def upload(marketer, *, age_days: int, error_file: bool = True) -> Upload:
-    row = Upload.objects.create(kind=Upload.Kind.CUSTOMERS, original_name="c.csv",
-                                file=ContentFile(b"external_id\nC1\n", name="c.csv"),
-                                created_by=marketer)
+    row = Upload.objects.create(
+        kind=Upload.Kind.CUSTOMERS,
+        original_name="c.csv",
+        file=ContentFile(b"external_id\nC1\n", name="c.csv"),
+        created_by=marketer,
+    )
     if error_file:
         row.error_file.save("errors.csv", ContentFile(b"row,column,value,reason\n"))
     Upload.objects.filter(pk=row.pk).update(created_at=days_ago(age_days))
@@ -47,8 +56,13 @@ def upload(marketer, *, age_days: int, error_file: bool = True) -> Upload:
 
 
 def finished_job(*, age_days: int, kind: str = Job.Kind.IMPORT) -> Job:
-    return Job.objects.create(kind=kind, status=Job.Status.SUCCEEDED, error="",
-                              message="Imported C1, C2", finished_at=days_ago(age_days))
+    return Job.objects.create(
+        kind=kind,
+        status=Job.Status.SUCCEEDED,
+        error="",
+        message="Imported C1, C2",
+        finished_at=days_ago(age_days),
+    )
 
 
 def test_it_purges_old_interactions_and_keeps_new_ones(periods):
@@ -102,8 +116,10 @@ def test_it_deletes_old_export_files_but_keeps_the_record(
     periods["export_files"] = 30
     make_people(3)
     audience = frozen_audience(marketer)
-    old, new = exported(audience, "generic_csv", marketer), exported(audience, "generic_json",
-                                                                       marketer)
+    old, new = (
+        exported(audience, "generic_csv", marketer),
+        exported(audience, "generic_json", marketer),
+    )
     old_path = Path(settings.MEDIA_ROOT) / old.file_path
     type(old).objects.filter(pk=old.pk).update(created_at=days_ago(31))
 

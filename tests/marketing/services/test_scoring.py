@@ -65,16 +65,22 @@ def test_it_scores_a_value_the_model_never_learned_as_a_missing_one(
     scoring = score(django_capture_on_commit_callbacks, run, marketer)
 
     assert scoring.job.status == Job.Status.SUCCEEDED, scoring.job.error
-    scores = dict(CustomerScore.objects.filter(scoring_run=scoring, customer__in=[rare, blank])
-                  .values_list("customer__external_id", "score"))
+    scores = dict(
+        CustomerScore.objects.filter(scoring_run=scoring, customer__in=[rare, blank]).values_list(
+            "customer__external_id", "score"
+        )
+    )
     assert scores["RARE"] == pytest.approx(scores["BLANK"])
 
 
-def test_it_scores_only_the_segment(trained, marketer, term_deposit,
-                                    django_capture_on_commit_callbacks):
+def test_it_scores_only_the_segment(
+    trained, marketer, term_deposit, django_capture_on_commit_callbacks
+):
     customers = make_click_customers(30, term_deposit)
-    students = Segment.objects.create(name="Students", rules={"op": "and", "rules": [
-        {"field": "attr:job", "operator": "eq", "value": "student"}]})
+    students = Segment.objects.create(
+        name="Students",
+        rules={"op": "and", "rules": [{"field": "attr:job", "operator": "eq", "value": "student"}]},
+    )
 
     scoring = score(django_capture_on_commit_callbacks, trained, marketer, students)
 

@@ -11,11 +11,8 @@ from marketing.models import Customer, Interaction, Job, Purpose, TrainingRun
 from marketing.pseudonyms import erasure_token
 from marketing.services import jobs
 from marketing.services.erasure import customer_erase
-from marketing.services.training import (
-    TrainingSetupError,
-    training_run_create,
-    without_rare_values,
-)
+from marketing.services.training import training_run_create, without_rare_values
+from marketing.services.training_params import TrainingSetupError
 from recengine.registry import ModelRegistry
 from tests.factories import make_offer, record_consent
 from tests.marketing.training_helpers import (
@@ -31,9 +28,14 @@ pytestmark = pytest.mark.django_db
 def train(capture, by, offer, *, mode="full", params=None, segment=None, **kwargs) -> TrainingRun:
     with capture(execute=True):
         run = training_run_create(
-            name=kwargs.pop("name", "Test run"), segment=segment, offer=offer,
-            target=kwargs.pop("target", "conversion"), base_model=kwargs.pop("base_model", ""),
-            mode=mode, params={**FAST_PARAMS, **(params or {})}, by=by,
+            name=kwargs.pop("name", "Test run"),
+            segment=segment,
+            offer=offer,
+            target=kwargs.pop("target", "conversion"),
+            base_model=kwargs.pop("base_model", ""),
+            mode=mode,
+            params={**FAST_PARAMS, **(params or {})},
+            by=by,
         )
     run.refresh_from_db()
     run.job.refresh_from_db()
@@ -45,11 +47,19 @@ def registry_folder(settings, run: TrainingRun) -> Path:
 
 
 def test_it_trains_bert_beside_the_baseline_and_records_everything(
-    marketer, tiny_bert, term_deposit, click_customers, settings,
+    marketer,
+    tiny_bert,
+    term_deposit,
+    click_customers,
+    settings,
     django_capture_on_commit_callbacks,
 ):
-    run = train(django_capture_on_commit_callbacks, marketer, term_deposit,
-                params={"epochs": 3, "patience": 100})
+    run = train(
+        django_capture_on_commit_callbacks,
+        marketer,
+        term_deposit,
+        params={"epochs": 3, "patience": 100},
+    )
 
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     assert run.job.progress == 100
@@ -75,14 +85,22 @@ def test_it_trains_bert_beside_the_baseline_and_records_everything(
 
 
 def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_better(
-    marketer, tiny_bert, term_deposit, click_customers, settings,
+    marketer,
+    tiny_bert,
+    term_deposit,
+    click_customers,
+    settings,
     django_capture_on_commit_callbacks,
 ):
     from recengine.ensemble import StackedModel
     from recengine.registry import ModelRegistry
 
-    run = train(django_capture_on_commit_callbacks, marketer, term_deposit,
-                params={"epochs": 2, "patience": 100})
+    run = train(
+        django_capture_on_commit_callbacks,
+        marketer,
+        term_deposit,
+        params={"epochs": 2, "patience": 100},
+    )
 
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     blend = run.metrics["blend"]
@@ -106,7 +124,11 @@ def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_bette
 
 
 def test_it_trains_only_on_customers_with_a_valid_training_consent(
-    marketer, tiny_bert, term_deposit, click_customers, settings,
+    marketer,
+    tiny_bert,
+    term_deposit,
+    click_customers,
+    settings,
     django_capture_on_commit_callbacks,
 ):
     left_out = make_click_customers(14, term_deposit, purposes=(), prefix="X", seed=3)
@@ -116,8 +138,9 @@ def test_it_trains_only_on_customers_with_a_valid_training_consent(
     add_consent(left_out[7:12], Purpose.MODEL_TRAINING, days_ago=60)
     for customer in left_out[7:12]:
         record_consent(customer, Purpose.MODEL_TRAINING, "withdrawn", days_ago=5)
-    add_consent(left_out[12:], Purpose.MODEL_TRAINING,
-                expires_at=timezone.now() - timedelta(days=1))
+    add_consent(
+        left_out[12:], Purpose.MODEL_TRAINING, expires_at=timezone.now() - timedelta(days=1)
+    )
 
     run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
 
@@ -135,8 +158,9 @@ def test_it_learns_from_every_offer_with_the_offer_in_the_text(
     loan = make_offer("LOAN", title="Car loan", category="credit")
     make_click_customers(120, loan, prefix="L", seed=5)
 
-    run = train(django_capture_on_commit_callbacks, marketer, None, params={"epochs": 1},
-                target="click")
+    run = train(
+        django_capture_on_commit_callbacks, marketer, None, params={"epochs": 1}, target="click"
+    )
 
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     assert run.rows["examples"] == 360
@@ -144,7 +168,12 @@ def test_it_learns_from_every_offer_with_the_offer_in_the_text(
 
 
 def test_it_stops_cleanly_when_cancelled_during_training(
-    marketer, tiny_bert, term_deposit, click_customers, settings, monkeypatch,
+    marketer,
+    tiny_bert,
+    term_deposit,
+    click_customers,
+    settings,
+    monkeypatch,
     django_capture_on_commit_callbacks,
 ):
     real = jobs.make_progress
@@ -160,8 +189,7 @@ def test_it_stops_cleanly_when_cancelled_during_training(
         return wrapped
 
     monkeypatch.setattr(jobs, "make_progress", cancel_once_training)
-    run = train(django_capture_on_commit_callbacks, marketer, term_deposit,
-                params={"epochs": 5})
+    run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 5})
 
     assert run.job.status == Job.Status.CANCELLED
     assert run.model_id == "" and run.metrics == {}
@@ -188,7 +216,11 @@ def test_it_fails_with_a_clear_message_when_nobody_converted(
 
 
 def test_it_fails_with_the_error_when_the_base_model_is_missing(
-    marketer, term_deposit, click_customers, settings, tmp_path,
+    marketer,
+    term_deposit,
+    click_customers,
+    settings,
+    tmp_path,
     django_capture_on_commit_callbacks,
 ):
     settings.CLICK_MODEL_BASE = str(tmp_path / "no-such-model")
@@ -201,8 +233,14 @@ def test_it_fails_with_the_error_when_the_base_model_is_missing(
 
 
 def test_it_refuses_unknown_settings_before_creating_a_job(marketer, term_deposit, tiny_bert):
-    common = {"name": "x", "segment": None, "offer": term_deposit, "target": "conversion",
-              "mode": "lora", "by": marketer}
+    common = {
+        "name": "x",
+        "segment": None,
+        "offer": term_deposit,
+        "target": "conversion",
+        "mode": "lora",
+        "by": marketer,
+    }
     with pytest.raises(TrainingSetupError, match="Unknown base model"):
         training_run_create(base_model="/etc", params={}, **common)
     with pytest.raises(TrainingSetupError, match="epochs must be between"):
@@ -219,8 +257,9 @@ def test_it_sends_training_to_the_gpu_queue_when_a_gpu_worker_exists(
     from marketing.services import jobs
 
     sent = []
-    monkeypatch.setattr(tasks.run_job_task, "apply_async",
-                        lambda args, queue: sent.append((args, queue)))
+    monkeypatch.setattr(
+        tasks.run_job_task, "apply_async", lambda args, queue: sent.append((args, queue))
+    )
     settings.JOB_QUEUE = "celery"
     for use_gpu, gpu_worker in ((True, True), (True, False), (False, True)):
         settings.USE_GPU = use_gpu
@@ -231,7 +270,11 @@ def test_it_sends_training_to_the_gpu_queue_when_a_gpu_worker_exists(
 
 
 def test_it_flags_the_run_when_a_customer_it_learned_from_is_erased(
-    marketer, steward, tiny_bert, term_deposit, click_customers,
+    marketer,
+    steward,
+    tiny_bert,
+    term_deposit,
+    click_customers,
     django_capture_on_commit_callbacks,
 ):
     run = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
@@ -245,13 +288,15 @@ def test_it_flags_the_run_when_a_customer_it_learned_from_is_erased(
     # The model's customer list keeps that someone was erased, not who.
     registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
     assert registry.find_models_using(click_customers[0].pseudonym) == []
-    assert registry.find_models_using(erasure_token(click_customers[0].pseudonym)) == [
-        run.model_id
-    ]
+    assert registry.find_models_using(erasure_token(click_customers[0].pseudonym)) == [run.model_id]
 
 
 def test_it_keeps_a_value_only_two_customers_have_out_of_the_model(
-    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks,
+    marketer,
+    tiny_bert,
+    term_deposit,
+    click_customers,
+    django_capture_on_commit_callbacks,
 ):
     for customer in make_click_customers(2, term_deposit, prefix="Z", seed=9):
         customer.attributes["job"] = "Zeppelin-Pilot"
@@ -267,10 +312,12 @@ def test_it_keeps_a_value_only_two_customers_have_out_of_the_model(
 
 
 def test_it_leaves_text_values_fewer_than_min_group_size_customers_have_out_of_the_model():
-    frame = pd.DataFrame({
-        "job": ["student"] * 3 + ["Zeppelin-Pilot"] * 2 + [None],
-        "age": [20, 21, 22, 23, 23, 24],
-    })
+    frame = pd.DataFrame(
+        {
+            "job": ["student"] * 3 + ["Zeppelin-Pilot"] * 2 + [None],
+            "age": [20, 21, 22, 23, 23, 24],
+        }
+    )
     # Six rows of four customers: the student rows belong to three of them.
     owners = [1, 2, 3, 4, 4, 1]
 

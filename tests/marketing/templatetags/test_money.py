@@ -5,16 +5,19 @@ import pytest
 from marketing.templatetags.money import percent, percent_text
 
 
-@pytest.mark.parametrize(("share", "text"), [
-    (0.123, "12%"),
-    (0.2, "20%"),
-    (0.0, "0%"),
-    (0.01, "1%"),
-    (0.0031, "0.31%"),
-    (0.005, "0.5%"),
-    (-0.5, "-50%"),
-    (12.5, "1,250%"),
-])
+@pytest.mark.parametrize(
+    ("share", "text"),
+    [
+        (0.123, "12%"),
+        (0.2, "20%"),
+        (0.0, "0%"),
+        (0.01, "1%"),
+        (0.0031, "0.31%"),
+        (0.005, "0.5%"),
+        (-0.5, "-50%"),
+        (12.5, "1,250%"),
+    ],
+)
 def test_it_writes_shares_as_whole_percentages_and_small_ones_with_two_digits(share, text):
     assert percent_text(share) == text
 

@@ -21,8 +21,9 @@ def test_it_builds_and_freezes_an_audience_from_the_form(marketer_client):
     segment = everyone_segment("Everyone here")
 
     page = marketer_client.get(reverse("audience-create"))
-    response = marketer_client.post(reverse("audience-create"),
-                                    {"segment": segment.pk, "cut": "all", "name": ""})
+    response = marketer_client.post(
+        reverse("audience-create"), {"segment": segment.pk, "cut": "all", "name": ""}
+    )
 
     assert page.status_code == 200
     assert b'data-preview-url="/api/audiences/preview/"' in page.content
@@ -35,8 +36,9 @@ def test_it_builds_and_freezes_an_audience_from_the_form(marketer_client):
 def test_it_shows_what_is_wrong_with_a_cut(marketer_client):
     segment = everyone_segment()
 
-    response = marketer_client.post(reverse("audience-create"),
-                                    {"segment": segment.pk, "cut": "top_n", "cut_value": "5"})
+    response = marketer_client.post(
+        reverse("audience-create"), {"segment": segment.pk, "cut": "top_n", "cut_value": "5"}
+    )
 
     assert response.status_code == 200
     assert "A cut by score needs a scoring run." in response.content.decode()
@@ -67,8 +69,9 @@ def test_it_starts_an_export_from_the_page_and_lists_it_with_its_progress(
     audience = frozen_audience(marketer)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer_client.post(reverse("audience-export", args=[audience.pk]),
-                                        {"platform": "tiktok_customer_file"})
+        response = marketer_client.post(
+            reverse("audience-export", args=[audience.pk]), {"platform": "tiktok_customer_file"}
+        )
 
     export = Export.objects.get()
     assert response.status_code == 302 and response["Location"].endswith("#exports")
@@ -89,8 +92,7 @@ def test_it_shows_a_progress_bar_while_an_export_runs(marketer_client, marketer)
     assert f'data-job-id="{export.job_id}"' in page and 'data-refresh="export-table"' in page
 
 
-def test_it_lets_only_marketers_and_stewards_download_from_the_history(marketer, steward,
-                                                                        viewer):
+def test_it_lets_only_marketers_and_stewards_download_from_the_history(marketer, steward, viewer):
     make_people(12)
     export = exported(frozen_audience(marketer), "google_customer_match", marketer)
     url = reverse("export-download", args=[export.pk])
@@ -108,8 +110,7 @@ def test_it_lets_only_marketers_and_stewards_download_from_the_history(marketer,
 def test_it_lists_the_exports_that_included_a_customer_on_their_page(marketer_client, marketer):
     included = make_people(11)[0]
     refused = make_people(1, withdrawn=True)[0]
-    export = exported(frozen_audience(marketer, name="Spring"), "meta_custom_audience",
-                      marketer)
+    export = exported(frozen_audience(marketer, name="Spring"), "meta_custom_audience", marketer)
 
     held = marketer_client.get(reverse("customer-detail", args=[included.pk])).content.decode()
     left = marketer_client.get(reverse("customer-detail", args=[refused.pk])).content.decode()
@@ -133,11 +134,13 @@ def test_it_keeps_the_suppression_list_in_the_admin_console_with_an_audit_trail(
     client.force_login(admin)
     customer = make_people(1)[0]
 
-    added = client.post(reverse("admin:marketing_suppression_add"),
-                        {"customer": customer.pk, "reason": "complaint"})
+    added = client.post(
+        reverse("admin:marketing_suppression_add"), {"customer": customer.pk, "reason": "complaint"}
+    )
     suppression = Suppression.objects.get()
-    removed = client.post(reverse("admin:marketing_suppression_delete", args=[suppression.pk]),
-                          {"post": "yes"})
+    removed = client.post(
+        reverse("admin:marketing_suppression_delete", args=[suppression.pk]), {"post": "yes"}
+    )
 
     assert added.status_code == 302 and removed.status_code == 302
     assert not Suppression.objects.exists()

@@ -57,9 +57,12 @@ def test_it_throttles_starting_exports_from_the_page(marketer_client, export):
 
 
 def test_it_throttles_the_upload_error_file(marketer_client, marketer):
-    upload = Upload.objects.create(kind=Upload.Kind.CUSTOMERS, original_name="c.csv",
-                                   file=ContentFile(b"external_id\nC1\n", name="c.csv"),
-                                   created_by=marketer)
+    upload = Upload.objects.create(
+        kind=Upload.Kind.CUSTOMERS,
+        original_name="c.csv",
+        file=ContentFile(b"external_id\nC1\n", name="c.csv"),
+        created_by=marketer,
+    )
     upload.error_file.save("errors.csv", ContentFile(b"row,column,value,reason\n"))
 
     codes = _codes(marketer_client, reverse("upload-errors", args=[upload.pk]))

@@ -21,8 +21,9 @@ EMPTY_LISTS = {
 
 
 def empty_state(content: str) -> str:
-    found = re.search(r'<div class="empty[^"]*" data-testid="empty-state">(.*?</h3>)', content,
-                      re.S)
+    found = re.search(
+        r'<div class="empty[^"]*" data-testid="empty-state">(.*?</h3>)', content, re.S
+    )
     assert found, "the page has no empty state from includes/empty.html"
     return found.group(1)
 
@@ -44,4 +45,4 @@ def test_it_offers_the_first_step_to_marketers_only(request, name, role, offered
 def empty_page(client, name: str) -> str:
     content = client.get(reverse(name)).content.decode()
     start = content.index('data-testid="empty-state"')
-    return content[start:content.index("</section>", start)]
+    return content[start : content.index("</section>", start)]

@@ -29,8 +29,9 @@ def test_it_shows_global_importance_of_both_models_on_the_model_page(viewer_clie
 
     assert "Which fields matter" in body
     figure = chart(body, "importance-chart-data")
-    bars = {trace["name"]: dict(zip(trace["y"], trace["x"], strict=True))
-            for trace in figure["data"]}
+    bars = {
+        trace["name"]: dict(zip(trace["y"], trace["x"], strict=True)) for trace in figure["data"]
+    }
     for key, name in (("bert", "BERT"), ("baseline", "LightGBM baseline")):
         expected = {f["label"]: f["mean_abs"] for f in explanation.result[key]["fields"]}
         assert bars[name] == pytest.approx(expected)
@@ -49,12 +50,13 @@ def test_it_offers_the_computation_to_a_marketer_only(client, marketer, viewer, 
 
 def test_it_shows_progress_while_the_importance_is_computed(marketer_client, run):
     explanation = stored_explanation(run)
-    Job.objects.filter(pk=explanation.job_id).update(status=Job.Status.RUNNING, progress=37,
-                                                     message="BERT: Explained 20 of 200")
+    Job.objects.filter(pk=explanation.job_id).update(
+        status=Job.Status.RUNNING, progress=37, message="BERT: Explained 20 of 200"
+    )
 
     body = marketer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
 
-    section = body[body.index('id="explain-global"'):]
+    section = body[body.index('id="explain-global"') :]
     assert f'data-job-id="{explanation.job_id}"' in section
     assert 'data-refresh="explain-global"' in section and "37%" in section
     assert "importance-chart-data" not in body
@@ -107,16 +109,18 @@ def test_it_shows_the_waterfall_and_the_baseline_on_the_customer_page(
 def test_it_explains_nothing_for_a_customer_without_profiling_consent(
     marketer_client, run, term_deposit
 ):
-    (customer,) = make_click_customers(1, term_deposit, purposes=(Purpose.MODEL_TRAINING,),
-                                       prefix="NP")
+    (customer,) = make_click_customers(
+        1, term_deposit, purposes=(Purpose.MODEL_TRAINING,), prefix="NP"
+    )
     stored_explanation(run, customer=customer)  # computed before the consent changed
 
     body = marketer_client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
 
     assert "No profiling consent" in body
     assert "waterfall-bert-data" not in body and "Explain this customer" not in body
-    response = marketer_client.post(reverse("customer-explain", args=[customer.pk]),
-                                    {"training_run": run.pk}, follow=True)
+    response = marketer_client.post(
+        reverse("customer-explain", args=[customer.pk]), {"training_run": run.pk}, follow=True
+    )
     assert "no valid profiling consent" in response.content.decode()
     assert ExplanationRun.objects.filter(customer=customer).count() == 1
 
@@ -142,19 +146,20 @@ def test_it_defaults_to_the_model_that_scored_the_customer_and_lets_the_marketer
     assert f'<option value="{scored.pk}" selected>' in body
     assert "Not explained yet with “Scored model”" in body and "Explain this customer" in body
     with django_capture_on_commit_callbacks(execute=False):
-        response = marketer_client.post(reverse("customer-explain", args=[customer.pk]),
-                                        {"training_run": scored.pk})
+        response = marketer_client.post(
+            reverse("customer-explain", args=[customer.pk]), {"training_run": scored.pk}
+        )
     assert response["Location"] == f"{url}?explain_model={scored.pk}#explain-customer"
     created = ExplanationRun.objects.get()
-    assert (created.customer, created.training_run, created.scope) == (customer, scored,
-                                                                      "customer")
+    assert (created.customer, created.training_run, created.scope) == (customer, scored, "customer")
     body = marketer_client.get(f"{url}?explain_model={scored.pk}").content.decode()
     assert 'data-refresh="explain-customer"' in body
 
 
 def test_it_refuses_to_start_an_explanation_for_a_viewer(viewer_client, run, click_customers):
-    response = viewer_client.post(reverse("customer-explain", args=[click_customers[0].pk]),
-                                  {"training_run": run.pk})
+    response = viewer_client.post(
+        reverse("customer-explain", args=[click_customers[0].pk]), {"training_run": run.pk}
+    )
     assert response.status_code == 403
     assert not ExplanationRun.objects.exists()
 
@@ -164,8 +169,9 @@ def test_it_draws_a_real_explanation_of_a_trained_model(
 ):
     customer = click_customers[5]
     with django_capture_on_commit_callbacks(execute=True):
-        marketer_client.post(reverse("customer-explain", args=[customer.pk]),
-                             {"training_run": tiny_run.pk})
+        marketer_client.post(
+            reverse("customer-explain", args=[customer.pk]), {"training_run": tiny_run.pk}
+        )
     explanation = ExplanationRun.objects.get()
     assert explanation.job.status == Job.Status.SUCCEEDED, explanation.job.error
 

@@ -35,9 +35,9 @@ def test_it_still_logs_in_below_the_failure_limit(client, marketer, settings):
 
 
 def test_it_revokes_the_users_api_tokens_at_logout(client, marketer):
-    token = client.post(
-        "/api/auth/token/", {"username": "mara", "password": PASSWORD}
-    ).json()["token"]
+    token = client.post("/api/auth/token/", {"username": "mara", "password": PASSWORD}).json()[
+        "token"
+    ]
     client.force_login(marketer)
 
     client.post(reverse("logout"))

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from marketing.models import Job, Purpose, ScoringRun, Segment, TrainingRun
-from marketing.services.training import PARAM_LIMITS
+from marketing.services.training_params import PARAM_LIMITS
 from marketing.views.models import TrainForm
 from tests.factories import make_customer
 from tests.marketing.training_helpers import add_consent, finished_run, finished_scoring
@@ -17,8 +17,9 @@ def run(term_deposit, marketer) -> TrainingRun:
 
 def test_it_lists_runs_with_both_aucs_for_a_viewer(viewer_client, run):
     running = finished_run(None, name="Still training")
-    Job.objects.filter(pk=running.job_id).update(status="running", progress=40,
-                                                 message="Epoch 1/1 · step 12/40")
+    Job.objects.filter(pk=running.job_id).update(
+        status="running", progress=40, message="Epoch 1/1 · step 12/40"
+    )
 
     body = viewer_client.get(reverse("model-list")).content.decode()
 
@@ -38,8 +39,12 @@ def test_it_shows_metrics_side_by_side_with_charts_and_consent(viewer_client, ru
     assert bert["text"] == f"{run.metrics['bert']['roc_auc']:.3f}"
     assert baseline["text"] == f"{run.metrics['baseline']['roc_auc']:.3f}"
     assert bert["best"] == (run.metrics["bert"]["roc_auc"] > run.metrics["baseline"]["roc_auc"])
-    for chart in ("curves-chart-data", "roc-chart-data", "calibration-chart-data",
-                  "gains-chart-data"):
+    for chart in (
+        "curves-chart-data",
+        "roc-chart-data",
+        "calibration-chart-data",
+        "gains-chart-data",
+    ):
         assert f'data-plotly="{chart}"' in body and f'id="{chart}"' in body
     assert "vendor/plotly/plotly.min.js" in body and "cdn" not in body.lower()
     assert "Consent withdrawn" in body and run.model_id in body
@@ -83,12 +88,24 @@ def test_it_starts_training_from_the_form(
     assert form.context["form"]["max_rows"].value() == 6000
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer_client.post(reverse("model-create"), {
-            "name": "", "segment": "", "offer": term_deposit.pk, "target": "conversion",
-            "base_model": tiny_bert, "mode": "lora", "epochs": 1, "batch_size": 16,
-            "learning_rate": "", "max_rows": 6000, "max_length": 32, "frozen_layers": 0,
-            "time_budget_minutes": 5,
-        })
+        response = marketer_client.post(
+            reverse("model-create"),
+            {
+                "name": "",
+                "segment": "",
+                "offer": term_deposit.pk,
+                "target": "conversion",
+                "base_model": tiny_bert,
+                "mode": "lora",
+                "epochs": 1,
+                "batch_size": 16,
+                "learning_rate": "",
+                "max_rows": 6000,
+                "max_length": 32,
+                "frozen_layers": 0,
+                "time_budget_minutes": 5,
+            },
+        )
 
     run = TrainingRun.objects.get()
     assert response.status_code == 302
@@ -102,11 +119,21 @@ def test_it_starts_training_from_the_form(
 
 
 def test_it_keeps_the_form_with_a_message_for_bad_settings(marketer_client, term_deposit):
-    response = marketer_client.post(reverse("model-create"), {
-        "offer": term_deposit.pk, "target": "conversion", "base_model": "/etc",
-        "mode": "lora", "epochs": 0, "batch_size": 16, "max_rows": 6000, "max_length": 32,
-        "frozen_layers": 0, "time_budget_minutes": 5,
-    })
+    response = marketer_client.post(
+        reverse("model-create"),
+        {
+            "offer": term_deposit.pk,
+            "target": "conversion",
+            "base_model": "/etc",
+            "mode": "lora",
+            "epochs": 0,
+            "batch_size": 16,
+            "max_rows": 6000,
+            "max_length": 32,
+            "frozen_layers": 0,
+            "time_budget_minutes": 5,
+        },
+    )
     assert response.status_code == 200
     assert response.context["form"].errors.keys() >= {"base_model", "epochs"}
     assert not TrainingRun.objects.exists()
@@ -115,8 +142,14 @@ def test_it_keeps_the_form_with_a_message_for_bad_settings(marketer_client, term
 def test_it_takes_the_form_bounds_from_the_training_limits(term_deposit):
     fields = TrainForm().fields
 
-    for name in ("epochs", "batch_size", "learning_rate", "max_rows", "max_length",
-                 "frozen_layers"):
+    for name in (
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "max_rows",
+        "max_length",
+        "frozen_layers",
+    ):
         assert (fields[name].min_value, fields[name].max_value) == PARAM_LIMITS[name]
     low, high = PARAM_LIMITS["time_budget_s"]
     minutes = fields["time_budget_minutes"]
@@ -125,8 +158,9 @@ def test_it_takes_the_form_bounds_from_the_training_limits(term_deposit):
 
 def test_it_refuses_a_viewers_posts(viewer_client, run, term_deposit):
     assert viewer_client.get(reverse("model-create")).status_code == 403
-    assert viewer_client.post(reverse("model-create"), {"offer": term_deposit.pk}).status_code \
-        == 403
+    assert (
+        viewer_client.post(reverse("model-create"), {"offer": term_deposit.pk}).status_code == 403
+    )
     assert viewer_client.post(reverse("model-score", args=[run.pk])).status_code == 403
     assert not ScoringRun.objects.exists()
 
@@ -134,8 +168,7 @@ def test_it_refuses_a_viewers_posts(viewer_client, run, term_deposit):
 def test_it_starts_scoring_a_segment_from_the_run_page(marketer_client, marketer, run):
     segment = Segment.objects.create(name="Everyone", rules={"op": "and", "rules": []})
     Job.objects.update(status="succeeded")
-    response = marketer_client.post(reverse("model-score", args=[run.pk]),
-                                    {"segment": segment.pk})
+    response = marketer_client.post(reverse("model-score", args=[run.pk]), {"segment": segment.pk})
     scoring = ScoringRun.objects.get()
     assert response["Location"] == reverse("model-scoring-detail", args=[scoring.pk])
     assert (scoring.training_run, scoring.segment, scoring.created_by) == (run, segment, marketer)

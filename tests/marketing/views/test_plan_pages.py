@@ -19,14 +19,22 @@ def scoring(term_deposit, marketer):
 
 @pytest.fixture
 def plan(scoring, marketer) -> CampaignPlan:
-    return campaign_plan_create(scoring_run=scoring, name="Spring calls", economics=ECONOMICS,
-                                by=marketer)
+    return campaign_plan_create(
+        scoring_run=scoring, name="Spring calls", economics=ECONOMICS, by=marketer
+    )
 
 
 def form_data(scoring, **changes):
-    return {"name": "Spring calls", "scoring_run": scoring.pk, "offer": "",
-            "cost_per_contact": "2", "fixed_cost": "100", "value_per_conversion": "50",
-            "budget": "", **changes}
+    return {
+        "name": "Spring calls",
+        "scoring_run": scoring.pk,
+        "offer": "",
+        "cost_per_contact": "2",
+        "fixed_cost": "100",
+        "value_per_conversion": "50",
+        "budget": "",
+        **changes,
+    }
 
 
 def test_it_explains_how_to_get_scores_when_there_are_none(marketer_client):
@@ -90,8 +98,10 @@ def test_it_creates_a_plan_and_shows_the_profit_curve_and_best_depth(marketer_cl
     body = response.content.decode()
     best = plan.result["best"]
     assert response.status_code == 200
-    assert (f"Contact the top {best['depth_pct']:.0f}% ({best['contacts']:,} customers): "
-            f"expected profit €{round(best['profit']):,}") in body
+    assert (
+        f"Contact the top {best['depth_pct']:.0f}% ({best['contacts']:,} customers): "
+        f"expected profit €{round(best['profit']):,}"
+    ) in body
     for chart in ("profit-chart-data", "gains-chart-data"):
         assert f'data-plotly="{chart}"' in body and f'id="{chart}"' in body
     assert "vendor/plotly/plotly.min.js" in body
@@ -100,8 +110,8 @@ def test_it_creates_a_plan_and_shows_the_profit_curve_and_best_depth(marketer_cl
 
 def test_it_shows_field_errors_for_bad_economics(marketer_client, scoring):
     response = marketer_client.post(
-        reverse("plan-create"), form_data(scoring, value_per_conversion="0",
-                                          cost_per_contact="-3"))
+        reverse("plan-create"), form_data(scoring, value_per_conversion="0", cost_per_contact="-3")
+    )
 
     assert response.status_code == 400
     errors = response.context["form"].errors
@@ -110,10 +120,11 @@ def test_it_shows_field_errors_for_bad_economics(marketer_client, scoring):
 
 
 def test_it_shows_the_engine_rule_beside_the_field_with_the_other_form_errors(
-        marketer_client, scoring):
+    marketer_client, scoring
+):
     response = marketer_client.post(
-        reverse("plan-create"), form_data(scoring, name="", value_per_conversion="0",
-                                          budget="-5"))
+        reverse("plan-create"), form_data(scoring, name="", value_per_conversion="0", budget="-5")
+    )
 
     assert response.status_code == 400
     errors = response.context["form"].errors
@@ -130,8 +141,15 @@ def test_it_refuses_the_plan_form_to_viewers(viewer_client, scoring):
 def test_it_replans_with_new_economics_on_submit(marketer_client, plan):
     response = marketer_client.post(
         reverse("plan-replan", args=[plan.pk]),
-        {"cost_per_contact": "1", "fixed_cost": "100", "value_per_conversion": "50",
-         "budget": "130", "contacts": ""}, follow=True)
+        {
+            "cost_per_contact": "1",
+            "fixed_cost": "100",
+            "value_per_conversion": "50",
+            "budget": "130",
+            "contacts": "",
+        },
+        follow=True,
+    )
 
     plan.refresh_from_db()
     assert response.status_code == 200
@@ -149,8 +167,9 @@ def test_it_shows_realised_figures_beside_the_forecast(marketer_client, plan, te
     top = plan.scoring_run.scores.order_by("-score")[0].customer
     respond(top, term_deposit, "conversion", campaign="spring", value=75)
 
-    response = marketer_client.post(reverse("plan-actuals", args=[plan.pk]),
-                                    {"campaign": "spring"}, follow=True)
+    response = marketer_client.post(
+        reverse("plan-actuals", args=[plan.pk]), {"campaign": "spring"}, follow=True
+    )
 
     body = response.content.decode()
     plan.refresh_from_db()
@@ -160,8 +179,9 @@ def test_it_shows_realised_figures_beside_the_forecast(marketer_client, plan, te
 
 
 def test_it_says_when_the_campaign_name_has_no_responses(marketer_client, plan):
-    response = marketer_client.post(reverse("plan-actuals", args=[plan.pk]),
-                                    {"campaign": "nothing"})
+    response = marketer_client.post(
+        reverse("plan-actuals", args=[plan.pk]), {"campaign": "nothing"}
+    )
 
     assert response.status_code == 400
     assert "No responses to “Term deposit”" in response.content.decode()
@@ -173,7 +193,8 @@ def test_it_shows_uplift_progress_then_the_insufficient_data_reason(
     with django_capture_on_commit_callbacks(execute=True):
         response = marketer_client.post(
             reverse("plan-uplift", args=[plan.pk]),
-            {"treatment_attribute": "age", "treatment_value": "30"})
+            {"treatment_attribute": "age", "treatment_value": "30"},
+        )
     response = marketer_client.get(response.url)
 
     body = response.content.decode()
@@ -189,8 +210,12 @@ def test_it_shows_uplift_progress_then_the_insufficient_data_reason(
 
 
 def test_it_sends_anonymous_visitors_to_the_login_page(client, plan):
-    for url in (reverse("plan-list"), reverse("plan-detail", args=[plan.pk]),
-                reverse("plan-create")):
+    for url in (
+        reverse("plan-list"),
+        reverse("plan-detail", args=[plan.pk]),
+        reverse("plan-create"),
+    ):
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith(
-            reverse("login")), url
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login")), (
+            url
+        )

@@ -35,12 +35,12 @@ def finished(scoring, marketer) -> RecommendationRun:
 def chart(body: str, name: str) -> dict:
     start = body.index(f'id="{name}"')
     start = body.index(">", start) + 1
-    return json.loads(body[start:body.index("</script>", start)])
+    return json.loads(body[start : body.index("</script>", start)])
 
 
 def recommendations_section(body: str) -> str:
     start = body.index('id="customer-recommendations"')
-    return body[start:body.index("</section>", start)]
+    return body[start : body.index("</section>", start)]
 
 
 def test_it_shows_an_empty_state_that_points_to_multi_offer_models(viewer_client):
@@ -63,13 +63,20 @@ def test_it_shows_the_sidebar_link_under_campaigns(viewer_client):
     assert body.index(reverse("recommendation-list"), campaigns) > campaigns
 
 
-def test_it_starts_a_run_from_the_form_and_shows_its_charts(marketer_client, scoring,
-                                                          django_capture_on_commit_callbacks):
+def test_it_starts_a_run_from_the_form_and_shows_its_charts(
+    marketer_client, scoring, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer_client.post(reverse("recommendation-create"), {
-            "scoring_run": scoring.pk, "k": 3, "diversity": 0.4, "offer_cap": "",
-            "similarity": "categories",
-        })
+        response = marketer_client.post(
+            reverse("recommendation-create"),
+            {
+                "scoring_run": scoring.pk,
+                "k": 3,
+                "diversity": 0.4,
+                "offer_cap": "",
+                "similarity": "categories",
+            },
+        )
     run = RecommendationRun.objects.get()
     assert response.url == reverse("recommendation-detail", args=[run.pk])
     assert (run.k, run.diversity, run.offer_cap) == (3, 0.4, None)
@@ -85,8 +92,9 @@ def test_it_starts_a_run_from_the_form_and_shows_its_charts(marketer_client, sco
     assert 'data-testid="ild"' in body and "Sample of lists" in body
 
 
-def test_it_says_which_clicks_the_accuracy_is_measured_against(marketer_client, scoring,
-                                                               customers, marketer):
+def test_it_says_which_clicks_the_accuracy_is_measured_against(
+    marketer_client, scoring, customers, marketer
+):
     offers = list(scoring.scores.values_list("offer", flat=True).distinct())
     from marketing.models import Offer
 
@@ -99,8 +107,9 @@ def test_it_says_which_clicks_the_accuracy_is_measured_against(marketer_client, 
 
 def test_it_refuses_the_form_to_a_viewer(viewer_client, scoring):
     assert viewer_client.get(reverse("recommendation-create")).status_code == 403
-    response = viewer_client.post(reverse("recommendation-create"),
-                                  {"scoring_run": scoring.pk, "k": 2, "diversity": 0})
+    response = viewer_client.post(
+        reverse("recommendation-create"), {"scoring_run": scoring.pk, "k": 2, "diversity": 0}
+    )
     assert response.status_code == 403
     assert not RecommendationRun.objects.exists()
 
@@ -109,8 +118,9 @@ def test_it_shows_progress_while_the_job_runs(viewer_client, scoring):
     from marketing.services.recommendations import recommendation_run_create
 
     run = recommendation_run_create(scoring_run=scoring, k=2, diversity=0.2, by=None)
-    Job.objects.filter(pk=run.job_id).update(status="running", progress=30,
-                                             message="Re-ranking at 7 diversity settings")
+    Job.objects.filter(pk=run.job_id).update(
+        status="running", progress=30, message="Re-ranking at 7 diversity settings"
+    )
     body = viewer_client.get(reverse("recommendation-detail", args=[run.pk])).content.decode()
     assert f'data-job-id="{run.job_id}"' in body
     assert "Re-ranking at 7 diversity settings" in body
@@ -122,8 +132,11 @@ def test_it_shows_the_latest_list_on_the_customer_page_and_hides_it_without_cons
 ):
     url = reverse("customer-detail", args=[customers[0].pk])
     section = recommendations_section(viewer_client.get(url).content.decode())
-    titles = list(finished.items.filter(customer=customers[0]).order_by("rank")
-                  .values_list("offer__title", flat=True))
+    titles = list(
+        finished.items.filter(customer=customers[0])
+        .order_by("rank")
+        .values_list("offer__title", flat=True)
+    )
     assert "Recommended offers" in section
     assert section.index(titles[0]) < section.index(titles[1])
     record_consent(customers[0], Purpose.PROFILING, "withdrawn", days_ago=0.001)
@@ -158,13 +171,16 @@ def test_it_shows_audience_diversity_with_grouped_bars_and_findings(viewer_clien
 
 def test_it_explains_why_a_multi_offer_run_has_no_audience_diversity(viewer_client, scoring):
     body = viewer_client.get(
-        reverse("model-audience-diversity", args=[scoring.pk])).content.decode()
+        reverse("model-audience-diversity", args=[scoring.pk])
+    ).content.decode()
     assert "Use “Recommendations”" in body
 
 
 def test_it_requires_a_login_for_every_page(client, finished):
-    for url in (reverse("recommendation-list"), reverse("recommendation-detail",
-                                                        args=[finished.pk]),
-                reverse("model-audience-diversity", args=[finished.scoring_run_id])):
+    for url in (
+        reverse("recommendation-list"),
+        reverse("recommendation-detail", args=[finished.pk]),
+        reverse("model-audience-diversity", args=[finished.scoring_run_id]),
+    ):
         response = client.get(url)
         assert response.status_code in (302, 403)

@@ -263,8 +263,11 @@ def test_it_shows_a_refused_identifier_in_full_to_a_steward_and_audits_it(
     assert (error["row"], error["column"], error["value"]) == (4, "E-mail", "dan-at-example")
     assert error["masked"] is False
     event = AuditEvent.objects.get(action=AuditEvent.Action.PII_VIEW)
-    assert (event.actor, event.target_type, event.target_ref) == (steward, "upload",
-                                                                  str(created.pk))
+    assert (event.actor, event.target_type, event.target_ref) == (
+        steward,
+        "upload",
+        str(created.pk),
+    )
     assert event.details == {"where": "upload page", "rows": [4]}
 
 
