@@ -147,7 +147,7 @@ class AudiencePreviewRequestSerializer(AudienceDefinitionSerializer):
 
 class FormatReadinessSerializer(serializers.Serializer):
     format = serializers.CharField(help_text="The format's key (see /api/exports/formats/)")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
     platform = serializers.CharField()
     exportable = serializers.IntegerField(
         allow_null=True, help_text="Members the consent gate lets through for this format"
@@ -229,7 +229,7 @@ class ExportCreateSerializer(serializers.Serializer):
 
 class ExportFormatSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
     platform = serializers.CharField()
     description = serializers.CharField()
     extension = serializers.CharField()
@@ -246,7 +246,7 @@ class ExportFormatSerializer(serializers.Serializer):
 
 class LeftOutReasonSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
 
 
 class SuppressionSerializer(serializers.ModelSerializer):

@@ -27,14 +27,14 @@ from marketing.services.explanations import (
 
 class FieldContributionSerializer(serializers.Serializer):
     field = serializers.CharField(help_text="Column name in the uploaded data")
-    label = serializers.CharField(help_text="The field's name for people")
+    label = serializers.CharField(help_text="The field's name for people")  # type: ignore[assignment]  # a declared DRF field
     value = serializers.JSONField(help_text="The customer's value (null when missing)")
     contribution = serializers.FloatField(help_text="Push on the log-odds, relative to the base")
 
 
 class FieldImportanceSerializer(serializers.Serializer):
     field = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
     mean_abs = serializers.FloatField(help_text="Mean |contribution| in log-odds over the sample")
 
 
@@ -46,7 +46,7 @@ class ModelExplanationSerializer(serializers.Serializer):
     local_accuracy_error = serializers.FloatField(
         help_text="Largest |base + contributions - model logit| (log-odds)"
     )
-    fields = FieldImportanceSerializer(
+    fields = FieldImportanceSerializer(  # type: ignore[assignment]  # a declared DRF field
         many=True, required=False, help_text="Global: most important first"
     )
     rows = serializers.IntegerField(required=False, help_text="Global: customers explained")

@@ -187,7 +187,7 @@ class UpliftSerializer(serializers.Serializer):
 
 
 class CampaignPlanSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     economics = EconomicsSerializer(read_only=True)

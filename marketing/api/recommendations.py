@@ -190,7 +190,7 @@ class GroupShareSerializer(serializers.Serializer):
 
 class AttributeSpreadSerializer(serializers.Serializer):
     attribute = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
     kind = serializers.CharField(help_text="categorical or numeric (quantile bins)")
     groups = GroupShareSerializer(many=True)
     hidden_groups = serializers.IntegerField(help_text="Groups under MIN_GROUP_SIZE, not shown")
@@ -202,7 +202,7 @@ class AttributeSpreadSerializer(serializers.Serializer):
 
 class FindingSerializer(serializers.Serializer):
     attribute = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
     group = serializers.CharField()
     flag = serializers.CharField()
     ratio = serializers.FloatField()

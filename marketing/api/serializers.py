@@ -91,7 +91,7 @@ class InteractionSerializer(serializers.ModelSerializer):
 
 
 class ConsentRecordSerializer(serializers.ModelSerializer):
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a declared DRF field
         choices=ConsentRecord.Source.choices, default=ConsentRecord.Source.API
     )
     effective_at = serializers.DateTimeField(
@@ -112,7 +112,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
         },
         help_text="The version of the privacy notice shown; empty when none was",
     )
-    recorded_by = serializers.SlugRelatedField(
+    recorded_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     given_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -151,7 +151,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
 
@@ -183,7 +183,7 @@ class CountPreviewSerializer(serializers.Serializer):
 
 class SegmentFieldSerializer(serializers.Serializer):
     field = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared DRF field
     group = serializers.CharField()
     type = serializers.CharField()
     operators = serializers.ListField(child=serializers.CharField())
@@ -207,7 +207,7 @@ INVALID = OpenApiResponse(
 
 
 class JobSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     is_finished = serializers.BooleanField(read_only=True)

@@ -42,7 +42,7 @@ class _RunSerializer(serializers.ModelSerializer):
     progress = serializers.IntegerField(source="job.progress", read_only=True)
     message = serializers.CharField(source="job.message", read_only=True)
     error = serializers.CharField(source="job.error", read_only=True)
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
 

@@ -32,7 +32,7 @@ UPLOADERS = (MARKETER, DATA_STEWARD)
 
 
 class UploadSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     has_error_file = serializers.SerializerMethodField()
@@ -98,7 +98,7 @@ class UploadPreviewSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
     valid = serializers.IntegerField()
     invalid = serializers.IntegerField()
-    errors = RowErrorSerializer(many=True)
+    errors = RowErrorSerializer(many=True)  # type: ignore[assignment]  # a declared DRF field
     sample = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
     new = serializers.IntegerField()
     updates = serializers.IntegerField()

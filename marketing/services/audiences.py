@@ -29,7 +29,7 @@ from marketing.selectors.audiences import (
     audience_customers,
     left_out_counts,
 )
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 
 
 def insert_select(
@@ -105,7 +105,7 @@ def audience_create(
         offer=offer,
         cut=cut.kind,
         cut_value=cut.value if cut.kind != Audience.Cut.ALL else None,
-        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_by=stored_user(by),
     )
     _log(
         audience,
@@ -163,7 +163,7 @@ def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
     locked.size = size
     locked.status = Audience.Status.FROZEN
     locked.frozen_at = at
-    locked.frozen_by = by if getattr(by, "is_authenticated", False) else None
+    locked.frozen_by = stored_user(by)
     locked.save(
         update_fields=[
             "segment_name",
@@ -186,7 +186,7 @@ def suppression_add(*, customer: Customer, reason: str = "", by: Actor) -> Suppr
         customer=customer,
         defaults={
             "reason": reason,
-            "created_by": by if getattr(by, "is_authenticated", False) else None,
+            "created_by": stored_user(by),
         },
     )
     if created:

@@ -1,14 +1,20 @@
 from collections.abc import Iterable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from marketing.models import AuditEvent, Customer, Upload
 
 # Who asks a service for a change: the request's user (anonymous on a public page), or
 # nobody for the system itself (a job, a schedule, a management command).
 Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
+
+
+def stored_user(actor: Actor) -> User | None:
+    """The user a row records as its author: nobody for an anonymous visitor or the system."""
+    # AUTH_USER_MODEL is auth.User, so an authenticated actor is one.
+    return cast(User, actor) if getattr(actor, "is_authenticated", False) else None
 
 
 def audit_log(
@@ -21,7 +27,7 @@ def audit_log(
 ) -> AuditEvent:
     """Record one event; ``target_ref`` is stored as text (a row's id or a pseudonym)."""
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=stored_user(actor),
         action=action,
         target_type=target_type,
         target_ref=str(target_ref),

@@ -8,7 +8,7 @@ from django.utils import timezone
 from marketing.errors import ApplicationError
 from marketing.models import AuditEvent, ConsentRecord, Customer, LawfulBasis, Purpose
 from marketing.selectors.consent import current_consents
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 
 
 class ConsentError(ApplicationError, ValueError):
@@ -52,7 +52,7 @@ def consent_record_append(
         effective_at=effective_at,
         expires_at=expires_at,
         note=note,
-        recorded_by=by if getattr(by, "is_authenticated", False) else None,
+        recorded_by=stored_user(by),
     )
     audit_log(
         actor=by,

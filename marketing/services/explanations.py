@@ -32,7 +32,7 @@ from marketing.models import (
     TrainingRun,
 )
 from marketing.selectors.consent import customers_with_consent, has_consent, scores_for_use
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import (
     known_values_only,
@@ -97,7 +97,7 @@ def explanation_run_create(
         title = f"Explain one customer's score with “{training_run.name}”"
     else:
         raise ExplanationSetupError(f"Unknown scope {scope!r}; use global or customer.")
-    creator = by if getattr(by, "is_authenticated", False) else None
+    creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.EXPLAIN,

@@ -35,7 +35,7 @@ from marketing.models import (
     Suppression,
 )
 from marketing.selectors.audiences import export_rows, left_out_counts
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 
 EXPORT_DIR = "exports"
@@ -61,7 +61,7 @@ def export_create(*, audience: Audience, platform: str, by: Actor) -> Export:
         raise ExportError(f"Unknown platform format {platform!r}.")
     if not audience.is_frozen:
         raise ExportError("Freeze the audience before exporting it.")
-    creator = by if getattr(by, "is_authenticated", False) else None
+    creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.EXPORT,

@@ -61,7 +61,7 @@ from marketing.ingest.writers import (
 )
 from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
 from marketing.selectors.uploads import identifier_columns
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
 
 __all__ = [
@@ -108,7 +108,7 @@ def upload_create(*, kind: str, file: File, by: Actor, encoding: str | None = No
                 spec.name for spec in required_fields(kind) if not mapping[spec.name]
             ],
         },
-        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_by=stored_user(by),
     )
     file.seek(0)
     upload.file.save(upload.original_name, file, save=False)

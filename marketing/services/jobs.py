@@ -18,7 +18,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from marketing.models import Job
-from marketing.services.audit import Actor
+from marketing.services.audit import Actor, stored_user
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def job_create(*, kind: str, title: str, params: dict[str, Any], by: Actor) -> J
         kind=kind,
         title=title,
         params=params,
-        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_by=stored_user(by),
         message="Waiting for a worker",
     )
     transaction.on_commit(lambda: enqueue(job))

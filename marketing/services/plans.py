@@ -33,7 +33,7 @@ from marketing.models import (
 )
 from marketing.selectors.consent import valid_consent_records
 from marketing.selectors.plans import consented_scores, run_scores
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 from recengine.economics import (
     ECONOMICS_DEFAULTS,
@@ -229,7 +229,7 @@ def campaign_plan_create(
             economics=values,
             contacts=contacts,
             result=result,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=stored_user(by),
         )
         _log(plan, "create", by, customers=result["consent"]["used"], economics=values)
     return plan

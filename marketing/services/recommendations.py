@@ -43,7 +43,7 @@ from marketing.models import (
 )
 from marketing.selectors.consent import scores_for_use
 from marketing.selectors.training import consent_exclusions
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def recommendation_run_create(
         raise RecommendationSetupError(
             f"Unknown similarity {similarity!r}; choose {' or '.join(SIMILARITIES)}."
         )
-    creator = by if getattr(by, "is_authenticated", False) else None
+    creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.RECOMMEND,

@@ -29,7 +29,7 @@ from marketing.models import (
 )
 from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import (
     known_values_only,
@@ -57,7 +57,7 @@ def scoring_run_create(
     if training_run.job.status != Job.Status.SUCCEEDED or not training_run.model_id:
         raise ScoringSetupError("Only a finished training run has a model that can score.")
     where = f"segment “{segment.name}”" if segment else "all customers"
-    creator = by if getattr(by, "is_authenticated", False) else None
+    creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.SCORE,

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from marketing.models import AuditEvent, Segment
 from marketing.segments import compile_rules
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 
 
 def _log(segment: Segment, change: str, by: Actor) -> None:
@@ -28,7 +28,7 @@ def segment_create(
         name=name,
         description=description,
         rules=rules,
-        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_by=stored_user(by),
     )
     _log(segment, "created", by)
     return segment

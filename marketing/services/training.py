@@ -38,7 +38,7 @@ from marketing.models import (
 from marketing.pseudonyms import erasure_token
 from marketing.selectors.consent import customers_with_consent, valid_consent_records
 from marketing.selectors.training import consent_exclusions
-from marketing.services.audit import Actor, audit_log
+from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import offer_columns, population
 from marketing.services.training_params import (
@@ -114,7 +114,7 @@ def training_run_create(
         )
     hyper = train_params(params)
     name = name.strip() or f"{offer.title if offer else 'All offers'} · {target}"
-    creator = by if getattr(by, "is_authenticated", False) else None
+    creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.TRAIN,

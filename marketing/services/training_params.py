@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypedDict
 
 from marketing.errors import ApplicationError
 from marketing.models import TrainingRun
@@ -65,7 +65,13 @@ PARAM_LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-def param_bounds(name: str, *, unit: int = 1) -> dict[str, float]:
+class FieldBounds(TypedDict):
+    # Any: an int for the integer parameters, a float for learning_rate.
+    min_value: Any
+    max_value: Any
+
+
+def param_bounds(name: str, *, unit: int = 1) -> FieldBounds:
     """``min_value`` and ``max_value`` of a form or serializer field for the parameter, from
     PARAM_LIMITS; ``unit=60`` gives whole minutes of a parameter in seconds (rounded inwards).
     """
