@@ -232,9 +232,9 @@ class _Compiler:
         field, operator = node.get("field"), node.get("operator")
         if not isinstance(field, str) or not field:
             raise SegmentRuleError(path, None, 'the rule has no "field"')
-        rule = _Rule(path, field, operator, node.get("value"), node)
         if not isinstance(operator, str) or not operator:
-            raise rule.error('the rule has no "operator"')
+            raise SegmentRuleError(path, field, 'the rule has no "operator"')
+        rule = _Rule(path, field, operator, node.get("value"), node)
         source, _, name = field.partition(":")
         handler = _SOURCES.get(source)
         if handler is None or not name:

@@ -91,7 +91,7 @@ def country_code(raw: str | None) -> str:
 
 
 def is_us(country: str | None) -> bool:
-    return country == "US" or (bool(country) and country.strip().upper() == "US")
+    return country == "US" or (country is not None and country.strip().upper() == "US")
 
 
 def letters_only(raw: str | None) -> str:

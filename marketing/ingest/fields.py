@@ -177,10 +177,10 @@ def guess_mapping(kind: str, headers: list[str]) -> dict[str, str]:
     for spec in TARGET_FIELDS[kind]:
         mapping[spec.name] = ""
         for candidate in (spec.name, *spec.synonyms):
-            header = by_norm.get(normalise_header(candidate))
-            if header is not None and header not in used:
-                mapping[spec.name] = header
-                used.add(header)
+            found = by_norm.get(normalise_header(candidate))
+            if found is not None and found not in used:
+                mapping[spec.name] = found
+                used.add(found)
                 break
     if kind == "customers":
         for position, header in enumerate(headers, start=1):

@@ -151,7 +151,7 @@ class RowChecker:
         errors: list[RowError],
         limit: int = 128,
     ) -> str:
-        index, header = self.column(target)  # type: ignore[misc]  (required: always mapped)
+        index, header = self._columns[target]  # required, so always mapped
         text = fields[index].strip()
         if not text:
             errors.append(
@@ -348,7 +348,7 @@ class CustomerRows(RowChecker):
                     self._statements[cells] = consents
         if errors:
             return errors
-        return CustomerRecord(external_id, attributes, identity, consents)  # type: ignore[arg-type]
+        return CustomerRecord(external_id, attributes, identity, consents)
 
     def _consents(self, fields, row, line, errors) -> tuple[ConsentStatement, ...]:
         stated = []

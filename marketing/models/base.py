@@ -37,3 +37,16 @@ class JobRecord(CreatedRecord):
     @property
     def status(self) -> str:
         return self.job.status
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field:
+    """The field ``name`` of ``model`` that has a column (not a reverse relation)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return field
+
+
+def db_column(model: type[models.Model], name: str) -> str:
+    """The database column of the field ``name`` of ``model``."""
+    return str(concrete_field(model, name).column)

@@ -58,6 +58,7 @@ from marketing.models import (
     ScoringRun,
     Suppression,
 )
+from marketing.models.base import db_column
 from marketing.pseudonyms import erasure_token
 from marketing.segments import compile_rules
 from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
@@ -252,7 +253,7 @@ def export_rows(
     inner, params = members.query.sql_with_params()
     quote = connection.ops.quote_name
     identity = CustomerIdentity._meta
-    columns = ", ".join(f"i.{quote(identity.get_field(f).column)}" for f in IDENTITY_FIELDS)
+    columns = ", ".join(f"i.{quote(db_column(CustomerIdentity, f))}" for f in IDENTITY_FIELDS)
     # The fence keeps the database from copying the gate into the join condition, where it
     # would be evaluated a second time. No ORDER BY: sorting a million wide rows costs more
     # than it is worth, so the order of the rows in a file is not defined.

@@ -27,7 +27,7 @@ def customer_relations() -> list[models.ForeignKey]:
         field
         for model in apps.get_models()
         for field in model._meta.concrete_fields
-        if field.is_relation and field.related_model is Customer
+        if isinstance(field, models.ForeignKey) and field.related_model is Customer
     ]
 
 

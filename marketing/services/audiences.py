@@ -20,6 +20,7 @@ from marketing.models import (
     Segment,
     Suppression,
 )
+from marketing.models.base import db_column
 from marketing.segments import compile_rules
 from marketing.selectors.audiences import (
     EVERYONE,
@@ -46,7 +47,7 @@ def insert_select(
     constants = constants or {}
     quote = connection.ops.quote_name
     names = [*constants, *columns]
-    target = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    target = ", ".join(quote(db_column(model, name)) for name in names)
     select, params = source.query.sql_with_params()
     placeholders = "".join("%s, " for _ in constants)
     sql = (

@@ -34,6 +34,7 @@ from marketing.models import (
     Purpose,
     Suppression,
 )
+from marketing.models.base import concrete_field
 from marketing.selectors.audiences import export_rows, left_out_counts
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
@@ -104,7 +105,7 @@ class _HashingSink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         self.digest.update(data)
         self.size += len(data)
         return self.file.write(data)
@@ -251,9 +252,11 @@ def append_rows(model: type[models.Model], fields: list[str], rows: list[tuple])
     rows), ``bulk_create`` elsewhere."""
     if not rows:
         return
-    columns = [model._meta.get_field(name).attname for name in fields]
+    columns = [concrete_field(model, name).attname for name in fields]
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(model(**dict(zip(columns, row, strict=True))) for row in rows)
+        model._default_manager.bulk_create(
+            model(**dict(zip(columns, row, strict=True))) for row in rows
+        )
         return
     lines = "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows)
     quote = connection.ops.quote_name

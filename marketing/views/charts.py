@@ -33,7 +33,7 @@ def _layout(fig: go.Figure, *, height: int) -> go.Figure:
 
 def horizontal_bars(
     labels: Sequence[str],
-    values: Sequence[int],
+    values: Sequence[float | None],
     texts: Sequence[str],
     *,
     percent_axis: bool = False,
