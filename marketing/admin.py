@@ -92,10 +92,10 @@ class CustomerIdentityInline(admin.StackedInline):
     masked_last_name = _masked("last_name", "Last name")
     masked_postal_code = _masked("postal_code", "Postal code")
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if can_view_pii(request.user):
-            return list(CustomerIdentity.PII_FIELDS)
-        return list(self.masked_fields)
+            return tuple(CustomerIdentity.PII_FIELDS)
+        return tuple(self.masked_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if can_view_pii(request.user):
@@ -248,9 +248,10 @@ class ConsentRecordForm(forms.ModelForm):
             "note",
         )
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         data = super().clean()
-        effective_at, expires_at = data.get("effective_at"), data.get("expires_at")
+        effective_at = self.cleaned_data.get("effective_at")
+        expires_at = self.cleaned_data.get("expires_at")
         if effective_at and expires_at and expires_at <= effective_at:
             self.add_error("expires_at", "The expiry must be later than the time it takes effect.")
         return data

@@ -150,8 +150,8 @@ class ScoreMatrix:
 
 def click_matrix(
     frame: pd.DataFrame,
-    customers: Sequence,
-    offers: Sequence,
+    customers: Sequence | np.ndarray,
+    offers: Sequence | np.ndarray,
     customer: str = "customer",
     offer: str = "offer",
 ) -> np.ndarray:

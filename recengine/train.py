@@ -38,13 +38,16 @@ from recengine.serialize import SerializeConfig, TextSerializer
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
+TrainMode = Literal["full", "lora", "frozen"]
+
+
 @dataclass
 class TrainConfig:
     # Base encoder: "packaged:all-MiniLM-L6-v2", a local folder or a (cached) hub id.
     base_model: str = DEFAULT_BASE_MODEL
     # "full" trains every unfrozen weight, "lora" trains low-rank adapters, "frozen" trains
     # only the head on cached sentence embeddings.
-    mode: Literal["full", "lora", "frozen"] = "lora"
+    mode: TrainMode = "lora"
     # Keep only the lowest N encoder layers (None = all); fewer layers score faster.
     num_layers: int | None = None
     # The lowest N layers stay frozen and their outputs are cached once (full and lora).

@@ -578,7 +578,7 @@ class SuppressionViewSet(
     read_roles = DOWNLOADERS
     write_roles = (DATA_STEWARD,)
 
-    def perform_create(self, serializer: SuppressionSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = suppression_add(
             customer=data["customer"], reason=data.get("reason", ""), by=self.request.user

@@ -1,7 +1,7 @@
 """API for explanations: start the global importance of a model or one customer's explanation,
 then read the status, progress and the numbers behind the charts."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
@@ -21,6 +21,14 @@ from marketing.services.explanations import (
     SAMPLE_LIMITS,
     explanation_run_create,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _ProfilingConsent(TypedDict):
+    profiling_consent: bool  # annotated by selectors.explanations.explanation_runs
+
 
 # ---- serializers ------------------------------------------------------------------------------
 
@@ -103,7 +111,9 @@ class ExplanationRunSerializer(_RunSerializer):
         read_only_fields = fields
 
     @extend_schema_field(ExplanationResultSerializer(allow_null=True))
-    def get_result(self, run: ExplanationRun) -> dict[str, Any] | None:
+    def get_result(
+        self, run: "WithAnnotations[ExplanationRun, _ProfilingConsent]"
+    ) -> dict[str, Any] | None:
         if run.job.status != Job.Status.SUCCEEDED or not run.result:
             return None
         if run.customer_id is not None and not run.profiling_consent:

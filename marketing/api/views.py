@@ -1,5 +1,7 @@
 """API viewsets: small, with a filterset each; role checks come from ``RolePermission``."""
 
+from typing import cast
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
@@ -7,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from marketing import filters
 from marketing.api import serializers as s
@@ -126,7 +129,7 @@ class ConsentRecordViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
     read_roles = STEWARDS
     write_roles = STEWARDS
 
-    def perform_create(self, serializer: s.ConsentRecordSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = consent_record_append(**data, by=self.request.user)
 
@@ -140,11 +143,12 @@ class SegmentViewSet(viewsets.ModelViewSet):
     read_roles = ALL_ROLES
     write_roles = (MARKETER,)
 
-    def perform_create(self, serializer: s.SegmentSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = segment_create(**serializer.validated_data, by=self.request.user)
 
-    def perform_update(self, serializer: s.SegmentSerializer) -> None:
-        segment, data = serializer.instance, serializer.validated_data
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        # An update's serializer always holds the row (UpdateModelMixin.update).
+        segment, data = cast(Segment, serializer.instance), serializer.validated_data
         serializer.instance = segment_update(
             segment=segment,
             name=data.get("name", segment.name),

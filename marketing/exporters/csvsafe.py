@@ -10,7 +10,7 @@ with ``'`` and passes through again unchanged, so a file can be read and rewritt
 
 import csv
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from typing import IO, Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,7 +28,7 @@ def unescape_cell(text: str) -> str:
 class SafeCSVWriter:
     """``csv.writer`` with every cell escaped; lines end with ``\\r\\n`` (RFC 4180)."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: IO[str]) -> None:
         self._writer = csv.writer(out, lineterminator="\r\n")
 
     def writerow(self, cells: Iterable[Any]) -> Any:

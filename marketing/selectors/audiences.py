@@ -10,11 +10,11 @@ conditions, so they cannot disagree with what is exported.
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -80,6 +80,9 @@ READINESS_SAMPLE = 20_000
 # place of hashed identifiers last).
 IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country", "postal_code", "digests")
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 
 class AudienceDefinitionError(ApplicationError, ValueError):
     """The audience cannot be built as asked; the message says why."""
@@ -124,13 +127,18 @@ class AudienceCut:
 EVERYONE = AudienceCut()
 
 
+class AudienceScores(TypedDict):
+    audience_score: float | None
+    audience_rank: int | None
+
+
 def audience_candidates(
     *,
     rules: dict[str, Any] | None,
     scoring_run: ScoringRun | None = None,
     offer: Offer | None = None,
     cut: AudienceCut = EVERYONE,
-) -> QuerySet[Customer]:
+) -> "QuerySet[WithAnnotations[Customer, AudienceScores]]":
     """The customers a definition selects now, annotated with ``audience_score`` and
     ``audience_rank`` (1 = highest score; both None without a scoring run).
 
@@ -432,7 +440,7 @@ def _readiness_tallies(
 # ---- lists ------------------------------------------------------------------------------------
 
 
-def left_out_in_words(counts: dict[str, int | None]) -> list[dict[str, Any]]:
+def left_out_in_words(counts: Mapping[str, int | None]) -> list[dict[str, Any]]:
     """Left-out counts that may be shown (see ``shown_count``), in the order and words of
     ``LEFT_OUT_REASONS``; a reason with too few members to show is left out of the list."""
     rows = []

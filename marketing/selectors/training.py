@@ -1,6 +1,6 @@
 """Reading training runs, scoring runs and scores; why customers were left out of them."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +65,7 @@ def finished_training_runs() -> QuerySet[TrainingRun]:
     return training_runs().filter(job__status=Job.Status.SUCCEEDED).exclude(model_id="")
 
 
-def top_scores(scoring_run: ScoringRun, limit: int = 20) -> list[dict[str, Any]]:
+def top_scores(scoring_run: ScoringRun, limit: int = 20) -> list[Mapping[str, Any]]:
     """The highest usable scores of a run, by pseudonym (the ``(scoring_run, -score)`` index)."""
     return list(
         scores_for_use(scoring_run.scores.all())
@@ -106,9 +106,7 @@ def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str,
     for score in list(latest.values())[:limit]:
         run = score.scoring_run
         above = scores_for_use(
-            CustomerScore.objects.filter(
-                scoring_run=run, offer_id=score.offer_id, score__gt=score.score
-            )
+            CustomerScore.objects.filter(scoring_run=run, offer=score.offer, score__gt=score.score)
         ).count()
         total = run.customers_scored or 1  # each offer scores every customer once
         rows.append(

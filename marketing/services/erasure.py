@@ -49,7 +49,7 @@ from marketing.services.audit import Actor, audit_log
 from marketing.services.training import training_runs_flag_erasure
 
 # The upload column that names the customer, per kind of upload.
-CUSTOMER_KEY_FIELD = {
+CUSTOMER_KEY_FIELD: dict[str, str] = {
     Upload.Kind.CUSTOMERS: "external_id",
     Upload.Kind.INTERACTIONS: "customer_external_id",
 }

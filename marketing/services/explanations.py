@@ -131,9 +131,10 @@ def check_customer(training_run: TrainingRun, customer: Customer) -> None:
             f"Customer {customer.external_id} has no valid profiling consent: explaining "
             "their score is profiling, so it is not computed."
         )
-    if not population(training_run.segment).filter(pk=customer.pk).exists():
+    segment = training_run.segment  # None: every customer
+    if segment is not None and not population(segment).filter(pk=customer.pk).exists():
         raise ExplanationSetupError(
-            f"Customer {customer.external_id} is outside segment “{training_run.segment.name}”"
+            f"Customer {customer.external_id} is outside segment “{segment.name}”"
             " that this model was trained for."
         )
 
@@ -166,8 +167,11 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
     if run.scope == ExplanationRun.Scope.GLOBAL:
         result = explain_global(models, config, reference, progress)
     else:
-        check_customer(training, run.customer)  # consent may have changed since the request
-        row = customer_frame([run.customer], training, offer, known)
+        customer = run.customer
+        if customer is None:
+            raise ExplanationSetupError("The customer to explain has been erased.")
+        check_customer(training, customer)  # consent may have changed since the request
+        row = customer_frame([customer], training, offer, known)
         result = explain_customer(models, config, reference, row, progress)
     if offer is not None:
         result["offer"] = {"id": offer.pk, "title": offer.title}

@@ -12,6 +12,7 @@ row starts, the header being line 1 (what a spreadsheet shows as the row number)
 """
 
 import gc
+import io
 import os
 import queue
 import tempfile
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -199,7 +200,11 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     """A dry run over the whole file with the current mapping; writes nothing."""
     mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
     checker = _checker(upload, mapping, _attribute_specs(upload, mapping), timezone.now())
-    columns = {target: checker.column(target) for target, header in mapping.items() if header}
+    columns = {
+        target: column
+        for target, header in mapping.items()
+        if header and (column := checker.column(target)) is not None
+    }
     hidden = set(HASHED_FIELDS) if settings.HASH_IDENTIFIERS_ON_UPLOAD else set()
     sample: list[dict[str, Any]] = []
     rows = valid = existing = 0
@@ -215,7 +220,7 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
             wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
             sample += [
                 {
-                    target: HASHED if target in hidden else fields[index]  # type: ignore[misc]
+                    target: HASHED if target in hidden else fields[index]
                     for target, (index, _) in columns.items()
                 }
                 for row, _, fields in chunk.raw or ()
@@ -506,7 +511,7 @@ class ErrorLog:
         self.count = 0
         self._identifiers = identifiers or {}
         self.shown: list[dict[str, Any]] = []
-        self._file: IO[str] | None = None
+        self._file: io.TextIOWrapper | None = None
         self._writer: Any = None
         if keep_file:
             # utf-8-sig: spreadsheets open the file with the right encoding.
@@ -534,7 +539,9 @@ class ErrorLog:
         self._file.flush()
         self._file.seek(0)
         stem = os.path.splitext(upload.original_name)[0]
-        upload.error_file.save(f"{stem}-errors.csv", File(self._file.buffer), save=False)
+        upload.error_file.save(
+            f"{stem}-errors.csv", File(cast(IO[bytes], self._file.buffer)), save=False
+        )
         Upload.objects.filter(pk=upload.pk).update(error_file=upload.error_file.name)
 
 

@@ -106,7 +106,8 @@ def _number(value: Any) -> float | None:
 
 
 def _economics(values: dict[str, Any]) -> CampaignEconomics:
-    return CampaignEconomics(**{k: values.get(k) for k in ECONOMICS_FIELDS})
+    fields: dict[str, Any] = {k: values.get(k) for k in ECONOMICS_FIELDS}
+    return CampaignEconomics(**fields)
 
 
 # ---- which scores a plan reads ----------------------------------------------------------------
@@ -349,7 +350,7 @@ def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by: Actor) -> Ca
     values = None
     if with_value:
         values = [
-            float(earned[c]) if earned.get(c) is not None else (value_per if c in earned else 0.0)
+            float(v) if (v := earned.get(c)) is not None else (value_per if c in earned else 0.0)
             for c in ids
         ]
     result = realised_roi(forecast, converted, _economics(plan.economics), values=values)

@@ -75,6 +75,22 @@ ACCURACY_BASES = {
 }
 
 
+def _exposure_rows(
+    offer_ids: np.ndarray, catalogue: list[Offer], exposure: np.ndarray
+) -> list[dict[str, Any]]:
+    """Customers each offer is recommended to, most first."""
+    rows: list[dict[str, Any]] = [
+        {
+            "offer": int(pk),
+            "title": offer.title,
+            "category": offer.category,
+            "customers": int(count),
+        }
+        for pk, offer, count in zip(offer_ids, catalogue, exposure, strict=True)
+    ]
+    return sorted(rows, key=lambda row: (-row["customers"], row["title"]))
+
+
 class RecommendationSetupError(ApplicationError, ValueError):
     """The requested recommendations cannot start; the message says why."""
 
@@ -247,18 +263,7 @@ class _Recommending:
             "metrics": chosen.to_dict(),
             "curve": [point.to_dict() for point in curve.points],
             "tradeoff": curve.tradeoff().to_dict(),
-            "exposure": sorted(
-                (
-                    {
-                        "offer": int(pk),
-                        "title": offer.title,
-                        "category": offer.category,
-                        "customers": int(count),
-                    }
-                    for pk, offer, count in zip(scores.offers, catalogue, exposure, strict=True)
-                ),
-                key=lambda row: (-row["customers"], row["title"]),
-            ),
+            "exposure": _exposure_rows(scores.offers, catalogue, exposure),
             "warnings": self.warnings(similarity, catalogue, recs, config),
             "empty_slots": int((recs.positions < 0).sum()),
             "config": dataclasses.asdict(config),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from recengine.train import TrainProgress
+    from recengine.train import TrainMode, TrainProgress
 
 
 class TrainingDataError(ApplicationError, ValueError):
@@ -397,7 +397,7 @@ class _Training:
         total_steps = steps_per_epoch * p.epochs
         config = TrainConfig(
             base_model=run.base_model,
-            mode=run.mode,
+            mode=cast("TrainMode", run.mode),  # TrainingRun.Mode has exactly these values
             frozen_layers=0 if run.mode == TrainingRun.Mode.FROZEN else p.frozen_layers,
             max_length=p.max_length,
             batch_size=p.batch_size,

@@ -1,5 +1,6 @@
 """Click model pages: runs list, train form, run detail with charts, scoring of segments."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -207,11 +208,16 @@ def metric_columns(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _lift_in_top(share: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda m: m.get("lift", {}).get(share)
+
+
 def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The run's models side by side, the best value of each metric marked."""
     keys = [column["key"] for column in metric_columns(metrics)]
     first = metrics["bert"]
-    rows = [
+    # (label, hint, the value in one model's metrics, higher is better, format)
+    rows: list[tuple[str, str, Callable[[dict[str, Any]], Any], bool, str]] = [
         (
             "Test ROC-AUC",
             "How well scores rank responders above the rest (0.5 = chance)",
@@ -247,7 +253,7 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
                 (
                     f"Lift in the top {share}",
                     "Response rate there ÷ overall rate",
-                    lambda m, share=share: m.get("lift", {}).get(share),
+                    _lift_in_top(share),
                     True,
                     "{:.2f}×",
                 )

@@ -1,7 +1,7 @@
 """Campaign plan pages: list, plan form, and the plan with its profit curve, realised ROI and
 uplift. The numbers come from ``marketing.services.plans``; these views only show them."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -69,7 +69,7 @@ class EconomicsForm(forms.Form):
             # "Budget (€)": the currency set for this site.
             field.label = f"{field.label} ({settings.CURRENCY_SYMBOL})"
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         try:
             checked_economics(self.economics())
@@ -224,7 +224,7 @@ def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]
     }
 
 
-def _actual_rows(actual: dict[str, Any]) -> list[dict[str, str]]:
+def _actual_rows(actual: dict[str, Any]) -> list[dict[str, Any]]:
     forecast, real, diff = actual["forecast"], actual["actual"], actual["difference"]
 
     def signed(value, fmt) -> str:
@@ -313,7 +313,8 @@ class PlanCreateView(RoleRequiredMixin, View):
         return self._render(form, status=400)
 
     def _render(self, form: PlanForm, status: int = 200):
-        has_scores = form.fields["scoring_run"].queryset.exists()
+        choices = cast(forms.ModelChoiceField, form.fields["scoring_run"]).queryset
+        has_scores = choices is not None and choices.exists()
         return render(
             self.request,
             self.template_name,

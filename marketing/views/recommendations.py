@@ -156,7 +156,7 @@ class AudienceForm(forms.Form):
         choices=[(str(s), f"Top {s} %") for s in TOP_SHARES],
         coerce=int,
         required=False,
-        empty_value=10,
+        empty_value=10,  # type: ignore[arg-type]  # any value is allowed; the stub says str
         label="Audience",
     )
     top_n = forms.IntegerField(min_value=1, required=False, label="or the top N customers")

@@ -1,5 +1,7 @@
 """The upload wizard: choose a file, map its columns, check a dry run, import as a job."""
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -198,7 +200,8 @@ def _target_label(kind: str, target: str) -> str:
 class UploadStepMixin(UploaderMixin):
     """Loads the upload and sends the user to the right step when this one is already done."""
 
-    allowed_statuses = (Upload.Status.UPLOADED, Upload.Status.MAPPED)
+    kwargs: dict[str, Any]  # set by the view this is mixed into
+    allowed_statuses: tuple[str, ...] = (Upload.Status.UPLOADED, Upload.Status.MAPPED)
 
     @cached_property
     def upload(self) -> Upload:
