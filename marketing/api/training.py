@@ -219,22 +219,33 @@ class CSVRenderer(renderers.BaseRenderer):
         return b"" if data is None else json.dumps(data).encode()
 
 
-class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Click model training runs; creating one starts a training Job."""
+class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Runs that every role reads and marketers start: ``serializer_class`` shows one run,
+    ``list_serializer_class`` a page of them, ``create_serializer_class`` takes a new one."""
 
-    queryset = training_runs()
-    filterset_class = TrainingRunFilter
-    search_fields = ["name"]
+    create_serializer_class: type[serializers.Serializer]
+    list_serializer_class: type[serializers.Serializer]
     ordering_fields = ["created_at", "id"]
     read_roles = ALL_ROLES
     write_roles = (MARKETER,)
 
     def get_serializer_class(self):
         if self.action == "create":
-            return TrainingRunCreateSerializer
+            return self.create_serializer_class
         if self.action == "list":
-            return TrainingRunSerializer
-        return TrainingRunDetailSerializer
+            return self.list_serializer_class
+        return self.serializer_class
+
+
+class TrainingRunViewSet(RunViewSet):
+    """Click model training runs; creating one starts a training Job."""
+
+    queryset = training_runs()
+    serializer_class = TrainingRunDetailSerializer
+    list_serializer_class = TrainingRunSerializer
+    create_serializer_class = TrainingRunCreateSerializer
+    filterset_class = TrainingRunFilter
+    search_fields = ["name"]
 
     @extend_schema(
         request=TrainingRunCreateSerializer,
@@ -269,18 +280,14 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return Response(TrainingRunDetailSerializer(run).data)
 
 
-class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ScoringRunViewSet(RunViewSet):
     """Scores of a trained model for a segment; creating one starts a scoring Job."""
 
     queryset = scoring_runs()
     serializer_class = ScoringRunSerializer
+    list_serializer_class = ScoringRunSerializer
+    create_serializer_class = ScoringRunCreateSerializer
     filterset_class = ScoringRunFilter
-    ordering_fields = ["created_at", "id"]
-    read_roles = ALL_ROLES
-    write_roles = (MARKETER,)
-
-    def get_serializer_class(self):
-        return ScoringRunCreateSerializer if self.action == "create" else ScoringRunSerializer
 
     @extend_schema(
         request=ScoringRunCreateSerializer,
