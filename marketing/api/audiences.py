@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
-from marketing.api.serializers import INVALID, DetailSerializer
+from marketing.api.serializers import INVALID, DetailSerializer, JobStatusSerializer
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
 from marketing.models import (
     Audience,
@@ -178,12 +178,7 @@ class AudiencePreviewSerializer(serializers.Serializer):
     formats = FormatReadinessSerializer(many=True)
 
 
-class ExportSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(
-        source="job.status", choices=Job.Status.choices, read_only=True
-    )
-    progress = serializers.IntegerField(source="job.progress", read_only=True)
-    message = serializers.CharField(source="job.message", read_only=True)
+class ExportSerializer(JobStatusSerializer):
     finished_at = serializers.DateTimeField(
         source="job.finished_at", read_only=True, allow_null=True
     )
@@ -196,10 +191,7 @@ class ExportSerializer(serializers.ModelSerializer):
         model = Export
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
+            *JobStatusSerializer.JOB_FIELDS,
             "audience",
             "audience_name",
             "platform",

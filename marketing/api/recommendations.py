@@ -71,11 +71,7 @@ class RecommendationRunSerializer(_RunSerializer):
         model = RecommendationRun
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "scoring_run",
             "k",
             "diversity",

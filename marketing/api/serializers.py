@@ -20,6 +20,19 @@ from marketing.pii import identity_of, masked_identity
 from marketing.segments import SegmentRuleError, compile_rules
 
 
+# A row that a Job fills in, with the job's status, progress and message. No docstring: the
+# schema would show it on every subclass.
+class JobStatusSerializer(serializers.ModelSerializer):
+    # In the order the API shows them, after the row's id.
+    JOB_FIELDS = ["job", "status", "progress", "message"]
+
+    status = serializers.ChoiceField(
+        source="job.status", choices=Job.Status.choices, read_only=True
+    )
+    progress = serializers.IntegerField(source="job.progress", read_only=True)
+    message = serializers.CharField(source="job.message", read_only=True)
+
+
 class IdentitySerializer(serializers.Serializer):
     """Personal identifiers: real values with the PII permission, masked otherwise."""
 

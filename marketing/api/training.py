@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing.api.audiences import THROTTLED
+from marketing.api.serializers import JobStatusSerializer
 from marketing.exporters.csvsafe import csv_lines
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import ALL_ROLES, MARKETER
@@ -35,12 +36,9 @@ from marketing.throttles import ExportThrottle
 # ---- serializers ------------------------------------------------------------------------------
 
 
-class _RunSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(
-        source="job.status", choices=Job.Status.choices, read_only=True
-    )
-    progress = serializers.IntegerField(source="job.progress", read_only=True)
-    message = serializers.CharField(source="job.message", read_only=True)
+class _RunSerializer(JobStatusSerializer):
+    JOB_FIELDS = [*JobStatusSerializer.JOB_FIELDS, "error"]
+
     error = serializers.CharField(source="job.error", read_only=True)
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -62,11 +60,7 @@ class TrainingRunSerializer(_RunSerializer):
         fields = [
             "id",
             "name",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "segment",
             "offer",
             "target",
@@ -152,11 +146,7 @@ class ScoringRunSerializer(_RunSerializer):
         model = ScoringRun
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "training_run",
             "segment",
             "rows_scored",
