@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
-from marketing.api.serializers import INVALID, DetailSerializer, JobStatusSerializer
+from marketing.api.serializers import INVALID, DetailSerializer, JobStatusSerializer, optional_pk
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
 from marketing.models import (
     Audience,
@@ -100,18 +100,12 @@ class AudienceSerializer(serializers.ModelSerializer):
 
 class AudienceDefinitionSerializer(serializers.Serializer):
     segment = serializers.PrimaryKeyRelatedField(queryset=Segment.objects.all())
-    scoring_run = serializers.PrimaryKeyRelatedField(
-        queryset=ScoringRun.objects.select_related("job", "training_run"),
-        required=False,
-        allow_null=True,
-        default=None,
+    scoring_run = optional_pk(
+        ScoringRun.objects.select_related("job", "training_run"),
         help_text="Scores that rank the members; null = no cut",
     )
-    offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
+    offer = optional_pk(
+        Offer.objects.all(),
         help_text="The offer whose score ranks a multi-offer run; null = each one's best",
     )
     cut = serializers.ChoiceField(choices=Audience.Cut.choices, default=Audience.Cut.ALL)

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing.api.audiences import THROTTLED
-from marketing.api.serializers import JobStatusSerializer
+from marketing.api.serializers import JobStatusSerializer, optional_pk
 from marketing.exporters.csvsafe import csv_lines
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import ALL_ROLES, MARKETER
@@ -100,18 +100,11 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
 
 class TrainingRunCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="Customers to learn from; null = all customers",
+    segment = optional_pk(
+        Segment.objects.all(), help_text="Customers to learn from; null = all customers"
     )
-    offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
+    offer = optional_pk(
+        Offer.objects.all(),
         help_text="One offer (a campaign model); null = every offer (multi-offer model)",
     )
     target = serializers.ChoiceField(
@@ -161,12 +154,8 @@ class ScoringRunSerializer(_RunSerializer):
 
 class ScoringRunCreateSerializer(serializers.Serializer):
     training_run = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all())
-    segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="Customers to score; null = all customers",
+    segment = optional_pk(
+        Segment.objects.all(), help_text="Customers to score; null = all customers"
     )
 
 
