@@ -41,7 +41,7 @@ from marketing.selectors.audiences import (
     LEFT_OUT_REASONS,
     AudienceCut,
     audience_candidates,
-    audience_customers,
+    audience_members_now,
     audience_preview,
     audiences,
     exports,
@@ -429,15 +429,7 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         unknown = [p for p in platforms if p not in FORMATS]
         if unknown:
             raise ValidationError({"platform": f"Unknown format(s): {', '.join(unknown)}"})
-        if audience.is_frozen:
-            members = audience_customers(audience)
-        else:
-            members = audience_candidates(
-                rules=audience.segment.rules if audience.segment else audience.segment_rules,
-                scoring_run=audience.scoring_run,
-                offer=audience.offer,
-                cut=AudienceCut(audience.cut, audience.cut_value),
-            )
+        members = audience_members_now(audience)
         preview = audience_preview(members=members, formats=platforms or None)
         return Response(AudiencePreviewSerializer(preview).data)
 

@@ -17,9 +17,8 @@ from marketing.segments import SegmentRuleError
 from marketing.selectors.audiences import (
     AudienceCut,
     AudienceDefinitionError,
-    audience_candidates,
-    audience_customers,
     audience_member_sample,
+    audience_members_now,
     audience_preview,
     audiences,
     exports,
@@ -135,15 +134,7 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         audience = get_object_or_404(audiences(), pk=kwargs["pk"])
-        if audience.is_frozen:
-            members = audience_customers(audience)
-        else:
-            members = audience_candidates(
-                rules=audience.segment.rules if audience.segment else audience.segment_rules,
-                scoring_run=audience.scoring_run,
-                offer=audience.offer,
-                cut=AudienceCut(audience.cut, audience.cut_value),
-            )
+        members = audience_members_now(audience)
         try:
             preview = audience_preview(members=members)
         except (AudienceDefinitionError, SegmentRuleError) as exc:
