@@ -49,6 +49,11 @@ def guide_line(x: list[float], y: list[float], name: str, *, width: float = 1) -
     )
 
 
+def right_axis(title: str, **axis: object) -> dict:
+    """A second y axis on the right, drawn over the first and without a grid of its own."""
+    return {"title": {"text": title}, "overlaying": "y", "side": "right", "showgrid": False, **axis}
+
+
 def _layout(fig: go.Figure, *, height: int) -> go.Figure:
     base_layout(fig, height=height, margin_right=24, showlegend=False, bargap=0.35)
     fig.update_xaxes(gridcolor=GRID, zeroline=False, fixedrange=True)

@@ -5,7 +5,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from marketing.selectors.segments import suppressed_count
-from marketing.views.charts import GRID, PRIMARY, base_layout, figure_data, guide_line
+from marketing.views.charts import GRID, PRIMARY, base_layout, figure_data, guide_line, right_axis
 
 BASELINE = "#f08c00"
 MODEL_NAMES = {"bert": "BERT", "baseline": "LightGBM baseline"}
@@ -62,13 +62,7 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
     fig.update_layout(
         xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
         yaxis={"title": {"text": "Training loss (smoothed)"}, "tickformat": ".2f"},
-        yaxis2={
-            "title": {"text": "Validation AUC"},
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-            "tickformat": ".3f",
-        },
+        yaxis2=right_axis("Validation AUC", tickformat=".3f"),
     )
     return figure_data(fig)
 

@@ -6,7 +6,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from marketing.templatetags.money import currency, money_text
-from marketing.views.charts import GUIDE, PRIMARY, figure_data, guide_line
+from marketing.views.charts import GUIDE, PRIMARY, figure_data, guide_line, right_axis
 from marketing.views.model_charts import BASELINE, _layout
 
 SUCCESS = "#2b8a3e"
@@ -131,15 +131,7 @@ def gains_and_lift(result: dict[str, Any]) -> dict:
             "tickformat": ".0%",
             "range": [0, 1.02],
         },
-        yaxis2={
-            "title": {"text": "Lift"},
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-            "ticksuffix": "×",
-            "tickformat": ".1f",
-            "rangemode": "tozero",
-        },
+        yaxis2=right_axis("Lift", ticksuffix="×", tickformat=".1f", rangemode="tozero"),
     )
     return figure_data(fig)
 
