@@ -36,6 +36,7 @@ from marketing.models import (
     Segment,
     Suppression,
 )
+from marketing.responses import export_attachment
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER
 from marketing.selectors.audiences import (
     LEFT_OUT_REASONS,
@@ -511,14 +512,7 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         ``X-Checksum-SHA256`` header repeats the checksum recorded when it was written."""
         export = self.get_object()
         file, name = export_download(export=export, by=request.user)
-        response = FileResponse(
-            file,
-            as_attachment=True,
-            filename=name,
-            content_type=FORMATS[export.platform].content_type,
-        )
-        response["X-Checksum-SHA256"] = export.checksum
-        return response
+        return export_attachment(export, file, filename=name)
 
     @extend_schema(responses=ExportFormatSerializer(many=True))
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
