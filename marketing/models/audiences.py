@@ -1,7 +1,7 @@
 from django.db import models
 
 from marketing.exporters.formats import PLATFORM_CHOICES
-from marketing.models.base import CreatedRecord, JobRecord, user_link
+from marketing.models.base import CreatedRecord, JobRecord, erasable_customer_link, user_link
 
 
 class Audience(CreatedRecord):
@@ -72,13 +72,7 @@ class AudienceMember(models.Model):
     """
 
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
-    customer = models.ForeignKey(
-        "marketing.Customer",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="audience_memberships",
-    )
+    customer = erasable_customer_link(related_name="audience_memberships")
     pseudonym = models.CharField(max_length=64)
     score = models.FloatField(null=True, blank=True)
     # 1 = highest score; empty without a scoring run.
@@ -143,13 +137,7 @@ class ExportExclusion(models.Model):
     """
 
     export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="exclusions")
-    customer = models.ForeignKey(
-        "marketing.Customer",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="export_exclusions",
-    )
+    customer = erasable_customer_link(related_name="export_exclusions")
     pseudonym = models.CharField(max_length=64)
 
     def __str__(self) -> str:

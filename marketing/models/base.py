@@ -20,6 +20,18 @@ def user_link(*, blank: bool = False) -> models.ForeignKey:
     )
 
 
+def erasable_customer_link(*, related_name: str) -> models.ForeignKey:
+    """A customer a row records; an erasure empties the link and the row keeps the pseudonym
+    it stores beside it."""
+    return models.ForeignKey(
+        "marketing.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name=related_name,
+    )
+
+
 class CreatedRecord(models.Model):
     """Who asked for the row and when; lists show the newest first."""
 
