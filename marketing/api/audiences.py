@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
-from marketing.api.serializers import INVALID, DetailSerializer
+from marketing.api.serializers import INVALID, DetailSerializer, JobStatusSerializer, optional_pk
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
 from marketing.models import (
     Audience,
@@ -36,12 +36,13 @@ from marketing.models import (
     Segment,
     Suppression,
 )
+from marketing.responses import export_attachment
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER
 from marketing.selectors.audiences import (
     LEFT_OUT_REASONS,
     AudienceCut,
     audience_candidates,
-    audience_customers,
+    audience_members_now,
     audience_preview,
     audiences,
     exports,
@@ -100,18 +101,12 @@ class AudienceSerializer(serializers.ModelSerializer):
 
 class AudienceDefinitionSerializer(serializers.Serializer):
     segment = serializers.PrimaryKeyRelatedField(queryset=Segment.objects.all())
-    scoring_run = serializers.PrimaryKeyRelatedField(
-        queryset=ScoringRun.objects.select_related("job", "training_run"),
-        required=False,
-        allow_null=True,
-        default=None,
+    scoring_run = optional_pk(
+        ScoringRun.objects.select_related("job", "training_run"),
         help_text="Scores that rank the members; null = no cut",
     )
-    offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
+    offer = optional_pk(
+        Offer.objects.all(),
         help_text="The offer whose score ranks a multi-offer run; null = each one's best",
     )
     cut = serializers.ChoiceField(choices=Audience.Cut.choices, default=Audience.Cut.ALL)
@@ -178,12 +173,7 @@ class AudiencePreviewSerializer(serializers.Serializer):
     formats = FormatReadinessSerializer(many=True)
 
 
-class ExportSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(
-        source="job.status", choices=Job.Status.choices, read_only=True
-    )
-    progress = serializers.IntegerField(source="job.progress", read_only=True)
-    message = serializers.CharField(source="job.message", read_only=True)
+class ExportSerializer(JobStatusSerializer):
     finished_at = serializers.DateTimeField(
         source="job.finished_at", read_only=True, allow_null=True
     )
@@ -196,10 +186,7 @@ class ExportSerializer(serializers.ModelSerializer):
         model = Export
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
+            *JobStatusSerializer.JOB_FIELDS,
             "audience",
             "audience_name",
             "platform",
@@ -443,15 +430,7 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         unknown = [p for p in platforms if p not in FORMATS]
         if unknown:
             raise ValidationError({"platform": f"Unknown format(s): {', '.join(unknown)}"})
-        if audience.is_frozen:
-            members = audience_customers(audience)
-        else:
-            members = audience_candidates(
-                rules=audience.segment.rules if audience.segment else audience.segment_rules,
-                scoring_run=audience.scoring_run,
-                offer=audience.offer,
-                cut=AudienceCut(audience.cut, audience.cut_value),
-            )
+        members = audience_members_now(audience)
         preview = audience_preview(members=members, formats=platforms or None)
         return Response(AudiencePreviewSerializer(preview).data)
 
@@ -533,14 +512,7 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         ``X-Checksum-SHA256`` header repeats the checksum recorded when it was written."""
         export = self.get_object()
         file, name = export_download(export=export, by=request.user)
-        response = FileResponse(
-            file,
-            as_attachment=True,
-            filename=name,
-            content_type=FORMATS[export.platform].content_type,
-        )
-        response["X-Checksum-SHA256"] = export.checksum
-        return response
+        return export_attachment(export, file, filename=name)
 
     @extend_schema(responses=ExportFormatSerializer(many=True))
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)

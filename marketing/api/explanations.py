@@ -94,11 +94,7 @@ class ExplanationRunSerializer(_RunSerializer):
         model = ExplanationRun
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "training_run",
             "scope",
             "customer",

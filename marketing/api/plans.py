@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marketing.api.serializers import JobSerializer
+from marketing.api.serializers import JobSerializer, optional_pk
 from marketing.models import CampaignPlan, Offer, ScoringRun
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.plans import campaign_plans
@@ -246,12 +246,8 @@ class CampaignPlanDetailSerializer(CampaignPlanSerializer):
 class CampaignPlanCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     scoring_run = serializers.PrimaryKeyRelatedField(queryset=ScoringRun.objects.all())
-    offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="Needed for scores of every offer; null = the model's offer",
+    offer = optional_pk(
+        Offer.objects.all(), help_text="Needed for scores of every offer; null = the model's offer"
     )
     economics = serializers.DictField(
         help_text="cost_per_contact, value_per_conversion, "

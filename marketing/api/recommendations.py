@@ -12,16 +12,16 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api.training import _RunSerializer
+from marketing.api.training import RunViewSet, _RunSerializer
 from marketing.models import Customer, Job, RecommendationRun, ScoringRun
-from marketing.roles import ALL_ROLES, MARKETER
+from marketing.roles import ALL_ROLES
 from marketing.selectors.recommendations import customer_list, recommendation_runs
 from marketing.selectors.training import scoring_runs
 from marketing.services.audience_diversity import audience_diversity
@@ -71,11 +71,7 @@ class RecommendationRunSerializer(_RunSerializer):
         model = RecommendationRun
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "scoring_run",
             "k",
             "diversity",
@@ -233,21 +229,14 @@ class RecommendationRunFilter(filters.FilterSet):
         fields = ["scoring_run"]
 
 
-class RecommendationRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class RecommendationRunViewSet(RunViewSet):
     """Offer lists per customer from a multi-offer scoring run; creating one starts a Job."""
 
     queryset = recommendation_runs()
+    serializer_class = RecommendationRunDetailSerializer
+    list_serializer_class = RecommendationRunSerializer
+    create_serializer_class = RecommendationRunCreateSerializer
     filterset_class = RecommendationRunFilter
-    ordering_fields = ["created_at", "id"]
-    read_roles = ALL_ROLES
-    write_roles = (MARKETER,)
-
-    def get_serializer_class(self):
-        if self.action == "create":
-            return RecommendationRunCreateSerializer
-        if self.action == "list":
-            return RecommendationRunSerializer
-        return RecommendationRunDetailSerializer
 
     @extend_schema(
         request=RecommendationRunCreateSerializer,

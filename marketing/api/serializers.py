@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
@@ -18,6 +19,26 @@ from marketing.models import (
 )
 from marketing.pii import identity_of, masked_identity
 from marketing.segments import SegmentRuleError, compile_rules
+
+
+def optional_pk(queryset: QuerySet, *, help_text: str) -> serializers.PrimaryKeyRelatedField:
+    """A related row the request may leave out or send as null; both give ``None``."""
+    return serializers.PrimaryKeyRelatedField(
+        queryset=queryset, required=False, allow_null=True, default=None, help_text=help_text
+    )
+
+
+# A row that a Job fills in, with the job's status, progress and message. No docstring: the
+# schema would show it on every subclass.
+class JobStatusSerializer(serializers.ModelSerializer):
+    # In the order the API shows them, after the row's id.
+    JOB_FIELDS = ["job", "status", "progress", "message"]
+
+    status = serializers.ChoiceField(
+        source="job.status", choices=Job.Status.choices, read_only=True
+    )
+    progress = serializers.IntegerField(source="job.progress", read_only=True)
+    message = serializers.CharField(source="job.message", read_only=True)
 
 
 class IdentitySerializer(serializers.Serializer):

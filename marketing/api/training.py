@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing.api.audiences import THROTTLED
+from marketing.api.serializers import JobStatusSerializer, optional_pk
 from marketing.exporters.csvsafe import csv_lines
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import ALL_ROLES, MARKETER
@@ -35,12 +36,9 @@ from marketing.throttles import ExportThrottle
 # ---- serializers ------------------------------------------------------------------------------
 
 
-class _RunSerializer(serializers.ModelSerializer):
-    status = serializers.ChoiceField(
-        source="job.status", choices=Job.Status.choices, read_only=True
-    )
-    progress = serializers.IntegerField(source="job.progress", read_only=True)
-    message = serializers.CharField(source="job.message", read_only=True)
+class _RunSerializer(JobStatusSerializer):
+    JOB_FIELDS = [*JobStatusSerializer.JOB_FIELDS, "error"]
+
     error = serializers.CharField(source="job.error", read_only=True)
     created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -62,11 +60,7 @@ class TrainingRunSerializer(_RunSerializer):
         fields = [
             "id",
             "name",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "segment",
             "offer",
             "target",
@@ -106,18 +100,11 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
 
 class TrainingRunCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="Customers to learn from; null = all customers",
+    segment = optional_pk(
+        Segment.objects.all(), help_text="Customers to learn from; null = all customers"
     )
-    offer = serializers.PrimaryKeyRelatedField(
-        queryset=Offer.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
+    offer = optional_pk(
+        Offer.objects.all(),
         help_text="One offer (a campaign model); null = every offer (multi-offer model)",
     )
     target = serializers.ChoiceField(
@@ -152,11 +139,7 @@ class ScoringRunSerializer(_RunSerializer):
         model = ScoringRun
         fields = [
             "id",
-            "job",
-            "status",
-            "progress",
-            "message",
-            "error",
+            *_RunSerializer.JOB_FIELDS,
             "training_run",
             "segment",
             "rows_scored",
@@ -171,12 +154,8 @@ class ScoringRunSerializer(_RunSerializer):
 
 class ScoringRunCreateSerializer(serializers.Serializer):
     training_run = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all())
-    segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="Customers to score; null = all customers",
+    segment = optional_pk(
+        Segment.objects.all(), help_text="Customers to score; null = all customers"
     )
 
 
@@ -219,22 +198,33 @@ class CSVRenderer(renderers.BaseRenderer):
         return b"" if data is None else json.dumps(data).encode()
 
 
-class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Click model training runs; creating one starts a training Job."""
+class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Runs that every role reads and marketers start: ``serializer_class`` shows one run,
+    ``list_serializer_class`` a page of them, ``create_serializer_class`` takes a new one."""
 
-    queryset = training_runs()
-    filterset_class = TrainingRunFilter
-    search_fields = ["name"]
+    create_serializer_class: type[serializers.Serializer]
+    list_serializer_class: type[serializers.Serializer]
     ordering_fields = ["created_at", "id"]
     read_roles = ALL_ROLES
     write_roles = (MARKETER,)
 
     def get_serializer_class(self):
         if self.action == "create":
-            return TrainingRunCreateSerializer
+            return self.create_serializer_class
         if self.action == "list":
-            return TrainingRunSerializer
-        return TrainingRunDetailSerializer
+            return self.list_serializer_class
+        return self.serializer_class
+
+
+class TrainingRunViewSet(RunViewSet):
+    """Click model training runs; creating one starts a training Job."""
+
+    queryset = training_runs()
+    serializer_class = TrainingRunDetailSerializer
+    list_serializer_class = TrainingRunSerializer
+    create_serializer_class = TrainingRunCreateSerializer
+    filterset_class = TrainingRunFilter
+    search_fields = ["name"]
 
     @extend_schema(
         request=TrainingRunCreateSerializer,
@@ -269,18 +259,14 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return Response(TrainingRunDetailSerializer(run).data)
 
 
-class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ScoringRunViewSet(RunViewSet):
     """Scores of a trained model for a segment; creating one starts a scoring Job."""
 
     queryset = scoring_runs()
     serializer_class = ScoringRunSerializer
+    list_serializer_class = ScoringRunSerializer
+    create_serializer_class = ScoringRunCreateSerializer
     filterset_class = ScoringRunFilter
-    ordering_fields = ["created_at", "id"]
-    read_roles = ALL_ROLES
-    write_roles = (MARKETER,)
-
-    def get_serializer_class(self):
-        return ScoringRunCreateSerializer if self.action == "create" else ScoringRunSerializer
 
     @extend_schema(
         request=ScoringRunCreateSerializer,

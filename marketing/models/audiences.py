@@ -1,8 +1,7 @@
-from django.conf import settings
 from django.db import models
 
 from marketing.exporters.formats import PLATFORM_CHOICES
-from marketing.models.base import CreatedRecord, JobRecord
+from marketing.models.base import CreatedRecord, JobRecord, erasable_customer_link, user_link
 
 
 class Audience(CreatedRecord):
@@ -54,13 +53,7 @@ class Audience(CreatedRecord):
     # At freezing: who in the audience could then be used for ad targeting, by reason.
     consent_snapshot = models.JSONField(default=dict, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
-    frozen_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    frozen_by = user_link(blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -79,13 +72,7 @@ class AudienceMember(models.Model):
     """
 
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
-    customer = models.ForeignKey(
-        "marketing.Customer",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="audience_memberships",
-    )
+    customer = erasable_customer_link(related_name="audience_memberships")
     pseudonym = models.CharField(max_length=64)
     score = models.FloatField(null=True, blank=True)
     # 1 = highest score; empty without a scoring run.
@@ -111,13 +98,7 @@ class Suppression(CreatedRecord):
     )
     reason = models.CharField(max_length=255, blank=True)
     # Declared again only to stay blank, as it was before the base existed.
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_link(blank=True)
 
     def __str__(self) -> str:
         return f"Suppressed {self.customer}"
@@ -156,13 +137,7 @@ class ExportExclusion(models.Model):
     """
 
     export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="exclusions")
-    customer = models.ForeignKey(
-        "marketing.Customer",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="export_exclusions",
-    )
+    customer = erasable_customer_link(related_name="export_exclusions")
     pseudonym = models.CharField(max_length=64)
 
     def __str__(self) -> str:

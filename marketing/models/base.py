@@ -9,12 +9,33 @@ if TYPE_CHECKING:
     from marketing.models.jobs import Job
 
 
+def user_link(*, blank: bool = False) -> models.ForeignKey:
+    """The user who did something to a row; the row keeps its history when the user goes."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=blank,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
+def erasable_customer_link(*, related_name: str) -> models.ForeignKey:
+    """A customer a row records; an erasure empties the link and the row keeps the pseudonym
+    it stores beside it."""
+    return models.ForeignKey(
+        "marketing.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name=related_name,
+    )
+
+
 class CreatedRecord(models.Model):
     """Who asked for the row and when; lists show the newest first."""
 
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_link()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -186,6 +186,19 @@ def audience_customers(audience: Audience) -> QuerySet[Customer]:
     )
 
 
+def audience_members_now(audience: Audience) -> QuerySet[Customer]:
+    """The frozen members of a frozen audience; the customers its definition selects now while
+    it is a draft (raising as ``audience_candidates`` does)."""
+    if audience.is_frozen:
+        return audience_customers(audience)
+    return audience_candidates(
+        rules=audience.segment.rules if audience.segment else audience.segment_rules,
+        scoring_run=audience.scoring_run,
+        offer=audience.offer,
+        cut=AudienceCut(audience.cut, audience.cut_value),
+    )
+
+
 # ---- the export gate --------------------------------------------------------------------------
 
 

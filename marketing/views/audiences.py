@@ -5,21 +5,21 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from marketing.exporters.formats import FORMATS
 from marketing.models import Audience, Export, Offer, ScoringRun, Segment
+from marketing.responses import export_attachment
 from marketing.roles import DATA_STEWARD, MARKETER, has_role
 from marketing.segments import SegmentRuleError
 from marketing.selectors.audiences import (
     AudienceCut,
     AudienceDefinitionError,
-    audience_candidates,
-    audience_customers,
     audience_member_sample,
+    audience_members_now,
     audience_preview,
     audiences,
     exports,
@@ -135,15 +135,7 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         audience = get_object_or_404(audiences(), pk=kwargs["pk"])
-        if audience.is_frozen:
-            members = audience_customers(audience)
-        else:
-            members = audience_candidates(
-                rules=audience.segment.rules if audience.segment else audience.segment_rules,
-                scoring_run=audience.scoring_run,
-                offer=audience.offer,
-                cut=AudienceCut(audience.cut, audience.cut_value),
-            )
+        members = audience_members_now(audience)
         try:
             preview = audience_preview(members=members)
         except (AudienceDefinitionError, SegmentRuleError) as exc:
@@ -229,11 +221,4 @@ class ExportDownloadView(RoleRequiredMixin, ExportThrottleMixin, View):
             file, name = export_download(export=export, by=request.user)
         except ExportFileMissing as exc:
             raise Http404(str(exc)) from None
-        response = FileResponse(
-            file,
-            as_attachment=True,
-            filename=name,
-            content_type=FORMATS[export.platform].content_type,
-        )
-        response["X-Checksum-SHA256"] = export.checksum
-        return response
+        return export_attachment(export, file, filename=name)

@@ -15,18 +15,48 @@ def figure_data(fig: go.Figure) -> dict:
     return json.loads(fig.to_json())
 
 
-def _layout(fig: go.Figure, *, height: int) -> go.Figure:
+GRID = "#eef1f5"
+GUIDE = "#adb5c7"
+
+
+def base_layout(
+    fig: go.Figure, *, height: int, margin_right: int, showlegend: bool, **layout: object
+) -> go.Figure:
+    """The look every chart shares: transparent background, the page font, slim margins;
+    ``layout`` adds or overrides plotly layout properties."""
     fig.update_layout(
         height=height,
-        margin={"l": 8, "r": 24, "t": 8, "b": 8},
+        margin={"l": 8, "r": margin_right, "t": 8, "b": 8},
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         font={"family": FONT, "size": 12, "color": "#1c2434"},
-        showlegend=False,
-        bargap=0.35,
+        showlegend=showlegend,
+        **layout,
         hoverlabel={"font": {"family": FONT}},
     )
-    fig.update_xaxes(gridcolor="#eef1f5", zeroline=False, fixedrange=True)
+    return fig
+
+
+def guide_line(x: list[float], y: list[float], name: str, *, width: float = 1) -> go.Scatter:
+    """A dotted grey reference line (random targeting, perfect calibration) without hover."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        name=name,
+        hoverinfo="skip",
+        line={"color": GUIDE, "dash": "dot", "width": width},
+    )
+
+
+def right_axis(title: str, **axis: object) -> dict:
+    """A second y axis on the right, drawn over the first and without a grid of its own."""
+    return {"title": {"text": title}, "overlaying": "y", "side": "right", "showgrid": False, **axis}
+
+
+def _layout(fig: go.Figure, *, height: int) -> go.Figure:
+    base_layout(fig, height=height, margin_right=24, showlegend=False, bargap=0.35)
+    fig.update_xaxes(gridcolor=GRID, zeroline=False, fixedrange=True)
     fig.update_yaxes(automargin=True, fixedrange=True, ticksuffix="  ")
     return fig
 

@@ -5,42 +5,29 @@ from typing import Any
 import plotly.graph_objects as go
 
 from marketing.selectors.segments import suppressed_count
-from marketing.views.charts import FONT, PRIMARY, figure_data
+from marketing.views.charts import GRID, PRIMARY, base_layout, figure_data, guide_line, right_axis
 
 BASELINE = "#f08c00"
-GUIDE = "#adb5c7"
 MODEL_NAMES = {"bert": "BERT", "baseline": "LightGBM baseline"}
 COLORS = {"bert": PRIMARY, "baseline": BASELINE}
 
 
 def _layout(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Figure:
-    fig.update_layout(
+    base_layout(
+        fig,
         height=height,
-        margin={"l": 8, "r": 16, "t": 8, "b": 8},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font={"family": FONT, "size": 12, "color": "#1c2434"},
+        margin_right=16,
         showlegend=legend,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
-        hoverlabel={"font": {"family": FONT}},
         hovermode="closest",
     )
-    fig.update_xaxes(gridcolor="#eef1f5", zeroline=False, automargin=True)
-    fig.update_yaxes(gridcolor="#eef1f5", zeroline=False, automargin=True)
+    fig.update_xaxes(gridcolor=GRID, zeroline=False, automargin=True)
+    fig.update_yaxes(gridcolor=GRID, zeroline=False, automargin=True)
     return fig
 
 
 def _diagonal(fig: go.Figure, name: str, top: float = 1.0) -> None:
-    fig.add_trace(
-        go.Scatter(
-            x=[0, top],
-            y=[0, top],
-            mode="lines",
-            name=name,
-            hoverinfo="skip",
-            line={"color": GUIDE, "dash": "dot", "width": 1},
-        )
-    )
+    fig.add_trace(guide_line([0, top], [0, top], name))
 
 
 def training_curves(curves: dict[str, Any]) -> dict | None:
@@ -75,13 +62,7 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
     fig.update_layout(
         xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
         yaxis={"title": {"text": "Training loss (smoothed)"}, "tickformat": ".2f"},
-        yaxis2={
-            "title": {"text": "Validation AUC"},
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-            "tickformat": ".3f",
-        },
+        yaxis2=right_axis("Validation AUC", tickformat=".3f"),
     )
     return figure_data(fig)
 

@@ -6,8 +6,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from marketing.templatetags.money import currency, money_text
-from marketing.views.charts import PRIMARY, figure_data
-from marketing.views.model_charts import BASELINE, GUIDE, _layout
+from marketing.views.charts import GUIDE, PRIMARY, figure_data, guide_line, right_axis
+from marketing.views.model_charts import BASELINE, _layout
 
 SUCCESS = "#2b8a3e"
 DANGER = "#c92a2a"
@@ -111,16 +111,7 @@ def gains_and_lift(result: dict[str, Any]) -> dict:
             hovertemplate="top %{x:.0f}% reaches %{y:.0%} of expected conversions<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 100],
-            y=[0, 1],
-            mode="lines",
-            name="Random order",
-            hoverinfo="skip",
-            line={"color": GUIDE, "dash": "dot", "width": 1},
-        )
-    )
+    fig.add_trace(guide_line([0, 100], [0, 1], "Random order"))
     fig.add_trace(
         go.Scatter(
             x=curve["depth_pct"],
@@ -140,15 +131,7 @@ def gains_and_lift(result: dict[str, Any]) -> dict:
             "tickformat": ".0%",
             "range": [0, 1.02],
         },
-        yaxis2={
-            "title": {"text": "Lift"},
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-            "ticksuffix": "×",
-            "tickformat": ".1f",
-            "rangemode": "tozero",
-        },
+        yaxis2=right_axis("Lift", ticksuffix="×", tickformat=".1f", rangemode="tozero"),
     )
     return figure_data(fig)
 
@@ -195,16 +178,7 @@ def qini(evaluation: dict[str, Any]) -> dict:
             hovertemplate="top %{x:.0f}%: %{y:.1f} incremental conversions<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=[0.0, *evaluation["qini_random"]],
-            mode="lines",
-            name="Random",
-            line={"color": GUIDE, "dash": "dot", "width": 1},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(guide_line(x, [0.0, *evaluation["qini_random"]], "Random"))
     _layout(fig, height=280)
     _depth_axis(fig)
     fig.update_xaxes(title={"text": "Customers contacted (top % by predicted uplift)"})
