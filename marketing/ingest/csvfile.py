@@ -6,7 +6,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,14 +267,28 @@ def guess_foreign_delimiter(header: str) -> str | None:
     return max(counts, key=counts.__getitem__) if counts else None
 
 
-def blank_columns(path: Path, *, encoding: str, delimiter: str, columns: set[int]) -> None:
-    """Rewrite a stored CSV with the cells of ``columns`` empty in every data row; the
-    header and every other cell, row and row number stay. The new file is written beside
-    the old one and swapped in by a rename, so a failure leaves the old one whole."""
+def rewrite_stored_rows(
+    path: Path,
+    *,
+    encoding: str,
+    delimiter: str,
+    rewrite: Callable[[int, list[str]], list[str] | None],
+) -> bool:
+    """Rewrite a stored upload row by row: ``rewrite(row_no, cells)`` gives the new cells, or
+    None for an empty line (the row keeps its number, which error files refer to); the header
+    stays. The new file is written beside the old one and swapped in by a rename, so a failure
+    leaves the old one whole. Returns False, and leaves the file untouched, when no row changed.
+
+    The stored upload is the user's own input, read again by the importer and never offered for
+    download, so its cells are written as they are: escaping formula characters (as the safe
+    writer does for every file people open) would change the values a re-import reads.
+    """
+    codec = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig") else encoding
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    changed = False
     try:
         with (
-            os.fdopen(fd, "w", encoding=_python_codec(encoding), newline="") as out,
+            os.fdopen(fd, "w", encoding=codec, newline="") as out,
             path.open("rb") as binary,
             text_stream(binary, encoding) as text,
         ):
@@ -283,9 +297,29 @@ def blank_columns(path: Path, *, encoding: str, delimiter: str, columns: set[int
             header = next(reader, None)
             if header is not None:
                 writer.writerow(header)
-            for record in reader:
-                writer.writerow(["" if i in columns else cell for i, cell in enumerate(record)])
-        os.replace(tmp, path)
+            for row_no, record in enumerate(reader, start=1):
+                cells = rewrite(row_no, record)
+                changed = changed or cells != record
+                if cells is None:
+                    out.write("\r\n")
+                else:
+                    writer.writerow(cells)
     except BaseException:
         os.unlink(tmp)
         raise
+    if changed:
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
+    return changed
+
+
+def blank_columns(path: Path, *, encoding: str, delimiter: str, columns: set[int]) -> None:
+    """Rewrite a stored CSV with the cells of ``columns`` empty in every data row; the
+    header and every other cell, row and row number stay."""
+    rewrite_stored_rows(
+        path,
+        encoding=encoding,
+        delimiter=delimiter,
+        rewrite=lambda _, record: ["" if i in columns else c for i, c in enumerate(record)],
+    )

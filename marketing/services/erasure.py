@@ -28,7 +28,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from marketing.exporters.csvsafe import SafeCSVWriter
-from marketing.ingest.csvfile import text_stream
+from marketing.ingest.csvfile import rewrite_stored_rows, text_stream
 from marketing.models import (
     AudienceMember,
     AuditEvent,
@@ -356,21 +356,14 @@ def _codec(encoding: str) -> str:
 def _blank_rows(path: Path, upload: Upload, column: int, external_id: str) -> set[int]:
     """Rewrite the file with the customer's data rows as empty lines; their row numbers."""
     rows: set[int] = set()
-    with path.open("rb") as binary, _replacing(path, upload.encoding) as out:
-        with text_stream(binary, upload.encoding) as text:
-            reader = csv.reader(text, delimiter=upload.delimiter)
-            writer = csv.writer(out, delimiter=upload.delimiter, lineterminator="\r\n")
-            header = next(reader, None)
-            if header is not None:
-                writer.writerow(header)
-            for row_no, record in enumerate(reader, start=1):
-                if len(record) > column and record[column].strip() == external_id:
-                    rows.add(row_no)
-                    out.write("\r\n")
-                else:
-                    writer.writerow(record)
-        if not rows:
-            raise _Unchanged
+
+    def blank(row_no: int, record: list[str]) -> list[str] | None:
+        if len(record) > column and record[column].strip() == external_id:
+            rows.add(row_no)
+            return None
+        return record
+
+    rewrite_stored_rows(path, encoding=upload.encoding, delimiter=upload.delimiter, rewrite=blank)
     return rows
 
 
