@@ -112,23 +112,27 @@ class CustomerIdentityInline(admin.StackedInline):
         return can_view_pii(request.user) and super().has_change_permission(request, obj)
 
 
+# What the console shows of a consent record, in the inline history and the record's page.
+CONSENT_HISTORY_FIELDS = (
+    "purpose",
+    "status",
+    "lawful_basis",
+    "effective_at",
+    "expires_at",
+    "source",
+    "notice_version",
+    "note",
+    "recorded_at",
+    "recorded_by",
+)
+
+
 class ConsentHistoryInline(admin.TabularInline):
     """The customer's consent history, read-only (new records go through Consent records)."""
 
     model = ConsentRecord
     fk_name = "customer"
-    fields = (
-        "purpose",
-        "status",
-        "lawful_basis",
-        "effective_at",
-        "expires_at",
-        "source",
-        "notice_version",
-        "note",
-        "recorded_at",
-        "recorded_by",
-    )
+    fields = CONSENT_HISTORY_FIELDS
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -276,19 +280,7 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     list_select_related = ("customer", "recorded_by")
     search_fields = ("=customer__external_id", "^customer__pseudonym")
     raw_id_fields = ("customer",)
-    view_fields = (
-        "customer",
-        "purpose",
-        "status",
-        "lawful_basis",
-        "effective_at",
-        "expires_at",
-        "source",
-        "notice_version",
-        "note",
-        "recorded_at",
-        "recorded_by",
-    )
+    view_fields = ("customer", *CONSENT_HISTORY_FIELDS)
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
         return self.view_fields if obj is not None else ConsentRecordForm.Meta.fields
