@@ -12,8 +12,8 @@ functions raise `InsufficientData` with those reasons instead of fitting on too 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,21 @@ from recengine.baseline import BaselineConfig, TabularBaseline
 from recengine.roi import checked_binary, checked_scores, contacts_at_pct, same_length
 
 
+def uplift_learner(**changes: Any) -> BaselineConfig:
+    """The response model each group gets: small LightGBM models with a fixed number of
+    trees (small groups cannot spare validation rows for early stopping), large leaves so
+    two noisy models do not invent uplift. ``changes`` overrides any setting."""
+    settings: dict[str, Any] = {
+        "n_estimators": 200,
+        "learning_rate": 0.05,
+        "num_leaves": 7,
+        "extra": {"min_child_samples": 40},
+    }
+    return BaselineConfig(**(settings | changes))
+
+
 @dataclass
 class UpliftConfig:
-    # Learner of each of the two response models: "lightgbm" or "logistic".
-    kind: Literal["lightgbm", "logistic"] = "lightgbm"
     # Profile columns the models use; None = every column of the frame, less the treatment
     # and outcome columns when those are passed to fit by name.
     columns: list[str] | None = None
@@ -33,20 +44,8 @@ class UpliftConfig:
     min_rows_per_group: int = 200
     # Fewest conversions, and fewest non-conversions, each group needs.
     min_conversions_per_group: int = 20
-    # LightGBM trees per model; fixed, because small groups cannot spare validation rows.
-    n_estimators: int = 200
-    # LightGBM shrinkage per tree.
-    learning_rate: float = 0.05
-    # LightGBM leaves per tree; small trees keep two noisy models from inventing uplift.
-    num_leaves: int = 7
-    # LightGBM fewest rows per leaf.
-    min_child_samples: int = 40
-    # Logistic regression: inverse regularisation strength.
-    C: float = 1.0
-    # Seed for LightGBM's sampling.
-    seed: int = 0
-    # Threads (None = library default).
-    threads: int | None = None
+    # The learner of each of the two response models (its own columns are replaced).
+    learner: BaselineConfig = field(default_factory=uplift_learner)
 
 
 @dataclass
@@ -158,18 +157,7 @@ class UpliftModel:
         return self
 
     def _baseline(self) -> BaselineConfig:
-        cfg = self.config
-        return BaselineConfig(
-            kind=cfg.kind,
-            columns=self.columns_,
-            n_estimators=cfg.n_estimators,
-            learning_rate=cfg.learning_rate,
-            num_leaves=cfg.num_leaves,
-            C=cfg.C,
-            seed=cfg.seed,
-            threads=cfg.threads,
-            extra={"min_child_samples": cfg.min_child_samples},
-        )
+        return replace(self.config.learner, columns=self.columns_)
 
     def predict_treated(self, frame: pd.DataFrame) -> np.ndarray:
         """P(convert) if contacted."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -37,6 +37,7 @@ from marketing.ingest.writers import (
     IDENTITY_FIELDS,
     ConsentStatement,
     CustomerRecord,
+    Identity,
     InteractionRecord,
     OfferRecord,
 )
@@ -296,7 +297,7 @@ class CustomerRows(RowChecker):
         self.refused_grants = 0
         self.refused_rows: list[int] = []
 
-    def _check(self, row, line, fields):
+    def _check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
         errors: list[RowError] = []
         external_id = fields[self._id_index].strip()
         if external_id and len(external_id) <= 128:
@@ -334,7 +335,7 @@ class CustomerRows(RowChecker):
                         shown = "" if slot in self._hidden_slots else text
                         errors.append(_error(row, line, header, shown, str(bad)))
             if any(values):
-                identity = tuple(values)
+                identity = cast(Identity, tuple(values))
 
         consents: tuple[ConsentStatement, ...] = ()
         if self._consent_cells is not None:
@@ -443,7 +444,7 @@ def _overrides(statement: ConsentStatement, refusal: StandingRefusal) -> str:
 class OfferRows(RowChecker):
     kind = "offers"
 
-    def _check(self, row, line, fields):
+    def _check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
         errors: list[RowError] = []
         external_id = self._required("external_id", fields, row, line, errors)
         if external_id:
@@ -490,7 +491,7 @@ def _to_interaction_kind(text: str) -> str:
 class InteractionRows(RowChecker):
     kind = "interactions"
 
-    def _check(self, row, line, fields):
+    def _check(self, row: int, line: int, fields: list[str]) -> Any | list[RowError]:
         errors: list[RowError] = []
         customer = self._required("customer_external_id", fields, row, line, errors)
         offer = self._required("offer_external_id", fields, row, line, errors)

@@ -1,7 +1,13 @@
 from django.db import models
 
 from marketing.exporters.formats import PLATFORM_CHOICES
-from marketing.models.base import CreatedRecord, JobRecord, erasable_customer_link, user_link
+from marketing.models.base import (
+    CreatedRecord,
+    JobRecord,
+    erasable_customer_link,
+    optional_link,
+    user_link,
+)
 
 
 class Audience(CreatedRecord):
@@ -24,27 +30,13 @@ class Audience(CreatedRecord):
 
     name = models.CharField(max_length=200)
     # The segment may change or go later; its name and rules as frozen are kept below.
-    segment = models.ForeignKey(
-        "marketing.Segment",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="audiences",
-    )
+    segment = optional_link("marketing.Segment", related_name="audiences")
     segment_name = models.CharField(max_length=120, blank=True)
     segment_rules = models.JSONField(default=dict, blank=True)
     # Scores that rank the members; empty: no score cut.
-    scoring_run = models.ForeignKey(
-        "marketing.ScoringRun",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="audiences",
-    )
+    scoring_run = optional_link("marketing.ScoringRun", related_name="audiences")
     # The offer whose score ranks a multi-offer scoring run; empty: each customer's best offer.
-    offer = models.ForeignKey(
-        "marketing.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    offer = optional_link("marketing.Offer", related_name="+")
     cut = models.CharField(max_length=12, choices=Cut.choices, default=Cut.ALL)
     # N for top N, a percentage for top %, the lowest score kept for a threshold.
     cut_value = models.FloatField(null=True, blank=True)

@@ -20,16 +20,18 @@ def user_link(*, blank: bool = False) -> models.ForeignKey:
     )
 
 
+def optional_link(to: str, *, related_name: str, on_delete=models.SET_NULL) -> models.ForeignKey:
+    """A row the record may point to or not; by default the record stays, unlinked, when that
+    row goes."""
+    return models.ForeignKey(
+        to, null=True, blank=True, on_delete=on_delete, related_name=related_name
+    )
+
+
 def erasable_customer_link(*, related_name: str) -> models.ForeignKey:
     """A customer a row records; an erasure empties the link and the row keeps the pseudonym
     it stores beside it."""
-    return models.ForeignKey(
-        "marketing.Customer",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name=related_name,
-    )
+    return optional_link("marketing.Customer", related_name=related_name)
 
 
 class CreatedRecord(models.Model):

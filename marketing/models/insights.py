@@ -3,7 +3,7 @@ recommendations, each tied to the trained model or scoring run it describes."""
 
 from django.db import models
 
-from marketing.models.base import CreatedRecord, JobRecord
+from marketing.models.base import CreatedRecord, JobRecord, optional_link
 
 
 class ExplanationRun(JobRecord):
@@ -26,12 +26,8 @@ class ExplanationRun(JobRecord):
     )
     scope = models.CharField(max_length=10, choices=Scope.choices)
     # Set for scope "customer"; an erasure deletes the customer's explanations with them.
-    customer = models.ForeignKey(
-        "marketing.Customer",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="explanation_runs",
+    customer = optional_link(
+        "marketing.Customer", related_name="explanation_runs", on_delete=models.CASCADE
     )
     # Customers explained (global) and background rows the contributions are measured against.
     sample_size = models.PositiveIntegerField(default=0)
@@ -55,9 +51,7 @@ class CampaignPlan(CreatedRecord):
         "marketing.ScoringRun", on_delete=models.CASCADE, related_name="campaign_plans"
     )
     # The offer whose scores are planned (a multi-offer run has one score per offer).
-    offer = models.ForeignKey(
-        "marketing.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    offer = optional_link("marketing.Offer", related_name="+")
     # What the marketer entered: cost per contact, fixed cost, value per conversion, budget.
     economics = models.JSONField(default=dict)
     # The contacts the marketer chose to target (empty = the profit-maximising depth).

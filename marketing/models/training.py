@@ -1,6 +1,6 @@
 from django.db import models
 
-from marketing.models.base import JobRecord
+from marketing.models.base import JobRecord, optional_link
 
 
 class TrainingRun(JobRecord):
@@ -25,14 +25,10 @@ class TrainingRun(JobRecord):
     )
     name = models.CharField(max_length=200)
     # Empty: every customer.
-    segment = models.ForeignKey(
-        "marketing.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    segment = optional_link("marketing.Segment", related_name="+")
     # Set: a single-offer campaign (one example per customer). Empty: every offer, with the
     # offer's fields in the model's input.
-    offer = models.ForeignKey(
-        "marketing.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    offer = optional_link("marketing.Offer", related_name="+")
     target = models.CharField(max_length=12, choices=Target.choices, default=Target.CONVERSION)
     base_model = models.CharField(max_length=300)
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LORA)
@@ -78,9 +74,7 @@ class ScoringRun(JobRecord):
         TrainingRun, on_delete=models.CASCADE, related_name="scoring_runs"
     )
     # Empty: every customer.
-    segment = models.ForeignKey(
-        "marketing.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    segment = optional_link("marketing.Segment", related_name="+")
     rows_scored = models.PositiveIntegerField(default=0)
     customers_scored = models.PositiveIntegerField(default=0)
     # Customers of the segment left out for lack of a valid profiling consent, by reason.
@@ -99,9 +93,7 @@ class CustomerScore(models.Model):
     customer = models.ForeignKey(
         "marketing.Customer", on_delete=models.CASCADE, related_name="scores"
     )
-    offer = models.ForeignKey(
-        "marketing.Offer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    offer = optional_link("marketing.Offer", related_name="+", on_delete=models.CASCADE)
     score = models.FloatField()
 
     class Meta:

@@ -437,6 +437,7 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
         UpliftConfig,
         cross_fitted_uplift,
         uplift_evaluation,
+        uplift_learner,
     )
 
     plan = CampaignPlan.objects.select_related("scoring_run__training_run", "offer").get(
@@ -464,7 +465,9 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
         "customers": len(ids),
         "missing_attribute": len(ids) - len(with_attribute),
     }
-    config = CrossFitConfig(folds=UPLIFT_FOLDS, model=UpliftConfig(threads=1))
+    config = CrossFitConfig(
+        folds=UPLIFT_FOLDS, model=UpliftConfig(learner=uplift_learner(threads=1))
+    )
 
     def save(uplift: dict[str, Any]) -> dict[str, Any]:
         CampaignPlan.objects.filter(pk=plan.pk).update(uplift=uplift)
@@ -503,7 +506,7 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
             "reasons": [],
             "readiness": fitted.readiness.as_dict(),
             "folds": config.folds,
-            "model": config.model.kind,
+            "model": config.model.learner.kind,
             "columns": list(frame.columns),
             "evaluation": evaluation,
             "plan": {key: by_uplift[key] for key in ("customers", "base_rate", "table", "best")},

@@ -6,7 +6,7 @@ from typing import Any, cast
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -274,7 +274,7 @@ class PlanCreateView(RoleRequiredMixin, View):
     read_roles = RoleRequiredMixin.write_roles
     template_name = "marketing/plans/form.html"
 
-    def get(self, request):
+    def get(self, request: HttpRequest) -> HttpResponse:
         initial: dict[str, Any] = dict(DEFAULT_ECONOMICS)
         scoring = None
         if request.GET.get("scoring_run", "").isdigit():

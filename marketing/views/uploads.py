@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -273,7 +273,7 @@ class UploadMappingView(UploadStepMixin, TemplateView):
             if header and target.startswith(ATTRIBUTE_PREFIX)
         }
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         upload = self.upload
         names = self._attribute_names()
         targets = {spec.name for spec in TARGET_FIELDS[upload.kind]}

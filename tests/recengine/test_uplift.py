@@ -11,11 +11,12 @@ from recengine.uplift import (
     cross_fitted_uplift,
     stratified_folds,
     uplift_evaluation,
+    uplift_learner,
     uplift_readiness,
 )
 
 FEATURES = ["region", "x", "age"]
-QUICK = UpliftConfig(threads=1, n_estimators=50)
+QUICK = UpliftConfig(learner=uplift_learner(threads=1, n_estimators=50))
 
 
 def make_uplift_customers(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def uplift_fit():
     frame, treated, converted = make_uplift_customers(8000)
     train, test = slice(0, 6000), slice(6000, None)
     features = frame[["region", "x", "age"]]
-    model = UpliftModel(UpliftConfig(threads=1)).fit(
+    model = UpliftModel(UpliftConfig(learner=uplift_learner(threads=1))).fit(
         features.iloc[train], treated[train], converted[train]
     )
     uplift = model.predict_uplift(features.iloc[test])
@@ -124,7 +125,9 @@ def test_it_takes_treatment_and_outcome_as_column_names():
     table = frame[["region", "x", "age"]].assign(
         contacted=np.where(treated, "yes", "no"), bought=converted
     )
-    model = UpliftModel(UpliftConfig(threads=1, n_estimators=50)).fit(table, "contacted", "bought")
+    model = UpliftModel(UpliftConfig(learner=uplift_learner(threads=1, n_estimators=50))).fit(
+        table, "contacted", "bought"
+    )
     assert model.columns_ == ["region", "x", "age"]
     assert model.readiness_.treated_rows == int(treated.sum())
     assert model.predict_uplift(table.iloc[:5]).shape == (5,)
@@ -153,7 +156,10 @@ def test_it_gives_every_row_the_uplift_of_the_models_fitted_on_the_other_folds()
 def test_it_finds_the_planted_uplift_on_held_out_rows():
     frame, treated, converted = make_uplift_customers(6000, seed=3)
     fitted = cross_fitted_uplift(
-        frame[FEATURES], treated, converted, CrossFitConfig(model=UpliftConfig(threads=1))
+        frame[FEATURES],
+        treated,
+        converted,
+        CrossFitConfig(model=UpliftConfig(learner=uplift_learner(threads=1))),
     )
     segment = frame["segment"].to_numpy()
     # Planted: persuadables +0.45, sure things and lost causes 0, sleeping dogs -0.25.
