@@ -6,7 +6,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from marketing.views.charts import figure_data
-from marketing.views.model_charts import COLORS, MODEL_NAMES, _layout
+from marketing.views.model_charts import COLORS, MODEL_NAMES, model_chart_layout
 
 # Fields drawn one by one in a waterfall; the rest are summed into one bar.
 WATERFALL_FIELDS = 10
@@ -33,7 +33,7 @@ def field_importance(result: dict[str, Any]) -> dict:
                 "<extra></extra>",
             )
         )
-    _layout(fig, height=max(220, 56 * len(order) + 60))
+    model_chart_layout(fig, height=max(220, 56 * len(order) + 60))
     fig.update_layout(
         barmode="group", bargap=0.25, bargroupgap=0.05, legend={"traceorder": "reversed"}
     )
@@ -79,7 +79,7 @@ def waterfall(explanation: dict[str, Any], *, color: str | None = None) -> dict:
             hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
-    _layout(fig, height=max(240, 34 * len(labels) + 60), legend=False)
+    model_chart_layout(fig, height=max(240, 34 * len(labels) + 60), legend=False)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(
         title={"text": "Log-odds of the response"},

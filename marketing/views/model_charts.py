@@ -12,7 +12,7 @@ MODEL_NAMES = {"bert": "BERT", "baseline": "LightGBM baseline"}
 COLORS = {"bert": PRIMARY, "baseline": BASELINE}
 
 
-def _layout(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Figure:
+def model_chart_layout(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Figure:
     base_layout(
         fig,
         height=height,
@@ -58,7 +58,7 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
                 hovertemplate="step %{x}: validation AUC %{y:.3f}<extra></extra>",
             )
         )
-    _layout(fig)
+    model_chart_layout(fig)
     fig.update_layout(
         xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
         yaxis={"title": {"text": "Training loss (smoothed)"}, "tickformat": ".2f"},
@@ -82,7 +82,7 @@ def roc_curves(metrics: dict[str, Any]) -> dict:
             )
         )
     _diagonal(fig, "Random")
-    _layout(fig)
+    model_chart_layout(fig)
     fig.update_xaxes(title={"text": "False positive rate"}, range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title={"text": "True positive rate"}, range=[0, 1.02], tickformat=".0%")
     return figure_data(fig)
@@ -107,7 +107,7 @@ def calibration(metrics: dict[str, Any]) -> dict:
         )
     top = min(1.0, top * 1.05 or 1.0)
     _diagonal(fig, "Perfectly calibrated", top)
-    _layout(fig)
+    model_chart_layout(fig)
     fig.update_xaxes(title={"text": "Predicted probability"}, range=[0, top], tickformat=".0%")
     fig.update_yaxes(title={"text": "Observed rate"}, range=[0, top], tickformat=".0%")
     return figure_data(fig)
@@ -132,7 +132,7 @@ def cumulative_gains(metrics: dict[str, Any]) -> dict:
             )
         )
     _diagonal(fig, "Random order")
-    _layout(fig)
+    model_chart_layout(fig)
     fig.update_xaxes(
         title={"text": "Customers contacted (by score)"}, range=[0, 1], tickformat=".0%"
     )
@@ -163,7 +163,7 @@ def score_histogram(distribution: dict[str, Any]) -> dict | None:
             hovertemplate="score %{customdata[0]}: %{customdata[1]}<extra></extra>",
         )
     )
-    _layout(fig, height=260, legend=False)
+    model_chart_layout(fig, height=260, legend=False)
     fig.update_xaxes(
         title={"text": "Score (predicted probability)"},
         tickformat=".0%",

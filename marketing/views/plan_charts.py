@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from marketing.templatetags.money import currency, money_text
 from marketing.views.charts import GUIDE, PRIMARY, figure_data, guide_line, right_axis
-from marketing.views.model_charts import BASELINE, _layout
+from marketing.views.model_charts import BASELINE, model_chart_layout
 
 SUCCESS = "#2b8a3e"
 DANGER = "#c92a2a"
@@ -87,7 +87,7 @@ def profit_curve(result: dict[str, Any]) -> dict:
             fig, chosen["depth_pct"], f"Chosen: {chosen['depth_pct']:.0f}%", BASELINE, "dot"
         )
     fig.add_hline(y=0, line={"color": "#8a94a6", "width": 1})
-    _layout(fig, height=340)
+    model_chart_layout(fig, height=340)
     _depth_axis(fig)
     fig.update_yaxes(
         title={"text": "Expected profit"}, tickprefix=currency(), separatethousands=True
@@ -123,7 +123,7 @@ def gains_and_lift(result: dict[str, Any]) -> dict:
             hovertemplate="top %{x:.0f}%: %{y:.2f}× the random rate<extra></extra>",
         )
     )
-    _layout(fig, height=300)
+    model_chart_layout(fig, height=300)
     _depth_axis(fig)
     fig.update_layout(
         yaxis={
@@ -157,7 +157,7 @@ def forecast_vs_actual(actual: dict[str, Any]) -> dict:
                 + "</extra>",
             )
         )
-    _layout(fig, height=280)
+    model_chart_layout(fig, height=280)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title={"text": "Decile of the targeted customers (1 = highest forecast)"})
     fig.update_yaxes(title={"text": "Conversion rate"}, tickformat=".0%", rangemode="tozero")
@@ -179,7 +179,7 @@ def qini(evaluation: dict[str, Any]) -> dict:
         )
     )
     fig.add_trace(guide_line(x, [0.0, *evaluation["qini_random"]], "Random"))
-    _layout(fig, height=280)
+    model_chart_layout(fig, height=280)
     _depth_axis(fig)
     fig.update_xaxes(title={"text": "Customers contacted (top % by predicted uplift)"})
     fig.update_yaxes(title={"text": "Incremental conversions (Qini)"})
@@ -211,7 +211,7 @@ def uplift_by_decile(evaluation: dict[str, Any]) -> dict:
             "%{customdata[1]} control)<extra>Observed</extra>",
         )
     )
-    _layout(fig, height=280)
+    model_chart_layout(fig, height=280)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title={"text": "Decile of predicted uplift (1 = highest)"})
     fig.update_yaxes(title={"text": "Uplift in conversion rate"}, tickformat="+.0%")

@@ -6,7 +6,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from marketing.views.charts import MUTED, PRIMARY, figure_data
-from marketing.views.model_charts import BASELINE, _layout
+from marketing.views.model_charts import BASELINE, model_chart_layout
 
 ACCURACY_LABELS = {"ndcg": "NDCG@{k}", "mean_score": "Mean score of listed offers"}
 
@@ -58,7 +58,7 @@ def accuracy_vs_diversity(result: dict[str, Any]) -> dict | None:
                 "%{y:.3f}<extra></extra>",
             )
         )
-    _layout(fig, height=320)
+    model_chart_layout(fig, height=320)
     fig.update_xaxes(title={"text": "Intra-list diversity (higher = more varied lists)"})
     fig.update_yaxes(title={"text": label}, tickformat=".3f")
     return figure_data(fig)
@@ -89,7 +89,7 @@ def exposure_per_offer(result: dict[str, Any]) -> dict | None:
             annotation_text=f"cap {cap:,}",
             annotation_position="top right",
         )
-    _layout(fig, height=300, legend=False)
+    model_chart_layout(fig, height=300, legend=False)
     fig.update_xaxes(tickangle=-30)
     fig.update_yaxes(title={"text": "Customers"}, rangemode="tozero")
     return figure_data(fig)
@@ -138,7 +138,7 @@ def audience_shares(spread: dict[str, Any], top_label: str) -> dict | None:
                 hoverinfo="skip",
             )
         )
-    _layout(fig, height=260)
+    model_chart_layout(fig, height=260)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return figure_data(fig)
