@@ -3,6 +3,7 @@ accuracy-vs-diversity curve) and the audience diversity of a single-offer scorin
 
 from typing import Any
 
+from django.db.models import Model
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -11,8 +12,9 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
 )
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -229,6 +231,17 @@ class RecommendationRunFilter(filters.FilterSet):
         fields = ["scoring_run"]
 
 
+@extend_schema_view(
+    create=extend_schema(
+        request=RecommendationRunCreateSerializer,
+        responses={
+            201: RecommendationRunDetailSerializer,
+            400: OpenApiResponse(
+                description="A single-offer or unfinished scoring run, or a setting out of range"
+            ),
+        },
+    )
+)
 class RecommendationRunViewSet(RunViewSet):
     """Offer lists per customer from a multi-offer scoring run; creating one starts a Job."""
 
@@ -238,21 +251,8 @@ class RecommendationRunViewSet(RunViewSet):
     create_serializer_class = RecommendationRunCreateSerializer
     filterset_class = RecommendationRunFilter
 
-    @extend_schema(
-        request=RecommendationRunCreateSerializer,
-        responses={
-            201: RecommendationRunDetailSerializer,
-            400: OpenApiResponse(
-                description="A single-offer or unfinished scoring run, or a setting out of range"
-            ),
-        },
-    )
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        data = RecommendationRunCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        run = recommendation_run_create(**data.validated_data, by=request.user)
-        run.refresh_from_db()
-        return Response(RecommendationRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+    def start(self, values: dict[str, Any], *, by: Any) -> Model:
+        return recommendation_run_create(**values, by=by)
 
     @extend_schema(
         responses={

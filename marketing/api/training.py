@@ -3,7 +3,9 @@
 import json
 from collections.abc import Iterator
 from itertools import chain
+from typing import Any
 
+from django.db.models import Model
 from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -12,6 +14,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
 )
 from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -202,6 +205,7 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Runs that every role reads and marketers start: ``serializer_class`` shows one run,
     ``list_serializer_class`` a page of them, ``create_serializer_class`` takes a new one."""
 
+    serializer_class: type[serializers.Serializer]
     create_serializer_class: type[serializers.Serializer]
     list_serializer_class: type[serializers.Serializer]
     ordering_fields = ["created_at", "id"]
@@ -215,7 +219,27 @@ class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return self.list_serializer_class
         return self.serializer_class
 
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        data = self.create_serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = self.start(data.validated_data, by=request.user)
+        shown = self.get_queryset().get(pk=run.pk)
+        return Response(self.serializer_class(shown).data, status=status.HTTP_201_CREATED)
 
+    def start(self, values: dict[str, Any], *, by: Any) -> Model:
+        """Create the run through its service (which queues the job) from checked values."""
+        raise NotImplementedError
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=TrainingRunCreateSerializer,
+        responses={
+            201: TrainingRunDetailSerializer,
+            400: OpenApiResponse(description="Unknown base model or a setting out of range"),
+        },
+    )
+)
 class TrainingRunViewSet(RunViewSet):
     """Click model training runs; creating one starts a training Job."""
 
@@ -226,18 +250,8 @@ class TrainingRunViewSet(RunViewSet):
     filterset_class = TrainingRunFilter
     search_fields = ["name"]
 
-    @extend_schema(
-        request=TrainingRunCreateSerializer,
-        responses={
-            201: TrainingRunDetailSerializer,
-            400: OpenApiResponse(description="Unknown base model or a setting out of range"),
-        },
-    )
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        data = TrainingRunCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        run = training_run_create(
+    def start(self, values: dict[str, Any], *, by: Any) -> Model:
+        return training_run_create(
             name=values["name"],
             segment=values["segment"],
             offer=values["offer"],
@@ -245,9 +259,8 @@ class TrainingRunViewSet(RunViewSet):
             base_model=values["base_model"],
             mode=values["mode"],
             params={k: values[k] for k in TrainingRunCreateSerializer.PARAMS if k in values},
-            by=request.user,
+            by=by,
         )
-        return Response(TrainingRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=TrainingRunDetailSerializer)
     @action(detail=True, methods=["post"], filter_backends=[])
@@ -259,6 +272,15 @@ class TrainingRunViewSet(RunViewSet):
         return Response(TrainingRunDetailSerializer(run).data)
 
 
+@extend_schema_view(
+    create=extend_schema(
+        request=ScoringRunCreateSerializer,
+        responses={
+            201: ScoringRunSerializer,
+            400: OpenApiResponse(description="The training run has no finished model"),
+        },
+    )
+)
 class ScoringRunViewSet(RunViewSet):
     """Scores of a trained model for a segment; creating one starts a scoring Job."""
 
@@ -268,18 +290,8 @@ class ScoringRunViewSet(RunViewSet):
     create_serializer_class = ScoringRunCreateSerializer
     filterset_class = ScoringRunFilter
 
-    @extend_schema(
-        request=ScoringRunCreateSerializer,
-        responses={
-            201: ScoringRunSerializer,
-            400: OpenApiResponse(description="The training run has no finished model"),
-        },
-    )
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        data = ScoringRunCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        scoring = scoring_run_create(**data.validated_data, by=request.user)
-        return Response(ScoringRunSerializer(scoring).data, status=status.HTTP_201_CREATED)
+    def start(self, values: dict[str, Any], *, by: Any) -> Model:
+        return scoring_run_create(**values, by=by)
 
     @extend_schema(
         parameters=[
