@@ -24,7 +24,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
-from marketing.api.serializers import INVALID, DetailSerializer, JobStatusSerializer, optional_pk
+from marketing.api.common import (
+    INVALID,
+    THROTTLED,
+    DetailSerializer,
+    JobStatusSerializer,
+    optional_pk,
+    username_field,
+)
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
 from marketing.models import (
     Audience,
@@ -60,19 +67,13 @@ from marketing.services.exports import (
 from marketing.throttles import ExportThrottle
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
-THROTTLED = OpenApiResponse(DetailSerializer, description="Too many export requests; retry later")
 
 # ---- serializers ------------------------------------------------------------------------------
 
 
-def _username() -> serializers.SlugRelatedField:
-    """Who did it (null once the user is deleted)."""
-    return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-
-
 class AudienceSerializer(serializers.ModelSerializer):
-    created_by = _username()
-    frozen_by = _username()
+    created_by = username_field()
+    frozen_by = username_field()
     export_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -179,7 +180,7 @@ class ExportSerializer(JobStatusSerializer):
     )
     audience_name = serializers.CharField(source="audience.name", read_only=True)
     platform_label = serializers.CharField(source="get_platform_display", read_only=True)
-    created_by = _username()
+    created_by = username_field()
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -247,7 +248,7 @@ class SuppressionSerializer(serializers.ModelSerializer):
         ],
     )
     pseudonym = serializers.CharField(source="customer.pseudonym", read_only=True)
-    created_by = _username()
+    created_by = username_field()
 
     class Meta:
         model = Suppression

@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marketing.api.serializers import DetailSerializer
+from marketing.api.common import DetailSerializer
 from marketing.lockout import locked_out_message
 
 

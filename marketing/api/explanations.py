@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api.training import _RunSerializer
+from marketing.api.common import RunSerializer
 from marketing.models import Customer, ExplanationRun, Job
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.explanations import explanation_runs
@@ -84,7 +84,7 @@ class ExplanationResultSerializer(serializers.Serializer):
     )
 
 
-class ExplanationRunSerializer(_RunSerializer):
+class ExplanationRunSerializer(RunSerializer):
     result = serializers.SerializerMethodField(
         help_text="The numbers behind the charts, once succeeded; null before, and null for a "
         "customer who has no valid profiling consent now"
@@ -94,7 +94,7 @@ class ExplanationRunSerializer(_RunSerializer):
         model = ExplanationRun
         fields = [
             "id",
-            *_RunSerializer.JOB_FIELDS,
+            *RunSerializer.JOB_FIELDS,
             "training_run",
             "scope",
             "customer",

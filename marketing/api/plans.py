@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marketing.api.serializers import JobSerializer, optional_pk
+from marketing.api.common import optional_pk, username_field
+from marketing.api.jobs import JobSerializer
 from marketing.models import CampaignPlan, Offer, ScoringRun
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.plans import campaign_plans
@@ -187,9 +188,7 @@ class UpliftSerializer(serializers.Serializer):
 
 
 class CampaignPlanSerializer(serializers.ModelSerializer):
-    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
+    created_by = username_field()
     economics = EconomicsSerializer(read_only=True)
     best = serializers.SerializerMethodField()
     chosen = serializers.SerializerMethodField()

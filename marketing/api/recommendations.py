@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api.training import RunViewSet, _RunSerializer
+from marketing.api.common import RunSerializer, RunViewSet
 from marketing.models import Customer, Job, RecommendationRun, ScoringRun
 from marketing.roles import ALL_ROLES
 from marketing.selectors.recommendations import customer_list, recommendation_runs
@@ -68,12 +68,12 @@ class ExposureSerializer(serializers.Serializer):
     customers = serializers.IntegerField(help_text="Customers the offer is recommended to")
 
 
-class RecommendationRunSerializer(_RunSerializer):
+class RecommendationRunSerializer(RunSerializer):
     class Meta:
         model = RecommendationRun
         fields = [
             "id",
-            *_RunSerializer.JOB_FIELDS,
+            *RunSerializer.JOB_FIELDS,
             "scoring_run",
             "k",
             "diversity",

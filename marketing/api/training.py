@@ -16,16 +16,14 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import mixins, renderers, serializers, status, viewsets
+from rest_framework import renderers, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marketing.api.audiences import THROTTLED
-from marketing.api.serializers import JobStatusSerializer, optional_pk
+from marketing.api.common import THROTTLED, RunSerializer, RunViewSet, optional_pk
 from marketing.exporters.csvsafe import csv_lines
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
-from marketing.roles import ALL_ROLES, MARKETER
 from marketing.selectors.training import export_rows, scoring_runs, training_runs
 from marketing.services.jobs import job_cancel
 from marketing.services.scoring import (
@@ -39,21 +37,12 @@ from marketing.throttles import ExportThrottle
 # ---- serializers ------------------------------------------------------------------------------
 
 
-class _RunSerializer(JobStatusSerializer):
-    JOB_FIELDS = [*JobStatusSerializer.JOB_FIELDS, "error"]
-
-    error = serializers.CharField(source="job.error", read_only=True)
-    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
-
-
 class TestAucSerializer(serializers.Serializer):
     bert = serializers.FloatField(allow_null=True)
     baseline = serializers.FloatField(allow_null=True)
 
 
-class TrainingRunSerializer(_RunSerializer):
+class TrainingRunSerializer(RunSerializer):
     test_auc = serializers.SerializerMethodField(
         help_text="Test ROC-AUC of the BERT model and the baseline (null until finished)"
     )
@@ -63,7 +52,7 @@ class TrainingRunSerializer(_RunSerializer):
         fields = [
             "id",
             "name",
-            *_RunSerializer.JOB_FIELDS,
+            *RunSerializer.JOB_FIELDS,
             "segment",
             "offer",
             "target",
@@ -137,12 +126,12 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     PARAMS = [f for f in TrainParams.__dataclass_fields__ if f != "threads"]
 
 
-class ScoringRunSerializer(_RunSerializer):
+class ScoringRunSerializer(RunSerializer):
     class Meta:
         model = ScoringRun
         fields = [
             "id",
-            *_RunSerializer.JOB_FIELDS,
+            *RunSerializer.JOB_FIELDS,
             "training_run",
             "segment",
             "rows_scored",
@@ -199,36 +188,6 @@ class CSVRenderer(renderers.BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         return b"" if data is None else json.dumps(data).encode()
-
-
-class RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Runs that every role reads and marketers start: ``serializer_class`` shows one run,
-    ``list_serializer_class`` a page of them, ``create_serializer_class`` takes a new one."""
-
-    serializer_class: type[serializers.Serializer]
-    create_serializer_class: type[serializers.Serializer]
-    list_serializer_class: type[serializers.Serializer]
-    ordering_fields = ["created_at", "id"]
-    read_roles = ALL_ROLES
-    write_roles = (MARKETER,)
-
-    def get_serializer_class(self):
-        if self.action == "create":
-            return self.create_serializer_class
-        if self.action == "list":
-            return self.list_serializer_class
-        return self.serializer_class
-
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        data = self.create_serializer_class(data=request.data)
-        data.is_valid(raise_exception=True)
-        run = self.start(data.validated_data, by=request.user)
-        shown = self.get_queryset().get(pk=run.pk)
-        return Response(self.serializer_class(shown).data, status=status.HTTP_201_CREATED)
-
-    def start(self, values: dict[str, Any], *, by: Any) -> Model:
-        """Create the run through its service (which queues the job) from checked values."""
-        raise NotImplementedError
 
 
 @extend_schema_view(

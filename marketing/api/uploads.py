@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing import filters
-from marketing.api.audiences import THROTTLED
-from marketing.api.serializers import INVALID, DetailSerializer, JobSerializer
+from marketing.api.common import INVALID, THROTTLED, DetailSerializer, username_field
+from marketing.api.jobs import JobSerializer
 from marketing.models import Upload
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
@@ -32,9 +32,7 @@ UPLOADERS = (MARKETER, DATA_STEWARD)
 
 
 class UploadSerializer(serializers.ModelSerializer):
-    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
+    created_by = username_field()
     has_error_file = serializers.SerializerMethodField()
 
     class Meta:

@@ -5,25 +5,29 @@ from rest_framework.routers import DefaultRouter
 from marketing.api import (
     audiences,
     auth,
+    consents,
+    customers,
     explanations,
+    jobs,
+    offers,
     plans,
     recommendations,
+    segments,
     training,
     uploads,
-    views,
 )
 
 # No ".json" suffix routes: they are not in the schema, and the custom actions never took
 # the `format` argument they pass (500). `?format=json` or an Accept header choose JSON.
 router = DefaultRouter()
 router.include_format_suffixes = False
-router.register("customers", views.CustomerViewSet)
-router.register("offers", views.OfferViewSet)
-router.register("interactions", views.InteractionViewSet)
-router.register("consents", views.ConsentRecordViewSet)
-router.register("segments", views.SegmentViewSet)
+router.register("customers", customers.CustomerViewSet)
+router.register("offers", offers.OfferViewSet)
+router.register("interactions", customers.InteractionViewSet)
+router.register("consents", consents.ConsentRecordViewSet)
+router.register("segments", segments.SegmentViewSet)
 router.register("uploads", uploads.UploadViewSet)
-router.register("jobs", views.JobViewSet)
+router.register("jobs", jobs.JobViewSet)
 router.register("training-runs", training.TrainingRunViewSet)
 router.register("scoring-runs", training.ScoringRunViewSet)
 router.register("audiences", audiences.AudienceViewSet)

@@ -1,6 +1,6 @@
 import pytest
 
-from marketing.models import Job
+from marketing.models import Job, TrainingRun
 from tests.marketing.api.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +64,19 @@ def test_it_shows_a_failed_jobs_error_to_staff_only(viewer, steward):
 
     assert seen_by_viewer["message"] == "File unreadable" and seen_by_viewer["error"] is None
     assert seen_by_staff["error"] == "OSError: File unreadable"
+
+
+def test_it_shows_a_failed_runs_error_to_staff_only(viewer, steward):
+    # A run's job error names the server's internals as a job's does: the same rule applies.
+    job = Job.objects.create(
+        kind="train", status="failed", message="Training failed", error="RuntimeError: CUDA OOM"
+    )
+    run = TrainingRun.objects.create(job=job, name="Spring", base_model="tiny")
+    steward.is_staff = True
+    steward.save()
+
+    seen_by_viewer = logged_in(viewer).get(f"/api/training-runs/{run.pk}/").json()
+    seen_by_staff = logged_in(steward).get(f"/api/training-runs/{run.pk}/").json()
+
+    assert seen_by_viewer["message"] == "Training failed" and seen_by_viewer["error"] is None
+    assert seen_by_staff["error"] == "RuntimeError: CUDA OOM"

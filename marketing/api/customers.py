@@ -1,0 +1,157 @@
+"""API for customers and their responses: profiles with identifiers masked without the PII
+permission, erasure and the access/portability download for data stewards."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from marketing import filters
+from marketing.api.common import STEWARDS, DetailSerializer
+from marketing.api.consents import ConsentRecordSerializer
+from marketing.models import Customer, Interaction
+from marketing.pii import identity_of, masked_identity
+from marketing.roles import ALL_ROLES, can_view_pii
+from marketing.services.audit import log_pii_view
+from marketing.services.erasure import customer_erase
+from marketing.services.portability import customer_portability_download
+
+
+class IdentitySerializer(serializers.Serializer):
+    """Personal identifiers: real values with the PII permission, masked otherwise."""
+
+    masked = serializers.BooleanField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    country = serializers.CharField()
+    postal_code = serializers.CharField()
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    identity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "pseudonym",
+            "attributes",
+            "identity",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(IdentitySerializer)
+    def get_identity(self, customer: Customer) -> dict[str, Any]:
+        return masked_identity(identity_of(customer), self.context["request"].user)
+
+
+class ErasureSerializer(serializers.Serializer):
+    erased = serializers.CharField(help_text="The pseudonym of the erased customer")
+    identity = serializers.IntegerField()
+    interactions = serializers.IntegerField()
+    consent_records = serializers.IntegerField()
+    upload_rows = serializers.IntegerField(
+        help_text="Rows of stored upload files blanked because they held the customer"
+    )
+    export_files = serializers.IntegerField(
+        help_text="Stored export files deleted because they held the customer"
+    )
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Interaction
+        fields = ["id", "customer", "offer", "kind", "value", "occurred_at", "campaign"]
+        read_only_fields = fields
+
+
+class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
+    """Customers with their profile; identifiers are masked without the PII permission."""
+
+    queryset = Customer.objects.select_related("identity")
+    serializer_class = CustomerSerializer
+    filterset_class = filters.CustomerFilter
+    search_fields = ["external_id", "^pseudonym"]
+    ordering_fields = ["id", "external_id", "created_at", "updated_at"]
+    read_roles = ALL_ROLES
+    write_roles = STEWARDS
+
+    def paginate_queryset(self, queryset):
+        self.shown = super().paginate_queryset(queryset)
+        return self.shown
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        response = super().list(request, *args, **kwargs)
+        if can_view_pii(request.user):
+            shown = [c for c in self.shown or [] if identity_of(c) is not None]
+            log_pii_view(user=request.user, customers=shown, where="api customer list")
+        return response
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        customer = self.get_object()
+        if can_view_pii(request.user) and identity_of(customer) is not None:
+            log_pii_view(user=request.user, customers=customer, where="api customer detail")
+        return Response(self.get_serializer(customer).data)
+
+    @extend_schema(request=None, responses=ErasureSerializer)
+    @action(detail=True, methods=["post"], write_roles=STEWARDS, filter_backends=[])
+    def erase(self, request: Request, pk: str | None = None) -> Response:
+        """Erase the customer: identity, interactions and consent history are deleted."""
+        customer = self.get_object()
+        pseudonym = customer.pseudonym
+        counts = customer_erase(customer=customer, by=request.user)
+        return Response({"erased": pseudonym, **counts})
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=(
+                    "One JSON document: profile, personal identifiers, one section per kind of "
+                    "record (consent history, interactions, scores, explanations, recommendations, "
+                    "audience memberships, ...), the exports that held the customer, the models "
+                    "trained with their data and the audit events about them"
+                ),
+            ),
+            403: OpenApiResponse(DetailSerializer, description="Data stewards only"),
+        }
+    )
+    @action(
+        detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[], pagination_class=None
+    )
+    def portability(self, request: Request, pk: str | None = None) -> Response:
+        """Everything held about the customer (right of access and portability); audited."""
+        customer = self.get_object()
+        document = customer_portability_download(customer=customer, by=request.user, where="api")
+        return Response(
+            document,
+            headers={"Content-Disposition": f'attachment; filename="customer-{customer.pk}.json"'},
+        )
+
+    @extend_schema(responses=ConsentRecordSerializer(many=True))
+    @action(
+        detail=True, methods=["get"], read_roles=STEWARDS, filter_backends=[], pagination_class=None
+    )
+    def consents(self, request: Request, pk: str | None = None) -> Response:
+        """The customer's full consent history, latest first per purpose."""
+        customer = self.get_object()
+        records = customer.consents.select_related("recorded_by").order_by(
+            "purpose", "-effective_at", "-id"
+        )
+        return Response(ConsentRecordSerializer(records, many=True).data)
+
+
+class InteractionViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Interaction.objects.all()
+    serializer_class = InteractionSerializer
+    filterset_class = filters.InteractionFilter
+    ordering_fields = ["occurred_at", "id"]
