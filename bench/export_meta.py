@@ -200,7 +200,7 @@ def load(members: int, seed: int = 11) -> None:
             )
             return (
                 f"{i}\t{first}.{last}{i}@Example.com\t{phone}\t{first}\t{last}\t{country}\t"
-                f"{rng.randrange(10000, 99999)}\t{now}\n"
+                f"{rng.randrange(10000, 99999)}\t{now}\t{{}}\n"
             )
 
         copy_rows(
@@ -215,6 +215,7 @@ def load(members: int, seed: int = 11) -> None:
                 "country",
                 "postal_code",
                 "updated_at",
+                "digests",
             ],
             (identity(i) for i in range(1, members + 1)),
         )
@@ -410,7 +411,10 @@ def naive_export(audience_id: int) -> dict:
     rows = list(
         AudienceMember.objects.filter(audience_id=audience_id)
         .order_by("rank")
-        .values_list("customer__pseudonym", *(f"customer__identity__{f}" for f in IDENTITY_FIELDS))
+        .values_list(
+            "customer__pseudonym",
+            *(f"customer__identity__{f}" for f in IDENTITY_FIELDS if f != "digests"),
+        )
     )
     data = [
         [
