@@ -46,6 +46,7 @@ from marketing.services.plans import campaign_plan_create
 from marketing.services.segments import segment_create
 from tests.marketing.plan_helpers import ECONOMICS
 from tests.marketing.recommendation_helpers import make_catalogue, multi_offer_scoring, recommend
+from tests.marketing.training_helpers import finished_run, finished_scoring
 
 EVERY_ROLE = (MARKETER, DATA_STEWARD, VIEWER)
 WRITERS = (MARKETER,)
@@ -71,6 +72,7 @@ class PageWorld:
     consent_segment: Segment
     job_segment: Segment
     scoring: ScoringRun
+    single_scoring: ScoringRun
     recommendations: RecommendationRun
     plan: CampaignPlan
     audience: Audience
@@ -90,6 +92,8 @@ def build_world(by) -> PageWorld:
     _add_customers(0, 5, offers)
     customers = list(Customer.objects.order_by("pk"))
     scoring = multi_offer_scoring(customers, offers, by=by)
+    # Audience diversity compares the audience of one offer: a single-offer run of its own.
+    single_scoring = finished_scoring(finished_run(offers[0], by=by), customers, by=by)
     recommendations = recommend(scoring, k=2, by=by)
     consent_segment = segment_create(name="Email consent", rules=CONSENT_RULES, by=by)
     job_segment = segment_create(name="Admin staff", rules=JOB_RULES, by=by)
@@ -114,6 +118,7 @@ def build_world(by) -> PageWorld:
         consent_segment=consent_segment,
         job_segment=job_segment,
         scoring=scoring,
+        single_scoring=single_scoring,
         recommendations=recommendations,
         plan=plan,
         audience=audience,
@@ -137,6 +142,12 @@ def grow(world: PageWorld, size: int) -> None:
         CustomerScore(scoring_run=world.scoring, customer_id=pk, offer=offer, score=0.3 + 0.1 * j)
         for pk in new
         for j, offer in enumerate(world.offers)
+    )
+    CustomerScore.objects.bulk_create(
+        CustomerScore(
+            scoring_run=world.single_scoring, customer_id=pk, offer=world.offers[0], score=0.4
+        )
+        for pk in new
     )
     CustomerRecommendation.objects.bulk_create(
         CustomerRecommendation(
@@ -214,6 +225,11 @@ def grow_by_sql(world: PageWorld, size: int) -> None:
             " WHERE c.id > %(last_id)s",
         ),
         (
+            "INSERT INTO marketing_customerscore (scoring_run_id, customer_id, offer_id, score)"
+            " SELECT %(single)s, id, (%(offers)s::int[])[1], 0.4 FROM marketing_customer"
+            " WHERE id > %(last_id)s",
+        ),
+        (
             "INSERT INTO marketing_customerrecommendation (recommendation_run_id, customer_id,"
             " offer_id, rank, score) SELECT %(recommendations)s, c.id,"
             " (%(offers)s::int[])[r], r, 0.9 - 0.1 * r FROM marketing_customer c,"
@@ -243,6 +259,7 @@ def grow_by_sql(world: PageWorld, size: int) -> None:
         "offer_count": len(offers),
         "kinds": [Interaction.Kind.IMPRESSION.value, Interaction.Kind.CLICK.value],
         "scoring": world.scoring.pk,
+        "single": world.single_scoring.pk,
         "recommendations": world.recommendations.pk,
         "audience": world.audience.pk,
         "members": world.audience.size,
@@ -362,7 +379,7 @@ PAGES = [
     _only(_named("model-create"), WRITERS),
     _named("model-detail", lambda w: w.scoring.training_run_id),
     _named("model-scoring-detail", lambda w: w.scoring.pk),
-    _named("model-audience-diversity", lambda w: w.scoring.pk),
+    _named("model-audience-diversity", lambda w: w.single_scoring.pk),
     _named("recommendation-list"),
     _only(_named("recommendation-create"), WRITERS),
     _named("recommendation-detail", lambda w: w.recommendations.pk),
