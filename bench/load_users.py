@@ -419,8 +419,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60, help="seconds per phase")
+    # As the Dockerfile runs it: 3 synchronous workers.
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--phases", default="idle,training")
     parser.add_argument("--train-base", choices=["tiny", "packaged"], default="tiny")
     parser.add_argument("--database", default="bench_scale_load")
