@@ -30,94 +30,28 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    FIRST_NAMES,
+    LAST_NAMES,
+    backend_cpu_seconds,
+    database_url,
+    drop_database,
+    postgres_server_url,
+)
 
 TARGET_ROWS_PER_S = 50_000
 AUDIENCE = "bench · 1M"
 SLICE_AUDIENCE = "bench · 100k slice"
 PSEUDONYM_KEY = "bench-pseudonym-key"
 
-FIRST_NAMES = [
-    "Anna",
-    "Ben",
-    "Chloé",
-    "David",
-    "Emma",
-    "Felix",
-    "Grace",
-    "Hugo",
-    "Ines",
-    "Jonas",
-    "Karin",
-    "Luca",
-    "Maja",
-    "Noah",
-    "Olga",
-    "Paul",
-    "Rosa",
-    "Sami",
-    "Tara",
-    "Umar",
-]
-LAST_NAMES = [
-    "Müller",
-    "Smith",
-    "García",
-    "Rossi",
-    "Dubois",
-    "Novak",
-    "Jensen",
-    "Kowalski",
-    "Silva",
-    "Nagy",
-    "Andersson",
-    "Murphy",
-    "Costa",
-    "Weber",
-    "Fischer",
-    "O'Brien",
-]
 COUNTRIES = ["DE", "FR", "GB", "ES", "IT", "NL", "PL", "SE", "US", "IE", "AT", "DK"]
 
 
 # ---- database ---------------------------------------------------------------------------------
-
-
-def server_connection(server_url: str):
-    import psycopg2
-
-    connection = psycopg2.connect(urlunsplit(urlsplit(server_url)._replace(path="/postgres")))
-    connection.autocommit = True
-    return connection
-
-
-def database_url(server_url: str, name: str, *, fresh: bool) -> tuple[str, bool]:
-    """The URL of database ``name`` (created when missing or ``fresh``); and whether it is
-    new."""
-    connection = server_connection(server_url)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        exists = cursor.fetchone() is not None
-        if exists and fresh:
-            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}")), not exists
-
-
-def drop_database(server_url: str, name: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    connection = server_connection(server_url)
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
 
 
 class _Lines(io.TextIOBase):
@@ -200,7 +134,7 @@ def load(members: int, seed: int = 11) -> None:
             )
             return (
                 f"{i}\t{first}.{last}{i}@Example.com\t{phone}\t{first}\t{last}\t{country}\t"
-                f"{rng.randrange(10000, 99999)}\t{now}\t{{}}\n"
+                f"{rng.randrange(10000, 99999)}\t{{}}\t{now}\n"
             )
 
         copy_rows(
@@ -214,8 +148,8 @@ def load(members: int, seed: int = 11) -> None:
                 "last_name",
                 "country",
                 "postal_code",
-                "updated_at",
                 "digests",
+                "updated_at",
             ],
             (identity(i) for i in range(1, members + 1)),
         )
@@ -342,20 +276,12 @@ def _cpu_seconds() -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "python": own.ru_utime + own.ru_stime,
-        "postgres": _backend_cpu(connection),
+        "postgres": backend_cpu_seconds(connection),
         "postgres_reader": sum(_READER_CPU),
     }
 
 
 _READER_CPU: list[float] = []
-
-
-def _backend_cpu(wrapper) -> float:
-    with wrapper.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _count_reader_cpu() -> None:
@@ -370,7 +296,7 @@ def _count_reader_cpu() -> None:
 
         def close_counted() -> None:
             if wrapper.connection is not None:
-                _READER_CPU.append(_backend_cpu(wrapper))
+                _READER_CPU.append(backend_cpu_seconds(wrapper))
             close()
 
         wrapper.close = close_counted
@@ -404,8 +330,7 @@ def naive_export(audience_id: int) -> dict:
 
     from marketing.exporters import meta
     from marketing.exporters.normalise import sha256_hex
-    from marketing.models import AudienceMember
-    from marketing.selectors.audiences import IDENTITY_FIELDS
+    from marketing.models import AudienceMember, CustomerIdentity
 
     started = time.perf_counter()
     rows = list(
@@ -413,7 +338,7 @@ def naive_export(audience_id: int) -> dict:
         .order_by("rank")
         .values_list(
             "customer__pseudonym",
-            *(f"customer__identity__{f}" for f in IDENTITY_FIELDS if f != "digests"),
+            *(f"customer__identity__{f}" for f in CustomerIdentity.PII_FIELDS),
         )
     )
     data = [
@@ -503,11 +428,7 @@ def main() -> None:
         print(json.dumps(measure(*args.measure)))
         return
 
-    server_url = os.environ.get("DATABASE_URL", "")
-    if not server_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit(
-            "Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/test"
-        )
+    server_url = postgres_server_url()
     url, created = database_url(server_url, args.database, fresh=args.fresh)
     workdir = Path(tempfile.mkdtemp(prefix="bench-export-"))
     os.environ.update(

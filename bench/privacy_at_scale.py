@@ -18,17 +18,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def timed(call) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = call()
-    return round(time.perf_counter() - started, 3), result
+from bench.common import logged_in_client, timed  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +35,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth.models import Group, User
     from django.test import Client
     from django.test.utils import setup_test_environment
 
@@ -53,15 +47,8 @@ def main() -> None:
     if customers < 1000:
         sys.exit("The database holds too few customers; load them first (see the docstring).")
 
-    def client_for(name: str, role: str) -> tuple[Client, User]:
-        user, _ = User.objects.get_or_create(username=f"bench-{name}")
-        user.groups.add(Group.objects.get(name=role))
-        client = Client()
-        client.force_login(user)
-        return client, user
-
-    steward_client, steward = client_for("steward", DATA_STEWARD)
-    viewer_client, _ = client_for("viewer", VIEWER)
+    steward_client, steward = logged_in_client("bench-steward", DATA_STEWARD)
+    viewer_client, _ = logged_in_client("bench-viewer", VIEWER)
     ids = list(Customer.objects.order_by("-pk").values_list("pk", flat=True)[:2])
     person, other = ids
 
