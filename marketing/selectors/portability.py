@@ -122,6 +122,8 @@ def _models_trained_on(customer: Customer) -> list[dict[str, Any]]:
 def _audit_events_about(customer: Customer) -> models.QuerySet[AuditEvent]:
     """Events naming the customer: as their target, or in their details (e.g. the list of
     customers whose identifiers a page showed)."""
-    return AuditEvent.objects.annotate(details_text=Cast("details", models.TextField())).filter(
-        Q(target_ref=customer.pseudonym) | Q(details_text__contains=customer.pseudonym)
+    return (
+        AuditEvent.objects.select_related("actor")
+        .annotate(details_text=Cast("details", models.TextField()))
+        .filter(Q(target_ref=customer.pseudonym) | Q(details_text__contains=customer.pseudonym))
     )
