@@ -200,6 +200,9 @@ class CountPreviewSerializer(serializers.Serializer):
     count = serializers.IntegerField(allow_null=True, help_text="Null when suppressed")
     display = serializers.CharField()
     suppressed = serializers.BooleanField(help_text="True below the minimum group size")
+    estimated = serializers.BooleanField(
+        help_text="Estimated from a sample of customers (a large base), not counted"
+    )
 
 
 class SegmentFieldSerializer(serializers.Serializer):
@@ -263,3 +266,18 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class SegmentCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        allow_null=True, help_text="Null when suppressed or not counted yet"
+    )
+    display = serializers.CharField()
+    suppressed = serializers.BooleanField(help_text="True below the minimum group size")
+    computed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the count was made; null: not counted yet"
+    )
+    stale = serializers.BooleanField(help_text="The rules changed since the count")
+    job = JobSerializer(
+        allow_null=True, help_text="The count under way (poll /api/jobs/{id}/); null when none runs"
+    )

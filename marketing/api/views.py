@@ -4,7 +4,7 @@ from typing import cast
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -17,10 +17,12 @@ from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, S
 from marketing.pii import identity_of
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER, can_view_pii, has_role
 from marketing.segments import available_fields
+from marketing.selectors.figures import segment_figures
 from marketing.selectors.segments import segment_count_preview
 from marketing.services.audit import log_pii_view
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
+from marketing.services.figures import segment_figures_refresh
 from marketing.services.jobs import job_cancel
 from marketing.services.portability import customer_portability_download
 from marketing.services.segments import segment_create, segment_delete, segment_update
@@ -160,11 +162,27 @@ class SegmentViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance: Segment) -> None:
         segment_delete(segment=instance, by=self.request.user)
 
-    @extend_schema(responses={200: s.CountPreviewSerializer, 400: s.DetailSerializer})
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @extend_schema(methods=["GET"], responses={200: s.SegmentCountSerializer})
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={202: s.SegmentCountSerializer},
+        description="Start counting the segment again (a job; the count under way when one "
+        "is): 202 with the last count and the job. Marketers only.",
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def count(self, request: Request, pk: str | None = None) -> Response:
-        """How many customers are in the segment now (hidden below the minimum group size)."""
-        return self._preview(self.get_object().rules)
+        """The segment's last count (hidden below the minimum group size), when it was made,
+        and the count under way; counting is a job, started by each change of the rules."""
+        segment = self.get_object()
+        answer: int = status.HTTP_200_OK
+        if request.method == "POST":
+            segment_figures_refresh(segment=segment, by=request.user)
+            answer = status.HTTP_202_ACCEPTED
+        figures = segment_figures(segment)
+        data = {**figures["count"], **figures, "job": figures["running_job"]}
+        context = self.get_serializer_context()
+        return Response(s.SegmentCountSerializer(data, context=context).data, status=answer)
 
     @extend_schema(
         request=s.RulesSerializer,
@@ -172,7 +190,8 @@ class SegmentViewSet(viewsets.ModelViewSet):
     )
     @action(detail=False, methods=["post"], write_roles=ALL_ROLES, filter_backends=[])
     def preview(self, request: Request) -> Response:
-        """Live count for unsaved rules; a bad rule is a 400 naming the rule."""
+        """Live count for unsaved rules, estimated from a bounded sample of customers on a
+        large base (``estimated``); a bad rule is a 400 naming the rule."""
         data = s.RulesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self._preview(data.validated_data["rules"])

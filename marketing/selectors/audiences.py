@@ -10,7 +10,7 @@ conditions, so they cannot disagree with what is exported.
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -346,46 +346,86 @@ def member_rows(customers: QuerySet[Customer], chunk_size: int = 5000) -> Iterat
         yield Member(pseudonym, None, *identity)
 
 
-def audience_preview(
-    *, members: QuerySet[Customer], formats: list[str] | None = None, at: datetime | None = None
+def audience_readiness(
+    *,
+    members: QuerySet[Customer],
+    formats: list[str] | None = None,
+    at: datetime | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Size, consent and match readiness of an audience for each format.
+    """Raw counts of an audience's consent gate and match readiness, for a job to store.
 
-    For each format: how many members the consent gate lets through (``exportable``), how many
-    it leaves out by reason, and how many of the exportable have an email, a phone and a full
-    address that survive the platform's normalisation (``matchable``: at least one of them).
-    Above ``READINESS_SAMPLE`` exportable members the identifier counts are estimated from a
-    random sample. Every count is shown by the one rule of ``shown_count`` (hidden below the
-    minimum group size, rounded otherwise), so that no count, nor the difference of two,
-    reveals a small group.
+    The gate is counted in the database, set-based: one GROUP BY for the ad-targeting consent
+    reasons and one aggregate with a FILTER per remaining reason (suppressed, refused by
+    Google's policy), whatever the audience's size. The identifier counts read at most
+    ``READINESS_SAMPLE`` members who pass the gate (a random sample above that). The result is
+    JSON: store it, and show it only through ``shown_readiness``.
     """
     at = at or timezone.now()
     if members.query.is_sliced:  # a top-N cut: filter on its members instead
         members = Customer.objects.filter(pk__in=members.values("pk"))
-    size = members.count()
-    shown = suppressed_count(size)
     keys = formats or list(FORMATS)
-    preview: dict[str, Any] = {**shown, "size": shown["count"], "at": at, "formats": []}
-    del preview["count"]
-    if shown["suppressed"]:
-        preview["formats"] = [_hidden(FORMATS[key]) for key in keys]
-        return preview
-    base = left_out_counts(members, fmt=None, at=at)
-    needs_google = any(FORMATS[key].needs_google_consents for key in keys)
-    google_refused = google_refused_count(members, at=at) if needs_google else 0
-    passed = members.filter(consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()).annotate(
+    consented = consent_q(Purpose.AD_TARGETING, at=at)
+    gate = members.aggregate(
+        size=Count("pk"),
+        suppressed=Count("pk", filter=consented & suppressed_q()),
+        google_consent=Count("pk", filter=consented & ~suppressed_q() & ~google_consent_q(at=at)),
+    )
+    size = gate["size"]
+    if progress:
+        progress(40, "Counting the reasons members are left out")
+    base = consent_exclusions(Purpose.AD_TARGETING, queryset=members, at=at) if size else {}
+    base = {**dict.fromkeys(EXCLUSION_REASONS, 0), **base, "suppressed": gate["suppressed"]}
+    passed = members.filter(consented & ~suppressed_q()).annotate(
         google_ok=ExpressionWrapper(google_consent_q(at=at), output_field=BooleanField())
     )
     exportable_base = size - sum(base.values())
-    tallies, sampled = _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
+    if progress:
+        progress(70, "Checking the members' identifiers")
+    tallies, sampled = (
+        _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
+        if exportable_base
+        else ({key: Counter() for key in keys}, False)
+    )
+    return {
+        "at": at.isoformat(),
+        "size": size,
+        "left_out": base,
+        "google_consent": gate["google_consent"],
+        "sampled": sampled,
+        "formats": {key: dict(tallies[key]) for key in keys},
+    }
+
+
+def shown_readiness(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The counts of ``audience_readiness`` as pages and the API show them: size, and for each
+    format how many members the consent gate lets through (``exportable``), how many it leaves
+    out by reason, and how many of the exportable have an email, a phone and a full address
+    that survive the platform's normalisation (``matchable``: at least one of them).
+
+    Every count is shown by the one rule of ``shown_count`` (hidden below the minimum group
+    size, rounded otherwise), so that no count, nor the difference of two, reveals a small
+    group; an audience too small to show shows no format's counts either.
+    """
+    size = raw["size"]
+    shown = suppressed_count(size)
+    at = datetime.fromisoformat(raw["at"]) if isinstance(raw["at"], str) else raw["at"]
+    preview: dict[str, Any] = {**shown, "size": shown["count"], "at": at, "formats": []}
+    del preview["count"]
+    keys = [key for key in raw["formats"] if key in FORMATS]
+    if shown["suppressed"]:
+        preview["formats"] = [_hidden(FORMATS[key]) for key in keys]
+        return preview
+    sampled = raw["sampled"]
     for key in keys:
         fmt = FORMATS[key]
-        left_out = dict(base)
+        left_out = dict(raw["left_out"])
         if fmt.needs_google_consents:
-            left_out["google_consent"] = google_refused
+            left_out["google_consent"] = raw["google_consent"]
         exportable = size - sum(left_out.values())
-        tally = tallies[key]
-        scale = exportable / tally["seen"] if sampled and tally["seen"] else 1
+        tally = raw["formats"][key]
+        seen = tally.get("seen", 0)
+        scale = exportable / seen if sampled and seen else 1
 
         preview["formats"].append(
             {
@@ -396,18 +436,26 @@ def audience_preview(
                 "left_out": {reason: shown_count(n) for reason, n in left_out.items()},
                 "left_out_total": shown_count(size - exportable),
                 **{
-                    name: shown_count(round(tally[name] * scale))
+                    name: shown_count(round(tally.get(name, 0) * scale))
                     if name in fmt.match_keys
                     else None
                     for name in MATCH_KEYS
                 },
                 "matchable": shown_count(
-                    round(tally["matchable"] * scale) if fmt.match_keys else exportable
+                    round(tally.get("matchable", 0) * scale) if fmt.match_keys else exportable
                 ),
                 "estimated": sampled,
             }
         )
     return preview
+
+
+def audience_preview(
+    *, members: QuerySet[Customer], formats: list[str] | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """``audience_readiness`` as ``shown_readiness`` shows it, counted now (for jobs and for
+    bounded sets of members; a page reads the stored figures instead)."""
+    return shown_readiness(audience_readiness(members=members, formats=formats, at=at))
 
 
 def _hidden(fmt: ExportFormat) -> dict[str, Any]:

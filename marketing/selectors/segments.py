@@ -4,7 +4,7 @@ count rounded (the one rule for counts of customers on pages and in the API)."""
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 
 from marketing.models import Customer
 from marketing.segments import compile_rules
@@ -43,6 +43,40 @@ def suppressed_count(count: int) -> dict[str, Any]:
     return {"count": shown, "display": f"{shown:,}", "suppressed": False}
 
 
+# The live preview of unsaved rules reads customers in this many windows of ids...
+ESTIMATE_WINDOWS = 10
+# ... of this many consecutive ids each, spread evenly over the ids in use.
+ESTIMATE_WINDOW_IDS = 1000
+
+
 def segment_count_preview(rules: dict[str, Any] | None) -> dict[str, Any]:
-    """``{"count", "display", "suppressed"}`` for a live preview of ``rules``."""
-    return suppressed_count(segment_customers(rules).count())
+    """``{"count", "display", "suppressed", "estimated"}`` for a live preview of ``rules``,
+    which the builder asks for as the marketer types: never a count of the whole base.
+
+    A base whose ids span at most ``ESTIMATE_WINDOWS * ESTIMATE_WINDOW_IDS`` is counted
+    exactly. A larger one is estimated from the customers in ``ESTIMATE_WINDOWS`` windows of
+    consecutive ids spread evenly over the ids in use: the share of them matching the rules,
+    times the number of customers the windows' density implies. Each window is a range scan
+    of the primary key, so the work stays the same at 10 million customers as at 10,000. The
+    saved segment's exact count is a job (``marketing.services.figures``). An estimate goes
+    through the small-count rule like any count.
+    """
+    members = segment_customers(rules)
+    span = Customer.objects.aggregate(first=Min("pk"), last=Max("pk"))
+    if span["first"] is None:
+        return suppressed_count(0) | {"estimated": False}
+    first, last = span["first"], span["last"]
+    ids = last - first + 1
+    covered = ESTIMATE_WINDOWS * ESTIMATE_WINDOW_IDS
+    if ids <= covered:
+        return suppressed_count(members.count()) | {"estimated": False}
+    step = (ids - ESTIMATE_WINDOW_IDS) // (ESTIMATE_WINDOWS - 1)
+    windows = Q()
+    for i in range(ESTIMATE_WINDOWS):
+        start = first + i * step
+        windows |= Q(pk__range=(start, start + ESTIMATE_WINDOW_IDS - 1))
+    seen = Customer.objects.filter(windows).count()
+    matched = members.filter(windows).count()
+    # seen / covered customers per id, over all the ids; matched / seen of them in the segment.
+    estimate = round(ids / covered * matched) if seen else 0
+    return suppressed_count(estimate) | {"estimated": True}
