@@ -452,6 +452,7 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     )
     @extend_schema(
         methods=["POST"],
+        operation_id="audiences_preview_recount",
         request=None,
         responses={202: AudienceFiguresSerializer},
         description="Start counting the figures again (a job; the count under way when one "

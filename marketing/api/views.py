@@ -180,7 +180,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             segment_figures_refresh(segment=segment, by=request.user)
             answer = status.HTTP_202_ACCEPTED
         figures = segment_figures(segment)
-        data = {**figures["count"], **figures, "job": figures["running_job"]}
+        data = {**figures, **figures["count"], "job": figures["running_job"]}
         context = self.get_serializer_context()
         return Response(s.SegmentCountSerializer(data, context=context).data, status=answer)
 

@@ -36,11 +36,12 @@ FiguresRow = AudienceFigures | SegmentFigures | OverviewFigures
 def _start(row: FiguresRow, *, kind: str, title: str, params: dict[str, Any], by: Actor) -> Job:
     """The row's unfinished job, or a new one recorded on the row (the row locked meanwhile,
     so that two requests at once start one job)."""
-    row = type(row).objects.select_for_update(of=("self",)).select_related("job").get(pk=row.pk)
-    if row.job is not None and not row.job.is_finished:
-        return row.job
+    locked = type(row).objects.select_for_update(of=("self",)).select_related("job").get(pk=row.pk)
+    if locked.job is not None and not locked.job.is_finished:
+        return locked.job
     job = job_create(kind=kind, title=title, params=params, by=by)
     type(row).objects.filter(pk=row.pk).update(job=job)
+    row.job = job  # the caller's row (and its subject's cached link to it) sees the job too
     return job
 
 
