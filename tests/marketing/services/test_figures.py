@@ -136,3 +136,23 @@ def test_the_segment_count_job_stores_the_count_reach_and_rules(mixed_base):
     assert row.figures["count"] == Customer.objects.count() == 36
     plain = sum(has_consent(c, Purpose.AD_TARGETING) for c in Customer.objects.all())
     assert row.figures["reach"]["ad_targeting"] == plain
+
+
+def test_an_import_has_the_overview_and_every_segment_counted_again(
+    marketer, django_capture_on_commit_callbacks
+):
+    from marketing.models import OverviewFigures
+    from tests.marketing.services.ingest_helpers import customers_csv, import_text
+
+    segment = everyone_segment()
+
+    job = import_text(django_capture_on_commit_callbacks, customers_csv(4), by=marketer)
+
+    assert job.status == Job.Status.SUCCEEDED
+    counts = Job.objects.filter(kind__in=[Job.Kind.OVERVIEW, Job.Kind.SEGMENT_COUNT])
+    assert sorted(counts.values_list("kind", "status")) == [
+        ("overview", "succeeded"),
+        ("segment_count", "succeeded"),
+    ]
+    assert OverviewFigures.objects.get().figures["customers"] == 4
+    assert SegmentFigures.objects.get(segment=segment).figures["count"] == 4
