@@ -47,8 +47,7 @@ from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER
 from marketing.selectors.audiences import (
     LEFT_OUT_REASONS,
     AudienceCut,
-    audience_candidates,
-    audience_preview,
+    audience_preview_estimate,
     audiences,
     exports,
 )
@@ -427,13 +426,16 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         pagination_class=None,
     )
     def preview(self, request: Request) -> Response:
-        """Live size, consent and match readiness of an unsaved definition."""
+        """Live size, consent and match readiness of an unsaved definition: counted on a
+        small base, estimated from a bounded sample of customers on a large one (``estimated``
+        on each format); the saved audience is counted exactly by a job."""
         data = AudiencePreviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         definition = data.definition()
         segment = definition.pop("segment")
-        members = audience_candidates(rules=segment.rules, **definition)
-        preview = audience_preview(members=members, formats=data.validated_data.get("platforms"))
+        preview = audience_preview_estimate(
+            rules=segment.rules, **definition, formats=data.validated_data.get("platforms")
+        )
         return Response(AudiencePreviewSerializer(preview).data)
 
     @extend_schema(

@@ -62,7 +62,7 @@ from marketing.models.base import db_column
 from marketing.pseudonyms import erasure_token
 from marketing.segments import compile_rules
 from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
-from marketing.selectors.segments import shown_count, suppressed_count
+from marketing.selectors.segments import id_windows, shown_count, suppressed_count
 from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
 
 # Why a member was left out of an export, in the order they are checked and shown. The
@@ -138,6 +138,7 @@ def audience_candidates(
     scoring_run: ScoringRun | None = None,
     offer: Offer | None = None,
     cut: AudienceCut = EVERYONE,
+    within: Q | None = None,
 ) -> "QuerySet[WithAnnotations[Customer, AudienceScores]]":
     """The customers a definition selects now, annotated with ``audience_score`` and
     ``audience_rank`` (1 = highest score; both None without a scoring run).
@@ -145,10 +146,13 @@ def audience_candidates(
     Without a score cut every segment member is in, scored or not; a cut keeps only scored
     members. Only scores that may be used now count: a member without a valid profiling
     consent has no score here, so a cut leaves them out. Raises ``SegmentRuleError`` for bad
-    rules, ``AudienceDefinitionError`` for a bad cut.
+    rules, ``AudienceDefinitionError`` for a bad cut. ``within`` limits the customers looked
+    at (a sample for a live preview), before the cut.
     """
     cut.check(scoring_run)
     members = Customer.objects.filter(compile_rules(rules)).order_by()
+    if within is not None:
+        members = members.filter(within)
     if scoring_run is None:
         # Typed NULLs, so that the rows can be inserted as they are on PostgreSQL.
         return members.annotate(
@@ -390,6 +394,55 @@ def audience_readiness(
         "google_consent": gate["google_consent"],
         "sampled": sampled,
         "formats": {key: dict(tallies[key]) for key in keys},
+    }
+
+
+def audience_preview_estimate(
+    *,
+    rules: dict[str, Any] | None,
+    scoring_run: ScoringRun | None = None,
+    offer: Offer | None = None,
+    cut: AudienceCut = EVERYONE,
+    formats: list[str] | None = None,
+) -> dict[str, Any]:
+    """The builder's live preview of an unsaved definition, as ``shown_readiness`` shows it,
+    from a bounded sample of the base (``id_windows``); counted exactly on a small base.
+
+    The sample's counts are scaled to the base and marked ``estimated``. A cut by rank (top N,
+    top %) is applied to the sample as the share of the scored members it keeps: top N of an
+    estimated S scored customers is the top N/S of the sampled ones. The audience's exact
+    figures are counted by a job once it is saved (``marketing.services.figures``).
+    """
+    cut.check(scoring_run)
+    definition: dict[str, Any] = {"rules": rules, "scoring_run": scoring_run, "offer": offer}
+    windows, scale = id_windows()
+    if windows is None:
+        return audience_preview(members=audience_candidates(**definition, cut=cut), formats=formats)
+    sample_cut = cut
+    if cut.kind in (Audience.Cut.TOP_N, Audience.Cut.TOP_PERCENT):
+        share = cut.value or 0
+        if cut.kind == Audience.Cut.TOP_N:
+            everyone_scored = AudienceCut(Audience.Cut.THRESHOLD, 0.0)
+            scored = audience_candidates(**definition, cut=everyone_scored, within=windows).count()
+            share = min(100.0, 100 * share / max(scored * scale, 1))
+        sample_cut = AudienceCut(Audience.Cut.TOP_PERCENT, share)
+    members = audience_candidates(**definition, cut=sample_cut, within=windows)
+    raw = audience_readiness(members=members, formats=formats)
+    return shown_readiness(_scaled(raw, scale))
+
+
+def _scaled(raw: dict[str, Any], scale: float) -> dict[str, Any]:
+    """Counts of a sample scaled to the whole base, marked as estimated."""
+    return {
+        **raw,
+        "size": round(raw["size"] * scale),
+        "left_out": {key: round(n * scale) for key, n in raw["left_out"].items()},
+        "google_consent": round(raw["google_consent"] * scale),
+        "formats": {
+            key: {name: round(n * scale) for name, n in tally.items()}
+            for key, tally in raw["formats"].items()
+        },
+        "sampled": True,
     }
 
 

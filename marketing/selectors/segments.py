@@ -49,34 +49,42 @@ ESTIMATE_WINDOWS = 10
 ESTIMATE_WINDOW_IDS = 1000
 
 
-def segment_count_preview(rules: dict[str, Any] | None) -> dict[str, Any]:
-    """``{"count", "display", "suppressed", "estimated"}`` for a live preview of ``rules``,
-    which the builder asks for as the marketer types: never a count of the whole base.
+def id_windows() -> tuple[Q | None, float]:
+    """A bounded sample of the customer base for live previews: ``(windows, scale)``.
 
-    A base whose ids span at most ``ESTIMATE_WINDOWS * ESTIMATE_WINDOW_IDS`` is counted
-    exactly. A larger one is estimated from the customers in ``ESTIMATE_WINDOWS`` windows of
-    consecutive ids spread evenly over the ids in use: the share of them matching the rules,
-    times the number of customers the windows' density implies. Each window is a range scan
-    of the primary key, so the work stays the same at 10 million customers as at 10,000. The
-    saved segment's exact count is a job (``marketing.services.figures``). An estimate goes
-    through the small-count rule like any count.
+    ``windows`` is None when the customer ids span at most ``ESTIMATE_WINDOWS *
+    ESTIMATE_WINDOW_IDS`` (count everyone, exactly); otherwise a Q for ``ESTIMATE_WINDOWS``
+    windows of consecutive ids spread evenly over the ids in use, and ``scale`` the factor
+    from a count within them to an estimate for the whole base (the ids spanned over the ids
+    covered: the windows' density of customers stands for the base's). Each window is a range
+    scan of the primary key, so the work is the same at 10 million customers as at 10,000.
     """
-    members = segment_customers(rules)
     span = Customer.objects.aggregate(first=Min("pk"), last=Max("pk"))
     if span["first"] is None:
-        return suppressed_count(0) | {"estimated": False}
-    first, last = span["first"], span["last"]
-    ids = last - first + 1
+        return None, 1.0
+    first, ids = span["first"], span["last"] - span["first"] + 1
     covered = ESTIMATE_WINDOWS * ESTIMATE_WINDOW_IDS
     if ids <= covered:
-        return suppressed_count(members.count()) | {"estimated": False}
+        return None, 1.0
     step = (ids - ESTIMATE_WINDOW_IDS) // (ESTIMATE_WINDOWS - 1)
     windows = Q()
     for i in range(ESTIMATE_WINDOWS):
         start = first + i * step
         windows |= Q(pk__range=(start, start + ESTIMATE_WINDOW_IDS - 1))
-    seen = Customer.objects.filter(windows).count()
-    matched = members.filter(windows).count()
-    # seen / covered customers per id, over all the ids; matched / seen of them in the segment.
-    estimate = round(ids / covered * matched) if seen else 0
-    return suppressed_count(estimate) | {"estimated": True}
+    return windows, ids / covered
+
+
+def segment_count_preview(rules: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"count", "display", "suppressed", "estimated"}`` for a live preview of ``rules``,
+    which the builder asks for as the marketer types: never a count of the whole base.
+
+    A small base is counted exactly; a larger one is estimated from the customers in the
+    windows of ``id_windows``. The saved segment's exact count is a job
+    (``marketing.services.figures``). An estimate goes through the small-count rule like any
+    count.
+    """
+    members = segment_customers(rules)
+    windows, scale = id_windows()
+    if windows is None:
+        return suppressed_count(members.count()) | {"estimated": False}
+    return suppressed_count(round(members.filter(windows).count() * scale)) | {"estimated": True}

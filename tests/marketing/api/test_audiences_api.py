@@ -299,3 +299,25 @@ def test_it_lets_stewards_keep_the_suppression_list(steward, marketer):
     )
     assert client.delete(f"/api/suppressions/{created.json()['id']}/").status_code == 204
     assert not Suppression.objects.exists()
+
+
+def test_it_estimates_an_unsaved_definition_on_a_large_base_from_a_sample(viewer, monkeypatch):
+    from marketing.selectors import segments
+
+    make_people(30)
+    segment = everyone_segment()
+    # Windows of 2 ids out of 30 (6 customers seen, each standing for 5): an estimate.
+    monkeypatch.setattr(segments, "ESTIMATE_WINDOWS", 3)
+    monkeypatch.setattr(segments, "ESTIMATE_WINDOW_IDS", 2)
+
+    response = logged_in(viewer).post(
+        "/api/audiences/preview/",
+        {"segment": segment.pk, "platforms": ["generic_csv"]},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["size"] == 30
+    row = body["formats"][0]
+    assert row["estimated"] is True and row["exportable"] == 30
