@@ -1,4 +1,5 @@
 import hashlib
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -105,6 +106,7 @@ def test_it_shows_a_running_count_with_its_progress_bar(marketer_client):
 
 
 CUSTOMER_TABLES = ("marketing_customer", "marketing_consentrecord", "marketing_audiencemember")
+BOUNDED = re.compile(r"\bLIMIT \d+(\s+OFFSET \d+)?\s*$", re.IGNORECASE)
 
 
 def _page_queries(client, url: str) -> list[str]:
@@ -114,11 +116,12 @@ def _page_queries(client, url: str) -> list[str]:
 
 
 def _unbounded_reads_of_customers(sqls: list[str]) -> list[str]:
-    """Queries that read customers, consent or members without a LIMIT: counts of the base."""
+    """Queries that read customers, consent or members without a LIMIT on the whole result
+    (a LIMIT inside, as a consent lookup has, bounds nothing): counts of the base."""
     return [
         sql
         for sql in sqls
-        if any(table in sql for table in CUSTOMER_TABLES) and "LIMIT" not in sql.upper()
+        if any(table in sql for table in CUSTOMER_TABLES) and not BOUNDED.search(sql)
     ]
 
 

@@ -1,3 +1,4 @@
+import re
 from functools import partial
 
 import pytest
@@ -108,7 +109,7 @@ def test_the_overview_reads_no_more_with_300_customers_than_with_10(marketer_cli
 
     assert len(small) == len(large)
     touching = [sql for sql in large if "marketing_customer" in sql or "consentrecord" in sql]
-    assert all("LIMIT" in sql.upper() for sql in touching), touching
+    assert all(re.search(r"\bLIMIT \d+\s*$", sql, re.IGNORECASE) for sql in touching), touching
 
 
 def test_the_count_job_finds_what_a_plain_count_finds(settings):
