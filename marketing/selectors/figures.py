@@ -8,6 +8,8 @@ of the customer base.
 
 from typing import Any
 
+from django.db.models import QuerySet
+
 from marketing.models import (
     Audience,
     AudienceFigures,
@@ -99,7 +101,7 @@ def _reach(purpose: Purpose, reached: int, segment_count: dict[str, Any]) -> dic
     return {"label": purpose.label, "display": shown["display"], "percent": percent}
 
 
-def segments_with_figures() -> Any:
+def segments_with_figures() -> QuerySet[Segment]:
     """Segments with their figures and the figures' job, for lists (no count per row)."""
     return Segment.objects.select_related("created_by", "figures", "figures__job")
 
