@@ -1,8 +1,10 @@
 """Imports every module that registers a job runner, so workers know all job kinds."""
 
 from marketing.services import (  # noqa: F401  (imported for their runners)
+    audiences,  # freezing audiences
     explanations,  # field-level explanations of click models
     exports,  # audience exports to ad platforms
+    figures,  # counts of the customer base for pages (audiences, segments, overview)
     ingest,  # CSV import
     plans,  # campaign plan uplift
     recommendations,  # offer lists re-ranked for diversity

@@ -199,6 +199,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.purge_expired_data",
         "schedule": crontab(hour=env.int("RETENTION_PURGE_HOUR", default=3), minute=30),
     },
+    # The overview's and the segments' counts, made again besides after each import (for
+    # consents that expire, and changes made outside imports).
+    "refresh-figures": {
+        "task": "marketing.refresh_figures",
+        "schedule": crontab(minute=env.int("FIGURES_REFRESH_MINUTE", default=15)),
+    },
 }
 
 

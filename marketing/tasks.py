@@ -1,6 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
+from marketing.services.figures import figures_refresh_all
 from marketing.services.jobs import run_job
 from marketing.services.retention import retention_purge
 
@@ -32,3 +33,17 @@ def run_job_task(job_id: int) -> str:
 )
 def purge_expired_data_task() -> dict[str, int]:
     return retention_purge()
+
+
+@shared_task(
+    name="marketing.refresh_figures",
+    acks_late=True,
+    # Only starts jobs; the next scheduled run starts them again after a failure.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=300,
+    soft_time_limit=240,
+)
+def refresh_figures_task() -> list[int]:
+    """Start counting the overview and every segment again (the jobs do the counting)."""
+    return [job.pk for job in figures_refresh_all(by=None)]

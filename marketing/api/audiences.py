@@ -32,6 +32,7 @@ from marketing.api.common import (
     optional_pk,
     username_field,
 )
+from marketing.api.jobs import JobSerializer
 from marketing.exporters.formats import FORMATS, MATCH_KEYS, PLATFORM_CHOICES
 from marketing.models import (
     Audience,
@@ -48,15 +49,14 @@ from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER
 from marketing.selectors.audiences import (
     LEFT_OUT_REASONS,
     AudienceCut,
-    audience_candidates,
-    audience_members_now,
-    audience_preview,
+    audience_preview_estimate,
     audiences,
     exports,
 )
+from marketing.selectors.figures import audience_figures
 from marketing.services.audiences import (
     audience_create,
-    audience_freeze,
+    audience_freeze_start,
     suppression_add,
     suppression_remove,
 )
@@ -64,6 +64,7 @@ from marketing.services.exports import (
     export_create,
     export_download,
 )
+from marketing.services.figures import audience_figures_refresh
 from marketing.throttles import ExportThrottle
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
@@ -172,6 +173,20 @@ class AudiencePreviewSerializer(serializers.Serializer):
     suppressed = serializers.BooleanField(help_text="True below the minimum group size")
     at = serializers.DateTimeField(help_text="When consent was evaluated")
     formats = FormatReadinessSerializer(many=True)
+
+
+class AudienceFiguresSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the figures were counted; null: never counted yet"
+    )
+    figures = AudiencePreviewSerializer(
+        allow_null=True, source="preview", help_text="The last counted figures; null: none yet"
+    )
+    job = JobSerializer(
+        allow_null=True,
+        source="running_job",
+        help_text="The count under way (poll /api/jobs/{id}/); null when none runs",
+    )
 
 
 class ExportSerializer(JobStatusSerializer):
@@ -320,6 +335,15 @@ PREVIEW_EXAMPLE = OpenApiExample(
     },
     response_only=True,
 )
+FIGURES_EXAMPLE = OpenApiExample(
+    "Counted an hour ago, no count under way",
+    value={
+        "computed_at": "2026-03-01T09:30:00Z",
+        "figures": PREVIEW_EXAMPLE.value,
+        "job": None,
+    },
+    response_only=True,
+)
 EXPORT_EXAMPLE = OpenApiExample(
     "Export started",
     value={
@@ -373,12 +397,17 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(self._one(audience.pk), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: AudienceSerializer, 400: INVALID})
+    @extend_schema(request=None, responses={202: JobSerializer, 400: INVALID})
     @action(detail=True, methods=["post"], filter_backends=[])
     def freeze(self, request: Request, pk: str | None = None) -> Response:
-        """Write who is in the audience now (and why), with the consent snapshot."""
-        audience = audience_freeze(audience=self.get_object(), by=request.user)
-        return Response(self._one(audience.pk))
+        """Start writing who is in the audience now (and why), with the consent snapshot, as
+        a job: 202 with the job (the freeze under way, when one is); poll /api/jobs/{id}/,
+        then read the audience."""
+        job = audience_freeze_start(audience=self.get_object(), by=request.user)
+        return Response(
+            JobSerializer(job, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(
         request=AudiencePreviewRequestSerializer,
@@ -393,47 +422,64 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         pagination_class=None,
     )
     def preview(self, request: Request) -> Response:
-        """Live size, consent and match readiness of an unsaved definition."""
+        """Live size, consent and match readiness of an unsaved definition: counted on a
+        small base, estimated from a bounded sample of customers on a large one (``estimated``
+        on each format); the saved audience is counted exactly by a job."""
         data = AudiencePreviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         definition = data.definition()
         segment = definition.pop("segment")
-        members = audience_candidates(rules=segment.rules, **definition)
-        preview = audience_preview(members=members, formats=data.validated_data.get("platforms"))
+        preview = audience_preview_estimate(
+            rules=segment.rules, **definition, formats=data.validated_data.get("platforms")
+        )
         return Response(AudiencePreviewSerializer(preview).data)
 
     @extend_schema(
+        methods=["GET"],
         parameters=[
             OpenApiParameter(
                 "platform",
                 OpenApiTypes.STR,
                 many=True,
                 enum=list(FORMATS),
-                description="Formats to preview (repeatable); every format when left out",
+                description="Formats to show (repeatable); every format when left out",
             )
         ],
-        responses={200: AudiencePreviewSerializer},
-        examples=[PREVIEW_EXAMPLE],
+        responses={200: AudienceFiguresSerializer, 400: INVALID},
+        examples=[FIGURES_EXAMPLE],
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="audiences_preview_recount",
+        request=None,
+        responses={202: AudienceFiguresSerializer},
+        description="Start counting the figures again (a job; the count under way when one "
+        "is): 202 with the last figures and the job. Marketers only.",
     )
     @action(
         detail=True,
-        methods=["get"],
+        methods=["get", "post"],
         url_path="preview",
         url_name="readiness",
         filter_backends=[],
         pagination_class=None,
     )
     def readiness(self, request: Request, pk: str | None = None) -> Response:
-        """Consent and match readiness of the audience's members now (of the definition while
-        it is a draft)."""
+        """The last counted consent and match readiness of the audience's members (of the
+        definition while it is a draft), when they were counted, and the count under way.
+        Counting is a job: POST starts one."""
         audience = self.get_object()
         platforms = request.query_params.getlist("platform")
         unknown = [p for p in platforms if p not in FORMATS]
         if unknown:
             raise ValidationError({"platform": f"Unknown format(s): {', '.join(unknown)}"})
-        members = audience_members_now(audience)
-        preview = audience_preview(members=members, formats=platforms or None)
-        return Response(AudiencePreviewSerializer(preview).data)
+        answer: int = status.HTTP_200_OK
+        if request.method == "POST":
+            audience_figures_refresh(audience=audience, by=request.user)
+            answer = status.HTTP_202_ACCEPTED
+        figures = audience_figures(audience, formats=platforms or None)
+        data = AudienceFiguresSerializer(figures, context=self.get_serializer_context()).data
+        return Response(data, status=answer)
 
     def _one(self, pk: int) -> dict[str, Any]:
         return AudienceSerializer(audiences().get(pk=pk)).data

@@ -4,18 +4,21 @@ rule builder offers."""
 from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from marketing import filters
-from marketing.api.common import INVALID, DetailSerializer, username_field
+from marketing.api.common import INVALID, username_field
+from marketing.api.jobs import JobSerializer
 from marketing.models import Segment
 from marketing.roles import ALL_ROLES, MARKETER
 from marketing.segments import SegmentRuleError, available_fields, compile_rules
+from marketing.selectors.figures import segment_figures
 from marketing.selectors.segments import segment_count_preview
+from marketing.services.figures import segment_figures_refresh
 from marketing.services.segments import segment_create, segment_delete, segment_update
 
 
@@ -46,6 +49,24 @@ class CountPreviewSerializer(serializers.Serializer):
     count = serializers.IntegerField(allow_null=True, help_text="Null when suppressed")
     display = serializers.CharField()
     suppressed = serializers.BooleanField(help_text="True below the minimum group size")
+    estimated = serializers.BooleanField(
+        help_text="Estimated from a sample of customers (a large base), not counted"
+    )
+
+
+class SegmentCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        allow_null=True, help_text="Null when suppressed or not counted yet"
+    )
+    display = serializers.CharField()
+    suppressed = serializers.BooleanField(help_text="True below the minimum group size")
+    computed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the count was made; null: not counted yet"
+    )
+    stale = serializers.BooleanField(help_text="The rules changed since the count")
+    job = JobSerializer(
+        allow_null=True, help_text="The count under way (poll /api/jobs/{id}/); null when none runs"
+    )
 
 
 class SegmentFieldSerializer(serializers.Serializer):
@@ -84,11 +105,27 @@ class SegmentViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance: Segment) -> None:
         segment_delete(segment=instance, by=self.request.user)
 
-    @extend_schema(responses={200: CountPreviewSerializer, 400: DetailSerializer})
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @extend_schema(methods=["GET"], responses={200: SegmentCountSerializer})
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={202: SegmentCountSerializer},
+        description="Start counting the segment again (a job; the count under way when one "
+        "is): 202 with the last count and the job. Marketers only.",
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def count(self, request: Request, pk: str | None = None) -> Response:
-        """How many customers are in the segment now (hidden below the minimum group size)."""
-        return self._preview(self.get_object().rules)
+        """The segment's last count (hidden below the minimum group size), when it was made,
+        and the count under way; counting is a job, started by each change of the rules."""
+        segment = self.get_object()
+        answer: int = status.HTTP_200_OK
+        if request.method == "POST":
+            segment_figures_refresh(segment=segment, by=request.user)
+            answer = status.HTTP_202_ACCEPTED
+        figures = segment_figures(segment)
+        data = {**figures, **figures["count"], "job": figures["running_job"]}
+        context = self.get_serializer_context()
+        return Response(SegmentCountSerializer(data, context=context).data, status=answer)
 
     @extend_schema(
         request=RulesSerializer,
@@ -96,7 +133,8 @@ class SegmentViewSet(viewsets.ModelViewSet):
     )
     @action(detail=False, methods=["post"], write_roles=ALL_ROLES, filter_backends=[])
     def preview(self, request: Request) -> Response:
-        """Live count for unsaved rules; a bad rule is a 400 naming the rule."""
+        """Live count for unsaved rules, estimated from a bounded sample of customers on a
+        large base (``estimated``); a bad rule is a 400 naming the rule."""
         data = RulesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self._preview(data.validated_data["rules"])

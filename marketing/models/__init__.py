@@ -8,6 +8,7 @@ from marketing.models.audiences import (
 from marketing.models.audit import AuditEvent
 from marketing.models.consent import ConsentRecord, LawfulBasis, Purpose
 from marketing.models.customers import Customer, CustomerIdentity, ProfileField
+from marketing.models.figures import AudienceFigures, OverviewFigures, SegmentFigures
 from marketing.models.insights import (
     CampaignPlan,
     CustomerRecommendation,
@@ -23,6 +24,7 @@ from marketing.models.uploads import Upload
 
 __all__ = [
     "Audience",
+    "AudienceFigures",
     "AudienceMember",
     "AuditEvent",
     "CampaignPlan",
@@ -38,12 +40,14 @@ __all__ = [
     "Job",
     "LawfulBasis",
     "Offer",
+    "OverviewFigures",
     "ProfileField",
     "PseudonymKeyRotation",
     "Purpose",
     "RecommendationRun",
     "ScoringRun",
     "Segment",
+    "SegmentFigures",
     "Suppression",
     "TrainingRun",
     "Upload",

@@ -17,6 +17,10 @@ class Job(models.Model):
         PLAN = "plan", "Campaign planning"
         EXPORT = "export", "Audience export"
         ERASE = "erase", "Erasure"
+        AUDIENCE_PREVIEW = "audience_preview", "Audience counts"
+        AUDIENCE_FREEZE = "audience_freeze", "Audience freeze"
+        SEGMENT_COUNT = "segment_count", "Segment counts"
+        OVERVIEW = "overview", "Overview counts"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

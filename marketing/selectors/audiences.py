@@ -10,7 +10,7 @@ conditions, so they cannot disagree with what is exported.
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +62,7 @@ from marketing.models.base import db_column
 from marketing.pseudonyms import erasure_token
 from marketing.segments import compile_rules
 from marketing.selectors.consent import consent_q, profiling_use_q, scores_for_use
-from marketing.selectors.segments import shown_count, suppressed_count
+from marketing.selectors.segments import id_windows, shown_count, suppressed_count
 from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
 
 # Why a member was left out of an export, in the order they are checked and shown. The
@@ -138,6 +138,7 @@ def audience_candidates(
     scoring_run: ScoringRun | None = None,
     offer: Offer | None = None,
     cut: AudienceCut = EVERYONE,
+    within: Q | None = None,
 ) -> "QuerySet[WithAnnotations[Customer, AudienceScores]]":
     """The customers a definition selects now, annotated with ``audience_score`` and
     ``audience_rank`` (1 = highest score; both None without a scoring run).
@@ -145,10 +146,13 @@ def audience_candidates(
     Without a score cut every segment member is in, scored or not; a cut keeps only scored
     members. Only scores that may be used now count: a member without a valid profiling
     consent has no score here, so a cut leaves them out. Raises ``SegmentRuleError`` for bad
-    rules, ``AudienceDefinitionError`` for a bad cut.
+    rules, ``AudienceDefinitionError`` for a bad cut. ``within`` limits the customers looked
+    at (a sample for a live preview), before the cut.
     """
     cut.check(scoring_run)
     members = Customer.objects.filter(compile_rules(rules)).order_by()
+    if within is not None:
+        members = members.filter(within)
     if scoring_run is None:
         # Typed NULLs, so that the rows can be inserted as they are on PostgreSQL.
         return members.annotate(
@@ -346,46 +350,162 @@ def member_rows(customers: QuerySet[Customer], chunk_size: int = 5000) -> Iterat
         yield Member(pseudonym, None, *identity)
 
 
-def audience_preview(
-    *, members: QuerySet[Customer], formats: list[str] | None = None, at: datetime | None = None
+def audience_readiness(
+    *,
+    members: QuerySet[Customer],
+    formats: list[str] | None = None,
+    at: datetime | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Size, consent and match readiness of an audience for each format.
+    """Raw counts of an audience's consent gate and match readiness, for a job to store.
 
-    For each format: how many members the consent gate lets through (``exportable``), how many
-    it leaves out by reason, and how many of the exportable have an email, a phone and a full
-    address that survive the platform's normalisation (``matchable``: at least one of them).
-    Above ``READINESS_SAMPLE`` exportable members the identifier counts are estimated from a
-    random sample. Every count is shown by the one rule of ``shown_count`` (hidden below the
-    minimum group size, rounded otherwise), so that no count, nor the difference of two,
-    reveals a small group.
+    The gate is counted in the database, set-based: one GROUP BY for the ad-targeting consent
+    reasons and one aggregate with a FILTER per remaining reason (suppressed, refused by
+    Google's policy), whatever the audience's size. The identifier counts read at most
+    ``READINESS_SAMPLE`` members who pass the gate (a random sample above that). The result is
+    JSON: store it, and show it only through ``shown_readiness``.
     """
     at = at or timezone.now()
     if members.query.is_sliced:  # a top-N cut: filter on its members instead
         members = Customer.objects.filter(pk__in=members.values("pk"))
-    size = members.count()
-    shown = suppressed_count(size)
     keys = formats or list(FORMATS)
-    preview: dict[str, Any] = {**shown, "size": shown["count"], "at": at, "formats": []}
-    del preview["count"]
-    if shown["suppressed"]:
-        preview["formats"] = [_hidden(FORMATS[key]) for key in keys]
-        return preview
-    base = left_out_counts(members, fmt=None, at=at)
-    needs_google = any(FORMATS[key].needs_google_consents for key in keys)
-    google_refused = google_refused_count(members, at=at) if needs_google else 0
-    passed = members.filter(consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()).annotate(
+    consented = consent_q(Purpose.AD_TARGETING, at=at)
+    gate = _gate_tally(members, at=at)
+    size = gate["size"]
+    if progress:
+        progress(40, "Counting the reasons members are left out")
+    base = consent_exclusions(Purpose.AD_TARGETING, queryset=members, at=at) if size else {}
+    base = {**dict.fromkeys(EXCLUSION_REASONS, 0), **base, "suppressed": gate["suppressed"]}
+    passed = members.filter(consented & ~suppressed_q()).annotate(
         google_ok=ExpressionWrapper(google_consent_q(at=at), output_field=BooleanField())
     )
     exportable_base = size - sum(base.values())
-    tallies, sampled = _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
+    if progress:
+        progress(70, "Checking the members' identifiers")
+    tallies, sampled = (
+        _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
+        if exportable_base
+        else ({key: Counter() for key in keys}, False)
+    )
+    return {
+        "at": at.isoformat(),
+        "size": size,
+        "left_out": base,
+        "google_consent": gate["google_consent"],
+        "sampled": sampled,
+        "formats": {key: dict(tallies[key]) for key in keys},
+    }
+
+
+def audience_preview_estimate(
+    *,
+    rules: dict[str, Any] | None,
+    scoring_run: ScoringRun | None = None,
+    offer: Offer | None = None,
+    cut: AudienceCut = EVERYONE,
+    formats: list[str] | None = None,
+) -> dict[str, Any]:
+    """The builder's live preview of an unsaved definition, as ``shown_readiness`` shows it,
+    from a bounded sample of the base (``id_windows``); counted exactly on a small base.
+
+    The sample's counts are scaled to the base and marked ``estimated``. A cut by rank (top N,
+    top %) is applied to the sample as the share of the scored members it keeps: top N of an
+    estimated S scored customers is the top N/S of the sampled ones. The audience's exact
+    figures are counted by a job once it is saved (``marketing.services.figures``).
+    """
+    cut.check(scoring_run)
+    definition: dict[str, Any] = {"rules": rules, "scoring_run": scoring_run, "offer": offer}
+    windows, scale = id_windows()
+    if windows is None:
+        return audience_preview(members=audience_candidates(**definition, cut=cut), formats=formats)
+    sample_cut = cut
+    if cut.kind in (Audience.Cut.TOP_N, Audience.Cut.TOP_PERCENT):
+        share = cut.value or 0
+        if cut.kind == Audience.Cut.TOP_N:
+            everyone_scored = AudienceCut(Audience.Cut.THRESHOLD, 0.0)
+            scored = audience_candidates(**definition, cut=everyone_scored, within=windows).count()
+            share = min(100.0, 100 * share / max(scored * scale, 1))
+        sample_cut = AudienceCut(Audience.Cut.TOP_PERCENT, share)
+    members = audience_candidates(**definition, cut=sample_cut, within=windows)
+    raw = audience_readiness(members=members, formats=formats)
+    return shown_readiness(_scaled(raw, scale))
+
+
+def _scaled(raw: dict[str, Any], scale: float) -> dict[str, Any]:
+    """Counts of a sample scaled to the whole base, marked as estimated."""
+    return {
+        **raw,
+        "size": round(raw["size"] * scale),
+        "left_out": {key: round(n * scale) for key, n in raw["left_out"].items()},
+        "google_consent": round(raw["google_consent"] * scale),
+        "formats": {
+            key: {name: round(n * scale) for name, n in tally.items()}
+            for key, tally in raw["formats"].items()
+        },
+        "sampled": True,
+    }
+
+
+def _gate_tally(members: QuerySet[Customer], *, at: datetime) -> dict[str, int]:
+    """Members, those suppressed among the consented, and those of them refused by Google's
+    policy, in one pass over the members: each condition evaluated once per member in a
+    subquery, summed by a plain aggregate around it (no GROUP BY, so no sort to spill)."""
+    flag = {"output_field": BooleanField()}
+    flags = (
+        members.order_by()
+        .annotate(
+            consented=ExpressionWrapper(consent_q(Purpose.AD_TARGETING, at=at), **flag),
+            suppressed=ExpressionWrapper(suppressed_q(), **flag),
+            google_ok=ExpressionWrapper(google_consent_q(at=at), **flag),
+        )
+        .values_list("consented", "suppressed", "google_ok")
+    )
+    inner, params = flags.query.sql_with_params()
+    # The fence keeps the database from merging the subquery into the sums, where each
+    # condition would be evaluated again for every sum that uses it.
+    fence = "OFFSET 0" if connection.vendor == "postgresql" else "LIMIT -1 OFFSET 0"
+    sql = (
+        "SELECT COUNT(*), "
+        "COALESCE(SUM(CASE WHEN f.consented AND f.suppressed THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN f.consented AND NOT f.suppressed AND NOT f.google_ok "
+        "THEN 1 ELSE 0 END), 0) "
+        f"FROM ({inner} {fence}) f"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        size, suppressed, google_refused = cursor.fetchone()
+    return {"size": size, "suppressed": suppressed, "google_consent": google_refused}
+
+
+def shown_readiness(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The counts of ``audience_readiness`` as pages and the API show them: size, and for each
+    format how many members the consent gate lets through (``exportable``), how many it leaves
+    out by reason, and how many of the exportable have an email, a phone and a full address
+    that survive the platform's normalisation (``matchable``: at least one of them).
+
+    Every count is shown by the one rule of ``shown_count`` (hidden below the minimum group
+    size, rounded otherwise), so that no count, nor the difference of two, reveals a small
+    group; an audience too small to show shows no format's counts either.
+    """
+    size = raw["size"]
+    shown = suppressed_count(size)
+    at = datetime.fromisoformat(raw["at"]) if isinstance(raw["at"], str) else raw["at"]
+    preview: dict[str, Any] = {**shown, "size": shown["count"], "at": at, "formats": []}
+    del preview["count"]
+    keys = [key for key in raw["formats"] if key in FORMATS]
+    if shown["suppressed"]:
+        preview["formats"] = [_hidden(FORMATS[key]) for key in keys]
+        return preview
+    sampled = raw["sampled"]
     for key in keys:
         fmt = FORMATS[key]
-        left_out = dict(base)
+        left_out = dict(raw["left_out"])
         if fmt.needs_google_consents:
-            left_out["google_consent"] = google_refused
+            left_out["google_consent"] = raw["google_consent"]
         exportable = size - sum(left_out.values())
-        tally = tallies[key]
-        scale = exportable / tally["seen"] if sampled and tally["seen"] else 1
+        tally = raw["formats"][key]
+        seen = tally.get("seen", 0)
+        scale = exportable / seen if sampled and seen else 1
 
         preview["formats"].append(
             {
@@ -396,18 +516,26 @@ def audience_preview(
                 "left_out": {reason: shown_count(n) for reason, n in left_out.items()},
                 "left_out_total": shown_count(size - exportable),
                 **{
-                    name: shown_count(round(tally[name] * scale))
+                    name: shown_count(round(tally.get(name, 0) * scale))
                     if name in fmt.match_keys
                     else None
                     for name in MATCH_KEYS
                 },
                 "matchable": shown_count(
-                    round(tally["matchable"] * scale) if fmt.match_keys else exportable
+                    round(tally.get("matchable", 0) * scale) if fmt.match_keys else exportable
                 ),
                 "estimated": sampled,
             }
         )
     return preview
+
+
+def audience_preview(
+    *, members: QuerySet[Customer], formats: list[str] | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """``audience_readiness`` as ``shown_readiness`` shows it, counted now (for jobs and for
+    bounded sets of members; a page reads the stored figures instead)."""
+    return shown_readiness(audience_readiness(members=members, formats=formats, at=at))
 
 
 def _hidden(fmt: ExportFormat) -> dict[str, Any]:

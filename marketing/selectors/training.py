@@ -4,7 +4,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from marketing.models import ConsentRecord, Customer, CustomerScore, Job, ScoringRun, TrainingRun
 from marketing.selectors.consent import consent_q, scores_for_use
@@ -31,23 +32,35 @@ def consent_exclusions(
         .order_by("-effective_at", "-id")
         .values("status")[:1]
     )
-    groups = (
+    rows = (
         queryset.exclude(consent_q(purpose, at=at))
         .annotate(latest_status=latest_status)
         .order_by()
-        .values("latest_status")
-        .annotate(n=Count("id"))
+        .values_list("latest_status")
     )
-    reason_of = {
-        None: "no_record",
-        ConsentRecord.Status.DENIED: "denied",
-        ConsentRecord.Status.WITHDRAWN: "withdrawn",
-        ConsentRecord.Status.GRANTED: "expired",
+    # One pass: the latest status looked up once per customer in a subquery, summed by a
+    # plain aggregate around it. No GROUP BY, so no sort of the customers to spill to disk.
+    status_of = {
+        "no_record": None,
+        "denied": ConsentRecord.Status.DENIED,
+        "withdrawn": ConsentRecord.Status.WITHDRAWN,
+        "expired": ConsentRecord.Status.GRANTED,
     }
-    counts = dict.fromkeys(EXCLUSION_REASONS, 0)
-    for group in groups:
-        counts[reason_of[group["latest_status"]]] += group["n"]
-    return counts
+    sums = ", ".join(
+        "COALESCE(SUM(CASE WHEN r.latest_status "
+        + ("IS NULL" if status_of[key] is None else "= %s")
+        + " THEN 1 ELSE 0 END), 0)"
+        for key in EXCLUSION_REASONS
+    )
+    inner, params = rows.query.sql_with_params()
+    statuses = [status_of[key] for key in EXCLUSION_REASONS if status_of[key] is not None]
+    # The fence keeps the database from merging the subquery into the sums, where the lookup
+    # would be repeated once per reason.
+    fence = "OFFSET 0" if connection.vendor == "postgresql" else "LIMIT -1 OFFSET 0"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sums} FROM ({inner} {fence}) r", [*statuses, *params])
+        counts = cursor.fetchone()
+    return dict(zip(EXCLUSION_REASONS, counts, strict=True))
 
 
 def training_runs() -> QuerySet[TrainingRun]:

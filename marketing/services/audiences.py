@@ -28,9 +28,12 @@ from marketing.selectors.audiences import (
     AudienceDefinitionError,
     audience_candidates,
     audience_customers,
-    left_out_counts,
+    audience_readiness,
 )
+from marketing.selectors.figures import unfinished_job
 from marketing.services.audit import Actor, audit_log, stored_user
+from marketing.services.figures import audience_figures_save
+from marketing.services.jobs import Progress, job_create, register_runner
 
 
 def insert_select(
@@ -129,8 +132,47 @@ def audience_why(audience: Audience) -> str:
 
 
 @transaction.atomic
-def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
-    """Write the members as the definition selects them now, with the consent snapshot."""
+def audience_freeze_start(*, audience: Audience, by: Actor) -> Job:
+    """Start freezing the audience as a job (``audience_freeze``); returns the job, or the
+    freeze already under way. Raises ``AudienceDefinitionError`` for a frozen audience and
+    ``SegmentRuleError`` for rules that no longer compile, before any job starts."""
+    locked = (
+        Audience.objects.select_for_update(of=("self",))
+        .select_related("segment")
+        .get(pk=audience.pk)
+    )
+    if locked.is_frozen:
+        raise AudienceDefinitionError("This audience is frozen already.")
+    compile_rules(locked.segment.rules if locked.segment else locked.segment_rules)
+    running = unfinished_job(Job.Kind.AUDIENCE_FREEZE, audience=locked.pk)
+    if running is not None:
+        return running
+    return job_create(
+        kind=Job.Kind.AUDIENCE_FREEZE,
+        title=f"Freeze audience “{locked.name}”"[:200],
+        params={"audience": locked.pk},
+        by=by,
+    )
+
+
+@register_runner(Job.Kind.AUDIENCE_FREEZE)
+def run_audience_freeze(job: Job, progress: Progress) -> dict[str, Any]:
+    audience = Audience.objects.get(pk=job.params["audience"])
+    frozen = audience_freeze(audience=audience, by=job.created_by, job=job, progress=progress)
+    return {"audience": frozen.pk, "size": frozen.size}
+
+
+def _no_progress(percent: float, message: str) -> None:
+    """Progress of a freeze that runs outside a job."""
+
+
+@transaction.atomic
+def audience_freeze(
+    *, audience: Audience, by: Actor, job: Job | None = None, progress: Progress = _no_progress
+) -> Audience:
+    """Write the members as the definition selects them now, in one ``INSERT ... SELECT``,
+    with the consent snapshot; the counts of the frozen members are kept as the audience's
+    figures. Runs in the freeze job (``audience_freeze_start``): it grows with the members."""
     locked = (
         Audience.objects.select_for_update(of=("self",))
         .select_related("segment", "scoring_run__training_run", "offer")
@@ -146,6 +188,7 @@ def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
         offer=locked.offer,
         cut=AudienceCut(locked.cut, locked.cut_value),
     )
+    progress(5, "Writing the members")
     size = insert_select(
         AudienceMember,
         ["customer", "pseudonym", "score", "rank"],
@@ -153,7 +196,9 @@ def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
         constants={"audience": locked.pk, "why": audience_why(locked)},
     )
     at = timezone.now()
-    left_out = left_out_counts(audience_customers(locked), fmt=None, at=at)
+    progress(30, "Counting the members' consent")
+    figures = audience_readiness(members=audience_customers(locked), at=at, progress=progress)
+    left_out = figures["left_out"]
     locked.consent_snapshot = {
         "at": at.isoformat(),
         "purpose": "ad_targeting",
@@ -176,6 +221,7 @@ def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
             "frozen_by",
         ]
     )
+    audience_figures_save(audience=locked, job=job, figures=figures)
     _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
     return locked
 

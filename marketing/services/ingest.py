@@ -63,6 +63,7 @@ from marketing.ingest.writers import (
 from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Upload
 from marketing.selectors.uploads import identifier_columns
 from marketing.services.audit import Actor, audit_log, stored_user
+from marketing.services.figures import figures_refresh_all
 from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
 
 __all__ = [
@@ -265,7 +266,7 @@ def upload_import(*, upload: Upload, by: Actor) -> Job:
 def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     upload = Upload.objects.get(pk=job.params["upload_id"])
     try:
-        return _import(upload, job, progress)
+        result = _import(upload, job, progress)
     except (IngestError, JobCancelled) as exc:
         _import_failed(upload, job, "Cancelled" if isinstance(exc, JobCancelled) else str(exc))
         raise
@@ -281,6 +282,9 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     finally:
         # Hashing on upload: whatever the outcome, the stored copy keeps no plain identifiers.
         upload_remove_identifiers(upload=upload)
+    # The base changed: the overview's and the segments' counts are made again.
+    figures_refresh_all(by=job.created_by)
+    return result
 
 
 def _import_failed(upload: Upload, job: Job, reason: str) -> None:

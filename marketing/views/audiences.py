@@ -1,5 +1,9 @@
-"""Audience pages: the builder with a live size and match-readiness preview, the audience with
-one export button per platform, the export history and the download of a file."""
+"""Audience pages: the builder, the audience with its last counted readiness and one export
+button per platform, the export history and the download of a file.
+
+Freezing and counting grow with the audience, so they are jobs: the buttons start them and
+the page shows their progress, then the figures they stored.
+"""
 
 from typing import Any
 
@@ -11,7 +15,7 @@ from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from marketing.exporters.formats import FORMATS
-from marketing.models import Audience, Export, Offer, ScoringRun, Segment
+from marketing.models import Audience, Export, Job, Offer, ScoringRun, Segment
 from marketing.responses import export_attachment
 from marketing.roles import DATA_STEWARD, MARKETER, has_role
 from marketing.segments import SegmentRuleError
@@ -19,20 +23,20 @@ from marketing.selectors.audiences import (
     AudienceCut,
     AudienceDefinitionError,
     audience_member_sample,
-    audience_members_now,
-    audience_preview,
     audiences,
     exports,
     left_out_in_words,
 )
+from marketing.selectors.figures import audience_figures, unfinished_job
 from marketing.selectors.training import scoring_runs
-from marketing.services.audiences import audience_create, audience_freeze
+from marketing.services.audiences import audience_create, audience_freeze_start
 from marketing.services.exports import (
     ExportError,
     ExportFileMissing,
     export_create,
     export_download,
 )
+from marketing.services.figures import audience_figures_refresh
 from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
@@ -119,32 +123,35 @@ class AudienceBuilderView(RoleRequiredMixin, FormView):
         data = form.cleaned_data
         try:
             audience = audience_create(name=data["name"], **form.definition(), by=self.request.user)
-            audience = audience_freeze(audience=audience, by=self.request.user)
+            audience_freeze_start(audience=audience, by=self.request.user)
         except (AudienceDefinitionError, SegmentRuleError) as exc:
             form.add_error(None, str(exc))
             return self.form_invalid(form)
         messages.success(
-            self.request, f"Audience “{audience.name}” frozen with {audience.size:,} members."
+            self.request, f"Audience “{audience.name}” created; its members are being frozen."
         )
         return redirect("audience-detail", pk=audience.pk)
 
 
 class AudienceDetailView(RoleRequiredMixin, TemplateView):
+    """The audience with its last counted figures: no query here grows with the audience."""
+
     template_name = "marketing/audiences/detail.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         audience = get_object_or_404(audiences(), pk=kwargs["pk"])
-        members = audience_members_now(audience)
-        try:
-            preview = audience_preview(members=members)
-        except (AudienceDefinitionError, SegmentRuleError) as exc:
-            preview, ctx["preview_error"] = None, str(exc)
+        figures = audience_figures(audience)
+        preview = figures["preview"]
         for row in preview["formats"] if preview else []:
             row["reasons"] = left_out_in_words(row["left_out"])
         ctx.update(
             audience=audience,
             preview=preview,
+            figures=figures,
+            freeze_job=None
+            if audience.is_frozen
+            else unfinished_job(Job.Kind.AUDIENCE_FREEZE, audience=audience.pk),
             snapshot_left_out=left_out_in_words(audience.consent_snapshot.get("left_out", {})),
             exports=list(exports().filter(audience=audience)[:50]),
             can_download=can_download(self.request.user),
@@ -157,15 +164,27 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
 
 
 class AudienceFreezeView(RoleRequiredMixin, View):
+    """Start freezing the audience; the page shows the job's progress."""
+
     def post(self, request, pk: int):
         audience = get_object_or_404(Audience, pk=pk)
         try:
-            audience = audience_freeze(audience=audience, by=request.user)
+            audience_freeze_start(audience=audience, by=request.user)
         except (AudienceDefinitionError, SegmentRuleError) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Frozen with {audience.size:,} members.")
+            messages.success(request, "Freezing started: the members are being written.")
         return redirect("audience-detail", pk=pk)
+
+
+class AudienceCountView(RoleRequiredMixin, View):
+    """Start counting the audience's consent and match readiness ("Count now", "Recount")."""
+
+    def post(self, request, pk: int):
+        audience = get_object_or_404(Audience, pk=pk)
+        audience_figures_refresh(audience=audience, by=request.user)
+        messages.success(request, "Counting started: the figures update when it is done.")
+        return redirect(reverse("audience-detail", args=[pk]) + "#figures")
 
 
 class AudienceExportView(RoleRequiredMixin, ExportThrottleMixin, View):

@@ -4,13 +4,16 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
-from marketing.models import Customer, ProfileField, Purpose, Segment
-from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields
-from marketing.selectors.consent import customers_with_consent
-from marketing.selectors.segments import segment_customers, shown_count, suppressed_count
+from marketing.models import ProfileField, Segment
+from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields, compile_rules
+from marketing.selectors.figures import overview_figures, segment_figures, segments_with_figures
+from marketing.selectors.segments import segment_customers
+from marketing.services.figures import segment_figures_refresh
 from marketing.services.segments import segment_create, segment_update
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -49,28 +52,44 @@ class SegmentForm(forms.Form):
         return rules
 
 
-def _count(rules: dict) -> dict[str, Any]:
+def _figures(segment: Segment) -> dict[str, Any]:
+    """The segment's stored figures, with ``count["error"]`` naming rules that no longer
+    compile (checked without a query)."""
+    figures = segment_figures(segment)
     try:
-        return suppressed_count(segment_customers(rules).count()) | {"error": ""}
+        compile_rules(segment.rules)
     except SegmentRuleError as exc:
-        return {"count": None, "display": "—", "suppressed": False, "error": str(exc)}
+        figures["count"] = {"count": None, "display": "—", "suppressed": False, "error": str(exc)}
+    else:
+        figures["count"] = figures["count"] | {"error": ""}
+    return figures
 
 
 class SegmentListView(RoleRequiredMixin, ListView):
+    """Segments with their last counts; counting is a job (no count per row here)."""
+
     template_name = "marketing/segments/list.html"
     context_object_name = "segments"
     paginate_by = 50
 
     def get_queryset(self):
-        return Segment.objects.select_related("created_by")
+        return segments_with_figures()
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         describe = RuleDescriber()
-        ctx["rows"] = [
-            {"segment": s, "count": _count(s.rules), "summary": describe(s.rules)}
-            for s in ctx["segments"]
-        ]
+        rows = []
+        for segment in ctx["segments"]:
+            figures = _figures(segment)
+            rows.append(
+                {
+                    "segment": segment,
+                    "count": figures["count"],
+                    "figures": figures,
+                    "summary": describe(segment.rules),
+                }
+            )
+        ctx["rows"] = rows
         return ctx
 
 
@@ -107,7 +126,9 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
         ctx["initial_rules"] = rules or {"op": "and", "rules": []}
         ctx["operator_labels"] = OPERATOR_LABELS
         ctx["has_profile_fields"] = ProfileField.objects.exists()
-        ctx["customer_total"] = shown_count(Customer.objects.count()) or 0
+        # The last counted base (the overview's figures), not a count per page view.
+        shown = overview_figures()["customer_count_shown"]
+        ctx["customer_total"] = (shown or {}).get("count") or 0
         return ctx
 
     def form_valid(self, form):
@@ -137,34 +158,43 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
 
 
 class SegmentDetailView(RoleRequiredMixin, TemplateView):
+    """The segment with its last counts and a few members (a bounded read by id)."""
+
     template_name = "marketing/segments/detail.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        segment = get_object_or_404(Segment.objects.select_related("created_by"), pk=kwargs["pk"])
-        count = _count(segment.rules)
-        ctx.update(segment=segment, count=count, summary=RuleDescriber()(segment.rules))
-        if count["error"] or count["suppressed"]:
+        segment = get_object_or_404(segments_with_figures(), pk=kwargs["pk"])
+        figures = _figures(segment)
+        count = figures["count"]
+        ctx.update(
+            segment=segment,
+            count=count,
+            figures=figures,
+            reachable=figures["reach"],
+            summary=RuleDescriber()(segment.rules),
+        )
+        if count["error"] or count["count"] is None or figures["stale"]:
             return ctx
-        members = segment_customers(segment.rules)
         columns = list(ProfileField.objects.order_by("id")[:SAMPLE_COLUMNS])
         ctx["columns"] = columns
+        # In id order: the primary key's index is read until SAMPLE_SIZE members are found,
+        # where ordering by anything else would sort the whole segment.
+        members = segment_customers(segment.rules).order_by("pk")[:SAMPLE_SIZE]
         ctx["sample"] = [
-            (c.pseudonym, [c.attributes.get(f.name, "—") for f in columns])
-            for c in members.order_by("pseudonym")[:SAMPLE_SIZE]
-        ]
-        ctx["reachable"] = [
-            _reach(purpose, customers_with_consent(purpose.value, queryset=members).count(), count)
-            for purpose in Purpose
+            (c.pseudonym, [c.attributes.get(f.name, "—") for f in columns]) for c in members
         ]
         return ctx
 
 
-def _reach(purpose: Purpose, reached: int, segment_count: dict) -> dict[str, Any]:
-    shown = suppressed_count(reached)
-    total = segment_count["count"]
-    percent = None if shown["suppressed"] or not total else 100 * shown["count"] / total
-    return {"label": purpose.label, "display": shown["display"], "percent": percent}
+class SegmentCountView(RoleRequiredMixin, View):
+    """Start counting the segment ("Count now", "Recount"); the page shows the progress."""
+
+    def post(self, request, pk: int):
+        segment = get_object_or_404(Segment, pk=pk)
+        segment_figures_refresh(segment=segment, by=request.user)
+        messages.success(request, "Counting started: the figures update when it is done.")
+        return redirect(reverse("segment-detail", args=[pk]))
 
 
 class RuleDescriber:

@@ -16,6 +16,7 @@ from marketing.views import (
 urlpatterns = [
     path("", overview.OverviewView.as_view(), name="overview"),
     path("demo-data/", overview.DemoDataView.as_view(), name="overview-demo"),
+    path("refresh/", overview.OverviewRefreshView.as_view(), name="overview-refresh"),
     path("uploads/", uploads.UploadListView.as_view(), name="upload-list"),
     path("uploads/new/", uploads.UploadCreateView.as_view(), name="upload-create"),
     path("uploads/<int:pk>/", uploads.UploadDetailView.as_view(), name="upload-detail"),
@@ -40,6 +41,7 @@ urlpatterns = [
     path("segments/new/", segments.SegmentBuilderView.as_view(), name="segment-create"),
     path("segments/<int:pk>/", segments.SegmentDetailView.as_view(), name="segment-detail"),
     path("segments/<int:pk>/edit/", segments.SegmentBuilderView.as_view(), name="segment-edit"),
+    path("segments/<int:pk>/count/", segments.SegmentCountView.as_view(), name="segment-count"),
     path("models/", models.ModelListView.as_view(), name="model-list"),
     path("models/new/", models.TrainingRunCreateView.as_view(), name="model-create"),
     path("models/<int:pk>/", models.TrainingRunDetailView.as_view(), name="model-detail"),
@@ -86,6 +88,7 @@ urlpatterns = [
     path(
         "audiences/<int:pk>/freeze/", audiences.AudienceFreezeView.as_view(), name="audience-freeze"
     ),
+    path("audiences/<int:pk>/count/", audiences.AudienceCountView.as_view(), name="audience-count"),
     path(
         "audiences/<int:pk>/export/", audiences.AudienceExportView.as_view(), name="audience-export"
     ),

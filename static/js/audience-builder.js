@@ -42,10 +42,12 @@
   }
 
   function render(data) {
-    part("size").textContent = data.display;
+    var estimated = data.formats.some(function (row) { return row.estimated; });
+    part("size").textContent = (estimated && !data.suppressed ? "about " : "") + data.display;
     part("note").textContent = data.suppressed
       ? "Hidden: so few members could identify people."
-      : "members now, consent evaluated at " + new Date(data.at).toLocaleTimeString();
+      : (estimated ? "estimated from a sample of customers; counted exactly once saved. " : "") +
+        "Consent evaluated at " + new Date(data.at).toLocaleTimeString();
     var body = part("formats");
     body.textContent = "";
     var details = [];

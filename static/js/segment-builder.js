@@ -415,12 +415,15 @@
         countNote.textContent = errorText(res.data) || "The count could not be computed.";
         return;
       }
-      countValue.textContent = res.data.display;
+      // An estimate from a sample of the base on a large base; the saved segment is counted exactly.
+      countValue.textContent = (res.data.estimated && !res.data.suppressed ? "about " : "") + res.data.display;
       countBox.classList.toggle("is-suppressed", !!res.data.suppressed);
       showShare(res.data.suppressed ? 0 : res.data.count);
       countNote.textContent = incomplete
         ? incomplete + " unfinished condition" + (incomplete > 1 ? "s" : "") + " not counted yet."
-        : defaultNote;
+        : res.data.estimated
+          ? "Estimated from a sample of customers; saved segments are counted exactly. " + defaultNote
+          : defaultNote;
     }, function () {
       if (seq !== previewSeq) return;
       countBox.classList.remove("is-loading");

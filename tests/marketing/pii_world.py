@@ -328,6 +328,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "customers/": ("person",),
     "segment-detail": ("segment",),
     "segment-edit": ("segment",),
+    "segment-count": ("segment",),
     "model-detail": ("training_run",),
     "model-score": ("training_run",),
     "model-explain": ("training_run",),

@@ -293,6 +293,7 @@ def test_it_hides_small_counts_including_zero(people, settings):
         "count": None,
         "display": "fewer than 10",
         "suppressed": True,
+        "estimated": False,
     }
     none = all_of(rule("attr:age", "gt", 1000))
     assert segment_count_preview(none)["suppressed"] is True
@@ -302,7 +303,7 @@ def test_it_hides_small_counts_including_zero(people, settings):
 def test_it_shows_counts_at_the_minimum_group_size(people, settings):
     settings.MIN_GROUP_SIZE = 5
     preview = segment_count_preview(all_of(rule("attr:age", "lt", 25)))
-    assert preview == {"count": 5, "display": "5", "suppressed": False}
+    assert preview == {"count": 5, "display": "5", "suppressed": False, "estimated": False}
 
 
 @pytest.mark.parametrize(

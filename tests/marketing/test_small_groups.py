@@ -8,6 +8,7 @@ from marketing.models import Customer, ProfileField, Purpose
 from marketing.selectors.audiences import audience_preview
 from marketing.selectors.segments import segment_customers, suppressed_count
 from tests.factories import make_customer
+from tests.marketing.figures_helpers import counted_overview
 from tests.marketing.services.audience_helpers import make_people
 
 EVERYONE = {"op": "and", "rules": []}
@@ -68,6 +69,7 @@ def test_it_hides_a_group_of_two_from_the_total_minus_its_complement_in_the_api(
 @pytest.mark.django_db
 def test_it_hides_a_group_of_two_from_the_overview_total_minus_its_complement(marketer_client):
     _gold_and_others()
+    counted_overview()
     overview = marketer_client.get(reverse("overview")).content.decode()
     complement = marketer_client.post(
         "/api/segments/preview/", {"rules": NOT_GOLD}, content_type="application/json"

@@ -5,6 +5,7 @@ from django.core.cache import cache
 from knox.models import AuthToken
 
 from marketing.models import Audience, AuditEvent, Export, Job, Suppression
+from marketing.services.audiences import audience_create
 from marketing.throttles import ExportThrottle
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import (
@@ -33,7 +34,9 @@ def audience(marketer) -> Audience:
     return frozen_audience(marketer)
 
 
-def test_it_creates_previews_and_freezes_an_audience(marketer_client):
+def test_it_creates_counts_and_freezes_an_audience_by_jobs(
+    marketer_client, django_capture_on_commit_callbacks
+):
     make_people(11)
     segment = everyone_segment()
 
@@ -44,18 +47,54 @@ def test_it_creates_previews_and_freezes_an_audience(marketer_client):
     audience_id = created.json()["id"]
     assert created.json()["status"] == "draft" and created.json()["size"] == 0
 
+    never = marketer_client.get(f"/api/audiences/{audience_id}/preview/")
+    assert never.status_code == 200
+    assert never.json() == {"computed_at": None, "figures": None, "job": None}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        started = marketer_client.post(f"/api/audiences/{audience_id}/preview/")
+    assert started.status_code == 202
+    job = started.json()["job"]
+    assert job["kind"] == "audience_preview" and job["status"] == "queued"
+    assert Job.objects.get(pk=job["id"]).status == Job.Status.SUCCEEDED
+
     preview = marketer_client.get(
         f"/api/audiences/{audience_id}/preview/", {"platform": ["tiktok_customer_file"]}
     )
     assert preview.status_code == 200
-    assert [row["format"] for row in preview.json()["formats"]] == ["tiktok_customer_file"]
-    assert preview.json()["size"] == 10  # 11 to the nearest 10 (the minimum group size)
+    body = preview.json()
+    assert body["computed_at"] is not None and body["job"] is None
+    assert [row["format"] for row in body["figures"]["formats"]] == ["tiktok_customer_file"]
+    assert body["figures"]["size"] == 10  # 11 to the nearest 10 (the minimum group size)
 
-    frozen = marketer_client.post(f"/api/audiences/{audience_id}/freeze/")
-    assert frozen.status_code == 200
-    assert frozen.json()["status"] == "frozen" and frozen.json()["size"] == 11
+    with django_capture_on_commit_callbacks(execute=True):
+        frozen = marketer_client.post(f"/api/audiences/{audience_id}/freeze/")
+    assert frozen.status_code == 202
+    assert frozen.json()["kind"] == "audience_freeze" and frozen.json()["status"] == "queued"
+    assert Job.objects.get(pk=frozen.json()["id"]).status == Job.Status.SUCCEEDED
+    audience = marketer_client.get(f"/api/audiences/{audience_id}/").json()
+    assert audience["status"] == "frozen" and audience["size"] == 11
     again = marketer_client.post(f"/api/audiences/{audience_id}/freeze/")
     assert again.status_code == 400 and "frozen already" in again.json()["detail"]
+
+
+def test_it_answers_a_second_freeze_request_with_the_job_under_way(marketer_client):
+    make_people(3)
+    audience = audience_create(name="Twice", segment=everyone_segment(), by=None)
+
+    # The jobs wait for the commit, which a test's transaction never makes: both are queued.
+    first = marketer_client.post(f"/api/audiences/{audience.pk}/freeze/")
+    second = marketer_client.post(f"/api/audiences/{audience.pk}/freeze/")
+
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert Job.objects.filter(kind=Job.Kind.AUDIENCE_FREEZE).count() == 1
+
+
+def test_it_keeps_recounting_to_marketers(viewer, audience):
+    response = logged_in(viewer).post(f"/api/audiences/{audience.pk}/preview/")
+    assert response.status_code == 403
+    assert not Job.objects.filter(kind=Job.Kind.AUDIENCE_PREVIEW).exists()
 
 
 def test_it_previews_an_unsaved_definition(viewer):
@@ -260,3 +299,25 @@ def test_it_lets_stewards_keep_the_suppression_list(steward, marketer):
     )
     assert client.delete(f"/api/suppressions/{created.json()['id']}/").status_code == 204
     assert not Suppression.objects.exists()
+
+
+def test_it_estimates_an_unsaved_definition_on_a_large_base_from_a_sample(viewer, monkeypatch):
+    from marketing.selectors import segments
+
+    make_people(30)
+    segment = everyone_segment()
+    # Windows of 2 ids out of 30 (6 customers seen, each standing for 5): an estimate.
+    monkeypatch.setattr(segments, "ESTIMATE_WINDOWS", 3)
+    monkeypatch.setattr(segments, "ESTIMATE_WINDOW_IDS", 2)
+
+    response = logged_in(viewer).post(
+        "/api/audiences/preview/",
+        {"segment": segment.pk, "platforms": ["generic_csv"]},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["size"] == 30
+    row = body["formats"][0]
+    assert row["estimated"] is True and row["exportable"] == 30

@@ -3,6 +3,7 @@ import pytest
 from marketing.models import AuditEvent, ProfileField, Segment
 from tests.factories import make_customer
 from tests.marketing.api.helpers import logged_in
+from tests.marketing.figures_helpers import counted_segment
 
 pytestmark = pytest.mark.django_db
 
@@ -68,10 +69,52 @@ def test_it_lets_a_viewer_read_but_not_write_segments(viewer_client, customers):
     assert Segment.objects.count() == 1
 
 
-def test_it_counts_a_saved_segment(viewer_client, customers):
+def test_it_answers_the_last_count_of_a_saved_segment(viewer_client, customers):
     segment = Segment.objects.create(name="Older", rules=OLDER)
+    never = viewer_client.get(f"/api/segments/{segment.pk}/count/").json()
+    counted_segment(segment)
     body = viewer_client.get(f"/api/segments/{segment.pk}/count/").json()
-    assert body == {"count": 20, "display": "20", "suppressed": False}
+
+    assert never["count"] is None and never["computed_at"] is None and never["job"] is None
+    assert {key: body[key] for key in ("count", "display", "suppressed", "stale", "job")} == {
+        "count": 20,
+        "display": "20",
+        "suppressed": False,
+        "stale": False,
+        "job": None,
+    }
+    assert body["computed_at"] is not None
+
+
+def test_it_starts_a_recount_with_202_and_the_job(marketer_client, viewer, customers):
+    segment = Segment.objects.create(name="Older", rules=OLDER)
+
+    response = marketer_client.post(f"/api/segments/{segment.pk}/count/")
+    again = marketer_client.post(f"/api/segments/{segment.pk}/count/")
+
+    assert response.status_code == 202
+    job = response.json()["job"]
+    assert job["kind"] == "segment_count" and job["status"] == "queued"
+    assert again.json()["job"]["id"] == job["id"]  # one count at a time
+    assert logged_in(viewer).post(f"/api/segments/{segment.pk}/count/").status_code == 403
+
+
+def test_it_estimates_the_live_preview_of_a_large_base_from_a_bounded_sample(
+    viewer_client, customers, monkeypatch
+):
+    from marketing.selectors import segments
+
+    # Windows of 2 ids out of 30: counted exactly below that, estimated above it.
+    monkeypatch.setattr(segments, "ESTIMATE_WINDOWS", 3)
+    monkeypatch.setattr(segments, "ESTIMATE_WINDOW_IDS", 2)
+    everyone = {"op": "and", "rules": []}
+
+    response = viewer_client.post(
+        "/api/segments/preview/", {"rules": everyone}, content_type="application/json"
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"count": 30, "display": "30", "suppressed": False, "estimated": True}
 
 
 def test_it_previews_unsaved_rules_and_hides_small_counts(viewer_client, customers):
@@ -80,7 +123,12 @@ def test_it_previews_unsaved_rules_and_hides_small_counts(viewer_client, custome
         "/api/segments/preview/", {"rules": few}, content_type="application/json"
     )
     assert response.status_code == 200
-    assert response.json() == {"count": None, "display": "fewer than 10", "suppressed": True}
+    assert response.json() == {
+        "count": None,
+        "display": "fewer than 10",
+        "suppressed": True,
+        "estimated": False,
+    }
 
 
 def test_it_answers_a_bad_preview_with_400_and_the_reason(marketer_client, customers):

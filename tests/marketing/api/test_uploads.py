@@ -86,7 +86,7 @@ def test_it_downloads_the_error_file(marketer_client, django_capture_on_commit_c
     )
     with django_capture_on_commit_callbacks(execute=True):
         marketer_client.post(f"/api/uploads/{upload_id}/import/")
-    assert Job.objects.get().status == "succeeded"
+    assert Job.objects.get(kind=Job.Kind.IMPORT).status == "succeeded"
     response = marketer_client.get(f"/api/uploads/{upload_id}/errors/")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv"

@@ -1,10 +1,14 @@
 import hashlib
+import re
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from marketing.models import Audience, AuditEvent, Export, Job, Suppression
+from marketing.services.audiences import audience_create
 from tests.marketing.api.helpers import logged_in
 from tests.marketing.services.audience_helpers import (
     everyone_segment,
@@ -16,14 +20,17 @@ from tests.marketing.services.audience_helpers import (
 pytestmark = pytest.mark.django_db
 
 
-def test_it_builds_and_freezes_an_audience_from_the_form(marketer_client):
+def test_it_builds_and_freezes_an_audience_from_the_form(
+    marketer_client, django_capture_on_commit_callbacks
+):
     make_people(11)
     segment = everyone_segment("Everyone here")
 
     page = marketer_client.get(reverse("audience-create"))
-    response = marketer_client.post(
-        reverse("audience-create"), {"segment": segment.pk, "cut": "all", "name": ""}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(
+            reverse("audience-create"), {"segment": segment.pk, "cut": "all", "name": ""}
+        )
 
     assert page.status_code == 200
     assert b'data-preview-url="/api/audiences/preview/"' in page.content
@@ -31,6 +38,121 @@ def test_it_builds_and_freezes_an_audience_from_the_form(marketer_client):
     assert response.status_code == 302
     assert response["Location"] == reverse("audience-detail", args=[audience.pk])
     assert audience.name == "Everyone here" and audience.is_frozen and audience.size == 11
+    job = Job.objects.get(kind=Job.Kind.AUDIENCE_FREEZE)
+    assert job.status == Job.Status.SUCCEEDED and job.params == {"audience": audience.pk}
+
+
+def test_it_freezes_in_a_job_and_shows_its_progress_meanwhile(marketer_client):
+    make_people(11)
+    audience = audience_create(name="Later", segment=everyone_segment(), by=None)
+
+    # Without a commit the job stays queued, as it is while a worker has not taken it yet.
+    response = marketer_client.post(reverse("audience-freeze", args=[audience.pk]))
+    page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
+
+    job = Job.objects.get(kind=Job.Kind.AUDIENCE_FREEZE)
+    assert response.status_code == 302
+    audience.refresh_from_db()
+    assert not audience.is_frozen and not audience.members.exists()
+    assert 'data-testid="freeze-progress"' in page and f'data-job-id="{job.pk}"' in page
+    assert 'data-refresh="audience-main"' in page
+    assert reverse("audience-freeze", args=[audience.pk]) not in page  # no second freeze
+
+
+def test_it_shows_a_count_now_button_before_the_first_count(marketer_client, viewer):
+    make_people(11)
+    audience = audience_create(name="Fresh", segment=everyone_segment(), by=None)
+
+    page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
+    seen_by_viewer = logged_in(viewer).get(reverse("audience-detail", args=[audience.pk]))
+
+    assert "Not counted yet" in page and "Count now" in page
+    count_url = reverse("audience-count", args=[audience.pk])
+    form = page[page.index(f'action="{count_url}"') :]
+    assert 'method="post"' in page and "csrfmiddlewaretoken" in form[: form.index("</form>")]
+    assert 'data-testid="audience-size"' not in page
+    assert "Not counted yet" in seen_by_viewer.content.decode()
+    assert count_url not in seen_by_viewer.content.decode()
+    assert logged_in(viewer).post(count_url).status_code == 403
+
+
+def test_it_counts_in_a_job_then_shows_the_figures_and_their_age(
+    marketer_client, django_capture_on_commit_callbacks
+):
+    make_people(21)
+    audience = audience_create(name="Counted", segment=everyone_segment(), by=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("audience-count", args=[audience.pk]))
+    page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
+
+    assert response.status_code == 302
+    assert Job.objects.get(kind=Job.Kind.AUDIENCE_PREVIEW).status == Job.Status.SUCCEEDED
+    assert 'data-testid="audience-size">20<' in page
+    assert 'data-testid="figures-age"' in page and "Recount" in page
+
+
+def test_it_shows_a_running_count_with_its_progress_bar(marketer_client):
+    make_people(11)
+    audience = audience_create(name="Busy", segment=everyone_segment(), by=None)
+    marketer_client.post(reverse("audience-count", args=[audience.pk]))
+    job = Job.objects.get(kind=Job.Kind.AUDIENCE_PREVIEW)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, progress=40)
+
+    page = marketer_client.get(reverse("audience-detail", args=[audience.pk])).content.decode()
+
+    assert 'data-testid="count-progress"' in page and f'data-job-id="{job.pk}"' in page
+    assert "width: 40%" in page and "Count now" not in page
+
+
+CUSTOMER_TABLES = ("marketing_customer", "marketing_consentrecord", "marketing_audiencemember")
+BOUNDED = re.compile(r"\bLIMIT \d+(\s+OFFSET \d+)?\s*$", re.IGNORECASE)
+
+
+def _page_queries(client, url: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def _unbounded_reads_of_customers(sqls: list[str]) -> list[str]:
+    """Queries that read customers, consent or members without a LIMIT on the whole result
+    (a LIMIT inside, as a consent lookup has, bounds nothing): counts of the base."""
+    return [
+        sql
+        for sql in sqls
+        if any(table in sql for table in CUSTOMER_TABLES) and not BOUNDED.search(sql)
+    ]
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_the_audience_page_reads_no_more_with_300_customers_than_with_10(
+    marketer_client, marketer, frozen
+):
+    def page_for(n: int) -> list[str]:
+        make_people(n)
+        audience = (
+            frozen_audience(marketer, name=f"Of {n}", segment=everyone_segment(f"All {n}"))
+            if frozen
+            else audience_create(name=f"Of {n}", segment=everyone_segment(f"All {n}"), by=None)
+        )
+        return _page_queries(marketer_client, reverse("audience-detail", args=[audience.pk]))
+
+    small, large = page_for(10), page_for(300)
+
+    assert len(small) == len(large)
+    assert _unbounded_reads_of_customers(small) == []
+    assert _unbounded_reads_of_customers(large) == []
+
+
+def test_the_preview_api_reads_no_customers(marketer_client, marketer):
+    make_people(300)
+    audience = frozen_audience(marketer)
+
+    sqls = _page_queries(marketer_client, f"/api/audiences/{audience.pk}/preview/")
+
+    assert _unbounded_reads_of_customers(sqls) == []
+    assert not [sql for sql in sqls if "marketing_customer" in sql]
 
 
 def test_it_shows_what_is_wrong_with_a_cut(marketer_client):

@@ -1,10 +1,12 @@
 import json
+import re
 
 import pytest
 from django.urls import reverse
 
-from marketing.models import AuditEvent, ProfileField, Purpose, Segment
+from marketing.models import AuditEvent, Job, ProfileField, Purpose, Segment
 from tests.factories import make_customer, record_consent
+from tests.marketing.figures_helpers import counted_segment
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +59,7 @@ def test_it_refuses_a_duplicate_name(marketer_client, people):
 
 def test_it_shows_the_count_reach_and_a_pseudonymous_sample(viewer_client, people):
     segment = Segment.objects.create(name="Over 40", rules=OVER_40)
+    counted_segment(segment)
     response = viewer_client.get(reverse("segment-detail", args=[segment.pk]))
     assert response.context["count"]["display"] == "9"  # 10, to the nearest 3 (k)
     reach = {row["label"]: row for row in response.context["reachable"]}
@@ -70,14 +73,15 @@ def test_it_shows_the_count_reach_and_a_pseudonymous_sample(viewer_client, peopl
 def test_it_hides_small_segments_and_their_members(viewer_client, people):
     rules = {"op": "and", "rules": [{"field": "attr:age", "operator": "gte", "value": 48}]}
     segment = Segment.objects.create(name="Oldest", rules=rules)
+    counted_segment(segment)
     response = viewer_client.get(reverse("segment-detail", args=[segment.pk]))
     assert response.context["count"]["suppressed"]
     assert "sample" not in response.context
     assert "fewer than 3" in response.content.decode()
 
 
-def test_it_lists_segments_with_live_counts_and_rules_in_words(viewer_client, people):
-    Segment.objects.create(name="Over 40", rules=OVER_40)
+def test_it_lists_segments_with_their_counts_and_rules_in_words(viewer_client, people):
+    counted_segment(Segment.objects.create(name="Over 40", rules=OVER_40))
     row = viewer_client.get(reverse("segment-list")).context["rows"][0]
     assert row["count"]["display"] == "9"  # 10, to the nearest 3 (k)
     assert row["summary"] == "Age at least 40"
@@ -121,3 +125,79 @@ def test_it_loads_the_builder_with_the_saved_rules(marketer_client, people):
     response = marketer_client.get(reverse("segment-edit", args=[segment.pk]))
     assert response.context["initial_rules"] == OVER_40
     assert b"js/segment-builder.js" in response.content
+
+
+def test_it_shows_a_count_now_button_before_the_first_count(marketer_client, people):
+    segment = Segment.objects.create(name="Over 40", rules=OVER_40)
+
+    response = marketer_client.get(reverse("segment-detail", args=[segment.pk]))
+
+    page = response.content.decode()
+    assert response.context["count"]["display"] == "not counted yet"
+    assert "sample" not in response.context
+    assert f'action="{reverse("segment-count", args=[segment.pk])}"' in page
+    assert "Count now" in page
+
+
+def test_it_counts_a_segment_in_a_job_from_the_page(
+    marketer_client, people, django_capture_on_commit_callbacks
+):
+    segment = Segment.objects.create(name="Over 40", rules=OVER_40)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("segment-count", args=[segment.pk]))
+    page = marketer_client.get(reverse("segment-detail", args=[segment.pk]))
+
+    assert response.status_code == 302
+    assert page.context["count"]["display"] == "9"
+    assert 'data-testid="figures-age"' in page.content.decode()
+
+
+def test_it_recounts_when_the_rules_change_and_marks_the_old_count_stale(marketer_client, people):
+    segment = Segment.objects.create(name="Over 40", rules=OVER_40)
+    counted_segment(segment)
+    older = {"op": "and", "rules": [{"field": "attr:age", "operator": "gte", "value": 45}]}
+
+    marketer_client.post(
+        reverse("segment-edit", args=[segment.pk]),
+        {"name": "Over 45", "description": "", "rules": json.dumps(older)},
+    )
+    response = marketer_client.get(reverse("segment-detail", args=[segment.pk]))
+
+    job = Job.objects.filter(kind=Job.Kind.SEGMENT_COUNT).latest("id")
+    assert job.status == Job.Status.QUEUED and job.params == {"segment": segment.pk}
+    assert response.context["figures"]["stale"] and "sample" not in response.context
+    assert f'data-job-id="{job.pk}"' in response.content.decode()
+
+
+def test_the_segment_pages_read_no_more_with_300_customers_than_with_10(viewer_client, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ProfileField.objects.create(name="band", label="Band", data_type="text")
+
+    def queries(n: int) -> tuple[int, int]:
+        for _ in range(n):
+            make_customer(band=f"b{n}")
+        rules = {"op": "and", "rules": [{"field": "attr:band", "operator": "eq", "value": f"b{n}"}]}
+        segment = Segment.objects.create(name=f"Band {n}", rules=rules)
+        counted_segment(segment)
+        counts = []
+        for url in (reverse("segment-list"), reverse("segment-detail", args=[segment.pk])):
+            with CaptureQueriesContext(connection) as captured:
+                assert viewer_client.get(url).status_code == 200
+            unbounded = [
+                q["sql"]
+                for q in captured.captured_queries
+                if "marketing_customer" in q["sql"]
+                and not re.search(r"\bLIMIT \d+\s*$", q["sql"], re.IGNORECASE)
+            ]
+            assert unbounded == [], unbounded
+            counts.append(len(captured.captured_queries))
+        return counts[0], counts[1]
+
+    small = queries(10)
+    large = queries(300)
+    # The list shows one more segment the second time, whose rules are checked against the
+    # profile fields (one small lookup per row shown, none of customers).
+    assert (small[0] + 1, small[1]) == large
