@@ -13,6 +13,7 @@ from rest_framework.serializers import BaseSerializer
 
 from marketing import filters
 from marketing.api import serializers as s
+from marketing.api.pagination import KeysetCursorPagination
 from marketing.models import ConsentRecord, Customer, Interaction, Job, Offer, Segment
 from marketing.pii import identity_of
 from marketing.roles import ALL_ROLES, DATA_STEWARD, MARKETER, can_view_pii, has_role
@@ -34,8 +35,11 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Customer.objects.select_related("identity")
     serializer_class = s.CustomerSerializer
     filterset_class = filters.CustomerFilter
-    search_fields = ["external_id", "^pseudonym"]
+    # Prefixes only: each has an index (migration 0015); a substring search reads every row.
+    search_fields = ["^external_id", "^pseudonym"]
     ordering_fields = ["id", "external_id", "created_at", "updated_at"]
+    ordering = "id"
+    pagination_class = KeysetCursorPagination
     read_roles = ALL_ROLES
     write_roles = STEWARDS
 
@@ -117,6 +121,8 @@ class InteractionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.InteractionSerializer
     filterset_class = filters.InteractionFilter
     ordering_fields = ["occurred_at", "id"]
+    ordering = "-occurred_at"
+    pagination_class = KeysetCursorPagination
 
 
 class ConsentRecordViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
@@ -125,7 +131,9 @@ class ConsentRecordViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
     queryset = ConsentRecord.objects.select_related("recorded_by")
     serializer_class = s.ConsentRecordSerializer
     filterset_class = filters.ConsentRecordFilter
-    ordering_fields = ["effective_at", "recorded_at", "id"]
+    ordering_fields = ["effective_at", "id"]
+    ordering = "-id"
+    pagination_class = KeysetCursorPagination
     read_roles = STEWARDS
     write_roles = STEWARDS
 
