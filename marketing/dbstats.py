@@ -10,7 +10,10 @@ writes many rows ends with ``analyze`` of the tables it wrote.
 
 from dataclasses import dataclass
 
+from django.core.paginator import Paginator
 from django.db import connection, models
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
 
 
 def analyze(*tables: type[models.Model]) -> None:
@@ -45,3 +48,17 @@ def table_size(model: type[models.Model]) -> TableSize | None:
     if row is None or row[0] is None or row[0] < 0:
         return None
     return TableSize(rows=round(row[0]), approximate=True)
+
+
+class EstimatedCountPaginator(Paginator):
+    """Page numbers over a whole table counted by the statistics' estimate (a filtered
+    list is still counted), for the admin's lists of customers, consent and interactions."""
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        if isinstance(rows, QuerySet) and not rows.query.where:
+            size = table_size(rows.model)
+            if size is not None:
+                return size.rows
+        return super().count

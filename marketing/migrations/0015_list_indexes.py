@@ -1,6 +1,6 @@
 """Indexes for the lists at 1-10 million customers: one per offered order (field, id) for
 keyset pages, the score lookups of ranking and freezing, and on PostgreSQL case-insensitive
-prefix indexes for the search by external id or pseudonym.
+prefix indexes for the search by external id or pseudonym (and, in the admin, identifiers).
 
 Django's ``istartswith`` is ``UPPER(col::text) LIKE UPPER('abc%')`` on PostgreSQL; an index
 on that expression with ``text_pattern_ops`` answers it whatever the database's collation
@@ -12,20 +12,25 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# index name: (model, column). The identity's are for the admin's search with the PII
+# permission (email, phone or last name from the start).
 PREFIX_INDEXES = {
-    "customer_external_id_prefix_idx": "external_id",
-    "customer_pseudonym_prefix_idx": "pseudonym",
+    "customer_external_id_prefix_idx": ("Customer", "external_id"),
+    "customer_pseudonym_prefix_idx": ("Customer", "pseudonym"),
+    "identity_email_prefix_idx": ("CustomerIdentity", "email"),
+    "identity_phone_prefix_idx": ("CustomerIdentity", "phone"),
+    "identity_last_name_prefix_idx": ("CustomerIdentity", "last_name"),
 }
 
 
 def create_prefix_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    table = schema_editor.quote_name(apps.get_model("marketing", "Customer")._meta.db_table)
-    for name, column in PREFIX_INDEXES.items():
+    quote = schema_editor.quote_name
+    for name, (model, column) in PREFIX_INDEXES.items():
+        table = quote(apps.get_model("marketing", model)._meta.db_table)
         schema_editor.execute(
-            f"CREATE INDEX {schema_editor.quote_name(name)} ON {table} "
-            f"(UPPER({schema_editor.quote_name(column)}::text) text_pattern_ops)"
+            f"CREATE INDEX {quote(name)} ON {table} (UPPER({quote(column)}::text) text_pattern_ops)"
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from marketing.dbstats import analyze
 from marketing.models import (
     Audience,
     AudienceMember,
@@ -177,6 +178,7 @@ def audience_freeze(*, audience: Audience, by: Actor) -> Audience:
         ]
     )
     _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
+    analyze(AudienceMember)
     return locked
 
 
