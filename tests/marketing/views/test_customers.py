@@ -125,6 +125,20 @@ def test_it_answers_400_to_a_cursor_of_another_order(viewer_client):
     assert "another order" in response.content.decode()
 
 
+def test_it_pages_the_customers_with_a_consent(viewer_client):
+    consented = []
+    for i in range(60):
+        customer = make_customer()
+        if i % 2:
+            record_consent(customer, Purpose.EMAIL_MARKETING)
+            consented.append(customer.pk)
+
+    pages = _walk(viewer_client, reverse("customer-list"), consent="email_marketing")
+
+    assert [len(page) for page in pages] == [25, 5]
+    assert [pk for page in pages for pk in page] == consented
+
+
 def test_it_finds_customers_by_prefix_not_by_substring(viewer_client):
     alice = make_customer("ALICE-1")
     make_customer("MALICE-2")
