@@ -5,15 +5,18 @@ pages and search); consent history is read-only and grows only by appending; del
 customer is an erasure; jobs, uploads and the audit log are read-only.
 """
 
+import operator
+from functools import reduce
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from marketing.dbstats import EstimatedCountPaginator
 from marketing.exporters.hashing import HASHED
 from marketing.models import (
     Audience,
@@ -37,6 +40,7 @@ from marketing.models import (
     Upload,
 )
 from marketing.pii import identity_of, identity_value, masked_values
+from marketing.pseudonyms import pseudonym_prefix_q
 from marketing.roles import can_view_pii
 from marketing.segments import SegmentRuleError, compile_rules
 from marketing.selectors.explanations import explanation_runs
@@ -47,7 +51,12 @@ from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
 from marketing.services.segments import segment_create, segment_delete, segment_update
 
-PII_SEARCH_FIELDS = ("identity__email", "identity__phone", "identity__last_name")
+# Searches are by prefix, each through its own index (migration 0015): a substring search, or
+# one OR across the customer and identity tables, reads both tables whole.
+SEARCH_FIELDS = ("external_id",)
+# Identifiers a steward may search by, from the start: the email (how people write in to ask
+# for their data or its erasure). Each is an index written by every import.
+PII_SEARCH_FIELDS = ("email",)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -61,6 +70,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _starts_with(fields: tuple[str, ...], term: str) -> Q:
+    return reduce(operator.or_, (Q(**{f"{name}__istartswith": term}) for name in fields))
 
 
 def _masked(name: str, label: str):
@@ -164,7 +177,11 @@ class CustomerAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_select_related = ("identity",)
-    search_fields = ("external_id", "^pseudonym")
+    search_fields = tuple(f"^{name}" for name in SEARCH_FIELDS)
+    search_help_text = "External id or pseudonym (stewards: or email), from the start"
+    # The total of an unfiltered list is the statistics' estimate, not a count.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     readonly_fields = ("external_id", "pseudonym", "created_at", "updated_at")
     fields = ("external_id", "pseudonym", "attributes", "created_at", "updated_at")
     inlines = [CustomerIdentityInline, ConsentHistoryInline]
@@ -175,8 +192,27 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_search_fields(self, request: HttpRequest):
         # Searching by an identifier would reveal it to someone who may not see it.
         if can_view_pii(request.user):
-            return self.search_fields + PII_SEARCH_FIELDS
+            return self.search_fields + tuple(f"^identity__{name}" for name in PII_SEARCH_FIELDS)
         return self.search_fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
+        """The customers whose external id, pseudonym or (with the PII permission) email
+        starts with the term, case-insensitively: the customer and identity
+        tables are searched apart, each by its indexes, and the matches joined."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Unordered: SQLite refuses an ORDER BY inside a UNION.
+        matches = Customer.objects.filter(
+            _starts_with(SEARCH_FIELDS, term) | pseudonym_prefix_q(term)
+        ).order_by()
+        ids = matches.values("pk")
+        if can_view_pii(request.user):
+            people = CustomerIdentity.objects.filter(_starts_with(PII_SEARCH_FIELDS, term))
+            ids = ids.union(people.order_by().values("customer_id"))
+        return queryset.filter(pk__in=ids), False
 
     @admin.display(description="Pseudonym", ordering="pseudonym")
     def short_pseudonym(self, customer: Customer) -> str:
@@ -280,6 +316,8 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     list_select_related = ("customer", "recorded_by")
     search_fields = ("=customer__external_id", "^customer__pseudonym")
     raw_id_fields = ("customer",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     view_fields = ("customer", *CONSENT_HISTORY_FIELDS)
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
@@ -387,6 +425,8 @@ class InteractionAdmin(admin.ModelAdmin):
     list_select_related = ("offer", "customer")
     search_fields = ("=customer__external_id", "=offer__external_id", "campaign")
     raw_id_fields = ("customer", "offer")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
 
 @admin.register(ProfileField)

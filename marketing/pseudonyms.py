@@ -3,6 +3,7 @@ import hmac
 from functools import lru_cache
 
 from django.conf import settings
+from django.db.models import Q
 
 
 def pseudonym_for(external_id: str, *, key: str | None = None) -> str:
@@ -55,3 +56,19 @@ def erasure_token(pseudonym: str, *, key: str | None = None) -> str:
     """
     secret = (key if key is not None else settings.SUPPRESSION_KEY).encode()
     return hmac.new(secret, pseudonym.encode(), hashlib.sha256).hexdigest()
+
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def pseudonym_prefix_q(term: str, *, field: str = "pseudonym") -> Q:
+    """Rows whose pseudonym starts with ``term`` (any case), as a range on the pseudonym's
+    unique index. Pseudonyms are lowercase hex of one length, which every collation orders
+    as their characters do, so "ab1" <= p < "ab2" holds exactly for the pseudonyms starting
+    "ab1"; no second index (an insert into it for every imported customer) is needed. A term
+    that is not hex matches nothing."""
+    prefix = term.strip().lower()
+    if not prefix or not set(prefix) <= _HEX_DIGITS:
+        return Q(pk__in=[])
+    after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": after})

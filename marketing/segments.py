@@ -13,11 +13,14 @@ A rules tree is a group ``{"op": "and"|"or", "rules": [<rule or group>, ...]}``;
   (``is_true``, ``is_false``): these reveal no personal identifier.
 
 Everything is evaluated in the database. Comparisons match only customers whose value is set
-and well-typed; ``ne`` and ``not_in`` are the exact complement of ``eq`` and ``in`` (they also
-match customers without the value), so ``x eq v OR x ne v`` is everyone. An empty root group
-matches every customer.
+and well-typed, read by its JSON type: a JSON number is compared as it is, a number stored as
+text (" 42 ", from before imports typed values) is checked by pattern first, and anything
+else (a stray "n/a", a yes/no) counts as not set. ``ne`` and ``not_in`` are the exact
+complement of ``eq`` and ``in`` (they also match customers without the value), so
+``x eq v OR x ne v`` is everyone. An empty root group matches every customer.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -25,10 +28,12 @@ from typing import Any
 
 from django.db.models import (
     Case,
+    CharField,
     Count,
     Exists,
     Expression,
     FloatField,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -37,7 +42,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, Substr
 from django.db.models.lookups import (
     Exact,
@@ -95,7 +100,7 @@ OPERATOR_LABELS = {
     "no_consent": "has no consent",
 }
 # A number or an ISO date as stored text; anything else in the JSON counts as "not set", so a
-# stray value cannot break a cast on PostgreSQL.
+# stray value cannot break a cast on PostgreSQL. Only JSON strings are matched against them.
 NUMBER_PATTERN = r"^\s*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\s*$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
@@ -315,17 +320,49 @@ def _check_operator(rule: _Rule, allowed: list[str], type_name: str) -> None:
         )
 
 
-def _guarded(raw: Expression, pattern: str, then: Expression) -> Case:
-    """``then`` where the stored text matches ``pattern``, else NULL."""
-    return Case(
-        When(Q(Regex(Cast(raw, TextField()), pattern)), then=then),
-        default=Value(None),
-        output_field=then.output_field,
+class JSONKind(Func):
+    """The JSON type of ``attributes[name]`` in PostgreSQL's words ("number", "string",
+    "boolean", "null", "object", "array"; NULL where the key is missing), on SQLite too."""
+
+    output_field = CharField()
+
+    def __init__(self, name: str) -> None:
+        super().__init__(KeyTransform(name, "attributes"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="jsonb_typeof", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        key = self.get_source_expressions()[0]
+        column, params, _ = key.preprocess_lhs(compiler, connection)
+        kind = f"JSON_TYPE({column}, %s)"
+        # The key quoted, as an object member whatever its name ("2020", "a.b").
+        path = "$." + json.dumps(key.key_name)
+        sql = (
+            f"(CASE {kind} WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
+            f"WHEN 'text' THEN 'string' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' "
+            f"ELSE {kind} END)"
+        )
+        return sql, (*params, path, *params, path)
+
+
+def _typed(
+    raw: KeyTextTransform, *, native: Expression | None, pattern: str, then: Expression
+) -> Case:
+    """``native`` where the JSON value is a number (None: never), ``then`` where it is a
+    string matching ``pattern``, else NULL. The pattern is tried on strings alone, so a
+    profile typed at import is compared without reading any value as text first."""
+    kind = JSONKind(raw.key_name)
+    whens = [When(Q(Exact(kind, "number")), then=native)] if native is not None else []
+    whens.append(
+        When(Q(Exact(kind, "string")) & Q(Regex(Cast(raw, TextField()), pattern)), then=then)
     )
+    return Case(*whens, default=Value(None), output_field=then.output_field)
 
 
-def _number_rule(rule: _Rule, raw: Expression) -> Q:
-    number = _guarded(raw, NUMBER_PATTERN, Cast(raw, FloatField()))
+def _number_rule(rule: _Rule, raw: KeyTextTransform) -> Q:
+    as_float = Cast(raw, FloatField())
+    number = _typed(raw, native=as_float, pattern=NUMBER_PATTERN, then=as_float)
     if rule.operator == "between":
         low, high = _pair(rule, _number_value)
         return Q(GreaterThanOrEqual(number, low)) & Q(LessThanOrEqual(number, high))
@@ -333,7 +370,7 @@ def _number_rule(rule: _Rule, raw: Expression) -> Q:
     return _compare(rule.operator, number, value)
 
 
-def _text_rule(rule: _Rule, raw: Expression) -> Q:
+def _text_rule(rule: _Rule, raw: KeyTextTransform) -> Q:
     text = Cast(raw, TextField())
     if rule.operator in ("in", "not_in"):
         q = Q(In(text, _text_values(rule)))
@@ -344,14 +381,14 @@ def _text_rule(rule: _Rule, raw: Expression) -> Q:
     return _compare(rule.operator, text, value)
 
 
-def _boolean_rule(rule: _Rule, raw: Expression) -> Q:
+def _boolean_rule(rule: _Rule, raw: KeyTextTransform) -> Q:
     # KeyTextTransform reads a JSON boolean as 'true'/'false' on both SQLite and PostgreSQL.
     return Q(Exact(Cast(raw, TextField()), "true" if rule.operator == "is_true" else "false"))
 
 
-def _date_rule(rule: _Rule, raw: Expression) -> Q:
+def _date_rule(rule: _Rule, raw: KeyTextTransform) -> Q:
     # ISO dates compare correctly as text; the time part of a datetime is ignored.
-    day = _guarded(raw, DATE_PATTERN, Substr(Cast(raw, TextField()), 1, 10))
+    day = _typed(raw, native=None, pattern=DATE_PATTERN, then=Substr(Cast(raw, TextField()), 1, 10))
     if rule.operator == "between":
         start, end = _pair(rule, _date_value)
         return Q(GreaterThanOrEqual(day, start)) & Q(LessThanOrEqual(day, end))
@@ -359,7 +396,7 @@ def _date_rule(rule: _Rule, raw: Expression) -> Q:
     return Q(LessThan(day, value)) if rule.operator == "before" else Q(GreaterThan(day, value))
 
 
-_TYPED: dict[str, Callable[[_Rule, Expression], Q]] = {
+_TYPED: dict[str, Callable[[_Rule, KeyTextTransform], Q]] = {
     NUMBER: _number_rule,
     TEXT: _text_rule,
     BOOLEAN: _boolean_rule,

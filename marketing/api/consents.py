@@ -8,6 +8,7 @@ from rest_framework.serializers import BaseSerializer
 
 from marketing import filters
 from marketing.api.common import STEWARDS, username_field
+from marketing.api.pagination import KeysetCursorPagination
 from marketing.models import ConsentRecord, LawfulBasis
 from marketing.services.consent import consent_record_append
 
@@ -76,7 +77,9 @@ class ConsentRecordViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, views
     queryset = ConsentRecord.objects.select_related("recorded_by")
     serializer_class = ConsentRecordSerializer
     filterset_class = filters.ConsentRecordFilter
-    ordering_fields = ["effective_at", "recorded_at", "id"]
+    ordering_fields = ["effective_at", "id"]
+    ordering = "-id"
+    pagination_class = KeysetCursorPagination
     read_roles = STEWARDS
     write_roles = STEWARDS
 

@@ -76,6 +76,8 @@ class AudienceMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["audience", "customer"], name="audience_member_once")
         ]
+        # The members of an audience by rank (ties by id), as pages and exports list them.
+        indexes = [models.Index(fields=["audience", "rank", "id"], name="audience_member_rank")]
 
     def __str__(self) -> str:
         return f"{self.pseudonym[:12]} in {self.audience_id}"

@@ -21,6 +21,13 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The orders the lists offer, each with the id as tiebreaker (``marketing.keyset``).
+        # Searches by prefix of external id or pseudonym use case-insensitive pattern indexes
+        # that exist on PostgreSQL only (migration 0015, ``customer_*_prefix_idx``).
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="customer_created_idx"),
+            models.Index(fields=["updated_at", "id"], name="customer_updated_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),
             models.UniqueConstraint(fields=["pseudonym"], name="customer_pseudonym_unique"),

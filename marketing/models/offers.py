@@ -46,7 +46,11 @@ class Interaction(models.Model):
                 fields=["customer", "offer", "kind", "occurred_at"], name="interaction_natural_key"
             )
         ]
-        indexes = [models.Index(fields=["customer", "kind"], name="interaction_customer_kind")]
+        indexes = [
+            models.Index(fields=["customer", "kind"], name="interaction_customer_kind"),
+            # The API's list order (``-occurred_at``, then id).
+            models.Index(fields=["occurred_at", "id"], name="interaction_occurred_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.offer_id} by {self.customer_id}"

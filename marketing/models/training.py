@@ -89,15 +89,24 @@ class ScoringRun(JobRecord):
 class CustomerScore(models.Model):
     """P(response) of one customer (for one offer) from one scoring run."""
 
-    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores")
+    # No index of their own: the two below start with each.
+    scoring_run = models.ForeignKey(
+        ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
     customer = models.ForeignKey(
-        "marketing.Customer", on_delete=models.CASCADE, related_name="scores"
+        "marketing.Customer", on_delete=models.CASCADE, related_name="scores", db_index=False
     )
     offer = optional_link("marketing.Offer", related_name="+", on_delete=models.CASCADE)
     score = models.FloatField()
 
     class Meta:
-        indexes = [models.Index(fields=["scoring_run", "-score"], name="score_run_rank")]
+        indexes = [
+            # A run's scores best first, ties by customer: top scores, downloads, ranking.
+            models.Index(fields=["scoring_run", "-score", "customer"], name="score_run_rank"),
+            # One customer's score in a run (freezing and previews look it up per customer),
+            # a customer's scores (their page, erasure), read from the index alone.
+            models.Index(fields=["customer", "scoring_run", "score"], name="score_customer_run"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.score:.3f} for {self.customer_id}"

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from marketing.dbstats import analyze
 from marketing.models import (
     Audience,
     AudienceMember,
@@ -223,6 +224,7 @@ def audience_freeze(
     )
     audience_figures_save(audience=locked, job=job, figures=figures)
     _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
+    analyze(AudienceMember)
     return locked
 
 

@@ -1,7 +1,16 @@
 """The demo data, loaded from the overview's empty state into an empty customer base."""
 
+from marketing.dbstats import analyze
 from marketing.ingest.demo import load_demo_data
-from marketing.models import AuditEvent, Customer
+from marketing.models import (
+    AuditEvent,
+    ConsentRecord,
+    Customer,
+    CustomerIdentity,
+    Interaction,
+    Offer,
+    ProfileField,
+)
 from marketing.services.audit import audit_log
 
 
@@ -14,5 +23,6 @@ def demo_data_load(*, by) -> dict[str, int]:
     if Customer.objects.exists():
         raise DemoDataRefused("The demo data only goes into an empty customer base.")
     counts = load_demo_data()
+    analyze(Customer, CustomerIdentity, ConsentRecord, Offer, Interaction, ProfileField)
     audit_log(actor=by, action=AuditEvent.Action.IMPORT, target_type="demo", details=counts)
     return counts

@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from marketing.dbstats import analyze
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.hashing import HASHED, HASHED_FIELDS
 from marketing.ingest import IngestError
@@ -382,6 +383,8 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
         finally:
             errors.save_to(upload)
             _audit_refused_grants(checker, upload, job)
+    # The planner learns of the rows now, not when autovacuum comes round.
+    analyze(*writer.merged_models)
     return {
         "upload_id": upload.pk,
         "kind": upload.kind,

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from marketing.dbstats import analyze
 from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
@@ -400,3 +401,4 @@ class _Recommending:
         except BaseException:
             CustomerRecommendation.objects.filter(recommendation_run_id=run_id).delete()
             raise
+        analyze(CustomerRecommendation)

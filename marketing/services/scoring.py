@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketing.dbstats import analyze
 from marketing.errors import ApplicationError
 from marketing.models import (
     AuditEvent,
@@ -162,6 +163,7 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     ScoringRun.objects.filter(pk=scoring.pk).update(
         rows_scored=done, customers_scored=n_customers, distribution=distribution
     )
+    analyze(CustomerScore)
     return {
         "scoring_run": scoring.pk,
         "training_run": training.pk,

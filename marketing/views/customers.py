@@ -1,13 +1,20 @@
+from typing import Any
+from urllib.parse import urlencode
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views import View
-from django.views.generic import ListView, TemplateView
+from django.views.generic import TemplateView
 
+from marketing.dbstats import table_size
+from marketing.keyset import BadCursor, KeysetOrdering, keyset_page
 from marketing.models import Customer, ProfileField, Purpose
 from marketing.pii import identity_of, masked_identity
+from marketing.pseudonyms import pseudonym_prefix_q
 from marketing.roles import DATA_STEWARD, can_view_pii
 from marketing.selectors.audiences import customer_exports
 from marketing.selectors.consent import (
@@ -17,6 +24,7 @@ from marketing.selectors.consent import (
     is_record_valid,
 )
 from marketing.selectors.recommendations import customer_latest_recommendations
+from marketing.selectors.segments import shown_count
 from marketing.selectors.training import customer_latest_scores
 from marketing.services.audit import log_pii_view
 from marketing.services.portability import customer_portability_download
@@ -24,6 +32,13 @@ from marketing.views.explanations import MODEL_PARAM, customer_section
 from marketing.views.mixins import RoleRequiredMixin
 
 LIST_COLUMNS = 5
+# The orders the list offers (``?sort=``), each with an index (field, id).
+LIST_ORDERINGS = {
+    "": ("id", "Import order"),
+    "newest": ("-created_at", "Newest first"),
+    "updated": ("-updated_at", "Recently updated"),
+    "external_id": ("external_id", "External id"),
+}
 COLUMNS_SESSION_KEY = "customer_list_columns"
 # Short names for consent badges in dense tables; the full label is the badge's title.
 PURPOSE_SHORT = {
@@ -36,16 +51,27 @@ PURPOSE_SHORT = {
 }
 
 
-class CustomerListView(RoleRequiredMixin, ListView):
+class CustomerListView(RoleRequiredMixin, TemplateView):
+    """One page of customers, by cursor: a deep page costs what the first does, and no
+    request counts the base (an unfiltered list shows the table's size as the statistics
+    know it)."""
+
     template_name = "marketing/customers/list.html"
-    context_object_name = "customers"
-    paginate_by = 25
+    page_size = 25
+
+    def get(self, request, *args, **kwargs):
+        try:
+            return super().get(request, *args, **kwargs)
+        except BadCursor as exc:
+            context = {"message": exc.errors["cursor"], "start_url": reverse("customer-list")}
+            return render(request, "400.html", context, status=400)
 
     def get_queryset(self):
-        customers = Customer.objects.select_related("identity").order_by("id")
+        customers = Customer.objects.select_related("identity")
         q = self.request.GET.get("q", "").strip()
         if q:
-            customers = customers.filter(Q(external_id__icontains=q) | Q(pseudonym__istartswith=q))
+            # Prefixes, case-insensitive: indexed (migration 0015), where a substring is not.
+            customers = customers.filter(Q(external_id__istartswith=q) | pseudonym_prefix_q(q))
         purpose = self.request.GET.get("consent", "")
         if purpose in Purpose.values:
             customers = customers_with_consent(purpose, queryset=customers)
@@ -53,13 +79,24 @@ class CustomerListView(RoleRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        page = list(ctx["customers"])
+        sort = self.request.GET.get("sort", "")
+        if sort not in LIST_ORDERINGS:
+            sort = ""
+        ordering = KeysetOrdering.of(Customer, LIST_ORDERINGS[sort][0])
+        result = keyset_page(
+            self.get_queryset(),
+            ordering,
+            size=self.page_size,
+            cursor=self.request.GET.get("cursor") or None,
+        )
+        page = result.rows
         fields = list(ProfileField.objects.order_by("id"))
         columns = self._columns(fields)
         consented = self._consented_purposes([c.pk for c in page])
         user = self.request.user
         if can_view_pii(user):
             log_pii_view(user=user, customers=page, where="customer list")
+        ctx["customers"] = ctx["object_list"] = page
         ctx["rows"] = [
             {
                 "customer": c,
@@ -82,11 +119,16 @@ class CustomerListView(RoleRequiredMixin, ListView):
         ctx["shown_names"] = {f.name for f in columns}
         ctx["q"] = self.request.GET.get("q", "")
         ctx["consent"] = self.request.GET.get("consent", "")
+        ctx["sort"] = sort
+        ctx["sorts"] = [(key, label) for key, (_, label) in LIST_ORDERINGS.items()]
         ctx["purposes"] = Purpose.choices
-        params = [f"{k}={v}" for k, v in (("q", ctx["q"]), ("consent", ctx["consent"])) if v]
-        ctx["query_prefix"] = "".join(f"{p}&" for p in params)
-        ctx["filtered"] = bool(params)
+        params = {k: ctx[k] for k in ("q", "consent", "sort") if ctx[k]}
+        ctx["filtered"] = bool(params.keys() - {"sort"})
+        ctx["next_url"] = _page_url(params, result.next_cursor)
+        ctx["previous_url"] = _page_url(params, result.previous_cursor)
+        ctx["first_url"] = _page_url(params, "") if result.previous_cursor else None
         ctx["has_customers"] = bool(page) or Customer.objects.exists()
+        ctx["total"] = None if ctx["filtered"] else _shown_total()
         return ctx
 
     def _columns(self, fields: list[ProfileField]) -> list[ProfileField]:
@@ -185,6 +227,23 @@ def _consent_state(purpose: Purpose, record, now) -> dict:
     else:
         state, label = record.status, record.get_status_display()
     return {"purpose": purpose.label, "state": state, "label": label, "record": record}
+
+
+def _shown_total() -> dict[str, Any] | None:
+    """The number of customers, as every count of customers is shown (``shown_count``)."""
+    size = table_size(Customer)
+    shown = shown_count(size.rows) if size is not None else None
+    if size is None or shown is None:
+        return None
+    return {"display": f"{shown:,}", "approximate": size.approximate}
+
+
+def _page_url(params: dict[str, str], cursor: str | None) -> str | None:
+    """The list's URL with its filters and ``cursor`` ("" for the first page)."""
+    if cursor is None:
+        return None
+    query = urlencode({**params, "cursor": cursor} if cursor else params)
+    return f"?{query}" if query else "?"
 
 
 def _display(value) -> str:

@@ -204,3 +204,27 @@ def test_it_says_hashed_for_identifiers_kept_only_as_digests(steward):
     row = changelist.content.split(b"CUST-H", 1)[1].split(b"</tr>", 1)[0]
     assert row.count(b"hashed") == 2  # the email, and the name
     assert hashed.identity.digests["meta:email"].encode() not in changelist.content
+
+
+def test_it_searches_customers_by_prefix_of_external_id_or_pseudonym(marketer):
+    wanted = make_customer("CUST-77")
+    make_customer("OLDCUST-77")
+    url = reverse("admin:marketing_customer_changelist")
+    client = logged_in(staff(marketer))
+
+    by_id = client.get(url, {"q": "cust-7"}).context["cl"].result_list
+    by_pseudonym = client.get(url, {"q": wanted.pseudonym[:8]}).context["cl"].result_list
+    inside = client.get(url, {"q": "ST-77"}).context["cl"].result_list
+
+    assert list(by_id) == list(by_pseudonym) == [wanted]
+    assert list(inside) == []
+
+
+def test_it_finds_a_steward_customers_by_identifier_or_id_in_one_search(steward, jane):
+    other = make_customer("JANE-2")
+    url = reverse("admin:marketing_customer_changelist")
+
+    found = logged_in(staff(steward)).get(url, {"q": "jane"}).context["cl"].result_list
+
+    # "jane" starts JANE-2's external id and Jane's email.
+    assert {c.pk for c in found} == {jane.pk, other.pk}

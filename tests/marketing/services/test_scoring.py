@@ -1,10 +1,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from marketing.dbstats import TableSize, table_size
 from marketing.models import CustomerScore, Job, Purpose, ScoringRun, Segment
 from marketing.services import jobs
+from marketing.services import scoring as scoring_service
 from marketing.services.scoring import ScoringSetupError, score_distribution, scoring_run_create
 from tests.factories import make_customer, make_offer, record_consent
 from tests.marketing.explain_helpers import train_tiny_run
@@ -146,3 +149,20 @@ def test_it_summarises_scores_in_equal_bars_up_to_the_highest():
     assert len(summary["counts"]) == 25 and sum(summary["counts"]) == 5
     assert summary["mean"] == pytest.approx(0.064)
     assert summary["quantiles"]["p50"] == pytest.approx(0.03, abs=0.002)
+
+
+def test_it_refreshes_the_score_statistics_when_done(
+    trained, marketer, term_deposit, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Left with the statistics of an empty table, freezing over the scores took minutes.
+    analyzed = []
+    real = scoring_service.analyze
+    monkeypatch.setattr(scoring_service, "analyze", lambda *m: (analyzed.append(m), real(*m)))
+    make_click_customers(20, term_deposit, purposes=(Purpose.PROFILING,))
+
+    scoring = score(django_capture_on_commit_callbacks, trained, marketer)
+
+    assert scoring.job.status == Job.Status.SUCCEEDED, scoring.job.error
+    assert analyzed == [(CustomerScore,)]
+    if connection.vendor == "postgresql":
+        assert table_size(CustomerScore) == TableSize(rows=20, approximate=True)

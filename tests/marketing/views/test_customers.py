@@ -1,7 +1,19 @@
-import pytest
-from django.urls import reverse
+from urllib.parse import parse_qs
 
-from marketing.models import AuditEvent, ConsentRecord, Interaction, ProfileField, Purpose
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from marketing.dbstats import analyze
+from marketing.models import (
+    AuditEvent,
+    ConsentRecord,
+    Customer,
+    Interaction,
+    ProfileField,
+    Purpose,
+)
 from tests.factories import make_customer, make_offer, record_consent
 
 pytestmark = pytest.mark.django_db
@@ -30,13 +42,128 @@ def test_it_searches_by_external_id_and_pseudonym(viewer_client):
     assert [r["customer"] for r in by_pseudonym.context["rows"]] == [bob]
 
 
-def test_it_paginates(viewer_client):
+def _walk(client, url: str, link: str = "next_url", **params) -> list[list[int]]:
+    """The ids of each page, following ``link`` from ``url`` until there is none."""
+    pages, response = [], client.get(url, params)
+    while True:
+        assert response.status_code == 200
+        pages.append([row["customer"].pk for row in response.context["rows"]])
+        if not response.context[link]:
+            return pages
+        response = client.get(reverse("customer-list") + response.context[link])
+
+
+def test_it_pages_by_cursor_through_every_customer_once(viewer_client):
+    ids = [make_customer().pk for _ in range(60)]
+
+    pages = _walk(viewer_client, reverse("customer-list"))
+
+    assert [len(page) for page in pages] == [25, 25, 10]
+    assert [pk for page in pages for pk in page] == sorted(ids)
+
+
+def test_it_pages_back_to_the_same_slices(viewer_client):
+    for _ in range(60):
+        make_customer()
+    forward = _walk(viewer_client, reverse("customer-list"))
+    last = viewer_client.get(reverse("customer-list"))
+    while last.context["next_url"]:
+        last = viewer_client.get(reverse("customer-list") + last.context["next_url"])
+
+    backward = [[r["customer"].pk for r in last.context["rows"]]]
+    backward += _walk(
+        viewer_client, reverse("customer-list") + last.context["previous_url"], "previous_url"
+    )
+
+    assert backward[::-1] == forward
+    assert last.context["first_url"] == "?"
+
+
+def test_it_breaks_ties_in_created_at_by_id(viewer_client):
+    # One import gives all its customers the same created_at.
+    moment = timezone.now()
+    ids = [make_customer().pk for _ in range(55)]
+    Customer.objects.update(created_at=moment)
+
+    pages = _walk(viewer_client, reverse("customer-list"), sort="newest")
+
+    assert [pk for page in pages for pk in page] == sorted(ids, reverse=True)
+    assert len({pk for page in pages for pk in page}) == 55
+
+
+def test_it_keeps_the_filters_and_order_in_its_page_links(viewer_client):
+    for i in range(30):
+        make_customer(f"KEEP-{i:02d}")
+    make_customer("OTHER-1")
+
+    pages = _walk(viewer_client, reverse("customer-list"), q="keep", sort="external_id")
+
+    found = [Customer.objects.get(pk=pk).external_id for page in pages for pk in page]
+    assert found == [f"KEEP-{i:02d}" for i in range(30)]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", "eyJvIjoiaWQifQ:1abc:xyz", "", "' OR 1=1 --"],
+)
+def test_it_answers_400_to_a_cursor_it_did_not_make(viewer_client, cursor):
+    make_customer()
+    response = viewer_client.get(reverse("customer-list"), {"cursor": cursor or "x:y"})
+    assert response.status_code == 400
+    assert "This page link is not valid" in response.content.decode()
+
+
+def test_it_answers_400_to_a_cursor_of_another_order(viewer_client):
     for _ in range(30):
         make_customer()
-    first = viewer_client.get(reverse("customer-list"))
-    second = viewer_client.get(reverse("customer-list"), {"page": 2})
-    assert len(first.context["rows"]) == 25
-    assert len(second.context["rows"]) == 5
+    by_id = viewer_client.get(reverse("customer-list")).context["next_url"]
+    cursor = parse_qs(by_id.removeprefix("?"))["cursor"][0]
+
+    response = viewer_client.get(reverse("customer-list"), {"sort": "newest", "cursor": cursor})
+
+    assert response.status_code == 400
+    assert "another order" in response.content.decode()
+
+
+def test_it_pages_the_customers_with_a_consent(viewer_client):
+    consented = []
+    for i in range(60):
+        customer = make_customer()
+        if i % 2:
+            record_consent(customer, Purpose.EMAIL_MARKETING)
+            consented.append(customer.pk)
+
+    pages = _walk(viewer_client, reverse("customer-list"), consent="email_marketing")
+
+    assert [len(page) for page in pages] == [25, 5]
+    assert [pk for page in pages for pk in page] == consented
+
+
+def test_it_finds_customers_by_prefix_not_by_substring(viewer_client):
+    alice = make_customer("ALICE-1")
+    make_customer("MALICE-2")
+
+    found = viewer_client.get(reverse("customer-list"), {"q": "alice"})
+    inside = viewer_client.get(reverse("customer-list"), {"q": "LICE"})
+
+    assert [r["customer"] for r in found.context["rows"]] == [alice]
+    assert inside.context["rows"] == []
+
+
+def test_it_shows_the_base_size_only_unfiltered_and_as_counts_are_shown(viewer_client):
+    for i in range(23):
+        make_customer(f"C-{i}")
+    analyze(Customer)  # PostgreSQL's estimate is from the statistics; SQLite counts
+
+    unfiltered = viewer_client.get(reverse("customer-list"))
+    filtered = viewer_client.get(reverse("customer-list"), {"q": "C-1"})
+
+    # 23 customers are shown as counts of customers are everywhere: rounded to k (10).
+    estimate = connection.vendor == "postgresql"
+    assert unfiltered.context["total"] == {"display": "20", "approximate": estimate}
+    shown = ("about " if estimate else "") + "20 customers<"
+    assert shown in unfiltered.content.decode()
+    assert filtered.context["total"] is None
 
 
 def test_it_shows_attributes_as_columns_and_consent_badges(viewer_client):
@@ -106,7 +233,7 @@ def test_it_shows_the_columns_the_user_picks_across_pages(viewer_client):
     make_customer(age=30, job="admin", city="Porto")
 
     picked = viewer_client.get(reverse("customer-list"), {"cols": ["city", "age"]})
-    later = viewer_client.get(reverse("customer-list"), {"page": 1})
+    later = viewer_client.get(reverse("customer-list"), {"sort": "newest"})
 
     assert [f.name for f in picked.context["columns"]] == ["age", "city"]
     assert [f.name for f in later.context["columns"]] == ["age", "city"]
