@@ -41,6 +41,7 @@ from marketing.models import (
     Offer,
 )
 from marketing.pseudonyms import pseudonymiser
+from marketing.services.current_consent import current_consent_refresh_written
 from marketing.services.pseudonym_keys import PseudonymKeyError, pseudonym_key_check
 
 
@@ -309,12 +310,25 @@ class CustomerWriter(Writer):
             )
             identities = execute_sql(*self._identity_upsert(CUSTOMER_STAGE.name))
             consents = execute_sql(*self._consent_insert(CUSTOMER_STAGE.name))
+        if consents:
+            self._refresh_current_consent()
         return {
             "created": rows - existing,
             "updated": existing,
             "identities": identities,
             "consents_added": consents,
         }
+
+    def _refresh_current_consent(self) -> None:
+        """The current consent of the chunk's customers with statements, in the import's
+        transaction. A statement of its own: it must read the records just added. Their
+        customers are locked (the customer upsert locks each one it merges), so no other
+        writer adds to their history meanwhile."""
+        current_consent_refresh_written(
+            customers_sql=f"""SELECT c.id FROM {table_name(Customer)} c
+                JOIN {CUSTOMER_STAGE.name} s ON s.external_id = c.external_id
+                WHERE s.consents <> '[]'"""
+        )
 
     def _merge_at_once(self) -> tuple[int, int, int]:
         """PostgreSQL: customers, identities and consents in one statement. The customers

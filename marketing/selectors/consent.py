@@ -3,6 +3,11 @@
 The current state of a (customer, purpose) pair is its latest consent record by
 ``effective_at`` (ties broken by id). A customer may be used when that record is ``granted``
 and has not expired. Every feature that trains on, scores for, or exports a person asks here.
+
+Asked about now (``at`` left out), the answer comes from ``CurrentConsent``, the state in
+effect kept as data in the transaction of every change to the history: an indexed join,
+whatever the size of the base. Asked about a given time (``at``: what held when a model was
+trained, an audience frozen), it is worked out from the history.
 """
 
 from collections.abc import Collection
@@ -12,7 +17,7 @@ from typing import NamedTuple, TypeVar
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from marketing.models import ConsentRecord, Customer, Purpose
+from marketing.models import ConsentRecord, CurrentConsent, Customer, Purpose
 
 M = TypeVar("M", bound=Model)
 
@@ -27,9 +32,24 @@ def _latest_record_id(purpose: str, at: datetime):
     )
 
 
+def valid_current_consents(purpose: str) -> QuerySet[CurrentConsent]:
+    """Rows that make their customer usable for ``purpose`` now: a grant neither expired nor
+    followed by a record that has taken effect since the row was written."""
+    now = timezone.now()
+    return CurrentConsent.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        Q(pending_at__isnull=True) | Q(pending_at__gt=now),
+        purpose=purpose,
+        status=CurrentConsent.Status.GRANTED,
+    )
+
+
 def valid_consent_records(purpose: str, *, at: datetime | None = None) -> QuerySet[ConsentRecord]:
     """Records that make their customer usable for ``purpose`` at ``at`` (default: now)."""
-    at = at or timezone.now()
+    if at is None:
+        return ConsentRecord.objects.filter(
+            id__in=valid_current_consents(purpose).values("record_id")
+        )
     return ConsentRecord.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=at),
         purpose=purpose,
@@ -47,17 +67,23 @@ def customers_with_consent(
     return base.filter(consent_q(purpose, at=at))
 
 
+def _consent_exists(purpose: str, at: datetime | None, customer: str) -> Q:
+    """Whether the row's customer (its field ``customer``) may be used for ``purpose``."""
+    rows: QuerySet = (
+        valid_current_consents(purpose) if at is None else valid_consent_records(purpose, at=at)
+    )
+    return Q(Exists(rows.filter(customer=OuterRef(customer))))
+
+
 def consent_q(purpose: str, *, at: datetime | None = None) -> Q:
     """The consent condition as a Q on Customer, for composing with other filters."""
-    records = valid_consent_records(purpose, at=at).filter(customer=OuterRef("pk"))
-    return Q(Exists(records))
+    return _consent_exists(purpose, at, "pk")
 
 
 def profiling_use_q(*, at: datetime | None = None, customer: str = "customer_id") -> Q:
     """Whether the row's customer (the field ``customer`` of the row) may be profiled at
     ``at``, as a Q: for annotating rows whose result is shown only to such customers."""
-    records = valid_consent_records(Purpose.PROFILING, at=at).filter(customer=OuterRef(customer))
-    return Q(Exists(records))
+    return _consent_exists(Purpose.PROFILING, at, customer)
 
 
 def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet[M]:
@@ -73,6 +99,8 @@ def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet
 
 
 def has_consent(customer: Customer, purpose: str, *, at: datetime | None = None) -> bool:
+    if at is None:
+        return valid_current_consents(purpose).filter(customer=customer).exists()
     return customers_with_consent(purpose, at=at).filter(pk=customer.pk).exists()
 
 
@@ -112,7 +140,12 @@ def standing_refusals(
 
 def current_consents(customer: Customer, *, at: datetime | None = None) -> dict[str, ConsentRecord]:
     """The latest record per purpose for one customer (for pages and the access export)."""
-    at = at or timezone.now()
+    if at is None:
+        in_effect = CurrentConsent.objects.filter(customer=customer, record__isnull=False)
+        return {
+            record.purpose: record
+            for record in ConsentRecord.objects.filter(id__in=in_effect.values("record_id"))
+        }
     latest: dict[str, ConsentRecord] = {}
     for record in customer.consents.filter(effective_at__lte=at).order_by(
         "purpose", "-effective_at", "-id"
