@@ -35,7 +35,7 @@ from marketing.models import ConsentRecord, CurrentConsent, Customer
 
 logger = logging.getLogger(__name__)
 
-# Customers per statement when refreshing a list of ids (well under SQLite's variable limit).
+# Customers per statement when refreshing a list of ids on SQLite (under its variable limit).
 IDS_PER_STATEMENT = 900
 
 
@@ -72,6 +72,8 @@ def _id_range(low: int, high: int) -> Scope:
 
 
 def _ids(customer_ids: Sequence[int]) -> Scope:
+    if connection.vendor == "postgresql":  # one parameter, read as index lookups
+        return Scope("{column} = ANY(%(ids)s)", {"ids": list(customer_ids)})
     names = [f"c{i}" for i in range(len(customer_ids))]
     return Scope(
         "{column} IN (" + ", ".join(f"%({n})s" for n in names) + ")",
@@ -111,41 +113,57 @@ def _refresh(
     ``expired``; a pair with only records ahead is ``pending``.
     """
     in_effect = "effective_at <= %(now)s"
-    unchanged = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"
     of_purpose = "AND purpose = %(purpose)s" if purpose else ""
     sql = f"""
         INSERT INTO {tables.current} (customer_id, purpose, status, record_id, effective_at,
             expires_at, pending_at, updated_at)
-        SELECT customer_id, purpose,
-            CASE WHEN NOT ({in_effect}) THEN '{CurrentConsent.Status.PENDING}'
-                 WHEN status = '{ConsentRecord.Status.GRANTED}' AND expires_at <= %(now)s
-                 THEN '{CurrentConsent.Status.EXPIRED}'
-                 ELSE status END,
-            CASE WHEN {in_effect} THEN id END,
-            CASE WHEN {in_effect} THEN effective_at END,
-            CASE WHEN {in_effect} THEN expires_at END,
-            pending_at, %(now)s
+        SELECT s.customer_id, s.purpose, s.status, s.record_id, s.effective_at, s.expires_at,
+            s.pending_at, %(now)s
         FROM (
-            SELECT id, customer_id, purpose, status, effective_at, expires_at,
-                ROW_NUMBER() OVER (
-                    PARTITION BY customer_id, purpose
-                    ORDER BY CASE WHEN {in_effect} THEN 0 ELSE 1 END, effective_at DESC, id DESC
-                ) AS place,
-                MIN(CASE WHEN NOT ({in_effect}) THEN effective_at END)
-                    OVER (PARTITION BY customer_id, purpose) AS pending_at
-            FROM {tables.record}
-            WHERE {scope.on("customer_id")} {of_purpose}
-        ) latest
-        WHERE place = 1
+            SELECT customer_id, purpose,
+                CASE WHEN NOT ({in_effect}) THEN '{CurrentConsent.Status.PENDING}'
+                     WHEN status = '{ConsentRecord.Status.GRANTED}' AND expires_at <= %(now)s
+                     THEN '{CurrentConsent.Status.EXPIRED}'
+                     ELSE status END AS status,
+                CASE WHEN {in_effect} THEN id END AS record_id,
+                CASE WHEN {in_effect} THEN effective_at END AS effective_at,
+                CASE WHEN {in_effect} THEN expires_at END AS expires_at,
+                pending_at
+            FROM (
+                SELECT id, customer_id, purpose, status, effective_at, expires_at,
+                    ROW_NUMBER() OVER (
+                        PARTITION BY customer_id, purpose
+                        ORDER BY CASE WHEN {in_effect} THEN 0 ELSE 1 END, effective_at DESC,
+                            id DESC
+                    ) AS place,
+                    MIN(CASE WHEN NOT ({in_effect}) THEN effective_at END)
+                        OVER (PARTITION BY customer_id, purpose) AS pending_at
+                FROM {tables.record}
+                WHERE {scope.on("customer_id")} {of_purpose}
+            ) ranked
+            WHERE place = 1
+        ) s
+        -- Rows already right are not written (nor locked, as the conflict clause would).
+        LEFT JOIN {tables.current} cur
+            ON cur.customer_id = s.customer_id AND cur.purpose = s.purpose
+        WHERE cur.id IS NULL OR {_differs("cur", "s")}
         ON CONFLICT (customer_id, purpose) DO UPDATE SET
             status = excluded.status, record_id = excluded.record_id,
             effective_at = excluded.effective_at, expires_at = excluded.expires_at,
             pending_at = excluded.pending_at, updated_at = excluded.updated_at
-        WHERE {tables.current}.status <> excluded.status
-            OR {tables.current}.record_id {unchanged} excluded.record_id
-            OR {tables.current}.pending_at {unchanged} excluded.pending_at
+        WHERE {_differs(tables.current, "excluded")}
     """
     return _execute(sql, {"now": now, "purpose": purpose, **scope.params})
+
+
+def _differs(stored: str, computed: str) -> str:
+    """SQL: the stored row says something other than the computed one."""
+    distinct = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"
+    return (
+        f"({stored}.status <> {computed}.status"
+        f" OR {stored}.record_id {distinct} {computed}.record_id"
+        f" OR {stored}.pending_at {distinct} {computed}.pending_at)"
+    )
 
 
 def _remove_orphans(scope: Scope, *, tables: Tables) -> int:
@@ -172,11 +190,23 @@ def current_consent_record_added(record: ConsentRecord) -> int:
 def current_consent_refresh(*, customer_ids: Collection[int], now: datetime | None = None) -> int:
     """Lock and recompute the rows of these customers, after their history was written in
     bulk (in the caller's transaction); returns how many rows were added or changed."""
+    return _refresh_ids(customer_ids, now=now, lock=True)
+
+
+def current_consent_refresh_locked(*, customer_ids: Collection[int]) -> int:
+    """Recompute the rows of these customers, whose rows the caller has locked while
+    writing their history (an import's customer upsert)."""
+    return _refresh_ids(customer_ids, now=None, lock=False)
+
+
+def _refresh_ids(customer_ids: Collection[int], *, now: datetime | None, lock: bool) -> int:
     ids = sorted(set(customer_ids))
+    step = IDS_PER_STATEMENT if connection.vendor == "sqlite" else 50_000
     written = 0
-    for start in range(0, len(ids), IDS_PER_STATEMENT):
-        scope = _ids(ids[start : start + IDS_PER_STATEMENT])
-        _lock(scope, TABLES)
+    for start in range(0, len(ids), step):
+        scope = _ids(ids[start : start + step])
+        if lock:
+            _lock(scope, TABLES)
         written += _refresh(scope, now=now or timezone.now())
     return written
 
