@@ -172,7 +172,9 @@ def _remove_orphans(scope: Scope, *, tables: Tables) -> int:
     return _execute(
         f"""DELETE FROM {tables.current} WHERE {scope.on("customer_id")} AND NOT EXISTS (
             SELECT 1 FROM {tables.record} r WHERE r.customer_id = {tables.current}.customer_id
-            AND r.purpose = {tables.current}.purpose)""",
+            AND r.purpose = {tables.current}.purpose
+            -- Said again of the history, or the planner may read all of it for a merge join.
+            AND {scope.on("r.customer_id")})""",
         scope.params,
     )
 
