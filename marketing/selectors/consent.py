@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from marketing.models import ConsentRecord, CurrentConsent, Customer, Purpose
@@ -32,16 +32,35 @@ def _latest_record_id(purpose: str, at: datetime):
     )
 
 
-def valid_current_consents(purpose: str) -> QuerySet[CurrentConsent]:
-    """Rows that make their customer usable for ``purpose`` now: a grant neither expired nor
-    followed by a record that has taken effect since the row was written."""
+def _valid_now() -> QuerySet[CurrentConsent]:
+    """Rows that make their customer usable now: a grant neither expired nor followed by a
+    record that has taken effect since the row was written."""
     now = timezone.now()
     return CurrentConsent.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now),
         Q(pending_at__isnull=True) | Q(pending_at__gt=now),
-        purpose=purpose,
         status=CurrentConsent.Status.GRANTED,
     )
+
+
+def valid_current_consents(purpose: str) -> QuerySet[CurrentConsent]:
+    """Rows that make their customer usable for ``purpose`` now."""
+    return _valid_now().filter(purpose=purpose)
+
+
+def consented_counts() -> dict[str, int]:
+    """How many customers may be used now, per purpose: one read of the grants in the
+    current consent table, without a join to the customers."""
+    counts = dict.fromkeys(Purpose.values, 0)
+    for purpose, n in (
+        _valid_now()
+        .order_by()
+        .values("purpose")
+        .annotate(n=Count("id"))
+        .values_list("purpose", "n")
+    ):
+        counts[purpose] = n
+    return counts
 
 
 def valid_consent_records(purpose: str, *, at: datetime | None = None) -> QuerySet[ConsentRecord]:

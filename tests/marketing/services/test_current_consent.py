@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from marketing.ingest.demo import load_demo_data
 from marketing.models import ConsentRecord, CurrentConsent, Job, LawfulBasis, Purpose
-from marketing.selectors.consent import customers_with_consent, has_consent
+from marketing.selectors.consent import consented_counts, customers_with_consent, has_consent
 from marketing.services.consent import consent_record_append
 from marketing.services.current_consent import (
     current_consent_rebuild,
@@ -250,3 +250,6 @@ def test_the_selector_answers_now_as_the_history_does():
     from_table = set(customers_with_consent(TRAIN))
     from_history = set(customers_with_consent(TRAIN, at=timezone.now()))
     assert from_table == from_history == {people[0], people[1]}
+
+    assert consented_counts()[TRAIN] == 2
+    assert consented_counts()[Purpose.PROFILING] == 0
