@@ -36,7 +36,7 @@ def consent_record_append(
     by: Actor,
 ) -> ConsentRecord:
     """Add one event to the history; the latest by ``effective_at`` is the current state,
-    which ``CurrentConsent`` holds as of this transaction."""
+    which the current consent table holds as of this transaction."""
     _check_choice("purpose", purpose, Purpose.values)
     _check_choice("status", status, ConsentRecord.Status.values)
     _check_choice("lawful_basis", lawful_basis, LawfulBasis.values)
