@@ -59,7 +59,9 @@ import_op = st.tuples(
 )
 refresh_op = st.tuples(st.just("refresh"))
 erase_op = st.tuples(st.just("erase"), st.sampled_from(PEOPLE))
-operations = st.lists(st.one_of(append_op, import_op, refresh_op, erase_op), min_size=1, max_size=8)
+operations = st.lists(
+    st.one_of(append_op, import_op, refresh_op, erase_op), min_size=1, max_size=12
+)
 
 
 def _csv(rows: dict, start) -> str:
