@@ -194,6 +194,11 @@ USE_GPU = env.bool("USE_GPU", default=False)
 GPU_PROBE_TIMEOUT_S = env.float("GPU_PROBE_TIMEOUT_S", default=1.0)
 
 # The purge of data past its retention period runs daily (celery beat: `./dev beat`).
+# The current consent table is refreshed every few minutes: grants past their expiry are
+# marked expired, and records dated ahead are put in effect once their time has come. The
+# consent selector never waits for it to stop counting a grant; a grant dated ahead starts
+# counting at the first run after its date.
+CURRENT_CONSENT_REFRESH_MINUTES = env.int("CURRENT_CONSENT_REFRESH_MINUTES", default=5)
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-data": {
         "task": "marketing.purge_expired_data",
@@ -204,6 +209,10 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-figures": {
         "task": "marketing.refresh_figures",
         "schedule": crontab(minute=env.int("FIGURES_REFRESH_MINUTE", default=15)),
+    },
+    "refresh-current-consent": {
+        "task": "marketing.refresh_current_consent",
+        "schedule": timedelta(minutes=CURRENT_CONSENT_REFRESH_MINUTES),
     },
 }
 

@@ -1,6 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
+from marketing.services.current_consent import current_consent_refresh_due
 from marketing.services.figures import figures_refresh_all
 from marketing.services.jobs import run_job
 from marketing.services.retention import retention_purge
@@ -47,3 +48,16 @@ def purge_expired_data_task() -> dict[str, int]:
 def refresh_figures_task() -> list[int]:
     """Start counting the overview and every segment again (the jobs do the counting)."""
     return [job.pk for job in figures_refresh_all(by=None)]
+
+
+@shared_task(
+    name="marketing.refresh_current_consent",
+    acks_late=True,
+    # Runs every few minutes; the next run does what a failed one left.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=30 * 60,
+    soft_time_limit=30 * 60 - 60,
+)
+def refresh_current_consent_task() -> dict[str, int]:
+    return current_consent_refresh_due()

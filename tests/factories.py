@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from marketing.models import ConsentRecord, Customer, CustomerIdentity, Offer
 from marketing.pseudonyms import pseudonym_for
+from marketing.services.current_consent import current_consent_refresh
 
 _seq = itertools.count(1)
 
@@ -41,7 +42,7 @@ def record_consent(
 ) -> ConsentRecord:
     if effective_at is None:
         effective_at = timezone.now() - timedelta(days=days_ago if days_ago is not None else 30)
-    return ConsentRecord.objects.create(
+    record = ConsentRecord.objects.create(
         customer=customer,
         purpose=purpose,
         status=status,
@@ -50,3 +51,6 @@ def record_consent(
         source=source,
         notice_version="v1",
     )
+    # As every writer of the history does: the current consent follows in the same step.
+    current_consent_refresh(customer_ids=[customer.pk])
+    return record

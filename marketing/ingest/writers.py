@@ -41,6 +41,10 @@ from marketing.models import (
     Offer,
 )
 from marketing.pseudonyms import pseudonymiser
+from marketing.services.current_consent import (
+    current_consent_refresh_locked,
+    current_consent_refresh_written,
+)
 from marketing.services.pseudonym_keys import PseudonymKeyError, pseudonym_key_check
 
 
@@ -299,7 +303,13 @@ class CustomerWriter(Writer):
 
     def _merge(self, rows: int) -> dict[str, int]:
         if self._postgres:
-            existing, identities, consents = self._merge_at_once()
+            existing, identities, consents, consented = self._merge_at_once()
+            # The current consent of the customers given records, in the import's
+            # transaction. A statement of its own: it must read the records just added.
+            # Their customers are locked (the customer upsert locks each one it merges), so
+            # no other writer adds to their history meanwhile.
+            if consents:
+                current_consent_refresh_locked(customer_ids=consented)
         else:
             execute_sql(*self._customer_upsert())
             # Created by this import (in this chunk or an earlier one): stamped with its time.
@@ -309,6 +319,11 @@ class CustomerWriter(Writer):
             )
             identities = execute_sql(*self._identity_upsert(CUSTOMER_STAGE.name))
             consents = execute_sql(*self._consent_insert(CUSTOMER_STAGE.name))
+            if consents:
+                current_consent_refresh_written(
+                    customers_sql=f"SELECT customer_id FROM {CUSTOMER_STAGE.name} "
+                    "WHERE consents <> '[]'"
+                )
         return {
             "created": rows - existing,
             "updated": existing,
@@ -316,7 +331,7 @@ class CustomerWriter(Writer):
             "consents_added": consents,
         }
 
-    def _merge_at_once(self) -> tuple[int, int, int]:
+    def _merge_at_once(self) -> tuple[int, int, int, list[int]]:
         """PostgreSQL: customers, identities and consents in one statement. The customers
         written come back with their ids, so the staged rows need no id lookup nor a second
         write; only customers the upsert left unchanged are looked up by external id. The
@@ -344,10 +359,11 @@ class CustomerWriter(Writer):
                     RETURNING 1
                 ), consents AS (
                     {consents}
-                    RETURNING 1
+                    RETURNING customer_id
                 )
                 SELECT (SELECT COUNT(*) FROM staged WHERE NOT created),
-                    (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM consents)
+                    (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM consents),
+                    (SELECT COALESCE(array_agg(DISTINCT customer_id), '{{}}') FROM consents)
                 """,
                 adapted_params([*customer_params, self.now, *identity_params, *consent_params]),
             )

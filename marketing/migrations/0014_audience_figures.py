@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketing', '0012_erasure_tokens_for_earlier_erasures'),
+        ('marketing', '0013_current_consent'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from marketing.models.audiences import (
     Suppression,
 )
 from marketing.models.audit import AuditEvent
-from marketing.models.consent import ConsentRecord, LawfulBasis, Purpose
+from marketing.models.consent import ConsentRecord, CurrentConsent, LawfulBasis, Purpose
 from marketing.models.customers import Customer, CustomerIdentity, ProfileField
 from marketing.models.figures import AudienceFigures, OverviewFigures, SegmentFigures
 from marketing.models.insights import (
@@ -29,6 +29,7 @@ __all__ = [
     "AuditEvent",
     "CampaignPlan",
     "ConsentRecord",
+    "CurrentConsent",
     "Customer",
     "CustomerIdentity",
     "CustomerRecommendation",

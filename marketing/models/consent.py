@@ -109,3 +109,79 @@ class ConsentRecord(models.Model):
     @property
     def withdrawn_at(self):
         return self.effective_at if self.status == self.Status.WITHDRAWN else None
+
+
+class CurrentConsent(models.Model):
+    """The state in effect of one (customer, purpose): the latest history record effective
+    now, kept as data so that "who may be used for P now" is an indexed join.
+
+    Written only by ``marketing.services.current_consent``, in the transaction that appends
+    to the history, and recomputable from it (``manage.py rebuild_current_consent``). The
+    selector compares ``expires_at`` and ``pending_at`` with the time it is asked, so a grant
+    stops counting the moment it expires or a later-dated record takes effect, whether or not
+    the scheduled refresh has run yet.
+    """
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        DENIED = "denied", "Denied"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        # A grant past its expiry when the row was last written.
+        EXPIRED = "expired", "Expired"
+        # Only records that take effect later: nothing is in effect yet.
+        PENDING = "pending", "Not yet in effect"
+
+    # No index of its own: the unique (customer, purpose) constraint serves lookups by
+    # customer and the cascade when a customer is erased.
+    customer = models.ForeignKey(
+        "marketing.Customer",
+        on_delete=models.CASCADE,
+        related_name="current_consents",
+        db_index=False,
+    )
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    # The record in effect (null while pending). History goes only with its customer, and
+    # this row with it, so no database constraint (nor the index one would need) is kept.
+    record = models.ForeignKey(
+        ConsentRecord,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        related_name="+",
+    )
+    effective_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField(null=True)
+    # When the earliest record dated later than the last write takes effect; from then on
+    # the row is out of date until the scheduled refresh recomputes it.
+    pending_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "purpose"], name="current_consent_pair")
+        ]
+        indexes = [
+            # "Customers with a valid grant for P now": a range of this index per purpose,
+            # joined to customers in id order; the times are checked in the index.
+            models.Index(
+                fields=["purpose", "customer", "expires_at", "pending_at"],
+                name="current_consent_granted_idx",
+                condition=models.Q(status="granted"),
+            ),
+            # The scheduled refresh: grants that expire, rows whose next record is due.
+            models.Index(
+                fields=["expires_at"],
+                name="current_consent_expiry_idx",
+                condition=models.Q(status="granted", expires_at__isnull=False),
+            ),
+            models.Index(
+                fields=["pending_at"],
+                name="current_consent_pending_idx",
+                condition=models.Q(pending_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.status}"

@@ -210,7 +210,7 @@ def suppressed_q() -> Q:
     return Q(Exists(Suppression.objects.filter(customer=OuterRef("pk"))))
 
 
-def google_consent_q(*, at: datetime) -> Q:
+def google_consent_q(*, at: datetime | None = None) -> Q:
     """Google's EU user consent policy, as a Q on Customer: a customer known to live outside
     the EEA, the UK and Switzerland, or one with both Google consents."""
     outside = (
@@ -224,7 +224,7 @@ def google_consent_q(*, at: datetime) -> Q:
     )
 
 
-def export_gate_q(fmt: ExportFormat, *, at: datetime) -> Q:
+def export_gate_q(fmt: ExportFormat, *, at: datetime | None = None) -> Q:
     """Who may be in an export in ``fmt`` at ``at``, as a Q on Customer."""
     gate = consent_q(Purpose.AD_TARGETING, at=at) & ~suppressed_q()
     if fmt.needs_google_consents:
@@ -233,7 +233,7 @@ def export_gate_q(fmt: ExportFormat, *, at: datetime) -> Q:
 
 
 def left_out_counts(
-    members: QuerySet[Customer], *, fmt: ExportFormat | None, at: datetime
+    members: QuerySet[Customer], *, fmt: ExportFormat | None, at: datetime | None = None
 ) -> dict[str, int]:
     """How many of ``members`` the gate refuses, by the first reason that applies (see
     ``LEFT_OUT_REASONS``); ``fmt`` None: the reasons every platform shares."""
@@ -245,7 +245,7 @@ def left_out_counts(
     return counts
 
 
-def google_refused_count(members: QuerySet[Customer], *, at: datetime) -> int:
+def google_refused_count(members: QuerySet[Customer], *, at: datetime | None = None) -> int:
     """Members who pass every other check but not Google's EU user consent policy."""
     return (
         members.filter(consent_q(Purpose.AD_TARGETING, at=at))
@@ -256,7 +256,7 @@ def google_refused_count(members: QuerySet[Customer], *, at: datetime) -> int:
 
 
 def export_rows(
-    audience: Audience, fmt: ExportFormat, *, at: datetime, chunk_size: int = 10_000
+    audience: Audience, fmt: ExportFormat, *, at: datetime | None = None, chunk_size: int = 10_000
 ) -> Iterator[list[tuple]]:
     """Every member of a frozen audience, streamed in one pass in chunks of rows
     ``(customer id, passes, pseudonym, score, email, phone, first name, last name, country,
@@ -446,7 +446,7 @@ def _scaled(raw: dict[str, Any], scale: float) -> dict[str, Any]:
     }
 
 
-def _gate_tally(members: QuerySet[Customer], *, at: datetime) -> dict[str, int]:
+def _gate_tally(members: QuerySet[Customer], *, at: datetime | None = None) -> dict[str, int]:
     """Members, those suppressed among the consented, and those of them refused by Google's
     policy, in one pass over the members: each condition evaluated once per member in a
     subquery, summed by a plain aggregate around it (no GROUP BY, so no sort to spill)."""

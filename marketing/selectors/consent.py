@@ -3,16 +3,22 @@
 The current state of a (customer, purpose) pair is its latest consent record by
 ``effective_at`` (ties broken by id). A customer may be used when that record is ``granted``
 and has not expired. Every feature that trains on, scores for, or exports a person asks here.
+
+Asked about now (``at`` left out), the answer comes from ``CurrentConsent``, the state in
+effect kept as data in the transaction of every change to the history: an indexed join,
+whatever the size of the base. Asked about a given time (``at``: what held when a model was
+trained, an audience frozen), it is worked out from the history.
 """
 
 from collections.abc import Collection
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from marketing.models import ConsentRecord, Customer, Purpose
+from marketing.models import ConsentRecord, CurrentConsent, Customer, Purpose
 
 M = TypeVar("M", bound=Model)
 
@@ -27,9 +33,43 @@ def _latest_record_id(purpose: str, at: datetime):
     )
 
 
+def _valid_now() -> QuerySet[CurrentConsent]:
+    """Rows that make their customer usable now: a grant neither expired nor followed by a
+    record that has taken effect since the row was written."""
+    now = timezone.now()
+    return CurrentConsent.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        Q(pending_at__isnull=True) | Q(pending_at__gt=now),
+        status=CurrentConsent.Status.GRANTED,
+    )
+
+
+def valid_current_consents(purpose: str) -> QuerySet[CurrentConsent]:
+    """Rows that make their customer usable for ``purpose`` now."""
+    return _valid_now().filter(purpose=purpose)
+
+
+def consented_counts() -> dict[str, int]:
+    """How many customers may be used now, per purpose: one read of the grants in the
+    current consent table, without a join to the customers."""
+    counts = dict.fromkeys(Purpose.values, 0)
+    for purpose, n in (
+        _valid_now()
+        .order_by()
+        .values("purpose")
+        .annotate(n=Count("id"))
+        .values_list("purpose", "n")
+    ):
+        counts[purpose] = n
+    return counts
+
+
 def valid_consent_records(purpose: str, *, at: datetime | None = None) -> QuerySet[ConsentRecord]:
     """Records that make their customer usable for ``purpose`` at ``at`` (default: now)."""
-    at = at or timezone.now()
+    if at is None:
+        return ConsentRecord.objects.filter(
+            id__in=valid_current_consents(purpose).values("record_id")
+        )
     return ConsentRecord.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=at),
         purpose=purpose,
@@ -47,17 +87,23 @@ def customers_with_consent(
     return base.filter(consent_q(purpose, at=at))
 
 
+def _consent_exists(purpose: str, at: datetime | None, customer: str) -> Q:
+    """Whether the row's customer (its field ``customer``) may be used for ``purpose``."""
+    rows: QuerySet = (
+        valid_current_consents(purpose) if at is None else valid_consent_records(purpose, at=at)
+    )
+    return Q(Exists(rows.filter(customer=OuterRef(customer))))
+
+
 def consent_q(purpose: str, *, at: datetime | None = None) -> Q:
     """The consent condition as a Q on Customer, for composing with other filters."""
-    records = valid_consent_records(purpose, at=at).filter(customer=OuterRef("pk"))
-    return Q(Exists(records))
+    return _consent_exists(purpose, at, "pk")
 
 
 def profiling_use_q(*, at: datetime | None = None, customer: str = "customer_id") -> Q:
     """Whether the row's customer (the field ``customer`` of the row) may be profiled at
     ``at``, as a Q: for annotating rows whose result is shown only to such customers."""
-    records = valid_consent_records(Purpose.PROFILING, at=at).filter(customer=OuterRef(customer))
-    return Q(Exists(records))
+    return _consent_exists(Purpose.PROFILING, at, customer)
 
 
 def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet[M]:
@@ -73,6 +119,8 @@ def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet
 
 
 def has_consent(customer: Customer, purpose: str, *, at: datetime | None = None) -> bool:
+    if at is None:
+        return valid_current_consents(purpose).filter(customer=customer).exists()
     return customers_with_consent(purpose, at=at).filter(pk=customer.pk).exists()
 
 
@@ -112,7 +160,12 @@ def standing_refusals(
 
 def current_consents(customer: Customer, *, at: datetime | None = None) -> dict[str, ConsentRecord]:
     """The latest record per purpose for one customer (for pages and the access export)."""
-    at = at or timezone.now()
+    if at is None:
+        in_effect = CurrentConsent.objects.filter(customer=customer, record__isnull=False)
+        return {
+            record.purpose: record
+            for record in ConsentRecord.objects.filter(id__in=in_effect.values("record_id"))
+        }
     latest: dict[str, ConsentRecord] = {}
     for record in customer.consents.filter(effective_at__lte=at).order_by(
         "purpose", "-effective_at", "-id"
@@ -126,3 +179,77 @@ def is_record_valid(record: ConsentRecord, *, at: datetime | None = None) -> boo
     return record.status == ConsentRecord.Status.GRANTED and (
         record.expires_at is None or record.expires_at > at
     )
+
+
+# Why a customer may not be used for a purpose, in the order pages show them.
+EXCLUSION_REASONS = {
+    "no_record": "No consent record",
+    "denied": "Consent denied",
+    "withdrawn": "Consent withdrawn",
+    "expired": "Consent expired",
+}
+
+
+def consent_exclusions(
+    purpose: str, *, queryset: QuerySet[Customer], at: datetime | None = None
+) -> dict[str, int]:
+    """How many customers of ``queryset`` may not be used for ``purpose`` at ``at`` (default
+    now), by reason: the status of the state that decides (the current consent row now, the
+    latest record at a given time): none, denied, withdrawn, or a grant that has expired.
+
+    Now, a grant that a record dated ahead has overtaken, before the scheduled refresh puts
+    that record in effect (minutes), counts as expired; a row for a record not yet in effect
+    counts as no record.
+    """
+    if at is None:
+        status: Subquery = Subquery(
+            CurrentConsent.objects.filter(customer=OuterRef("pk"), purpose=purpose).values(
+                "status"
+            )[:1]
+        )
+        statuses: dict[str, tuple[str | None, ...]] = {
+            "no_record": (None, CurrentConsent.Status.PENDING),
+            "denied": (CurrentConsent.Status.DENIED,),
+            "withdrawn": (CurrentConsent.Status.WITHDRAWN,),
+            "expired": (CurrentConsent.Status.GRANTED, CurrentConsent.Status.EXPIRED),
+        }
+    else:
+        status = Subquery(
+            ConsentRecord.objects.filter(
+                customer=OuterRef("pk"), purpose=purpose, effective_at__lte=at
+            )
+            .order_by("-effective_at", "-id")
+            .values("status")[:1]
+        )
+        statuses = {
+            "no_record": (None,),
+            "denied": (ConsentRecord.Status.DENIED,),
+            "withdrawn": (ConsentRecord.Status.WITHDRAWN,),
+            "expired": (ConsentRecord.Status.GRANTED,),
+        }
+    rows = (
+        queryset.exclude(consent_q(purpose, at=at))
+        .annotate(decided_by=status)
+        .order_by()
+        .values_list("decided_by")
+    )
+    # One pass: the status looked up once per customer in a subquery, summed by a plain
+    # aggregate around it. No GROUP BY, so no sort of the customers to spill to disk.
+    sums, params = [], []
+    for key in EXCLUSION_REASONS:
+        values = [v for v in statuses[key] if v is not None]
+        tests = (["r.decided_by IS NULL"] if None in statuses[key] else []) + (
+            [f"r.decided_by IN ({', '.join(['%s'] * len(values))})"] if values else []
+        )
+        sums.append(f"COALESCE(SUM(CASE WHEN {' OR '.join(tests)} THEN 1 ELSE 0 END), 0)")
+        params += values
+    inner, inner_params = rows.query.sql_with_params()
+    # The fence keeps the database from merging the subquery into the sums, where the lookup
+    # would be repeated once per reason.
+    fence = "OFFSET 0" if connection.vendor == "postgresql" else "LIMIT -1 OFFSET 0"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(sums)} FROM ({inner} {fence}) r", [*params, *inner_params]
+        )
+        counts = cursor.fetchone()
+    return dict(zip(EXCLUSION_REASONS, counts, strict=True))

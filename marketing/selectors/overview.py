@@ -11,8 +11,7 @@ from typing import Any
 from django.db.models import Count
 from django.db.models.fields.json import KT
 
-from marketing.models import Customer, Job, ProfileField, Purpose, Upload
-from marketing.selectors.consent import consent_q
+from marketing.models import Customer, Job, ProfileField, Upload
 from marketing.selectors.figures import BREAKDOWN_GROUPS, overview_figures
 
 
@@ -38,14 +37,6 @@ def breakdown_fields() -> list[ProfileField]:
         ProfileField.objects.filter(
             data_type__in=[ProfileField.DataType.TEXT, ProfileField.DataType.BOOLEAN]
         )
-    )
-
-
-def count_consent(customers: Any) -> dict[str, int]:
-    """How many of ``customers`` may be used now, purpose by purpose: one aggregate query with
-    a FILTER per purpose."""
-    return customers.aggregate(
-        **{purpose.value: Count("pk", filter=consent_q(purpose.value)) for purpose in Purpose}
     )
 
 

@@ -1,66 +1,14 @@
 """Reading training runs, scoring runs and scores; why customers were left out of them."""
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 
-from marketing.models import ConsentRecord, Customer, CustomerScore, Job, ScoringRun, TrainingRun
-from marketing.selectors.consent import consent_q, scores_for_use
+from marketing.models import Customer, CustomerScore, Job, ScoringRun, TrainingRun
+from marketing.selectors.consent import EXCLUSION_REASONS, consent_exclusions, scores_for_use
 
-# Why a customer may not be used for a purpose, in the order pages show them.
-EXCLUSION_REASONS = {
-    "no_record": "No consent record",
-    "denied": "Consent denied",
-    "withdrawn": "Consent withdrawn",
-    "expired": "Consent expired",
-}
-
-
-def consent_exclusions(
-    purpose: str, *, queryset: QuerySet[Customer], at: datetime
-) -> dict[str, int]:
-    """How many customers of ``queryset`` may not be used for ``purpose`` at ``at``, by reason.
-
-    The reason is the status of the customer's latest record (the same record the consent
-    selector decides by): none, denied, withdrawn, or granted but expired.
-    """
-    latest_status = Subquery(
-        ConsentRecord.objects.filter(customer=OuterRef("pk"), purpose=purpose, effective_at__lte=at)
-        .order_by("-effective_at", "-id")
-        .values("status")[:1]
-    )
-    rows = (
-        queryset.exclude(consent_q(purpose, at=at))
-        .annotate(latest_status=latest_status)
-        .order_by()
-        .values_list("latest_status")
-    )
-    # One pass: the latest status looked up once per customer in a subquery, summed by a
-    # plain aggregate around it. No GROUP BY, so no sort of the customers to spill to disk.
-    status_of = {
-        "no_record": None,
-        "denied": ConsentRecord.Status.DENIED,
-        "withdrawn": ConsentRecord.Status.WITHDRAWN,
-        "expired": ConsentRecord.Status.GRANTED,
-    }
-    sums = ", ".join(
-        "COALESCE(SUM(CASE WHEN r.latest_status "
-        + ("IS NULL" if status_of[key] is None else "= %s")
-        + " THEN 1 ELSE 0 END), 0)"
-        for key in EXCLUSION_REASONS
-    )
-    inner, params = rows.query.sql_with_params()
-    statuses = [status_of[key] for key in EXCLUSION_REASONS if status_of[key] is not None]
-    # The fence keeps the database from merging the subquery into the sums, where the lookup
-    # would be repeated once per reason.
-    fence = "OFFSET 0" if connection.vendor == "postgresql" else "LIMIT -1 OFFSET 0"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {sums} FROM ({inner} {fence}) r", [*statuses, *params])
-        counts = cursor.fetchone()
-    return dict(zip(EXCLUSION_REASONS, counts, strict=True))
+__all__ = ["EXCLUSION_REASONS", "consent_exclusions"]  # read with the runs they explain
 
 
 def training_runs() -> QuerySet[TrainingRun]:

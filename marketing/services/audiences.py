@@ -198,7 +198,7 @@ def audience_freeze(
     )
     at = timezone.now()
     progress(30, "Counting the members' consent")
-    figures = audience_readiness(members=audience_customers(locked), at=at, progress=progress)
+    figures = audience_readiness(members=audience_customers(locked), progress=progress)
     left_out = figures["left_out"]
     locked.consent_snapshot = {
         "at": at.isoformat(),

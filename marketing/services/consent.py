@@ -9,6 +9,7 @@ from marketing.errors import ApplicationError
 from marketing.models import AuditEvent, ConsentRecord, Customer, LawfulBasis, Purpose
 from marketing.selectors.consent import current_consents
 from marketing.services.audit import Actor, audit_log, stored_user
+from marketing.services.current_consent import current_consent_lock, current_consent_record_added
 
 
 class ConsentError(ApplicationError, ValueError):
@@ -34,7 +35,8 @@ def consent_record_append(
     note: str = "",
     by: Actor,
 ) -> ConsentRecord:
-    """Add one event to the history; the latest by ``effective_at`` is the current state."""
+    """Add one event to the history; the latest by ``effective_at`` is the current state,
+    which the current consent table holds as of this transaction."""
     _check_choice("purpose", purpose, Purpose.values)
     _check_choice("status", status, ConsentRecord.Status.values)
     _check_choice("lawful_basis", lawful_basis, LawfulBasis.values)
@@ -42,6 +44,7 @@ def consent_record_append(
     effective_at = effective_at or timezone.now()
     if expires_at is not None and expires_at <= effective_at:
         raise ConsentError("The expiry must be later than the time the consent takes effect.")
+    current_consent_lock(customer)
     record = ConsentRecord.objects.create(
         customer=customer,
         purpose=purpose,
@@ -54,6 +57,7 @@ def consent_record_append(
         note=note,
         recorded_by=stored_user(by),
     )
+    current_consent_record_added(record)
     audit_log(
         actor=by,
         action=AuditEvent.Action.CONSENT_CHANGE,

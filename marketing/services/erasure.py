@@ -191,9 +191,14 @@ def _scrub_import_records(upload_id: int, rows: set[int], quoted: set[str]) -> N
         if "errors" in result:
             result["errors"] = _without_rows(result["errors"], rows)
         Job.objects.filter(pk=job.pk).update(
-            result=_replaced(result, replacements),
-            message=_replaced(job.message, replacements),
-            error=_replaced(job.error, replacements),
+            **_fitted(
+                Job,
+                {
+                    "result": _replaced(result, replacements),
+                    "message": _replaced(job.message, replacements),
+                    "error": _replaced(job.error, replacements),
+                },
+            )
         )
     events = AuditEvent.objects.filter(target_type="upload", target_ref=str(upload_id))
     for event in events:
@@ -244,7 +249,7 @@ def _scrub(scope: Iterable[type[models.Model]], replacements: dict[str, str]) ->
             new = {c.name: replace(row[c.name]) for c in columns}
             update = {name: value for name, value in new.items() if value != row[name]}
             if update:
-                model._default_manager.filter(pk=row["pk"]).update(**update)
+                model._default_manager.filter(pk=row["pk"]).update(**_fitted(model, update))
                 changed += 1
     return changed
 
@@ -266,6 +271,16 @@ def _about_one_customer(model: type[models.Model]) -> bool:
 def _searchable(replacements: dict[str, str]) -> set[str]:
     """The needles as they may be stored: plain, and as JSON escapes non-ASCII text."""
     return {form for needle in replacements for form in (needle, json.dumps(needle)[1:-1])}
+
+
+def _fitted(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:
+    """The values cut to their columns' lengths: "[erased]" can be longer than what it
+    replaces, and a message that filled its column must not make the erasure fail."""
+    fitted = {}
+    for name, value in values.items():
+        limit = getattr(model._meta.get_field(name), "max_length", None)
+        fitted[name] = value[:limit] if limit and isinstance(value, str) else value
+    return fitted
 
 
 def _replaced(value: Any, replacements: dict[str, str]) -> Any:

@@ -192,7 +192,7 @@ class _ExportWriter:
         writers unpack them by position); the others are recorded as left out."""
         total = self.export.audience.size or 1
         reported = time.monotonic()
-        for chunk in export_rows(self.export.audience, self.fmt, at=self.at, chunk_size=CHUNK_ROWS):
+        for chunk in export_rows(self.export.audience, self.fmt, chunk_size=CHUNK_ROWS):
             yield from [row[2:] for row in chunk if row[1]]  # type: ignore[misc]
             self.leave_out(chunk)
             self.members_seen += len(chunk)
@@ -225,7 +225,7 @@ class _ExportWriter:
     def left_out(self) -> dict[str, int]:
         """Why members were left out, counted on the recorded exclusions only."""
         left = Customer.objects.filter(export_exclusions__export=self.export)
-        counts = left_out_counts(left, fmt=self.fmt, at=self.at)
+        counts = left_out_counts(left, fmt=self.fmt)
         counts["no_identifier"] = self.skipped
         return counts
 

@@ -24,8 +24,8 @@ from marketing.models import (
     SegmentFigures,
 )
 from marketing.selectors.audiences import audience_members_now, audience_readiness
-from marketing.selectors.consent import consent_q
-from marketing.selectors.overview import breakdown_fields, count_breakdown, count_consent
+from marketing.selectors.consent import consent_q, consented_counts
+from marketing.selectors.overview import breakdown_fields, count_breakdown
 from marketing.selectors.segments import segment_customers
 from marketing.services.audit import Actor
 from marketing.services.jobs import Progress, job_create, register_runner
@@ -134,7 +134,8 @@ def overview_refresh(*, by: Actor) -> Job:
 @register_runner(Job.Kind.OVERVIEW)
 def run_overview(job: Job, progress: Progress) -> dict[str, Any]:
     progress(5, "Counting customers and their consent")
-    consent = count_consent(Customer.objects.all())
+    # The whole base: the grants in the current consent table, without a join to customers.
+    consent = consented_counts()
     customers = Customer.objects.count()
     fields = breakdown_fields()
     breakdowns = {}

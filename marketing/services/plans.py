@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -31,7 +30,7 @@ from marketing.models import (
     Purpose,
     ScoringRun,
 )
-from marketing.selectors.consent import valid_consent_records
+from marketing.selectors.consent import consent_q
 from marketing.selectors.plans import consented_scores, run_scores
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
@@ -136,7 +135,7 @@ class _Scores:
 
 def _read_scores(scoring_run: ScoringRun, offer: Offer | None) -> _Scores:
     at = timezone.now()
-    values = list(consented_scores(scoring_run, offer, at=at).values_list("score", flat=True))
+    values = list(consented_scores(scoring_run, offer).values_list("score", flat=True))
     return _Scores(values=values, in_run=run_scores(scoring_run, offer).count(), at=at)
 
 
@@ -295,7 +294,7 @@ def targeted_customers(plan: CampaignPlan) -> tuple[list[int], list[float], int]
     top = list(ranked.values_list("customer_id", "score")[:depth])
     still = set(
         Customer.objects.filter(pk__in=[c for c, _ in top])
-        .filter(Exists(valid_consent_records(Purpose.PROFILING).filter(customer=OuterRef("pk"))))
+        .filter(consent_q(Purpose.PROFILING))
         .values_list("pk", flat=True)
     )
     kept = [(c, s) for c, s in top if c in still]

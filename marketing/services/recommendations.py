@@ -288,9 +288,9 @@ class _Recommending:
         scoring = self.run.scoring_run
         scored = scoring.scores.values("customer_id")
         scored_customers = Customer.objects.filter(pk__in=scored)
-        excluded = consent_exclusions(Purpose.PROFILING, queryset=scored_customers, at=self.at)
+        excluded = consent_exclusions(Purpose.PROFILING, queryset=scored_customers)
         rows = (
-            scores_for_use(CustomerScore.objects.filter(scoring_run=scoring), at=self.at)
+            scores_for_use(CustomerScore.objects.filter(scoring_run=scoring))
             .exclude(offer=None)
             .order_by()
             .values_list("customer_id", "offer_id", "score")

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from marketing.dbstats import analyze
 from marketing.errors import ApplicationError
@@ -100,10 +99,9 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
 
     scoring = ScoringRun.objects.select_related("training_run__offer", "segment").get(job=job)
     training = scoring.training_run
-    at = timezone.now()
     members = population(scoring.segment)
-    consented = customers_with_consent(Purpose.PROFILING, at=at, queryset=members)
-    excluded = consent_exclusions(Purpose.PROFILING, queryset=members, at=at)
+    consented = customers_with_consent(Purpose.PROFILING, queryset=members)
+    excluded = consent_exclusions(Purpose.PROFILING, queryset=members)
     offers = [training.offer] if training.offer else list(Offer.objects.filter(active=True))
     n_customers = consented.count()
     total = n_customers * len(offers)

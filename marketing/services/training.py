@@ -251,8 +251,8 @@ class _Training:
         candidates = population(run.segment).filter(
             Exists(responses.filter(customer=OuterRef("pk")))
         )
-        consented = customers_with_consent(Purpose.MODEL_TRAINING, at=self.at, queryset=candidates)
-        excluded = consent_exclusions(Purpose.MODEL_TRAINING, queryset=candidates, at=self.at)
+        consented = customers_with_consent(Purpose.MODEL_TRAINING, queryset=candidates)
+        excluded = consent_exclusions(Purpose.MODEL_TRAINING, queryset=candidates)
         positive_kinds = (
             [Interaction.Kind.CONVERSION]
             if run.target == TrainingRun.Target.CONVERSION
@@ -311,7 +311,7 @@ class _Training:
     def record_consent(
         self, consented: QuerySet[Customer], excluded: dict[str, int], n_consented: int
     ) -> None:
-        records = valid_consent_records(Purpose.MODEL_TRAINING, at=self.at).filter(
+        records = valid_consent_records(Purpose.MODEL_TRAINING).filter(
             customer__in=consented.values("pk")
         )
 

@@ -164,7 +164,7 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
         if can_view_pii(self.request.user):
             log_pii_view(user=self.request.user, customers=customer, where="customer page")
         now = timezone.now()
-        current = current_consents(customer, at=now)
+        current = current_consents(customer)
         ctx.update(
             customer=customer,
             attributes=[
@@ -181,7 +181,7 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
             consent_history=customer.consents.order_by("-effective_at", "-id"),
             interactions=customer.interactions.select_related("offer")[:50],
             interaction_count=customer.interactions.count(),
-            **_scores(customer, at=now),
+            **_scores(customer),
             recommendations=customer_latest_recommendations(customer),
             explain_customer=customer_section(
                 customer, self.request.user, self.request.GET.get(MODEL_PARAM)
@@ -209,10 +209,10 @@ class CustomerPortabilityView(RoleRequiredMixin, View):
         return response
 
 
-def _scores(customer: Customer, *, at) -> dict:
+def _scores(customer: Customer) -> dict:
     """Stored scores are shown only while the customer's profiling consent is valid: after a
     withdrawal (an objection to profiling) the scores may no longer be used, not even read."""
-    if not has_consent(customer, Purpose.PROFILING, at=at):
+    if not has_consent(customer, Purpose.PROFILING):
         return {"scores": [], "scores_refused": customer.scores.exists()}
     return {"scores": customer_latest_scores(customer), "scores_refused": False}
 

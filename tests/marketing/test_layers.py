@@ -53,3 +53,18 @@ def imported_names(path: Path) -> set[str]:
 )
 def test_it_leaves_audit_events_to_services_not_views(path):
     assert "audit_log" not in imported_names(path)
+
+
+def test_it_keeps_the_current_consent_table_to_its_writer_and_the_consent_selector():
+    allowed = {
+        PACKAGE / "models" / "__init__.py",
+        PACKAGE / "models" / "consent.py",
+        PACKAGE / "selectors" / "consent.py",
+        PACKAGE / "services" / "current_consent.py",
+    }
+    users = {
+        path
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts and "CurrentConsent" in path.read_text()
+    }
+    assert users == allowed

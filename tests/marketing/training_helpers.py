@@ -20,6 +20,7 @@ from marketing.models import (
     TrainingRun,
 )
 from marketing.pseudonyms import pseudonym_for
+from marketing.services.current_consent import current_consent_refresh
 from tests.factories import make_offer
 
 JOBS = ["admin.", "technician", "student", "retired", "services"]
@@ -100,6 +101,7 @@ def add_consent(customers, *purposes, status="granted", days_ago: float = 30, ex
             for p in purposes
         ]
     )
+    current_consent_refresh(customer_ids=[c.pk for c in customers])
 
 
 @pytest.fixture

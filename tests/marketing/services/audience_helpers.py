@@ -18,6 +18,7 @@ from marketing.models import (
 )
 from marketing.pseudonyms import pseudonymiser
 from marketing.services.audiences import audience_create, audience_freeze
+from marketing.services.current_consent import current_consent_refresh
 from marketing.services.exports import export_create
 from marketing.services.jobs import run_job
 
@@ -94,6 +95,7 @@ def make_people(
                     )
                 )
     ConsentRecord.objects.bulk_create(records)
+    current_consent_refresh(customer_ids=[c.pk for c in customers])
     if suppressed:
         Suppression.objects.bulk_create([Suppression(customer=c, reason="test") for c in customers])
     return customers

@@ -262,3 +262,14 @@ def test_it_leaves_other_customers_ids_and_the_marketers_own_words_alone(steward
     assert job.message == "[erased] and C0150 were merged"
     assert job.result == {"note": "[erased]"}  # a copy of the person's rare value
     assert (segment.name, segment.rules) == ("Zeppelin fans", rules)
+
+
+def test_it_erases_a_customer_named_in_a_message_that_fills_its_column(steward):
+    customer = make_customer("Q123")
+    job = Job.objects.create(kind=Job.Kind.IMPORT, message=("Q123 " * 51)[:255])
+
+    customer_erase(customer=customer, by=steward)
+
+    job.refresh_from_db()
+    assert "Q123" not in job.message and "[erased]" in job.message
+    assert len(job.message) == 255

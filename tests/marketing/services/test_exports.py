@@ -31,6 +31,7 @@ from marketing.pseudonyms import erasure_token
 from marketing.selectors.audiences import customer_exports, exports_holding
 from marketing.selectors.consent import has_consent
 from marketing.services import exports as export_service
+from marketing.services.current_consent import current_consent_refresh
 from marketing.services.erasure import customer_erase
 from marketing.services.exports import ExportError, export_create
 from tests.marketing.services.audience_helpers import (
@@ -222,6 +223,7 @@ def test_it_applies_consent_at_export_time_not_at_freezing(marketer):
         effective_at=timezone.now() - timedelta(seconds=1),
         source="form",
     )
+    current_consent_refresh(customer_ids=[people[0].pk])
     Suppression.objects.create(customer=people[1])
 
     export = exported(audience, "generic_json", marketer)
@@ -296,6 +298,7 @@ def test_it_never_exports_a_customer_the_consent_selector_refuses(marketer, peop
                     effective_at=now - timedelta(days=days_ago),
                     expires_at=None if expires is None else now + timedelta(days=expires),
                 )
+            current_consent_refresh(customer_ids=[customer.pk])
             if spec["suppressed"]:
                 Suppression.objects.create(customer=customer)
             customers.append(customer)

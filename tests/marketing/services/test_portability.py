@@ -14,6 +14,7 @@ from marketing.models import (
     AudienceMember,
     AuditEvent,
     ConsentRecord,
+    CurrentConsent,
     Customer,
     CustomerIdentity,
     CustomerRecommendation,
@@ -90,6 +91,8 @@ ROWS: dict[type[models.Model], Callable[[Customer], models.Model]] = {
         customer=c, email="quokka@example.org", phone="+1 202 555 7731"
     ),
     ConsentRecord: lambda c: record_consent(c, "profiling"),
+    # The consent in effect, written with the record above.
+    CurrentConsent: lambda c: c.current_consents.get(),
     Interaction: lambda c: Interaction.objects.create(
         customer=c, offer=make_offer(), kind="click", occurred_at=timezone.now() - timedelta(days=3)
     ),

@@ -40,6 +40,7 @@ from marketing.models import (
 from marketing.pseudonyms import pseudonym_for
 from marketing.roles import DATA_STEWARD, MARKETER, VIEWER
 from marketing.services.audiences import audience_create, audience_freeze
+from marketing.services.current_consent import current_consent_refresh
 from marketing.services.exports import export_create
 from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
 from marketing.services.plans import campaign_plan_create
@@ -267,6 +268,11 @@ def grow_by_sql(world: PageWorld, size: int) -> None:
     with connection.cursor() as cursor:
         for (sql,) in statements:
             cursor.execute(sql, params)
+    # The history was written around the services: the consent in effect is worked out again,
+    # as the rebuild command does after such a load.
+    current_consent_refresh(
+        customer_ids=list(Customer.objects.filter(pk__gt=last_id).values_list("pk", flat=True))
+    )
     Audience.objects.filter(pk=world.audience.pk).update(size=F("size") + size - start)
     world.audience.refresh_from_db()
     world.size = size
@@ -310,6 +316,7 @@ def _add_customers(start: int, stop: int, offers: list[Offer]) -> list[int]:
                     _consent(pk, purpose, ConsentRecord.Status.WITHDRAWN, now - timedelta(days=5))
                 )
     ConsentRecord.objects.bulk_create(consents)
+    current_consent_refresh(customer_ids=[c.customer_id for c in consents])
     Interaction.objects.bulk_create(
         Interaction(
             customer_id=pk,
