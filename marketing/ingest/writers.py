@@ -42,8 +42,12 @@ from marketing.models import (
 )
 from marketing.pseudonyms import pseudonymiser
 from marketing.services.current_consent import (
+    TABLES as CURRENT_CONSENT_TABLES,
+)
+from marketing.services.current_consent import (
     current_consent_refresh_locked,
     current_consent_refresh_written,
+    current_rows_sql,
 )
 from marketing.services.pseudonym_keys import PseudonymKeyError, pseudonym_key_check
 
@@ -305,10 +309,11 @@ class CustomerWriter(Writer):
         if self._postgres:
             existing, identities, consents, consented = self._merge_at_once()
             # The current consent of the customers given records, in the import's
-            # transaction. A statement of its own: it must read the records just added.
-            # Their customers are locked (the customer upsert locks each one it merges), so
-            # no other writer adds to their history meanwhile.
-            if consents:
+            # transaction: new customers' in the merge itself; stored customers' here, a
+            # statement of its own, as it must read the records just added with the rest of
+            # their history. Their customers are locked (the customer upsert locks each one
+            # it merges), so no other writer adds to their history meanwhile.
+            if consented:
                 current_consent_refresh_locked(customer_ids=consented)
         else:
             execute_sql(*self._customer_upsert())
@@ -341,12 +346,20 @@ class CustomerWriter(Writer):
         identities, identity_params = self._identity_upsert("staged")
         consents, consent_params = self._consent_insert("staged")
         stage = CUSTOMER_STAGE.name
+        # Customers this statement inserted have no history but the records it adds: their
+        # current consent is worked out from those records here (the rule of the refresh,
+        # marketing.services.current_consent), with no read of the history afterwards.
+        new_records = """SELECT r.id, r.customer_id, r.purpose, r.status, r.effective_at,
+            r.expires_at FROM consents r JOIN written w ON w.id = r.customer_id AND w.inserted"""
+        current = CURRENT_CONSENT_TABLES.current
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                WITH written AS (
+                WITH clock AS (
+                    SELECT %s::timestamptz AS now
+                ), written AS (
                     {customers}
-                    RETURNING id, external_id, created_at = %s AS created
+                    RETURNING id, external_id, created_at = %s AS created, xmax = 0 AS inserted
                 ), staged AS (
                     SELECT {", ".join(f"s.{name}" for name in IDENTITY_FIELDS)}, s.digests,
                         s.consents,
@@ -359,15 +372,28 @@ class CustomerWriter(Writer):
                     RETURNING 1
                 ), consents AS (
                     {consents}
-                    RETURNING customer_id
+                    RETURNING id, customer_id, purpose, status, effective_at, expires_at
+                ), fresh AS (
+                    INSERT INTO {current} (customer_id, purpose, status, record_id,
+                        effective_at, expires_at, pending_at, updated_at)
+                    SELECT s.customer_id, s.purpose, s.status, s.record_id, s.effective_at,
+                        s.expires_at, s.pending_at, (SELECT now FROM clock)
+                    FROM ({current_rows_sql(new_records, now="(SELECT now FROM clock)")}) s
+                    RETURNING 1
                 )
                 SELECT (SELECT COUNT(*) FROM staged WHERE NOT created),
                     (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM consents),
-                    (SELECT COALESCE(array_agg(DISTINCT customer_id), '{{}}') FROM consents)
+                    (SELECT COALESCE(array_agg(DISTINCT c.customer_id), '{{}}') FROM consents c
+                     WHERE NOT EXISTS (SELECT 1 FROM written w
+                                       WHERE w.id = c.customer_id AND w.inserted)),
+                    (SELECT COUNT(*) FROM fresh)
                 """,
-                adapted_params([*customer_params, self.now, *identity_params, *consent_params]),
+                adapted_params(
+                    [timezone.now(), *customer_params, self.now, *identity_params, *consent_params]
+                ),
             )
-            return cursor.fetchone()
+            existing, identities_written, consents_added, refresh, _ = cursor.fetchone()
+            return existing, identities_written, consents_added, refresh
 
     def _customer_upsert(self) -> tuple[str, list[Any]]:
         customer = table_name(Customer)

@@ -66,16 +66,8 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['audience', 'rank', 'id'], name='audience_member_rank'),
         ),
         migrations.AddIndex(
-            model_name='consentrecord',
-            index=models.Index(fields=['effective_at', 'id'], name='consent_effective_idx'),
-        ),
-        migrations.AddIndex(
             model_name='customer',
             index=models.Index(fields=['created_at', 'id'], name='customer_created_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['updated_at', 'id'], name='customer_updated_idx'),
         ),
         migrations.AddIndex(
             model_name='customerscore',

@@ -87,8 +87,6 @@ class ConsentRecord(models.Model):
                 name="consent_recorded_by_idx",
                 condition=models.Q(recorded_by__isnull=False),
             ),
-            # The API's list ordered by effective time (ties by id).
-            models.Index(fields=["effective_at", "id"], name="consent_effective_idx"),
         ]
 
     def __str__(self) -> str:

@@ -26,7 +26,6 @@ class Customer(models.Model):
         # that exist on PostgreSQL only (migration 0015, ``customer_*_prefix_idx``).
         indexes = [
             models.Index(fields=["created_at", "id"], name="customer_created_idx"),
-            models.Index(fields=["updated_at", "id"], name="customer_updated_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique"),

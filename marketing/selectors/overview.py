@@ -8,6 +8,7 @@ back.
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.fields.json import KT
 
@@ -41,16 +42,17 @@ def breakdown_fields() -> list[ProfileField]:
 
 
 def count_breakdown(field: ProfileField) -> dict[str, Any]:
-    """Customers grouped by ``field``: the ``BREAKDOWN_GROUPS`` largest groups (largest first)
-    and the sum of the rest, which is all ``shown_breakdown`` needs (one GROUP BY)."""
-    groups = list(
+    """Customers grouped by ``field``: the ``BREAKDOWN_GROUPS`` largest groups of at least
+    ``MIN_GROUP_SIZE`` customers (largest first) and the sum of the rest, which is all
+    ``shown_breakdown`` needs. A value held by fewer customers is never stored: the figures
+    outlive an erasure, and such a value may single the person out."""
+    groups = (
         Customer.objects.annotate(value=KT(f"attributes__{field.name}"))
         .values("value")
         .annotate(n=Count("id"))
+        .filter(n__gte=settings.MIN_GROUP_SIZE)
         .order_by("-n", "value")
         .values_list("value", "n")
     )
-    return {
-        "groups": [[value, n] for value, n in groups[:BREAKDOWN_GROUPS]],
-        "rest": sum(n for _, n in groups[BREAKDOWN_GROUPS:]),
-    }
+    top = [[value, n] for value, n in groups[:BREAKDOWN_GROUPS]]
+    return {"groups": top, "rest": Customer.objects.count() - sum(n for _, n in top)}

@@ -112,37 +112,15 @@ def _refresh(
     ``now``, and the date of the earliest one that is not yet. A grant past its expiry is
     ``expired``; a pair with only records ahead is ``pending``.
     """
-    in_effect = "effective_at <= %(now)s"
     of_purpose = "AND purpose = %(purpose)s" if purpose else ""
+    records = f"""SELECT id, customer_id, purpose, status, effective_at, expires_at
+        FROM {tables.record} WHERE {scope.on("customer_id")} {of_purpose}"""
     sql = f"""
         INSERT INTO {tables.current} (customer_id, purpose, status, record_id, effective_at,
             expires_at, pending_at, updated_at)
         SELECT s.customer_id, s.purpose, s.status, s.record_id, s.effective_at, s.expires_at,
             s.pending_at, %(now)s
-        FROM (
-            SELECT customer_id, purpose,
-                CASE WHEN NOT ({in_effect}) THEN '{CurrentConsent.Status.PENDING}'
-                     WHEN status = '{ConsentRecord.Status.GRANTED}' AND expires_at <= %(now)s
-                     THEN '{CurrentConsent.Status.EXPIRED}'
-                     ELSE status END AS status,
-                CASE WHEN {in_effect} THEN id END AS record_id,
-                CASE WHEN {in_effect} THEN effective_at END AS effective_at,
-                CASE WHEN {in_effect} THEN expires_at END AS expires_at,
-                pending_at
-            FROM (
-                SELECT id, customer_id, purpose, status, effective_at, expires_at,
-                    ROW_NUMBER() OVER (
-                        PARTITION BY customer_id, purpose
-                        ORDER BY CASE WHEN {in_effect} THEN 0 ELSE 1 END, effective_at DESC,
-                            id DESC
-                    ) AS place,
-                    MIN(CASE WHEN NOT ({in_effect}) THEN effective_at END)
-                        OVER (PARTITION BY customer_id, purpose) AS pending_at
-                FROM {tables.record}
-                WHERE {scope.on("customer_id")} {of_purpose}
-            ) ranked
-            WHERE place = 1
-        ) s
+        FROM ({current_rows_sql(records, now="%(now)s")}) s
         -- Rows already right are not written (nor locked, as the conflict clause would).
         LEFT JOIN {tables.current} cur
             ON cur.customer_id = s.customer_id AND cur.purpose = s.purpose
@@ -154,6 +132,39 @@ def _refresh(
         WHERE {_differs(tables.current, "excluded")}
     """
     return _execute(sql, {"now": now, "purpose": purpose, **scope.params})
+
+
+def current_rows_sql(records: str, *, now: str) -> str:
+    """SQL: the consent in effect at ``now`` (an SQL expression) per (customer, purpose) of
+    the consent records that ``records`` (a SELECT of id, customer_id, purpose, status,
+    effective_at, expires_at) gives, as rows of customer_id, purpose, status, record_id,
+    effective_at, expires_at, pending_at: the latest record by (effective_at, id) among those
+    in effect, and the date of the earliest one that is not yet. A grant past its expiry is
+    ``expired``; a pair with only records ahead is ``pending``. ``records`` must hold every
+    record of the pairs it covers."""
+    in_effect = f"effective_at <= {now}"
+    return f"""
+        SELECT customer_id, purpose,
+            CASE WHEN NOT ({in_effect}) THEN '{CurrentConsent.Status.PENDING}'
+                 WHEN status = '{ConsentRecord.Status.GRANTED}' AND expires_at <= {now}
+                 THEN '{CurrentConsent.Status.EXPIRED}'
+                 ELSE status END AS status,
+            CASE WHEN {in_effect} THEN id END AS record_id,
+            CASE WHEN {in_effect} THEN effective_at END AS effective_at,
+            CASE WHEN {in_effect} THEN expires_at END AS expires_at,
+            pending_at
+        FROM (
+            SELECT id, customer_id, purpose, status, effective_at, expires_at,
+                ROW_NUMBER() OVER (
+                    PARTITION BY customer_id, purpose
+                    ORDER BY CASE WHEN {in_effect} THEN 0 ELSE 1 END, effective_at DESC,
+                        id DESC
+                ) AS place,
+                MIN(CASE WHEN NOT ({in_effect}) THEN effective_at END)
+                    OVER (PARTITION BY customer_id, purpose) AS pending_at
+            FROM ({records}) history
+        ) ranked
+        WHERE place = 1"""
 
 
 def _differs(stored: str, computed: str) -> str:

@@ -36,7 +36,6 @@ LIST_COLUMNS = 5
 LIST_ORDERINGS = {
     "": ("id", "Import order"),
     "newest": ("-created_at", "Newest first"),
-    "updated": ("-updated_at", "Recently updated"),
     "external_id": ("external_id", "External id"),
 }
 COLUMNS_SESSION_KEY = "customer_list_columns"

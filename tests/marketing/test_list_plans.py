@@ -97,7 +97,6 @@ def _deep_cursor(key: str, depth: int) -> str:
     [
         ("", "id"),
         ("newest", "-created_at"),
-        ("updated", "-updated_at"),
         ("external_id", "external_id"),
     ],
 )
