@@ -1,5 +1,6 @@
 """Reading training runs, scoring runs and scores; why customers were left out of them."""
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -76,7 +77,8 @@ def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str,
 
 
 def top_percent_estimate(distribution: Mapping[str, Any], score: float) -> int | None:
-    """The share of a scoring run's scores above ``score``, as a whole "top x %" (at least 1),
+    """The share of a scoring run's scores above ``score``, as the whole "top x %" it is
+    within (at least 1),
     estimated from the run's stored histogram (``ScoringRun.distribution``): the bars above the
     score count whole, the bar the score falls in counts in proportion to the part of it above
     the score. A fixed amount of work, whatever the size of the run; None when the run has no
@@ -100,4 +102,6 @@ def top_percent_estimate(distribution: Mapping[str, Any], score: float) -> int |
             above += count
         elif high > score:
             above += count * (high - score) / (high - low)
-    return max(1, min(100, round(100 * above / total)))
+    # Up to the whole percent the score is within; rounded first so that float noise in the
+    # bar shares (15.000000000000002) does not lift a whole percent to the next one.
+    return max(1, min(100, math.ceil(round(100 * above / total, 6))))

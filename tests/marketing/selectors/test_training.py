@@ -10,6 +10,7 @@ DISTRIBUTION = {"count": 100, "edges": [0.0, 0.1, 0.2, 0.3, 0.4], "counts": [10,
     ("score", "top"),
     [
         (0.35, 20),  # half of the top bar (40) lies above: 20 of 100
+        (0.36125, 16),  # 15.5 of 100 lie above: the score is within the top 16 %
         (0.2, 70),  # the two top bars lie wholly above
         (0.25, 55),  # half of the 30 and all of the 40
         (0.05, 95),  # half of the lowest bar and the 90 above it
