@@ -44,12 +44,19 @@ def multi_offer_scoring_runs() -> QuerySet[ScoringRun]:
 
 
 def run_lists(run: RecommendationRun, *, customers: int = 10) -> list[dict[str, Any]]:
-    """The lists of the first ``customers`` consented customers (by best first score)."""
-    firsts = list(
+    """A sample of the run's lists: those of the ``customers`` consented customers that come
+    first by id, shown by best first score.
+
+    The sample walks the ``(run, customer, rank)`` index and stops after ``customers`` lists,
+    so it reads the same few rows however many customers the run has; picking the best first
+    scores instead would read and sort every list of the run.
+    """
+    picked = list(
         scores_for_use(run.items.filter(rank=1))
-        .order_by("-score", "customer_id")
-        .values_list("customer_id", flat=True)[:customers]
+        .order_by("customer_id")
+        .values_list("customer_id", "score")[:customers]
     )
+    firsts = [pk for pk, _ in sorted(picked, key=lambda row: (-row[1], row[0]))]
     items = (
         run.items.filter(customer_id__in=firsts)
         .select_related("customer", "offer")

@@ -1,5 +1,6 @@
 """Reading training runs, scoring runs and scores; why customers were left out of them."""
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -47,9 +48,9 @@ def export_rows(scoring_run: ScoringRun, chunk_size: int = 5000) -> Iterator[tup
 
 
 def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str, Any]]:
-    """The customer's latest score per model and offer, with the share of customers of that
-    scoring run who scored higher (their rank as a "top x %"); none while the customer's
-    profiling consent is not valid."""
+    """The customer's latest score per model and offer, with an estimate of their rank among
+    the scores of that scoring run ("about top x %", from the run's stored distribution); none
+    while the customer's profiling consent is not valid."""
     scores = (
         scores_for_use(
             CustomerScore.objects.filter(
@@ -63,20 +64,44 @@ def customer_latest_scores(customer: Customer, limit: int = 5) -> list[dict[str,
     for score in scores[: limit * 10]:
         key = (score.scoring_run.training_run_id, score.offer_id)
         latest.setdefault(key, score)
-    rows = []
-    for score in list(latest.values())[:limit]:
-        run = score.scoring_run
-        above = scores_for_use(
-            CustomerScore.objects.filter(scoring_run=run, offer=score.offer, score__gt=score.score)
-        ).count()
-        total = run.customers_scored or 1  # each offer scores every customer once
-        rows.append(
-            {
-                "score": score.score,
-                "offer": score.offer,
-                "training_run": run.training_run,
-                "scoring_run": run,
-                "top_percent": max(1, round(100 * (above + 1) / total)),
-            }
+    return [
+        {
+            "score": score.score,
+            "offer": score.offer,
+            "training_run": score.scoring_run.training_run,
+            "scoring_run": score.scoring_run,
+            "top_percent": top_percent_estimate(score.scoring_run.distribution, score.score),
+        }
+        for score in list(latest.values())[:limit]
+    ]
+
+
+def top_percent_estimate(distribution: Mapping[str, Any], score: float) -> int | None:
+    """The share of a scoring run's scores above ``score``, as the whole "top x %" it is
+    within (at least 1),
+    estimated from the run's stored histogram (``ScoringRun.distribution``): the bars above the
+    score count whole, the bar the score falls in counts in proportion to the part of it above
+    the score. A fixed amount of work, whatever the size of the run; None when the run has no
+    distribution (it scored nobody).
+
+    The histogram covers every score of the run, so for a model that scores several offers the
+    rank is among the scores of all its offers.
+    """
+    total = distribution.get("count") or 0
+    if not total:
+        return None
+    edges, counts = distribution["edges"], distribution["counts"]
+    if len(edges) != len(counts) + 1:
+        raise ValueError(
+            f"Scoring distribution has {len(counts)} bars but {len(edges)} edges; "
+            "expected one edge more than bars."
         )
-    return rows
+    above = 0.0
+    for low, high, count in zip(edges, edges[1:], counts, strict=False):
+        if low >= score:
+            above += count
+        elif high > score:
+            above += count * (high - score) / (high - low)
+    # Up to the whole percent the score is within; rounded first so that float noise in the
+    # bar shares (15.000000000000002) does not lift a whole percent to the next one.
+    return max(1, min(100, math.ceil(round(100 * above / total, 6))))

@@ -238,3 +238,22 @@ def test_it_shows_the_columns_the_user_picks_across_pages(viewer_client):
     assert [f.name for f in picked.context["columns"]] == ["age", "city"]
     assert [f.name for f in later.context["columns"]] == ["age", "city"]
     assert later.context["rows"][0]["values"] == [("30", False), ("Porto", False)]
+
+
+def test_it_shows_a_scores_rank_as_an_estimate_from_the_runs_histogram(viewer_client):
+    from marketing.models import ScoringRun
+    from tests.marketing.training_helpers import finished_run, finished_scoring
+
+    customers = [make_customer() for _ in range(4)]
+    for customer in customers:
+        record_consent(customer, Purpose.PROFILING)
+    scoring = finished_scoring(finished_run(make_offer("RANK-1")), customers)
+    # The stored histogram, not the four stored scores, says where the 0.45 of the second
+    # customer stands: 1,000 scores, 30 of them in the bar 0.45 sits at the middle of.
+    ScoringRun.objects.filter(pk=scoring.pk).update(
+        distribution={"count": 1000, "edges": [0.0, 0.4, 0.5, 1.0], "counts": [900, 30, 70]}
+    )
+
+    body = viewer_client.get(reverse("customer-detail", args=[customers[1].pk])).content.decode()
+
+    assert "about top 9%" in body  # 70 above plus half of 30, of 1,000: within the top 8.5 %
