@@ -29,7 +29,11 @@ from marketing.selectors.audiences import audience_members_now, audience_readine
 from marketing.selectors.consent import consent_q, consented_counts
 from marketing.selectors.overview import breakdown_fields, count_breakdown
 from marketing.selectors.segments import segment_customers
-from marketing.services.audience_diversity import audience_diversity, audience_diversity_settings
+from marketing.services.audience_diversity import (
+    AudienceDiversityError,
+    audience_diversity,
+    audience_diversity_settings,
+)
 from marketing.services.audit import Actor
 from marketing.services.jobs import Progress, job_create, register_follow_up, register_runner
 
@@ -204,8 +208,13 @@ def audience_diversity_after_scoring(job: Job) -> None:
     """A single-offer scoring run computes its audience diversity (top 10 %, every attribute)
     as soon as its scores are in, so that its page usually has figures."""
     scoring = ScoringRun.objects.select_related("training_run", "job").get(job=job)
-    if scoring.training_run.offer_id is not None:
+    if scoring.training_run.offer_id is None:
+        return
+    try:
         audience_diversity_refresh(scoring_run=scoring, by=job.created_by)
+    except AudienceDiversityError:
+        # Nothing to compare (no profile attribute yet): the page says so by itself.
+        return
 
 
 def figures_refresh_all(*, by: Actor) -> list[Job]:

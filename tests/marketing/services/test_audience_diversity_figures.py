@@ -3,7 +3,7 @@ job a successful single-offer scoring starts."""
 
 import pytest
 
-from marketing.models import AudienceDiversityFigures, Job, Purpose
+from marketing.models import AudienceDiversityFigures, Job, ProfileField, Purpose
 from marketing.selectors.figures import audience_diversity_figures
 from marketing.services import jobs
 from marketing.services.audience_diversity import AudienceDiversityError, audience_diversity
@@ -115,3 +115,13 @@ def test_it_computes_nothing_after_a_multi_offer_scoring(
     assert Job.objects.get(pk=scoring.job_id).status == Job.Status.SUCCEEDED
     assert not Job.objects.filter(kind=Job.Kind.AUDIENCE_DIVERSITY).exists()
     assert not AudienceDiversityFigures.objects.exists()
+
+
+def test_it_starts_nothing_after_a_scoring_without_profile_attributes(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    scoring, _ = scored_base()
+    ProfileField.objects.all().delete()
+    succeed_scoring(scoring, monkeypatch, django_capture_on_commit_callbacks)
+    assert Job.objects.get(pk=scoring.job_id).status == Job.Status.SUCCEEDED
+    assert not Job.objects.filter(kind=Job.Kind.AUDIENCE_DIVERSITY).exists()
