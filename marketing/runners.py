@@ -4,7 +4,7 @@ from marketing.services import (  # noqa: F401  (imported for their runners)
     audiences,  # freezing audiences
     explanations,  # field-level explanations of click models
     exports,  # audience exports to ad platforms
-    figures,  # counts of the customer base for pages (audiences, segments, overview)
+    figures,  # figures over the customer base for pages (counts, audience diversity)
     ingest,  # CSV import
     plans,  # campaign plan uplift
     recommendations,  # offer lists re-ranked for diversity

@@ -6,27 +6,28 @@ from typing import Any
 from django.db.models import Model
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketing.api.common import RunSerializer, RunViewSet
+from marketing.api.jobs import JobSerializer
 from marketing.models import Customer, Job, RecommendationRun, ScoringRun
 from marketing.roles import ALL_ROLES
+from marketing.selectors.figures import audience_diversity_figures
 from marketing.selectors.recommendations import customer_list, recommendation_runs
 from marketing.selectors.training import scoring_runs
-from marketing.services.audience_diversity import audience_diversity
+from marketing.services.audience_diversity import audience_diversity_settings
+from marketing.services.figures import audience_diversity_refresh
 from marketing.services.recommendations import (
     MAX_K,
     MIN_K,
@@ -220,6 +221,40 @@ class AudienceDiversitySerializer(serializers.Serializer):
     under_represented = FindingSerializer(many=True)
 
 
+class AudienceDiversityFiguresSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the figures were computed; null: never yet"
+    )
+    figures = AudienceDiversitySerializer(
+        allow_null=True, source="report", help_text="The last computed figures; null: none yet"
+    )
+    job = JobSerializer(
+        allow_null=True,
+        source="running_job",
+        help_text="The computation under way (poll /api/jobs/{id}/); null when none runs",
+    )
+    error = serializers.CharField(
+        allow_null=True, help_text="Why the last computation failed; null unless it did"
+    )
+
+
+class AudienceDiversityRequestSerializer(serializers.Serializer):
+    top = serializers.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="Audience as a percentage of the base (default 10)",
+    )
+    top_n = serializers.IntegerField(
+        required=False, min_value=1, help_text="Audience as a number of customers (wins over top)"
+    )
+    attributes = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Attribute names to compare (default: every attribute)",
+    )
+
+
 # ---- views ------------------------------------------------------------------------------------
 
 
@@ -284,54 +319,51 @@ class RecommendationRunViewSet(RunViewSet):
 
 class AudienceDiversityView(APIView):
     """How the top customers of a single-offer scoring run spread over profile attributes,
-    compared with every scored customer; under-represented and left-out groups in words."""
+    compared with every scored customer; under-represented and left-out groups in words.
+    Computing reads every score of the run, so it is a job: POST starts one, GET reads the
+    last figures, their age and the job under way."""
 
     read_roles = ALL_ROLES
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "top",
-                OpenApiTypes.FLOAT,
-                description="Audience as a percentage of the base (default 10)",
-            ),
-            OpenApiParameter(
-                "top_n",
-                OpenApiTypes.INT,
-                description="Audience as a number of customers (wins over top)",
-            ),
-            OpenApiParameter(
-                "attributes",
-                OpenApiTypes.STR,
-                description="Comma-separated attribute names (default: all)",
-            ),
-        ],
         responses={
-            200: AudienceDiversitySerializer,
-            400: OpenApiResponse(description="A multi-offer or unfinished run, or a bad parameter"),
+            200: AudienceDiversityFiguresSerializer,
+            400: OpenApiResponse(description="A multi-offer or unfinished scoring run"),
         },
     )
     def get(self, request: Request, pk: int) -> Response:
         scoring = get_object_or_404(scoring_runs(), pk=pk)
-        top_n = _number(request, "top_n", int)
-        top = _number(request, "top", float)
-        names = [
-            a.strip() for a in request.query_params.get("attributes", "").split(",") if a.strip()
-        ]
-        report = audience_diversity(
+        audience_diversity_settings(scoring_run=scoring)
+        return self._answer(scoring, status.HTTP_200_OK)
+
+    @extend_schema(
+        request=AudienceDiversityRequestSerializer,
+        responses={
+            202: AudienceDiversityFiguresSerializer,
+            400: OpenApiResponse(description="A multi-offer or unfinished run, or a bad setting"),
+        },
+        description="Start computing the audience diversity for these settings (a job; the "
+        "computation under way when one is, whatever its settings): 202 with the last figures "
+        "and the job. Marketers only.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        scoring = get_object_or_404(scoring_runs(), pk=pk)
+        data = AudienceDiversityRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        top_n = values.get("top_n")
+        audience_diversity_refresh(
             scoring_run=scoring,
             top_n=top_n,
-            top_share=None if top_n else (10.0 if top is None else top) / 100,
-            attributes=names or None,
+            top_share=None if top_n else values.get("top", 10.0) / 100,
+            attributes=values.get("attributes") or None,
+            by=request.user,
         )
-        return Response(AudienceDiversitySerializer(report).data)
+        return self._answer(scoring, status.HTTP_202_ACCEPTED)
 
-
-def _number(request: Request, name: str, kind: type) -> Any:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValidationError({name: f"{raw!r} is not a number."}) from None
+    def _answer(self, scoring: ScoringRun, answer: int) -> Response:
+        figures = audience_diversity_figures(scoring)
+        failed = figures["failed_job"]
+        data = {**figures, "error": failed.message if failed is not None else None}
+        context = {"request": self.request}
+        return Response(AudienceDiversityFiguresSerializer(data, context=context).data, answer)

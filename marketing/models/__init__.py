@@ -8,7 +8,12 @@ from marketing.models.audiences import (
 from marketing.models.audit import AuditEvent
 from marketing.models.consent import ConsentRecord, CurrentConsent, LawfulBasis, Purpose
 from marketing.models.customers import Customer, CustomerIdentity, ProfileField
-from marketing.models.figures import AudienceFigures, OverviewFigures, SegmentFigures
+from marketing.models.figures import (
+    AudienceDiversityFigures,
+    AudienceFigures,
+    OverviewFigures,
+    SegmentFigures,
+)
 from marketing.models.insights import (
     CampaignPlan,
     CustomerRecommendation,
@@ -24,6 +29,7 @@ from marketing.models.uploads import Upload
 
 __all__ = [
     "Audience",
+    "AudienceDiversityFigures",
     "AudienceFigures",
     "AudienceMember",
     "AuditEvent",

@@ -55,3 +55,19 @@ class OverviewFigures(ComputedFigures):
 
     def __str__(self) -> str:
         return "Overview figures"
+
+
+class AudienceDiversityFigures(ComputedFigures):
+    """How the top customers of a single-offer scoring run spread over profile attributes,
+    compared with every scored customer with a valid profiling consent.
+
+    Unlike the counts above, ``figures`` is kept as shown: groups under the minimum group size
+    were left out when it was computed, so no small group's counts are stored at all.
+    """
+
+    scoring_run = models.OneToOneField(
+        "marketing.ScoringRun", on_delete=models.CASCADE, related_name="diversity_figures"
+    )
+
+    def __str__(self) -> str:
+        return f"Audience diversity of scoring run {self.scoring_run_id}"

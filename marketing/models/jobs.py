@@ -21,6 +21,7 @@ class Job(models.Model):
         AUDIENCE_FREEZE = "audience_freeze", "Audience freeze"
         SEGMENT_COUNT = "segment_count", "Segment counts"
         OVERVIEW = "overview", "Overview counts"
+        AUDIENCE_DIVERSITY = "diversity", "Audience diversity"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

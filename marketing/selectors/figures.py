@@ -12,10 +12,12 @@ from django.db.models import QuerySet
 
 from marketing.models import (
     Audience,
+    AudienceDiversityFigures,
     AudienceFigures,
     Job,
     OverviewFigures,
     Purpose,
+    ScoringRun,
     Segment,
     SegmentFigures,
 )
@@ -39,7 +41,10 @@ def _running(job: Job | None) -> Job | None:
     return job if job is not None and not job.is_finished else None
 
 
-def _state(row: AudienceFigures | SegmentFigures | OverviewFigures | None) -> dict[str, Any]:
+FiguresRow = AudienceFigures | SegmentFigures | OverviewFigures | AudienceDiversityFigures
+
+
+def _state(row: FiguresRow | None) -> dict[str, Any]:
     """What every figures reader returns besides the figures: when, and which job."""
     job = row.job if row is not None else None
     return {
@@ -64,6 +69,22 @@ def audience_figures(audience: Audience, formats: list[str] | None = None) -> di
         if formats:
             preview["formats"] = [f for f in preview["formats"] if f["format"] in formats]
     return {"preview": preview, **_state(row)}
+
+
+# ---- a single-offer scoring run's audience diversity -----------------------------------------
+
+
+def audience_diversity_figures(scoring_run: ScoringRun) -> dict[str, Any]:
+    """The scoring run's last computed audience diversity (``report``, as
+    ``marketing.services.audience_diversity.audience_diversity`` returns it: small groups
+    already left out; None before the first computation)."""
+    row = (
+        AudienceDiversityFigures.objects.select_related("job")
+        .filter(scoring_run=scoring_run)
+        .first()
+    )
+    report = row.figures if row is not None and row.is_computed else None
+    return {"report": report, **_state(row)}
 
 
 # ---- segments ---------------------------------------------------------------------------------

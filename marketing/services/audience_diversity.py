@@ -16,6 +16,7 @@ from marketing.errors import ApplicationError
 from marketing.models import CustomerScore, Job, ProfileField, ScoringRun
 from marketing.selectors.consent import scores_for_use
 from marketing.selectors.recommendations import audience_attributes
+from marketing.services.jobs import Progress
 from marketing.templatetags.money import percent_text
 
 DEFAULT_TOP_SHARE = 0.1
@@ -31,6 +32,7 @@ def audience_diversity(
     top_share: float | None = None,
     top_n: int | None = None,
     attributes: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The top ``top_n`` customers (or ``top_share`` of them) by score compared with every
     scored customer, over profile ``attributes`` (default: every number, text and yes/no
@@ -42,30 +44,11 @@ def audience_diversity(
     from recengine.audience_diversity import audience_diversity as spread_of
 
     started = time.perf_counter()
-    if scoring_run.training_run.offer_id is None:
-        raise AudienceDiversityError(
-            "This scoring run scores every offer; audience diversity compares the audience of "
-            "one offer. Use “Recommendations” to see how offers spread over customers."
-        )
-    if scoring_run.job.status != Job.Status.SUCCEEDED:
-        raise AudienceDiversityError("The scoring run has not finished.")
-    if top_n is not None and top_n < 1:
-        raise AudienceDiversityError(f"The top must hold at least 1 customer, not {top_n}.")
-    if top_n is None:
-        top_share = DEFAULT_TOP_SHARE if top_share is None else top_share
-        if not 0 < top_share <= 1:
-            raise AudienceDiversityError(
-                f"The top share must be above 0 % and at most 100 %, not {top_share:.0%}."
-            )
-    fields = {f.name: f for f in audience_attributes()}
-    chosen = list(fields) if not attributes else attributes
-    unknown = [name for name in chosen if name not in fields]
-    if unknown:
-        raise AudienceDiversityError(
-            f"Unknown attribute(s) {', '.join(unknown)}; known: {', '.join(fields) or 'none'}."
-        )
-    if not chosen:
-        raise AudienceDiversityError("The customers have no profile attributes to compare.")
+    top_n, top_share, chosen, fields = _checked(
+        scoring_run=scoring_run, top_share=top_share, top_n=top_n, attributes=attributes
+    )
+    if progress is not None:
+        progress(5, "Reading the scores of customers with a valid profiling consent")
 
     rows = (
         scores_for_use(CustomerScore.objects.filter(scoring_run=scoring_run))
@@ -85,6 +68,8 @@ def audience_diversity(
         raise AudienceDiversityError(
             f"The top {top_n:,} is larger than the scored base ({base:,} customers)."
         )
+    if progress is not None:
+        progress(60, f"Comparing the top with {base:,} scored customers")
     frame = pd.DataFrame.from_records(profiles, columns=chosen)
     for name in chosen:
         if fields[name].data_type == ProfileField.DataType.NUMBER:
@@ -110,6 +95,62 @@ def audience_diversity(
         min_group_size=settings.MIN_GROUP_SIZE,
     )
     return out
+
+
+def audience_diversity_settings(
+    *,
+    scoring_run: ScoringRun,
+    top_share: float | None = None,
+    top_n: int | None = None,
+    attributes: list[str] | None = None,
+) -> dict[str, Any]:
+    """The settings of an audience diversity as a job's params (the default top share filled
+    in), after the checks that need no score: a clear error before any job starts."""
+    top_n, top_share, _, _ = _checked(
+        scoring_run=scoring_run, top_share=top_share, top_n=top_n, attributes=attributes
+    )
+    return {
+        "top_n": top_n,
+        "top_share": None if top_n is not None else top_share,
+        "attributes": attributes or None,
+    }
+
+
+def _checked(
+    *,
+    scoring_run: ScoringRun,
+    top_share: float | None,
+    top_n: int | None,
+    attributes: list[str] | None,
+) -> tuple[int | None, float | None, list[str], dict[str, ProfileField]]:
+    """(top_n, top_share, attribute names, fields by name) once the run and the settings are
+    known to be comparable; AudienceDiversityError saying why not otherwise."""
+    if scoring_run.training_run.offer_id is None:
+        raise AudienceDiversityError(
+            "This scoring run scores every offer; audience diversity compares the audience of "
+            "one offer. Use “Recommendations” to see how offers spread over customers."
+        )
+    if scoring_run.job.status != Job.Status.SUCCEEDED:
+        raise AudienceDiversityError("The scoring run has not finished.")
+    if top_n is not None and top_n < 1:
+        raise AudienceDiversityError(f"The top must hold at least 1 customer, not {top_n}.")
+    if top_n is None:
+        top_share = DEFAULT_TOP_SHARE if top_share is None else top_share
+        if not 0 < top_share <= 1:
+            raise AudienceDiversityError(
+                f"The top share must be above 0 % and at most 100 %, not {top_share:.0%}."
+            )
+    fields = {f.name: f for f in audience_attributes()}
+    chosen = list(fields) if not attributes else attributes
+    unknown = [name for name in chosen if name not in fields]
+    if unknown:
+        raise AudienceDiversityError(
+            f"Unknown attribute(s) {', '.join(unknown)}; known: {', '.join(fields) or 'none'}."
+        )
+    if not chosen:
+        raise AudienceDiversityError("The customers have no profile attributes to compare.")
+
+    return top_n, top_share, chosen, fields
 
 
 def _reportable(

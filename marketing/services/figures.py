@@ -15,11 +15,13 @@ from django.utils import timezone
 
 from marketing.models import (
     Audience,
+    AudienceDiversityFigures,
     AudienceFigures,
     Customer,
     Job,
     OverviewFigures,
     Purpose,
+    ScoringRun,
     Segment,
     SegmentFigures,
 )
@@ -27,10 +29,15 @@ from marketing.selectors.audiences import audience_members_now, audience_readine
 from marketing.selectors.consent import consent_q, consented_counts
 from marketing.selectors.overview import breakdown_fields, count_breakdown
 from marketing.selectors.segments import segment_customers
+from marketing.services.audience_diversity import (
+    AudienceDiversityError,
+    audience_diversity,
+    audience_diversity_settings,
+)
 from marketing.services.audit import Actor
-from marketing.services.jobs import Progress, job_create, register_runner
+from marketing.services.jobs import Progress, job_create, register_follow_up, register_runner
 
-FiguresRow = AudienceFigures | SegmentFigures | OverviewFigures
+FiguresRow = AudienceFigures | SegmentFigures | OverviewFigures | AudienceDiversityFigures
 
 
 def _start(row: FiguresRow, *, kind: str, title: str, params: dict[str, Any], by: Actor) -> Job:
@@ -149,6 +156,65 @@ def run_overview(job: Job, progress: Progress) -> dict[str, Any]:
         job=job,
     )
     return {"customers": customers}
+
+
+# ---- a single-offer scoring run's audience diversity -----------------------------------------
+
+
+@transaction.atomic
+def audience_diversity_refresh(
+    *,
+    scoring_run: ScoringRun,
+    top_share: float | None = None,
+    top_n: int | None = None,
+    attributes: list[str] | None = None,
+    by: Actor,
+) -> Job:
+    """Start computing the audience diversity of ``scoring_run`` for these settings (see
+    ``audience_diversity``); returns the job (the running one, if any, whatever its settings).
+    Settings that cannot work (a multi-offer run, a top out of range, an unknown attribute)
+    raise ``AudienceDiversityError`` before any job starts."""
+    params = audience_diversity_settings(
+        scoring_run=scoring_run, top_share=top_share, top_n=top_n, attributes=attributes
+    )
+    row, _ = AudienceDiversityFigures.objects.get_or_create(scoring_run=scoring_run)
+    return _start(
+        row,
+        kind=Job.Kind.AUDIENCE_DIVERSITY,
+        title=f"Audience diversity of scores #{scoring_run.pk}",
+        params={"scoring_run": scoring_run.pk, **params},
+        by=by,
+    )
+
+
+@register_runner(Job.Kind.AUDIENCE_DIVERSITY)
+def run_audience_diversity(job: Job, progress: Progress) -> dict[str, Any]:
+    scoring = ScoringRun.objects.select_related("training_run", "job").get(
+        pk=job.params["scoring_run"]
+    )
+    figures = audience_diversity(
+        scoring_run=scoring,
+        top_share=job.params.get("top_share"),
+        top_n=job.params.get("top_n"),
+        attributes=job.params.get("attributes"),
+        progress=progress,
+    )
+    _store(AudienceDiversityFigures, job, figures, scoring_run=scoring)
+    return {"scoring_run": scoring.pk, "base_size": figures["base_size"]}
+
+
+@register_follow_up(Job.Kind.SCORE)
+def audience_diversity_after_scoring(job: Job) -> None:
+    """A single-offer scoring run computes its audience diversity (top 10 %, every attribute)
+    as soon as its scores are in, so that its page usually has figures."""
+    scoring = ScoringRun.objects.select_related("training_run", "job").get(job=job)
+    if scoring.training_run.offer_id is None:
+        return
+    try:
+        audience_diversity_refresh(scoring_run=scoring, by=job.created_by)
+    except AudienceDiversityError:
+        # Nothing to compare (no profile attribute yet): the page says so by itself.
+        return
 
 
 def figures_refresh_all(*, by: Actor) -> list[Job]:

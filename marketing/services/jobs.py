@@ -26,6 +26,8 @@ Progress = Callable[[float, str], None]
 Runner = Callable[[Job, Progress], dict[str, Any] | None]
 
 _RUNNERS: dict[str, Runner] = {}
+FollowUp = Callable[[Job], None]
+_FOLLOW_UPS: dict[str, list[FollowUp]] = {}
 # Queue per kind when a GPU worker exists (training and scoring want the accelerator).
 GPU_KINDS = {Job.Kind.TRAIN, Job.Kind.SCORE, Job.Kind.EXPLAIN}
 
@@ -37,6 +39,17 @@ class JobCancelled(Exception):
 def register_runner(kind: str) -> Callable[[Runner], Runner]:
     def decorator(func: Runner) -> Runner:
         _RUNNERS[kind] = func
+        return func
+
+    return decorator
+
+
+def register_follow_up(kind: str) -> Callable[[FollowUp], FollowUp]:
+    """Work to start once a job of ``kind`` has succeeded (after its row says so, so that the
+    work it starts sees a finished job)."""
+
+    def decorator(func: FollowUp) -> FollowUp:
+        _FOLLOW_UPS.setdefault(kind, []).append(func)
         return func
 
     return decorator
@@ -190,6 +203,8 @@ def run_job(job_id: int) -> Job | None:
         )
     else:
         _finish(job_id, status=Job.Status.SUCCEEDED, progress=100, message="Done", result=result)
+        for follow_up in _FOLLOW_UPS.get(job.kind, []):
+            follow_up(job)
     return Job.objects.get(pk=job_id)
 
 

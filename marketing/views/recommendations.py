@@ -4,8 +4,11 @@ and the audience diversity of a single-offer scoring run."""
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
+from marketing.selectors.figures import audience_diversity_figures
 from marketing.selectors.recommendations import (
     audience_attributes,
     multi_offer_scoring_runs,
@@ -13,7 +16,11 @@ from marketing.selectors.recommendations import (
     run_lists,
 )
 from marketing.selectors.training import scoring_runs
-from marketing.services.audience_diversity import AudienceDiversityError, audience_diversity
+from marketing.services.audience_diversity import (
+    AudienceDiversityError,
+    audience_diversity_settings,
+)
+from marketing.services.figures import audience_diversity_refresh
 from marketing.services.recommendations import (
     MAX_K,
     MIN_K,
@@ -170,39 +177,80 @@ class AudienceForm(forms.Form):
 
 
 class AudienceDiversityView(RoleRequiredMixin, TemplateView):
+    """The last computed audience diversity of a single-offer scoring run, its age and the
+    computation under way; computing is a job (``AudienceDiversityComputeView``)."""
+
     template_name = "marketing/recommendations/audience.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         scoring = get_object_or_404(scoring_runs(), pk=kwargs["pk"])
-        form = AudienceForm(self.request.GET or None)
-        values = form.cleaned_data if form.is_bound and form.is_valid() else {}
-        top_n = values.get("top_n")
+        figures = audience_diversity_figures(scoring)
+        report = figures["report"]
         ctx.update(
             scoring=scoring,
             run=scoring.training_run,
-            form=form,
-            selected_top="" if top_n else str(values.get("top") or 10),
+            figures=figures,
+            report=report,
+            form=AudienceForm(initial=_settings_of(report)),
+            selected_top=_selected_top(report),
         )
-        if form.is_bound and form.errors:
-            return ctx
         try:
-            report = audience_diversity(
+            audience_diversity_settings(scoring_run=scoring)
+        except AudienceDiversityError as exc:
+            ctx["error"] = str(exc)
+        if report is not None:
+            ctx["charts"] = [
+                {
+                    "spread": spread,
+                    "chart_id": f"audience-chart-{i}",
+                    "chart": recommendation_charts.audience_shares(spread, report["top_label"]),
+                }
+                for i, spread in enumerate(report["attributes"])
+            ]
+        return ctx
+
+
+class AudienceDiversityComputeView(RoleRequiredMixin, View):
+    """Start computing the audience diversity for the chosen top ("Compute", "Recompute")."""
+
+    def post(self, request, pk: int):
+        scoring = get_object_or_404(scoring_runs(), pk=pk)
+        form = AudienceForm(request.POST)
+        page = reverse("model-audience-diversity", args=[pk]) + "#diversity"
+        if not form.is_valid():
+            errors = "; ".join(
+                f"{name}: {' '.join(str(e) for e in found)}" for name, found in form.errors.items()
+            )
+            messages.error(request, f"Not computed: {errors}")
+            return redirect(page)
+        values = form.cleaned_data
+        top_n = values.get("top_n")
+        try:
+            audience_diversity_refresh(
                 scoring_run=scoring,
                 top_n=top_n,
                 top_share=None if top_n else (values.get("top") or 10) / 100,
                 attributes=values.get("attributes") or None,
+                by=request.user,
             )
         except AudienceDiversityError as exc:
-            ctx["error"] = str(exc)
-            return ctx
-        ctx["report"] = report
-        ctx["charts"] = [
-            {
-                "spread": spread,
-                "chart_id": f"audience-chart-{i}",
-                "chart": recommendation_charts.audience_shares(spread, report["top_label"]),
-            }
-            for i, spread in enumerate(report["attributes"])
-        ]
-        return ctx
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Computing started: the figures update when it is done.")
+        return redirect(page)
+
+
+def _settings_of(report: dict | None) -> dict:
+    if report is None:
+        return {}
+    return {"top_n": report["top_n"], "attributes": [a["attribute"] for a in report["attributes"]]}
+
+
+def _selected_top(report: dict | None) -> str:
+    """The top share the form shows: the last computed one, 10 % before any."""
+    if report is None:
+        return "10"
+    if report["top_n"] is not None:
+        return ""
+    return str(round(100 * report["top_share"]))

@@ -62,6 +62,11 @@ urlpatterns = [
         name="model-audience-diversity",
     ),
     path(
+        "models/scores/<int:pk>/audience-diversity/compute/",
+        recommendations.AudienceDiversityComputeView.as_view(),
+        name="model-audience-diversity-compute",
+    ),
+    path(
         "recommendations/",
         recommendations.RecommendationListView.as_view(),
         name="recommendation-list",

@@ -114,11 +114,24 @@ def test_it_returns_a_customers_list_and_refuses_it_without_consent(
     assert "profiling consent" in response.json()["detail"]
 
 
-def test_it_returns_the_audience_diversity_numbers(viewer_client):
+def test_it_computes_the_audience_diversity_in_a_job_and_returns_the_last_numbers(
+    client, marketer, viewer, django_capture_on_commit_callbacks
+):
     single, _ = scored_base()
-    body = viewer_client.get(
-        f"/api/scoring-runs/{single.pk}/audience-diversity/", {"top": 10}
-    ).json()
+    url = f"/api/scoring-runs/{single.pk}/audience-diversity/"
+    client.force_login(viewer)
+    before = client.get(url).json()
+    assert before == {"computed_at": None, "figures": None, "job": None, "error": None}
+    assert client.post(url, {"top": 10}, content_type="application/json").status_code == 403
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(url, {"top": 10}, content_type="application/json")
+    assert started.status_code == 202
+    assert Job.objects.get(kind=Job.Kind.AUDIENCE_DIVERSITY).status == Job.Status.SUCCEEDED
+    client.force_login(viewer)
+    answer = client.get(url).json()
+    body = answer["figures"]
+    assert answer["computed_at"] and answer["job"] is None
     assert (body["base_size"], body["audience_size"]) == (100, 10)
     job = next(a for a in body["attributes"] if a["attribute"] == "job")
     retired = next(g for g in job["groups"] if g["group"] == "retired")
@@ -126,18 +139,33 @@ def test_it_returns_the_audience_diversity_numbers(viewer_client):
     assert any(
         f["group"] == "retired" and f["flag"] == "left out" for f in body["under_represented"]
     )
-    by_n = viewer_client.get(
-        f"/api/scoring-runs/{single.pk}/audience-diversity/", {"top_n": 40, "attributes": "job"}
-    ).json()
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"top_n": 40, "attributes": ["job"]}, content_type="application/json")
+    by_n = client.get(url).json()["figures"]
     assert by_n["audience_size"] == 40 and [a["attribute"] for a in by_n["attributes"]] == ["job"]
 
 
-def test_it_answers_bad_audience_parameters_with_400(viewer_client, scoring):
+def test_it_answers_a_running_computation_with_its_job(marketer_client):
     single, _ = scored_base()
     url = f"/api/scoring-runs/{single.pk}/audience-diversity/"
-    assert viewer_client.get(url, {"top": "lots"}).status_code == 400
-    assert viewer_client.get(url, {"attributes": "shoe_size"}).status_code == 400
-    multi = viewer_client.get(f"/api/scoring-runs/{scoring.pk}/audience-diversity/")
+    started = marketer_client.post(url, {}, content_type="application/json").json()
+    job = Job.objects.get(kind=Job.Kind.AUDIENCE_DIVERSITY)
+    assert started["job"]["id"] == job.pk and started["figures"] is None
+    again = marketer_client.post(url, {"top": 20}, content_type="application/json")
+    assert again.json()["job"]["id"] == job.pk
+    assert Job.objects.filter(kind=Job.Kind.AUDIENCE_DIVERSITY).count() == 1
+
+
+def test_it_answers_bad_audience_parameters_with_400(marketer_client, scoring):
+    single, _ = scored_base()
+    url = f"/api/scoring-runs/{single.pk}/audience-diversity/"
+    post = lambda data: marketer_client.post(url, data, content_type="application/json")  # noqa: E731
+    assert post({"top": "lots"}).status_code == 400
+    assert post({"top": 0}).status_code == 400
+    assert post({"attributes": ["shoe_size"]}).status_code == 400
+    assert not Job.objects.filter(kind=Job.Kind.AUDIENCE_DIVERSITY).exists()
+    multi = marketer_client.get(f"/api/scoring-runs/{scoring.pk}/audience-diversity/")
     assert multi.status_code == 400 and "Recommendations" in multi.json()["detail"]
 
 

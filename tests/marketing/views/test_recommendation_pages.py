@@ -155,18 +155,82 @@ def test_it_links_the_scoring_page_to_recommendations_or_audience_diversity(
     assert reverse("model-audience-diversity", args=[single.pk]) in body
 
 
-def test_it_shows_audience_diversity_with_grouped_bars_and_findings(viewer_client):
+def test_it_shows_a_compute_button_before_the_first_computation(client, marketer, viewer):
+    single, _ = scored_base()
+    client.force_login(marketer)
+    marketer_client = client
+    url = reverse("model-audience-diversity", args=[single.pk])
+    page = marketer_client.get(url).content.decode()
+    compute = reverse("model-audience-diversity-compute", args=[single.pk])
+    assert "Not computed yet" in page and 'data-testid="base-size"' not in page
+    form = page[page.index(f'action="{compute}"') :]
+    assert 'method="post"' in page and "csrfmiddlewaretoken" in form and ">Compute<" in form
+    client.force_login(viewer)
+    seen_by_viewer = client.get(url).content.decode()
+    assert "Not computed yet" in seen_by_viewer and compute not in seen_by_viewer
+    assert client.post(compute, {"top": 10}).status_code == 403
+    assert not Job.objects.filter(kind=Job.Kind.AUDIENCE_DIVERSITY).exists()
+
+
+def test_it_computes_in_a_job_then_shows_the_findings_charts_and_their_age(
+    marketer_client, django_capture_on_commit_callbacks
+):
     single, _ = scored_base()
     url = reverse("model-audience-diversity", args=[single.pk])
-    body = viewer_client.get(url, {"top": 10}).content.decode()
+    compute = reverse("model-audience-diversity-compute", args=[single.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(compute, {"top": 10})
+    assert response.status_code == 302 and response["Location"].startswith(url)
+    body = marketer_client.get(url).content.decode()
     assert "Customers with job “retired” are 20% of the base but none of the top 10%." in body
+    assert 'data-testid="figures-age"' in body and ">Recompute<" in body
     figures = [chart(body, f"audience-chart-{i}") for i in range(2)]
     job = next(f for f in figures if "retired" in f["data"][0]["x"])
     base, top = job["data"][:2]
     at = base["x"].index("retired")
     assert base["y"][at] == pytest.approx(0.2) and top["y"][at] == 0
-    body = viewer_client.get(url, {"top_n": 40}).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(compute, {"top_n": 40})
+    body = marketer_client.get(url).content.decode()
     assert 'data-testid="audience-size">40<' in body
+
+
+def test_it_shows_a_running_computation_with_its_progress_bar(marketer_client):
+    single, _ = scored_base()
+    marketer_client.post(reverse("model-audience-diversity-compute", args=[single.pk]), {"top": 10})
+    job = Job.objects.get(kind=Job.Kind.AUDIENCE_DIVERSITY)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, progress=40)
+    page = marketer_client.get(reverse("model-audience-diversity", args=[single.pk]))
+    page = page.content.decode()
+    assert 'data-testid="diversity-progress"' in page and f'data-job-id="{job.pk}"' in page
+    assert 'aria-valuenow="40"' in page and "Not computed yet" not in page
+
+
+def test_it_shows_why_the_last_computation_failed(
+    marketer_client, django_capture_on_commit_callbacks
+):
+    single, customers = scored_base()
+    for customer in customers:
+        record_consent(customer, Purpose.PROFILING, "withdrawn", days_ago=0.001)
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(
+            reverse("model-audience-diversity-compute", args=[single.pk]), {"top": 10}
+        )
+    page = marketer_client.get(reverse("model-audience-diversity", args=[single.pk]))
+    assert "The last computation failed: No scored customer has a valid profiling consent" in (
+        page.content.decode()
+    )
+
+
+def test_it_refuses_a_bad_top_without_starting_a_job(marketer_client):
+    single, _ = scored_base()
+    response = marketer_client.post(
+        reverse("model-audience-diversity-compute", args=[single.pk]),
+        {"top": 10, "attributes": ["shoe_size"]},
+        follow=True,
+    )
+    assert "shoe_size" in response.content.decode()
+    assert not Job.objects.filter(kind=Job.Kind.AUDIENCE_DIVERSITY).exists()
 
 
 def test_it_explains_why_a_multi_offer_run_has_no_audience_diversity(viewer_client, scoring):
