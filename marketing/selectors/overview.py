@@ -54,5 +54,8 @@ def count_breakdown(field: ProfileField) -> dict[str, Any]:
         .order_by("-n", "value")
         .values_list("value", "n")
     )
-    top = [[value, n] for value, n in groups[:BREAKDOWN_GROUPS]]
-    return {"groups": top, "rest": Customer.objects.count() - sum(n for _, n in top)}
+    top: list[tuple[Any, int]] = list(groups[:BREAKDOWN_GROUPS])
+    return {
+        "groups": [[value, n] for value, n in top],
+        "rest": Customer.objects.count() - sum(n for _, n in top),
+    }
