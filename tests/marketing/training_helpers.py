@@ -202,6 +202,13 @@ def finished_run(offer: Offer | None = None, *, by=None, **fields) -> TrainingRu
     return TrainingRun.objects.create(job=job, **{**defaults, **fields})
 
 
+def _bar_counts(scores: list[float]) -> list[int]:
+    counts = [0] * 10
+    for score in scores:
+        counts[min(int(score * 10), 9)] += 1
+    return counts
+
+
 def finished_scoring(run: TrainingRun, customers, *, by=None) -> ScoringRun:
     """A succeeded scoring run with one score per customer (0.1, 0.2, ...)."""
     job = Job.objects.create(
@@ -221,8 +228,11 @@ def finished_scoring(run: TrainingRun, customers, *, by=None) -> ScoringRun:
         distribution={
             "count": len(customers),
             "mean": 0.3,
-            "edges": [0, 0.5, 1],
-            "counts": [len(customers), 0],
+            # Ten bars of 0.1; the histogram of the scores written below.
+            "edges": [i / 10 for i in range(11)],
+            "counts": _bar_counts(
+                [round(0.9 * (i + 1) / len(customers), 4) for i in range(len(customers))]
+            ),
             "quantiles": {"p10": 0.1, "p50": 0.3, "p90": 0.5},
         },
         created_by=by,
