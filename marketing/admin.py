@@ -39,6 +39,7 @@ from marketing.models import (
     TrainingRun,
     Upload,
 )
+from marketing.models.consent import CONSENT_HISTORY_FIELDS
 from marketing.pii import identity_of, identity_value, masked_values
 from marketing.pseudonyms import pseudonym_prefix_q
 from marketing.roles import can_view_pii
@@ -123,21 +124,6 @@ class CustomerIdentityInline(admin.StackedInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return can_view_pii(request.user) and super().has_change_permission(request, obj)
-
-
-# What the console shows of a consent record, in the inline history and the record's page.
-CONSENT_HISTORY_FIELDS = (
-    "purpose",
-    "status",
-    "lawful_basis",
-    "effective_at",
-    "expires_at",
-    "source",
-    "notice_version",
-    "note",
-    "recorded_at",
-    "recorded_by",
-)
 
 
 class ConsentHistoryInline(admin.TabularInline):

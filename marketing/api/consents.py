@@ -10,6 +10,7 @@ from marketing import filters
 from marketing.api.common import STEWARDS, username_field
 from marketing.api.pagination import KeysetCursorPagination
 from marketing.models import ConsentRecord, LawfulBasis
+from marketing.models.consent import CONSENT_HISTORY_FIELDS
 from marketing.services.consent import consent_record_append
 
 
@@ -41,22 +42,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ConsentRecord
-        fields = [
-            "id",
-            "customer",
-            "purpose",
-            "status",
-            "lawful_basis",
-            "effective_at",
-            "expires_at",
-            "source",
-            "notice_version",
-            "note",
-            "given_at",
-            "withdrawn_at",
-            "recorded_at",
-            "recorded_by",
-        ]
+        fields = ["id", "customer", *CONSENT_HISTORY_FIELDS, "given_at", "withdrawn_at"]
         read_only_fields = ["recorded_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

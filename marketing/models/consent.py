@@ -21,6 +21,22 @@ class LawfulBasis(models.TextChoices):
     LEGITIMATE_INTERESTS = "f", "6(1)(f) legitimate interests"
 
 
+# What is shown of a consent record wherever its history is read (the console's inline
+# history and record page, the API), after its customer.
+CONSENT_HISTORY_FIELDS = (
+    "purpose",
+    "status",
+    "lawful_basis",
+    "effective_at",
+    "expires_at",
+    "source",
+    "notice_version",
+    "note",
+    "recorded_at",
+    "recorded_by",
+)
+
+
 class ConsentRecord(models.Model):
     """One event in a customer's consent history for one purpose.
 
