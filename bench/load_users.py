@@ -11,9 +11,10 @@ static files and starts gunicorn on 127.0.0.1 with ``marketing.settings_producti
 random keys. The server thinks it sits behind a TLS proxy (``X-Forwarded-Proto: https``, as
 the production settings expect), so secure cookies, HSTS and the CSRF referer check are on.
 
-Each user logs in through the login form (CSRF token from the form), then, until the phase
-ends, opens a page its role may see and thinks 0.5-1.5 s. A page is an error unless it
-answers 200 (a redirect to the login form included) or it fails to answer within 30 s.
+Each user logs in through the login form (CSRF token from the form); once every user has,
+they all browse until the phase ends: a page their role may see, then 0.5-1.5 s of thought.
+A page is an error unless it answers 200 (a redirect to the login form included) or it fails
+to answer within 30 s.
 
 The two phases, ``--duration`` seconds each: ``idle``, then ``training``, during which a
 separate process (standing in for the Celery worker) trains click models back to back through
@@ -159,21 +160,29 @@ class User:
 
 
 def run_phase(base: str, users: list[tuple[str, str, list]], duration: float) -> dict[str, Any]:
-    """All users at once for ``duration`` seconds (logins spread over the first two)."""
+    """All users log in (spread over two seconds; timed as "login"), then browse together for
+    ``duration`` seconds: the pages are timed with every user logged in, not beside a burst of
+    password checks, which hold a synchronous worker each for the hashing."""
     samples = Samples()
-    until = time.monotonic() + duration
+    start: dict[str, float] = {}
+    logged_in = threading.Barrier(len(users), action=lambda: start.update(at=time.monotonic()))
 
     def one(username: str, password: str, pages: list) -> None:
         user = User(base, username, password, pages)
         time.sleep(user.rng.uniform(0, 2))
-        if user.log_in(samples):
-            user.browse(until, samples)
+        ok = user.log_in(samples)
+        try:
+            logged_in.wait(timeout=len(users) * REQUEST_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            return
+        if ok:
+            user.browse(start["at"] + duration, samples)
 
     threads = [threading.Thread(target=one, args=user, daemon=True) for user in users]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(duration + 2 * REQUEST_TIMEOUT_S)
+        thread.join(len(users) * REQUEST_TIMEOUT_S + duration + 2 * REQUEST_TIMEOUT_S)
     return summarise(samples)
 
 
