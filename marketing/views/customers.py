@@ -33,6 +33,9 @@ from marketing.views.mixins import RoleRequiredMixin
 
 LIST_COLUMNS = 5
 # The orders the list offers (``?sort=``), each with an index (field, id).
+# A search lists at most this many customers (type more of the id to narrow it).
+SEARCH_MATCHES = 1_000
+
 LIST_ORDERINGS = {
     "": ("id", "Import order"),
     "newest": ("-created_at", "Newest first"),
@@ -68,9 +71,19 @@ class CustomerListView(RoleRequiredMixin, TemplateView):
     def get_queryset(self):
         customers = Customer.objects.select_related("identity")
         q = self.request.GET.get("q", "").strip()
+        self.search_capped = False
         if q:
             # Prefixes, case-insensitive: indexed (migration 0015), where a substring is not.
-            customers = customers.filter(Q(external_id__istartswith=q) | pseudonym_prefix_q(q))
+            # The matches are read first, at most SEARCH_MATCHES of them through the prefix
+            # indexes: ordered and paged with the list, a search with few matches would walk
+            # the list's order over the whole base looking for more.
+            matches = list(
+                Customer.objects.filter(Q(external_id__istartswith=q) | pseudonym_prefix_q(q))
+                .order_by()
+                .values_list("pk", flat=True)[:SEARCH_MATCHES]
+            )
+            self.search_capped = len(matches) == SEARCH_MATCHES
+            customers = customers.filter(pk__in=matches)
         purpose = self.request.GET.get("consent", "")
         if purpose in Purpose.values:
             customers = customers_with_consent(purpose, queryset=customers)
@@ -117,6 +130,8 @@ class CustomerListView(RoleRequiredMixin, TemplateView):
         ctx["all_fields"] = fields
         ctx["shown_names"] = {f.name for f in columns}
         ctx["q"] = self.request.GET.get("q", "")
+        ctx["search_capped"] = getattr(self, "search_capped", False)
+        ctx["search_matches"] = SEARCH_MATCHES
         ctx["consent"] = self.request.GET.get("consent", "")
         ctx["sort"] = sort
         ctx["sorts"] = [(key, label) for key, (_, label) in LIST_ORDERINGS.items()]

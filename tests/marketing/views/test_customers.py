@@ -257,3 +257,20 @@ def test_it_shows_a_scores_rank_as_an_estimate_from_the_runs_histogram(viewer_cl
     body = viewer_client.get(reverse("customer-detail", args=[customers[1].pk])).content.decode()
 
     assert "about top 9%" in body  # 70 above plus half of 30, of 1,000: within the top 8.5 %
+
+
+def test_a_search_lists_at_most_its_cap_of_matches_and_says_so(viewer_client, monkeypatch):
+    from marketing.views import customers as view
+
+    monkeypatch.setattr(view, "SEARCH_MATCHES", 3)
+    for i in range(5):
+        make_customer(f"CAP-{i}")
+    make_customer("OTHER-1")
+
+    capped = viewer_client.get(reverse("customer-list"), {"q": "cap-"})
+    narrow = viewer_client.get(reverse("customer-list"), {"q": "cap-4"})
+
+    assert len(capped.context["rows"]) == 3
+    assert b'data-testid="search-capped"' in capped.content
+    assert [r["customer"].external_id for r in narrow.context["rows"]] == ["CAP-4"]
+    assert b'data-testid="search-capped"' not in narrow.content
