@@ -40,6 +40,7 @@ from marketing.models import (
     Upload,
 )
 from marketing.models.consent import CONSENT_HISTORY_FIELDS
+from marketing.models.uploads import UPLOAD_FIELDS
 from marketing.pii import identity_of, identity_value, masked_values
 from marketing.pseudonyms import pseudonym_prefix_q
 from marketing.roles import can_view_pii
@@ -446,22 +447,7 @@ class UploadAdmin(ReadOnlyAdmin):
     list_select_related = ("created_by",)
     search_fields = ("original_name",)
     # The stored files hold raw rows (possibly identifiers); they are not offered here.
-    fields = (
-        "kind",
-        "original_name",
-        "size_bytes",
-        "encoding",
-        "delimiter",
-        "headers",
-        "mapping",
-        "mode",
-        "status",
-        "row_count",
-        "summary",
-        "job",
-        "created_by",
-        "created_at",
-    )
+    fields = (*UPLOAD_FIELDS, "created_by", "created_at")
 
 
 @admin.register(AuditEvent)

@@ -17,6 +17,7 @@ from marketing import filters
 from marketing.api.common import INVALID, THROTTLED, DetailSerializer, username_field
 from marketing.api.jobs import JobSerializer
 from marketing.models import Upload
+from marketing.models.uploads import UPLOAD_FIELDS
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.uploads import error_file_for_user, preview_for_user
@@ -37,24 +38,7 @@ class UploadSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Upload
-        fields = [
-            "id",
-            "kind",
-            "original_name",
-            "size_bytes",
-            "encoding",
-            "delimiter",
-            "headers",
-            "mapping",
-            "mode",
-            "status",
-            "row_count",
-            "summary",
-            "job",
-            "has_error_file",
-            "created_by",
-            "created_at",
-        ]
+        fields = ["id", *UPLOAD_FIELDS, "has_error_file", "created_by", "created_at"]
         read_only_fields = fields
 
     def get_has_error_file(self, upload: Upload) -> bool:

@@ -1,6 +1,23 @@
 from django.conf import settings
 from django.db import models
 
+# What is shown of an upload wherever one is read (the console, the API); the stored file,
+# raw rows that may hold identifiers, is not among them.
+UPLOAD_FIELDS = (
+    "kind",
+    "original_name",
+    "size_bytes",
+    "encoding",
+    "delimiter",
+    "headers",
+    "mapping",
+    "mode",
+    "status",
+    "row_count",
+    "summary",
+    "job",
+)
+
 
 class Upload(models.Model):
     """An uploaded CSV on its way in: sniffed, mapped, previewed, then imported as a Job."""
