@@ -117,8 +117,20 @@ def segment_count(rules: dict[str, Any]) -> dict[str, Any]:
     return {"count": reach.pop("count"), "reach": reach}
 
 
+# A count made while another import waits in the queue would be out of date as soon as that
+# import ends, and that import starts a count of its own when it ends (however it ends): a
+# batch of files is counted once, after the last, not after each.
+IMPORT_WAITING = "An import is waiting to run: the counts are made once it has run."
+
+
+def _import_waiting() -> bool:
+    return Job.objects.filter(kind=Job.Kind.IMPORT, status=Job.Status.QUEUED).exists()
+
+
 @register_runner(Job.Kind.SEGMENT_COUNT)
 def run_segment_count(job: Job, progress: Progress) -> dict[str, Any]:
+    if _import_waiting():
+        return {"skipped": IMPORT_WAITING}
     segment = Segment.objects.get(pk=job.params["segment"])
     progress(5, "Counting the members and their consent")
     rules = segment.rules
@@ -140,6 +152,8 @@ def overview_refresh(*, by: Actor) -> Job:
 
 @register_runner(Job.Kind.OVERVIEW)
 def run_overview(job: Job, progress: Progress) -> dict[str, Any]:
+    if _import_waiting():
+        return {"skipped": IMPORT_WAITING}
     progress(5, "Counting customers and their consent")
     # The whole base: the grants in the current consent table, without a join to customers.
     consent = consented_counts()

@@ -13,6 +13,7 @@ row starts, the header being line 1 (what a spreadsheet shows as the row number)
 
 import gc
 import io
+import logging
 import os
 import queue
 import tempfile
@@ -52,7 +53,7 @@ from marketing.ingest.fields import (
     guess_mapping,
     required_fields,
 )
-from marketing.ingest.rows import CHECKERS, RowChecker, RowError
+from marketing.ingest.rows import CHECKERS, Checked, RowChecker, RowError
 from marketing.ingest.values import TEXT, common_values, guess_type
 from marketing.ingest.writers import (
     CustomerRecord,
@@ -84,6 +85,7 @@ CHUNK_ROWS = 20_000
 ERRORS_SHOWN = 50
 ERROR_FILE_COLUMNS = ("row", "line", "column", "value", "reason")
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -266,6 +268,7 @@ def upload_import(*, upload: Upload, by: Actor) -> Job:
 @register_runner(Job.Kind.IMPORT)
 def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     upload = Upload.objects.get(pk=job.params["upload_id"])
+    result = None
     try:
         result = _import(upload, job, progress)
     except (IngestError, JobCancelled) as exc:
@@ -283,9 +286,21 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     finally:
         # Hashing on upload: whatever the outcome, the stored copy keeps no plain identifiers.
         upload_remove_identifiers(upload=upload)
-    # The base changed: the overview's and the segments' counts are made again.
-    figures_refresh_all(by=job.created_by)
+        # The base changed: the overview's and the segments' counts are made again. After a
+        # failed import too: the counts may have waited for it (see figures.IMPORT_WAITING).
+        _refresh_figures(job, after_failure=result is None)
     return result
+
+
+def _refresh_figures(job: Job, *, after_failure: bool) -> None:
+    try:
+        figures_refresh_all(by=job.created_by)
+    except Exception:
+        if not after_failure:
+            raise
+        # The import's own failure is on its way out and is the one the job reports; this
+        # one goes to the log.
+        logger.exception("job %s: the counts after the import could not be started", job.pk)
 
 
 def _import_failed(upload: Upload, job: Job, reason: str) -> None:
@@ -320,6 +335,17 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     summary: dict[str, Any] = dict(upload.summary)
     # Rows that need the database to be checked (interactions) are prepared on this thread.
     prepare_ahead = None if upload.kind == "interactions" else writer.prepare
+    # Customers' database check (withdrawals an import may not override) reads only records
+    # made by others, never this import's: on PostgreSQL it runs on the reading thread, on a
+    # connection of its own, while this one writes the previous chunk. Inside a caller's
+    # transaction (or on SQLite) another connection would not see what the caller sees.
+    check_ahead = (
+        checker.check_chunk
+        if prepare_ahead is not None
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        else None
+    )
 
     with (
         ErrorLog(keep_file=True, identifiers=identifier_columns(upload)) as errors,
@@ -330,9 +356,14 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
         try:
             with writer, transaction.atomic(), upload.file.open("rb") as binary:
                 for chunk in _in_background(
-                    _checked_chunks(binary, upload, checker, prepare_ahead)
+                    _checked_chunks(binary, upload, checker, prepare_ahead, check_ahead),
+                    # On the reading thread: its own connection, not this one.
+                    cleanup=(lambda: connection.close()) if check_ahead else None,
                 ):
-                    checked, problems = checker.check_chunk(chunk.checked)
+                    if check_ahead is None:
+                        checked, problems = checker.check_chunk(chunk.checked)
+                    else:
+                        checked, problems = chunk.checked, []
                     errors.add(chunk.errors + problems)
                     rows += chunk.rows
                     valid += len(checked)
@@ -568,13 +599,16 @@ def _checked_chunks(
     upload: Upload,
     checker: RowChecker,
     prepare: Callable[[list[Any]], Prepared] | None = None,
+    check_in_database: Callable[[Checked], tuple[Checked, list[RowError]]] | None = None,
     *,
     keep_raw: bool = False,
 ) -> Iterator[Chunk]:
-    """The file's rows in chunks, each row checked on its own (no database involved)."""
+    """The file's rows in chunks, each row checked on its own (no database involved), then,
+    with ``check_in_database``, each chunk against the stored data (on this thread's
+    connection)."""
     records = iter_records(binary, encoding=upload.encoding, delimiter=upload.delimiter)
     while raw := list(islice(records, CHUNK_ROWS)):
-        checked = []
+        checked: Checked = []
         errors: list[RowError] = []
         for row, line, fields in raw:
             result = checker.check(row, line, fields)
@@ -582,6 +616,9 @@ def _checked_chunks(
                 errors += result
             else:
                 checked.append((row, line, result))
+        if check_in_database is not None and checked:
+            checked, problems = check_in_database(checked)
+            errors += problems
         prepared = prepare([r for _, _, r in checked]) if prepare and checked else None
         yield Chunk(len(raw), checked, errors, prepared, raw if keep_raw else None)
 
@@ -589,8 +626,11 @@ def _checked_chunks(
 _END = object()
 
 
-def _in_background(items: Iterator[T], ahead: int = 1) -> Iterator[T]:
-    """Iterate ``items`` on another thread, up to ``ahead`` items in advance.
+def _in_background(
+    items: Iterator[T], ahead: int = 1, *, cleanup: Callable[[], None] | None = None
+) -> Iterator[T]:
+    """Iterate ``items`` on another thread, up to ``ahead`` items in advance; ``cleanup``
+    runs on that thread when it ends (closing its database connection, say).
 
     Reading and checking rows is Python work and writing them is database work; overlapping
     the two keeps both CPU cores busy. Exceptions reach the consumer; stopping early stops
@@ -616,6 +656,9 @@ def _in_background(items: Iterator[T], ahead: int = 1) -> Iterator[T]:
             put(_END)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             put(exc)
+        finally:
+            if cleanup is not None:
+                cleanup()
 
     producer = threading.Thread(target=produce, name="ingest-reader", daemon=True)
     producer.start()

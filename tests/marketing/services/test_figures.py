@@ -16,6 +16,7 @@ from marketing.models import (
 from marketing.selectors.consent import current_consents, has_consent
 from marketing.selectors.figures import audience_figures
 from marketing.services.audiences import audience_create, audience_freeze_start
+from marketing.services.figures import IMPORT_WAITING
 from marketing.services.jobs import run_job
 from tests.marketing.figures_helpers import counted_audience, counted_segment
 from tests.marketing.services.audience_helpers import GOOGLE_PURPOSES, everyone_segment, make_people
@@ -154,5 +155,44 @@ def test_an_import_has_the_overview_and_every_segment_counted_again(
         ("overview", "succeeded"),
         ("segment_count", "succeeded"),
     ]
+    assert OverviewFigures.objects.get().figures["customers"] == 4
+    assert SegmentFigures.objects.get(segment=segment).figures["count"] == 4
+
+
+def test_a_batch_of_imports_is_counted_once_after_the_last(
+    marketer, settings, django_capture_on_commit_callbacks
+):
+    """Counts that would be out of date at once are not made: while another import waits in
+    the queue, the counts an import started finish without counting, and that import,
+    whether it succeeds or fails, starts the counts again."""
+    from marketing.models import OverviewFigures
+    from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
+    from tests.marketing.services.ingest_helpers import csv_file, customers_csv
+
+    settings.JOB_QUEUE = "thread"  # queued, not run: each job is run below by hand
+    segment = everyone_segment()
+    uploads = []
+    for text in (customers_csv(4), "customer_id,email\nC009,not-an-email\n"):
+        upload = upload_create(kind="customers", file=csv_file(text), by=marketer)
+        upload_set_mapping(
+            upload=upload, mapping=upload.mapping, mode="all_or_nothing", by=marketer
+        )
+        uploads.append(upload)
+    with django_capture_on_commit_callbacks(execute=False):
+        first, second = (upload_import(upload=u, by=marketer) for u in uploads)
+
+    run_job(first.pk)
+    counts = Job.objects.filter(kind__in=[Job.Kind.OVERVIEW, Job.Kind.SEGMENT_COUNT])
+    for job in counts:
+        run_job(job.pk)
+    assert set(counts.values_list("status", flat=True)) == {Job.Status.SUCCEEDED}
+    assert list(counts.values_list("result", flat=True)) == [{"skipped": IMPORT_WAITING}] * 2
+    assert OverviewFigures.objects.get().figures == {}
+
+    assert run_job(second.pk).status == Job.Status.FAILED
+    after = counts.exclude(result={"skipped": IMPORT_WAITING})
+    assert after.count() == 2
+    for job in after:
+        run_job(job.pk)
     assert OverviewFigures.objects.get().figures["customers"] == 4
     assert SegmentFigures.objects.get(segment=segment).figures["count"] == 4

@@ -1,17 +1,21 @@
 """A CSV import never undoes a withdrawal or denial that a data steward or the person
 recorded: such a grant is refused with a reason, shown in the upload's problems and audited."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from marketing.ingest.rows import CustomerRows
 from marketing.models import AuditEvent, ConsentRecord, Purpose, Upload
 from marketing.selectors.consent import customers_with_consent, has_consent
+from marketing.services import ingest
 from marketing.services.consent import consent_withdraw
+from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
 from tests.factories import make_customer, record_consent
-from tests.marketing.services.ingest_helpers import import_text
+from tests.marketing.services.ingest_helpers import csv_file, import_text
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +144,49 @@ def test_it_checks_a_chunk_against_the_history_in_one_query(
         kept, errors = checker.check_chunk(checked)
 
     assert kept == [] and len(errors) == 59
+
+
+def _backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_import_checks_chunks_on_the_reading_thread_and_still_refuses(
+    marketer, steward, monkeypatch
+):
+    """Outside a caller's transaction on PostgreSQL the check reads on the reading thread's
+    own connection, while the previous chunk is written; that connection is closed after."""
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2)
+    customer = make_customer("C004")
+    record_consent(customer, PROFILING, days_ago=30)
+    consent_withdraw(customer=customer, purpose=PROFILING, by=steward, note="phone call")
+    threads = []
+    check_chunk = CustomerRows.check_chunk
+
+    def spy(self, checked):
+        threads.append(threading.current_thread().name)
+        return check_chunk(self, checked)
+
+    monkeypatch.setattr(CustomerRows, "check_chunk", spy)
+    postgres = connection.vendor == "postgresql"
+    backends = _backends() if postgres else 0
+    text = "customer_id,consent_profiling\n" + "".join(f"C00{n},granted\n" for n in range(1, 7))
+
+    upload = upload_create(kind="customers", file=csv_file(text), by=marketer)
+    upload_set_mapping(upload=upload, mapping=upload.mapping, mode=VALID_ROWS, by=marketer)
+    job = upload_import(upload=upload, by=marketer)
+    job.refresh_from_db()
+
+    assert job.status == "succeeded", job.message
+    (error,) = job.result["errors"]
+    assert error["row"] == 4 and "withdrawal" in error["message"]
+    assert not has_consent(customer, PROFILING)
+    assert customers_with_consent(PROFILING).count() == 5
+    assert len(threads) == 3
+    if postgres:
+        assert set(threads) == {"ingest-reader"}
+        assert _backends() == backends
+    else:
+        assert set(threads) == {threading.current_thread().name}
