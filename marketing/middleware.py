@@ -2,8 +2,15 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
 # Paths that authenticate on their own terms: the login page itself, static files, the admin
-# (its own login) and the API (DRF answers 401/403 instead of redirecting a machine client).
-OPEN_PREFIXES = ("/accounts/login/", "/admin/", "/api/", "/" + settings.STATIC_URL.lstrip("/"))
+# (its own login) and the API (DRF answers 401/403 instead of redirecting a machine client);
+# and the health check, which tells nothing but "ok".
+OPEN_PREFIXES = (
+    "/accounts/login/",
+    "/admin/",
+    "/api/",
+    "/" + settings.STATIC_URL.lstrip("/"),
+    "/healthz",
+)
 
 
 class LoginRequiredEverywhereMiddleware:

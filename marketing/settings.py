@@ -19,7 +19,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for (``./dev demo`` asks): Django's debug pages show settings and the
+# values a request carried, a login's password included.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # A development-only key; settings_production refuses to start without a real one.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])

@@ -3,11 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from marketing.views.auth import LogoutView
+from marketing.views.health import healthz
 
 admin.site.site_header = "Campaign Studio console"
 admin.site.site_title = "Campaign Studio console"
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path(
         "accounts/login/",
@@ -18,3 +20,6 @@ urlpatterns = [
     path("api/", include("marketing.api.urls")),
     path("", include("marketing.views.urls")),
 ]
+
+handler404 = "marketing.views.errors.page_not_found"
+handler500 = "marketing.views.errors.server_error"

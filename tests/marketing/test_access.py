@@ -16,7 +16,9 @@ from tests.marketing.api.helpers import logged_in
 pytestmark = pytest.mark.django_db
 
 # Open on purpose: the two login pages and the token exchange (it checks the password itself).
-OPEN_PATHS = {"/accounts/login/", "/admin/login/", "/api/auth/token/"}
+# Open on purpose: logging in, and the health check (it says "ok" and nothing else; its own
+# test is in views/test_error_pages.py).
+OPEN_PATHS = {"/accounts/login/", "/admin/login/", "/api/auth/token/", "/healthz"}
 # Values for path parameters, by name; anything else gets "1".
 SAMPLES = {
     "format": "json",

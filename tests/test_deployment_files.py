@@ -1,0 +1,57 @@
+"""The deployment files say what the app does: docker/.env.example names every setting the
+settings read, and docker/compose.yml migrates once before anything starts, checks each
+long-running service's health and does not force HTTPS on a plain local run. (Their syntax:
+hadolint and the compose schema, in ./dev lint.)"""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = [ROOT / "marketing" / "settings.py", ROOT / "marketing" / "settings_production.py"]
+SETTING_READ = re.compile(r'(?:env\.\w+|_retention_days)\(\s*"([A-Z][A-Z0-9_]+)"')
+
+
+def _settings_read() -> set[str]:
+    return {name for path in SETTINGS for name in SETTING_READ.findall(path.read_text())}
+
+
+def _example_names() -> set[str]:
+    text = (ROOT / "docker" / ".env.example").read_text()
+    return set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker" / "compose.yml").read_text())
+
+
+def test_the_env_example_names_every_setting():
+    read = _settings_read()
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "RETENTION_DAYS_UPLOADS"} <= read
+    assert read - _example_names() == set()
+
+
+def test_compose_migrates_once_before_the_app_and_workers_start():
+    services = _compose()["services"]
+    assert "manage.py migrate" in services["migrate"]["command"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat", "gpu-worker"):
+        waits = services[name]["depends_on"]
+        assert waits["migrate"] == {"condition": "service_completed_successfully"}, name
+        assert waits["db"] == {"condition": "service_healthy"}, name
+        assert "migrate" not in str(services[name].get("command", "")), name
+
+
+def test_compose_checks_the_health_of_every_long_running_service():
+    services = _compose()["services"]
+    for name in ("db", "redis", "web", "worker", "gpu-worker"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_compose_does_not_force_https_on_a_plain_local_run():
+    environment = _compose()["x-app"]["environment"]
+    assert environment["SECURE_SSL_REDIRECT"].endswith(":-false}")
+    assert environment["SECURE_COOKIES"].endswith(":-false}")
+    assert "TLS proxy" in (ROOT / "docker" / "compose.yml").read_text()
