@@ -201,7 +201,27 @@ GPU_PROBE_TIMEOUT_S = env.float("GPU_PROBE_TIMEOUT_S", default=1.0)
 # consent selector never waits for it to stop counting a grant; a grant dated ahead starts
 # counting at the first run after its date.
 CURRENT_CONSENT_REFRESH_MINUTES = env.int("CURRENT_CONSENT_REFRESH_MINUTES", default=5)
+# Jobs that never get lost (marketing.services.jobs): a running job's worker marks it alive
+# every JOB_HEARTBEAT_SECONDS; one silent for JOB_LEASE_SECONDS has lost its worker and is
+# restarted (up to JOB_MAX_ATTEMPTS runs in all, for the kinds that can start over) or ended
+# with a message. A job queued for JOB_RESEND_AFTER_SECONDS without a worker taking it is sent
+# to the broker again (a broker restarted without its queue). The sweep runs every
+# JOB_SWEEP_SECONDS.
+JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=30)
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=180)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+JOB_RESEND_AFTER_SECONDS = env.int("JOB_RESEND_AFTER_SECONDS", default=900)
+JOB_SWEEP_SECONDS = env.int("JOB_SWEEP_SECONDS", default=60)
+# The same training or scoring request again within this time, while its job has not
+# finished, returns that job (a double click, a client's retry).
+JOB_DUPLICATE_WINDOW_SECONDS = env.int("JOB_DUPLICATE_WINDOW_SECONDS", default=120)
+if JOB_LEASE_SECONDS < 3 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("JOB_LEASE_SECONDS must be at least 3 x JOB_HEARTBEAT_SECONDS")
 CELERY_BEAT_SCHEDULE = {
+    "reconcile-jobs": {
+        "task": "marketing.reconcile_jobs",
+        "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
+    },
     "purge-expired-data": {
         "task": "marketing.purge_expired_data",
         "schedule": crontab(hour=env.int("RETENTION_PURGE_HOUR", default=3), minute=30),

@@ -3,7 +3,7 @@ from django.conf import settings
 
 from marketing.services.current_consent import current_consent_refresh_due
 from marketing.services.figures import figures_refresh_all
-from marketing.services.jobs import run_job
+from marketing.services.jobs import jobs_reconcile, run_job
 from marketing.services.retention import retention_purge
 
 
@@ -61,3 +61,17 @@ def refresh_figures_task() -> list[int]:
 )
 def refresh_current_consent_task() -> dict[str, int]:
     return current_consent_refresh_due()
+
+
+@shared_task(
+    name="marketing.reconcile_jobs",
+    acks_late=True,
+    # Runs every JOB_SWEEP_SECONDS; the next run does what a failed one left.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=300,
+    soft_time_limit=240,
+)
+def reconcile_jobs_task() -> dict[str, int]:
+    """Restart or end the jobs whose worker was lost; send again those the broker lost."""
+    return jobs_reconcile()

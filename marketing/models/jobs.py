@@ -47,6 +47,13 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lease: the worker running the job marks it alive; a job whose mark is older than
+    # settings.JOB_LEASE_SECONDS has lost its worker (marketing.services.jobs.jobs_reconcile).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker has taken the job (a restart after a lost worker adds one).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the job was last handed to the queue (sent again when no worker takes it).
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

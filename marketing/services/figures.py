@@ -80,7 +80,7 @@ def audience_figures_save(*, audience: Audience, job: Job | None, figures: dict[
     _store(AudienceFigures, job, figures, audience=audience)
 
 
-@register_runner(Job.Kind.AUDIENCE_PREVIEW)
+@register_runner(Job.Kind.AUDIENCE_PREVIEW, restartable=True)
 def run_audience_preview(job: Job, progress: Progress) -> dict[str, Any]:
     audience = Audience.objects.select_related("segment", "scoring_run__training_run", "offer").get(
         pk=job.params["audience"]
@@ -127,7 +127,7 @@ def _import_waiting() -> bool:
     return Job.objects.filter(kind=Job.Kind.IMPORT, status=Job.Status.QUEUED).exists()
 
 
-@register_runner(Job.Kind.SEGMENT_COUNT)
+@register_runner(Job.Kind.SEGMENT_COUNT, restartable=True)
 def run_segment_count(job: Job, progress: Progress) -> dict[str, Any]:
     if _import_waiting():
         return {"skipped": IMPORT_WAITING}
@@ -150,7 +150,7 @@ def overview_refresh(*, by: Actor) -> Job:
     return _start(row, kind=Job.Kind.OVERVIEW, title="Count the customer base", params={}, by=by)
 
 
-@register_runner(Job.Kind.OVERVIEW)
+@register_runner(Job.Kind.OVERVIEW, restartable=True)
 def run_overview(job: Job, progress: Progress) -> dict[str, Any]:
     if _import_waiting():
         return {"skipped": IMPORT_WAITING}
@@ -201,7 +201,7 @@ def audience_diversity_refresh(
     )
 
 
-@register_runner(Job.Kind.AUDIENCE_DIVERSITY)
+@register_runner(Job.Kind.AUDIENCE_DIVERSITY, restartable=True)
 def run_audience_diversity(job: Job, progress: Progress) -> dict[str, Any]:
     scoring = ScoringRun.objects.select_related("training_run", "job").get(
         pk=job.params["scoring_run"]

@@ -66,7 +66,13 @@ from marketing.models import AuditEvent, ConsentRecord, Job, ProfileField, Uploa
 from marketing.selectors.uploads import identifier_columns
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.figures import figures_refresh_all
-from marketing.services.jobs import JobCancelled, Progress, job_create, register_runner
+from marketing.services.jobs import (
+    JobCancelled,
+    Progress,
+    job_create,
+    register_ended,
+    register_runner,
+)
 
 __all__ = [
     "TARGET_FIELDS",
@@ -265,7 +271,7 @@ def upload_import(*, upload: Upload, by: Actor) -> Job:
     return job
 
 
-@register_runner(Job.Kind.IMPORT)
+@register_runner(Job.Kind.IMPORT, restartable=True)
 def run_import(job: Job, progress: Progress) -> dict[str, Any]:
     upload = Upload.objects.get(pk=job.params["upload_id"])
     result = None
@@ -303,6 +309,19 @@ def _refresh_figures(job: Job, *, after_failure: bool) -> None:
         logger.exception("job %s: the counts after the import could not be started", job.pk)
 
 
+@register_ended(Job.Kind.IMPORT)
+def _import_ended(job: Job, message: str) -> None:
+    """An import job that ended without running to its end (cancelled while queued, or its
+    worker lost for good): the upload can be imported again, and says why it was not."""
+    upload = Upload.objects.filter(
+        pk=job.params.get("upload_id"), status=Upload.Status.IMPORTING
+    ).first()
+    if upload is not None:
+        Upload.objects.filter(pk=upload.pk, status=Upload.Status.IMPORTING).update(
+            status=Upload.Status.FAILED, summary={**upload.summary, "error": message}
+        )
+
+
 def _import_failed(upload: Upload, job: Job, reason: str) -> None:
     upload.refresh_from_db(fields=["summary"])
     Upload.objects.filter(pk=upload.pk).update(
@@ -333,6 +352,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     rows = valid = 0
     sampled = False  # text attributes get sample values from the first valid rows
     summary: dict[str, Any] = dict(upload.summary)
+    summary.pop("error", None)  # an earlier attempt's failure is not this one's
     # Rows that need the database to be checked (interactions) are prepared on this thread.
     prepare_ahead = None if upload.kind == "interactions" else writer.prepare
     # Customers' database check (withdrawals an import may not override) reads only records

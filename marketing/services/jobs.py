@@ -8,13 +8,17 @@ most once even when a broker redelivers it.
 
 import logging
 import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from marketing.models import Job
@@ -36,12 +40,39 @@ class JobCancelled(Exception):
     """Raised inside a runner when the user cancelled the job."""
 
 
-def register_runner(kind: str) -> Callable[[Runner], Runner]:
+# Kinds whose runner starts over cleanly when its worker was lost midway (it writes in one
+# transaction, or clears what an earlier attempt wrote): such a job is restarted; any other
+# is ended with a message.
+_RESTARTABLE: set[str] = set()
+Ended = Callable[[Job, str], None]
+_ENDED: dict[str, list[Ended]] = {}
+
+
+def register_runner(kind: str, *, restartable: bool = False) -> Callable[[Runner], Runner]:
     def decorator(func: Runner) -> Runner:
         _RUNNERS[kind] = func
+        if restartable:
+            _RESTARTABLE.add(kind)
         return func
 
     return decorator
+
+
+def register_ended(kind: str) -> Callable[[Ended], Ended]:
+    """Work to do when a job of ``kind`` ends without its runner finishing it (cancelled
+    while queued, or its worker lost): ``func(job, message)`` puts right what the job's
+    start changed (an upload marked as importing, say)."""
+
+    def decorator(func: Ended) -> Ended:
+        _ENDED.setdefault(kind, []).append(func)
+        return func
+
+    return decorator
+
+
+def _ended(job: Job, message: str) -> None:
+    for func in _ENDED.get(job.kind, []):
+        func(job, message)
 
 
 def register_follow_up(kind: str) -> Callable[[FollowUp], FollowUp]:
@@ -66,6 +97,35 @@ def job_create(*, kind: str, title: str, params: dict[str, Any], by: Actor) -> J
     )
     transaction.on_commit(lambda: enqueue(job))
     return job
+
+
+def job_create_once(
+    *, kind: str, title: str, params: dict[str, Any], by: Actor
+) -> tuple[Job, bool]:
+    """``job_create``, unless the same person asked for the same job (kind, title and
+    parameters) within JOB_DUPLICATE_WINDOW_SECONDS and it has not finished: then that job,
+    and False. A double click or a client's retry starts one job. Call inside the
+    transaction that records the job's subject; the person's row is locked meanwhile, so
+    that two requests at once are taken one after the other."""
+    user = stored_user(by)
+    if user is not None:
+        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        since = timezone.now() - timedelta(seconds=settings.JOB_DUPLICATE_WINDOW_SECONDS)
+        same = (
+            Job.objects.filter(
+                kind=kind,
+                title=title,
+                params=params,
+                created_by=user,
+                created_at__gte=since,
+                status__in=(Job.Status.QUEUED, Job.Status.RUNNING),
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if same is not None:
+            return same, False
+    return job_create(kind=kind, title=title, params=params, by=by), True
 
 
 GPU_QUEUE = "gpu"
@@ -127,6 +187,7 @@ def _run_in_thread(job_id: int) -> None:
 
 def enqueue(job: Job) -> None:
     mode = settings.JOB_QUEUE
+    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(sent_at=timezone.now())
     if mode == "celery":
         from marketing.tasks import run_job_task
 
@@ -140,6 +201,7 @@ def enqueue(job: Job) -> None:
         Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(**fields)
         run_job_task.apply_async(args=[job.pk], queue=queue)
     elif mode == "thread":
+        in_process_sweeper_start()
         _in_process_executor().submit(_run_in_thread, job.pk)
     elif mode == "inline":
         run_job(job.pk)
@@ -148,23 +210,70 @@ def enqueue(job: Job) -> None:
 
 
 def _claim(job_id: int) -> bool:
+    now = timezone.now()
     return bool(
         Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.RUNNING, started_at=timezone.now(), message="Started"
+            status=Job.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            message="Started",
         )
     )
 
 
-def _finish(job_id: int, **fields: Any) -> None:
-    Job.objects.filter(pk=job_id).update(finished_at=timezone.now(), **fields)
+@contextmanager
+def _heartbeat(job_id: int) -> Iterator[None]:
+    """Mark the job alive every JOB_HEARTBEAT_SECONDS while the runner works, from a thread
+    of its own (and its own connection), so that a long step without progress reports, or a
+    long SQL statement, keeps the lease. Inside a caller's transaction (jobs run inline in
+    tests) another connection could not see the row: no thread."""
+    if connection.in_atomic_block:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:  # the lease then runs out, and the sweep says so on the job
+            logger.exception("job %s: its heartbeat stopped", job_id)
+        finally:
+            connection.close()
+
+    beater = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    beater.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beater.join()
 
 
-def make_progress(job_id: int) -> Progress:
+def _finish(job_id: int, attempt: int, **fields: Any) -> bool:
+    """End this attempt's run. False, and nothing written, when the job is no longer this
+    attempt's (the sweep restarted or ended it after the lease ran out)."""
+    finished = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, attempts=attempt).update(
+        finished_at=timezone.now(), heartbeat_at=None, **fields
+    )
+    if not finished:
+        logger.warning("job %s: attempt %s ended after the job was taken from it", job_id, attempt)
+    return bool(finished)
+
+
+def make_progress(job_id: int, attempt: int | None = None) -> Progress:
+    """The runner's progress report; it raises JobCancelled once the job is cancelled, or is
+    no longer this ``attempt``'s (a later attempt took it over)."""
+    mine = Q() if attempt is None else Q(attempts=attempt)
+
     def progress(percent: float, message: str = "") -> None:
         pct = max(0, min(100, int(percent)))
         updated = Job.objects.filter(
-            pk=job_id, status=Job.Status.RUNNING, cancel_requested=False
-        ).update(progress=pct, message=message[:255])
+            mine, pk=job_id, status=Job.Status.RUNNING, cancel_requested=False
+        ).update(progress=pct, message=message[:255], heartbeat_at=timezone.now())
         if not updated:
             raise JobCancelled()
 
@@ -177,13 +286,15 @@ def run_job(job_id: int) -> Job | None:
         logger.info("job %s not claimed: already taken or not queued", job_id)
         return None
     job = Job.objects.get(pk=job_id)
+    attempt = job.attempts
     runner = _RUNNERS.get(job.kind)
     try:
         if runner is None:
             raise LookupError(f"No runner registered for job kind {job.kind!r}")
-        result = runner(job, make_progress(job_id)) or {}
+        with _heartbeat(job_id):
+            result = runner(job, make_progress(job_id, attempt)) or {}
     except JobCancelled:
-        _finish(job_id, status=Job.Status.CANCELLED, message="Cancelled")
+        _finish(job_id, attempt, status=Job.Status.CANCELLED, message="Cancelled")
     except Exception as exc:  # the job row must record any failure, whatever it is
         # The log gets where it failed (the stack, for the operator) but no exception's message:
         # messages may quote the rows being processed, and a log cannot be erased. The row
@@ -197,13 +308,21 @@ def run_job(job_id: int) -> Job | None:
         )
         _finish(
             job_id,
+            attempt,
             status=Job.Status.FAILED,
             message=str(exc)[:255],
             error=f"{type(exc).__name__}: {exc}"[:20000],
         )
     else:
-        _finish(job_id, status=Job.Status.SUCCEEDED, progress=100, message="Done", result=result)
-        for follow_up in _FOLLOW_UPS.get(job.kind, []):
+        done = _finish(
+            job_id,
+            attempt,
+            status=Job.Status.SUCCEEDED,
+            progress=100,
+            message="Done",
+            result=result,
+        )
+        for follow_up in _FOLLOW_UPS.get(job.kind, []) if done else []:
             follow_up(job)
     return Job.objects.get(pk=job_id)
 
@@ -227,15 +346,149 @@ def stack_without_messages(exc: BaseException) -> str:
 
 
 def job_cancel(*, job: Job, by: Actor) -> Job:
-    """Ask a job to stop. A queued job stops at once; a running one at its next progress call."""
-    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+    """Ask a job to stop. A queued job stops at once, and so does a running one whose worker
+    was lost (its lease ran out); a running one stops at its next progress call."""
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
         status=Job.Status.CANCELLED,
         cancel_requested=True,
-        finished_at=timezone.now(),
-        message="Cancelled before it started",
-    )
-    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-        cancel_requested=True, message="Cancelling"
-    )
+        finished_at=now,
+        message=CANCELLED_QUEUED,
+    ):
+        _ended(job, CANCELLED_QUEUED)
+    elif (
+        _orphans(now)
+        .filter(pk=job.pk)
+        .update(
+            status=Job.Status.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            message=CANCELLED_ORPHAN,
+        )
+    ):
+        _ended(job, CANCELLED_ORPHAN)
+    else:
+        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            cancel_requested=True, message="Cancelling"
+        )
     job.refresh_from_db()
     return job
+
+
+# ---- jobs that lost their worker, and jobs the broker lost ------------------------------------
+
+CANCELLED_QUEUED = "Cancelled before it started"
+CANCELLED_ORPHAN = "Cancelled (its worker had stopped)"
+RESTARTING = "Its worker stopped before the job finished: restarting"
+
+
+def _worker_lost(job: Job) -> str:
+    if job.kind in _RESTARTABLE:
+        return (
+            f"Its worker stopped before the job finished, {job.attempts} times (a worker or "
+            "its machine was restarted or ran out of memory); it is not restarted again. "
+            "Start it again once the workers are healthy."
+        )
+    return (
+        "Its worker stopped before the job finished (a worker or its machine was restarted "
+        "or ran out of memory). Start it again."
+    )
+
+
+def _orphans(now):
+    """Running jobs whose lease has run out: no sign of their worker for JOB_LEASE_SECONDS."""
+    stale = now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    return Job.objects.filter(status=Job.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    )
+
+
+def jobs_reconcile(*, resend: bool = True) -> dict[str, int]:
+    """Put right the jobs that workers or the broker lost (celery beat runs it every
+    JOB_SWEEP_SECONDS; the in-process queue has a thread of its own for it):
+
+    - a running job whose lease ran out is restarted when its kind can start over and it has
+      runs left (JOB_MAX_ATTEMPTS), cancelled when someone asked to cancel it, and otherwise
+      failed with a message; never left running;
+    - with ``resend``, a job queued for JOB_RESEND_AFTER_SECONDS without a worker taking it
+      is sent to the queue again (a copy that arrives after another took it does nothing).
+
+    Each change is a conditional UPDATE on what was read, so that two sweeps, or a sweep and
+    a late worker, never both act on one job.
+    """
+    now = timezone.now()
+    counts = {"restarted": 0, "failed": 0, "cancelled": 0, "resent": 0}
+    for job in _orphans(now).only("id", "kind", "attempts", "cancel_requested", "heartbeat_at"):
+        fields: dict[str, Any]
+        if job.cancel_requested:
+            outcome, fields = "cancelled", {"status": Job.Status.CANCELLED}
+            message = CANCELLED_ORPHAN
+        elif job.kind in _RESTARTABLE and job.attempts < settings.JOB_MAX_ATTEMPTS:
+            outcome, fields = "restarted", {"status": Job.Status.QUEUED, "progress": 0}
+            message = RESTARTING
+        else:
+            outcome, fields = "failed", {"status": Job.Status.FAILED}
+            message = _worker_lost(job)
+        if outcome != "restarted":
+            fields["finished_at"] = now
+        changed = Job.objects.filter(
+            pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at
+        ).update(message=message, heartbeat_at=None, **fields)
+        if not changed:
+            continue
+        counts[outcome] += 1
+        logger.warning("job %s (%s) lost its worker: %s", job.pk, job.kind, outcome)
+        if outcome == "restarted":
+            enqueue(job)
+        else:
+            _ended(job, message)
+    if resend:
+        waited = now - timedelta(seconds=settings.JOB_RESEND_AFTER_SECONDS)
+        lost = Job.objects.filter(status=Job.Status.QUEUED, cancel_requested=False).filter(
+            Q(sent_at__lt=waited) | Q(sent_at__isnull=True, created_at__lt=waited)
+        )
+        for job in lost.only("id", "kind", "params", "sent_at"):
+            if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, sent_at=job.sent_at).update(
+                sent_at=now
+            ):
+                logger.warning("job %s (%s) queued too long: sent again", job.pk, job.kind)
+                enqueue(job)
+                counts["resent"] += 1
+    return counts
+
+
+_sweeper_started = False
+
+
+def in_process_sweeper_start() -> None:
+    """The in-process queue's sweep, on a thread of this process (once). Its first run takes
+    over what an earlier server process left: jobs queued in its memory, and jobs it was
+    running. Later runs only look for lost runs: this process holds its own queue."""
+    global _sweeper_started
+    with _executor_lock:
+        if _sweeper_started:
+            return
+        _sweeper_started = True
+
+    def sweep() -> None:
+        first = True
+        while True:
+            try:
+                if first:
+                    _requeue_all_waiting()
+                jobs_reconcile(resend=False)
+                first = False
+            except Exception:
+                logger.exception("the in-process job sweep failed; it runs again")
+            finally:
+                close_old_connections()
+            time.sleep(settings.JOB_SWEEP_SECONDS)
+
+    threading.Thread(target=sweep, name="job-sweeper", daemon=True).start()
+
+
+def _requeue_all_waiting() -> None:
+    for job in Job.objects.filter(status=Job.Status.QUEUED, cancel_requested=False).only(
+        "id", "kind", "params"
+    ):
+        enqueue(job)

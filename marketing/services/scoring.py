@@ -30,7 +30,7 @@ from marketing.models import (
 from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
-from marketing.services.jobs import Progress, job_create, register_runner
+from marketing.services.jobs import Progress, job_create_once, register_runner
 from marketing.services.model_inputs import (
     known_values_only,
     model_text_values,
@@ -59,12 +59,14 @@ def scoring_run_create(
     where = f"segment “{segment.name}”" if segment else "all customers"
     creator = stored_user(by)
     with transaction.atomic():
-        job = job_create(
+        job, created = job_create_once(
             kind=Job.Kind.SCORE,
             title=f"Score {where} with “{training_run.name}”",
             params={"training_run": training_run.pk, "segment": segment.pk if segment else None},
             by=by,
         )
+        if not created:  # the same request a moment ago: its run
+            return ScoringRun.objects.select_related("job", "training_run").get(job=job)
         scoring = ScoringRun.objects.create(
             job=job, training_run=training_run, segment=segment, created_by=creator
         )
@@ -89,7 +91,7 @@ def scores_download_log(*, scoring_run: ScoringRun, by, file_format: str) -> Non
     )
 
 
-@register_runner(Job.Kind.SCORE)
+@register_runner(Job.Kind.SCORE, restartable=True)
 def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     import numpy as np
 
@@ -99,6 +101,8 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
 
     scoring = ScoringRun.objects.select_related("training_run__offer", "segment").get(job=job)
     training = scoring.training_run
+    # A restarted run (its worker was lost midway) starts over: no score is written twice.
+    CustomerScore.objects.filter(scoring_run_id=scoring.pk).delete()
     members = population(scoring.segment)
     consented = customers_with_consent(Purpose.PROFILING, queryset=members)
     excluded = consent_exclusions(Purpose.PROFILING, queryset=members)

@@ -39,7 +39,7 @@ from marketing.pseudonyms import erasure_token
 from marketing.selectors.consent import customers_with_consent, valid_consent_records
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
-from marketing.services.jobs import Progress, job_create, register_runner
+from marketing.services.jobs import Progress, job_create_once, register_runner
 from marketing.services.model_inputs import offer_columns, population
 from marketing.services.training_params import (
     DEFAULT_LEARNING_RATES,
@@ -116,7 +116,7 @@ def training_run_create(
     name = name.strip() or f"{offer.title if offer else 'All offers'} · {target}"
     creator = stored_user(by)
     with transaction.atomic():
-        job = job_create(
+        job, created = job_create_once(
             kind=Job.Kind.TRAIN,
             title=f"Train “{name}”",
             params={
@@ -129,6 +129,8 @@ def training_run_create(
             },
             by=by,
         )
+        if not created:  # the same request a moment ago: its run
+            return TrainingRun.objects.select_related("job").get(job=job)
         run = TrainingRun.objects.create(
             job=job,
             name=name,
