@@ -29,7 +29,7 @@ from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -72,6 +72,7 @@ from marketing.services.jobs import (
     job_create,
     register_ended,
     register_runner,
+    reset_broken_connection,
 )
 
 __all__ = [
@@ -281,6 +282,8 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
         _import_failed(upload, job, "Cancelled" if isinstance(exc, JobCancelled) else str(exc))
         raise
     except Exception as exc:
+        if isinstance(exc, DatabaseError):
+            reset_broken_connection()
         # Anything else may quote the rows it failed on (a database error quotes values):
         # the job and the upload get a message of our own, the log gets the exception.
         failure = IngestError(

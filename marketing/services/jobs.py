@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -280,6 +280,25 @@ def make_progress(job_id: int, attempt: int | None = None) -> Progress:
     return progress
 
 
+def reset_broken_connection() -> None:
+    """After a database error outside any transaction: a connection the server cut is closed,
+    so that the next query (recording the failure) opens a new one."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def failure_message(exc: BaseException, job_id: int) -> str:
+    """What the job's page says of a failure. A database error's text is the driver's (and
+    may quote values): people read what happened, staff find the text on the job's error."""
+    if isinstance(exc, DatabaseError):
+        return (
+            f"The job stopped on a database error ({type(exc).__name__}): the connection to the "
+            f"database was lost or a statement failed. Start it again; if it fails again, an "
+            f"administrator finds the details on job {job_id}."
+        )
+    return str(exc)
+
+
 def run_job(job_id: int) -> Job | None:
     """Run one job to its end; returns the finished row (None when another worker has it)."""
     if not _claim(job_id):
@@ -296,6 +315,8 @@ def run_job(job_id: int) -> Job | None:
     except JobCancelled:
         _finish(job_id, attempt, status=Job.Status.CANCELLED, message="Cancelled")
     except Exception as exc:  # the job row must record any failure, whatever it is
+        if isinstance(exc, DatabaseError):
+            reset_broken_connection()
         # The log gets where it failed (the stack, for the operator) but no exception's message:
         # messages may quote the rows being processed, and a log cannot be erased. The row
         # keeps the readable message, where an erasure reaches it; never the traceback.
@@ -310,7 +331,7 @@ def run_job(job_id: int) -> Job | None:
             job_id,
             attempt,
             status=Job.Status.FAILED,
-            message=str(exc)[:255],
+            message=failure_message(exc, job_id)[:255],
             error=f"{type(exc).__name__}: {exc}"[:20000],
         )
     else:

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,23 +40,12 @@ def _worker_database_url(settings_db: dict) -> str:
     return urlunsplit(parts._replace(path=f"/{settings_db['NAME']}"))
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, tmp_path_factory):
+def start_worker(data_dir: Path, *, name: str, queues: str = "default", **env_extra: str) -> Worker:
+    """A ``celery -A marketing worker`` process on the test database and BROKER_URL, writing
+    its files under ``data_dir``; returned once it is ready."""
     from django.conf import settings
-    from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            "needs PostgreSQL: the Celery worker is another process and cannot open pytest's "
-            "SQLite test database (run with DATABASE_URL=postgres://...)"
-        )
-    import redis
-
-    from marketing.celery import app
-
-    redis.Redis.from_url(BROKER_URL).flushdb()  # no jobs left over from an earlier run
-    data_dir = tmp_path_factory.mktemp("worker")
-    log_path = data_dir / "worker.log"
+    log_path = data_dir / f"{name}.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "marketing.settings",
@@ -65,6 +56,7 @@ def celery_worker(django_db_setup, tmp_path_factory):
         "PSEUDONYM_KEY": settings.PSEUDONYM_KEY,
         "SUPPRESSION_KEY": settings.SUPPRESSION_KEY,
         "PYTHONUNBUFFERED": "1",
+        **env_extra,
     }
     celery = Path(sys.executable).parent / "celery"
     with log_path.open("wb") as log:
@@ -75,7 +67,7 @@ def celery_worker(django_db_setup, tmp_path_factory):
                 "marketing",
                 "worker",
                 "-Q",
-                "default",
+                queues,
                 "--pool",
                 "solo",
                 "--concurrency",
@@ -84,7 +76,7 @@ def celery_worker(django_db_setup, tmp_path_factory):
                 "--without-mingle",
                 "--without-heartbeat",
                 "-n",
-                f"pytest-{os.getpid()}@%h",
+                f"{name}-{os.getpid()}@%h",
                 "--loglevel",
                 "INFO",
             ],
@@ -94,27 +86,73 @@ def celery_worker(django_db_setup, tmp_path_factory):
             stderr=subprocess.STDOUT,
         )
     worker = Worker(process, BROKER_URL, data_dir / "media", log_path)
-    previous_broker = app.conf.broker_url
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration: a
-    # developer's own broker there would take this process's jobs away from the worker.
-    previous_env = os.environ.get("CELERY_BROKER_URL")
-    os.environ["CELERY_BROKER_URL"] = BROKER_URL
-    app.conf.broker_url = BROKER_URL
     try:
         _wait_until_ready(worker)
-        yield worker
+    except BaseException:
+        stop_worker(worker)
+        raise
+    return worker
+
+
+def stop_worker(worker: Worker, *, kill: bool = False) -> None:
+    """Stop the worker: SIGKILL with ``kill`` (as a crash or the out-of-memory killer would),
+    else a warm shutdown."""
+    if worker.process.poll() is not None:
+        return
+    if kill:
+        worker.process.kill()
+    else:
+        worker.process.terminate()
+    try:
+        worker.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+
+
+@contextmanager
+def broker(url: str) -> Iterator[None]:
+    """This process sends jobs to ``url`` meanwhile. Celery reads CELERY_BROKER_URL from the
+    environment before its configuration: a developer's own broker there would take this
+    process's jobs away from the test's workers."""
+    from marketing.celery import app
+
+    previous_broker = app.conf.broker_url
+    previous_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+    try:
+        yield
     finally:
         app.conf.broker_url = previous_broker
         if previous_env is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:
             os.environ["CELERY_BROKER_URL"] = previous_env
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+def _needs_postgres() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "needs PostgreSQL: the Celery worker is another process and cannot open pytest's "
+            "SQLite test database (run with DATABASE_URL=postgres://...)"
+        )
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, tmp_path_factory):
+    _needs_postgres()
+    import redis
+
+    redis.Redis.from_url(BROKER_URL).flushdb()  # no jobs left over from an earlier run
+    worker = start_worker(tmp_path_factory.mktemp("worker"), name="pytest")
+    try:
+        with broker(BROKER_URL):
+            yield worker
+    finally:
+        stop_worker(worker)
 
 
 def _wait_until_ready(worker: Worker) -> None:

@@ -250,3 +250,22 @@ def test_two_identical_training_requests_at_once_start_one_job(marketer, monkeyp
 
     assert len(runs) == 2 and runs[0] == runs[1]
     assert Job.objects.filter(kind=Job.Kind.TRAIN).count() == 1
+
+
+def test_a_database_error_is_told_in_words_and_its_text_kept_for_staff(
+    runners, marketer, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    def cut(job, progress):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    runners(Job.Kind.ERASE, cut)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_service.job_create(kind=Job.Kind.ERASE, title="t", params={}, by=marketer)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.message.startswith("The job stopped on a database error (OperationalError)")
+    assert "server closed" not in job.message
+    assert job.error == "OperationalError: server closed the connection unexpectedly"

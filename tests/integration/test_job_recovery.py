@@ -1,0 +1,199 @@
+"""Jobs survive the faults of a real deployment: Celery workers killed midway (SIGKILL, as a
+crash or the out-of-memory killer does), a broker that lost its queue, a database connection
+cut during an import. Real worker processes, Redis and PostgreSQL; the sweep
+(``jobs_reconcile``, which celery beat runs every minute) is called by the test."""
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.core.files import File
+
+from bench.common import generate
+from marketing.models import CurrentConsent, Customer, Job, Upload
+from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
+from marketing.services.jobs import jobs_reconcile
+from marketing.services.training import training_run_create
+from tests.factories import make_offer
+from tests.integration.conftest import (
+    BROKER_URL,
+    _needs_postgres,
+    broker,
+    start_worker,
+    stop_worker,
+    wait_for_job,
+)
+from tests.marketing.training_helpers import FAST_PARAMS, make_click_customers
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+# A broker database of their own: the session's worker must not take these tests' jobs.
+RECOVERY_BROKER_URL = BROKER_URL.rsplit("/", 1)[0] + "/12"
+LEASE_S = 3
+LEASE = {"JOB_HEARTBEAT_SECONDS": "1", "JOB_LEASE_SECONDS": str(LEASE_S)}
+
+
+class Workers:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.started: list = []
+
+    def start(self, name: str):
+        worker = start_worker(
+            self.data_dir, name=name, CELERY_BROKER_URL=RECOVERY_BROKER_URL, **LEASE
+        )
+        self.started.append(worker)
+        return worker
+
+    def logs(self) -> str:
+        return "\n".join(worker.log_tail() for worker in self.started)
+
+
+@pytest.fixture
+def workers(settings, tmp_path):
+    _needs_postgres()
+    queue = redis.Redis.from_url(RECOVERY_BROKER_URL)
+    queue.flushdb()
+    settings.JOB_QUEUE = "celery"
+    settings.CELERY_BROKER_URL = RECOVERY_BROKER_URL
+    settings.MEDIA_ROOT = tmp_path / "media"  # the workers' DATA_DIR is tmp_path
+    settings.JOB_HEARTBEAT_SECONDS = 1
+    settings.JOB_LEASE_SECONDS = LEASE_S
+    pool = Workers(tmp_path)
+    try:
+        with broker(RECOVERY_BROKER_URL):
+            yield pool
+    finally:
+        for worker in pool.started:
+            stop_worker(worker, kill=True)
+        queue.flushdb()
+
+
+def _wait(condition, what: str, pool: Workers, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} after {timeout} s; worker logs:\n{pool.logs()}")
+
+
+def _customers_upload(tmp_path: Path, rows: int, by) -> Upload:
+    path = tmp_path / "customers.csv"
+    generate(path, rows)
+    with path.open("rb") as handle:
+        upload = upload_create(kind="customers", file=File(handle, name=path.name), by=by)
+    upload_set_mapping(upload=upload, mapping=upload.mapping, mode="all_or_nothing", by=by)
+    return upload
+
+
+def _sweep_after_the_lease(pool: Workers) -> dict[str, int]:
+    time.sleep(LEASE_S + 1)
+    return jobs_reconcile()
+
+
+def test_an_import_whose_worker_is_killed_midway_is_restarted_and_imports_each_row_once(
+    workers, marketer, tmp_path
+):
+    rows = 60_000
+    upload = _customers_upload(tmp_path, rows, marketer)
+    first = workers.start("first")
+    job = upload_import(upload=upload, by=marketer)
+    _wait(lambda: Job.objects.get(pk=job.pk).progress >= 20, "the import did not start", workers)
+
+    stop_worker(first, kill=True)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING  # nobody said otherwise
+    assert _sweep_after_the_lease(workers)["restarted"] == 1
+
+    workers.start("second")
+    job = wait_for_job(job, workers.started[-1], timeout=300)
+    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{workers.logs()}"
+    assert (job.attempts, job.result["created"]) == (2, rows)
+    assert Customer.objects.count() == rows
+    assert CurrentConsent.objects.count() == job.result["consents_added"]  # one per statement
+    upload.refresh_from_db()
+    assert upload.status == Upload.Status.IMPORTED and "error" not in upload.summary
+    assert not Job.objects.filter(status=Job.Status.RUNNING).exists()
+
+
+def test_a_training_job_whose_worker_is_killed_fails_with_a_message(workers, marketer, tiny_bert):
+    offer = make_offer("TERM-DEPOSIT", title="Term deposit")
+    make_click_customers(200, offer)
+    first = workers.start("first")
+    run = training_run_create(
+        name="Killed midway",
+        segment=None,
+        offer=offer,
+        target="conversion",
+        base_model="",
+        mode="lora",
+        params={**FAST_PARAMS, "epochs": 30},
+        by=marketer,
+    )
+    _wait(
+        lambda: Job.objects.get(pk=run.job_id).progress >= 15,
+        "training did not start",
+        workers,
+        timeout=300,
+    )
+
+    stop_worker(first, kill=True)
+    counts = _sweep_after_the_lease(workers)
+
+    job = Job.objects.get(pk=run.job_id)
+    assert counts["failed"] == 1
+    assert job.status == Job.Status.FAILED and job.finished_at
+    assert job.message.startswith("Its worker stopped before the job finished")
+    assert not Job.objects.filter(status=Job.Status.RUNNING).exists()
+
+
+def test_jobs_queued_when_the_broker_lost_its_queue_are_sent_again(
+    workers, marketer, tmp_path, settings
+):
+    upload = _customers_upload(tmp_path, 500, marketer)
+    job = upload_import(upload=upload, by=marketer)  # queued, and no worker running
+    # What a Redis restart without persistence does to the queue: it is empty.
+    redis.Redis.from_url(RECOVERY_BROKER_URL).flushdb()
+    workers.start("after-restart")
+    time.sleep(2)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.QUEUED  # nothing to take
+
+    settings.JOB_RESEND_AFTER_SECONDS = 0
+    assert jobs_reconcile()["resent"] == 1
+
+    job = wait_for_job(job, workers.started[-1], timeout=120)
+    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{workers.logs()}"
+    assert Customer.objects.count() == 500
+
+
+def test_a_database_connection_cut_mid_import_fails_readably_and_a_retry_works(
+    workers, marketer, tmp_path
+):
+    from django.db import connection
+
+    upload = _customers_upload(tmp_path, 60_000, marketer)
+    workers.start("first")
+    job = upload_import(upload=upload, by=marketer)
+    _wait(lambda: Job.objects.get(pk=job.pk).progress >= 20, "the import did not start", workers)
+    with connection.cursor() as cursor:  # every other session on this database
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    job = wait_for_job(job, workers.started[-1], timeout=120)
+    assert job.status == Job.Status.FAILED
+    assert job.message.startswith("The import stopped on an unexpected error")
+    assert "terminat" not in job.message.lower() and "server closed" not in job.message.lower()
+    assert Customer.objects.count() == 0  # nothing half-written
+    upload.refresh_from_db()
+    assert upload.status == Upload.Status.FAILED and upload.summary["error"] == job.message
+
+    again = wait_for_job(
+        upload_import(upload=upload, by=marketer), workers.started[-1], timeout=300
+    )
+    assert again.status == Job.Status.SUCCEEDED, f"{again.error}\n{workers.logs()}"
+    upload.refresh_from_db()
+    assert upload.status == Upload.Status.IMPORTED and "error" not in upload.summary
+    assert Customer.objects.count() == 60_000
