@@ -236,11 +236,13 @@ def _heartbeat(job_id: int) -> Iterator[None]:
     def beat() -> None:
         try:
             while not stop.wait(settings.JOB_HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        except Exception:  # the lease then runs out, and the sweep says so on the job
-            logger.exception("job %s: its heartbeat stopped", job_id)
+                try:
+                    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:  # a busy or unreachable database: the next beat again
+                    logger.warning("job %s: a heartbeat failed", job_id, exc_info=True)
+                    reset_broken_connection()
         finally:
             connection.close()
 
