@@ -121,10 +121,13 @@ def broker(url: str) -> Iterator[None]:
     previous_env = os.environ.get("CELERY_BROKER_URL")
     os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
+    # The producers made for the previous broker would keep sending there.
+    app.amqp._producer_pool = None
     try:
         yield
     finally:
         app.conf.broker_url = previous_broker
+        app.amqp._producer_pool = None
         if previous_env is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:
