@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -109,7 +110,7 @@ def job_create_once(
     that two requests at once are taken one after the other."""
     user = stored_user(by)
     if user is not None:
-        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         since = timezone.now() - timedelta(seconds=settings.JOB_DUPLICATE_WINDOW_SECONDS)
         same = (
             Job.objects.filter(

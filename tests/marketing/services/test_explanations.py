@@ -38,8 +38,8 @@ def test_it_computes_the_global_importance_of_both_models_with_progress(
     seen = []
     make = jobs.make_progress
 
-    def recording(job_id):
-        progress = make(job_id)
+    def recording(job_id, attempt=None):
+        progress = make(job_id, attempt)
 
         def wrapped(percent, message=""):
             seen.append((percent, message))

@@ -115,8 +115,8 @@ def test_it_leaves_no_scores_behind_when_cancelled(
     monkeypatch.setattr("marketing.services.scoring.CHUNK_ROWS", 10)
     real = jobs.make_progress
 
-    def cancel_after_first_chunk(job_id):
-        progress = real(job_id)
+    def cancel_after_first_chunk(job_id, attempt=None):
+        progress = real(job_id, attempt)
 
         def wrapped(percent, message=""):
             if message.startswith("Scored 10 "):

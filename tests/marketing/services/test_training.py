@@ -178,8 +178,8 @@ def test_it_stops_cleanly_when_cancelled_during_training(
 ):
     real = jobs.make_progress
 
-    def cancel_once_training(job_id):
-        progress = real(job_id)
+    def cancel_once_training(job_id, attempt=None):
+        progress = real(job_id, attempt)
 
         def wrapped(percent, message=""):
             if message.startswith("Epoch"):
