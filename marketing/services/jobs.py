@@ -8,7 +8,6 @@ most once even when a broker redelivers it.
 
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -481,34 +480,48 @@ def jobs_reconcile(*, resend: bool = True) -> dict[str, int]:
     return counts
 
 
-_sweeper_started = False
+_sweeper: threading.Thread | None = None
+_sweeper_stop = threading.Event()
 
 
 def in_process_sweeper_start() -> None:
-    """The in-process queue's sweep, on a thread of this process (once). Its first run takes
+    """The in-process queue's sweep, on a thread of this process (once; the web server
+    starts it, see marketing/wsgi.py, and so does the first job queued). Its first run takes
     over what an earlier server process left: jobs queued in its memory, and jobs it was
     running. Later runs only look for lost runs: this process holds its own queue."""
-    global _sweeper_started
+    global _sweeper
     with _executor_lock:
-        if _sweeper_started:
+        if _sweeper is not None:
             return
-        _sweeper_started = True
+        _sweeper_stop.clear()
+        _sweeper = threading.Thread(target=_sweep_in_process, name="job-sweeper", daemon=True)
+    _sweeper.start()
 
-    def sweep() -> None:
-        first = True
-        while True:
-            try:
-                if first:
-                    _requeue_all_waiting()
-                jobs_reconcile(resend=False)
-                first = False
-            except Exception:
-                logger.exception("the in-process job sweep failed; it runs again")
-            finally:
-                close_old_connections()
-            time.sleep(settings.JOB_SWEEP_SECONDS)
 
-    threading.Thread(target=sweep, name="job-sweeper", daemon=True).start()
+def in_process_sweeper_stop() -> None:
+    """Stop the sweep thread (tests; a server's ends with its process)."""
+    global _sweeper
+    with _executor_lock:
+        sweeper, _sweeper = _sweeper, None
+    if sweeper is not None:
+        _sweeper_stop.set()
+        sweeper.join()
+
+
+def _sweep_in_process() -> None:
+    first = True
+    while not _sweeper_stop.is_set():
+        try:
+            if first:
+                _requeue_all_waiting()
+            jobs_reconcile(resend=False)
+            first = False
+        except Exception:
+            logger.exception("the in-process job sweep failed; it runs again")
+        finally:
+            close_old_connections()
+        _sweeper_stop.wait(settings.JOB_SWEEP_SECONDS)
+    connection.close()
 
 
 def _requeue_all_waiting() -> None:

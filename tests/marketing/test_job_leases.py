@@ -269,3 +269,44 @@ def test_a_database_error_is_told_in_words_and_its_text_kept_for_staff(
     assert job.message.startswith("The job stopped on a database error (OperationalError)")
     assert "server closed" not in job.message
     assert job.error == "OperationalError: server closed the connection unexpectedly"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restarted_server_takes_over_what_the_last_one_left(runners, settings):
+    """The in-process queue keeps its queue in memory: the sweep a (re)started server runs
+    first sends the waiting jobs to it, and restarts the runs that lost their process."""
+    settings.JOB_QUEUE = "thread"
+    ran = []
+    runners(Job.Kind.ERASE, lambda job, progress: ran.append(job.pk) or {}, restartable=True)
+    waiting = Job.objects.create(kind=Job.Kind.ERASE, sent_at=timezone.now())
+    lost = _running(Job.Kind.ERASE, silent_for=settings.JOB_LEASE_SECONDS + 5)
+
+    job_service.in_process_sweeper_start()
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline
+            and Job.objects.exclude(status=Job.Status.SUCCEEDED).exists()
+        ):
+            time.sleep(0.1)
+    finally:
+        job_service.in_process_sweeper_stop()
+
+    assert set(Job.objects.values_list("status", flat=True)) == {Job.Status.SUCCEEDED}
+    assert sorted(ran) == sorted([waiting.pk, lost.pk])
+    assert Job.objects.get(pk=lost.pk).attempts == 2
+
+
+def test_the_web_server_starts_the_sweep_with_the_in_process_queue(settings, monkeypatch):
+    import importlib
+
+    import marketing.wsgi
+
+    started = []
+    monkeypatch.setattr(job_service, "in_process_sweeper_start", lambda: started.append(1))
+    settings.JOB_QUEUE = "thread"
+    importlib.reload(marketing.wsgi)
+    settings.JOB_QUEUE = "celery"
+    importlib.reload(marketing.wsgi)
+
+    assert started == [1]
