@@ -441,7 +441,9 @@ def jobs_reconcile(*, resend: bool = True) -> dict[str, int]:
     """
     now = timezone.now()
     counts = {"restarted": 0, "failed": 0, "cancelled": 0, "resent": 0}
-    for job in _orphans(now).only("id", "kind", "attempts", "cancel_requested", "heartbeat_at"):
+    for job in _orphans(now).only(
+        "id", "kind", "params", "attempts", "cancel_requested", "heartbeat_at"
+    ):
         fields: dict[str, Any]
         if job.cancel_requested:
             outcome, fields = "cancelled", {"status": Job.Status.CANCELLED}
