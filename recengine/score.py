@@ -116,7 +116,8 @@ class DistilledScorer:
         return self
 
     def _typed(self, frame: pd.DataFrame) -> pd.DataFrame:
-        x = frame[self.columns_].copy()
+        # A column the rows lack (no customer of a chunk has the attribute) is missing values.
+        x = frame.reindex(columns=self.columns_).copy()
         for c, categories in self.categories_.items():
             x[c] = pd.Categorical(x[c].astype(str), categories=categories)
         return x

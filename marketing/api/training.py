@@ -138,6 +138,7 @@ class ScoringRunSerializer(RunSerializer):
             "customers_scored",
             "customers_excluded",
             "distribution",
+            "scorer",
             "created_by",
             "created_at",
         ]
@@ -148,6 +149,12 @@ class ScoringRunCreateSerializer(serializers.Serializer):
     training_run = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all())
     segment = optional_pk(
         Segment.objects.all(), help_text="Customers to score; null = all customers"
+    )
+    scorer = serializers.ChoiceField(
+        choices=ScoringRun.Scorer.choices,
+        default=ScoringRun.Scorer.SERVED,
+        help_text="The served model, its int8 copy or the distilled fast path; the training "
+        "run's metrics.scorers give each one's validation AUC and rows per second",
     )
 
 

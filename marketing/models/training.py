@@ -67,6 +67,14 @@ class TrainingRun(JobRecord):
 class ScoringRun(JobRecord):
     """Scores of one trained model for the consented customers of a segment (a Job "score")."""
 
+    class Scorer(models.TextChoices):
+        # The model the training run serves: BERT, or its blend with the baseline.
+        SERVED = "served", "Served model"
+        # The same with BERT's linear layers in int8 (CPU).
+        INT8 = "int8", "Served model, int8"
+        # A LightGBM student that learnt the served model's scores from the profile columns.
+        FAST = "fast", "Fast path (distilled)"
+
     job = models.OneToOneField(
         "marketing.Job", on_delete=models.PROTECT, related_name="scoring_run"
     )
@@ -81,6 +89,7 @@ class ScoringRun(JobRecord):
     customers_excluded = models.JSONField(default=dict, blank=True)
     # {"edges": [...], "counts": [...], "mean": ..., "quantiles": {...}}
     distribution = models.JSONField(default=dict, blank=True)
+    scorer = models.CharField(max_length=8, choices=Scorer.choices, default=Scorer.SERVED)
 
     def __str__(self) -> str:
         return f"Scores of {self.training_run} #{self.pk}"

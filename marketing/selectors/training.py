@@ -105,3 +105,38 @@ def top_percent_estimate(distribution: Mapping[str, Any], score: float) -> int |
     # Up to the whole percent the score is within; rounded first so that float noise in the
     # bar shares (15.000000000000002) does not lift a whole percent to the next one.
     return max(1, min(100, math.ceil(round(100 * above / total, 6))))
+
+
+def scorer_choices(run: TrainingRun) -> list[dict[str, Any]]:
+    """The scorers a finished run's model offers, as the scoring form shows them: validation
+    AUC and speed measured when the model was trained, and the time each would take for every
+    customer with profiling consent by the overview's last count (no count here)."""
+    from marketing.models import Offer, OverviewFigures, Purpose
+    from marketing.services.scorers import available_scorers
+
+    counted = OverviewFigures.objects.order_by("id").values_list("figures", flat=True).first()
+    consented = (counted or {}).get("consent", {}).get(Purpose.PROFILING.value)
+    offers = 1 if run.offer_id else Offer.objects.filter(active=True).count()
+    rows = consented * offers if consented else None
+    choices = []
+    for value, figures in available_scorers(run.metrics).items():
+        speed = figures.get("rows_per_s")
+        choices.append(
+            {
+                "value": value,
+                "label": figures["label"],
+                "val_auc": figures.get("val_auc"),
+                "rows_per_s": speed,
+                "rows": rows,
+                "expected": _about(rows / speed) if rows and speed else None,
+            }
+        )
+    return choices
+
+
+def _about(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"

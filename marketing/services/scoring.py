@@ -37,6 +37,7 @@ from marketing.services.model_inputs import (
     offer_columns,
     population,
 )
+from marketing.services.scorers import available_scorers, scorer_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,23 +53,40 @@ class ScoringSetupError(ApplicationError, ValueError):
 
 
 def scoring_run_create(
-    *, training_run: TrainingRun, segment: Segment | None, by: Actor
+    *,
+    training_run: TrainingRun,
+    segment: Segment | None,
+    by: Actor,
+    scorer: str = ScoringRun.Scorer.SERVED,
 ) -> ScoringRun:
     if training_run.job.status != Job.Status.SUCCEEDED or not training_run.model_id:
         raise ScoringSetupError("Only a finished training run has a model that can score.")
+    offered = available_scorers(training_run.metrics)
+    if scorer not in offered:
+        raise ScoringSetupError(
+            f"The model of “{training_run.name}” cannot score with {scorer!r}; it offers "
+            f"{', '.join(offered)} (a model trained before the choice existed offers the "
+            "served model only).",
+            errors={"scorer": f"Choose one of {', '.join(offered)}."},
+        )
     where = f"segment “{segment.name}”" if segment else "all customers"
+    how = "" if scorer == ScoringRun.Scorer.SERVED else f" ({ScoringRun.Scorer(scorer).label})"
     creator = stored_user(by)
     with transaction.atomic():
         job, created = job_create_once(
             kind=Job.Kind.SCORE,
-            title=f"Score {where} with “{training_run.name}”",
-            params={"training_run": training_run.pk, "segment": segment.pk if segment else None},
+            title=f"Score {where} with “{training_run.name}”{how}"[:200],
+            params={
+                "training_run": training_run.pk,
+                "segment": segment.pk if segment else None,
+                "scorer": scorer,
+            },
             by=by,
         )
         if not created:  # the same request a moment ago: its run
             return ScoringRun.objects.select_related("job", "training_run").get(job=job)
         scoring = ScoringRun.objects.create(
-            job=job, training_run=training_run, segment=segment, created_by=creator
+            job=job, training_run=training_run, segment=segment, created_by=creator, scorer=scorer
         )
         audit_log(
             actor=by,
@@ -113,8 +131,11 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
     progress(2, f"Loading model {training.model_id}")
     # On a GPU worker ("gpu" queue) the model scores on the accelerator. The served model is
     # the BERT model or, when the training run chose it, its blend with the baseline.
-    model = ModelRegistry(settings.MODEL_REGISTRY_DIR).load_served(
-        training.model_id, device=pick_device()
+    model = scorer_model(
+        ModelRegistry(settings.MODEL_REGISTRY_DIR),
+        training.model_id,
+        scoring.scorer,
+        device=pick_device(),
     )
 
     # Keys of the rows handed to the scorer, in order; score_in_chunks reads exactly one chunk

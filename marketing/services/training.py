@@ -41,6 +41,7 @@ from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create_once, register_runner
 from marketing.services.model_inputs import offer_columns, population
+from marketing.services.scorers import STUDENT_PART, measure_scorers
 from marketing.services.training_params import (
     DEFAULT_LEARNING_RATES,
     TrainingSetupError,
@@ -230,7 +231,17 @@ class _Training:
         metrics = self.evaluate(examples, parts["test"], model, baseline)
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
-        self.progress(EVAL_END, "Saving the model in the registry")
+        self.progress(EVAL_END, "Measuring the scorers (served model, int8, fast path)")
+        metrics["scorers"], student = measure_scorers(
+            frame=examples.frame,
+            y=examples.y,
+            train=parts["train"],
+            val=parts["val"],
+            served=blend if metrics["blend"]["served"] else model,
+            seed=self.params.seed,
+            threads=self.params.threads,
+        )
+        self.progress(EVAL_END + 2, "Saving the model in the registry")
         return self.save(
             model,
             serializer_config,
@@ -239,6 +250,7 @@ class _Training:
             baseline,
             blend,
             text_values(examples.frame, examples.customer_fields),
+            student,
         )
 
     # ---- data ---------------------------------------------------------------------------------
@@ -547,6 +559,7 @@ class _Training:
         baseline,
         blend,
         known_values: dict[str, list[str]],
+        student,
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict, json_ready
         from recengine.registry import ModelRegistry
@@ -561,7 +574,7 @@ class _Training:
             pseudonyms=pseudonyms,
             consent_snapshot=run.consent_snapshot,
             metrics=metrics,
-            parts={"baseline": baseline, "blend": blend},
+            parts={"baseline": baseline, "blend": blend, STUDENT_PART: student},
             served="blend" if metrics["blend"]["served"] else "model",
             config={
                 "training_run": run.pk,

@@ -13,10 +13,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from marketing.models import Job, Offer, Segment, TrainingRun
+from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.selectors.segments import suppressed_count
 from marketing.selectors.training import (
     EXCLUSION_REASONS,
+    scorer_choices,
     scoring_runs,
     top_scores,
     training_runs,
@@ -152,6 +153,9 @@ class TrainForm(forms.Form):
 class ScoreForm(forms.Form):
     segment = forms.ModelChoiceField(
         Segment.objects.all(), required=False, empty_label="All customers"
+    )
+    scorer = forms.ChoiceField(
+        choices=ScoringRun.Scorer.choices, initial=ScoringRun.Scorer.SERVED, required=False
     )
 
 
@@ -320,6 +324,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             curves_chart=model_charts.training_curves(run.curves),
             scorings=list(scoring_runs().filter(training_run=run)[:10]),
             score_form=ScoreForm(),
+            scorers=scorer_choices(run),
             can_score=job.status == Job.Status.SUCCEEDED and bool(run.model_id),
             explain_global=global_section(run, self.request.user),
         )
@@ -349,11 +354,14 @@ class ScoringRunCreateView(RoleRequiredMixin, View):
         run = get_object_or_404(training_runs(), pk=pk)
         form = ScoreForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose a segment to score.")
+            messages.error(request, "Choose a segment and a scorer.")
             return redirect("model-detail", pk=run.pk)
         try:
             scoring = scoring_run_create(
-                training_run=run, segment=form.cleaned_data["segment"], by=request.user
+                training_run=run,
+                segment=form.cleaned_data["segment"],
+                scorer=form.cleaned_data["scorer"] or ScoringRun.Scorer.SERVED,
+                by=request.user,
             )
         except ScoringSetupError as exc:
             messages.error(request, str(exc))
