@@ -107,7 +107,7 @@ def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_bette
     assert 0 <= blend["roc_auc"] <= 1 and set(blend["weights"]) == {"model", "baseline"}
     registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
     manifest = registry.record(run.model_id).manifest
-    assert manifest["parts"] == ["baseline", "blend"]
+    assert manifest["parts"] == ["baseline", "blend", "student"]
     assert manifest["served"] == ("blend" if blend["served"] else "model")
     import torch
 
