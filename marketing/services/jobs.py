@@ -182,7 +182,8 @@ def _run_in_thread(job_id: int) -> None:
     try:
         run_job(job_id)
     finally:
-        close_old_connections()
+        # The worker thread may wait long for its next job: it holds no connection meanwhile.
+        connection.close()
 
 
 def enqueue(job: Job) -> None:
