@@ -202,7 +202,6 @@ def enqueue(job: Job) -> None:
         Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(**fields)
         run_job_task.apply_async(args=[job.pk], queue=queue)
     elif mode == "thread":
-        in_process_sweeper_start()
         _in_process_executor().submit(_run_in_thread, job.pk)
     elif mode == "inline":
         run_job(job.pk)
@@ -489,7 +488,7 @@ _sweeper_stop = threading.Event()
 
 def in_process_sweeper_start() -> None:
     """The in-process queue's sweep, on a thread of this process (once; the web server
-    starts it, see marketing/wsgi.py, and so does the first job queued). Its first run takes
+    starts it, see marketing/wsgi.py). Its first run takes
     over what an earlier server process left: jobs queued in its memory, and jobs it was
     running. Later runs only look for lost runs: this process holds its own queue."""
     global _sweeper

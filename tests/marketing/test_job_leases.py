@@ -281,6 +281,7 @@ def test_a_restarted_server_takes_over_what_the_last_one_left(runners, settings)
     waiting = Job.objects.create(kind=Job.Kind.ERASE, sent_at=timezone.now())
     lost = _running(Job.Kind.ERASE, silent_for=settings.JOB_LEASE_SECONDS + 5)
 
+    job_service.in_process_sweeper_stop()  # as a new process: no sweep running yet
     job_service.in_process_sweeper_start()
     try:
         deadline = time.monotonic() + 30
