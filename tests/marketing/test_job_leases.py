@@ -275,6 +275,13 @@ def test_a_database_error_is_told_in_words_and_its_text_kept_for_staff(
 def test_a_restarted_server_takes_over_what_the_last_one_left(runners, settings):
     """The in-process queue keeps its queue in memory: the sweep a (re)started server runs
     first sends the waiting jobs to it, and restarts the runs that lost their process."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        # The sweep, the worker and the heartbeat are three threads writing at once: SQLite's
+        # shared in-memory test database refuses that ("table is locked") where a file
+        # database waits its turn.
+        pytest.skip("concurrent writers need PostgreSQL")
     settings.JOB_QUEUE = "thread"
     ran = []
     runners(Job.Kind.ERASE, lambda job, progress: ran.append(job.pk) or {}, restartable=True)
