@@ -6,7 +6,16 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from marketing.models import Customer, CustomerScore, Job, ScoringRun, TrainingRun
+from marketing.models import (
+    Customer,
+    CustomerScore,
+    Job,
+    Offer,
+    OverviewFigures,
+    Purpose,
+    ScoringRun,
+    TrainingRun,
+)
 from marketing.selectors.consent import EXCLUSION_REASONS, consent_exclusions, scores_for_use
 
 __all__ = ["EXCLUSION_REASONS", "consent_exclusions"]  # read with the runs they explain
@@ -111,7 +120,6 @@ def scorer_choices(run: TrainingRun) -> list[dict[str, Any]]:
     """The scorers a finished run's model offers, as the scoring form shows them: validation
     AUC and speed measured when the model was trained, and the time each would take for every
     customer with profiling consent by the overview's last count (no count here)."""
-    from marketing.models import Offer, OverviewFigures, Purpose
     from marketing.services.scorers import available_scorers
 
     counted = OverviewFigures.objects.order_by("id").values_list("figures", flat=True).first()
