@@ -215,6 +215,13 @@ JOB_SWEEP_SECONDS = env.int("JOB_SWEEP_SECONDS", default=60)
 # The same training or scoring request again within this time, while its job has not
 # finished, returns that job (a double click, a client's retry).
 JOB_DUPLICATE_WINDOW_SECONDS = env.int("JOB_DUPLICATE_WINDOW_SECONDS", default=120)
+# Scoring fans out: a run is split into chunks of about SCORING_CHUNK_ROWS rows (customers x
+# offers) that any worker takes in parallel; the run's own job takes chunks too, so one
+# worker is enough. A chunk that fails is taken again (up to JOB_MAX_ATTEMPTS times).
+SCORING_CHUNK_ROWS = env.int("SCORING_CHUNK_ROWS", default=50_000)
+# CPU threads of torch and LightGBM in each job process. 0: the machine's cores shared
+# among the worker's processes (its --concurrency), or all of them on the in-process queue.
+WORKER_THREADS = env.int("WORKER_THREADS", default=0)
 if JOB_LEASE_SECONDS < 3 * JOB_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("JOB_LEASE_SECONDS must be at least 3 x JOB_HEARTBEAT_SECONDS")
 CELERY_BEAT_SCHEDULE = {

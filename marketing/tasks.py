@@ -5,6 +5,7 @@ from marketing.services.current_consent import current_consent_refresh_due
 from marketing.services.figures import figures_refresh_all
 from marketing.services.jobs import jobs_reconcile, run_job
 from marketing.services.retention import retention_purge
+from marketing.services.scoring_chunks import chunk_task_run
 
 
 @shared_task(
@@ -75,3 +76,19 @@ def refresh_current_consent_task() -> dict[str, int]:
 def reconcile_jobs_task() -> dict[str, int]:
     """Restart or end the jobs whose worker was lost; send again those the broker lost."""
     return jobs_reconcile()
+
+
+@shared_task(
+    name="marketing.score_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # A chunk is taken by a conditional claim; the run's job takes again a chunk whose task
+    # failed or whose worker was lost, so the task itself is never retried.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+)
+def score_chunk_task(chunk_id: int) -> str:
+    """Score one chunk of a scoring run (marketing.services.scoring_chunks)."""
+    return chunk_task_run(chunk_id)

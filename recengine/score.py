@@ -124,3 +124,18 @@ class DistilledScorer:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-np.asarray(self.model_.predict(self._typed(frame)))))
+
+
+def limit_threads(model: Any, threads: int) -> None:
+    """Score with at most ``threads`` CPU threads: torch's (for the whole process) and those of
+    every LightGBM model in ``model`` (a blend's members, a baseline, a student). Processes
+    that share a machine then do not fight over its cores."""
+    torch.set_num_threads(threads)
+    for part in [model, *getattr(model, "members", {}).values()]:
+        estimator = getattr(part, "model_", None)
+        if (
+            estimator is not None
+            and hasattr(estimator, "set_params")
+            and "n_jobs" in getattr(estimator, "get_params", dict)()
+        ):
+            estimator.set_params(n_jobs=threads)

@@ -24,7 +24,7 @@ from marketing.models.jobs import Job
 from marketing.models.keys import PseudonymKeyRotation
 from marketing.models.offers import Interaction, Offer
 from marketing.models.segments import Segment
-from marketing.models.training import CustomerScore, ScoringRun, TrainingRun
+from marketing.models.training import CustomerScore, ScoringChunk, ScoringRun, TrainingRun
 from marketing.models.uploads import Upload
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "PseudonymKeyRotation",
     "Purpose",
     "RecommendationRun",
+    "ScoringChunk",
     "ScoringRun",
     "Segment",
     "SegmentFigures",

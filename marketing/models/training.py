@@ -95,6 +95,48 @@ class ScoringRun(JobRecord):
         return f"Scores of {self.training_run} #{self.pk}"
 
 
+class ScoringChunk(models.Model):
+    """One share of a scoring run: the consented customers whose ids lie in
+    ``first_customer``..``last_customer``. Any worker may take a queued chunk (the run's own
+    job takes them too); its scores are written in one transaction with the chunk's "done",
+    and only by the attempt that holds it, so a rerun writes each row once."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting"
+        RUNNING = "running", "Scoring"
+        DONE = "done", "Done"
+        # Its last attempt failed; taken again while it has attempts left.
+        FAILED = "failed", "Failed"
+        # The run was cancelled or failed: nothing of it is kept.
+        CANCELLED = "cancelled", "Cancelled"
+
+    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    first_customer = models.BigIntegerField()
+    last_customer = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Rows scored so far by the current attempt (its final count once done).
+    rows_scored = models.PositiveIntegerField(default=0)
+    customers_scored = models.PositiveIntegerField(default=0)
+    score_sum = models.FloatField(default=0.0)
+    # Counts of the chunk's scores in the run's fine histogram bins (sparse: {bin: count}).
+    histogram = models.JSONField(default=dict, blank=True)
+    # The process that scored it ("host:pid"), and why its last attempt failed.
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scoring_run", "number"], name="scoring_chunk_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.number} of scoring run {self.scoring_run_id}"
+
+
 class CustomerScore(models.Model):
     """P(response) of one customer (for one offer) from one scoring run."""
 

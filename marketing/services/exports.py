@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from marketing.bulkwrite import append_rows
 from marketing.errors import ApplicationError
 from marketing.exporters.base import Member, WriteResult
 from marketing.exporters.countries import GOOGLE_CONSENT_COUNTRIES
@@ -34,7 +35,6 @@ from marketing.models import (
     Purpose,
     Suppression,
 )
-from marketing.models.base import concrete_field
 from marketing.selectors.audiences import export_rows, left_out_counts
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
@@ -245,41 +245,6 @@ class _ExportWriter:
                 "unknown_country": "required",
             }
         return snapshot
-
-
-def append_rows(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
-    """Append rows fast: COPY on PostgreSQL (a quarter of the time of an INSERT of the same
-    rows), ``bulk_create`` elsewhere."""
-    if not rows:
-        return
-    columns = [concrete_field(model, name).attname for name in fields]
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(
-            model(**dict(zip(columns, row, strict=True))) for row in rows
-        )
-        return
-    lines = "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows)
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) FROM STDIN",
-            io.StringIO(lines),
-        )
-
-
-def _copy_text(value: Any) -> str:
-    """A value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (
-            text.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    return text
 
 
 def export_file(export: Export) -> Path:

@@ -282,6 +282,18 @@ def make_progress(job_id: int, attempt: int | None = None) -> Progress:
     return progress
 
 
+def job_threads() -> int:
+    """CPU threads one job process may use: WORKER_THREADS, or the machine's cores shared
+    among the Celery worker's processes (all of them on the in-process queue), at least 1."""
+    import os
+
+    if settings.WORKER_THREADS:
+        return settings.WORKER_THREADS
+    from marketing import celery
+
+    return max(1, (os.cpu_count() or 1) // max(1, celery.worker_processes or 1))
+
+
 def reset_broken_connection() -> None:
     """After a database error outside any transaction: a connection the server cut is closed,
     so that the next query (recording the failure) opens a new one."""

@@ -8,12 +8,11 @@ scored and written in chunks, so memory stays bounded however large the segment 
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 
 from marketing.dbstats import analyze
 from marketing.errors import ApplicationError
@@ -23,6 +22,7 @@ from marketing.models import (
     Job,
     Offer,
     Purpose,
+    ScoringChunk,
     ScoringRun,
     Segment,
     TrainingRun,
@@ -30,21 +30,29 @@ from marketing.models import (
 from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
-from marketing.services.jobs import Progress, job_create_once, register_runner
+from marketing.services.jobs import (
+    Progress,
+    job_create_once,
+    register_ended,
+    register_runner,
+)
 from marketing.services.model_inputs import (
-    known_values_only,
-    model_text_values,
-    offer_columns,
     population,
 )
-from marketing.services.scorers import available_scorers, scorer_model
+from marketing.services.scorers import available_scorers
+from marketing.services.scoring_chunks import (
+    FINE_BINS,
+    ChunkState,
+    chunks_abandon,
+    chunks_plan,
+    chunks_send,
+    chunks_work,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-CHUNK_ROWS = 2000
-# Fine histogram kept while scoring; merged into HISTOGRAM_BARS bars at the end.
-FINE_BINS = 1000
+# The chunks' fine histograms are merged into HISTOGRAM_BARS bars at the end.
 HISTOGRAM_BARS = 25
 
 
@@ -111,90 +119,88 @@ def scores_download_log(*, scoring_run: ScoringRun, by, file_format: str) -> Non
 
 @register_runner(Job.Kind.SCORE, restartable=True)
 def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
+    """Plan the run's chunks (a restarted run keeps those already done), send them to the
+    workers, take chunks itself until all are done, then sum them up."""
     import numpy as np
-
-    from recengine.config import pick_device
-    from recengine.registry import ModelRegistry
-    from recengine.score import ScoreConfig, score_in_chunks
 
     scoring = ScoringRun.objects.select_related("training_run__offer", "segment").get(job=job)
     training = scoring.training_run
-    # A restarted run (its worker was lost midway) starts over: no score is written twice.
-    CustomerScore.objects.filter(scoring_run_id=scoring.pk).delete()
-    members = population(scoring.segment)
-    consented = customers_with_consent(Purpose.PROFILING, queryset=members)
-    excluded = consent_exclusions(Purpose.PROFILING, queryset=members)
-    offers = [training.offer] if training.offer else list(Offer.objects.filter(active=True))
-    n_customers = consented.count()
-    total = n_customers * len(offers)
-    ScoringRun.objects.filter(pk=scoring.pk).update(customers_excluded=excluded)
-    progress(2, f"Loading model {training.model_id}")
-    # On a GPU worker ("gpu" queue) the model scores on the accelerator. The served model is
-    # the BERT model or, when the training run chose it, its blend with the baseline.
-    model = scorer_model(
-        ModelRegistry(settings.MODEL_REGISTRY_DIR),
-        training.model_id,
-        scoring.scorer,
-        device=pick_device(),
-    )
+    offers = 1 if training.offer else Offer.objects.filter(active=True).count()
+    if not ScoringChunk.objects.filter(scoring_run=scoring).exists():
+        members = population(scoring.segment)
+        consented = customers_with_consent(Purpose.PROFILING, queryset=members)
+        excluded = consent_exclusions(Purpose.PROFILING, queryset=members)
+        with transaction.atomic():
+            # A run scored before chunks existed and restarted: it starts over.
+            CustomerScore.objects.filter(scoring_run_id=scoring.pk).delete()
+            ScoringRun.objects.filter(pk=scoring.pk).update(customers_excluded=excluded)
+            parts = chunks_plan(scoring, consented, offers)
+        progress(2, f"Split into {parts:,} parts")
+    if settings.JOB_QUEUE == "celery":
+        chunks_send(scoring.pk, job.params.get("queue") or settings.CELERY_TASK_DEFAULT_QUEUE)
+    expected = max(1, _expected_rows(scoring.pk, offers))
 
-    # Keys of the rows handed to the scorer, in order; score_in_chunks reads exactly one chunk
-    # of rows before it yields that chunk's scores.
-    keys: deque[tuple[int, int | None]] = deque()
-    multi_offer = training.offer is None
+    def report(state: ChunkState) -> None:
+        ScoringRun.objects.filter(pk=scoring.pk).update(rows_scored=state.rows_scored)
+        progress(
+            3 + 96 * min(1.0, state.rows_scored / expected),
+            f"Scored {state.rows_scored:,} of about {expected:,} rows "
+            f"({state.done:,} of {state.total:,} parts done)",
+        )
 
-    known = model_text_values(training)
-
-    def rows() -> Iterator[dict[str, Any]]:
-        customers = consented.order_by("pk").values_list("pk", "attributes")
-        for customer_id, attributes in customers.iterator(chunk_size=CHUNK_ROWS):
-            for offer in offers:
-                keys.append((customer_id, offer.pk))
-                yield known_values_only(
-                    {**(attributes or {}), **(offer_columns(offer) if multi_offer else {})},
-                    known,
-                )
-
-    fine = np.zeros(FINE_BINS, dtype=np.int64)
-    score_sum, done = 0.0, 0
     try:
-        for scores in score_in_chunks(model, rows(), ScoreConfig(chunk_size=CHUNK_ROWS)):
-            batch = [keys.popleft() for _ in range(len(scores))]
-            CustomerScore.objects.bulk_create(
-                [
-                    CustomerScore(
-                        scoring_run_id=scoring.pk,
-                        customer_id=customer_id,
-                        offer_id=offer_id,
-                        score=float(score),
-                    )
-                    for (customer_id, offer_id), score in zip(batch, scores, strict=True)
-                ],
-                batch_size=CHUNK_ROWS,
-            )
-            fine += np.histogram(scores, bins=FINE_BINS, range=(0.0, 1.0))[0]
-            score_sum += float(scores.sum())
-            done += len(scores)
-            ScoringRun.objects.filter(pk=scoring.pk).update(rows_scored=done)
-            progress(5 + 94 * done / max(total, 1), f"Scored {done:,} of {total:,} rows")
+        chunks_work(scoring.pk, report)
     except BaseException:
-        # A cancelled or failed run leaves no half set of scores behind.
-        CustomerScore.objects.filter(scoring_run_id=scoring.pk).delete()
-        ScoringRun.objects.filter(pk=scoring.pk).update(rows_scored=0)
+        if not _taken_over(job):
+            chunks_abandon(scoring.pk)
         raise
-    distribution = score_distribution(fine, score_sum, done)
+    chunks = ScoringChunk.objects.filter(scoring_run=scoring)
+    fine = np.zeros(FINE_BINS, dtype=np.int64)
+    for histogram in chunks.values_list("histogram", flat=True):
+        for index, count in histogram.items():
+            fine[int(index)] += count
+    totals = chunks.aggregate(
+        rows=Sum("rows_scored"), customers=Sum("customers_scored"), score_sum=Sum("score_sum")
+    )
+    done, customers = totals["rows"] or 0, totals["customers"] or 0
+    distribution = score_distribution(fine, totals["score_sum"] or 0.0, done)
     ScoringRun.objects.filter(pk=scoring.pk).update(
-        rows_scored=done, customers_scored=n_customers, distribution=distribution
+        rows_scored=done, customers_scored=customers, distribution=distribution
     )
     analyze(CustomerScore)
+    scoring.refresh_from_db(fields=["customers_excluded"])
     return {
         "scoring_run": scoring.pk,
         "training_run": training.pk,
         "rows_scored": done,
-        "customers_scored": n_customers,
-        "customers_excluded": sum(excluded.values()),
+        "customers_scored": customers,
+        "customers_excluded": sum(scoring.customers_excluded.values()),
         "mean_score": distribution.get("mean"),
+        "parts": chunks.count(),
+        "workers": chunks.values("worker").distinct().count(),
     }
+
+
+def _expected_rows(scoring_run_id: int, offers: int) -> int:
+    """Rows the run will score about: its chunks' full size (the last may be smaller)."""
+    parts = ScoringChunk.objects.filter(scoring_run_id=scoring_run_id).count()
+    return parts * max(1, settings.SCORING_CHUNK_ROWS // max(1, offers)) * offers
+
+
+def _taken_over(job: Job) -> bool:
+    """Whether a later attempt runs the job now (this one lost its lease): then it is not
+    this attempt's to clean up."""
+    return Job.objects.filter(
+        pk=job.pk, status=Job.Status.RUNNING, attempts__gt=job.attempts
+    ).exists()
+
+
+@register_ended(Job.Kind.SCORE)
+def _scoring_ended(job: Job, message: str) -> None:
+    """A run cancelled before it started, or ended after losing its workers, keeps nothing."""
+    scoring = ScoringRun.objects.filter(job=job).only("pk").first()
+    if scoring is not None:
+        chunks_abandon(scoring.pk)
 
 
 def score_distribution(fine: np.ndarray, score_sum: float, count: int) -> dict[str, Any]:

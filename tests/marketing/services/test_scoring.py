@@ -16,14 +16,6 @@ from tests.marketing.training_helpers import add_consent, finished_run, make_cli
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def trained(settings, registry_with_model, term_deposit, marketer):
-    """A finished run whose model (tiny BERT on age, job, balance) is in the registry."""
-    root, model_id = registry_with_model
-    settings.MODEL_REGISTRY_DIR = root
-    return finished_run(term_deposit, model_id=model_id, by=marketer)
-
-
 def score(capture, run, by, segment=None) -> ScoringRun:
     with capture(execute=True):
         scoring = scoring_run_create(training_run=run, segment=segment, by=by)
@@ -109,10 +101,10 @@ def test_it_scores_every_active_offer_for_a_multi_offer_model(
 
 
 def test_it_leaves_no_scores_behind_when_cancelled(
-    trained, marketer, term_deposit, monkeypatch, django_capture_on_commit_callbacks
+    trained, marketer, term_deposit, monkeypatch, django_capture_on_commit_callbacks, settings
 ):
     make_click_customers(30, term_deposit)
-    monkeypatch.setattr("marketing.services.scoring.CHUNK_ROWS", 10)
+    settings.SCORING_CHUNK_ROWS = 10
     real = jobs.make_progress
 
     def cancel_after_first_chunk(job_id, attempt=None):
