@@ -8,6 +8,8 @@ Production hardening lives in ``marketing.settings_production``.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -162,6 +164,36 @@ MEDIA_URL = "media/"
 # The export writer uses the same modes for the files it writes itself.
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+
+# Where uploads, error files, exports and model artefacts live (marketing/filestore.py):
+# empty, the folders above on this machine; s3://bucket/prefix, an S3-compatible object
+# store that every web and worker machine reaches (AWS S3, MinIO), with S3_ENDPOINT_URL for
+# a store other than AWS and the keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. The
+# folders above are then this machine's cache.
+FILE_STORE_URL = env.str("FILE_STORE_URL", default="")
+FILE_STORE_PREFIX = ""
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if FILE_STORE_URL:
+    _store = urlsplit(FILE_STORE_URL)
+    if _store.scheme != "s3" or not _store.netloc:
+        raise ImproperlyConfigured(
+            "FILE_STORE_URL must look like s3://bucket or s3://bucket/prefix"
+        )
+    AWS_STORAGE_BUCKET_NAME = _store.netloc
+    FILE_STORE_PREFIX = _store.path.strip("/")
+    AWS_S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
+    AWS_S3_REGION_NAME = env.str("S3_REGION", default="") or None
+    # Private objects; a name already taken gets another, as on a disk.
+    AWS_DEFAULT_ACL = None
+    AWS_S3_FILE_OVERWRITE = False
+    AWS_QUERYSTRING_AUTH = True
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"location": f"{FILE_STORE_PREFIX}/media".strip("/")},
+    }
 
 # Uploads: files above this size are refused with a clear message before parsing.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)

@@ -5,6 +5,7 @@ Secrets must come from the environment; starting without them is an error, not a
 
 from marketing.keychecks import require_distinct_keys, require_strong_key
 from marketing.settings import *  # noqa: F403
+from marketing.settings import STORAGES as BASE_STORAGES
 from marketing.settings import env
 
 DEBUG = False
@@ -41,7 +42,8 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
+# Uploads as the base settings say (this machine's disk, or the object store).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **BASE_STORAGES,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }

@@ -6,7 +6,11 @@ from marketing.roles import DATA_STEWARD, MARKETER, VIEWER, sync_role_groups
 
 # Fixtures shared by test folders (tiny BERT, a trained run, an offer with clicks...), used
 # by name without importing them.
-pytest_plugins = ["tests.marketing.training_helpers", "tests.marketing.explain_helpers"]
+pytest_plugins = [
+    "tests.marketing.training_helpers",
+    "tests.marketing.explain_helpers",
+    "tests.object_store",
+]
 
 
 @pytest.fixture(autouse=True)

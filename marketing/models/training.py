@@ -126,6 +126,8 @@ class ScoringChunk(models.Model):
     # The process that scored it ("host:pid"), and why its last attempt failed.
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
+    # When its current attempt started, and when it was done.
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

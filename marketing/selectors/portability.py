@@ -102,11 +102,11 @@ def _record(row: models.Model, *, skip: str = "") -> dict[str, Any]:
 
 def _models_trained_on(customer: Customer) -> list[dict[str, Any]]:
     """Trained models whose registry lists the customer among those they learned from."""
-    if not settings.MODEL_REGISTRY_DIR.exists():
-        return []
-    from recengine.registry import ModelRegistry
+    from marketing.filestore import model_registry, remote
 
-    model_ids = ModelRegistry(settings.MODEL_REGISTRY_DIR).find_models_using(customer.pseudonym)
+    if not remote() and not settings.MODEL_REGISTRY_DIR.exists():
+        return []
+    model_ids = model_registry(every=True).find_models_using(customer.pseudonym)
     return [
         {
             "training_run": run.pk,

@@ -28,6 +28,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from marketing.exporters.csvsafe import SafeCSVWriter
+from marketing.filestore import local_copy, media_remove
 from marketing.ingest.csvfile import rewrite_stored_rows, text_stream
 from marketing.models import (
     AudienceMember,
@@ -311,16 +312,11 @@ def _replacer(replacements: dict[str, str]) -> Callable[[Any], Any]:
 def _remove_export_files(exports: list[Export]) -> None:
     """The export records stay (who got what, when, with which checksum); their files go once
     the erasure is committed. ``export_file`` then tells why the file is missing."""
-    paths = [Path(settings.MEDIA_ROOT) / export.file_path for export in exports]
+    names = [export.file_path for export in exports if export.file_path]
     Export.objects.filter(pk__in=[export.pk for export in exports]).update(
         file_path="", file_size=0
     )
-
-    def unlink() -> None:
-        for path in paths:
-            path.unlink(missing_ok=True)
-
-    transaction.on_commit(unlink)
+    transaction.on_commit(lambda: media_remove(names))
 
 
 def _blank_upload_rows(external_id: str) -> dict[int, tuple[set[int], set[str]]]:
@@ -336,15 +332,20 @@ def _blank_upload_rows(external_id: str) -> dict[int, tuple[set[int], set[str]]]
         header = (upload.mapping or {}).get(CUSTOMER_KEY_FIELD[upload.kind])
         if not header or header not in upload.headers:
             continue
-        path = Path(upload.file.path)
-        if not path.is_file() or not _may_contain(path, external_id, upload.encoding):
+        if not upload.file.storage.exists(str(upload.file.name)):
             continue
-        rows = _blank_rows(path, upload, upload.headers.index(header), external_id)
+        # The stored file itself, or a copy from the object store that goes back changed.
+        with local_copy(upload.file) as path:
+            if not _may_contain(path, external_id, upload.encoding):
+                continue
+            rows = _blank_rows(path, upload, upload.headers.index(header), external_id)
         if not rows:
             continue
         quoted = set()
-        if upload.error_file:
-            quoted = _drop_error_rows(Path(upload.error_file.path), rows)
+        error_file = upload.error_file
+        if error_file and error_file.storage.exists(str(error_file.name)):
+            with local_copy(error_file) as error_path:
+                quoted = _drop_error_rows(error_path, rows)
         changed[upload.pk] = (rows, quoted)
     return changed
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -185,10 +184,10 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
 
 
 def load_models(training: TrainingRun) -> dict[str, Any]:
+    from marketing.filestore import model_registry
     from recengine.config import pick_device
-    from recengine.registry import ModelRegistry
 
-    registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
+    registry = model_registry(training.model_id)
     try:
         baseline = registry.load_part(training.model_id, "baseline")
     except KeyError:

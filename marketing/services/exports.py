@@ -25,6 +25,7 @@ from marketing.errors import ApplicationError
 from marketing.exporters.base import Member, WriteResult
 from marketing.exporters.countries import GOOGLE_CONSENT_COUNTRIES
 from marketing.exporters.formats import FORMATS, ExportFormat
+from marketing.filestore import media_fetch, media_put
 from marketing.models import (
     Audience,
     AuditEvent,
@@ -185,6 +186,7 @@ class _ExportWriter:
             text.flush()
             buffered.flush()
         os.replace(self.partial, self.path)
+        media_put(self.relative)
         return sink.size, sink.digest.hexdigest()
 
     def members(self) -> Iterator[Member]:
@@ -256,8 +258,8 @@ def export_file(export: Export) -> Path:
             "This export's file was deleted (a customer in it was erased, or it passed its "
             "retention period); export the audience again."
         )
-    path = Path(settings.MEDIA_ROOT) / export.file_path
-    if not path.is_file():
+    path = media_fetch(export.file_path)
+    if path is None:
         raise ExportFileMissing("The export's file is no longer on the server.")
     return path
 

@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 from django.conf import settings
@@ -36,6 +35,7 @@ from django.utils import timezone
 from marketing.dbstats import analyze
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.exporters.hashing import HASHED, HASHED_FIELDS
+from marketing.filestore import local_copy
 from marketing.ingest import IngestError
 from marketing.ingest.catalogue import AttributeSpec, catalogue_attributes
 from marketing.ingest.csvfile import (
@@ -485,9 +485,11 @@ def upload_remove_identifiers(*, upload: Upload) -> None:
         for name in HASHED_FIELDS
         if (header := (upload.mapping or {}).get(name)) and header in upload.headers
     }
-    path = Path(upload.file.path)
-    if columns and path.is_file():
-        blank_columns(path, encoding=upload.encoding, delimiter=upload.delimiter, columns=columns)
+    if columns and upload.file.storage.exists(str(upload.file.name)):
+        with local_copy(upload.file) as path:
+            blank_columns(
+                path, encoding=upload.encoding, delimiter=upload.delimiter, columns=columns
+            )
     upload.refresh_from_db(fields=["summary"])
     upload.summary = {**upload.summary, "identifiers_removed": True}
     Upload.objects.filter(pk=upload.pk).update(summary=upload.summary)

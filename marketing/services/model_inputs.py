@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 
 from marketing.models import Customer, Offer, Segment, TrainingRun
@@ -29,13 +28,9 @@ def population(segment: Segment | None) -> QuerySet[Customer]:
 def model_text_values(training: TrainingRun) -> dict[str, set[str]] | None:
     """The text values a trained model learned, per field (None: a model saved before they
     were recorded, which scores every value as it is)."""
-    from recengine.registry import ModelRegistry
+    from marketing.filestore import model_registry
 
-    config = (
-        ModelRegistry(settings.MODEL_REGISTRY_DIR)
-        .record(training.model_id)
-        .manifest.get("config", {})
-    )
+    config = model_registry(training.model_id).record(training.model_id).manifest.get("config", {})
     known = config.get("text_values")
     return None if known is None else {field: set(values) for field, values in known.items()}
 

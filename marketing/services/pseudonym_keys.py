@@ -257,9 +257,10 @@ def _rekey_rows(
 def _rekey_models(rotation: PseudonymKeyRotation, rekeyer: _Rekeyer, report: OnBatch) -> None:
     """Each model's customer list, in model id order. A list that already names the new key
     was re-keyed before an interruption and is passed over."""
-    from recengine.registry import ModelRegistry
+    from marketing.filestore import model_put, model_registry
+    from recengine.registry import CUSTOMERS_FILE
 
-    registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
+    registry = model_registry(every=True)
     for model_id in registry.model_ids():
         if model_id <= rotation.cursor:
             continue
@@ -272,6 +273,7 @@ def _rekey_models(rotation: PseudonymKeyRotation, rekeyer: _Rekeyer, report: OnB
         rows = 0
         if held != rotation.new_key_fingerprint:
             rows = registry.rekey_customers(model_id, rekeyer, key_id=rekeyer.new_fingerprint)
+            model_put(model_id, CUSTOMERS_FILE)
         _commit_progress(rotation, model_id, rows)
         report(MODELS_STEP, rows)
 

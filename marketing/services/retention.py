@@ -8,13 +8,13 @@ when only their error files go. Files are deleted once the database change is co
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
+from marketing.filestore import media_remove
 from marketing.models import AuditEvent, Export, Interaction, Job, Upload
 from marketing.services.audit import audit_log
 
@@ -53,15 +53,10 @@ def _purge_upload_error_files(cutoff: datetime) -> int:
 
 def _purge_export_files(cutoff: datetime) -> int:
     old = Export.objects.filter(created_at__lt=cutoff).exclude(file_path="")
-    paths = [Path(settings.MEDIA_ROOT) / path for path in old.values_list("file_path", flat=True)]
+    names = list(old.values_list("file_path", flat=True))
     old.update(file_path="", file_size=0)
-
-    def unlink() -> None:
-        for path in paths:
-            path.unlink(missing_ok=True)
-
-    transaction.on_commit(unlink)
-    return len(paths)
+    transaction.on_commit(lambda: media_remove(names))
+    return len(names)
 
 
 def _purge_job_logs(cutoff: datetime) -> int:

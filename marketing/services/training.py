@@ -25,6 +25,7 @@ from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef
 from django.utils import timezone
 
 from marketing.errors import ApplicationError
+from marketing.filestore import model_put, model_registry, remote
 from marketing.models import (
     AuditEvent,
     Customer,
@@ -159,14 +160,15 @@ def training_runs_flag_erasure(*, pseudonym: str) -> int:
 
     The registry is changed first and outside the database transaction: a retried erasure
     finds the models by the token the first try left."""
-    if not settings.MODEL_REGISTRY_DIR.exists():
-        return 0
-    from recengine.registry import ModelRegistry
+    from recengine.registry import CUSTOMERS_FILE
 
+    if not remote() and not settings.MODEL_REGISTRY_DIR.exists():
+        return 0
     # Every model folder, also one whose run row is gone: none may keep the pseudonym.
-    registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
+    registry = model_registry(every=True)
     token = erasure_token(pseudonym)
-    registry.replace_customer(pseudonym, token)
+    for model_id in registry.replace_customer(pseudonym, token):
+        model_put(model_id, CUSTOMERS_FILE)
     trained = TrainingRun.objects.exclude(model_id="")
     return trained.filter(model_id__in=registry.find_models_using(token)).update(
         flagged_erasure=True, erased_customers=F("erased_customers") + 1
@@ -597,6 +599,8 @@ class _Training:
                 "text_values": known_values,
             },
         )
+        # Every worker machine reads it from the store (when there is one).
+        model_put(model_id)
         erased = erased_since(self.at, set(pseudonyms))
         TrainingRun.objects.filter(pk=run.pk).update(
             metrics=metrics,

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER_URL = os.environ.get("INTEGRATION_BROKER_URL", "redis://127.0.0.1:6379/13")
@@ -40,9 +41,17 @@ def _worker_database_url(settings_db: dict) -> str:
     return urlunsplit(parts._replace(path=f"/{settings_db['NAME']}"))
 
 
-def start_worker(data_dir: Path, *, name: str, queues: str = "default", **env_extra: str) -> Worker:
+def start_worker(
+    data_dir: Path,
+    *,
+    name: str,
+    queues: str = "default",
+    include: tuple[str, ...] = (),
+    **env_extra: str,
+) -> Worker:
     """A ``celery -A marketing worker`` process on the test database and BROKER_URL, writing
-    its files under ``data_dir``; returned once it is ready."""
+    its files under ``data_dir``, importing the modules ``include`` too (a test's faults);
+    returned once it is ready."""
     from django.conf import settings
 
     log_path = data_dir / f"{name}.log"
@@ -75,6 +84,7 @@ def start_worker(data_dir: Path, *, name: str, queues: str = "default", **env_ex
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                *(["--include", ",".join(include)] if include else []),
                 "-n",
                 f"{name}-{os.getpid()}@%h",
                 "--loglevel",
@@ -191,3 +201,74 @@ def wait_for_job(job, worker: Worker, timeout: float = 60):
     pytest.fail(
         f"job {job.pk} still {job.status} after {timeout} s; worker log:\n{worker.log_tail()}"
     )
+
+
+# ---- several workers, started and killed by a test -------------------------------------------
+
+# A broker database of their own: the session's worker must not take these tests' jobs.
+RECOVERY_BROKER_URL = BROKER_URL.rsplit("/", 1)[0] + "/12"
+LEASE_S = 3
+LEASE = {"JOB_HEARTBEAT_SECONDS": "1", "JOB_LEASE_SECONDS": str(LEASE_S)}
+
+
+class Workers:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.started: list = []
+
+    def start(self, name: str, *, include: tuple[str, ...] = (), **env: str):
+        worker = start_worker(
+            self.data_dir,
+            name=name,
+            include=include,
+            CELERY_BROKER_URL=RECOVERY_BROKER_URL,
+            **LEASE,
+            **env,
+        )
+        self.started.append(worker)
+        return worker
+
+    def logs(self) -> str:
+        return "\n".join(worker.log_tail() for worker in self.started)
+
+
+@pytest.fixture
+def workers(settings, tmp_path):
+    _needs_postgres()
+    queue = redis.Redis.from_url(RECOVERY_BROKER_URL)
+    queue.flushdb()
+    settings.JOB_QUEUE = "celery"
+    settings.CELERY_BROKER_URL = RECOVERY_BROKER_URL
+    settings.MEDIA_ROOT = tmp_path / "media"  # the workers' DATA_DIR is tmp_path
+    settings.JOB_HEARTBEAT_SECONDS = 1
+    settings.JOB_LEASE_SECONDS = LEASE_S
+    pool = Workers(tmp_path)
+    try:
+        with broker(RECOVERY_BROKER_URL):
+            yield pool
+    finally:
+        for worker in pool.started:
+            stop_worker(worker, kill=True)
+        queue.flushdb()
+
+
+def wait_until(condition, what: str, pool: Workers, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} after {timeout} s; worker logs:\n{pool.logs()}")
+
+
+def nothing_left() -> bool:
+    from marketing.models import Job
+
+    return not Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).exists()
+
+
+def sweep_after_the_lease(pool: Workers) -> dict[str, int]:
+    from marketing.services.jobs import jobs_reconcile
+
+    time.sleep(LEASE_S + 1)
+    return jobs_reconcile()

@@ -17,66 +17,16 @@ from marketing.services.jobs import jobs_reconcile
 from marketing.services.training import training_run_create
 from tests.factories import make_offer
 from tests.integration.conftest import (
-    BROKER_URL,
-    _needs_postgres,
-    broker,
-    start_worker,
+    RECOVERY_BROKER_URL,
+    nothing_left,
     stop_worker,
+    sweep_after_the_lease,
     wait_for_job,
+    wait_until,
 )
 from tests.marketing.training_helpers import FAST_PARAMS, make_click_customers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-# A broker database of their own: the session's worker must not take these tests' jobs.
-RECOVERY_BROKER_URL = BROKER_URL.rsplit("/", 1)[0] + "/12"
-LEASE_S = 3
-LEASE = {"JOB_HEARTBEAT_SECONDS": "1", "JOB_LEASE_SECONDS": str(LEASE_S)}
-
-
-class Workers:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.started: list = []
-
-    def start(self, name: str):
-        worker = start_worker(
-            self.data_dir, name=name, CELERY_BROKER_URL=RECOVERY_BROKER_URL, **LEASE
-        )
-        self.started.append(worker)
-        return worker
-
-    def logs(self) -> str:
-        return "\n".join(worker.log_tail() for worker in self.started)
-
-
-@pytest.fixture
-def workers(settings, tmp_path):
-    _needs_postgres()
-    queue = redis.Redis.from_url(RECOVERY_BROKER_URL)
-    queue.flushdb()
-    settings.JOB_QUEUE = "celery"
-    settings.CELERY_BROKER_URL = RECOVERY_BROKER_URL
-    settings.MEDIA_ROOT = tmp_path / "media"  # the workers' DATA_DIR is tmp_path
-    settings.JOB_HEARTBEAT_SECONDS = 1
-    settings.JOB_LEASE_SECONDS = LEASE_S
-    pool = Workers(tmp_path)
-    try:
-        with broker(RECOVERY_BROKER_URL):
-            yield pool
-    finally:
-        for worker in pool.started:
-            stop_worker(worker, kill=True)
-        queue.flushdb()
-
-
-def _wait(condition, what: str, pool: Workers, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{what} after {timeout} s; worker logs:\n{pool.logs()}")
 
 
 def _customers_upload(tmp_path: Path, rows: int, by) -> Upload:
@@ -88,15 +38,6 @@ def _customers_upload(tmp_path: Path, rows: int, by) -> Upload:
     return upload
 
 
-def _nothing_left() -> bool:
-    return not Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).exists()
-
-
-def _sweep_after_the_lease(pool: Workers) -> dict[str, int]:
-    time.sleep(LEASE_S + 1)
-    return jobs_reconcile()
-
-
 def test_an_import_whose_worker_is_killed_midway_is_restarted_and_imports_each_row_once(
     workers, marketer, tmp_path
 ):
@@ -104,11 +45,13 @@ def test_an_import_whose_worker_is_killed_midway_is_restarted_and_imports_each_r
     upload = _customers_upload(tmp_path, rows, marketer)
     first = workers.start("first")
     job = upload_import(upload=upload, by=marketer)
-    _wait(lambda: Job.objects.get(pk=job.pk).progress >= 20, "the import did not start", workers)
+    wait_until(
+        lambda: Job.objects.get(pk=job.pk).progress >= 20, "the import did not start", workers
+    )
 
     stop_worker(first, kill=True)
     assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING  # nobody said otherwise
-    assert _sweep_after_the_lease(workers)["restarted"] == 1
+    assert sweep_after_the_lease(workers)["restarted"] == 1
 
     workers.start("second")
     job = wait_for_job(job, workers.started[-1], timeout=300)
@@ -119,7 +62,7 @@ def test_an_import_whose_worker_is_killed_midway_is_restarted_and_imports_each_r
     upload.refresh_from_db()
     assert upload.status == Upload.Status.IMPORTED and "error" not in upload.summary
     # The counts the import started run on the second worker; then nothing is left running.
-    _wait(_nothing_left, "jobs were left queued or running", workers)
+    wait_until(nothing_left, "jobs were left queued or running", workers)
 
 
 def test_a_training_job_whose_worker_is_killed_fails_with_a_message(workers, marketer, tiny_bert):
@@ -137,7 +80,7 @@ def test_a_training_job_whose_worker_is_killed_fails_with_a_message(workers, mar
         params={**FAST_PARAMS, "epochs": 50, "patience": 10_000, "batch_size": 2},
         by=marketer,
     )
-    _wait(
+    wait_until(
         lambda: Job.objects.get(pk=run.job_id).progress >= 15,
         "training did not start",
         workers,
@@ -145,13 +88,13 @@ def test_a_training_job_whose_worker_is_killed_fails_with_a_message(workers, mar
     )
 
     stop_worker(first, kill=True)
-    counts = _sweep_after_the_lease(workers)
+    counts = sweep_after_the_lease(workers)
 
     job = Job.objects.get(pk=run.job_id)
     assert counts["failed"] == 1
     assert job.status == Job.Status.FAILED and job.finished_at
     assert job.message.startswith("Its worker stopped before the job finished")
-    assert _nothing_left()
+    assert nothing_left()
 
 
 def test_jobs_queued_when_the_broker_lost_its_queue_are_sent_again(
@@ -181,7 +124,9 @@ def test_a_database_connection_cut_mid_import_fails_readably_and_a_retry_works(
     upload = _customers_upload(tmp_path, 60_000, marketer)
     workers.start("first")
     job = upload_import(upload=upload, by=marketer)
-    _wait(lambda: Job.objects.get(pk=job.pk).progress >= 20, "the import did not start", workers)
+    wait_until(
+        lambda: Job.objects.get(pk=job.pk).progress >= 20, "the import did not start", workers
+    )
     with connection.cursor() as cursor:  # every other session on this database
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
