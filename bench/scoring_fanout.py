@@ -214,6 +214,10 @@ def score(run, segment, scorer: str, marketer, worker: Worker) -> dict[str, Any]
     waited = time.perf_counter() - requested
     if job.status != Job.Status.SUCCEEDED:
         raise SystemExit(f"scoring {job.status}: {job.message}\n{job.error}\n{worker.log()}")
+    # The jobs a scoring run starts when it ends (its audience diversity) finish before the
+    # next run, so that no run shares the worker with them.
+    while Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).exists():
+        time.sleep(0.5)
     seconds = (job.finished_at - job.started_at).total_seconds()
     rows = job.result["rows_scored"]
     chunks = ScoringChunk.objects.filter(scoring_run_id=scoring.pk)

@@ -39,13 +39,14 @@ def test_compose_migrates_once_before_the_app_and_workers_start():
     for name in ("web", "worker", "beat", "gpu-worker"):
         waits = services[name]["depends_on"]
         assert waits["migrate"] == {"condition": "service_completed_successfully"}, name
+        assert waits["bucket"] == {"condition": "service_completed_successfully"}, name
         assert waits["db"] == {"condition": "service_healthy"}, name
         assert "migrate" not in str(services[name].get("command", "")), name
 
 
 def test_compose_checks_the_health_of_every_long_running_service():
     services = _compose()["services"]
-    for name in ("db", "redis", "web", "worker", "gpu-worker"):
+    for name in ("db", "redis", "minio", "web", "worker", "gpu-worker"):
         assert services[name]["healthcheck"]["test"], name
     assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
 
@@ -55,3 +56,11 @@ def test_compose_does_not_force_https_on_a_plain_local_run():
     assert environment["SECURE_SSL_REDIRECT"].endswith(":-false}")
     assert environment["SECURE_COOKIES"].endswith(":-false}")
     assert "TLS proxy" in (ROOT / "docker" / "compose.yml").read_text()
+
+
+def test_compose_keeps_the_apps_files_in_its_object_store():
+    compose = _compose()
+    environment = compose["x-app"]["environment"]
+    assert environment["FILE_STORE_URL"].startswith("${FILE_STORE_URL:-s3://campaign-studio/")
+    assert "minio" in environment["S3_ENDPOINT_URL"]
+    assert "store/campaign-studio" in " ".join(compose["services"]["bucket"]["entrypoint"])

@@ -272,3 +272,18 @@ def sweep_after_the_lease(pool: Workers) -> dict[str, int]:
 
     time.sleep(LEASE_S + 1)
     return jobs_reconcile()
+
+
+def customers_upload(tmp_path: Path, rows: int, by, **generate_options):
+    """A generated customers file uploaded and mapped (not imported yet)."""
+    from django.core.files import File
+
+    from bench.common import generate
+    from marketing.services.ingest import upload_create, upload_set_mapping
+
+    path = tmp_path / "customers.csv"
+    generate(path, rows, **generate_options)
+    with path.open("rb") as handle:
+        upload = upload_create(kind="customers", file=File(handle, name=path.name), by=by)
+    upload_set_mapping(upload=upload, mapping=upload.mapping, mode="all_or_nothing", by=by)
+    return upload

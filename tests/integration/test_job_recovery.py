@@ -4,20 +4,18 @@ cut during an import. Real worker processes, Redis and PostgreSQL; the sweep
 (``jobs_reconcile``, which celery beat runs every minute) is called by the test."""
 
 import time
-from pathlib import Path
 
 import pytest
 import redis
-from django.core.files import File
 
-from bench.common import generate
 from marketing.models import CurrentConsent, Customer, Job, Upload
-from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
+from marketing.services.ingest import upload_import
 from marketing.services.jobs import jobs_reconcile
 from marketing.services.training import training_run_create
 from tests.factories import make_offer
 from tests.integration.conftest import (
     RECOVERY_BROKER_URL,
+    customers_upload,
     nothing_left,
     stop_worker,
     sweep_after_the_lease,
@@ -29,20 +27,11 @@ from tests.marketing.training_helpers import FAST_PARAMS, make_click_customers
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def _customers_upload(tmp_path: Path, rows: int, by) -> Upload:
-    path = tmp_path / "customers.csv"
-    generate(path, rows)
-    with path.open("rb") as handle:
-        upload = upload_create(kind="customers", file=File(handle, name=path.name), by=by)
-    upload_set_mapping(upload=upload, mapping=upload.mapping, mode="all_or_nothing", by=by)
-    return upload
-
-
 def test_an_import_whose_worker_is_killed_midway_is_restarted_and_imports_each_row_once(
     workers, marketer, tmp_path
 ):
     rows = 60_000
-    upload = _customers_upload(tmp_path, rows, marketer)
+    upload = customers_upload(tmp_path, rows, marketer)
     first = workers.start("first")
     job = upload_import(upload=upload, by=marketer)
     wait_until(
@@ -100,7 +89,7 @@ def test_a_training_job_whose_worker_is_killed_fails_with_a_message(workers, mar
 def test_jobs_queued_when_the_broker_lost_its_queue_are_sent_again(
     workers, marketer, tmp_path, settings
 ):
-    upload = _customers_upload(tmp_path, 500, marketer)
+    upload = customers_upload(tmp_path, 500, marketer)
     job = upload_import(upload=upload, by=marketer)  # queued, and no worker running
     # What a Redis restart without persistence does to the queue: it is empty.
     redis.Redis.from_url(RECOVERY_BROKER_URL).flushdb()
@@ -121,7 +110,7 @@ def test_a_database_connection_cut_mid_import_fails_readably_and_a_retry_works(
 ):
     from django.db import connection
 
-    upload = _customers_upload(tmp_path, 60_000, marketer)
+    upload = customers_upload(tmp_path, 60_000, marketer)
     workers.start("first")
     job = upload_import(upload=upload, by=marketer)
     wait_until(
