@@ -23,9 +23,10 @@ server of ``DATABASE_URL`` and uses Redis database 9 of ``BENCH_REDIS_URL``
 
 Each run's time is its job's, from start to end (planning, chunks sent to the workers,
 scoring, writing and the summary). It prints one JSON document with rows/s for each run, the
-speed-up of 2 processes over 1, the rows/s per process, the parts each process scored, and
-the targets (2 processes >= 1.6 x one; the fast path >= 20,000 rows/s per process) with a pass
-flag.
+speed-up of 2 processes over 1, the rows/s per process, the parts each process scored, the
+machine's busy cores and CPU cost per 1,000 rows of each run, and the targets (2 processes
+>= 1.6 x one; the fast path >= 20,000 rows/s per process) with a pass flag. Beside them (not
+judged) the same two runs with one thread per process (WORKER_THREADS=1).
 """
 
 import argparse
@@ -149,13 +150,16 @@ def train(offer, rows: int, marketer) -> Any:
 class Worker:
     """``celery -A marketing worker`` with ``processes`` prefork processes."""
 
-    def __init__(self, processes: int, broker_url: str, workdir: Path) -> None:
-        self.log_path = workdir / f"worker-{processes}.log"
+    def __init__(
+        self, processes: int, broker_url: str, workdir: Path, *, threads: int | None = None
+    ) -> None:
+        self.log_path = workdir / f"worker-{processes}-{threads}.log"
         env = {
             **os.environ,
             "CELERY_BROKER_URL": broker_url,
             "JOB_QUEUE": "celery",
             "PYTHONUNBUFFERED": "1",
+            **({"WORKER_THREADS": str(threads)} if threads else {}),
         }
         celery = Path(sys.executable).parent / "celery"
         with self.log_path.open("wb") as handle:
@@ -208,12 +212,14 @@ def score(run, segment, scorer: str, marketer, worker: Worker) -> dict[str, Any]
     from marketing.models import Job, ScoringChunk
     from marketing.services.scoring import scoring_run_create
 
+    busy_before = machine_busy_seconds()
     requested = time.perf_counter()
     scoring = scoring_run_create(training_run=run, segment=segment, by=marketer, scorer=scorer)
     job = wait_for_job(scoring.job_id, poll_s=0.5)
     waited = time.perf_counter() - requested
     if job.status != Job.Status.SUCCEEDED:
         raise SystemExit(f"scoring {job.status}: {job.message}\n{job.error}\n{worker.log()}")
+    busy = machine_busy_seconds() - busy_before
     # The jobs a scoring run starts when it ends (its audience diversity) finish before the
     # next run, so that no run shares the worker with them.
     while Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).exists():
@@ -235,8 +241,19 @@ def score(run, segment, scorer: str, marketer, worker: Worker) -> dict[str, Any]
         # Before the first part started (planning) and after the last one (the summary).
         "planning_s": round((span["first"] - job.started_at).total_seconds(), 2),
         "summary_s": round((job.finished_at - span["last"]).total_seconds(), 2),
+        # CPU time of the whole machine (workers, PostgreSQL, Redis, this process) while the
+        # run went on: how many of the cores it kept busy, and its CPU cost per 1,000 rows.
+        "cores_busy": round(busy / waited, 2),
+        "cpu_ms_per_1000_rows": round(1000 * busy / max(rows, 1) * 1000, 1),
         "load_average": load_average(),
     }
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine has spent on anything but idling, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -312,6 +329,22 @@ def main() -> None:
                     )
             worker.stop()
             worker = None
+        # Beside the product's figures: each process on one thread (WORKER_THREADS=1), as on
+        # a machine with more cores than its processes use, where the one-process run cannot
+        # borrow the second core for LightGBM.
+        one_thread: dict[str, Any] = {}
+        for processes in (1, 2):
+            worker = Worker(processes, broker_url, workdir, threads=1)
+            log(f"scoring every customer, fast path, {processes} process(es) of one thread")
+            one_thread[f"fast_{processes}_process"] = score(
+                run, None, ScoringRun.Scorer.FAST, marketer, worker
+            )
+            worker.stop()
+            worker = None
+        one_thread["speedup_2_over_1"] = round(
+            one_thread["fast_2_process"]["rows_per_s"] / one_thread["fast_1_process"]["rows_per_s"],
+            2,
+        )
         one, two = runs["fast_1_process"], runs["fast_2_process"]
         speedup = two["rows_per_s"] / one["rows_per_s"]
         per_process = min(one["rows_per_s"], two["rows_per_s"] / 2)
@@ -320,6 +353,7 @@ def main() -> None:
             scoring_chunk_rows=settings.SCORING_CHUNK_ROWS,
             runs=runs,
             speedup_2_over_1=round(speedup, 2),
+            one_thread_per_process=one_thread,
             fast_rows_per_s_per_process=round(per_process),
             targets={
                 "speedup_2_over_1": SPEEDUP_TARGET,

@@ -33,6 +33,7 @@ from marketing.models import (
     ProfileField,
     PseudonymKeyRotation,
     RecommendationRun,
+    ScoringChunk,
     ScoringRun,
     Segment,
     Suppression,
@@ -555,8 +556,39 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     search_fields = ("name", "model_id")
 
 
+class ScoringChunkInline(admin.TabularInline):
+    """The parts of a scoring run: who scored each, in how many attempts, and why the last
+    attempt of a failed part failed (its error text is for staff only)."""
+
+    model = ScoringChunk
+    fields = (
+        "number",
+        "first_customer",
+        "last_customer",
+        "status",
+        "attempts",
+        "rows_scored",
+        "worker",
+        "started_at",
+        "finished_at",
+        "error",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("number",)
+    verbose_name_plural = "parts"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(ScoringRun)
 class ScoringRunAdmin(ReadOnlyAdmin):
+    inlines = (ScoringChunkInline,)
     list_display = (
         "id",
         "training_run",

@@ -3,6 +3,7 @@ crash or the out-of-memory killer does), a broker that lost its queue, a databas
 cut during an import. Real worker processes, Redis and PostgreSQL; the sweep
 (``jobs_reconcile``, which celery beat runs every minute) is called by the test."""
 
+import threading
 import time
 
 import pytest
@@ -84,6 +85,49 @@ def test_a_training_job_whose_worker_is_killed_fails_with_a_message(workers, mar
     assert job.status == Job.Status.FAILED and job.finished_at
     assert job.message.startswith("Its worker stopped before the job finished")
     assert nothing_left()
+
+
+def test_the_same_training_request_sent_twice_at_once_trains_once(workers, marketer, tiny_bert):
+    from django.db import connection
+
+    from marketing.models import TrainingRun
+
+    offer = make_offer("TERM-DEPOSIT", title="Term deposit")
+    make_click_customers(120, offer)
+    worker = workers.start("only")
+    start = threading.Barrier(2)
+    runs: list[int] = []
+
+    def request() -> None:  # a double click: two requests with the same form at once
+        try:
+            start.wait()
+            run = training_run_create(
+                name="Sent twice",
+                segment=None,
+                offer=offer,
+                target="conversion",
+                base_model="",
+                mode="lora",
+                params=FAST_PARAMS,
+                by=marketer,
+            )
+            runs.append(run.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(runs) == 2 and runs[0] == runs[1]
+    run = TrainingRun.objects.get(pk=runs[0])
+    job = wait_for_job(run.job, worker, timeout=300)
+    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{workers.logs()}"
+    assert Job.objects.filter(kind=Job.Kind.TRAIN).count() == 1
+    assert TrainingRun.objects.count() == 1
+    wait_until(nothing_left, "jobs were left queued or running", workers)
 
 
 def test_jobs_queued_when_the_broker_lost_its_queue_are_sent_again(

@@ -228,3 +228,27 @@ def test_it_finds_a_steward_customers_by_identifier_or_id_in_one_search(steward,
 
     # "jane" starts JANE-2's external id and Jane's email.
     assert {c.pk for c in found} == {jane.pk, other.pk}
+
+
+def test_it_lists_a_scoring_runs_parts_with_their_errors_for_staff(trained, marketer):
+    from marketing.models import ScoringChunk, ScoringRun
+
+    job = Job.objects.create(kind="score", created_by=marketer, status="failed")
+    scoring = ScoringRun.objects.create(job=job, training_run=trained, created_by=marketer)
+    ScoringChunk.objects.create(
+        scoring_run=scoring,
+        number=1,
+        first_customer=10,
+        last_customer=99,
+        status="failed",
+        attempts=3,
+        worker="worker-7:4242",
+        error="RuntimeError: no space left on device",
+    )
+    superuser = User.objects.create_superuser("root", password="pw-for-tests-only-123")
+
+    page = logged_in(superuser).get(f"/admin/marketing/scoringrun/{scoring.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "worker-7:4242" in html and "no space left on device" in html
