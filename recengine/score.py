@@ -76,12 +76,14 @@ def quantized_for_cpu(model):  # ClickModel -> ClickModel
 class StudentConfig:
     # Tabular columns the student reads (None = every column it is given).
     columns: list[str] | None = None
-    # Trees; the student should stay small so it scores fast.
-    n_estimators: int = 400
+    # Trees; the student should stay small so it scores fast. On the bank data 200 trees at a
+    # rate of 0.1 learnt a teacher as well as 400 at 0.05 (test AUC 0.7993 against 0.7998,
+    # correlation with the teacher's logits 0.965 against 0.966) and score 2.3 times as fast.
+    n_estimators: int = 200
     # Leaves per tree.
     num_leaves: int = 31
     # Shrinkage per tree.
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     # Threads (None = library default).
     threads: int | None = None
     # Seed of LightGBM's sampling.
