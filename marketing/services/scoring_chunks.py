@@ -61,6 +61,9 @@ BATCH_ROWS = 2000
 FINE_BINS = 1000
 # How often the run's job looks at chunks that other workers score.
 POLL_SECONDS = 0.5
+# How often a chunk being scored renews its lease (and the run's job reports its progress):
+# each is a write, so not after every batch of a fast scorer.
+RENEW_SECONDS = 2.0
 
 
 class ChunkLost(Exception):
@@ -141,7 +144,8 @@ class ChunkState:
 
     @property
     def finished(self) -> bool:
-        return self.total > 0 and self.done == self.total
+        """Every part is done (a run without a consented customer has none)."""
+        return self.done == self.total
 
 
 def chunks_state(scoring_run_id: int) -> ChunkState:
@@ -201,6 +205,12 @@ def _model_for(scoring: ScoringRun) -> tuple[Any, Any]:
     return model, known
 
 
+def _scoring_run(scoring_run_id: int) -> ScoringRun:
+    return ScoringRun.objects.select_related("training_run__offer", "segment").get(
+        pk=scoring_run_id
+    )
+
+
 def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None) -> int:
     """Score the chunk for the attempt that holds it and write its scores with its "done";
     returns the rows written. Raises ``ChunkLost`` when the chunk was taken from it."""
@@ -210,9 +220,7 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
 
     attempt = chunk.attempts
     mine = ScoringChunk.objects.filter(pk=chunk.pk, status=Chunk.Status.RUNNING, attempts=attempt)
-    scoring = ScoringRun.objects.select_related("training_run__offer", "segment").get(
-        pk=chunk.scoring_run_id
-    )
+    scoring = _scoring_run(chunk.scoring_run_id)
     training = scoring.training_run
     model, known = _model_for(scoring)
     offers = [training.offer] if training.offer else list(Offer.objects.filter(active=True))
@@ -246,6 +254,7 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     written: list[tuple[int, int, int | None, float]] = []
     fine = np.zeros(FINE_BINS, dtype=np.int64)
     score_sum = 0.0
+    renewed = time.monotonic()
     for scores in score_in_chunks(model, rows(), ScoreConfig(chunk_size=BATCH_ROWS)):
         batch = [keys.popleft() for _ in range(len(scores))]
         written.extend(
@@ -254,6 +263,9 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
         )
         fine += np.histogram(scores, bins=FINE_BINS, range=(0.0, 1.0))[0]
         score_sum += float(scores.sum())
+        if time.monotonic() - renewed < RENEW_SECONDS:
+            continue
+        renewed = time.monotonic()
         if not mine.update(rows_scored=len(written), heartbeat_at=timezone.now()):
             raise ChunkLost()
         if on_batch is not None:
@@ -261,6 +273,13 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     with transaction.atomic():
         if not mine.select_for_update().exists():
             raise ChunkLost()
+        if connection.vendor == "postgresql":
+            # The commit does not wait for the disk: should the database crash just after,
+            # the chunk's scores and its "done" are lost together, and the chunk is scored
+            # again once its lease runs out. Its rows are many; meanwhile the next chunk is
+            # being scored.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         append_rows(CustomerScore, ["scoring_run", "customer", "offer", "score"], written)
         mine.update(
             status=Chunk.Status.DONE,
@@ -306,6 +325,8 @@ def chunk_task_run(chunk_id: int) -> str:
     ).exists()
     if not running:
         return "run not running"
+    # The model is loaded before the chunk is taken, so that its lease runs while it scores.
+    _model_for(_scoring_run(chunk.scoring_run_id))
     claimed = chunk_claim(chunk.scoring_run_id, chunk_id)
     if claimed is None:
         return "taken"
@@ -337,6 +358,7 @@ def chunks_work(scoring_run_id: int, report: Callable[[ChunkState], None]) -> Ch
     """Take and score the run's chunks until all are done, waiting meanwhile for those other
     workers score; ``report`` is called after each batch and each wait (and raises to stop).
     Raises ``ScoringChunkFailed`` when a chunk failed on every attempt it had."""
+    _model_for(_scoring_run(scoring_run_id))  # loaded before a chunk is taken
     while True:
         chunk = chunk_claim(scoring_run_id)
         if chunk is not None:
@@ -348,6 +370,7 @@ def chunks_work(scoring_run_id: int, report: Callable[[ChunkState], None]) -> Ch
                 if _stopping(exc):
                     raise
                 chunk_fail(chunk, exc)
+            report(chunks_state(scoring_run_id))
             continue
         state = chunks_state(scoring_run_id)
         if state.finished:

@@ -204,3 +204,16 @@ def test_job_processes_share_the_cores_among_the_workers_processes(settings, mon
     assert job_threads() == 8
     settings.WORKER_THREADS = 3
     assert job_threads() == 3
+
+
+def test_a_run_without_a_consented_customer_ends_at_once_with_nothing_scored(
+    trained, marketer, term_deposit, small_chunks, django_capture_on_commit_callbacks
+):
+    make_click_customers(5, term_deposit, purposes=(Purpose.MODEL_TRAINING,))
+
+    scoring = score(django_capture_on_commit_callbacks, trained, marketer)
+
+    assert scoring.job.status == Job.Status.SUCCEEDED, scoring.job.error
+    assert (scoring.rows_scored, scoring.job.result["parts"]) == (0, 0)
+    assert scoring.customers_excluded["no_record"] == 5
+    assert scoring.distribution == {"count": 0}
