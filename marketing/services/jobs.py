@@ -34,6 +34,8 @@ FollowUp = Callable[[Job], None]
 _FOLLOW_UPS: dict[str, list[FollowUp]] = {}
 # Queue per kind when a GPU worker exists (training and scoring want the accelerator).
 GPU_KINDS = {Job.Kind.TRAIN, Job.Kind.SCORE, Job.Kind.EXPLAIN}
+# The key of a job's parameters that says which Celery queue it was sent to.
+QUEUE_PARAM = "queue"
 
 
 class JobCancelled(Exception):
@@ -111,20 +113,17 @@ def job_create_once(
     if user is not None:
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         since = timezone.now() - timedelta(seconds=settings.JOB_DUPLICATE_WINDOW_SECONDS)
-        same = (
-            Job.objects.filter(
-                kind=kind,
-                title=title,
-                params=params,
-                created_by=user,
-                created_at__gte=since,
-                status__in=(Job.Status.QUEUED, Job.Status.RUNNING),
-            )
-            .order_by("-pk")
-            .first()
-        )
-        if same is not None:
-            return same, False
+        recent = Job.objects.filter(
+            kind=kind,
+            title=title,
+            created_by=user,
+            created_at__gte=since,
+            status__in=(Job.Status.QUEUED, Job.Status.RUNNING),
+        ).order_by("-pk")
+        for same in recent[:20]:
+            # Sending a job adds the queue it went to to its parameters.
+            if {k: v for k, v in same.params.items() if k != QUEUE_PARAM} == params:
+                return same, False
     return job_create(kind=kind, title=title, params=params, by=by), True
 
 
@@ -193,7 +192,7 @@ def enqueue(job: Job) -> None:
         from marketing.tasks import run_job_task
 
         queue = queue_for(job.kind)
-        fields: dict[str, Any] = {"params": {**job.params, "queue": queue}}
+        fields: dict[str, Any] = {"params": {**job.params, QUEUE_PARAM: queue}}
         if wants_gpu(job.kind) and queue != GPU_QUEUE:
             logger.warning(
                 "job %s: no worker listens on the %r queue; sent to %r", job.pk, GPU_QUEUE, queue

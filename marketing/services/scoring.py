@@ -31,6 +31,7 @@ from marketing.selectors.consent import customers_with_consent
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import (
+    QUEUE_PARAM,
     Progress,
     job_create_once,
     register_ended,
@@ -137,7 +138,7 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
             parts = chunks_plan(scoring, consented, offers)
         progress(2, f"Split into {parts:,} parts")
     if settings.JOB_QUEUE == "celery":
-        chunks_send(scoring.pk, job.params.get("queue") or settings.CELERY_TASK_DEFAULT_QUEUE)
+        chunks_send(scoring.pk, job.params.get(QUEUE_PARAM) or settings.CELERY_TASK_DEFAULT_QUEUE)
     expected = max(1, _expected_rows(scoring.pk, offers))
 
     def report(state: ChunkState) -> None:

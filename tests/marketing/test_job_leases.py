@@ -225,6 +225,18 @@ def test_the_same_training_request_again_returns_its_unfinished_run(marketer, mo
     assert Job.objects.filter(kind=Job.Kind.TRAIN).count() == 3
 
 
+def test_the_same_request_again_finds_a_job_already_sent_to_a_celery_queue(marketer, monkeypatch):
+    # Sending a job to Celery records its queue among its parameters; the next identical
+    # request must still recognise it (a double click on a deployment with workers).
+    monkeypatch.setattr(job_service, "enqueue", lambda job: None)
+    first = _train(marketer)
+    job = Job.objects.get(pk=first.job_id)
+    Job.objects.filter(pk=job.pk).update(params={**job.params, job_service.QUEUE_PARAM: "gpu"})
+
+    assert _train(marketer).pk == first.pk
+    assert Job.objects.filter(kind=Job.Kind.TRAIN).count() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_identical_training_requests_at_once_start_one_job(marketer, monkeypatch):
     from django.db import connection
