@@ -264,7 +264,13 @@ def test_it_sends_training_to_the_gpu_queue_when_a_gpu_worker_exists(
     for use_gpu, gpu_worker in ((True, True), (True, False), (False, True)):
         settings.USE_GPU = use_gpu
         monkeypatch.setattr(jobs, "gpu_worker_listening", lambda answer=gpu_worker: answer)
-        run = train(django_capture_on_commit_callbacks, marketer, term_deposit)
+        # A request of its own each time (the same one again would return the first job).
+        run = train(
+            django_capture_on_commit_callbacks,
+            marketer,
+            term_deposit,
+            name=f"GPU {use_gpu}, worker {gpu_worker}",
+        )
         assert run.job.status == Job.Status.QUEUED
     assert [queue for _, queue in sent] == ["gpu", "default", "default"]
 
