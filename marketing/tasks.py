@@ -7,18 +7,21 @@ from marketing.services.jobs import jobs_reconcile, run_job
 from marketing.services.retention import retention_purge
 from marketing.services.scoring_chunks import chunk_task_run
 
+# Tasks that do a job's work: acknowledged once done, and redelivered when their worker is
+# lost. Their work is taken by a conditional claim (a redelivered copy of work already taken
+# is a no-op, and the sweep takes over what a lost worker held), so Celery never retries
+# them. Training can take hours; the soft limit fails the work with a message before the kill.
+CLAIMED_WORK = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (),
+    "max_retries": 0,
+    "time_limit": settings.CELERY_TASK_TIME_LIMIT,
+    "soft_time_limit": settings.CELERY_TASK_SOFT_TIME_LIMIT,
+}
 
-@shared_task(
-    name="marketing.run_job",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    # Jobs are idempotent by their conditional claim; a redelivered one is a no-op.
-    autoretry_for=(),
-    max_retries=0,
-    # Training can take hours; the soft limit fails the job with a message before the kill.
-    time_limit=settings.CELERY_TASK_TIME_LIMIT,
-    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-)
+
+@shared_task(name="marketing.run_job", **CLAIMED_WORK)
 def run_job_task(job_id: int) -> str:
     job = run_job(job_id)
     return job.status if job else "skipped"
@@ -78,17 +81,8 @@ def reconcile_jobs_task() -> dict[str, int]:
     return jobs_reconcile()
 
 
-@shared_task(
-    name="marketing.score_chunk",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    # A chunk is taken by a conditional claim; the run's job takes again a chunk whose task
-    # failed or whose worker was lost, so the task itself is never retried.
-    autoretry_for=(),
-    max_retries=0,
-    time_limit=settings.CELERY_TASK_TIME_LIMIT,
-    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-)
+# The run's job takes again a chunk whose task failed or whose worker was lost.
+@shared_task(name="marketing.score_chunk", **CLAIMED_WORK)
 def score_chunk_task(chunk_id: int) -> str:
     """Score one chunk of a scoring run (marketing.services.scoring_chunks)."""
     return chunk_task_run(chunk_id)

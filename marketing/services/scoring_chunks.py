@@ -45,7 +45,7 @@ from marketing.models import (
     ScoringRun,
 )
 from marketing.selectors.consent import customers_with_consent
-from marketing.services.jobs import job_threads, reset_broken_connection
+from marketing.services.jobs import JobCancelled, job_threads, reset_broken_connection
 from marketing.services.model_inputs import (
     known_values_only,
     model_text_values,
@@ -366,9 +366,9 @@ def chunks_work(scoring_run_id: int, report: Callable[[ChunkState], None]) -> Ch
                 chunk_score(chunk, on_batch=lambda: report(chunks_state(scoring_run_id)))
             except ChunkLost:
                 pass
+            except JobCancelled:  # from the progress report: the run ends, not one chunk
+                raise
             except Exception as exc:
-                if _stopping(exc):
-                    raise
                 chunk_fail(chunk, exc)
             report(chunks_state(scoring_run_id))
             continue
@@ -379,13 +379,6 @@ def chunks_work(scoring_run_id: int, report: Callable[[ChunkState], None]) -> Ch
             raise ScoringChunkFailed(state.failed_for_good)
         report(state)
         time.sleep(POLL_SECONDS)
-
-
-def _stopping(exc: BaseException) -> bool:
-    """A cancellation (from the progress report) ends the run rather than one chunk."""
-    from marketing.services.jobs import JobCancelled
-
-    return isinstance(exc, JobCancelled)
 
 
 class ScoringChunkFailed(Exception):
