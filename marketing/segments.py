@@ -66,12 +66,20 @@ from marketing.selectors.consent import consent_q
 MAX_DEPTH = 5
 MAX_WITHIN_DAYS = 3660
 
-NUMBER, TEXT, BOOLEAN, DATE = (t.value for t in ProfileField.DataType)
+NUMBER, TEXT, BOOLEAN, DATE, CATEGORY, IDENTIFIER = (
+    ProfileField.DataType.NUMBER.value,
+    ProfileField.DataType.TEXT.value,
+    ProfileField.DataType.BOOLEAN.value,
+    ProfileField.DataType.DATE.value,
+    ProfileField.DataType.CATEGORY.value,
+    ProfileField.DataType.IDENTIFIER.value,
+)
 CONSENT, COUNT = "consent", "count"
 ANY_OPERATORS = ["is_set", "is_not_set"]
 OPERATORS: dict[str, list[str]] = {
     NUMBER: ["eq", "ne", "gt", "gte", "lt", "lte", "between", *ANY_OPERATORS],
     TEXT: ["eq", "ne", "in", "not_in", "contains", *ANY_OPERATORS],
+    CATEGORY: ["eq", "ne", "in", "not_in", *ANY_OPERATORS],
     BOOLEAN: ["is_true", "is_false", *ANY_OPERATORS],
     DATE: ["before", "after", "between", *ANY_OPERATORS],
     CONSENT: ["has_consent", "no_consent"],
@@ -142,9 +150,10 @@ def available_fields() -> list[dict[str, Any]]:
             "group": "Profile",
             "type": pf.data_type,
             "operators": OPERATORS[pf.data_type],
-            "values": list(pf.sample_values) if pf.data_type == TEXT else [],
+            "values": list(pf.sample_values) if pf.data_type in (TEXT, CATEGORY) else [],
         }
-        for pf in ProfileField.objects.all()
+        # An identifier is unique per customer: no group to pick.
+        for pf in ProfileField.objects.exclude(data_type=IDENTIFIER)
     ]
     fields += [
         {
@@ -250,6 +259,11 @@ class _Compiler:
         data_type = self.attribute_type(name)
         if data_type is None:
             raise rule.error(f"unknown field: no profile attribute called {name!r}")
+        if data_type == IDENTIFIER:
+            raise rule.error(
+                f"{name!r} is an identifier (one value per customer): segments group customers "
+                "by other fields; change its type on the upload's mapping step if it is a code"
+            )
         _check_operator(rule, OPERATORS[data_type], data_type)
         raw = KeyTextTransform(name, "attributes")
         if rule.operator in ANY_OPERATORS:
@@ -399,6 +413,7 @@ def _date_rule(rule: _Rule, raw: KeyTextTransform) -> Q:
 _TYPED: dict[str, Callable[[_Rule, KeyTextTransform], Q]] = {
     NUMBER: _number_rule,
     TEXT: _text_rule,
+    CATEGORY: _text_rule,
     BOOLEAN: _boolean_rule,
     DATE: _date_rule,
 }

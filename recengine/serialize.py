@@ -7,7 +7,7 @@ and fields that feed the numeric tower can be left out of the text altogether.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -50,8 +50,34 @@ class SerializeConfig:
     # Values that mean "not applicable" rather than an amount, per column (bank: pdays 999 =
     # never contacted). They get their own 0/1 column and count as missing in the others.
     sentinels: dict[str, float] = field(default_factory=dict)
+    # Find such values when fitting (`find_sentinel`) and add them to `sentinels`.
+    detect_sentinels: bool = False
     # Separator between fields; " |" keeps field boundaries visible at one token.
     separator: str = " | "
+
+
+# A value held by at least this share of the rows, lying this many times the spread of the
+# other values beyond them, is a code ("999 = never contacted"), not an amount.
+SENTINEL_MIN_SHARE = 0.05
+SENTINEL_GAP = 5.0
+
+
+def find_sentinel(values: np.ndarray) -> float | None:
+    """The column's "not applicable" code, if it has one: its most common value, when that is
+    its highest or lowest value and far outside the range of all the others."""
+    values = values[~np.isnan(values)]
+    if len(values) < 20:
+        return None
+    distinct, counts = np.unique(values, return_counts=True)
+    if len(distinct) < 3:
+        return None
+    top = distinct[np.argmax(counts)]
+    if counts.max() < SENTINEL_MIN_SHARE * len(values) or top not in (distinct[0], distinct[-1]):
+        return None
+    rest = distinct[distinct != top]
+    spread = rest[-1] - rest[0]
+    gap = rest[0] - top if top == distinct[0] else top - rest[-1]
+    return float(top) if spread > 0 and gap >= SENTINEL_GAP * spread else None
 
 
 @dataclass
@@ -72,6 +98,15 @@ class TextSerializer:
             for c in used
             if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
         ]
+        if cfg.detect_sentinels:
+            found = {
+                c: value
+                for c in self.numeric_fields_
+                if c not in cfg.sentinels
+                and (value := find_sentinel(frame[c].to_numpy(dtype=float))) is not None
+            }
+            # The config is saved with the model, so scoring treats them alike.
+            self.config = cfg = replace(cfg, sentinels={**cfg.sentinels, **found})
         numeric = self._without_sentinels(frame[self.numeric_fields_].astype(float))
         self.means_ = numeric.mean().fillna(0.0).to_dict()
         self.stds_ = numeric.std().replace(0, 1.0).fillna(1.0).to_dict()

@@ -228,7 +228,10 @@ class ClickModel:
         self.tokenizer_ = load_tokenizer(cfg.base_model)
         encoder = load_encoder(cfg.base_model, cfg.num_layers)
         n_layers = len(encoder.encoder.layer)
-        self.frozen_layers_ = n_layers if cfg.mode == "frozen" else min(cfg.frozen_layers, n_layers)
+        # Full and LoRA keep at least the top layer trainable.
+        self.frozen_layers_ = (
+            n_layers if cfg.mode == "frozen" else min(cfg.frozen_layers, max(n_layers - 1, 0))
+        )
         for param in encoder.parameters():
             param.requires_grad_(cfg.mode == "full")
         if cfg.mode == "full":

@@ -86,6 +86,8 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
             "consent_snapshot",
             "fingerprint",
             "example_text",
+            "settings",
+            "leakage",
         ]
         read_only_fields = fields
 
@@ -110,18 +112,45 @@ class TrainingRunCreateSerializer(serializers.Serializer):
         help_text="One of the configured base models; empty = CLICK_MODEL_BASE",
     )
     mode = serializers.ChoiceField(choices=TrainingRun.Mode.choices, default=TrainingRun.Mode.LORA)
-    epochs = serializers.IntegerField(required=False, **param_bounds("epochs"))
+    epochs = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        **param_bounds("epochs"),
+        help_text="Passes at most; empty = picked for the time budget (early stopping decides)",
+    )
     batch_size = serializers.IntegerField(required=False, **param_bounds("batch_size"))
     learning_rate = serializers.FloatField(
         required=False, allow_null=True, **param_bounds("learning_rate")
     )
     max_length = serializers.IntegerField(required=False, **param_bounds("max_length"))
-    frozen_layers = serializers.IntegerField(required=False, **param_bounds("frozen_layers"))
-    max_rows = serializers.IntegerField(required=False, **param_bounds("max_rows"))
+    num_layers = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        **param_bounds("num_layers"),
+        help_text="Encoder layers kept; empty = picked for the time budget and hardware",
+    )
+    frozen_layers = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        **param_bounds("frozen_layers"),
+        help_text="Lowest layers frozen; empty = picked for the time budget and hardware",
+    )
+    max_rows = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        **param_bounds("max_rows"),
+        help_text="Training rows at most; empty = as many as the time budget allows",
+    )
     max_test_rows = serializers.IntegerField(required=False, **param_bounds("max_test_rows"))
     time_budget_s = serializers.IntegerField(required=False, **param_bounds("time_budget_s"))
     patience = serializers.IntegerField(required=False, **param_bounds("patience"))
     seed = serializers.IntegerField(required=False, **param_bounds("seed"))
+    keep_fields = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=200,
+        help_text="Profile fields the leakage check flags that this run keeps knowingly",
+    )
 
     PARAMS = [f for f in TrainParams.__dataclass_fields__ if f != "threads"]
 

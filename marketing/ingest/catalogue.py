@@ -17,6 +17,12 @@ class AttributeSpec:
     data_type: str
     # A few observed values (text fields), offered as choices in the segment builder.
     samples: tuple[Any, ...] = ()
+    # The user chose the type on the mapping step: it replaces the catalogue's type.
+    chosen: bool = False
+
+
+# Types whose sample values the segment builder offers.
+LISTED_TYPES = (ProfileField.DataType.TEXT, ProfileField.DataType.CATEGORY)
 
 
 SAMPLE_VALUES_KEPT = 20
@@ -24,7 +30,8 @@ SAMPLE_VALUES_KEPT = 20
 
 def catalogue_attributes(specs: Iterable[AttributeSpec]) -> None:
     """Record profile attributes in the ProfileField catalogue; an existing field keeps its
-    type and label, and text fields gain newly seen sample values."""
+    type (unless the user chose one for this upload) and label, and text and category fields
+    gain newly seen sample values."""
     specs = list(specs)
     with transaction.atomic():
         existing = {
@@ -37,7 +44,7 @@ def catalogue_attributes(specs: Iterable[AttributeSpec]) -> None:
         for spec in specs:
             stored = existing.get(spec.name)
             if stored is None:
-                samples = list(spec.samples) if spec.data_type == ProfileField.DataType.TEXT else []
+                samples = list(spec.samples) if spec.data_type in LISTED_TYPES else []
                 new.append(
                     ProfileField(
                         name=spec.name,
@@ -46,7 +53,16 @@ def catalogue_attributes(specs: Iterable[AttributeSpec]) -> None:
                         sample_values=samples,
                     )
                 )
-            elif stored.data_type == ProfileField.DataType.TEXT:
+                continue
+            if spec.chosen and spec.data_type != stored.data_type:
+                stored.data_type = spec.data_type
+                stored.sample_values = (
+                    list(spec.samples)[:SAMPLE_VALUES_KEPT]
+                    if spec.data_type in LISTED_TYPES
+                    else []
+                )
+                stored.save(update_fields=["data_type", "sample_values"])
+            elif stored.data_type in LISTED_TYPES:
                 merged = list(stored.sample_values)
                 merged += [v for v in spec.samples if v not in merged]
                 if merged[:SAMPLE_VALUES_KEPT] != stored.sample_values:

@@ -21,6 +21,7 @@ from marketing.ingest.values import (
     NULL_TOKENS,
     PROFILE_PARSERS,
     TEXT,
+    TEXT_TYPES,
     BadValue,
     cached,
     max_length,
@@ -254,7 +255,7 @@ class CustomerRows(RowChecker):
             if target.startswith(ATTRIBUTE_PREFIX) and header:
                 name = target[len(ATTRIBUTE_PREFIX) :]
                 data_type = types.get(name, TEXT)
-                parse = None if data_type == TEXT else PROFILE_PARSERS[data_type]
+                parse = None if data_type in TEXT_TYPES else PROFILE_PARSERS[data_type]
                 if data_type == DATE:
                     parse = cached(to_date)
                 self.attributes.append((name, self._index[header], header, parse))

@@ -23,6 +23,8 @@ NUMBER = ProfileField.DataType.NUMBER.value
 TEXT = ProfileField.DataType.TEXT.value
 BOOLEAN = ProfileField.DataType.BOOLEAN.value
 DATE = ProfileField.DataType.DATE.value
+CATEGORY = ProfileField.DataType.CATEGORY.value
+IDENTIFIER = ProfileField.DataType.IDENTIFIER.value
 
 
 class BadValue(ValueError):
@@ -78,7 +80,11 @@ PROFILE_PARSERS: dict[str, Callable[[str], Any]] = {
     TEXT: to_text,
     BOOLEAN: to_boolean,
     DATE: to_date,
+    CATEGORY: to_text,
+    IDENTIFIER: to_text,
 }
+# Types whose values are kept as the text in the file.
+TEXT_TYPES = frozenset({TEXT, CATEGORY, IDENTIFIER})
 
 
 def to_datetime(text: str) -> datetime:
@@ -206,6 +212,38 @@ def guess_type(values: Iterable[str]) -> str:
     if _share(cells, _is_iso_date) >= GUESS_SHARE:
         return DATE
     return TEXT
+
+
+# Integer columns with at most this many distinct values may be codes rather than amounts.
+MAX_CODE_VALUES = 12
+# Words in a header that name a code or an identifier rather than an amount.
+CODE_WORDS = frozenset(
+    "code region store shop branch channel segment zone area district zip postal class type "
+    "category group cluster tier status grade level".split()
+)
+ID_WORDS = frozenset("id ids identifier number no nr ref reference account uuid key".split())
+# Sampled values needed before "every value differs" suggests an identifier.
+MIN_ID_SAMPLE = 50
+
+
+def suggest_type(values: Iterable[str], header: str = "") -> str:
+    """The type the mapping step suggests for a column: `guess_type`, except that integer
+    codes (few distinct values named like a code, or scattered like 101/205/330 rather than a
+    count's 0..7) are suggested as categories, and identifier-named columns whose sampled
+    values all differ as identifiers. The user can change it."""
+    cells = [v for v in (v.strip() for v in values) if v and v.lower() not in NULL_TOKENS]
+    guessed = guess_type(cells)
+    words = set(re.split(r"[^a-z0-9]+", header.lower())) - {""}
+    distinct = set(cells)
+    if words & ID_WORDS and len(cells) >= MIN_ID_SAMPLE and len(distinct) == len(cells):
+        return IDENTIFIER
+    if guessed != NUMBER or len(distinct) > MAX_CODE_VALUES:
+        return guessed
+    numbers = {to_number(c) for c in cells}
+    if not all(isinstance(n, int) for n in numbers):
+        return guessed
+    scattered = max(numbers) - min(numbers) + 1 != len(numbers) or min(numbers) >= 100
+    return CATEGORY if words & CODE_WORDS or scattered else guessed
 
 
 def _share(cells: list[str], test: Callable[[str], bool]) -> float:

@@ -77,9 +77,13 @@ class ProfileField(models.Model):
 
     class DataType(models.TextChoices):
         NUMBER = "number", "Number"
-        TEXT = "text", "Text"
-        BOOLEAN = "boolean", "Yes/No"
+        # A code: values are names, even when they are written as numbers (region 12).
+        CATEGORY = "category", "Category"
         DATE = "date", "Date"
+        BOOLEAN = "boolean", "Yes/No"
+        TEXT = "text", "Text"
+        # Unique per customer (an account number): stored, never learned from or segmented.
+        IDENTIFIER = "identifier", "Identifier"
 
     name = models.CharField(max_length=64, unique=True)
     label = models.CharField(max_length=100, blank=True)

@@ -32,8 +32,14 @@ class TrainingRun(JobRecord):
     target = models.CharField(max_length=12, choices=Target.choices, default=Target.CONVERSION)
     base_model = models.CharField(max_length=300)
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LORA)
-    # epochs, batch_size, learning_rate, max_length, frozen_layers, max_rows, time_budget_s.
+    # What was asked (TrainParams; an empty setting is picked for the budget when it runs),
+    # and the fields the marketer kept although the leakage check flags them ("keep_fields").
     params = models.JSONField(default=dict, blank=True)
+    # Every setting the run used, the picked ones included (filled when it starts).
+    settings = models.JSONField(default=dict, blank=True)
+    # Fields the leakage check flagged: [{"field", "reason", "single_field_auc" or
+    # "after_response_share", "left_out"}].
+    leakage = models.JSONField(default=list, blank=True)
 
     # Filled while and after the job runs.
     # {"loss": [[step, loss], ...], "val_auc": [[step, auc], ...], "total_steps", "epochs"}

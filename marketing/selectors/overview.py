@@ -36,7 +36,11 @@ def breakdown_fields() -> list[ProfileField]:
     """The text and yes/no profile attributes customers can be grouped by."""
     return list(
         ProfileField.objects.filter(
-            data_type__in=[ProfileField.DataType.TEXT, ProfileField.DataType.BOOLEAN]
+            data_type__in=[
+                ProfileField.DataType.TEXT,
+                ProfileField.DataType.CATEGORY,
+                ProfileField.DataType.BOOLEAN,
+            ]
         )
     )
 

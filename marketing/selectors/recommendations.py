@@ -26,6 +26,7 @@ from marketing.selectors.consent import has_consent, scores_for_use
 AUDIENCE_TYPES = (
     ProfileField.DataType.NUMBER,
     ProfileField.DataType.TEXT,
+    ProfileField.DataType.CATEGORY,
     ProfileField.DataType.BOOLEAN,
 )
 

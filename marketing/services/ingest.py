@@ -18,7 +18,7 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,7 +54,7 @@ from marketing.ingest.fields import (
     required_fields,
 )
 from marketing.ingest.rows import CHECKERS, Checked, RowChecker, RowError
-from marketing.ingest.values import TEXT, common_values, guess_type
+from marketing.ingest.values import CATEGORY, TEXT, common_values, suggest_type
 from marketing.ingest.writers import (
     CustomerRecord,
     CustomerWriter,
@@ -115,7 +115,13 @@ def upload_create(*, kind: str, file: File, by: Actor, encoding: str | None = No
         mapping=mapping,
         row_count=shape.row_count,
         summary={
-            "column_types": {h: guess_type(shape.column(h)) for h in shape.headers},
+            "column_types": {h: suggest_type(shape.column(h), h) for h in shape.headers},
+            # Profile attribute columns only: identifier columns are never quoted.
+            "column_examples": {
+                header: _examples(shape.column(header))
+                for target, header in mapping.items()
+                if header and target.startswith(ATTRIBUTE_PREFIX)
+            },
             "missing_required": [
                 spec.name for spec in required_fields(kind) if not mapping[spec.name]
             ],
@@ -180,16 +186,52 @@ def _check_header_split(kind: str, headers: list[str], mapping: dict[str, str]) 
     )
 
 
-def upload_set_mapping(*, upload: Upload, mapping: dict[str, str], mode: str, by: Actor) -> Upload:
-    """Set the column mapping (target field -> header, "" = unmapped) and the import mode."""
+EXAMPLES_SHOWN = 3
+
+
+def _examples(cells: Iterable[str]) -> list[str]:
+    """The first few distinct non-blank values of a column, for the mapping step."""
+    seen: list[str] = []
+    for cell in cells:
+        cell = cell.strip()[:40]
+        if cell and cell not in seen:
+            seen.append(cell)
+            if len(seen) == EXAMPLES_SHOWN:
+                break
+    return seen
+
+
+def upload_set_mapping(
+    *,
+    upload: Upload,
+    mapping: dict[str, str],
+    mode: str,
+    by: Actor,
+    types: dict[str, str] | None = None,
+) -> Upload:
+    """Set the column mapping (target field -> header, "" = unmapped), the import mode and
+    the types the user chose for profile attribute columns (header -> type)."""
     _check_not_imported(upload)
     if mode not in Upload.Mode.values:
         choices = " or ".join(Upload.Mode.values)
         raise IngestError(f"'{mode}' is not an import mode; choose {choices}.")
     upload.mapping = clean_mapping(upload.kind, mapping, upload.headers)
+    attribute_headers = {
+        header
+        for target, header in upload.mapping.items()
+        if header and target.startswith(ATTRIBUTE_PREFIX)
+    }
+    chosen: dict[str, str] = {}
+    for header, data_type in (types or {}).items():
+        if header not in attribute_headers:
+            continue
+        if data_type not in ProfileField.DataType.values:
+            names = ", ".join(ProfileField.DataType.values)
+            raise IngestError(f"Column “{header}”: '{data_type}' is not a type; choose {names}.")
+        chosen[header] = data_type
     upload.mode = mode
     upload.status = Upload.Status.MAPPED
-    upload.summary = {**upload.summary, "missing_required": []}
+    upload.summary = {**upload.summary, "missing_required": [], "chosen_types": chosen}
     upload.save(update_fields=["mapping", "mode", "status", "summary"])
     return upload
 
@@ -518,8 +560,8 @@ def _checker(
 
 
 def _attribute_specs(upload: Upload, mapping: dict[str, str]) -> list[AttributeSpec]:
-    """Profile attributes of a customers upload; a type already in the catalogue wins over
-    the type guessed from this file."""
+    """Profile attributes of a customers upload; the type the user chose on the mapping step
+    wins, then a type already in the catalogue, then the type guessed from this file."""
     columns = {
         target[len(ATTRIBUTE_PREFIX) :]: header
         for target, header in mapping.items()
@@ -529,8 +571,14 @@ def _attribute_specs(upload: Upload, mapping: dict[str, str]) -> list[AttributeS
         return []
     stored = dict(ProfileField.objects.filter(name__in=columns).values_list("name", "data_type"))
     guessed = upload.summary.get("column_types", {})
+    chosen = upload.summary.get("chosen_types", {})
     return [
-        AttributeSpec(name, header, stored.get(name) or guessed.get(header, TEXT))
+        AttributeSpec(
+            name,
+            header,
+            chosen.get(header) or stored.get(name) or guessed.get(header, TEXT),
+            chosen=header in chosen,
+        )
         for name, header in columns.items()
     ]
 
@@ -544,8 +592,9 @@ def _with_samples(specs: list[AttributeSpec], records: list[CustomerRecord]) -> 
             tuple(
                 common_values(r.attributes[spec.name] for r in records if spec.name in r.attributes)
             )
-            if spec.data_type == TEXT
+            if spec.data_type in (TEXT, CATEGORY)
             else (),
+            chosen=spec.chosen,
         )
         for spec in specs
     ]

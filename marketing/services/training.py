@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
@@ -32,6 +32,7 @@ from marketing.models import (
     Interaction,
     Job,
     Offer,
+    ProfileField,
     Purpose,
     Segment,
     TrainingRun,
@@ -41,7 +42,7 @@ from marketing.selectors.consent import customers_with_consent, valid_consent_re
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create_once, register_runner
-from marketing.services.model_inputs import offer_columns, population
+from marketing.services.model_inputs import field_types, learnable, offer_columns, population
 from marketing.services.scorers import STUDENT_PART, measure_scorers
 from marketing.services.training_params import (
     DEFAULT_LEARNING_RATES,
@@ -192,13 +193,15 @@ class Examples:
     pseudonyms: list[str]
     customer_fields: list[str]
     offer_fields: list[str]
+    # Per row: when the customer last responded to (or was shown) the offer.
+    responded_at: list[datetime]
 
 
 class _Training:
     def __init__(self, run: TrainingRun, progress: Progress):
         self.run = run
         self.progress = progress
-        self.params = train_params(run.params)
+        self.params = resolved_params(run.params)
         # Consent is read once, at this instant; the snapshot records it.
         self.at = timezone.now()
         self.curves: dict[str, Any] = {"loss": [], "val_auc": []}
@@ -212,9 +215,13 @@ class _Training:
         from recengine.data import fingerprint
 
         run = self.run
+        # What the run will use, the settings picked for its budget included (run page).
+        TrainingRun.objects.filter(pk=run.pk).update(settings=asdict(self.params))
         self.progress(1, "Reading the responses of customers with training consent")
         examples = self.examples()
         parts = self.split(examples.y)
+        self.progress(3, "Checking each field for leaks of the outcome")
+        examples = self.leave_out_leaks(examples, parts["train"])
         used = np.sort(np.concatenate([parts["train"], parts["val"], parts["test"]]))
         pseudonyms = [examples.pseudonyms[i] for i in used]
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -287,10 +294,12 @@ class _Training:
                 )
             )
             .order_by()
-            .values_list("customer_id", "offer_id", "label")
+            .annotate(at=Max("occurred_at"))
+            .values_list("customer_id", "offer_id", "label", "at")
         )
+        types = field_types()
         customers = {
-            pk: (pseudonym, attributes or {})
+            pk: (pseudonym, learnable(attributes or {}, types))
             for pk, pseudonym, attributes in consented.values_list(
                 "pk", "pseudonym", "attributes"
             ).iterator(chunk_size=5000)
@@ -307,22 +316,56 @@ class _Training:
         pairs.sort(key=lambda p: (customers[p[0]][0], p[1]))
         records = [
             {**customers[customer_id][1], **offers.get(offer_id, {})}
-            for customer_id, offer_id, _ in pairs
+            for customer_id, offer_id, _, _ in pairs
         ]
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-        y = np.fromiter((label for _, _, label in pairs), dtype=np.int64, count=len(pairs))
+        y = np.fromiter((label for _, _, label, _ in pairs), dtype=np.int64, count=len(pairs))
         self.record_consent(consented, excluded, len(customers))
         self.check_classes(y)
         offer_fields = [c for c in OFFER_LABELS if c in frame.columns]
         customer_fields = [c for c in frame.columns if c not in OFFER_LABELS]
         frame = without_rare_values(
-            frame, customer_fields, [c for c, _, _ in pairs], settings.MIN_GROUP_SIZE
+            frame, customer_fields, [p[0] for p in pairs], settings.MIN_GROUP_SIZE
         )
         if not customer_fields:
             raise TrainingDataError("The customers have no profile attributes to learn from.")
+        self.field_types = {f: types.get(f, "") for f in customer_fields}
         return Examples(
-            frame, y, [customers[c][0] for c, _, _ in pairs], customer_fields, offer_fields
+            frame,
+            y,
+            [customers[p[0]][0] for p in pairs],
+            customer_fields,
+            offer_fields,
+            [p[3] for p in pairs],
         )
+
+    def leave_out_leaks(self, examples: Examples, train: np.ndarray) -> Examples:
+        """Flag the fields that give the outcome away on the training rows (recengine.leakage)
+        and leave them out, except those the marketer chose to keep; the run records both."""
+        from recengine.leakage import leaking_fields
+
+        dates = [f for f, t in self.field_types.items() if t == ProfileField.DataType.DATE]
+        leaks = leaking_fields(
+            examples.frame.iloc[train],
+            examples.y[train],
+            examples.customer_fields,
+            date_fields=dates,
+            response_dates=[examples.responded_at[i] for i in train],
+        )
+        keep = set(self.params.keep_fields)
+        flagged = [{**leak.as_dict(), "left_out": leak.field not in keep} for leak in leaks]
+        TrainingRun.objects.filter(pk=self.run.pk).update(leakage=flagged)
+        dropped = [f["field"] for f in flagged if f["left_out"]]
+        if not dropped:
+            return examples
+        fields = [f for f in examples.customer_fields if f not in dropped]
+        if not fields:
+            raise TrainingDataError(
+                "Every profile attribute gives the outcome away on its own ("
+                + ", ".join(str(f) for f in dropped)
+                + "): upload profile fields known before the campaign, or keep them knowingly."
+            )
+        return replace(examples, frame=examples.frame.drop(columns=dropped), customer_fields=fields)
 
     def record_consent(
         self, consented: QuerySet[Customer], excluded: dict[str, int], n_consented: int
@@ -407,6 +450,8 @@ class _Training:
                 # bent response curve can be learnt); text tokens are spent on words.
                 numeric_text="omit",
                 numeric_encoding="piecewise",
+                # "999 = never contacted" gets its own flag instead of bending the bins.
+                detect_sentinels=True,
             )
         ).fit(frame.iloc[train])
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
@@ -414,6 +459,7 @@ class _Training:
         config = TrainConfig(
             base_model=run.base_model,
             mode=cast("TrainMode", run.mode),  # TrainingRun.Mode has exactly these values
+            num_layers=p.num_layers,
             frozen_layers=0 if run.mode == TrainingRun.Mode.FROZEN else p.frozen_layers,
             max_length=p.max_length,
             batch_size=p.batch_size,
@@ -617,6 +663,19 @@ class _Training:
             "test_auc_blend": round(metrics["blend"]["roc_auc"], 4),
             "served": "blend" if metrics["blend"]["served"] else "bert",
         }
+
+
+def resolved_params(data: dict[str, Any] | None):
+    """A run's settings as it trains: the empty ones picked for its budget and for the
+    hardware this worker has (the GPU when torch sees one, else its share of the cores)."""
+    from marketing.services.jobs import job_threads
+    from marketing.services.training_params import for_budget
+    from recengine.config import pick_device
+
+    params = train_params(data)
+    threads = params.threads or job_threads()
+    params = for_budget(params, gpu=pick_device("auto") == "cuda", threads=threads)
+    return replace(params, threads=threads)
 
 
 def erased_since(at: datetime, pseudonyms: set[str]) -> set[str]:

@@ -5,7 +5,7 @@ of form or API data against them."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypedDict
 
 from marketing.errors import ApplicationError
@@ -20,33 +20,72 @@ class TrainingSetupError(ApplicationError, ValueError):
 class TrainParams:
     """Hyper-parameters a marketer may change.
 
-    The defaults are the fast ones: LoRA adapters on the top layers of the packaged MiniLM,
-    one epoch over at most 6,000 rows, so a run on the 41,188 demo customers ends in a few
-    minutes on a 2-core CPU. More rows and epochs give a better model and take longer.
+    The marketer chooses a time budget; the settings left empty (None) are picked for that
+    budget and the hardware the job runs on, when it starts (`for_budget`), from what
+    `bench/click_model.py` and `bench/train_default.py` measured. Anything set here wins.
     """
 
-    # Passes over the training rows (early stopping on validation AUC may end sooner).
-    epochs: int = 1
+    # Training stops after this many seconds and keeps the best model so far.
+    time_budget_s: int = 600
+    # Passes over the training rows at most (early stopping on validation AUC and the time
+    # budget usually end sooner); None = picked for the budget.
+    epochs: int | None = None
     # Rows per optimisation step.
-    batch_size: int = 32
+    batch_size: int = 64
     # Learning rate of the encoder or its adapters; None = the usual rate for the mode.
     learning_rate: float | None = None
     # Longest input text in tokens; a compact customer text is about 30-50.
     max_length: int = 64
-    # Lowest encoder layers kept frozen and computed once (much faster; full and LoRA).
-    frozen_layers: int = 3
-    # Training rows at most (a stratified sample when there are more).
-    max_rows: int = 6000
+    # Encoder layers kept, from the bottom (a shallower encoder trains and scores faster);
+    # None = picked for the hardware.
+    num_layers: int | None = None
+    # Lowest encoder layers kept frozen and computed once (much faster; full and LoRA);
+    # None = picked for the hardware.
+    frozen_layers: int | None = None
+    # Training rows at most (a stratified sample when there are more); None = picked for
+    # the budget.
+    max_rows: int | None = None
     # Test rows scored for the metrics at most.
-    max_test_rows: int = 5000
-    # Training stops after this many seconds and keeps the best model so far.
-    time_budget_s: int = 1200
+    max_test_rows: int = 20000
     # Training stops after this many validations (4 an epoch) without a better validation AUC.
-    patience: int = 4
+    patience: int = 12
     # Seed of the split, the samples and the training.
     seed: int = 0
-    # CPU threads for torch and LightGBM (None = the libraries' default).
+    # CPU threads for torch and LightGBM (None = the worker's share of the machine's cores).
     threads: int | None = None
+    # Profile fields the leakage check flags that the marketer keeps knowingly (the others
+    # it flags are left out).
+    keep_fields: list[str] = field(default_factory=list)
+
+
+# Settings picked when a run leaves them empty, per hardware. On a CPU, 3 of MiniLM's 6
+# layers with the lowest 2 frozen and cached train about 4x faster than all six and reached
+# the best test AUC on the bank data within 10 minutes on 2 cores (bench/click_model.py);
+# on a GPU all six layers train, none frozen (README: 60-80 s budgets on one H200).
+AUTO_LAYERS = {"cpu": (3, 2), "gpu": (None, 0)}
+# Training rows per second of budget per CPU thread the CPU path can use: with about three
+# passes in the budget, early stopping has room to find the best epoch. 10 minutes on 2
+# threads covers the bank data's 28,831 training rows.
+CPU_ROWS_PER_BUDGET_S_PER_THREAD = 30
+GPU_ROWS_PER_BUDGET_S = 2000
+AUTO_MIN_ROWS = 2000
+AUTO_EPOCHS = 20
+
+
+def for_budget(params: TrainParams, *, gpu: bool, threads: int) -> TrainParams:
+    """The run's settings with every empty one picked for its time budget and hardware."""
+    layers, frozen = AUTO_LAYERS["gpu" if gpu else "cpu"]
+    rate = GPU_ROWS_PER_BUDGET_S if gpu else CPU_ROWS_PER_BUDGET_S_PER_THREAD * max(1, threads)
+    picked: dict[str, Any] = {
+        "epochs": AUTO_EPOCHS,
+        "num_layers": layers,
+        "frozen_layers": frozen,
+        "max_rows": max(AUTO_MIN_ROWS, int(params.time_budget_s * rate)),
+    }
+    return replace(params, **{k: v for k, v in picked.items() if getattr(params, k) is None})
+
+
+AUTO_PARAMS = ("epochs", "num_layers", "frozen_layers", "max_rows")
 
 
 # (lowest, highest) accepted value per parameter.
@@ -55,6 +94,7 @@ PARAM_LIMITS: dict[str, tuple[float, float]] = {
     "batch_size": (2, 1024),
     "learning_rate": (1e-7, 0.1),
     "max_length": (8, 512),
+    "num_layers": (1, 48),
     "frozen_layers": (0, 48),
     "max_rows": (50, 10_000_000),
     "max_test_rows": (50, 10_000_000),
@@ -96,6 +136,8 @@ def train_params(data: dict[str, Any] | None) -> TrainParams:
     if unknown:
         raise TrainingSetupError(f"Unknown training parameter(s): {', '.join(unknown)}")
     values: dict[str, Any] = {}
+    if "keep_fields" in data:
+        values["keep_fields"] = _field_names(data.pop("keep_fields"))
     for name, value in data.items():
         cast = float if name == "learning_rate" else int
         try:
@@ -109,3 +151,14 @@ def train_params(data: dict[str, Any] | None) -> TrainParams:
             raise TrainingSetupError(f"{name} must be between {low:g} and {high:g}")
         values[name] = number
     return TrainParams(**values)
+
+
+def _field_names(value: Any) -> list[str]:
+    """keep_fields: a list of profile field names, or one comma-separated text."""
+    if isinstance(value, str):
+        value = [v for v in (part.strip() for part in value.split(",")) if v]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise TrainingSetupError("keep_fields must be a list of profile field names")
+    if len(value) > 200 or any(len(v) > 64 for v in value):
+        raise TrainingSetupError("keep_fields names at most 200 fields of 64 characters")
+    return sorted(set(value))

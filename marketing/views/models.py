@@ -39,6 +39,8 @@ PARAM_LABELS = {
     "max_test_rows": "Test rows at most",
     "max_length": "Longest text (tokens)",
     "frozen_layers": "Frozen layers",
+    "num_layers": "Encoder layers kept",
+    "keep_fields": "Flagged fields kept",
     "time_budget_s": "Time budget (s)",
     "patience": "Patience (validations)",
     "seed": "Seed",
@@ -46,7 +48,18 @@ PARAM_LABELS = {
 }
 
 
+AUTO = forms.NumberInput(attrs={"placeholder": "auto"})
+
+
 class TrainForm(forms.Form):
+    time_budget_minutes = forms.IntegerField(
+        **param_bounds("time_budget_s", unit=60),
+        initial=DEFAULTS.time_budget_s // 60,
+        label="Time budget (minutes)",
+        help_text="The most training may take. Rows, layers and passes are picked for this "
+        "budget and the worker's hardware; training stops at the budget and keeps the best "
+        "model so far.",
+    )
     name = forms.CharField(
         max_length=200,
         required=False,
@@ -81,10 +94,11 @@ class TrainForm(forms.Form):
         widget=forms.RadioSelect,
     )
     epochs = forms.IntegerField(
+        required=False,
         **param_bounds("epochs"),
-        initial=DEFAULTS.epochs,
-        help_text="Passes over the training rows; training stops early when the validation "
-        "AUC stops improving.",
+        widget=AUTO,
+        help_text="Passes over the training rows at most. Empty: as many as the budget allows; "
+        "training stops early when the validation AUC stops improving.",
     )
     batch_size = forms.IntegerField(
         **param_bounds("batch_size"),
@@ -98,10 +112,11 @@ class TrainForm(forms.Form):
         help_text="Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning.",
     )
     max_rows = forms.IntegerField(
+        required=False,
         **param_bounds("max_rows"),
-        initial=DEFAULTS.max_rows,
+        widget=AUTO,
         label="Training rows at most",
-        help_text="A stratified sample when there are more. More rows: better and slower.",
+        help_text="A stratified sample when there are more. Empty: as many as the budget allows.",
     )
     max_length = forms.IntegerField(
         **param_bounds("max_length"),
@@ -109,20 +124,40 @@ class TrainForm(forms.Form):
         label="Longest text (tokens)",
         help_text="A customer's text is usually 30–50 tokens.",
     )
-    frozen_layers = forms.IntegerField(
-        **param_bounds("frozen_layers"),
-        initial=DEFAULTS.frozen_layers,
-        help_text="Lowest encoder layers left as they are and computed once: much faster.",
+    num_layers = forms.IntegerField(
+        required=False,
+        **param_bounds("num_layers"),
+        widget=AUTO,
+        label="Encoder layers kept",
+        help_text="From the bottom; fewer train and score faster. Empty: 3 on a CPU, all on a GPU.",
     )
-    time_budget_minutes = forms.IntegerField(
-        **param_bounds("time_budget_s", unit=60),
-        initial=DEFAULTS.time_budget_s // 60,
-        label="Time budget (minutes)",
-        help_text="Training stops after this and keeps the best model so far.",
+    frozen_layers = forms.IntegerField(
+        required=False,
+        **param_bounds("frozen_layers"),
+        widget=AUTO,
+        help_text="Lowest encoder layers left as they are and computed once: much faster. "
+        "Empty: 2 on a CPU, none on a GPU.",
+    )
+    keep_fields = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Keep flagged fields",
+        help_text="Before training, every profile field that alone predicts the outcome "
+        "almost perfectly, or holds a date after the response, is flagged and left out. Name "
+        "here (comma-separated) the flagged fields to keep knowingly.",
     )
 
-    PARAMS = ("epochs", "batch_size", "learning_rate", "max_rows", "max_length", "frozen_layers")
-    ADVANCED = ("max_length", "frozen_layers", "time_budget_minutes")
+    PARAMS = (
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "max_rows",
+        "max_length",
+        "num_layers",
+        "frozen_layers",
+    )
+    ADVANCED = PARAMS
+    EXTRA = ("time_budget_minutes", "keep_fields")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -136,15 +171,16 @@ class TrainForm(forms.Form):
     def params(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
-            **{name: data[name] for name in self.PARAMS},
+            **{name: data[name] for name in self.PARAMS if data[name] is not None},
             "time_budget_s": data["time_budget_minutes"] * 60,
+            "keep_fields": data["keep_fields"],
         }
 
     def main_fields(self):
-        return [f for f in self if f.name not in (*self.PARAMS, *self.ADVANCED)]
+        return [f for f in self if f.name not in (*self.ADVANCED, "keep_fields")]
 
     def param_fields(self):
-        return [self[name] for name in self.PARAMS if name not in self.ADVANCED]
+        return [self["keep_fields"]]
 
     def advanced_fields(self):
         return [self[name] for name in self.ADVANCED]
@@ -176,7 +212,16 @@ class TrainingRunCreateView(RoleRequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx["defaults"] = asdict(DEFAULTS)
+        ctx["default_minutes"] = DEFAULTS.time_budget_s // 60
         ctx["has_offers"] = Offer.objects.exists()
+        ctx["hardware"] = training_hardware()
+        last = (
+            TrainingRun.objects.exclude(leakage=[]).order_by("-created_at", "-id").first()
+            if TrainingRun.objects.exists()
+            else None
+        )
+        ctx["last_leaks"] = leak_rows(last.leakage) if last else []
+        ctx["last_leaks_run"] = last.name if last else ""
         return ctx
 
     def form_valid(self, form: TrainForm):
@@ -197,6 +242,50 @@ class TrainingRunCreateView(RoleRequiredMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, f"Training of “{run.name}” started.")
         return redirect("model-detail", pk=run.pk)
+
+
+def setting_items(run: TrainingRun) -> list[tuple[str, Any, bool]]:
+    """(label, value, picked for the budget) of each setting the run used; before it starts,
+    what was asked (None = to be picked)."""
+    used = run.settings or run.params
+    asked = run.params
+    return [
+        (PARAM_LABELS.get(k, k), ", ".join(v) if isinstance(v, list) else v, asked.get(k) is None)
+        for k, v in used.items()
+        if k != "keep_fields" or v
+    ]
+
+
+def training_hardware() -> str:
+    """Where a training job will run, in words, for the form."""
+    import os
+
+    from marketing.services.jobs import gpu_worker_listening, wants_gpu
+
+    if wants_gpu(Job.Kind.TRAIN) and gpu_worker_listening():
+        return "a GPU worker: every encoder layer trains"
+    if settings.JOB_QUEUE == "celery":
+        return "a CPU worker: the settings are picked for its cores when the job starts"
+    return f"this server's CPU ({os.cpu_count() or 1} cores)"
+
+
+LEAK_REASONS = {
+    "predicts_outcome": "alone predicts the outcome (AUC {value:.3f})",
+    "after_response": "holds a date after the response on {value:.0%} of rows",
+}
+
+
+def leak_rows(leakage: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's leakage flags in words."""
+    return [
+        {
+            **leak,
+            "why": LEAK_REASONS.get(leak.get("reason", ""), "{value}").format(
+                value=leak.get("value", 0)
+            ),
+        }
+        for leak in leakage or []
+    ]
 
 
 METRIC_COLUMNS = (("bert", "BERT"), ("baseline", "LightGBM baseline"), ("blend", "Blend"))
@@ -317,7 +406,8 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             job=job,
             can_cancel=can_cancel(job, self.request.user),
             duration=duration_text(job),
-            param_items=[(PARAM_LABELS.get(k, k), v) for k, v in run.params.items()],
+            param_items=setting_items(run),
+            leaks=leak_rows(run.leakage),
             consent_at=parse_datetime(run.consent_snapshot.get("at") or ""),
             exclusions=exclusion_rows(run.customers_excluded),
             excluded_total=sum(run.customers_excluded.values()),

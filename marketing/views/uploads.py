@@ -14,7 +14,7 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
-from marketing.models import Upload
+from marketing.models import ProfileField, Upload
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
 from marketing.selectors.uploads import error_file_for_user, errors_for_user, preview_for_user
@@ -228,6 +228,12 @@ class UploadMappingView(UploadStepMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         upload = self.upload
         chosen = kwargs.get("chosen") or self._chosen_from_mapping(upload.mapping)
+        types = {
+            **self._default_types(),
+            **upload.summary.get("chosen_types", {}),
+            **kwargs.get("types", {}),
+        }
+        examples = upload.summary.get("column_examples", {})
         targets = TARGET_FIELDS[upload.kind]
         ctx.update(
             upload=upload,
@@ -243,13 +249,15 @@ class UploadMappingView(UploadStepMixin, TemplateView):
                     "index": i,
                     "header": header,
                     "chosen": chosen.get(header, SKIP),
-                    "type": upload.summary.get("column_types", {}).get(header, ""),
+                    "type": types.get(header, ""),
+                    "examples": examples.get(header, []),
                 }
                 for i, header in enumerate(upload.headers)
             ],
             required=[spec for spec in targets if spec.required],
             mode=kwargs.get("mode") or upload.mode,
             modes=Upload.Mode.choices,
+            data_types=ProfileField.DataType.choices,
             error=kwargs.get("error", ""),
         )
         return ctx
@@ -265,6 +273,21 @@ class UploadMappingView(UploadStepMixin, TemplateView):
                 )
         return chosen
 
+    def _default_types(self) -> dict[str, str]:
+        """Header -> the type an attribute column gets unless the user changes it: the
+        catalogue's for a known attribute, else the one guessed from the file."""
+        upload = self.upload
+        names = self._attribute_names()
+        stored = dict(
+            ProfileField.objects.filter(name__in=names.values()).values_list("name", "data_type")
+        )
+        guessed = upload.summary.get("column_types", {})
+        return {
+            header: stored.get(names.get(header, attribute_name(header)), "")
+            or guessed.get(header, "")
+            for header in upload.headers
+        }
+
     def _attribute_names(self) -> dict[str, str]:
         """Header -> the profile attribute name the stored mapping gives it."""
         return {
@@ -276,8 +299,10 @@ class UploadMappingView(UploadStepMixin, TemplateView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         upload = self.upload
         names = self._attribute_names()
+        defaults = self._default_types()
         targets = {spec.name for spec in TARGET_FIELDS[upload.kind]}
         chosen: dict[str, str] = {}
+        types: dict[str, str] = {}
         mapping: dict[str, str] = {name: "" for name in targets}
         used: dict[str, str] = {}
         problems = []
@@ -289,6 +314,9 @@ class UploadMappingView(UploadStepMixin, TemplateView):
             if choice == KEEP_AS_ATTRIBUTE and upload.kind == Upload.Kind.CUSTOMERS:
                 name = names.get(header) or attribute_name(header) or f"column_{i + 1}"
                 target = ATTRIBUTE_PREFIX + name
+                data_type = request.POST.get(f"type-{i}", "")
+                if data_type and data_type != defaults.get(header):
+                    types[header] = data_type
             elif choice in targets:
                 target = choice
             else:
@@ -307,11 +335,15 @@ class UploadMappingView(UploadStepMixin, TemplateView):
             problems.append("Choose how to handle invalid rows.")
         if not problems:
             try:
-                upload_set_mapping(upload=upload, mapping=mapping, mode=mode, by=request.user)
+                upload_set_mapping(
+                    upload=upload, mapping=mapping, mode=mode, types=types, by=request.user
+                )
             except IngestError as exc:
                 problems.append(str(exc))
         if problems:
-            ctx = self.get_context_data(chosen=chosen, mode=mode, error=" ".join(problems))
+            ctx = self.get_context_data(
+                chosen=chosen, types=types, mode=mode, error=" ".join(problems)
+            )
             return self.render_to_response(ctx, status=400)
         return redirect("upload-preview", pk=upload.pk)
 

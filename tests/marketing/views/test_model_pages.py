@@ -85,7 +85,10 @@ def test_it_starts_training_from_the_form(
     form = marketer_client.get(reverse("model-create"))
     assert form.status_code == 200
     assert form.context["form"]["offer"].value() == term_deposit.pk  # the only offer
-    assert form.context["form"]["max_rows"].value() == 6000
+    # The form leads with the time budget; rows, layers and passes are picked for it.
+    assert form.context["form"]["time_budget_minutes"].value() == 10
+    assert form.context["form"]["max_rows"].value() is None
+    assert "Runs on this server" in form.content.decode()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = marketer_client.post(
@@ -100,7 +103,8 @@ def test_it_starts_training_from_the_form(
                 "epochs": 1,
                 "batch_size": 16,
                 "learning_rate": "",
-                "max_rows": 6000,
+                "max_rows": "",
+                "num_layers": "",
                 "max_length": 32,
                 "frozen_layers": 0,
                 "time_budget_minutes": 5,
@@ -108,6 +112,12 @@ def test_it_starts_training_from_the_form(
         )
 
     run = TrainingRun.objects.get()
+    # What was left empty was picked for the 5-minute budget on this CPU; the rest as asked.
+    assert run.params["max_rows"] is None and run.params["num_layers"] is None
+    threads = run.settings["threads"]
+    assert run.settings["max_rows"] == max(2000, 300 * 30 * threads)
+    assert run.settings["num_layers"] == 3 and run.settings["frozen_layers"] == 0
+    assert run.settings["epochs"] == 1
     assert response.status_code == 302
     assert response["Location"] == reverse("model-detail", args=[run.pk])
     assert run.name == "Term deposit · conversion" and run.params["frozen_layers"] == 0
@@ -116,6 +126,7 @@ def test_it_starts_training_from_the_form(
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     body = marketer_client.get(response["Location"]).content.decode()
     assert "BERT beside the baseline" in body and "Score a segment" in body
+    assert "picked for the budget" in body
 
 
 def test_it_keeps_the_form_with_a_message_for_bad_settings(marketer_client, term_deposit):
