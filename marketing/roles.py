@@ -113,6 +113,16 @@ def has_role(user, roles: Iterable[str]) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
+# Roles whose downloads carry customers' external ids (the key back into the CRM), so that
+# scores can be used elsewhere; the viewer's carry pseudonyms only.
+LINKING_ROLES = (MARKETER, DATA_STEWARD)
+
+
+def can_link_customers(user) -> bool:
+    """Whether the user's downloads may carry customers' external ids."""
+    return has_role(user, LINKING_ROLES)
+
+
 def can_view_pii(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and user.has_perm("marketing.view_pii")
 
@@ -133,3 +143,34 @@ def sync_role_groups(group_model=None, permission_model=None) -> None:
                 content_type__app_label="marketing", codename__in=codenames
             )
         )
+
+
+# One login per role: the demo's, and the start of a base loaded with a team's own data.
+ROLE_USERS = (("marketer", MARKETER), ("steward", DATA_STEWARD), ("viewer", VIEWER))
+
+
+def role_users_create(
+    passwords: dict[str, str], *, reset: bool = True
+) -> list[tuple[str, str, bool]]:
+    """Create the ROLE_USERS logins, each in its role's group only (an existing one gets the
+    password and role again when ``reset``, else is left alone); returns (username, role,
+    whether its password was set) of each. Nothing else is created or changed."""
+    from django.contrib.auth.models import Group, User
+    from django.db import transaction
+
+    done = []
+    with transaction.atomic():
+        sync_role_groups()
+        for username, role in ROLE_USERS:
+            user, created = User.objects.get_or_create(username=username)
+            if not (created or reset):
+                done.append((username, role, False))
+                continue
+            user.set_password(passwords[username])
+            # The admin console is the data steward's (data and consent); marketers and
+            # viewers work in the app, which shows them what their role allows.
+            user.is_staff = role == DATA_STEWARD
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            done.append((username, role, True))
+    return done

@@ -71,3 +71,15 @@ def lift_and_gains(
         lift[key] = float(top.mean() / rate) if rate else float("nan")
         gains[key] = float(top.sum() / total) if total else float("nan")
     return lift, gains
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """The standard error of an AUC measured on `positives` and `negatives` rows (Hanley and
+    McNeil, 1982): how much the same model's AUC moves from one sample of rows to another."""
+    if positives < 1 or negatives < 1:
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    return float(np.sqrt(max(variance, 0.0)))

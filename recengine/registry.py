@@ -151,6 +151,11 @@ class ModelRegistry:
                     found.append(model_id)
         return found
 
+    def customers(self, model_id: str) -> set[str]:
+        """The pseudonyms (or erasure tokens) of the customers whose rows trained it."""
+        with open(self._folder(model_id) / CUSTOMERS_FILE) as lines:
+            return {line.rstrip("\n") for line in lines if not line.startswith(KEY_LINE)}
+
     def customers_key(self, model_id: str) -> str | None:
         """The fingerprint of the key the model's customer list was last re-keyed to; None
         when it never was (its pseudonyms are from the key in use when it was trained)."""

@@ -456,6 +456,9 @@ class ClickModel:
                         self._save_checkpoint(checkpoint, optimizer, scheduler, run)
                     if run.bad_evals > cfg.patience or self._out_of_time(started):
                         run.stopped_early = True
+                        run.stop_reason = (
+                            "validation" if run.bad_evals > cfg.patience else "time_budget"
+                        )
                         break
                 if run.stopped_early:
                     break
@@ -473,6 +476,9 @@ class ClickModel:
         self.best_val_auc_ = run.best_auc
         self.steps_ = run.step
         self.stopped_early_ = run.stopped_early
+        # "validation" (no better validation AUC for `patience` validations), "time_budget",
+        # or "epochs" (every pass done).
+        self.stop_reason_ = run.stop_reason or "epochs"
         self.fit_seconds_ = time.perf_counter() - started
         self.train_rows_per_s_ = rows_seen / self.fit_seconds_
         return self
@@ -637,6 +643,7 @@ class TrainState:
     best_state: dict[str, torch.Tensor] | None = None
     bad_evals: int = 0
     stopped_early: bool = False
+    stop_reason: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def advance(self, epoch: int, batch_index: int, loss: float) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework.filters import OrderingFilter
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -18,6 +18,16 @@ from rest_framework.utils.urls import replace_query_param
 from marketing.keyset import KeysetOrdering, KeysetPage, keyset_page
 
 PAGE_SIZE = 50
+# ``?page_size=`` may ask for up to this many rows a page (more is cut to it).
+MAX_PAGE_SIZE = 500
+
+
+class NumberedPagination(PageNumberPagination):
+    """Numbered pages of ``PAGE_SIZE`` rows, or ``?page_size=`` up to ``MAX_PAGE_SIZE``."""
+
+    page_size = PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
 
 
 class KeysetCursorPagination(CursorPagination):
@@ -31,6 +41,8 @@ class KeysetCursorPagination(CursorPagination):
 
     ordering = "-id"
     page_size = PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
     invalid_cursor_message = "This page link is not valid."
     keyset: KeysetOrdering
     keyset_page: KeysetPage[Any]

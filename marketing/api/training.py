@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from marketing.api.common import THROTTLED, RunSerializer, RunViewSet, optional_pk
 from marketing.exporters.csvsafe import csv_lines
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
+from marketing.roles import can_link_customers
 from marketing.selectors.training import export_rows, scoring_runs, training_runs
 from marketing.services.jobs import job_cancel
 from marketing.services.scoring import (
@@ -189,6 +190,10 @@ class ScoringRunCreateSerializer(serializers.Serializer):
 
 class ScoreSerializer(serializers.Serializer):
     pseudonym = serializers.CharField()
+    external_id = serializers.CharField(
+        required=False,
+        help_text="The customer's id in your systems; marketers and data stewards only",
+    )
     offer = serializers.CharField(allow_null=True, help_text="The offer's external id")
     score = serializers.FloatField(help_text="Predicted probability of the response")
 
@@ -299,7 +304,9 @@ class ScoringRunViewSet(RunViewSet):
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR, description="pseudonym,offer,score rows"
+                OpenApiTypes.STR,
+                description="pseudonym,external_id,offer,score rows (external_id for "
+                "marketers and data stewards only)",
             ),
             (200, "application/json"): ScoreSerializer(many=True),
             429: THROTTLED,
@@ -314,14 +321,19 @@ class ScoringRunViewSet(RunViewSet):
         throttle_classes=[ExportThrottle],
     )
     def scores(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
-        """Every score of the run, highest first, by pseudonym (never personal identifiers).
-        Streamed, so it works for millions of customers."""
+        """Every score of the run, highest first, by pseudonym and, for marketers and data
+        stewards, the customer's external id (never other personal identifiers). Streamed, so
+        it works for millions of customers."""
         scoring = self.get_object()
         as_json = request.accepted_renderer.format == "json"
+        linked = can_link_customers(request.user)
         scores_download_log(
-            scoring_run=scoring, by=request.user, file_format="json" if as_json else "csv"
+            scoring_run=scoring,
+            by=request.user,
+            file_format="json" if as_json else "csv",
+            external_ids=linked,
         )
-        body = _json_lines(scoring) if as_json else _csv_lines(scoring)
+        body = _json_lines(scoring, linked) if as_json else _csv_lines(scoring, linked)
         response = StreamingHttpResponse(
             body, content_type="application/json" if as_json else "text/csv; charset=utf-8"
         )
@@ -330,19 +342,25 @@ class ScoringRunViewSet(RunViewSet):
         return response
 
 
-def _csv_lines(scoring: ScoringRun) -> Iterator[str]:
+def _csv_lines(scoring: ScoringRun, linked: bool) -> Iterator[str]:
+    header = ("pseudonym", "external_id", "offer", "score") if linked else SCORE_COLUMNS
     rows = (
-        (pseudonym, offer or "", f"{score:.6f}") for pseudonym, offer, score in export_rows(scoring)
+        (*row[:-2], row[-2] or "", f"{row[-1]:.6f}")
+        for row in export_rows(scoring, external_ids=linked)
     )
-    return csv_lines(chain([("pseudonym", "offer", "score")], rows))
+    return csv_lines(chain([header], rows))
 
 
-def _json_lines(scoring: ScoringRun) -> Iterator[str]:
+SCORE_COLUMNS = ("pseudonym", "offer", "score")
+
+
+def _json_lines(scoring: ScoringRun, linked: bool) -> Iterator[str]:
+    names = ("pseudonym", "external_id", "offer") if linked else ("pseudonym", "offer")
     yield "["
     separator = ""
-    for pseudonym, offer, score in export_rows(scoring):
+    for row in export_rows(scoring, external_ids=linked):
         yield separator + json.dumps(
-            {"pseudonym": pseudonym, "offer": offer, "score": round(score, 6)}
+            {**dict(zip(names, row, strict=False)), "score": round(row[-1], 6)}
         )
         separator = ",\n"
     yield "]\n"

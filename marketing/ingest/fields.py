@@ -239,3 +239,58 @@ def clean_mapping(kind: str, mapping: dict[str, str], headers: list[str]) -> dic
 
 def required_fields(kind: str) -> list[FieldSpec]:
     return [spec for spec in TARGET_FIELDS[kind] if spec.required]
+
+
+def accepted_values(kind: str) -> list[tuple[str, str]]:
+    """(what, the values accepted) for the upload page, read from the parsers' own tables,
+    so the page says exactly what an import takes."""
+    from collections import defaultdict
+
+    from marketing.ingest.rows import INTERACTION_KINDS
+    from marketing.ingest.values import CONSENT_WORDS, FALSE_WORDS, NULL_TOKENS, TRUE_WORDS
+
+    def grouped(words: dict[str, str]) -> str:
+        others: dict[str, list[str]] = defaultdict(list)
+        for word, value in words.items():
+            if word != value:
+                others[value].append(word)
+        return "; ".join(
+            value + (f" (also {', '.join(sorted(others[value]))})" if others[value] else "")
+            for value in dict.fromkeys(words.values())
+        )
+
+    common = [
+        ("Ids", "Up to 128 characters, unique within the file; the same id updates the record."),
+        (
+            "Dates",
+            "YYYY-MM-DD or YYYY-MM-DD HH:MM (ISO 8601); a time without a zone is read in the "
+            "site's time zone.",
+        ),
+        (
+            "Empty values",
+            "A blank cell, or "
+            + ", ".join(sorted(NULL_TOKENS))
+            + " in number, yes/no and date columns.",
+        ),
+    ]
+    if kind == "customers":
+        return [
+            *common,
+            ("Consent columns", grouped(CONSENT_WORDS) + ". A blank cell records nothing."),
+            (
+                "Yes/no attributes",
+                ", ".join(sorted(TRUE_WORDS)) + " / " + ", ".join(sorted(FALSE_WORDS)),
+            ),
+            (
+                "Numbers",
+                "A dot for decimals, no thousands separator: 1234.5. Codes with a leading zero "
+                "stay text.",
+            ),
+        ]
+    if kind == "interactions":
+        return [
+            *common,
+            ("Kinds", grouped(INTERACTION_KINDS) + "."),
+            ("Customer and offer", "The ids of customers and offers uploaded before."),
+        ]
+    return [*common, ("Prices", "A dot for decimals, no thousands separator: 19.99.")]

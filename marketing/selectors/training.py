@@ -45,13 +45,19 @@ def top_scores(scoring_run: ScoringRun, limit: int = 20) -> list[Mapping[str, An
     )
 
 
-def export_rows(scoring_run: ScoringRun, chunk_size: int = 5000) -> Iterator[tuple]:
+def export_rows(
+    scoring_run: ScoringRun, *, external_ids: bool = False, chunk_size: int = 5000
+) -> Iterator[tuple]:
     """(pseudonym, offer external id or None, score) by descending score, streamed; only the
-    scores that may be used now."""
+    scores that may be used now. With ``external_ids`` (only for `can_link_customers`), the
+    customer's external id follows the pseudonym."""
+    columns = ["customer__pseudonym", "offer__external_id", "score"]
+    if external_ids:
+        columns.insert(1, "customer__external_id")
     return (
         scores_for_use(scoring_run.scores.all())
         .order_by("-score", "customer_id")
-        .values_list("customer__pseudonym", "offer__external_id", "score")
+        .values_list(*columns)
         .iterator(chunk_size=chunk_size)
     )
 

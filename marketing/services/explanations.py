@@ -172,6 +172,9 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         check_customer(training, customer)  # consent may have changed since the request
         row = customer_frame([customer], training, offer, known)
         result = explain_customer(models, config, reference, row, progress)
+        served = served_blend(training)
+        if served is not None:
+            result["served"] = blend_explanation(result, *served)
     if offer is not None:
         result["offer"] = {"id": offer.pk, "title": offer.title}
     ExplanationRun.objects.filter(pk=run.pk).update(result=json_ready(result))
@@ -197,6 +200,56 @@ def load_models(training: TrainingRun) -> dict[str, Any]:
         ) from None
     # On a GPU worker ("gpu" queue) the BERT model runs on the accelerator.
     return {"bert": registry.load(training.model_id, device=pick_device()), "baseline": baseline}
+
+
+def served_blend(training: TrainingRun) -> tuple[dict[str, float], float] | None:
+    """(weight per member, intercept) of the blend the run serves, or None when it serves
+    BERT alone (or is a model saved before the blend was kept)."""
+    from marketing.filestore import model_registry
+
+    if not (training.metrics.get("blend") or {}).get("served"):
+        return None
+    try:
+        blend = model_registry(training.model_id).load_part(training.model_id, "blend")
+    except KeyError:
+        return None
+    return dict(blend.weights), float(blend.intercept_)
+
+
+# The blend's member names -> the keys of their explanations.
+BLEND_MEMBERS = {"model": "bert", "baseline": "baseline"}
+
+
+def blend_explanation(
+    result: dict[str, Any], weights: dict[str, float], intercept: float
+) -> dict[str, Any]:
+    """The served blend's explanation from its members': the blend's log-odds is
+    ``intercept + sum(weight * member log-odds)``, and SHAP values add up the same way, so
+    each field's contribution is the weighted sum of its contributions to the members."""
+    import math
+
+    parts = {BLEND_MEMBERS[name]: (w, result[BLEND_MEMBERS[name]]) for name, w in weights.items()}
+    contributions: dict[str, dict[str, Any]] = {}
+    for weight, part in parts.values():
+        for item in part["contributions"]:
+            entry = contributions.setdefault(item["field"], {**item, "contribution": 0.0})
+            entry["contribution"] += weight * item["contribution"]
+    base = intercept + sum(w * part["base_value"] for w, part in parts.values())
+    logit = intercept + sum(w * part["logit"] for w, part in parts.values())
+    total = base + sum(c["contribution"] for c in contributions.values())
+    return {
+        "row_id": next(iter(parts.values()))[1]["row_id"],
+        "base_value": base,
+        "base_probability": 1 / (1 + math.exp(-base)),
+        "logit": logit,
+        "probability": 1 / (1 + math.exp(-logit)),
+        "contributions": sorted(contributions.values(), key=lambda c: -abs(c["contribution"])),
+        "method": "weighted sum of the members' "
+        + " and ".join(sorted({part["method"] for _, part in parts.values()})),
+        "tolerance": sum(abs(w) * part["tolerance"] for w, part in parts.values()),
+        "local_accuracy_error": abs(total - logit),
+        "weights": {BLEND_MEMBERS[n]: w for n, w in weights.items()},
+    }
 
 
 def explain_config() -> ExplainConfig:

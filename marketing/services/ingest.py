@@ -639,6 +639,9 @@ class ErrorLog:
             self._file.close()
 
     def add(self, errors: list[RowError]) -> None:
+        # A chunk's errors come from two passes (reading, then checking): list them in row
+        # order, as the user reads the file.
+        errors = sorted(errors, key=lambda e: e.row)
         self.count += len(errors)
         for error in errors[: ERRORS_SHOWN - len(self.shown)]:
             self.shown.append(error.as_dict(identity_field=self._identifiers.get(error.column, "")))

@@ -171,6 +171,7 @@ def _compute(
     else:
         chosen, set_by = within, "best"
     result["chosen"] = {**curve.at(chosen), "set_by": set_by}
+    result["forecast"] = forecast_basis(scoring_run)
     result["consent"] = {
         "purpose": Purpose.PROFILING,
         "at": scores.at.isoformat(),
@@ -179,6 +180,23 @@ def _compute(
         "left_out": scores.in_run - len(scores.values),
     }
     return result
+
+
+def forecast_basis(scoring_run: ScoringRun) -> dict[str, Any]:
+    """How the scores a plan sums were made: out of sample for every customer (the model's
+    training customers scored by cross-fitted baselines that did not see them), or, for a
+    model trained before cross-fitting, in sample for its training customers."""
+    training = scoring_run.training_run
+    crossfit = (training.metrics or {}).get("out_of_sample")
+    return {
+        "out_of_sample": bool(crossfit),
+        "folds": crossfit.get("folds") if crossfit else None,
+        "learned_customers": training.customers_used,
+        "scorer": scoring_run.get_scorer_display(),
+        "model": training.name,
+        "served_auc_training_rows": crossfit.get("served_auc_training_rows") if crossfit else None,
+        "served_auc_test_rows": crossfit.get("served_auc_test_rows") if crossfit else None,
+    }
 
 
 # ---- writing plans ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from marketing.models import ScoringRun
@@ -26,6 +27,8 @@ Scorer = ScoringRun.Scorer
 # Training rows whose served-model scores the student learns from (a seeded sample).
 STUDENT_ROWS = 5000
 STUDENT_PART = "student"
+# The cross-fitted baselines that score the customers a model learned from.
+CROSSFIT_PART = "crossfit"
 
 
 def int8_copy(served: Any) -> Any:
@@ -97,3 +100,26 @@ def scorer_model(registry: Any, model_id: str, scorer: str, *, device: str) -> A
     if scorer == Scorer.INT8:
         return int8_copy(registry.load_served(model_id, device="cpu"))
     return registry.load_served(model_id, device=device)
+
+
+@dataclass
+class Learned:
+    """Which customers a model learned from and how to find the fold model that did not
+    see each of them (models trained before cross-fitting have none: ``None``)."""
+
+    pseudonyms: set[str]
+    folds: int
+    seed: int
+
+
+def out_of_sample(registry: Any, model_id: str, model: Any) -> tuple[Any, Learned | None]:
+    """``model`` wrapped so that the customers it learned from are scored by the cross-fitted
+    baselines, and who those customers are; the model as it is when it has no cross-fit."""
+    from recengine.crossfit import OutOfSample
+
+    try:
+        crossfit = registry.load_part(model_id, CROSSFIT_PART)
+    except KeyError:
+        return model, None
+    learned = Learned(registry.customers(model_id), crossfit.config.folds, crossfit.config.seed)
+    return OutOfSample(model, crossfit), learned

@@ -107,14 +107,21 @@ def scoring_run_create(
     return ScoringRun.objects.select_related("job", "training_run").get(pk=scoring.pk)
 
 
-def scores_download_log(*, scoring_run: ScoringRun, by, file_format: str) -> None:
-    """Every download of a run's scores is an export in the audit log."""
+def scores_download_log(
+    *, scoring_run: ScoringRun, by, file_format: str, external_ids: bool = False
+) -> None:
+    """Every download of a run's scores is an export in the audit log, which says whether
+    it carried external ids."""
     audit_log(
         actor=by,
         action=AuditEvent.Action.EXPORT,
         target_type="scoring_run",
         target_ref=scoring_run.pk,
-        details={"format": file_format, "rows": scoring_run.rows_scored},
+        details={
+            "format": file_format,
+            "rows": scoring_run.rows_scored,
+            "external_ids": external_ids,
+        },
     )
 
 

@@ -178,14 +178,14 @@ def chunks_abandon(scoring_run_id: int) -> None:
 
 # ---- scoring one chunk ------------------------------------------------------------------------
 
-_models: dict[tuple[str, str], tuple[Any, Any]] = {}
+_models: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 _models_lock = threading.Lock()
 
 
-def _model_for(scoring: ScoringRun) -> tuple[Any, Any]:
-    """(scorer, text values the model learned) for the run, kept for the next chunk of the
-    same model in this process (one model at a time)."""
-    from marketing.services.scorers import scorer_model
+def _model_for(scoring: ScoringRun) -> tuple[Any, Any, Any]:
+    """(scorer, text values the model learned, the customers it learned from) for the run,
+    kept for the next chunk of the same model in this process (one model at a time)."""
+    from marketing.services.scorers import out_of_sample, scorer_model
     from recengine.config import pick_device
     from recengine.score import limit_threads
 
@@ -193,16 +193,13 @@ def _model_for(scoring: ScoringRun) -> tuple[Any, Any]:
     with _models_lock:
         if key not in _models:
             _models.clear()
-            model = scorer_model(
-                model_registry(key[0]),
-                key[0],
-                scoring.scorer,
-                device=pick_device(),
-            )
-            _models[key] = (model, model_text_values(scoring.training_run))
-        model, known = _models[key]
+            registry = model_registry(key[0])
+            model = scorer_model(registry, key[0], scoring.scorer, device=pick_device())
+            model, learned = out_of_sample(registry, key[0], model)
+            _models[key] = (model, model_text_values(scoring.training_run), learned)
+        model, known, learned = _models[key]
     limit_threads(model, job_threads())
-    return model, known
+    return model, known, learned
 
 
 def _scoring_run(scoring_run_id: int) -> ScoringRun:
@@ -216,13 +213,14 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     returns the rows written. Raises ``ChunkLost`` when the chunk was taken from it."""
     import numpy as np
 
+    from recengine.crossfit import FOLD_COLUMN, NOT_LEARNED, fold_of
     from recengine.score import ScoreConfig, score_in_chunks
 
     attempt = chunk.attempts
     mine = ScoringChunk.objects.filter(pk=chunk.pk, status=Chunk.Status.RUNNING, attempts=attempt)
     scoring = _scoring_run(chunk.scoring_run_id)
     training = scoring.training_run
-    model, known = _model_for(scoring)
+    model, known, learned = _model_for(scoring)
     offers = [training.offer] if training.offer else list(Offer.objects.filter(active=True))
     multi_offer = training.offer is None
     members = population(scoring.segment).filter(
@@ -234,22 +232,32 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     keys: deque[tuple[int, int | None]] = deque()
     customers = 0
     # Read with a plain cursor: a profile is parsed once, without the ORM's per-row work.
-    sql, params = consented.order_by("pk").values_list("pk", "attributes").query.sql_with_params()
+    sql, params = (
+        consented.order_by("pk")
+        .values_list("pk", "pseudonym", "attributes")
+        .query.sql_with_params()
+    )
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal customers
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             while profiles := cursor.fetchmany(BATCH_ROWS):
-                for customer_id, attributes in profiles:
+                for customer_id, pseudonym, attributes in profiles:
                     customers += 1
                     profile = json.loads(attributes) if isinstance(attributes, str) else attributes
+                    row = known_values_only(profile or {}, known)
+                    if learned is not None:
+                        # The customers the model learned from are scored by the fold model
+                        # that did not see them.
+                        row[FOLD_COLUMN] = (
+                            fold_of(customer_id, learned.folds, learned.seed)
+                            if pseudonym in learned.pseudonyms
+                            else NOT_LEARNED
+                        )
                     for offer in offers:
                         keys.append((customer_id, offer.pk))
-                        yield known_values_only(
-                            {**(profile or {}), **(offer_columns(offer) if multi_offer else {})},
-                            known,
-                        )
+                        yield {**row, **(offer_columns(offer) if multi_offer else {})}
 
     written: list[tuple[int, int, int | None, float]] = []
     fine = np.zeros(FINE_BINS, dtype=np.int64)

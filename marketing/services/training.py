@@ -43,7 +43,7 @@ from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create_once, register_runner
 from marketing.services.model_inputs import field_types, learnable, offer_columns, population
-from marketing.services.scorers import STUDENT_PART, measure_scorers
+from marketing.services.scorers import CROSSFIT_PART, STUDENT_PART, measure_scorers
 from marketing.services.training_params import (
     DEFAULT_LEARNING_RATES,
     TrainingSetupError,
@@ -68,9 +68,13 @@ class TrainingDataError(ApplicationError, ValueError):
 EVALS_PER_EPOCH = 4
 # Width of the hidden head layer: it lets the text and the numbers interact.
 HEAD_HIDDEN = 64
+# Width of the numeric tower (the piecewise-linear encoding of every number goes through it).
+NUMERIC_HIDDEN = 64
 # Fewer examples of either class than this cannot give a meaningful test AUC.
 MIN_CLASS_EXAMPLES = 10
 VALIDATION_SHARE = 0.1
+# Baselines cross-fitted over the training customers (out-of-sample scores for them).
+CROSSFIT_FOLDS = 5
 TEST_SHARE = 0.2
 # Seconds between writes of the live training curve.
 CURVE_FLUSH_S = 3.0
@@ -195,6 +199,8 @@ class Examples:
     offer_fields: list[str]
     # Per row: when the customer last responded to (or was shown) the offer.
     responded_at: list[datetime]
+    # Per row: the customer's id (the key of its cross-fitting fold).
+    customer_ids: list[int]
 
 
 class _Training:
@@ -229,17 +235,25 @@ class _Training:
                 "examples": len(examples.y),
                 "positives": int(examples.y.sum()),
                 **{k: len(v) for k, v in parts.items()},
+                # Customers with responses and a valid training consent; those not in the
+                # sampled rows were left out by the row cap.
+                "consented_customers": self.consented_customers,
             },
             customers_used=len(set(pseudonyms)),
             fingerprint=fingerprint(
                 examples.frame.assign(_label=examples.y, _customer=examples.pseudonyms)
             ),
         )
-        baseline, baseline_seconds = self.train_baseline(examples, parts)
+        crossfit = self.train_crossfit(examples, parts)
+        baseline, baseline_seconds = self.train_baseline(examples, parts, crossfit)
         model, serializer_config = self.train_bert(examples, parts)
         metrics = self.evaluate(examples, parts["test"], model, baseline)
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
+        metrics["inputs"] = self.inputs
+        metrics["out_of_sample"] = self.measure_in_sample_gap(
+            examples, parts, blend if metrics["blend"]["served"] else model, crossfit
+        )
         self.progress(EVAL_END, "Measuring the scorers (served model, int8, fast path)")
         metrics["scorers"], student = measure_scorers(
             frame=examples.frame,
@@ -260,6 +274,7 @@ class _Training:
             blend,
             text_values(examples.frame, examples.customer_fields),
             student,
+            crossfit,
         )
 
     # ---- data ---------------------------------------------------------------------------------
@@ -321,6 +336,7 @@ class _Training:
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
         y = np.fromiter((label for _, _, label, _ in pairs), dtype=np.int64, count=len(pairs))
         self.record_consent(consented, excluded, len(customers))
+        self.consented_customers = len({p[0] for p in pairs})
         self.check_classes(y)
         offer_fields = [c for c in OFFER_LABELS if c in frame.columns]
         customer_fields = [c for c in frame.columns if c not in OFFER_LABELS]
@@ -337,6 +353,7 @@ class _Training:
             customer_fields,
             offer_fields,
             [p[3] for p in pairs],
+            [p[0] for p in pairs],
         )
 
     def leave_out_leaks(self, examples: Examples, train: np.ndarray) -> Examples:
@@ -424,16 +441,75 @@ class _Training:
         }
 
     # ---- models -------------------------------------------------------------------------------
-    def train_baseline(self, examples: Examples, parts: dict[str, np.ndarray]):
+    def train_baseline(self, examples: Examples, parts: dict[str, np.ndarray], crossfit):
+        """LightGBM on every training row, with as many trees as the cross-fitted models
+        found best on their left-out folds: the validation rows stay unseen by it, so the
+        blend's weights, fitted there, see how it does on new customers."""
         from recengine.baseline import BaselineConfig, TabularBaseline
 
         p, frame, y = self.params, examples.frame, examples.y
-        train, val = parts["train"], parts["val"]
-        self.progress(5, f"Training the LightGBM baseline on {len(train):,} rows")
+        train = parts["train"]
+        self.progress(8, f"Training the LightGBM baseline on {len(train):,} rows")
         started = time.perf_counter()
-        baseline = TabularBaseline(BaselineConfig(kind="lightgbm", threads=p.threads, seed=p.seed))
-        baseline.fit(frame.iloc[train], y[train], frame.iloc[val], y[val])
+        config = BaselineConfig(
+            kind="lightgbm",
+            threads=p.threads,
+            seed=p.seed,
+            n_estimators=crossfit.trees_for_all_rows(),
+        )
+        baseline = TabularBaseline(config).fit(frame.iloc[train], y[train])
         return baseline, time.perf_counter() - started
+
+    def train_crossfit(self, examples: Examples, parts: dict[str, np.ndarray]):
+        """Baselines that each leave out a fold of the training customers: the customers the
+        served model learned from are scored by the one that did not see them, so every
+        customer's score (and the plans summed from them) is out of sample."""
+        from recengine.baseline import BaselineConfig
+        from recengine.crossfit import CrossFitConfig, CrossFitted
+
+        p, frame, y = self.params, examples.frame, examples.y
+        train = parts["train"]
+        self.progress(5, f"Cross-fitting {CROSSFIT_FOLDS} baselines for out-of-sample scores")
+        config = CrossFitConfig(
+            folds=CROSSFIT_FOLDS,
+            seed=p.seed,
+            baseline=BaselineConfig(kind="lightgbm", threads=p.threads, seed=p.seed),
+        )
+        try:
+            return CrossFitted(config).fit(
+                frame.iloc[train], y[train], [examples.customer_ids[i] for i in train]
+            )
+        except ValueError as exc:  # a fold with one class: too few responders to cross-fit
+            raise TrainingDataError(
+                f"Too few responders to score the training customers out of sample ({exc})."
+            ) from exc
+
+    def measure_in_sample_gap(self, examples: Examples, parts, served, crossfit) -> dict[str, Any]:
+        """How much better the served model ranks its own training rows than the test rows,
+        and what the cross-fitted scores of the training rows give instead."""
+        import numpy as np
+
+        from recengine.metrics import click_metrics
+
+        y, frame = examples.y, examples.frame
+        train, test = parts["train"], parts["test"]
+        picks = np.arange(0, len(train), max(1, len(train) // 5000))
+        sample = train[picks]
+
+        def auc(rows, scores):
+            return (
+                click_metrics(y[rows], scores).roc_auc if len(set(y[rows].tolist())) > 1 else None
+            )
+
+        return {
+            "method": "cross-fitted",
+            "folds": crossfit.config.folds,
+            "served_auc_training_rows": auc(sample, served.predict_proba(frame.iloc[sample])),
+            "crossfit_auc_training_rows": auc(sample, crossfit.out_of_fold_[picks]),
+            "crossfit_mean_training_rows": float(crossfit.out_of_fold_.mean()),
+            "response_rate_training_rows": float(y[train].mean()),
+            "served_auc_test_rows": auc(test, served.predict_proba(frame.iloc[test])),
+        }
 
     def train_bert(self, examples: Examples, parts: dict[str, np.ndarray]):
         from recengine.serialize import SerializeConfig, TextSerializer
@@ -452,6 +528,9 @@ class _Training:
                 numeric_encoding="piecewise",
                 # "999 = never contacted" gets its own flag instead of bending the bins.
                 detect_sentinels=True,
+                # One space between fields: a token fewer per field than " | ", and the
+                # labels already mark where a field starts (bench/click_model.py).
+                separator=" ",
             )
         ).fit(frame.iloc[train])
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
@@ -472,6 +551,7 @@ class _Training:
             seed=p.seed,
             progress_every=max(1, min(10, total_steps // 50)),
             head_hidden=HEAD_HIDDEN,
+            numeric_hidden=NUMERIC_HIDDEN,
         )
         self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -489,8 +569,16 @@ class _Training:
             self.final_curves(model.history_),
             steps=model.steps_,
             stopped_early=model.stopped_early_,
+            stop_reason=model.stop_reason_,
         )
         TrainingRun.objects.filter(pk=run.pk).update(curves=self.curves)
+        self.inputs = {
+            "text_fields": [f for f in serializer.fields_ if f not in serializer.numeric_fields_],
+            "numeric_fields": list(serializer.numeric_fields_),
+            "offer_fields": list(examples.offer_fields),
+            "sentinels": dict(serializer.config.sentinels),
+            "numeric_encoding": serializer.config.numeric_encoding,
+        }
         return model, serializer.config
 
     def train_blend(
@@ -502,11 +590,13 @@ class _Training:
         metrics: dict[str, Any],
     ):
         """BERT and the baseline stacked by weights fitted on the validation rows (never the
-        test rows). It is served when it ranks the validation rows better than BERT alone,
-        judged out of fold (each validation row scored by a stacker not fitted to it)."""
+        test rows). It is served unless it ranks the validation rows worse than BERT alone,
+        judged out of fold (each validation row scored by a stacker not fitted to it), by more
+        than one standard error of BERT's validation AUC: that AUC is the best of the many
+        validations early stopping chose from, so it reads high by about that much."""
 
         from recengine.ensemble import StackedModel
-        from recengine.metrics import click_metrics
+        from recengine.metrics import auc_standard_error, click_metrics
 
         frame, y = examples.frame, examples.y
         val, test = parts["val"], parts["test"]
@@ -515,11 +605,14 @@ class _Training:
         # None: too few clicks (or non-clicks) to judge the blend fairly; BERT is served.
         val_auc = blend.out_of_fold_auc_
         metrics["blend"] = click_metrics(y[test], blend.predict_proba(frame.iloc[test])).as_dict()
+        positives = int(y[val].sum())
+        margin = auc_standard_error(model.best_val_auc_, positives, len(val) - positives)
         metrics["blend"].update(
             weights=blend.weights,
             val_auc=val_auc,
             val_auc_in_sample=blend.in_sample_auc_,
-            served=val_auc is not None and val_auc > model.best_val_auc_,
+            bert_val_auc_standard_error=margin,
+            served=val_auc is not None and val_auc >= model.best_val_auc_ - margin,
         )
         return blend
 
@@ -593,6 +686,7 @@ class _Training:
             best_val_auc=model.best_val_auc_,
             steps=model.steps_,
             stopped_early=model.stopped_early_,
+            stop_reason=model.stop_reason_,
             trained_on=device_label(model.device_),
         )
         base = click_metrics(y_test, baseline.predict_proba(examples.frame.iloc[test])).as_dict()
@@ -608,6 +702,7 @@ class _Training:
         blend,
         known_values: dict[str, list[str]],
         student,
+        crossfit,
     ) -> dict[str, Any]:
         from recengine.config import config_to_dict, json_ready
         from recengine.registry import ModelRegistry
@@ -622,7 +717,12 @@ class _Training:
             pseudonyms=pseudonyms,
             consent_snapshot=run.consent_snapshot,
             metrics=metrics,
-            parts={"baseline": baseline, "blend": blend, STUDENT_PART: student},
+            parts={
+                "baseline": baseline,
+                "blend": blend,
+                STUDENT_PART: student,
+                CROSSFIT_PART: crossfit,
+            },
             served="blend" if metrics["blend"]["served"] else "model",
             config={
                 "training_run": run.pk,

@@ -141,12 +141,15 @@ def customer_section(customer: Customer, user, requested: str | None) -> dict[st
     ctx.update(chosen=chosen, explanation=explanation)
     if explanation is not None and _has_result(explanation):
         result = explanation.result
+        served = result.get("served")
         ctx.update(
             bert_chart=explanation_charts.waterfall(result["bert"]),
             baseline_chart=explanation_charts.waterfall(result["baseline"]),
+            served=served,
+            served_chart=explanation_charts.waterfall(served) if served else None,
             model_rows=_model_rows(result, lambda part: part["local_accuracy_error"]),
             offer=result.get("offer"),
-            in_words=score_in_words(result["bert"]),
+            in_words=score_in_words(served or result["bert"], served=served is not None),
         )
     return ctx
 
@@ -177,10 +180,11 @@ def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
     return rows
 
 
-def score_in_words(explanation: dict[str, Any]) -> str:
+def score_in_words(explanation: dict[str, Any], *, served: bool = False) -> str:
+    who = "The served model (BERT and LightGBM blended)" if served else "BERT"
     return (
-        f"BERT gives this customer a {percent_text(explanation['probability'])} chance of a "
-        "response "
+        f"{who} gives this customer a {percent_text(explanation['probability'])} chance of "
+        "a response "
         f"(log-odds {explanation['logit']:.2f}), against "
         f"{percent_text(explanation['base_probability'])} for a typical customer "
         f"(log-odds {explanation['base_value']:.2f})."

@@ -256,6 +256,19 @@ def setting_items(run: TrainingRun) -> list[tuple[str, Any, bool]]:
     ]
 
 
+def customer_accounting(run: TrainingRun) -> dict[str, Any]:
+    """Every customer who was shown or responded to the offer(s): used, left out for want of
+    a training consent, or left out by the row cap (runs before this was recorded: None)."""
+    consented = run.rows.get("consented_customers")
+    if consented is None or run.customers_used is None:
+        return {"capped_customers": None, "customers_with_responses": None}
+    excluded = sum(run.customers_excluded.values())
+    return {
+        "capped_customers": consented - run.customers_used,
+        "customers_with_responses": consented + excluded,
+    }
+
+
 def training_hardware() -> str:
     """Where a training job will run, in words, for the form."""
     import os
@@ -408,6 +421,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             duration=duration_text(job),
             param_items=setting_items(run),
             leaks=leak_rows(run.leakage),
+            **customer_accounting(run),
             consent_at=parse_datetime(run.consent_snapshot.get("at") or ""),
             exclusions=exclusion_rows(run.customers_excluded),
             excluded_total=sum(run.customers_excluded.values()),

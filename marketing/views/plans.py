@@ -25,6 +25,7 @@ from marketing.services.plans import (
     campaign_plan_update,
     campaign_plan_uplift,
     checked_economics,
+    forecast_basis,
 )
 from marketing.templatetags.money import money_text, percent_text
 from marketing.views import plan_charts
@@ -196,6 +197,7 @@ def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]
         "plan": plan,
         "result": result,
         "best_sentence": best_depth_sentence(result),
+        "forecast": result.get("forecast") or forecast_basis(plan.scoring_run),
         "chosen": result["chosen"],
         "profit_chart": plan_charts.profit_curve(result),
         "gains_chart": plan_charts.gains_and_lift(result),

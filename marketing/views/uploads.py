@@ -13,7 +13,7 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
-from marketing.ingest.fields import ATTRIBUTE_PREFIX, attribute_name
+from marketing.ingest.fields import ATTRIBUTE_PREFIX, accepted_values, attribute_name
 from marketing.models import ProfileField, Upload
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
@@ -155,6 +155,7 @@ class UploadCreateView(UploaderMixin, FormView):
                 "help": KIND_HELP[value],
                 "checked": value == chosen,
                 "fields": TARGET_FIELDS[value],
+                "accepted": accepted_values(value),
             }
             for value, label in Upload.Kind.choices
         ]
@@ -373,7 +374,8 @@ class UploadPreviewView(UploadStepMixin, TemplateView):
             sample_columns=[_column_label(upload.kind, c) for c in columns],
             sample_rows=[[row.get(c, "") for c in columns] for row in sample],
             blocked=all_or_nothing and preview["invalid"] > 0,
-            importable=preview["invalid"] == 0 or not all_or_nothing,
+            nothing_valid=preview["valid"] == 0,
+            importable=preview["valid"] > 0 and (preview["invalid"] == 0 or not all_or_nothing),
         )
         return ctx
 

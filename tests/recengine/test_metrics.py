@@ -24,3 +24,20 @@ def test_it_computes_lift_and_gains_in_the_top_shares():
     lift, gains = lift_and_gains(y, p, shares=(0.05, 0.10, 0.20))
     assert lift == {"5%": 10.0, "10%": 10.0, "20%": 5.0}
     assert gains == {"5%": 0.5, "10%": 1.0, "20%": 1.0}
+
+
+def test_the_auc_standard_error_shrinks_with_more_rows_and_matches_resampling():
+    from sklearn.metrics import roc_auc_score
+
+    from recengine.metrics import auc_standard_error
+
+    rng = np.random.default_rng(0)
+    aucs = []
+    for _ in range(300):
+        y = rng.random(600) < 0.2
+        score = rng.normal(size=600) + 1.2 * y
+        aucs.append(roc_auc_score(y, score))
+    measured = float(np.std(aucs))
+    predicted = auc_standard_error(float(np.mean(aucs)), 120, 480)
+    assert abs(predicted - measured) / measured < 0.25
+    assert auc_standard_error(0.8, 1200, 4800) < predicted

@@ -111,3 +111,24 @@ def test_it_restores_the_piecewise_encoding_from_its_saved_state():
     serializer = TextSerializer(config).fit(frame)
     restored = TextSerializer.from_state(config, serializer.state())
     np.testing.assert_array_equal(restored.numeric_matrix(frame), serializer.numeric_matrix(frame))
+
+
+def test_it_finds_a_not_applicable_code_and_flags_it_instead_of_binning_it():
+    import numpy as np
+    import pandas as pd
+
+    from recengine.serialize import SerializeConfig, TextSerializer, find_sentinel
+
+    rng = np.random.default_rng(0)
+    days = np.where(rng.random(500) < 0.9, 999, rng.integers(0, 28, 500)).astype(float)
+    assert find_sentinel(days) == 999.0
+    # An amount whose most common value is ordinary is left alone.
+    assert find_sentinel(rng.integers(0, 50, 500).astype(float)) is None
+    frame = pd.DataFrame({"pdays": days, "job": ["admin"] * 500})
+    serializer = TextSerializer(
+        SerializeConfig(numeric_text="omit", numeric_encoding="piecewise", detect_sentinels=True)
+    ).fit(frame)
+    assert serializer.config.sentinels == {"pdays": 999.0}
+    matrix = serializer.numeric_matrix(frame)
+    # The flag column says "never contacted" exactly where the code was.
+    assert (matrix[:, -1] == (days == 999)).all()

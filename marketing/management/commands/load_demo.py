@@ -1,10 +1,7 @@
-from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandParser
 
 from marketing.ingest.demo import load_demo_data
-from marketing.roles import DATA_STEWARD, MARKETER, VIEWER, sync_role_groups
-
-DEMO_USERS = (("marketer", MARKETER), ("steward", DATA_STEWARD), ("viewer", VIEWER))
+from marketing.roles import ROLE_USERS, role_users_create
 
 
 class Command(BaseCommand):
@@ -34,13 +31,5 @@ class Command(BaseCommand):
             f"{counts['interactions']:,} interactions ({counts['interactions_created']:,} new)."
         )
         if users:
-            sync_role_groups()
-            for username, role in DEMO_USERS:
-                user, _ = User.objects.get_or_create(username=username)
-                user.set_password(password)
-                # The admin console is the data steward's (data and consent); marketers and
-                # viewers work in the app, which shows them what their role allows.
-                user.is_staff = role == DATA_STEWARD
-                user.save()
-                user.groups.set([Group.objects.get(name=role)])
+            for username, role, _ in role_users_create({u: password for u, _ in ROLE_USERS}):
                 self.stdout.write(f"Login: {username} / {password} (role {role})")

@@ -146,3 +146,45 @@ def test_it_streams_scores_as_json(viewer_client, term_deposit):
     data = json.loads(_body(response))
     assert data[0] == {"pseudonym": customers[-1].pseudonym, "offer": "TERM-DEPOSIT", "score": 0.9}
     assert len(data) == 3
+
+
+@pytest.mark.parametrize("role_client", ["marketer_client", "steward_client"])
+def test_marketers_and_stewards_get_the_external_id_with_each_score(
+    request, role_client, term_deposit
+):
+    client = request.getfixturevalue(role_client)
+    customers = [make_customer(identity={"email": f"q{i}@example.com"}) for i in range(3)]
+    add_consent(customers, Purpose.PROFILING)
+    scoring = finished_scoring(finished_run(term_deposit), customers)
+
+    as_csv = _body(client.get(f"/api/scoring-runs/{scoring.pk}/scores/", {"format": "csv"}))
+    as_json = json.loads(_body(client.get(f"/api/scoring-runs/{scoring.pk}/scores/?format=json")))
+
+    rows = list(csv.DictReader(io.StringIO(as_csv.decode())))
+    assert rows[0] == {
+        "pseudonym": customers[-1].pseudonym,
+        "external_id": customers[-1].external_id,
+        "offer": "TERM-DEPOSIT",
+        "score": "0.900000",
+    }
+    assert [r["external_id"] for r in as_json] == [c.external_id for c in reversed(customers)]
+    assert b"@example.com" not in as_csv
+    event = AuditEvent.objects.filter(action="export", target_type="scoring_run").first()
+    assert event.details["external_ids"] is True
+
+
+def test_list_endpoints_take_a_page_size_up_to_the_maximum(marketer_client, term_deposit):
+    from marketing.api.pagination import MAX_PAGE_SIZE
+
+    for i in range(3):
+        make_customer(external_id=f"PS{i}")
+    assert len(marketer_client.get("/api/customers/?page_size=2").json()["results"]) == 2
+    for _ in range(3):
+        finished_run(term_deposit)
+    runs = marketer_client.get("/api/training-runs/?page_size=2").json()
+    assert len(runs["results"]) == 2 and runs["count"] == 3
+    # More than the maximum is cut to it, never refused.
+    assert (
+        marketer_client.get(f"/api/training-runs/?page_size={MAX_PAGE_SIZE * 10}").status_code
+        == 200
+    )

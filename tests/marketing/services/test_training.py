@@ -107,7 +107,7 @@ def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_bette
     assert 0 <= blend["roc_auc"] <= 1 and set(blend["weights"]) == {"model", "baseline"}
     registry = ModelRegistry(settings.MODEL_REGISTRY_DIR)
     manifest = registry.record(run.model_id).manifest
-    assert manifest["parts"] == ["baseline", "blend", "student"]
+    assert manifest["parts"] == ["baseline", "blend", "crossfit", "student"]
     assert manifest["served"] == ("blend" if blend["served"] else "model")
     import torch
 
@@ -115,7 +115,9 @@ def test_it_stacks_bert_and_the_baseline_on_validation_rows_and_serves_the_bette
     assert trained_on.startswith("GPU (") if torch.cuda.is_available() else trained_on == "CPU"
     # Judged out of fold; the in-sample figure is kept beside it for the record.
     assert blend["val_auc"] is not None and 0 <= blend["val_auc_in_sample"] <= 1
-    assert blend["served"] == (blend["val_auc"] > run.metrics["bert"]["best_val_auc"])
+    margin = blend["bert_val_auc_standard_error"]
+    assert 0 < margin < 0.2
+    assert blend["served"] == (blend["val_auc"] >= run.metrics["bert"]["best_val_auc"] - margin)
     assert run.job.result["served"] == ("blend" if blend["served"] else "bert")
     stacked = registry.load_part(run.model_id, "blend")
     assert isinstance(stacked, StackedModel) and stacked.val_rows_ == run.rows["val"]
@@ -164,7 +166,8 @@ def test_it_learns_from_every_offer_with_the_offer_in_the_text(
 
     assert run.job.status == Job.Status.SUCCEEDED, run.job.error
     assert run.rows["examples"] == 360
-    assert run.example_text.split(" || ")[1].split(" | ")[0] in {"Term deposit", "Car loan"}
+    offer_part = run.example_text.split(" || ")[1]
+    assert offer_part.startswith(("Term deposit category", "Car loan category"))
 
 
 def test_it_stops_cleanly_when_cancelled_during_training(

@@ -283,3 +283,32 @@ def test_it_says_on_the_mapping_step_that_identifiers_will_be_kept_only_hashed(
 
     assert "kept only as SHA-256 hashes" in hashed
     assert "kept only as SHA-256 hashes" not in plain
+
+
+def test_the_upload_page_lists_the_values_each_kind_accepts(marketer_client):
+    body = marketer_client.get(reverse("upload-create")).content.decode()
+    assert 'data-accepted="interactions"' in body
+    # Interaction kinds with their synonyms, consent words, date formats and id rules.
+    assert "conversion (also conversions, purchase)" in body
+    assert "granted (also 1, grant, opt-in, opt_in, true, y, yes)" in body
+    assert "YYYY-MM-DD" in body and "128 characters" in body
+
+
+def test_a_dry_run_with_no_valid_row_offers_no_import_and_lists_problems_in_row_order(
+    marketer_client,
+):
+    text = "Customer ID,E-mail,Age\nC1,not-an-email,forty\n,b@example.com,x\nC3,also-bad,thirty\n"
+    upload(marketer_client, text)
+    created = Upload.objects.get()
+    page = marketer_client.get(reverse("upload-mapping", args=[created.pk]))
+    marketer_client.post(page.request["PATH_INFO"], mapping_form(page))
+
+    preview = marketer_client.get(reverse("upload-preview", args=[created.pk]))
+
+    assert preview.context["preview"]["valid"] == 0
+    assert not preview.context["importable"]
+    body = preview.content.decode()
+    assert 'data-testid="nothing-valid"' in body
+    assert "Import 3 rows" not in body and 'data-busy-text="Starting' not in body
+    rows = [e["row"] for e in preview.context["preview"]["errors"]]
+    assert rows == sorted(rows) and len(set(rows)) == 3
