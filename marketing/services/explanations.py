@@ -175,6 +175,7 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         served = served_blend(training)
         if served is not None:
             result["served"] = blend_explanation(result, *served)
+        result["learned_from"] = learned_from(training, customer)
     if offer is not None:
         result["offer"] = {"id": offer.pk, "title": offer.title}
     ExplanationRun.objects.filter(pk=run.pk).update(result=json_ready(result))
@@ -200,6 +201,19 @@ def load_models(training: TrainingRun) -> dict[str, Any]:
         ) from None
     # On a GPU worker ("gpu" queue) the BERT model runs on the accelerator.
     return {"bert": registry.load(training.model_id, device=pick_device()), "baseline": baseline}
+
+
+def learned_from(training: TrainingRun, customer: Customer) -> bool:
+    """Whether the model learned from this customer: their scores then come from the
+    cross-fitted baselines (out of sample), which the page says beside the explanation."""
+    from marketing.filestore import model_registry
+
+    registry = model_registry(training.model_id)
+    try:
+        registry.load_part(training.model_id, "crossfit")
+    except KeyError:
+        return False
+    return customer.pseudonym in registry.customers(training.model_id)
 
 
 def served_blend(training: TrainingRun) -> tuple[dict[str, float], float] | None:

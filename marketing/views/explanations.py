@@ -146,6 +146,7 @@ def customer_section(customer: Customer, user, requested: str | None) -> dict[st
             bert_chart=explanation_charts.waterfall(result["bert"]),
             baseline_chart=explanation_charts.waterfall(result["baseline"]),
             served=served,
+            learned_from=result.get("learned_from", False),
             served_chart=explanation_charts.waterfall(served) if served else None,
             model_rows=_model_rows(result, lambda part: part["local_accuracy_error"]),
             offer=result.get("offer"),

@@ -180,3 +180,43 @@ def test_it_draws_a_real_explanation_of_a_trained_model(
     figure = chart(body, "waterfall-bert-data")["data"][0]
     assert figure["x"][-1] == pytest.approx(explanation.result["bert"]["logit"])
     assert len(figure["y"]) == 2 + len(explanation.result["bert"]["contributions"])
+
+
+def test_the_customer_page_explains_the_served_blend_it_scores_with(
+    marketer_client, tiny_run, click_customers, django_capture_on_commit_callbacks
+):
+    from marketing.filestore import model_registry
+    from marketing.services.explanations import customer_frame
+    from marketing.services.model_inputs import model_text_values
+
+    tiny_run.metrics["blend"]["served"] = True
+    tiny_run.save(update_fields=["metrics"])
+    customer = click_customers[7]
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(
+            reverse("customer-explain", args=[customer.pk]), {"training_run": tiny_run.pk}
+        )
+    explanation = ExplanationRun.objects.get()
+    assert explanation.job.status == Job.Status.SUCCEEDED, explanation.job.error
+    served = explanation.result["served"]
+
+    # The blend's own score of this customer, from the stored blend and its members.
+    registry = model_registry(tiny_run.model_id)
+    blend = registry.load_part(tiny_run.model_id, "blend").bind(
+        {
+            "model": registry.load(tiny_run.model_id),
+            "baseline": registry.load_part(tiny_run.model_id, "baseline"),
+        }
+    )
+    row = customer_frame([customer], tiny_run, None, model_text_values(tiny_run))
+    assert served["probability"] == pytest.approx(float(blend.predict_proba(row)[0]), abs=1e-4)
+    total = served["base_value"] + sum(c["contribution"] for c in served["contributions"])
+    assert total == pytest.approx(served["logit"], abs=5e-3)
+
+    body = marketer_client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
+    figure = chart(body, "waterfall-served-data")["data"][0]
+    assert figure["x"][-1] == pytest.approx(served["logit"])
+    assert "The served model (BERT and LightGBM blended) gives this customer" in body
+    # The model learned from this customer: the page says where their scores come from.
+    assert explanation.result["learned_from"] is True
+    assert 'data-testid="learned-from"' in body

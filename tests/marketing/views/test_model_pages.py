@@ -233,3 +233,45 @@ def test_it_shows_the_blend_beside_bert_and_marks_the_model_that_scores(viewer_c
     assert [c["served"] for c in columns] == [False, False, True]
     auc = {row["label"]: row for row in response.context["metric_rows"]}["Test ROC-AUC"]
     assert auc["cells"][2] == {"text": "0.990", "best": True}
+
+
+def test_the_run_page_says_what_the_model_reads_why_it_stopped_and_accounts_for_everyone(
+    viewer_client, term_deposit
+):
+    run = finished_run(
+        term_deposit,
+        example_text="job admin. marital married housing yes",
+        rows={
+            "examples": 900,
+            "positives": 90,
+            "train": 360,
+            "val": 40,
+            "test": 100,
+            "consented_customers": 900,
+        },
+        customers_used=500,
+        settings={"time_budget_s": 600, "max_rows": 360, "num_layers": 3, "epochs": 20},
+        params={"time_budget_s": 600, "max_rows": None, "num_layers": None, "epochs": None},
+    )
+    run.metrics["inputs"] = {
+        "numeric_fields": ["age", "balance", "pdays"],
+        "numeric_encoding": "piecewise",
+        "sentinels": {"pdays": 999.0},
+    }
+    run.curves.update(stopped_early=True, stop_reason="time_budget", steps=30)
+    run.save(update_fields=["metrics", "curves"])
+
+    response = viewer_client.get(reverse("model-detail", args=[run.pk]))
+    body = response.content.decode()
+
+    assert "age, balance, pdays" in body and "pdays = 999" in body
+    assert "(stopped by the time budget)" in body
+    # 900 consented with responses: 500 used, 400 left out by the row cap; 60 without consent.
+    assert response.context["capped_customers"] == 400
+    assert response.context["customers_with_responses"] == 960
+    assert body.count("picked for the budget") == 3
+
+    run.curves["stop_reason"] = "validation"
+    run.save(update_fields=["curves"])
+    body = viewer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+    assert "validation AUC stopped improving" in body
