@@ -242,8 +242,10 @@ def suggest_type(values: Iterable[str], header: str = "") -> str:
     numbers = {to_number(c) for c in cells}
     if not all(isinstance(n, int) for n in numbers):
         return guessed
+    # Codes repeat: a few values over many rows (three ages in three rows are not codes).
+    repeated = len(cells) >= 3 * len(distinct)
     scattered = max(numbers) - min(numbers) + 1 != len(numbers) or min(numbers) >= 100
-    return CATEGORY if words & CODE_WORDS or scattered else guessed
+    return CATEGORY if words & CODE_WORDS or (scattered and repeated) else guessed
 
 
 def _share(cells: list[str], test: Callable[[str], bool]) -> float:

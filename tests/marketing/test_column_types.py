@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 def test_it_suggests_categories_for_integer_codes_and_numbers_for_amounts_and_counts():
     assert suggest_type(["12", "7", "12", "33"], "Region") == "category"
     assert suggest_type(["101", "205", "330", "101"], "shop") == "category"
-    # Scattered codes without a telling name.
-    assert suggest_type(["101", "205", "330", "101"], "x") == "category"
+    # Scattered codes without a telling name, repeated over the rows.
+    assert suggest_type(["101", "205", "330"] * 4, "x") == "category"
+    # A few scattered numbers that do not repeat are amounts (three ages in three rows).
+    assert suggest_type(["34", "51", "29"], "x") == "number"
     # A count from 0 up is a number; so are amounts with many values.
     assert suggest_type(["0", "1", "2", "3", "1"], "previous") == "number"
     assert suggest_type([str(v) for v in range(18, 80)], "age") == "number"

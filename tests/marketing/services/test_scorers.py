@@ -10,8 +10,9 @@ from marketing.selectors.consent import customers_with_consent
 from marketing.services.scorers import STUDENT_PART, available_scorers
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
 from recengine.registry import ModelRegistry
+from tests.factories import make_customer
 from tests.marketing.explain_helpers import train_tiny_run
-from tests.marketing.training_helpers import finished_run
+from tests.marketing.training_helpers import add_consent, finished_run
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,10 @@ def test_training_measures_each_scorer_and_scoring_uses_the_one_chosen(
     django_capture_on_commit_callbacks,
 ):
     run = train_tiny_run(django_capture_on_commit_callbacks, marketer, term_deposit)
+    # Customers the model never learned from (no response yet): the scorer chosen scores
+    # them; those it learned from are scored by the cross-fitted baselines whatever it is.
+    new = [make_customer(age=30 + i, job="student", balance=0.1 * i) for i in range(12)]
+    add_consent(new, Purpose.PROFILING)
     consented = list(customers_with_consent(Purpose.PROFILING))
     assert 0 < len(consented)
 
@@ -49,7 +54,11 @@ def test_training_measures_each_scorer_and_scoring_uses_the_one_chosen(
         assert sorted(rows) == sorted(c.pk for c in consented)
         assert all(0 <= s <= 1 for s in rows.values())
         scores[scorer] = rows
-    assert scores["fast"] != scores["served"]  # the student's own scores, not a copy
+    fresh = [c.pk for c in new]
+    # The student's own scores, not a copy.
+    assert [scores["fast"][pk] for pk in fresh] != [scores["served"][pk] for pk in fresh]
+    learned = [pk for pk in scores["served"] if pk not in fresh]
+    assert learned and all(scores["fast"][pk] == scores["served"][pk] for pk in learned)
 
 
 def test_a_model_trained_before_the_choice_offers_the_served_model_only(marketer, term_deposit):
