@@ -75,9 +75,6 @@ class CrossFitted:
             return self.config.baseline.n_estimators
         return max(1, round(1.1 * sum(found) / len(found)))
 
-    def folds_of(self, keys: list[Any]) -> np.ndarray:
-        return np.array([fold_of(k, self.config.folds, self.config.seed) for k in keys])
-
     def predict_by_fold(self, frame: pd.DataFrame, folds: np.ndarray) -> np.ndarray:
         scores = np.zeros(len(frame))
         for k, model in enumerate(self.models_):

@@ -207,11 +207,10 @@ def learned_from(training: TrainingRun, customer: Customer) -> bool:
     """Whether the model learned from this customer: their scores then come from the
     cross-fitted baselines (out of sample), which the page says beside the explanation."""
     from marketing.filestore import model_registry
+    from marketing.services.scorers import CROSSFIT_PART
 
     registry = model_registry(training.model_id)
-    try:
-        registry.load_part(training.model_id, "crossfit")
-    except KeyError:
+    if CROSSFIT_PART not in registry.record(training.model_id).manifest.get("parts", []):
         return False
     return customer.pseudonym in registry.customers(training.model_id)
 

@@ -41,12 +41,13 @@ from marketing.pseudonyms import erasure_token
 from marketing.selectors.consent import customers_with_consent, valid_consent_records
 from marketing.selectors.training import consent_exclusions
 from marketing.services.audit import Actor, audit_log, stored_user
-from marketing.services.jobs import Progress, job_create_once, register_runner
+from marketing.services.jobs import Progress, job_create_once, job_threads, register_runner
 from marketing.services.model_inputs import field_types, learnable, offer_columns, population
 from marketing.services.scorers import CROSSFIT_PART, STUDENT_PART, measure_scorers
 from marketing.services.training_params import (
     DEFAULT_LEARNING_RATES,
     TrainingSetupError,
+    for_budget,
     train_params,
 )
 
@@ -251,8 +252,14 @@ class _Training:
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
         metrics["inputs"] = self.inputs
+        served = "blend" if metrics["blend"]["served"] else "bert"
         metrics["out_of_sample"] = self.measure_in_sample_gap(
-            examples, parts, blend if metrics["blend"]["served"] else model, crossfit
+            examples,
+            parts,
+            blend if served == "blend" else model,
+            crossfit,
+            # Measured on the test rows already: not scored again.
+            served_auc_test_rows=metrics[served]["roc_auc"],
         )
         self.progress(EVAL_END, "Measuring the scorers (served model, int8, fast path)")
         metrics["scorers"], student = measure_scorers(
@@ -484,7 +491,9 @@ class _Training:
                 f"Too few responders to score the training customers out of sample ({exc})."
             ) from exc
 
-    def measure_in_sample_gap(self, examples: Examples, parts, served, crossfit) -> dict[str, Any]:
+    def measure_in_sample_gap(
+        self, examples: Examples, parts, served, crossfit, *, served_auc_test_rows: float
+    ) -> dict[str, Any]:
         """How much better the served model ranks its own training rows than the test rows,
         and what the cross-fitted scores of the training rows give instead."""
         import numpy as np
@@ -492,7 +501,7 @@ class _Training:
         from recengine.metrics import click_metrics
 
         y, frame = examples.y, examples.frame
-        train, test = parts["train"], parts["test"]
+        train = parts["train"]
         picks = np.arange(0, len(train), max(1, len(train) // 5000))
         sample = train[picks]
 
@@ -508,7 +517,7 @@ class _Training:
             "crossfit_auc_training_rows": auc(sample, crossfit.out_of_fold_[picks]),
             "crossfit_mean_training_rows": float(crossfit.out_of_fold_.mean()),
             "response_rate_training_rows": float(y[train].mean()),
-            "served_auc_test_rows": auc(test, served.predict_proba(frame.iloc[test])),
+            "served_auc_test_rows": served_auc_test_rows,
         }
 
     def train_bert(self, examples: Examples, parts: dict[str, np.ndarray]):
@@ -768,8 +777,6 @@ class _Training:
 def resolved_params(data: dict[str, Any] | None):
     """A run's settings as it trains: the empty ones picked for its budget and for the
     hardware this worker has (the GPU when torch sees one, else its share of the cores)."""
-    from marketing.services.jobs import job_threads
-    from marketing.services.training_params import for_budget
     from recengine.config import pick_device
 
     params = train_params(data)

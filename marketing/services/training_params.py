@@ -85,9 +85,6 @@ def for_budget(params: TrainParams, *, gpu: bool, threads: int) -> TrainParams:
     return replace(params, **{k: v for k, v in picked.items() if getattr(params, k) is None})
 
 
-AUTO_PARAMS = ("epochs", "num_layers", "frozen_layers", "max_rows")
-
-
 # (lowest, highest) accepted value per parameter.
 PARAM_LIMITS: dict[str, tuple[float, float]] = {
     "epochs": (1, 50),

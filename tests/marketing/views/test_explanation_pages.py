@@ -16,6 +16,15 @@ def run(term_deposit, marketer) -> TrainingRun:
     return finished_run(term_deposit, by=marketer)
 
 
+def explain(client, run, customer, capture) -> ExplanationRun:
+    """Explain the customer's score from their page, as a marketer; the job runs at once."""
+    with capture(execute=True):
+        client.post(reverse("customer-explain", args=[customer.pk]), {"training_run": run.pk})
+    explanation = ExplanationRun.objects.get()
+    assert explanation.job.status == Job.Status.SUCCEEDED, explanation.job.error
+    return explanation
+
+
 def chart(body: str, name: str) -> dict:
     found = re.search(rf'<script id="{name}" type="application/json">(.*?)</script>', body, re.S)
     assert found, f"no chart {name}"
@@ -168,12 +177,7 @@ def test_it_draws_a_real_explanation_of_a_trained_model(
     marketer_client, tiny_run, click_customers, django_capture_on_commit_callbacks
 ):
     customer = click_customers[5]
-    with django_capture_on_commit_callbacks(execute=True):
-        marketer_client.post(
-            reverse("customer-explain", args=[customer.pk]), {"training_run": tiny_run.pk}
-        )
-    explanation = ExplanationRun.objects.get()
-    assert explanation.job.status == Job.Status.SUCCEEDED, explanation.job.error
+    explanation = explain(marketer_client, tiny_run, customer, django_capture_on_commit_callbacks)
 
     body = marketer_client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
 
@@ -192,12 +196,7 @@ def test_the_customer_page_explains_the_served_blend_it_scores_with(
     tiny_run.metrics["blend"]["served"] = True
     tiny_run.save(update_fields=["metrics"])
     customer = click_customers[7]
-    with django_capture_on_commit_callbacks(execute=True):
-        marketer_client.post(
-            reverse("customer-explain", args=[customer.pk]), {"training_run": tiny_run.pk}
-        )
-    explanation = ExplanationRun.objects.get()
-    assert explanation.job.status == Job.Status.SUCCEEDED, explanation.job.error
+    explanation = explain(marketer_client, tiny_run, customer, django_capture_on_commit_callbacks)
     served = explanation.result["served"]
 
     # The blend's own score of this customer, from the stored blend and its members.
