@@ -544,6 +544,7 @@ class _Training:
         ).fit(frame.iloc[train])
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
         total_steps = steps_per_epoch * p.epochs
+        eval_every = max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH))
         config = TrainConfig(
             base_model=run.base_model,
             mode=cast("TrainMode", run.mode),  # TrainingRun.Mode has exactly these values
@@ -553,8 +554,10 @@ class _Training:
             batch_size=p.batch_size,
             epochs=p.epochs,
             learning_rate=p.learning_rate or DEFAULT_LEARNING_RATES[TrainingRun.Mode(run.mode)],
-            eval_every=max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH)),
+            eval_every=eval_every,
             patience=p.patience,
+            # Validate a moving average of the weights over about one validation interval.
+            average_decay=1.0 - 1.0 / max(10, eval_every),
             time_budget_s=p.time_budget_s,
             threads=p.threads,
             seed=p.seed,

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from recengine.train import ClickModel, TrainProgress, mean_pool
+from recengine.train import ClickModel, TrainProgress, WeightAverage, mean_pool
 
 
 class Cancelled(Exception):
@@ -42,9 +43,11 @@ def test_it_stops_early_when_validation_auc_stops_improving(customers, serialize
     assert model.steps_ == 6  # first validation sets the best, two more without improvement
 
 
+@pytest.mark.parametrize("average_decay", [0.0, 0.9])
 def test_it_resumes_from_a_checkpoint_at_the_step_it_stopped(
-    customers, serializer, tiny_config, tmp_path
+    customers, serializer, tiny_config, tmp_path, average_decay
 ):
+    tiny_config.average_decay = average_decay
     whole = ClickModel(tiny_config, serializer).fit(*_split(customers))
     tiny_config.checkpoint_dir, tiny_config.progress_every = str(tmp_path), 1
 
@@ -188,3 +191,44 @@ def test_it_scores_from_pooled_embeddings_like_predict_logits(customers, seriali
     np.testing.assert_allclose(
         model.logits_from_pooled(pooled, frame), model.predict_logits(frame), atol=1e-6
     )
+
+
+def test_the_weight_average_follows_each_step_and_swaps_in_only_inside_its_block():
+    torch.manual_seed(0)
+    layer = nn.Linear(3, 1)
+    frozen = nn.Linear(3, 1).requires_grad_(False)
+    network = nn.Sequential(layer, frozen)
+    start = layer.weight.detach().clone()
+    average = WeightAverage(network, decay=0.5)
+    assert set(average.params) == {"0.weight", "0.bias"}  # trainable weights only
+    with torch.no_grad():
+        layer.weight.add_(1.0)
+    average.update(step=100)  # the ramp (101/110) is above 0.5: the decay is 0.5
+    expected = start + 0.5
+    torch.testing.assert_close(average.state()["0.weight"], expected)
+    with average.applied():
+        torch.testing.assert_close(layer.weight.detach(), expected)
+    torch.testing.assert_close(layer.weight.detach(), start + 1.0)
+
+
+def test_the_weight_average_leans_on_recent_steps_at_the_start():
+    layer = nn.Linear(2, 1)
+    average = WeightAverage(layer, decay=0.99)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    average.update(step=1)  # decay (1 + 1) / (10 + 1): mostly the new weights
+    assert average.state()["weight"].min() > 0.8
+
+
+def test_an_averaged_run_keeps_the_average_it_validated(customers, serializer, tiny_config):
+    frame, y, val_frame, y_val = _split(customers)
+    tiny_config.average_decay = 0.9
+    averaged = ClickModel(tiny_config, serializer).fit(frame, y, val_frame, y_val)
+    best = max(h["val_auc"] for h in averaged.history_ if "val_auc" in h)
+    scores = averaged.predict_logits(val_frame)
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y_val, scores) == pytest.approx(best)
+    tiny_config.average_decay = 0.0
+    plain = ClickModel(tiny_config, serializer).fit(frame, y, val_frame, y_val)
+    assert not np.allclose(plain.predict_logits(val_frame), scores)
