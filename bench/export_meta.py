@@ -31,6 +31,8 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import phonenumbers
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -49,6 +51,13 @@ SLICE_AUDIENCE = "bench · 100k slice"
 PSEUDONYM_KEY = "bench-pseudonym-key"
 
 COUNTRIES = ["DE", "FR", "GB", "ES", "IT", "NL", "PL", "SE", "US", "IE", "AT", "DK"]
+MOBILE_PREFIXES = {
+    country: phonenumbers.format_number(
+        phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE),
+        phonenumbers.PhoneNumberFormat.E164,
+    )[:-4]
+    for country in COUNTRIES
+}
 
 
 # ---- database ---------------------------------------------------------------------------------
@@ -127,11 +136,9 @@ def load(members: int, seed: int = 11) -> None:
         def identity(i: int) -> str:
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             country = rng.choice(COUNTRIES)
-            phone = (
-                f"+1 (415) 555-{rng.randrange(10000):04d}"
-                if country == "US"
-                else f"0{rng.randrange(150, 179)} {rng.randrange(1000000, 9999999)}"
-            )
+            # As the import stores them: E.164, here a country's example mobile number with
+            # its last four digits drawn.
+            phone = MOBILE_PREFIXES[country] + f"{rng.randrange(10000):04d}"
             return (
                 f"{i}\t{first}.{last}{i}@Example.com\t{phone}\t{first}\t{last}\t{country}\t"
                 f"{rng.randrange(10000, 99999)}\t{{}}\t{now}\n"

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from marketing.dbstats import EstimatedCountPaginator
 from marketing.exporters.hashing import HASHED
+from marketing.ingest.values import BadValue, phone_for_country, to_country
 from marketing.models import (
     Audience,
     AuditEvent,
@@ -87,10 +88,42 @@ def _masked(name: str, label: str):
     return show
 
 
+class CustomerIdentityForm(forms.ModelForm):
+    """A steward's edit of the identifiers, read as an import reads them: the country as an
+    ISO code (or its name), the phone in E.164 (a national number in that country)."""
+
+    country = forms.CharField(
+        required=False, max_length=100, help_text="ISO code (DE) or English name (Germany)."
+    )
+
+    class Meta:
+        model = CustomerIdentity
+        fields = CustomerIdentity.PII_FIELDS
+
+    def clean_country(self) -> str:
+        text = (self.cleaned_data.get("country") or "").strip()
+        try:
+            return to_country(text) if text else ""
+        except BadValue as bad:
+            raise forms.ValidationError(f"'{text}' {bad}") from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        phone = (data.get("phone") or "").strip()
+        if phone and "country" not in self.errors:
+            try:
+                data["phone"] = phone_for_country(phone, data.get("country") or "")
+            except BadValue as bad:
+                # Only those who may see identifiers edit them: the value is shown as typed.
+                self.add_error("phone", f"'{phone}' {bad}")
+        return data
+
+
 class CustomerIdentityInline(admin.StackedInline):
     """Identifiers: editable with the PII permission, masked and read-only without it."""
 
     model = CustomerIdentity
+    form = CustomerIdentityForm
     can_delete = False
     extra = 0
     max_num = 1

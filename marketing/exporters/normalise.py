@@ -9,13 +9,11 @@ is left, so an empty cell always means "no identifier".
 import hashlib
 import re
 
-from marketing.exporters.countries import KEEP_LEADING_ZERO, calling_code, split_calling_code
+from marketing.phones import e164_or_blank
 
 # ASCII characters other than digits, deleted by str.translate (faster than a regex here).
 _NON_DIGITS = {code: None for code in range(128) if not chr(code).isdigit()}
 _WHITESPACE = re.compile(r"\s+")
-# E.164: a country code and a national number of at most 15 digits together.
-_MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 8, 15
 _sha256 = hashlib.sha256
 
 
@@ -51,37 +49,12 @@ def drop_plus_suffix(email: str) -> str:
 def phone_international(raw: str | None, country: str | None) -> str:
     """The number as digits starting with the calling code, without ``+``: ``447123456789``.
 
-    A number written with ``+`` or ``00`` is international; any other is a national number of
-    ``country``. The trunk ``0`` after the calling code is dropped (``+44 07123 456789`` ->
-    ``447123456789``) except where it belongs to the number (Italy). ``""`` when the
-    country is unknown for a national number or the length cannot be a phone number.
+    Read by phonenumbers (``marketing.phones``): a number written with ``+`` or an
+    international prefix is international, any other a national number of ``country``; the
+    trunk ``0`` is dropped where it is not part of the number (kept in Italy). ``""`` when the
+    country is unknown for a national number or it cannot be a phone number.
     """
-    if not raw:
-        return ""
-    text = raw.strip()
-    digits = _digits(text)
-    if text.startswith("+"):
-        international = digits
-    elif digits.startswith("00"):
-        international = digits[2:]
-    else:
-        code = calling_code(country)
-        if code is None or not digits:
-            return ""
-        if code == "1" and len(digits) == 11 and digits.startswith("1"):
-            digits = digits[1:]  # North American numbers are often written 1-800-...
-        international = code + digits
-    parts = split_calling_code(international)
-    if parts is not None:
-        code, national = parts
-        if code not in KEEP_LEADING_ZERO:
-            national = national.lstrip("0")
-        if not national:
-            return ""
-        international = code + national
-    if not _MIN_PHONE_DIGITS <= len(international) <= _MAX_PHONE_DIGITS:
-        return ""
-    return international
+    return e164_or_blank(raw, country)[1:]
 
 
 def country_code(raw: str | None) -> str:

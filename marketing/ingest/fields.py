@@ -85,7 +85,7 @@ TARGET_FIELDS: dict[str, list[FieldSpec]] = {
         FieldSpec("last_name", "Last name", synonyms=("lastname", "surname", "family_name")),
         FieldSpec(
             "country",
-            "Country (ISO code)",
+            "Country",
             data_type="country",
             synonyms=("country_code", "country_iso"),
         ),
@@ -286,6 +286,12 @@ def accepted_values(kind: str) -> list[tuple[str, str]]:
                 "A dot for decimals, no thousands separator: 1234.5. Codes with a leading zero "
                 "stay text.",
             ),
+            (
+                "Phone numbers",
+                "International (+44 7123 456789, 0044 7123 456789) or national in the "
+                "row's country ((415) 555-0103 with country US); stored as +14155550103.",
+            ),
+            ("Countries", "ISO codes (DE, DEU) or English names (Germany); stored as DE."),
         ]
     if kind == "interactions":
         return [

@@ -25,6 +25,7 @@ from marketing.ingest.values import (
     BadValue,
     cached,
     max_length,
+    phone_for_country,
     to_consent_status,
     to_country,
     to_date,
@@ -221,6 +222,8 @@ class RowChecker:
 
 
 _within_254 = max_length(254)
+_PHONE_SLOT = IDENTITY_FIELDS.index("phone")
+_COUNTRY_SLOT = IDENTITY_FIELDS.index("country")
 
 
 def _to_email(text: str) -> str:
@@ -264,6 +267,7 @@ class CustomerRows(RowChecker):
             for slot, name in enumerate(IDENTITY_FIELDS)
             if (column := self.column(name)) is not None
         ]
+        self._phone_column = self.column("phone")
         # Hashing on upload: a bad identifier is reported without its value, which would
         # otherwise be kept in the error file and the job's messages.
         self._hidden_slots = (
@@ -335,6 +339,17 @@ class CustomerRows(RowChecker):
                     except BadValue as bad:
                         shown = "" if slot in self._hidden_slots else text
                         errors.append(_error(row, line, header, shown, str(bad)))
+            if values[_PHONE_SLOT] and self._phone_column is not None:
+                # Stored in E.164, a national number read as one of the row's country.
+                index, header = self._phone_column
+                try:
+                    values[_PHONE_SLOT] = phone_for_country(
+                        values[_PHONE_SLOT], values[_COUNTRY_SLOT]
+                    )
+                except BadValue as bad:
+                    shown = "" if _PHONE_SLOT in self._hidden_slots else fields[index].strip()
+                    errors.append(_error(row, line, header, shown, str(bad)))
+                    values[_PHONE_SLOT] = ""
             if any(values):
                 identity = cast(Identity, tuple(values))
 

@@ -13,11 +13,13 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+import pycountry
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
 from marketing.models import ConsentRecord, ProfileField
+from marketing.phones import BadPhone, e164
 
 NUMBER = ProfileField.DataType.NUMBER.value
 TEXT = ProfileField.DataType.TEXT.value
@@ -145,22 +147,46 @@ def to_email(text: str) -> str:
     return text
 
 
-_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{2,31}")
-
-
 def to_phone(text: str) -> str:
+    """A first check of a phone cell on its own (the row's country is read with it in
+    `phone_for_country`): digits, spaces and + ( ) . / - only."""
     if not _PHONE.fullmatch(text):
         raise BadValue("is not a phone number (digits, spaces, + ( ) . / - only)")
     return text
 
 
+# Digits and the usual punctuation; a leading bracket for area codes: "(415) 555-0103".
+_PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{2,31}")
+
+
+def phone_for_country(text: str, country: str) -> str:
+    """The number in E.164 (``+14155550103``), a national number read as one of
+    ``country``'s (ISO code, or "" when the row has none)."""
+    try:
+        return e164(text, country or None)
+    except BadPhone as bad:
+        raise BadValue(str(bad)) from None
+
+
 def to_country(text: str) -> str:
+    """An ISO 3166-1 alpha-2 code from the code itself, the alpha-3 code or the English name
+    (``de``, ``DEU``, ``Germany`` -> ``DE``)."""
     code = text.upper()
     if code in COUNTRY_CODES:
         return code
     if code == "UK":
         raise BadValue("is not an ISO 3166 country code (use GB for the United Kingdom)")
-    raise BadValue("is not a two-letter ISO 3166 country code (e.g. DE, FR, US)")
+    return _country_by_name(text)
+
+
+@lru_cache(maxsize=4096)
+def _country_by_name(text: str) -> str:
+    try:
+        return pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        raise BadValue(
+            "is not a country: use a two-letter ISO 3166 code (e.g. DE, FR, US) or the English name"
+        ) from None
 
 
 def max_length(limit: int) -> Callable[[str], str]:
@@ -279,16 +305,5 @@ def common_values(values: Iterable[Any], limit: int = 20) -> list[Any]:
 
 
 # ISO 3166-1 alpha-2 (249 officially assigned codes).
-COUNTRY_CODES = frozenset(
-    """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
-    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
-    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
-    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
-    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
-    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
-    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
-    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
-    VN VU WF WS YE YT ZA ZM ZW
-    """.split()
-)
+# ISO 3166-1 alpha-2, from pycountry's copy of the ISO tables.
+COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)

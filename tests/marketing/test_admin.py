@@ -252,3 +252,17 @@ def test_it_lists_a_scoring_runs_parts_with_their_errors_for_staff(trained, mark
     assert page.status_code == 200
     html = page.content.decode()
     assert "worker-7:4242" in html and "no space left on device" in html
+
+
+def test_a_steward_edits_a_phone_and_country_as_an_import_reads_them(jane):
+    from marketing.admin import CustomerIdentityForm
+
+    edit = {**RAW, "phone": "(415) 555-0103", "country": "United States"}
+    form = CustomerIdentityForm(data=edit, instance=jane.identity)
+    assert form.is_valid(), form.errors
+    form.save()
+    jane.identity.refresh_from_db()
+    assert (jane.identity.phone, jane.identity.country) == ("+14155550103", "US")
+    refused = CustomerIdentityForm(data={**edit, "country": ""}, instance=jane.identity)
+    assert not refused.is_valid()
+    assert "is a national number with no country" in refused.errors["phone"][0]

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from marketing.exporters.countries import EEA, GOOGLE_CONSENT_COUNTRIES, split_calling_code
+from marketing.exporters.countries import EEA, GOOGLE_CONSENT_COUNTRIES
 from marketing.exporters.normalise import (
     country_code,
     email_basic,
@@ -54,7 +54,11 @@ def test_it_trims_lowercases_and_checks_emails(raw, expected):
         ("030 1234567", "DE", "49301234567"),
         ("06 1234 5678", "IT", "390612345678"),  # the Italian leading 0 is part of the number
         ("+39 06 1234 5678", None, "390612345678"),
-        ("+86 138 0013 8000", None, "8613800138000"),  # a code outside the table stays as written
+        ("+86 138 0013 8000", None, "8613800138000"),
+        ("(415) 555-0103", "US", "14155550103"),
+        ("0171 1234567", "de", "491711234567"),  # the country's case does not matter
+        ("555-0103", "US", ""),  # a local number without its area code cannot be dialled
+        ("+999 1234 5678", None, ""),  # no country has calling code 999
         ("0151 2345678", "", ""),  # a national number of unknown country cannot be dialled
         ("0151 2345678", "XX", ""),
         ("12", "US", ""),
@@ -66,13 +70,6 @@ def test_it_trims_lowercases_and_checks_emails(raw, expected):
 )
 def test_it_writes_phone_numbers_as_international_digits(raw, country, expected):
     assert phone_international(raw, country) == expected
-
-
-def test_it_splits_calling_codes_of_different_lengths():
-    assert split_calling_code("18005550100") == ("1", "8005550100")
-    assert split_calling_code("4407123") == ("44", "07123")
-    assert split_calling_code("353871234567") == ("353", "871234567")
-    assert split_calling_code("8613800138000") is None
 
 
 def test_it_keeps_only_letters_of_any_script():
@@ -90,3 +87,16 @@ def test_it_accepts_only_two_letter_country_codes():
 def test_it_keeps_the_eea_in_one_list_and_adds_uk_and_switzerland_for_google():
     assert len(EEA) == 30 and {"NO", "IS", "LI", "DE"} <= EEA and "GB" not in EEA
     assert GOOGLE_CONSENT_COUNTRIES == EEA | {"GB", "CH"}
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["+14155550103", "+447123456789", "+390612345678", "+4407123456789", "+35385012345"],
+)
+def test_a_stored_number_reads_as_phonenumbers_reads_it(stored):
+    import phonenumbers
+
+    parsed = phonenumbers.parse(stored, None)
+    expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+    assert phone_international(stored, None) == expected
+    assert phone_international(stored, "DE") == expected  # the country matters not

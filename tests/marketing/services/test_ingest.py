@@ -124,7 +124,7 @@ def test_it_imports_only_the_valid_rows_when_asked(
         20,
         bad={
             4: {"email": "not-an-email"},
-            7: {"country": "Germany"},
+            7: {"country": "Germania"},
             11: {"consent_email_marketing": "maybe"},
         },
     )
@@ -143,8 +143,9 @@ def test_it_imports_only_the_valid_rows_when_asked(
             "7",
             "8",
             "country",
-            "Germany",
-            "is not a two-letter ISO 3166 country code (e.g. DE, FR, US)",
+            "Germania",
+            "is not a country: use a two-letter ISO 3166 code (e.g. DE, FR, US) or the "
+            "English name",
         ],
         [
             "11",
