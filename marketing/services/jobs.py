@@ -165,16 +165,32 @@ def queue_for(kind: str) -> str:
     return settings.CELERY_TASK_DEFAULT_QUEUE
 
 
-_executor: ThreadPoolExecutor | None = None
+# The in-process queue (JOB_QUEUE=thread) has two lanes of one thread each: short jobs (a
+# count, a preview, one customer's explanation) never wait behind a training run or an import.
+SHORT_KINDS = frozenset(
+    {
+        Job.Kind.EXPLAIN,
+        Job.Kind.AUDIENCE_PREVIEW,
+        Job.Kind.SEGMENT_COUNT,
+        Job.Kind.OVERVIEW,
+    }
+)
+_executors: dict[str, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
-def _in_process_executor() -> ThreadPoolExecutor:
-    global _executor
+def lane_of(kind: str) -> str:
+    """ "short" or "long": the in-process queue's lane a job of this kind waits in."""
+    return "short" if kind in SHORT_KINDS else "long"
+
+
+def _in_process_executor(lane: str) -> ThreadPoolExecutor:
     with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-worker")
-        return _executor
+        if lane not in _executors:
+            _executors[lane] = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"job-worker-{lane}"
+            )
+        return _executors[lane]
 
 
 def _run_in_thread(job_id: int) -> None:
@@ -201,7 +217,7 @@ def enqueue(job: Job) -> None:
         Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(**fields)
         run_job_task.apply_async(args=[job.pk], queue=queue)
     elif mode == "thread":
-        _in_process_executor().submit(_run_in_thread, job.pk)
+        _in_process_executor(lane_of(job.kind)).submit(_run_in_thread, job.pk)
     elif mode == "inline":
         run_job(job.pk)
     else:

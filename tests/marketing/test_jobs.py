@@ -158,3 +158,47 @@ def test_it_logs_the_traceback_and_keeps_only_a_readable_error_on_the_job(
     ]
     assert "in boom" in logged.getMessage() and "builtins.ValueError" in logged.getMessage()
     assert "row 17" not in caplog.text
+
+
+def _wait_for(predicate, seconds: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_short_job_is_not_queued_behind_a_training_run_on_the_in_process_queue(
+    runners, marketer, settings
+):
+    import threading
+
+    settings.JOB_QUEUE = "thread"
+    release, training_started = threading.Event(), threading.Event()
+
+    def train(job, progress):
+        training_started.set()
+        assert release.wait(30), "the test never released the training run"
+        return {}
+
+    runners(Job.Kind.TRAIN, train)
+    runners(Job.Kind.IMPORT, lambda job, progress: {"imported": 1})
+    runners(Job.Kind.SEGMENT_COUNT, lambda job, progress: {"count": 7})
+    try:
+        training = job_service.job_create(kind=Job.Kind.TRAIN, title="t", params={}, by=marketer)
+        assert training_started.wait(20)
+        waiting = job_service.job_create(kind=Job.Kind.IMPORT, title="i", params={}, by=marketer)
+        count = job_service.job_create(
+            kind=Job.Kind.SEGMENT_COUNT, title="c", params={}, by=marketer
+        )
+        assert _wait_for(lambda: Job.objects.get(pk=count.pk).status == Job.Status.SUCCEEDED)
+        # The count ran while the training run still held its lane; the import waits there.
+        assert Job.objects.get(pk=training.pk).status == Job.Status.RUNNING
+        assert Job.objects.get(pk=waiting.pk).status == Job.Status.QUEUED
+    finally:
+        release.set()
+    assert _wait_for(lambda: Job.objects.get(pk=waiting.pk).status == Job.Status.SUCCEEDED)
+    assert Job.objects.get(pk=count.pk).result == {"count": 7}
