@@ -11,6 +11,7 @@ from marketing import filters
 from marketing.api.common import JOB_ERROR_HELP, DetailSerializer, job_error, username_field
 from marketing.models import Job
 from marketing.roles import ALL_ROLES, MARKETER, has_role
+from marketing.selectors.jobs import job_outlook
 from marketing.services.jobs import job_cancel
 
 
@@ -19,9 +20,21 @@ class JobSerializer(serializers.ModelSerializer):
     is_finished = serializers.BooleanField(read_only=True)
     error = serializers.SerializerMethodField(help_text=JOB_ERROR_HELP)
 
+    outlook = serializers.SerializerMethodField(
+        help_text="One job's read only (null in lists): what is ahead of it in the queue, or "
+        "about how long it has left at the pace of its progress."
+    )
+
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, job: Job) -> str | None:
         return job_error(job, self.context)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_outlook(self, job: Job) -> str | None:
+        view = self.context.get("view")
+        if getattr(view, "action", None) not in ("retrieve", "cancel"):
+            return None
+        return job_outlook(job).text
 
     class Meta:
         model = Job
@@ -35,6 +48,7 @@ class JobSerializer(serializers.ModelSerializer):
             "params",
             "result",
             "error",
+            "outlook",
             "cancel_requested",
             "is_finished",
             "created_by",

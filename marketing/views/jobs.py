@@ -4,6 +4,7 @@ from django.views.generic import DetailView, ListView
 
 from marketing.models import Job, Upload
 from marketing.roles import MARKETER, has_role
+from marketing.selectors.jobs import job_outlook
 from marketing.views.mixins import RoleRequiredMixin
 
 
@@ -48,6 +49,7 @@ class JobDetailView(RoleRequiredMixin, DetailView):
         ctx["upload"] = Upload.objects.filter(job=job).first()
         ctx["can_cancel"] = can_cancel(job, self.request.user)
         ctx["duration"] = duration_text(job)
+        ctx["outlook"] = job_outlook(job).text
         return ctx
 
 

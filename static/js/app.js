@@ -62,6 +62,11 @@
     }
     var message = el.querySelector(".job-message");
     if (message) message.textContent = job.message || "";
+    var outlook = el.querySelector(".job-outlook");
+    if (outlook && job.outlook !== undefined) {
+      outlook.textContent = job.outlook || "";
+      outlook.hidden = !job.outlook;
+    }
   }
 
   function refreshRegions(ids) {
