@@ -207,6 +207,16 @@ CURRENCY_SYMBOL = env.str("CURRENCY_SYMBOL", default="€")
 
 # Segment previews and aggregate reports hide counts below this group size (k-anonymity).
 MIN_GROUP_SIZE = env.int("MIN_GROUP_SIZE", default=10)
+# Matched people a platform needs before it serves an uploaded audience, as the platforms
+# document them (Google: 1,000 for Search and YouTube, 100 for Display; Meta: about 100;
+# TikTok: about 1,000). Smaller audiences are warned about, never refused.
+PLATFORM_MIN_MATCHED = {
+    "Google Ads": env.int("MIN_MATCHED_GOOGLE", default=1000),
+    "Meta": env.int("MIN_MATCHED_META", default=100),
+    "TikTok": env.int("MIN_MATCHED_TIKTOK", default=1000),
+}
+# The low end of the match rates of hashed customer lists (commonly 30-70 %).
+LOW_MATCH_RATE = env.float("LOW_MATCH_RATE", default=0.3)
 
 # Job queue. Without a broker, jobs run on a thread inside the web process ("in-process
 # queue"); with CELERY_BROKER_URL they go to separate Celery workers.

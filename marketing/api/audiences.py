@@ -165,6 +165,12 @@ class FormatReadinessSerializer(serializers.Serializer):
         allow_null=True, help_text="Exportable with at least one identifier the platform matches"
     )
     estimated = serializers.BooleanField(help_text="Identifier counts estimated from a sample")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        default=list,
+        help_text="Why an export may not work on the platform: below the matched people it "
+        "needs to serve an audience, or many members with nothing it can match",
+    )
 
 
 class AudiencePreviewSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
@@ -527,7 +528,47 @@ def shown_readiness(raw: Mapping[str, Any]) -> dict[str, Any]:
                 "estimated": sampled,
             }
         )
+        row = preview["formats"][-1]
+        row["warnings"] = readiness_warnings(fmt, row["exportable"], row["matchable"])
     return preview
+
+
+def readiness_warnings(
+    fmt: ExportFormat, exportable: int | None, matchable: int | None
+) -> list[str]:
+    """Why an export of these members may not work on the platform: fewer matchable members
+    than it needs to serve an audience (PLATFORM_MIN_MATCHED, at the low end of match rates),
+    or many who may go with nothing it can match on. Counts as shown (None: too few to
+    show)."""
+    minimum = settings.PLATFORM_MIN_MATCHED.get(fmt.platform)
+    if minimum is None or not fmt.match_keys:
+        return []
+    rate = settings.LOW_MATCH_RATE
+    needs = f"{fmt.platform} serves an uploaded audience once about {minimum:,} people match"
+    if matchable is None or matchable < minimum:
+        have = "too few to show" if matchable is None else f"{matchable:,}"
+        return [
+            f"Below {fmt.platform}'s minimum: {needs}, and only {have} can be matched here. "
+            "The file uploads, but the audience will not deliver."
+        ]
+    warnings = []
+    if matchable * rate < minimum:
+        warnings.append(
+            f"May fall short of {fmt.platform}'s minimum: {needs}; at a "
+            f"{rate:.0%} match rate {matchable:,} matchable members give about "
+            f"{int(matchable * rate):,}. Aim for {math.ceil(minimum / rate):,} or more."
+        )
+    if exportable and matchable < exportable / 2:
+        names = [
+            {"email": "email", "phone": "phone", "address": "full address"}[k]
+            for k in fmt.match_keys
+        ]
+        keys = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        warnings.append(
+            f"{exportable - matchable:,} of the {exportable:,} members who may go have no "
+            f"{keys} that {fmt.platform} can match, so they will not be reached."
+        )
+    return warnings
 
 
 def audience_preview(
@@ -549,6 +590,7 @@ def _hidden(fmt: ExportFormat) -> dict[str, Any]:
         **dict.fromkeys(MATCH_KEYS),
         "matchable": None,
         "estimated": False,
+        "warnings": readiness_warnings(fmt, None, None),
     }
 
 
@@ -579,6 +621,20 @@ def _readiness_tallies(
 
 
 # ---- lists ------------------------------------------------------------------------------------
+
+
+def export_size_warning(platform: str, rows: int) -> str:
+    """A warning for an export file with fewer rows than the platform needs matched people
+    to serve the audience ("" when none applies)."""
+    fmt = FORMATS.get(platform)
+    minimum = settings.PLATFORM_MIN_MATCHED.get(fmt.platform) if fmt else None
+    if fmt is None or minimum is None or rows >= minimum:
+        return ""
+    people = "person" if rows == 1 else "people"
+    return (
+        f"Only {rows:,} {people} in this file: {fmt.platform} serves an uploaded audience once "
+        f"about {minimum:,} people match, so this one will upload but not deliver."
+    )
 
 
 def left_out_in_words(counts: Mapping[str, int | None]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from marketing.models import (
     Purpose,
     Suppression,
 )
-from marketing.selectors.audiences import export_rows, left_out_counts
+from marketing.selectors.audiences import export_rows, export_size_warning, left_out_counts
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 
@@ -162,13 +162,17 @@ class _ExportWriter:
                 "sha256": checksum,
             },
         )
-        return {
+        result = {
             "export": export.pk,
             "rows": self.result.rows,
             "left_out": left_out,
             "sha256": checksum,
             "bytes": size,
         }
+        warning = export_size_warning(export.platform, self.result.rows)
+        if warning:
+            result["warning"] = warning
+        return result
 
     def write_file(self) -> tuple[int, str]:
         self.path.parent.mkdir(

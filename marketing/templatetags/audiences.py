@@ -4,7 +4,8 @@ from typing import Any
 
 from django import template
 
-from marketing.selectors.audiences import left_out_in_words
+from marketing.models import Export, Job
+from marketing.selectors.audiences import export_size_warning, left_out_in_words
 
 register = template.Library()
 
@@ -12,3 +13,11 @@ register = template.Library()
 @register.filter
 def left_out_reasons(counts: dict[str, int] | None) -> list[dict[str, Any]]:
     return left_out_in_words(counts or {})
+
+
+@register.filter
+def size_warning(export: Export) -> str:
+    """The warning for a finished export with fewer rows than its platform needs matched."""
+    if export.job_id is None or export.job.status != Job.Status.SUCCEEDED:
+        return ""
+    return export_size_warning(export.platform, export.row_count)

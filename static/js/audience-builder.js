@@ -57,6 +57,14 @@
       tr.appendChild(cell(number(row.exportable), "num"));
       tr.appendChild(cell(number(row.matchable) + (row.estimated ? " ≈" : ""), "num"));
       body.appendChild(tr);
+      (row.warnings || []).forEach(function (warning) {
+        var note = document.createElement("tr");
+        note.className = "row-note";
+        var td = cell(warning, "small text-warning");
+        td.colSpan = 3;
+        note.appendChild(td);
+        body.appendChild(note);
+      });
       if (row.email !== null && row.exportable !== null) {
         details.push(row.platform + ": " + number(row.email) + " email · " + number(row.phone) +
           " phone" + (row.address === null ? "" : " · " + number(row.address) + " address"));

@@ -247,3 +247,49 @@ def test_it_keeps_a_suppression_list_with_an_audit_trail(steward):
         target_ref=customer.pseudonym, action=AuditEvent.Action.CONSENT_CHANGE
     )
     assert sorted(e.details["change"] for e in changes) == ["suppressed", "unsuppressed"]
+
+
+def _warnings(preview) -> dict[str, list[str]]:
+    return {row["format"]: row["warnings"] for row in preview["formats"]}
+
+
+def test_it_warns_when_an_audience_is_under_a_platforms_minimum(marketer, settings):
+    settings.MIN_GROUP_SIZE = 1
+    settings.PLATFORM_MIN_MATCHED = {"Google Ads": 1000, "Meta": 10, "TikTok": 1000}
+    make_people(12, country="US")
+
+    warnings = _warnings(audience_preview(members=audience_candidates(rules={})))
+
+    [tiktok] = warnings["tiktok_customer_file"]
+    assert tiktok.startswith("Below TikTok's minimum: TikTok serves an uploaded audience once")
+    assert "about 1,000 people match, and only 12 can be matched here" in tiktok
+    # Meta's minimum is met, but not at the low end of match rates (12 x 30 % < 10).
+    [meta] = warnings["meta_custom_audience"]
+    assert meta.startswith("May fall short of Meta's minimum")
+    assert "Aim for 34 or more" in meta
+    assert warnings["generic_csv"] == []  # no platform to match on
+
+
+def test_it_warns_when_many_who_may_go_have_nothing_to_match(marketer, settings):
+    settings.MIN_GROUP_SIZE = 1
+    settings.PLATFORM_MIN_MATCHED = {"Meta": 1}
+    settings.LOW_MATCH_RATE = 1.0
+    make_people(3, country="US")
+    make_people(5, identity=False)
+
+    warnings = _warnings(audience_preview(members=audience_candidates(rules={})))
+
+    assert warnings["meta_custom_audience"] == [
+        "5 of the 8 members who may go have no email, phone or full address that Meta can "
+        "match, so they will not be reached."
+    ]
+    assert warnings["tiktok_customer_file"] == []  # no minimum set for it here
+
+
+def test_it_warns_about_an_audience_too_small_to_show(marketer, settings):
+    settings.MIN_GROUP_SIZE = 10
+    make_people(4)
+
+    warnings = _warnings(audience_preview(members=audience_candidates(rules={})))
+
+    assert "only too few to show can be matched here" in warnings["meta_custom_audience"][0]

@@ -330,3 +330,23 @@ def test_it_exports_outside_a_transaction_as_a_worker_does(marketer):
     assert export.job.status == Job.Status.SUCCEEDED, export.job.error
     assert keys_in_file(export) == {c.pseudonym for c in people}
     assert export.left_out["withdrawn"] == 5
+
+
+def test_it_warns_when_the_file_holds_fewer_people_than_the_platform_needs(marketer):
+    from tests.marketing.api.helpers import logged_in
+
+    make_people(12)
+    audience = frozen_audience(marketer)
+
+    small = exported(audience, "meta_custom_audience", marketer)  # Meta: about 100
+    generic = exported(audience, "generic_csv", marketer)  # no platform minimum
+
+    small.job.refresh_from_db()
+    assert small.job.result["warning"] == (
+        "Only 12 people in this file: Meta serves an uploaded audience once about 100 people "
+        "match, so this one will upload but not deliver."
+    )
+    generic.job.refresh_from_db()
+    assert "warning" not in generic.job.result
+    page = logged_in(marketer).get(f"/audiences/{audience.pk}/").content.decode()
+    assert page.count("below the platform's minimum") == 1
