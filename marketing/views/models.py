@@ -428,6 +428,8 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             curves_chart=model_charts.training_curves(run.curves),
             scorings=list(scoring_runs().filter(training_run=run)[:10]),
             score_form=ScoreForm(),
+            # A segment page's "Score it" link names the segment to preselect.
+            chosen_segment=self.request.GET.get("segment", ""),
             scorers=scorer_choices(run),
             can_score=job.status == Job.Status.SUCCEEDED and bool(run.model_id),
             explain_global=global_section(run, self.request.user),

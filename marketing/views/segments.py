@@ -9,10 +9,11 @@ from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
-from marketing.models import ProfileField, Segment
+from marketing.models import Job, ProfileField, Segment
 from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields, compile_rules
 from marketing.selectors.figures import overview_figures, segment_figures, segments_with_figures
 from marketing.selectors.segments import segment_customers
+from marketing.selectors.training import training_runs
 from marketing.services.figures import segment_figures_refresh
 from marketing.services.segments import segment_create, segment_update
 from marketing.views.mixins import RoleRequiredMixin
@@ -173,6 +174,10 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
             figures=figures,
             reachable=figures["reach"],
             summary=RuleDescriber()(segment.rules),
+            latest_model=training_runs()
+            .filter(job__status=Job.Status.SUCCEEDED)
+            .order_by("-created_at")
+            .first(),
         )
         if count["error"] or count["count"] is None or figures["stale"]:
             return ctx
@@ -182,7 +187,7 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
         # where ordering by anything else would sort the whole segment.
         members = segment_customers(segment.rules).order_by("pk")[:SAMPLE_SIZE]
         ctx["sample"] = [
-            (c.pseudonym, [c.attributes.get(f.name, "—") for f in columns]) for c in members
+            (c.pk, c.pseudonym, [c.attributes.get(f.name, "—") for f in columns]) for c in members
         ]
         return ctx
 

@@ -275,3 +275,16 @@ def test_the_run_page_says_what_the_model_reads_why_it_stopped_and_accounts_for_
     run.save(update_fields=["curves"])
     body = viewer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
     assert "validation AUC stopped improving" in body
+
+
+def test_a_scored_segment_leads_on_to_building_an_audience(marketer_client, run):
+    customers = [make_customer(age=30 + i) for i in range(12)]
+    add_consent(customers, Purpose.PROFILING)
+    scoring = finished_scoring(run, customers)
+
+    body = marketer_client.get(reverse("model-scoring-detail", args=[scoring.pk])).content
+    link = f"/audiences/new/?scoring_run={scoring.pk}"
+    assert link in body.decode()
+    builder = marketer_client.get(link)
+    assert builder.status_code == 200
+    assert str(builder.context["form"]["scoring_run"].value()) == str(scoring.pk)

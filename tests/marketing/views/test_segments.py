@@ -65,8 +65,10 @@ def test_it_shows_the_count_reach_and_a_pseudonymous_sample(viewer_client, peopl
     reach = {row["label"]: row for row in response.context["reachable"]}
     assert reach["Email marketing"]["display"] == "fewer than 3"
     assert reach["Email marketing"]["percent"] is None
-    pseudonyms = {pseudonym for pseudonym, _ in response.context["sample"]}
+    pseudonyms = {pseudonym for _, pseudonym, _ in response.context["sample"]}
     assert pseudonyms == {c.pseudonym for c in people[10:]}
+    # Each sample member links to the customer page.
+    assert reverse("customer-detail", args=[people[10].pk]) in response.content.decode()
     assert people[10].external_id not in response.content.decode()
 
 
@@ -201,3 +203,26 @@ def test_the_segment_pages_read_no_more_with_300_customers_than_with_10(viewer_c
     # The list shows one more segment the second time, whose rules are checked against the
     # profile fields (one small lookup per row shown, none of customers).
     assert (small[0] + 1, small[1]) == large
+
+
+def test_a_segment_leads_on_to_scoring_and_building_an_audience(
+    marketer_client, viewer, marketer, people
+):
+    from tests.factories import make_offer
+    from tests.marketing.api.helpers import logged_in
+    from tests.marketing.training_helpers import finished_run
+
+    segment = Segment.objects.create(name="Over 40", rules=OVER_40)
+    url = reverse("segment-detail", args=[segment.pk])
+    page = marketer_client.get(url).content.decode()
+    assert f"/audiences/new/?segment={segment.pk}" in page
+    assert "Score it" not in page  # no trained model yet
+    run = finished_run(make_offer(), by=marketer)
+    page = marketer_client.get(url).content.decode()
+    score_link = f"/models/{run.pk}/?segment={segment.pk}#scoring"
+    assert score_link in page
+    model_page = marketer_client.get(score_link.split("#")[0]).content.decode()
+    assert f'<option value="{segment.pk}" selected>' in model_page
+    # A viewer reads the segment but is not offered what only marketers may do.
+    viewer_page = logged_in(viewer).get(url).content.decode()
+    assert "/audiences/new/" not in viewer_page and score_link not in viewer_page
