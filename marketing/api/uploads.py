@@ -156,7 +156,9 @@ class UploadViewSet(
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.BINARY,
-                description="row, line, column, value, reason of every invalid row",
+                description="Every invalid row once: problem_row, problem_line, problems (in "
+                "words), then the row's cells as uploaded; correct them and upload the file "
+                "again (these three columns are skipped)",
             ),
             404: DetailSerializer,
             429: THROTTLED,

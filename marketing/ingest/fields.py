@@ -166,9 +166,16 @@ def attribute_name(header: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", header.casefold()).strip("_")[:64]
 
 
+# The first columns of an upload's error file, before the row's own cells: a corrected error
+# file uploaded again is read without them.
+ERROR_FILE_LEAD = ("problem_row", "problem_line", "problems")
+
+
 def guess_mapping(kind: str, headers: list[str]) -> dict[str, str]:
     """Target field -> header ("" when no header fits). For customers every other header
-    becomes a profile attribute ("attr:<name>")."""
+    becomes a profile attribute ("attr:<name>"). An error file's own columns are left out."""
+    if tuple(headers[: len(ERROR_FILE_LEAD)]) == ERROR_FILE_LEAD:
+        headers = headers[len(ERROR_FILE_LEAD) :]
     by_norm: dict[str, str] = {}
     for header in headers:
         by_norm.setdefault(normalise_header(header), header)

@@ -47,6 +47,7 @@ from marketing.ingest.csvfile import (
 )
 from marketing.ingest.fields import (
     ATTRIBUTE_PREFIX,
+    ERROR_FILE_LEAD,
     TARGET_FIELDS,
     FieldSpec,
     clean_mapping,
@@ -90,7 +91,9 @@ __all__ = [
 CHUNK_ROWS = 20_000
 # Row problems kept in messages, previews and job results (the error file has them all).
 ERRORS_SHOWN = 50
-ERROR_FILE_COLUMNS = ("row", "line", "column", "value", "reason")
+# The error file: each problem row once, its problems first, then its cells as uploaded, so
+# that it can be corrected and uploaded again (the mapping step skips these three columns).
+ERROR_FILE_COLUMNS = ERROR_FILE_LEAD
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -250,7 +253,8 @@ def _check_not_imported(upload: Upload) -> None:
 
 
 def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
-    """A dry run over the whole file with the current mapping; writes nothing."""
+    """A dry run over the whole file with the current mapping: writes no data, only the
+    upload's error file (the rows with problems, to correct before the import)."""
     mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
     checker = _checker(upload, mapping, _attribute_specs(upload, mapping), timezone.now())
     columns = {
@@ -261,24 +265,31 @@ def upload_preview(*, upload: Upload, sample_size: int = 20) -> dict[str, Any]:
     hidden = set(HASHED_FIELDS) if settings.HASH_IDENTIFIERS_ON_UPLOAD else set()
     sample: list[dict[str, Any]] = []
     rows = valid = existing = 0
-    # Not stored: values stay as read, and are masked by the page or API for each user.
-    errors = ErrorLog(keep_file=False)
-    with _collector_paused, upload.file.open("rb") as binary:
-        for chunk in _checked_chunks(binary, upload, checker, keep_raw=True):
-            checked, problems = checker.check_chunk(chunk.checked)
-            errors.add(chunk.errors + problems)
-            rows += chunk.rows
-            valid += len(checked)
-            existing += checker.count_existing([record for _, _, record in checked])
-            wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
-            sample += [
-                {
-                    target: HASHED if target in hidden else fields[index]
-                    for target, (index, _) in columns.items()
-                }
-                for row, _, fields in chunk.raw or ()
-                if row in wanted
-            ]
+    # The problems shown are masked as an import's are (the page or API shows the values to
+    # those who may see them); the dry run's error file replaces the upload's last one, so
+    # the rows can be corrected before the import.
+    # An imported upload keeps its import's error file.
+    keep_file = upload.status not in (Upload.Status.IMPORTING, Upload.Status.IMPORTED)
+    if keep_file:
+        _drop_error_file(upload)
+    with _collector_paused, _error_log(upload, mapping, keep_file=keep_file) as errors:
+        with upload.file.open("rb") as binary:
+            for chunk in _checked_chunks(binary, upload, checker, keep_raw=True):
+                checked, problems = checker.check_chunk(chunk.checked)
+                errors.add(chunk.errors + problems, chunk.raw)
+                rows += chunk.rows
+                valid += len(checked)
+                existing += checker.count_existing([record for _, _, record in checked])
+                wanted = {row for row, _, _ in checked[: sample_size - len(sample)]}
+                sample += [
+                    {
+                        target: HASHED if target in hidden else fields[index]
+                        for target, (index, _) in columns.items()
+                    }
+                    for row, _, fields in chunk.raw or ()
+                    if row in wanted
+                ]
+        errors.save_to(upload)
     return {
         "rows": rows,
         "valid": valid,
@@ -381,12 +392,16 @@ def _import_failed(upload: Upload, job: Job, reason: str) -> None:
     )
 
 
-def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
+def _drop_error_file(upload: Upload) -> None:
+    """A new error file replaces the last one: no stale copy of rows stays behind where
+    erasure (which follows the upload's current error file) would not look."""
     if upload.error_file:
-        # An import's error file replaces the last one's: no stale copy of rows stays behind
-        # where erasure (which follows the upload's current error file) would not look.
         upload.error_file.delete(save=False)
         Upload.objects.filter(pk=upload.pk).update(error_file="")
+
+
+def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
+    _drop_error_file(upload)
     now = timezone.now()
     mapping = clean_mapping(upload.kind, upload.mapping, upload.headers)
     attributes = _attribute_specs(upload, mapping)
@@ -413,7 +428,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
     )
 
     with (
-        ErrorLog(keep_file=True, identifiers=identifier_columns(upload)) as errors,
+        _error_log(upload, mapping) as errors,
         _visible_progress(progress) as report,
         _collector_paused,
     ):
@@ -421,7 +436,9 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
         try:
             with writer, transaction.atomic(), upload.file.open("rb") as binary:
                 for chunk in _in_background(
-                    _checked_chunks(binary, upload, checker, prepare_ahead, check_ahead),
+                    _checked_chunks(
+                        binary, upload, checker, prepare_ahead, check_ahead, keep_raw=True
+                    ),
                     # On the reading thread: its own connection, not this one.
                     cleanup=(lambda: connection.close()) if check_ahead else None,
                 ):
@@ -429,7 +446,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
                         checked, problems = checker.check_chunk(chunk.checked)
                     else:
                         checked, problems = chunk.checked, []
-                    errors.add(chunk.errors + problems)
+                    errors.add(chunk.errors + problems, chunk.raw)
                     rows += chunk.rows
                     valid += len(checked)
                     if attributes and checked and not sampled:
@@ -615,13 +632,26 @@ class ErrorLog:
 
     The first few are kept on the job and the upload (``shown``): there values from columns
     of personal identifiers (``identifiers``: header -> identity field) are masked, so that
-    no stored text or message quotes them. The file keeps every value as it was; it is
-    downloaded masked by those without the PII permission.
+    no stored text or message quotes them.
+
+    The file (``headers``: the upload's) has one line per row with problems: the row and
+    line numbers, the problems in words, then the row's cells as uploaded, so that it can be
+    corrected and uploaded again. It keeps identifiers as uploaded (downloaded masked by those
+    who may not see them), except those the settings hash on upload (``blank``: header
+    indexes), which are left empty.
     """
 
-    def __init__(self, *, keep_file: bool, identifiers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keep_file: bool,
+        headers: list[str] | None = None,
+        identifiers: dict[str, str] | None = None,
+        blank: set[int] | None = None,
+    ) -> None:
         self.count = 0
         self._identifiers = identifiers or {}
+        self._blank = blank or set()
         self.shown: list[dict[str, Any]] = []
         self._file: io.TextIOWrapper | None = None
         self._writer: Any = None
@@ -629,7 +659,7 @@ class ErrorLog:
             # utf-8-sig: spreadsheets open the file with the right encoding.
             self._file = tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="")
             self._writer = SafeCSVWriter(self._file)
-            self._writer.writerow(ERROR_FILE_COLUMNS)
+            self._writer.writerow([*ERROR_FILE_COLUMNS, *(headers or [])])
 
     def __enter__(self) -> "ErrorLog":
         return self
@@ -638,15 +668,26 @@ class ErrorLog:
         if self._file is not None:
             self._file.close()
 
-    def add(self, errors: list[RowError]) -> None:
+    def add(self, errors: list[RowError], raw: list[tuple[int, int, list[str]]] | None) -> None:
+        """A chunk's problems, with the chunk's rows as read (``raw``) for the file."""
         # A chunk's errors come from two passes (reading, then checking): list them in row
         # order, as the user reads the file.
         errors = sorted(errors, key=lambda e: e.row)
         self.count += len(errors)
         for error in errors[: ERRORS_SHOWN - len(self.shown)]:
             self.shown.append(error.as_dict(identity_field=self._identifiers.get(error.column, "")))
-        if self._writer is not None:
-            self._writer.writerows((e.row, e.line, e.column, e.value, e.reason) for e in errors)
+        if self._writer is None or not errors:
+            return
+        by_row: dict[int, list[RowError]] = {}
+        for error in errors:
+            by_row.setdefault(error.row, []).append(error)
+        cells = {row: fields for row, _, fields in raw or () if row in by_row}
+        for row, problems in by_row.items():
+            fields = cells.get(row, [])
+            if self._blank:
+                fields = ["" if i in self._blank else v for i, v in enumerate(fields)]
+            words = "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in problems)
+            self._writer.writerow([row, problems[0].line, words, *fields])
 
     def save_to(self, upload: Upload) -> None:
         if self._file is None or not self.count:
@@ -658,6 +699,25 @@ class ErrorLog:
             f"{stem}-errors.csv", File(cast(IO[bytes], self._file.buffer)), save=False
         )
         Upload.objects.filter(pk=upload.pk).update(error_file=upload.error_file.name)
+
+
+def _error_log(upload: Upload, mapping: dict[str, str], *, keep_file: bool = True) -> ErrorLog:
+    """The error log of an import or dry run of ``upload`` with ``mapping``."""
+    hidden = (
+        {
+            upload.headers.index(header)
+            for target, header in mapping.items()
+            if header and target in HASHED_FIELDS and header in upload.headers
+        }
+        if settings.HASH_IDENTIFIERS_ON_UPLOAD
+        else set()
+    )
+    return ErrorLog(
+        keep_file=keep_file,
+        headers=upload.headers,
+        identifiers=identifier_columns(upload),
+        blank=hidden,
+    )
 
 
 @dataclass

@@ -38,7 +38,7 @@ from marketing.models import (
     TrainingRun,
     Upload,
 )
-from marketing.roles import VIEWER, sync_role_groups
+from marketing.roles import MARKETER, VIEWER, sync_role_groups
 from marketing.services.audiences import audience_create, suppression_add
 from marketing.services.consent import consent_record_append
 from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
@@ -241,9 +241,12 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
     for name, data_type in (("age", "number"), ("job", "text"), ("balance", "number")):
         ProfileField.objects.get_or_create(name=name, defaults={"data_type": data_type})
 
-    upload = _import(marketer, Upload.Mode.VALID_ROWS, "crm-export.csv")
-    failed_upload = _import(marketer, Upload.Mode.ALL_OR_NOTHING, "crm-export-strict.csv")
-    pending_upload = _mapped(marketer, Upload.Mode.VALID_ROWS, "crm-export-next.csv")
+    # Uploaded by a colleague: the person who uploads a file sees what it holds (to correct
+    # it); every other marketer and viewer sees its identifiers masked.
+    uploader = user_with_role(f"{marketer.username}-uploader", MARKETER)
+    upload = _import(uploader, Upload.Mode.VALID_ROWS, "crm-export.csv")
+    failed_upload = _import(uploader, Upload.Mode.ALL_OR_NOTHING, "crm-export-strict.csv")
+    pending_upload = _mapped(uploader, Upload.Mode.VALID_ROWS, "crm-export-next.csv")
 
     offers = make_catalogue()
     offer = offers[0]

@@ -92,7 +92,7 @@ def test_it_downloads_the_error_file(marketer_client, django_capture_on_commit_c
     assert response["Content-Type"] == "text/csv"
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [row["row"] for row in rows] == ["2"]
+    assert [row["problem_row"] for row in rows] == ["2"]
     assert Customer.objects.count() == 2
 
 
@@ -141,7 +141,8 @@ def test_it_masks_identifiers_in_the_error_file_without_the_pii_permission(
     assert "bad@@example.com" in real_text
     assert "bad@@example.com" not in masked_text
     [row] = csv.DictReader(io.StringIO(masked_text))
-    assert (row["column"], row["value"]) == ("email", "b***@@***.com")
+    assert (row["problems"], row["email"]) == ("email: is not an email address", "b***@@***.com")
+    assert row["first_name"] == "B***"  # every identifier of the row is masked
 
 
 def test_it_answers_too_many_columns_with_400(marketer_client, settings):

@@ -136,23 +136,46 @@ def test_it_imports_only_the_valid_rows_when_asked(
 
     upload = Upload.objects.get(job=job)
     rows = list(csv.reader(io.StringIO(upload.error_file.read().decode("utf-8-sig"))))
-    assert rows == [
-        ["row", "line", "column", "value", "reason"],
-        ["4", "5", "email", "not-an-email", "is not an email address"],
+    header = ["customer_id", "email", "country", "age", "plan", "consent_email_marketing"]
+    assert rows[0] == ["problem_row", "problem_line", "problems", *header, "consent_date"]
+    # Each problem row once: its problems in words, then its cells as uploaded.
+    assert rows[1:] == [
+        [
+            "4",
+            "5",
+            "email: is not an email address",
+            "C004",
+            "not-an-email",
+            "DE",
+            "24",
+            "basic",
+            "denied",
+            "2024-03-01",
+        ],
         [
             "7",
             "8",
-            "country",
+            "country: is not a country: use a two-letter ISO 3166 code (e.g. DE, FR, "
+            "US) or the English name",
+            "C007",
+            "person7@example.com",
             "Germania",
-            "is not a country: use a two-letter ISO 3166 code (e.g. DE, FR, US) or the "
-            "English name",
+            "27",
+            "basic",
+            "granted",
+            "2024-03-01",
         ],
         [
             "11",
             "12",
-            "consent_email_marketing",
+            "consent_email_marketing: is not a consent status (granted, denied or withdrawn)",
+            "C011",
+            "person11@example.com",
+            "DE",
+            "31",
+            "basic",
             "maybe",
-            "is not a consent status (granted, denied or withdrawn)",
+            "2024-03-01",
         ],
     ]
     assert [e["row"] for e in job.result["errors"]] == [4, 7, 11]
@@ -516,3 +539,48 @@ def test_it_words_an_unexpected_failure_without_quoting_it(
     # The log says where it failed and with what, never the value (a log cannot be erased).
     assert "builtins.RuntimeError" in caplog.text and "in fails" in caplog.text
     assert RAW_EMAIL not in caplog.text
+
+
+def test_an_error_file_fixed_and_uploaded_again_imports_its_rows(
+    marketer, django_capture_on_commit_callbacks
+):
+    text = customers_csv(
+        30, bad={4: {"email": "not-an-email"}, 9: {"age": "forty", "country": "Germania"}}
+    )
+    first = upload_create(kind="customers", file=csv_file(text), by=marketer)
+    # The dry run already leaves the rows to correct.
+    preview = upload_preview(upload=first)
+    first.refresh_from_db()
+    assert preview["invalid"] == 2 and first.error_file
+    job = run_import(django_capture_on_commit_callbacks, first, by=marketer, mode=VALID_ROWS)
+    assert job.status == Job.Status.SUCCEEDED and Customer.objects.count() == 28
+
+    first.refresh_from_db()
+    rows = list(csv.reader(io.StringIO(first.error_file.read().decode("utf-8-sig"))))
+    assert [row[:3] for row in rows[1:]] == [
+        ["4", "5", "email: is not an email address"],
+        [
+            "9",
+            "10",
+            "age: is not a number; country: is not a country: use a two-letter ISO "
+            "3166 code (e.g. DE, FR, US) or the English name",
+        ],
+    ]
+    header = rows[0]
+    fixed = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    fixed[0]["email"] = "person4@example.com"
+    fixed[1].update(age="40", country="DE")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(fixed)
+
+    again = upload_create(kind="customers", file=csv_file(out.getvalue()), by=marketer)
+    # The error file's own columns are not taken for profile attributes.
+    assert {"problem_row", "problem_line", "problems"}.isdisjoint(again.mapping.values())
+    job = run_import(django_capture_on_commit_callbacks, again, by=marketer)
+    assert job.status == Job.Status.SUCCEEDED, job.message
+    assert Customer.objects.count() == 30
+    nine = Customer.objects.get(external_id="C009")
+    assert nine.attributes["age"] == 40 and nine.identity.country == "DE"
+    assert Customer.objects.get(external_id="C004").identity.email == "person4@example.com"

@@ -26,6 +26,14 @@ def upload(client, text: str, kind: str = "customers", **extra):
     return client.post(reverse("upload-create"), {"kind": kind, "file": csv_file(text), **extra})
 
 
+@pytest.fixture
+def colleague(db):
+    """Another marketer: sees the identifiers of a file someone else uploaded masked."""
+    from tests.marketing.pii_world import user_with_role
+
+    return user_with_role("colleague", "marketer")
+
+
 def mapping_form(response) -> dict[str, str]:
     """What the mapping page's form would post unchanged: each column's pre-selected choice."""
     data = {f"col-{row['index']}": row["chosen"] for row in response.context["rows"]}
@@ -136,7 +144,7 @@ def test_it_lists_row_problems_and_blocks_all_or_nothing(marketer_client):
 
 
 def test_it_imports_the_valid_rows_and_offers_the_error_file(
-    marketer_client, django_capture_on_commit_callbacks
+    marketer_client, colleague, django_capture_on_commit_callbacks
 ):
     upload(marketer_client, ONE_BAD_EMAIL)
     created = Upload.objects.get()
@@ -148,15 +156,18 @@ def test_it_imports_the_valid_rows_and_offers_the_error_file(
         marketer_client.post(reverse("upload-preview", args=[created.pk]))
 
     detail = marketer_client.get(reverse("upload-detail", args=[created.pk]))
-    errors = marketer_client.get(reverse("upload-errors", args=[created.pk]))
+    errors = logged_in(colleague).get(reverse("upload-errors", args=[created.pk]))
 
     assert Customer.objects.count() == 3
     assert b'data-testid="error-file-link"' in detail.content
     assert errors["Content-Disposition"].startswith("attachment")
     body = b"".join(errors.streaming_content).decode()
-    # The marketer has no PII permission: the refused email is listed, but masked.
+    # A colleague without the PII permission: the refused email is listed, but masked.
     assert "dan-at-example" not in body
     assert "d***@***" in body
+    # The person who uploaded the file sees what they uploaded, to correct it.
+    own = marketer_client.get(reverse("upload-errors", args=[created.pk]))
+    assert "dan-at-example" in b"".join(own.streaming_content).decode()
 
 
 def test_it_reads_the_encoding_the_user_chose(marketer_client):
@@ -194,8 +205,13 @@ def _preview(client, text: str):
     return client.get(reverse("upload-preview", args=[created.pk]))
 
 
-def test_it_masks_identifiers_in_the_dry_run_without_the_pii_permission(marketer_client):
-    content = _preview(marketer_client, ONE_BAD_EMAIL).content.decode()
+def test_it_masks_identifiers_in_the_dry_run_without_the_pii_permission(marketer_client, colleague):
+    own = _preview(marketer_client, ONE_BAD_EMAIL).content.decode()
+    # The uploader recognises the bad value they uploaded.
+    assert "dan-at-example" in own and "ann@example.com" in own
+    created = Upload.objects.get()
+    content = logged_in(colleague).get(reverse("upload-preview", args=[created.pk]))
+    content = content.content.decode()
     assert "ann@example.com" not in content
     assert "a***@e***.com" in content
     assert "dan-at-example" not in content
@@ -216,7 +232,7 @@ def test_it_refuses_a_file_with_too_many_columns_on_the_form(marketer_client, se
 
 
 def test_it_shows_a_refused_identifier_nowhere_but_masked(
-    marketer_client, marketer, steward, viewer, django_capture_on_commit_callbacks
+    marketer_client, colleague, steward, viewer, django_capture_on_commit_callbacks
 ):
     upload(marketer_client, ONE_BAD_EMAIL)
     created = Upload.objects.get()
@@ -230,12 +246,12 @@ def test_it_shows_a_refused_identifier_nowhere_but_masked(
     steward.save()
 
     pages = {
-        "upload page": (marketer, reverse("upload-detail", args=[created.pk])),
+        "upload page": (colleague, reverse("upload-detail", args=[created.pk])),
         "job page": (viewer, reverse("job-detail", args=[created.job.pk])),
         "job list": (viewer, reverse("job-list")),
         "overview": (viewer, reverse("overview")),
         "jobs API": (viewer, f"/api/jobs/{created.job.pk}/"),
-        "uploads API": (marketer, f"/api/uploads/{created.pk}/"),
+        "uploads API": (colleague, f"/api/uploads/{created.pk}/"),
         "admin job": (steward, reverse("admin:marketing_job_change", args=[created.job.pk])),
         "admin upload": (steward, reverse("admin:marketing_upload_change", args=[created.pk])),
     }
@@ -243,7 +259,7 @@ def test_it_shows_a_refused_identifier_nowhere_but_masked(
         response = logged_in(user).get(url)
         assert response.status_code == 200, where
         assert b"dan-at-example" not in response.content, where
-    upload_page = logged_in(marketer).get(pages["upload page"][1]).content.decode()
+    upload_page = logged_in(colleague).get(pages["upload page"][1]).content.decode()
     assert "Row 4 (line 5), column &#x27;E-mail&#x27;: &#x27;d***@***&#x27;" in upload_page
 
 
