@@ -12,8 +12,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from marketing.dbstats import EstimatedCountPaginator
@@ -287,15 +289,56 @@ class CustomerAdmin(admin.ModelAdmin):
         # The erase permission covers the customer's identity, interactions and consents.
         return deleted, model_count, set(), protected
 
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """Erasing one customer goes through the erasure screen: what will happen, a reason,
+        then the erasure as a job (the stock page would delete without either)."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404("This customer does not exist (erased already?).")
+        return redirect("customer-erase", pk=customer.pk)
+
     def delete_model(self, request: HttpRequest, obj: Customer) -> None:
-        customer_erase(customer=obj, by=request.user)
+        customer_erase(customer=obj, by=request.user, reason="Deleted in the admin console")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
         for customer in queryset:
-            customer_erase(customer=customer, by=request.user)
+            customer_erase(
+                customer=customer, by=request.user, reason="Deleted in the admin console (bulk)"
+            )
+
+
+class CustomerByIdField(forms.CharField):
+    """A customer named by the ID the team's own files use (external id), not the database's
+    internal number."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Customer ID")
+        kwargs.setdefault("help_text", "The customer's ID as in your uploaded files.")
+        super().__init__(max_length=128, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, Customer):
+            return value.external_id
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            found = Customer.objects.filter(pk=int(value)).values_list("external_id", flat=True)
+            return found.first() or value
+        return value
+
+    def clean(self, value: Any) -> Customer:
+        text = super().clean(value).strip()
+        customer = Customer.objects.filter(external_id=text).first()
+        if customer is None:
+            raise forms.ValidationError(f"No customer has the ID '{text}'.")
+        return customer
 
 
 class ConsentRecordForm(forms.ModelForm):
+    customer = CustomerByIdField()
+
     class Meta:
         model = ConsentRecord
         fields = (
@@ -336,7 +379,6 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     list_filter = ("purpose", "status", "source", "lawful_basis")
     list_select_related = ("customer", "recorded_by")
     search_fields = ("=customer__external_id", "^customer__pseudonym")
-    raw_id_fields = ("customer",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     view_fields = ("customer", *CONSENT_HISTORY_FIELDS)

@@ -2,6 +2,7 @@
 
 from marketing.services import (  # noqa: F401  (imported for their runners)
     audiences,  # freezing audiences
+    erasure,  # erasing a customer (a data steward's request)
     explanations,  # field-level explanations of click models
     exports,  # audience exports to ad platforms
     figures,  # figures over the customer base for pages (counts, audience diversity)

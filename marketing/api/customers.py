@@ -70,6 +70,17 @@ class ErasureSerializer(serializers.Serializer):
     export_files = serializers.IntegerField(
         help_text="Stored export files deleted because they held the customer"
     )
+    scores = serializers.IntegerField(help_text="Scores deleted")
+    explanations = serializers.IntegerField(help_text="Explanations of their scores deleted")
+    recommendations = serializers.IntegerField(help_text="Offers recommended to them deleted")
+    suppressions = serializers.IntegerField(help_text="Suppression list entries deleted")
+    audience_memberships = serializers.IntegerField(
+        help_text="Places in frozen audiences now held by the erasure token"
+    )
+    models_flagged = serializers.IntegerField(help_text="Models flagged for retraining")
+    flagged_runs = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Ids of the training runs flagged"
+    )
 
 
 class InteractionSerializer(serializers.ModelSerializer):
@@ -127,10 +138,12 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses=ErasureSerializer)
     @action(detail=True, methods=["post"], write_roles=STEWARDS, filter_backends=[])
     def erase(self, request: Request, pk: str | None = None) -> Response:
-        """Erase the customer: identity, interactions and consent history are deleted."""
+        """Erase the customer: identity, interactions, consent history, scores and the rest
+        are deleted (``reason``, optional in the body, is kept in the audit trail)."""
         customer = self.get_object()
         pseudonym = customer.pseudonym
-        counts = customer_erase(customer=customer, by=request.user)
+        reason = str(request.data.get("reason", "")) if hasattr(request.data, "get") else ""
+        counts = customer_erase(customer=customer, by=request.user, reason=reason[:500])
         return Response({"erased": pseudonym, **counts})
 
     @extend_schema(

@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
+from marketing.errors import ApplicationError
 from marketing.exporters.csvsafe import SafeCSVWriter
 from marketing.filestore import local_copy, media_remove
 from marketing.ingest.csvfile import rewrite_stored_rows, text_stream
@@ -35,18 +36,22 @@ from marketing.models import (
     AuditEvent,
     Customer,
     CustomerIdentity,
+    CustomerRecommendation,
+    CustomerScore,
     ExplanationRun,
     Export,
     ExportExclusion,
     Job,
     ProfileField,
     RecommendationRun,
+    Suppression,
     TrainingRun,
     Upload,
 )
 from marketing.pseudonyms import erasure_token
 from marketing.selectors.audiences import exports_holding
 from marketing.services.audit import Actor, audit_log
+from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.training import training_runs_flag_erasure
 
 # The upload column that names the customer, per kind of upload.
@@ -66,8 +71,37 @@ MIN_TRACE_LENGTH = 4
 RECORD_MODELS = (Job, Upload, AuditEvent, TrainingRun, ExplanationRun, RecommendationRun)
 
 
+def customer_erase_start(*, customer: Customer, by: Actor, reason: str) -> Job:
+    """Start erasing a customer as a job (files are searched and rewritten: long work)."""
+    reason = reason.strip()
+    if not reason:
+        raise ErasureError(
+            "Say why the customer is erased (the request, the ticket): it is kept in the "
+            "audit trail."
+        )
+    return job_create(
+        kind=Job.Kind.ERASE,
+        title="Erasure of a customer",
+        params={"customer": customer.pk, "reason": reason[:500]},
+        by=by,
+    )
+
+
+class ErasureError(ApplicationError):
+    """The erasure cannot start; the message says why."""
+
+
+@register_runner(Job.Kind.ERASE)
+def run_erasure(job: Job, progress: Progress) -> dict[str, Any]:
+    customer = Customer.objects.filter(pk=job.params.get("customer")).first()
+    if customer is None:
+        raise ErasureError("This customer was erased already.")
+    progress(5, "Searching stored files and the model registry")
+    return customer_erase(customer=customer, by=job.created_by, reason=job.params.get("reason", ""))
+
+
 @transaction.atomic
-def customer_erase(*, customer: Customer, by: Actor) -> dict[str, int]:
+def customer_erase(*, customer: Customer, by: Actor, reason: str = "") -> dict[str, Any]:
     """Delete the customer, identity, interactions and consent history, blank their rows in
     stored uploads, remove the export files that held them, and replace every other copy of
     their identifiers and rare profile values; audit by erasure token.
@@ -75,10 +109,15 @@ def customer_erase(*, customer: Customer, by: Actor) -> dict[str, int]:
     Files are changed before the rows are deleted: if a file cannot be rewritten the erasure
     fails as a whole and can simply be run again.
     """
-    counts = {
+    counts: dict[str, Any] = {
         "identity": CustomerIdentity.objects.filter(customer=customer).count(),
         "interactions": customer.interactions.count(),
         "consent_records": customer.consents.count(),
+        "scores": CustomerScore.objects.filter(customer=customer).count(),
+        "explanations": ExplanationRun.objects.filter(customer=customer).count(),
+        "recommendations": CustomerRecommendation.objects.filter(customer=customer).count(),
+        "suppressions": Suppression.objects.filter(customer=customer).count(),
+        "audience_memberships": AudienceMember.objects.filter(pseudonym=customer.pseudonym).count(),
     }
     pseudonym = customer.pseudonym
     token = erasure_token(pseudonym)
@@ -88,7 +127,8 @@ def customer_erase(*, customer: Customer, by: Actor) -> dict[str, int]:
     counts["upload_rows"] = sum(len(rows) for rows, _ in blanked.values())
     held = list(exports_holding(pseudonym).exclude(file_path=""))
     # A trained model cannot forget the person: its run is flagged for retraining without them.
-    models_flagged = training_runs_flag_erasure(pseudonym=pseudonym)
+    flagged_runs = training_runs_flag_erasure(pseudonym=pseudonym)
+    counts["models_flagged"] = len(flagged_runs)
     counts["sample_values"] = _forget_sample_values(rare)
     # A queryset delete cascades in SQL; ConsentRecord.delete() (which refuses single
     # deletions to protect the history) is deliberately not involved.
@@ -109,12 +149,13 @@ def customer_erase(*, customer: Customer, by: Actor) -> dict[str, int]:
         target_ref=token,
         details={
             **counts,
-            "models_flagged": models_flagged,
+            "reason": reason,
+            "flagged_runs": flagged_runs,
             "uploads_changed": sorted(blanked),
             "export_files_removed": [export.pk for export in held],
         },
     )
-    return counts
+    return {**counts, "flagged_runs": flagged_runs}
 
 
 def _identifiers_of(customer: Customer) -> set[str]:

@@ -160,25 +160,45 @@ def training_run_create(
     return TrainingRun.objects.select_related("job").get(pk=run.pk)
 
 
-def training_runs_flag_erasure(*, pseudonym: str) -> int:
+def training_run_retrain(*, run: TrainingRun, by: Actor) -> TrainingRun:
+    """A new run with the same request as ``run`` (segment, offer, target, encoder, mode and
+    settings asked for): trained on today's data, so without the customers erased since."""
+    return training_run_create(
+        name=f"{run.name} · retrained"[:200],
+        segment=run.segment,
+        offer=run.offer,
+        target=run.target,
+        base_model=run.base_model,
+        mode=run.mode,
+        params=run.params,
+        by=by,
+    )
+
+
+def training_runs_flag_erasure(*, pseudonym: str) -> list[int]:
     """Flag the runs whose model learned from this customer (call before erasing them), and
-    put their erasure token in place of the pseudonym in those models' customer lists.
+    put their erasure token in place of the pseudonym in those models' customer lists; the
+    ids of the runs flagged.
 
     The registry is changed first and outside the database transaction: a retried erasure
     finds the models by the token the first try left."""
     from recengine.registry import CUSTOMERS_FILE
 
     if not remote() and not settings.MODEL_REGISTRY_DIR.exists():
-        return 0
+        return []
     # Every model folder, also one whose run row is gone: none may keep the pseudonym.
     registry = model_registry(every=True)
     token = erasure_token(pseudonym)
     for model_id in registry.replace_customer(pseudonym, token):
         model_put(model_id, CUSTOMERS_FILE)
-    trained = TrainingRun.objects.exclude(model_id="")
-    return trained.filter(model_id__in=registry.find_models_using(token)).update(
+    trained = TrainingRun.objects.exclude(model_id="").filter(
+        model_id__in=registry.find_models_using(token)
+    )
+    ids = sorted(trained.values_list("pk", flat=True))
+    TrainingRun.objects.filter(pk__in=ids).update(
         flagged_erasure=True, erased_customers=F("erased_customers") + 1
     )
+    return ids
 
 
 # ---- the runner -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
@@ -12,7 +12,7 @@ from django.views.generic import TemplateView
 
 from marketing.dbstats import table_size
 from marketing.keyset import BadCursor, KeysetOrdering, keyset_page
-from marketing.models import Customer, ProfileField, Purpose
+from marketing.models import Customer, Job, ProfileField, Purpose
 from marketing.pii import identity_of, masked_identity
 from marketing.pseudonyms import pseudonym_prefix_q
 from marketing.roles import DATA_STEWARD, can_view_pii
@@ -23,10 +23,12 @@ from marketing.selectors.consent import (
     has_consent,
     is_record_valid,
 )
+from marketing.selectors.erasure import erasure_outcome, erasure_plan
 from marketing.selectors.recommendations import customer_latest_recommendations
 from marketing.selectors.segments import shown_count
-from marketing.selectors.training import customer_latest_scores
+from marketing.selectors.training import customer_latest_scores, training_runs
 from marketing.services.audit import log_pii_view
+from marketing.services.erasure import ErasureError, customer_erase_start
 from marketing.services.portability import customer_portability_download
 from marketing.views.explanations import MODEL_PARAM, customer_section
 from marketing.views.mixins import RoleRequiredMixin
@@ -268,3 +270,47 @@ def _display(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+class CustomerEraseView(RoleRequiredMixin, TemplateView):
+    """A data steward's erasure: what will happen, step by step, then a reason and a confirm.
+    The erasure runs as a job; its page says what was done."""
+
+    template_name = "marketing/customers/erase.html"
+    read_roles = write_roles = (DATA_STEWARD,)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        customer = get_object_or_404(Customer, pk=kwargs["pk"])
+        ctx.update(customer=customer, plan=erasure_plan(customer))
+        ctx.setdefault("reason", "")
+        return ctx
+
+    def post(self, request, pk: int):
+        customer = get_object_or_404(Customer, pk=pk)
+        reason = request.POST.get("reason", "")
+        try:
+            job = customer_erase_start(customer=customer, by=request.user, reason=reason)
+        except ErasureError as exc:
+            ctx = self.get_context_data(pk=pk, error=str(exc), reason=reason)
+            return self.render_to_response(ctx, status=400)
+        return redirect("customer-erasure", job=job.pk)
+
+
+class CustomerErasureView(RoleRequiredMixin, TemplateView):
+    """An erasure job: its progress, then what it did and the models to retrain."""
+
+    template_name = "marketing/customers/erasure.html"
+    read_roles = (DATA_STEWARD,)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        job = get_object_or_404(Job, pk=kwargs["job"], kind=Job.Kind.ERASE)
+        done = job.status == Job.Status.SUCCEEDED
+        flagged = job.result.get("flagged_runs", []) if done else []
+        ctx.update(
+            job=job,
+            outcome=erasure_outcome(job.result) if done else [],
+            flagged=list(training_runs().filter(pk__in=flagged).order_by("-created_at")),
+        )
+        return ctx

@@ -23,7 +23,11 @@ from marketing.selectors.training import (
     training_runs,
 )
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
-from marketing.services.training import base_model_choices, training_run_create
+from marketing.services.training import (
+    base_model_choices,
+    training_run_create,
+    training_run_retrain,
+)
 from marketing.services.training_params import TrainingSetupError, TrainParams, param_bounds
 from marketing.views import model_charts
 from marketing.views.explanations import global_section
@@ -448,6 +452,23 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             ctx["latest_scoring"] = latest
             ctx["histogram"] = model_charts.score_histogram(latest.distribution)
         return ctx
+
+
+class TrainingRunRetrainView(RoleRequiredMixin, View):
+    """POST only: train the run's model again on today's data (without the erased)."""
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        try:
+            new = training_run_retrain(run=run, by=request.user)
+        except TrainingSetupError as exc:
+            messages.error(request, str(exc))
+            return redirect("model-detail", pk=run.pk)
+        messages.success(request, f"Retraining started: “{new.name}”.")
+        return redirect("model-detail", pk=new.pk)
 
 
 class ScoringRunCreateView(RoleRequiredMixin, View):

@@ -27,6 +27,12 @@ urlpatterns = [
     ),
     path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
     path("customers/<int:pk>/", customers.CustomerDetailView.as_view(), name="customer-detail"),
+    path("customers/<int:pk>/erase/", customers.CustomerEraseView.as_view(), name="customer-erase"),
+    path(
+        "customers/erasures/<int:job>/",
+        customers.CustomerErasureView.as_view(),
+        name="customer-erasure",
+    ),
     path(
         "customers/<int:pk>/portability.json",
         customers.CustomerPortabilityView.as_view(),
@@ -46,6 +52,7 @@ urlpatterns = [
     path("models/new/", models.TrainingRunCreateView.as_view(), name="model-create"),
     path("models/<int:pk>/", models.TrainingRunDetailView.as_view(), name="model-detail"),
     path("models/<int:pk>/score/", models.ScoringRunCreateView.as_view(), name="model-score"),
+    path("models/<int:pk>/retrain/", models.TrainingRunRetrainView.as_view(), name="model-retrain"),
     path(
         "models/<int:pk>/explanations/",
         explanations.ModelExplainView.as_view(),

@@ -99,7 +99,7 @@ def test_it_appends_a_consent_record_from_the_admin(steward, jane):
     response = client.post(
         reverse("admin:marketing_consentrecord_add"),
         {
-            "customer": jane.pk,
+            "customer": "CUST-1",  # the ID of the team's files, not the internal number
             "purpose": "email_marketing",
             "status": "withdrawn",
             "lawful_basis": "a",
@@ -123,13 +123,25 @@ def test_it_refuses_consent_records_from_a_marketer(marketer, jane):
     assert client.get(reverse("admin:marketing_consentrecord_add")).status_code == 403
 
 
-def test_it_erases_when_a_steward_deletes_a_customer(steward, jane):
+def test_a_stewards_delete_leads_to_the_erasure_screen(steward, jane):
     client = logged_in(staff(steward))
     response = client.post(customer_url(jane, "delete"), {"post": "yes"})
+    assert response["Location"] == f"/customers/{jane.pk}/erase/"
+    assert Customer.objects.exists()  # the screen asks for a reason first
+
+
+def test_it_erases_when_a_steward_deletes_customers_in_bulk(steward, jane):
+    client = logged_in(staff(steward))
+    response = client.post(
+        reverse("admin:marketing_customer_changelist"),
+        {"action": "delete_selected", "_selected_action": [jane.pk], "post": "yes"},
+    )
     assert response.status_code == 302
     assert not Customer.objects.exists()
     assert not ConsentRecord.objects.exists()
-    assert AuditEvent.objects.get(action="erasure").target_ref == erasure_token(jane.pseudonym)
+    event = AuditEvent.objects.get(action="erasure")
+    assert event.target_ref == erasure_token(jane.pseudonym)
+    assert event.details["reason"] == "Deleted in the admin console (bulk)"
 
 
 def test_it_refuses_deletion_to_a_marketer(marketer, jane):
@@ -266,3 +278,24 @@ def test_a_steward_edits_a_phone_and_country_as_an_import_reads_them(jane):
     refused = CustomerIdentityForm(data={**edit, "country": ""}, instance=jane.identity)
     assert not refused.is_valid()
     assert "is a national number with no country" in refused.errors["phone"][0]
+
+
+def test_a_consent_record_for_an_unknown_customer_id_is_refused(steward, jane):
+    client = logged_in(staff(steward))
+    add = reverse("admin:marketing_consentrecord_add")
+    form = client.get(add, {"customer": jane.pk})
+    assert 'value="CUST-1"' in form.content.decode()  # a link with the number shows the ID
+    response = client.post(
+        add,
+        {
+            "customer": str(jane.pk),
+            "purpose": "email_marketing",
+            "status": "withdrawn",
+            "lawful_basis": "a",
+            "effective_at_0": "2030-01-01",
+            "effective_at_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 200
+    assert f"No customer has the ID &#x27;{jane.pk}&#x27;." in response.content.decode()
+    assert ConsentRecord.objects.count() == 1

@@ -100,6 +100,13 @@ def test_it_erases_a_customer_with_everything_about_them(steward_client, jane):
         "export_files": 0,
         "records_scrubbed": 0,
         "sample_values": 0,
+        "scores": 0,
+        "explanations": 0,
+        "recommendations": 0,
+        "suppressions": 0,
+        "audience_memberships": 0,
+        "models_flagged": 0,
+        "flagged_runs": [],
     }
     assert not Customer.objects.filter(pk=jane.pk).exists()
     assert not CustomerIdentity.objects.filter(customer_id=jane.pk).exists()
