@@ -294,7 +294,7 @@ class CustomerEraseView(RoleRequiredMixin, TemplateView):
         except ErasureError as exc:
             ctx = self.get_context_data(pk=pk, error=str(exc), reason=reason)
             return self.render_to_response(ctx, status=400)
-        return redirect("customer-erasure", job=job.pk)
+        return redirect("customer-erasure", pk=job.pk)
 
 
 class CustomerErasureView(RoleRequiredMixin, TemplateView):
@@ -305,7 +305,7 @@ class CustomerErasureView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        job = get_object_or_404(Job, pk=kwargs["job"], kind=Job.Kind.ERASE)
+        job = get_object_or_404(Job, pk=kwargs["pk"], kind=Job.Kind.ERASE)
         done = job.status == Job.Status.SUCCEEDED
         flagged = job.result.get("flagged_runs", []) if done else []
         ctx.update(

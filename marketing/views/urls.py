@@ -29,7 +29,7 @@ urlpatterns = [
     path("customers/<int:pk>/", customers.CustomerDetailView.as_view(), name="customer-detail"),
     path("customers/<int:pk>/erase/", customers.CustomerEraseView.as_view(), name="customer-erase"),
     path(
-        "customers/erasures/<int:job>/",
+        "customers/erasures/<int:pk>/",
         customers.CustomerErasureView.as_view(),
         name="customer-erasure",
     ),

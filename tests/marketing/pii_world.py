@@ -118,6 +118,7 @@ class World:
     pending_upload: Upload  # mapped, not imported: the wizard's mapping and preview steps
     job: Job  # the job of ``upload``
     failed_job: Job  # the job of ``failed_upload``
+    erasure_job: Job  # a finished erasure (of someone else), with a flagged model
     training_run: TrainingRun
     scoring_run: ScoringRun  # single offer: plans and audiences
     multi_scoring_run: ScoringRun  # every offer: recommendations
@@ -292,6 +293,15 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         pending_upload=pending_upload,
         job=upload.job,
         failed_job=failed_upload.job,
+        erasure_job=Job.objects.create(
+            kind=Job.Kind.ERASE,
+            title="Erasure of a customer",
+            status=Job.Status.SUCCEEDED,
+            progress=100,
+            params={"customer": 0, "reason": "Request by letter"},
+            result={"identity": 1, "models_flagged": 1, "flagged_runs": [training_run.pk]},
+            created_by=steward,
+        ),
         training_run=training_run,
         scoring_run=scoring_run,
         multi_scoring_run=multi_scoring_run,
@@ -334,6 +344,8 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "segment-count": ("segment",),
     "model-detail": ("training_run",),
     "model-score": ("training_run",),
+    "model-retrain": ("training_run",),
+    "customer-erasure": ("erasure_job",),
     "model-explain": ("training_run",),
     "model-scoring-detail": ("scoring_run", "multi_scoring_run"),
     "model-audience-diversity": ("scoring_run", "multi_scoring_run"),
