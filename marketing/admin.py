@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from marketing.dbstats import EstimatedCountPaginator
 from marketing.exporters.hashing import HASHED
-from marketing.ingest.values import BadValue, phone_for_country, to_country
+from marketing.ingest.values import PROFILE_PARSERS, BadValue, phone_for_country, to_country
 from marketing.models import (
     Audience,
     AuditEvent,
@@ -182,6 +182,75 @@ class ConsentHistoryInline(admin.TabularInline):
         return False
 
 
+# Profile fields shown as form fields on the customer's admin page at most (the catalogue's
+# first ones by name, then any other attribute the customer has).
+MAX_ATTRIBUTE_FIELDS = 200
+ATTRIBUTE_FIELD = "attr__"
+
+
+def _attribute_names(customer: Customer | None) -> list[tuple[str, str, str]]:
+    """(name, label, data type) of the profile fields the form edits."""
+    catalogue = {
+        f.name: (f.label or f.name, f.data_type)
+        for f in ProfileField.objects.order_by("name")[:MAX_ATTRIBUTE_FIELDS]
+    }
+    for name in (customer.attributes if customer is not None else {}) or {}:
+        catalogue.setdefault(name, (name, ProfileField.DataType.TEXT))
+    return [(name, label, data_type) for name, (label, data_type) in catalogue.items()]
+
+
+class CustomerAttributesForm(forms.ModelForm):
+    """The profile as one field per attribute, each read as an import reads that type
+    (number, yes/no, date, text); an empty field removes the attribute."""
+
+    attribute_fields: list[tuple[str, str, str]] = []
+
+    class Meta:
+        model = Customer
+        fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = (self.instance.attributes or {}) if self.instance.pk else {}
+        for name, _label, _type in self.attribute_fields:
+            value = stored.get(name)
+            if isinstance(value, bool):
+                value = "yes" if value else "no"
+            self.initial[ATTRIBUTE_FIELD + name] = "" if value is None else str(value)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        attributes = dict(self.instance.attributes or {})
+        for name, _label, data_type in self.attribute_fields:
+            key = ATTRIBUTE_FIELD + name
+            text = (data.get(key) or "").strip()
+            if not text:
+                attributes.pop(name, None)
+                continue
+            try:
+                attributes[name] = PROFILE_PARSERS[data_type](text)
+            except BadValue as bad:
+                self.add_error(key, f"'{text}' {bad}")
+        self.instance.attributes = attributes
+        return data
+
+
+def attributes_form(fields: list[tuple[str, str, str]]) -> type[CustomerAttributesForm]:
+    declared: dict[str, Any] = {
+        ATTRIBUTE_FIELD + name: forms.CharField(
+            label=label,
+            required=False,
+            max_length=1000,
+            help_text=ProfileField.DataType(data_type).label
+            if data_type in ProfileField.DataType.values
+            else "",
+        )
+        for name, label, data_type in fields
+    }
+    declared["attribute_fields"] = fields
+    return type("CustomerAttributesForm", (CustomerAttributesForm,), declared)
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display_masked = (
@@ -206,8 +275,16 @@ class CustomerAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     readonly_fields = ("external_id", "pseudonym", "created_at", "updated_at")
-    fields = ("external_id", "pseudonym", "attributes", "created_at", "updated_at")
     inlines = [CustomerIdentityInline, ConsentHistoryInline]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        names = [ATTRIBUTE_FIELD + name for name, _, _ in _attribute_names(obj)]
+        return ("external_id", "pseudonym", *names, "created_at", "updated_at")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        kwargs["form"] = attributes_form(_attribute_names(obj))
+        kwargs["fields"] = [ATTRIBUTE_FIELD + name for name, _, _ in _attribute_names(obj)]
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_list_display(self, request: HttpRequest):
         return self.list_display_pii if can_view_pii(request.user) else self.list_display_masked

@@ -637,6 +637,13 @@ def export_size_warning(platform: str, rows: int) -> str:
     )
 
 
+def finished_export_warning(export: Export) -> str:
+    """``export_size_warning`` of an export whose file was written ("" until then)."""
+    if export.job_id is None or export.job.status != Job.Status.SUCCEEDED:
+        return ""
+    return export_size_warning(export.platform, export.row_count)
+
+
 def left_out_in_words(counts: Mapping[str, int | None]) -> list[dict[str, Any]]:
     """Left-out counts that may be shown (see ``shown_count``), in the order and words of
     ``LEFT_OUT_REASONS``; a reason with too few members to show is left out of the list."""

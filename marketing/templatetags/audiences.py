@@ -4,8 +4,7 @@ from typing import Any
 
 from django import template
 
-from marketing.models import Export, Job
-from marketing.selectors.audiences import export_size_warning, left_out_in_words
+from marketing.selectors.audiences import finished_export_warning, left_out_in_words
 
 register = template.Library()
 
@@ -16,8 +15,6 @@ def left_out_reasons(counts: dict[str, int] | None) -> list[dict[str, Any]]:
 
 
 @register.filter
-def size_warning(export: Export) -> str:
+def size_warning(export: Any) -> str:
     """The warning for a finished export with fewer rows than its platform needs matched."""
-    if export.job_id is None or export.job.status != Job.Status.SUCCEEDED:
-        return ""
-    return export_size_warning(export.platform, export.row_count)
+    return finished_export_warning(export)

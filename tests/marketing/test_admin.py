@@ -299,3 +299,33 @@ def test_a_consent_record_for_an_unknown_customer_id_is_refused(steward, jane):
     assert response.status_code == 200
     assert f"No customer has the ID &#x27;{jane.pk}&#x27;." in response.content.decode()
     assert ConsentRecord.objects.count() == 1
+
+
+def test_a_steward_edits_profile_attributes_as_fields_read_by_their_types(steward, jane):
+    from marketing.admin import _attribute_names, attributes_form
+    from marketing.models import ProfileField
+
+    ProfileField.objects.create(name="age", label="Age", data_type="number")
+    ProfileField.objects.create(name="vip", label="VIP", data_type="boolean")
+    ProfileField.objects.create(name="region", label="Region", data_type="category")
+    page = logged_in(staff(steward)).get(customer_url(jane)).content.decode()
+    assert 'name="attr__age"' in page and 'value="41"' in page
+    assert 'name="attributes"' not in page  # no raw JSON to edit
+
+    form_class = attributes_form(_attribute_names(jane))
+    form = form_class(
+        data={"attr__age": "42", "attr__vip": "yes", "attr__region": "12"}, instance=jane
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+    jane.refresh_from_db()
+    assert jane.attributes == {"age": 42, "vip": True, "region": "12"}
+
+    bad = form_class(data={"attr__age": "forty-two", "attr__vip": ""}, instance=jane)
+    assert not bad.is_valid()
+    assert bad.errors["attr__age"] == ["'forty-two' is not a number"]
+    emptied = form_class(data={"attr__age": "42", "attr__vip": ""}, instance=jane)
+    assert emptied.is_valid()
+    emptied.save()
+    jane.refresh_from_db()
+    assert jane.attributes == {"age": 42}  # an emptied field removes the attribute
