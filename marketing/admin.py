@@ -605,7 +605,17 @@ class UploadAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "action", "target_type", "target_ref")
+    list_display = ("at", "actor", "what", "target_type", "target_ref")
+
+    @admin.display(description="Event", ordering="action")
+    def what(self, event: AuditEvent) -> str:
+        """The action with the step it records: an export is requested, then its file written,
+        then downloaded, each a row of its own (not the same "Export" three times)."""
+        details = event.details or {}
+        step = details.get("event") or details.get("outcome") or ""
+        label = event.get_action_display()
+        return f"{label}: {step}" if step else label
+
     list_filter = ("action", "target_type")
     list_select_related = ("actor",)
     search_fields = ("target_ref",)

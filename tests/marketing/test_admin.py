@@ -329,3 +329,27 @@ def test_a_steward_edits_profile_attributes_as_fields_read_by_their_types(stewar
     emptied.save()
     jane.refresh_from_db()
     assert jane.attributes == {"age": 42}  # an emptied field removes the attribute
+
+
+def test_the_audit_list_names_each_step_of_an_event(steward):
+    from marketing.services.audit import audit_log
+
+    for step in ("requested", "written", "downloaded"):
+        audit_log(
+            actor=steward,
+            action="export",
+            target_type="export",
+            target_ref="7",
+            details={"event": step},
+        )
+    audit_log(actor=steward, action="erasure", target_type="customer", target_ref="tok")
+    page = logged_in(staff(steward)).get(reverse("admin:marketing_auditevent_changelist"))
+    import re
+
+    cells = re.findall(r'<td class="field-what">([^<]*)</td>', page.content.decode())
+    assert sorted(cells) == [
+        "Erasure",
+        "Export: downloaded",
+        "Export: requested",
+        "Export: written",
+    ]
