@@ -543,13 +543,27 @@ def readiness_warnings(
     minimum = settings.PLATFORM_MIN_MATCHED.get(fmt.platform)
     if minimum is None or not fmt.match_keys:
         return []
+    names = [
+        {"email": "email", "phone": "phone", "address": "full address"}[k] for k in fmt.match_keys
+    ]
+    keys = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
     rate = settings.LOW_MATCH_RATE
     needs = f"{fmt.platform} serves an uploaded audience once about {minimum:,} people match"
     if matchable is None or matchable < minimum:
-        have = "too few to show" if matchable is None else f"{matchable:,}"
+        if exportable is None:
+            have = "this audience is too small to show"
+        elif matchable is None:
+            have = (
+                f"of the {exportable:,} members who may go, too few to show (perhaps none) "
+                f"have an {keys} it can match"
+            )
+        else:
+            have = (
+                f"only {matchable:,} of the {exportable:,} who may go have an {keys} it can match"
+            )
         return [
-            f"Below {fmt.platform}'s minimum: {needs}, and only {have} can be matched here. "
-            "The file uploads, but the audience will not deliver."
+            f"Below {fmt.platform}'s minimum: {needs}, and {have}. The file uploads, but the "
+            "audience will not deliver."
         ]
     warnings = []
     if matchable * rate < minimum:
@@ -559,11 +573,6 @@ def readiness_warnings(
             f"{int(matchable * rate):,}. Aim for {math.ceil(minimum / rate):,} or more."
         )
     if exportable and matchable < exportable / 2:
-        names = [
-            {"email": "email", "phone": "phone", "address": "full address"}[k]
-            for k in fmt.match_keys
-        ]
-        keys = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         warnings.append(
             f"{exportable - matchable:,} of the {exportable:,} members who may go have no "
             f"{keys} that {fmt.platform} can match, so they will not be reached."

@@ -262,7 +262,10 @@ def test_it_warns_when_an_audience_is_under_a_platforms_minimum(marketer, settin
 
     [tiktok] = warnings["tiktok_customer_file"]
     assert tiktok.startswith("Below TikTok's minimum: TikTok serves an uploaded audience once")
-    assert "about 1,000 people match, and only 12 can be matched here" in tiktok
+    assert (
+        "about 1,000 people match, and only 12 of the 12 who may go have an email or phone "
+        "it can match" in tiktok
+    )
     # Meta's minimum is met, but not at the low end of match rates (12 x 30 % < 10).
     [meta] = warnings["meta_custom_audience"]
     assert meta.startswith("May fall short of Meta's minimum")
@@ -292,4 +295,15 @@ def test_it_warns_about_an_audience_too_small_to_show(marketer, settings):
 
     warnings = _warnings(audience_preview(members=audience_candidates(rules={})))
 
-    assert "only too few to show can be matched here" in warnings["meta_custom_audience"][0]
+    assert "this audience is too small to show" in warnings["meta_custom_audience"][0]
+
+
+def test_it_says_why_members_who_may_go_cannot_be_matched(marketer, settings):
+    settings.MIN_GROUP_SIZE = 10
+    make_people(12, identity=False)  # consented, but no email or phone
+
+    warnings = _warnings(audience_preview(members=audience_candidates(rules={})))
+
+    [meta] = warnings["meta_custom_audience"]
+    # 12 shown as 10: counts are rounded to the minimum group size.
+    assert "of the 10 members who may go, too few to show (perhaps none) have an email, " in meta
