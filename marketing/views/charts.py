@@ -34,6 +34,10 @@ def base_layout(
         **layout,
         hoverlabel={"font": {"family": FONT}},
     )
+    # Tick labels stand off their axes, so the two axes' first labels (0 % and 0 % in the
+    # corner of a gains chart) never touch.
+    fig.update_xaxes(ticklabelstandoff=8)
+    fig.update_yaxes(ticklabelstandoff=8)
     return fig
 
 

@@ -38,6 +38,16 @@
     });
   }
 
+  /* ---------------- The phone menu ---------------- */
+
+  document.querySelectorAll("[data-menu-toggle]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var sidebar = button.closest(".sidebar");
+      var open = sidebar.classList.toggle("menu-open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  });
+
   /* ---------------- Live job progress ---------------- */
 
   var polling = {};
