@@ -114,9 +114,15 @@
     polling[jobId] = true;
     var failures = 0;
 
+    function retry() {
+      failures += 1;
+      // Keep trying through a short outage or an error answer, but slow down.
+      window.setTimeout(tick, Math.min(POLL_MS * Math.pow(2, failures), 15000));
+    }
+
     function tick() {
-      api("GET", "/api/jobs/" + jobId + "/").then(
-        function (res) {
+      api("GET", "/api/jobs/" + jobId + "/")
+        .then(function (res) {
           if (!res.ok) throw new Error("HTTP " + res.status);
           failures = 0;
           jobElements(jobId).forEach(function (el) { renderJob(el, res.data); });
@@ -126,13 +132,8 @@
           } else {
             window.setTimeout(tick, POLL_MS);
           }
-        },
-        function () {
-          failures += 1;
-          // Keep trying through a short outage, but slow down.
-          window.setTimeout(tick, Math.min(POLL_MS * Math.pow(2, failures), 15000));
-        }
-      );
+        })
+        .catch(retry);
     }
     window.setTimeout(tick, 300);
   }
