@@ -41,6 +41,14 @@ OVERLAPPING_LABELS = """
 """
 
 
+def _log_in(page, base: str, user) -> None:
+    page.goto(base + reverse("login"))
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "pw-for-tests-only-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
 def _pages(world) -> dict[str, str]:
     return {
         "overview": reverse("overview"),
@@ -57,11 +65,7 @@ def test_the_main_pages_fit_a_desktop_and_a_phone(
 ):
     world = build_world(marketer)
     page = browser_page
-    page.goto(live_server.url + reverse("login"))
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pw-for-tests-only-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    _log_in(page, live_server.url, marketer)
 
     problems = []
     for width in WIDTHS:
@@ -86,11 +90,7 @@ def test_the_sidebar_is_a_labelled_menu_on_a_phone(
 ):
     page = browser_page
     page.set_viewport_size({"width": 390, "height": 800})
-    page.goto(live_server.url + reverse("login"))
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pw-for-tests-only-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    _log_in(page, live_server.url, marketer)
     segments = page.get_by_role("link", name="Segments")
     assert not segments.is_visible()  # folded away until asked for
     page.get_by_role("button", name="Menu").click()
@@ -130,11 +130,7 @@ def test_no_paragraph_is_squeezed_into_a_narrow_column_on_a_phone(
     world = build_world(marketer)
     page = browser_page
     page.set_viewport_size({"width": 390, "height": 900})
-    page.goto(live_server.url + reverse("login"))
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pw-for-tests-only-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    _log_in(page, live_server.url, marketer)
     squeezed = []
     for name, url in _pages(world).items():
         page.goto(live_server.url + url)
