@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
-from marketing.views.auth import LogoutView
+from marketing.views.auth import LogoutView, language_set
 from marketing.views.health import healthz
 
 admin.site.site_header = "Campaign Studio console"
@@ -17,6 +18,8 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("accounts/language/", language_set, name="language-set"),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", include("marketing.api.urls")),
     path("", include("marketing.views.urls")),
 ]

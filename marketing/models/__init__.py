@@ -23,6 +23,7 @@ from marketing.models.insights import (
 from marketing.models.jobs import Job
 from marketing.models.keys import PseudonymKeyRotation
 from marketing.models.offers import Interaction, Offer
+from marketing.models.people import UserSettings
 from marketing.models.segments import Segment
 from marketing.models.training import CustomerScore, ScoringChunk, ScoringRun, TrainingRun
 from marketing.models.uploads import Upload
@@ -59,4 +60,5 @@ __all__ = [
     "Suppression",
     "TrainingRun",
     "Upload",
+    "UserSettings",
 ]
