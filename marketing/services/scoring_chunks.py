@@ -231,33 +231,48 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     # of rows before it yields that batch's scores.
     keys: deque[tuple[int, int | None]] = deque()
     customers = 0
-    # Read with a plain cursor: a profile is parsed once, without the ORM's per-row work.
-    sql, params = (
-        consented.order_by("pk")
-        .values_list("pk", "pseudonym", "attributes")
-        .query.sql_with_params()
-    )
+
+    def pages() -> Iterator[list[tuple[int, str, Any]]]:
+        """The chunk's customers, a batch at a time, each batch its own short query (keyset on
+        the primary key), so that no read stays open while scores are computed: on SQLite an
+        open read keeps every other connection from writing (the job's heartbeat thread), and
+        this attempt's own progress write then deadlocks with it ("database is locked").
+        Read with a plain cursor: a profile is parsed once, without the ORM's per-row work."""
+        after = chunk.first_customer - 1
+        while True:
+            sql, params = (
+                consented.filter(pk__gt=after)
+                .order_by("pk")
+                .values_list("pk", "pseudonym", "attributes")[:BATCH_ROWS]
+                .query.sql_with_params()
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                page = cursor.fetchall()
+            if page:
+                yield page
+            if len(page) < BATCH_ROWS:
+                return
+            after = page[-1][0]
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal customers
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            while profiles := cursor.fetchmany(BATCH_ROWS):
-                for customer_id, pseudonym, attributes in profiles:
-                    customers += 1
-                    profile = json.loads(attributes) if isinstance(attributes, str) else attributes
-                    row = known_values_only(profile or {}, known)
-                    if learned is not None:
-                        # The customers the model learned from are scored by the fold model
-                        # that did not see them.
-                        row[FOLD_COLUMN] = (
-                            fold_of(customer_id, learned.folds, learned.seed)
-                            if pseudonym in learned.pseudonyms
-                            else NOT_LEARNED
-                        )
-                    for offer in offers:
-                        keys.append((customer_id, offer.pk))
-                        yield {**row, **(offer_columns(offer) if multi_offer else {})}
+        for profiles in pages():
+            for customer_id, pseudonym, attributes in profiles:
+                customers += 1
+                profile = json.loads(attributes) if isinstance(attributes, str) else attributes
+                row = known_values_only(profile or {}, known)
+                if learned is not None:
+                    # The customers the model learned from are scored by the fold model
+                    # that did not see them.
+                    row[FOLD_COLUMN] = (
+                        fold_of(customer_id, learned.folds, learned.seed)
+                        if pseudonym in learned.pseudonyms
+                        else NOT_LEARNED
+                    )
+                for offer in offers:
+                    keys.append((customer_id, offer.pk))
+                    yield {**row, **(offer_columns(offer) if multi_offer else {})}
 
     written: list[tuple[int, int, int | None, float]] = []
     fine = np.zeros(FINE_BINS, dtype=np.int64)

@@ -5,6 +5,7 @@ real Celery workers is in tests/integration/test_scoring_fanout.py."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -217,3 +218,40 @@ def test_a_run_without_a_consented_customer_ends_at_once_with_nothing_scored(
     assert (scoring.rows_scored, scoring.job.result["parts"]) == (0, 0)
     assert scoring.customers_excluded["no_record"] == 5
     assert scoring.distribution == {"count": 0}
+
+
+def test_a_part_reads_its_customers_a_batch_at_a_time_with_nothing_open_while_scoring(
+    trained, marketer, term_deposit, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Each batch is a query of its own, read to its end before the model scores it: a read
+    left open across the scoring (one streaming cursor) blocks the job's heartbeat on SQLite,
+    and the part's next write then fails with "database is locked"."""
+    make_click_customers(10, term_deposit, purposes=(Purpose.PROFILING,))
+    monkeypatch.setattr(scoring_chunks, "BATCH_ROWS", 4)
+    events: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT") and '"pseudonym"' in sql:
+            events.append("read")
+        return execute(sql, params, many, context)
+
+    from recengine import score as engine
+
+    real = engine.score_in_chunks
+
+    def scoring_in_batches(model, rows, config):
+        for scores in real(model, rows, config):
+            events.append(f"scored {len(scores)}")
+            yield scores
+
+    monkeypatch.setattr(engine, "score_in_chunks", scoring_in_batches)
+    with connection.execute_wrapper(record):
+        scoring = score(django_capture_on_commit_callbacks, trained, marketer)
+
+    assert scoring.job.status == Job.Status.SUCCEEDED, scoring.job.error
+    scored = [e for e in events if e.startswith("scored")]
+    assert scored == ["scored 4", "scored 4", "scored 2"]
+    # A read before each batch (the scorer reads one batch ahead at most), never one read for
+    # the whole part.
+    assert events.count("read") >= 3
+    assert events.index("scored 4") > events.index("read")
