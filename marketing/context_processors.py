@@ -1,8 +1,14 @@
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from marketing.roles import DATA_STEWARD, MARKETER, VIEWER, can_view_pii, user_roles
 
-ROLE_LABELS = {MARKETER: "Marketer", DATA_STEWARD: "Data steward", VIEWER: "Viewer"}
+ROLE_LABELS = {
+    MARKETER: gettext_lazy("Marketer"),
+    DATA_STEWARD: gettext_lazy("Data steward"),
+    VIEWER: gettext_lazy("Viewer"),
+}
 
 
 def roles(request) -> dict:
@@ -22,9 +28,9 @@ def roles(request) -> dict:
 
 def _role_label(user, held: set[str]) -> str:
     if getattr(user, "is_superuser", False):
-        return "Admin"
+        return _("Admin")
     return " · ".join(
-        ROLE_LABELS[role] for role in (MARKETER, DATA_STEWARD, VIEWER) if role in held
+        str(ROLE_LABELS[role]) for role in (MARKETER, DATA_STEWARD, VIEWER) if role in held
     )
 
 

@@ -9,7 +9,10 @@ is a national number of the customer's country, so ``(415) 555-0103`` needs the 
 from __future__ import annotations
 
 import phonenumbers
+from django.utils.translation import gettext_noop
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
+from marketing.ingest.wording import LOCAL_IN, TOO_LONG_IN, TOO_SHORT_IN
 
 
 class BadPhone(ValueError):
@@ -18,11 +21,13 @@ class BadPhone(ValueError):
 
 _TOO_SHORT = {ValidationResult.TOO_SHORT, ValidationResult.INVALID_LENGTH}
 _REASONS = {
-    NumberParseException.INVALID_COUNTRY_CODE: "starts with no known country calling code",
-    NumberParseException.NOT_A_NUMBER: "is not a phone number",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "is too short for a phone number",
-    NumberParseException.TOO_SHORT_NSN: "is too short for a phone number",
-    NumberParseException.TOO_LONG: "is too long for a phone number",
+    NumberParseException.INVALID_COUNTRY_CODE: gettext_noop(
+        "starts with no known country calling code"
+    ),
+    NumberParseException.NOT_A_NUMBER: gettext_noop("is not a phone number"),
+    NumberParseException.TOO_SHORT_AFTER_IDD: gettext_noop("is too short for a phone number"),
+    NumberParseException.TOO_SHORT_NSN: gettext_noop("is too short for a phone number"),
+    NumberParseException.TOO_LONG: gettext_noop("is too long for a phone number"),
 }
 
 
@@ -39,24 +44,40 @@ def e164(text: str, country: str | None) -> str:
     international = stripped.startswith("+") or stripped.startswith("00")
     if region is None and not international:
         raise BadPhone(
-            "is a national number with no country: write it with + and the country calling "
-            "code, or map a country column"
+            gettext_noop(
+                "is a national number with no country: write it with + and the country calling "
+                "code, or map a country column"
+            )
         )
     try:
         number = phonenumbers.parse(stripped, region)
     except NumberParseException as problem:
-        raise BadPhone(_REASONS.get(problem.error_type, "is not a phone number")) from None
+        raise BadPhone(
+            _REASONS.get(problem.error_type, gettext_noop("is not a phone number"))
+        ) from None
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
         where = phonenumbers.region_code_for_country_code(number.country_code or 0)
-        place = f" in {where}" if where and where != "ZZ" else ""
+        known = bool(where) and where != "ZZ"
         if reason in _TOO_SHORT:
-            raise BadPhone(f"is too short for a phone number{place}")
+            raise BadPhone(
+                TOO_SHORT_IN % {"region": where}
+                if known
+                else gettext_noop("is too short for a phone number")
+            )
         if reason == ValidationResult.TOO_LONG:
-            raise BadPhone(f"is too long for a phone number{place}")
+            raise BadPhone(
+                TOO_LONG_IN % {"region": where}
+                if known
+                else gettext_noop("is too long for a phone number")
+            )
         if reason == ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
-            raise BadPhone(f"is a local number{place}: add the area code")
-        raise BadPhone("starts with no known country calling code")
+            raise BadPhone(
+                LOCAL_IN % {"region": where}
+                if known
+                else gettext_noop("is a local number: add the area code")
+            )
+        raise BadPhone(gettext_noop("starts with no known country calling code"))
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 

@@ -56,6 +56,8 @@ from django.db.models.lookups import (
     Regex,
 )
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from marketing.errors import ApplicationError
 from marketing.exporters.hashing import digest_keys
@@ -87,25 +89,54 @@ OPERATORS: dict[str, list[str]] = {
 }
 COUNTRY_OPERATORS = ["eq", "in"]
 FLAG_OPERATORS = ["is_true", "is_false"]
+# What the builder's operator menu says (the server passes them to the page, translated).
 OPERATOR_LABELS = {
-    "eq": "is",
-    "ne": "is not",
-    "gt": "more than",
-    "gte": "at least",
-    "lt": "less than",
-    "lte": "at most",
-    "between": "between",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "is_true": "is yes",
-    "is_false": "is no",
-    "before": "before",
-    "after": "after",
-    "is_set": "is known",
-    "is_not_set": "is unknown",
-    "has_consent": "has consent",
-    "no_consent": "has no consent",
+    "eq": pgettext_lazy("segment operator", "is"),
+    "ne": pgettext_lazy("segment operator", "is not"),
+    "gt": pgettext_lazy("segment operator", "more than"),
+    "gte": pgettext_lazy("segment operator", "at least"),
+    "lt": pgettext_lazy("segment operator", "less than"),
+    "lte": pgettext_lazy("segment operator", "at most"),
+    "between": pgettext_lazy("segment operator", "between"),
+    "in": pgettext_lazy("segment operator", "is one of"),
+    "not_in": pgettext_lazy("segment operator", "is none of"),
+    "contains": pgettext_lazy("segment operator", "contains"),
+    "is_true": pgettext_lazy("segment operator", "is yes"),
+    "is_false": pgettext_lazy("segment operator", "is no"),
+    "before": pgettext_lazy("segment operator", "before"),
+    "after": pgettext_lazy("segment operator", "after"),
+    "is_set": pgettext_lazy("segment operator", "is known"),
+    "is_not_set": pgettext_lazy("segment operator", "is unknown"),
+    "has_consent": pgettext_lazy("segment operator", "has consent"),
+    "no_consent": pgettext_lazy("segment operator", "has no consent"),
+}
+# A rule in words, one sentence per operator: ``field`` is the field's label, ``value`` the
+# value, ``low``/``high`` the ends of a range, ``values`` a list joined by commas.
+RULE_SENTENCES = {
+    "eq": gettext_lazy("%(field)s is %(value)s"),
+    "ne": gettext_lazy("%(field)s is not %(value)s"),
+    "gt": gettext_lazy("%(field)s more than %(value)s"),
+    "gte": gettext_lazy("%(field)s at least %(value)s"),
+    "lt": gettext_lazy("%(field)s less than %(value)s"),
+    "lte": gettext_lazy("%(field)s at most %(value)s"),
+    "between": gettext_lazy("%(field)s between %(low)s and %(high)s"),
+    "in": gettext_lazy("%(field)s is one of %(values)s"),
+    "not_in": gettext_lazy("%(field)s is none of %(values)s"),
+    "contains": gettext_lazy("%(field)s contains %(value)s"),
+    "is_true": gettext_lazy("%(field)s is yes"),
+    "is_false": gettext_lazy("%(field)s is no"),
+    "before": gettext_lazy("%(field)s before %(value)s"),
+    "after": gettext_lazy("%(field)s after %(value)s"),
+    "is_set": gettext_lazy("%(field)s is known"),
+    "is_not_set": gettext_lazy("%(field)s is unknown"),
+    "has_consent": gettext_lazy("%(field)s has consent"),
+    "no_consent": gettext_lazy("%(field)s has no consent"),
+}
+# The builder's field labels of the response counts, by interaction kind.
+COUNT_LABELS = {
+    "impression": gettext_lazy("Number of impressions"),
+    "click": gettext_lazy("Number of clicks"),
+    "conversion": gettext_lazy("Number of conversions"),
 }
 # A number or an ISO date as stored text; anything else in the JSON counts as "not set", so a
 # stray value cannot break a cast on PostgreSQL. Only JSON strings are matched against them.
@@ -119,7 +150,7 @@ class SegmentRuleError(ApplicationError, ValueError):
     def __init__(self, path: str, field: str | None, reason: str) -> None:
         self.path, self.field, self.reason = path, field, reason
         where = f"{path} ({field})" if field else path
-        super().__init__(f"{where}: {reason}")
+        super().__init__(_("%(where)s: %(reason)s") % {"where": where, "reason": reason})
 
 
 @dataclass(frozen=True)
@@ -158,7 +189,7 @@ def available_fields() -> list[dict[str, Any]]:
     fields += [
         {
             "field": f"consent:{value}",
-            "label": f"Consent: {label}",
+            "label": _("Consent: %(purpose)s") % {"purpose": label},
             "group": "Consent",
             "type": CONSENT,
             "operators": OPERATORS[CONSENT],
@@ -169,7 +200,7 @@ def available_fields() -> list[dict[str, Any]]:
     fields += [
         {
             "field": f"interactions:{value}",
-            "label": f"Number of {label.lower()}s",
+            "label": str(COUNT_LABELS.get(value) or f"Number of {label.lower()}s"),
             "group": "Responses",
             "type": COUNT,
             "operators": OPERATORS[COUNT],
@@ -181,7 +212,7 @@ def available_fields() -> list[dict[str, Any]]:
     fields += [
         {
             "field": "identity:country",
-            "label": "Country",
+            "label": _("Country"),
             "group": "Contact",
             "type": TEXT,
             "operators": COUNTRY_OPERATORS,
@@ -189,7 +220,7 @@ def available_fields() -> list[dict[str, Any]]:
         },
         {
             "field": "identity:has_email",
-            "label": "Has an email address",
+            "label": _("Has an email address"),
             "group": "Contact",
             "type": BOOLEAN,
             "operators": FLAG_OPERATORS,
@@ -197,7 +228,7 @@ def available_fields() -> list[dict[str, Any]]:
         },
         {
             "field": "identity:has_phone",
-            "label": "Has a phone number",
+            "label": _("Has a phone number"),
             "group": "Contact",
             "type": BOOLEAN,
             "operators": FLAG_OPERATORS,
@@ -218,18 +249,22 @@ class _Compiler:
 
     def group(self, node: Any, path: str, *, depth: int, root: bool = False) -> Q:
         if depth > MAX_DEPTH:
-            raise SegmentRuleError(path, None, f"groups may be nested at most {MAX_DEPTH} deep")
+            raise SegmentRuleError(
+                path, None, _("groups may be nested at most %(depth)s deep") % {"depth": MAX_DEPTH}
+            )
         if not isinstance(node, dict) or set(node) - {"op", "rules"}:
-            raise SegmentRuleError(path, None, 'a group needs exactly "op" and "rules"')
+            raise SegmentRuleError(path, None, _('a group needs exactly "op" and "rules"'))
         op, children = node.get("op", "and"), node.get("rules")
         if op not in ("and", "or"):
-            raise SegmentRuleError(path, None, f'"op" must be "and" or "or", not {op!r}')
+            raise SegmentRuleError(
+                path, None, _('"op" must be "and" or "or", not %(op)s') % {"op": repr(op)}
+            )
         if not isinstance(children, list):
-            raise SegmentRuleError(path, None, '"rules" must be a list')
+            raise SegmentRuleError(path, None, _('"rules" must be a list'))
         if not children:
             if root:
                 return Q()
-            raise SegmentRuleError(path, None, "this group has no rules")
+            raise SegmentRuleError(path, None, _("this group has no rules"))
         combined = Q()
         for i, child in enumerate(children):
             child_path = f"{path}[{i}]"
@@ -242,27 +277,35 @@ class _Compiler:
 
     def rule(self, node: Any, path: str) -> Q:
         if not isinstance(node, dict):
-            raise SegmentRuleError(path, None, "a rule must be an object with field and operator")
+            raise SegmentRuleError(
+                path, None, _("a rule must be an object with field and operator")
+            )
         field, operator = node.get("field"), node.get("operator")
         if not isinstance(field, str) or not field:
-            raise SegmentRuleError(path, None, 'the rule has no "field"')
+            raise SegmentRuleError(path, None, _('the rule has no "field"'))
         if not isinstance(operator, str) or not operator:
-            raise SegmentRuleError(path, field, 'the rule has no "operator"')
+            raise SegmentRuleError(path, field, _('the rule has no "operator"'))
         rule = _Rule(path, field, operator, node.get("value"), node)
-        source, _, name = field.partition(":")
+        source, _colon, name = field.partition(":")
         handler = _SOURCES.get(source)
         if handler is None or not name:
-            raise rule.error("unknown field")
+            raise rule.error(_("unknown field"))
         return handler(self, rule, name)
 
     def attribute(self, rule: _Rule, name: str) -> Q:
         data_type = self.attribute_type(name)
         if data_type is None:
-            raise rule.error(f"unknown field: no profile attribute called {name!r}")
+            raise rule.error(
+                _("unknown field: no profile attribute called %(name)s") % {"name": repr(name)}
+            )
         if data_type == IDENTIFIER:
             raise rule.error(
-                f"{name!r} is an identifier (one value per customer): segments group customers "
-                "by other fields; change its type on the upload's mapping step if it is a code"
+                _(
+                    "%(name)s is an identifier (one value per customer): segments group "
+                    "customers by other fields; change its type on the upload's mapping step "
+                    "if it is a code"
+                )
+                % {"name": repr(name)}
             )
         _check_operator(rule, OPERATORS[data_type], data_type)
         raw = KeyTextTransform(name, "attributes")
@@ -273,25 +316,27 @@ class _Compiler:
 
     def consent(self, rule: _Rule, purpose: str) -> Q:
         if purpose not in Purpose.values:
-            raise rule.error(f"unknown consent purpose {purpose!r}")
+            raise rule.error(_("unknown consent purpose %(purpose)s") % {"purpose": repr(purpose)})
         _check_operator(rule, OPERATORS[CONSENT], CONSENT)
         q = consent_q(purpose)
         return q if rule.operator == "has_consent" else ~q
 
     def interactions(self, rule: _Rule, kind: str) -> Q:
         if kind not in Interaction.Kind.values:
-            raise rule.error(f"unknown interaction kind {kind!r}")
+            raise rule.error(_("unknown interaction kind %(kind)s") % {"kind": repr(kind)})
         _check_operator(rule, OPERATORS[COUNT], COUNT)
         unknown = set(rule.raw) - {"field", "operator", "value", "offer", "within_days"}
         if unknown:
-            raise rule.error(f"unexpected keys {sorted(unknown)}")
-        n = _whole_number(rule, rule.value, "the count", minimum=0)
+            raise rule.error(_("unexpected keys %(keys)s") % {"keys": sorted(unknown)})
+        n = _whole_number(rule, rule.value, _("the count"), minimum=0)
         events = Interaction.objects.filter(customer=OuterRef("pk"), kind=kind)
         offer_ref = rule.raw.get("offer")
         if offer_ref not in (None, ""):
             offer_id = Offer.objects.filter(external_id=str(offer_ref)).values_list("pk", flat=True)
             if not offer_id:
-                raise rule.error(f"no offer with external id {offer_ref!r}")
+                raise rule.error(
+                    _("no offer with external id %(offer)s") % {"offer": repr(offer_ref)}
+                )
             events = events.filter(offer_id=offer_id[0])
         days = rule.raw.get("within_days")
         if days not in (None, ""):
@@ -315,7 +360,7 @@ class _Compiler:
             stated = ~Q(**{column: ""}) | Q(digests__has_any_keys=digest_keys(column))
             q = Q(Exists(identities.filter(stated)))
             return q if rule.operator == "is_true" else ~q
-        raise rule.error("unknown field")
+        raise rule.error(_("unknown field"))
 
 
 _SOURCES: dict[str, Callable[[_Compiler, _Rule, str], Q]] = {
@@ -329,8 +374,8 @@ _SOURCES: dict[str, Callable[[_Compiler, _Rule, str], Q]] = {
 def _check_operator(rule: _Rule, allowed: list[str], type_name: str) -> None:
     if rule.operator not in allowed:
         raise rule.error(
-            f"operator {rule.operator!r} is not valid for a {type_name} field "
-            f"(use one of {', '.join(allowed)})"
+            _("operator %(operator)s is not valid for a %(type)s field (use one of %(allowed)s)")
+            % {"operator": repr(rule.operator), "type": type_name, "allowed": ", ".join(allowed)}
         )
 
 
@@ -435,42 +480,48 @@ def _compare(operator: str, lhs: Expression, value: Any) -> Q:
 
 def _number_value(rule: _Rule, value: Any) -> float:
     if isinstance(value, bool) or value is None or value == "":
-        raise rule.error(f"the value must be a number, not {value!r}")
+        raise rule.error(_("the value must be a number, not %(value)s") % {"value": repr(value)})
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise rule.error(f"the value must be a number, not {value!r}") from None
+        raise rule.error(
+            _("the value must be a number, not %(value)s") % {"value": repr(value)}
+        ) from None
 
 
 def _date_value(rule: _Rule, value: Any) -> str:
     try:
         return date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise rule.error(f"the value must be a date as YYYY-MM-DD, not {value!r}") from None
+        raise rule.error(
+            _("the value must be a date as YYYY-MM-DD, not %(value)s") % {"value": repr(value)}
+        ) from None
 
 
 def _text_value(rule: _Rule) -> str:
     value = rule.value
     if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-        raise rule.error(f"the value must be a non-empty text, not {value!r}")
+        raise rule.error(
+            _("the value must be a non-empty text, not %(value)s") % {"value": repr(value)}
+        )
     return str(value)
 
 
 def _text_values(rule: _Rule) -> list[str]:
     values = rule.value
     if not isinstance(values, list) or not values:
-        raise rule.error("the value must be a non-empty list")
+        raise rule.error(_("the value must be a non-empty list"))
     if any(isinstance(v, bool) or not isinstance(v, str | int | float) for v in values):
-        raise rule.error("every value in the list must be a text")
+        raise rule.error(_("every value in the list must be a text"))
     return [str(v) for v in values]
 
 
 def _pair(rule: _Rule, convert: Callable[[_Rule, Any], Any]) -> tuple[Any, Any]:
     if not isinstance(rule.value, list) or len(rule.value) != 2:
-        raise rule.error("between needs a list of two values [from, to]")
+        raise rule.error(_("between needs a list of two values [from, to]"))
     low, high = convert(rule, rule.value[0]), convert(rule, rule.value[1])
     if low > high:
-        raise rule.error("between needs the smaller value first")
+        raise rule.error(_("between needs the smaller value first"))
     return low, high
 
 
@@ -484,8 +535,18 @@ def _whole_number(
         if number != float(value):
             raise ValueError
     except (TypeError, ValueError):
-        raise rule.error(f"{what} must be a whole number, not {value!r}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        limit = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise rule.error(f"{what} must be {limit}, not {number}")
+        raise rule.error(
+            _("%(what)s must be a whole number, not %(value)s")
+            % {"what": what, "value": repr(value)}
+        ) from None
+    if maximum is not None and not minimum <= number <= maximum:
+        raise rule.error(
+            _("%(what)s must be between %(minimum)s and %(maximum)s, not %(number)s")
+            % {"what": what, "minimum": minimum, "maximum": maximum, "number": number}
+        )
+    if number < minimum:
+        raise rule.error(
+            _("%(what)s must be >= %(minimum)s, not %(number)s")
+            % {"what": what, "minimum": minimum, "number": number}
+        )
     return number

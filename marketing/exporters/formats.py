@@ -2,10 +2,15 @@
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from django.utils.translation import gettext_lazy as _
 
 from marketing.exporters import generic, google, meta, tiktok
 from marketing.exporters.base import Member, Readiness, WriteResult
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class Writer(Protocol):
@@ -21,7 +26,10 @@ MATCH_KEYS = ("email", "phone", "address")
 @dataclass(frozen=True)
 class ExportFormat:
     key: str
-    label: str
+    # What pages call the format (translatable; the files themselves stay English).
+    label: "StrOrPromise"
+    # The platform's name as settings and code know it (``PLATFORM_MIN_MATCHED``); pages show
+    # ``platform_label(platform)``.
     platform: str
     description: str
     extension: str
@@ -49,7 +57,7 @@ FORMATS: dict[str, ExportFormat] = {
     for f in (
         ExportFormat(
             key=GOOGLE_CUSTOMER_MATCH,
-            label="Google Customer Match (CSV)",
+            label=_("Google Customer Match (CSV)"),
             platform="Google Ads",
             description="Hashed email, phone and names with plain country and zip; customers "
             "in the EEA, UK and Switzerland need ad_user_data and "
@@ -64,7 +72,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             key=META_CUSTOM_AUDIENCE,
-            label="Meta Custom Audience (API payload)",
+            label=_("Meta Custom Audience (API payload)"),
             platform="Meta",
             description="JSON Lines: one {schema, data} request body of at most 10,000 rows per "
             "line; EXTERN_ID is the pseudonym, everything else hashed.",
@@ -77,7 +85,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             key=META_CUSTOM_AUDIENCE_CSV,
-            label="Meta Custom Audience (CSV)",
+            label=_("Meta Custom Audience (CSV)"),
             platform="Meta",
             description="The Ads Manager customer list with hashed identifiers.",
             extension="csv",
@@ -89,7 +97,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             key=TIKTOK_CUSTOMER_FILE,
-            label="TikTok customer file (CSV)",
+            label=_("TikTok customer file (CSV)"),
             platform="TikTok",
             description="SHA-256 of email and phone, one column each.",
             extension="csv",
@@ -101,7 +109,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             key=GENERIC_CSV,
-            label="Pseudonyms and scores (CSV)",
+            label=_("Pseudonyms and scores (CSV)"),
             platform="Other systems",
             description="Pseudonym and frozen score; no personal identifiers.",
             extension="csv",
@@ -112,7 +120,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             key=GENERIC_JSON,
-            label="Pseudonyms and scores (JSON)",
+            label=_("Pseudonyms and scores (JSON)"),
             platform="Other systems",
             description="A JSON array of {pseudonym, score}; no personal identifiers.",
             extension="json",
@@ -124,3 +132,13 @@ FORMATS: dict[str, ExportFormat] = {
     )
 }
 PLATFORM_CHOICES = [(key, fmt.label) for key, fmt in FORMATS.items()]
+# The platforms' names as pages show them (Meta and TikTok are the same in every language).
+PLATFORM_LABELS = {
+    "Google Ads": _("Google Ads"),
+    "Other systems": _("Other systems"),
+}
+
+
+def platform_label(platform: str) -> str:
+    """A platform's name as pages show it, in the active language."""
+    return str(PLATFORM_LABELS.get(platform, platform))

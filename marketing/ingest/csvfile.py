@@ -12,10 +12,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from django.utils.translation import gettext_noop
+
 from marketing.ingest import IngestError
+from marketing.ingest.wording import (
+    CSV_HEADER,
+    CSV_LINE,
+    HEADER_BLANK,
+    HEADER_NUL,
+    HEADER_TWICE,
+    NOT_ENCODED,
+    NUL_ROW,
+    NUL_ROW_COLUMN,
+    RAGGED,
+    RAGGED_MORE,
+    RAGGED_ROW,
+    TOO_MANY_COLUMNS,
+    UNKNOWN_ENCODING,
+    WHERE_BYTE,
+    WHERE_LINE,
+)
 
 DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe (|)"}
+DELIMITER_NAMES = {
+    ",": gettext_noop("comma"),
+    ";": gettext_noop("semicolon"),
+    "\t": gettext_noop("tab"),
+    "|": gettext_noop("pipe (|)"),
+}
 # Rows kept from the start of the file to guess column types and show a sample.
 SAMPLE_ROWS = 1000
 _SNIFF_BYTES = 64 * 1024
@@ -44,9 +68,7 @@ def clean_encoding(encoding: str | None) -> str:
     try:
         return codecs.lookup(encoding.strip()).name
     except LookupError:
-        raise IngestError(
-            f"'{encoding}' is not an encoding we know; try utf-8, latin-1 or cp1252."
-        ) from None
+        raise IngestError(UNKNOWN_ENCODING % {"encoding": encoding}) from None
 
 
 def _python_codec(encoding: str) -> str:
@@ -71,11 +93,13 @@ def inspect_file(binary: IO[bytes], *, encoding: str, max_columns: int) -> FileS
     head = binary.read(_SNIFF_BYTES)
     if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and not encoding.startswith("utf-16"):
         raise IngestError(
-            "The file is saved as UTF-16 (Excel's 'Unicode text'). Save it as 'CSV UTF-8' "
-            "or choose the encoding utf-16 when uploading."
+            gettext_noop(
+                "The file is saved as UTF-16 (Excel's 'Unicode text'). Save it as 'CSV UTF-8' "
+                "or choose the encoding utf-16 when uploading."
+            )
         )
     if not head.removeprefix(codecs.BOM_UTF8).strip():
-        raise IngestError("The file is empty.")
+        raise IngestError(gettext_noop("The file is empty."))
     delimiter = detect_delimiter(head.decode(_python_codec(encoding), errors="replace"))
     try:
         return _read_shape(binary, encoding=encoding, delimiter=delimiter, max_columns=max_columns)
@@ -125,20 +149,25 @@ def _read_shape(binary: IO[bytes], *, encoding: str, delimiter: str, max_columns
                     if len(record) != width:
                         ragged_count += 1
                         if len(ragged) < _RAGGED_SHOWN:
-                            ragged.append(f"row {row_no} (line {line}) has {len(record)} fields")
+                            ragged.append(
+                                RAGGED_ROW % {"row": row_no, "line": line, "count": len(record)}
+                            )
                     elif len(sample) < SAMPLE_ROWS:
                         sample.append(record)
                 line = reader.line_num + 1
         except csv.Error as exc:
-            raise IngestError(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
+            raise IngestError(CSV_LINE % {"line": reader.line_num, "error": exc}) from None
     if rows == 0:
-        raise IngestError("The file has a header row but no data rows.")
+        raise IngestError(gettext_noop("The file has a header row but no data rows."))
     if ragged:
-        more = f" (and {ragged_count - len(ragged)} more)" if ragged_count > len(ragged) else ""
         raise IngestError(
-            f"Some rows do not have the {width} fields of the header: {'; '.join(ragged)}{more}. "
-            f"The file is read as {DELIMITER_NAMES[delimiter]} separated; check for a missing "
-            "or extra delimiter, or a quote that is not closed."
+            (RAGGED_MORE if ragged_count > len(ragged) else RAGGED)
+            % {
+                "width": width,
+                "ragged": "; ".join(ragged),
+                "more": ragged_count - len(ragged),
+                "delimiter": DELIMITER_NAMES[delimiter],
+            }
         )
     return FileShape(
         encoding=encoding, delimiter=delimiter, headers=headers, row_count=rows, sample=sample
@@ -149,35 +178,29 @@ def _read_header(reader, max_columns: int) -> list[str]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise IngestError(f"The header row cannot be read as CSV: {exc}.") from None
+        raise IngestError(CSV_HEADER % {"error": exc}) from None
     if header is None:
-        raise IngestError("The file is empty.")
+        raise IngestError(gettext_noop("The file is empty."))
     if not header:
-        raise IngestError("The first line of the file is blank; put the header on line 1.")
+        raise IngestError(
+            gettext_noop("The first line of the file is blank; put the header on line 1.")
+        )
     if len(header) > max_columns:
         raise IngestError(
-            f"The file has {len(header):,} columns; at most {max_columns:,} can be uploaded. "
-            "Remove the columns you do not need, or split the file."
+            TOO_MANY_COLUMNS % {"count": f"{len(header):,}", "limit": f"{max_columns:,}"}
         )
     headers = [name.strip() for name in header]
     for position, name in enumerate(headers, start=1):
         if NUL in name:
-            raise IngestError(
-                f"Column {position} of the header contains a NUL character (byte 0x00), which "
-                "is not text. Remove it and upload the file again."
-            )
+            raise IngestError(HEADER_NUL % {"position": position})
     seen: dict[str, int] = {}
     for position, name in enumerate(headers, start=1):
         if not name:
-            raise IngestError(
-                f"Column {position} of the header has no name. Give every column a name "
-                "(a trailing delimiter at the end of the header also makes an empty column)."
-            )
+            raise IngestError(HEADER_BLANK % {"position": position})
         key = name.casefold()
         if key in seen:
             raise IngestError(
-                f"The header names column '{name}' twice (columns {seen[key]} and {position}). "
-                "Column names must be unique."
+                HEADER_TWICE % {"name": name, "position": seen[key], "second": position}
             )
         seen[key] = position
     return headers
@@ -191,14 +214,15 @@ def _decode_error_message(binary: IO[bytes], encoding: str, exc: UnicodeDecodeEr
             raw.decode(codec)
         except UnicodeDecodeError as line_exc:
             bad = raw[line_exc.start : line_exc.end].hex(" ").upper()
-            where = f"line {line_no}, byte 0x{bad} at position {line_exc.start + 1}"
+            where = WHERE_LINE % {
+                "line": line_no,
+                "hex": bad,
+                "position": line_exc.start + 1,
+            }
             break
     else:
-        where = f"byte {exc.start + 1}"
-    return (
-        f"The file is not valid {encoding.upper()} text ({where}). Save it as 'CSV UTF-8', or "
-        "choose the encoding it was saved in (for example latin-1 or cp1252) when uploading."
-    )
+        where = WHERE_BYTE % {"position": exc.start + 1}
+    return NOT_ENCODED % {"encoding": encoding.upper(), "where": where}
 
 
 NUL = "\x00"
@@ -232,12 +256,8 @@ def nul_message(row: int, line: int, headers: list[str], fields: list[str]) -> s
         for i, cell in enumerate(fields)
         if NUL in cell
     ]
-    where = f", column '{columns[0]}'" if columns else ""
-    return (
-        f"Row {row} (line {line}){where} contains a NUL character (byte 0x00), which is not "
-        "text; nothing was taken from this file. Remove the character (often left by a "
-        "broken export) and upload the file again."
-    )
+    params = {"row": row, "line": line, "column": columns[0] if columns else ""}
+    return (NUL_ROW_COLUMN if columns else NUL_ROW) % params
 
 
 Record = tuple[int, int, list[str]]

@@ -3,7 +3,23 @@
 import re
 from dataclasses import dataclass
 
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_noop, pgettext
+
 from marketing.ingest import IngestError
+from marketing.ingest.wording import (
+    BAD_ATTRIBUTE_NAME,
+    CONSENT_LABEL,
+    MAPPED_TWICE,
+    MAPPING_PROBLEMS,
+    NO_SUCH_COLUMN,
+    NOT_A_FIELD,
+    REQUIRED_UNMAPPED,
+    english,
+    format_html_message,
+    translated,
+)
 from marketing.models import Purpose
 
 ATTRIBUTE_PREFIX = "attr:"
@@ -13,19 +29,24 @@ CONSENT_PREFIX = "consent_"
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    label: str
+    label: str  # in English, as row problems and the API say it: see ``display_label``
     required: bool = False
     # text, number, boolean, date, datetime, email, phone, country, consent, money or choice.
     data_type: str = "text"
     # Other header spellings that mean this field (compared without case, spaces, _ - or .).
     synonyms: tuple[str, ...] = ()
 
+    @property
+    def display_label(self) -> str:
+        """The label in the active language, for a page."""
+        return translated(self.label)
+
 
 def _consent_fields() -> list[FieldSpec]:
     fields = [
         FieldSpec(
             f"{CONSENT_PREFIX}{purpose.value}",
-            f"Consent: {purpose.label}",
+            CONSENT_LABEL % {"purpose": english(purpose.label)},
             data_type="consent",
             synonyms=(f"{purpose.value}_consent", purpose.value),
         )
@@ -34,19 +55,19 @@ def _consent_fields() -> list[FieldSpec]:
     return fields + [
         FieldSpec(
             "consent_date",
-            "Consent date",
+            gettext_noop("Consent date"),
             data_type="datetime",
             synonyms=("consent_at", "consent_given_at", "consented_at", "consent_timestamp"),
         ),
         FieldSpec(
             "consent_expires",
-            "Consent expires",
+            gettext_noop("Consent expires"),
             data_type="datetime",
             synonyms=("consent_expires_at", "consent_expiry", "consent_valid_until"),
         ),
         FieldSpec(
             "notice_version",
-            "Privacy notice version",
+            gettext_noop("Privacy notice version"),
             synonyms=("privacy_notice_version", "privacy_notice", "notice"),
         ),
     ]
@@ -56,7 +77,7 @@ TARGET_FIELDS: dict[str, list[FieldSpec]] = {
     "customers": [
         FieldSpec(
             "external_id",
-            "Customer ID",
+            gettext_noop("Customer ID"),
             required=True,
             synonyms=(
                 "customer_id",
@@ -73,25 +94,34 @@ TARGET_FIELDS: dict[str, list[FieldSpec]] = {
             ),
         ),
         FieldSpec(
-            "email", "Email", data_type="email", synonyms=("e-mail", "email_address", "mail")
+            "email",
+            gettext_noop("Email"),
+            data_type="email",
+            synonyms=("e-mail", "email_address", "mail"),
         ),
         FieldSpec(
             "phone",
-            "Phone",
+            gettext_noop("Phone"),
             data_type="phone",
             synonyms=("phone_number", "telephone", "tel", "mobile", "mobile_phone", "cell"),
         ),
-        FieldSpec("first_name", "First name", synonyms=("firstname", "given_name", "forename")),
-        FieldSpec("last_name", "Last name", synonyms=("lastname", "surname", "family_name")),
+        FieldSpec(
+            "first_name",
+            gettext_noop("First name"),
+            synonyms=("firstname", "given_name", "forename"),
+        ),
+        FieldSpec(
+            "last_name", gettext_noop("Last name"), synonyms=("lastname", "surname", "family_name")
+        ),
         FieldSpec(
             "country",
-            "Country",
+            gettext_noop("Country"),
             data_type="country",
             synonyms=("country_code", "country_iso"),
         ),
         FieldSpec(
             "postal_code",
-            "Postal code",
+            gettext_noop("Postal code"),
             synonyms=("postcode", "post_code", "zip", "zipcode", "zip_code", "plz"),
         ),
         *_consent_fields(),
@@ -99,44 +129,48 @@ TARGET_FIELDS: dict[str, list[FieldSpec]] = {
     "offers": [
         FieldSpec(
             "external_id",
-            "Offer ID",
+            gettext_noop("Offer ID"),
             required=True,
             synonyms=("offer_id", "product_id", "item_id", "sku", "id", "code"),
         ),
         FieldSpec(
             "title",
-            "Title",
+            gettext_noop("Title"),
             required=True,
             synonyms=("name", "offer_name", "product_name", "offer", "product"),
         ),
-        FieldSpec("category", "Category", synonyms=("product_category", "type")),
-        FieldSpec("description", "Description", synonyms=("desc", "details")),
-        FieldSpec("price", "Price", data_type="money", synonyms=("list_price", "unit_price")),
-        FieldSpec("unit_cost", "Unit cost", data_type="money", synonyms=("cost", "cogs")),
+        FieldSpec("category", gettext_noop("Category"), synonyms=("product_category", "type")),
+        FieldSpec("description", gettext_noop("Description"), synonyms=("desc", "details")),
+        FieldSpec(
+            "price", gettext_noop("Price"), data_type="money", synonyms=("list_price", "unit_price")
+        ),
+        FieldSpec(
+            "unit_cost", gettext_noop("Unit cost"), data_type="money", synonyms=("cost", "cogs")
+        ),
     ],
     "interactions": [
         FieldSpec(
             "customer_external_id",
-            "Customer ID",
+            gettext_noop("Customer ID"),
             required=True,
             synonyms=("customer_id", "client_id", "customer", "user_id", "external_id"),
         ),
         FieldSpec(
             "offer_external_id",
-            "Offer ID",
+            gettext_noop("Offer ID"),
             required=True,
             synonyms=("offer_id", "product_id", "item_id", "sku", "offer", "product"),
         ),
         FieldSpec(
             "kind",
-            "Kind (impression, click, conversion)",
+            gettext_noop("Kind (impression, click, conversion)"),
             required=True,
             data_type="choice",
             synonyms=("type", "event", "event_type", "interaction", "action"),
         ),
         FieldSpec(
             "occurred_at",
-            "When",
+            gettext_noop("When"),
             required=True,
             data_type="datetime",
             synonyms=(
@@ -149,8 +183,10 @@ TARGET_FIELDS: dict[str, list[FieldSpec]] = {
                 "occurred",
             ),
         ),
-        FieldSpec("value", "Value", data_type="money", synonyms=("amount", "revenue")),
-        FieldSpec("campaign", "Campaign", synonyms=("campaign_name", "utm_campaign")),
+        FieldSpec(
+            "value", gettext_noop("Value"), data_type="money", synonyms=("amount", "revenue")
+        ),
+        FieldSpec("campaign", gettext_noop("Campaign"), synonyms=("campaign_name", "utm_campaign")),
     ],
 }
 
@@ -214,33 +250,30 @@ def clean_mapping(kind: str, mapping: dict[str, str], headers: list[str]) -> dic
         if target.startswith(ATTRIBUTE_PREFIX) and kind == "customers":
             name = target[len(ATTRIBUTE_PREFIX) :]
             if not _ATTRIBUTE_NAME.fullmatch(name):
-                problems.append(
-                    f"'{name}' cannot be a profile attribute name: use lower-case letters, "
-                    "digits and _ (starting with a letter, at most 64 characters)"
-                )
+                problems.append(BAD_ATTRIBUTE_NAME % {"name": name})
                 continue
             if not header:
                 continue
         elif target not in specs:
-            problems.append(f"'{target}' is not a field of a {kind} upload")
+            problems.append(NOT_A_FIELD % {"target": target, "kind": kind})
             continue
         if not header:
             continue
         if header not in headers:
-            problems.append(f"the file has no column named '{header}' (for {target})")
+            problems.append(NO_SUCH_COLUMN % {"header": header, "target": target})
             continue
         if header in mapped_by:
-            problems.append(f"column '{header}' is mapped twice ({mapped_by[header]} and {target})")
+            problems.append(
+                MAPPED_TWICE % {"header": header, "other": mapped_by[header], "target": target}
+            )
             continue
         mapped_by[header] = target
         cleaned[target] = header
     for spec in specs.values():
         if spec.required and not cleaned[spec.name]:
-            problems.append(
-                f"{spec.label} ({spec.name}) is required: choose the column that holds it"
-            )
+            problems.append(REQUIRED_UNMAPPED % {"label": spec.label, "name": spec.name})
     if problems:
-        raise IngestError("The column mapping has problems: " + "; ".join(problems) + ".")
+        raise IngestError(MAPPING_PROBLEMS % {"problems": "; ".join(problems)})
     return cleaned
 
 
@@ -248,62 +281,123 @@ def required_fields(kind: str) -> list[FieldSpec]:
     return [spec for spec in TARGET_FIELDS[kind] if spec.required]
 
 
-def accepted_values(kind: str) -> list[tuple[str, str]]:
-    """(what, the values accepted) for the upload page, read from the parsers' own tables,
-    so the page says exactly what an import takes."""
+def accepted_values(kind: str) -> list[tuple[str, SafeString]]:
+    """(what, the values accepted) for the upload page, in the active language, read from the
+    parsers' own tables, so the page says exactly what an import takes. The words a file must
+    hold as they are may be set apart as code."""
     from collections import defaultdict
 
     from marketing.ingest.rows import INTERACTION_KINDS
     from marketing.ingest.values import CONSENT_WORDS, FALSE_WORDS, NULL_TOKENS, TRUE_WORDS
 
-    def grouped(words: dict[str, str]) -> str:
+    def code(text: str) -> SafeString:
+        return format_html_message("<code>%(text)s</code>", text=text)
+
+    def grouped(words: dict[str, str]) -> SafeString:
         others: dict[str, list[str]] = defaultdict(list)
         for word, value in words.items():
             if word != value:
                 others[value].append(word)
-        return "; ".join(
-            value + (f" (also {', '.join(sorted(others[value]))})" if others[value] else "")
+        parts = [
+            format_html_message(
+                gettext("%(value)s (also %(others)s)"),
+                value=value,
+                others=", ".join(sorted(others[value])),
+            )
+            if others[value]
+            else code(value)
             for value in dict.fromkeys(words.values())
-        )
+        ]
+        return mark_safe(conditional_escape(pgettext("list separator", "; ")).join(parts))
 
     common = [
-        ("Ids", "Up to 128 characters, unique within the file; the same id updates the record."),
         (
-            "Dates",
-            "YYYY-MM-DD or YYYY-MM-DD HH:MM (ISO 8601); a time without a zone is read in the "
-            "site's time zone.",
+            gettext("Ids"),
+            format_html_message(
+                gettext(
+                    "Up to 128 characters, unique within the file; the same id updates the record."
+                )
+            ),
         ),
         (
-            "Empty values",
-            "A blank cell, or "
-            + ", ".join(sorted(NULL_TOKENS))
-            + " in number, yes/no and date columns.",
+            gettext("Dates"),
+            format_html_message(
+                gettext(
+                    "%(date)s or %(datetime)s (ISO 8601); a time without a zone is read in the "
+                    "site's time zone."
+                ),
+                date=code("YYYY-MM-DD"),
+                datetime=code("YYYY-MM-DD HH:MM"),
+            ),
+        ),
+        (
+            gettext("Empty values"),
+            format_html_message(
+                gettext("A blank cell, or %(tokens)s in number, yes/no and date columns."),
+                tokens=code(", ".join(sorted(NULL_TOKENS))),
+            ),
         ),
     ]
     if kind == "customers":
         return [
             *common,
-            ("Consent columns", grouped(CONSENT_WORDS) + ". A blank cell records nothing."),
             (
-                "Yes/no attributes",
-                ", ".join(sorted(TRUE_WORDS)) + " / " + ", ".join(sorted(FALSE_WORDS)),
+                gettext("Consent columns"),
+                format_html_message(
+                    gettext("%(values)s. A blank cell records nothing."),
+                    values=grouped(CONSENT_WORDS),
+                ),
             ),
             (
-                "Numbers",
-                "A dot for decimals, no thousands separator: 1234.5. Codes with a leading zero "
-                "stay text.",
+                gettext("Yes/no attributes"),
+                format_html_message(
+                    "%(true)s / %(false)s",
+                    true=code(", ".join(sorted(TRUE_WORDS))),
+                    false=code(", ".join(sorted(FALSE_WORDS))),
+                ),
             ),
             (
-                "Phone numbers",
-                "International (+44 7123 456789, 0044 7123 456789) or national in the "
-                "row's country ((415) 555-0103 with country US); stored as +14155550103.",
+                gettext("Numbers"),
+                format_html_message(
+                    gettext(
+                        "A dot for decimals, no thousands separator: 1234.5. Codes with a "
+                        "leading zero stay text."
+                    )
+                ),
             ),
-            ("Countries", "ISO codes (DE, DEU) or English names (Germany); stored as DE."),
+            (
+                gettext("Phone numbers"),
+                format_html_message(
+                    gettext(
+                        "International (+44 7123 456789, 0044 7123 456789) or national in the "
+                        "row's country ((415) 555-0103 with country US); stored as "
+                        "+14155550103."
+                    )
+                ),
+            ),
+            (
+                gettext("Countries"),
+                format_html_message(
+                    gettext("ISO codes (DE, DEU) or English names (Germany); stored as DE.")
+                ),
+            ),
         ]
     if kind == "interactions":
         return [
             *common,
-            ("Kinds", grouped(INTERACTION_KINDS) + "."),
-            ("Customer and offer", "The ids of customers and offers uploaded before."),
+            (
+                gettext("Kinds"),
+                format_html_message(gettext("%(values)s."), values=grouped(INTERACTION_KINDS)),
+            ),
+            (
+                gettext("Customer and offer"),
+                format_html_message(gettext("The ids of customers and offers uploaded before.")),
+            ),
         ]
-    return [*common, ("Prices", "A dot for decimals, no thousands separator: 19.99.")]
+    return [
+        *common,
+        (
+            gettext("Prices"),
+            format_html_message(gettext("A dot for decimals, no thousands separator: 19.99.")),
+        ),
+    ]

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from marketing.exporters.hashing import HASHED_FIELDS
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, CONSENT_PREFIX, TARGET_FIELDS
@@ -34,6 +35,20 @@ from marketing.ingest.values import (
     to_money,
     to_phone,
     to_signed_money,
+)
+from marketing.ingest.wording import (
+    EMPTY_REQUIRED,
+    FIELD_COUNT,
+    LONGER_THAN,
+    OVERRIDES,
+    PROBLEM,
+    PROBLEM_COLUMN,
+    PROBLEM_COLUMN_VALUE,
+    PROBLEM_VALUE,
+    REPEATS_CUSTOMER,
+    REPEATS_OFFER,
+    REPEATS_RESPONSE,
+    english,
 )
 from marketing.ingest.writers import (
     IDENTITY_FIELDS,
@@ -83,11 +98,10 @@ class RowError:
 
 def problem_message(row: int, line: int, column: str, value: str, reason: str) -> str:
     """ "Row 4 (line 5), column 'email': 'j***@***' is not an email address"."""
-    where = f"Row {row} (line {line})"
+    params = {"row": row, "line": line, "column": column, "value": value, "reason": reason}
     if column:
-        where += f", column '{column}'"
-    what = f"'{value}' {reason}" if value else reason
-    return f"{where}: {what}"
+        return (PROBLEM_COLUMN_VALUE if value else PROBLEM_COLUMN) % params
+    return (PROBLEM_VALUE if value else PROBLEM) % params
 
 
 def _error(row: int, line: int, column: str, value: str, reason: str) -> RowError:
@@ -131,7 +145,11 @@ class RowChecker:
         if len(fields) != self.width:
             return [
                 _error(
-                    row, line, "", "", f"has {len(fields)} fields but the header has {self.width}"
+                    row,
+                    line,
+                    "",
+                    "",
+                    FIELD_COUNT % {"fields": len(fields), "width": self.width},
                 )
             ]
         return self._check(row, line, fields)
@@ -158,10 +176,10 @@ class RowChecker:
         text = fields[index].strip()
         if not text:
             errors.append(
-                _error(row, line, header, "", f"is empty, but {self._labels[target]} is required")
+                _error(row, line, header, "", EMPTY_REQUIRED % {"label": self._labels[target]})
             )
         elif len(text) > limit:
-            errors.append(_error(row, line, header, text, f"is longer than {limit} characters"))
+            errors.append(_error(row, line, header, text, LONGER_THAN % {"limit": limit}))
         return text
 
     def _once(
@@ -171,9 +189,10 @@ class RowChecker:
         line: int,
         header: str,
         value: str,
-        what: str,
+        repeats: str,
         errors: list[RowError],
     ) -> None:
+        """``repeats``: the reason, a template of the first row's "row" and "line"."""
         first = self._first_seen.setdefault(key, row << 32 | line)
         if first != row << 32 | line:
             errors.append(
@@ -182,7 +201,7 @@ class RowChecker:
                     line,
                     header,
                     value,
-                    f"repeats {what} of row {first >> 32} (line {first & 0xFFFFFFFF})",
+                    repeats % {"row": first >> 32, "line": first & 0xFFFFFFFF},
                 )
             )
 
@@ -309,7 +328,7 @@ class CustomerRows(RowChecker):
             seen = row << 32 | line
             if self._first_seen.setdefault(external_id, seen) != seen:
                 self._once(
-                    external_id, row, line, self._id_header, external_id, "the customer ID", errors
+                    external_id, row, line, self._id_header, external_id, REPEATS_CUSTOMER, errors
                 )
         else:
             self._required("external_id", fields, row, line, errors)
@@ -388,7 +407,7 @@ class CustomerRows(RowChecker):
                     line,
                     self.consent_date[1],  # type: ignore[index]
                     fields[self.consent_date[0]].strip(),  # type: ignore[index]
-                    "is in the future",
+                    gettext_noop("is in the future"),
                 )
             )
         if expires is not None and expires <= (given or self.now):
@@ -398,7 +417,7 @@ class CustomerRows(RowChecker):
                     line,
                     self.consent_expires[1],  # type: ignore[index]
                     fields[self.consent_expires[0]].strip(),  # type: ignore[index]
-                    "is not after the consent date",
+                    gettext_noop("is not after the consent date"),
                 )
             )
         return tuple(
@@ -443,18 +462,13 @@ class CustomerRows(RowChecker):
 
 
 def _overrides(statement: ConsentStatement, refusal: StandingRefusal) -> str:
-    what = "withdrawal" if refusal.status == ConsentRecord.Status.WITHDRAWN else "denial"
-    by = ConsentRecord.Source(refusal.source).label
-    when = (
-        "is undated"
-        if statement.effective_at is None
-        else (f"is dated {statement.effective_at:%Y-%m-%d}")
-    )
-    return (
-        f"{when}, but the customer's {what} of {refusal.effective_at:%Y-%m-%d} (source: "
-        f"{by}) stands: an import cannot grant consent over it. If the customer "
-        "consented again, a data steward records that consent."
-    )
+    dated = statement.effective_at is not None
+    withdrawn = refusal.status == ConsentRecord.Status.WITHDRAWN
+    return OVERRIDES[dated, withdrawn] % {
+        "given": f"{statement.effective_at:%Y-%m-%d}" if dated else "",
+        "date": f"{refusal.effective_at:%Y-%m-%d}",
+        "source": english(ConsentRecord.Source(refusal.source).label),
+    }
 
 
 class OfferRows(RowChecker):
@@ -470,7 +484,7 @@ class OfferRows(RowChecker):
                 line,
                 self.mapping["external_id"],
                 external_id,
-                "the offer ID",
+                REPEATS_OFFER,
                 errors,
             )
         title = self._required("title", fields, row, line, errors, limit=255)
@@ -501,7 +515,9 @@ def _to_interaction_kind(text: str) -> str:
     try:
         return INTERACTION_KINDS[text.lower()]
     except KeyError:
-        raise BadValue("is not a kind of interaction (impression, click or conversion)") from None
+        raise BadValue(
+            gettext_noop("is not a kind of interaction (impression, click or conversion)")
+        ) from None
 
 
 class InteractionRows(RowChecker):
@@ -523,7 +539,7 @@ class InteractionRows(RowChecker):
             line,
             self.mapping["kind"],
             kind,
-            "the same customer, offer, kind and time",
+            REPEATS_RESPONSE,
             errors,
         )
         return errors or InteractionRecord(customer, offer, kind, occurred_at, value, campaign)
@@ -552,7 +568,7 @@ class InteractionRows(RowChecker):
                         line,
                         self.mapping["customer_external_id"],
                         record.customer_external_id,
-                        "is not a known customer (import the customers first)",
+                        gettext_noop("is not a known customer (import the customers first)"),
                     )
                 )
                 bad = True
@@ -563,7 +579,7 @@ class InteractionRows(RowChecker):
                         line,
                         self.mapping["offer_external_id"],
                         record.offer_external_id,
-                        "is not a known offer (import the offers first)",
+                        gettext_noop("is not a known offer (import the offers first)"),
                     )
                 )
                 bad = True

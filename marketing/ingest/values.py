@@ -17,7 +17,9 @@ import pycountry
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from marketing.ingest.wording import LONGER_THAN
 from marketing.models import ConsentRecord, ProfileField
 from marketing.phones import BadPhone, e164
 
@@ -43,16 +45,19 @@ FALSE_WORDS = frozenset({"false", "no", "n", "f", "0"})
 def to_number(text: str) -> int | float:
     # int() and float() also accept "1_000", "nan" and "inf"; a spreadsheet means none of them.
     if "_" in text:
-        raise BadValue("is not a number")
+        raise BadValue(gettext_noop("is not a number"))
     if text.isdecimal() or (text[0] == "-" and text[1:].isdecimal()):
         return int(text)
     try:
         number = float(text)
     except ValueError:
-        hint = " (use a dot for decimals, no thousands separator)" if "," in text else ""
-        raise BadValue(f"is not a number{hint}") from None
+        if "," in text:
+            raise BadValue(
+                gettext_noop("is not a number (use a dot for decimals, no thousands separator)")
+            ) from None
+        raise BadValue(gettext_noop("is not a number")) from None
     if not math.isfinite(number):
-        raise BadValue("is not a finite number")
+        raise BadValue(gettext_noop("is not a finite number"))
     return number
 
 
@@ -62,7 +67,7 @@ def to_boolean(text: str) -> bool:
         return True
     if lowered in FALSE_WORDS:
         return False
-    raise BadValue("is not yes/no (use true/false, yes/no or 1/0)")
+    raise BadValue(gettext_noop("is not yes/no (use true/false, yes/no or 1/0)"))
 
 
 def to_date(text: str) -> str:
@@ -70,7 +75,7 @@ def to_date(text: str) -> str:
     try:
         return datetime.fromisoformat(text).date().isoformat()
     except ValueError:
-        raise BadValue("is not a date (use YYYY-MM-DD)") from None
+        raise BadValue(gettext_noop("is not a date (use YYYY-MM-DD)")) from None
 
 
 def to_text(text: str) -> str:
@@ -94,7 +99,9 @@ def to_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise BadValue("is not a date or date-time (use YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
+        raise BadValue(
+            gettext_noop("is not a date or date-time (use YYYY-MM-DD or YYYY-MM-DD HH:MM)")
+        ) from None
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value
@@ -112,16 +119,16 @@ def to_money(text: str, *, signed: bool = False) -> Decimal:
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise BadValue("is not a number") from None
+        raise BadValue(gettext_noop("is not a number")) from None
     if not amount.is_finite():
-        raise BadValue("is not a finite number")
+        raise BadValue(gettext_noop("is not a finite number"))
     if amount < 0 and not signed:
-        raise BadValue("is negative")
+        raise BadValue(gettext_noop("is negative"))
     cents = amount.quantize(Decimal("0.01"))
     if cents != amount:
-        raise BadValue("has more than two decimals")
+        raise BadValue(gettext_noop("has more than two decimals"))
     if abs(cents) >= Decimal(10) ** 10:
-        raise BadValue("is too large")
+        raise BadValue(gettext_noop("is too large"))
     return cents
 
 
@@ -143,7 +150,7 @@ def to_email(text: str) -> str:
     try:
         validate_email(text)
     except ValidationError:
-        raise BadValue("is not an email address") from None
+        raise BadValue(gettext_noop("is not an email address")) from None
     return text
 
 
@@ -151,7 +158,7 @@ def to_phone(text: str) -> str:
     """A first check of a phone cell on its own (the row's country is read with it in
     `phone_for_country`): digits, spaces and + ( ) . / - only."""
     if not _PHONE.fullmatch(text):
-        raise BadValue("is not a phone number (digits, spaces, + ( ) . / - only)")
+        raise BadValue(gettext_noop("is not a phone number (digits, spaces, + ( ) . / - only)"))
     return text
 
 
@@ -175,7 +182,9 @@ def to_country(text: str) -> str:
     if code in COUNTRY_CODES:
         return code
     if code == "UK":
-        raise BadValue("is not an ISO 3166 country code (use GB for the United Kingdom)")
+        raise BadValue(
+            gettext_noop("is not an ISO 3166 country code (use GB for the United Kingdom)")
+        )
     return _country_by_name(text)
 
 
@@ -185,14 +194,17 @@ def _country_by_name(text: str) -> str:
         return pycountry.countries.lookup(text).alpha_2
     except LookupError:
         raise BadValue(
-            "is not a country: use a two-letter ISO 3166 code (e.g. DE, FR, US) or the English name"
+            gettext_noop(
+                "is not a country: use a two-letter ISO 3166 code (e.g. DE, FR, US) or the "
+                "English name"
+            )
         ) from None
 
 
 def max_length(limit: int) -> Callable[[str], str]:
     def check(text: str) -> str:
         if len(text) > limit:
-            raise BadValue(f"is longer than {limit} characters")
+            raise BadValue(LONGER_THAN % {"limit": limit})
         return text
 
     return check
@@ -215,7 +227,9 @@ def to_consent_status(text: str) -> str:
     try:
         return CONSENT_WORDS[text.lower()]
     except KeyError:
-        raise BadValue("is not a consent status (granted, denied or withdrawn)") from None
+        raise BadValue(
+            gettext_noop("is not a consent status (granted, denied or withdrawn)")
+        ) from None
 
 
 # A type is guessed when at least this share of a column's sample reads as that type; the

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from marketing.exporters.formats import PLATFORM_CHOICES
 from marketing.models.base import (
@@ -19,14 +20,14 @@ class Audience(CreatedRecord):
     """
 
     class Cut(models.TextChoices):
-        ALL = "all", "Everyone in the segment"
-        TOP_N = "top_n", "Top N by score"
-        TOP_PERCENT = "top_percent", "Top % by score"
-        THRESHOLD = "threshold", "Score at least"
+        ALL = "all", _("Everyone in the segment")
+        TOP_N = "top_n", _("Top N by score")
+        TOP_PERCENT = "top_percent", _("Top % by score")
+        THRESHOLD = "threshold", _("Score at least")
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        FROZEN = "frozen", "Frozen"
+        DRAFT = "draft", _("Draft")
+        FROZEN = "frozen", _("Frozen")
 
     name = models.CharField(max_length=200)
     # The segment may change or go later; its name and rules as frozen are kept below.

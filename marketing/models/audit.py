@@ -1,22 +1,23 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditEvent(models.Model):
     """Who did what to which data. Written by services, never edited."""
 
     class Action(models.TextChoices):
-        UPLOAD = "upload", "Upload"
-        IMPORT = "import", "Import"
-        CONSENT_CHANGE = "consent_change", "Consent change"
-        PII_VIEW = "pii_view", "PII viewed"
+        UPLOAD = "upload", _("Upload")
+        IMPORT = "import", _("Import")
+        CONSENT_CHANGE = "consent_change", _("Consent change")
+        PII_VIEW = "pii_view", _("PII viewed")
         # A data steward downloaded everything held about a customer (access, portability).
-        DATA_ACCESS = "data_access", "Data access download"
-        EXPORT = "export", "Export"
-        ERASURE = "erasure", "Erasure"
-        SEGMENT_CHANGE = "segment_change", "Segment change"
-        JOB = "job", "Job"
-        RETENTION = "retention", "Retention purge"
+        DATA_ACCESS = "data_access", _("Data access download")
+        EXPORT = "export", _("Export")
+        ERASURE = "erasure", _("Erasure")
+        SEGMENT_CHANGE = "segment_change", _("Segment change")
+        JOB = "job", _("Job")
+        RETENTION = "retention", _("Retention purge")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -1,24 +1,25 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Purpose(models.TextChoices):
-    EMAIL_MARKETING = "email_marketing", "Email marketing"
-    AD_TARGETING = "ad_targeting", "Ad targeting"
-    AD_USER_DATA = "ad_user_data", "Ad user data (Google EEA)"
-    AD_PERSONALIZATION = "ad_personalization", "Ad personalisation (Google EEA)"
-    MODEL_TRAINING = "model_training", "Model training"
-    PROFILING = "profiling", "Profiling"
+    EMAIL_MARKETING = "email_marketing", _("Email marketing")
+    AD_TARGETING = "ad_targeting", _("Ad targeting")
+    AD_USER_DATA = "ad_user_data", _("Ad user data (Google EEA)")
+    AD_PERSONALIZATION = "ad_personalization", _("Ad personalisation (Google EEA)")
+    MODEL_TRAINING = "model_training", _("Model training")
+    PROFILING = "profiling", _("Profiling")
 
 
 class LawfulBasis(models.TextChoices):
-    CONSENT = "a", "6(1)(a) consent"
-    CONTRACT = "b", "6(1)(b) contract"
-    LEGAL_OBLIGATION = "c", "6(1)(c) legal obligation"
-    VITAL_INTERESTS = "d", "6(1)(d) vital interests"
-    PUBLIC_TASK = "e", "6(1)(e) public task"
-    LEGITIMATE_INTERESTS = "f", "6(1)(f) legitimate interests"
+    CONSENT = "a", _("6(1)(a) consent")
+    CONTRACT = "b", _("6(1)(b) contract")
+    LEGAL_OBLIGATION = "c", _("6(1)(c) legal obligation")
+    VITAL_INTERESTS = "d", _("6(1)(d) vital interests")
+    PUBLIC_TASK = "e", _("6(1)(e) public task")
+    LEGITIMATE_INTERESTS = "f", _("6(1)(f) legitimate interests")
 
 
 # What is shown of a consent record wherever its history is read (the console's inline
@@ -46,16 +47,16 @@ class ConsentRecord(models.Model):
     """
 
     class Status(models.TextChoices):
-        GRANTED = "granted", "Granted"
-        DENIED = "denied", "Denied"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        GRANTED = "granted", _("Granted")
+        DENIED = "denied", _("Denied")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     class Source(models.TextChoices):
-        FORM = "form", "Web form"
-        CSV_IMPORT = "csv_import", "CSV import"
-        API = "api", "API"
-        ADMIN = "admin", "Admin console"
-        DEMO = "demo", "Demo data"
+        FORM = "form", _("Web form")
+        CSV_IMPORT = "csv_import", _("CSV import")
+        API = "api", _("API")
+        ADMIN = "admin", _("Admin console")
+        DEMO = "demo", _("Demo data")
 
     # No index of its own: consent_latest_idx starts with the customer and serves every
     # lookup by customer, including the cascade when a customer is erased.
@@ -137,13 +138,13 @@ class CurrentConsent(models.Model):
     """
 
     class Status(models.TextChoices):
-        GRANTED = "granted", "Granted"
-        DENIED = "denied", "Denied"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        GRANTED = "granted", _("Granted")
+        DENIED = "denied", _("Denied")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
         # A grant past its expiry when the row was last written.
-        EXPIRED = "expired", "Expired"
+        EXPIRED = "expired", _("Expired")
         # Only records that take effect later: nothing is in effect yet.
-        PENDING = "pending", "Not yet in effect"
+        PENDING = "pending", _("Not yet in effect")
 
     # No index of its own: the unique (customer, purpose) constraint serves lookups by
     # customer and the cascade when a customer is erased.

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Customer(models.Model):
@@ -76,14 +77,14 @@ class ProfileField(models.Model):
     """
 
     class DataType(models.TextChoices):
-        NUMBER = "number", "Number"
+        NUMBER = "number", _("Number")
         # A code: values are names, even when they are written as numbers (region 12).
-        CATEGORY = "category", "Category"
-        DATE = "date", "Date"
-        BOOLEAN = "boolean", "Yes/No"
-        TEXT = "text", "Text"
+        CATEGORY = "category", _("Category")
+        DATE = "date", _("Date")
+        BOOLEAN = "boolean", _("Yes/No")
+        TEXT = "text", _("Text")
         # Unique per customer (an account number): stored, never learned from or segmented.
-        IDENTIFIER = "identifier", "Identifier"
+        IDENTIFIER = "identifier", _("Identifier")
 
     name = models.CharField(max_length=64, unique=True)
     label = models.CharField(max_length=100, blank=True)

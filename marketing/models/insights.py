@@ -2,6 +2,7 @@
 recommendations, each tied to the trained model or scoring run it describes."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from marketing.models.base import CreatedRecord, JobRecord, optional_link
 
@@ -15,8 +16,8 @@ class ExplanationRun(JobRecord):
     """
 
     class Scope(models.TextChoices):
-        GLOBAL = "global", "Global importance"
-        CUSTOMER = "customer", "One customer"
+        GLOBAL = "global", _("Global importance")
+        CUSTOMER = "customer", _("One customer")
 
     job = models.OneToOneField(
         "marketing.Job", on_delete=models.PROTECT, related_name="explanation_run"

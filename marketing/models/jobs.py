@@ -1,5 +1,9 @@
 from django.conf import settings
 from django.db import models
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from marketing.stored_texts import translated
 
 
 class Job(models.Model):
@@ -9,26 +13,26 @@ class Job(models.Model):
     """
 
     class Kind(models.TextChoices):
-        IMPORT = "import", "CSV import"
-        TRAIN = "train", "Model training"
-        SCORE = "score", "Scoring"
-        EXPLAIN = "explain", "Explanations"
-        RECOMMEND = "recommend", "Recommendations"
-        PLAN = "plan", "Campaign planning"
-        EXPORT = "export", "Audience export"
-        ERASE = "erase", "Erasure"
-        AUDIENCE_PREVIEW = "audience_preview", "Audience counts"
-        AUDIENCE_FREEZE = "audience_freeze", "Audience freeze"
-        SEGMENT_COUNT = "segment_count", "Segment counts"
-        OVERVIEW = "overview", "Overview counts"
-        AUDIENCE_DIVERSITY = "diversity", "Audience diversity"
+        IMPORT = "import", _("CSV import")
+        TRAIN = "train", _("Model training")
+        SCORE = "score", _("Scoring")
+        EXPLAIN = "explain", _("Explanations")
+        RECOMMEND = "recommend", _("Recommendations")
+        PLAN = "plan", _("Campaign planning")
+        EXPORT = "export", _("Audience export")
+        ERASE = "erase", _("Erasure")
+        AUDIENCE_PREVIEW = "audience_preview", _("Audience counts")
+        AUDIENCE_FREEZE = "audience_freeze", _("Audience freeze")
+        SEGMENT_COUNT = "segment_count", _("Segment counts")
+        OVERVIEW = "overview", _("Overview counts")
+        AUDIENCE_DIVERSITY = "diversity", _("Audience diversity")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
@@ -60,7 +64,22 @@ class Job(models.Model):
         indexes = [models.Index(fields=["status", "-created_at"], name="job_status_created")]
 
     def __str__(self) -> str:
-        return self.title or f"{self.get_kind_display()} #{self.pk}"
+        """The title as pages show it, in the reader's language."""
+        return translated(self.stored_title)
+
+    @property
+    def stored_title(self) -> str:
+        """The title as stored and as the API answers it (English); the kind and number of a
+        job without one."""
+        if self.title:
+            return self.title
+        with translation.override("en"):
+            return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def shown_message(self) -> str:
+        """The progress or failure message (stored in English) in the reader's language."""
+        return translated(self.message)
 
     @property
     def is_finished(self) -> bool:

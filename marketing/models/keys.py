@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class PseudonymKeyRotation(models.Model):
@@ -10,8 +11,8 @@ class PseudonymKeyRotation(models.Model):
     """
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running (unfinished)"
-        FINISHED = "finished", "Finished"
+        RUNNING = "running", _("Running (unfinished)")
+        FINISHED = "finished", _("Finished")
 
     old_key_fingerprint = models.CharField(max_length=32)
     new_key_fingerprint = models.CharField(max_length=32)

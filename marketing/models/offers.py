@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Offer(models.Model):
@@ -25,9 +26,9 @@ class Interaction(models.Model):
     """A customer's response to an offer: shown (impression), clicked or converted."""
 
     class Kind(models.TextChoices):
-        IMPRESSION = "impression", "Impression"
-        CLICK = "click", "Click"
-        CONVERSION = "conversion", "Conversion"
+        IMPRESSION = "impression", _("Impression")
+        CLICK = "click", _("Click")
+        CONVERSION = "conversion", _("Conversion")
 
     customer = models.ForeignKey(
         "marketing.Customer", on_delete=models.CASCADE, related_name="interactions"

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from marketing.models.base import JobRecord, optional_link
 
@@ -12,13 +13,13 @@ class TrainingRun(JobRecord):
     """
 
     class Target(models.TextChoices):
-        CONVERSION = "conversion", "Conversion"
-        CLICK = "click", "Click (or conversion)"
+        CONVERSION = "conversion", _("Conversion")
+        CLICK = "click", _("Click (or conversion)")
 
     class Mode(models.TextChoices):
-        LORA = "lora", "LoRA adapters"
-        FULL = "full", "Full fine-tuning"
-        FROZEN = "frozen", "Frozen encoder + head"
+        LORA = "lora", _("LoRA adapters")
+        FULL = "full", _("Full fine-tuning")
+        FROZEN = "frozen", _("Frozen encoder + head")
 
     job = models.OneToOneField(
         "marketing.Job", on_delete=models.PROTECT, related_name="training_run"
@@ -75,11 +76,11 @@ class ScoringRun(JobRecord):
 
     class Scorer(models.TextChoices):
         # The model the training run serves: BERT, or its blend with the baseline.
-        SERVED = "served", "Served model"
+        SERVED = "served", _("Served model")
         # The same with BERT's linear layers in int8 (CPU).
-        INT8 = "int8", "Served model, int8"
+        INT8 = "int8", _("Served model, int8")
         # A LightGBM student that learnt the served model's scores from the profile columns.
-        FAST = "fast", "Fast path (distilled)"
+        FAST = "fast", _("Fast path (distilled)")
 
     job = models.OneToOneField(
         "marketing.Job", on_delete=models.PROTECT, related_name="scoring_run"
@@ -108,13 +109,13 @@ class ScoringChunk(models.Model):
     and only by the attempt that holds it, so a rerun writes each row once."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Waiting"
-        RUNNING = "running", "Scoring"
-        DONE = "done", "Done"
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Scoring")
+        DONE = "done", _("Done")
         # Its last attempt failed; taken again while it has attempts left.
-        FAILED = "failed", "Failed"
+        FAILED = "failed", _("Failed")
         # The run was cancelled or failed: nothing of it is kept.
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELLED = "cancelled", _("Cancelled")
 
     scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="chunks")
     number = models.PositiveIntegerField()

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 # What is shown of an upload wherever one is read (the console, the API); the stored file,
 # raw rows that may hold identifiers, is not among them.
@@ -23,20 +24,20 @@ class Upload(models.Model):
     """An uploaded CSV on its way in: sniffed, mapped, previewed, then imported as a Job."""
 
     class Kind(models.TextChoices):
-        CUSTOMERS = "customers", "Customers"
-        OFFERS = "offers", "Offers"
-        INTERACTIONS = "interactions", "Responses (interactions)"
+        CUSTOMERS = "customers", _("Customers")
+        OFFERS = "offers", _("Offers")
+        INTERACTIONS = "interactions", _("Responses (interactions)")
 
     class Mode(models.TextChoices):
-        ALL_OR_NOTHING = "all_or_nothing", "All or nothing"
-        VALID_ROWS = "valid_rows", "Import the valid rows"
+        ALL_OR_NOTHING = "all_or_nothing", _("All or nothing")
+        VALID_ROWS = "valid_rows", _("Import the valid rows")
 
     class Status(models.TextChoices):
-        UPLOADED = "uploaded", "Uploaded"
-        MAPPED = "mapped", "Mapped"
-        IMPORTING = "importing", "Importing"
-        IMPORTED = "imported", "Imported"
-        FAILED = "failed", "Failed"
+        UPLOADED = "uploaded", _("Uploaded")
+        MAPPED = "mapped", _("Mapped")
+        IMPORTING = "importing", _("Importing")
+        IMPORTED = "imported", _("Imported")
+        FAILED = "failed", _("Failed")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     file = models.FileField(upload_to="uploads/%Y/%m/")

@@ -40,11 +40,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, RowNumber, Upper
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
 from marketing.errors import ApplicationError
 from marketing.exporters.base import Member
 from marketing.exporters.countries import GOOGLE_CONSENT_COUNTRIES
-from marketing.exporters.formats import FORMATS, MATCH_KEYS, ExportFormat
+from marketing.exporters.formats import FORMATS, MATCH_KEYS, ExportFormat, platform_label
 from marketing.models import (
     Audience,
     AudienceMember,
@@ -69,11 +71,18 @@ from marketing.selectors.training import EXCLUSION_REASONS, consent_exclusions
 # Why a member was left out of an export, in the order they are checked and shown. The
 # first four are the state of the member's latest ad_targeting consent record.
 LEFT_OUT_REASONS = {
-    **{key: f"Ad targeting: {label.lower()}" for key, label in EXCLUSION_REASONS.items()},
-    "suppressed": "On the suppression list",
-    "google_consent": "EEA, UK, Swiss or unknown country without ad_user_data and "
-    "ad_personalization consent (Google only)",
-    "no_identifier": "Nothing the platform can match (no valid email, phone or address)",
+    "no_record": gettext_lazy("Ad targeting: no consent record"),
+    "denied": gettext_lazy("Ad targeting: consent denied"),
+    "withdrawn": gettext_lazy("Ad targeting: consent withdrawn"),
+    "expired": gettext_lazy("Ad targeting: consent expired"),
+    "suppressed": gettext_lazy("On the suppression list"),
+    "google_consent": gettext_lazy(
+        "EEA, UK, Swiss or unknown country without ad_user_data and "
+        "ad_personalization consent (Google only)"
+    ),
+    "no_identifier": gettext_lazy(
+        "Nothing the platform can match (no valid email, phone or address)"
+    ),
 }
 # Members whose identifiers are read for a readiness preview; larger audiences are sampled.
 READINESS_SAMPLE = 20_000
@@ -99,29 +108,39 @@ class AudienceCut:
     def check(self, scoring_run: ScoringRun | None) -> None:
         kind, value = self.kind, self.value
         if kind not in Audience.Cut.values:
-            raise AudienceDefinitionError(f"Unknown cut {kind!r}.")
+            raise AudienceDefinitionError(_("Unknown cut %(cut)s.") % {"cut": repr(kind)})
         if kind == Audience.Cut.ALL:
             return
         if scoring_run is None:
-            raise AudienceDefinitionError("A cut by score needs a scoring run.")
+            raise AudienceDefinitionError(_("A cut by score needs a scoring run."))
         if value is None or not math.isfinite(value):
-            raise AudienceDefinitionError("The cut needs a value.")
+            raise AudienceDefinitionError(_("The cut needs a value."))
         if kind == Audience.Cut.TOP_N and (value < 1 or value != int(value)):
-            raise AudienceDefinitionError("Top N needs a whole number of at least 1.")
+            raise AudienceDefinitionError(_("Top N needs a whole number of at least 1."))
         if kind == Audience.Cut.TOP_PERCENT and not 0 < value <= 100:
-            raise AudienceDefinitionError("Top % needs a percentage above 0 and at most 100.")
+            raise AudienceDefinitionError(_("Top % needs a percentage above 0 and at most 100."))
         if kind == Audience.Cut.THRESHOLD and not 0 <= value <= 1:
-            raise AudienceDefinitionError("The minimum score is between 0 and 1.")
+            raise AudienceDefinitionError(_("The minimum score is between 0 and 1."))
 
     def describe(self, scoring_run: ScoringRun | None) -> str:
+        """The cut in words, in the active language ("" for no cut)."""
         model = f"“{scoring_run.training_run.name}”" if scoring_run else ""
         match self.kind:
             case Audience.Cut.TOP_N:
-                return f"top {int(self.value or 0):,} by score of {model}"
+                return _("top %(count)s by score of %(model)s") % {
+                    "count": f"{int(self.value or 0):,}",
+                    "model": model,
+                }
             case Audience.Cut.TOP_PERCENT:
-                return f"top {self.value:g}% by score of {model}"
+                return _("top %(percent)s%% by score of %(model)s") % {
+                    "percent": f"{self.value:g}",
+                    "model": model,
+                }
             case Audience.Cut.THRESHOLD:
-                return f"score of {model} at least {self.value:g}"
+                return _("score of %(model)s at least %(value)s") % {
+                    "model": model,
+                    "value": f"{self.value:g}",
+                }
         return ""
 
 
@@ -374,7 +393,7 @@ def audience_readiness(
     gate = _gate_tally(members, at=at)
     size = gate["size"]
     if progress:
-        progress(40, "Counting the reasons members are left out")
+        progress(40, gettext_noop("Counting the reasons members are left out"))
     base = consent_exclusions(Purpose.AD_TARGETING, queryset=members, at=at) if size else {}
     base = {**dict.fromkeys(EXCLUSION_REASONS, 0), **base, "suppressed": gate["suppressed"]}
     passed = members.filter(consented & ~suppressed_q()).annotate(
@@ -382,7 +401,7 @@ def audience_readiness(
     )
     exportable_base = size - sum(base.values())
     if progress:
-        progress(70, "Checking the members' identifiers")
+        progress(70, gettext_noop("Checking the members' identifiers"))
     tallies, sampled = (
         _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
         if exportable_base
@@ -533,49 +552,84 @@ def shown_readiness(raw: Mapping[str, Any]) -> dict[str, Any]:
     return preview
 
 
+# The identifiers a platform matches on, in words, by its ``match_keys``.
+MATCH_KEY_WORDS = {
+    ("email", "phone", "address"): gettext_lazy("email, phone or full address"),
+    ("email", "phone"): gettext_lazy("email or phone"),
+}
+
+
+def _match_key_words(match_keys: tuple[str, ...]) -> str:
+    known = MATCH_KEY_WORDS.get(tuple(match_keys))
+    if known is not None:
+        return str(known)
+    names = [{"email": "email", "phone": "phone", "address": "full address"}[k] for k in match_keys]
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def readiness_warnings(
     fmt: ExportFormat, exportable: int | None, matchable: int | None
 ) -> list[str]:
     """Why an export of these members may not work on the platform: fewer matchable members
     than it needs to serve an audience (PLATFORM_MIN_MATCHED, at the low end of match rates),
     or many who may go with nothing it can match on. Counts as shown (None: too few to
-    show)."""
+    show). In the active language."""
     minimum = settings.PLATFORM_MIN_MATCHED.get(fmt.platform)
     if minimum is None or not fmt.match_keys:
         return []
-    names = [
-        {"email": "email", "phone": "phone", "address": "full address"}[k] for k in fmt.match_keys
-    ]
-    keys = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    words = {
+        "platform": platform_label(fmt.platform),
+        "minimum": f"{minimum:,}",
+        "keys": _match_key_words(fmt.match_keys),
+        "exportable": f"{exportable:,}" if exportable is not None else "",
+        "matchable": f"{matchable:,}" if matchable is not None else "",
+    }
     rate = settings.LOW_MATCH_RATE
-    needs = f"{fmt.platform} serves an uploaded audience once about {minimum:,} people match"
     if matchable is None or matchable < minimum:
         if exportable is None:
-            have = "this audience is too small to show"
+            warning = _(
+                "Below %(platform)s's minimum: %(platform)s serves an uploaded audience once "
+                "about %(minimum)s people match, and this audience is too small to show. The "
+                "file uploads, but the audience will not deliver."
+            )
         elif matchable is None:
-            have = (
-                f"of the {exportable:,} members who may go, too few to show (perhaps none) "
-                f"have an {keys} it can match"
+            warning = _(
+                "Below %(platform)s's minimum: %(platform)s serves an uploaded audience once "
+                "about %(minimum)s people match, and of the %(exportable)s members who may go, "
+                "too few to show (perhaps none) have an %(keys)s it can match. The file "
+                "uploads, but the audience will not deliver."
             )
         else:
-            have = (
-                f"only {matchable:,} of the {exportable:,} who may go have an {keys} it can match"
+            warning = _(
+                "Below %(platform)s's minimum: %(platform)s serves an uploaded audience once "
+                "about %(minimum)s people match, and only %(matchable)s of the %(exportable)s "
+                "who may go have an %(keys)s it can match. The file uploads, but the audience "
+                "will not deliver."
             )
-        return [
-            f"Below {fmt.platform}'s minimum: {needs}, and {have}. The file uploads, but the "
-            "audience will not deliver."
-        ]
+        return [warning % words]
     warnings = []
     if matchable * rate < minimum:
         warnings.append(
-            f"May fall short of {fmt.platform}'s minimum: {needs}; at a "
-            f"{rate:.0%} match rate {matchable:,} matchable members give about "
-            f"{int(matchable * rate):,}. Aim for {math.ceil(minimum / rate):,} or more."
+            _(
+                "May fall short of %(platform)s's minimum: %(platform)s serves an uploaded "
+                "audience once about %(minimum)s people match; at a %(rate)s match rate "
+                "%(matchable)s matchable members give about %(expected)s. Aim for %(aim)s or "
+                "more."
+            )
+            % {
+                **words,
+                "rate": f"{rate:.0%}",
+                "expected": f"{int(matchable * rate):,}",
+                "aim": f"{math.ceil(minimum / rate):,}",
+            }
         )
     if exportable and matchable < exportable / 2:
         warnings.append(
-            f"{exportable - matchable:,} of the {exportable:,} members who may go have no "
-            f"{keys} that {fmt.platform} can match, so they will not be reached."
+            _(
+                "%(missing)s of the %(exportable)s members who may go have no %(keys)s that "
+                "%(platform)s can match, so they will not be reached."
+            )
+            % {**words, "missing": f"{exportable - matchable:,}"}
         )
     return warnings
 
@@ -634,16 +688,18 @@ def _readiness_tallies(
 
 def export_size_warning(platform: str, rows: int) -> str:
     """A warning for an export file with fewer rows than the platform needs matched people
-    to serve the audience ("" when none applies)."""
+    to serve the audience ("" when none applies), in the active language."""
     fmt = FORMATS.get(platform)
     minimum = settings.PLATFORM_MIN_MATCHED.get(fmt.platform) if fmt else None
     if fmt is None or minimum is None or rows >= minimum:
         return ""
-    people = "person" if rows == 1 else "people"
-    return (
-        f"Only {rows:,} {people} in this file: {fmt.platform} serves an uploaded audience once "
-        f"about {minimum:,} people match, so this one will upload but not deliver."
-    )
+    return ngettext(
+        "Only %(rows)s person in this file: %(platform)s serves an uploaded audience once "
+        "about %(minimum)s people match, so this one will upload but not deliver.",
+        "Only %(rows)s people in this file: %(platform)s serves an uploaded audience once "
+        "about %(minimum)s people match, so this one will upload but not deliver.",
+        rows,
+    ) % {"rows": f"{rows:,}", "platform": platform_label(fmt.platform), "minimum": f"{minimum:,}"}
 
 
 def finished_export_warning(export: Export) -> str:

@@ -17,6 +17,7 @@ from typing import NamedTuple, TypeVar
 from django.db import connection
 from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from marketing.models import ConsentRecord, CurrentConsent, Customer, Purpose
 
@@ -183,10 +184,10 @@ def is_record_valid(record: ConsentRecord, *, at: datetime | None = None) -> boo
 
 # Why a customer may not be used for a purpose, in the order pages show them.
 EXCLUSION_REASONS = {
-    "no_record": "No consent record",
-    "denied": "Consent denied",
-    "withdrawn": "Consent withdrawn",
-    "expired": "Consent expired",
+    "no_record": _("No consent record"),
+    "denied": _("Consent denied"),
+    "withdrawn": _("Consent withdrawn"),
+    "expired": _("Consent expired"),
 }
 
 

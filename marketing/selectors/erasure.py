@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from marketing.models import (
     AudienceMember,
     ConsentRecord,
@@ -23,51 +26,57 @@ from marketing.models import (
 )
 from marketing.selectors.audiences import exports_holding
 
+StrOrPromise = str | Promise
+
 
 @dataclass(frozen=True)
 class PlannedStep:
     # The key of the erasure's result that counts the same thing.
     key: str
-    label: str
-    what_happens: str
+    label: StrOrPromise
+    what_happens: StrOrPromise
     count: int | None  # None: counted when the erasure runs
 
 
-# key (of the erasure's result) -> (label, what happens).
-STEPS: dict[str, tuple[str, str]] = {
+# key (of the erasure's result) -> (label, what happens), in the user's language when shown.
+STEPS: dict[str, tuple[StrOrPromise, StrOrPromise]] = {
     "identity": (
-        "Personal identifiers",
-        "Email, phone, names, country and postal code: deleted.",
+        _("Personal identifiers"),
+        _("Email, phone, names, country and postal code: deleted."),
     ),
     "consent_records": (
-        "Consent history",
-        "Every consent record and the consent in effect: deleted.",
+        _("Consent history"),
+        _("Every consent record and the consent in effect: deleted."),
     ),
     "interactions": (
-        "Responses",
-        "Offers shown, clicks, conversions and their values: deleted.",
+        _("Responses"),
+        _("Offers shown, clicks, conversions and their values: deleted."),
     ),
-    "scores": ("Scores", "Their scores from every scoring run: deleted."),
-    "explanations": ("Explanations", "Explanations of their scores: deleted."),
-    "recommendations": ("Recommendations", "Offers recommended to them: deleted."),
-    "suppressions": ("Suppression list", "Their entry on the suppression list: deleted."),
+    "scores": (_("Scores"), _("Their scores from every scoring run: deleted.")),
+    "explanations": (_("Explanations"), _("Explanations of their scores: deleted.")),
+    "recommendations": (_("Recommendations"), _("Offers recommended to them: deleted.")),
+    "suppressions": (_("Suppression list"), _("Their entry on the suppression list: deleted.")),
     "audience_memberships": (
-        "Frozen audiences",
-        "Their places in frozen audiences keep only an erasure token: the audience sizes stay "
-        "true, nothing leads back to them.",
+        _("Frozen audiences"),
+        _(
+            "Their places in frozen audiences keep only an erasure token: the audience sizes "
+            "stay true, nothing leads back to them."
+        ),
     ),
     "export_files": (
-        "Export files",
-        "Audience files exported with them in it: deleted (export the audience again).",
+        _("Export files"),
+        _("Audience files exported with them in it: deleted (export the audience again)."),
     ),
     "upload_rows": (
-        "Uploaded files",
-        "Their rows in stored uploads and error files: blanked (found when the erasure runs).",
+        _("Uploaded files"),
+        _("Their rows in stored uploads and error files: blanked (found when the erasure runs)."),
     ),
     "models_flagged": (
-        "Models",
-        "Every model trained on their data: flagged for retraining without them (found in the "
-        "model registry when the erasure runs).",
+        _("Models"),
+        _(
+            "Every model trained on their data: flagged for retraining without them (found in "
+            "the model registry when the erasure runs)."
+        ),
     ),
 }
 

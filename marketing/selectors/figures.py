@@ -9,6 +9,8 @@ of the customer base.
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from marketing.models import (
     Audience,
@@ -89,7 +91,7 @@ def audience_diversity_figures(scoring_run: ScoringRun) -> dict[str, Any]:
 
 # ---- segments ---------------------------------------------------------------------------------
 
-NOT_COUNTED = {"count": None, "display": "not counted yet", "suppressed": False}
+NOT_COUNTED = {"count": None, "display": gettext_lazy("not counted yet"), "suppressed": False}
 
 
 def segment_figures(segment: Segment) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def _reach(purpose: Purpose, reached: int, segment_count: dict[str, Any]) -> dic
     shown = suppressed_count(reached)
     total = segment_count["count"]
     percent = None if shown["suppressed"] or not total else 100 * shown["count"] / total
-    return {"label": purpose.label, "display": shown["display"], "percent": percent}
+    return {"label": str(purpose.label), "display": shown["display"], "percent": percent}
 
 
 def segments_with_figures() -> QuerySet[Segment]:
@@ -155,7 +157,7 @@ def consent_rows(total: int, counts: dict[str, int]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "purpose": purpose.value,
-                "label": purpose.label,
+                "label": str(purpose.label),
                 "hidden": shown["suppressed"],
                 "display": shown["display"],
                 # The share of the shown (rounded) counts, so it tells no more than they do.
@@ -177,11 +179,11 @@ def shown_breakdown(groups: dict[str, Any]) -> list[tuple[str, int | None]]:
         else:
             other += n
     if other and shown_count(other) is not None:
-        shown.append(("Other groups", shown_count(other)))
+        shown.append((_("Other groups"), shown_count(other)))
     return shown
 
 
 def _value_label(value: Any) -> str:
     if value in (None, ""):
-        return "(not set)"
-    return {"true": "Yes", "false": "No"}.get(str(value).lower(), str(value))
+        return _("(not set)")
+    return {"true": _("Yes"), "false": _("No")}.get(str(value).lower(), str(value))

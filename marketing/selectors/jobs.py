@@ -34,6 +34,7 @@ class JobOutlook:
 
     @property
     def text(self) -> str:
+        """In English, as the API answers it; pages translate it (``marketing.stored_texts``)."""
         if self.ahead_names or self.ahead:
             names = "; ".join(self.ahead_names)
             more = self.ahead - len(self.ahead_names)
@@ -116,7 +117,7 @@ def job_outlook(job: Job) -> JobOutlook:
                 if other.status == Job.Status.RUNNING
                 else "waiting"
             )
-            outlook.ahead_names.append(f"{other} – {state}")
+            outlook.ahead_names.append(f"{other.stored_title} – {state}")
     if known:
         outlook.seconds_left = known
     return outlook

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from marketing.models import AuditEvent, Customer, TrainingRun
 from marketing.selectors.audiences import customer_exports
@@ -39,7 +39,13 @@ def customer_portability(customer: Customer) -> dict[str, Any]:
     """The customer's data: profile, personal identifiers, and one section per kind of
     record (consent history, interactions, scores, explanations, recommendations, audience
     memberships, ...), then the exports that held them, the models trained on their data and
-    the audit events about them."""
+    the audit events about them. The document is in English whatever the language of the
+    steward who downloads it (names of sections and of related rows are the models' own)."""
+    with translation.override("en"):
+        return _customer_portability(customer)
+
+
+def _customer_portability(customer: Customer) -> dict[str, Any]:
     records: dict[str, list[dict[str, Any]]] = {}
     for field in customer_relations():
         related = [

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Max, Min, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from marketing.models import Customer
 from marketing.segments import compile_rules
@@ -37,7 +38,7 @@ def suppressed_count(count: int) -> dict[str, Any]:
     if shown is None:
         return {
             "count": None,
-            "display": f"fewer than {settings.MIN_GROUP_SIZE}",
+            "display": _("fewer than %(count)s") % {"count": settings.MIN_GROUP_SIZE},
             "suppressed": True,
         }
     return {"count": shown, "display": f"{shown:,}", "suppressed": False}

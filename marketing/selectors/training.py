@@ -5,6 +5,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from marketing.models import (
     Customer,
@@ -150,7 +151,7 @@ def scorer_choices(run: TrainingRun) -> list[dict[str, Any]]:
 
 def _about(seconds: float) -> str:
     if seconds < 60:
-        return "under a minute"
+        return _("under a minute")
     if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.1f} h"
+        return _("about %(minutes)s min") % {"minutes": round(seconds / 60)}
+    return _("about %(hours)s h") % {"hours": f"{seconds / 3600:.1f}"}

@@ -8,9 +8,11 @@ valid now are counted.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from marketing.errors import ApplicationError
 from marketing.models import CustomerScore, Job, ProfileField, ScoringRun
@@ -20,6 +22,47 @@ from marketing.services.jobs import Progress
 from marketing.templatetags.money import percent_text
 
 DEFAULT_TOP_SHARE = 0.1
+_REPORT_WORDS = ("top", "none_of_top", "share_of_top")
+
+# What the service says, in English: errors (pages and the API), progress (stored with the
+# job), the top's label and the findings (stored with the figures). Pages show them in the
+# reader's language: ``marketing.stored_texts`` for the messages, ``report_in_words`` for
+# the report's words.
+_TEXT = {
+    "reading": gettext_noop("Reading the scores of customers with a valid profiling consent"),
+    "no_base": gettext_noop(
+        "No scored customer has a valid profiling consent now; there is no base to compare."
+    ),
+    "top_too_large": gettext_noop(
+        "The top %(top)s is larger than the scored base (%(base)s customers)."
+    ),
+    "comparing": gettext_noop("Comparing the top with %(count)s scored customers"),
+    "top_too_small": gettext_noop(
+        "The top holds %(size)s customer(s); it must hold at least %(smallest)s customers so "
+        "that the report singles no one out."
+    ),
+    "every_offer": gettext_noop(
+        "This scoring run scores every offer; audience diversity compares the audience of "
+        "one offer. Use “Recommendations” to see how offers spread over customers."
+    ),
+    "unfinished": gettext_noop("The scoring run has not finished."),
+    "top_n_below_one": gettext_noop("The top must hold at least 1 customer, not %(top)s."),
+    "bad_share": gettext_noop(
+        "The top share must be above 0 %% and at most 100 %%, not %(share)s."
+    ),
+    "unknown_attributes": gettext_noop("Unknown attribute(s) %(unknown)s; known: %(known)s."),
+    "no_attributes": gettext_noop("The customers have no profile attributes to compare."),
+    "top": gettext_noop("top %(top)s"),
+    "none_of_top": gettext_noop(
+        "Customers with %(attribute)s “%(group)s” are %(base)s of the base but none of the %(top)s."
+    ),
+    "share_of_top": gettext_noop(
+        "Customers with %(attribute)s “%(group)s” are %(base)s of the base but %(share)s of "
+        "the %(top)s."
+    ),
+}
+# The messages: the report's own words are not among them (``report_in_words``).
+MESSAGES = tuple(text for key, text in _TEXT.items() if key not in _REPORT_WORDS)
 
 
 class AudienceDiversityError(ApplicationError, ValueError):
@@ -48,7 +91,7 @@ def audience_diversity(
         scoring_run=scoring_run, top_share=top_share, top_n=top_n, attributes=attributes
     )
     if progress is not None:
-        progress(5, "Reading the scores of customers with a valid profiling consent")
+        progress(5, _TEXT["reading"])
 
     rows = (
         scores_for_use(CustomerScore.objects.filter(scoring_run=scoring_run))
@@ -61,15 +104,13 @@ def audience_diversity(
         profiles.append(profile or {})
     base = len(scores)
     if not base:
-        raise AudienceDiversityError(
-            "No scored customer has a valid profiling consent now; there is no base to compare."
-        )
+        raise AudienceDiversityError(_TEXT["no_base"])
     if top_n is not None and top_n > base:
         raise AudienceDiversityError(
-            f"The top {top_n:,} is larger than the scored base ({base:,} customers)."
+            _TEXT["top_too_large"] % {"top": f"{top_n:,}", "base": f"{base:,}"}
         )
     if progress is not None:
-        progress(60, f"Comparing the top with {base:,} scored customers")
+        progress(60, _TEXT["comparing"] % {"count": f"{base:,}"})
     frame = pd.DataFrame.from_records(profiles, columns=chosen)
     for name in chosen:
         if fields[name].data_type == ProfileField.DataType.NUMBER:
@@ -82,10 +123,10 @@ def audience_diversity(
     if result["audience_size"] < settings.MIN_GROUP_SIZE:
         # Group by group, the report would tell the attributes of the few in the top.
         raise AudienceDiversityError(
-            f"The top holds {result['audience_size']:,} customer(s); it must hold at least "
-            f"{settings.MIN_GROUP_SIZE} customers so that the report singles no one out."
+            _TEXT["top_too_small"]
+            % {"size": f"{result['audience_size']:,}", "smallest": settings.MIN_GROUP_SIZE}
         )
-    top_label = f"top {top_n:,}" if top_n is not None else f"top {percent_text(top_share or 0)}"
+    top_label = top_label_text(top_n, top_share)
     out = _reportable(result, fields, top_label)
     out.update(
         top_label=top_label,
@@ -126,29 +167,25 @@ def _checked(
     """(top_n, top_share, attribute names, fields by name) once the run and the settings are
     known to be comparable; AudienceDiversityError saying why not otherwise."""
     if scoring_run.training_run.offer_id is None:
-        raise AudienceDiversityError(
-            "This scoring run scores every offer; audience diversity compares the audience of "
-            "one offer. Use “Recommendations” to see how offers spread over customers."
-        )
+        raise AudienceDiversityError(_TEXT["every_offer"])
     if scoring_run.job.status != Job.Status.SUCCEEDED:
-        raise AudienceDiversityError("The scoring run has not finished.")
+        raise AudienceDiversityError(_TEXT["unfinished"])
     if top_n is not None and top_n < 1:
-        raise AudienceDiversityError(f"The top must hold at least 1 customer, not {top_n}.")
+        raise AudienceDiversityError(_TEXT["top_n_below_one"] % {"top": top_n})
     if top_n is None:
         top_share = DEFAULT_TOP_SHARE if top_share is None else top_share
         if not 0 < top_share <= 1:
-            raise AudienceDiversityError(
-                f"The top share must be above 0 % and at most 100 %, not {top_share:.0%}."
-            )
+            raise AudienceDiversityError(_TEXT["bad_share"] % {"share": f"{top_share:.0%}"})
     fields = {f.name: f for f in audience_attributes()}
     chosen = list(fields) if not attributes else attributes
     unknown = [name for name in chosen if name not in fields]
     if unknown:
         raise AudienceDiversityError(
-            f"Unknown attribute(s) {', '.join(unknown)}; known: {', '.join(fields) or 'none'}."
+            _TEXT["unknown_attributes"]
+            % {"unknown": ", ".join(unknown), "known": ", ".join(fields) or "none"}
         )
     if not chosen:
-        raise AudienceDiversityError("The customers have no profile attributes to compare.")
+        raise AudienceDiversityError(_TEXT["no_attributes"])
 
     return top_n, top_share, chosen, fields
 
@@ -186,12 +223,47 @@ def _reportable(
     }
 
 
-def _finding(label: str, group: dict[str, Any], top_label: str) -> str:
-    who = f"Customers with {label.lower()} “{group['group']}”"
+def _english(msgid: str) -> str:
+    return msgid
+
+
+def top_label_text(
+    top_n: int | None, top_share: float | None, say: Callable[[str], str] = _english
+) -> str:
+    """The top as the report names it ("top 10%", "top 1,000"); ``say`` translates (English,
+    as stored, by default)."""
+    top = f"{top_n:,}" if top_n is not None else percent_text(top_share or 0)
+    return say(_TEXT["top"]) % {"top": top}
+
+
+def _finding(
+    label: str, group: dict[str, Any], top_label: str, say: Callable[[str], str] = _english
+) -> str:
+    """The sentence for one under-represented or left-out group."""
+    words = {
+        "attribute": label.lower(),
+        "group": group["group"],
+        "base": percent_text(group["base_share"]),
+        "share": percent_text(group["audience_share"]),
+        "top": top_label,
+    }
     if group["audience_count"] == 0:
-        share = percent_text(group["base_share"])
-        return f"{who} are {share} of the base but none of the {top_label}."
-    return (
-        f"{who} are {percent_text(group['base_share'])} of the base but "
-        f"{percent_text(group['audience_share'])} of the {top_label}."
-    )
+        return say(_TEXT["none_of_top"]) % words
+    return say(_TEXT["share_of_top"]) % words
+
+
+def report_in_words(report: dict[str, Any], say: Callable[[str], str]) -> dict[str, Any]:
+    """The stored report's top label and findings worded anew by ``say`` (a page's gettext):
+    the report keeps them in English."""
+    top_label = top_label_text(report.get("top_n"), report.get("top_share"), say)
+    groups = {
+        (spread["attribute"], group["group"]): group
+        for spread in report["attributes"]
+        for group in spread["groups"]
+    }
+    findings = []
+    for row in report["under_represented"]:
+        group = groups.get((row["attribute"], row["group"]))
+        text = row["text"] if group is None else _finding(row["label"], group, top_label, say)
+        findings.append({**row, "text": text})
+    return {"top_label": top_label, "under_represented": findings}

@@ -7,7 +7,9 @@ never passes through Python, and records the consent state of the members at tha
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketing.dbstats import analyze
 from marketing.models import (
@@ -66,13 +68,13 @@ def insert_select(
 def _check_scores(scoring_run: ScoringRun | None, offer: Offer | None) -> None:
     if scoring_run is None:
         if offer is not None:
-            raise AudienceDefinitionError("An offer only chooses among a scoring run's scores.")
+            raise AudienceDefinitionError(_("An offer only chooses among a scoring run's scores."))
         return
     if scoring_run.job.status != Job.Status.SUCCEEDED:
-        raise AudienceDefinitionError("Only a finished scoring run can rank an audience.")
+        raise AudienceDefinitionError(_("Only a finished scoring run can rank an audience."))
     trained_for = scoring_run.training_run.offer_id
     if offer is not None and trained_for is not None and offer.pk != trained_for:
-        raise AudienceDefinitionError("This scoring run has no scores for that offer.")
+        raise AudienceDefinitionError(_("This scoring run has no scores for that offer."))
 
 
 def _log(audience: Audience, change: str, by: Actor, **details: Any) -> None:
@@ -97,7 +99,7 @@ def audience_create(
 ) -> Audience:
     """A draft audience; raises ``AudienceDefinitionError`` or ``SegmentRuleError``."""
     if segment is None:
-        raise AudienceDefinitionError("An audience starts from a segment.")
+        raise AudienceDefinitionError(_("An audience starts from a segment."))
     _check_scores(scoring_run, offer)
     cut.check(scoring_run)
     compile_rules(segment.rules)
@@ -125,11 +127,20 @@ def audience_create(
 
 
 def audience_why(audience: Audience) -> str:
-    """Why every member of the audience is in it, in words."""
+    """Why every member of the audience is in it, in words of the active language (the
+    members keep it in English: see ``audience_freeze``)."""
     cut = AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run)
-    segment = f"In segment “{audience.segment_name}”"
-    offer = f" for “{audience.offer.title}”" if audience.offer else ""
-    return f"{segment}, {cut}{offer}"[:255] if cut else segment[:255]
+    words = {"segment": audience.segment_name, "cut": cut}
+    if not cut:
+        why = _("In segment “%(segment)s”") % words
+    elif audience.offer:
+        why = _("In segment “%(segment)s”, %(cut)s for “%(offer)s”") % {
+            **words,
+            "offer": audience.offer.title,
+        }
+    else:
+        why = _("In segment “%(segment)s”, %(cut)s") % words
+    return why[:255]
 
 
 @transaction.atomic
@@ -143,7 +154,7 @@ def audience_freeze_start(*, audience: Audience, by: Actor) -> Job:
         .get(pk=audience.pk)
     )
     if locked.is_frozen:
-        raise AudienceDefinitionError("This audience is frozen already.")
+        raise AudienceDefinitionError(_("This audience is frozen already."))
     compile_rules(locked.segment.rules if locked.segment else locked.segment_rules)
     running = unfinished_job(Job.Kind.AUDIENCE_FREEZE, audience=locked.pk)
     if running is not None:
@@ -180,7 +191,7 @@ def audience_freeze(
         .get(pk=audience.pk)
     )
     if locked.is_frozen:
-        raise AudienceDefinitionError("This audience is frozen already.")
+        raise AudienceDefinitionError(_("This audience is frozen already."))
     if locked.segment is not None:
         locked.segment_name, locked.segment_rules = locked.segment.name, locked.segment.rules
     candidates = audience_candidates(
@@ -189,15 +200,17 @@ def audience_freeze(
         offer=locked.offer,
         cut=AudienceCut(locked.cut, locked.cut_value),
     )
-    progress(5, "Writing the members")
+    progress(5, gettext_noop("Writing the members"))
+    with translation.override("en"):
+        why = audience_why(locked)
     size = insert_select(
         AudienceMember,
         ["customer", "pseudonym", "score", "rank"],
         candidates.values_list("pk", "pseudonym", "audience_score", "audience_rank"),
-        constants={"audience": locked.pk, "why": audience_why(locked)},
+        constants={"audience": locked.pk, "why": why},
     )
     at = timezone.now()
-    progress(30, "Counting the members' consent")
+    progress(30, gettext_noop("Counting the members' consent"))
     figures = audience_readiness(members=audience_customers(locked), progress=progress)
     left_out = figures["left_out"]
     locked.consent_snapshot = {

@@ -26,6 +26,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketing.errors import ApplicationError
 from marketing.exporters.csvsafe import SafeCSVWriter
@@ -76,12 +78,15 @@ def customer_erase_start(*, customer: Customer, by: Actor, reason: str) -> Job:
     reason = reason.strip()
     if not reason:
         raise ErasureError(
-            "Say why the customer is erased (the request, the ticket): it is kept in the "
-            "audit trail."
+            _(
+                "Say why the customer is erased (the request, the ticket): it is kept in the "
+                "audit trail."
+            )
         )
     return job_create(
         kind=Job.Kind.ERASE,
-        title="Erasure of a customer",
+        # Stored: translated where it is shown.
+        title=gettext_noop("Erasure of a customer"),
         params={"customer": customer.pk, "reason": reason[:500]},
         by=by,
     )
@@ -95,8 +100,9 @@ class ErasureError(ApplicationError):
 def run_erasure(job: Job, progress: Progress) -> dict[str, Any]:
     customer = Customer.objects.filter(pk=job.params.get("customer")).first()
     if customer is None:
-        raise ErasureError("This customer was erased already.")
-    progress(5, "Searching stored files and the model registry")
+        # Stored as the job's message: translated where it is shown.
+        raise ErasureError(gettext_noop("This customer was erased already."))
+    progress(5, gettext_noop("Searching stored files and the model registry"))
     return customer_erase(customer=customer, by=job.created_by, reason=job.params.get("reason", ""))
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from marketing.errors import ApplicationError
 from marketing.models import (
@@ -39,6 +40,7 @@ from marketing.services.model_inputs import (
     offer_columns,
     population,
 )
+from marketing.services.training_params import message
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +66,62 @@ class ExplanationSetupError(ApplicationError, ValueError):
     """The requested explanation cannot be computed; the message says why."""
 
 
+# What the pages and the API read of a request or a run (English, translated where shown).
+NOT_FINISHED = gettext_noop("Only a finished training run has a model to explain.")
+GLOBAL_WITH_CUSTOMER = gettext_noop(
+    "Global importance is computed over a sample, not one customer; leave the customer out."
+)
+SAMPLE_SIZE = gettext_noop(
+    "The sample must hold between %(low)s and %(high)s customers, not %(size)s."
+)
+NO_CUSTOMER = gettext_noop("Name the customer whose score should be explained.")
+UNKNOWN_SCOPE = gettext_noop("Unknown scope %(scope)s; use global or customer.")
+NO_CONSENT = gettext_noop(
+    "Customer %(customer)s has no valid profiling consent: explaining their score is "
+    "profiling, so it is not computed."
+)
+OUTSIDE_SEGMENT = gettext_noop(
+    "Customer %(customer)s is outside segment “%(segment)s” that this model was trained for."
+)
+NOBODY_TO_COMPARE = gettext_noop(
+    "No customer of this model's population has a valid profiling consent, so there is "
+    "nobody to compare scores with."
+)
+ERASED = gettext_noop("The customer to explain has been erased.")
+NO_BASELINE = gettext_noop(
+    "Model %(model)s was saved without its LightGBM baseline (trained before baselines were "
+    "kept); train it again to compare explanations."
+)
+NO_ACTIVE_OFFER = gettext_noop(
+    "A model of every offer is explained for an active offer; there is none."
+)
+GLOBAL_TITLE = gettext_noop("Field importance of “%(name)s”")
+CUSTOMER_TITLE = gettext_noop("Explain one customer's score with “%(name)s”")
+LOADING = gettext_noop("Loading model %(model)s and its baseline")
+COMPARING = gettext_noop("Comparing with %(count)s customers")
+EXPLAINING_BERT = gettext_noop("Explaining the score of BERT")
+EXPLAINING_BASELINE = gettext_noop("Explaining the score of the baseline")
+MESSAGES = (
+    NOT_FINISHED,
+    GLOBAL_WITH_CUSTOMER,
+    SAMPLE_SIZE,
+    NO_CUSTOMER,
+    UNKNOWN_SCOPE,
+    NO_CONSENT,
+    OUTSIDE_SEGMENT,
+    NOBODY_TO_COMPARE,
+    ERASED,
+    NO_BASELINE,
+    NO_ACTIVE_OFFER,
+    GLOBAL_TITLE,
+    CUSTOMER_TITLE,
+    LOADING,
+    COMPARING,
+    EXPLAINING_BERT,
+    EXPLAINING_BASELINE,
+)
+
+
 def explanation_run_create(
     *,
     training_run: TrainingRun,
@@ -74,28 +132,23 @@ def explanation_run_create(
 ) -> ExplanationRun:
     """Check the request, then create the run and its Job (enqueued once committed)."""
     if training_run.job.status != Job.Status.SUCCEEDED or not training_run.model_id:
-        raise ExplanationSetupError("Only a finished training run has a model to explain.")
+        raise ExplanationSetupError(NOT_FINISHED)
     if scope == ExplanationRun.Scope.GLOBAL:
         if customer is not None:
-            raise ExplanationSetupError(
-                "Global importance is computed over a sample, not one "
-                "customer; leave the customer out."
-            )
+            raise ExplanationSetupError(GLOBAL_WITH_CUSTOMER)
         low, high = SAMPLE_LIMITS
         if not low <= sample_size <= high:
-            raise ExplanationSetupError(
-                f"The sample must hold between {low} and {high} customers, not {sample_size}."
-            )
-        title = f"Field importance of “{training_run.name}”"
+            raise ExplanationSetupError(message(SAMPLE_SIZE, low=low, high=high, size=sample_size))
+        title = message(GLOBAL_TITLE, name=training_run.name)
     elif scope == ExplanationRun.Scope.CUSTOMER:
         if customer is None:
-            raise ExplanationSetupError("Name the customer whose score should be explained.")
+            raise ExplanationSetupError(NO_CUSTOMER)
         check_customer(training_run, customer)
         sample_size = 1
         # No customer identifier in the title: job rows outlive an erasure.
-        title = f"Explain one customer's score with “{training_run.name}”"
+        title = message(CUSTOMER_TITLE, name=training_run.name)
     else:
-        raise ExplanationSetupError(f"Unknown scope {scope!r}; use global or customer.")
+        raise ExplanationSetupError(message(UNKNOWN_SCOPE, scope=repr(scope)))
     creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
@@ -126,15 +179,11 @@ def explanation_run_create(
 def check_customer(training_run: TrainingRun, customer: Customer) -> None:
     """Refuse a customer without a valid profiling consent or outside the run's population."""
     if not has_consent(customer, Purpose.PROFILING):
-        raise ExplanationSetupError(
-            f"Customer {customer.external_id} has no valid profiling consent: explaining "
-            "their score is profiling, so it is not computed."
-        )
+        raise ExplanationSetupError(message(NO_CONSENT, customer=customer.external_id))
     segment = training_run.segment  # None: every customer
     if segment is not None and not population(segment).filter(pk=customer.pk).exists():
         raise ExplanationSetupError(
-            f"Customer {customer.external_id} is outside segment “{segment.name}”"
-            " that this model was trained for."
+            message(OUTSIDE_SEGMENT, customer=customer.external_id, segment=segment.name)
         )
 
 
@@ -147,7 +196,7 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
         "training_run__segment", "training_run__offer", "customer"
     ).get(job=job)
     training = run.training_run
-    progress(1, f"Loading model {training.model_id} and its baseline")
+    progress(1, message(LOADING, model=training.model_id))
     models = load_models(training)
     config = explain_config()
     offer = explanation_offer(run)
@@ -158,17 +207,14 @@ def run_explanation(job: Job, progress: Progress) -> dict[str, Any]:
     known = model_text_values(training)
     reference = customer_frame(sample_customers(training, reference_size), training, offer, known)
     if not len(reference):
-        raise ExplanationSetupError(
-            "No customer of this model's population has a valid profiling consent, so there is "
-            "nobody to compare scores with."
-        )
-    progress(LOADED, f"Comparing with {min(config.background_size, len(reference))} customers")
+        raise ExplanationSetupError(NOBODY_TO_COMPARE)
+    progress(LOADED, message(COMPARING, count=min(config.background_size, len(reference))))
     if run.scope == ExplanationRun.Scope.GLOBAL:
         result = explain_global(models, config, reference, progress)
     else:
         customer = run.customer
         if customer is None:
-            raise ExplanationSetupError("The customer to explain has been erased.")
+            raise ExplanationSetupError(ERASED)
         check_customer(training, customer)  # consent may have changed since the request
         row = customer_frame([customer], training, offer, known)
         result = explain_customer(models, config, reference, row, progress)
@@ -195,10 +241,7 @@ def load_models(training: TrainingRun) -> dict[str, Any]:
     try:
         baseline = registry.load_part(training.model_id, "baseline")
     except KeyError:
-        raise ExplanationSetupError(
-            f"Model {training.model_id} was saved without its LightGBM baseline (trained "
-            "before baselines were kept); train it again to compare explanations."
-        ) from None
+        raise ExplanationSetupError(message(NO_BASELINE, model=training.model_id)) from None
     # On a GPU worker ("gpu" queue) the BERT model runs on the accelerator.
     return {"bert": registry.load(training.model_id, device=pick_device()), "baseline": baseline}
 
@@ -296,9 +339,7 @@ def explanation_offer(run: ExplanationRun) -> Offer | None:
             return best.offer
     offer = Offer.objects.filter(active=True).order_by("pk").first()
     if offer is None:
-        raise ExplanationSetupError(
-            "A model of every offer is explained for an active offer; there is none."
-        )
+        raise ExplanationSetupError(NO_ACTIVE_OFFER)
     return offer
 
 
@@ -385,7 +426,7 @@ def explain_customer(
     for step, key in enumerate(MODEL_KEYS):
         progress(
             LOADED + (99 - LOADED) * step / len(MODEL_KEYS),
-            f"Explaining the score of {'BERT' if key == 'bert' else 'the baseline'}",
+            EXPLAINING_BERT if key == "bert" else EXPLAINING_BASELINE,
         )
         explanation = explainers[key].explain(frame)[0]
         result[key] = explanation.to_dict()

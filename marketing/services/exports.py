@@ -18,7 +18,9 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketing.bulkwrite import append_rows
 from marketing.errors import ApplicationError
@@ -60,14 +62,17 @@ def export_create(*, audience: Audience, platform: str, by: Actor) -> Export:
     """Record an export and start its job; raises ``ExportError``."""
     fmt = FORMATS.get(platform)
     if fmt is None:
-        raise ExportError(f"Unknown platform format {platform!r}.")
+        raise ExportError(_("Unknown platform format %(format)s.") % {"format": repr(platform)})
     if not audience.is_frozen:
-        raise ExportError("Freeze the audience before exporting it.")
+        raise ExportError(_("Freeze the audience before exporting it."))
     creator = stored_user(by)
+    # The job's title is stored: in English, whoever asks.
+    with translation.override("en"):
+        title = f"Export “{audience.name}” · {fmt.label}"
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.EXPORT,
-            title=f"Export “{audience.name}” · {fmt.label}",
+            title=title,
             params={"audience": audience.pk, "platform": platform},
             by=by,
         )
@@ -131,7 +136,7 @@ class _ExportWriter:
 
     def run(self) -> dict[str, Any]:
         export = self.export
-        self.progress(1, "Checking consent and writing the file")
+        self.progress(1, gettext_noop("Checking consent and writing the file"))
         try:
             size, checksum = self.write_file()
             left_out = self.left_out()
@@ -169,7 +174,9 @@ class _ExportWriter:
             "sha256": checksum,
             "bytes": size,
         }
-        warning = export_size_warning(export.platform, self.result.rows)
+        # Stored with the job's result: in English, whoever started it.
+        with translation.override("en"):
+            warning = export_size_warning(export.platform, self.result.rows)
         if warning:
             result["warning"] = warning
         return result

@@ -31,6 +31,7 @@ from django.core.files import File
 from django.db import DatabaseError, connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.translation import gettext_noop, override
 
 from marketing.dbstats import analyze
 from marketing.exporters.csvsafe import SafeCSVWriter
@@ -56,6 +57,24 @@ from marketing.ingest.fields import (
 )
 from marketing.ingest.rows import CHECKERS, Checked, RowChecker, RowError
 from marketing.ingest.values import CATEGORY, TEXT, common_values, suggest_type
+from marketing.ingest.wording import (
+    AND_MORE,
+    HEADER_NOT_SPLIT,
+    HEADER_NOT_SPLIT_HINT,
+    IMPORT_TITLES,
+    MAPPING_PROBLEMS,
+    NONE_IMPORTED,
+    NOT_A_KIND,
+    NOT_A_MODE,
+    NOT_A_TYPE,
+    NOTHING_IMPORTED,
+    NUL_ROW,
+    NUL_ROW_COLUMN,
+    PROGRESS_CHECKED,
+    PROGRESS_IMPORTED,
+    TOO_LARGE,
+    UNEXPECTED,
+)
 from marketing.ingest.writers import (
     CustomerRecord,
     CustomerWriter,
@@ -87,6 +106,10 @@ __all__ = [
     "upload_set_mapping",
 ]
 
+# What an import stores as its job's message on failure, besides the messages
+# ``marketing.stored_texts`` lists: read there to show it in the reader's language.
+MESSAGES = (MAPPING_PROBLEMS, NUL_ROW_COLUMN, NUL_ROW)
+
 # Rows checked and staged per step; progress is reported after each.
 CHUNK_ROWS = 20_000
 # Row problems kept in messages, previews and job results (the error file has them all).
@@ -102,7 +125,7 @@ T = TypeVar("T")
 def upload_create(*, kind: str, file: File, by: Actor, encoding: str | None = None) -> Upload:
     """Check and store an uploaded CSV, with a guessed column mapping."""
     if kind not in TARGET_FIELDS:
-        raise IngestError(f"'{kind}' is not a kind of upload; choose {', '.join(TARGET_FIELDS)}.")
+        raise IngestError(NOT_A_KIND % {"kind": kind, "kinds": ", ".join(TARGET_FIELDS)})
     _check_size(file.size)
     encoding = clean_encoding(encoding)
     shape = inspect_file(file, encoding=encoding, max_columns=settings.MAX_UPLOAD_COLUMNS)
@@ -152,25 +175,31 @@ def upload_create(*, kind: str, file: File, by: Actor, encoding: str | None = No
 def _check_size(size: int) -> None:
     limit = settings.MAX_UPLOAD_BYTES
     if size == 0:
-        raise IngestError("The file is empty.")
+        raise IngestError(gettext_noop("The file is empty."))
     if size > limit:
         raise IngestError(
-            f"The file is {_size(size)} ({size:,} bytes), over the upload limit of "
-            f"{_size(limit)} ({limit:,} bytes). Split it into smaller files."
+            TOO_LARGE
+            % {
+                "size": _size(size),
+                "bytes": f"{size:,}",
+                "limit_size": _size(limit),
+                "limit": f"{limit:,}",
+            }
         )
 
 
 def _size(n: int) -> str:
-    return filesizeformat(n).replace("\xa0", " ")
+    with override("en"):  # the message is the API's too
+        return filesizeformat(n).replace("\xa0", " ")
 
 
 _SEPARATOR_NAMES = {
-    ":": "colons",
-    " ": "spaces",
-    "/": "slashes",
-    "~": "tildes",
-    "^": "carets",
-    "#": "hashes",
+    ":": gettext_noop("colons"),
+    " ": gettext_noop("spaces"),
+    "/": gettext_noop("slashes"),
+    "~": gettext_noop("tildes"),
+    "^": gettext_noop("carets"),
+    "#": gettext_noop("hashes"),
 }
 
 
@@ -180,12 +209,14 @@ def _check_header_split(kind: str, headers: list[str], mapping: dict[str, str]) 
     if len(headers) > 1 or (len(required) == 1 and mapping[required[0].name]):
         return
     separator = guess_foreign_delimiter(headers[0])
-    hint = f" It seems to separate them with {_SEPARATOR_NAMES[separator]}." if separator else ""
-    needed = ", ".join(spec.name for spec in required)
     raise IngestError(
-        f"The header could not be split into the columns a {kind} file needs ({needed}): we "
-        f"read a single column '{headers[0][:80]}'.{hint} Separate the columns with a comma, "
-        "semicolon, tab or | and upload the file again."
+        (HEADER_NOT_SPLIT_HINT if separator else HEADER_NOT_SPLIT)
+        % {
+            "kind": kind,
+            "needed": ", ".join(spec.name for spec in required),
+            "header": headers[0][:80],
+            "separator": _SEPARATOR_NAMES[separator] if separator else "",
+        }
     )
 
 
@@ -217,7 +248,7 @@ def upload_set_mapping(
     _check_not_imported(upload)
     if mode not in Upload.Mode.values:
         choices = " or ".join(Upload.Mode.values)
-        raise IngestError(f"'{mode}' is not an import mode; choose {choices}.")
+        raise IngestError(NOT_A_MODE % {"mode": mode, "choices": choices})
     upload.mapping = clean_mapping(upload.kind, mapping, upload.headers)
     attribute_headers = {
         header
@@ -230,7 +261,7 @@ def upload_set_mapping(
             continue
         if data_type not in ProfileField.DataType.values:
             names = ", ".join(ProfileField.DataType.values)
-            raise IngestError(f"Column “{header}”: '{data_type}' is not a type; choose {names}.")
+            raise IngestError(NOT_A_TYPE % {"header": header, "type": data_type, "names": names})
         chosen[header] = data_type
     upload.mode = mode
     upload.status = Upload.Status.MAPPED
@@ -240,15 +271,24 @@ def upload_set_mapping(
 
 
 def _check_not_imported(upload: Upload) -> None:
-    if upload.status in (Upload.Status.IMPORTING, Upload.Status.IMPORTED):
+    if upload.status == Upload.Status.IMPORTING:
         raise IngestError(
-            f"This upload is already {upload.get_status_display().lower()}; upload the file "
-            "again to import it again."
+            gettext_noop(
+                "This upload is already importing; upload the file again to import it again."
+            )
+        )
+    if upload.status == Upload.Status.IMPORTED:
+        raise IngestError(
+            gettext_noop(
+                "This upload is already imported; upload the file again to import it again."
+            )
         )
     if upload.summary.get("identifiers_removed"):
         raise IngestError(
-            "The identifiers were removed from this upload's stored file after its import "
-            "(they are kept only hashed); upload the file again to import it again."
+            gettext_noop(
+                "The identifiers were removed from this upload's stored file after its import "
+                "(they are kept only hashed); upload the file again to import it again."
+            )
         )
 
 
@@ -312,10 +352,10 @@ def upload_import(*, upload: Upload, by: Actor) -> Job:
             .update(status=Upload.Status.IMPORTING)
         )
         if not claimed:
-            raise IngestError("This upload is already being imported.")
+            raise IngestError(gettext_noop("This upload is already being imported."))
         job = job_create(
             kind=Job.Kind.IMPORT,
-            title=f"Import {upload.get_kind_display().lower()}: {upload.original_name}"[:200],
+            title=(IMPORT_TITLES[upload.kind] % {"file": upload.original_name})[:200],
             params={"upload_id": upload.pk, "mode": upload.mode},
             by=by,
         )
@@ -339,10 +379,7 @@ def run_import(job: Job, progress: Progress) -> dict[str, Any]:
             reset_broken_connection()
         # Anything else may quote the rows it failed on (a database error quotes values):
         # the job and the upload get a message of our own, the log gets the exception.
-        failure = IngestError(
-            f"The import stopped on an unexpected error ({type(exc).__name__}). The server "
-            f"log has the details (job {job.pk})."
-        )
+        failure = IngestError(UNEXPECTED % {"error": type(exc).__name__, "job": job.pk})
         _import_failed(upload, job, str(failure))
         raise failure from exc
     finally:
@@ -432,7 +469,7 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
         _visible_progress(progress) as report,
         _collector_paused,
     ):
-        report(1, "Reading the file")
+        report(1, gettext_noop("Reading the file"))
         try:
             with writer, transaction.atomic(), upload.file.open("rb") as binary:
                 for chunk in _in_background(
@@ -458,15 +495,19 @@ def _import(upload: Upload, job: Job, progress: Progress) -> dict[str, Any]:
                         writer.write(prepared or writer.prepare([r for _, _, r in checked]))
                     report(
                         2 + 93 * rows / max(total, 1),
-                        f"{'Checked' if all_or_nothing and errors.count else 'Imported'} "
-                        f"{rows:,} of {total:,} rows ({rows - valid:,} with problems)",
+                        (PROGRESS_CHECKED if all_or_nothing and errors.count else PROGRESS_IMPORTED)
+                        % {
+                            "rows": f"{rows:,}",
+                            "total": f"{total:,}",
+                            "invalid": f"{rows - valid:,}",
+                        },
                     )
                 summary.update(rows=rows, valid=valid, invalid=rows - valid, errors=errors.shown)
                 if valid < rows and all_or_nothing:
                     raise IngestError(_nothing_imported(rows, valid, errors))
                 if valid == 0:
                     raise IngestError(
-                        f"None of the {rows:,} rows could be imported. " + _first(errors)
+                        NONE_IMPORTED % {"rows": f"{rows:,}", "problems": _first(errors)}
                     )
                 if attributes:
                     catalogue_attributes(attributes)
@@ -555,18 +596,19 @@ def upload_remove_identifiers(*, upload: Upload) -> None:
 
 
 def _nothing_imported(rows: int, valid: int, errors: "ErrorLog") -> str:
-    return (
-        f"{rows - valid:,} of {rows:,} rows have problems, so nothing was imported "
-        "(all or nothing). "
-        + _first(errors)
-        + " The error file lists every problem; fix them, or import only the valid rows."
-    )
+    return NOTHING_IMPORTED % {
+        "invalid": f"{rows - valid:,}",
+        "rows": f"{rows:,}",
+        "problems": _first(errors),
+    }
 
 
 def _first(errors: "ErrorLog", shown: int = 3) -> str:
-    messages = [e["message"] for e in errors.shown[:shown]]
-    more = f"; and {errors.count - shown:,} more" if errors.count > shown else ""
-    return "; ".join(messages) + more + "."
+    """The first few problems, and how many more, joined with "; "."""
+    problems = [e["message"] for e in errors.shown[:shown]]
+    if errors.count > shown:
+        problems.append(AND_MORE % {"count": f"{errors.count - shown:,}"})
+    return "; ".join(problems)
 
 
 def _checker(

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from marketing.models import Job
 from marketing.services.audit import Actor, stored_user
@@ -329,7 +329,16 @@ def failure_message(exc: BaseException, job_id: int) -> str:
 
 
 def run_job(job_id: int) -> Job | None:
-    """Run one job to its end; returns the finished row (None when another worker has it)."""
+    """Run one job to its end; returns the finished row (None when another worker has it).
+
+    It runs in English whoever started it (a job run inline runs in the request's thread):
+    what it stores (messages, titles of the jobs it starts) is English, and pages translate
+    it where they show it (``marketing.stored_texts``)."""
+    with translation.override("en"):
+        return _run_job(job_id)
+
+
+def _run_job(job_id: int) -> Job | None:
     if not _claim(job_id):
         logger.info("job %s not claimed: already taken or not queued", job_id)
         return None

@@ -10,14 +10,16 @@ run as a Job ("plan").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 
 from marketing.errors import ApplicationError
 from marketing.models import (
@@ -45,6 +47,83 @@ from recengine.economics import (
 # did not learn from them, so the Qini curve is measured on unseen rows.
 UPLIFT_FOLDS = 2
 
+# What the plan services say, in English: errors (pages and the API), the uplift's reasons,
+# job title and progress (stored). The English is what is stored and what the API answers;
+# pages show it in the reader's language (``marketing.stored_texts``).
+_TEXT = {
+    "economics_object": gettext_noop("Economics must be an object with %(fields)s."),
+    "unknown_fields": gettext_noop("Unknown field(s): %(fields)s."),
+    "required": gettext_noop("This field is required."),
+    "not_a_number": gettext_noop("%(value)s is not a number."),
+    "only_offer": gettext_noop("This scoring run only has scores for “%(offer)s”."),
+    "choose_offer": gettext_noop(
+        "This scoring run scored every offer: choose the offer the campaign is for."
+    ),
+    "no_offer_scores": gettext_noop("This scoring run has no scores for “%(offer)s”."),
+    "nobody": gettext_noop(
+        "No customer of this scoring run holds a valid profiling consent now, so there is "
+        "nobody to plan for."
+    ),
+    "too_many_contacts": gettext_noop(
+        "Only %(available)s customers can be contacted (consented and scored); %(asked)s asked."
+    ),
+    "no_name": gettext_noop("Give the plan a name."),
+    "unfinished": gettext_noop("Only a finished scoring run has scores to plan with."),
+    "no_contacts": gettext_noop("Contact at least one customer (leave empty for the best depth)."),
+    "no_campaign": gettext_noop("Enter the campaign name the responses were recorded under."),
+    "no_plan_offer": gettext_noop("The plan's offer no longer exists."),
+    "no_responses": gettext_noop(
+        "No responses to “%(offer)s” are recorded under the campaign “%(campaign)s”."
+    ),
+    "contacts_nobody": gettext_noop(
+        "The plan contacts nobody (the budget pays for no contact): there is no forecast to "
+        "compare with."
+    ),
+    "none_consented": gettext_noop(
+        "None of the targeted customers holds a valid profiling consent now."
+    ),
+    "no_attribute": gettext_noop("Name the attribute that marks the treated customers."),
+    "no_value": gettext_noop("Enter the value that marks a customer as treated."),
+    "attribute_missing": gettext_noop("No scored customer has the attribute “%(attribute)s”."),
+    "uplift_title": gettext_noop("Uplift of “%(plan)s” by %(attribute)s = %(value)s"),
+    "reading": gettext_noop("Reading the customers' profiles and responses"),
+    "fitting": gettext_noop("Fitting the treated and control models (fold %(fold)s of %(folds)s)"),
+    "measuring": gettext_noop("Measuring the uplift on held-out customers"),
+}
+# The engine's words the plan stores (recengine.economics, .roi and .uplift), as it words them.
+ENGINE_MESSAGES = (
+    gettext_noop("Must be a number."),
+    gettext_noop("Must be a finite number."),
+    gettext_noop("Cannot be negative."),
+    gettext_noop("Must be above 0: a conversion that earns nothing cannot pay for any contact."),
+    gettext_noop(
+        "Scores are used as calibrated probabilities (uplift: calibrated changes in "
+        "probability); expected conversions are their sums, so miscalibrated scores shift "
+        "every money figure."
+    ),
+    gettext_noop("No budget given: every customer is affordable."),
+    gettext_noop("The budget does not cover the fixed cost."),
+    gettext_noop("The budget left after the fixed cost does not pay for one contact."),
+    gettext_noop(
+        "No control group: every row is marked as treated, so there is nobody to compare "
+        "with; keep a random share of customers uncontacted."
+    ),
+    gettext_noop("No treatment group: no row is marked as treated."),
+    gettext_noop("Too few treatment rows: %(count)s (at least %(need)s needed)."),
+    gettext_noop("Too few control rows: %(count)s (at least %(need)s needed)."),
+    gettext_noop(
+        "Too few conversions in the treatment group: %(count)s (at least %(need)s needed)."
+    ),
+    gettext_noop("Too few conversions in the control group: %(count)s (at least %(need)s needed)."),
+    gettext_noop(
+        "Too few non-conversions in the treatment group: %(count)s (at least %(need)s needed)."
+    ),
+    gettext_noop(
+        "Too few non-conversions in the control group: %(count)s (at least %(need)s needed)."
+    ),
+)
+MESSAGES = (*_TEXT.values(), *ENGINE_MESSAGES)
+
 
 class PlanError(ApplicationError, ValueError):
     """The plan cannot be made as asked. ``errors`` maps a field name to what is wrong with it
@@ -61,23 +140,23 @@ def checked_economics(raw: dict[str, Any]) -> dict[str, float | None]:
     Text is read as a number here; the rules the numbers obey are the engine's."""
     if not isinstance(raw, dict):
         raise PlanError(
-            {"economics": "Economics must be an object with " + ", ".join(ECONOMICS_FIELDS) + "."}
+            {"economics": _TEXT["economics_object"] % {"fields": ", ".join(ECONOMICS_FIELDS)}}
         )
     unknown = sorted(set(raw) - set(ECONOMICS_FIELDS))
     if unknown:
-        raise PlanError({"economics": f"Unknown field(s): {', '.join(unknown)}."})
+        raise PlanError({"economics": _TEXT["unknown_fields"] % {"fields": ", ".join(unknown)}})
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in ECONOMICS_FIELDS:
         value = raw.get(name)
         if value in (None, ""):
             if name not in ECONOMICS_DEFAULTS:
-                errors[name] = "This field is required."
+                errors[name] = _TEXT["required"]
             values[name] = ECONOMICS_DEFAULTS.get(name)
             continue
         values[name] = _number(value)
         if values[name] is None:
-            errors[name] = f"{value!r} is not a number."
+            errors[name] = _TEXT["not_a_number"] % {"value": repr(value)}
     problems = economics_problems(values)
     errors.update(
         {
@@ -115,14 +194,12 @@ def plan_offer(scoring_run: ScoringRun, offer: Offer | None) -> Offer | None:
     trained_for = scoring_run.training_run.offer
     if trained_for is not None:
         if offer is not None and offer.pk != trained_for.pk:
-            raise PlanError({"offer": f"This scoring run only has scores for “{trained_for}”."})
+            raise PlanError({"offer": _TEXT["only_offer"] % {"offer": trained_for}})
         return trained_for
     if offer is None:
-        raise PlanError(
-            {"offer": "This scoring run scored every offer: choose the offer the campaign is for."}
-        )
+        raise PlanError({"offer": _TEXT["choose_offer"]})
     if not scoring_run.scores.filter(offer=offer).exists():
-        raise PlanError({"offer": f"This scoring run has no scores for “{offer}”."})
+        raise PlanError({"offer": _TEXT["no_offer_scores"] % {"offer": offer}})
     return offer
 
 
@@ -146,17 +223,12 @@ def _compute(
 
     scores = _read_scores(scoring_run, offer)
     if not scores.values:
-        raise PlanError(
-            {
-                "__all__": "No customer of this scoring run holds a valid profiling "
-                "consent now, so there is nobody to plan for."
-            }
-        )
+        raise PlanError({"__all__": _TEXT["nobody"]})
     if contacts is not None and contacts > len(scores.values):
         raise PlanError(
             {
-                "contacts": f"Only {len(scores.values):,} customers can be contacted "
-                f"(consented and scored); {contacts:,} asked."
+                "contacts": _TEXT["too_many_contacts"]
+                % {"available": f"{len(scores.values):,}", "asked": f"{contacts:,}"}
             }
         )
     eco = _economics(economics)
@@ -182,6 +254,12 @@ def _compute(
     return result
 
 
+def _in_english(label: Callable[[], str]) -> str:
+    """A choice's label as stored results keep it: in English, whoever asked."""
+    with translation.override("en"):
+        return label()
+
+
 def forecast_basis(scoring_run: ScoringRun) -> dict[str, Any]:
     """How the scores a plan sums were made: out of sample for every customer (the model's
     training customers scored by cross-fitted baselines that did not see them), or, for a
@@ -192,7 +270,7 @@ def forecast_basis(scoring_run: ScoringRun) -> dict[str, Any]:
         "out_of_sample": bool(crossfit),
         "folds": crossfit.get("folds") if crossfit else None,
         "learned_customers": training.customers_used,
-        "scorer": scoring_run.get_scorer_display(),
+        "scorer": _in_english(scoring_run.get_scorer_display),
         "model": training.name,
         "served_auc_training_rows": crossfit.get("served_auc_training_rows") if crossfit else None,
         "served_auc_test_rows": crossfit.get("served_auc_test_rows") if crossfit else None,
@@ -228,9 +306,9 @@ def campaign_plan_create(
     """A plan over the scoring run's scores; raises PlanError with field errors."""
     errors: dict[str, str] = {}
     if not (name or "").strip():
-        errors["name"] = "Give the plan a name."
+        errors["name"] = _TEXT["no_name"]
     if scoring_run.job.status != Job.Status.SUCCEEDED:
-        errors["scoring_run"] = "Only a finished scoring run has scores to plan with."
+        errors["scoring_run"] = _TEXT["unfinished"]
     try:
         values = checked_economics(economics)
     except PlanError as exc:
@@ -272,11 +350,9 @@ def campaign_plan_update(
     values = checked_economics(economics) if economics is not None else plan.economics
     chosen = plan.contacts if contacts is _UNSET else contacts
     if contacts is not _UNSET and contacts is not None and contacts < 1:
-        raise PlanError(
-            {"contacts": "Contact at least one customer (leave empty for the best depth)."}
-        )
+        raise PlanError({"contacts": _TEXT["no_contacts"]})
     if name is not None and not name.strip():
-        raise PlanError({"name": "Give the plan a name."})
+        raise PlanError({"name": _TEXT["no_name"]})
     result = _compute(plan.scoring_run, plan.offer, values, chosen)
     with transaction.atomic():
         plan.economics, plan.contacts, plan.result = values, chosen, result
@@ -329,29 +405,19 @@ def campaign_plan_actuals(*, plan: CampaignPlan, campaign: str, by: Actor) -> Ca
 
     campaign = (campaign or "").strip()
     if not campaign:
-        raise PlanError({"campaign": "Enter the campaign name the responses were recorded under."})
+        raise PlanError({"campaign": _TEXT["no_campaign"]})
     if plan.offer is None:
-        raise PlanError({"__all__": "The plan's offer no longer exists."})
+        raise PlanError({"__all__": _TEXT["no_plan_offer"]})
     responses = Interaction.objects.filter(offer=plan.offer, campaign=campaign)
     if not responses.exists():
         raise PlanError(
-            {
-                "campaign": f"No responses to “{plan.offer}” are recorded under the "
-                f"campaign “{campaign}”."
-            }
+            {"campaign": _TEXT["no_responses"] % {"offer": plan.offer, "campaign": campaign}}
         )
     if not plan.result["chosen"]["contacts"]:
-        raise PlanError(
-            {
-                "__all__": "The plan contacts nobody (the budget pays for no contact): "
-                "there is no forecast to compare with."
-            }
-        )
+        raise PlanError({"__all__": _TEXT["contacts_nobody"]})
     ids, forecast, left_out = targeted_customers(plan)
     if not ids:
-        raise PlanError(
-            {"__all__": "None of the targeted customers holds a valid profiling consent now."}
-        )
+        raise PlanError({"__all__": _TEXT["none_consented"]})
     conversions = responses.filter(kind=Interaction.Kind.CONVERSION)
     earned: dict[int, Decimal | None] = {}
     for customer_id, value in conversions.filter(customer_id__in=ids).values_list(
@@ -417,17 +483,18 @@ def campaign_plan_uplift(
     errors = {}
     attribute, value = (treatment_attribute or "").strip(), str(treatment_value or "").strip()
     if not attribute:
-        errors["treatment_attribute"] = "Name the attribute that marks the treated customers."
+        errors["treatment_attribute"] = _TEXT["no_attribute"]
     if not value:
-        errors["treatment_value"] = "Enter the value that marks a customer as treated."
+        errors["treatment_value"] = _TEXT["no_value"]
     if plan.offer is None:
-        errors["__all__"] = "The plan's offer no longer exists."
+        errors["__all__"] = _TEXT["no_plan_offer"]
     if errors:
         raise PlanError(errors)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.PLAN,
-            title=f"Uplift of “{plan.name}” by {attribute} = {value}",
+            title=_TEXT["uplift_title"]
+            % {"plan": plan.name, "attribute": attribute, "value": value},
             params={"plan": plan.pk, "treatment_attribute": attribute, "treatment_value": value},
             by=by,
         )
@@ -461,7 +528,7 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
         pk=job.params["plan"]
     )
     attribute, wanted = job.params["treatment_attribute"], job.params["treatment_value"]
-    progress(5, "Reading the customers' profiles and responses")
+    progress(5, _TEXT["reading"])
     ids = list(consented_scores(plan.scoring_run, plan.offer).values_list("customer_id", flat=True))
     profiles = dict(Customer.objects.filter(pk__in=ids).values_list("pk", "attributes"))
     converted_ids = set(
@@ -491,15 +558,13 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
         return {"plan": plan.pk, "status": uplift["status"]}
 
     def on_fold(k: int, folds: int) -> None:
-        progress(
-            15 + 70 * k / folds, f"Fitting the treated and control models (fold {k + 1} of {folds})"
-        )
+        progress(15 + 70 * k / folds, _TEXT["fitting"] % {"fold": k + 1, "folds": folds})
 
     if not with_attribute:
         return save(
             {
                 **base,
-                "reasons": [f"No scored customer has the attribute “{attribute}”."],
+                "reasons": [_TEXT["attribute_missing"] % {"attribute": attribute}],
                 "readiness": None,
             }
         )
@@ -513,7 +578,7 @@ def run_uplift(job: Job, progress: Progress) -> dict[str, Any]:
             {**base, "reasons": exc.readiness.reasons, "readiness": exc.readiness.as_dict()}
         )
     uplift = fitted.uplift
-    progress(90, "Measuring the uplift on held-out customers")
+    progress(90, _TEXT["measuring"])
     evaluation = uplift_evaluation(uplift, treated, y)
     by_uplift = plan_campaign(np.clip(uplift, -1, 1), _economics(plan.economics), kind="uplift")
     return save(

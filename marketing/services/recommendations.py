@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 
 from marketing.dbstats import analyze
 from marketing.errors import ApplicationError
@@ -59,21 +60,84 @@ MAX_K = 50
 LAMBDA_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 RESPONSE_KINDS = (Interaction.Kind.CLICK, Interaction.Kind.CONVERSION)
 CATEGORY_SEPARATOR = ","
+# The result stores these in English (the API answers them); pages show them translated.
 SIMILARITIES = {
-    "categories": "offers sharing categories count as alike (Jaccard over category tags)",
-    "text": "offers whose title, category and description read alike count as alike (cosine "
-    "of sentence-encoder vectors)",
+    "categories": gettext_noop(
+        "offers sharing categories count as alike (Jaccard over category tags)"
+    ),
+    "text": gettext_noop(
+        "offers whose title, category and description read alike count as alike (cosine "
+        "of sentence-encoder vectors)"
+    ),
 }
 
 ACCURACY_BASES = {
-    "held_out": "clicks and conversions recorded after the model's training data was read "
-    "(held out: the model never saw them)",
-    "all_clicks": "every recorded click and conversion, because none happened after the "
-    "model's training data was read (the model may have learned from these, so "
-    "accuracy looks better than it will be)",
-    "none": "no click or conversion of these customers is recorded, so accuracy cannot be "
-    "measured; the curve shows the model's own mean score of the listed offers",
+    "held_out": gettext_noop(
+        "clicks and conversions recorded after the model's training data was read "
+        "(held out: the model never saw them)"
+    ),
+    "all_clicks": gettext_noop(
+        "every recorded click and conversion, because none happened after the "
+        "model's training data was read (the model may have learned from these, so "
+        "accuracy looks better than it will be)"
+    ),
+    "none": gettext_noop(
+        "no click or conversion of these customers is recorded, so accuracy cannot be "
+        "measured; the curve shows the model's own mean score of the listed offers"
+    ),
 }
+
+# What the service says, in English: errors (pages and the API), warnings, job titles and
+# progress (stored). Pages show them in the reader's language (``marketing.stored_texts``).
+_TEXT = {
+    "single_offer": gettext_noop(
+        "This scoring run scores a single offer, so there is nothing to choose between. "
+        "Use “Audience diversity” on the scoring run to see how its top customers spread "
+        "over the base."
+    ),
+    "unfinished": gettext_noop("Only a finished scoring run can be recommended from."),
+    "bad_k": gettext_noop(
+        "Offers per customer must be %(min)s to %(max)s, not %(k)s (a list of one offer "
+        "has no variety to weigh)."
+    ),
+    "bad_diversity": gettext_noop("Diversity must be between 0 and 1, not %(diversity)s."),
+    "bad_cap": gettext_noop("The per-offer cap must be at least 1, not %(cap)s."),
+    "bad_similarity": gettext_noop("Unknown similarity %(similarity)s; choose %(choices)s."),
+    "title": gettext_noop(
+        "Recommend %(count)s offers per customer from scores #%(scores)s (diversity %(diversity)s)"
+    ),
+    "title_one": gettext_noop(
+        "Recommend %(count)s offer per customer from scores #%(scores)s (diversity %(diversity)s)"
+    ),
+    "nobody": gettext_noop(
+        "No scored customer has a valid profiling consent now, so nobody can be given "
+        "recommendations."
+    ),
+    "one_offer": gettext_noop(
+        "The scoring run has scores for one offer only; recommendations choose between "
+        "several. Use “Audience diversity” for a single-offer campaign."
+    ),
+    "no_category": gettext_noop(
+        "No offer has a category, so every two offers count as different and the "
+        "diversity setting cannot change the lists. Give the offers categories, or compare "
+        "them by their text."
+    ),
+    "one_category": gettext_noop(
+        "Every offer has the same category, so no list can be more varied than "
+        "another and the diversity setting cannot change the lists."
+    ),
+    "short_lists": gettext_noop("%(customers)s customers got fewer than %(k)s offers."),
+    "short_lists_cap": gettext_noop(
+        "%(customers)s customers got fewer than %(k)s offers (the per-offer cap ran out)."
+    ),
+    "reading_scores": gettext_noop("Reading the scores of customers with profiling consent"),
+    "reading_text": gettext_noop("Reading the offers' text with the sentence encoder"),
+    "reading_clicks": gettext_noop("Reading the customers' clicks and conversions"),
+    "reranking": gettext_noop("Re-ranking at %(count)s diversity settings"),
+    "building": gettext_noop("Building the lists at the chosen diversity"),
+    "saved": gettext_noop("Saved %(done)s of %(total)s list entries"),
+}
+MESSAGES = (*_TEXT.values(), *SIMILARITIES.values(), *ACCURACY_BASES.values())
 
 
 def _exposure_rows(
@@ -108,32 +172,26 @@ def recommendation_run_create(
     """Start a Job that lists ``k`` offers per consented customer of ``scoring_run``, offers
     compared by ``similarity`` (a key of SIMILARITIES)."""
     if scoring_run.training_run.offer_id is not None:
-        raise RecommendationSetupError(
-            "This scoring run scores a single offer, so there is nothing to choose between. "
-            "Use “Audience diversity” on the scoring run to see how its top customers spread "
-            "over the base."
-        )
+        raise RecommendationSetupError(_TEXT["single_offer"])
     if scoring_run.job.status != Job.Status.SUCCEEDED:
-        raise RecommendationSetupError("Only a finished scoring run can be recommended from.")
+        raise RecommendationSetupError(_TEXT["unfinished"])
     if not MIN_K <= k <= MAX_K:
-        raise RecommendationSetupError(
-            f"Offers per customer must be {MIN_K} to {MAX_K}, not {k} (a list of one offer "
-            "has no variety to weigh)."
-        )
+        raise RecommendationSetupError(_TEXT["bad_k"] % {"min": MIN_K, "max": MAX_K, "k": k})
     if not 0.0 <= diversity <= 1.0:
-        raise RecommendationSetupError(f"Diversity must be between 0 and 1, not {diversity}.")
+        raise RecommendationSetupError(_TEXT["bad_diversity"] % {"diversity": diversity})
     if offer_cap is not None and offer_cap < 1:
-        raise RecommendationSetupError(f"The per-offer cap must be at least 1, not {offer_cap}.")
+        raise RecommendationSetupError(_TEXT["bad_cap"] % {"cap": offer_cap})
     if similarity not in SIMILARITIES:
         raise RecommendationSetupError(
-            f"Unknown similarity {similarity!r}; choose {' or '.join(SIMILARITIES)}."
+            _TEXT["bad_similarity"]
+            % {"similarity": repr(similarity), "choices": " or ".join(SIMILARITIES)}
         )
     creator = stored_user(by)
     with transaction.atomic():
         job = job_create(
             kind=Job.Kind.RECOMMEND,
-            title=f"Recommend {k} offer{'s' if k != 1 else ''} per customer from scores "
-            f"#{scoring_run.pk} (diversity {diversity:g})",
+            title=_TEXT["title" if k != 1 else "title_one"]
+            % {"count": k, "scores": scoring_run.pk, "diversity": f"{diversity:g}"},
             params={
                 "scoring_run": scoring_run.pk,
                 "k": k,
@@ -210,15 +268,15 @@ class _Recommending:
         from recengine.list_metrics import diversity_curve, offer_popularity
 
         run = self.run
-        self.progress(2, "Reading the scores of customers with profiling consent")
+        self.progress(2, _TEXT["reading_scores"])
         scores, excluded = self.scores()
         offers = Offer.objects.in_bulk(scores.offers.tolist())
         catalogue = [offers[int(pk)] for pk in scores.offers]
         kind = self.run.job.params.get("similarity", "categories")
         if kind == "text":
-            self.progress(8, "Reading the offers' text with the sentence encoder")
+            self.progress(8, _TEXT["reading_text"])
         similarity = offer_similarity(catalogue, kind, run.scoring_run.training_run.base_model)
-        self.progress(15, "Reading the customers' clicks and conversions")
+        self.progress(15, _TEXT["reading_clicks"])
         clicks, basis, cutoff, n_clicks = self.clicks(scores)
         everything = self.responses(scores, since=None)
         popularity = offer_popularity(everything)
@@ -230,7 +288,7 @@ class _Recommending:
             pool_size=max(100, run.k),
         )
         lambdas = sorted({*LAMBDA_GRID, float(run.diversity)})
-        self.progress(25, f"Re-ranking at {len(lambdas)} diversity settings")
+        self.progress(25, _TEXT["reranking"] % {"count": len(lambdas)})
         curve = diversity_curve(
             scores,
             similarity=similarity,
@@ -239,7 +297,7 @@ class _Recommending:
             config=config,
             popularity=popularity,
         )
-        self.progress(60, "Building the lists at the chosen diversity")
+        self.progress(60, _TEXT["building"])
         recs = recommend(scores, config, similarity)
         chosen = next(p for p in curve.points if p.mmr_lambda == float(run.diversity))
         exposure = recs.exposure()
@@ -300,10 +358,7 @@ class _Recommending:
             dtype=np.float64,
         ).reshape(-1, 3)
         if not len(data):
-            raise RecommendationSetupError(
-                "No scored customer has a valid profiling consent now, so nobody can be given "
-                "recommendations."
-            )
+            raise RecommendationSetupError(_TEXT["nobody"])
         frame = pd.DataFrame(
             {
                 "customer": data[:, 0].astype(np.int64),
@@ -313,10 +368,7 @@ class _Recommending:
         )
         matrix = ScoreMatrix.from_frame(frame)
         if matrix.n_offers < 2:
-            raise RecommendationSetupError(
-                "The scoring run has scores for one offer only; recommendations choose between "
-                "several. Use “Audience diversity” for a single-offer campaign."
-            )
+            raise RecommendationSetupError(_TEXT["one_offer"])
         return matrix, excluded
 
     def responses(self, scores: ScoreMatrix, *, since: datetime | None) -> np.ndarray:
@@ -353,22 +405,15 @@ class _Recommending:
         out = []
         by_categories = similarity.kind == "jaccard"
         if by_categories and not similarity.categories:
-            out.append(
-                "No offer has a category, so every two offers count as different and the "
-                "diversity setting cannot change the lists. Give the offers categories, or compare "
-                "them by their text."
-            )
+            out.append(_TEXT["no_category"])
         elif (
             by_categories and len(similarity.categories) == 1 and all(o.category for o in catalogue)
         ):
-            out.append(
-                "Every offer has the same category, so no list can be more varied than "
-                "another and the diversity setting cannot change the lists."
-            )
+            out.append(_TEXT["one_category"])
         empty = int((recs.positions < 0).any(axis=1).sum())
         if empty:
-            reason = " (the per-offer cap ran out)" if config.offer_cap else ""
-            out.append(f"{empty:,} customers got fewer than {recs.k} offers{reason}.")
+            message = _TEXT["short_lists_cap" if config.offer_cap else "short_lists"]
+            out.append(message % {"customers": f"{empty:,}", "k": recs.k})
         return out
 
     # ---- writing ------------------------------------------------------------------------------
@@ -396,7 +441,8 @@ class _Recommending:
                 )
                 done = min(total, start + WRITE_CHUNK)
                 self.progress(
-                    65 + 34 * done / max(total, 1), f"Saved {done:,} of {total:,} list entries"
+                    65 + 34 * done / max(total, 1),
+                    _TEXT["saved"] % {"done": f"{done:,}", "total": f"{total:,}"},
                 )
         except BaseException:
             CustomerRecommendation.objects.filter(recommendation_run_id=run_id).delete()

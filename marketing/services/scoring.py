@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext_noop
 
 from marketing.dbstats import analyze
 from marketing.errors import ApplicationError
@@ -49,6 +50,7 @@ from marketing.services.scoring_chunks import (
     chunks_send,
     chunks_work,
 )
+from marketing.services.training_params import message
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,6 +63,27 @@ class ScoringSetupError(ApplicationError, ValueError):
     """The requested scoring cannot start; the message says why."""
 
 
+# What the pages and the API read of a request or a run (English, translated where shown).
+NOT_FINISHED = gettext_noop("Only a finished training run has a model that can score.")
+SCORER_NOT_OFFERED = gettext_noop(
+    "The model of “%(name)s” cannot score with %(scorer)s; it offers %(offered)s (a model "
+    "trained before the choice existed offers the served model only)."
+)
+CHOOSE_SCORER = gettext_noop("Choose one of %(offered)s.")
+# (a segment, another scorer than the served model) -> the scoring job's title.
+SCORE_TITLES = {
+    (True, False): gettext_noop("Score segment “%(segment)s” with “%(name)s”"),
+    (False, False): gettext_noop("Score all customers with “%(name)s”"),
+    (True, True): gettext_noop("Score segment “%(segment)s” with “%(name)s” (%(scorer)s)"),
+    (False, True): gettext_noop("Score all customers with “%(name)s” (%(scorer)s)"),
+}
+SPLIT = gettext_noop("Split into %(parts)s parts")
+SCORED = gettext_noop(
+    "Scored %(rows)s of about %(expected)s rows (%(done)s of %(total)s parts done)"
+)
+MESSAGES = (NOT_FINISHED, SCORER_NOT_OFFERED, CHOOSE_SCORER, *SCORE_TITLES.values(), SPLIT, SCORED)
+
+
 def scoring_run_create(
     *,
     training_run: TrainingRun,
@@ -69,22 +92,26 @@ def scoring_run_create(
     scorer: str = ScoringRun.Scorer.SERVED,
 ) -> ScoringRun:
     if training_run.job.status != Job.Status.SUCCEEDED or not training_run.model_id:
-        raise ScoringSetupError("Only a finished training run has a model that can score.")
+        raise ScoringSetupError(NOT_FINISHED)
     offered = available_scorers(training_run.metrics)
     if scorer not in offered:
         raise ScoringSetupError(
-            f"The model of “{training_run.name}” cannot score with {scorer!r}; it offers "
-            f"{', '.join(offered)} (a model trained before the choice existed offers the "
-            "served model only).",
-            errors={"scorer": f"Choose one of {', '.join(offered)}."},
+            message(
+                SCORER_NOT_OFFERED,
+                name=training_run.name,
+                scorer=repr(scorer),
+                offered=", ".join(offered),
+            ),
+            errors={"scorer": message(CHOOSE_SCORER, offered=", ".join(offered))},
         )
-    where = f"segment “{segment.name}”" if segment else "all customers"
-    how = "" if scorer == ScoringRun.Scorer.SERVED else f" ({ScoringRun.Scorer(scorer).label})"
+    where = {"segment": segment.name} if segment else {}
+    how = {} if scorer == ScoringRun.Scorer.SERVED else {"scorer": ScoringRun.Scorer(scorer).label}
+    title = message(SCORE_TITLES[bool(where), bool(how)], name=training_run.name, **where, **how)
     creator = stored_user(by)
     with transaction.atomic():
         job, created = job_create_once(
             kind=Job.Kind.SCORE,
-            title=f"Score {where} with “{training_run.name}”{how}"[:200],
+            title=title[:200],
             params={
                 "training_run": training_run.pk,
                 "segment": segment.pk if segment else None,
@@ -143,7 +170,7 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
             CustomerScore.objects.filter(scoring_run_id=scoring.pk).delete()
             ScoringRun.objects.filter(pk=scoring.pk).update(customers_excluded=excluded)
             parts = chunks_plan(scoring, consented, offers)
-        progress(2, f"Split into {parts:,} parts")
+        progress(2, message(SPLIT, parts=f"{parts:,}"))
     if settings.JOB_QUEUE == "celery":
         chunks_send(scoring.pk, job.params.get(QUEUE_PARAM) or settings.CELERY_TASK_DEFAULT_QUEUE)
     expected = max(1, _expected_rows(scoring.pk, offers))
@@ -152,8 +179,13 @@ def run_scoring(job: Job, progress: Progress) -> dict[str, Any]:
         ScoringRun.objects.filter(pk=scoring.pk).update(rows_scored=state.rows_scored)
         progress(
             3 + 96 * min(1.0, state.rows_scored / expected),
-            f"Scored {state.rows_scored:,} of about {expected:,} rows "
-            f"({state.done:,} of {state.total:,} parts done)",
+            message(
+                SCORED,
+                rows=f"{state.rows_scored:,}",
+                expected=f"{expected:,}",
+                done=f"{state.done:,}",
+                total=f"{state.total:,}",
+            ),
         )
 
     try:

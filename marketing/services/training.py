@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, QuerySet, When
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from marketing.errors import ApplicationError
 from marketing.filestore import model_put, model_registry, remote
@@ -48,6 +49,7 @@ from marketing.services.training_params import (
     DEFAULT_LEARNING_RATES,
     TrainingSetupError,
     for_budget,
+    message,
     train_params,
 )
 
@@ -85,6 +87,108 @@ TRAIN_START, TRAIN_END, EVAL_END = 10.0, 85.0, 96.0
 # Offer columns of multi-offer examples; an empty label shows the title alone.
 OFFER_LABELS = {"offer_title": "", "offer_category": "category", "offer_price": "price"}
 
+# What the pages and the API read of a request or a run (English, translated where shown).
+UNKNOWN_TARGET = gettext_noop("Unknown target %(target)s")
+UNKNOWN_MODE = gettext_noop("Unknown training mode %(mode)s")
+UNKNOWN_BASE_MODEL = gettext_noop("Unknown base model %(model)s; choose one of %(choices)s")
+NO_ATTRIBUTES = gettext_noop("The customers have no profile attributes to learn from.")
+ALL_LEAK = gettext_noop(
+    "Every profile attribute gives the outcome away on its own (%(fields)s): upload profile "
+    "fields known before the campaign, or keep them knowingly."
+)
+# (in a segment, one offer) -> nobody to learn from.
+NO_EXAMPLES = {
+    (False, True): gettext_noop(
+        "No customer with a valid model-training consent was shown or responded to “%(offer)s”."
+    ),
+    (False, False): gettext_noop(
+        "No customer with a valid model-training consent was shown or responded to the offers."
+    ),
+    (True, True): gettext_noop(
+        "No customer in segment “%(segment)s” with a valid model-training consent was shown "
+        "or responded to “%(offer)s”."
+    ),
+    (True, False): gettext_noop(
+        "No customer in segment “%(segment)s” with a valid model-training consent was shown "
+        "or responded to the offers."
+    ),
+}
+# (too few responders, one offer, the target) -> too few examples of a class.
+FEW_EXAMPLES = {
+    (True, True, "conversion"): gettext_noop(
+        "Only %(few)s of %(total)s examples of “%(offer)s” are with a conversion; a model needs "
+        "at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (True, False, "conversion"): gettext_noop(
+        "Only %(few)s of %(total)s examples of the offers are with a conversion; a model needs "
+        "at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (False, True, "conversion"): gettext_noop(
+        "Only %(few)s of %(total)s examples of “%(offer)s” are without a conversion; a model "
+        "needs at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (False, False, "conversion"): gettext_noop(
+        "Only %(few)s of %(total)s examples of the offers are without a conversion; a model "
+        "needs at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (True, True, "click"): gettext_noop(
+        "Only %(few)s of %(total)s examples of “%(offer)s” are with a click; a model needs "
+        "at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (True, False, "click"): gettext_noop(
+        "Only %(few)s of %(total)s examples of the offers are with a click; a model needs "
+        "at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (False, True, "click"): gettext_noop(
+        "Only %(few)s of %(total)s examples of “%(offer)s” are without a click; a model "
+        "needs at least %(least)s customers who responded and %(least)s who did not."
+    ),
+    (False, False, "click"): gettext_noop(
+        "Only %(few)s of %(total)s examples of the offers are without a click; a model "
+        "needs at least %(least)s customers who responded and %(least)s who did not."
+    ),
+}
+FEW_RESPONDERS = gettext_noop(
+    "Too few responders to score the training customers out of sample (%(error)s)."
+)
+# The training job's title, and its progress.
+TRAIN_TITLE = gettext_noop("Train “%(name)s”")
+READING = gettext_noop("Reading the responses of customers with training consent")
+CHECKING_LEAKS = gettext_noop("Checking each field for leaks of the outcome")
+MEASURING_SCORERS = gettext_noop("Measuring the scorers (served model, int8, fast path)")
+SAVING = gettext_noop("Saving the model in the registry")
+TRAINING_BASELINE = gettext_noop("Training the LightGBM baseline on %(rows)s rows")
+CROSS_FITTING = gettext_noop("Cross-fitting %(folds)s baselines for out-of-sample scores")
+PREPARING = gettext_noop(
+    "Preparing %(mode)s on %(model)s: reading %(train)s training and %(val)s validation rows"
+)
+EPOCH_STEP = gettext_noop("Epoch %(epoch)s/%(epochs)s · step %(step)s/%(steps)s · loss %(loss)s")
+EPOCH_STEP_AUC = gettext_noop(
+    "Epoch %(epoch)s/%(epochs)s · step %(step)s/%(steps)s · loss %(loss)s · val AUC %(auc)s"
+)
+SCORING_TEST = gettext_noop("Scoring the test rows: %(done)s of %(total)s")
+MESSAGES = (
+    UNKNOWN_TARGET,
+    UNKNOWN_MODE,
+    UNKNOWN_BASE_MODEL,
+    NO_ATTRIBUTES,
+    ALL_LEAK,
+    *NO_EXAMPLES.values(),
+    *FEW_EXAMPLES.values(),
+    FEW_RESPONDERS,
+    TRAIN_TITLE,
+    READING,
+    CHECKING_LEAKS,
+    MEASURING_SCORERS,
+    SAVING,
+    TRAINING_BASELINE,
+    CROSS_FITTING,
+    PREPARING,
+    EPOCH_STEP_AUC,
+    EPOCH_STEP,
+    SCORING_TEST,
+)
+
 
 def base_model_choices() -> list[str]:
     """Base models a run may use: the configured default, CLICK_MODEL_CHOICES and the packaged
@@ -112,13 +216,17 @@ def training_run_create(
 ) -> TrainingRun:
     """Check the request, then create the run and its Job (enqueued once committed)."""
     if target not in TrainingRun.Target.values:
-        raise TrainingSetupError(f"Unknown target {target!r}")
+        raise TrainingSetupError(message(UNKNOWN_TARGET, target=repr(target)))
     if mode not in TrainingRun.Mode.values:
-        raise TrainingSetupError(f"Unknown training mode {mode!r}")
+        raise TrainingSetupError(message(UNKNOWN_MODE, mode=repr(mode)))
     base_model = base_model or settings.CLICK_MODEL_BASE
     if base_model not in base_model_choices():
         raise TrainingSetupError(
-            f"Unknown base model {base_model!r}; choose one of {', '.join(base_model_choices())}"
+            message(
+                UNKNOWN_BASE_MODEL,
+                model=repr(base_model),
+                choices=", ".join(base_model_choices()),
+            )
         )
     hyper = train_params(params)
     name = name.strip() or f"{offer.title if offer else 'All offers'} · {target}"
@@ -126,7 +234,7 @@ def training_run_create(
     with transaction.atomic():
         job, created = job_create_once(
             kind=Job.Kind.TRAIN,
-            title=f"Train “{name}”",
+            title=message(TRAIN_TITLE, name=name),
             params={
                 "segment": segment.pk if segment else None,
                 "offer": offer.pk if offer else None,
@@ -244,10 +352,10 @@ class _Training:
         run = self.run
         # What the run will use, the settings picked for its budget included (run page).
         TrainingRun.objects.filter(pk=run.pk).update(settings=asdict(self.params))
-        self.progress(1, "Reading the responses of customers with training consent")
+        self.progress(1, READING)
         examples = self.examples()
         parts = self.split(examples.y)
-        self.progress(3, "Checking each field for leaks of the outcome")
+        self.progress(3, CHECKING_LEAKS)
         examples = self.leave_out_leaks(examples, parts["train"])
         used = np.sort(np.concatenate([parts["train"], parts["val"], parts["test"]]))
         pseudonyms = [examples.pseudonyms[i] for i in used]
@@ -281,7 +389,7 @@ class _Training:
             # Measured on the test rows already: not scored again.
             served_auc_test_rows=metrics[served]["roc_auc"],
         )
-        self.progress(EVAL_END, "Measuring the scorers (served model, int8, fast path)")
+        self.progress(EVAL_END, MEASURING_SCORERS)
         metrics["scorers"], student = measure_scorers(
             frame=examples.frame,
             y=examples.y,
@@ -291,7 +399,7 @@ class _Training:
             seed=self.params.seed,
             threads=self.params.threads,
         )
-        self.progress(EVAL_END + 2, "Saving the model in the registry")
+        self.progress(EVAL_END + 2, SAVING)
         return self.save(
             model,
             serializer_config,
@@ -371,7 +479,7 @@ class _Training:
             frame, customer_fields, [p[0] for p in pairs], settings.MIN_GROUP_SIZE
         )
         if not customer_fields:
-            raise TrainingDataError("The customers have no profile attributes to learn from.")
+            raise TrainingDataError(NO_ATTRIBUTES)
         self.field_types = {f: types.get(f, "") for f in customer_fields}
         return Examples(
             frame,
@@ -404,11 +512,7 @@ class _Training:
             return examples
         fields = [f for f in examples.customer_fields if f not in dropped]
         if not fields:
-            raise TrainingDataError(
-                "Every profile attribute gives the outcome away on its own ("
-                + ", ".join(str(f) for f in dropped)
-                + "): upload profile fields known before the campaign, or keep them knowingly."
-            )
+            raise TrainingDataError(message(ALL_LEAK, fields=", ".join(str(f) for f in dropped)))
         return replace(examples, frame=examples.frame.drop(columns=dropped), customer_fields=fields)
 
     def record_consent(
@@ -437,21 +541,23 @@ class _Training:
 
     def check_classes(self, y: np.ndarray) -> None:
         run = self.run
-        what = f"“{run.offer.title}”" if run.offer else "the offers"
+        offer = {"offer": run.offer.title} if run.offer else {}
         if not len(y):
-            where = f" in segment “{run.segment.name}”" if run.segment else ""
+            segment = {"segment": run.segment.name} if run.segment else {}
             raise TrainingDataError(
-                f"No customer{where} with a valid model-training consent was shown or "
-                f"responded to {what}."
+                message(NO_EXAMPLES[bool(segment), bool(offer)], **segment, **offer)
             )
         positives = int(y.sum())
         negatives = len(y) - positives
         if min(positives, negatives) < MIN_CLASS_EXAMPLES:
-            label = "with" if positives < MIN_CLASS_EXAMPLES else "without"
             raise TrainingDataError(
-                f"Only {min(positives, negatives)} of {len(y):,} examples of {what} are "
-                f"{label} a {run.target}; a model needs at least {MIN_CLASS_EXAMPLES} customers "
-                f"who responded and {MIN_CLASS_EXAMPLES} who did not."
+                message(
+                    FEW_EXAMPLES[positives < MIN_CLASS_EXAMPLES, bool(offer), run.target],
+                    few=min(positives, negatives),
+                    total=f"{len(y):,}",
+                    least=MIN_CLASS_EXAMPLES,
+                    **offer,
+                )
             )
 
     def split(self, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -476,7 +582,7 @@ class _Training:
 
         p, frame, y = self.params, examples.frame, examples.y
         train = parts["train"]
-        self.progress(8, f"Training the LightGBM baseline on {len(train):,} rows")
+        self.progress(8, message(TRAINING_BASELINE, rows=f"{len(train):,}"))
         started = time.perf_counter()
         config = BaselineConfig(
             kind="lightgbm",
@@ -496,7 +602,7 @@ class _Training:
 
         p, frame, y = self.params, examples.frame, examples.y
         train = parts["train"]
-        self.progress(5, f"Cross-fitting {CROSSFIT_FOLDS} baselines for out-of-sample scores")
+        self.progress(5, message(CROSS_FITTING, folds=CROSSFIT_FOLDS))
         config = CrossFitConfig(
             folds=CROSSFIT_FOLDS,
             seed=p.seed,
@@ -507,9 +613,7 @@ class _Training:
                 frame.iloc[train], y[train], [examples.customer_ids[i] for i in train]
             )
         except ValueError as exc:  # a fold with one class: too few responders to cross-fit
-            raise TrainingDataError(
-                f"Too few responders to score the training customers out of sample ({exc})."
-            ) from exc
+            raise TrainingDataError(message(FEW_RESPONDERS, error=exc)) from exc
 
     def measure_in_sample_gap(
         self, examples: Examples, parts, served, crossfit, *, served_auc_test_rows: float
@@ -591,8 +695,13 @@ class _Training:
         )
         self.progress(
             TRAIN_START,
-            f"Preparing {run.get_mode_display()} on {run.base_model_label}: reading "
-            f"{len(train):,} training and {len(val):,} validation rows",
+            message(
+                PREPARING,
+                mode=run.get_mode_display(),
+                model=run.base_model_label,
+                train=f"{len(train):,}",
+                val=f"{len(val):,}",
+            ),
         )
         model = ClickModel(config, serializer).fit(
             frame.iloc[train], y[train], frame.iloc[val], y[val], progress=self.on_step
@@ -662,15 +771,20 @@ class _Training:
         self.loss_average = (
             step.loss if self.loss_average is None else 0.8 * self.loss_average + 0.2 * step.loss
         )
-        message = (
-            f"Epoch {step.epoch + 1}/{self.params.epochs} · step {step.step}/{step.total_steps}"
-            f" · loss {self.loss_average:.3f}"
-        )
+        figures = {
+            "epoch": step.epoch + 1,
+            "epochs": self.params.epochs,
+            "step": step.step,
+            "steps": step.total_steps,
+            "loss": f"{self.loss_average:.3f}",
+        }
         if self.last_val_auc is not None:
-            message += f" · val AUC {self.last_val_auc:.3f}"
+            text = message(EPOCH_STEP_AUC, **figures, auc=f"{self.last_val_auc:.3f}")
+        else:
+            text = message(EPOCH_STEP, **figures)
         share = step.step / max(step.total_steps, 1)
         # Raises JobCancelled when the user cancelled: it unwinds out of the training loop.
-        self.progress(TRAIN_START + (TRAIN_END - TRAIN_START) * share, message)
+        self.progress(TRAIN_START + (TRAIN_END - TRAIN_START) * share, text)
 
     @staticmethod
     def final_curves(history: list[dict[str, Any]]) -> dict[str, list]:
@@ -707,7 +821,7 @@ class _Training:
             done = sum(len(s) for s in scores)
             self.progress(
                 TRAIN_END + (EVAL_END - TRAIN_END) * done / len(test),
-                f"Scoring the test rows: {done:,} of {len(test):,}",
+                message(SCORING_TEST, done=f"{done:,}", total=f"{len(test):,}"),
             )
         bert_seconds = time.perf_counter() - started
         bert = click_metrics(y_test, np.concatenate(scores)).as_dict()

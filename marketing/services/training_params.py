@@ -8,12 +8,42 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypedDict
 
+from django.utils import translation
+from django.utils.translation import gettext_noop
+
 from marketing.errors import ApplicationError
 from marketing.models import TrainingRun
 
 
 class TrainingSetupError(ApplicationError, ValueError):
     """The requested training cannot start; the message says what to change."""
+
+
+# ---- messages stored or answered in English, translated where a page shows them ---------------
+def message(msgid: str, **params: Any) -> str:
+    """The English text of a message (marked with ``gettext_noop`` and listed in its module's
+    ``MESSAGES``) with its named placeholders filled in: what the API answers and what a job
+    stores. Pages show it in the reader's language (``marketing.stored_texts.translated``)."""
+    if not params:
+        return msgid
+    with translation.override("en"):  # a lazy label among the params reads in English too
+        return msgid % {k: str(v) for k, v in params.items()}
+
+
+UNKNOWN_PARAMETERS = gettext_noop("Unknown training parameter(s): %(parameters)s")
+NOT_A_NUMBER = gettext_noop("%(name)s must be a number, not %(value)s")
+NOT_WHOLE = gettext_noop("%(name)s must be a whole number, not %(value)s")
+OUT_OF_BOUNDS = gettext_noop("%(name)s must be between %(low)s and %(high)s")
+KEEP_FIELDS_LIST = gettext_noop("keep_fields must be a list of profile field names")
+KEEP_FIELDS_SIZE = gettext_noop("keep_fields names at most 200 fields of 64 characters")
+MESSAGES = (
+    UNKNOWN_PARAMETERS,
+    NOT_A_NUMBER,
+    NOT_WHOLE,
+    OUT_OF_BOUNDS,
+    KEEP_FIELDS_LIST,
+    KEEP_FIELDS_SIZE,
+)
 
 
 @dataclass
@@ -131,7 +161,7 @@ def train_params(data: dict[str, Any] | None) -> TrainParams:
     known = {f.name: f for f in fields(TrainParams)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise TrainingSetupError(f"Unknown training parameter(s): {', '.join(unknown)}")
+        raise TrainingSetupError(message(UNKNOWN_PARAMETERS, parameters=", ".join(unknown)))
     values: dict[str, Any] = {}
     if "keep_fields" in data:
         values["keep_fields"] = _field_names(data.pop("keep_fields"))
@@ -140,12 +170,14 @@ def train_params(data: dict[str, Any] | None) -> TrainParams:
         try:
             number = cast(value)
         except (TypeError, ValueError):
-            raise TrainingSetupError(f"{name} must be a number, not {value!r}") from None
+            raise TrainingSetupError(message(NOT_A_NUMBER, name=name, value=repr(value))) from None
         if cast is int and number != float(value):
-            raise TrainingSetupError(f"{name} must be a whole number, not {value!r}")
+            raise TrainingSetupError(message(NOT_WHOLE, name=name, value=repr(value)))
         low, high = PARAM_LIMITS[name]
         if not low <= number <= high:
-            raise TrainingSetupError(f"{name} must be between {low:g} and {high:g}")
+            raise TrainingSetupError(
+                message(OUT_OF_BOUNDS, name=name, low=f"{low:g}", high=f"{high:g}")
+            )
         values[name] = number
     return TrainParams(**values)
 
@@ -155,7 +187,7 @@ def _field_names(value: Any) -> list[str]:
     if isinstance(value, str):
         value = [v for v in (part.strip() for part in value.split(",")) if v]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise TrainingSetupError("keep_fields must be a list of profile field names")
+        raise TrainingSetupError(KEEP_FIELDS_LIST)
     if len(value) > 200 or any(len(v) > 64 for v in value):
-        raise TrainingSetupError("keep_fields names at most 200 fields of 64 characters")
+        raise TrainingSetupError(KEEP_FIELDS_SIZE)
     return sorted(set(value))

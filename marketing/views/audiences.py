@@ -12,6 +12,9 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import dateformat
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from marketing.exporters.formats import FORMATS
@@ -29,7 +32,7 @@ from marketing.selectors.audiences import (
 )
 from marketing.selectors.figures import audience_figures, unfinished_job
 from marketing.selectors.training import scoring_runs
-from marketing.services.audiences import audience_create, audience_freeze_start
+from marketing.services.audiences import audience_create, audience_freeze_start, audience_why
 from marketing.services.exports import (
     ExportError,
     ExportFileMissing,
@@ -41,10 +44,10 @@ from marketing.views.mixins import ExportThrottleMixin, RoleRequiredMixin
 
 DOWNLOADERS = (MARKETER, DATA_STEWARD)
 CUT_HELP = {
-    Audience.Cut.ALL: "No cut: the whole segment, scored or not.",
-    Audience.Cut.TOP_N: "The N customers with the highest scores.",
-    Audience.Cut.TOP_PERCENT: "The given share of scored customers, highest first.",
-    Audience.Cut.THRESHOLD: "Everyone scored at least this high (0 to 1).",
+    Audience.Cut.ALL: gettext_lazy("No cut: the whole segment, scored or not."),
+    Audience.Cut.TOP_N: gettext_lazy("The N customers with the highest scores."),
+    Audience.Cut.TOP_PERCENT: gettext_lazy("The given share of scored customers, highest first."),
+    Audience.Cut.THRESHOLD: gettext_lazy("Everyone scored at least this high (0 to 1)."),
 }
 
 
@@ -54,31 +57,45 @@ def can_download(user) -> bool:
 
 class ScoringRunChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: ScoringRun) -> str:
-        where = obj.segment.name if obj.segment else "all customers"
-        return f"{obj.training_run.name} · {where} · {obj.created_at:%d %b %Y %H:%M}"
+        where = obj.segment.name if obj.segment else _("all customers")
+        # The month's name in the active language ("05 Dec 2026 11:17" in English).
+        when = dateformat.format(obj.created_at, "d M Y H:i")
+        return f"{obj.training_run.name} · {where} · {when}"
 
 
 class AudienceForm(forms.Form):
     name = forms.CharField(
-        max_length=200, required=False, help_text="Leave empty to name it after the segment."
+        max_length=200,
+        required=False,
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("Leave empty to name it after the segment."),
     )
-    segment = forms.ModelChoiceField(Segment.objects.all(), empty_label=None)
+    segment = forms.ModelChoiceField(
+        Segment.objects.all(), empty_label=None, label=gettext_lazy("Segment")
+    )
     scoring_run = ScoringRunChoice(
         scoring_runs().filter(job__status="succeeded"),
         required=False,
-        empty_label="No scores: everyone in the segment",
-        help_text="Scores of a click model rank the members; a cut keeps the best of them.",
+        label=gettext_lazy("Scoring run"),
+        empty_label=gettext_lazy("No scores: everyone in the segment"),
+        help_text=gettext_lazy(
+            "Scores of a click model rank the members; a cut keeps the best of them."
+        ),
     )
     offer = forms.ModelChoiceField(
         Offer.objects.all(),
         required=False,
-        empty_label="Each customer's best offer",
-        help_text="For a model of every offer: whose score ranks the members.",
+        label=gettext_lazy("Offer"),
+        empty_label=gettext_lazy("Each customer's best offer"),
+        help_text=gettext_lazy("For a model of every offer: whose score ranks the members."),
     )
     cut = forms.ChoiceField(
-        choices=Audience.Cut.choices, initial=Audience.Cut.ALL, widget=forms.RadioSelect
+        choices=Audience.Cut.choices,
+        initial=Audience.Cut.ALL,
+        widget=forms.RadioSelect,
+        label=gettext_lazy("Cut"),
     )
-    cut_value = forms.FloatField(required=False, label="Cut value")
+    cut_value = forms.FloatField(required=False, label=gettext_lazy("Cut value"))
 
     def definition(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -117,6 +134,7 @@ class AudienceBuilderView(RoleRequiredMixin, FormView):
         ctx["has_segments"] = Segment.objects.exists()
         ctx["cut_help"] = CUT_HELP
         ctx["formats"] = list(FORMATS.values())
+        ctx["format_labels"] = {key: str(fmt.label) for key, fmt in FORMATS.items()}
         return ctx
 
     def form_valid(self, form: AudienceForm):
@@ -128,7 +146,9 @@ class AudienceBuilderView(RoleRequiredMixin, FormView):
             form.add_error(None, str(exc))
             return self.form_invalid(form)
         messages.success(
-            self.request, f"Audience “{audience.name}” created; its members are being frozen."
+            self.request,
+            _("Audience “%(name)s” created; its members are being frozen.")
+            % {"name": audience.name},
         )
         return redirect("audience-detail", pk=audience.pk)
 
@@ -156,6 +176,7 @@ class AudienceDetailView(RoleRequiredMixin, TemplateView):
             exports=list(exports().filter(audience=audience)[:50]),
             can_download=can_download(self.request.user),
             cut_text=AudienceCut(audience.cut, audience.cut_value).describe(audience.scoring_run),
+            why=audience_why(audience),
             sample=audience_member_sample(audience)
             if audience.is_frozen and preview and not preview["suppressed"]
             else [],
@@ -173,7 +194,7 @@ class AudienceFreezeView(RoleRequiredMixin, View):
         except (AudienceDefinitionError, SegmentRuleError) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Freezing started: the members are being written.")
+            messages.success(request, _("Freezing started: the members are being written."))
         return redirect("audience-detail", pk=pk)
 
 
@@ -183,7 +204,7 @@ class AudienceCountView(RoleRequiredMixin, View):
     def post(self, request, pk: int):
         audience = get_object_or_404(Audience, pk=pk)
         audience_figures_refresh(audience=audience, by=request.user)
-        messages.success(request, "Counting started: the figures update when it is done.")
+        messages.success(request, _("Counting started: the figures update when it is done."))
         return redirect(reverse("audience-detail", args=[pk]) + "#figures")
 
 
@@ -200,7 +221,9 @@ class AudienceExportView(RoleRequiredMixin, ExportThrottleMixin, View):
             messages.error(request, str(exc))
         else:
             messages.success(
-                request, f"Export #{export.pk} started: {export.get_platform_display()}."
+                request,
+                _("Export #%(number)s started: %(format)s.")
+                % {"number": export.pk, "format": export.get_platform_display()},
             )
         return redirect(reverse("audience-detail", args=[audience.pk]) + "#exports")
 

@@ -26,7 +26,10 @@ class LogoutView(auth_views.LogoutView):
 def locked_out_page(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
     """django-axes' answer to a locked-out login (AXES_LOCKOUT_CALLABLE)."""
     return render(
-        request, "registration/locked_out.html", {"message": locked_out_message()}, status=429
+        request,
+        "registration/locked_out.html",
+        {"message": locked_out_message(translate=True)},
+        status=429,
     )
 
 

@@ -7,7 +7,10 @@ import plotly.graph_objects as go
 
 PRIMARY = "#4263eb"
 MUTED = "#c5cddd"
-FONT = '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+FONT = (
+    '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
+    '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif'
+)
 
 
 def figure_data(fig: go.Figure) -> dict:

@@ -7,6 +7,8 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -39,19 +41,19 @@ LIST_COLUMNS = 5
 SEARCH_MATCHES = 1_000
 
 LIST_ORDERINGS = {
-    "": ("id", "Import order"),
-    "newest": ("-created_at", "Newest first"),
-    "external_id": ("external_id", "External id"),
+    "": ("id", gettext_lazy("Import order")),
+    "newest": ("-created_at", gettext_lazy("Newest first")),
+    "external_id": ("external_id", gettext_lazy("External id")),
 }
 COLUMNS_SESSION_KEY = "customer_list_columns"
 # Short names for consent badges in dense tables; the full label is the badge's title.
 PURPOSE_SHORT = {
-    Purpose.EMAIL_MARKETING: "Email",
-    Purpose.AD_TARGETING: "Ads",
-    Purpose.AD_USER_DATA: "Ad data",
-    Purpose.AD_PERSONALIZATION: "Ad pers.",
-    Purpose.MODEL_TRAINING: "Training",
-    Purpose.PROFILING: "Profiling",
+    Purpose.EMAIL_MARKETING: gettext_lazy("Email"),
+    Purpose.AD_TARGETING: gettext_lazy("Ads"),
+    Purpose.AD_USER_DATA: gettext_lazy("Ad data"),
+    Purpose.AD_PERSONALIZATION: gettext_lazy("Ad pers."),
+    Purpose.MODEL_TRAINING: gettext_lazy("Training"),
+    Purpose.PROFILING: gettext_lazy("Profiling"),
 }
 
 
@@ -235,11 +237,11 @@ def _scores(customer: Customer) -> dict:
 
 def _consent_state(purpose: Purpose, record, now) -> dict:
     if record is None:
-        state, label = "none", "No record"
+        state, label = "none", _("No record")
     elif is_record_valid(record, at=now):
-        state, label = "granted", "Granted"
+        state, label = "granted", _("Granted")
     elif record.status == record.Status.GRANTED:
-        state, label = "expired", "Expired"
+        state, label = "expired", _("Expired")
     else:
         state, label = record.status, record.get_status_display()
     return {"purpose": purpose.label, "state": state, "label": label, "record": record}
@@ -266,7 +268,7 @@ def _display(value) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)

@@ -4,9 +4,11 @@ waterfall from a typical customer's log-odds to one customer's."""
 from typing import Any
 
 import plotly.graph_objects as go
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from marketing.views.charts import figure_data
-from marketing.views.model_charts import COLORS, MODEL_NAMES, model_chart_layout
+from marketing.views.model_charts import COLORS, MODEL_NAMES, hover, model_chart_layout
 
 # Fields drawn one by one in a waterfall; the rest are summed into one bar.
 WATERFALL_FIELDS = 10
@@ -27,17 +29,21 @@ def field_importance(result: dict[str, Any]) -> dict:
                 x=values[::-1],
                 y=labels[::-1],
                 orientation="h",
-                name=MODEL_NAMES[key],
+                name=str(MODEL_NAMES[key]),
                 marker={"color": COLORS[key], "cornerradius": 3},
-                hovertemplate=f"{MODEL_NAMES[key]} · %{{y}}: mean |SHAP| %{{x:.3f}} log-odds"
-                "<extra></extra>",
+                hovertemplate=hover(
+                    _("%(model)s · %(field)s: mean |SHAP| %(value)s log-odds"),
+                    model=str(MODEL_NAMES[key]),
+                    field="%{y}",
+                    value="%{x:.3f}",
+                ),
             )
         )
     model_chart_layout(fig, height=max(220, 56 * len(order) + 60))
     fig.update_layout(
         barmode="group", bargap=0.25, bargroupgap=0.05, legend={"traceorder": "reversed"}
     )
-    fig.update_xaxes(title={"text": "Mean |contribution| (log-odds)"}, rangemode="tozero")
+    fig.update_xaxes(title={"text": _("Mean |contribution| (log-odds)")}, rangemode="tozero")
     return figure_data(fig)
 
 
@@ -46,7 +52,7 @@ def waterfall(explanation: dict[str, Any], *, color: str | None = None) -> dict:
     customer's log-odds; bars name the field and the customer's value."""
     shown = explanation["contributions"][:WATERFALL_FIELDS]
     rest = explanation["contributions"][WATERFALL_FIELDS:]
-    labels = ["Typical customer"]
+    labels = [_("Typical customer")]
     values = [explanation["base_value"]]
     measures = ["absolute"]
     for c in shown:
@@ -54,10 +60,13 @@ def waterfall(explanation: dict[str, Any], *, color: str | None = None) -> dict:
         values.append(c["contribution"])
         measures.append("relative")
     if rest:
-        labels.append(f"{len(rest)} other fields")
+        labels.append(
+            ngettext("%(count)s other field", "%(count)s other fields", len(rest))
+            % {"count": len(rest)}
+        )
         values.append(sum(c["contribution"] for c in rest))
         measures.append("relative")
-    labels.append("This customer")
+    labels.append(_("This customer"))
     values.append(explanation["logit"])
     measures.append("total")
     texts = [f"{explanation['base_value']:.2f}"]
@@ -82,7 +91,7 @@ def waterfall(explanation: dict[str, Any], *, color: str | None = None) -> dict:
     model_chart_layout(fig, height=max(240, 34 * len(labels) + 60), legend=False)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(
-        title={"text": "Log-odds of the response"},
+        title={"text": _("Log-odds of the response")},
         zeroline=True,
         zerolinecolor="#c5cddd",
         range=_padded_range(values),
@@ -102,7 +111,7 @@ def _padded_range(values: list[float]) -> list[float]:
 
 def value_text(value: Any) -> str:
     if value is None:
-        return "missing"
+        return _("missing")
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -9,6 +9,9 @@ from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from django.views.generic import View
 
 from marketing.models import Customer, ExplanationRun, Job, Purpose, TrainingRun
@@ -26,12 +29,20 @@ from marketing.services.explanations import (
     ExplanationSetupError,
     explanation_run_create,
 )
+from marketing.stored_texts import translated, translated_html
 from marketing.templatetags.money import percent_text
 from marketing.views import explanation_charts
 from marketing.views.mixins import RoleRequiredMixin
+from marketing.views.model_charts import MODEL_NAMES
 
 # GET parameter of the customer page naming the model to explain.
 MODEL_PARAM = "explain_model"
+# How an explanation was computed (recengine's method codes), in words.
+METHODS = {
+    "tree": pgettext_lazy("explanation method", "tree"),
+    "permutation": pgettext_lazy("explanation method", "permutation"),
+    "linear": pgettext_lazy("explanation method", "linear"),
+}
 
 
 class GlobalExplainForm(forms.Form):
@@ -58,7 +69,10 @@ class ModelExplainView(_PostOnly):
         target = reverse("model-detail", args=[run.pk]) + "#explain-global"
         if not form.is_valid():
             low, high = SAMPLE_LIMITS
-            messages.error(request, f"Choose a sample of {low} to {high} customers.")
+            messages.error(
+                request,
+                _("Choose a sample of %(low)s to %(high)s customers.") % {"low": low, "high": high},
+            )
             return redirect(target)
         try:
             explanation_run_create(
@@ -68,9 +82,9 @@ class ModelExplainView(_PostOnly):
                 by=request.user,
             )
         except ExplanationSetupError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, translated(str(exc)))
         else:
-            messages.success(request, "Field importance is being computed.")
+            messages.success(request, _("Field importance is being computed."))
         return redirect(target)
 
 
@@ -82,7 +96,7 @@ class CustomerExplainView(_PostOnly):
         form = CustomerExplainForm(request.POST)
         url = reverse("customer-detail", args=[customer.pk])
         if not form.is_valid():
-            messages.error(request, "Choose a finished model to explain the score with.")
+            messages.error(request, _("Choose a finished model to explain the score with."))
             return redirect(url + "#explain-customer")
         run = form.cleaned_data["training_run"]
         try:
@@ -93,9 +107,9 @@ class CustomerExplainView(_PostOnly):
                 by=request.user,
             )
         except ExplanationSetupError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, translated(str(exc)))
         else:
-            messages.success(request, "The explanation is being computed.")
+            messages.success(request, _("The explanation is being computed."))
         return redirect(f"{url}?{MODEL_PARAM}={run.pk}#explain-customer")
 
 
@@ -110,6 +124,7 @@ def global_section(run: TrainingRun, user) -> dict[str, Any]:
         "can_launch": has_role(user, [MARKETER]),
         "default_sample": DEFAULT_SAMPLE_SIZE,
         "sample_limits": SAMPLE_LIMITS,
+        "failure": _failure(explanation),
     }
     if explanation is not None and _has_result(explanation):
         result = explanation.result
@@ -138,7 +153,7 @@ def customer_section(customer: Customer, user, requested: str | None) -> dict[st
         chosen = next((m for m in ctx["models"] if m.pk == int(requested)), None)
     chosen = chosen or default_training_run(customer)
     explanation = latest_customer_explanation(customer, chosen)
-    ctx.update(chosen=chosen, explanation=explanation)
+    ctx.update(chosen=chosen, explanation=explanation, failure=_failure(explanation))
     if explanation is not None and _has_result(explanation):
         result = explanation.result
         served = result.get("served")
@@ -146,6 +161,7 @@ def customer_section(customer: Customer, user, requested: str | None) -> dict[st
             bert_chart=explanation_charts.waterfall(result["bert"]),
             baseline_chart=explanation_charts.waterfall(result["baseline"]),
             served=served,
+            served_weights=served_weights(served),
             learned_from=result.get("learned_from", False),
             served_chart=explanation_charts.waterfall(served) if served else None,
             model_rows=_model_rows(result, lambda part: part["local_accuracy_error"]),
@@ -155,6 +171,13 @@ def customer_section(customer: Customer, user, requested: str | None) -> dict[st
     return ctx
 
 
+def _failure(explanation: ExplanationRun | None) -> SafeString | str:
+    """Why the explanation failed, in the reader's language ("" unless it failed)."""
+    if explanation is None or explanation.job.status != Job.Status.FAILED:
+        return ""
+    return translated_html(explanation.job.message)
+
+
 def _has_result(explanation: ExplanationRun) -> bool:
     return explanation.job.status == Job.Status.SUCCEEDED and all(
         key in explanation.result for key in ("bert", "baseline")
@@ -162,7 +185,6 @@ def _has_result(explanation: ExplanationRun) -> bool:
 
 
 def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
-    names = {"bert": "BERT", "baseline": "LightGBM baseline"}
     rows = []
     for key in ("bert", "baseline"):
         part = result[key]
@@ -170,11 +192,11 @@ def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
         rows.append(
             {
                 "key": key,
-                "name": names[key],
+                "name": str(MODEL_NAMES[key]),
                 "part": part,
                 "error": error,
-                "error_text": "exactly" if error == 0 else f"within {error:.1e}",
-                "method": part["method"],
+                "error_text": f"{error:.1e}",
+                "method": METHODS.get(part["method"], part["method"]),
                 "chance": percent_text(part.get("probability")),
             }
         )
@@ -182,11 +204,33 @@ def _model_rows(result: dict[str, Any], error_of) -> list[dict[str, Any]]:
 
 
 def score_in_words(explanation: dict[str, Any], *, served: bool = False) -> str:
-    who = "The served model (BERT and LightGBM blended)" if served else "BERT"
+    figures = {
+        "chance": percent_text(explanation["probability"]),
+        "logit": f"{explanation['logit']:.2f}",
+        "typical": percent_text(explanation["base_probability"]),
+        "typical_logit": f"{explanation['base_value']:.2f}",
+    }
+    if served:
+        return (
+            _(
+                "The served model (BERT and LightGBM blended) gives this customer a %(chance)s "
+                "chance of a response (log-odds %(logit)s), against %(typical)s for a typical "
+                "customer (log-odds %(typical_logit)s)."
+            )
+            % figures
+        )
     return (
-        f"{who} gives this customer a {percent_text(explanation['probability'])} chance of "
-        "a response "
-        f"(log-odds {explanation['logit']:.2f}), against "
-        f"{percent_text(explanation['base_probability'])} for a typical customer "
-        f"(log-odds {explanation['base_value']:.2f})."
+        _(
+            "BERT gives this customer a %(chance)s chance of a response (log-odds %(logit)s), "
+            "against %(typical)s for a typical customer (log-odds %(typical_logit)s)."
+        )
+        % figures
+    )
+
+
+def served_weights(served: dict[str, Any] | None) -> str:
+    """The served blend's weights of its members, named."""
+    weights = (served or {}).get("weights") or {}
+    return ", ".join(
+        f"{MODEL_NAMES.get(name, name)} {weight:.2f}" for name, weight in weights.items()
     )

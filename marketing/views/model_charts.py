@@ -3,12 +3,14 @@
 from typing import Any
 
 import plotly.graph_objects as go
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from marketing.selectors.segments import suppressed_count
 from marketing.views.charts import GRID, PRIMARY, base_layout, figure_data, guide_line, right_axis
 
 BASELINE = "#f08c00"
-MODEL_NAMES = {"bert": "BERT", "baseline": "LightGBM baseline"}
+MODEL_NAMES = {"bert": "BERT", "baseline": gettext_lazy("LightGBM baseline")}
 COLORS = {"bert": PRIMARY, "baseline": BASELINE}
 
 
@@ -30,6 +32,11 @@ def _diagonal(fig: go.Figure, name: str, top: float = 1.0) -> None:
     fig.add_trace(guide_line([0, top], [0, top], name))
 
 
+def hover(text: str, **values: str) -> str:
+    """A translated hover text with plotly's placeholders (``%{x}``) put in its named ones."""
+    return text % values + "<extra></extra>"
+
+
 def training_curves(curves: dict[str, Any]) -> dict | None:
     """Training loss per step and validation AUC (right axis)."""
     loss, val_auc = curves.get("loss") or [], curves.get("val_auc") or []
@@ -41,9 +48,9 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
             x=[s for s, _ in loss],
             y=[v for _, v in loss],
             mode="lines",
-            name="Training loss",
+            name=_("Training loss"),
             line={"color": PRIMARY, "width": 2},
-            hovertemplate="step %{x}: loss %{y:.3f}<extra></extra>",
+            hovertemplate=hover(_("step %(step)s: loss %(loss)s"), step="%{x}", loss="%{y:.3f}"),
         )
     )
     if val_auc:
@@ -52,17 +59,19 @@ def training_curves(curves: dict[str, Any]) -> dict | None:
                 x=[s for s, _ in val_auc],
                 y=[v for _, v in val_auc],
                 mode="lines+markers",
-                name="Validation AUC",
+                name=_("Validation AUC"),
                 yaxis="y2",
                 line={"color": BASELINE, "width": 2},
-                hovertemplate="step %{x}: validation AUC %{y:.3f}<extra></extra>",
+                hovertemplate=hover(
+                    _("step %(step)s: validation AUC %(auc)s"), step="%{x}", auc="%{y:.3f}"
+                ),
             )
         )
     model_chart_layout(fig)
     fig.update_layout(
-        xaxis={"title": {"text": "Step"}, "range": [0, curves.get("total_steps") or None]},
-        yaxis={"title": {"text": "Training loss (smoothed)"}, "tickformat": ".2f"},
-        yaxis2=right_axis("Validation AUC", tickformat=".3f"),
+        xaxis={"title": {"text": _("Step")}, "range": [0, curves.get("total_steps") or None]},
+        yaxis={"title": {"text": _("Training loss (smoothed)")}, "tickformat": ".2f"},
+        yaxis2=right_axis(_("Validation AUC"), tickformat=".3f"),
     )
     return figure_data(fig)
 
@@ -76,15 +85,20 @@ def roc_curves(metrics: dict[str, Any]) -> dict:
                 x=roc["fpr"],
                 y=roc["tpr"],
                 mode="lines",
-                name=f"{MODEL_NAMES[key]} (AUC {metrics[key]['roc_auc']:.3f})",
+                name=_("%(model)s (AUC %(auc)s)")
+                % {"model": MODEL_NAMES[key], "auc": f"{metrics[key]['roc_auc']:.3f}"},
                 line={"color": COLORS[key], "width": 2},
-                hovertemplate="false positives %{x:.0%}, true positives %{y:.0%}<extra></extra>",
+                hovertemplate=hover(
+                    _("false positives %(fpr)s, true positives %(tpr)s"),
+                    fpr="%{x:.0%}",
+                    tpr="%{y:.0%}",
+                ),
             )
         )
-    _diagonal(fig, "Random")
+    _diagonal(fig, _("Random"))
     model_chart_layout(fig)
-    fig.update_xaxes(title={"text": "False positive rate"}, range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(title={"text": "True positive rate"}, range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(title={"text": _("False positive rate")}, range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(title={"text": _("True positive rate")}, range=[0, 1.02], tickformat=".0%")
     return figure_data(fig)
 
 
@@ -100,16 +114,20 @@ def calibration(metrics: dict[str, Any]) -> dict:
                 x=cal["predicted"],
                 y=cal["observed"],
                 mode="lines+markers",
-                name=MODEL_NAMES[key],
+                name=str(MODEL_NAMES[key]),
                 line={"color": COLORS[key], "width": 2},
-                hovertemplate="predicted %{x:.1%}, observed %{y:.1%}<extra></extra>",
+                hovertemplate=hover(
+                    _("predicted %(predicted)s, observed %(observed)s"),
+                    predicted="%{x:.1%}",
+                    observed="%{y:.1%}",
+                ),
             )
         )
     top = min(1.0, top * 1.05 or 1.0)
-    _diagonal(fig, "Perfectly calibrated", top)
+    _diagonal(fig, _("Perfectly calibrated"), top)
     model_chart_layout(fig)
-    fig.update_xaxes(title={"text": "Predicted probability"}, range=[0, top], tickformat=".0%")
-    fig.update_yaxes(title={"text": "Observed rate"}, range=[0, top], tickformat=".0%")
+    fig.update_xaxes(title={"text": _("Predicted probability")}, range=[0, top], tickformat=".0%")
+    fig.update_yaxes(title={"text": _("Observed rate")}, range=[0, top], tickformat=".0%")
     return figure_data(fig)
 
 
@@ -126,17 +144,21 @@ def cumulative_gains(metrics: dict[str, Any]) -> dict:
                 x=x,
                 y=y,
                 mode="lines+markers",
-                name=MODEL_NAMES[key],
+                name=str(MODEL_NAMES[key]),
                 line={"color": COLORS[key], "width": 2},
-                hovertemplate="top %{x:.0%} reaches %{y:.0%} of responders<extra></extra>",
+                hovertemplate=hover(
+                    _("top %(top)s reaches %(reached)s of responders"),
+                    top="%{x:.0%}",
+                    reached="%{y:.0%}",
+                ),
             )
         )
-    _diagonal(fig, "Random order")
+    _diagonal(fig, _("Random order"))
     model_chart_layout(fig)
     fig.update_xaxes(
-        title={"text": "Customers contacted (by score)"}, range=[0, 1], tickformat=".0%"
+        title={"text": _("Customers contacted (by score)")}, range=[0, 1], tickformat=".0%"
     )
-    fig.update_yaxes(title={"text": "Responders reached"}, range=[0, 1.02], tickformat=".0%")
+    fig.update_yaxes(title={"text": _("Responders reached")}, range=[0, 1.02], tickformat=".0%")
     return figure_data(fig)
 
 
@@ -152,7 +174,12 @@ def score_histogram(distribution: dict[str, Any]) -> dict | None:
         f"{lo:.0%}–{hi:.0%}" if hi >= 0.1 else f"{lo:.1%}–{hi:.1%}"
         for lo, hi in zip(edges, edges[1:], strict=False)
     ]
-    texts = [band["display"] + ("" if band["suppressed"] else " customers") for band in bands]
+    texts = [
+        band["display"]
+        if band["suppressed"]
+        else _("%(count)s customers") % {"count": band["display"]}
+        for band in bands
+    ]
     fig = go.Figure(
         go.Bar(
             x=[(lo + hi) / 2 for lo, hi in zip(edges, edges[1:], strict=False)],
@@ -160,14 +187,18 @@ def score_histogram(distribution: dict[str, Any]) -> dict | None:
             width=[(hi - lo) * 0.92 for lo, hi in zip(edges, edges[1:], strict=False)],
             marker={"color": PRIMARY, "cornerradius": 3},
             customdata=list(zip(labels, texts, strict=True)),
-            hovertemplate="score %{customdata[0]}: %{customdata[1]}<extra></extra>",
+            hovertemplate=hover(
+                _("score %(band)s: %(customers)s"),
+                band="%{customdata[0]}",
+                customers="%{customdata[1]}",
+            ),
         )
     )
     model_chart_layout(fig, height=260, legend=False)
     fig.update_xaxes(
-        title={"text": "Score (predicted probability)"},
+        title={"text": _("Score (predicted probability)")},
         tickformat=".0%",
         range=[edges[0], edges[-1]],
     )
-    fig.update_yaxes(title={"text": "Customers"})
+    fig.update_yaxes(title={"text": _("Customers")})
     return figure_data(fig)

@@ -9,8 +9,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import floatformat
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
@@ -29,6 +33,7 @@ from marketing.services.training import (
     training_run_retrain,
 )
 from marketing.services.training_params import TrainingSetupError, TrainParams, param_bounds
+from marketing.stored_texts import translated, translated_html
 from marketing.views import model_charts
 from marketing.views.explanations import global_section
 from marketing.views.jobs import can_cancel, duration_text
@@ -36,119 +41,144 @@ from marketing.views.mixins import RoleRequiredMixin
 
 DEFAULTS = TrainParams()
 PARAM_LABELS = {
-    "epochs": "Epochs",
-    "batch_size": "Batch size",
-    "learning_rate": "Learning rate",
-    "max_rows": "Training rows at most",
-    "max_test_rows": "Test rows at most",
-    "max_length": "Longest text (tokens)",
-    "frozen_layers": "Frozen layers",
-    "num_layers": "Encoder layers kept",
-    "keep_fields": "Flagged fields kept",
-    "time_budget_s": "Time budget (s)",
-    "patience": "Patience (validations)",
-    "seed": "Seed",
-    "threads": "CPU threads",
+    "epochs": gettext_lazy("Epochs"),
+    "batch_size": gettext_lazy("Batch size"),
+    "learning_rate": gettext_lazy("Learning rate"),
+    "max_rows": gettext_lazy("Training rows at most"),
+    "max_test_rows": gettext_lazy("Test rows at most"),
+    "max_length": gettext_lazy("Longest text (tokens)"),
+    "frozen_layers": gettext_lazy("Frozen layers"),
+    "num_layers": gettext_lazy("Encoder layers kept"),
+    "keep_fields": gettext_lazy("Flagged fields kept"),
+    "time_budget_s": gettext_lazy("Time budget (s)"),
+    "patience": gettext_lazy("Patience (validations)"),
+    "seed": gettext_lazy("Seed"),
+    "threads": gettext_lazy("CPU threads"),
 }
 
-
-AUTO = forms.NumberInput(attrs={"placeholder": "auto"})
+AUTO = forms.NumberInput(attrs={"placeholder": pgettext_lazy("a setting", "auto")})
 
 
 class TrainForm(forms.Form):
     time_budget_minutes = forms.IntegerField(
         **param_bounds("time_budget_s", unit=60),
         initial=DEFAULTS.time_budget_s // 60,
-        label="Time budget (minutes)",
-        help_text="The most training may take. Rows, layers and passes are picked for this "
-        "budget and the worker's hardware; training stops at the budget and keeps the best "
-        "model so far.",
+        label=gettext_lazy("Time budget (minutes)"),
+        help_text=gettext_lazy(
+            "The most training may take. Rows, layers and passes are picked for this "
+            "budget and the worker's hardware; training stops at the budget and keeps the best "
+            "model so far."
+        ),
     )
     name = forms.CharField(
         max_length=200,
         required=False,
-        help_text="Leave empty to name it after the offer and target.",
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("Leave empty to name it after the offer and target."),
     )
     segment = forms.ModelChoiceField(
         Segment.objects.all(),
         required=False,
-        empty_label="All customers",
-        help_text="Customers to learn from. Only those with a valid model-training consent "
-        "are used; the others are counted by reason.",
+        label=gettext_lazy("Segment"),
+        empty_label=gettext_lazy("All customers"),
+        help_text=gettext_lazy(
+            "Customers to learn from. Only those with a valid model-training consent "
+            "are used; the others are counted by reason."
+        ),
     )
     offer = forms.ModelChoiceField(
         Offer.objects.all(),
         required=False,
-        empty_label="Every offer (multi-offer model)",
-        help_text="One offer: a model for that campaign. Every offer: the offer's title, "
-        "category and price become part of the input.",
+        label=gettext_lazy("Offer"),
+        empty_label=gettext_lazy("Every offer (multi-offer model)"),
+        help_text=gettext_lazy(
+            "One offer: a model for that campaign. Every offer: the offer's title, "
+            "category and price become part of the input."
+        ),
     )
     target = forms.ChoiceField(
         choices=TrainingRun.Target.choices,
         initial=TrainingRun.Target.CONVERSION,
         widget=forms.RadioSelect,
+        label=gettext_lazy("Response to predict"),
     )
     base_model = forms.ChoiceField(
         choices=(),
-        help_text="The pretrained encoder that reads the customer text.",
+        label=gettext_lazy("Base model"),
+        help_text=gettext_lazy("The pretrained encoder that reads the customer text."),
     )
     mode = forms.ChoiceField(
         choices=TrainingRun.Mode.choices,
         initial=TrainingRun.Mode.LORA,
         widget=forms.RadioSelect,
+        label=gettext_lazy("Training mode"),
     )
     epochs = forms.IntegerField(
         required=False,
         **param_bounds("epochs"),
         widget=AUTO,
-        help_text="Passes over the training rows at most. Empty: as many as the budget allows; "
-        "training stops early when the validation AUC stops improving.",
+        label=gettext_lazy("Epochs"),
+        help_text=gettext_lazy(
+            "Passes over the training rows at most. Empty: as many as the budget allows; "
+            "training stops early when the validation AUC stops improving."
+        ),
     )
     batch_size = forms.IntegerField(
         **param_bounds("batch_size"),
         initial=DEFAULTS.batch_size,
-        help_text="Rows per step.",
+        label=gettext_lazy("Batch size"),
+        help_text=gettext_lazy("Rows per step."),
     )
     learning_rate = forms.FloatField(
         required=False,
         **param_bounds("learning_rate"),
-        widget=forms.NumberInput(attrs={"placeholder": "auto"}),
-        help_text="Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning.",
+        widget=forms.NumberInput(attrs={"placeholder": pgettext_lazy("a setting", "auto")}),
+        label=gettext_lazy("Learning rate"),
+        help_text=gettext_lazy("Empty: 0.001 for LoRA and frozen, 0.0001 for full fine-tuning."),
     )
     max_rows = forms.IntegerField(
         required=False,
         **param_bounds("max_rows"),
         widget=AUTO,
-        label="Training rows at most",
-        help_text="A stratified sample when there are more. Empty: as many as the budget allows.",
+        label=gettext_lazy("Training rows at most"),
+        help_text=gettext_lazy(
+            "A stratified sample when there are more. Empty: as many as the budget allows."
+        ),
     )
     max_length = forms.IntegerField(
         **param_bounds("max_length"),
         initial=DEFAULTS.max_length,
-        label="Longest text (tokens)",
-        help_text="A customer's text is usually 30–50 tokens.",
+        label=gettext_lazy("Longest text (tokens)"),
+        help_text=gettext_lazy("A customer's text is usually 30–50 tokens."),
     )
     num_layers = forms.IntegerField(
         required=False,
         **param_bounds("num_layers"),
         widget=AUTO,
-        label="Encoder layers kept",
-        help_text="From the bottom; fewer train and score faster. Empty: 3 on a CPU, all on a GPU.",
+        label=gettext_lazy("Encoder layers kept"),
+        help_text=gettext_lazy(
+            "From the bottom; fewer train and score faster. Empty: 3 on a CPU, all on a GPU."
+        ),
     )
     frozen_layers = forms.IntegerField(
         required=False,
         **param_bounds("frozen_layers"),
         widget=AUTO,
-        help_text="Lowest encoder layers left as they are and computed once: much faster. "
-        "Empty: 2 on a CPU, none on a GPU.",
+        label=gettext_lazy("Frozen layers"),
+        help_text=gettext_lazy(
+            "Lowest encoder layers left as they are and computed once: much faster. "
+            "Empty: 2 on a CPU, none on a GPU."
+        ),
     )
     keep_fields = forms.CharField(
         required=False,
         max_length=2000,
-        label="Keep flagged fields",
-        help_text="Before training, every profile field that alone predicts the outcome "
-        "almost perfectly, or holds a date after the response, is flagged and left out. Name "
-        "here (comma-separated) the flagged fields to keep knowingly.",
+        label=gettext_lazy("Keep flagged fields"),
+        help_text=gettext_lazy(
+            "Before training, every profile field that alone predicts the outcome "
+            "almost perfectly, or holds a date after the response, is flagged and left out. "
+            "Name here (comma-separated) the flagged fields to keep knowingly."
+        ),
     )
 
     PARAMS = (
@@ -192,10 +222,16 @@ class TrainForm(forms.Form):
 
 class ScoreForm(forms.Form):
     segment = forms.ModelChoiceField(
-        Segment.objects.all(), required=False, empty_label="All customers"
+        Segment.objects.all(),
+        required=False,
+        empty_label=gettext_lazy("All customers"),
+        label=gettext_lazy("Segment to score"),
     )
     scorer = forms.ChoiceField(
-        choices=ScoringRun.Scorer.choices, initial=ScoringRun.Scorer.SERVED, required=False
+        choices=ScoringRun.Scorer.choices,
+        initial=ScoringRun.Scorer.SERVED,
+        required=False,
+        label=gettext_lazy("Scorer"),
     )
 
 
@@ -242,9 +278,9 @@ class TrainingRunCreateView(RoleRequiredMixin, FormView):
                 by=self.request.user,
             )
         except TrainingSetupError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, translated(str(exc)))
             return self.form_invalid(form)
-        messages.success(self.request, f"Training of “{run.name}” started.")
+        messages.success(self.request, _("Training of “%(name)s” started.") % {"name": run.name})
         return redirect("model-detail", pk=run.pk)
 
 
@@ -280,39 +316,45 @@ def training_hardware() -> str:
     from marketing.services.jobs import gpu_worker_listening, wants_gpu
 
     if wants_gpu(Job.Kind.TRAIN) and gpu_worker_listening():
-        return "a GPU worker: every encoder layer trains"
+        return _("a GPU worker: every encoder layer trains")
     if settings.JOB_QUEUE == "celery":
-        return "a CPU worker: the settings are picked for its cores when the job starts"
-    return f"this server's CPU ({os.cpu_count() or 1} cores)"
+        return _("a CPU worker: the settings are picked for its cores when the job starts")
+    return _("this server's CPU (%(cores)s cores)") % {"cores": os.cpu_count() or 1}
 
 
+# A leakage flag's reason -> (its words, the format of its value).
 LEAK_REASONS = {
-    "predicts_outcome": "alone predicts the outcome (AUC {value:.3f})",
-    "after_response": "holds a date after the response on {value:.0%} of rows",
+    "predicts_outcome": (gettext_lazy("alone predicts the outcome (AUC %(value)s)"), "{:.3f}"),
+    "after_response": (
+        gettext_lazy("holds a date after the response on %(value)s of rows"),
+        "{:.0%}",
+    ),
 }
 
 
 def leak_rows(leakage: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A run's leakage flags in words."""
-    return [
-        {
-            **leak,
-            "why": LEAK_REASONS.get(leak.get("reason", ""), "{value}").format(
-                value=leak.get("value", 0)
-            ),
-        }
-        for leak in leakage or []
-    ]
+    rows = []
+    for leak in leakage or []:
+        value = leak.get("value", 0)
+        words, fmt = LEAK_REASONS.get(leak.get("reason", ""), (None, "{}"))
+        why = fmt.format(value) if words is None else words % {"value": fmt.format(value)}
+        rows.append({**leak, "why": why})
+    return rows
 
 
-METRIC_COLUMNS = (("bert", "BERT"), ("baseline", "LightGBM baseline"), ("blend", "Blend"))
+METRIC_COLUMNS = (
+    ("bert", "BERT"),
+    ("baseline", gettext_lazy("LightGBM baseline")),
+    ("blend", gettext_lazy("Blend")),
+)
 
 
 def metric_columns(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The models the run measured, in table order; the one that scores is marked served."""
     served = "blend" if metrics.get("blend", {}).get("served") else "bert"
     return [
-        {"key": key, "label": label, "served": key == served}
+        {"key": key, "label": str(label), "served": key == served}
         for key, label in METRIC_COLUMNS
         if metrics.get(key)
     ]
@@ -329,29 +371,29 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     # (label, hint, the value in one model's metrics, higher is better, format)
     rows: list[tuple[str, str, Callable[[dict[str, Any]], Any], bool, str]] = [
         (
-            "Test ROC-AUC",
-            "How well scores rank responders above the rest (0.5 = chance)",
+            _("Test ROC-AUC"),
+            _("How well scores rank responders above the rest (0.5 = chance)"),
             lambda m: m.get("roc_auc"),
             True,
             "{:.3f}",
         ),
         (
-            "PR-AUC",
-            "Precision across recall levels; base rate = chance",
+            _("PR-AUC"),
+            _("Precision across recall levels; base rate = chance"),
             lambda m: m.get("pr_auc"),
             True,
             "{:.3f}",
         ),
         (
-            "Log loss",
-            "Quality of the probabilities; lower is better",
+            _("Log loss"),
+            _("Quality of the probabilities; lower is better"),
             lambda m: m.get("log_loss"),
             False,
             "{:.4f}",
         ),
         (
-            "Brier score",
-            "Squared error of the probabilities; lower is better",
+            _("Brier score"),
+            _("Squared error of the probabilities; lower is better"),
             lambda m: m.get("brier"),
             False,
             "{:.4f}",
@@ -361,8 +403,8 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
         if share in first["lift"]:
             rows.append(
                 (
-                    f"Lift in the top {share}",
-                    "Response rate there ÷ overall rate",
+                    _("Lift in the top %(share)s") % {"share": share},
+                    _("Response rate there ÷ overall rate"),
                     _lift_in_top(share),
                     True,
                     "{:.2f}×",
@@ -371,8 +413,8 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     if "20%" in first["gains"]:
         rows.append(
             (
-                "Responders in the top 20%",
-                "Share of all responders reached",
+                _("Responders in the top %(share)s") % {"share": "20%"},
+                _("Share of all responders reached"),
                 lambda m: m.get("gains", {}).get("20%"),
                 True,
                 "{:.0%}",
@@ -399,7 +441,30 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def exclusion_rows(excluded: dict[str, int]) -> list[dict[str, str]]:
+NUMERIC_ENCODINGS = {
+    "standard": pgettext_lazy("numeric encoding", "standard"),
+    "piecewise": pgettext_lazy("numeric encoding", "piecewise"),
+}
+
+
+def numeric_inputs(inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """How the numbers reach the model, for "What the model reads": the encoding in words, the
+    "not applicable" codes and the numeric fields (field names, kept as they are)."""
+    if not inputs.get("numeric_fields"):
+        return None
+    codes = inputs.get("sentinels") or {}
+    sentinels = ", ".join(f"{name} = {floatformat(value, '-2')}" for name, value in codes.items())
+    encoding = inputs.get("numeric_encoding", "")
+    return {
+        "encoding": NUMERIC_ENCODINGS.get(encoding, encoding),
+        "sentinels": format_html('<span translate="no">{}</span>', sentinels) if sentinels else "",
+        "fields": format_html(
+            '<span translate="no">{}</span>', ", ".join(inputs["numeric_fields"])
+        ),
+    }
+
+
+def exclusion_rows(excluded: dict[str, int]) -> list[dict[str, Any]]:
     return [
         {
             "label": label,
@@ -437,6 +502,8 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             scorers=scorer_choices(run),
             can_score=job.status == Job.Status.SUCCEEDED and bool(run.model_id),
             explain_global=global_section(run, self.request.user),
+            failure=translated_html(job.message) if job.status == Job.Status.FAILED else "",
+            numeric_inputs=numeric_inputs(run.metrics.get("inputs") or {}),
         )
         if run.metrics.get("bert") and run.metrics.get("baseline"):
             ctx.update(
@@ -465,9 +532,9 @@ class TrainingRunRetrainView(RoleRequiredMixin, View):
         try:
             new = training_run_retrain(run=run, by=request.user)
         except TrainingSetupError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, translated(str(exc)))
             return redirect("model-detail", pk=run.pk)
-        messages.success(request, f"Retraining started: “{new.name}”.")
+        messages.success(request, _("Retraining started: “%(name)s”.") % {"name": new.name})
         return redirect("model-detail", pk=new.pk)
 
 
@@ -481,7 +548,7 @@ class ScoringRunCreateView(RoleRequiredMixin, View):
         run = get_object_or_404(training_runs(), pk=pk)
         form = ScoreForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose a segment and a scorer.")
+            messages.error(request, _("Choose a segment and a scorer."))
             return redirect("model-detail", pk=run.pk)
         try:
             scoring = scoring_run_create(
@@ -491,9 +558,9 @@ class ScoringRunCreateView(RoleRequiredMixin, View):
                 by=request.user,
             )
         except ScoringSetupError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, translated(str(exc)))
             return redirect("model-detail", pk=run.pk)
-        messages.success(request, "Scoring started.")
+        messages.success(request, _("Scoring started."))
         return redirect("model-scoring-detail", pk=scoring.pk)
 
 
@@ -517,6 +584,9 @@ class ScoringRunDetailView(RoleRequiredMixin, TemplateView):
             exclusions=exclusion_rows(scoring.customers_excluded),
             excluded_total=sum(scoring.customers_excluded.values()),
             histogram=model_charts.score_histogram(scoring.distribution) if finished else None,
+            failure=translated_html(scoring.job.message)
+            if scoring.job.status == Job.Status.FAILED
+            else "",
             top=top_scores(scoring) if finished else [],
         )
         return ctx

@@ -1,5 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -8,6 +10,7 @@ from marketing.selectors.figures import shown_breakdown
 from marketing.selectors.overview import breakdown_fields, overview_counts
 from marketing.services.demo import DemoDataRefused, demo_data_load
 from marketing.services.figures import figures_refresh_all, overview_refresh
+from marketing.stored_texts import translated
 from marketing.views import charts
 from marketing.views.mixins import RoleRequiredMixin
 
@@ -68,8 +71,14 @@ class OverviewRefreshView(RoleRequiredMixin, View):
 
     def post(self, request):
         overview_refresh(by=request.user)
-        messages.success(request, "Counting the customer base: the figures update when it is done.")
+        messages.success(
+            request, _("Counting the customer base: the figures update when it is done.")
+        )
         return redirect("overview")
+
+
+# The refusal of marketing.services.demo, shown translated.
+DEMO_REFUSED = gettext_noop("The demo data only goes into an empty customer base.")
 
 
 class DemoDataView(RoleRequiredMixin, View):
@@ -81,12 +90,18 @@ class DemoDataView(RoleRequiredMixin, View):
         try:
             counts = demo_data_load(by=request.user)
         except DemoDataRefused as exc:
-            messages.info(request, str(exc))
+            messages.info(request, translated(str(exc)))
             return redirect("overview")
         figures_refresh_all(by=request.user)
         messages.success(
             request,
-            f"Demo data loaded: {counts['customers']:,} customers with their consent history "
-            f"and {counts['interactions']:,} responses.",
+            _(
+                "Demo data loaded: %(customers)s customers with their consent history and "
+                "%(responses)s responses."
+            )
+            % {
+                "customers": f"{counts['customers']:,}",
+                "responses": f"{counts['interactions']:,}",
+            },
         )
         return redirect("overview")

@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import ListView, TemplateView, View
 
 from marketing.models import CampaignPlan, Job, Offer, ProfileField
@@ -27,6 +29,7 @@ from marketing.services.plans import (
     checked_economics,
     forecast_basis,
 )
+from marketing.stored_texts import translated, translated_html
 from marketing.templatetags.money import money_text, percent_text
 from marketing.views import plan_charts
 from marketing.views.mixins import RoleRequiredMixin
@@ -40,26 +43,30 @@ class EconomicsForm(forms.Form):
     cost_per_contact = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
-        label="Cost per contact",
-        help_text="What reaching one customer costs: call time, postage, a voucher.",
+        label=gettext_lazy("Cost per contact"),
+        help_text=gettext_lazy("What reaching one customer costs: call time, postage, a voucher."),
     )
     fixed_cost = forms.DecimalField(
         max_digits=14,
         decimal_places=2,
-        label="Fixed cost",
-        help_text="Paid once if the campaign runs at all: creative, set-up, platform fee.",
+        label=gettext_lazy("Fixed cost"),
+        help_text=gettext_lazy(
+            "Paid once if the campaign runs at all: creative, set-up, platform fee."
+        ),
     )
     value_per_conversion = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
-        label="Value per conversion",
-        help_text="The margin one conversion earns before contact costs.",
+        label=gettext_lazy("Value per conversion"),
+        help_text=gettext_lazy("The margin one conversion earns before contact costs."),
     )
     budget = forms.DecimalField(
         max_digits=14,
         decimal_places=2,
-        label="Budget",
-        help_text="The most the whole campaign may cost, fixed cost included. Empty: no limit.",
+        label=gettext_lazy("Budget"),
+        help_text=gettext_lazy(
+            "The most the whole campaign may cost, fixed cost included. Empty: no limit."
+        ),
     )
 
     def __init__(self, *args, **kwargs):
@@ -68,7 +75,10 @@ class EconomicsForm(forms.Form):
             field = self.fields[name]
             field.required = name not in ECONOMICS_DEFAULTS
             # "Budget (€)": the currency set for this site.
-            field.label = f"{field.label} ({settings.CURRENCY_SYMBOL})"
+            field.label = _("%(label)s (%(currency)s)") % {
+                "label": field.label,
+                "currency": settings.CURRENCY_SYMBOL,
+            }
 
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
@@ -92,32 +102,33 @@ class EconomicsForm(forms.Form):
         its own error."""
         for field, message in error.errors.items():
             if field not in self.errors:
-                self.add_error(field if field in self.fields else None, message)
+                # Translated; the names it quotes marked as such.
+                self.add_error(field if field in self.fields else None, translated_html(message))
 
 
 class ReplanForm(EconomicsForm):
     contacts = forms.IntegerField(
         min_value=1,
         required=False,
-        label="Customers to contact",
-        help_text="Empty: the number that earns the most.",
+        label=gettext_lazy("Customers to contact"),
+        help_text=gettext_lazy("Empty: the number that earns the most."),
     )
 
 
 class PlanForm(EconomicsForm):
-    name = forms.CharField(max_length=200, label="Plan name")
+    name = forms.CharField(max_length=200, label=gettext_lazy("Plan name"))
     scoring_run = forms.ModelChoiceField(
         scoring_runs().filter(job__status=Job.Status.SUCCEEDED),
-        label="Scores",
+        label=gettext_lazy("Scores"),
         empty_label=None,
-        help_text="The scoring run whose customers the campaign would contact.",
+        help_text=gettext_lazy("The scoring run whose customers the campaign would contact."),
     )
     offer = forms.ModelChoiceField(
         Offer.objects.all(),
         required=False,
-        label="Offer",
-        empty_label="The model's offer",
-        help_text="Only for scores of every offer: the offer this campaign is for.",
+        label=gettext_lazy("Offer"),
+        empty_label=gettext_lazy("The model's offer"),
+        help_text=gettext_lazy("Only for scores of every offer: the offer this campaign is for."),
     )
 
     def __init__(self, *args, **kwargs):
@@ -126,28 +137,28 @@ class PlanForm(EconomicsForm):
 
 
 def _scoring_label(scoring) -> str:
-    where = scoring.segment.name if scoring.segment else "All customers"
+    where = scoring.segment.name if scoring.segment else _("All customers")
     return f"#{scoring.pk} · {where} · {scoring.training_run.name} ({scoring.customers_scored:,})"
 
 
 class ActualsForm(forms.Form):
     campaign = forms.CharField(
         max_length=100,
-        label="Campaign name",
-        help_text="The campaign name the responses were uploaded under.",
+        label=gettext_lazy("Campaign name"),
+        help_text=gettext_lazy("The campaign name the responses were uploaded under."),
     )
 
 
 class UpliftForm(forms.Form):
     treatment_attribute = forms.CharField(
         max_length=64,
-        label="Treatment attribute",
-        help_text="The profile field that marks who was contacted, e.g. “contacted”.",
+        label=gettext_lazy("Treatment attribute"),
+        help_text=gettext_lazy("The profile field that marks who was contacted, e.g. “contacted”."),
     )
     treatment_value = forms.CharField(
         max_length=100,
-        label="Treated when it equals",
-        help_text="Everyone else is the control group.",
+        label=gettext_lazy("Treated when it equals"),
+        help_text=gettext_lazy("Everyone else is the control group."),
     )
 
 
@@ -155,27 +166,40 @@ def best_depth_sentence(result: dict[str, Any]) -> str:
     """The plan's advice in one sentence (two when the budget binds)."""
     best, budget = result["best"], result["budget"]
     if not best["worth_running"]:
-        return (
+        return _(
             "No depth pays: even the best-scored customers are expected to earn less than "
-            f"the campaign costs (at best {money_text(best['profit'])}). Lower the costs, "
-            "raise the value per conversion, or don't run it."
-        )
-    unlimited = f"the top {percent_text(best['depth_pct'] / 100)} ({best['contacts']:,} customers)"
+            "the campaign costs (at best %(profit)s). Lower the costs, raise the value per "
+            "conversion, or don't run it."
+        ) % {"profit": money_text(best["profit"])}
+    words = {
+        "pct": percent_text(best["depth_pct"] / 100),
+        "contacts": f"{best['contacts']:,}",
+        "profit": money_text(best["profit"]),
+    }
     if budget["limit"] is None or budget["max_contacts"] >= best["contacts"]:
-        return f"Contact {unlimited}: expected profit {money_text(best['profit'])}."
-    within = budget["best_within_budget"]
-    limit = money_text(budget["limit"])
-    if within["contacts"] == 0:
         return (
-            f"The budget of {limit} does not allow the campaign: {budget['reason']} "
-            f"Without a limit, {unlimited} would earn {money_text(best['profit'])}."
+            _("Contact the top %(pct)s (%(contacts)s customers): expected profit %(profit)s.")
+            % words
         )
-    return (
-        f"Contact the top {percent_text(within['depth_pct'] / 100)} ({within['contacts']:,} "
-        f"customers): expected profit {money_text(within['profit'])} within the budget of "
-        f"{limit}, which pays for {budget['max_contacts']:,} contacts. Without the budget "
-        f"limit, {unlimited} would earn {money_text(best['profit'])}."
-    )
+    within = budget["best_within_budget"]
+    words["limit"] = money_text(budget["limit"])
+    if within["contacts"] == 0:
+        return _(
+            "The budget of %(limit)s does not allow the campaign: %(reason)s Without a limit, "
+            "the top %(pct)s (%(contacts)s customers) would earn %(profit)s."
+        ) % {**words, "reason": translated(budget["reason"] or "")}
+    return _(
+        "Contact the top %(within_pct)s (%(within_contacts)s customers): expected profit "
+        "%(within_profit)s within the budget of %(limit)s, which pays for %(max_contacts)s "
+        "contacts. Without the budget limit, the top %(pct)s (%(contacts)s customers) would "
+        "earn %(profit)s."
+    ) % {
+        **words,
+        "within_pct": percent_text(within["depth_pct"] / 100),
+        "within_contacts": f"{within['contacts']:,}",
+        "within_profit": money_text(within["profit"]),
+        "max_contacts": f"{budget['max_contacts']:,}",
+    }
 
 
 def _plain_amount(value: float | None) -> float | int | None:
@@ -193,11 +217,17 @@ def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]
     if uplift.get("job"):
         uplift_job = Job.objects.filter(pk=uplift["job"]).first()
     evaluation = uplift.get("evaluation") if uplift.get("status") == "ok" else None
+    forecast = dict(result.get("forecast") or forecast_basis(plan.scoring_run))
+    # Stored in English; the scoring run's own label reads in the reader's language.
+    forecast["scorer"] = plan.scoring_run.get_scorer_display()
     return {
         "plan": plan,
         "result": result,
         "best_sentence": best_depth_sentence(result),
-        "forecast": result.get("forecast") or forecast_basis(plan.scoring_run),
+        # The engine's words, stored in English.
+        "note": translated(result.get("note") or ""),
+        "budget_reason": translated(result["budget"].get("reason") or ""),
+        "forecast": forecast,
         "chosen": result["chosen"],
         "profit_chart": plan_charts.profit_curve(result),
         "gains_chart": plan_charts.gains_and_lift(result),
@@ -218,7 +248,9 @@ def detail_context(request, plan: CampaignPlan, **forms_given) -> dict[str, Any]
         "measured_at": parse_datetime(actual.get("measured_at") or "") if actual else None,
         "actual_chart": plan_charts.forecast_vs_actual(actual) if actual else None,
         "uplift": uplift,
+        "uplift_reasons": [translated_html(reason) for reason in uplift.get("reasons") or []],
         "uplift_job": uplift_job,
+        "uplift_failure": translated_html(uplift_job.message) if uplift_job else "",
         "uplift_running": uplift_job is not None and not uplift_job.is_finished,
         "qini_chart": plan_charts.qini(evaluation) if evaluation else None,
         "uplift_chart": plan_charts.uplift_by_decile(evaluation) if evaluation else None,
@@ -235,13 +267,17 @@ def _actual_rows(actual: dict[str, Any]) -> list[dict[str, Any]]:
         text = fmt(value)
         return "+" + text if value > 0 else text.replace("-", "−", 1)
 
+    def points(value: str) -> str:
+        # Percentage points.
+        return _("%(value)s pts") % {"value": value}
+
     rows = [
-        ("Conversions", lambda v: f"{v:,.1f}", lambda v: f"{v:,.1f}"),
-        ("Conversion rate", lambda v: f"{v:.1%}", lambda v: f"{100 * v:.1f} pts"),
-        ("Revenue", money_text, money_text),
-        ("Cost", money_text, money_text),
-        ("Profit", money_text, money_text),
-        ("ROI", lambda v: "—" if v is None else f"{v:.0%}", lambda v: f"{100 * v:.0f} pts"),
+        (_("Conversions"), lambda v: f"{v:,.1f}", lambda v: f"{v:,.1f}"),
+        (_("Conversion rate"), lambda v: f"{v:.1%}", lambda v: points(f"{100 * v:.1f}")),
+        (_("Revenue"), money_text, money_text),
+        (_("Cost"), money_text, money_text),
+        (_("Profit"), money_text, money_text),
+        ("ROI", lambda v: "—" if v is None else f"{v:.0%}", lambda v: points(f"{100 * v:.0f}")),
     ]
     keys = ["conversions", "conversion_rate", "revenue", "cost", "profit", "roi"]
     out = []
@@ -288,7 +324,10 @@ class PlanCreateView(RoleRequiredMixin, View):
         if scoring is not None:
             initial["scoring_run"] = scoring.pk
             offer = scoring.training_run.offer
-            initial["name"] = f"{offer.title if offer else 'Campaign'} · scores #{scoring.pk}"
+            initial["name"] = _("%(offer)s · scores #%(scores)s") % {
+                "offer": offer.title if offer else _("Campaign"),
+                "scores": scoring.pk,
+            }
             if offer is not None and offer.price is not None:
                 initial["value_per_conversion"] = _plain_amount(
                     float(offer.price - (offer.unit_cost or 0))
@@ -310,7 +349,7 @@ class PlanCreateView(RoleRequiredMixin, View):
             except PlanError as exc:
                 form.add_plan_errors(exc)
             else:
-                messages.success(request, f"Plan “{plan.name}” computed.")
+                messages.success(request, _("Plan “%(name)s” computed.") % {"name": plan.name})
                 return redirect("plan-detail", pk=plan.pk)
         return self._render(form, status=400)
 
@@ -356,7 +395,9 @@ class _PlanPostView(RoleRequiredMixin, View):
                 self.apply(plan, form)
             except PlanError as exc:
                 for field, message in exc.errors.items():
-                    form.add_error(field if field in form.fields else None, message)
+                    form.add_error(
+                        field if field in form.fields else None, translated_html(message)
+                    )
             else:
                 return redirect(reverse("plan-detail", args=[plan.pk]) + f"#{self.anchor}")
         ctx = detail_context(request, plan, **{self.form_name: form})
@@ -375,7 +416,7 @@ class PlanReplanView(_PlanPostView):
             contacts=form.cleaned_data["contacts"],
             by=self.request.user,
         )
-        messages.success(self.request, "Plan recomputed with the new economics.")
+        messages.success(self.request, _("Plan recomputed with the new economics."))
 
 
 class PlanActualsView(_PlanPostView):
@@ -387,7 +428,7 @@ class PlanActualsView(_PlanPostView):
         campaign_plan_actuals(
             plan=plan, campaign=form.cleaned_data["campaign"], by=self.request.user
         )
-        messages.success(self.request, "Realised figures measured.")
+        messages.success(self.request, _("Realised figures measured."))
 
 
 class PlanUpliftView(_PlanPostView):
@@ -397,4 +438,4 @@ class PlanUpliftView(_PlanPostView):
 
     def apply(self, plan: CampaignPlan, form: UpliftForm) -> None:
         campaign_plan_uplift(plan=plan, by=self.request.user, **form.cleaned_data)
-        messages.success(self.request, "Uplift estimate started.")
+        messages.success(self.request, _("Uplift estimate started."))

@@ -4,11 +4,13 @@ scoring run's audience diversity (share of each group in the top vs in the base)
 from typing import Any
 
 import plotly.graph_objects as go
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from marketing.views.charts import MUTED, PRIMARY, figure_data
 from marketing.views.model_charts import BASELINE, model_chart_layout
 
-ACCURACY_LABELS = {"ndcg": "NDCG@{k}", "mean_score": "Mean score of listed offers"}
+ACCURACY_LABELS = {"ndcg": "NDCG@{k}", "mean_score": gettext_lazy("Mean score of listed offers")}
 
 
 def accuracy_measure(result: dict[str, Any]) -> str:
@@ -23,7 +25,7 @@ def accuracy_vs_diversity(result: dict[str, Any]) -> dict | None:
     if not points:
         return None
     measure = accuracy_measure(result)
-    label = ACCURACY_LABELS[measure].format(k=result.get("k"))
+    label = str(ACCURACY_LABELS[measure]).format(k=result.get("k"))
     chosen = result.get("diversity")
     fig = go.Figure()
     fig.add_trace(
@@ -31,13 +33,20 @@ def accuracy_vs_diversity(result: dict[str, Any]) -> dict | None:
             x=[p["intra_list_diversity"] for p in points],
             y=[p[measure] for p in points],
             mode="lines+markers+text",
-            name="Diversity weight λ",
+            name=_("Diversity weight λ"),
             text=[f"λ {p['mmr_lambda']:g}" for p in points],
             textposition="top center",
             textfont={"size": 10, "color": "#6b7489"},
             line={"color": PRIMARY, "width": 2},
             marker={"size": 7, "color": PRIMARY},
-            hovertemplate="λ %{text}: diversity %{x:.3f}, " + label + " %{y:.3f}<extra></extra>",
+            hovertemplate=_("%(lambda)s: diversity %(diversity)s, %(measure)s %(accuracy)s")
+            % {
+                "lambda": "%{text}",
+                "diversity": "%{x:.3f}",
+                "measure": label,
+                "accuracy": "%{y:.3f}",
+            }
+            + "<extra></extra>",
         )
     )
     mark = [p for p in points if p["mmr_lambda"] == chosen]
@@ -47,19 +56,27 @@ def accuracy_vs_diversity(result: dict[str, Any]) -> dict | None:
                 x=[mark[0]["intra_list_diversity"]],
                 y=[mark[0][measure]],
                 mode="markers",
-                name=f"Chosen λ {chosen:g}",
+                name=_("Chosen λ %(lambda)s") % {"lambda": f"{chosen:g}"},
                 marker={
                     "size": 15,
                     "color": BASELINE,
                     "symbol": "star",
                     "line": {"color": "#ffffff", "width": 1},
                 },
-                hovertemplate=f"chosen λ {chosen:g}: diversity %{{x:.3f}}, {label} "
-                "%{y:.3f}<extra></extra>",
+                hovertemplate=_(
+                    "chosen λ %(lambda)s: diversity %(diversity)s, %(measure)s %(accuracy)s"
+                )
+                % {
+                    "lambda": f"{chosen:g}",
+                    "diversity": "%{x:.3f}",
+                    "measure": label,
+                    "accuracy": "%{y:.3f}",
+                }
+                + "<extra></extra>",
             )
         )
     model_chart_layout(fig, height=320)
-    fig.update_xaxes(title={"text": "Intra-list diversity (higher = more varied lists)"})
+    fig.update_xaxes(title={"text": _("Intra-list diversity (higher = more varied lists)")})
     fig.update_yaxes(title={"text": label}, tickformat=".3f")
     return figure_data(fig)
 
@@ -78,20 +95,22 @@ def exposure_per_offer(result: dict[str, Any]) -> dict | None:
                 "color": [PRIMARY if r["customers"] else MUTED for r in rows],
                 "cornerradius": 4,
             },
-            customdata=[r["category"] or "no category" for r in rows],
-            hovertemplate="%{x} (%{customdata}): %{y:,} customers<extra></extra>",
+            customdata=[r["category"] or _("no category") for r in rows],
+            hovertemplate=_("%(offer)s (%(category)s): %(customers)s customers")
+            % {"offer": "%{x}", "category": "%{customdata}", "customers": "%{y:,}"}
+            + "<extra></extra>",
         )
     )
     if cap:
         fig.add_hline(
             y=cap,
             line={"color": BASELINE, "dash": "dash", "width": 1},
-            annotation_text=f"cap {cap:,}",
+            annotation_text=_("cap %(cap)s") % {"cap": f"{cap:,}"},
             annotation_position="top right",
         )
     model_chart_layout(fig, height=300, legend=False)
     fig.update_xaxes(tickangle=-30)
-    fig.update_yaxes(title={"text": "Customers"}, rangemode="tozero")
+    fig.update_yaxes(title={"text": _("Customers")}, rangemode="tozero")
     return figure_data(fig)
 
 
@@ -106,9 +125,11 @@ def audience_shares(spread: dict[str, Any], top_label: str) -> dict | None:
         go.Bar(
             x=labels,
             y=[g["base_share"] for g in groups],
-            name="Whole scored base",
+            name=_("Whole scored base"),
             marker={"color": MUTED, "cornerradius": 3},
-            hovertemplate="%{x}: %{y:.1%} of the base<extra></extra>",
+            hovertemplate=_("%(group)s: %(share)s of the base")
+            % {"group": "%{x}", "share": "%{y:.1%}"}
+            + "<extra></extra>",
         )
     )
     flagged = [g["flag"] in ("left out", "under-represented") for g in groups]
@@ -119,13 +140,15 @@ def audience_shares(spread: dict[str, Any], top_label: str) -> dict | None:
             name=top_label.capitalize(),
             marker={"color": [BASELINE if f else PRIMARY for f in flagged], "cornerradius": 3},
             showlegend=False,
-            hovertemplate="%{x}: %{y:.1%} of the " + top_label + "<extra></extra>",
+            hovertemplate=_("%(group)s: %(share)s of the %(top)s")
+            % {"group": "%{x}", "share": "%{y:.1%}", "top": top_label}
+            + "<extra></extra>",
         )
     )
     # Legend entries for the two colours the top's bars take.
     legend = [(top_label.capitalize(), PRIMARY)]
     if any(flagged):
-        legend.append(("Under-represented in the " + top_label, BASELINE))
+        legend.append((_("Under-represented in the %(top)s") % {"top": top_label}, BASELINE))
     for name, color in legend:
         # Markers, not bars: an empty bar trace would still take a slot in every group.
         fig.add_trace(

@@ -6,11 +6,19 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.models import Job, ProfileField, Segment
-from marketing.segments import OPERATOR_LABELS, SegmentRuleError, available_fields, compile_rules
+from marketing.segments import (
+    OPERATOR_LABELS,
+    RULE_SENTENCES,
+    SegmentRuleError,
+    available_fields,
+    compile_rules,
+)
 from marketing.selectors.figures import overview_figures, segment_figures, segments_with_figures
 from marketing.selectors.segments import segment_customers
 from marketing.selectors.training import training_runs
@@ -23,8 +31,12 @@ SAMPLE_COLUMNS = 4
 
 
 class SegmentForm(forms.Form):
-    name = forms.CharField(max_length=120)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    name = forms.CharField(max_length=120, label=gettext_lazy("Name"))
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=gettext_lazy("Description"),
+    )
     rules = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, segment: Segment | None = None, **kwargs):
@@ -37,7 +49,7 @@ class SegmentForm(forms.Form):
         if self.segment is not None:
             others = others.exclude(pk=self.segment.pk)
         if others.exists():
-            raise forms.ValidationError("A segment with this name exists already.")
+            raise forms.ValidationError(_("A segment with this name exists already."))
         return name
 
     def clean_rules(self) -> dict[str, Any]:
@@ -46,10 +58,10 @@ class SegmentForm(forms.Form):
             rules = json.loads(raw) if raw else {"op": "and", "rules": []}
         except ValueError:
             raise forms.ValidationError(
-                "The rules could not be read; please rebuild them."
+                _("The rules could not be read; please rebuild them.")
             ) from None
         if not isinstance(rules, dict):
-            raise forms.ValidationError("The rules could not be read; please rebuild them.")
+            raise forms.ValidationError(_("The rules could not be read; please rebuild them."))
         return rules
 
 
@@ -125,7 +137,7 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
             rules = self.segment.rules if self.segment else None
         ctx["segment"] = self.segment
         ctx["initial_rules"] = rules or {"op": "and", "rules": []}
-        ctx["operator_labels"] = OPERATOR_LABELS
+        ctx["operator_labels"] = {key: str(label) for key, label in OPERATOR_LABELS.items()}
         ctx["has_profile_fields"] = ProfileField.objects.exists()
         # The last counted base (the overview's figures), not a count per page view.
         shown = overview_figures()["customer_count_shown"]
@@ -142,7 +154,9 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
                     description=data["description"],
                     by=self.request.user,
                 )
-                messages.success(self.request, f"Segment “{segment.name}” saved.")
+                messages.success(
+                    self.request, _("Segment “%(name)s” saved.") % {"name": segment.name}
+                )
             else:
                 segment = segment_update(
                     segment=self.segment,
@@ -151,9 +165,11 @@ class SegmentBuilderView(RoleRequiredMixin, FormView):
                     description=data["description"],
                     by=self.request.user,
                 )
-                messages.success(self.request, f"Segment “{segment.name}” updated.")
+                messages.success(
+                    self.request, _("Segment “%(name)s” updated.") % {"name": segment.name}
+                )
         except SegmentRuleError as exc:
-            form.add_error(None, f"A rule needs fixing: {exc}")
+            form.add_error(None, _("A rule needs fixing: %(error)s") % {"error": exc})
             return self.form_invalid(form)
         return redirect("segment-detail", pk=segment.pk)
 
@@ -198,52 +214,91 @@ class SegmentCountView(RoleRequiredMixin, View):
     def post(self, request, pk: int):
         segment = get_object_or_404(Segment, pk=pk)
         segment_figures_refresh(segment=segment, by=request.user)
-        messages.success(request, "Counting started: the figures update when it is done.")
+        messages.success(request, _("Counting started: the figures update when it is done."))
         return redirect(reverse("segment-detail", args=[pk]))
 
 
 class RuleDescriber:
-    """A rules tree in words, e.g. ``Age at least 30 and (Job is admin. or Has consent: …)``."""
+    """A rules tree in words, e.g. ``Age at least 30 and (Job is admin. or Has consent: …)``,
+    in the active language: one sentence per operator (``RULE_SENTENCES``)."""
 
     def __init__(self) -> None:
         self._labels: dict[str, str] | None = None
 
     def __call__(self, rules: dict | None) -> str:
         if not rules or not rules.get("rules"):
-            return "Everyone"
+            return _("Everyone")
         return self._group(rules, top=True)
 
     def _label(self, field: str) -> str:
         if self._labels is None:
-            self._labels = {f["field"]: f["label"] for f in available_fields()}
+            self._labels = {f["field"]: str(f["label"]) for f in available_fields()}
         return self._labels.get(field, field)
 
     def _group(self, node: dict, top: bool = False) -> str:
-        joiner = " or " if node.get("op") == "or" else " and "
+        joined = (
+            _("%(left)s or %(right)s") if node.get("op") == "or" else _("%(left)s and %(right)s")
+        )
         parts = [
             self._group(child)
             if isinstance(child, dict) and "rules" in child
             else self._rule(child)
             for child in node.get("rules", [])
         ]
-        text = joiner.join(parts)
-        return text if top or len(parts) < 2 else f"({text})"
+        text = parts[0] if parts else ""
+        for part in parts[1:]:
+            text = joined % {"left": text, "right": part}
+        return text if top or len(parts) < 2 else _("(%(rules)s)") % {"rules": text}
 
     def _rule(self, rule: Any) -> str:
         if not isinstance(rule, dict):
             return "?"
-        words = [
-            self._label(str(rule.get("field", "?"))),
-            OPERATOR_LABELS.get(str(rule.get("operator")), str(rule.get("operator", "?"))),
-        ]
+        operator = str(rule.get("operator", "?"))
+        field = self._label(str(rule.get("field", "?")))
         value = rule.get("value")
+        sentence = RULE_SENTENCES.get(operator)
+        no_value = value in (None, "")
+        if sentence is None:
+            text = self._words(field, operator, value)
+        elif operator == "between":
+            if isinstance(value, list) and len(value) == 2:
+                text = sentence % {"field": field, "low": value[0], "high": value[1]}
+            else:
+                text = self._words(field, operator, value)
+        elif operator in ("in", "not_in"):
+            if isinstance(value, list):
+                text = sentence % {"field": field, "values": ", ".join(str(v) for v in value)}
+            else:
+                text = self._words(field, operator, value)
+        elif operator in _VALUE_OPERATORS:
+            if isinstance(value, list) or no_value:
+                text = self._words(field, operator, value)
+            else:
+                text = sentence % {"field": field, "value": value}
+        elif no_value:
+            text = sentence % {"field": field}
+        else:
+            text = self._words(field, operator, value)
+        if rule.get("within_days"):
+            text = _("%(rule)s in the last %(days)s days") % {
+                "rule": text,
+                "days": rule["within_days"],
+            }
+        if rule.get("offer"):
+            text = _("%(rule)s for offer %(offer)s") % {"rule": text, "offer": rule["offer"]}
+        return text
+
+    @staticmethod
+    def _words(field: str, operator: str, value: Any) -> str:
+        """A rule no sentence fits (an odd value for its operator): its parts side by side."""
+        words = [field, str(OPERATOR_LABELS.get(operator, operator))]
         if isinstance(value, list):
-            sep = " and " if rule.get("operator") == "between" else ", "
+            sep = " and " if operator == "between" else ", "
             words.append(sep.join(str(v) for v in value))
         elif value not in (None, ""):
             words.append(str(value))
-        if rule.get("within_days"):
-            words.append(f"in the last {rule['within_days']} days")
-        if rule.get("offer"):
-            words.append(f"for offer {rule['offer']}")
         return " ".join(words)
+
+
+# Operators whose sentence names one value.
+_VALUE_OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "contains", "before", "after"}

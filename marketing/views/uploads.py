@@ -9,11 +9,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from marketing.ingest.csvfile import DELIMITER_NAMES
 from marketing.ingest.fields import ATTRIBUTE_PREFIX, accepted_values, attribute_name
+from marketing.ingest.wording import translated, translated_html
 from marketing.models import ProfileField, Upload
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
@@ -34,19 +38,25 @@ UPLOADERS = (MARKETER, DATA_STEWARD)
 SKIP = ""
 KEEP_AS_ATTRIBUTE = "__attribute__"
 ENCODINGS = [
-    ("", "UTF-8 (most files)"),
-    ("latin-1", "Latin-1 (ISO 8859-1)"),
-    ("cp1252", "Windows-1252 (older Excel)"),
+    ("", gettext_lazy("UTF-8 (most files)")),
+    ("latin-1", gettext_lazy("Latin-1 (ISO 8859-1)")),
+    ("cp1252", gettext_lazy("Windows-1252 (older Excel)")),
     ("utf-16", "UTF-16"),
 ]
+# Encodings whose label is their name alone, the same in every language.
+ENCODINGS_BY_NAME = ("utf-16",)
 
 KIND_HELP = {
-    Upload.Kind.CUSTOMERS: "One row per customer: profile columns, optional contact details and "
-    "consent columns. Re-uploading updates customers by their id.",
-    Upload.Kind.OFFERS: "What you can recommend: products, plans or deals with a title, "
-    "category and price.",
-    Upload.Kind.INTERACTIONS: "Responses to offers: which customer saw, clicked or bought which "
-    "offer, and when.",
+    Upload.Kind.CUSTOMERS: gettext_lazy(
+        "One row per customer: profile columns, optional contact details and consent columns. "
+        "Re-uploading updates customers by their id."
+    ),
+    Upload.Kind.OFFERS: gettext_lazy(
+        "What you can recommend: products, plans or deals with a title, category and price."
+    ),
+    Upload.Kind.INTERACTIONS: gettext_lazy(
+        "Responses to offers: which customer saw, clicked or bought which offer, and when."
+    ),
 }
 
 
@@ -58,7 +68,12 @@ class UploaderMixin(RoleRequiredMixin):
 
 
 def wizard_steps(current: int) -> list[dict]:
-    names = ["Choose file", "Map columns", "Check", "Import"]
+    names = [
+        gettext("Choose file"),
+        gettext("Map columns"),
+        gettext("Check"),
+        gettext("Import"),
+    ]
     return [
         {
             "number": i,
@@ -92,16 +107,16 @@ class UploadDetailView(RoleRequiredMixin, TemplateView):
         ctx["upload"] = upload
         ctx["job"] = upload.job
         # The mode is on the file card already.
-        ctx["result_items"] = [
-            item
-            for item in result_items(upload.job.result if upload.job else {})
-            if item[0] != "Mode"
-        ]
-        stored = upload.summary.get("errors") or []
-        ctx["row_errors"] = errors_for_user(stored, upload, self.request.user)
-        log_revealed_upload_rows(
-            upload=upload, user=self.request.user, stored=stored, shown=ctx["row_errors"]
+        result = upload.job.result if upload.job else {}
+        ctx["result_items"] = result_items(
+            {key: value for key, value in (result or {}).items() if key != "mode"}
         )
+        # The import's own message, said again in the reader's language.
+        ctx["job_message"] = translated_html(upload.job.message) if upload.job else ""
+        stored = upload.summary.get("errors") or []
+        shown = errors_for_user(stored, upload, self.request.user)
+        log_revealed_upload_rows(upload=upload, user=self.request.user, stored=stored, shown=shown)
+        ctx["row_errors"] = _shown_errors(shown)
         ctx["invalid_rows"] = upload.summary.get("invalid", 0)
         ctx["mapping_rows"] = [
             (_target_label(upload.kind, target), source)
@@ -127,12 +142,18 @@ class UploadErrorFileView(RoleRequiredMixin, ExportThrottleMixin, View):
         return csv_attachment(error_file_for_user(upload, request.user), filename=name)
 
 
+def _shown_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Row problems as a page shows them: their reasons in the reader's language, as text
+    (what is stored, downloaded and answered by the API keeps English)."""
+    return [{**error, "reason": translated(error.get("reason", ""))} for error in errors]
+
+
 # ---------------------------------------------------------------- step 1: the file
 
 
 class UploadForm(forms.Form):
     kind = forms.ChoiceField(choices=Upload.Kind.choices, initial=Upload.Kind.CUSTOMERS)
-    file = forms.FileField(label="CSV file")
+    file = forms.FileField(label=gettext_lazy("CSV file"))
     encoding = forms.ChoiceField(choices=ENCODINGS, required=False)
 
 
@@ -161,6 +182,7 @@ class UploadCreateView(UploaderMixin, FormView):
         ]
         ctx["steps"] = wizard_steps(1)
         ctx["max_upload_bytes"] = settings.MAX_UPLOAD_BYTES
+        ctx["encodings_by_name"] = ENCODINGS_BY_NAME
         return ctx
 
     def form_valid(self, form):
@@ -172,7 +194,7 @@ class UploadCreateView(UploaderMixin, FormView):
                 by=self.request.user,
             )
         except IngestError as exc:
-            form.add_error("file", str(exc))
+            form.add_error("file", translated_html(str(exc)))
             return self.form_invalid(form)
         return redirect("upload-mapping", pk=upload.pk)
 
@@ -190,11 +212,14 @@ def _column_label(kind: str, target: str) -> str:
 
 
 def _target_label(kind: str, target: str) -> str:
+    """What a target field is called on a page, in the reader's language."""
     if target.startswith(ATTRIBUTE_PREFIX):
-        return f"Profile attribute “{target.removeprefix(ATTRIBUTE_PREFIX)}”"
+        return gettext("Profile attribute “%(name)s”") % {
+            "name": target.removeprefix(ATTRIBUTE_PREFIX)
+        }
     for spec in TARGET_FIELDS.get(kind, []):
         if spec.name == target:
-            return spec.label
+            return spec.display_label
     return target
 
 
@@ -239,7 +264,11 @@ class UploadMappingView(UploadStepMixin, TemplateView):
         ctx.update(
             upload=upload,
             steps=wizard_steps(2),
-            delimiter_label=DELIMITER_NAMES.get(upload.delimiter, f"“{upload.delimiter}”"),
+            delimiter_label=(
+                gettext(DELIMITER_NAMES[upload.delimiter])
+                if upload.delimiter in DELIMITER_NAMES
+                else f"“{upload.delimiter}”"
+            ),
             targets=targets,
             allow_attributes=upload.kind == Upload.Kind.CUSTOMERS,
             identifiers_hashed=settings.HASH_IDENTIFIERS_ON_UPLOAD
@@ -321,29 +350,41 @@ class UploadMappingView(UploadStepMixin, TemplateView):
             elif choice in targets:
                 target = choice
             else:
-                problems.append(f"Column “{header}” has an unknown target.")
+                problems.append(
+                    gettext("Column “%(header)s” has an unknown target.") % {"header": header}
+                )
                 continue
             if target in used:
                 problems.append(
-                    f"“{_target_label(upload.kind, target)}” is chosen for two columns: "
-                    f"“{used[target]}” and “{header}”. Choose it once."
+                    gettext(
+                        "“%(target)s” is chosen for two columns: “%(first)s” and “%(second)s”. "
+                        "Choose it once."
+                    )
+                    % {
+                        "target": _target_label(upload.kind, target),
+                        "first": used[target],
+                        "second": header,
+                    }
                 )
                 continue
             used[target] = header
             mapping[target] = header
         mode = request.POST.get("mode", "")
         if mode not in Upload.Mode.values:
-            problems.append("Choose how to handle invalid rows.")
+            problems.append(gettext("Choose how to handle invalid rows."))
         if not problems:
             try:
                 upload_set_mapping(
                     upload=upload, mapping=mapping, mode=mode, types=types, by=request.user
                 )
             except IngestError as exc:
-                problems.append(str(exc))
+                problems.append(translated_html(str(exc)))
         if problems:
             ctx = self.get_context_data(
-                chosen=chosen, types=types, mode=mode, error=" ".join(problems)
+                chosen=chosen,
+                types=types,
+                mode=mode,
+                error=mark_safe(" ".join(conditional_escape(problem) for problem in problems)),
             )
             return self.render_to_response(ctx, status=400)
         return redirect("upload-preview", pk=upload.pk)
@@ -363,9 +404,10 @@ class UploadPreviewView(UploadStepMixin, TemplateView):
         try:
             preview = upload_preview(upload=upload)
         except IngestError as exc:
-            ctx["error"] = str(exc)
+            ctx["error"] = translated_html(str(exc))
             return ctx
         preview = preview_for_user(preview, upload, self.request.user)
+        preview = {**preview, "errors": _shown_errors(preview["errors"])}
         sample = preview.get("sample") or []
         columns = list(sample[0].keys()) if sample else []
         all_or_nothing = upload.mode == Upload.Mode.ALL_OR_NOTHING
@@ -385,6 +427,8 @@ class UploadPreviewView(UploadStepMixin, TemplateView):
         try:
             job = upload_import(upload=self.upload, by=request.user)
         except IngestError as exc:
-            return self.render_to_response(self.get_context_data(error=str(exc)), status=400)
-        messages.info(request, f"Import started as job #{job.pk}.")
+            return self.render_to_response(
+                self.get_context_data(error=translated_html(str(exc))), status=400
+            )
+        messages.info(request, gettext("Import started as job #%(job)s.") % {"job": job.pk})
         return redirect("upload-detail", pk=self.upload.pk)

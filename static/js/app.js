@@ -6,11 +6,11 @@
   var POLL_MS = 1500;
   var FINISHED = ["succeeded", "failed", "cancelled"];
   var STATUS_LABELS = {
-    queued: "Queued",
-    running: "Running",
-    succeeded: "Succeeded",
-    failed: "Failed",
-    cancelled: "Cancelled",
+    queued: gettext("Queued"),
+    running: gettext("Running"),
+    succeeded: gettext("Succeeded"),
+    failed: gettext("Failed"),
+    cancelled: gettext("Cancelled"),
   };
 
   function csrfToken() {
@@ -48,6 +48,111 @@
     });
   });
 
+  /* ---------------- Texts stored in English, shown translated ----------------
+     A job's message and outlook come from the API in English. Outside English, a page with a
+     running job carries the translations (#stored-texts, from marketing/stored_texts.py): the
+     message a text was made from is found by its pattern, and filled again translated. */
+
+  var storedTexts = null;
+
+  function storedCatalogue() {
+    if (storedTexts) return storedTexts;
+    var source = document.getElementById("stored-texts");
+    if (!source) return null;
+    var data = JSON.parse(source.textContent);
+    var tables = {};
+    Object.keys(data.scopes).forEach(function (scope) {
+      var fixed = {};
+      var patterns = [];
+      Object.keys(data.scopes[scope]).forEach(function (message) {
+        var translation = data.scopes[scope][message];
+        if (/%\(\w+\)s/.test(message)) {
+          patterns.push(storedPattern(message, translation));
+        } else {
+          fixed[message] = translation;
+        }
+      });
+      patterns.sort(function (a, b) { return b.length - a.length; });
+      tables[scope] = { fixed: fixed, patterns: patterns };
+    });
+    storedTexts = {
+      tables: tables,
+      lists: data.lists,
+      separator: data.separator,
+      texts: data.texts,
+      words: data.words,
+    };
+    return storedTexts;
+  }
+
+  function storedPattern(message, translation) {
+    var names = [];
+    var regex = "";
+    var length = 0;
+    var last = 0;
+    var placeholder = /%\((\w+)\)s/g;
+    var found;
+    function literal(part) {
+      length += part.length;
+      return part.replace(/%%/g, "%").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }
+    while ((found = placeholder.exec(message)) !== null) {
+      regex += literal(message.slice(last, found.index));
+      var at = names.indexOf(found[1]);
+      if (at === -1) {
+        names.push(found[1]);
+        regex += "([\\s\\S]*?)";
+      } else {
+        regex += "\\" + (at + 1);
+      }
+      last = placeholder.lastIndex;
+    }
+    regex += literal(message.slice(last));
+    return { regex: new RegExp("^" + regex + "$"), names: names, translation: translation, length: length };
+  }
+
+  function fill(format, values) {
+    return format.replace(/%\((\w+)\)s|%%/g, function (all, name) {
+      return name ? values[name] : "%";
+    });
+  }
+
+  function storedText(text, scope) {
+    var catalogue = storedCatalogue();
+    scope = scope || "";
+    if (!text || !catalogue) return text;
+    if (catalogue.lists[scope]) {
+      return text.split(catalogue.lists[scope]).map(function (item) {
+        return storedOne(catalogue, item, scope);
+      }).join(catalogue.separator);
+    }
+    return storedOne(catalogue, text, scope);
+  }
+
+  function storedOne(catalogue, text, scope) {
+    if (!text) return text;
+    var table = catalogue.tables[scope] || catalogue.tables[""];
+    if (Object.prototype.hasOwnProperty.call(table.fixed, text)) return table.fixed[text];
+    for (var i = 0; i < table.patterns.length; i++) {
+      var pattern = table.patterns[i];
+      var match = pattern.regex.exec(text);
+      if (!match) continue;
+      var values = {};
+      pattern.names.forEach(function (name, at) {
+        var value = match[at + 1];
+        if (name && catalogue.tables[name]) {
+          value = storedText(value, name);
+        } else if (catalogue.texts.indexOf(name) !== -1) {
+          value = storedOne(catalogue, value, "");
+        }
+        values[name] = value;
+      });
+      return fill(pattern.translation, values);
+    }
+    if (Object.prototype.hasOwnProperty.call(catalogue.words, text)) return catalogue.words[text];
+    return gettext(text);
+  }
+
   /* ---------------- Live job progress ---------------- */
 
   var polling = {};
@@ -71,10 +176,10 @@
       badge.textContent = STATUS_LABELS[job.status] || job.status;
     }
     var message = el.querySelector(".job-message");
-    if (message) message.textContent = job.message || "";
+    if (message) message.textContent = storedText(job.message || "");
     var outlook = el.querySelector(".job-outlook");
     if (outlook && job.outlook !== undefined) {
-      outlook.textContent = job.outlook || "";
+      outlook.textContent = storedText(job.outlook || "");
       outlook.hidden = !job.outlook;
     }
   }
@@ -147,12 +252,12 @@
     root.querySelectorAll("[data-cancel-job]").forEach(function (button) {
       button.addEventListener("click", function () {
         var jobId = button.getAttribute("data-cancel-job");
-        if (!window.confirm("Cancel this job? Work already done by it is rolled back where possible.")) return;
+        if (!window.confirm(gettext("Cancel this job? Work already done by it is rolled back where possible."))) return;
         button.disabled = true;
         api("POST", "/api/jobs/" + jobId + "/cancel/").then(function (res) {
           if (!res.ok) {
             button.disabled = false;
-            window.alert((res.data && res.data.detail) || "The job could not be cancelled.");
+            window.alert((res.data && res.data.detail) || gettext("The job could not be cancelled."));
             return;
           }
           jobElements(jobId).forEach(function (el) { renderJob(el, res.data); });
@@ -212,14 +317,15 @@
       if (!required.length || !note) return;
       function labelOf(name) {
         var option = form.querySelector('option[value="' + name + '"]');
-        return option ? option.textContent.replace(" (required)", "") : name;
+        if (!option) return name;
+        return option.getAttribute("data-label") || option.textContent.replace(" (required)", "");
       }
       function update() {
         var chosen = Array.prototype.map.call(form.querySelectorAll("select"), function (s) { return s.value; });
         var missing = required.filter(function (name) { return chosen.indexOf(name) === -1; });
         note.textContent = missing.length
-          ? "Not mapped yet (required): " + missing.map(labelOf).join(", ")
-          : "All required fields are mapped";
+          ? interpolate(gettext("Not mapped yet (required): %(fields)s"), { fields: missing.map(labelOf).join(", ") }, true)
+          : gettext("All required fields are mapped");
         note.classList.toggle("text-danger", missing.length > 0);
         note.classList.toggle("text-success", missing.length === 0);
       }
@@ -245,7 +351,7 @@
     initForms(root);
   }
 
-  window.CampaignStudio = { api: api, csrfToken: csrfToken };
+  window.CampaignStudio = { api: api, csrfToken: csrfToken, storedText: storedText };
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
 })();

@@ -9,6 +9,11 @@
   var DELAY_MS = 350;
   var timer = null;
   var latest = 0;
+  // The formats' names as the page shows them (translated on the server), by format key.
+  var formatLabels = (function () {
+    var el = document.getElementById("format-labels");
+    return el ? JSON.parse(el.textContent) : {};
+  })();
 
   function part(name) { return panel.querySelector('[data-preview="' + name + '"]'); }
 
@@ -43,17 +48,21 @@
 
   function render(data) {
     var estimated = data.formats.some(function (row) { return row.estimated; });
-    part("size").textContent = (estimated && !data.suppressed ? "about " : "") + data.display;
+    part("size").textContent = estimated && !data.suppressed
+      ? interpolate(gettext("about %(count)s"), { count: data.display }, true)
+      : data.display;
+    var evaluated = new Date(data.at).toLocaleTimeString();
     part("note").textContent = data.suppressed
-      ? "Hidden: so few members could identify people."
-      : (estimated ? "estimated from a sample of customers; counted exactly once saved. " : "") +
-        "Consent evaluated at " + new Date(data.at).toLocaleTimeString();
+      ? gettext("Hidden: so few members could identify people.")
+      : estimated
+        ? interpolate(gettext("estimated from a sample of customers; counted exactly once saved. Consent evaluated at %(time)s"), { time: evaluated }, true)
+        : interpolate(gettext("Consent evaluated at %(time)s"), { time: evaluated }, true);
     var body = part("formats");
     body.textContent = "";
     var details = [];
     data.formats.forEach(function (row) {
       var tr = document.createElement("tr");
-      tr.appendChild(cell(row.label));
+      tr.appendChild(cell(formatLabels[row.format] || row.label));
       tr.appendChild(cell(number(row.exportable), "num"));
       tr.appendChild(cell(number(row.matchable) + (row.estimated ? " ≈" : ""), "num"));
       body.appendChild(tr);
@@ -66,12 +75,24 @@
         body.appendChild(note);
       });
       if (row.email !== null && row.exportable !== null) {
-        details.push(row.platform + ": " + number(row.email) + " email · " + number(row.phone) +
-          " phone" + (row.address === null ? "" : " · " + number(row.address) + " address"));
+        var counts = {
+          platform: platformName(row.platform),
+          email: number(row.email),
+          phone: number(row.phone),
+          address: number(row.address),
+        };
+        details.push(interpolate(row.address === null
+          ? gettext("%(platform)s: %(email)s email · %(phone)s phone")
+          : gettext("%(platform)s: %(email)s email · %(phone)s phone · %(address)s address"), counts, true));
       }
     });
     var unique = details.filter(function (text, i) { return details.indexOf(text) === i; });
     part("detail").textContent = unique.length ? unique.join("  |  ") : "";
+  }
+
+  function platformName(platform) {
+    var names = { "Google Ads": gettext("Google Ads"), "Other systems": gettext("Other systems") };
+    return names[platform] || platform;
   }
 
   function showError(message) {
@@ -83,7 +104,7 @@
     var body = definition();
     var cutRow = document.getElementById("cut-value-row");
     if (cutRow) cutRow.hidden = body.cut === "all";
-    if (!body.segment) { showError("Choose a segment."); return; }
+    if (!body.segment) { showError(gettext("Choose a segment.")); return; }
     var mine = ++latest;
     panel.classList.add("is-loading");
     window.CampaignStudio.api("POST", form.getAttribute("data-preview-url"), body).then(
@@ -92,13 +113,13 @@
         panel.classList.remove("is-loading");
         if (!res.ok) {
           var detail = res.data && (res.data.detail || JSON.stringify(res.data));
-          showError(detail || "The preview is not available.");
+          showError(detail || gettext("The preview is not available."));
           return;
         }
         render(res.data);
       },
       function () {
-        if (mine === latest) showError("The preview is not available right now.");
+        if (mine === latest) showError(gettext("The preview is not available right now."));
       }
     );
   }

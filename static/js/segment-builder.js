@@ -21,6 +21,14 @@
   var api = window.CampaignStudio.api;
 
   var operatorLabels = readJson("operator-labels") || {};
+  // The field groups the API names (its words stay English), as the page shows them.
+  var groupLabels = {
+    Profile: gettext("Profile"),
+    Consent: gettext("Consent"),
+    Responses: gettext("Responses"),
+    Contact: gettext("Contact"),
+    Fields: gettext("Fields"),
+  };
   var root = normaliseGroup(readJson("initial-rules"));
   var fields = [];
   var fieldsByName = {};
@@ -84,11 +92,11 @@
   }
 
   function whatIsMissing(rule) {
-    if (!fieldOf(rule)) return "Choose a field.";
-    if (!rule.operator) return "Choose a condition.";
-    if (rule.operator === "between") return "Enter both ends of the range.";
-    if (LIST_OPERATORS.indexOf(rule.operator) !== -1) return "Pick at least one value.";
-    return "Enter a value.";
+    if (!fieldOf(rule)) return gettext("Choose a field.");
+    if (!rule.operator) return gettext("Choose a condition.");
+    if (rule.operator === "between") return gettext("Enter both ends of the range.");
+    if (LIST_OPERATORS.indexOf(rule.operator) !== -1) return gettext("Pick at least one value.");
+    return gettext("Enter a value.");
   }
 
   /* The tree with incomplete rules and empty sub-groups left out (what is counted). */
@@ -136,8 +144,8 @@
   function renderGroup(group, depth, parent) {
     var box = el("div", { className: "builder-group", "data-depth": String(depth) });
 
-    var toggle = el("div", { className: "segmented", role: "group", "aria-label": "Match all or any" });
-    [["and", "All"], ["or", "Any"]].forEach(function (pair) {
+    var toggle = el("div", { className: "segmented", role: "group", "aria-label": gettext("Match all or any") });
+    [["and", gettext("All")], ["or", gettext("Any")]].forEach(function (pair) {
       toggle.appendChild(el("button", {
         type: "button",
         className: group.op === pair[0] ? "active" : "",
@@ -147,16 +155,16 @@
       }));
     });
     var head = el("div", { className: "builder-group-head" }, [
-      el("span", { className: "match-text", text: "Match" }),
+      el("span", { className: "match-text", text: gettext("Match") }),
       toggle,
-      el("span", { className: "match-text", text: depth ? "of the conditions in this group" : "of these conditions" }),
+      el("span", { className: "match-text", text: depth ? gettext("of the conditions in this group") : gettext("of these conditions") }),
     ]);
     if (parent) {
       head.appendChild(el("span", { className: "spacer" }));
       head.appendChild(el("button", {
         type: "button",
         className: "btn btn-ghost btn-sm",
-        text: "Remove group",
+        text: gettext("Remove group"),
         onclick: function () { parent.rules.splice(parent.rules.indexOf(group), 1); changed(true); },
       }));
     }
@@ -165,11 +173,11 @@
     if (!group.rules.length) {
       box.appendChild(el("p", {
         className: "muted small mb-0",
-        text: depth ? "This group is empty: add a condition to it." : "No conditions yet: every customer matches. Add a condition to narrow it down.",
+        text: depth ? gettext("This group is empty: add a condition to it.") : gettext("No conditions yet: every customer matches. Add a condition to narrow it down."),
       }));
     }
     group.rules.forEach(function (child, i) {
-      if (i > 0) box.appendChild(el("div", { className: "builder-join", text: group.op === "and" ? "and" : "or" }));
+      if (i > 0) box.appendChild(el("div", { className: "builder-join", text: group.op === "and" ? gettext("and") : gettext("or") }));
       box.appendChild(isGroup(child) ? renderGroup(child, depth + 1, group) : renderRule(child, group));
     });
 
@@ -179,7 +187,7 @@
         className: "btn btn-sm",
         "data-action": "add-rule",
         onclick: function () { group.rules.push({ field: "", operator: "" }); changed(true); },
-      }, [icon("+"), document.createTextNode("Add condition")]),
+      }, [icon("+"), document.createTextNode(gettext("Add condition"))]),
     ]);
     if (depth < MAX_NESTING) {
       actions.appendChild(el("button", {
@@ -190,7 +198,7 @@
           group.rules.push({ op: group.op === "and" ? "or" : "and", rules: [{ field: "", operator: "" }] });
           changed(true);
         },
-      }, [icon("+"), document.createTextNode("Add group")]));
+      }, [icon("+"), document.createTextNode(gettext("Add group"))]));
     }
     box.appendChild(actions);
     return box;
@@ -200,13 +208,13 @@
     var field = fieldOf(rule);
     var row = el("div", { className: "builder-rule" });
 
-    var fieldSelect = el("select", { className: "select rule-field", "aria-label": "Field", "data-role": "field" });
-    fieldSelect.appendChild(el("option", { value: "", text: "Choose a field…" }));
+    var fieldSelect = el("select", { className: "select rule-field", "aria-label": gettext("Field"), "data-role": "field" });
+    fieldSelect.appendChild(el("option", { value: "", text: gettext("Choose a field…") }));
     var groups = {};
     fields.forEach(function (f) {
       var name = f.group || "Fields";
       if (!groups[name]) {
-        groups[name] = el("optgroup", { label: name });
+        groups[name] = el("optgroup", { label: groupLabels[name] || name });
         fieldSelect.appendChild(groups[name]);
       }
       var option = el("option", { value: f.field, text: f.label });
@@ -225,7 +233,7 @@
     });
     row.appendChild(fieldSelect);
 
-    var opSelect = el("select", { className: "select rule-operator", "aria-label": "Condition", "data-role": "operator" });
+    var opSelect = el("select", { className: "select rule-operator", "aria-label": gettext("Condition"), "data-role": "operator" });
     if (field) {
       field.operators.forEach(function (op) {
         var option = el("option", { value: op, text: operatorLabels[op] || op });
@@ -255,8 +263,8 @@
     row.appendChild(el("button", {
       type: "button",
       className: "btn btn-ghost builder-remove",
-      title: "Remove condition",
-      "aria-label": "Remove condition",
+      title: gettext("Remove condition"),
+      "aria-label": gettext("Remove condition"),
       onclick: function () { group.rules.splice(group.rules.indexOf(rule), 1); changed(true); },
     }, [icon("x")]));
 
@@ -283,25 +291,25 @@
       rule.value = pair;
       var inputType = type === "date" ? "date" : "number";
       return el("div", { className: "flex" }, [
-        scalarInput(inputType, pair[0], function (v) { pair[0] = v; }, "From"),
-        el("span", { className: "muted small", text: "and" }),
-        scalarInput(inputType, pair[1], function (v) { pair[1] = v; }, "To"),
+        scalarInput(inputType, pair[0], function (v) { pair[0] = v; }, gettext("From")),
+        el("span", { className: "muted small", text: gettext("and") }),
+        scalarInput(inputType, pair[1], function (v) { pair[1] = v; }, gettext("To")),
       ]);
     }
     if (LIST_OPERATORS.indexOf(rule.operator) !== -1) return listEditor(rule, field);
-    if (type === "number") return scalarInput("number", rule.value, function (v) { rule.value = v; }, "Value");
-    if (type === "date") return scalarInput("date", rule.value, function (v) { rule.value = v; }, "Date");
+    if (type === "number") return scalarInput("number", rule.value, function (v) { rule.value = v; }, gettext("Value"));
+    if (type === "date") return scalarInput("date", rule.value, function (v) { rule.value = v; }, gettext("Date"));
     if (type === "count") {
       return el("div", { className: "flex" }, [
-        scalarInput("count", rule.value, function (v) { rule.value = v; }, "How many"),
-        el("span", { className: "muted small nowrap", text: "in last" }),
-        scalarInput("count", rule.within_days, function (v) { rule.within_days = v; }, "Days", true),
-        el("span", { className: "muted small", text: "days" }),
+        scalarInput("count", rule.value, function (v) { rule.value = v; }, gettext("How many")),
+        el("span", { className: "muted small nowrap", text: gettext("in last") }),
+        scalarInput("count", rule.within_days, function (v) { rule.within_days = v; }, gettext("Days"), true),
+        el("span", { className: "muted small", text: gettext("days") }),
       ]);
     }
     var values = field.values || [];
     if (values.length && rule.operator !== "contains" && !rule._other) return valueSelect(rule, values);
-    return scalarInput("text", rule.value, function (v) { rule.value = v; }, "Value");
+    return scalarInput("text", rule.value, function (v) { rule.value = v; }, gettext("Value"));
   }
 
   function scalarInput(kind, value, set, label, optional) {
@@ -309,7 +317,7 @@
       className: "input",
       type: kind === "count" ? "number" : kind,
       "aria-label": label,
-      placeholder: optional ? "any" : label,
+      placeholder: optional ? gettext("any") : label,
       "data-role": "value",
     });
     if (kind === "count") { input.min = "0"; input.step = "1"; }
@@ -326,7 +334,7 @@
   }
 
   function valueSelect(rule, values) {
-    var select = el("select", { className: "select", "aria-label": "Value", "data-role": "value" });
+    var select = el("select", { className: "select", "aria-label": gettext("Value"), "data-role": "value" });
     var options = values.slice();
     if (rule.value && options.indexOf(rule.value) === -1) options.unshift(rule.value);
     options.forEach(function (v) {
@@ -334,7 +342,7 @@
       if (v === rule.value) option.selected = true;
       select.appendChild(option);
     });
-    select.appendChild(el("option", { value: OTHER, text: "Other value…" }));
+    select.appendChild(el("option", { value: OTHER, text: gettext("Other value…") }));
     select.addEventListener("change", function () {
       if (select.value === OTHER) {
         rule._other = true;
@@ -356,7 +364,7 @@
       var input = el("input", {
         className: "input",
         type: "text",
-        "aria-label": "Values, separated by commas",
+        "aria-label": gettext("Values, separated by commas"),
         placeholder: "a, b, c",
         "data-role": "value",
       });
@@ -368,7 +376,7 @@
       });
       return input;
     }
-    var box = el("div", { className: "chips", role: "group", "aria-label": "Values" });
+    var box = el("div", { className: "chips", role: "group", "aria-label": gettext("Values") });
     values.forEach(function (v) {
       var on = chosen.indexOf(v) !== -1;
       box.appendChild(el("button", {
@@ -411,25 +419,29 @@
       countBox.classList.remove("is-loading", "is-error", "is-suppressed");
       if (!res.ok) {
         countBox.classList.add("is-error");
-        countValue.textContent = "Check the rules";
-        countNote.textContent = errorText(res.data) || "The count could not be computed.";
+        countValue.textContent = gettext("Check the rules");
+        countNote.textContent = errorText(res.data) || gettext("The count could not be computed.");
         return;
       }
       // An estimate from a sample of the base on a large base; the saved segment is counted exactly.
-      countValue.textContent = (res.data.estimated && !res.data.suppressed ? "about " : "") + res.data.display;
+      countValue.textContent = res.data.estimated && !res.data.suppressed
+        ? interpolate(gettext("about %(count)s"), { count: res.data.display }, true)
+        : res.data.display;
       countBox.classList.toggle("is-suppressed", !!res.data.suppressed);
       showShare(res.data.suppressed ? 0 : res.data.count);
       countNote.textContent = incomplete
-        ? incomplete + " unfinished condition" + (incomplete > 1 ? "s" : "") + " not counted yet."
+        ? interpolate(
+          ngettext("%(n)s unfinished condition not counted yet.", "%(n)s unfinished conditions not counted yet.", incomplete),
+          { n: incomplete }, true)
         : res.data.estimated
-          ? "Estimated from a sample of customers; saved segments are counted exactly. " + defaultNote
+          ? interpolate(gettext("Estimated from a sample of customers; saved segments are counted exactly. %(note)s"), { note: defaultNote }, true)
           : defaultNote;
     }, function () {
       if (seq !== previewSeq) return;
       countBox.classList.remove("is-loading");
       countBox.classList.add("is-error");
-      countValue.textContent = "Offline";
-      countNote.textContent = "The server could not be reached; the count will update on the next change.";
+      countValue.textContent = gettext("Offline");
+      countNote.textContent = gettext("The server could not be reached; the count will update on the next change.");
     });
   }
 
@@ -470,7 +482,7 @@
   api("GET", mount.getAttribute("data-fields-url")).then(function (res) {
     if (!res.ok) {
       mount.innerHTML = "";
-      mount.appendChild(el("div", { className: "alert alert-error", text: "The fields could not be loaded (" + res.status + "). Reload the page to try again." }));
+      mount.appendChild(el("div", { className: "alert alert-error", text: interpolate(gettext("The fields could not be loaded (%(status)s). Reload the page to try again."), { status: res.status }, true) }));
       return;
     }
     fields = Array.isArray(res.data) ? res.data : res.data.fields || res.data.results || [];

@@ -16,9 +16,10 @@ from tests.marketing.api.helpers import logged_in
 pytestmark = pytest.mark.django_db
 
 # Open on purpose: the two login pages and the token exchange (it checks the password itself).
-# Open on purpose: logging in, and the health check (it says "ok" and nothing else; its own
-# test is in views/test_error_pages.py).
-OPEN_PATHS = {"/accounts/login/", "/admin/login/", "/api/auth/token/", "/healthz"}
+# Open on purpose: logging in, the health check (it says "ok" and nothing else; its own
+# test is in views/test_error_pages.py), and the scripts' message catalogue, which the login
+# page reads too (the interface's own words, the same for everyone).
+OPEN_PATHS = {"/accounts/login/", "/admin/login/", "/api/auth/token/", "/healthz", "/jsi18n/"}
 # Values for path parameters, by name; anything else gets "1".
 SAMPLES = {
     "format": "json",

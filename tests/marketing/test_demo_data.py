@@ -100,3 +100,19 @@ def test_it_creates_the_demo_logins(capsys):
         assert user.check_password("another-pw-456")
         assert user_roles(user) == {role}
         assert user.is_staff is (role == "data_steward"), "the admin console is the steward's"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_counts_the_base_so_the_overview_shows_the_demo_at_once(
+    settings, marketer_client
+):
+    """On the in-process queue the command's threads end with it: it counts in its own
+    process, and the overview shows the loaded customers without a "Count now"."""
+    from marketing.models import OverviewFigures
+
+    settings.JOB_QUEUE = "thread"
+    call_command("load_demo", "--limit", "60")
+    figures = OverviewFigures.objects.get()
+    assert figures.figures["customers"] == 60 and figures.computed_at is not None
+    page = marketer_client.get("/").content.decode()
+    assert "The customer base has not been counted yet." not in page
