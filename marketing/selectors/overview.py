@@ -12,8 +12,15 @@ from django.conf import settings
 from django.db.models import Count
 from django.db.models.fields.json import KT
 
-from marketing.models import Customer, Job, ProfileField, Upload
+from marketing.ingest.demo import OFFER_ID as DEMO_OFFER
+from marketing.models import Customer, Job, Offer, ProfileField, Upload
 from marketing.selectors.figures import BREAKDOWN_GROUPS, overview_figures
+
+
+def demo_loaded() -> bool:
+    """Whether the bundled demo data is in (its offer, looked up by its unique id): empty
+    states then say that the demo came without an upload."""
+    return Offer.objects.filter(external_id=DEMO_OFFER).exists()
 
 
 def overview_counts() -> dict[str, Any]:
@@ -21,6 +28,7 @@ def overview_counts() -> dict[str, Any]:
     return {
         # Whether to invite an upload: one row looked up, not a count.
         "has_customers": Customer.objects.exists(),
+        "demo_loaded": demo_loaded(),
         "upload_count": Upload.objects.count(),
         "upload_imported_count": Upload.objects.filter(status=Upload.Status.IMPORTED).count(),
         "running_job_count": Job.objects.filter(

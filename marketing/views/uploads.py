@@ -21,6 +21,7 @@ from marketing.ingest.wording import translated, translated_html
 from marketing.models import ProfileField, Upload
 from marketing.responses import csv_attachment
 from marketing.roles import DATA_STEWARD, MARKETER
+from marketing.selectors.overview import demo_loaded
 from marketing.selectors.uploads import error_file_for_user, errors_for_user, preview_for_user
 from marketing.services.audit import log_revealed_upload_rows
 from marketing.services.ingest import (
@@ -94,6 +95,12 @@ class UploadListView(RoleRequiredMixin, ListView):
 
     def get_queryset(self):
         return Upload.objects.select_related("job", "created_by")
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        if not ctx["uploads"]:
+            ctx["demo_loaded"] = demo_loaded()
+        return ctx
 
 
 class UploadDetailView(RoleRequiredMixin, TemplateView):

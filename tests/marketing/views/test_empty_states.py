@@ -46,3 +46,14 @@ def empty_page(client, name: str) -> str:
     content = client.get(reverse(name)).content.decode()
     start = content.index('data-testid="empty-state"')
     return content[start : content.index("</section>", start)]
+
+
+@pytest.mark.django_db
+def test_the_upload_empty_states_know_the_demo_came_without_an_upload(marketer_client):
+    from marketing.ingest.demo import load_demo_data
+
+    said = "The demo data was loaded directly, without an upload."
+    assert said not in marketer_client.get(reverse("upload-list")).content.decode()
+    load_demo_data(limit=5)
+    assert said in marketer_client.get(reverse("upload-list")).content.decode()
+    assert said in marketer_client.get(reverse("overview")).content.decode()
