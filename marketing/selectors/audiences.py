@@ -403,7 +403,9 @@ def audience_readiness(
     if progress:
         progress(70, gettext_noop("Checking the members' identifiers"))
     tallies, sampled = (
-        _readiness_tallies(passed, [FORMATS[key] for key in keys], exportable_base)
+        _readiness_tallies(
+            passed, [FORMATS[key] for key in keys], exportable_base, gate["google_consent"]
+        )
         if exportable_base
         else ({key: Counter() for key in keys}, False)
     )
@@ -658,28 +660,43 @@ def _hidden(fmt: ExportFormat) -> dict[str, Any]:
 
 
 def _readiness_tallies(
-    passed: QuerySet[Customer], formats: list[ExportFormat], exportable: int
+    passed: QuerySet[Customer], formats: list[ExportFormat], exportable: int, google_refused: int
 ) -> tuple[dict[str, Counter], bool]:
-    sampled = exportable > READINESS_SAMPLE
-    rows = passed.order_by("?")[:READINESS_SAMPLE] if sampled else passed.order_by("pk")
+    """Per format, the members who pass its gate (``seen``) and how many of them have an
+    email, a phone or an address the platform can match.
+
+    Every member who passes is seen (``exportable``, less ``google_refused`` for a format
+    that needs Google's consents: both counted by the gate already). A member without an
+    identity row can match nothing and is not read. The identity holders are read, all of
+    them or a random sample of ``READINESS_SAMPLE`` (their tallies then scaled to all
+    holders, marked sampled)."""
+    holders = passed.filter(identity__isnull=False)
+    held = holders.count() if exportable > READINESS_SAMPLE else None
+    sampled = held is not None and held > READINESS_SAMPLE
+    rows = holders.order_by("?")[:READINESS_SAMPLE] if sampled else holders.order_by("pk")
     tallies: dict[str, Counter] = {fmt.key: Counter() for fmt in formats}
     values = rows.values_list(
         "pseudonym", "google_ok", *(f"identity__{name}" for name in IDENTITY_FIELDS)
     )
+    read = 0
     for pseudonym, google_ok, *identity in values.iterator(chunk_size=5000):
+        read += 1
         member = Member(pseudonym, None, *identity)
         for fmt in formats:
-            if fmt.needs_google_consents and not google_ok:
-                continue
-            tally = tallies[fmt.key]
-            tally["seen"] += 1
-            if fmt.readiness is None:
+            if fmt.readiness is None or (fmt.needs_google_consents and not google_ok):
                 continue
             ready = fmt.readiness(member)
+            tally = tallies[fmt.key]
             tally["email"] += bool(ready.email)
             tally["phone"] += bool(ready.phone)
             tally["address"] += bool(ready.address)
             tally["matchable"] += ready.matchable
+    scale = held / read if sampled and read and held else 1
+    for fmt in formats:
+        tally = tallies[fmt.key]
+        for name in ("email", "phone", "address", "matchable"):
+            tally[name] = round(tally[name] * scale)
+        tally["seen"] = exportable - google_refused if fmt.needs_google_consents else exportable
     return tallies, sampled
 
 

@@ -214,6 +214,23 @@ def test_it_estimates_readiness_from_a_sample_of_large_audiences(marketer, monke
     assert row["estimated"] and row["email"] == row["matchable"] == 30
 
 
+def test_members_without_an_identity_are_counted_not_read(marketer, monkeypatch):
+    """They can match nothing: only the identity holders are read (here fewer than the
+    sample), so the counts stay exact however many members have no identity."""
+    make_people(22, identity=False)
+    make_people(15)
+    monkeypatch.setattr(audience_selectors, "READINESS_SAMPLE", 20)
+
+    raw = audience_selectors.audience_readiness(
+        members=audience_candidates(rules={}), formats=["meta_custom_audience", "generic_csv"]
+    )
+
+    assert not raw["sampled"] and raw["size"] == 37
+    meta = raw["formats"]["meta_custom_audience"]
+    assert (meta["seen"], meta["email"], meta["matchable"]) == (37, 15, 15)
+    assert raw["formats"]["generic_csv"]["seen"] == 37
+
+
 def test_it_hides_every_count_of_a_small_audience(marketer, settings):
     settings.MIN_GROUP_SIZE = 10
     make_people(4)
