@@ -386,8 +386,12 @@ def audience_readiness(
     JSON: store it, and show it only through ``shown_readiness``.
     """
     at = at or timezone.now()
-    if members.query.is_sliced:  # a top-N cut: filter on its members instead
-        members = Customer.objects.filter(pk__in=members.values("pk"))
+    if members.query.is_sliced:  # a rank cut (top N, top %): filter on its members instead
+        # Ranked once: every count below would rank the segment again. A cut too large to
+        # hold stays a subquery.
+        ids = list(members.values_list("pk", flat=True)[: READINESS_SAMPLE + 1])
+        within = ids if len(ids) <= READINESS_SAMPLE else members.values("pk")
+        members = Customer.objects.filter(pk__in=within)
     keys = formats or list(FORMATS)
     consented = consent_q(Purpose.AD_TARGETING, at=at)
     gate = _gate_tally(members, at=at)

@@ -97,6 +97,23 @@ def test_it_cuts_the_top_n_by_score_with_ranks(marketer, scored):
     assert top.why == "In segment “Everyone”, top 5 by score of “Term deposit · conversion”"
 
 
+@pytest.mark.parametrize("sample", [3, 20_000])
+def test_a_rank_cut_counts_the_same_ranked_once_or_as_a_subquery(
+    marketer, scored, monkeypatch, sample
+):
+    """A rank cut no larger than the sample is ranked once and counted by its ids; a larger
+    one stays a subquery: the same counts either way."""
+    people, scoring = scored
+    monkeypatch.setattr(audience_selectors, "READINESS_SAMPLE", sample)
+
+    raw = audience_selectors.audience_readiness(
+        members=audience_candidates(rules={}, scoring_run=scoring, cut=AudienceCut("top_n", 5)),
+        formats=["generic_csv"],
+    )
+
+    assert raw["size"] == 5
+
+
 def test_it_cuts_the_top_percent_rounding_up(marketer, scored):
     people, scoring = scored
 
