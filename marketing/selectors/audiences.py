@@ -390,8 +390,10 @@ def audience_readiness(
         # Ranked once: every count below would rank the segment again. A cut too large to
         # hold stays a subquery.
         ids = list(members.values_list("pk", flat=True)[: READINESS_SAMPLE + 1])
-        within = ids if len(ids) <= READINESS_SAMPLE else members.values("pk")
-        members = Customer.objects.filter(pk__in=within)
+        if len(ids) <= READINESS_SAMPLE:
+            members = Customer.objects.filter(pk__in=ids)
+        else:
+            members = Customer.objects.filter(pk__in=members.values("pk"))
     keys = formats or list(FORMATS)
     consented = consent_q(Purpose.AD_TARGETING, at=at)
     gate = _gate_tally(members, at=at)
