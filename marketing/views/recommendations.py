@@ -242,6 +242,10 @@ class AudienceForm(forms.Form):
         ]
 
 
+# Attributes drawn as charts on the audience diversity page; the rest are listed.
+CHARTS_FIRST = 4
+
+
 class AudienceDiversityView(RoleRequiredMixin, TemplateView):
     """The last computed audience diversity of a single-offer scoring run, its age and the
     computation under way; computing is a job (``AudienceDiversityComputeView``)."""
@@ -271,14 +275,21 @@ class AudienceDiversityView(RoleRequiredMixin, TemplateView):
             # The report keeps its words in English: the top and the findings read anew here.
             words = report_in_words(report, _)
             ctx.update(top_label=words["top_label"], findings=words["under_represented"])
+            # The attributes come most different from the base first: the few that matter
+            # are drawn, the others listed by how much of the top differs from the base.
+            spreads = [
+                {**spread, "differs": round(100 * spread.get("total_variation", 0.0))}
+                for spread in report["attributes"]
+            ]
             ctx["charts"] = [
                 {
                     "spread": spread,
                     "chart_id": f"audience-chart-{i}",
                     "chart": recommendation_charts.audience_shares(spread, words["top_label"]),
                 }
-                for i, spread in enumerate(report["attributes"])
+                for i, spread in enumerate(spreads[:CHARTS_FIRST])
             ]
+            ctx["other_spreads"] = spreads[CHARTS_FIRST:]
         return ctx
 
 

@@ -248,3 +248,29 @@ def test_it_requires_a_login_for_every_page(client, finished):
     ):
         response = client.get(url)
         assert response.status_code in (302, 403)
+
+
+def test_it_draws_the_attributes_most_different_from_the_base_and_lists_the_rest(
+    marketer_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from marketing.views import recommendations as views
+
+    monkeypatch.setattr(views, "CHARTS_FIRST", 1)
+    single, _ = scored_base()
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(
+            reverse("model-audience-diversity-compute", args=[single.pk]), {"top": 10}
+        )
+    body = marketer_client.get(reverse("model-audience-diversity", args=[single.pk]))
+    body = body.content.decode()
+    assert 'id="audience-chart-0"' in body and 'id="audience-chart-1"' not in body
+    other = body[body.index('id="other-attributes"') :]
+    # The drawn attribute is the one whose top differs most from the base.
+    from marketing.models import AudienceDiversityFigures
+
+    first, second = AudienceDiversityFigures.objects.get().figures["attributes"]
+    assert first["js_divergence"] >= second["js_divergence"]
+    assert f"<h2>{first['label']}</h2>" in body[: body.index('id="other-attributes"')]
+    assert f"<td>{second['label']}</td>" in other
+    assert "of the top would change group to match the base" in body
+    assert other.count("<tr>") == 2  # the header and the one other attribute
