@@ -266,6 +266,13 @@ def in_english() -> bool:
     return not language or language.split("-")[0] == "en"
 
 
+def english(label) -> str:
+    """A label (a model choice's, perhaps translated lazily) in English, for a text that is
+    stored or answered by the API."""
+    with translation.override("en"):
+        return str(label)
+
+
 def translated(text: str, scope: str = "") -> str:
     """``text`` (stored in English) in the active language: as it is when no message of
     ``scope`` (the top level by default) or of the catalogue made it."""

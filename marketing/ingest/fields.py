@@ -16,11 +16,11 @@ from marketing.ingest.wording import (
     NO_SUCH_COLUMN,
     NOT_A_FIELD,
     REQUIRED_UNMAPPED,
-    english,
     format_html_message,
     translated,
 )
 from marketing.models import Purpose
+from marketing.stored_texts import english
 
 ATTRIBUTE_PREFIX = "attr:"
 CONSENT_PREFIX = "consent_"

@@ -48,7 +48,6 @@ from marketing.ingest.wording import (
     REPEATS_CUSTOMER,
     REPEATS_OFFER,
     REPEATS_RESPONSE,
-    english,
 )
 from marketing.ingest.writers import (
     IDENTITY_FIELDS,
@@ -61,6 +60,7 @@ from marketing.ingest.writers import (
 from marketing.models import ConsentRecord, Customer, Interaction, Offer
 from marketing.pii import mask_value
 from marketing.selectors.consent import StandingRefusal, standing_refusals
+from marketing.stored_texts import english
 
 _SHOWN_VALUE = 200
 _within_32 = max_length(32)

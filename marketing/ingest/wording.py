@@ -23,7 +23,9 @@ from html import unescape
 
 from django.utils.html import conditional_escape, escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, gettext, gettext_noop, override, pgettext
+from django.utils.translation import gettext, gettext_noop, pgettext
+
+from marketing.stored_texts import in_english
 
 # ---------------------------------------------------------------- row problems
 # A reason completes the sentence "'<value>' ..." (see marketing.ingest.values).
@@ -232,33 +234,21 @@ TEMPLATES = (
 )
 
 
-def english(label) -> str:
-    """A label (a model choice's, perhaps translated lazily) in English, for a text that is
-    stored or answered by the API."""
-    with override("en"):
-        return str(label)
-
-
 # ---------------------------------------------------------------- saying it again
 
 
 def translated_html(text: str) -> SafeString:
     """``text``, a message the ingest made, in the active language as HTML."""
-    if _in_english():
+    if in_english():
         return escape(text or "")
     return mark_safe(_html(str(text or "")))  # values escaped, markup ours
 
 
 def translated(text: str) -> str:
     """``text``, a message the ingest made, in the active language as plain text."""
-    if _in_english():
+    if in_english():
         return str(text or "")
     return unescape(strip_tags(_html(str(text or ""))))
-
-
-def _in_english() -> bool:
-    """The messages are made in English: nothing to look up."""
-    return (get_language() or "en").split("-")[0] == "en"
 
 
 def as_html(translation: str) -> SafeString:

@@ -10,14 +10,13 @@ run as a Job ("plan").
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
 
@@ -36,6 +35,7 @@ from marketing.selectors.consent import consent_q
 from marketing.selectors.plans import consented_scores, run_scores
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
+from marketing.stored_texts import english
 from recengine.economics import (
     ECONOMICS_DEFAULTS,
     ECONOMICS_FIELDS,
@@ -254,12 +254,6 @@ def _compute(
     return result
 
 
-def _in_english(label: Callable[[], str]) -> str:
-    """A choice's label as stored results keep it: in English, whoever asked."""
-    with translation.override("en"):
-        return label()
-
-
 def forecast_basis(scoring_run: ScoringRun) -> dict[str, Any]:
     """How the scores a plan sums were made: out of sample for every customer (the model's
     training customers scored by cross-fitted baselines that did not see them), or, for a
@@ -270,7 +264,7 @@ def forecast_basis(scoring_run: ScoringRun) -> dict[str, Any]:
         "out_of_sample": bool(crossfit),
         "folds": crossfit.get("folds") if crossfit else None,
         "learned_customers": training.customers_used,
-        "scorer": _in_english(scoring_run.get_scorer_display),
+        "scorer": english(ScoringRun.Scorer(scoring_run.scorer).label),
         "model": training.name,
         "served_auc_training_rows": crossfit.get("served_auc_training_rows") if crossfit else None,
         "served_auc_test_rows": crossfit.get("served_auc_test_rows") if crossfit else None,
