@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 from django.test.utils import override_settings
 
 from marketing.ingest.demo import load_demo_data
@@ -33,19 +33,20 @@ class Command(BaseCommand):
             f"{counts['consents_added']:,} consent records added, "
             f"{counts['interactions']:,} interactions ({counts['interactions_created']:,} new)."
         )
-        self._count()
+        count_the_base(self.stdout)
         if users:
             for username, role, _ in role_users_create({u: password for u, _ in ROLE_USERS}):
                 self.stdout.write(f"Login: {username} / {password} (role {role})")
 
-    def _count(self) -> None:
-        """Count the customer base and the segments, as an import does, so that the overview
-        shows the demo at once. The in-process queue's threads end with this command: the
-        counts run here; a Celery queue's workers take them."""
-        if settings.JOB_QUEUE == "thread":
-            with override_settings(JOB_QUEUE="inline"):
-                jobs = figures_refresh_all(by=None)
-            self.stdout.write(f"Customer base and {len(jobs) - 1} segment(s) counted.")
-        else:
-            figures_refresh_all(by=None)
-            self.stdout.write("Counting the customer base and the segments on the job queue.")
+
+def count_the_base(stdout: OutputWrapper) -> None:
+    """Count the customer base and the segments, as an import does, so that the overview
+    shows the loaded data at once. The in-process queue's threads end with the command: the
+    counts run here; a Celery queue's workers take them."""
+    if settings.JOB_QUEUE == "thread":
+        with override_settings(JOB_QUEUE="inline"):
+            jobs = figures_refresh_all(by=None)
+        stdout.write(f"Customer base and {len(jobs) - 1} segment(s) counted.")
+    else:
+        figures_refresh_all(by=None)
+        stdout.write("Counting the customer base and the segments on the job queue.")
