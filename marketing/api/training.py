@@ -26,6 +26,7 @@ from marketing.exporters.csvsafe import csv_lines
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.roles import can_link_customers
 from marketing.selectors.training import export_rows, scoring_runs, training_runs
+from marketing.services.champions import champion_or_error
 from marketing.services.jobs import job_cancel
 from marketing.services.scoring import (
     scores_download_log,
@@ -176,7 +177,22 @@ class ScoringRunSerializer(RunSerializer):
 
 
 class ScoringRunCreateSerializer(serializers.Serializer):
-    training_run = serializers.PrimaryKeyRelatedField(queryset=TrainingRun.objects.all())
+    training_run = serializers.PrimaryKeyRelatedField(
+        queryset=TrainingRun.objects.all(),
+        required=False,
+        help_text="The run whose model scores; leave it out to score with the model in use "
+        "(the champion) of `use_case_offer` and `use_case_target`",
+    )
+    use_case_offer = optional_pk(
+        Offer.objects.all(),
+        help_text="Without training_run: the offer whose champion scores (null = the models "
+        "of every offer)",
+    )
+    use_case_target = serializers.ChoiceField(
+        choices=TrainingRun.Target.choices,
+        default=TrainingRun.Target.CONVERSION,
+        help_text="Without training_run: the target whose champion scores",
+    )
     segment = optional_pk(
         Segment.objects.all(), help_text="Customers to score; null = all customers"
     )
@@ -291,6 +307,9 @@ class ScoringRunViewSet(RunViewSet):
     filterset_class = ScoringRunFilter
 
     def start(self, values: dict[str, Any], *, by: Any) -> Model:
+        offer, target = values.pop("use_case_offer", None), values.pop("use_case_target")
+        if values.get("training_run") is None:
+            values["training_run"] = champion_or_error(offer, target)
         return scoring_run_create(**values, by=by)
 
     @extend_schema(

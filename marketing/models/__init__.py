@@ -25,7 +25,13 @@ from marketing.models.keys import PseudonymKeyRotation
 from marketing.models.offers import Interaction, Offer
 from marketing.models.people import UserSettings
 from marketing.models.segments import Segment
-from marketing.models.training import CustomerScore, ScoringChunk, ScoringRun, TrainingRun
+from marketing.models.training import (
+    CustomerScore,
+    ModelPromotion,
+    ScoringChunk,
+    ScoringRun,
+    TrainingRun,
+)
 from marketing.models.uploads import Upload
 
 __all__ = [
@@ -47,6 +53,7 @@ __all__ = [
     "Interaction",
     "Job",
     "LawfulBasis",
+    "ModelPromotion",
     "Offer",
     "OverviewFigures",
     "ProfileField",

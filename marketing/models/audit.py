@@ -18,6 +18,8 @@ class AuditEvent(models.Model):
         SEGMENT_CHANGE = "segment_change", _("Segment change")
         JOB = "job", _("Job")
         RETENTION = "retention", _("Retention purge")
+        # A model put in use for a use case (promoted or rolled back).
+        PROMOTION = "promotion", _("Model promotion")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from marketing.models.base import JobRecord, optional_link
+from marketing.models.base import JobRecord, optional_link, user_link
 
 
 class TrainingRun(JobRecord):
@@ -170,3 +170,41 @@ class CustomerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score:.3f} for {self.customer_id}"
+
+
+class ModelPromotion(models.Model):
+    """One change of the champion of a use case (an offer, or every offer, and a target).
+
+    The champion is the model that scoring and campaigns use for the use case: the training
+    run of the use case's latest promotion. A rollback is a promotion too (its action says
+    so), back to the champion before; the rows are the use case's history of who put which
+    model in use, when and why.
+    """
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote", _("Promoted")
+        ROLLBACK = "rollback", _("Rolled back")
+
+    # Empty: the use case of models trained on every offer. An offer's history goes with it.
+    offer = optional_link("marketing.Offer", related_name="+", on_delete=models.CASCADE)
+    target = models.CharField(max_length=12, choices=TrainingRun.Target.choices)
+    training_run = models.ForeignKey(
+        TrainingRun, on_delete=models.PROTECT, related_name="promotions"
+    )
+    # The champion it replaced (empty for the use case's first).
+    previous = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.PROMOTE)
+    note = models.CharField(max_length=300, blank=True)
+    # The two models' test figures when it happened: {"champion": {...}, "previous": {...}}.
+    figures = models.JSONField(default=dict, blank=True)
+    by = user_link(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["offer", "target", "at"], name="promotion_use_case_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.training_run_id} ({self.target})"

@@ -5,7 +5,7 @@ Freezing and counting grow with the audience, so they are jobs: the buttons star
 the page shows their progress, then the figures they stored.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -30,6 +30,7 @@ from marketing.selectors.audiences import (
     exports,
     left_out_in_words,
 )
+from marketing.selectors.champions import in_use_first
 from marketing.selectors.figures import audience_figures, unfinished_job
 from marketing.selectors.training import scoring_runs
 from marketing.services.audiences import audience_create, audience_freeze_start, audience_why
@@ -60,7 +61,8 @@ class ScoringRunChoice(forms.ModelChoiceField):
         where = obj.segment.name if obj.segment else _("all customers")
         # The month's name in the active language ("05 Dec 2026 11:17" in English).
         when = dateformat.format(obj.created_at, "d M Y H:i")
-        return f"{obj.training_run.name} · {where} · {when}"
+        label = f"{obj.training_run.name} · {where} · {when}"
+        return f"{label} · {_('model in use')}" if getattr(obj, "in_use", False) else label
 
 
 class AudienceForm(forms.Form):
@@ -96,6 +98,12 @@ class AudienceForm(forms.Form):
         label=gettext_lazy("Cut"),
     )
     cut_value = forms.FloatField(required=False, label=gettext_lazy("Cut value"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The models in use first, marked.
+        field = cast(forms.ModelChoiceField, self.fields["scoring_run"])
+        field.queryset = in_use_first(scoring_runs().filter(job__status="succeeded"))
 
     def definition(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -202,3 +202,51 @@ def score_histogram(distribution: dict[str, Any]) -> dict | None:
     )
     fig.update_yaxes(title={"text": _("Customers")})
     return figure_data(fig)
+
+
+def versions_over_time(rows: list[dict[str, Any]], promotions: list[Any]) -> dict | None:
+    """Test AUC of each finished version of a use case by when it was trained (the served
+    model and its baseline), the model in use marked."""
+    done = [r for r in rows if r["figures"]["roc_auc"] is not None]
+    if not done:
+        return None
+    fig = go.Figure()
+    when = [r["run"].created_at for r in done]
+    names = [f"#{r['run'].pk} {r['run'].name}" for r in done]
+    fig.add_trace(
+        go.Scatter(
+            x=when,
+            y=[r["figures"]["roc_auc"] for r in done],
+            text=names,
+            mode="lines+markers",
+            name=_("Served model"),
+            line={"color": PRIMARY, "width": 2},
+            hovertemplate=hover(_("%(run)s: test AUC %(auc)s"), run="%{text}", auc="%{y:.3f}"),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=when,
+            y=[r["baseline_auc"] for r in done],
+            text=names,
+            mode="lines+markers",
+            name=str(MODEL_NAMES["baseline"]),
+            line={"color": BASELINE, "width": 1.5, "dash": "dot"},
+            hovertemplate=hover(_("%(run)s: test AUC %(auc)s"), run="%{text}", auc="%{y:.3f}"),
+        )
+    )
+    in_use = [r for r in done if r["in_use"]]
+    if in_use:
+        fig.add_trace(
+            go.Scatter(
+                x=[r["run"].created_at for r in in_use],
+                y=[r["figures"]["roc_auc"] for r in in_use],
+                mode="markers",
+                name=_("In use"),
+                marker={"symbol": "star", "size": 16, "color": "#2b8a3e"},
+                hoverinfo="skip",
+            )
+        )
+    model_chart_layout(fig, height=280)
+    fig.update_layout(yaxis={"title": {"text": _("Test AUC")}, "tickformat": ".3f"})
+    return figure_data(fig)

@@ -18,6 +18,12 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
+from marketing.selectors.champions import (
+    champions,
+    latest_promotion,
+    use_case_promotions,
+    use_case_runs,
+)
 from marketing.selectors.segments import suppressed_count
 from marketing.selectors.training import (
     EXCLUSION_REASONS,
@@ -25,6 +31,12 @@ from marketing.selectors.training import (
     scoring_runs,
     top_scores,
     training_runs,
+)
+from marketing.services.champions import (
+    PromotionError,
+    model_promote,
+    model_rollback,
+    test_figures,
 )
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
 from marketing.services.training import (
@@ -40,6 +52,8 @@ from marketing.views.jobs import can_cancel, duration_text
 from marketing.views.mixins import RoleRequiredMixin
 
 DEFAULTS = TrainParams()
+# Versions and promotions a use case's history page shows at most (newest kept).
+HISTORY_VERSIONS = 50
 PARAM_LABELS = {
     "epochs": gettext_lazy("Epochs"),
     "batch_size": gettext_lazy("Batch size"),
@@ -242,6 +256,11 @@ class ModelListView(RoleRequiredMixin, ListView):
 
     def get_queryset(self):
         return training_runs()
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["in_use"] = set(champions().values())
+        return ctx
 
 
 class TrainingRunCreateView(RoleRequiredMixin, FormView):
@@ -504,6 +523,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             explain_global=global_section(run, self.request.user),
             failure=translated_html(job.message) if job.status == Job.Status.FAILED else "",
             numeric_inputs=numeric_inputs(run.metrics.get("inputs") or {}),
+            use_case=use_case_section(run),
         )
         if run.metrics.get("bert") and run.metrics.get("baseline"):
             ctx.update(
@@ -518,6 +538,99 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
         if latest is not None:
             ctx["latest_scoring"] = latest
             ctx["histogram"] = model_charts.score_histogram(latest.distribution)
+        return ctx
+
+
+def use_case_section(run: TrainingRun) -> dict[str, Any] | None:
+    """Whether a finished run's model is the one its use case uses, and the champion else."""
+    if run.job.status != Job.Status.SUCCEEDED or not run.model_id:
+        return None
+    promotion = latest_promotion(run.offer_id, run.target)
+    champion = promotion.training_run if promotion else None
+    return {
+        "is_champion": champion is not None and champion.pk == run.pk,
+        "champion": champion,
+        "promotion": promotion,
+        "can_roll_back": promotion is not None
+        and promotion.previous_id is not None
+        and champion is not None
+        and champion.pk == run.pk,
+        "champion_auc": test_figures(champion)["roc_auc"] if champion else None,
+        "run_auc": test_figures(run)["roc_auc"],
+    }
+
+
+class ModelPromoteView(RoleRequiredMixin, View):
+    """POST only: put the run's model in use for its offer and target (the champion)."""
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        try:
+            model_promote(run=run, by=request.user, note=request.POST.get("note", ""))
+        except PromotionError as exc:
+            messages.error(request, translated(str(exc)))
+        else:
+            messages.success(request, _("“%(name)s” is now the model in use.") % {"name": run.name})
+        return redirect("model-detail", pk=run.pk)
+
+
+class ModelRollbackView(RoleRequiredMixin, View):
+    """POST only: put the model in use before this run's back in use."""
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        try:
+            promotion = model_rollback(
+                offer=run.offer,
+                target=run.target,
+                by=request.user,
+                note=request.POST.get("note", ""),
+            )
+        except PromotionError as exc:
+            messages.error(request, translated(str(exc)))
+            return redirect("model-detail", pk=run.pk)
+        messages.success(
+            request,
+            _("Rolled back: “%(name)s” is the model in use again.")
+            % {"name": promotion.training_run.name},
+        )
+        return redirect("model-detail", pk=promotion.training_run_id)
+
+
+class ModelHistoryView(RoleRequiredMixin, TemplateView):
+    """The versions of a run's use case (offer and target): their test figures over time and
+    who put which one in use."""
+
+    template_name = "marketing/models/history.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        run = get_object_or_404(training_runs(), pk=kwargs["pk"])
+        versions = list(use_case_runs(run).reverse()[:HISTORY_VERSIONS])[::-1]
+        promotions = list(use_case_promotions(run.offer_id, run.target)[:HISTORY_VERSIONS])
+        champion = promotions[0].training_run if promotions else None
+        rows = [
+            {
+                "run": version,
+                "figures": test_figures(version),
+                "baseline_auc": (version.metrics.get("baseline") or {}).get("roc_auc"),
+                "in_use": champion is not None and champion.pk == version.pk,
+            }
+            for version in versions
+        ]
+        ctx.update(
+            run=run,
+            versions=rows,
+            promotions=promotions,
+            champion=champion,
+            chart=model_charts.versions_over_time(rows, promotions),
+        )
         return ctx
 
 

@@ -16,6 +16,7 @@ from django.views.generic import ListView, TemplateView, View
 
 from marketing.models import CampaignPlan, Job, Offer, ProfileField
 from marketing.roles import MARKETER, has_role
+from marketing.selectors.champions import in_use_first
 from marketing.selectors.plans import campaign_plans
 from marketing.selectors.training import scoring_runs
 from marketing.services.plans import (
@@ -133,12 +134,16 @@ class PlanForm(EconomicsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scoring_run"].label_from_instance = _scoring_label
+        field = cast(forms.ModelChoiceField, self.fields["scoring_run"])
+        field.label_from_instance = _scoring_label
+        # The models in use first: the form's default is the latest scoring of a champion.
+        field.queryset = in_use_first(scoring_runs().filter(job__status=Job.Status.SUCCEEDED))
 
 
 def _scoring_label(scoring) -> str:
     where = scoring.segment.name if scoring.segment else _("All customers")
-    return f"#{scoring.pk} · {where} · {scoring.training_run.name} ({scoring.customers_scored:,})"
+    label = f"#{scoring.pk} · {where} · {scoring.training_run.name} ({scoring.customers_scored:,})"
+    return f"{label} · {_('model in use')}" if getattr(scoring, "in_use", False) else label
 
 
 class ActualsForm(forms.Form):

@@ -53,6 +53,9 @@ urlpatterns = [
     path("models/<int:pk>/", models.TrainingRunDetailView.as_view(), name="model-detail"),
     path("models/<int:pk>/score/", models.ScoringRunCreateView.as_view(), name="model-score"),
     path("models/<int:pk>/retrain/", models.TrainingRunRetrainView.as_view(), name="model-retrain"),
+    path("models/<int:pk>/promote/", models.ModelPromoteView.as_view(), name="model-promote"),
+    path("models/<int:pk>/rollback/", models.ModelRollbackView.as_view(), name="model-rollback"),
+    path("models/<int:pk>/history/", models.ModelHistoryView.as_view(), name="model-history"),
     path(
         "models/<int:pk>/explanations/",
         explanations.ModelExplainView.as_view(),

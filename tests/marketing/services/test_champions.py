@@ -1,0 +1,114 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from marketing.models import AuditEvent, ModelPromotion, ScoringRun
+from marketing.selectors.champions import champion_for, use_case_promotions
+from marketing.services.champions import PromotionError, model_promote, model_rollback
+from tests.factories import make_offer
+from tests.marketing.training_helpers import finished_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_promotion_and_rollback_change_the_model_in_use_and_are_audited(marketer, term_deposit):
+    spring = finished_run(term_deposit, name="spring", by=marketer)
+    autumn = finished_run(term_deposit, name="autumn", by=marketer)
+    assert champion_for(term_deposit, "conversion") is None
+
+    model_promote(run=spring, by=marketer)
+    assert champion_for(term_deposit, "conversion") == spring
+    promoted = model_promote(run=autumn, by=marketer, note="newer responses")
+    assert champion_for(term_deposit, "conversion") == autumn
+    assert promoted.previous == spring and promoted.note == "newer responses"
+    assert promoted.figures["previous"]["run"] == spring.pk
+    assert promoted.figures["champion"]["roc_auc"] == autumn.metrics["bert"]["roc_auc"]
+
+    back = model_rollback(offer=term_deposit, target="conversion", by=marketer)
+    assert back.action == ModelPromotion.Action.ROLLBACK
+    assert champion_for(term_deposit, "conversion") == spring
+    # Another offer and the other target are use cases of their own.
+    assert champion_for(make_offer("OTHER"), "conversion") is None
+    assert champion_for(term_deposit, "click") is None
+
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.PROMOTION).order_by("at", "id")
+    assert [(e.target_ref, e.details["action"], e.actor) for e in events] == [
+        (str(spring.pk), "promote", marketer),
+        (str(autumn.pk), "promote", marketer),
+        (str(spring.pk), "rollback", marketer),
+    ]
+    assert [p.action for p in use_case_promotions(term_deposit, "conversion")] == [
+        "rollback",
+        "promote",
+        "promote",
+    ]
+
+
+def test_only_a_usable_model_goes_in_use(marketer, term_deposit):
+    unfinished = finished_run(term_deposit, model_id="", name="half")
+    flagged = finished_run(term_deposit, flagged_erasure=True, name="flagged")
+    run = finished_run(term_deposit, name="good")
+    with pytest.raises(PromotionError, match="finished run"):
+        model_promote(run=unfinished, by=marketer)
+    with pytest.raises(PromotionError, match="erased"):
+        model_promote(run=flagged, by=marketer)
+    with pytest.raises(PromotionError, match="no earlier model"):
+        model_rollback(offer=term_deposit, target="conversion", by=marketer)
+    model_promote(run=run, by=marketer)
+    with pytest.raises(PromotionError, match="already the model in use"):
+        model_promote(run=run, by=marketer)
+    with pytest.raises(PromotionError, match="no earlier model"):
+        model_rollback(offer=term_deposit, target="conversion", by=marketer)
+    assert ModelPromotion.objects.count() == 1
+
+
+def test_scoring_by_use_case_uses_the_champion(marketer_client, marketer, term_deposit):
+    spring = finished_run(term_deposit, name="spring")
+    autumn = finished_run(term_deposit, name="autumn")
+    body = {"use_case_offer": term_deposit.pk, "use_case_target": "conversion"}
+
+    refused = marketer_client.post("/api/scoring-runs/", body, content_type="application/json")
+    assert refused.status_code == 400
+    assert "No model is in use" in refused.json()["detail"]
+
+    model_promote(run=spring, by=marketer)
+    model_promote(run=autumn, by=marketer)
+    first = marketer_client.post("/api/scoring-runs/", body, content_type="application/json")
+    model_rollback(offer=term_deposit, target="conversion", by=marketer)
+    second = marketer_client.post("/api/scoring-runs/", body, content_type="application/json")
+
+    assert first.status_code == second.status_code == 201
+    assert ScoringRun.objects.get(pk=first.json()["id"]).training_run == autumn
+    assert ScoringRun.objects.get(pk=second.json()["id"]).training_run == spring
+
+
+def test_the_pages_promote_roll_back_and_show_the_history(marketer, viewer, term_deposit):
+    marketer_client, viewer_client = Client(), Client()
+    marketer_client.force_login(marketer)
+    viewer_client.force_login(viewer)
+    spring = finished_run(term_deposit, name="spring", by=marketer)
+    autumn = finished_run(term_deposit, name="autumn", by=marketer)
+
+    page = viewer_client.get(reverse("model-detail", args=[spring.pk])).content.decode()
+    assert "No model is in use for this offer and target yet" in page
+    assert 'data-testid="promote-button"' not in page  # viewers read only
+    assert viewer_client.post(reverse("model-promote", args=[spring.pk])).status_code == 403
+
+    marketer_client.post(reverse("model-promote", args=[spring.pk]), {"note": "first"})
+    marketer_client.post(reverse("model-promote", args=[autumn.pk]))
+    page = marketer_client.get(reverse("model-detail", args=[autumn.pk])).content.decode()
+    assert 'data-testid="rollback-button"' in page
+    assert "Roll back to “spring”" in page
+    listing = marketer_client.get(reverse("model-list")).content.decode()
+    assert listing.count('data-testid="in-use"') == 1
+
+    response = marketer_client.post(reverse("model-rollback", args=[autumn.pk]), {"note": "oops"})
+    assert response.status_code == 302 and response.url == reverse("model-detail", args=[spring.pk])
+    assert champion_for(term_deposit, "conversion") == spring
+
+    history = viewer_client.get(reverse("model-history", args=[autumn.pk]))
+    text = history.content.decode()
+    assert history.status_code == 200
+    assert 'data-plotly="versions-chart-data"' in text
+    assert text.count("<tr>") >= 2 + 3  # two versions, three promotions (plus headers)
+    assert "oops" in text and "first" in text
