@@ -27,7 +27,9 @@ from marketing.models.people import UserSettings
 from marketing.models.segments import Segment
 from marketing.models.training import (
     CustomerScore,
+    DriftCheck,
     ModelPromotion,
+    RetrainSchedule,
     ScoringChunk,
     ScoringRun,
     TrainingRun,
@@ -47,6 +49,7 @@ __all__ = [
     "CustomerIdentity",
     "CustomerRecommendation",
     "CustomerScore",
+    "DriftCheck",
     "Export",
     "ExplanationRun",
     "ExportExclusion",
@@ -60,6 +63,7 @@ __all__ = [
     "PseudonymKeyRotation",
     "Purpose",
     "RecommendationRun",
+    "RetrainSchedule",
     "ScoringChunk",
     "ScoringRun",
     "Segment",

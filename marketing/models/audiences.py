@@ -47,6 +47,14 @@ class Audience(CreatedRecord):
     consent_snapshot = models.JSONField(default=dict, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
     frozen_by = user_link(blank=True)
+    # Control group: the share of the members held back at freezing (never exported), drawn
+    # from ``control_seed`` and stratified by score decile; empty: no control group.
+    control_share = models.FloatField(null=True, blank=True)
+    control_seed = models.PositiveIntegerField(null=True, blank=True)
+    control_size = models.PositiveIntegerField(default=0)
+    # Responses after freezing, contacted members against the control (a "audience_results"
+    # job): {"at", "offer", "since", "treated": {...}, "control": {...}, "lift": {...}}.
+    results = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -72,6 +80,8 @@ class AudienceMember(models.Model):
     rank = models.PositiveIntegerField(null=True, blank=True)
     # Why the customer is in the audience, in words (the segment and the cut).
     why = models.CharField(max_length=255, blank=True)
+    # Held back as control: counted in the results, never exported.
+    in_control = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

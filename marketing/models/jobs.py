@@ -26,6 +26,8 @@ class Job(models.Model):
         SEGMENT_COUNT = "segment_count", _("Segment counts")
         OVERVIEW = "overview", _("Overview counts")
         AUDIENCE_DIVERSITY = "diversity", _("Audience diversity")
+        AUDIENCE_RESULTS = "audience_results", _("Campaign results")
+        DRIFT = "drift", _("Drift check")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

@@ -16,6 +16,10 @@ class TrainingRun(JobRecord):
         CONVERSION = "conversion", _("Conversion")
         CLICK = "click", _("Click (or conversion)")
 
+    class Start(models.TextChoices):
+        SCRATCH = "scratch", _("From scratch")
+        INCREMENTAL = "incremental", _("Incremental (continued fine-tuning)")
+
     class Mode(models.TextChoices):
         LORA = "lora", _("LoRA adapters")
         FULL = "full", _("Full fine-tuning")
@@ -61,6 +65,18 @@ class TrainingRun(JobRecord):
     # A customer whose data trained this model was erased afterwards: retrain without them.
     flagged_erasure = models.BooleanField(default=False)
     erased_customers = models.PositiveIntegerField(default=0)
+    # A re-training: the run it re-trains, and whether it went on from that model's weights
+    # ("incremental": the adapters and head fine-tuned further on the responses since) or
+    # started over ("scratch").
+    parent = optional_link("marketing.TrainingRun", related_name="retrainings")
+    start = models.CharField(max_length=12, choices=Start.choices, default=Start.SCRATCH)
+    # Incremental: the responses it learned from are those since this moment.
+    data_since = models.DateTimeField(null=True, blank=True)
+    # Against the parent: customers it learned from that were erased or withdrew their
+    # training consent since, and were left out ({"erased": n, "withdrawn": n}).
+    left_out_since_parent = models.JSONField(default=dict, blank=True)
+    # The training rows' profile for drift checks (recengine.drift.Reference.as_dict()).
+    reference = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -208,3 +224,54 @@ class ModelPromotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.training_run_id} ({self.target})"
+
+
+class RetrainSchedule(models.Model):
+    """Re-train a use case's model in use every so often (celery beat starts the due ones).
+
+    Edited in the admin. Each run re-trains the champion of the use case at that moment, by
+    continued fine-tuning ("incremental") or from scratch, with the same consent gating,
+    lineage and leakage check as any training run.
+    """
+
+    offer = optional_link("marketing.Offer", related_name="+", on_delete=models.CASCADE)
+    target = models.CharField(
+        max_length=12, choices=TrainingRun.Target.choices, default=TrainingRun.Target.CONVERSION
+    )
+    start = models.CharField(
+        max_length=12, choices=TrainingRun.Start.choices, default=TrainingRun.Start.INCREMENTAL
+    )
+    every_days = models.PositiveSmallIntegerField(default=30)
+    enabled = models.BooleanField(default=True)
+    next_at = models.DateTimeField()
+    last_run = optional_link("marketing.TrainingRun", related_name="+")
+    last_message = models.CharField(max_length=300, blank=True)
+    created_by = user_link(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["next_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Re-train {self.offer or 'every offer'} · {self.target} every {self.every_days} d"
+
+
+class DriftCheck(JobRecord):
+    """One comparison of a model in use with the data it was trained on (a "drift" job):
+    recent scoring inputs and scores against the training rows' profile (PSI per field and
+    for the score) and, where responses arrived since, the live AUC and calibration."""
+
+    job = models.OneToOneField("marketing.Job", on_delete=models.PROTECT, related_name="drift")
+    training_run = models.ForeignKey(
+        TrainingRun, on_delete=models.CASCADE, related_name="drift_checks"
+    )
+    # recengine.drift.DriftReport.as_dict(): {"fields": [...], "score": {...}, "moved": [...]}.
+    report = models.JSONField(default=dict, blank=True)
+    # recengine.drift.LiveQuality.as_dict() on responses since training, or {}.
+    live = models.JSONField(default=dict, blank=True)
+    # A threshold was crossed: the overview and the model page show it.
+    alert = models.BooleanField(default=False)
+    recent_rows = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Drift check of {self.training_run_id}"
