@@ -53,6 +53,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
     from marketing.models import Job, Offer, TrainingRun
@@ -110,7 +111,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     served_auc = blend if served == "blend" else bert
     budget = run.settings["time_budget_s"]
     return {
-        "settings": {"time_budget_s": budget, "threads": threads},
+        "settings": {
+            "time_budget_s": budget,
+            "threads": threads,
+            "teacher_weight": settings.CLICK_MODEL_TEACHER_WEIGHT,
+        },
         "form_defaults": {
             "time_budget_s": TrainParams().time_budget_s,
             "mode": values["mode"],

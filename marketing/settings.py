@@ -318,6 +318,11 @@ RETENTION_DAYS = {
 # The click model's base encoder: a local path or a hub id. The default is the packaged
 # all-MiniLM-L6-v2, which loads offline.
 CLICK_MODEL_BASE = env.str("CLICK_MODEL_BASE", default="packaged:all-MiniLM-L6-v2")
+# Weight of the cross-fitted LightGBM baselines' out-of-fold probabilities in the click
+# model's training targets (0 = labels only, 1 = the baselines' probabilities only).
+CLICK_MODEL_TEACHER_WEIGHT = env.float("CLICK_MODEL_TEACHER_WEIGHT", default=0.5)
+if not 0 <= CLICK_MODEL_TEACHER_WEIGHT <= 1:
+    raise ImproperlyConfigured("CLICK_MODEL_TEACHER_WEIGHT must be between 0 and 1")
 MODEL_REGISTRY_DIR = Path(env.str("MODEL_REGISTRY_DIR", default=str(DATA_DIR / "models")))
 
 REST_FRAMEWORK = {

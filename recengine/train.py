@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +88,11 @@ class TrainConfig:
     # "pos_weight" weighs clicks by non-clicks/clicks (the logit is shifted back afterwards so
     # probabilities stay calibrated); "none" leaves the loss unweighted.
     imbalance: Literal["pos_weight", "none"] = "none"
+    # Weight of a teacher's probabilities in the training targets (0 = the labels alone): each
+    # row learns (1 - w) * label + w * teacher, when `fit` is given the teacher's out-of-fold
+    # probabilities of the training rows. A tree ensemble's probabilities carry what it found
+    # in the numbers, which the encoder otherwise has to discover from few positives.
+    teacher_weight: float = 0.0
     # Width of the numeric tower (used when the serialiser provides numeric fields).
     numeric_hidden: int = 32
     # Dropout before the head.
@@ -226,6 +231,41 @@ class ClickModel:
 
     config: TrainConfig = field(default_factory=TrainConfig)
     serializer: TextSerializer = field(default_factory=TextSerializer)
+    # Weights to start from instead of the base encoder's (`continued`).
+    warm_start_: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    # ---- continued fine-tuning ------------------------------------------------------------
+    @classmethod
+    def continued(cls, parent: ClickModel, **changes: Any) -> ClickModel:
+        """A model that goes on from ``parent``'s trained weights (the adapters or encoder it
+        trained, the numeric tower and the head) when fitted on newer rows, instead of from
+        the base encoder. It keeps the parent's architecture and text serialiser (the same
+        fields, numeric bins and vocabulary), so ``changes`` may only touch how it trains
+        (passes, learning rates, budget, validation, seed, threads, teacher weight)."""
+        fixed = {
+            "base_model", "mode", "num_layers", "lora_r", "lora_alpha", "lora_targets",
+            "numeric_hidden", "head_hidden", "max_length",
+        }  # fmt: skip
+        if touched := sorted(fixed & set(changes)):
+            raise ValueError(f"continued fine-tuning keeps the parent's {', '.join(touched)}")
+        model = cls(replace(parent.config, **changes), parent.serializer)
+        model.warm_start_ = {k: v.detach().clone() for k, v in parent.network_.state_dict().items()}
+        return model
+
+    def _warm_start(self) -> None:
+        """Load the parent's weights into the freshly built network; every trainable weight
+        must come from the parent (a mismatch would silently train from scratch)."""
+        state = self.warm_start_
+        if state is None:
+            return
+        result = self.network_.load_state_dict(state, strict=False)
+        trainable = {name for name, p in self.network_.named_parameters() if p.requires_grad}
+        missing = sorted(trainable & set(result.missing_keys))
+        if missing or result.unexpected_keys:
+            raise ValueError(
+                "the parent's weights do not fit this network: missing "
+                f"{missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}"
+            )
 
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -389,7 +429,11 @@ class ClickModel:
         val_frame: pd.DataFrame | None = None,
         y_val: np.ndarray | None = None,
         progress: ProgressCallback | None = None,
+        teacher: np.ndarray | None = None,
     ) -> ClickModel:
+        """Fit on the labels `y`; with `teacher` (probabilities of the training rows from a
+        model that did not see them) and a `teacher_weight`, on a blend of the two. Validation
+        and early stopping use the labels alone."""
         cfg = self.config
         started = time.perf_counter()
         if cfg.threads:
@@ -399,8 +443,10 @@ class ClickModel:
         if not hasattr(self.serializer, "fields_"):
             self.serializer.fit(frame)
         self._build()
+        self._warm_start()
         y = np.asarray(y, dtype=np.float32)
         weight = pos_weight(y) if cfg.imbalance == "pos_weight" else 1.0
+        targets = soft_targets(y, teacher, cfg.teacher_weight)
         self.logit_offset_ = -math.log(weight)
         train = self.encode(frame)
         val = self.encode(val_frame) if val_frame is not None else None
@@ -430,7 +476,7 @@ class ClickModel:
         if checkpoint is not None and checkpoint.exists():
             run = self._load_checkpoint(checkpoint, optimizer, scheduler)
         eval_every = cfg.eval_every or steps_per_epoch
-        y_t = torch.from_numpy(y)
+        y_t = torch.from_numpy(targets)
         average = WeightAverage(self.network_, cfg.average_decay, run.average)
 
         rows_seen = 0
@@ -744,6 +790,20 @@ def linear_schedule(
         return max(0.0, min(by_steps, 1.0 - time_share()) if time_share else by_steps)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def soft_targets(y: np.ndarray, teacher: np.ndarray | None, weight: float) -> np.ndarray:
+    """(1 - weight) * labels + weight * teacher probabilities, as float32."""
+    if teacher is None or weight == 0:
+        return y
+    if not 0 <= weight <= 1:
+        raise ValueError(f"teacher_weight must be between 0 and 1, not {weight}")
+    teacher = np.asarray(teacher, dtype=np.float32)
+    if teacher.shape != y.shape:
+        raise ValueError(f"teacher has {teacher.shape[0]} rows, the labels {y.shape[0]}")
+    if not np.all(np.isfinite(teacher)) or teacher.min() < 0 or teacher.max() > 1:
+        raise ValueError("teacher probabilities must be finite and between 0 and 1")
+    return ((1 - weight) * y + weight * teacher).astype(np.float32)
 
 
 def unique_texts(ids: list[list[int]]) -> tuple[list[list[int]], np.ndarray]:

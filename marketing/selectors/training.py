@@ -23,7 +23,7 @@ __all__ = ["EXCLUSION_REASONS", "consent_exclusions"]  # read with the runs they
 
 
 def training_runs() -> QuerySet[TrainingRun]:
-    return TrainingRun.objects.select_related("job", "segment", "offer", "created_by")
+    return TrainingRun.objects.select_related("job", "segment", "offer", "created_by", "parent")
 
 
 def scoring_runs() -> QuerySet[ScoringRun]:

@@ -21,8 +21,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, QuerySet, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    QuerySet,
+    When,
+)
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
 
 from marketing.errors import ApplicationError
@@ -73,6 +85,10 @@ EVALS_PER_EPOCH = 4
 HEAD_HIDDEN = 64
 # Width of the numeric tower (the piecewise-linear encoding of every number goes through it).
 NUMERIC_HIDDEN = 64
+# An incremental re-training's learning rates, as a share of a first training's: it starts
+# from weights that already fit, and should move them towards the newer responses without
+# forgetting what still holds (bench/retrain_drift.py).
+INCREMENTAL_LEARNING_RATE_SHARE = 0.5
 # Fewer examples of either class than this cannot give a meaningful test AUC.
 MIN_CLASS_EXAMPLES = 10
 VALIDATION_SHARE = 0.1
@@ -151,6 +167,22 @@ FEW_EXAMPLES = {
 FEW_RESPONDERS = gettext_noop(
     "Too few responders to score the training customers out of sample (%(error)s)."
 )
+UNKNOWN_START = gettext_noop("Unknown way to re-train %(start)s: scratch or incremental")
+NOTHING_TO_CONTINUE = gettext_noop(
+    "“%(name)s” has no finished model to go on from: re-train it from scratch."
+)
+CONTINUE_ERASED = gettext_noop(
+    "“%(name)s” learned from customers erased since: re-train it from scratch, so that the "
+    "new model forgets them."
+)
+NO_NEW_RESPONSES = gettext_noop(
+    "No response with a valid model-training consent arrived after %(since)s: nothing new "
+    "to learn from."
+)
+PARENT_MODEL_GONE = gettext_noop(
+    "The model of run %(run)s is no longer in the registry: re-train from scratch."
+)
+CONTINUING = gettext_noop("Continuing from the weights of run %(run)s")
 # The training job's title, and its progress.
 TRAIN_TITLE = gettext_noop("Train “%(name)s”")
 READING = gettext_noop("Reading the responses of customers with training consent")
@@ -176,6 +208,12 @@ MESSAGES = (
     *NO_EXAMPLES.values(),
     *FEW_EXAMPLES.values(),
     FEW_RESPONDERS,
+    UNKNOWN_START,
+    NOTHING_TO_CONTINUE,
+    CONTINUE_ERASED,
+    NO_NEW_RESPONSES,
+    PARENT_MODEL_GONE,
+    CONTINUING,
     TRAIN_TITLE,
     READING,
     CHECKING_LEAKS,
@@ -213,8 +251,13 @@ def training_run_create(
     mode: str,
     params: dict[str, Any] | None,
     by: Actor,
+    parent: TrainingRun | None = None,
+    start: str = TrainingRun.Start.SCRATCH,
 ) -> TrainingRun:
-    """Check the request, then create the run and its Job (enqueued once committed)."""
+    """Check the request, then create the run and its Job (enqueued once committed).
+
+    A re-training names its ``parent``; an incremental one (``start``) learns from the
+    responses after the newest one the parent learned from, going on from its weights."""
     if target not in TrainingRun.Target.values:
         raise TrainingSetupError(message(UNKNOWN_TARGET, target=repr(target)))
     if mode not in TrainingRun.Mode.values:
@@ -241,6 +284,8 @@ def training_run_create(
                 "target": target,
                 "base_model": base_model,
                 "mode": mode,
+                "parent": parent.pk if parent else None,
+                "start": start,
                 **asdict(hyper),
             },
             by=by,
@@ -257,6 +302,11 @@ def training_run_create(
             mode=mode,
             params=asdict(hyper),
             created_by=creator,
+            parent=parent,
+            start=start,
+            data_since=parent_data_until(parent)
+            if start == TrainingRun.Start.INCREMENTAL
+            else None,
         )
         audit_log(
             actor=by,
@@ -268,11 +318,27 @@ def training_run_create(
     return TrainingRun.objects.select_related("job").get(pk=run.pk)
 
 
-def training_run_retrain(*, run: TrainingRun, by: Actor) -> TrainingRun:
+def training_run_retrain(
+    *, run: TrainingRun, by: Actor, start: str = TrainingRun.Start.SCRATCH
+) -> TrainingRun:
     """A new run with the same request as ``run`` (segment, offer, target, encoder, mode and
-    settings asked for): trained on today's data, so without the customers erased since."""
+    settings asked for), trained on today's data, so without the customers erased or
+    withdrawn since. "scratch" learns from every response again; "incremental" goes on from
+    ``run``'s weights on the responses that arrived after the newest one it learned from."""
+    if start not in TrainingRun.Start.values:
+        raise TrainingSetupError(message(UNKNOWN_START, start=repr(start)))
+    if start == TrainingRun.Start.INCREMENTAL and (
+        run.job.status != Job.Status.SUCCEEDED or not run.model_id
+    ):
+        raise TrainingSetupError(message(NOTHING_TO_CONTINUE, name=run.name))
+    if start == TrainingRun.Start.INCREMENTAL and run.flagged_erasure:
+        # Its weights hold what it learned from the erased: only a new start forgets them.
+        raise TrainingSetupError(message(CONTINUE_ERASED, name=run.name))
+    # Run names are the marketer's data, kept as written (not translated).
+    label = "continued" if start == TrainingRun.Start.INCREMENTAL else "retrained"
+    base = run.name.split(" · retrained")[0].split(" · continued")[0]
     return training_run_create(
-        name=f"{run.name} · retrained"[:200],
+        name=f"{base} · {label}"[:200],
         segment=run.segment,
         offer=run.offer,
         target=run.target,
@@ -280,6 +346,8 @@ def training_run_retrain(*, run: TrainingRun, by: Actor) -> TrainingRun:
         mode=run.mode,
         params=run.params,
         by=by,
+        parent=run,
+        start=start,
     )
 
 
@@ -330,6 +398,8 @@ class Examples:
     responded_at: list[datetime]
     # Per row: the customer's id (the key of its cross-fitting fold).
     customer_ids: list[int]
+    # Per row: when the customer was first shown (or first responded to) the offer.
+    first_met_at: list[datetime]
 
 
 class _Training:
@@ -340,6 +410,9 @@ class _Training:
         # Consent is read once, at this instant; the snapshot records it.
         self.at = timezone.now()
         self.curves: dict[str, Any] = {"loss": [], "val_auc": []}
+        # The test rows' scores by model ("bert", "blend"): the served one's are the score
+        # reference of drift checks.
+        self.test_scores: dict[str, Any] = {}
         self.last_flush = 0.0
         self.last_val_auc: float | None = None
         self.loss_average: float | None = None
@@ -367,6 +440,9 @@ class _Training:
                 # Customers with responses and a valid training consent; those not in the
                 # sampled rows were left out by the row cap.
                 "consented_customers": self.consented_customers,
+                # The newest first contact learned from: an incremental re-training learns
+                # from the customer-offer pairs first met after it.
+                "latest_response_at": max(examples.first_met_at).isoformat(),
             },
             customers_used=len(set(pseudonyms)),
             fingerprint=fingerprint(
@@ -375,7 +451,7 @@ class _Training:
         )
         crossfit = self.train_crossfit(examples, parts)
         baseline, baseline_seconds = self.train_baseline(examples, parts, crossfit)
-        model, serializer_config = self.train_bert(examples, parts)
+        model, serializer_config = self.train_bert(examples, parts, crossfit.out_of_fold_)
         metrics = self.evaluate(examples, parts["test"], model, baseline)
         metrics["baseline"]["fit_seconds"] = baseline_seconds
         blend = self.train_blend(examples, parts, model, baseline, metrics)
@@ -388,6 +464,10 @@ class _Training:
             crossfit,
             # Measured on the test rows already: not scored again.
             served_auc_test_rows=metrics[served]["roc_auc"],
+        )
+        TrainingRun.objects.filter(pk=run.pk).update(
+            reference=training_reference(examples, parts, self.test_scores[served]),
+            left_out_since_parent=left_out_since(run.parent) if run.parent else {},
         )
         self.progress(EVAL_END, MEASURING_SCORERS)
         metrics["scorers"], student = measure_scorers(
@@ -431,7 +511,7 @@ class _Training:
             if run.target == TrainingRun.Target.CONVERSION
             else [Interaction.Kind.CLICK, Interaction.Kind.CONVERSION]
         )
-        pairs = list(
+        grouped = (
             responses.filter(customer__in=consented.values("pk"))
             .values("customer_id", "offer_id")
             .annotate(
@@ -444,9 +524,13 @@ class _Training:
                 )
             )
             .order_by()
-            .annotate(at=Max("occurred_at"))
-            .values_list("customer_id", "offer_id", "label", "at")
+            .annotate(at=Max("occurred_at"), first=Min("occurred_at"))
         )
+        if run.data_since is not None:
+            # Incremental: the customer-offer pairs first met after the parent's newest (a
+            # conversion of a pair the parent learned from is not a new example).
+            grouped = grouped.filter(first__gt=run.data_since)
+        pairs = list(grouped.values_list("customer_id", "offer_id", "label", "at", "first"))
         types = field_types()
         customers = {
             pk: (pseudonym, learnable(attributes or {}, types))
@@ -466,10 +550,10 @@ class _Training:
         pairs.sort(key=lambda p: (customers[p[0]][0], p[1]))
         records = [
             {**customers[customer_id][1], **offers.get(offer_id, {})}
-            for customer_id, offer_id, _, _ in pairs
+            for customer_id, offer_id, _, _, _ in pairs
         ]
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-        y = np.fromiter((label for _, _, label, _ in pairs), dtype=np.int64, count=len(pairs))
+        y = np.fromiter((label for _, _, label, _, _ in pairs), dtype=np.int64, count=len(pairs))
         self.record_consent(consented, excluded, len(customers))
         self.consented_customers = len({p[0] for p in pairs})
         self.check_classes(y)
@@ -489,6 +573,7 @@ class _Training:
             offer_fields,
             [p[3] for p in pairs],
             [p[0] for p in pairs],
+            [p[4] for p in pairs],
         )
 
     def leave_out_leaks(self, examples: Examples, train: np.ndarray) -> Examples:
@@ -542,6 +627,10 @@ class _Training:
     def check_classes(self, y: np.ndarray) -> None:
         run = self.run
         offer = {"offer": run.offer.title} if run.offer else {}
+        if not len(y) and run.data_since is not None:
+            raise TrainingDataError(
+                message(NO_NEW_RESPONSES, since=f"{run.data_since:%Y-%m-%d %H:%M}")
+            )
         if not len(y):
             segment = {"segment": run.segment.name} if run.segment else {}
             raise TrainingDataError(
@@ -644,28 +733,19 @@ class _Training:
             "served_auc_test_rows": served_auc_test_rows,
         }
 
-    def train_bert(self, examples: Examples, parts: dict[str, np.ndarray]):
-        from recengine.serialize import SerializeConfig, TextSerializer
+    def train_bert(self, examples: Examples, parts: dict[str, np.ndarray], teacher: np.ndarray):
+        """BERT on the training rows; `teacher` holds the cross-fitted baselines' out-of-fold
+        probabilities of the same rows, blended into the targets by the setting
+        CLICK_MODEL_TEACHER_WEIGHT: the trees' view of the numbers guides the encoder
+        (bench/train_default.py)."""
         from recengine.train import ClickModel, TrainConfig
 
         run, p, frame, y = self.run, self.params, examples.frame, examples.y
         train, val = parts["train"], parts["val"]
-        serializer = TextSerializer(
-            SerializeConfig(
-                fields=examples.customer_fields,
-                offer_fields=examples.offer_fields,
-                labels={k: v for k, v in OFFER_LABELS.items() if k in examples.offer_fields},
-                # Numbers go through the numeric tower (piecewise-linear over quantile bins, so any
-                # bent response curve can be learnt); text tokens are spent on words.
-                numeric_text="omit",
-                numeric_encoding="piecewise",
-                # "999 = never contacted" gets its own flag instead of bending the bins.
-                detect_sentinels=True,
-                # One space between fields: a token fewer per field than " | ", and the
-                # labels already mark where a field starts (bench/click_model.py).
-                separator=" ",
-            )
-        ).fit(frame.iloc[train])
+        parent = self.parent_model() if run.start == TrainingRun.Start.INCREMENTAL else None
+        serializer = (
+            parent.serializer if parent is not None else new_serializer(examples, frame.iloc[train])
+        )
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
         total_steps = steps_per_epoch * p.epochs
         eval_every = max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH))
@@ -688,6 +768,7 @@ class _Training:
             progress_every=max(1, min(10, total_steps // 50)),
             head_hidden=HEAD_HIDDEN,
             numeric_hidden=NUMERIC_HIDDEN,
+            teacher_weight=settings.CLICK_MODEL_TEACHER_WEIGHT,
         )
         self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -703,8 +784,29 @@ class _Training:
                 val=f"{len(val):,}",
             ),
         )
-        model = ClickModel(config, serializer).fit(
-            frame.iloc[train], y[train], frame.iloc[val], y[val], progress=self.on_step
+        if parent is not None:
+            # Go on from the parent's weights, more gently than a first training.
+            changes = {
+                name: getattr(config, name)
+                for name in (
+                    "batch_size", "epochs", "eval_every", "patience", "average_decay",
+                    "time_budget_s", "threads", "seed", "progress_every", "teacher_weight",
+                )
+            }  # fmt: skip
+            changes["learning_rate"] = config.learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
+            changes["head_learning_rate"] = (
+                parent.config.head_learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
+            )
+            net = ClickModel.continued(parent, **changes)
+        else:
+            net = ClickModel(config, serializer)
+        model = net.fit(
+            frame.iloc[train],
+            y[train],
+            frame.iloc[val],
+            y[val],
+            progress=self.on_step,
+            teacher=teacher,
         )
         self.curves.update(
             self.final_curves(model.history_),
@@ -721,6 +823,22 @@ class _Training:
             "numeric_encoding": serializer.config.numeric_encoding,
         }
         return model, serializer.config
+
+    def parent_model(self):
+        """The parent run's BERT model, from the registry, to go on from."""
+        from recengine.train import ClickModel
+
+        parent = self.run.parent
+        if parent is None or not parent.model_id:
+            raise TrainingDataError(message(NOTHING_TO_CONTINUE, name=self.run.name))
+        self.progress(TRAIN_START, message(CONTINUING, run=parent.pk))
+        try:
+            model = model_registry(parent.model_id).load(parent.model_id)
+        except FileNotFoundError as exc:
+            raise TrainingDataError(message(PARENT_MODEL_GONE, run=parent.pk)) from exc
+        if not isinstance(model, ClickModel):
+            raise TrainingDataError(message(NOTHING_TO_CONTINUE, name=parent.name))
+        return model
 
     def train_blend(
         self,
@@ -745,7 +863,8 @@ class _Training:
         blend.fit(frame.iloc[val], y[val])
         # None: too few clicks (or non-clicks) to judge the blend fairly; BERT is served.
         val_auc = blend.out_of_fold_auc_
-        metrics["blend"] = click_metrics(y[test], blend.predict_proba(frame.iloc[test])).as_dict()
+        self.test_scores["blend"] = blend.predict_proba(frame.iloc[test])
+        metrics["blend"] = click_metrics(y[test], self.test_scores["blend"]).as_dict()
         positives = int(y[val].sum())
         margin = auc_standard_error(model.best_val_auc_, positives, len(val) - positives)
         metrics["blend"].update(
@@ -824,7 +943,8 @@ class _Training:
                 message(SCORING_TEST, done=f"{done:,}", total=f"{len(test):,}"),
             )
         bert_seconds = time.perf_counter() - started
-        bert = click_metrics(y_test, np.concatenate(scores)).as_dict()
+        self.test_scores["bert"] = np.concatenate(scores)
+        bert = click_metrics(y_test, self.test_scores["bert"]).as_dict()
         bert.update(
             fit_seconds=model.fit_seconds_,
             train_rows_per_s=model.train_rows_per_s_,
@@ -909,6 +1029,66 @@ class _Training:
             "test_auc_blend": round(metrics["blend"]["roc_auc"], 4),
             "served": "blend" if metrics["blend"]["served"] else "bert",
         }
+
+
+def new_serializer(examples: Examples, train_rows: pd.DataFrame):
+    """The text serialiser of a first training, fitted on its training rows."""
+    from recengine.serialize import SerializeConfig, TextSerializer
+
+    return TextSerializer(
+        SerializeConfig(
+            fields=examples.customer_fields,
+            offer_fields=examples.offer_fields,
+            labels={k: v for k, v in OFFER_LABELS.items() if k in examples.offer_fields},
+            # Numbers go through the numeric tower (piecewise-linear over quantile bins, so any
+            # bent response curve can be learnt); text tokens are spent on words.
+            numeric_text="omit",
+            numeric_encoding="piecewise",
+            # "999 = never contacted" gets its own flag instead of bending the bins.
+            detect_sentinels=True,
+            # One space between fields: a token fewer per field than " | ", and the labels
+            # already mark where a field starts (bench/click_model.py).
+            separator=" ",
+        )
+    ).fit(train_rows)
+
+
+def training_reference(
+    examples: Examples, parts: dict[str, np.ndarray], served_test_scores: np.ndarray
+) -> dict[str, Any]:
+    """The profile drift checks compare recent data with: each customer field on the training
+    rows (quantile bins or category shares) and the served model's scores of the test rows
+    (customers it did not learn from, as the customers it scores later)."""
+    from recengine.config import json_ready
+    from recengine.drift import fit_reference
+
+    rows = examples.frame.iloc[parts["train"]][examples.customer_fields]
+    reference = fit_reference(rows, scores=served_test_scores)
+    return json_ready(reference.as_dict(), allow_nan=False)
+
+
+def left_out_since(parent: TrainingRun) -> dict[str, int]:
+    """Customers ``parent`` learned from that a re-training leaves out: erased since, or
+    without a valid model-training consent now (withdrawn, expired)."""
+    if not parent.model_id:
+        return {"erased": parent.erased_customers, "withdrawn": 0}
+    learned = sorted(model_registry(parent.model_id).customers(parent.model_id))
+    still, consented = 0, 0
+    for start in range(0, len(learned), 5000):
+        chunk = learned[start : start + 5000]
+        present = Customer.objects.filter(pseudonym__in=chunk)
+        still += present.count()
+        consented += customers_with_consent(Purpose.MODEL_TRAINING, queryset=present).count()
+    return {"erased": len(learned) - still, "withdrawn": still - consented}
+
+
+def parent_data_until(parent: TrainingRun | None) -> datetime | None:
+    """The newest response ``parent`` learned from (when it trained, for runs that did not
+    record it): an incremental re-training learns from the responses after it."""
+    if parent is None:
+        return None
+    latest = parse_datetime(parent.rows.get("latest_response_at") or "")
+    return latest or parent.created_at
 
 
 def resolved_params(data: dict[str, Any] | None):

@@ -643,7 +643,9 @@ class TrainingRunRetrainView(RoleRequiredMixin, View):
     def post(self, request, pk: int):
         run = get_object_or_404(training_runs(), pk=pk)
         try:
-            new = training_run_retrain(run=run, by=request.user)
+            new = training_run_retrain(
+                run=run, by=request.user, start=request.POST.get("start", TrainingRun.Start.SCRATCH)
+            )
         except TrainingSetupError as exc:
             messages.error(request, translated(str(exc)))
             return redirect("model-detail", pk=run.pk)

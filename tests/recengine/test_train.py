@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from recengine.train import ClickModel, TrainProgress, WeightAverage, mean_pool
+from recengine.train import ClickModel, TrainProgress, WeightAverage, mean_pool, soft_targets
 
 
 class Cancelled(Exception):
@@ -232,3 +232,61 @@ def test_an_averaged_run_keeps_the_average_it_validated(customers, serializer, t
     tiny_config.average_decay = 0.0
     plain = ClickModel(tiny_config, serializer).fit(frame, y, val_frame, y_val)
     assert not np.allclose(plain.predict_logits(val_frame), scores)
+
+
+def test_soft_targets_blend_labels_and_teacher_and_refuse_bad_teachers():
+    y = np.array([0.0, 1.0, 1.0], dtype=np.float32)
+    teacher = np.array([0.2, 0.6, 1.0])
+    np.testing.assert_allclose(soft_targets(y, teacher, 0.25), [0.05, 0.9, 1.0], atol=1e-6)
+    assert soft_targets(y, None, 0.5) is y
+    assert soft_targets(y, teacher, 0.0) is y
+    with pytest.raises(ValueError, match="2 rows, the labels 3"):
+        soft_targets(y, teacher[:2], 0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        soft_targets(y, np.array([0.2, 1.5, 0.1]), 0.5)
+    with pytest.raises(ValueError, match="teacher_weight"):
+        soft_targets(y, teacher, 1.5)
+
+
+def test_a_teacher_moves_what_the_model_learns(customers, serializer, tiny_config):
+    # With the teacher's probabilities as the whole target, the model learns them instead of
+    # the labels: a constant teacher far from the response rate pulls every score towards it.
+    frame, y, val_frame, y_val = _split(customers)
+    tiny_config.head_learning_rate = 5e-2
+    plain = ClickModel(tiny_config, serializer).fit(frame, y, val_frame, y_val)
+    tiny_config.teacher_weight = 1.0
+    taught = ClickModel(tiny_config, serializer).fit(
+        frame, y, val_frame, y_val, teacher=np.full(len(y), 0.9)
+    )
+    assert y.mean() < 0.6
+    assert plain.predict_proba(frame).mean() < 0.6
+    assert taught.predict_proba(frame).mean() > 0.75
+
+
+@pytest.mark.parametrize("mode,frozen_layers", [("full", 0), ("lora", 1)])
+def test_continued_fine_tuning_starts_from_the_parents_weights(
+    customers, serializer, tiny_config, tmp_path, mode, frozen_layers
+):
+    frame, y, val_frame, y_val = _split(customers)
+    tiny_config.mode, tiny_config.frozen_layers = mode, frozen_layers
+    trained = ClickModel(tiny_config, serializer).fit(frame, y, val_frame, y_val)
+    # As the product does it: the parent comes back from disk.
+    parent = ClickModel.load(trained.save(tmp_path / "parent"))
+    # With nothing to learn, a continued model scores as its parent; a new one does not.
+    still = ClickModel.continued(parent, learning_rate=0.0, head_learning_rate=0.0, epochs=1)
+    still.fit(val_frame, y_val, val_frame, y_val)
+    tiny_config.learning_rate = tiny_config.head_learning_rate = 0.0
+    fresh = ClickModel(tiny_config, serializer).fit(val_frame, y_val, val_frame, y_val)
+    np.testing.assert_allclose(still.predict_proba(frame), parent.predict_proba(frame), atol=1e-5)
+    assert np.abs(fresh.predict_proba(frame) - parent.predict_proba(frame)).max() > 1e-3
+    assert still.serializer is parent.serializer
+    assert still.config.mode == mode
+
+
+def test_continued_fine_tuning_learns_from_the_newer_rows(customers, serializer, tiny_config):
+    frame, y, val_frame, y_val = _split(customers)
+    parent = ClickModel(tiny_config, serializer).fit(frame, y, val_frame, y_val)
+    child = ClickModel.continued(parent, epochs=2).fit(val_frame, y_val, val_frame, y_val)
+    assert np.abs(child.predict_proba(frame) - parent.predict_proba(frame)).max() > 1e-4
+    with pytest.raises(ValueError, match="keeps the parent's mode, num_layers"):
+        ClickModel.continued(parent, mode="full", num_layers=1)

@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from marketing.models import AuditEvent, ModelPromotion, ScoringRun
+from marketing.models import AuditEvent, ModelPromotion, ScoringRun, TrainingRun
 from marketing.selectors.champions import champion_for, use_case_promotions
 from marketing.services.champions import PromotionError, model_promote, model_rollback
 from tests.factories import make_offer
@@ -112,3 +112,31 @@ def test_the_pages_promote_roll_back_and_show_the_history(marketer, viewer, term
     assert 'data-plotly="versions-chart-data"' in text
     assert text.count("<tr>") >= 2 + 3  # two versions, three promotions (plus headers)
     assert "oops" in text and "first" in text
+
+
+def test_the_run_page_starts_a_re_training_either_way_and_shows_the_lineage(
+    marketer_client, marketer, term_deposit, django_capture_on_commit_callbacks
+):
+    run = finished_run(term_deposit, name="spring", by=marketer)
+    page = marketer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+    assert 'data-testid="retrain-incremental"' in page and 'data-testid="retrain-scratch"' in page
+
+    with django_capture_on_commit_callbacks(execute=False):
+        marketer_client.post(reverse("model-retrain", args=[run.pk]), {"start": "incremental"})
+    child = TrainingRun.objects.get(parent=run)
+    assert (child.start, child.name) == ("incremental", "spring · continued")
+    child.left_out_since_parent = {"erased": 2, "withdrawn": 3}
+    child.save()
+    page = marketer_client.get(reverse("model-detail", args=[child.pk])).content.decode()
+    assert (
+        'data-testid="lineage"' in page and "2 erased, 3 without a valid training consent" in page
+    )
+
+    TrainingRun.objects.filter(pk=run.pk).update(flagged_erasure=True)
+    page = marketer_client.get(reverse("model-detail", args=[run.pk])).content.decode()
+    assert 'data-testid="retrain-incremental"' not in page
+    response = marketer_client.post(
+        reverse("model-retrain", args=[run.pk]), {"start": "incremental"}
+    )
+    assert TrainingRun.objects.filter(parent=run).count() == 1
+    assert response.status_code == 302

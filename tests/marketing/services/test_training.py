@@ -11,7 +11,11 @@ from marketing.models import Customer, Interaction, Job, Purpose, TrainingRun
 from marketing.pseudonyms import erasure_token
 from marketing.services import jobs
 from marketing.services.erasure import customer_erase
-from marketing.services.training import training_run_create, without_rare_values
+from marketing.services.training import (
+    training_run_create,
+    training_run_retrain,
+    without_rare_values,
+)
 from marketing.services.training_params import TrainingSetupError
 from recengine.registry import ModelRegistry
 from tests.factories import make_offer, record_consent
@@ -19,6 +23,7 @@ from tests.marketing.training_helpers import (
     FAST_PARAMS,
     JOBS,
     add_consent,
+    finished_run,
     make_click_customers,
 )
 
@@ -335,3 +340,65 @@ def test_it_leaves_text_values_fewer_than_min_group_size_customers_have_out_of_t
     assert kept["job"].tolist()[:3] == ["student"] * 3
     assert kept["job"].isna().tolist()[3:] == [True, True, True]
     assert kept["age"].tolist() == frame["age"].tolist()
+
+
+def test_a_re_training_goes_on_from_the_model_on_the_newer_responses_and_counts_who_left(
+    marketer,
+    steward,
+    tiny_bert,
+    term_deposit,
+    click_customers,
+    django_capture_on_commit_callbacks,
+):
+    parent = train(django_capture_on_commit_callbacks, marketer, term_deposit)
+    assert parent.job.status == Job.Status.SUCCEEDED, parent.job.error
+    newer = make_click_customers(200, term_deposit, prefix="N", seed=5)
+    record_consent(click_customers[1], Purpose.MODEL_TRAINING, "withdrawn", days_ago=1)
+    record_consent(newer[0], Purpose.MODEL_TRAINING, "withdrawn", days_ago=1)
+    customer_erase(customer=click_customers[0], by=steward)
+    parent.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        continued = training_run_retrain(run=parent, by=marketer, start="incremental")
+        again = training_run_retrain(run=parent, by=marketer, start="scratch")
+    continued.refresh_from_db()
+    again.refresh_from_db()
+
+    assert continued.job.status == Job.Status.SUCCEEDED, continued.job.error
+    assert again.job.status == Job.Status.SUCCEEDED, again.job.error
+    assert (continued.parent, continued.start) == (parent, "incremental")
+    assert continued.data_since.isoformat() == parent.rows["latest_response_at"]
+    # Only the responses after the parent's newest, of customers still consenting.
+    assert continued.rows["examples"] == 199
+    assert again.rows["examples"] == 240 - 2 + 199
+    for run in (continued, again):
+        assert run.left_out_since_parent == {"erased": 1, "withdrawn": 1}
+        assert run.customers_excluded["withdrawn"] >= 1
+    # Continued from the parent's weights: the same text serialiser, the parent's settings.
+    saved = json.loads(
+        (registry_folder(settings, continued) / "model" / "model.json").read_text()
+    )
+    parent_saved = json.loads(
+        (registry_folder(settings, parent) / "model" / "model.json").read_text()
+    )
+    assert saved["serializer_state"] == parent_saved["serializer_state"]
+    assert "continued" in continued.name and "retrained" in again.name
+    # The drift reference: every customer field and the served model's test scores.
+    assert {f["field"] for f in continued.reference["fields"]} == {"age", "job", "balance"}
+    assert continued.reference["score"]["kind"] == "number"
+
+
+def test_an_incremental_re_training_with_nothing_new_fails_clearly(
+    marketer, tiny_bert, term_deposit, click_customers, django_capture_on_commit_callbacks
+):
+    parent = train(django_capture_on_commit_callbacks, marketer, term_deposit, params={"epochs": 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        continued = training_run_retrain(run=parent, by=marketer, start="incremental")
+    continued.refresh_from_db()
+    assert continued.job.status == Job.Status.FAILED
+    assert "No response with a valid model-training consent arrived after" in continued.job.message
+    unfinished = finished_run(term_deposit, model_id="", name="unfinished")
+    with pytest.raises(TrainingSetupError, match="no finished model to go on from"):
+        training_run_retrain(run=unfinished, by=marketer, start="incremental")
+    with pytest.raises(TrainingSetupError, match="scratch or incremental"):
+        training_run_retrain(run=parent, by=marketer, start="sideways")
