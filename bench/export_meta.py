@@ -231,7 +231,8 @@ def _frozen_audience(name: str, members: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO marketing_audiencemember (audience_id, customer_id, pseudonym, score, "
-            "rank, why) SELECT %s, id, pseudonym, 1 - id / (%s + 1.0), id, 'bench' "
+            "rank, why, in_control) SELECT %s, id, pseudonym, 1 - id / (%s + 1.0), id, 'bench', "
+            "FALSE "
             "FROM marketing_customer WHERE id <= %s",
             [audience.pk, members, members],
         )

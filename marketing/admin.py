@@ -28,14 +28,17 @@ from marketing.models import (
     ConsentRecord,
     Customer,
     CustomerIdentity,
+    DriftCheck,
     ExplanationRun,
     Export,
     Interaction,
     Job,
+    ModelPromotion,
     Offer,
     ProfileField,
     PseudonymKeyRotation,
     RecommendationRun,
+    RetrainSchedule,
     ScoringChunk,
     ScoringRun,
     Segment,
@@ -52,7 +55,7 @@ from marketing.segments import SegmentRuleError, compile_rules
 from marketing.selectors.explanations import explanation_runs
 from marketing.selectors.segments import segment_count_preview
 from marketing.services.audiences import suppression_add, suppression_remove
-from marketing.services.audit import log_pii_view
+from marketing.services.audit import audit_log, log_pii_view
 from marketing.services.consent import consent_record_append
 from marketing.services.erasure import customer_erase
 from marketing.services.segments import segment_create, segment_delete, segment_update
@@ -716,6 +719,65 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     list_filter = ("mode", "target", "flagged_erasure")
     list_select_related = ("offer", "created_by")
     search_fields = ("name", "model_id")
+
+
+@admin.register(RetrainSchedule)
+class RetrainScheduleAdmin(admin.ModelAdmin):
+    """The console for scheduled re-training: each row re-trains the model in use of an
+    offer and target every so often (celery beat starts the due ones)."""
+
+    list_display = (
+        "id",
+        "offer",
+        "target",
+        "start",
+        "every_days",
+        "enabled",
+        "next_at",
+        "last_run",
+        "last_message",
+    )
+    list_filter = ("enabled", "start", "target")
+    list_select_related = ("offer", "last_run")
+    fields = ("offer", "target", "start", "every_days", "enabled", "next_at")
+    readonly_fields = ("last_run", "last_message", "created_by", "created_at")
+    raw_id_fields = ("offer",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        return (*self.fields, *self.readonly_fields) if obj else self.fields
+
+    def save_model(self, request: HttpRequest, obj: RetrainSchedule, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        audit_log(
+            actor=request.user,
+            action=AuditEvent.Action.JOB,
+            target_type="retrain_schedule",
+            target_ref=obj.pk,
+            details={
+                "change": "edited" if change else "created",
+                "offer": obj.offer_id,
+                "target": obj.target,
+                "start": obj.start,
+                "every_days": obj.every_days,
+                "enabled": obj.enabled,
+            },
+        )
+
+
+@admin.register(ModelPromotion)
+class ModelPromotionAdmin(ReadOnlyAdmin):
+    list_display = ("at", "action", "offer", "target", "training_run", "previous", "by", "note")
+    list_filter = ("action", "target")
+    list_select_related = ("offer", "training_run", "previous", "by")
+
+
+@admin.register(DriftCheck)
+class DriftCheckAdmin(ReadOnlyAdmin):
+    list_display = ("id", "training_run", "alert", "recent_rows", "created_at")
+    list_filter = ("alert",)
+    list_select_related = ("training_run",)
 
 
 class ScoringChunkInline(admin.TabularInline):

@@ -48,6 +48,12 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_recommendationrun",
         "add_recommendationrun",
         "view_customerrecommendation",
+        "view_modelpromotion",
+        "view_retrainschedule",
+        "add_retrainschedule",
+        "change_retrainschedule",
+        "delete_retrainschedule",
+        "view_driftcheck",
     ],
     DATA_STEWARD: [
         "view_customer",

@@ -293,7 +293,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.refresh_current_consent",
         "schedule": timedelta(minutes=CURRENT_CONSENT_REFRESH_MINUTES),
     },
+    # Re-train schedules (edited in the admin) that are due start their runs.
+    "retrain-due": {
+        "task": "marketing.retrain_due",
+        "schedule": timedelta(minutes=env.int("RETRAIN_CHECK_MINUTES", default=15)),
+    },
+    # A drift check of every model in use, daily.
+    "check-drift": {
+        "task": "marketing.check_drift",
+        "schedule": crontab(hour=env.int("DRIFT_CHECK_HOUR", default=4), minute=45),
+    },
 }
+# Drift checks: the PSI at which a field (or the score) is watched and raises an alert, the
+# drop of live AUC below the test AUC that raises one, the responses a live AUC needs, and
+# the scored customers a check compares at most.
+DRIFT_PSI_WATCH = env.float("DRIFT_PSI_WATCH", default=0.1)
+DRIFT_PSI_ALERT = env.float("DRIFT_PSI_ALERT", default=0.25)
+DRIFT_AUC_DROP = env.float("DRIFT_AUC_DROP", default=0.05)
+DRIFT_MIN_RESPONSES = env.int("DRIFT_MIN_RESPONSES", default=200)
+DRIFT_SAMPLE_ROWS = env.int("DRIFT_SAMPLE_ROWS", default=20_000)
+if not 0 < DRIFT_PSI_WATCH <= DRIFT_PSI_ALERT:
+    raise ImproperlyConfigured("DRIFT_PSI_WATCH must be above 0 and at most DRIFT_PSI_ALERT")
 
 
 def _retention_days(name: str, default: int) -> int:

@@ -4,6 +4,7 @@ from django.conf import settings
 from marketing.services.current_consent import current_consent_refresh_due
 from marketing.services.figures import figures_refresh_all
 from marketing.services.jobs import jobs_reconcile, run_job
+from marketing.services.monitoring import drift_checks_start_all, retrain_schedules_run_due
 from marketing.services.retention import retention_purge
 from marketing.services.scoring_chunks import chunk_task_run
 
@@ -86,3 +87,31 @@ def reconcile_jobs_task() -> dict[str, int]:
 def score_chunk_task(chunk_id: int) -> str:
     """Score one chunk of a scoring run (marketing.services.scoring_chunks)."""
     return chunk_task_run(chunk_id)
+
+
+@shared_task(
+    name="marketing.retrain_due",
+    acks_late=True,
+    # Only starts jobs; a schedule that failed to start says why and waits for its next date.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=300,
+    soft_time_limit=240,
+)
+def retrain_due_task() -> list[int]:
+    """Start the re-training runs whose schedules are due."""
+    return retrain_schedules_run_due()
+
+
+@shared_task(
+    name="marketing.check_drift",
+    acks_late=True,
+    # Only starts jobs; the next day's run starts them again.
+    autoretry_for=(),
+    max_retries=0,
+    time_limit=300,
+    soft_time_limit=240,
+)
+def check_drift_task() -> list[int]:
+    """Start a drift check of every model in use."""
+    return [check.pk for check in drift_checks_start_all()]

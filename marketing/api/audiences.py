@@ -54,6 +54,7 @@ from marketing.selectors.audiences import (
     exports,
 )
 from marketing.selectors.figures import audience_figures
+from marketing.services.audience_results import audience_results_start
 from marketing.services.audiences import (
     audience_create,
     audience_freeze_start,
@@ -76,6 +77,18 @@ class AudienceSerializer(serializers.ModelSerializer):
     created_by = username_field()
     frozen_by = username_field()
     export_count = serializers.IntegerField(read_only=True)
+    control_percent = serializers.SerializerMethodField(
+        help_text="Share of the members held back as a control group (never exported), in %; "
+        "null: none"
+    )
+    control_size = serializers.IntegerField(
+        read_only=True, help_text="Members held back as control when it was frozen"
+    )
+    results = serializers.JSONField(
+        read_only=True,
+        help_text="The last measured results, contacted members against the control group "
+        "(POST /api/audiences/{id}/results/ measures them); {} before the first",
+    )
 
     class Meta:
         model = Audience
@@ -91,14 +104,22 @@ class AudienceSerializer(serializers.ModelSerializer):
             "cut",
             "cut_value",
             "size",
+            "control_percent",
+            "control_seed",
+            "control_size",
             "consent_snapshot",
             "frozen_at",
             "frozen_by",
             "export_count",
+            "results",
             "created_by",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_control_percent(self, audience: Audience) -> float | None:
+        share = audience.control_share
+        return None if share is None else round(100 * share, 6)
 
 
 class AudienceDefinitionSerializer(serializers.Serializer):
@@ -131,6 +152,41 @@ class AudienceDefinitionSerializer(serializers.Serializer):
 
 class AudienceCreateSerializer(AudienceDefinitionSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    control_percent = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Share of the members to hold back as a control group when it is frozen, "
+        "in % (above 0, at most 50); null or 0: none",
+    )
+    control_seed = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Seed of the control group's draw (0 to 2147483647): the same seed holds "
+        "back the same members; null: a random seed, kept with the audience",
+    )
+
+
+class AudienceResultsRequestSerializer(serializers.Serializer):
+    value_per_conversion = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Value of one conversion; null: the offer's price, when it has one",
+    )
+    cost_per_contact = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Cost of contacting one member; with a value, gives profit and ROI",
+    )
+    until = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Last day of responses counted (included); null: up to now",
+    )
 
 
 class AudiencePreviewRequestSerializer(AudienceDefinitionSerializer):
@@ -399,9 +455,32 @@ class AudienceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data = AudienceCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         audience = audience_create(
-            name=data.validated_data["name"], **data.definition(), by=request.user
+            name=data.validated_data["name"],
+            **data.definition(),
+            control_percent=data.validated_data["control_percent"],
+            control_seed=data.validated_data["control_seed"],
+            by=request.user,
         )
         return Response(self._one(audience.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=AudienceResultsRequestSerializer, responses={202: JobSerializer, 400: INVALID}
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def results(self, request: Request, pk: str | None = None) -> Response:
+        """Start measuring the results of a frozen audience with a control group, as a job:
+        its contacted members against the control group, responses to the offer after the
+        freeze. 202 with the job (the one under way, when there is one); poll
+        /api/jobs/{id}/, then read the audience's ``results``."""
+        data = AudienceResultsRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = audience_results_start(
+            audience=self.get_object(), **data.validated_data, by=request.user
+        )
+        return Response(
+            JobSerializer(job, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(request=None, responses={202: JobSerializer, 400: INVALID})
     @action(detail=True, methods=["post"], filter_backends=[])

@@ -55,6 +55,7 @@ from marketing.models import (
     CustomerIdentity,
     CustomerScore,
     Export,
+    Interaction,
     Job,
     Offer,
     Purpose,
@@ -203,16 +204,75 @@ def audience_candidates(
     return ranked
 
 
+# ---- who of a frozen audience is contacted ----------------------------------------------------
+#
+# A frozen audience with a control group holds back some members (``in_control``): they are
+# counted in its results and never contacted. So every reader of the members that sends,
+# shows or counts them for contact (exports, readiness, the page's sample, which exports held
+# a customer) goes through ``contacted_q``; only the results read the control group, through
+# ``audience_members(audience, control=True)``.
+
+
+def contacted_q(*, path: str = "") -> Q:
+    """Members who are contacted (not held back as control), as a Q on ``AudienceMember`` or,
+    through ``path`` (e.g. ``"audience_memberships"``), on a model that reaches it. Put it in
+    the same ``filter()`` as the other conditions on that path, so that they share one join."""
+    prefix = f"{path}__" if path else ""
+    return Q(**{f"{prefix}in_control": False})
+
+
+def audience_members(audience: Audience, *, control: bool = False) -> QuerySet[AudienceMember]:
+    """The frozen members of an audience who are contacted; ``control``: those held back."""
+    held_back = Q(in_control=True) if control else contacted_q()
+    return AudienceMember.objects.filter(held_back, audience=audience)
+
+
 def audience_customers(audience: Audience) -> QuerySet[Customer]:
-    """The frozen members of an audience."""
+    """The customers an audience contacts: its frozen members less its control group."""
     return Customer.objects.filter(
-        Exists(AudienceMember.objects.filter(audience=audience, customer=OuterRef("pk")))
+        Exists(audience_members(audience).filter(customer=OuterRef("pk")))
     )
 
 
+def audience_responses(
+    audience: Audience,
+    *,
+    kinds: list[str],
+    offer: Offer | None,
+    since: datetime,
+    until: datetime | None = None,
+) -> dict[str, dict[str, int]]:
+    """For the contacted members of a frozen audience and for its control group: how many
+    there are (``members``), how many of them responded (an interaction of one of ``kinds``,
+    on ``offer`` or, None, any offer, after ``since`` and before ``until``) and how many were
+    erased since (``erased``).
+
+    An erased member is in neither ``members`` nor ``responded``: their responses went with
+    them, so counting them would add people who could not have responded, to each group in
+    its own proportion. One aggregate per group; the responses are an EXISTS per member.
+    """
+    responses = Interaction.objects.filter(
+        customer=OuterRef("customer_id"), kind__in=kinds, occurred_at__gt=since
+    )
+    if until is not None:
+        responses = responses.filter(occurred_at__lt=until)
+    if offer is not None:
+        responses = responses.filter(offer=offer)
+    living = Q(customer__isnull=False)
+    counts = {}
+    for group, control in (("contacted", False), ("control", True)):
+        counts[group] = audience_members(audience, control=control).aggregate(
+            members=Count("pk", filter=living),
+            responded=Count("pk", filter=living & Q(Exists(responses))),
+            erased=Count("pk", filter=~living),
+        )
+    return counts
+
+
 def audience_members_now(audience: Audience) -> QuerySet[Customer]:
-    """The frozen members of a frozen audience; the customers its definition selects now while
-    it is a draft (raising as ``audience_candidates`` does)."""
+    """The contacted members of a frozen audience; the customers its definition selects now
+    while it is a draft (raising as ``audience_candidates`` does; its control group is drawn
+    only when it is frozen)."""
     if audience.is_frozen:
         return audience_customers(audience)
     return audience_candidates(
@@ -278,7 +338,8 @@ def google_refused_count(members: QuerySet[Customer], *, at: datetime | None = N
 def export_rows(
     audience: Audience, fmt: ExportFormat, *, at: datetime | None = None, chunk_size: int = 10_000
 ) -> Iterator[list[tuple]]:
-    """Every member of a frozen audience, streamed in one pass in chunks of rows
+    """Every contacted member of a frozen audience (never its control group), streamed in one
+    pass in chunks of rows
     ``(customer id, passes, pseudonym, score, email, phone, first name, last name, country,
     postal code, digests)``.
 
@@ -287,7 +348,9 @@ def export_rows(
     may still be profiled (None otherwise).
     """
     members = (
-        Customer.objects.filter(audience_memberships__audience=audience)
+        Customer.objects.filter(
+            contacted_q(path="audience_memberships"), audience_memberships__audience=audience
+        )
         .annotate(
             passes=ExpressionWrapper(export_gate_q(fmt, at=at), output_field=BooleanField()),
             usable_score=_usable_score("audience_memberships__score", customer="pk", at=at),
@@ -325,10 +388,11 @@ def _usable_score(field: str, *, customer: str, at: datetime | None = None) -> C
 
 
 def audience_member_sample(audience: Audience, limit: int = 10) -> QuerySet[AudienceMember]:
-    """The first members of a frozen audience by rank, each with ``usable_score``: the frozen
-    score while the member may still be profiled, None otherwise."""
+    """The first contacted members of a frozen audience by rank, each with ``usable_score``:
+    the frozen score while the member may still be profiled, None otherwise."""
     return (
-        audience.members.select_related("customer")
+        audience_members(audience)
+        .select_related("customer")
         .annotate(usable_score=_usable_score("score", customer="customer_id"))
         .order_by("rank", "id")[:limit]
     )
@@ -759,10 +823,14 @@ def exports() -> QuerySet[Export]:
 
 def customer_exports(customer: Customer) -> QuerySet[Export]:
     """Finished exports whose file held this customer: exports of audiences the customer is
-    a member of that did not leave them out."""
+    a contacted member of (not held back as control) that did not leave them out."""
     return (
         exports()
-        .filter(job__status=Job.Status.SUCCEEDED, audience__members__customer=customer)
+        .filter(
+            contacted_q(path="audience__members"),
+            job__status=Job.Status.SUCCEEDED,
+            audience__members__customer=customer,
+        )
         .exclude(exclusions__customer=customer)
         .distinct()
     )
@@ -775,7 +843,11 @@ def exports_holding(pseudonym: str) -> QuerySet[Export]:
     handles = [pseudonym, erasure_token(pseudonym)]
     held = (
         exports()
-        .filter(job__status=Job.Status.SUCCEEDED, audience__members__pseudonym__in=handles)
+        .filter(
+            contacted_q(path="audience__members"),
+            job__status=Job.Status.SUCCEEDED,
+            audience__members__pseudonym__in=handles,
+        )
         .exclude(exclusions__pseudonym__in=handles)
         .distinct()
     )

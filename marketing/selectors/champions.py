@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import BooleanField, Case, QuerySet, Value, When
 
-from marketing.models import ModelPromotion, Offer, ScoringRun, TrainingRun
+from marketing.models import DriftCheck, Job, ModelPromotion, Offer, ScoringRun, TrainingRun
 
 
 def use_case_promotions(offer: Offer | int | None, target: str) -> QuerySet[ModelPromotion]:
@@ -30,6 +30,16 @@ def champion_for(offer: Offer | int | None, target: str) -> TrainingRun | None:
     """The run whose model the use case uses (None until one is promoted)."""
     promotion = latest_promotion(offer, target)
     return promotion.training_run if promotion else None
+
+
+def champion_model(offer: Offer | int | None, target: str) -> tuple[int, str] | None:
+    """(run id, model id) of the use case's champion, from one read of the promotions'
+    index: for callers that ask on every request whether the champion changed."""
+    return (
+        use_case_promotions(offer, target)
+        .values_list("training_run_id", "training_run__model_id")
+        .first()
+    )
 
 
 def is_champion(run: TrainingRun) -> bool:
@@ -67,3 +77,29 @@ def in_use_first(scorings: QuerySet[ScoringRun]) -> QuerySet[ScoringRun]:
             output_field=BooleanField(),
         )
     ).order_by("-in_use", "-created_at", "-id")
+
+
+def latest_drift_check(run: TrainingRun) -> DriftCheck | None:
+    """The run's newest drift check, finished or not."""
+    return (
+        DriftCheck.objects.filter(training_run=run)
+        .select_related("job")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def drift_alerts() -> list[DriftCheck]:
+    """For each model in use whose newest finished drift check raised an alert: that check
+    (one query per model in use; there are few)."""
+    alerts = []
+    for run_id in sorted(set(champions().values())):
+        check = (
+            DriftCheck.objects.filter(training_run_id=run_id, job__status=Job.Status.SUCCEEDED)
+            .select_related("training_run", "training_run__offer")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if check is not None and check.alert:
+            alerts.append(check)
+    return alerts

@@ -90,7 +90,11 @@ def model_rollback(
 
 
 def _locked(pk: int) -> TrainingRun:
-    return TrainingRun.objects.select_for_update().select_related("job", "offer").get(pk=pk)
+    return (
+        TrainingRun.objects.select_for_update(of=("self",))
+        .select_related("job", "offer")
+        .get(pk=pk)
+    )
 
 
 def _put_in_use(

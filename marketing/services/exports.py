@@ -1,8 +1,9 @@
 """Exporting a frozen audience to an ad platform's file format, as a Job ("export").
 
-One pass over the audience's members: the database evaluates the consent gate for each
-member (``marketing.selectors.audiences.export_gate_q``) and hands over identifiers only for
-those who pass; they are normalised, hashed and written in chunks, so memory stays flat
+One pass over the audience's contacted members (its control group is never read): the
+database evaluates the consent gate for each member
+(``marketing.selectors.audiences.export_gate_q``) and hands over identifiers only for those
+who pass; they are normalised, hashed and written in chunks, so memory stays flat
 however large the audience. The members left out are recorded (``ExportExclusion``) and
 counted by reason. The file is hashed with SHA-256 as it is written and moved into place only
 when complete.
@@ -203,7 +204,8 @@ class _ExportWriter:
     def members(self) -> Iterator[Member]:
         """The members who pass the gate, as plain tuples in Member's field order (the
         writers unpack them by position); the others are recorded as left out."""
-        total = self.export.audience.size or 1
+        audience = self.export.audience
+        total = (audience.size - audience.control_size) or 1  # the control is never read
         reported = time.monotonic()
         for chunk in export_rows(self.export.audience, self.fmt, chunk_size=CHUNK_ROWS):
             yield from [row[2:] for row in chunk if row[1]]  # type: ignore[misc]

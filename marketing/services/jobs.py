@@ -171,6 +171,7 @@ SHORT_KINDS = frozenset(
     {
         Job.Kind.EXPLAIN,
         Job.Kind.AUDIENCE_PREVIEW,
+        Job.Kind.AUDIENCE_RESULTS,
         Job.Kind.SEGMENT_COUNT,
         Job.Kind.OVERVIEW,
     }

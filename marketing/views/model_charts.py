@@ -250,3 +250,38 @@ def versions_over_time(rows: list[dict[str, Any]], promotions: list[Any]) -> dic
     model_chart_layout(fig, height=280)
     fig.update_layout(yaxis={"title": {"text": _("Test AUC")}, "tickformat": ".3f"})
     return figure_data(fig)
+
+
+DRIFT_COLORS = {"stable": "#2b8a3e", "moderate": "#f08c00", "major": "#e03131"}
+
+
+def field_drift(report: dict[str, Any]) -> dict | None:
+    """PSI of each field (and the score) against the training data, largest first, with
+    the watch and alert thresholds."""
+    rows = list(report.get("fields") or [])
+    if report.get("score"):
+        rows.append({**report["score"], "field": _("(the score)")})
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r["psi"], reverse=True)
+    rows = rows[:20]
+    watch, alert = report.get("thresholds") or (0.1, 0.25)
+    fig = go.Figure(
+        go.Bar(
+            x=[r["psi"] for r in rows][::-1],
+            y=[r["field"] for r in rows][::-1],
+            orientation="h",
+            marker={"color": [DRIFT_COLORS.get(r["level"], PRIMARY) for r in rows][::-1]},
+            hovertemplate=hover(_("%(field)s: PSI %(psi)s"), field="%{y}", psi="%{x:.3f}"),
+        )
+    )
+    model_chart_layout(fig, height=max(200, 30 * len(rows) + 60), legend=False)
+    for value, name in ((watch, _("watch")), (alert, _("alert"))):
+        fig.add_vline(
+            x=value,
+            line={"color": GRID if value == watch else DRIFT_COLORS["major"], "dash": "dot"},
+            annotation_text=name,
+            annotation_position="top",
+        )
+    fig.update_layout(xaxis={"title": {"text": _("Population stability index (PSI)")}})
+    return figure_data(fig)

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import floatformat
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -20,6 +21,7 @@ from django.views.generic import FormView, ListView, TemplateView, View
 from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.selectors.champions import (
     champions,
+    latest_drift_check,
     latest_promotion,
     use_case_promotions,
     use_case_runs,
@@ -38,6 +40,7 @@ from marketing.services.champions import (
     model_rollback,
     test_figures,
 )
+from marketing.services.monitoring import MonitoringError, drift_check_start
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
 from marketing.services.training import (
     base_model_choices,
@@ -524,6 +527,7 @@ class TrainingRunDetailView(RoleRequiredMixin, TemplateView):
             failure=translated_html(job.message) if job.status == Job.Status.FAILED else "",
             numeric_inputs=numeric_inputs(run.metrics.get("inputs") or {}),
             use_case=use_case_section(run),
+            drift=drift_section(run),
         )
         if run.metrics.get("bert") and run.metrics.get("baseline"):
             ctx.update(
@@ -558,6 +562,41 @@ def use_case_section(run: TrainingRun) -> dict[str, Any] | None:
         "champion_auc": test_figures(champion)["roc_auc"] if champion else None,
         "run_auc": test_figures(run)["roc_auc"],
     }
+
+
+def drift_section(run: TrainingRun) -> dict[str, Any] | None:
+    """The newest drift check of a finished run's model, for its page."""
+    if run.job.status != Job.Status.SUCCEEDED or not run.model_id:
+        return None
+    check = latest_drift_check(run)
+    finished = check is not None and check.job.status == Job.Status.SUCCEEDED
+    return {
+        "check": check,
+        "finished": finished,
+        "chart": model_charts.field_drift(check.report) if finished and check else None,
+        "moved": ", ".join(check.report.get("moved") or []) if finished and check else "",
+        "failure": translated_html(check.job.message)
+        if check is not None and check.job.status == Job.Status.FAILED
+        else "",
+        "can_check": bool(run.reference),
+    }
+
+
+class DriftCheckView(RoleRequiredMixin, View):
+    """POST only: check the model's drift now (a job)."""
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        try:
+            drift_check_start(run=run, by=request.user)
+        except MonitoringError as exc:
+            messages.error(request, translated(str(exc)))
+        else:
+            messages.success(request, _("Drift check started."))
+        return redirect(f"{reverse('model-detail', args=[run.pk])}#drift")
 
 
 class ModelPromoteView(RoleRequiredMixin, View):

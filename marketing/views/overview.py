@@ -6,6 +6,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from marketing.roles import DATA_STEWARD, MARKETER
+from marketing.selectors.champions import drift_alerts
 from marketing.selectors.figures import shown_breakdown
 from marketing.selectors.overview import breakdown_fields, overview_counts
 from marketing.services.demo import DemoDataRefused, demo_data_load
@@ -24,6 +25,7 @@ class OverviewView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx.update(overview_counts())
+        ctx["drift_alerts"] = drift_alerts()
         figures = ctx["figures"]
         consent_rows = figures["consent_rows"]
         ctx["consent_rows"] = consent_rows

@@ -56,6 +56,7 @@ urlpatterns = [
     path("models/<int:pk>/promote/", models.ModelPromoteView.as_view(), name="model-promote"),
     path("models/<int:pk>/rollback/", models.ModelRollbackView.as_view(), name="model-rollback"),
     path("models/<int:pk>/history/", models.ModelHistoryView.as_view(), name="model-history"),
+    path("models/<int:pk>/drift/", models.DriftCheckView.as_view(), name="model-drift"),
     path(
         "models/<int:pk>/explanations/",
         explanations.ModelExplainView.as_view(),
@@ -106,6 +107,11 @@ urlpatterns = [
     path("audiences/<int:pk>/count/", audiences.AudienceCountView.as_view(), name="audience-count"),
     path(
         "audiences/<int:pk>/export/", audiences.AudienceExportView.as_view(), name="audience-export"
+    ),
+    path(
+        "audiences/<int:pk>/results/",
+        audiences.AudienceResultsView.as_view(),
+        name="audience-results",
     ),
     path("exports/", audiences.ExportListView.as_view(), name="export-list"),
     path(

@@ -22,16 +22,19 @@ from marketing.models import (
     CampaignPlan,
     ConsentRecord,
     Customer,
+    DriftCheck,
     ExplanationRun,
     Export,
     Interaction,
     Job,
     LawfulBasis,
+    ModelPromotion,
     Offer,
     ProfileField,
     PseudonymKeyRotation,
     Purpose,
     RecommendationRun,
+    RetrainSchedule,
     ScoringRun,
     Segment,
     Suppression,
@@ -39,7 +42,9 @@ from marketing.models import (
     Upload,
 )
 from marketing.roles import MARKETER, VIEWER, sync_role_groups
+from marketing.services.audience_results import audience_results_start
 from marketing.services.audiences import audience_create, suppression_add
+from marketing.services.champions import model_promote
 from marketing.services.consent import consent_record_append
 from marketing.services.ingest import upload_create, upload_import, upload_set_mapping
 from marketing.services.jobs import run_job
@@ -124,6 +129,7 @@ class World:
     multi_scoring_run: ScoringRun  # every offer: recommendations
     audience: Audience
     draft_audience: Audience
+    controlled_audience: Audience  # frozen with a control group, its results measured
     export: Export  # generic CSV
     hashed_export: Export  # Meta, hashed identifiers
     suppression: Suppression
@@ -138,6 +144,9 @@ class World:
     access_log: AccessLog
     access_failure: AccessFailureLog
     key_rotation: PseudonymKeyRotation
+    promotion: ModelPromotion  # the training run put in use
+    retrain_schedule: RetrainSchedule
+    drift_check: DriftCheck  # of the training run, finished, with an alert
 
     @property
     def export_job(self) -> Job:
@@ -266,6 +275,18 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
     draft_audience = audience_create(
         name="Draft savers", segment=segment, scoring_run=scoring_run, by=marketer
     )
+    controlled_audience = frozen_audience(
+        marketer,
+        segment=segment,
+        scoring_run=scoring_run,
+        name="Spring savers with a control group",
+        control_percent=25,
+        control_seed=1,
+    )
+    run_job(
+        audience_results_start(audience=controlled_audience, cost_per_contact=1, by=marketer).pk
+    )
+    controlled_audience.refresh_from_db()
     export = exported(audience, "generic_csv", marketer)
     hashed_export = exported(audience, "meta_custom_audience_csv", marketer)
     suppression = suppression_add(customer=customers[-1], reason="Objected by phone", by=steward)
@@ -276,6 +297,11 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         scoring_run=scoring_run, name="Spring plan", economics=ECONOMICS, offer=offer, by=marketer
     )
     recommendation_run = recommend(multi_scoring_run, by=marketer)
+    promotion = model_promote(run=training_run, by=marketer, note="Best so far")
+    retrain_schedule = RetrainSchedule.objects.create(
+        offer=offer, target="conversion", every_days=30, next_at=timezone.now()
+    )
+    drift_check = _drift_check(training_run, customers, by=marketer)
 
     world = World(
         marketer=marketer,
@@ -307,6 +333,7 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
         multi_scoring_run=multi_scoring_run,
         audience=audience,
         draft_audience=draft_audience,
+        controlled_audience=controlled_audience,
         export=export,
         hashed_export=hashed_export,
         suppression=suppression,
@@ -325,8 +352,41 @@ def build_world(*, marketer: User, steward: User, viewer: User) -> World:
             counts={"customers": len(customers)},
             finished_at=timezone.now(),
         ),
+        promotion=promotion,
+        retrain_schedule=retrain_schedule,
+        drift_check=drift_check,
     )
     return world
+
+
+def _drift_check(run: TrainingRun, customers: list[Customer], *, by: User) -> DriftCheck:
+    """A finished drift check of ``run`` in which the customers' ages moved."""
+    import pandas as pd
+
+    from recengine.drift import drift_report
+
+    trained = pd.DataFrame({"age": [20.0 + i % 5 for i in range(50)], "balance": [0.1] * 50})
+    recent = pd.DataFrame(
+        {"age": [float(c.attributes["age"]) for c in customers], "balance": [0.1] * len(customers)}
+    )
+    job = Job.objects.create(
+        kind=Job.Kind.DRIFT,
+        title=f"Drift check of “{run.name}”",
+        status=Job.Status.SUCCEEDED,
+        progress=100,
+        message="Done",
+        created_by=by,
+    )
+    report = drift_report(trained, recent).as_dict()
+    return DriftCheck.objects.create(
+        job=job,
+        training_run=run,
+        report=report,
+        live={"responses": 12, "test_auc": 0.7},
+        alert=bool(report["moved"]),
+        recent_rows=len(customers),
+        created_by=by,
+    )
 
 
 # Which fixture rows (``World`` attributes) a route with an id is walked with: by the route's
@@ -348,6 +408,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "model-promote": ("training_run",),
     "model-rollback": ("training_run",),
     "model-history": ("training_run",),
+    "model-drift": ("training_run",),
     "customer-erasure": ("erasure_job",),
     "model-explain": ("training_run",),
     "model-scoring-detail": ("scoring_run", "multi_scoring_run"),
@@ -355,7 +416,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "model-audience-diversity-compute": ("scoring_run",),
     "recommendation-detail": ("recommendation_run",),
     "campaigns/plans/": ("plan",),
-    "audiences/": ("audience", "draft_audience"),
+    "audiences/": ("audience", "draft_audience", "controlled_audience"),
     "exports/": ("export", "hashed_export"),
     "jobs/": ("job", "failed_job", "export_job", "recommendation_job"),
     # API
@@ -368,7 +429,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "api/jobs/": ("job", "failed_job", "export_job", "recommendation_job"),
     "api/training-runs/": ("training_run",),
     "api/scoring-runs/": ("scoring_run", "multi_scoring_run"),
-    "api/audiences/": ("audience", "draft_audience"),
+    "api/audiences/": ("audience", "draft_audience", "controlled_audience"),
     "api/exports/": ("export", "hashed_export"),
     "api/suppressions/": ("suppression",),
     "api/explanations/": ("explanation", "global_explanation"),
@@ -399,6 +460,9 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "admin/marketing/campaignplan/": ("plan",),
     "admin/marketing/recommendationrun/": ("recommendation_run",),
     "admin/marketing/pseudonymkeyrotation/": ("key_rotation",),
+    "admin/marketing/modelpromotion/": ("promotion",),
+    "admin/marketing/retrainschedule/": ("retrain_schedule",),
+    "admin/marketing/driftcheck/": ("drift_check",),
     # the admin's "view on site" link: the person's customer page
     "admin:view_on_site": ("person",),
 }

@@ -375,9 +375,7 @@ def test_a_re_training_goes_on_from_the_model_on_the_newer_responses_and_counts_
         assert run.left_out_since_parent == {"erased": 1, "withdrawn": 1}
         assert run.customers_excluded["withdrawn"] >= 1
     # Continued from the parent's weights: the same text serialiser, the parent's settings.
-    saved = json.loads(
-        (registry_folder(settings, continued) / "model" / "model.json").read_text()
-    )
+    saved = json.loads((registry_folder(settings, continued) / "model" / "model.json").read_text())
     parent_saved = json.loads(
         (registry_folder(settings, parent) / "model" / "model.json").read_text()
     )
