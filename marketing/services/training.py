@@ -71,7 +71,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from recengine.train import TrainMode, TrainProgress
+    from marketing.services.training_params import TrainParams
+    from recengine.train import ClickModel, TrainConfig, TrainMode, TrainProgress
 
 
 class TrainingDataError(ApplicationError, ValueError):
@@ -738,7 +739,7 @@ class _Training:
         probabilities of the same rows, blended into the targets by the setting
         CLICK_MODEL_TEACHER_WEIGHT: the trees' view of the numbers guides the encoder
         (bench/train_default.py)."""
-        from recengine.train import ClickModel, TrainConfig
+        from recengine.train import ClickModel
 
         run, p, frame, y = self.run, self.params, examples.frame, examples.y
         train, val = parts["train"], parts["val"]
@@ -746,30 +747,9 @@ class _Training:
         serializer = (
             parent.serializer if parent is not None else new_serializer(examples, frame.iloc[train])
         )
+        config = bert_config(p, mode=run.mode, base_model=run.base_model, train_rows=len(train))
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
         total_steps = steps_per_epoch * p.epochs
-        eval_every = max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH))
-        config = TrainConfig(
-            base_model=run.base_model,
-            mode=cast("TrainMode", run.mode),  # TrainingRun.Mode has exactly these values
-            num_layers=p.num_layers,
-            frozen_layers=0 if run.mode == TrainingRun.Mode.FROZEN else p.frozen_layers,
-            max_length=p.max_length,
-            batch_size=p.batch_size,
-            epochs=p.epochs,
-            learning_rate=p.learning_rate or DEFAULT_LEARNING_RATES[TrainingRun.Mode(run.mode)],
-            eval_every=eval_every,
-            patience=p.patience,
-            # Validate a moving average of the weights over about one validation interval.
-            average_decay=1.0 - 1.0 / max(10, eval_every),
-            time_budget_s=p.time_budget_s,
-            threads=p.threads,
-            seed=p.seed,
-            progress_every=max(1, min(10, total_steps // 50)),
-            head_hidden=HEAD_HIDDEN,
-            numeric_hidden=NUMERIC_HIDDEN,
-            teacher_weight=settings.CLICK_MODEL_TEACHER_WEIGHT,
-        )
         self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
         TrainingRun.objects.filter(pk=run.pk).update(
             example_text=serializer.texts(frame.iloc[train[:1]])[0]
@@ -784,22 +764,7 @@ class _Training:
                 val=f"{len(val):,}",
             ),
         )
-        if parent is not None:
-            # Go on from the parent's weights, more gently than a first training.
-            changes = {
-                name: getattr(config, name)
-                for name in (
-                    "batch_size", "epochs", "eval_every", "patience", "average_decay",
-                    "time_budget_s", "threads", "seed", "progress_every", "teacher_weight",
-                )
-            }  # fmt: skip
-            changes["learning_rate"] = config.learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
-            changes["head_learning_rate"] = (
-                parent.config.head_learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
-            )
-            net = ClickModel.continued(parent, **changes)
-        else:
-            net = ClickModel(config, serializer)
+        net = ClickModel(config, serializer) if parent is None else continued_model(parent, config)
         model = net.fit(
             frame.iloc[train],
             y[train],
@@ -1029,6 +994,56 @@ class _Training:
             "test_auc_blend": round(metrics["blend"]["roc_auc"], 4),
             "served": "blend" if metrics["blend"]["served"] else "bert",
         }
+
+
+def bert_config(p: TrainParams, *, mode: str, base_model: str, train_rows: int) -> TrainConfig:
+    """The BERT training settings of a run with the resolved parameters ``p``."""
+    from recengine.train import TrainConfig
+
+    if p.epochs is None or p.frozen_layers is None:
+        raise ValueError("the parameters are not resolved for the budget (resolved_params)")
+    steps_per_epoch = math.ceil(train_rows / p.batch_size)
+    eval_every = max(1, math.ceil(steps_per_epoch / EVALS_PER_EPOCH))
+    return TrainConfig(
+        base_model=base_model,
+        mode=cast("TrainMode", mode),  # TrainingRun.Mode has exactly these values
+        num_layers=p.num_layers,
+        frozen_layers=0 if mode == TrainingRun.Mode.FROZEN else p.frozen_layers,
+        max_length=p.max_length,
+        batch_size=p.batch_size,
+        epochs=p.epochs,
+        learning_rate=p.learning_rate or DEFAULT_LEARNING_RATES[TrainingRun.Mode(mode)],
+        eval_every=eval_every,
+        patience=p.patience,
+        # Validate a moving average of the weights over about one validation interval.
+        average_decay=1.0 - 1.0 / max(10, eval_every),
+        time_budget_s=p.time_budget_s,
+        threads=p.threads,
+        seed=p.seed,
+        progress_every=max(1, min(10, steps_per_epoch * p.epochs // 50)),
+        head_hidden=HEAD_HIDDEN,
+        numeric_hidden=NUMERIC_HIDDEN,
+        teacher_weight=settings.CLICK_MODEL_TEACHER_WEIGHT,
+    )
+
+
+def continued_model(parent: ClickModel, config: TrainConfig) -> ClickModel:
+    """A model that goes on from ``parent``'s weights with ``config``'s way of training, at
+    INCREMENTAL_LEARNING_RATE_SHARE of the learning rates: more gently than a first training."""
+    from recengine.train import ClickModel
+
+    changes: dict[str, Any] = {
+        name: getattr(config, name)
+        for name in (
+            "batch_size", "epochs", "eval_every", "patience", "average_decay",
+            "time_budget_s", "threads", "seed", "progress_every", "teacher_weight",
+        )
+    }  # fmt: skip
+    changes["learning_rate"] = config.learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
+    changes["head_learning_rate"] = (
+        parent.config.head_learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
+    )
+    return ClickModel.continued(parent, **changes)
 
 
 def new_serializer(examples: Examples, train_rows: pd.DataFrame):

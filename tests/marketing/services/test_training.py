@@ -355,11 +355,15 @@ def test_a_re_training_goes_on_from_the_model_on_the_newer_responses_and_counts_
     newer = make_click_customers(200, term_deposit, prefix="N", seed=5)
     record_consent(click_customers[1], Purpose.MODEL_TRAINING, "withdrawn", days_ago=1)
     record_consent(newer[0], Purpose.MODEL_TRAINING, "withdrawn", days_ago=1)
-    customer_erase(customer=click_customers[0], by=steward)
-    parent.refresh_from_db()
 
     with django_capture_on_commit_callbacks(execute=True):
         continued = training_run_retrain(run=parent, by=marketer, start="incremental")
+    # Once a customer it learned from is erased, it only re-trains from scratch.
+    customer_erase(customer=click_customers[0], by=steward)
+    parent.refresh_from_db()
+    with pytest.raises(TrainingSetupError, match="re-train it from scratch"):
+        training_run_retrain(run=parent, by=marketer, start="incremental")
+    with django_capture_on_commit_callbacks(execute=True):
         again = training_run_retrain(run=parent, by=marketer, start="scratch")
     continued.refresh_from_db()
     again.refresh_from_db()
@@ -371,9 +375,9 @@ def test_a_re_training_goes_on_from_the_model_on_the_newer_responses_and_counts_
     # Only the responses after the parent's newest, of customers still consenting.
     assert continued.rows["examples"] == 199
     assert again.rows["examples"] == 240 - 2 + 199
-    for run in (continued, again):
-        assert run.left_out_since_parent == {"erased": 1, "withdrawn": 1}
-        assert run.customers_excluded["withdrawn"] >= 1
+    assert continued.left_out_since_parent == {"erased": 0, "withdrawn": 1}
+    assert again.left_out_since_parent == {"erased": 1, "withdrawn": 1}
+    assert again.customers_excluded["withdrawn"] >= 1
     # Continued from the parent's weights: the same text serialiser, the parent's settings.
     saved = json.loads((registry_folder(settings, continued) / "model" / "model.json").read_text())
     parent_saved = json.loads(
