@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from marketing.services.training import resolved_params
+    from recengine.baseline import BaselineConfig, TabularBaseline
     from recengine.drift import drift_report, fit_reference
     from recengine.metrics import click_metrics
 
@@ -78,6 +79,14 @@ def run(args: argparse.Namespace) -> dict:
     def auc(model, rows) -> float:
         return click_metrics(y[rows], model.predict_proba(frame.iloc[rows])).roc_auc
 
+    def lightgbm(rows):
+        config = BaselineConfig(kind="lightgbm", threads=threads, seed=0)
+        return TabularBaseline(config).fit(frame.iloc[rows], y[rows])
+
+    # The baselines of the same run: LightGBM on the champion's rows (stale), and LightGBM
+    # on the slice before each slice alone.
+    stale_trees, previous_rows = lightgbm(np.arange(first)), None
+
     challenger, report = champion.model, []
     scratch_at = {int(i) for i in args.scratch_at.split(",") if i}
     for index, (label, rows) in enumerate(slices):
@@ -94,7 +103,12 @@ def run(args: argparse.Namespace) -> dict:
             "psi": {d.field: round(d.psi, 3) for d in drift.fields},
             "score_psi": round(drift.score.psi, 3) if drift.score else None,
             "moved": drift.moved,
+            "lightgbm_stale_auc": round(auc(stale_trees, rows), 4),
+            "lightgbm_previous_slice_auc": round(auc(lightgbm(previous_rows), rows), 4)
+            if previous_rows is not None
+            else None,
         }
+        previous_rows = rows
         if index in scratch_at:
             before = np.arange(0, rows[0])
             started = time.perf_counter()
@@ -136,6 +150,12 @@ def run(args: argparse.Namespace) -> dict:
             "mean_champion_auc_later": round(float(np.mean([e["champion_auc"] for e in later])), 4),
             "mean_challenger_auc_later": round(
                 float(np.mean([e["challenger_auc"] for e in later])), 4
+            ),
+            "mean_lightgbm_stale_auc_later": round(
+                float(np.mean([e["lightgbm_stale_auc"] for e in later])), 4
+            ),
+            "mean_lightgbm_previous_slice_auc_later": round(
+                float(np.mean([e["lightgbm_previous_slice_auc"] for e in later])), 4
             ),
             "scratch_comparisons": [
                 {

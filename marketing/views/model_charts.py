@@ -276,12 +276,12 @@ def field_drift(report: dict[str, Any]) -> dict | None:
         )
     )
     model_chart_layout(fig, height=max(200, 30 * len(rows) + 60), legend=False)
-    for value, name in ((watch, _("watch")), (alert, _("alert"))):
+    for value, name, side in ((watch, _("watch"), "top left"), (alert, _("alert"), "top right")):
         fig.add_vline(
             x=value,
-            line={"color": GRID if value == watch else DRIFT_COLORS["major"], "dash": "dot"},
+            line={"color": DRIFT_COLORS["moderate" if value == watch else "major"], "dash": "dot"},
             annotation_text=name,
-            annotation_position="top",
+            annotation_position=side,
         )
     fig.update_layout(xaxis={"title": {"text": _("Population stability index (PSI)")}})
     return figure_data(fig)
