@@ -285,3 +285,43 @@ def field_drift(report: dict[str, Any]) -> dict | None:
         )
     fig.update_layout(xaxis={"title": {"text": _("Population stability index (PSI)")}})
     return figure_data(fig)
+
+
+def drift_over_time(checks: list[Any]) -> dict | None:
+    """The largest field PSI and the score's PSI of each drift check of a use case's
+    versions, by when it ran, with the alert threshold."""
+    if not checks:
+        return None
+    fig = go.Figure()
+    when = [c.created_at for c in checks]
+    names = [f"#{c.training_run_id} {c.training_run.name}" for c in checks]
+    largest = [max((f["psi"] for f in c.report.get("fields") or []), default=0.0) for c in checks]
+    fig.add_trace(
+        go.Scatter(
+            x=when,
+            y=largest,
+            text=names,
+            mode="lines+markers",
+            name=_("Largest field PSI"),
+            line={"color": DRIFT_COLORS["major"], "width": 2},
+            hovertemplate=hover(_("%(run)s: PSI %(psi)s"), run="%{text}", psi="%{y:.3f}"),
+        )
+    )
+    scores = [(c.report.get("score") or {}).get("psi") for c in checks]
+    if any(s is not None for s in scores):
+        fig.add_trace(
+            go.Scatter(
+                x=when,
+                y=scores,
+                text=names,
+                mode="lines+markers",
+                name=_("Score PSI"),
+                line={"color": PRIMARY, "width": 2},
+                hovertemplate=hover(_("%(run)s: PSI %(psi)s"), run="%{text}", psi="%{y:.3f}"),
+            )
+        )
+    alert = (checks[-1].report.get("thresholds") or [0.1, 0.25])[1]
+    fig.add_hline(y=alert, line={"color": DRIFT_COLORS["major"], "dash": "dot"})
+    model_chart_layout(fig, height=260)
+    fig.update_layout(yaxis={"title": {"text": "PSI"}, "rangemode": "tozero"})
+    return figure_data(fig)

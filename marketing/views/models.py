@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from marketing.models import Job, Offer, ScoringRun, Segment, TrainingRun
+from marketing.models import DriftCheck, Job, Offer, ScoringRun, Segment, TrainingRun
 from marketing.selectors.champions import (
     champions,
     latest_drift_check,
@@ -663,12 +663,21 @@ class ModelHistoryView(RoleRequiredMixin, TemplateView):
             }
             for version in versions
         ]
+        checks = list(
+            DriftCheck.objects.filter(
+                training_run__in=[v.pk for v in versions], job__status=Job.Status.SUCCEEDED
+            )
+            .select_related("training_run")
+            .order_by("created_at", "id")[:HISTORY_VERSIONS]
+        )
         ctx.update(
             run=run,
             versions=rows,
             promotions=promotions,
             champion=champion,
             chart=model_charts.versions_over_time(rows, promotions),
+            drift_checks=checks[::-1],
+            drift_chart=model_charts.drift_over_time(checks),
         )
         return ctx
 

@@ -54,6 +54,8 @@ def test_a_marketer_puts_a_model_in_use_reads_its_drift_and_rolls_back(
     page.locator("#use-case a", has_text="Model history").click()
     page.locator('[data-testid="promotions"] tr', has_text="Best on the spring campaign").wait_for()
     page.locator('[data-plotly="versions-chart-data"] .plot-container').wait_for()
+    page.locator('[data-testid="drift-history"] tr', has_text="Drifted").wait_for()
+    page.locator('[data-plotly="drift-history-data"] .plot-container').wait_for()
     screenshot(page, "62-model-history")
 
     page.goto(live_server.url + reverse("model-detail", args=[spring.pk]))

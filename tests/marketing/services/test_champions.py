@@ -140,3 +140,30 @@ def test_the_run_page_starts_a_re_training_either_way_and_shows_the_lineage(
     )
     assert TrainingRun.objects.filter(parent=run).count() == 1
     assert response.status_code == 302
+
+
+def test_campaign_forms_offer_the_scores_of_the_model_in_use_first(marketer, term_deposit):
+    from marketing.views.audiences import AudienceForm
+    from marketing.views.plans import PlanForm
+    from tests.factories import make_customer
+    from tests.marketing.training_helpers import finished_scoring
+
+    customers = [make_customer(f"F{i}") for i in range(3)]
+    spring = finished_run(term_deposit, name="spring")
+    autumn = finished_run(term_deposit, name="autumn")
+    spring_scores = finished_scoring(spring, customers)
+    autumn_scores = finished_scoring(autumn, customers)  # the newest
+
+    def first_choices():
+        plan = list(PlanForm().fields["scoring_run"].queryset)
+        audience = list(AudienceForm().fields["scoring_run"].queryset)
+        return plan[0], audience[0], PlanForm().fields["scoring_run"].label_from_instance(plan[0])
+
+    assert first_choices()[:2] == (autumn_scores, autumn_scores)
+    model_promote(run=spring, by=marketer)
+    plan_first, audience_first, label = first_choices()
+    assert plan_first == audience_first == spring_scores and label.endswith("model in use")
+    model_promote(run=autumn, by=marketer)
+    assert first_choices()[:2] == (autumn_scores, autumn_scores)
+    model_rollback(offer=term_deposit, target="conversion", by=marketer)
+    assert first_choices()[:2] == (spring_scores, spring_scores)
