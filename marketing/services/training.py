@@ -86,10 +86,12 @@ EVALS_PER_EPOCH = 4
 HEAD_HIDDEN = 64
 # Width of the numeric tower (the piecewise-linear encoding of every number goes through it).
 NUMERIC_HIDDEN = 64
-# An incremental re-training's learning rates, as a share of a first training's: it starts
-# from weights that already fit, and should move them towards the newer responses without
-# forgetting what still holds (bench/retrain_drift.py).
+# An incremental re-training's learning rates, as a share of a first training's, and its
+# passes over the newer responses at most: it starts from weights that already fit, and
+# should move them towards the newer responses without forgetting what still holds, in a
+# fraction of a first training's time (bench/retrain_drift.py).
 INCREMENTAL_LEARNING_RATE_SHARE = 0.5
+INCREMENTAL_MAX_EPOCHS = 4
 # Fewer examples of either class than this cannot give a meaningful test AUC.
 MIN_CLASS_EXAMPLES = 10
 VALIDATION_SHARE = 0.1
@@ -748,8 +750,9 @@ class _Training:
             parent.serializer if parent is not None else new_serializer(examples, frame.iloc[train])
         )
         config = bert_config(p, mode=run.mode, base_model=run.base_model, train_rows=len(train))
+        net = ClickModel(config, serializer) if parent is None else continued_model(parent, config)
         steps_per_epoch = math.ceil(len(train) / p.batch_size)
-        total_steps = steps_per_epoch * p.epochs
+        total_steps = steps_per_epoch * net.config.epochs
         self.curves.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
         TrainingRun.objects.filter(pk=run.pk).update(
             example_text=serializer.texts(frame.iloc[train[:1]])[0]
@@ -764,7 +767,6 @@ class _Training:
                 val=f"{len(val):,}",
             ),
         )
-        net = ClickModel(config, serializer) if parent is None else continued_model(parent, config)
         model = net.fit(
             frame.iloc[train],
             y[train],
@@ -1029,7 +1031,8 @@ def bert_config(p: TrainParams, *, mode: str, base_model: str, train_rows: int) 
 
 def continued_model(parent: ClickModel, config: TrainConfig) -> ClickModel:
     """A model that goes on from ``parent``'s weights with ``config``'s way of training, at
-    INCREMENTAL_LEARNING_RATE_SHARE of the learning rates: more gently than a first training."""
+    INCREMENTAL_LEARNING_RATE_SHARE of the learning rates and INCREMENTAL_MAX_EPOCHS passes at
+    most: more gently and briefly than a first training."""
     from recengine.train import ClickModel
 
     changes: dict[str, Any] = {
@@ -1039,6 +1042,7 @@ def continued_model(parent: ClickModel, config: TrainConfig) -> ClickModel:
             "time_budget_s", "threads", "seed", "progress_every", "teacher_weight",
         )
     }  # fmt: skip
+    changes["epochs"] = min(config.epochs, INCREMENTAL_MAX_EPOCHS)
     changes["learning_rate"] = config.learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
     changes["head_learning_rate"] = (
         parent.config.head_learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
