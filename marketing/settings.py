@@ -269,6 +269,14 @@ JOB_DUPLICATE_WINDOW_SECONDS = env.int("JOB_DUPLICATE_WINDOW_SECONDS", default=1
 # offers) that any worker takes in parallel; the run's own job takes chunks too, so one
 # worker is enough. A chunk that fails is taken again (up to JOB_MAX_ATTEMPTS times).
 SCORING_CHUNK_ROWS = env.int("SCORING_CHUNK_ROWS", default=50_000)
+# Next best offers (POST /api/next-best-offers/): an offer shown to the customer
+# NBO_FREQUENCY_CAP times or more in the last NBO_FREQUENCY_DAYS days is not offered again.
+NBO_FREQUENCY_CAP = env.int("NBO_FREQUENCY_CAP", default=3)
+NBO_FREQUENCY_DAYS = env.float("NBO_FREQUENCY_DAYS", default=7.0)
+if NBO_FREQUENCY_CAP < 1 or not NBO_FREQUENCY_DAYS > 0:
+    raise ImproperlyConfigured(
+        "NBO_FREQUENCY_CAP must be at least 1 and NBO_FREQUENCY_DAYS above 0"
+    )
 # CPU threads of torch and LightGBM in each job process. 0: the machine's cores shared
 # among the worker's processes (its --concurrency), or all of them on the in-process queue.
 WORKER_THREADS = env.int("WORKER_THREADS", default=0)
@@ -361,7 +369,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Services raise ApplicationError; the API answers it as a 400 (or the error's status).
     "EXCEPTION_HANDLER": "marketing.api.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"export": env.str("EXPORT_THROTTLE_RATE", default="30/hour")},
+    "DEFAULT_THROTTLE_RATES": {
+        "export": env.str("EXPORT_THROTTLE_RATE", default="30/hour"),
+        # Per user: a site or app asking for each visitor's offers asks often.
+        "next_best_offers": env.str("NBO_THROTTLE_RATE", default="6000/min"),
+    },
 }
 
 # API tokens (django-rest-knox): only a digest is stored and each token expires.

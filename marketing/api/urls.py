@@ -9,6 +9,7 @@ from marketing.api import (
     customers,
     explanations,
     jobs,
+    next_best_offers,
     offers,
     plans,
     recommendations,
@@ -52,6 +53,11 @@ urlpatterns = [
         "scoring-runs/<int:pk>/audience-diversity/",
         recommendations.AudienceDiversityView.as_view(),
         name="api-audience-diversity",
+    ),
+    path(
+        "next-best-offers/",
+        next_best_offers.NextBestOffersView.as_view(),
+        name="api-next-best-offers",
     ),
     path("", include(router.urls)),
     # Exchanges a username and password for an API token (then: "Authorization: Token <key>").

@@ -53,13 +53,14 @@ def learnable(attributes: dict[str, Any], types: dict[str, str]) -> dict[str, An
         if data_type == ProfileField.DataType.IDENTIFIER:
             continue
         if data_type in NAME_TYPES and value is not None and not isinstance(value, str):
-            value = _as_name(value)
+            value = as_name(value)
         row[name] = value
     return row
 
 
-def _as_name(value: Any) -> str:
-    # 12.0 stored before the column was a category is the code "12".
+def as_name(value: Any) -> str:
+    """A value of a category or text field as its name: 12.0 (stored before the column was
+    a category) is the code "12"."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -75,7 +76,7 @@ def known_values_only(record: dict[str, Any], known: dict[str, set[str]] | None)
     for name, value in record.items():
         if name in known and value is not None:
             if not isinstance(value, str):
-                value = _as_name(value)
+                value = as_name(value)
             if value not in known[name]:
                 value = None
         row[name] = value

@@ -13,11 +13,13 @@ the model, so the scoring form can show what each choice gives and costs before 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from marketing.models import ScoringRun
+from marketing.models import ScoringRun, TrainingRun
+from marketing.services.model_inputs import known_values_only, model_text_values
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,3 +125,42 @@ def out_of_sample(registry: Any, model_id: str, model: Any) -> tuple[Any, Learne
         return model, None
     learned = Learned(registry.customers(model_id), crossfit.config.folds, crossfit.config.seed)
     return OutOfSample(model, crossfit), learned
+
+
+class ScoringModel(NamedTuple):
+    """A trained model as scoring reads it: the scorer (the customers it learned from scored
+    out of sample), the text values it learned, and who it learned from."""
+
+    model: Any
+    known: dict[str, set[str]] | None
+    learned: Learned | None
+
+
+def scoring_model(training: TrainingRun, scorer: str, *, device: str) -> ScoringModel:
+    """The model of ``training`` that scores for ``scorer``, as scoring jobs use it."""
+    from marketing.filestore import model_registry
+
+    registry = model_registry(training.model_id)
+    model = scorer_model(registry, training.model_id, scorer, device=device)
+    model, learned = out_of_sample(registry, training.model_id, model)
+    return ScoringModel(model, model_text_values(training), learned)
+
+
+def customer_row(
+    attributes: Any, loaded: ScoringModel, *, customer_id: int | None, pseudonym: str | None
+) -> dict[str, Any]:
+    """A customer's profile (stored JSON, or already read) as the model's input row: text
+    values it never learned as missing, and the fold of a customer it learned from (a
+    visitor, with no id, is new to it)."""
+    from recengine.crossfit import FOLD_COLUMN, NOT_LEARNED, fold_of
+
+    profile = json.loads(attributes) if isinstance(attributes, str) else attributes
+    row = known_values_only(profile or {}, loaded.known)
+    learned = loaded.learned
+    if learned is not None:
+        row[FOLD_COLUMN] = (
+            fold_of(customer_id, learned.folds, learned.seed)
+            if customer_id is not None and pseudonym in learned.pseudonyms
+            else NOT_LEARNED
+        )
+    return row

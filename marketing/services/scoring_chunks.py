@@ -16,7 +16,6 @@ attempt at a time:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -34,7 +33,6 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from marketing.bulkwrite import append_rows
-from marketing.filestore import model_registry
 from marketing.models import (
     Customer,
     CustomerScore,
@@ -46,12 +44,8 @@ from marketing.models import (
 )
 from marketing.selectors.consent import customers_with_consent
 from marketing.services.jobs import JobCancelled, job_threads, reset_broken_connection
-from marketing.services.model_inputs import (
-    known_values_only,
-    model_text_values,
-    offer_columns,
-    population,
-)
+from marketing.services.model_inputs import offer_columns, population
+from marketing.services.scorers import ScoringModel, customer_row, scoring_model
 
 logger = logging.getLogger(__name__)
 
@@ -178,14 +172,13 @@ def chunks_abandon(scoring_run_id: int) -> None:
 
 # ---- scoring one chunk ------------------------------------------------------------------------
 
-_models: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+_models: dict[tuple[str, str], ScoringModel] = {}
 _models_lock = threading.Lock()
 
 
-def _model_for(scoring: ScoringRun) -> tuple[Any, Any, Any]:
+def _model_for(scoring: ScoringRun) -> ScoringModel:
     """(scorer, text values the model learned, the customers it learned from) for the run,
     kept for the next chunk of the same model in this process (one model at a time)."""
-    from marketing.services.scorers import out_of_sample, scorer_model
     from recengine.config import pick_device
     from recengine.score import limit_threads
 
@@ -193,13 +186,10 @@ def _model_for(scoring: ScoringRun) -> tuple[Any, Any, Any]:
     with _models_lock:
         if key not in _models:
             _models.clear()
-            registry = model_registry(key[0])
-            model = scorer_model(registry, key[0], scoring.scorer, device=pick_device())
-            model, learned = out_of_sample(registry, key[0], model)
-            _models[key] = (model, model_text_values(scoring.training_run), learned)
-        model, known, learned = _models[key]
-    limit_threads(model, job_threads())
-    return model, known, learned
+            _models[key] = scoring_model(scoring.training_run, scoring.scorer, device=pick_device())
+        loaded = _models[key]
+    limit_threads(loaded.model, job_threads())
+    return loaded
 
 
 def _scoring_run(scoring_run_id: int) -> ScoringRun:
@@ -213,14 +203,13 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     returns the rows written. Raises ``ChunkLost`` when the chunk was taken from it."""
     import numpy as np
 
-    from recengine.crossfit import FOLD_COLUMN, NOT_LEARNED, fold_of
     from recengine.score import ScoreConfig, score_in_chunks
 
     attempt = chunk.attempts
     mine = ScoringChunk.objects.filter(pk=chunk.pk, status=Chunk.Status.RUNNING, attempts=attempt)
     scoring = _scoring_run(chunk.scoring_run_id)
     training = scoring.training_run
-    model, known, learned = _model_for(scoring)
+    loaded = _model_for(scoring)
     offers = [training.offer] if training.offer else list(Offer.objects.filter(active=True))
     multi_offer = training.offer is None
     members = population(scoring.segment).filter(
@@ -260,16 +249,7 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
         for profiles in pages():
             for customer_id, pseudonym, attributes in profiles:
                 customers += 1
-                profile = json.loads(attributes) if isinstance(attributes, str) else attributes
-                row = known_values_only(profile or {}, known)
-                if learned is not None:
-                    # The customers the model learned from are scored by the fold model
-                    # that did not see them.
-                    row[FOLD_COLUMN] = (
-                        fold_of(customer_id, learned.folds, learned.seed)
-                        if pseudonym in learned.pseudonyms
-                        else NOT_LEARNED
-                    )
+                row = customer_row(attributes, loaded, customer_id=customer_id, pseudonym=pseudonym)
                 for offer in offers:
                     keys.append((customer_id, offer.pk))
                     yield {**row, **(offer_columns(offer) if multi_offer else {})}
@@ -278,7 +258,7 @@ def chunk_score(chunk: ScoringChunk, on_batch: Callable[[], None] | None = None)
     fine = np.zeros(FINE_BINS, dtype=np.int64)
     score_sum = 0.0
     renewed = time.monotonic()
-    for scores in score_in_chunks(model, rows(), ScoreConfig(chunk_size=BATCH_ROWS)):
+    for scores in score_in_chunks(loaded.model, rows(), ScoreConfig(chunk_size=BATCH_ROWS)):
         batch = [keys.popleft() for _ in range(len(scores))]
         written.extend(
             (scoring.pk, customer_id, offer_id, float(score))

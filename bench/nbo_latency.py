@@ -1,0 +1,532 @@
+"""Next best offers in real time: latency of POST /api/next-best-offers/ under concurrent
+clients, beside the server's own floor. JSON on stdout.
+
+    .venv/bin/python bench/nbo_latency.py                          # SQLite in a temp folder
+    .venv/bin/python bench/nbo_latency.py --time-budget 120 --requests 3000 --clients 20
+    .venv/bin/python bench/nbo_latency.py --database-url postgres://postgres@127.0.0.1:5432/x
+
+MovieLens 100K (``../shared/data/movielens-100k``) is imported by the product's command
+into a fresh database (SQLite in a temporary folder; with ``--database-url``, a database of
+its own on that PostgreSQL server, dropped at the end). A multi-offer conversion model is
+trained by the product's training service (the job in this process, as a worker runs it,
+with ``--time-budget`` seconds) and put in use (``model_promote``); each client gets a
+marketer login with an API token. ``--folder`` keeps the folder (and its SQLite database and
+model) for the next run, which then skips the preparation.
+
+The server is the Dockerfile's: gunicorn with ``marketing.settings_production`` (fresh
+random keys, behind a simulated TLS proxy), ``--workers`` processes of ``--threads`` threads,
+the access log on, on loopback. ``--clients`` threads, each with its own persistent
+connection (http.client; a synchronous worker closes it after each answer, and it is opened
+again), send requests back to back, ``--warmup`` requests first (each worker loads the model
+on its first request) and then ``--requests`` timed ones, for these loads in turn:
+
+- ``healthz``: ``GET /healthz``, the server's floor (no login, one query);
+- ``refused``: the endpoint for customers without a valid profiling consent, answered 403:
+  login, role, throttle, the champion and the customer read, but nothing scored;
+- ``next_best_offers_one_client``: the endpoint for random customers with a valid profiling
+  consent (``limit`` 5, default diversity), one client (at most 500 requests): the latency
+  of a server that does not queue;
+- ``next_best_offers``: the same with every client: the target's figure.
+
+The endpoint's loads are split by who scores the customer: the cross-fitted fold models for
+the customers the model learned from, the fast scorer (the LightGBM student) for the others.
+With clients sending back to back, a request waits for those ahead of it: its latency is
+about clients / (requests per second), whatever the endpoint does. Each load says the CPU
+time the server's workers spent per request and how many cores they kept busy.
+
+Besides, ``in_process`` times the service alone in this process (no HTTP), one request at
+a time, and says where its time goes (cProfile, cumulative ms per request).
+
+Target: p99 < 50 ms and no error for ``next_best_offers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import random
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    drop_database,
+    fresh_database,
+    load_average,
+    log,
+    quiet_torch,
+)
+
+MOVIELENS = ROOT.parent / "shared" / "data" / "movielens-100k"
+DATABASE = "bench_nbo_latency"
+P99_TARGET_MS = 50.0
+PATH = "/api/next-best-offers/"
+TIMEOUT_S = 30
+# The same requests one at a time: the latency of a server that does not queue.
+ONE_CLIENT_REQUESTS = 500
+
+
+def main() -> None:
+    args = parse_args()
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-nbo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    server_url = args.database_url
+    try:
+        url = (
+            fresh_database(server_url, DATABASE)
+            if server_url
+            else f"sqlite:///{folder / 'bench.sqlite3'}"
+        )
+        report = run(args, folder, url)
+    finally:
+        if server_url:
+            drop_database(server_url, DATABASE)
+        if args.folder is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(report, indent=1))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--time-budget", type=int, default=120, help="training seconds")
+    parser.add_argument("--requests", type=int, default=3000, help="timed requests per load")
+    parser.add_argument("--warmup", type=int, default=300, help="requests before timing")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
+    # As the Dockerfile runs it: 3 synchronous workers.
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL server (default: SQLite in the folder)"
+    )
+    parser.add_argument(
+        "--folder", type=Path, help="keep the data here and reuse it when already prepared"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args()
+
+
+# ---- the data and the model -------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, folder: Path, url: str) -> dict[str, Any]:
+    os.environ.update(
+        **keys(folder),
+        DJANGO_SETTINGS_MODULE="marketing.settings",
+        DATABASE_URL=url,
+        DATA_DIR=str(folder),
+        JOB_QUEUE="inline",
+        CELERY_BROKER_URL="",
+        FILE_STORE_URL="",
+        LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+    prepared = prepare(args)
+    people = customers(prepared["model_id"])
+    tokens = client_tokens(args.clients)
+    in_process = service_alone(people["consented"], args.seed)
+    from django.db import connections
+
+    connections.close_all()
+
+    port = free_port()
+    server = start_server(port, args, folder)
+    loads: dict[str, Any] = {}
+    try:
+        rng = random.Random(args.seed)
+        healthz: list[Request] = [("GET", "/healthz", None, "healthz")]
+        for name, clients, kind, requests in (
+            ("healthz", tokens, 200, lambda n: healthz * n),
+            ("refused", tokens, 403, lambda n: nbo_requests(rng, people["refused"], n)),
+            (
+                "next_best_offers_one_client",
+                tokens[:1],
+                200,
+                lambda n: nbo_requests(rng, people["consented"], min(n, ONE_CLIENT_REQUESTS)),
+            ),
+            ("next_best_offers", tokens, 200, lambda n: nbo_requests(rng, people["consented"], n)),
+        ):
+            log(f"{name}: {args.warmup} warm-up and {args.requests} timed requests")
+            load(port, clients, requests(args.warmup), expect=kind)
+            before = load_average()
+            cpu_before = server_cpu_seconds(server.pid)
+            timed = requests(args.requests)
+            figures = load(port, clients, timed, expect=kind)
+            cpu = server_cpu_seconds(server.pid) - cpu_before
+            figures["server_cpu_ms_per_request"] = round(1000 * cpu / len(timed), 1)
+            figures["server_cores_busy"] = round(cpu / figures["seconds"], 2)
+            samples = figures.pop("samples")
+            if name.startswith("next_best_offers"):
+                figures["by_scorer"] = by_scorer(samples, people["learned"])
+            loads[name] = {
+                "clients": len(clients),
+                **figures,
+                "load_average_before": before,
+                "after": load_average(),
+            }
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    learned = people["learned"]
+    nbo = loads["next_best_offers"]
+    checks = {
+        f"p99_under_{P99_TARGET_MS:g}_ms": (nbo["p99_ms"] or 1e9) < P99_TARGET_MS,
+        "no_errors": nbo["errors"] == 0,
+    }
+    return {
+        "benchmark": "nbo_latency",
+        "database": "postgresql" if url.startswith("postgres") else "sqlite",
+        "server": f"gunicorn, {args.workers} workers x {args.threads} threads, "
+        "marketing.settings_production, access log on, loopback",
+        "settings": {
+            "workers": args.workers,
+            "threads": args.threads,
+            "clients": args.clients,
+            "requests": args.requests,
+            "warmup": args.warmup,
+            "cpu_count": os.cpu_count(),
+            "tokens": "one marketer login and token per client; NBO_THROTTLE_RATE default",
+        },
+        "data": {
+            **prepared,
+            "customers_with_profiling_consent": len(people["consented"]),
+            "of_them_learned_by_the_model": len(learned & set(people["consented"])),
+            "customers_refused": len(people["refused"]),
+        },
+        "in_process": in_process,
+        "loads": loads,
+        "target": {"p99_ms": P99_TARGET_MS, "errors": 0},
+        "checks": checks,
+        "pass": all(checks.values()),
+    }
+
+
+def keys(folder: Path) -> dict[str, str]:
+    """Random keys as production requires them, kept with the data they pseudonymised."""
+    path = folder / "keys.json"
+    if not path.exists():
+        names = ("DJANGO_SECRET_KEY", "PSEUDONYM_KEY", "SUPPRESSION_KEY")
+        path.write_text(json.dumps({name: secrets.token_urlsafe(48) for name in names}))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+def prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Import MovieLens, train a multi-offer model and put it in use (unless the folder
+    holds them already); what was made."""
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+
+    from marketing.models import Customer, Job, Offer, TrainingRun
+    from marketing.roles import MARKETER
+    from marketing.selectors.champions import champion_for
+    from marketing.services.champions import model_promote
+    from marketing.services.jobs import job_threads
+    from marketing.services.training import training_run_create
+
+    call_command("migrate", verbosity=0)
+    run = champion_for(None, TrainingRun.Target.CONVERSION)
+    if run is None:
+        log("importing MovieLens 100K")
+        started = time.perf_counter()
+        call_command("import_movielens", str(MOVIELENS), verbosity=0, stdout=io.StringIO())
+        import_s = time.perf_counter() - started
+        owner, _ = User.objects.get_or_create(username="bench-owner")
+        owner.groups.add(Group.objects.get(name=MARKETER))
+        quiet_torch(job_threads())
+        log(f"training a multi-offer model ({args.time_budget} s budget)")
+        started = time.perf_counter()
+        # JOB_QUEUE=inline: the job runs here, once the request's transaction commits.
+        run = training_run_create(
+            name="Every offer · conversion",
+            segment=None,
+            offer=None,
+            target=TrainingRun.Target.CONVERSION,
+            base_model="",
+            mode=TrainingRun.Mode.LORA,
+            params={"time_budget_s": args.time_budget},
+            by=owner,
+        )
+        run = TrainingRun.objects.select_related("job").get(pk=run.pk)
+        if run.job.status != Job.Status.SUCCEEDED:
+            raise SystemExit(f"training failed: {run.job.message} {run.job.error}")
+        model_promote(run=run, by=owner)
+        train_s = time.perf_counter() - started
+        run.metrics["timings"] = {"import_s": round(import_s, 1), "train_s": round(train_s, 1)}
+        TrainingRun.objects.filter(pk=run.pk).update(metrics=run.metrics)
+    metrics = run.metrics
+    return {
+        "customers": Customer.objects.count(),
+        "offers": Offer.objects.filter(active=True).count(),
+        "training_run": run.pk,
+        "model_id": run.model_id,
+        "time_budget_s": run.settings.get("time_budget_s"),
+        "timings": metrics.get("timings"),
+        "scorers": metrics.get("scorers"),
+    }
+
+
+def customers(model_id: str) -> dict[str, Any]:
+    """External ids of the customers the endpoint answers with offers (a valid profiling
+    consent, not suppressed) and of those it refuses, and the ids the model learned from."""
+    from marketing.filestore import model_registry
+    from marketing.models import Customer, Purpose
+    from marketing.selectors.consent import customers_with_consent
+
+    allowed = customers_with_consent(Purpose.PROFILING).filter(suppression__isnull=True)
+    consented = sorted(allowed.values_list("external_id", flat=True))
+    refused = sorted(
+        Customer.objects.exclude(pk__in=allowed.values("pk")).values_list("external_id", flat=True)
+    )
+    pseudonyms = model_registry(model_id).customers(model_id)
+    learned = set(
+        Customer.objects.filter(pseudonym__in=pseudonyms).values_list("external_id", flat=True)
+    )
+    return {"consented": consented, "refused": refused, "learned": learned}
+
+
+def client_tokens(clients: int) -> list[str]:
+    """A marketer login and API token per client."""
+    from django.contrib.auth.models import Group, User
+    from knox.models import AuthToken
+
+    from marketing.roles import MARKETER
+
+    tokens = []
+    for i in range(clients):
+        user, _ = User.objects.get_or_create(username=f"bench-client-{i:02d}")
+        user.groups.add(Group.objects.get(name=MARKETER))
+        tokens.append(AuthToken.objects.create(user=user)[1])
+    return tokens
+
+
+def service_alone(external_ids: list[str], seed: int, requests: int = 300) -> dict[str, Any]:
+    """The service in this process, one request at a time: load time, latencies, and where a
+    request's time goes (cProfile, cumulative ms per request of the main steps)."""
+    import cProfile
+    import pstats
+
+    from marketing.services import next_best_offers as nbo
+
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    nbo.next_best_offers(target="conversion", external_id=external_ids[0])
+    load_s = time.perf_counter() - started
+    seconds = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        nbo.next_best_offers(target="conversion", external_id=rng.choice(external_ids))
+        seconds.append(time.perf_counter() - started)
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(requests):
+        nbo.next_best_offers(target="conversion", external_id=rng.choice(external_ids))
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    steps = {
+        "champion_read": ("champions.py", "champion_model"),
+        "customer_and_impressions_read": ("next_best_offers.py", "_stored_customer"),
+        "scoring_every_offer": ("next_best_offers.py", "_scores"),
+        "of_it_fold_models": ("crossfit.py", "predict_by_fold"),
+        "of_it_fast_scorer": ("score.py", "predict_proba"),
+        "frequency_cap": ("frequency.py", "capped"),
+        "diversity_rerank": ("next_best_offers.py", "_reranked"),
+        "whole_request": ("next_best_offers.py", "next_best_offers"),
+    }
+    where: dict[str, float] = {}
+    for name, (file_name, function) in steps.items():
+        total = sum(
+            figures[3]
+            for (path, _, func), figures in stats.items()
+            if path.endswith(file_name) and func == function
+        )
+        where[name] = round(1000 * total / requests, 2)
+    return {
+        "first_request_s": round(load_s, 2),
+        **percentiles(seconds),
+        "profiled_ms_per_request": where,
+    }
+
+
+# ---- the server and the clients ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, args: argparse.Namespace, folder: Path) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    if not gunicorn.exists():
+        raise SystemExit("gunicorn is missing: install the prod extra (pip install -e '.[prod]')")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "marketing.settings_production",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    # The access log as the Dockerfile writes it.
+    log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(D)s'
+    server = subprocess.Popen(
+        [
+            str(gunicorn),
+            "marketing.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--timeout",
+            "120",
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            log_format,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "gunicorn.log").open("w"),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn stopped: {(folder / 'gunicorn.log').read_text()[-3000:]}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("gunicorn did not answer within 60 s")
+
+
+def server_cpu_seconds(master: int) -> float:
+    """CPU time used so far by the server's worker processes (Linux)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+# (method, path, body, label: the customer's external id or the load's name)
+Request = tuple[str, str, bytes | None, str]
+
+
+def nbo_requests(rng: random.Random, external_ids: list[str], n: int) -> list[Request]:
+    return [
+        ("POST", PATH, json.dumps({"external_id": ext}).encode(), ext)
+        for ext in (rng.choice(external_ids) for _ in range(n))
+    ]
+
+
+def load(port: int, tokens: list[str], requests: list[Request], *, expect: int) -> dict[str, Any]:
+    """The requests sent by len(tokens) clients back to back (each takes the next one):
+    latency percentiles, requests per second, errors, and each request's (label, seconds)."""
+    queue = iter(enumerate(requests))
+    lock = threading.Lock()
+    seconds: list[tuple[str, float]] = []
+    errors: list[str] = []
+
+    def client(token: str) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
+        headers = {
+            "Authorization": f"Token {token}",
+            "Content-Type": "application/json",
+            "X-Forwarded-Proto": "https",
+        }
+        while True:
+            with lock:
+                item = next(queue, None)
+            if item is None:
+                break
+            _, (method, path, body, label) = item
+            started = time.perf_counter()
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                elapsed = time.perf_counter() - started
+                status = response.status
+                if response.getheader("Connection", "").lower() == "close":
+                    connection.close()
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                with lock:
+                    errors.append(type(exc).__name__)
+                continue
+            with lock:
+                seconds.append((label, elapsed))
+                if status != expect:
+                    errors.append(f"HTTP {status}")
+
+    threads = [threading.Thread(target=client, args=(token,)) for token in tokens]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {
+        "requests": len(requests),
+        **percentiles([s for _, s in seconds]),
+        "requests_per_s": round(len(requests) / wall, 1),
+        "errors": len(errors),
+        "error_kinds": {kind: errors.count(kind) for kind in sorted(set(errors))[:5]},
+        "seconds": round(wall, 1),
+        "samples": seconds,
+    }
+
+
+def by_scorer(samples: list[tuple[str, float]], learned: set[str]) -> dict[str, Any]:
+    """Latencies by who scored the customer: the fold models (a customer the model learned
+    from) or the fast scorer (the others)."""
+    split: dict[str, list[float]] = {"fold_models": [], "fast_scorer": []}
+    for external_id, value in samples:
+        split["fold_models" if external_id in learned else "fast_scorer"].append(value)
+    return {
+        name: {"requests": len(values), **percentiles(values)} for name, values in split.items()
+    }
+
+
+def percentiles(seconds: list[float]) -> dict[str, float | None]:
+    if len(seconds) < 2:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    cuts = statistics.quantiles(seconds, n=100, method="inclusive")
+    return {
+        "p50_ms": round(1000 * cuts[49], 1),
+        "p95_ms": round(1000 * cuts[94], 1),
+        "p99_ms": round(1000 * cuts[98], 1),
+        "max_ms": round(1000 * max(seconds), 1),
+        "mean_ms": round(1000 * statistics.fmean(seconds), 1),
+    }
+
+
+if __name__ == "__main__":
+    main()
