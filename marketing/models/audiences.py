@@ -81,7 +81,8 @@ class AudienceMember(models.Model):
     # Why the customer is in the audience, in words (the segment and the cut).
     why = models.CharField(max_length=255, blank=True)
     # Held back as control: counted in the results, never exported.
-    in_control = models.BooleanField(default=False)
+    # A database default too: members are written by INSERT ... SELECT in bulk.
+    in_control = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
