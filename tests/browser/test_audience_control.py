@@ -32,8 +32,10 @@ def test_a_marketer_holds_back_a_control_group_and_measures_the_lift(
     page.fill("#id_control_seed", "7")
     page.click("#audience-form button[type=submit]")
     page.locator("h1", has_text="Spring with a control group").wait_for()
+    # The freeze is a job: the page counts the members held back once it is done.
+    page.locator("text=held back as control").wait_for(timeout=90_000)
     audience = Audience.objects.get()
-    assert audience.control_size > 0
+    assert audience.is_frozen and audience.control_size > 0
 
     # The campaign ran: 12 % of the contacted converted, 4 % of the control group.
     at = audience.frozen_at + timedelta(days=2)
@@ -47,6 +49,6 @@ def test_a_marketer_holds_back_a_control_group_and_measures_the_lift(
     Interaction.objects.bulk_create(conversions)
     page.reload()
     page.locator("button", has_text="Measure results").click()
-    page.locator("text=The campaign worked").wait_for()
+    page.locator("text=The campaign worked").wait_for(timeout=90_000)
     screenshot(page, "63-audience-control-results")
     assert page.errors == []
