@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import dateformat
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from marketing.errors import ApplicationError
@@ -65,13 +65,17 @@ def can_download(user) -> bool:
     return has_role(user, DOWNLOADERS)
 
 
+# Beside the scores of a model in use in the forms' lists (the champion's come first).
+MODEL_IN_USE = gettext_noop("model in use")
+
+
 class ScoringRunChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: ScoringRun) -> str:
         where = obj.segment.name if obj.segment else _("all customers")
         # The month's name in the active language ("05 Dec 2026 11:17" in English).
         when = dateformat.format(obj.created_at, "d M Y H:i")
         label = f"{obj.training_run.name} · {where} · {when}"
-        return f"{label} · {_('model in use')}" if getattr(obj, "in_use", False) else label
+        return f"{label} · {_(MODEL_IN_USE)}" if getattr(obj, "in_use", False) else label
 
 
 class AudienceForm(forms.Form):

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.generic import ListView, TemplateView, View
 
 from marketing.models import CampaignPlan, Job, Offer, ProfileField
@@ -36,6 +36,10 @@ from marketing.views import plan_charts
 from marketing.views.mixins import RoleRequiredMixin
 
 DEFAULT_ECONOMICS = {"cost_per_contact": 2, "fixed_cost": 500, "value_per_conversion": 80}
+
+
+# Beside the scores of a model in use in the forms' lists (the champion's come first).
+MODEL_IN_USE = gettext_noop("model in use")
 
 
 class EconomicsForm(forms.Form):
@@ -143,7 +147,7 @@ class PlanForm(EconomicsForm):
 def _scoring_label(scoring) -> str:
     where = scoring.segment.name if scoring.segment else _("All customers")
     label = f"#{scoring.pk} · {where} · {scoring.training_run.name} ({scoring.customers_scored:,})"
-    return f"{label} · {_('model in use')}" if getattr(scoring, "in_use", False) else label
+    return f"{label} · {_(MODEL_IN_USE)}" if getattr(scoring, "in_use", False) else label
 
 
 class ActualsForm(forms.Form):
