@@ -273,6 +273,9 @@ def audience_freeze(
             locked.control_seed = control_group(percent=100 * locked.control_share, seed=None)[1]
         progress(10, gettext_noop("Drawing the control group"))
         locked.control_size = _hold_back_control(locked, progress)
+    # Statistics of the members just written before they are counted: planned for an empty
+    # table, the consent count of a large audience takes a plan that never ends.
+    analyze(AudienceMember)
     at = timezone.now()
     progress(30, gettext_noop("Counting the members' consent"))
     # The consent gate of the contacted members: the control group is never exported.
@@ -307,7 +310,6 @@ def audience_freeze(
     )
     audience_figures_save(audience=locked, job=job, figures=figures)
     _log(locked, "frozen", by, size=size, consent=locked.consent_snapshot)
-    analyze(AudienceMember)
     return locked
 
 
