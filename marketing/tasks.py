@@ -28,6 +28,17 @@ def run_job_task(job_id: int) -> str:
     return job.status if job else "skipped"
 
 
+# Scheduled tasks that only start jobs (or do a few seconds of bookkeeping): the next scheduled
+# run does what a failed one left, so they are never retried.
+STARTS_JOBS = {
+    "acks_late": True,
+    "autoretry_for": (),
+    "max_retries": 0,
+    "time_limit": 300,
+    "soft_time_limit": 240,
+}
+
+
 @shared_task(
     name="marketing.purge_expired_data",
     acks_late=True,
@@ -41,15 +52,7 @@ def purge_expired_data_task() -> dict[str, int]:
     return retention_purge()
 
 
-@shared_task(
-    name="marketing.refresh_figures",
-    acks_late=True,
-    # Only starts jobs; the next scheduled run starts them again after a failure.
-    autoretry_for=(),
-    max_retries=0,
-    time_limit=300,
-    soft_time_limit=240,
-)
+@shared_task(name="marketing.refresh_figures", **STARTS_JOBS)
 def refresh_figures_task() -> list[int]:
     """Start counting the overview and every segment again (the jobs do the counting)."""
     return [job.pk for job in figures_refresh_all(by=None)]
@@ -68,15 +71,7 @@ def refresh_current_consent_task() -> dict[str, int]:
     return current_consent_refresh_due()
 
 
-@shared_task(
-    name="marketing.reconcile_jobs",
-    acks_late=True,
-    # Runs every JOB_SWEEP_SECONDS; the next run does what a failed one left.
-    autoretry_for=(),
-    max_retries=0,
-    time_limit=300,
-    soft_time_limit=240,
-)
+@shared_task(name="marketing.reconcile_jobs", **STARTS_JOBS)
 def reconcile_jobs_task() -> dict[str, int]:
     """Restart or end the jobs whose worker was lost; send again those the broker lost."""
     return jobs_reconcile()
@@ -89,29 +84,13 @@ def score_chunk_task(chunk_id: int) -> str:
     return chunk_task_run(chunk_id)
 
 
-@shared_task(
-    name="marketing.retrain_due",
-    acks_late=True,
-    # Only starts jobs; a schedule that failed to start says why and waits for its next date.
-    autoretry_for=(),
-    max_retries=0,
-    time_limit=300,
-    soft_time_limit=240,
-)
+@shared_task(name="marketing.retrain_due", **STARTS_JOBS)
 def retrain_due_task() -> list[int]:
     """Start the re-training runs whose schedules are due."""
     return retrain_schedules_run_due()
 
 
-@shared_task(
-    name="marketing.check_drift",
-    acks_late=True,
-    # Only starts jobs; the next day's run starts them again.
-    autoretry_for=(),
-    max_retries=0,
-    time_limit=300,
-    soft_time_limit=240,
-)
+@shared_task(name="marketing.check_drift", **STARTS_JOBS)
 def check_drift_task() -> list[int]:
     """Start a drift check of every model in use."""
     return [check.pk for check in drift_checks_start_all()]
