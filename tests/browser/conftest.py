@@ -1,3 +1,4 @@
+from concurrent.futures import wait
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,27 @@ def _allow_sync_db_access_beside_playwright(monkeypatch):
     database access from that thread as "async-unsafe" although no coroutine touches it.
     Only the browser tests get this, and only while they run."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _no_job_outlives_its_test(request):
+    """The in-process queue's lanes belong to the whole test process: a job a test started
+    and did not wait for (a re-training it only checks was queued) would hold the long lane
+    while the next test's jobs wait behind it. After each browser test, its unfinished jobs
+    are cancelled and both lanes drained, before its database is flushed."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from marketing.models import Job
+    from marketing.services import jobs
+
+    Job.objects.filter(status=Job.Status.QUEUED).update(status=Job.Status.CANCELLED)
+    Job.objects.filter(status=Job.Status.RUNNING).update(cancel_requested=True)
+    lanes = [executor.submit(lambda: None) for executor in list(jobs._executors.values())]
+    _, stuck = wait(lanes, timeout=300)
+    assert not stuck, "a job of this test still holds the in-process queue after 5 minutes"
 
 
 @pytest.fixture

@@ -30,7 +30,10 @@ def test_a_marketer_holds_back_a_control_group_and_measures_the_lift(
     page.fill("#id_name", "Spring with a control group")
     page.fill("#id_control_percent", "25")
     page.fill("#id_control_seed", "7")
-    page.click("#audience-form button[type=submit]")
+    # The first page of the session that starts a job (imports, a cold live server) may take
+    # longer than a click's default wait on a loaded machine.
+    with page.expect_navigation(timeout=90_000):
+        page.click("#audience-form button[type=submit]", no_wait_after=True)
     page.locator("h1", has_text="Spring with a control group").wait_for()
     # The freeze is a job: the page counts the members held back once it is done.
     page.locator("text=held back as control").wait_for(timeout=90_000)
