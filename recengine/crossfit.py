@@ -64,7 +64,7 @@ class CrossFitted:
         self.calibration_ = (1.0, 0.0)
         raw = self.predict_by_fold(frame, folds)
         self.calibration_ = _platt(raw, y)
-        self.out_of_fold_ = _apply(raw, self.calibration_)
+        self.out_of_fold_ = calibrated(raw, self.calibration_)
         return self
 
     def trees_for_all_rows(self) -> int:
@@ -81,7 +81,7 @@ class CrossFitted:
             rows = np.flatnonzero(folds == k)
             if len(rows):
                 scores[rows] = model.predict_proba(frame.iloc[rows])
-        return _apply(scores, getattr(self, "calibration_", (1.0, 0.0)))
+        return calibrated(scores, getattr(self, "calibration_", (1.0, 0.0)))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -97,7 +97,9 @@ def _platt(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
-def _apply(p: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+def calibrated(p: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+    """The scores ``p`` through the logistic recalibration ``calibration`` (slope, intercept)."""
+    """Scores `p` through the logistic recalibration `calibration` (slope, intercept)."""
     slope, intercept = calibration
     if (slope, intercept) == (1.0, 0.0):
         return p

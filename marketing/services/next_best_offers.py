@@ -16,11 +16,16 @@ trace of the person. A visitor is scored from the profile the caller sends, chec
 the catalogue of profile fields.
 
 Each process keeps what does not depend on the person, per target: the champion's model
-and the offers' input columns and similarity, loaded when the champion's model changes.
+and the offers' input columns and similarity, loaded when the champion's model changes, and
+the model's offer half (``recengine.factored``: for every tree, the leaves each offer's
+splits allow), so that a request walks the trees once for the person instead of once per
+offer, with the same scores.
 Every request reads the champion (one indexed row), so a promotion or a rollback takes
 effect at the next request; the offers are read again when the catalogue has changed
-(looked at every ``CATALOGUE_CHECK_SECONDS``). A request then reads the customer (one row,
-with their consent and suppression) and their recent impressions (one indexed read).
+(looked at every ``CATALOGUE_CHECK_SECONDS``; the request that finds them changed reads
+them, the process's others go on with the offers it has). A request then reads the
+customer (one row, with their consent and suppression) and their recent impressions (one
+indexed read).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from recengine.diversity import OfferSimilarity
+    from recengine.factored import ItemScorer
 
 MAX_LIMIT = MAX_K  # offers at most, as in a recommendation list
 # The recommendation page's default: some score given up for variety.
@@ -162,6 +168,9 @@ class _Catalogue:
     # scoring run's rows have every field some customer of the batch has.
     fields: list[str]
     similarity: OfferSimilarity
+    # The served model split into its customer and offer halves over these offers (None:
+    # a model ``recengine.factored`` cannot split, which scores the joined rows).
+    factored: ItemScorer | None
     # (active offers, last change of any offer) when read.
     version: tuple[int, Any]
     checked_at: float
@@ -174,6 +183,8 @@ class _Served:
     scorer: str
     loaded: ScoringModel
     catalogue: _Catalogue
+    # A request is reading the changed catalogue: the others serve the one they have.
+    refreshing: bool = False
 
 
 _served: dict[str, _Served] = {}
@@ -187,20 +198,24 @@ def _catalogue_version() -> tuple[int, Any]:
     return figures["active"], figures["changed"]
 
 
-def _catalogue_read(base_model: str) -> _Catalogue:
+def _catalogue_read(base_model: str, loaded: ScoringModel) -> _Catalogue:
     import numpy as np
     import pandas as pd
 
+    from recengine.factored import factored
+
     version = _catalogue_version()
     offers = list(Offer.objects.filter(active=True).order_by("pk"))
+    frame = pd.DataFrame.from_records([offer_columns(offer) for offer in offers])
     return _Catalogue(
         ids=np.array([offer.pk for offer in offers], dtype=np.int64),
         external_ids=[offer.external_id for offer in offers],
         titles=[offer.title for offer in offers],
         categories=[offer.category for offer in offers],
-        frame=pd.DataFrame.from_records([offer_columns(offer) for offer in offers]),
+        frame=frame,
         fields=list(ProfileField.objects.values_list("name", flat=True)),
         similarity=offer_similarity(offers, "categories", base_model),
+        factored=factored(loaded.model, frame) if offers else None,
         version=version,
         checked_at=time.monotonic(),
     )
@@ -222,14 +237,27 @@ def _served_for(target: str) -> _Served:
             loaded = scoring_model(run, scorer, device="cpu")
             # One request scores on one thread: the server's workers are its concurrency.
             limit_threads(loaded.model, 1)
-            served = _Served(run_id, model_id, scorer, loaded, _catalogue_read(run.base_model))
+            catalogue = _catalogue_read(run.base_model, loaded)
+            served = _Served(run_id, model_id, scorer, loaded, catalogue)
             _served[target] = served
-        elif time.monotonic() - served.catalogue.checked_at > CATALOGUE_CHECK_SECONDS:
-            if _catalogue_version() != served.catalogue.version:
-                run = TrainingRun.objects.only("base_model").get(pk=run_id)
-                served.catalogue = _catalogue_read(run.base_model)
-            served.catalogue.checked_at = time.monotonic()
-        return served
+            return served
+        due = time.monotonic() - served.catalogue.checked_at > CATALOGUE_CHECK_SECONDS
+        if not due or served.refreshing:
+            return served
+        served.catalogue.checked_at = time.monotonic()
+        if _catalogue_version() == served.catalogue.version:
+            return served
+        served.refreshing = True
+    # The offers changed: this request reads them (and splits the model over them again)
+    # while the process's other requests go on with the offers it has.
+    try:
+        run = TrainingRun.objects.only("base_model").get(pk=run_id)
+        catalogue = _catalogue_read(run.base_model, served.loaded)
+        with _lock:
+            served.catalogue = catalogue
+    finally:
+        served.refreshing = False
+    return served
 
 
 # ---- the person -------------------------------------------------------------------------------
@@ -376,6 +404,8 @@ def _scores(loaded: ScoringModel, catalogue: _Catalogue, person: _Person) -> np.
         for name, value in {**dict.fromkeys(catalogue.fields), **row}.items()
         if name not in catalogue.frame
     }
+    if catalogue.factored is not None:
+        return catalogue.factored.predict_proba(columns)
     frame = catalogue.frame.assign(**columns)
     return np.asarray(loaded.model.predict_proba(frame), dtype=np.float64)
 

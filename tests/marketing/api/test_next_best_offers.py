@@ -161,6 +161,8 @@ def test_it_scores_a_customer_as_a_scoring_run_of_the_fast_scorer_does(
     assert listed(response) == sorted(stored, key=lambda code: -stored[code])
     assert [offer["rank"] for offer in answer["offers"]] == [1, 2, 3, 4, 5, 6]
     assert listed(response)[0] in ("M-1", "M-2", "M-3")  # a student: science fiction first
+    # Scored by the model's customer and offer halves, not by joined rows.
+    assert nbo._served[champion.target].catalogue.factored is not None
 
 
 def test_it_varies_the_categories_when_asked_for_diversity(marketer_client, champion):
