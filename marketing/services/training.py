@@ -87,11 +87,13 @@ HEAD_HIDDEN = 64
 # Width of the numeric tower (the piecewise-linear encoding of every number goes through it).
 NUMERIC_HIDDEN = 64
 # An incremental re-training's learning rates, as a share of a first training's, and its
-# passes over the newer responses at most: it starts from weights that already fit, and
-# should move them towards the newer responses without forgetting what still holds, in a
-# fraction of a first training's time (bench/retrain_drift.py).
+# passes over the newer responses at most, and its share of the time budget: it starts from
+# weights that already fit, and should move them towards the newer responses without
+# forgetting what still holds, in a fraction of a first training's time
+# (bench/retrain_drift.py).
 INCREMENTAL_LEARNING_RATE_SHARE = 0.5
 INCREMENTAL_MAX_EPOCHS = 4
+INCREMENTAL_TIME_SHARE = 0.25
 # Fewer examples of either class than this cannot give a meaningful test AUC.
 MIN_CLASS_EXAMPLES = 10
 VALIDATION_SHARE = 0.1
@@ -1031,8 +1033,9 @@ def bert_config(p: TrainParams, *, mode: str, base_model: str, train_rows: int) 
 
 def continued_model(parent: ClickModel, config: TrainConfig) -> ClickModel:
     """A model that goes on from ``parent``'s weights with ``config``'s way of training, at
-    INCREMENTAL_LEARNING_RATE_SHARE of the learning rates and INCREMENTAL_MAX_EPOCHS passes at
-    most: more gently and briefly than a first training."""
+    INCREMENTAL_LEARNING_RATE_SHARE of the learning rates, INCREMENTAL_MAX_EPOCHS passes and
+    INCREMENTAL_TIME_SHARE of the time budget at most: more gently and briefly than a first
+    training."""
     from recengine.train import ClickModel
 
     changes: dict[str, Any] = {
@@ -1043,6 +1046,8 @@ def continued_model(parent: ClickModel, config: TrainConfig) -> ClickModel:
         )
     }  # fmt: skip
     changes["epochs"] = min(config.epochs, INCREMENTAL_MAX_EPOCHS)
+    if config.time_budget_s is not None:
+        changes["time_budget_s"] = config.time_budget_s * INCREMENTAL_TIME_SHARE
     changes["learning_rate"] = config.learning_rate * INCREMENTAL_LEARNING_RATE_SHARE
     changes["head_learning_rate"] = (
         parent.config.head_learning_rate * INCREMENTAL_LEARNING_RATE_SHARE

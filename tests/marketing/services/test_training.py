@@ -12,6 +12,8 @@ from marketing.pseudonyms import erasure_token
 from marketing.services import jobs
 from marketing.services.erasure import customer_erase
 from marketing.services.training import (
+    INCREMENTAL_LEARNING_RATE_SHARE,
+    INCREMENTAL_TIME_SHARE,
     training_run_create,
     training_run_retrain,
     without_rare_values,
@@ -384,6 +386,14 @@ def test_a_re_training_goes_on_from_the_model_on_the_newer_responses_and_counts_
         (registry_folder(settings, parent) / "model" / "model.json").read_text()
     )
     assert saved["serializer_state"] == parent_saved["serializer_state"]
+    # More gently and briefly than a first training: a share of the rates and of the time.
+    child_config, parent_config = saved["train_config"], parent_saved["train_config"]
+    assert child_config["learning_rate"] == pytest.approx(
+        parent_config["learning_rate"] * INCREMENTAL_LEARNING_RATE_SHARE
+    )
+    assert child_config["time_budget_s"] == pytest.approx(
+        parent_config["time_budget_s"] * INCREMENTAL_TIME_SHARE
+    )
     assert "continued" in continued.name and "retrained" in again.name
     # The drift reference: every customer field and the served model's test scores.
     assert {f["field"] for f in continued.reference["fields"]} == {"age", "job", "balance"}
