@@ -83,3 +83,60 @@ def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
         auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
     ) / (positives * negatives)
     return float(np.sqrt(max(variance, 0.0)))
+
+
+@dataclass(frozen=True)
+class AucComparison:
+    """Two models' AUCs on the same rows, and the 95 % interval of their difference."""
+
+    rows: int
+    positives: int
+    auc_a: float
+    auc_b: float
+    # auc_b - auc_a, and its 95 % paired-bootstrap interval.
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def verdict(self) -> str:
+        """ "better" or "worse" (b against a) when the interval leaves out zero, else "tie"."""
+        if self.low > 0:
+            return "better"
+        if self.high < 0:
+            return "worse"
+        return "tie"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict}
+
+
+def compare_aucs(
+    y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, *, resamples: int = 200, seed: int = 0
+) -> AucComparison:
+    """Model b against model a on the same labelled rows: both AUCs and a paired bootstrap of
+    their difference (each resample draws rows with replacement and scores both models on
+    it, so what the rows share does not count as a difference). Needs both classes."""
+    y = np.asarray(y, dtype=int)
+    p_a, p_b = np.asarray(p_a, dtype=float), np.asarray(p_b, dtype=float)
+    positives = int(y.sum())
+    if positives == 0 or positives == len(y):
+        raise ValueError("comparing AUCs needs rows of both classes")
+    auc_a, auc_b = float(roc_auc_score(y, p_a)), float(roc_auc_score(y, p_b))
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y), len(y))
+        drawn = y[rows]
+        if 0 < drawn.sum() < len(drawn):
+            differences.append(roc_auc_score(drawn, p_b[rows]) - roc_auc_score(drawn, p_a[rows]))
+    low, high = np.quantile(differences, [0.025, 0.975]) if differences else (float("nan"),) * 2
+    return AucComparison(
+        rows=len(y),
+        positives=positives,
+        auc_a=auc_a,
+        auc_b=auc_b,
+        difference=auc_b - auc_a,
+        low=float(low),
+        high=float(high),
+    )

@@ -28,6 +28,7 @@ class Job(models.Model):
         AUDIENCE_DIVERSITY = "diversity", _("Audience diversity")
         AUDIENCE_RESULTS = "audience_results", _("Campaign results")
         DRIFT = "drift", _("Drift check")
+        COMPARE = "compare", _("Model comparison")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

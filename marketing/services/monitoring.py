@@ -35,6 +35,7 @@ from marketing.models import (
     TrainingRun,
 )
 from marketing.selectors.champions import champion_for, champions
+from marketing.selectors.figures import unfinished_job
 from marketing.services.audit import Actor, audit_log, stored_user
 from marketing.services.jobs import Progress, job_create, register_runner
 from marketing.services.model_inputs import field_types, learnable
@@ -60,7 +61,25 @@ READING_SCORES = gettext_noop("Reading a sample of %(rows)s scored customers")
 READING_RESPONSES = gettext_noop("Reading the responses since the model was trained")
 NO_CHAMPION = gettext_noop("No model is in use for this offer and target.")
 RETRAIN_STARTED = gettext_noop("Re-training started: run %(run)s.")
+COMPARE_TITLE = gettext_noop("“%(name)s” against the model in use")
+NO_CHAMPION_TO_COMPARE = gettext_noop(
+    "No model is in use for this offer and target: there is nothing to compare “%(name)s” with."
+)
+IS_THE_CHAMPION = gettext_noop("“%(name)s” is the model in use: compare another model with it.")
+NOT_FINISHED = gettext_noop("“%(name)s” has no finished model to compare.")
+NOT_SCORED_TO_COMPARE = gettext_noop(
+    "“%(name)s” has not scored any customer yet: score customers with it, then compare."
+)
+READING_BOTH = gettext_noop("Reading the responses since both models were trained")
+BOOTSTRAP = gettext_noop("Comparing the models on %(rows)s responses")
 MESSAGES = (
+    COMPARE_TITLE,
+    NO_CHAMPION_TO_COMPARE,
+    IS_THE_CHAMPION,
+    NOT_FINISHED,
+    NOT_SCORED_TO_COMPARE,
+    READING_BOTH,
+    BOOTSTRAP,
     DRIFT_TITLE,
     NO_REFERENCE,
     NOT_SCORED,
@@ -212,7 +231,18 @@ def live_responses(run: TrainingRun, scoring: ScoringRun) -> tuple[np.ndarray, n
     beside the scores ``scoring`` gave them (pairs it did not score are left out)."""
     import numpy as np
 
-    since = parent_data_until(run)
+    scored = scored_responses(run, scoring, since=parent_data_until(run))
+    y = np.fromiter((label for label, _ in scored.values()), dtype=int, count=len(scored))
+    p = np.fromiter((score for _, score in scored.values()), dtype=float, count=len(scored))
+    return y, p
+
+
+def scored_responses(
+    run: TrainingRun, scoring: ScoringRun, *, since
+) -> dict[tuple[int, int | None], tuple[int, float]]:
+    """{(customer, offer): (outcome, score)} of the pairs of ``run``'s use case first met
+    after ``since`` that ``scoring`` scored (the offer is None for a one-offer model's
+    scores, which hold no offer)."""
     responses = (
         Interaction.objects.filter(offer=run.offer_id) if run.offer_id else Interaction.objects
     )
@@ -230,28 +260,101 @@ def live_responses(run: TrainingRun, scoring: ScoringRun) -> tuple[np.ndarray, n
             first=Min("occurred_at"),
         )
         .order_by()
-        .filter(first__gt=since)
     )
+    if since is not None:
+        pairs = pairs.filter(first__gt=since)
+    one_offer = scoring.training_run.offer_id is not None
     labels = {
-        (c, o if scoring.training_run.offer_id is None else None): label
+        (c, None if one_offer else o): label
         for c, o, label in pairs.values_list("customer_id", "offer_id", "label").iterator(
             chunk_size=10_000
         )
     }
-    if not labels:
-        return np.zeros(0, dtype=int), np.zeros(0)
-    y, p = [], []
+    scored: dict[tuple[int, int | None], tuple[int, float]] = {}
     customer_ids = sorted({c for c, _ in labels})
     for start in range(0, len(customer_ids), 5000):
         chunk = customer_ids[start : start + 5000]
         for customer_id, offer_id, score in CustomerScore.objects.filter(
             scoring_run=scoring, customer_id__in=chunk
         ).values_list("customer_id", "offer_id", "score"):
-            key = (customer_id, offer_id if scoring.training_run.offer_id is None else None)
+            key = (customer_id, None if one_offer else offer_id)
             if key in labels:
-                y.append(labels[key])
-                p.append(score)
-    return np.asarray(y, dtype=int), np.asarray(p, dtype=float)
+                scored[key] = (labels[key], score)
+    return scored
+
+
+# ---- champion and challenger on the same recent responses ----------------------------------
+def challenger_compare_start(*, run: TrainingRun, by: Actor) -> Job:
+    """Start comparing ``run``'s model (a challenger) with the model in use of its use case
+    on the same responses, those first met after both learned (a job: it reads responses
+    and scores that grow with the customers); returns the comparison under way if any."""
+    if run.job.status != Job.Status.SUCCEEDED or not run.model_id:
+        raise MonitoringError(message(NOT_FINISHED, name=run.name))
+    champion = champion_for(run.offer_id, run.target)
+    if champion is None:
+        raise MonitoringError(message(NO_CHAMPION_TO_COMPARE, name=run.name))
+    if champion.pk == run.pk:
+        raise MonitoringError(message(IS_THE_CHAMPION, name=run.name))
+    for model in (run, champion):
+        if latest_scoring(model) is None:
+            raise MonitoringError(message(NOT_SCORED_TO_COMPARE, name=model.name))
+    running = unfinished_job(Job.Kind.COMPARE, challenger=run.pk)
+    if running is not None:
+        return running
+    return job_create(
+        kind=Job.Kind.COMPARE,
+        title=message(COMPARE_TITLE, name=run.name)[:200],
+        params={"challenger": run.pk, "champion": champion.pk},
+        by=by,
+    )
+
+
+def latest_comparison(run: TrainingRun) -> Job | None:
+    """The newest comparison of ``run``'s model with the model in use."""
+    return (
+        Job.objects.filter(kind=Job.Kind.COMPARE, params__challenger=run.pk)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+@register_runner(Job.Kind.COMPARE, restartable=True)
+def run_challenger_comparison(job: Job, progress: Progress) -> dict[str, Any]:
+    import numpy as np
+
+    from recengine.metrics import compare_aucs
+
+    challenger = TrainingRun.objects.get(pk=job.params["challenger"])
+    champion = TrainingRun.objects.get(pk=job.params["champion"])
+    theirs_scoring, ours_scoring = latest_scoring(champion), latest_scoring(challenger)
+    for model, scoring in ((champion, theirs_scoring), (challenger, ours_scoring)):
+        if scoring is None:
+            raise MonitoringError(message(NOT_SCORED_TO_COMPARE, name=model.name))
+    assert theirs_scoring is not None and ours_scoring is not None
+    # Held out from both: first met after the newest response either learned from.
+    since = max(d for d in (parent_data_until(champion), parent_data_until(challenger)) if d)
+    progress(5, READING_BOTH)
+    ours = scored_responses(challenger, ours_scoring, since=since)
+    progress(45, READING_BOTH)
+    theirs = scored_responses(champion, theirs_scoring, since=since)
+    shared = sorted(ours.keys() & theirs.keys(), key=lambda key: (key[0], key[1] or 0))
+    figures: dict[str, Any] = {
+        "champion": champion.pk,
+        "challenger": challenger.pk,
+        "since": since.isoformat(),
+        "scoring_runs": [theirs_scoring.pk, ours_scoring.pk],
+        "responses": len(shared),
+    }
+    y = np.array([ours[key][0] for key in shared], dtype=int)
+    if len(shared) < settings.DRIFT_MIN_RESPONSES or y.min(initial=0) == y.max(initial=0):
+        return {**figures, "enough": False}
+    progress(80, message(BOOTSTRAP, rows=f"{len(shared):,}"))
+    comparison = compare_aucs(
+        y,
+        np.array([theirs[key][1] for key in shared], dtype=float),
+        np.array([ours[key][1] for key in shared], dtype=float),
+    )
+    return {**figures, "enough": True, **comparison.as_dict()}
 
 
 # ---- scheduled re-training ----------------------------------------------------------------

@@ -40,7 +40,12 @@ from marketing.services.champions import (
     model_rollback,
     test_figures,
 )
-from marketing.services.monitoring import MonitoringError, drift_check_start
+from marketing.services.monitoring import (
+    MonitoringError,
+    challenger_compare_start,
+    drift_check_start,
+    latest_comparison,
+)
 from marketing.services.scoring import ScoringSetupError, scoring_run_create
 from marketing.services.training import (
     base_model_choices,
@@ -561,6 +566,20 @@ def use_case_section(run: TrainingRun) -> dict[str, Any] | None:
         and champion.pk == run.pk,
         "champion_auc": test_figures(champion)["roc_auc"] if champion else None,
         "run_auc": test_figures(run)["roc_auc"],
+        "comparison": comparison_section(run) if champion and champion.pk != run.pk else None,
+    }
+
+
+def comparison_section(run: TrainingRun) -> dict[str, Any]:
+    """The newest comparison of a challenger with the model in use, for its page."""
+    job = latest_comparison(run)
+    finished = job is not None and job.status == Job.Status.SUCCEEDED
+    return {
+        "job": job,
+        "result": job.result if finished and job else None,
+        "failure": translated_html(job.message)
+        if job is not None and job.status == Job.Status.FAILED
+        else "",
     }
 
 
@@ -597,6 +616,24 @@ class DriftCheckView(RoleRequiredMixin, View):
         else:
             messages.success(request, _("Drift check started."))
         return redirect(f"{reverse('model-detail', args=[run.pk])}#drift")
+
+
+class ModelCompareView(RoleRequiredMixin, View):
+    """POST only: compare the model with the model in use on the same recent responses (a
+    job)."""
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, pk: int):
+        run = get_object_or_404(training_runs(), pk=pk)
+        try:
+            challenger_compare_start(run=run, by=request.user)
+        except MonitoringError as exc:
+            messages.error(request, translated(str(exc)))
+        else:
+            messages.success(request, _("Comparison with the model in use started."))
+        return redirect(f"{reverse('model-detail', args=[run.pk])}#use-case")
 
 
 class ModelPromoteView(RoleRequiredMixin, View):

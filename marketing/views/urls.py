@@ -57,6 +57,7 @@ urlpatterns = [
     path("models/<int:pk>/rollback/", models.ModelRollbackView.as_view(), name="model-rollback"),
     path("models/<int:pk>/history/", models.ModelHistoryView.as_view(), name="model-history"),
     path("models/<int:pk>/drift/", models.DriftCheckView.as_view(), name="model-drift"),
+    path("models/<int:pk>/compare/", models.ModelCompareView.as_view(), name="model-compare"),
     path(
         "models/<int:pk>/explanations/",
         explanations.ModelExplainView.as_view(),

@@ -3,8 +3,9 @@ drift check and the model history, rolls back, and starts a re-training."""
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from marketing.models import TrainingRun
+from marketing.models import Interaction, TrainingRun
 from marketing.selectors.champions import champion_for
 from tests.factories import make_offer
 from tests.marketing.pii_world import _drift_check
@@ -14,7 +15,7 @@ pytestmark = [pytest.mark.browser]
 
 
 def test_a_marketer_puts_a_model_in_use_reads_its_drift_and_rolls_back(
-    live_server, transactional_db, marketer, browser_page, screenshot
+    live_server, transactional_db, marketer, browser_page, screenshot, settings
 ):
     from tests.factories import make_customer
 
@@ -57,6 +58,22 @@ def test_a_marketer_puts_a_model_in_use_reads_its_drift_and_rolls_back(
     page.locator('[data-testid="drift-history"] tr', has_text="Drifted").wait_for()
     page.locator('[data-plotly="drift-history-data"] .plot-container').wait_for()
     screenshot(page, "62-model-history")
+
+    # The model rolled back from is now a challenger: compared with the one in use on the
+    # responses that came after both were trained.
+    settings.DRIFT_MIN_RESPONSES = 30
+    finished_scoring(spring, customers)
+    responses = [
+        Interaction(customer=c, offer=offer, kind=kind, occurred_at=timezone.now())
+        for i, c in enumerate(customers)
+        for kind in (["impression", "conversion"] if i % 3 == 0 else ["impression"])
+    ]
+    Interaction.objects.bulk_create(responses)
+    page.goto(live_server.url + reverse("model-detail", args=[autumn.pk]))
+    page.click('[data-testid="compare-button"]')
+    page.locator('[data-testid="comparison-table"]').wait_for(timeout=60_000)
+    assert "Too close to tell" in page.locator('[data-testid="comparison"]').inner_text()
+    screenshot(page, "64-challenger-against-the-model-in-use")
 
     page.goto(live_server.url + reverse("model-detail", args=[spring.pk]))
     page.click('[data-testid="retrain-scratch"]')

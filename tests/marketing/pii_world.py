@@ -409,6 +409,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "model-rollback": ("training_run",),
     "model-history": ("training_run",),
     "model-drift": ("training_run",),
+    "model-compare": ("training_run",),
     "customer-erasure": ("erasure_job",),
     "model-explain": ("training_run",),
     "model-scoring-detail": ("scoring_run", "multi_scoring_run"),

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from recengine.metrics import click_metrics, lift_and_gains
+from recengine.metrics import click_metrics, compare_aucs, lift_and_gains
 
 
 def test_it_computes_ranking_and_probability_metrics_by_hand():
@@ -41,3 +41,21 @@ def test_the_auc_standard_error_shrinks_with_more_rows_and_matches_resampling():
     predicted = auc_standard_error(float(np.mean(aucs)), 120, 480)
     assert abs(predicted - measured) / measured < 0.25
     assert auc_standard_error(0.8, 1200, 4800) < predicted
+
+
+def test_comparing_two_models_on_the_same_rows_tells_a_better_one_from_a_tie():
+    rng = np.random.default_rng(2)
+    y = (rng.uniform(size=2000) < 0.3).astype(int)
+    noise = rng.uniform(size=2000)
+    weak, strong = 0.2 * y + noise, 0.8 * y + noise
+
+    better = compare_aucs(y, weak, strong)
+    same = compare_aucs(y, weak, weak + 1e-9 * rng.uniform(size=2000))
+    worse = compare_aucs(y, strong, weak)
+
+    assert better.auc_b > better.auc_a and better.low > 0 and better.verdict == "better"
+    assert better.low <= better.difference <= better.high
+    assert same.verdict == "tie" and same.low <= 0 <= same.high
+    assert worse.verdict == "worse" and worse.as_dict()["verdict"] == "worse"
+    with pytest.raises(ValueError, match="both classes"):
+        compare_aucs(np.ones(10), weak[:10], strong[:10])

@@ -9,6 +9,7 @@ from marketing.models import AuditEvent, Customer, Interaction, Job, RetrainSche
 from marketing.services.champions import model_promote
 from marketing.services.monitoring import (
     MonitoringError,
+    challenger_compare_start,
     drift_check_start,
     retrain_schedules_run_due,
 )
@@ -210,3 +211,99 @@ def test_the_pages_show_a_drift_alert_and_start_a_check(
     assert 'Fields that moved: <span translate="no">age</span>' in page
     overview = viewer_client.get(reverse("overview")).content.decode()
     assert 'data-testid="drift-alert"' in overview and run.name in overview
+
+
+def _comparison(run, marketer, capture):
+    with capture(execute=True):
+        job = challenger_compare_start(run=run, by=marketer)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    return job.result
+
+
+def test_a_challenger_is_compared_with_the_model_in_use_on_the_same_recent_responses(
+    marketer, viewer, term_deposit, django_capture_on_commit_callbacks, settings
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    settings.DRIFT_MIN_RESPONSES = 50
+    champion = _trained_on(term_deposit, by=marketer)
+    challenger = _trained_on(term_deposit, by=marketer, seed=1)
+    model_promote(run=champion, by=marketer)
+    customers = _customers(300, age=40, income=30, prefix="C")
+    rng = np.random.default_rng(6)
+    converted = rng.uniform(size=len(customers)) < 0.3
+    # The challenger's scores follow the outcomes, the champion's do not.
+    champion_scoring = finished_scoring(champion, customers)
+    challenger_scoring = finished_scoring(challenger, customers)
+    for score in challenger_scoring.scores.all():
+        index = customers.index(score.customer)
+        score.score = float(0.6 * converted[index] + 0.4 * rng.uniform())
+        score.save()
+    for score in champion_scoring.scores.all():
+        score.score = float(rng.uniform())
+        score.save()
+    since = timezone.now() - timedelta(days=5)
+    for customer, outcome in zip(customers, converted, strict=True):
+        Interaction.objects.create(
+            customer=customer, offer=term_deposit, kind="impression", occurred_at=since
+        )
+        if outcome:
+            Interaction.objects.create(
+                customer=customer, offer=term_deposit, kind="conversion", occurred_at=since
+            )
+    # Learned by the challenger (its data runs later): not held out from both, left out.
+    challenger.rows = {**challenger.rows, "latest_response_at": since.isoformat()}
+    challenger.save()
+    early = customers[:20]
+    Interaction.objects.filter(customer__in=early).update(occurred_at=since - timedelta(days=1))
+
+    marketer_client, viewer_client = Client(), Client()
+    marketer_client.force_login(marketer)
+    viewer_client.force_login(viewer)
+    assert viewer_client.post(reverse("model-compare", args=[challenger.pk])).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("model-compare", args=[challenger.pk]))
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.COMPARE)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    result = job.result
+
+    assert (result["champion"], result["challenger"]) == (champion.pk, challenger.pk)
+    assert result["since"] == since.isoformat()
+    assert result["responses"] == 0  # every pair was first met at `since`, not after it
+    assert not result["enough"]
+
+    # Met a day after the newest either model learned from: held out from both.
+    Interaction.objects.exclude(customer__in=early).update(occurred_at=since + timedelta(days=1))
+    result = _comparison(challenger, marketer, django_capture_on_commit_callbacks)
+
+    assert result["enough"] and result["responses"] == 280
+    assert result["positives"] == int(converted[20:].sum())
+    assert result["auc_b"] > 0.9 and 0.35 < result["auc_a"] < 0.65
+    assert result["verdict"] == "better" and result["low"] > 0
+    page = viewer_client.get(reverse("model-detail", args=[challenger.pk])).content.decode()
+    assert 'data-testid="comparison-table"' in page and "Better" in page
+    assert 'data-testid="compare-button"' not in page  # viewers read, marketers start
+
+
+def test_a_comparison_needs_a_model_in_use_and_scores_of_both(
+    marketer, term_deposit, django_capture_on_commit_callbacks
+):
+    champion = _trained_on(term_deposit, by=marketer)
+    challenger = _trained_on(term_deposit, by=marketer, seed=1)
+    with pytest.raises(MonitoringError, match="No model is in use"):
+        challenger_compare_start(run=challenger, by=marketer)
+    model_promote(run=champion, by=marketer)
+    with pytest.raises(MonitoringError, match="is the model in use"):
+        challenger_compare_start(run=champion, by=marketer)
+    with pytest.raises(MonitoringError, match="has not scored any customer yet"):
+        challenger_compare_start(run=challenger, by=marketer)
+    customers = _customers(10, age=40, income=30, prefix="N")
+    finished_scoring(champion, customers)
+    finished_scoring(challenger, customers)
+
+    result = _comparison(challenger, marketer, django_capture_on_commit_callbacks)
+
+    assert result == {**result, "responses": 0, "enough": False}
