@@ -9,12 +9,16 @@ from marketing.models import DriftCheck, Job, ModelPromotion, Offer, ScoringRun,
 
 def use_case_promotions(offer: Offer | int | None, target: str) -> QuerySet[ModelPromotion]:
     """The use case's promotions and rollbacks, newest first."""
+    return _newest_first(offer, target).select_related(
+        "training_run", "training_run__job", "previous", "by"
+    )
+
+
+def _newest_first(offer: Offer | int | None, target: str) -> QuerySet[ModelPromotion]:
     offer_id = offer.pk if isinstance(offer, Offer) else offer
     rows = ModelPromotion.objects.filter(target=target)
     rows = rows.filter(offer__isnull=True) if offer_id is None else rows.filter(offer_id=offer_id)
-    return rows.select_related("training_run", "training_run__job", "previous", "by").order_by(
-        "-at", "-id"
-    )
+    return rows.order_by("-at", "-id")
 
 
 def latest_promotion(
@@ -36,7 +40,7 @@ def champion_model(offer: Offer | int | None, target: str) -> tuple[int, str] | 
     """(run id, model id) of the use case's champion, from one read of the promotions'
     index: for callers that ask on every request whether the champion changed."""
     return (
-        use_case_promotions(offer, target)
+        _newest_first(offer, target)
         .values_list("training_run_id", "training_run__model_id")
         .first()
     )
