@@ -332,7 +332,9 @@ class ItemScorer:
 
     def predict_proba(self, person: dict[str, Any]) -> np.ndarray:
         fold = person.get(self.fold_column) if self.fold_column else None
-        if self.folds is None or fold is None or fold == self.not_learned:
+        # As OutOfSample reads the column: missing is a customer the model never learned.
+        missing = fold is None or (isinstance(fold, float) and math.isnan(fold))
+        if self.folds is None or missing or fold == self.not_learned:
             return _sigmoid(self.scorer.raw(person))
         from recengine.crossfit import calibrated
 

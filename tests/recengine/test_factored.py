@@ -117,7 +117,7 @@ def test_out_of_sample_scores_learned_customers_by_their_fold_model(data):
     scorer = factored(model, items)
 
     assert scorer is not None
-    for fold in (NOT_LEARNED, 0, 2):
+    for fold in (NOT_LEARNED, 0, 2, np.nan):
         person = {**PEOPLE[0], FOLD_COLUMN: fold}
         expected = model.predict_proba(_joined(items, person))
         np.testing.assert_allclose(scorer.predict_proba(person), expected, rtol=0, atol=1e-12)

@@ -333,6 +333,24 @@ def test_it_follows_a_promotion_and_a_new_offer_at_the_next_request(
     assert "M-7" in [offer["external_id"] for offer in answer["offers"]]
 
 
+def test_it_reads_a_changed_catalogue_under_the_same_model_in_use(
+    marketer_client, champion, monkeypatch
+):
+    consented()
+    first = listed(ask(marketer_client, external_id="C-1", limit=7, diversity=0))
+    assert "M-7" not in first
+    monkeypatch.setattr(nbo, "CATALOGUE_CHECK_SECONDS", 0.0)
+    make_offer("M-7", title="Star Wars", category="sci-fi")
+
+    answer = ask(marketer_client, external_id="C-1", limit=7, diversity=0).json()
+
+    assert answer["training_run"] == champion.pk
+    assert "M-7" in [offer["external_id"] for offer in answer["offers"]]
+    catalogue = nbo._served[champion.target].catalogue
+    assert len(catalogue.ids) == 7 and catalogue.factored is not None
+    assert not nbo._served[champion.target].refreshing
+
+
 def test_it_answers_marketers_and_stewards_by_token_and_refuses_viewers(
     client, champion, marketer, steward, viewer
 ):
