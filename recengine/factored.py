@@ -331,14 +331,14 @@ class ItemScorer:
     not_learned: int = -1
 
     def predict_proba(self, person: dict[str, Any]) -> np.ndarray:
-        fold = person.get(self.fold_column) if self.fold_column else None
-        # As OutOfSample reads the column: missing is a customer the model never learned.
-        missing = fold is None or (isinstance(fold, float) and math.isnan(fold))
-        if self.folds is None or missing or fold == self.not_learned:
+        value = person.get(self.fold_column) if self.fold_column else None
+        # As OutOfSample reads the column: missing (None, NaN) is a customer it never learned.
+        fold = None if value is None or pd.isna(value) else int(value)
+        if self.folds is None or fold is None or fold == self.not_learned:
             return _sigmoid(self.scorer.raw(person))
         from recengine.crossfit import calibrated
 
-        return calibrated(_sigmoid(self.folds[int(fold)].raw(person)), self.calibration)
+        return calibrated(_sigmoid(self.folds[fold].raw(person)), self.calibration)
 
 
 def factored(model: Any, items: pd.DataFrame) -> ItemScorer | None:
