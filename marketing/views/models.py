@@ -601,8 +601,13 @@ def drift_section(run: TrainingRun) -> dict[str, Any] | None:
     }
 
 
-class DriftCheckView(RoleRequiredMixin, View):
-    """POST only: check the model's drift now (a job)."""
+class _MonitoringJobView(RoleRequiredMixin, View):
+    """POST only: start a monitoring job of the run's model (``start``), say so, and go back
+    to the part of its page (``anchor``) that follows the job."""
+
+    start: Callable[..., Any]
+    started: Any
+    anchor: str
 
     def get(self, request, *args, **kwargs):
         return HttpResponseNotAllowed(["POST"])
@@ -610,30 +615,28 @@ class DriftCheckView(RoleRequiredMixin, View):
     def post(self, request, pk: int):
         run = get_object_or_404(training_runs(), pk=pk)
         try:
-            drift_check_start(run=run, by=request.user)
+            self.start(run=run, by=request.user)
         except MonitoringError as exc:
             messages.error(request, translated(str(exc)))
         else:
-            messages.success(request, _("Drift check started."))
-        return redirect(f"{reverse('model-detail', args=[run.pk])}#drift")
+            messages.success(request, self.started)
+        return redirect(f"{reverse('model-detail', args=[run.pk])}#{self.anchor}")
 
 
-class ModelCompareView(RoleRequiredMixin, View):
-    """POST only: compare the model with the model in use on the same recent responses (a
-    job)."""
+class DriftCheckView(_MonitoringJobView):
+    """Check the model's drift now (a job)."""
 
-    def get(self, request, *args, **kwargs):
-        return HttpResponseNotAllowed(["POST"])
+    start = staticmethod(drift_check_start)
+    started = gettext_lazy("Drift check started.")
+    anchor = "drift"
 
-    def post(self, request, pk: int):
-        run = get_object_or_404(training_runs(), pk=pk)
-        try:
-            challenger_compare_start(run=run, by=request.user)
-        except MonitoringError as exc:
-            messages.error(request, translated(str(exc)))
-        else:
-            messages.success(request, _("Comparison with the model in use started."))
-        return redirect(f"{reverse('model-detail', args=[run.pk])}#use-case")
+
+class ModelCompareView(_MonitoringJobView):
+    """Compare the model with the model in use on the same recent responses (a job)."""
+
+    start = staticmethod(challenger_compare_start)
+    started = gettext_lazy("Comparison with the model in use started.")
+    anchor = "use-case"
 
 
 class ModelPromoteView(RoleRequiredMixin, View):
