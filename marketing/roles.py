@@ -4,6 +4,7 @@ Roles are Django groups (created by a data migration). A superuser holds every r
 """
 
 from collections.abc import Iterable
+from functools import cache
 
 MARKETER = "marketer"
 DATA_STEWARD = "data_steward"
@@ -103,6 +104,20 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+@cache
+def _roles_read():
+    """The user's roles among ALL_ROLES, built into SQL once (asked on every request)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from marketing.prepared import PreparedQuery
+
+    return PreparedQuery(
+        lambda user: Group.objects.filter(user=user, name__in=ALL_ROLES).values_list("name"),
+        user=get_user_model()._meta.pk,
+    )
+
+
 def user_roles(user) -> set[str]:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return set()
@@ -110,7 +125,7 @@ def user_roles(user) -> set[str]:
         return set(ALL_ROLES)
     cached = getattr(user, "_role_cache", None)
     if cached is None:
-        cached = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        cached = {name for (name,) in _roles_read().rows(user=user.pk)}
         user._role_cache = cached
     return cached
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import BooleanField, Case, QuerySet, Value, When
 
 from marketing.models import DriftCheck, Job, ModelPromotion, Offer, ScoringRun, TrainingRun
+from marketing.prepared import PreparedQuery
 
 
 def use_case_promotions(offer: Offer | int | None, target: str) -> QuerySet[ModelPromotion]:
@@ -36,14 +37,28 @@ def champion_for(offer: Offer | int | None, target: str) -> TrainingRun | None:
     return promotion.training_run if promotion else None
 
 
+def _champion_query(offer: int | None, target: str) -> QuerySet:
+    return _newest_first(offer, target).values_list("training_run_id", "training_run__model_id")[:1]
+
+
+# Built into SQL once per process: asked on every request of the next best offers.
+_TARGET = ModelPromotion._meta.get_field("target")
+_champion_every_offer = PreparedQuery(lambda target: _champion_query(None, target), target=_TARGET)
+_champion_of_offer = PreparedQuery(
+    _champion_query, offer=ModelPromotion._meta.get_field("offer").target_field, target=_TARGET
+)
+
+
 def champion_model(offer: Offer | int | None, target: str) -> tuple[int, str] | None:
     """(run id, model id) of the use case's champion, from one read of the promotions'
     index: for callers that ask on every request whether the champion changed."""
-    return (
-        _newest_first(offer, target)
-        .values_list("training_run_id", "training_run__model_id")
-        .first()
+    offer_id = offer.pk if isinstance(offer, Offer) else offer
+    found = (
+        _champion_every_offer.rows(target=target)
+        if offer_id is None
+        else _champion_of_offer.rows(offer=offer_id, target=target)
     )
+    return found[0] if found else None
 
 
 def is_champion(run: TrainingRun) -> bool:

@@ -34,10 +34,12 @@ def _latest_record_id(purpose: str, at: datetime):
     )
 
 
-def _valid_now() -> QuerySet[CurrentConsent]:
+def _valid_now(now: datetime | None = None) -> QuerySet[CurrentConsent]:
     """Rows that make their customer usable now: a grant neither expired nor followed by a
-    record that has taken effect since the row was written."""
-    now = timezone.now()
+    record that has taken effect since the row was written. ``now`` is the clock's unless
+    given (a query built once and run later with the moment filled in: ``marketing.prepared``)."""
+    if now is None:
+        now = timezone.now()
     return CurrentConsent.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now),
         Q(pending_at__isnull=True) | Q(pending_at__gt=now),
@@ -45,9 +47,11 @@ def _valid_now() -> QuerySet[CurrentConsent]:
     )
 
 
-def valid_current_consents(purpose: str) -> QuerySet[CurrentConsent]:
-    """Rows that make their customer usable for ``purpose`` now."""
-    return _valid_now().filter(purpose=purpose)
+def valid_current_consents(
+    purpose: str, *, now: datetime | None = None
+) -> QuerySet[CurrentConsent]:
+    """Rows that make their customer usable for ``purpose`` now (``_valid_now``)."""
+    return _valid_now(now).filter(purpose=purpose)
 
 
 def consented_counts() -> dict[str, int]:
@@ -88,10 +92,14 @@ def customers_with_consent(
     return base.filter(consent_q(purpose, at=at))
 
 
-def _consent_exists(purpose: str, at: datetime | None, customer: str) -> Q:
+def _consent_exists(
+    purpose: str, at: datetime | None, customer: str, now: datetime | None = None
+) -> Q:
     """Whether the row's customer (its field ``customer``) may be used for ``purpose``."""
     rows: QuerySet = (
-        valid_current_consents(purpose) if at is None else valid_consent_records(purpose, at=at)
+        valid_current_consents(purpose, now=now)
+        if at is None
+        else valid_consent_records(purpose, at=at)
     )
     return Q(Exists(rows.filter(customer=OuterRef(customer))))
 
@@ -101,10 +109,13 @@ def consent_q(purpose: str, *, at: datetime | None = None) -> Q:
     return _consent_exists(purpose, at, "pk")
 
 
-def profiling_use_q(*, at: datetime | None = None, customer: str = "customer_id") -> Q:
+def profiling_use_q(
+    *, at: datetime | None = None, customer: str = "customer_id", now: datetime | None = None
+) -> Q:
     """Whether the row's customer (the field ``customer`` of the row) may be profiled at
-    ``at``, as a Q: for annotating rows whose result is shown only to such customers."""
-    return _consent_exists(Purpose.PROFILING, at, customer)
+    ``at``, as a Q: for annotating rows whose result is shown only to such customers. Without
+    ``at``, from the current consent table as of ``now`` (``_valid_now``)."""
+    return _consent_exists(Purpose.PROFILING, at, customer, now)
 
 
 def scores_for_use(rows: QuerySet[M], *, at: datetime | None = None) -> QuerySet[M]:

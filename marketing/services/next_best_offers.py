@@ -38,7 +38,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, OuterRef, Q
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -52,6 +62,7 @@ from marketing.models import (
     Suppression,
     TrainingRun,
 )
+from marketing.prepared import PreparedQuery
 from marketing.selectors.champions import champion_model
 from marketing.selectors.consent import profiling_use_q
 from marketing.services.champions import NO_CHAMPION_EVERY_OFFER
@@ -272,35 +283,54 @@ class _Person:
     shown: dict[Hashable, list[Any]]
 
 
-def _stored_customer(external_id: str, now: datetime) -> _Person:
-    """The customer of ``external_id`` with the offers shown to them lately, or a refusal."""
-    found = (
+def _customer_query(external_id: str, now: datetime) -> QuerySet:
+    return (
         Customer.objects.filter(external_id=external_id)
         .annotate(
             may_profile=ExpressionWrapper(
-                profiling_use_q(customer="pk"), output_field=BooleanField()
+                profiling_use_q(customer="pk", now=now), output_field=BooleanField()
             ),
             suppressed=Exists(Suppression.objects.filter(customer=OuterRef("pk"))),
         )
-        .values_list("pk", "pseudonym", "attributes", "may_profile", "suppressed")
-        .first()
+        .order_by("pk")
+        .values_list("pk", "pseudonym", "attributes", "may_profile", "suppressed")[:1]
     )
-    if found is None:
+
+
+def _impressions_query(customer_id: int, since: datetime) -> QuerySet:
+    return (
+        Interaction.objects.filter(
+            customer_id=customer_id, kind=Interaction.Kind.IMPRESSION, occurred_at__gte=since
+        )
+        .order_by()
+        .values_list("offer_id", "occurred_at")
+    )
+
+
+# Built into SQL once per process (and database connection), run with each request's values.
+_customer_read = PreparedQuery(
+    _customer_query, external_id=Customer._meta.get_field("external_id"), now=DateTimeField()
+)
+_impressions_read = PreparedQuery(
+    _impressions_query,
+    customer_id=Interaction._meta.get_field("customer").target_field,
+    since=Interaction._meta.get_field("occurred_at"),
+)
+
+
+def _stored_customer(external_id: str, now: datetime) -> _Person:
+    """The customer of ``external_id`` with the offers shown to them lately, or a refusal."""
+    found = _customer_read.rows(external_id=external_id, now=now)
+    if not found:
         raise NextBestOfferRefused("unknown_customer", UNKNOWN_CUSTOMER)
-    customer_id, pseudonym, attributes, may_profile, suppressed = found
+    customer_id, pseudonym, attributes, may_profile, suppressed = found[0]
     if not may_profile:
         raise NextBestOfferRefused("no_profiling_consent", NO_PROFILING_CONSENT)
     if suppressed:
         raise NextBestOfferRefused("suppressed", SUPPRESSED)
     since = now - timedelta(days=settings.NBO_FREQUENCY_DAYS)
     shown: dict[Hashable, list[Any]] = {}
-    for offer_id, at in (
-        Interaction.objects.filter(
-            customer_id=customer_id, kind=Interaction.Kind.IMPRESSION, occurred_at__gte=since
-        )
-        .order_by()
-        .values_list("offer_id", "occurred_at")
-    ):
+    for offer_id, at in _impressions_read.rows(customer_id=customer_id, since=since):
         shown.setdefault(offer_id, []).append(at)
     return _Person(customer_id, pseudonym, attributes, shown)
 
