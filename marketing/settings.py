@@ -356,7 +356,7 @@ MODEL_REGISTRY_DIR = Path(env.str("MODEL_REGISTRY_DIR", default=str(DATA_DIR / "
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "knox.auth.TokenAuthentication",
+        "marketing.api.tokens.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["marketing.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [

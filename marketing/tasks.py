@@ -5,7 +5,7 @@ from marketing.services.current_consent import current_consent_refresh_due
 from marketing.services.figures import figures_refresh_all
 from marketing.services.jobs import jobs_reconcile, run_job
 from marketing.services.monitoring import drift_checks_start_all, retrain_schedules_run_due
-from marketing.services.retention import retention_purge
+from marketing.services.retention import expired_tokens_purge, retention_purge
 from marketing.services.scoring_chunks import chunk_task_run
 
 # Tasks that do a job's work: acknowledged once done, and redelivered when their worker is
@@ -49,7 +49,9 @@ STARTS_JOBS = {
     soft_time_limit=2 * 3600 - 60,
 )
 def purge_expired_data_task() -> dict[str, int]:
-    return retention_purge()
+    purged = retention_purge()
+    purged["expired_api_tokens"] = expired_tokens_purge()
+    return purged
 
 
 @shared_task(name="marketing.refresh_figures", **STARTS_JOBS)

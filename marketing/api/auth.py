@@ -1,9 +1,11 @@
 """API tokens: a username and password buy an expiring token; logout revokes it.
 
 Tokens come from django-rest-knox (only a digest is stored, each has an expiry); failed
-passwords count towards the same django-axes lockout as the login form.
+passwords count towards the same django-axes lockout as the login form. The check of each
+request's token is ``marketing.api.tokens``.
 """
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox import views as knox_views
 from rest_framework import serializers, status
@@ -13,7 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing.api.common import DetailSerializer
+from marketing.api.tokens import TokenAuthentication
 from marketing.lockout import locked_out_message
+
+
+class TokenScheme(KnoxTokenScheme):
+    """The OpenAPI schema's security scheme for these tokens: knox's, under its name."""
+
+    target_class = "marketing.api.tokens.TokenAuthentication"
 
 
 class TokenLoginView(knox_views.LoginView):
@@ -51,7 +60,11 @@ class TokenLoginView(knox_views.LoginView):
 class TokenLogoutView(knox_views.LogoutView):
     """Revokes the token sent with the request."""
 
+    authentication_classes = (TokenAuthentication,)
+
 
 @extend_schema(request=None, responses={204: None})
 class TokenLogoutAllView(knox_views.LogoutAllView):
     """Revokes every token of the user whose token is sent with the request."""
+
+    authentication_classes = (TokenAuthentication,)

@@ -84,6 +84,14 @@ PURGERS: dict[str, Callable[[datetime], int]] = {
 
 
 @transaction.atomic
+def expired_tokens_purge(*, now: datetime | None = None) -> int:
+    """Delete the API tokens past their expiry (a token is refused once expired; the check
+    of a request deletes only the token it was sent: ``marketing.api.tokens``)."""
+    from knox.models import get_token_model
+
+    return get_token_model().objects.filter(expiry__lt=now or timezone.now()).delete()[0]
+
+
 def retention_purge(*, now: datetime | None = None) -> dict[str, int]:
     """Purge every kind whose period is set; returns the number purged per kind."""
     now = now or timezone.now()

@@ -1,8 +1,12 @@
 """The purge runs on a schedule (celery beat), as a task and by hand."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.utils import timezone
+from knox.models import AuthToken
 
 from marketing.models import AuditEvent
 from marketing.tasks import purge_expired_data_task
@@ -13,20 +17,32 @@ def test_it_schedules_the_purge_task():
     assert purge_expired_data_task.name in tasks
 
 
+def tokens(user, *, expired: int, valid: int) -> None:
+    for _ in range(expired + valid):
+        AuthToken.objects.create(user=user)
+    stale = AuthToken.objects.filter(user=user).values("digest")[:expired]
+    AuthToken.objects.filter(digest__in=stale).update(expiry=timezone.now() - timedelta(hours=1))
+
+
 @pytest.mark.django_db
-def test_the_task_runs_the_purge(settings):
+def test_the_task_runs_the_purge_and_deletes_expired_api_tokens(settings, marketer):
     settings.RETENTION_DAYS = {"job_logs": 30}
-    assert purge_expired_data_task() == {"job_logs": 0}
+    tokens(marketer, expired=2, valid=1)
+
+    assert purge_expired_data_task() == {"job_logs": 0, "expired_api_tokens": 2}
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RETENTION).count() == 1
+    assert AuthToken.objects.filter(user=marketer).count() == 1
 
 
 @pytest.mark.django_db
-def test_the_command_says_what_it_purged(settings, capsys):
+def test_the_command_says_what_it_purged(settings, capsys, marketer):
     settings.RETENTION_DAYS = {"interactions": 30, "uploads": 0}
+    tokens(marketer, expired=1, valid=1)
     call_command("purge_expired_data")
     out = capsys.readouterr().out
     assert "interactions: 0 purged (older than 30 days)" in out
     assert "uploads: kept forever" in out
+    assert "expired API tokens: 1 deleted" in out
 
 
 @pytest.mark.parametrize(("value", "days"), [("", 0), ("0", 0), (" 30 ", 30)])

@@ -3,12 +3,18 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from knox.models import AuthToken
+from knox.settings import CONSTANTS
+
+from marketing.services.retention import expired_tokens_purge
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-for-tests-only-123"
+KEY = CONSTANTS.TOKEN_KEY_LENGTH
 
 
 def _token(client, password: str = PASSWORD):
@@ -61,11 +67,42 @@ def test_it_gives_tokens_an_expiry_from_the_settings(client, marketer, settings)
     assert response.json()["expiry"]
 
 
-def test_it_refuses_an_expired_token(client, marketer):
+def test_it_refuses_an_expired_token_and_deletes_it(client, marketer):
     key = _token(client).json()["token"]
     AuthToken.objects.filter(user=marketer).update(expiry=timezone.now() - timedelta(seconds=1))
 
     assert _get(client, key).status_code in (401, 403)
+    assert not AuthToken.objects.filter(user=marketer).exists()
+
+
+def test_it_refuses_a_token_that_shares_only_the_stored_ones_first_characters(client, marketer):
+    key = _token(client).json()["token"]
+    # The same first characters (the stored token_key), another digest.
+    forged = key[:KEY] + ("0" if key[KEY] != "0" else "1") + key[KEY + 1 :]
+
+    assert _get(client, forged).status_code in (401, 403)
+    assert _get(client, key).status_code == 200
+
+
+def test_a_requests_token_check_does_not_grow_with_the_users_tokens(client, marketer):
+    keys = [AuthToken.objects.create(user=marketer)[1] for _ in range(2)]
+    assert _get(client, keys[1]).status_code == 200  # anything read once per process
+    with CaptureQueriesContext(connection) as few:
+        assert _get(client, keys[0]).status_code == 200
+    keys += [AuthToken.objects.create(user=marketer)[1] for _ in range(30)]
+    AuthToken.objects.filter(token_key__in=[key[:KEY] for key in keys[2:10]]).update(
+        expiry=timezone.now() - timedelta(days=1)
+    )
+
+    with CaptureQueriesContext(connection) as many:
+        assert _get(client, keys[0]).status_code == 200
+
+    assert len(many) == len(few)
+    # The expired ones are left to the daily purge.
+    assert AuthToken.objects.filter(user=marketer).count() == 32
+    assert expired_tokens_purge() == 8
+    assert AuthToken.objects.filter(user=marketer).count() == 24
+    assert _get(client, keys[-1]).status_code == 200
 
 
 def test_it_revokes_the_token_at_api_logout(client, marketer):
