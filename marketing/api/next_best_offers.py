@@ -1,7 +1,6 @@
 """API for the next best offers of one customer or visitor, chosen in real time by the model
 in use for every offer (``marketing.services.next_best_offers``)."""
 
-from dataclasses import asdict
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -24,6 +23,7 @@ from marketing.services.next_best_offers import (
     UNKNOWN_CUSTOMER,
     UNKNOWN_FIELD,
     NextBestOfferRefused,
+    NextBestOffers,
     ProfileInvalid,
     next_best_offers,
     visitor_profile,
@@ -192,5 +192,31 @@ class NextBestOffersView(APIView):
             chosen = next_best_offers(**values)
         except NextBestOfferRefused as exc:
             return Response({"detail": str(exc), "reason": exc.reason}, status=exc.status_code)
-        answer = {**asdict(chosen), "external_id": values.get("external_id")}
-        return Response(NextBestOffersSerializer(answer).data)
+        return Response(answer(chosen, values.get("external_id")))
+
+
+def answer(chosen: NextBestOffers, external_id: str | None) -> dict[str, Any]:
+    """The answer as ``NextBestOffersSerializer`` writes it (a test holds the two together),
+    built directly: writing it through the serializer's fields cost a third of the time the
+    service spends choosing the offers."""
+    return {
+        "external_id": external_id,
+        "pseudonym": chosen.pseudonym,
+        "target": chosen.target,
+        "training_run": chosen.training_run,
+        "model_id": chosen.model_id,
+        "scorer": chosen.scorer,
+        "diversity": chosen.diversity,
+        "frequency_capped": chosen.frequency_capped,
+        "offers": [
+            {
+                "rank": offer.rank,
+                "offer_id": offer.offer_id,
+                "external_id": offer.external_id,
+                "title": offer.title,
+                "category": offer.category,
+                "score": offer.score,
+            }
+            for offer in chosen.offers
+        ],
+    }

@@ -2,6 +2,8 @@
 real time, as a scoring run scores them, without the offers shown too often lately, and
 never for a customer who may not be profiled."""
 
+import json
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from django.utils import timezone
 from knox.models import AuthToken
 
+from marketing.api.next_best_offers import NextBestOffersSerializer, answer
 from marketing.models import CustomerScore, Interaction, Job, ProfileField, Purpose, Suppression
 from marketing.services import next_best_offers as nbo
 from marketing.services.champions import model_promote
@@ -245,6 +248,21 @@ def test_it_chooses_nothing_for_an_expired_profiling_consent(marketer_client, ch
     assert (response.status_code, response.json()["reason"]) == (403, "no_profiling_consent")
 
 
+def test_a_consent_that_expires_between_two_requests_refuses_the_second(
+    marketer_client, champion, monkeypatch
+):
+    customer = make_customer("C-1", age=22, job="student")
+    now = timezone.now()
+    record_consent(customer, Purpose.PROFILING, expires_at=now + timedelta(hours=1))
+    assert ask(marketer_client, external_id="C-1").status_code == 200
+
+    # The same process, its reads already built: the moment is the request's.
+    monkeypatch.setattr(timezone, "now", lambda: now + timedelta(hours=2))
+    response = ask(marketer_client, external_id="C-1")
+
+    assert (response.status_code, response.json()["reason"]) == (403, "no_profiling_consent")
+
+
 def test_it_chooses_nothing_for_a_suppressed_customer(marketer_client, champion):
     Suppression.objects.create(customer=consented(), reason="asked")
 
@@ -415,3 +433,23 @@ def test_its_answer_holds_no_personal_identifier(marketer_client, champion):
         "frequency_capped",
         "offers",
     }
+
+
+def test_its_answer_is_what_its_documented_serializer_writes():
+    chosen = nbo.NextBestOffers(
+        target="conversion",
+        training_run=7,
+        model_id="m-1",
+        scorer="fast",
+        pseudonym="p-1",
+        diversity=0.3,
+        frequency_capped=2,
+        offers=[
+            nbo.ListedOffer(rank, 10 + rank, f"O{rank}", f"Offer {rank}", "", 0.5 / rank)
+            for rank in (1, 2)
+        ],
+    )
+
+    written = NextBestOffersSerializer({**asdict(chosen), "external_id": "C-1"}).data
+
+    assert json.dumps(answer(chosen, "C-1")) == json.dumps(written)
