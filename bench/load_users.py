@@ -297,14 +297,15 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
         [
             str(gunicorn),
             "marketing.wsgi",
+            # The Dockerfile's settings, with this run's address and workers.
+            "--config",
+            str(ROOT / "docker" / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
             "--threads",
             str(threads),
-            "--timeout",
-            "120",
         ],
         cwd=ROOT,
         env=os.environ,

@@ -13,12 +13,13 @@ with ``--time-budget`` seconds) and put in use (``model_promote``); each client 
 marketer login with an API token. ``--folder`` keeps the folder (and its SQLite database and
 model) for the next run, which then skips the preparation.
 
-The server is the Dockerfile's: gunicorn with ``marketing.settings_production`` (fresh
-random keys, behind a simulated TLS proxy), ``--workers`` processes of ``--threads`` threads,
-the access log on, on loopback. ``--clients`` threads, each with its own persistent
-connection (http.client; a synchronous worker closes it after each answer, and it is opened
-again), send requests back to back, ``--warmup`` requests first (each worker loads the model
-on its first request) and then ``--requests`` timed ones, for these loads in turn:
+The server is the Dockerfile's: gunicorn with ``docker/gunicorn.conf.py`` and
+``marketing.settings_production`` (fresh random keys, behind a simulated TLS proxy),
+``--workers`` processes of ``--threads`` threads, the access log on, on loopback.
+``--clients`` threads, each with its own persistent connection (http.client; a synchronous
+worker closes it after each answer, and it is opened again), send requests back to back,
+``--warmup`` requests first (each worker loads the model on its first request) and then
+``--requests`` timed ones, for these loads in turn:
 
 - ``healthz``: ``GET /healthz``, the server's floor (no login, one query);
 - ``refused``: the endpoint for customers without a valid profiling consent, answered 403:
@@ -421,24 +422,20 @@ def start_server(port: int, args: argparse.Namespace, folder: Path) -> subproces
         "DJANGO_SETTINGS_MODULE": "marketing.settings_production",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
     }
-    # The access log as the Dockerfile writes it.
-    log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(D)s'
+    # The Dockerfile's settings (workers, access log, one thread per request for the numeric
+    # libraries), with this run's address and workers.
     server = subprocess.Popen(
         [
             str(gunicorn),
             "marketing.wsgi",
+            "--config",
+            str(ROOT / "docker" / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(args.workers),
             "--threads",
             str(args.threads),
-            "--timeout",
-            "120",
-            "--access-logfile",
-            "-",
-            "--access-logformat",
-            log_format,
         ],
         cwd=ROOT,
         env=env,

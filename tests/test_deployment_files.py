@@ -3,7 +3,9 @@ settings read, and docker/compose.yml migrates once before anything starts, chec
 long-running service's health and does not force HTTPS on a plain local run. (Their syntax:
 hadolint and the compose schema, in ./dev lint.)"""
 
+import os
 import re
+import runpy
 from pathlib import Path
 
 import yaml
@@ -64,3 +66,22 @@ def test_compose_keeps_the_apps_files_in_its_object_store():
     assert environment["FILE_STORE_URL"].startswith("${FILE_STORE_URL:-s3://campaign-studio/")
     assert "minio" in environment["S3_ENDPOINT_URL"]
     assert "store/campaign-studio" in " ".join(compose["services"]["bucket"]["entrypoint"])
+
+
+def test_the_web_server_runs_with_its_config_file(monkeypatch):
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "COPY docker/gunicorn.conf.py ./" in dockerfile
+    assert 'CMD ["gunicorn", "marketing.wsgi", "--config", "gunicorn.conf.py"]' in dockerfile
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    # The config sets the master's environment: a copy here, this process's left alone.
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in names})
+
+    config = runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))
+
+    # The access log names the path, never the query string (it can hold an e-mail address).
+    assert "%(U)s" in config["access_log_format"]
+    assert not {"%(q)s", "%(r)s", "%(f)s", "%(a)s"} & set(
+        re.findall(r"%\(\w+\)s", config["access_log_format"])
+    )
+    # Numeric libraries compute on the request's thread only, in every worker it forks.
+    assert [os.environ[name] for name in names] == ["1", "1", "1"]
