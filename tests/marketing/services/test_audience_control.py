@@ -300,10 +300,13 @@ def test_it_counts_clicks_too_for_a_click_model_and_stops_at_the_end_date(market
     scoring = finished_scoring(run, customers, by=marketer)
     audience = frozen_audience(marketer, scoring_run=scoring, control_percent=20, control_seed=4)
     ids = list(audience.members.filter(in_control=False).values_list("customer_id", flat=True))
-    _respond(ids[:10], offer, "click", audience.frozen_at + timedelta(hours=1))
+    soon = audience.frozen_at + timedelta(hours=1)
+    _respond(ids[:10], offer, "click", soon)
     _respond(ids[10:20], offer, "click", audience.frozen_at + timedelta(days=30))
 
-    audience = _measure(audience, marketer, until=timezone.localdate(audience.frozen_at))
+    # Ends on the day of the first responses (the freeze's day, or the next one when it was
+    # frozen in the last hour of a day).
+    audience = _measure(audience, marketer, until=timezone.localdate(soon))
 
     assert audience.results["response"] == "click"
     assert audience.results["treated"]["responded"] == 10
