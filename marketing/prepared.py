@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -37,6 +37,16 @@ def _stand_in(field: Field, number: int) -> Any:
     raise ImproperlyConfigured(f"No stand-in for a value of a {kind}")
 
 
+class _Compiled(NamedTuple):
+    sql: str
+    # The stand-ins' parameters; ``slots``: where each named value goes among them.
+    params: list[Any]
+    slots: dict[str, list[int]]
+    compiler: Any
+    # Reading the database's forms (JSON text, 0/1, date text) as the queryset would.
+    converters: dict
+
+
 class PreparedQuery:
     """``build(**values)`` gives the queryset (``values_list``, sliced as wanted);
     ``fields`` names each value and the model field whose database form it takes (the field
@@ -51,7 +61,7 @@ class PreparedQuery:
         # Database connections belong to a thread, and so does the SQL built on one.
         self._local = threading.local()
 
-    def _compiled(self, connection: Any) -> tuple[str, list[Any], dict[str, list[int]], tuple]:
+    def _compiled(self, connection: Any) -> _Compiled:
         kept = getattr(self._local, "kept", None)
         if kept is not None and kept[0] is connection:
             return kept[1]
@@ -73,9 +83,7 @@ class PreparedQuery:
         columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
         if compiler.has_composite_fields(columns):
             raise ImproperlyConfigured("A prepared query reads no composite field")
-        # Reading the database's forms (JSON text, 0/1, date text) as the queryset would.
-        converters = compiler.get_converters(columns)
-        compiled = (sql, list(params), slots, (compiler, converters))
+        compiled = _Compiled(sql, list(params), slots, compiler, compiler.get_converters(columns))
         self._local.kept = (connection, compiled)
         return compiled
 
@@ -83,15 +91,15 @@ class PreparedQuery:
         if values.keys() != self._fields.keys():
             raise TypeError(f"Values for {sorted(self._fields)} are needed, not {sorted(values)}")
         connection = connections[self._using]
-        sql, params, slots, (compiler, converters) = self._compiled(connection)
-        params = list(params)
+        compiled = self._compiled(connection)
+        params = list(compiled.params)
         for name, value in values.items():
             form = self._fields[name].get_db_prep_value(value, connection, prepared=False)
-            for at in slots[name]:
+            for at in compiled.slots[name]:
                 params[at] = form
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
-        if not converters:
-            return [tuple(row) for row in fetched]
-        return [tuple(row) for row in compiler.apply_converters(fetched, converters)]
+        if compiled.converters:
+            fetched = compiled.compiler.apply_converters(fetched, compiled.converters)
+        return [tuple(row) for row in fetched]
