@@ -424,6 +424,70 @@ def recommend(
     return Recommendations(positions, listed, scores.customers, scores.offers, config)
 
 
+def recommend_one(
+    scores: np.ndarray,
+    config: RerankConfig | None = None,
+    similarity: OfferSimilarity | None = None,
+) -> np.ndarray:
+    """One customer's list (a real-time request): `recommend` for the single row of scores
+    `scores` (one per offer of the catalogue, NaN = not a candidate), as the positions of
+    the listed offers, best first (no -1). The same choice as `recommend` on a one-row
+    `ScoreMatrix` (where `offer_cap` never binds: a list holds an offer once), without its
+    checks of the ids and the list object, which cost more than the choice for one row."""
+    config = config or RerankConfig()
+    config.validate()
+    values = np.asarray(scores, dtype=np.float64).reshape(1, -1)
+    if np.isinf(values).any():
+        at = int(np.flatnonzero(np.isinf(values[0]))[0])
+        raise ValueError(f"Score at column {at} is infinite; use NaN for 'not a candidate'.")
+    if config.mmr_lambda > 0 and similarity is None:
+        raise ValueError("mmr_lambda > 0 needs an OfferSimilarity to measure variety.")
+    if similarity is not None and similarity.n_offers != values.shape[1]:
+        raise ValueError(
+            f"The similarity has {similarity.n_offers} offers, the scores {values.shape[1]}."
+        )
+    if not values.shape[1]:
+        return np.zeros(0, dtype=np.int64)
+    k = min(config.k, values.shape[1])
+    if config.mmr_lambda == 0:
+        # One list: a cap of at least one place per offer never binds.
+        pool, valid = _ranked_pool(values, k)
+        return pool[0][valid[0]]
+    if config.method == "mmr":
+        assert similarity is not None  # checked above
+        return _one_mmr_list(values, k, config, similarity)
+    positions = _greedy_lists(values, k, config, similarity)[0]
+    return positions[positions >= 0]
+
+
+def _one_mmr_list(
+    values: np.ndarray, k: int, config: RerankConfig, similarity: OfferSimilarity
+) -> np.ndarray:
+    """`_greedy_lists` with `_MMRPenalty` for a single row and no cap, on flat arrays: the
+    same picks in a fraction of the array operations, which for one row cost more than the
+    arithmetic. (The tests hold the two to the same lists.)"""
+    pool, valid = (a[0] for a in _ranked_pool(values, config.pool_size))
+    relevance = values[0, pool]
+    if config.rescale:
+        relevance = _rescale_rows(relevance[None, :], valid[None, :])[0]
+    lam = config.mmr_lambda
+    base = np.where(valid, (1.0 - lam) * np.nan_to_num(relevance), -np.inf)
+    weight = 1.0 / np.log2(np.arange(k) + 2.0) if config.discount else np.ones(k)
+    near = np.zeros(len(pool))
+    listed: list[int] = []
+    for slot in range(k):
+        divisor = max(slot, 1) if config.penalty == "mean" else 1
+        value = base * weight[slot] - (lam / divisor) * near
+        pick = int(value.argmax())
+        if not np.isfinite(value[pick]):
+            break
+        listed.append(int(pool[pick]))
+        base[pick] = -np.inf
+        added = similarity.to_many(pool[pick : pick + 1], pool[None, :])[0]
+        near = near + added if config.penalty == "mean" else np.maximum(near, added)
+    return np.array(listed, dtype=np.int64)
+
+
 def _ranked_pool(values: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Each row's `size` best columns, best first (ties: lower column first), and whether
     each is a candidate (score not NaN)."""

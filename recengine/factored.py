@@ -11,7 +11,7 @@ item's columns. So the work is split in two:
 * per person: which leaves of every tree the person's splits allow (one vectorised pass
   over the nodes and the leaves' paths), as one mask per tree; then for each item set the
   single leaf both allow and its value, and each item's score is the sum over the trees of
-  its set's value, one gather.
+  its set's value, one gather (once per distinct combination of sets, which items share).
 
 The decisions are LightGBM's own (``NumericalDecision`` and ``CategoricalDecision``:
 missing values by ``missing_type`` and ``default_left``, a categorical value that is
@@ -160,18 +160,31 @@ def _goes_left(forest: _Forest, nodes: np.ndarray, values: np.ndarray) -> np.nda
     return left
 
 
-def _allowed_leaves(forest: _Forest, entries: np.ndarray, left: np.ndarray) -> np.ndarray:
-    """Per leaf (x rows, as ``left``): whether every decision at the path entries
-    ``entries`` (one half's splits; entries run leaf by leaf) agrees with the leaf's path;
-    ``left``: the decision at each entry's node. A leaf without such entries is allowed."""
-    leaves = forest.path_leaf[entries]
+@dataclass(frozen=True)
+class _Paths:
+    """Path entries of one half's splits, grouped leaf by leaf (once per model)."""
+
+    nodes: np.ndarray  # per entry: its node
+    goes_left: np.ndarray  # per entry: whether the leaf's path goes left there
+    leaves: np.ndarray  # the leaves with entries
+    starts: np.ndarray  # per such leaf: where its entries start
+
+    @classmethod
+    def of(cls, forest: _Forest, entries: np.ndarray) -> _Paths:
+        leaves, starts = np.unique(forest.path_leaf[entries], return_index=True)
+        return cls(forest.path_node[entries], forest.path_left[entries], leaves, starts)
+
+
+def _allowed_leaves(forest: _Forest, paths: _Paths, left: np.ndarray) -> np.ndarray:
+    """Per leaf (x rows, as ``left``): whether every decision at the half's path entries
+    ``paths`` agrees with the leaf's path; ``left``: the decision at each entry's node. A
+    leaf without such entries is allowed."""
     shape = (len(forest.leaf_value), *left.shape[1:])
     allowed = np.ones(shape, dtype=bool)
-    if not len(entries):
+    if not len(paths.nodes):
         return allowed
-    wrong = left != forest.path_left[entries].reshape((-1,) + (1,) * (left.ndim - 1))
-    found, starts = np.unique(leaves, return_index=True)
-    allowed[found] = ~np.logical_or.reduceat(wrong, starts, axis=0)
+    wrong = left != paths.goes_left.reshape((-1,) + (1,) * (left.ndim - 1))
+    allowed[paths.leaves] = ~np.logical_or.reduceat(wrong, paths.starts, axis=0)
     return allowed
 
 
@@ -224,8 +237,11 @@ class _TreeHalves:
         self.forest = forest
         item_feature = np.array([c in items.columns for c in encoder.columns], dtype=bool)
         on_item = item_feature[forest.feature[forest.path_node]]
-        self._person_entries = np.flatnonzero(~on_item)
-        self._person_nodes = np.unique(forest.path_node[self._person_entries])
+        self._person_paths = _Paths.of(forest, np.flatnonzero(~on_item))
+        # The person's split nodes, and each path entry's place among them.
+        self._person_nodes, self._entry_node = np.unique(
+            self._person_paths.nodes, return_inverse=True
+        )
         self._person_features = forest.feature[self._person_nodes]
         # The person's categorical splits by table: per feature, (category code, node) ->
         # goes left; the last row for a missing or unseen category (which goes right).
@@ -251,7 +267,7 @@ class _TreeHalves:
         left_at_node = _goes_left(
             forest, unique_nodes, encoded[:, forest.feature[unique_nodes]].T.copy()
         )
-        allowed = _allowed_leaves(forest, item_entries, left_at_node[where])
+        allowed = _allowed_leaves(forest, _Paths.of(forest, item_entries), left_at_node[where])
         item_masks = _masks(forest, allowed)  # trees x items
         # Items of a tree that allow the same leaves share one code: the person's pass works
         # on the distinct masks only.
@@ -267,7 +283,10 @@ class _TreeHalves:
             offset += len(distinct)
         self._mask = np.concatenate(masks) if masks else np.zeros(0, np.uint64)
         self._mask_tree = np.concatenate(tree_of_mask) if masks else np.zeros(0, np.int64)
-        self._codes = codes
+        # Items whose codes agree in every tree get the same score: the person's pass sums
+        # the trees for each distinct row of codes once (MovieLens: 274 for 1,682 movies).
+        self._codes, self._row_of_item = np.unique(codes, axis=0, return_inverse=True)
+        self._row_of_item = self._row_of_item.reshape(-1)
         self.items = len(items)
 
     def raw(self, person: dict[str, Any]) -> np.ndarray:
@@ -282,16 +301,13 @@ class _TreeHalves:
             value = row[feature]
             code = int(value) if not np.isnan(value) and 0 <= value < len(table) - 1 else -1
             left[positions] = table[code]
-        left_at = np.zeros(len(forest.feature), dtype=bool)
-        left_at[self._person_nodes] = left
-        entries = self._person_entries
-        allowed = _allowed_leaves(forest, entries, left_at[forest.path_node[entries]])
+        allowed = _allowed_leaves(forest, self._person_paths, left[self._entry_node.reshape(-1)])
         person_mask = _masks(forest, allowed)  # per tree
         both = self._mask & person_mask[self._mask_tree]
         # Exactly one leaf of the tree is allowed by both halves: its bit gives its place.
         place = np.log2(both.astype(np.float64)).astype(np.int64)
         values = forest.leaf_value[forest.tree_first_leaf[self._mask_tree] + place]
-        return values[self._codes].sum(axis=1)
+        return values[self._codes].sum(axis=1)[self._row_of_item]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

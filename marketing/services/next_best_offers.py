@@ -445,18 +445,15 @@ def _reranked(
 ) -> list[ListedOffer]:
     """The best offers by score (NaN: not a candidate), re-ranked for diversity of
     categories as the recommendation lists are."""
-    import numpy as np
-
-    from recengine.diversity import RerankConfig, ScoreMatrix, recommend
+    from recengine.diversity import RerankConfig, recommend_one
 
     if not len(scores):
         return []
-    lists = recommend(
-        ScoreMatrix(scores[None, :], np.zeros(1), catalogue.ids),
+    positions = recommend_one(
+        scores,
         RerankConfig(k=limit, mmr_lambda=diversity, pool_size=max(POOL_SIZE, limit)),
         catalogue.similarity,
     )
-    positions = lists.positions[0]
     return [
         ListedOffer(
             rank=rank,
@@ -466,5 +463,5 @@ def _reranked(
             category=catalogue.categories[at],
             score=round(float(scores[at]), 6),
         )
-        for rank, at in enumerate(positions[positions >= 0].tolist(), start=1)
+        for rank, at in enumerate(positions.tolist(), start=1)
     ]

@@ -247,3 +247,48 @@ def test_it_keeps_each_offer_within_its_cap_with_the_dpp():
 def test_it_names_an_unknown_rerank_method():
     with pytest.raises(ValueError, match="method must be 'mmr' or 'dpp'"):
         recommend(random_scores(), RerankConfig(method="greedy"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        RerankConfig(k=5, mmr_lambda=0.0),
+        RerankConfig(k=5, mmr_lambda=0.3, pool_size=12),
+        RerankConfig(k=4, mmr_lambda=0.6, penalty="mean", discount=True),
+        RerankConfig(k=5, mmr_lambda=0.5, method="dpp", pool_size=10),
+    ],
+)
+def test_it_lists_one_customer_as_recommend_lists_them(config):
+    scores = random_scores()
+    rng = np.random.default_rng(3)
+    similarity = OfferSimilarity.from_embeddings(rng.normal(size=(scores.n_offers, 3)))
+    every = recommend(scores, config, similarity).positions
+    for row in range(scores.n_customers):
+        one = diversity.recommend_one(scores.values[row], config, similarity)
+        expected = every[row]
+        np.testing.assert_array_equal(one, expected[expected >= 0])
+
+
+def test_it_lists_one_customer_with_few_candidates_and_refuses_an_infinite_score():
+    values = np.full(6, np.nan)
+    values[[1, 4]] = [0.2, 0.9]
+    np.testing.assert_array_equal(diversity.recommend_one(values, RerankConfig(k=5)), [4, 1])
+    values[2] = np.inf
+    with pytest.raises(ValueError, match="column 2"):
+        diversity.recommend_one(values, RerankConfig(k=5))
+
+
+def test_a_cap_does_not_change_one_customer_list():
+    scores = random_scores(n_customers=6)
+    similarity = OfferSimilarity.from_embeddings(
+        np.random.default_rng(4).normal(size=(scores.n_offers, 3))
+    )
+    for lam in (0.0, 0.4):
+        config = RerankConfig(k=5, mmr_lambda=lam, offer_cap=1, pool_size=15)
+        for row in range(scores.n_customers):
+            one_row = ScoreMatrix.from_array(scores.values[row : row + 1])
+            expected = recommend(one_row, config, similarity).positions[0]
+            np.testing.assert_array_equal(
+                diversity.recommend_one(scores.values[row], config, similarity),
+                expected[expected >= 0],
+            )
