@@ -1,6 +1,7 @@
 """API for the next best offers of one customer or visitor, chosen in real time by the model
 in use for every offer (``marketing.services.next_best_offers``)."""
 
+import copy
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -57,6 +58,13 @@ class NextBestOffersRequestSerializer(serializers.Serializer):
         default=DEFAULT_DIVERSITY,
         help_text="MMR weight: 0 = best scores only, higher = more varied categories",
     )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # DRF gives every instance a deep copy of the declared fields, which rebuilds each
+        # field and its validators: on this endpoint that cost more than the rest of the
+        # validation, on every request. A shallow copy is enough here: DRF binds the copy
+        # to this instance (its name and parent), and nothing changes the fields per request.
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
     def validate_profile(self, values: dict[str, Any]) -> dict[str, Any]:
         try:

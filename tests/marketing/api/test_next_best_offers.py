@@ -453,3 +453,22 @@ def test_its_answer_is_what_its_documented_serializer_writes():
     written = NextBestOffersSerializer({**asdict(chosen), "external_id": "C-1"}).data
 
     assert json.dumps(answer(chosen, "C-1")) == json.dumps(written)
+
+
+def test_each_request_reads_with_fields_of_its_own():
+    from marketing.api.next_best_offers import NextBestOffersRequestSerializer
+
+    first = NextBestOffersRequestSerializer(data={"external_id": "C-1", "limit": 99})
+    second = NextBestOffersRequestSerializer(data={"external_id": "C-2"})
+
+    assert not first.is_valid() and second.is_valid()
+    assert first.fields["limit"] is not second.fields["limit"]
+    assert first.fields["limit"].parent is first and second.fields["limit"].parent is second
+    # The class's own fields are never bound to a request's serializer.
+    assert NextBestOffersRequestSerializer._declared_fields["limit"].parent is None
+    assert second.validated_data == {
+        "external_id": "C-2",
+        "limit": 5,
+        "target": "conversion",
+        "diversity": nbo.DEFAULT_DIVERSITY,
+    }
