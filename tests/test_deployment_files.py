@@ -74,7 +74,11 @@ def test_the_web_server_runs_with_its_config_file(monkeypatch):
     assert 'CMD ["gunicorn", "marketing.wsgi", "--config", "gunicorn.conf.py"]' in dockerfile
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     # The config sets the master's environment: a copy here, this process's left alone.
-    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in names})
+    monkeypatch.setattr(
+        os,
+        "environ",
+        {k: v for k, v in os.environ.items() if k not in {*names, "WEB_CONCURRENCY"}},
+    )
 
     config = runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))
 
@@ -85,3 +89,43 @@ def test_the_web_server_runs_with_its_config_file(monkeypatch):
     )
     # Numeric libraries compute on the request's thread only, in every worker it forks.
     assert [os.environ[name] for name in names] == ["1", "1", "1"]
+    # A worker per core the server may use, unless WEB_CONCURRENCY says otherwise.
+    assert config["workers"] == len(os.sched_getaffinity(0))
+    os.environ["WEB_CONCURRENCY"] = "5"
+    assert runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))["workers"] == 5
+
+
+class _Log:
+    def __init__(self):
+        self.lines: list[tuple[str, str]] = []
+
+    def info(self, text, *args):
+        self.lines.append(("info", text % args))
+
+    def exception(self, text, *args):
+        self.lines.append(("exception", text % args))
+
+
+def test_a_web_worker_loads_the_next_best_offers_model_and_freezes_what_it_loaded(monkeypatch):
+    import gc
+    from types import SimpleNamespace
+
+    from marketing.services import next_best_offers
+
+    config = runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))
+    worker = SimpleNamespace(log=_Log())
+    monkeypatch.setattr(next_best_offers, "warm_up", lambda: ["conversion"])
+    try:
+        config["post_worker_init"](worker)
+        assert worker.log.lines == [("info", "Next best offers ready for: conversion")]
+        assert gc.get_freeze_count() > 0
+
+        # A database not up yet: said in the log, and the worker starts all the same.
+        def down():
+            raise ConnectionError("database down")
+
+        monkeypatch.setattr(next_best_offers, "warm_up", down)
+        config["post_worker_init"](worker)
+        assert worker.log.lines[-1][0] == "exception"
+    finally:
+        gc.unfreeze()

@@ -271,6 +271,21 @@ def _served_for(target: str) -> _Served:
     return served
 
 
+def warm_up() -> list[str]:
+    """Load what a process keeps for every target whose use case "every offer" has a model
+    in use, as its first request would; the targets loaded. A web worker calls it before
+    it takes requests (``docker/gunicorn.conf.py``), so that no request waits the second or
+    two the loading takes."""
+    loaded = []
+    for target in TrainingRun.Target.values:
+        try:
+            _served_for(target)
+        except NextBestOfferRefused:  # no model in use for this target
+            continue
+        loaded.append(target)
+    return loaded
+
+
 # ---- the person -------------------------------------------------------------------------------
 
 

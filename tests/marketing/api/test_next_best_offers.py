@@ -455,6 +455,28 @@ def test_its_answer_is_what_its_documented_serializer_writes():
     assert json.dumps(answer(chosen, "C-1")) == json.dumps(written)
 
 
+def test_warming_up_loads_the_model_in_use_of_each_target_before_any_request(
+    settings, student_model, offers, marketer
+):
+    settings.MODEL_REGISTRY_DIR = Path(student_model[0])
+    assert nbo.warm_up() == []  # nothing in use yet
+    assert nbo._served == {}
+    runs = {}
+    for target in ("click", "conversion"):
+        metrics = {**finished_run(None).metrics, "scorers": SCORERS}
+        runs[target] = finished_run(
+            None, model_id=student_model[1], metrics=metrics, target=target, by=marketer
+        )
+        model_promote(run=runs[target], by=marketer)
+
+    assert nbo.warm_up() == ["conversion", "click"]
+
+    assert {target: served.run_id for target, served in nbo._served.items()} == {
+        target: run.pk for target, run in runs.items()
+    }
+    assert nbo._served["conversion"].catalogue.factored is not None
+
+
 def test_each_request_reads_with_fields_of_its_own():
     from marketing.api.next_best_offers import NextBestOffersRequestSerializer
 
