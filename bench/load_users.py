@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import runpy
 import secrets
 import shutil
 import signal
@@ -289,7 +290,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(port: int, workers: int | None, threads: int) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     if not gunicorn.exists():
         raise SystemExit("gunicorn is missing: install the prod extra (pip install -e '.[prod]')")
@@ -302,8 +303,7 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
             str(ROOT / "docker" / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
+            *(["--workers", str(workers)] if workers else []),
             "--threads",
             str(threads),
         ],
@@ -429,8 +429,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60, help="seconds per phase")
-    # As the Dockerfile runs it: 3 synchronous workers.
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn workers (default: as the Dockerfile runs it)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--phases", default="idle,training")
     parser.add_argument("--train-base", choices=["tiny", "packaged"], default="tiny")
@@ -492,10 +493,13 @@ def main() -> None:
             }
             checks["idle_p95_under_300_ms"] = not slow
             checks["idle_pages_over_300_ms_p95"] = slow
+        workers = (
+            args.workers or runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))["workers"]
+        )
         report = {
             "benchmark": "load_users",
             "database": "postgresql",
-            "server": f"gunicorn, {args.workers} workers x {args.threads} threads, "
+            "server": f"gunicorn, {workers} workers x {args.threads} threads, "
             "marketing.settings_production, behind a simulated TLS proxy",
             "users": args.users,
             "duration_s": args.duration,
