@@ -239,9 +239,8 @@ class _TreeHalves:
         on_item = item_feature[forest.feature[forest.path_node]]
         self._person_paths = _Paths.of(forest, np.flatnonzero(~on_item))
         # The person's split nodes, and each path entry's place among them.
-        self._person_nodes, self._entry_node = np.unique(
-            self._person_paths.nodes, return_inverse=True
-        )
+        self._person_nodes, entry_node = np.unique(self._person_paths.nodes, return_inverse=True)
+        self._entry_node = entry_node.reshape(-1)
         self._person_features = forest.feature[self._person_nodes]
         # The person's categorical splits by table: per feature, (category code, node) ->
         # goes left; the last row for a missing or unseen category (which goes right).
@@ -284,7 +283,8 @@ class _TreeHalves:
         self._mask = np.concatenate(masks) if masks else np.zeros(0, np.uint64)
         self._mask_tree = np.concatenate(tree_of_mask) if masks else np.zeros(0, np.int64)
         # Items whose codes agree in every tree get the same score: the person's pass sums
-        # the trees for each distinct row of codes once (MovieLens: 274 for 1,682 movies).
+        # the trees for each distinct row of codes once (MovieLens: about 200 rows for 1,682
+        # movies).
         self._codes, self._row_of_item = np.unique(codes, axis=0, return_inverse=True)
         self._row_of_item = self._row_of_item.reshape(-1)
         self.items = len(items)
@@ -301,7 +301,7 @@ class _TreeHalves:
             value = row[feature]
             code = int(value) if not np.isnan(value) and 0 <= value < len(table) - 1 else -1
             left[positions] = table[code]
-        allowed = _allowed_leaves(forest, self._person_paths, left[self._entry_node.reshape(-1)])
+        allowed = _allowed_leaves(forest, self._person_paths, left[self._entry_node])
         person_mask = _masks(forest, allowed)  # per tree
         both = self._mask & person_mask[self._mask_tree]
         # Exactly one leaf of the tree is allowed by both halves: its bit gives its place.
