@@ -9,7 +9,8 @@ bind = "0.0.0.0:8000"
 # long work is a job), so workers beyond the cores only take turns on them and stretch every
 # answer: bench/nbo_latency.py on 2 cores, 20 clients back to back, gave 688 requests/s and
 # p99 36 ms with 2 workers against 608 requests/s and p99 44 ms with 3.
-workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+workers = int(os.environ.get("WEB_CONCURRENCY") or cores or 1)
 timeout = 120
 # The access log names the path only (%(U)s): no query string, referrer or user agent, which
 # carry searched external ids and e-mail addresses that a log cannot forget after an erasure.

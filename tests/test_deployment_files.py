@@ -93,6 +93,10 @@ def test_the_web_server_runs_with_its_config_file(monkeypatch):
     assert config["workers"] == len(os.sched_getaffinity(0))
     os.environ["WEB_CONCURRENCY"] = "5"
     assert runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))["workers"] == 5
+    # Where the system cannot tell which cores the process may use (macOS): all of them.
+    del os.environ["WEB_CONCURRENCY"]
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))["workers"] == os.cpu_count()
 
 
 class _Log:
