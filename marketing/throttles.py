@@ -30,13 +30,11 @@ class CountingThrottle(UserRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        self.now = self.timer()
-        window, self.elapsed = divmod(self.now / self.duration, 1.0)
+        window, self.elapsed = divmod(self.timer() / self.duration, 1.0)
         current, previous = f"{self.key}:{int(window)}", f"{self.key}:{int(window) - 1}"
         counts = self.cache.get_many([current, previous])
         self.counts = (counts.get(previous, 0), counts.get(current, 0))
-        previous_count, current_count = self.counts
-        if previous_count * (1.0 - self.elapsed) + current_count >= self.num_requests:
+        if self.counts[0] * (1.0 - self.elapsed) + self.counts[1] >= self.num_requests:
             return False
         # Two periods: the window is the "previous" of the next one.
         if not self.cache.add(current, 1, 2 * self.duration):

@@ -408,12 +408,7 @@ def recommend(
     per offer (see the module docstring). `similarity` is needed when `mmr_lambda` > 0."""
     config = config or RerankConfig()
     config.validate()
-    if config.mmr_lambda > 0 and similarity is None:
-        raise ValueError("mmr_lambda > 0 needs an OfferSimilarity to measure variety.")
-    if similarity is not None and similarity.n_offers != scores.n_offers:
-        raise ValueError(
-            f"The similarity has {similarity.n_offers} offers, the scores {scores.n_offers}."
-        )
+    _check_similarity(config, similarity, scores.n_offers)
     k = min(config.k, scores.n_offers)
     if config.mmr_lambda == 0 and config.offer_cap is None:
         positions = top_k(scores, k)
@@ -422,6 +417,15 @@ def recommend(
     rows = np.arange(scores.n_customers)[:, None]
     listed = np.where(positions >= 0, scores.values[rows, np.maximum(positions, 0)], np.nan)
     return Recommendations(positions, listed, scores.customers, scores.offers, config)
+
+
+def _check_similarity(
+    config: RerankConfig, similarity: OfferSimilarity | None, n_offers: int
+) -> None:
+    if config.mmr_lambda > 0 and similarity is None:
+        raise ValueError("mmr_lambda > 0 needs an OfferSimilarity to measure variety.")
+    if similarity is not None and similarity.n_offers != n_offers:
+        raise ValueError(f"The similarity has {similarity.n_offers} offers, the scores {n_offers}.")
 
 
 def recommend_one(
@@ -440,12 +444,7 @@ def recommend_one(
     if np.isinf(values).any():
         at = int(np.flatnonzero(np.isinf(values[0]))[0])
         raise ValueError(f"Score at column {at} is infinite; use NaN for 'not a candidate'.")
-    if config.mmr_lambda > 0 and similarity is None:
-        raise ValueError("mmr_lambda > 0 needs an OfferSimilarity to measure variety.")
-    if similarity is not None and similarity.n_offers != values.shape[1]:
-        raise ValueError(
-            f"The similarity has {similarity.n_offers} offers, the scores {values.shape[1]}."
-        )
+    _check_similarity(config, similarity, values.shape[1])
     if not values.shape[1]:
         return np.zeros(0, dtype=np.int64)
     k = min(config.k, values.shape[1])

@@ -462,8 +462,6 @@ def _reranked(
     categories as the recommendation lists are."""
     from recengine.diversity import RerankConfig, recommend_one
 
-    if not len(scores):
-        return []
     positions = recommend_one(
         scores,
         RerankConfig(k=limit, mmr_lambda=diversity, pool_size=max(POOL_SIZE, limit)),
