@@ -130,6 +130,12 @@ def user_roles(user) -> set[str]:
     return cached
 
 
+def remember_roles(user, roles: set[str]) -> None:
+    """The user's roles among ALL_ROLES, read with the user (the API's token check reads
+    them in the same query), so that the request's role checks read nothing more."""
+    user._role_cache = roles & set(ALL_ROLES)
+
+
 def has_role(user, roles: Iterable[str]) -> bool:
     return bool(user_roles(user) & set(roles))
 

@@ -1,7 +1,8 @@
 """Checking an API token on each request.
 
 A token is checked against the tokens that share its first characters, with their users
-(one indexed read, built into SQL once per process: ``marketing.prepared``). knox's own
+and the users' roles (one indexed read, built into SQL once per process:
+``marketing.prepared``; the role checks of the request then read nothing). knox's own
 check also reads every other token of the user on each request to delete the expired ones;
 here an expired token is refused and deleted when it is sent, and the daily purge
 (``marketing.services.retention.expired_tokens_purge``) deletes the others, so a request's
@@ -17,6 +18,7 @@ from hmac import compare_digest
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -27,6 +29,7 @@ from knox.signals import token_expired
 from rest_framework import exceptions
 
 from marketing.prepared import PreparedQuery
+from marketing.roles import ALL_ROLES, remember_roles
 
 
 @cache
@@ -41,29 +44,44 @@ def _columns() -> tuple[list[str], list[str]]:
 
 @cache
 def _candidates_read() -> PreparedQuery:
-    """The tokens of a token_key with their users' columns."""
+    """The tokens of a token_key with their users' columns, a row per role the user holds
+    (one row with no role for a user with none)."""
     token_model = get_token_model()
     token_columns, user_columns = _columns()
     return PreparedQuery(
-        lambda token_key: token_model.objects.filter(token_key=token_key).values_list(
-            *token_columns, *(f"user__{name}" for name in user_columns)
+        lambda token_key: (
+            token_model.objects.filter(token_key=token_key)
+            .annotate(
+                role=FilteredRelation("user__groups", condition=Q(user__groups__name__in=ALL_ROLES))
+            )
+            .order_by("pk")
+            .values_list(*token_columns, *(f"user__{name}" for name in user_columns), "role__name")
         ),
         token_key=token_model._meta.get_field("token_key"),
     )
 
 
 def _candidates(token_key: str) -> list:
-    """The stored tokens whose first characters are ``token_key``, each with its user."""
+    """The stored tokens whose first characters are ``token_key``, each with its user, who
+    knows their roles."""
     token_model, user_model = get_token_model(), get_user_model()
     token_columns, user_columns = _columns()
-    found = []
+    ends = len(token_columns), len(token_columns) + len(user_columns)
+    found: dict = {}
+    roles: dict = {}
     for row in _candidates_read().rows(token_key=token_key):
-        auth_token = token_model.from_db(DEFAULT_DB_ALIAS, token_columns, row[: len(token_columns)])
-        auth_token.user = user_model.from_db(
-            DEFAULT_DB_ALIAS, user_columns, row[len(token_columns) :]
-        )
-        found.append(auth_token)
-    return found
+        auth_token = token_model.from_db(DEFAULT_DB_ALIAS, token_columns, row[: ends[0]])
+        if auth_token.pk not in found:
+            auth_token.user = user_model.from_db(
+                DEFAULT_DB_ALIAS, user_columns, row[ends[0] : ends[1]]
+            )
+            found[auth_token.pk] = auth_token
+            roles[auth_token.pk] = set()
+        if row[ends[1]] is not None:
+            roles[auth_token.pk].add(row[ends[1]])
+    for pk, auth_token in found.items():
+        remember_roles(auth_token.user, roles[pk])
+    return list(found.values())
 
 
 class TokenAuthentication(KnoxTokenAuthentication):

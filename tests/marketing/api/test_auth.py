@@ -3,12 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from knox.models import AuthToken
 from knox.settings import CONSTANTS
 
+from marketing.api.tokens import TokenAuthentication
+from marketing.roles import DATA_STEWARD, MARKETER, has_role, sync_role_groups, user_roles
 from marketing.services.retention import expired_tokens_purge
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +106,36 @@ def test_a_requests_token_check_does_not_grow_with_the_users_tokens(client, mark
     assert expired_tokens_purge() == 8
     assert AuthToken.objects.filter(user=marketer).count() == 24
     assert _get(client, keys[-1]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("groups", "roles"),
+    [
+        ((), set()),
+        (("outside",), set()),
+        ((MARKETER,), {MARKETER}),
+        ((MARKETER, "outside", DATA_STEWARD), {MARKETER, DATA_STEWARD}),
+    ],
+)
+def test_the_token_check_reads_the_users_roles_in_the_same_query(groups, roles):
+    sync_role_groups()
+    user = User.objects.create_user(username="tess", password=PASSWORD)
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    # Another user's token, which the read must not mix in.
+    AuthToken.objects.create(user=User.objects.create_user(username="other"))
+    key = AuthToken.objects.create(user=user)[1]
+    check = TokenAuthentication()
+
+    with CaptureQueriesContext(connection) as read:
+        found, _ = check.authenticate_credentials(key.encode())
+        held = user_roles(found)
+        allowed = has_role(found, (MARKETER,))
+
+    assert len(read) == 1
+    assert found.pk == user.pk
+    assert held == roles
+    assert allowed is (MARKETER in roles)
 
 
 def test_it_revokes_the_token_at_api_logout(client, marketer):

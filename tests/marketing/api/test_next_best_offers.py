@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -195,6 +197,44 @@ def test_it_leaves_out_an_offer_shown_as_often_as_the_cap_allows_in_the_window(
     assert response.json()["frequency_capped"] == 1
     show(customer, blade_runner, times=1, days_ago=2)
     assert "M-2" not in listed(ask(marketer_client, external_id="C-1", limit=6))
+
+
+def test_a_request_by_token_reads_the_token_the_model_in_use_and_the_customer_once_each(
+    client, champion, offers, marketer, settings
+):
+    settings.NBO_FREQUENCY_CAP, settings.NBO_FREQUENCY_DAYS = 3, 7
+    customer = consented()
+    show(customer, offers[0], times=3, days_ago=1)
+    # Clicks are not impressions: they count towards no cap.
+    Interaction.objects.bulk_create(
+        Interaction(
+            customer=customer,
+            offer=offers[1],
+            kind=Interaction.Kind.CLICK,
+            occurred_at=timezone.now() - timedelta(hours=i),
+        )
+        for i in range(5)
+    )
+    token = AuthToken.objects.create(user=marketer)[1]
+
+    def request():
+        return client.post(
+            URL,
+            {"external_id": "C-1", "limit": 6},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {token}",
+        )
+
+    assert request().status_code == 200  # the model and the offers, read once per process
+    with CaptureQueriesContext(connection) as read:
+        response = request()
+
+    assert response.status_code == 200
+    assert response.json()["frequency_capped"] == 1
+    assert "M-1" not in listed(response) and "M-2" in listed(response)
+    # The token with its user's roles; the champion; the customer with consent,
+    # suppression and impressions.
+    assert len(read) == 3, [query["sql"][:80] for query in read]
 
 
 def test_it_answers_no_offers_when_none_is_active_or_left(
