@@ -11,15 +11,27 @@ itself would (JSON, booleans, dates from the database's forms).
 
 The queryset still comes from the selectors (the consent rule, the champion's read), so the
 rules live in one place; only their translation into SQL is kept.
+
+On PostgreSQL the server keeps it too: the SQL is prepared once per database session
+(``PREPARE``, with the query's own constants written in and a parameter per named value)
+and planned once for any value (the connection's ``plan_cache_mode``, set in the settings),
+and each request runs the prepared statement
+(``EXECUTE``), so that the server does not parse and plan it again (planning the customer's
+read took half a millisecond, running it less than a tenth). ``DB_PREPARED_STATEMENTS=false``
+turns this off for a connection pooler that hands a session's statements to other clients
+(PgBouncer in transaction mode).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, QuerySet
@@ -37,6 +49,44 @@ def _stand_in(field: Field, number: int) -> Any:
     raise ImproperlyConfigured(f"No stand-in for a value of a {kind}")
 
 
+# Statement names, one per prepared query of the process.
+_names = itertools.count(1)
+# Django's placeholders and its escaped percent sign.
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+class _Statement(NamedTuple):
+    """The SQL prepared on the server under ``name``: ``prepare`` with ``constants`` (the
+    query's own values, written into the statement so that the server plans with them),
+    then ``execute`` with one value per slot name, in ``names`` order."""
+
+    prepare: str
+    constants: list[Any]
+    execute: str
+    names: list[str]
+
+
+def _statement(name: str, sql: str, params: list[Any], slots: dict[str, list[int]]) -> _Statement:
+    number_at = {at: number for number, ats in enumerate(slots.values(), 1) for at in ats}
+    constants: list[Any] = []
+    positions = itertools.count()
+
+    def placeholder(found: re.Match) -> str:
+        if found[0] == "%%":
+            return "%%"
+        at = next(positions)
+        if at in number_at:
+            return f"${number_at[at]}"
+        constants.append(params[at])
+        return "%s"
+
+    body = _PLACEHOLDER.sub(placeholder, sql)
+    arguments = f"({', '.join(['%s'] * len(slots))})" if slots else ""
+    return _Statement(
+        f"PREPARE {name} AS {body}", constants, f"EXECUTE {name}{arguments}", list(slots)
+    )
+
+
 class _Compiled(NamedTuple):
     sql: str
     # The stand-ins' parameters; ``slots``: where each named value goes among them.
@@ -45,6 +95,8 @@ class _Compiled(NamedTuple):
     compiler: Any
     # Reading the database's forms (JSON text, 0/1, date text) as the queryset would.
     converters: dict
+    # Prepared on the server (PostgreSQL), or None: the SQL is sent each time.
+    statement: _Statement | None
 
 
 class PreparedQuery:
@@ -58,6 +110,7 @@ class PreparedQuery:
         self._build = build
         self._using = using
         self._fields = fields
+        self._name = f"campaign_studio_prepared_{next(_names)}"
         # Database connections belong to a thread, and so does the SQL built on one.
         self._local = threading.local()
 
@@ -83,7 +136,14 @@ class PreparedQuery:
         columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
         if compiler.has_composite_fields(columns):
             raise ImproperlyConfigured("A prepared query reads no composite field")
-        compiled = _Compiled(sql, list(params), slots, compiler, compiler.get_converters(columns))
+        statement = (
+            _statement(self._name, sql, list(params), slots)
+            if connection.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
+            else None
+        )
+        compiled = _Compiled(
+            sql, list(params), slots, compiler, compiler.get_converters(columns), statement
+        )
         self._local.kept = (connection, compiled)
         return compiled
 
@@ -98,7 +158,18 @@ class PreparedQuery:
             for at in compiled.slots[name]:
                 params[at] = form
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            statement = compiled.statement
+            if statement is None:
+                cursor.execute(compiled.sql, params)
+            else:
+                # A session's prepared statements end with it: prepared again on a new one.
+                session = connection.connection
+                if getattr(self._local, "prepared_on", None) is not session:
+                    cursor.execute(statement.prepare, statement.constants)
+                    self._local.prepared_on = session
+                cursor.execute(
+                    statement.execute, [params[compiled.slots[name][0]] for name in statement.names]
+                )
             fetched = cursor.fetchall()
         if compiled.converters:
             fetched = compiled.compiler.apply_converters(fetched, compiled.converters)

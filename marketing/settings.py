@@ -115,6 +115,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # each): opening one costs more than the queries of a small request (PostgreSQL's
 # connection start, SQLite's reading of the schema).
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+# PostgreSQL: the reads asked on every API request (token, roles, model in use, customer)
+# are prepared once per database session (``marketing.prepared``). Off behind a pooler that
+# shares a session between clients (PgBouncer in transaction mode).
+DATABASE_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASE_PREPARED_STATEMENTS and "postgresql" in DATABASES["default"]["ENGINE"]:
+    # Planned once for every value: the server would otherwise plan each run again whenever
+    # a value's estimate (a moment, a range) makes the plan for any value look costlier,
+    # and these reads are lookups of keys, whose plan suits every value. Only statements
+    # prepared by name follow it: Django sends its own queries with the values written in.
+    connect_options = DATABASES["default"].setdefault("OPTIONS", {})
+    connect_options["options"] = " ".join(
+        filter(None, [connect_options.get("options"), "-c plan_cache_mode=force_generic_plan"])
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

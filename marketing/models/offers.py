@@ -48,7 +48,11 @@ class Interaction(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["customer", "kind"], name="interaction_customer_kind"),
+            # A customer's responses of a kind, and their recent impressions (the frequency
+            # cap of the next best offers reads them on every request).
+            models.Index(
+                fields=["customer", "kind", "occurred_at"], name="interaction_customer_kind_at"
+            ),
             # The API's list order (``-occurred_at``, then id).
             models.Index(fields=["occurred_at", "id"], name="interaction_occurred_idx"),
         ]

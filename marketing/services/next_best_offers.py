@@ -24,8 +24,9 @@ Every request reads the champion (one indexed row), so a promotion or a rollback
 effect at the next request; the offers are read again when the catalogue has changed
 (looked at every ``CATALOGUE_CHECK_SECONDS``; the request that finds them changed reads
 them, the process's others go on with the offers it has). A request then reads the
-customer with their consent, suppression and recent impressions (one indexed read: a row
-per impression).
+customer (one row, with their consent and suppression) and their recent impressions (one
+indexed read). Apart, because the consent and suppression checks would otherwise run
+once per impression.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from django.db.models import (
     DateTimeField,
     Exists,
     ExpressionWrapper,
-    FilteredRelation,
     Max,
     OuterRef,
     Q,
@@ -299,9 +299,7 @@ class _Person:
     shown: dict[Hashable, list[Any]]
 
 
-def _customer_query(external_id: str, now: datetime, since: datetime) -> QuerySet:
-    """The customer with their consent and suppression, a row per impression since
-    ``since`` (one row with no impression when there is none)."""
+def _customer_query(external_id: str, now: datetime) -> QuerySet:
     return (
         Customer.objects.filter(external_id=external_id)
         .annotate(
@@ -309,51 +307,47 @@ def _customer_query(external_id: str, now: datetime, since: datetime) -> QuerySe
                 profiling_use_q(customer="pk", now=now), output_field=BooleanField()
             ),
             suppressed=Exists(Suppression.objects.filter(customer=OuterRef("pk"))),
-            shown=FilteredRelation(
-                "interactions",
-                condition=Q(
-                    interactions__kind=Interaction.Kind.IMPRESSION,
-                    interactions__occurred_at__gte=since,
-                ),
-            ),
+        )
+        .order_by("pk")
+        .values_list("pk", "pseudonym", "attributes", "may_profile", "suppressed")[:1]
+    )
+
+
+def _impressions_query(customer_id: int, since: datetime) -> QuerySet:
+    return (
+        Interaction.objects.filter(
+            customer_id=customer_id, kind=Interaction.Kind.IMPRESSION, occurred_at__gte=since
         )
         .order_by()
-        .values_list(
-            "pk",
-            "pseudonym",
-            "attributes",
-            "may_profile",
-            "suppressed",
-            "shown__offer_id",
-            "shown__occurred_at",
-        )
+        .values_list("offer_id", "occurred_at")
     )
 
 
 # Built into SQL once per process (and database connection), run with each request's values.
 _customer_read = PreparedQuery(
-    _customer_query,
-    external_id=Customer._meta.get_field("external_id"),
-    now=DateTimeField(),
+    _customer_query, external_id=Customer._meta.get_field("external_id"), now=DateTimeField()
+)
+_impressions_read = PreparedQuery(
+    _impressions_query,
+    customer_id=Interaction._meta.get_field("customer").target_field,
     since=Interaction._meta.get_field("occurred_at"),
 )
 
 
 def _stored_customer(external_id: str, now: datetime) -> _Person:
     """The customer of ``external_id`` with the offers shown to them lately, or a refusal."""
-    since = now - timedelta(days=settings.NBO_FREQUENCY_DAYS)
-    found = _customer_read.rows(external_id=external_id, now=now, since=since)
+    found = _customer_read.rows(external_id=external_id, now=now)
     if not found:
         raise NextBestOfferRefused("unknown_customer", UNKNOWN_CUSTOMER)
-    customer_id, pseudonym, attributes, may_profile, suppressed, _, _ = found[0]
+    customer_id, pseudonym, attributes, may_profile, suppressed = found[0]
     if not may_profile:
         raise NextBestOfferRefused("no_profiling_consent", NO_PROFILING_CONSENT)
     if suppressed:
         raise NextBestOfferRefused("suppressed", SUPPRESSED)
+    since = now - timedelta(days=settings.NBO_FREQUENCY_DAYS)
     shown: dict[Hashable, list[Any]] = {}
-    for *_, offer_id, at in found:
-        if offer_id is not None:
-            shown.setdefault(offer_id, []).append(at)
+    for offer_id, at in _impressions_read.rows(customer_id=customer_id, since=since):
+        shown.setdefault(offer_id, []).append(at)
     return _Person(customer_id, pseudonym, attributes, shown)
 
 

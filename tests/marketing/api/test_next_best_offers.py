@@ -232,9 +232,9 @@ def test_a_request_by_token_reads_the_token_the_model_in_use_and_the_customer_on
     assert response.status_code == 200
     assert response.json()["frequency_capped"] == 1
     assert "M-1" not in listed(response) and "M-2" in listed(response)
-    # The token with its user's roles; the champion; the customer with consent,
-    # suppression and impressions.
-    assert len(read) == 3, [query["sql"][:80] for query in read]
+    # The token with its user's roles; the champion; the customer with consent and
+    # suppression; their recent impressions.
+    assert len(read) == 4, [query["sql"][:80] for query in read]
 
 
 def test_it_answers_no_offers_when_none_is_active_or_left(
