@@ -14,12 +14,11 @@ rules live in one place; only their translation into SQL is kept.
 
 On PostgreSQL the server keeps it too: the SQL is prepared once per database session
 (``PREPARE``, with the query's own constants written in and a parameter per named value)
-and planned once for any value (the connection's ``plan_cache_mode``, set in the settings),
-and each request runs the prepared statement
-(``EXECUTE``), so that the server does not parse and plan it again (planning the customer's
-read took half a millisecond, running it less than a tenth). ``DB_PREPARED_STATEMENTS=false``
-turns this off for a connection pooler that hands a session's statements to other clients
-(PgBouncer in transaction mode).
+and planned once for any value (the connection's ``plan_cache_mode``, set in the
+settings); each request runs the prepared statement (``EXECUTE``), so that the server does
+not parse and plan it again (planning the customer's read took half a millisecond, running
+it less than a tenth). ``DB_PREPARED_STATEMENTS=false`` turns this off for a connection
+pooler that hands a session's statements to other clients (PgBouncer in transaction mode).
 """
 
 from __future__ import annotations
