@@ -7,6 +7,7 @@ rows. Set INTEGRATION_BROKER_URL to use another Redis database (default 13).
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -183,11 +184,40 @@ def _wait_until_ready(worker: Worker) -> None:
 
 @pytest.fixture
 def celery_jobs(celery_worker, settings):
-    """Jobs created in this test go to the real worker through Redis."""
+    """Jobs created in this test go to the real worker through Redis; the test ends when the
+    worker has nothing left to do, before its tables are emptied."""
     settings.JOB_QUEUE = "celery"
     settings.CELERY_BROKER_URL = celery_worker.broker_url
     settings.MEDIA_ROOT = celery_worker.media_root  # the worker reads uploads from here
-    return celery_worker
+    yield celery_worker
+    wait_until_idle(celery_worker)
+
+
+# Tasks the worker took and tasks it finished, as its log names them.
+_RECEIVED = re.compile(r"Task \S+\[[^\]]+\] received")
+_FINISHED = re.compile(
+    r"Task \S+\[[^\]]+\] (succeeded|failed|raised|retry)|Discarding revoked task: \S+\["
+)
+
+
+def wait_until_idle(worker: Worker, timeout: float = 120) -> None:
+    """Until every task the worker received has finished and no job waits, seen twice half a
+    second apart: a finished job can hand the worker a follow-up task (its chunks, a count),
+    and the worker writing while the test's tables are emptied deadlocks the two."""
+    from marketing.models import Job
+
+    deadline = time.monotonic() + timeout
+    calm = 0
+    while time.monotonic() < deadline:
+        log = worker.log_path.read_text(errors="replace")
+        busy = len(_RECEIVED.findall(log)) > len(_FINISHED.findall(log)) or (
+            Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).exists()
+        )
+        calm = 0 if busy else calm + 1
+        if calm == 2:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the Celery worker was still busy after {timeout} s:\n{worker.log_tail()}")
 
 
 def wait_for_job(job, worker: Worker, timeout: float = 60):
