@@ -199,7 +199,7 @@ def test_it_leaves_out_an_offer_shown_as_often_as_the_cap_allows_in_the_window(
     assert "M-2" not in listed(ask(marketer_client, external_id="C-1", limit=6))
 
 
-def test_a_request_by_token_reads_the_token_the_model_in_use_and_the_customer_once_each(
+def test_a_request_by_token_reads_the_token_model_in_use_customer_and_impressions_once_each(
     client, champion, offers, marketer, settings
 ):
     settings.NBO_FREQUENCY_CAP, settings.NBO_FREQUENCY_DAYS = 3, 7
