@@ -10,46 +10,45 @@ writes (``CONCURRENTLY``, outside a transaction): the interactions are the large
 from django.db import migrations, models
 
 
+def _concurrently(operation, schema_editor, model) -> bool:
+    """Whether the index is built or dropped without locking the table (PostgreSQL only)."""
+    connection = schema_editor.connection
+    return connection.vendor == "postgresql" and operation.allow_migrate_model(
+        connection.alias, model
+    )
+
+
 class _AddIndex(migrations.AddIndex):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
-        if schema_editor.connection.vendor == "postgresql" and self.allow_migrate_model(
-            schema_editor.connection.alias, model
-        ):
+        if _concurrently(self, schema_editor, model):
             schema_editor.add_index(model, self.index, concurrently=True)
         else:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         model = from_state.apps.get_model(app_label, self.model_name)
-        if schema_editor.connection.vendor == "postgresql" and self.allow_migrate_model(
-            schema_editor.connection.alias, model
-        ):
+        if _concurrently(self, schema_editor, model):
             schema_editor.remove_index(model, self.index, concurrently=True)
         else:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class _RemoveIndex(migrations.RemoveIndex):
+    def _index(self, state, app_label):
+        return state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = from_state.apps.get_model(app_label, self.model_name)
-        if schema_editor.connection.vendor == "postgresql" and self.allow_migrate_model(
-            schema_editor.connection.alias, model
-        ):
-            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(
-                self.name
-            )
-            schema_editor.remove_index(model, index, concurrently=True)
+        if _concurrently(self, schema_editor, model):
+            schema_editor.remove_index(model, self._index(from_state, app_label), concurrently=True)
         else:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
-        if schema_editor.connection.vendor == "postgresql" and self.allow_migrate_model(
-            schema_editor.connection.alias, model
-        ):
-            index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.add_index(model, index, concurrently=True)
+        if _concurrently(self, schema_editor, model):
+            schema_editor.add_index(model, self._index(to_state, app_label), concurrently=True)
         else:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
