@@ -77,7 +77,7 @@ class TrainParams:
     max_rows: int | None = None
     # Test rows scored for the metrics at most.
     max_test_rows: int = 20000
-    # Training stops after this many validations (4 an epoch) without a better validation AUC.
+    # Training stops after this many validations (2 an epoch) without a better validation AUC.
     patience: int = 12
     # Seed of the split, the samples and the training.
     seed: int = 0
