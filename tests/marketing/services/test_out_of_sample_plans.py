@@ -115,31 +115,3 @@ def test_plans_forecast_the_truth_for_learned_and_new_customers_alike(
         assert plan.result["forecast"]["out_of_sample"] is True
 
     assert all(abs(e) <= TOLERANCE for e in errors.values()), errors
-    # What the plan would have said from the served model's own, in-sample scores of the
-    # customers it learned from: optimistic, and further from the truth.
-    in_sample = in_sample_error(run, known_base)
-    assert in_sample > abs(errors["learned"]) + 0.01, (in_sample, errors)
-
-
-def in_sample_error(run, truth_of: dict[int, float]) -> float:
-    import pandas as pd
-
-    from marketing.filestore import model_registry
-    from marketing.services.model_inputs import (
-        field_types,
-        known_values_only,
-        learnable,
-        model_text_values,
-    )
-
-    registry = model_registry(run.model_id)
-    served = registry.load_served(run.model_id)
-    types, known = field_types(), model_text_values(run)
-    learned = list(Customer.objects.filter(attributes__cohort="learned").order_by("pk"))
-    frame = pd.DataFrame(
-        [known_values_only(learnable(c.attributes, types), known) for c in learned]
-    )
-    scores = served.predict_proba(frame)
-    top = np.argsort(-scores, kind="stable")[: int(DEPTH * len(learned))]
-    truth = sum(truth_of[learned[i].pk] for i in top)
-    return float(scores[top].sum() / truth - 1)
