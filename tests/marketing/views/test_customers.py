@@ -1,3 +1,4 @@
+import re
 from urllib.parse import parse_qs
 
 import pytest
@@ -185,7 +186,8 @@ def test_it_masks_personal_identifiers_without_the_pii_permission(marketer_clien
     for url in (reverse("customer-list"), reverse("customer-detail", args=[customer.pk])):
         content = marketer_client.get(url).content.decode()
         assert "jane.doe@example.com" not in content
-        assert "Doe" not in content
+        # As a whole word: the page's random CSRF token may hold the letters "Doe".
+        assert not re.search(r"\bDoe\b", content)
         assert "j***@e***.com" in content
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.PII_VIEW).exists()
 
